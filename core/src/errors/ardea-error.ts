@@ -1,0 +1,78 @@
+/**
+ * Every error Ardea raises on purpose is an {@link ArdeaError}. Each SPI area has its own subclass so
+ * callers can branch on the area (`err instanceof SchedulerError`) and print one line for the user.
+ *
+ * `instanceof` is brand-based rather than prototype-based: a plugin may resolve a second copy of
+ * `@ardea/core` (a linked checkout, a bundled plugin), and an error thrown by that copy must still be
+ * recognised by this one.
+ */
+const ERROR_KINDS = Symbol.for('ardea.error.kinds');
+
+export interface ArdeaErrorOptions {
+  readonly cause?: unknown;
+  /** Stable machine-readable code, e.g. `config.invalid`. Defaults to the class name. */
+  readonly code?: string;
+}
+
+export class ArdeaError extends Error {
+  readonly code: string;
+
+  constructor(message: string, options: ArdeaErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.code = options.code ?? new.target.name;
+    const kinds: string[] = [];
+    for (let cls: unknown = new.target; typeof cls === 'function' && cls !== Error; cls = Object.getPrototypeOf(cls)) {
+      kinds.push((cls as { name: string }).name);
+    }
+    Object.defineProperty(this, ERROR_KINDS, { value: kinds, enumerable: false });
+  }
+
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    if (typeof value !== 'object' || value === null) return false;
+    const kinds = (value as { [ERROR_KINDS]?: unknown })[ERROR_KINDS];
+    return Array.isArray(kinds) && kinds.includes(this.name);
+  }
+}
+
+/** A cluster directory, a YAML file, a `--config-property` or a plugin's config section is invalid. */
+export class ConfigError extends ArdeaError {}
+
+/** A plugin could not be resolved, imported, validated or bound. */
+export class PluginLoadError extends ArdeaError {}
+
+/** A topology definition is malformed (unknown component, cycle, undeclared stream or field...). */
+export class TopologyError extends ArdeaError {}
+
+/** A packing or repacking algorithm could not produce a plan that satisfies its constraints. */
+export class PackingError extends ArdeaError {}
+
+/** The state manager failed, or a state precondition (exists / absent / lock) did not hold. */
+export class StateManagerError extends ArdeaError {}
+
+/** A node that must be absent exists (e.g. submitting a topology whose name is taken). */
+export class StateConflictError extends StateManagerError {}
+
+/** The update lock of a topology is held by someone else and was not released within the timeout. */
+export class LockTimeoutError extends StateManagerError {}
+
+/** An uploader could not store or remove a topology package. */
+export class UploaderError extends ArdeaError {}
+
+/** A scheduler could not start, scale, restart or kill a topology's containers. */
+export class SchedulerError extends ArdeaError {}
+
+/** A health policy, or one of its sensors, detectors, diagnosers or resolvers, failed. */
+export class HealthPolicyError extends ArdeaError {}
+
+/** One line for the user: the message, followed by the causes' messages when they add information. */
+export function describeError(error: unknown): string {
+  const parts: string[] = [];
+  let current: unknown = error;
+  for (let depth = 0; current !== undefined && current !== null && depth < 5; depth++) {
+    const message = current instanceof Error ? current.message : String(current);
+    if (message && !parts.some((part) => part.includes(message))) parts.push(message);
+    current = current instanceof Error ? current.cause : undefined;
+  }
+  return parts.join(': ');
+}

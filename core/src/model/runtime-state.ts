@@ -1,0 +1,150 @@
+import { z } from 'zod';
+
+/** Whether spouts are emitting. Bolts keep processing while a topology is paused. */
+export type TopologyRunState = 'RUNNING' | 'PAUSED';
+
+/** Facts about one submission, written at submit and read by every runtime command. */
+export interface ExecutionState {
+  readonly topologyName: string;
+  readonly topologyId: string;
+  readonly cluster: string;
+  readonly submittedBy: string;
+  /** Milliseconds since the epoch. */
+  readonly submittedAt: number;
+  readonly ardeaVersion: string;
+  /** Where the uploader put the topology package. */
+  readonly packageUri: string;
+  readonly schedulerPlugin: string;
+  readonly schedulerMode: 'service' | 'library';
+}
+
+export const ExecutionStateSchema = z
+  .object({
+    topologyName: z.string(),
+    topologyId: z.string(),
+    cluster: z.string(),
+    submittedBy: z.string(),
+    submittedAt: z.number(),
+    ardeaVersion: z.string(),
+    packageUri: z.string(),
+    schedulerPlugin: z.string(),
+    schedulerMode: z.enum(['service', 'library']),
+  })
+  .strict();
+
+/** The live plan the topology master builds once every stream manager has registered. */
+export interface PhysicalPlan {
+  readonly topologyName: string;
+  readonly topologyId: string;
+  readonly state: TopologyRunState;
+  readonly streamManagers: readonly StreamManagerLocation[];
+  readonly instances: readonly PhysicalInstance[];
+  /** Runtime config overrides per component (`*` for the topology), applied without a restart. */
+  readonly runtimeConfig: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
+}
+
+export interface StreamManagerLocation {
+  /** `stmgr-<containerId>` */
+  readonly id: string;
+  readonly containerId: number;
+  readonly host: string;
+  readonly dataPort: number;
+}
+
+export interface PhysicalInstance {
+  /** `container_<containerId>_<component>_<taskId>` */
+  readonly instanceId: string;
+  readonly containerId: number;
+  readonly component: string;
+  readonly taskId: number;
+  readonly componentIndex: number;
+}
+
+export const PhysicalPlanSchema = z
+  .object({
+    topologyName: z.string(),
+    topologyId: z.string(),
+    state: z.enum(['RUNNING', 'PAUSED']),
+    streamManagers: z.array(
+      z.object({ id: z.string(), containerId: z.number().int(), host: z.string(), dataPort: z.number().int() }).strict(),
+    ),
+    instances: z.array(
+      z
+        .object({
+          instanceId: z.string(),
+          containerId: z.number().int(),
+          component: z.string(),
+          taskId: z.number().int(),
+          componentIndex: z.number().int(),
+        })
+        .strict(),
+    ),
+    runtimeConfig: z.record(z.string(), z.record(z.string(), z.unknown())),
+  })
+  .strict();
+
+/** Where a topology's master listens; written by the master itself, dies with it. */
+export interface TopologyMasterLocation {
+  readonly topologyName: string;
+  readonly topologyId: string;
+  readonly host: string;
+  /** Stream managers register here. */
+  readonly serverPort: number;
+  /** HTTP control: activate, deactivate, runtime config. */
+  readonly controllerPort: number;
+}
+
+export const TopologyMasterLocationSchema = z
+  .object({
+    topologyName: z.string(),
+    topologyId: z.string(),
+    host: z.string(),
+    serverPort: z.number().int(),
+    controllerPort: z.number().int(),
+  })
+  .strict();
+
+/** Where the metrics cache of a topology answers queries. */
+export interface MetricsCacheLocation {
+  readonly topologyName: string;
+  readonly topologyId: string;
+  readonly host: string;
+  readonly port: number;
+}
+
+export const MetricsCacheLocationSchema = z
+  .object({ topologyName: z.string(), topologyId: z.string(), host: z.string(), port: z.number().int() })
+  .strict();
+
+/**
+ * How to reach a topology's scheduler. Service-mode schedulers publish an HTTP endpoint; library-mode
+ * schedulers have none and are instantiated in-process by whoever needs them.
+ */
+export interface SchedulerLocation {
+  readonly topologyName: string;
+  readonly mode: 'service' | 'library';
+  /** `http://host:port` of a service-mode scheduler. */
+  readonly endpoint?: string;
+  /** Links to the pool's own UI for this topology's jobs. */
+  readonly jobLinks: readonly string[];
+}
+
+export const SchedulerLocationSchema = z
+  .object({
+    topologyName: z.string(),
+    mode: z.enum(['service', 'library']),
+    endpoint: z.string().optional(),
+    jobLinks: z.array(z.string()),
+  })
+  .strict();
+
+/** Consistent checkpoints, newest first. */
+export interface StatefulCheckpoints {
+  readonly checkpoints: ReadonlyArray<{ readonly checkpointId: string; readonly packingPlanTopologyId: string; readonly takenAt: number }>;
+}
+
+export const StatefulCheckpointsSchema = z
+  .object({
+    checkpoints: z.array(z.object({ checkpointId: z.string(), packingPlanTopologyId: z.string(), takenAt: z.number() }).strict()),
+  })
+  .strict();

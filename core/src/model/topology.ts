@@ -1,0 +1,247 @@
+import { z } from 'zod';
+import { TopologyError } from '../errors/index.js';
+import { ResourceRequest } from './resources.js';
+
+/**
+ * The serialisable description of a topology: what `TopologyBuilder` produces, what the state
+ * manager stores under `/topologies/<name>`, and what packing reads. It holds no code: every instance
+ * re-imports the topology package to construct its spout or bolt.
+ */
+export interface TopologyDefinition {
+  readonly name: string;
+  /** Unique per submission (`<name>-<random>`), so a resubmitted topology never reuses old state. */
+  readonly id: string;
+  readonly components: readonly ComponentDefinition[];
+  /** Free-form topology config; components read it through their context. */
+  readonly config: Readonly<Record<string, unknown>>;
+  /** Hints for the packing algorithm; the cluster's packing.yaml supplies whatever is not set here. */
+  readonly packing?: PackingHints;
+}
+
+export interface PackingHints {
+  /** Number of containers for algorithms that take one (round-robin, resource-compliant round-robin). */
+  readonly containers?: number;
+  /** Upper bound of one container; the cluster's limit applies when absent. */
+  readonly containerResources?: ResourceRequest;
+  readonly maxInstancesPerContainer?: number;
+}
+
+export type ComponentKind = 'spout' | 'bolt';
+
+export interface ComponentDefinition {
+  readonly name: string;
+  readonly kind: ComponentKind;
+  readonly parallelism: number;
+  /** Per-instance resources; unset dimensions come from the packing defaults. */
+  readonly resources?: ResourceRequest;
+  readonly config: Readonly<Record<string, unknown>>;
+  readonly outputs: readonly StreamDefinition[];
+  /** Subscriptions of a bolt; always empty for spouts. */
+  readonly inputs: readonly InputDefinition[];
+}
+
+export const DEFAULT_STREAM = 'default';
+
+export interface StreamDefinition {
+  readonly id: string;
+  readonly fields: readonly string[];
+  /** A direct stream is consumed only through direct grouping: the emitter picks the task. */
+  readonly direct?: boolean;
+}
+
+export interface InputDefinition {
+  readonly component: string;
+  readonly stream: string;
+  readonly grouping: GroupingDefinition;
+}
+
+export type GroupingDefinition =
+  | { readonly type: 'shuffle' }
+  | { readonly type: 'fields'; readonly fields: readonly string[] }
+  | { readonly type: 'all' }
+  | { readonly type: 'global' }
+  | { readonly type: 'direct' }
+  | { readonly type: 'custom'; readonly name: string }
+  | { readonly type: 'none' };
+
+const NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/;
+const nameSchema = (what: string) =>
+  z.string().regex(NAME, `${what} must be 1-63 letters, digits, '-' or '_', starting with a letter or digit`);
+
+const resourceRequestSchema = z
+  .object({
+    cpu: z.number().positive().optional(),
+    ramBytes: z.number().int().positive().optional(),
+    diskBytes: z.number().int().nonnegative().optional(),
+  })
+  .strict();
+
+const groupingSchema = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('shuffle') }).strict(),
+  z.object({ type: z.literal('fields'), fields: z.array(z.string().min(1)).min(1) }).strict(),
+  z.object({ type: z.literal('all') }).strict(),
+  z.object({ type: z.literal('global') }).strict(),
+  z.object({ type: z.literal('direct') }).strict(),
+  z.object({ type: z.literal('custom'), name: z.string().min(1) }).strict(),
+  z.object({ type: z.literal('none') }).strict(),
+]);
+
+export const TopologyDefinitionSchema = z
+  .object({
+    name: nameSchema('topology name'),
+    id: z.string().min(1),
+    components: z
+      .array(
+        z
+          .object({
+            name: nameSchema('component name'),
+            kind: z.enum(['spout', 'bolt']),
+            parallelism: z.number().int().min(1),
+            resources: resourceRequestSchema.optional(),
+            config: z.record(z.string(), z.unknown()),
+            outputs: z.array(
+              z.object({ id: z.string().min(1), fields: z.array(z.string().min(1)), direct: z.boolean().optional() }).strict(),
+            ),
+            inputs: z.array(z.object({ component: z.string(), stream: z.string(), grouping: groupingSchema }).strict()),
+          })
+          .strict(),
+      )
+      .min(1, 'a topology needs at least one component'),
+    config: z.record(z.string(), z.unknown()),
+    packing: z
+      .object({
+        containers: z.number().int().min(1).optional(),
+        containerResources: resourceRequestSchema.optional(),
+        maxInstancesPerContainer: z.number().int().min(1).optional(),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict();
+
+/**
+ * Checks shape and meaning: unique names, spouts without inputs, every input names a declared
+ * component and stream, fields groupings name declared fields, direct groupings read direct streams,
+ * no cycles. Throws one {@link TopologyError} naming the component and the problem.
+ */
+export function validateTopology(input: unknown): TopologyDefinition {
+  const parsed = TopologyDefinitionSchema.safeParse(input);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const where = issue.path.length > 0 ? ` at ${issue.path.join('.')}` : '';
+    throw new TopologyError(`invalid topology definition${where}: ${issue.message}`, { cause: parsed.error });
+  }
+  const topology = parsed.data as TopologyDefinition;
+  const byName = new Map<string, ComponentDefinition>();
+  for (const component of topology.components) {
+    if (byName.has(component.name)) {
+      throw new TopologyError(`topology '${topology.name}': component name '${component.name}' is used twice; names must be unique`);
+    }
+    byName.set(component.name, component);
+    const streamIds = new Set<string>();
+    for (const stream of component.outputs) {
+      if (stream.id.startsWith('__')) {
+        throw new TopologyError(`component '${component.name}': stream id '${stream.id}' is reserved (ids starting with '__' belong to the system)`);
+      }
+      if (streamIds.has(stream.id)) throw new TopologyError(`component '${component.name}': stream '${stream.id}' is declared twice`);
+      streamIds.add(stream.id);
+      const duplicateField = stream.fields.find((field, index) => stream.fields.indexOf(field) !== index);
+      if (duplicateField !== undefined) {
+        throw new TopologyError(`component '${component.name}': stream '${stream.id}' declares field '${duplicateField}' twice`);
+      }
+    }
+  }
+  if (!topology.components.some((c) => c.kind === 'spout')) {
+    throw new TopologyError(`topology '${topology.name}' has no spout; at least one component must be a spout`);
+  }
+  for (const component of topology.components) {
+    if (component.kind === 'spout' && component.inputs.length > 0) {
+      throw new TopologyError(`spout '${component.name}' subscribes to streams; only bolts may have inputs`);
+    }
+    if (component.kind === 'bolt' && component.inputs.length === 0) {
+      throw new TopologyError(`bolt '${component.name}' has no inputs; subscribe it to a stream with a grouping`);
+    }
+    for (const input of component.inputs) checkInput(component, input, byName);
+  }
+  checkAcyclic(topology, byName);
+  return topology;
+}
+
+function checkInput(component: ComponentDefinition, input: InputDefinition, byName: Map<string, ComponentDefinition>): void {
+  const source = byName.get(input.component);
+  if (!source) {
+    throw new TopologyError(`bolt '${component.name}' subscribes to unknown component '${input.component}'; known: ${[...byName.keys()].join(', ')}`);
+  }
+  const stream = source.outputs.find((s) => s.id === input.stream);
+  if (!stream) {
+    const declared = source.outputs.map((s) => s.id).join(', ') || 'none';
+    throw new TopologyError(
+      `bolt '${component.name}' subscribes to stream '${input.stream}' of '${input.component}', which declares no such stream (declared: ${declared})`,
+    );
+  }
+  const grouping = input.grouping;
+  if (grouping.type === 'fields') {
+    const missing = grouping.fields.filter((field) => !stream.fields.includes(field));
+    if (missing.length > 0) {
+      throw new TopologyError(
+        `bolt '${component.name}' groups '${input.component}/${input.stream}' by field(s) ${missing.map((f) => `'${f}'`).join(', ')}, not declared by that stream (fields: ${stream.fields.join(', ') || 'none'})`,
+      );
+    }
+  }
+  if (grouping.type === 'direct' && !stream.direct) {
+    throw new TopologyError(`bolt '${component.name}' uses direct grouping on '${input.component}/${input.stream}', which is not declared as a direct stream`);
+  }
+  if (grouping.type !== 'direct' && stream.direct) {
+    throw new TopologyError(`bolt '${component.name}' reads direct stream '${input.component}/${input.stream}' with ${grouping.type} grouping; direct streams need direct grouping`);
+  }
+}
+
+function checkAcyclic(topology: TopologyDefinition, byName: Map<string, ComponentDefinition>): void {
+  const state = new Map<string, 'visiting' | 'done'>();
+  const path: string[] = [];
+  const visit = (name: string): void => {
+    const mark = state.get(name);
+    if (mark === 'done') return;
+    if (mark === 'visiting') {
+      const cycle = [...path.slice(path.indexOf(name)), name].join(' -> ');
+      throw new TopologyError(`topology '${topology.name}' has a cycle: ${cycle}; streams must form a DAG`);
+    }
+    state.set(name, 'visiting');
+    path.push(name);
+    for (const input of byName.get(name)?.inputs ?? []) visit(input.component);
+    path.pop();
+    state.set(name, 'done');
+  };
+  for (const component of topology.components) visit(component.name);
+}
+
+/** Components in an order where every component comes after all components it reads from. */
+export function topologicalOrder(topology: TopologyDefinition): ComponentDefinition[] {
+  const byName = new Map(topology.components.map((c) => [c.name, c]));
+  const ordered: ComponentDefinition[] = [];
+  const seen = new Set<string>();
+  const visit = (component: ComponentDefinition): void => {
+    if (seen.has(component.name)) return;
+    seen.add(component.name);
+    for (const input of component.inputs) {
+      const source = byName.get(input.component);
+      if (source) visit(source);
+    }
+    ordered.push(component);
+  };
+  for (const component of topology.components) visit(component);
+  return ordered;
+}
+
+/** Returns a copy with new parallelism for the named components. */
+export function withParallelism(topology: TopologyDefinition, parallelism: Readonly<Record<string, number>>): TopologyDefinition {
+  for (const name of Object.keys(parallelism)) {
+    if (!topology.components.some((c) => c.name === name)) {
+      throw new TopologyError(`topology '${topology.name}' has no component '${name}'`);
+    }
+  }
+  return {
+    ...topology,
+    components: topology.components.map((c) => (parallelism[c.name] === undefined ? c : { ...c, parallelism: parallelism[c.name]! })),
+  };
+}

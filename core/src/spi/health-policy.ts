@@ -1,0 +1,105 @@
+/**
+ * The health-policy family, after Dhalion: sensors turn metrics into measurements, detectors turn
+ * measurements into symptoms, diagnosers explain symptoms, and resolvers act on diagnoses. A policy
+ * bundles one of each stage and runs on an interval. Each stage is a contribution point: a plugin can
+ * add a detector to a built-in policy, or ship a whole policy.
+ */
+
+/** Token for sensor contributions (read with `getAll`). */
+export const Sensor = Symbol.for('ardea.Sensor');
+/** Token for detector contributions. */
+export const Detector = Symbol.for('ardea.Detector');
+/** Token for diagnoser contributions. */
+export const Diagnoser = Symbol.for('ardea.Diagnoser');
+/** Token for resolver contributions. */
+export const Resolver = Symbol.for('ardea.Resolver');
+/** Token for policy contributions; the health manager runs every enabled one. */
+export const HealthPolicy = Symbol.for('ardea.HealthPolicy');
+
+/** One metric value of one component or instance, over the window ending at `timestamp`. */
+export interface Measurement {
+  readonly component: string;
+  /** Instance id (`container_<c>_<component>_<task>`); absent for component-level values. */
+  readonly instance?: string;
+  readonly metric: string;
+  /** Milliseconds since the epoch. */
+  readonly timestamp: number;
+  readonly value: number;
+}
+
+/** Something observed as wrong or notable, e.g. `backpressure` on `count`. */
+export interface Symptom {
+  readonly type: string;
+  readonly component: string;
+  readonly instances: readonly string[];
+  readonly observedAt: number;
+  readonly details: Readonly<Record<string, number | string>>;
+}
+
+/** An explanation of symptoms, e.g. `under-provisioned`, `slow-instance`, `data-skew`. */
+export interface Diagnosis {
+  readonly type: string;
+  readonly component: string;
+  readonly instances: readonly string[];
+  readonly symptoms: readonly Symptom[];
+  readonly details: Readonly<Record<string, number | string>>;
+}
+
+/** What a resolver did or asks to do, with the effect it predicts so the outcome can be judged. */
+export interface Action {
+  readonly type: string;
+  readonly component?: string;
+  readonly description: string;
+  readonly parameters: Readonly<Record<string, unknown>>;
+  /** Metric name → value expected once the system has settled, e.g. `{ backpressureMsPerSec: 0 }`. */
+  readonly predictedEffect: Readonly<Record<string, number>>;
+}
+
+/** What every stage is given: which topology, when, and the window the measurements cover. */
+export interface PolicyContext {
+  readonly topologyName: string;
+  readonly now: number;
+  readonly windowMs: number;
+}
+
+export interface Sensor {
+  readonly name: string;
+  /** Reads the metrics it knows about for the window ending at `context.now`. */
+  fetch(context: PolicyContext): Promise<Measurement[]>;
+}
+
+export interface Detector {
+  readonly name: string;
+  /** Must tolerate noise: ordinary jitter in the measurements yields no symptom. */
+  detect(measurements: readonly Measurement[], context: PolicyContext): Promise<Symptom[]>;
+}
+
+export interface Diagnoser {
+  readonly name: string;
+  diagnose(symptoms: readonly Symptom[], context: PolicyContext): Promise<Diagnosis[]>;
+}
+
+export interface Resolver {
+  readonly name: string;
+  /** Diagnosis types this resolver knows how to act on. */
+  readonly handles: readonly string[];
+  /**
+   * Acts (through the scheduler client) and resolves to what it did. Rejects with
+   * `HealthPolicyError` if the action could not be carried out; the executor logs the failure.
+   */
+  resolve(diagnoses: readonly Diagnosis[], context: PolicyContext): Promise<Action[]>;
+}
+
+/**
+ * One self-regulation loop. The policy executor calls the stages in order every `intervalMs` and
+ * records each round (symptoms, diagnoses, actions and their observed effect) in the action log.
+ */
+export interface HealthPolicy {
+  /** Kebab-case id used in `healthmgr.yaml` and in the action log. */
+  readonly id: string;
+  readonly intervalMs: number;
+  readonly sensors: readonly Sensor[];
+  readonly detectors: readonly Detector[];
+  readonly diagnosers: readonly Diagnoser[];
+  readonly resolvers: readonly Resolver[];
+}

@@ -1,0 +1,5 @@
+export * from './scheduler.js';
+export * from './uploader.js';
+export * from './state-manager.js';
+export * from './packing.js';
+export * from './health-policy.js';

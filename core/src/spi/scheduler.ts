@@ -1,0 +1,113 @@
+import type { PackingPlan } from '../model/packing-plan.js';
+import type { SchedulerLocation } from '../model/runtime-state.js';
+import type { TopologyDefinition } from '../model/topology.js';
+
+/** Token under which the deployment's single {@link Scheduler} is bound. */
+export const Scheduler = Symbol.for('ardea.Scheduler');
+
+/**
+ * `service`: the scheduler lives in a long-running process that owns the containers (the local
+ * pool's supervisor) and is reached over its HTTP API. `library`: every call is a stateless
+ * conversation with the pool's own API (Slurm, Kubernetes, Nomad, YARN), made by whichever process
+ * needs it — the CLI, or the health manager in container 0.
+ */
+export type SchedulerMode = 'service' | 'library';
+
+/** Stands for the container index in {@link ExecutorSpec.argv}; each pool substitutes it its own way. */
+export const CONTAINER_INDEX_PLACEHOLDER = '{{container}}';
+
+/**
+ * How to start the executor of one container. The pool supplies the container index: as an argument
+ * (local, Slurm), from a StatefulSet ordinal (Kubernetes), from job meta (Nomad) or from
+ * `${COMPONENT_ID}` (YARN), by replacing {@link CONTAINER_INDEX_PLACEHOLDER} in `argv`.
+ */
+export interface ExecutorSpec {
+  readonly argv: readonly string[];
+  readonly env: Readonly<Record<string, string>>;
+}
+
+export function executorArgv(spec: ExecutorSpec, containerId: number): string[] {
+  return spec.argv.map((arg) => arg.split(CONTAINER_INDEX_PLACEHOLDER).join(String(containerId)));
+}
+
+export interface ScheduleRequest {
+  readonly topology: TopologyDefinition;
+  readonly packingPlan: PackingPlan;
+  readonly packageUri: string;
+  readonly executor: ExecutorSpec;
+}
+
+export interface UpdateRequest {
+  readonly topologyName: string;
+  readonly current: PackingPlan;
+  readonly proposed: PackingPlan;
+  readonly executor: ExecutorSpec;
+}
+
+export type ContainerState = 'pending' | 'running' | 'restarting' | 'failed' | 'stopped';
+
+export interface ContainerStatus {
+  /** 0 for the topology master's container, then the packing plan's container ids. */
+  readonly containerId: number;
+  readonly state: ContainerState;
+  /** The pool's own handle: a pid, a Slurm job id, a pod or allocation name. */
+  readonly handle?: string;
+  /** How many times the pool restarted this container since it was scheduled. */
+  readonly restarts: number;
+  readonly message?: string;
+}
+
+/**
+ * Brings a topology's N+1 containers up on one resource pool and keeps them there. One plugin per
+ * pool implements it; the core's submitter, runtime manager and health manager call it through the
+ * scheduler client, in-process for library mode and over HTTP for service mode.
+ *
+ * Every pool supports scaling (`update` adding and removing containers) and restarting one container.
+ * Calls on a topology the pool does not know reject with `SchedulerError`, except `kill`, which is
+ * idempotent. Errors name the topology, the container and what the pool said.
+ */
+export interface Scheduler {
+  readonly mode: SchedulerMode;
+
+  /**
+   * Starts container 0 and every container of the plan. Resolves once the pool has accepted all of
+   * them (they may still be pending); if any is refused, removes what it started and rejects.
+   */
+  schedule(request: ScheduleRequest): Promise<void>;
+
+  /** Per-container state, container 0 first. */
+  status(topologyName: string): Promise<ContainerStatus[]>;
+
+  /** Restarts one container, or all when `containerId` is undefined; the others keep running. */
+  restart(topologyName: string, containerId?: number): Promise<void>;
+
+  /**
+   * Adds the containers that are in `proposed` but not in `current` and removes those in `current`
+   * but not in `proposed`; containers in both are left alone (their executors follow the packing
+   * plan themselves). Resolves to the realised plan: `proposed`, with container ids remapped or
+   * `scheduled` resources filled in where the pool decided them. On failure it rolls back what it
+   * added and rejects.
+   */
+  update(request: UpdateRequest): Promise<PackingPlan>;
+
+  /** Stops and removes every container of the topology. Idempotent. */
+  kill(topologyName: string): Promise<void>;
+
+  /** Links to the pool's own pages for this topology (may be empty). */
+  jobLinks(topologyName: string): Promise<string[]>;
+
+  /** Releases connections and timers; does not stop containers. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** Token for the {@link Launcher} of the deployment's scheduler. */
+export const Launcher = Symbol.for('ardea.Launcher');
+
+/**
+ * Runs on the submitting machine once state is written: starts the scheduler service and has it
+ * schedule the topology (service mode), or calls the scheduler's `schedule` directly (library mode).
+ * Resolves to where the scheduler can be reached, which the submitter stores.
+ */
+export interface Launcher {
+  launch(request: ScheduleRequest): Promise<SchedulerLocation>;
+}

@@ -1,0 +1,29 @@
+/** Token under which the deployment's single {@link Uploader} is bound. */
+export const Uploader = Symbol.for('ardea.Uploader');
+
+export interface UploadRequest {
+  readonly topologyName: string;
+  readonly topologyId: string;
+  /** A local file: the bundled topology package. */
+  readonly packagePath: string;
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * Puts a topology package where every container of the pool can fetch it.
+ *
+ * Called by the submitter after packing, before any state is written. `undo` is called when a later
+ * submit step fails and by `kill`; it may run in another process than the upload, so it takes the
+ * URI rather than relying on instance state.
+ */
+export interface Uploader {
+  /**
+   * Stores the package and resolves to the URI containers fetch it from (`file:///…`, `sftp://…`,
+   * `https://…`). Uploading again for the same topology id replaces the package. Rejects with
+   * `UploaderError` naming the source and destination; a failed upload leaves nothing behind.
+   */
+  upload(request: UploadRequest): Promise<string>;
+
+  /** Removes what `upload` stored at `uri`. Idempotent: an unknown or already removed URI resolves. */
+  undo(uri: string): Promise<void>;
+}

@@ -1,0 +1,6 @@
+/**
+ * `@ardea/core/testing`: conformance suites that any implementation of an SPI runs against itself,
+ * plus helpers for plugin authors' tests. Suites use vitest's `describe`/`it`, so import this module
+ * from a vitest test file only.
+ * @module
+ */
