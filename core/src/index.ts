@@ -5,7 +5,7 @@
  * @example
  * ```ts
  * import { loadClusterConfig, createArdeaContainer, StateManager } from '@ardea/core';
- * const config = await loadClusterConfig({ cluster: 'local' });
+ * const config = loadClusterConfig({ cluster: 'local' });
  * const container = await createArdeaContainer(config);
  * const state = container.get<StateManager>(StateManager);
  * ```
@@ -18,3 +18,17 @@ export * from './logging/index.js';
 export * from './model/index.js';
 export * from './spi/index.js';
 export * from './plugin/plugin-descriptor.js';
+export * from './statemgr/index.js';
+export * from './uploader/index.js';
+export * from './packing/index.js';
+export * from './config/index.js';
+export * from './plugin/plugin-loader.js';
+export * from './di/ardea-container.js';
+export { runCli, createProgram, ARDEA_VERSION } from './cli/program.js';
+export type { CliIo } from './cli/cli-io.js';
+export * from './api/index.js';
+export * from './runtime/index.js';
+export { buildTopologyPackage, type BuiltTopologyPackage } from './scheduler/topology-package.js';
+export { createArdea, Ardea, applyTopologyProperties, type CreateArdeaOptions, type SubmitOptions, type SubmitResult, type TopologyDescription } from './scheduler/ardea.js';
+export { HttpSchedulerClient, LibrarySchedulerClient, openSchedulerClient, type SchedulerClient } from './scheduler/scheduler-client.js';
+export { executorSpec } from './scheduler/executor-spec.js';

@@ -65,13 +65,19 @@ export class SchedulerError extends ArdeaError {}
 /** A health policy, or one of its sensors, detectors, diagnosers or resolvers, failed. */
 export class HealthPolicyError extends ArdeaError {}
 
-/** One line for the user: the message, followed by the causes' messages when they add information. */
+/**
+ * One line for the user. An {@link ArdeaError}'s message is complete by contract (it names what
+ * failed, the input and what to do), so it stands alone; for other errors the first line of each
+ * cause is appended where it adds information.
+ */
 export function describeError(error: unknown): string {
+  if (error instanceof ArdeaError) return error.message;
   const parts: string[] = [];
   let current: unknown = error;
   for (let depth = 0; current !== undefined && current !== null && depth < 5; depth++) {
-    const message = current instanceof Error ? current.message : String(current);
+    const message = (current instanceof Error ? current.message : String(current)).split('\n')[0]!.trim();
     if (message && !parts.some((part) => part.includes(message))) parts.push(message);
+    if (current instanceof ArdeaError) break;
     current = current instanceof Error ? current.cause : undefined;
   }
   return parts.join(': ');

@@ -16,6 +16,14 @@ export interface ExecutionState {
   readonly packageUri: string;
   readonly schedulerPlugin: string;
   readonly schedulerMode: 'service' | 'library';
+  /**
+   * Shared secret of this submission: every connection between its processes and every call to its
+   * control APIs proves knowledge of it. Whoever can read the state store controls the topology
+   * anyway, so the secret lives with the rest of its state.
+   */
+  readonly secret: string;
+  /** State the topology starts in: PAUSED for `submit --deploy-deactivated`. */
+  readonly initialState: TopologyRunState;
 }
 
 export const ExecutionStateSchema = z
@@ -29,6 +37,8 @@ export const ExecutionStateSchema = z
     packageUri: z.string(),
     schedulerPlugin: z.string(),
     schedulerMode: z.enum(['service', 'library']),
+    secret: z.string().min(16),
+    initialState: z.enum(['RUNNING', 'PAUSED']),
   })
   .strict();
 

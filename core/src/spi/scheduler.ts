@@ -16,6 +16,9 @@ export type SchedulerMode = 'service' | 'library';
 /** Stands for the container index in {@link ExecutorSpec.argv}; each pool substitutes it its own way. */
 export const CONTAINER_INDEX_PLACEHOLDER = '{{container}}';
 
+/** Every pool also sets this environment variable of a container's executor to its container id. */
+export const CONTAINER_ID_ENV = 'ARDEA_CONTAINER_ID';
+
 /**
  * How to start the executor of one container. The pool supplies the container index: as an argument
  * (local, Slurm), from a StatefulSet ordinal (Kubernetes), from job meta (Nomad) or from
@@ -44,6 +47,11 @@ export interface UpdateRequest {
   readonly executor: ExecutorSpec;
 }
 
+/**
+ * `pending`: accepted by the pool, not started yet. `running`: its process runs. `restarting`: it
+ * exited and the pool will start it again. `failed`: the pool gave up on it or could not start it.
+ * `stopped`: stopped on purpose.
+ */
 export type ContainerState = 'pending' | 'running' | 'restarting' | 'failed' | 'stopped';
 
 export interface ContainerStatus {
@@ -52,7 +60,7 @@ export interface ContainerStatus {
   readonly state: ContainerState;
   /** The pool's own handle: a pid, a Slurm job id, a pod or allocation name. */
   readonly handle?: string;
-  /** How many times the pool restarted this container since it was scheduled. */
+  /** Restarts the pool made on its own after the container exited; `restart()` calls do not count. */
   readonly restarts: number;
   readonly message?: string;
 }
@@ -86,7 +94,8 @@ export interface Scheduler {
    * but not in `proposed`; containers in both are left alone (their executors follow the packing
    * plan themselves). Resolves to the realised plan: `proposed`, with container ids remapped or
    * `scheduled` resources filled in where the pool decided them. On failure it rolls back what it
-   * added and rejects.
+   * added and rejects. Adding a container id that runs already is rejected; removing an unknown one
+   * is ignored; `executor` applies to added containers only; container 0 is never added or removed.
    */
   update(request: UpdateRequest): Promise<PackingPlan>;
 
@@ -96,7 +105,11 @@ export interface Scheduler {
   /** Links to the pool's own pages for this topology (may be empty). */
   jobLinks(topologyName: string): Promise<string[]>;
 
-  /** Releases connections and timers; does not stop containers. Idempotent. */
+  /**
+   * Releases connections and timers. Idempotent. Library-mode pools leave containers running; a
+   * service-mode pool whose process owns the containers stops them, since nothing would supervise
+   * them afterwards.
+   */
   close(): Promise<void>;
 }
 

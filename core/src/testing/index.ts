@@ -4,3 +4,7 @@
  * from a vitest test file only.
  * @module
  */
+export * from './state-manager-conformance.js';
+export * from './packing-conformance.js';
+export * from './scheduler-conformance.js';
+export * from './uploader-conformance.js';

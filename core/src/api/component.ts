@@ -1,0 +1,90 @@
+import type { Logger } from '../logging/index.js';
+import type { Tuple } from './tuple.js';
+
+/** What a spout or bolt instance knows about itself and the topology it runs in. */
+export interface ComponentContext {
+  readonly topologyName: string;
+  readonly topologyId: string;
+  readonly componentName: string;
+  /** Unique across the topology. */
+  readonly taskId: number;
+  /** 0-based index of this instance within its component. */
+  readonly componentIndex: number;
+  /** Number of instances of this component. */
+  readonly parallelism: number;
+  /** Topology config, overlaid with the component's config and any runtime config change. */
+  readonly config: Readonly<Record<string, unknown>>;
+  readonly logger: Logger;
+  /** Task ids of a component's instances, sorted; for direct grouping. */
+  taskIdsOf(component: string): readonly number[];
+}
+
+export interface EmitOptions {
+  /** Stream to emit on; `default` when omitted. */
+  readonly stream?: string;
+}
+
+export interface SpoutEmitOptions extends EmitOptions {
+  /**
+   * Identifies the tuple to `ack`/`fail` under at-least-once delivery. Without one the tuple is
+   * not tracked.
+   */
+  readonly messageId?: unknown;
+}
+
+export interface BoltEmitOptions extends EmitOptions {
+  /** Input tuples the emitted tuple derives from, so its failure fails them. */
+  readonly anchors?: Tuple | readonly Tuple[];
+}
+
+export interface SpoutOutputCollector {
+  /** Emits values in the order of the stream's declared fields. */
+  emit(values: readonly unknown[], options?: SpoutEmitOptions): void;
+  /** Emits to one task of a component that reads this stream with direct grouping. */
+  emitDirect(taskId: number, values: readonly unknown[], options?: SpoutEmitOptions): void;
+  /** Records an error in the instance's metrics and log without stopping it. */
+  reportError(error: unknown): void;
+}
+
+export interface BoltOutputCollector {
+  emit(values: readonly unknown[], options?: BoltEmitOptions): void;
+  emitDirect(taskId: number, values: readonly unknown[], options?: BoltEmitOptions): void;
+  /** Marks an input tuple processed (at-least-once); a no-op under at-most-once. */
+  ack(tuple: Tuple): void;
+  /** Marks an input tuple failed, so its spout replays it (at-least-once). */
+  fail(tuple: Tuple): void;
+  reportError(error: unknown): void;
+}
+
+/**
+ * A source of tuples. The runtime calls `nextTuple` repeatedly while the topology is active and
+ * there is room downstream; it emits zero or more tuples and returns promptly.
+ */
+export interface Spout {
+  open?(context: ComponentContext, collector: SpoutOutputCollector): void | Promise<void>;
+  nextTuple(): void;
+  ack?(messageId: unknown): void;
+  fail?(messageId: unknown): void;
+  /** Called when the topology is activated (also after `open` if it starts active). */
+  activate?(): void;
+  /** Called when the topology is deactivated; `nextTuple` is not called until `activate`. */
+  deactivate?(): void;
+  /** Called with the new config after `ardea update --runtime-config` changed a value, without a restart. */
+  onConfigChange?(config: Readonly<Record<string, unknown>>): void;
+  close?(): void | Promise<void>;
+}
+
+/** A processing step. `execute` is called once per input tuple, and for tick tuples when enabled. */
+export interface Bolt {
+  prepare?(context: ComponentContext, collector: BoltOutputCollector): void | Promise<void>;
+  execute(tuple: Tuple): void;
+  onConfigChange?(config: Readonly<Record<string, unknown>>): void;
+  cleanup?(): void | Promise<void>;
+}
+
+/** Chooses target tasks for a custom grouping; it runs in the emitting instance. */
+export interface CustomGrouping {
+  prepare?(context: { readonly sourceComponent: string; readonly stream: string; readonly targetTasks: readonly number[] }): void;
+  /** Task ids (from `targetTasks`) that receive this tuple. */
+  chooseTasks(values: readonly unknown[]): readonly number[];
+}

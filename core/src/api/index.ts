@@ -1,0 +1,3 @@
+export * from './component.js';
+export * from './tuple.js';
+export * from './topology-builder.js';

@@ -1,0 +1,10 @@
+import { loadClusterConfig } from '../../config/cluster-config.js';
+import { resolveClusterPlugins, ResolvedCluster } from '../../di/ardea-container.js';
+import type { CliIo } from '../cli-io.js';
+import type { ClusterCommandOptions } from '../program.js';
+
+/** Loads and validates a cluster's config and plugins as every cluster command does. */
+export async function resolveCluster(io: CliIo, cluster: string, options: ClusterCommandOptions): Promise<ResolvedCluster> {
+  const config = loadClusterConfig({ cluster, overrides: options.configProperty, env: io.env, cwd: io.cwd });
+  return resolveClusterPlugins(config);
+}

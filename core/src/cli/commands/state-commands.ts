@@ -1,0 +1,71 @@
+import { instanceName } from '../../model/packing-plan.js';
+import { formatResources } from '../../model/resources.js';
+import type { CliIo } from '../cli-io.js';
+import type { ClusterCommandOptions } from '../program.js';
+import { withArdea } from './topology-commands.js';
+
+export async function listCommand(io: CliIo, cluster: string, options: ClusterCommandOptions): Promise<void> {
+  await withArdea(io, cluster, options, async (ardea) => {
+    const names = await ardea.list();
+    if (names.length === 0) {
+      io.stdout.write(`no topologies on cluster ${cluster}\n`);
+      return;
+    }
+    const rows = await Promise.all(
+      names.map(async (name) => {
+        const [execution, physical] = await Promise.all([ardea.state.get('executionState', name), ardea.state.get('physicalPlan', name)]);
+        return [name, physical?.state ?? 'STARTING', execution ? new Date(execution.submittedAt).toISOString() : '-', execution?.submittedBy ?? '-'];
+      }),
+    );
+    io.stdout.write(table([['TOPOLOGY', 'STATE', 'SUBMITTED', 'BY'], ...rows]));
+  });
+}
+
+export async function describeCommand(io: CliIo, cluster: string, name: string, options: ClusterCommandOptions & { json?: boolean }): Promise<void> {
+  await withArdea(io, cluster, options, async (ardea) => {
+    const description = await ardea.describe(name);
+    if (options.json) {
+      const { executionState, ...rest } = description;
+      // The secret grants control of the topology; it stays out of anything printed.
+      const shown = executionState ? { ...rest, executionState: { ...executionState, secret: '<hidden>' } } : rest;
+      io.stdout.write(`${JSON.stringify(shown, null, 2)}\n`);
+      return;
+    }
+    const { topology, packingPlan, executionState, physicalPlan, scheduler } = description;
+    const lines = [`topology ${topology.name} (id ${topology.id}) on cluster ${cluster}`];
+    lines.push(`  state: ${physicalPlan?.state ?? 'STARTING (no physical plan yet)'}`);
+    if (executionState) {
+      lines.push(`  submitted: ${new Date(executionState.submittedAt).toISOString()} by ${executionState.submittedBy}, Ardea ${executionState.ardeaVersion}`);
+      lines.push(`  package: ${executionState.packageUri}`);
+    }
+    if (scheduler) {
+      const plugin = executionState ? `${executionState.schedulerPlugin}, ` : '';
+      lines.push(`  scheduler: ${plugin}${scheduler.mode} mode${scheduler.endpoint ? ` at ${scheduler.endpoint}` : ''}`);
+    }
+    lines.push('', 'components:');
+    lines.push(
+      table([
+        ['  NAME', 'KIND', 'PARALLELISM', 'INPUTS'],
+        ...topology.components.map((c) => [
+          `  ${c.name}`,
+          c.kind,
+          String(c.parallelism),
+          c.inputs.map((i) => `${i.component}/${i.stream} (${i.grouping.type}${i.grouping.type === 'fields' ? `: ${i.grouping.fields.join(',')}` : ''})`).join('; ') || '-',
+        ]),
+      ]).trimEnd(),
+    );
+    if (packingPlan) {
+      lines.push('', `containers (${packingPlan.containers.length} + container 0):`);
+      for (const container of packingPlan.containers) {
+        lines.push(`  ${container.id}: ${formatResources(container.required)}`);
+        lines.push(`     ${container.instances.map((i) => instanceName(container.id, i)).join(' ')}`);
+      }
+    }
+    io.stdout.write(`${lines.join('\n')}\n`);
+  });
+}
+
+function table(rows: ReadonlyArray<readonly string[]>): string {
+  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => (row[column] ?? '').length)));
+  return rows.map((row) => row.map((cell, column) => (column === row.length - 1 ? cell : cell.padEnd(widths[column]!))).join('  ')).join('\n') + '\n';
+}

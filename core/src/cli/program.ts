@@ -1,0 +1,179 @@
+import { Command, CommanderError, Option } from 'commander';
+import { createRequire } from 'node:module';
+import { describeError } from '../errors/index.js';
+import { Logger, StreamLogger } from '../logging/index.js';
+import type { CliIo } from './cli-io.js';
+import { configCommand } from './commands/config-command.js';
+import { describeCommand, listCommand } from './commands/state-commands.js';
+import { activationCommand, killCommand, metricsCommand, restartCommand, submitCommand } from './commands/topology-commands.js';
+
+const packageJson = createRequire(import.meta.url)('../../package.json') as { version: string };
+export const ARDEA_VERSION = packageJson.version;
+
+/** Options every command that talks to a cluster accepts. */
+export interface ClusterCommandOptions {
+  readonly configProperty: string[];
+  readonly verbose?: boolean;
+}
+
+/** The value of the CLI's exit code for a given outcome. */
+export const EXIT_OK = 0;
+export const EXIT_FAILURE = 1;
+export const EXIT_USAGE = 2;
+
+const collect = (value: string, previous: string[]): string[] => [...previous, value];
+
+function clusterOptions(command: Command): Command {
+  return command
+    .addOption(
+      new Option('--config-property <key=value>', 'override a config value (repeatable), e.g. packing.algorithm=first-fit-decreasing').default([]).argParser(collect),
+    )
+    .option('-v, --verbose', 'log what happens to stderr');
+}
+
+export function cliLogger(io: CliIo, verbose: boolean | undefined): Logger {
+  return new StreamLogger({ level: verbose ? 'debug' : 'warn', format: 'text', stream: io.stderr });
+}
+
+/**
+ * Commands whose parts are not in this build print why and fail, rather than pretend to work.
+ * Their help is complete so scripts and docs can be written against it now.
+ */
+function unavailable(name: string, needs: string): () => never {
+  return () => {
+    throw new UnavailableCommandError(`'ardea ${name}' needs ${needs}, which is not part of this build yet`);
+  };
+}
+
+export class UnavailableCommandError extends Error {}
+
+export function createProgram(io: CliIo): Command {
+  const program = new Command('ardea')
+    .description('Ardea: run stream-processing topologies on local processes, Slurm, Kubernetes, Nomad or YARN, and let them regulate themselves')
+    .version(ARDEA_VERSION, '--version', 'print the Ardea version')
+    .showHelpAfterError('(run with --help for usage)')
+    .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) })
+    .exitOverride();
+
+  clusterOptions(
+    program
+      .command('submit')
+      .description('bundle a topology package, pack it, upload it and start it on a cluster')
+      .argument('<cluster>', "'local', a cluster name under $ARDEA_HOME/clusters, or a path to a cluster directory")
+      .argument('<package>', 'a directory with package.json whose main (or "ardea.topology") default-exports the topology, or a .tgz of one')
+      .option('--name <name>', 'topology name (default: the one the topology declares)')
+      .option('--deploy-deactivated', 'start with spouts paused; activate later')
+      .option('--dry-run', 'print the packing plan and stop')
+      .addHelpText(
+        'after',
+        '\n--config-property keys that start with a concern (scheduler., packing., ...) configure the cluster; others configure the topology:\n  <component>.parallelism=<n>, <component>.<key>=<value> (component config), topology.<key>=<value> (topology config)',
+      ),
+  ).action((cluster: string, packagePath: string, options: ClusterCommandOptions & { name?: string; deployDeactivated?: boolean; dryRun?: boolean }) =>
+    submitCommand(io, cluster, packagePath, options),
+  );
+
+  clusterOptions(
+    program.command('kill').description('stop every container of a topology and remove its state and package').argument('<cluster>', 'cluster').argument('<topology>', 'topology name'),
+  ).action((cluster: string, topology: string, options: ClusterCommandOptions) => killCommand(io, cluster, topology, options));
+
+  for (const [name, what, activate] of [
+    ['activate', 'resume the spouts of a paused topology (idempotent)', true],
+    ['deactivate', 'pause the spouts of a topology; bolts drain what is in flight (idempotent)', false],
+  ] as const) {
+    clusterOptions(program.command(name).description(what).argument('<cluster>', 'cluster').argument('<topology>', 'topology name')).action(
+      (cluster: string, topology: string, options: ClusterCommandOptions) => activationCommand(io, cluster, topology, activate, options),
+    );
+  }
+
+  clusterOptions(
+    program
+      .command('restart')
+      .description('restart one container of a topology, or all of them; the others keep running')
+      .argument('<cluster>', 'cluster')
+      .argument('<topology>', 'topology name')
+      .argument('[container]', 'container id (0 is the topology master); all when omitted'),
+  ).action((cluster: string, topology: string, container: string | undefined, options: ClusterCommandOptions) =>
+    restartCommand(io, cluster, topology, container, options),
+  );
+
+  clusterOptions(
+    program
+      .command('update')
+      .description('change parallelism, container count or runtime config of a running topology, touching only what changes')
+      .argument('<cluster>', 'cluster')
+      .argument('<topology>', 'topology name')
+      .addOption(new Option('--component-parallelism <component:n>', 'new parallelism of a component (repeatable)').default([]).argParser(collect))
+      .option('--container-number <n>', 'number of containers, for packing algorithms that take one')
+      .addOption(new Option('--runtime-config <component:key=value>', 'change a config value of running instances (repeatable)').default([]).argParser(collect))
+      .option('--dry-run', 'print the plan diff and stop'),
+  ).action(unavailable('update', 'the elastic runtime (repacking a running topology)'));
+
+  clusterOptions(program.command('list').description('list the topologies of a cluster').argument('<cluster>', 'cluster')).action(
+    (cluster: string, options: ClusterCommandOptions) => listCommand(io, cluster, options),
+  );
+
+  clusterOptions(
+    program
+      .command('describe')
+      .description("show a topology's definition, packing plan, execution state and scheduler")
+      .argument('<cluster>', 'cluster')
+      .argument('<topology>', 'topology name')
+      .option('--json', 'print one JSON object'),
+  ).action((cluster: string, topology: string, options: ClusterCommandOptions & { json?: boolean }) => describeCommand(io, cluster, topology, options));
+
+  clusterOptions(
+    program
+      .command('metrics')
+      .description('show per-component (and per-instance) counters, latency and backpressure')
+      .argument('<cluster>', 'cluster')
+      .argument('<topology>', 'topology name')
+      .option('--json', 'print one JSON object: { components: { <name>: { ... } } }')
+      .option('--instances', 'include every instance')
+      .option('--window <ms>', 'window of the windowed values, in milliseconds (default: the topology metricsWindowMs)'),
+  ).action((cluster: string, topology: string, options: ClusterCommandOptions & { json?: boolean; instances?: boolean; window?: string }) =>
+    metricsCommand(io, cluster, topology, options),
+  );
+
+  clusterOptions(
+    program
+      .command('health')
+      .description("show the health manager's action log: symptoms, diagnoses, actions and their verdicts")
+      .argument('<cluster>', 'cluster')
+      .argument('<topology>', 'topology name')
+      .option('--json', 'print the log as JSON'),
+  ).action(unavailable('health', 'the health manager'));
+
+  clusterOptions(
+    program
+      .command('tracker')
+      .description('serve the tracker REST API and web UI for the topologies of a cluster')
+      .argument('<cluster>', 'cluster')
+      .option('--host <host>', 'address to listen on', '127.0.0.1')
+      .option('--port <port>', 'port to listen on (0 picks a free one)', '8888'),
+  ).action(unavailable('tracker', 'the tracker service'));
+
+  clusterOptions(
+    program
+      .command('config')
+      .description('print the merged, validated configuration of a cluster, with where each part came from')
+      .argument('<cluster>', 'cluster')
+      .option('--json', 'print JSON instead of YAML'),
+  ).action((cluster: string, options: ClusterCommandOptions & { json?: boolean }) => configCommand(io, cluster, options));
+
+  return program;
+}
+
+/** Runs the CLI and returns the exit code; failures are one line on stderr. */
+export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
+  const program = createProgram(io);
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+    return EXIT_OK;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      return error.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
+    }
+    io.stderr.write(`ardea: ${describeError(error)}\n`);
+    return EXIT_FAILURE;
+  }
+}

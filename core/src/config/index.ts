@@ -1,0 +1,2 @@
+export * from './cluster-config.js';
+export * from './config-property.js';

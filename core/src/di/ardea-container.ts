@@ -1,0 +1,132 @@
+import { Container } from 'inversify';
+import type { z } from 'zod';
+import { ClusterConfig } from '../config/cluster-config.js';
+import { configErrorFromSchema } from '../config/schema-errors.js';
+import { describeError, PluginLoadError } from '../errors/index.js';
+import { Logger, SilentLogger } from '../logging/index.js';
+import { builtinPackingModule, selectPackingAlgorithm } from '../packing/index.js';
+import type { PluginContext, PluginDescriptor, PluginKind } from '../plugin/plugin-descriptor.js';
+import { loadPluginDescriptor } from '../plugin/plugin-loader.js';
+import { PackingAlgorithm, RepackingAlgorithm } from '../spi/packing.js';
+import { Launcher, Scheduler } from '../spi/scheduler.js';
+import { LibraryLauncher, LocalServiceLauncher } from '../scheduler/launchers.js';
+import { StateManager } from '../spi/state-manager.js';
+import { Uploader } from '../spi/uploader.js';
+import { localFsStateManagerPlugin } from '../statemgr/index.js';
+import { localFsUploaderPlugin } from '../uploader/index.js';
+
+/** Plugins that ship inside the core and need no import. */
+export const BUILTIN_PLUGINS: readonly PluginDescriptor[] = [localFsStateManagerPlugin, localFsUploaderPlugin];
+
+/** A plugin chosen by config, its descriptor, and its config section after the plugin's own validation. */
+export interface ResolvedPlugin {
+  readonly name: string;
+  readonly kind: PluginKind;
+  readonly descriptor: PluginDescriptor;
+  readonly config: unknown;
+}
+
+export interface ResolvedCluster {
+  readonly config: ClusterConfig;
+  readonly scheduler: ResolvedPlugin;
+  readonly statemgr: ResolvedPlugin;
+  readonly uploader: ResolvedPlugin;
+  readonly packing: readonly ResolvedPlugin[];
+  readonly healthPolicies: readonly ResolvedPlugin[];
+}
+
+/**
+ * Imports every plugin the cluster names and validates each plugin's config section against the
+ * plugin's schema. Nothing is bound yet, so a failure here leaves no container at all.
+ */
+export async function resolveClusterPlugins(config: ClusterConfig): Promise<ResolvedCluster> {
+  const baseDirectory = config.directory ?? process.cwd();
+  const resolve = async (kind: PluginKind, concern: keyof ClusterConfig['sources'], name: string, section: Record<string, unknown>, key: string) => {
+    const source = config.sources[concern];
+    const descriptor = await loadPluginDescriptor({ kind, name, baseDirectory, namedBy: `${source}: ${key}` }, BUILTIN_PLUGINS);
+    const result = descriptor.configSchema.safeParse(section);
+    if (!result.success) {
+      throw configErrorFromSchema(result.error as z.ZodError, { source, section: concern, overrides: config.overrides }, section, descriptor.configSchema);
+    }
+    return { name, kind, descriptor, config: result.data } satisfies ResolvedPlugin;
+  };
+  return {
+    config,
+    scheduler: await resolve('scheduler', 'scheduler', config.scheduler.plugin, { ...config.scheduler.config }, 'scheduler.plugin'),
+    statemgr: await resolve('statemgr', 'statemgr', config.statemgr.plugin, { ...config.statemgr.config }, 'statemgr.plugin'),
+    uploader: await resolve('uploader', 'uploader', config.uploader.plugin, { ...config.uploader.config }, 'uploader.plugin'),
+    packing: await Promise.all(config.packing.plugins.map((name, i) => resolve('packing', 'packing', name, {}, `packing.plugins[${i}]`))),
+    healthPolicies: await Promise.all(
+      config.healthmgr.plugins.map((name, i) => resolve('health-policy', 'healthmgr', name, {}, `healthmgr.plugins[${i}]`)),
+    ),
+  };
+}
+
+export interface CreateContainerOptions {
+  readonly logger?: Logger;
+}
+
+/**
+ * Builds the dependency-injection container of a deployment: the logger, the cluster config, the
+ * built-in packing algorithms and one module per configured plugin. Either every plugin binds and the
+ * container is returned, or the partial container is torn down and a {@link PluginLoadError} says
+ * which plugin failed and why.
+ */
+export async function createArdeaContainer(cluster: ClusterConfig | ResolvedCluster, options: CreateContainerOptions = {}): Promise<Container> {
+  const resolved = 'scheduler' in cluster && 'descriptor' in cluster.scheduler ? (cluster as ResolvedCluster) : await resolveClusterPlugins(cluster as ClusterConfig);
+  const config = resolved.config;
+  const logger = options.logger ?? new SilentLogger();
+  const container = new Container({ defaultScope: 'Singleton' });
+  container.bind<Logger>(Logger).toConstantValue(logger);
+  container.bind<ClusterConfig>(ClusterConfig).toConstantValue(config);
+  container.load(builtinPackingModule);
+  const plugins = [resolved.statemgr, resolved.uploader, resolved.scheduler, ...resolved.packing, ...resolved.healthPolicies];
+  for (const plugin of plugins) {
+    const context: PluginContext = {
+      cluster: config.cluster,
+      home: config.home,
+      clusterDirectory: config.directory,
+      logger: logger.child({ plugin: plugin.name, kind: plugin.kind }),
+    };
+    try {
+      await container.loadAsync(plugin.descriptor.createModule(plugin.config, context));
+    } catch (error) {
+      await container.unbindAllAsync().catch(() => undefined);
+      throw new PluginLoadError(`${plugin.kind} plugin '${plugin.name}' failed to bind its services: ${describeError(error)}`, {
+        cause: error,
+        code: 'plugin.bind-failed',
+      });
+    }
+  }
+  const required: Array<[symbol, ResolvedPlugin]> = [
+    [StateManager, resolved.statemgr],
+    [Uploader, resolved.uploader],
+    [Scheduler, resolved.scheduler],
+  ];
+  for (const [token, plugin] of required) {
+    if (!container.isBound(token)) {
+      await container.unbindAllAsync().catch(() => undefined);
+      throw new PluginLoadError(`${plugin.kind} plugin '${plugin.name}' loaded but bound nothing to ${token.description}; its module must bind that token`, {
+        code: 'plugin.incomplete',
+      });
+    }
+  }
+  if (!container.isBound(Launcher)) {
+    container
+      .bind<Launcher>(Launcher)
+      .toDynamicValue((context) => {
+        const scheduler = context.get<Scheduler>(Scheduler);
+        const state = context.get<StateManager>(StateManager);
+        return scheduler.mode === 'service' ? new LocalServiceLauncher(config, state) : new LibraryLauncher(scheduler, state);
+      })
+      .inSingletonScope();
+  }
+  try {
+    selectPackingAlgorithm(container.getAll<PackingAlgorithm>(PackingAlgorithm), config.packing.algorithm);
+    selectPackingAlgorithm(container.getAll<RepackingAlgorithm>(RepackingAlgorithm), config.packing.repackingAlgorithm);
+  } catch (error) {
+    await container.unbindAllAsync().catch(() => undefined);
+    throw new PluginLoadError(`${config.sources.packing}: packing.algorithm: ${describeError(error)}`, { cause: error, code: 'plugin.unknown-packing' });
+  }
+  return container;
+}

@@ -1,0 +1,68 @@
+import type { PhysicalPlan } from '../model/runtime-state.js';
+import type { InstanceCounters } from './instance/messages.js';
+
+/** First message on every connection, from the accepting side. */
+export interface Challenge {
+  readonly type: 'challenge';
+  readonly nonce: string;
+}
+
+/** The connecting side's answer: who it is and the HMAC of the nonce under the topology secret. */
+export interface ChallengeAnswer {
+  readonly type: 'answer';
+  readonly role: 'stmgr' | 'peer';
+  readonly containerId: number;
+  readonly topologyId: string;
+  readonly proof: string;
+}
+
+export interface Register {
+  readonly type: 'register';
+  readonly containerId: number;
+  readonly host: string;
+  readonly dataPort: number;
+  readonly taskIds: readonly number[];
+}
+
+export interface PhysicalPlanMessage {
+  readonly type: 'pplan';
+  readonly plan: PhysicalPlan;
+}
+
+/** Sent by a stream manager to every peer when it starts or stops causing backpressure. */
+export interface BackpressureMessage {
+  readonly type: 'bp-start' | 'bp-stop';
+  readonly containerId: number;
+}
+
+export interface InstanceMetricsSample extends InstanceCounters {
+  readonly component: string;
+  readonly taskId: number;
+  /** Bytes delivered to the instance and not yet executed. */
+  readonly pendingBytes: number;
+  /** Cumulative milliseconds this instance's queue was above the high watermark. */
+  readonly backpressureMs: number;
+}
+
+export interface StreamManagerMetricsSample {
+  /** Cumulative milliseconds this stream manager announced backpressure. */
+  readonly backpressureInitiatedMs: number;
+  /** Cumulative milliseconds the local spouts were paused, whoever caused it. */
+  readonly spoutsPausedMs: number;
+  readonly cpuUserUs: number;
+  readonly cpuSystemUs: number;
+  readonly rssBytes: number;
+  readonly heapUsedBytes: number;
+}
+
+export interface MetricsReport {
+  readonly type: 'metrics';
+  readonly containerId: number;
+  readonly timestamp: number;
+  readonly instances: Readonly<Record<string, InstanceMetricsSample>>;
+  readonly streamManager: StreamManagerMetricsSample;
+}
+
+export type ToTopologyMaster = ChallengeAnswer | Register | MetricsReport;
+export type FromTopologyMaster = Challenge | PhysicalPlanMessage | { readonly type: 'rejected'; readonly reason: string };
+export type PeerMessage = ChallengeAnswer | BackpressureMessage;

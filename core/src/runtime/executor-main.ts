@@ -1,0 +1,132 @@
+#!/usr/bin/env node
+/**
+ * The executor of one container: `ardea-executor --cluster <cluster> --topology <name> --container <i>`.
+ * Container 0 runs the topology master and metrics cache; every other container runs a stream
+ * manager and its instances. Pools start it however they start processes; it finds everything else
+ * through the cluster's state manager.
+ */
+import 'reflect-metadata';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { loadClusterConfig } from '../config/cluster-config.js';
+import { createArdeaContainer } from '../di/ardea-container.js';
+import { ArdeaError, describeError } from '../errors/index.js';
+import { StreamLogger } from '../logging/index.js';
+import { StateManager } from '../spi/state-manager.js';
+import { CONFIG_PROPERTIES_ENV, PARENT_PID_ENV } from './executor-env.js';
+import { runtimeSettingsOf } from './runtime-settings.js';
+import { StreamManager } from './stream-manager.js';
+import { TopologyMaster } from './topology-master.js';
+
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: { cluster: { type: 'string' }, topology: { type: 'string' }, container: { type: 'string' } },
+    strict: true,
+  });
+  const containerId = Number(values.container);
+  if (!values.cluster || !values.topology || !Number.isInteger(containerId) || containerId < 0) {
+    throw new ArdeaError('usage: ardea-executor --cluster <cluster> --topology <name> --container <id>');
+  }
+  const overrides = process.env[CONFIG_PROPERTIES_ENV] ? (JSON.parse(process.env[CONFIG_PROPERTIES_ENV]) as string[]) : [];
+  const config = loadClusterConfig({ cluster: values.cluster, overrides });
+  const bootLogger = new StreamLogger({ level: 'info', format: 'json' }, { topology: values.topology, container: containerId });
+  const container = await createArdeaContainer(config, { logger: bootLogger });
+  const state = container.get<StateManager>(StateManager);
+  await state.start();
+  const [definition, packingPlan, execution] = await Promise.all([
+    state.get('topology', values.topology),
+    state.get('packingPlan', values.topology),
+    state.get('executionState', values.topology),
+  ]);
+  if (!definition || !packingPlan || !execution) {
+    throw new ArdeaError(`topology '${values.topology}' has no complete state on cluster ${config.cluster}; was it killed?`);
+  }
+  const settings = runtimeSettingsOf(definition);
+  const logger = new StreamLogger({ level: settings.logLevel, format: 'json' }, { topology: definition.name, container: containerId });
+  let stop: () => Promise<void>;
+  if (containerId === 0) {
+    const master = new TopologyMaster({
+      definition,
+      packingPlan,
+      secret: execution.secret,
+      host: settings.listenHost,
+      initialState: execution.initialState,
+      state,
+      logger,
+      metricsSamples: settings.metricsSamples,
+      metricsWindowMs: settings.metricsWindowMs,
+    });
+    await master.start();
+    stop = () => master.stop();
+  } else {
+    const plan = packingPlan.containers.find((c) => c.id === containerId);
+    if (!plan) throw new ArdeaError(`container ${containerId} is not in the packing plan of '${definition.name}' (containers: ${packingPlan.containers.map((c) => c.id).join(', ')})`);
+    const bundleUrl = execution.packageUri.startsWith('file:') ? execution.packageUri : undefined;
+    if (!bundleUrl) throw new ArdeaError(`cannot load topology package ${execution.packageUri}: only file:// packages can be loaded by this executor`);
+    const streamManager = new StreamManager({
+      definition,
+      container: plan,
+      secret: execution.secret,
+      bundleUrl,
+      host: settings.listenHost,
+      backpressure: { highWatermarkBytes: settings.backpressureHighWatermark, lowWatermarkBytes: settings.backpressureLowWatermark },
+      metricsIntervalMs: settings.metricsIntervalMs,
+      logger,
+      logLevel: settings.logLevel,
+      locateTopologyMaster: () => waitForMaster(state, definition.name, definition.id),
+    });
+    await streamManager.start();
+    stop = () => streamManager.stop();
+  }
+  logger.info('container running');
+  let stopping = false;
+  const shutdown = async (reason: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info('container stopping', { reason });
+    const deadline = setTimeout(() => process.exit(1), 5000);
+    deadline.unref();
+    await stop().catch((error: unknown) => logger.warn('stop failed', { error }));
+    await state.close().catch((error: unknown) => logger.warn('closing the state manager failed', { error }));
+    process.exit(process.exitCode ?? 0);
+  };
+  process.once('SIGTERM', () => void shutdown('SIGTERM'));
+  process.once('SIGINT', () => void shutdown('SIGINT'));
+  const parent = Number(process.env[PARENT_PID_ENV]);
+  if (Number.isInteger(parent) && parent > 0) {
+    setInterval(() => {
+      try {
+        process.kill(parent, 0);
+      } catch {
+        void shutdown('supervisor exited');
+      }
+    }, 500).unref();
+  }
+}
+
+/** Resolves with the master's address, waiting for container 0 to publish it. */
+async function waitForMaster(state: StateManager, topology: string, topologyId: string): Promise<{ host: string; port: number }> {
+  for (;;) {
+    const location = await state.get('topologyMaster', topology);
+    if (location && location.topologyId === topologyId) return { host: location.host, port: location.serverPort };
+    await new Promise<void>((resolve) => {
+      const watch = state.watch('topologyMaster', topology, () => {
+        watch.close();
+        clearTimeout(timer);
+        resolve();
+      });
+      const timer = setTimeout(() => {
+        watch.close();
+        resolve();
+      }, 1000);
+    });
+  }
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  main().catch((error: unknown) => {
+    process.stderr.write(`ardea-executor: ${describeError(error)}\n`);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,306 @@
+/**
+ * Entry point of one spout or bolt instance, run as a worker thread inside its container's executor
+ * process. It imports the topology bundle, builds its component, runs it, and talks to the stream
+ * manager on the main thread only through messages (see messages.ts).
+ */
+import { performance } from 'node:perf_hooks';
+import { parentPort, workerData } from 'node:worker_threads';
+import type { Bolt, BoltEmitOptions, ComponentContext, Spout, SpoutEmitOptions } from '../../api/component.js';
+import { isTopology, TICK_FREQUENCY_KEY, Topology } from '../../api/topology-builder.js';
+import { RuntimeTuple, StreamSchema, SYSTEM_COMPONENT, TICK_STREAM } from '../../api/tuple.js';
+import { describeError } from '../../errors/index.js';
+import { StreamLogger } from '../../logging/index.js';
+import { decodeDataFrame, Emitter, OutboundBatches, StreamTable } from '../routing.js';
+import type { FromInstance, InstanceInit, ToInstance } from './messages.js';
+
+const port = parentPort!;
+const init = workerData as InstanceInit;
+
+/** A spout slice ends after this long, so control messages (pause, deactivate) are seen promptly. */
+const SPOUT_SLICE_MS = 2;
+/** ...or once this much is batched, which bounds what one flush adds to a destination's queue. */
+const MAX_BATCH_BYTES = 256 * 1024;
+/** A spout that emitted nothing is asked again after this pause, instead of spinning. */
+const IDLE_SPOUT_DELAY_MS = 1;
+const ERROR_REPORT_INTERVAL_MS = 1000;
+
+const send = (message: FromInstance, transfer?: ArrayBuffer[]): void => port.postMessage(message, transfer ?? []);
+
+const logger = new StreamLogger({ level: init.logLevel, format: 'json' }, { component: init.component, task: init.taskId });
+const definition = init.definition;
+const self = definition.components.find((c) => c.name === init.component)!;
+const table = new StreamTable(definition);
+const batches = new OutboundBatches(init.taskId);
+let tasks = new Map(init.tasks.map(([c, t]) => [c, [...t]]));
+let runtimeConfig = { ...init.runtimeConfig };
+
+const counters = { emitted: 0, executed: 0, acked: 0, failed: 0, errors: 0, busyNs: 0, executeNs: 0 };
+let lastErrorReport = 0;
+
+function reportError(error: unknown): void {
+  counters.errors++;
+  const now = Date.now();
+  if (now - lastErrorReport >= ERROR_REPORT_INTERVAL_MS) {
+    lastErrorReport = now;
+    send({ type: 'error', message: describeError(error) });
+  }
+}
+
+function flush(): void {
+  if (batches.isEmpty) return;
+  const frames = batches.take();
+  send({ type: 'data', frames }, frames);
+}
+
+function currentConfig(): Readonly<Record<string, unknown>> {
+  return Object.freeze({ ...definition.config, ...self.config, ...runtimeConfig });
+}
+
+function context(): ComponentContext {
+  return {
+    topologyName: definition.name,
+    topologyId: definition.id,
+    componentName: init.component,
+    taskId: init.taskId,
+    componentIndex: init.componentIndex,
+    parallelism: tasks.get(init.component)?.length ?? self.parallelism,
+    config: currentConfig(),
+    logger,
+    taskIdsOf: (component) => tasks.get(component) ?? [],
+  };
+}
+
+async function loadTopology(): Promise<Topology> {
+  const module = (await import(init.bundleUrl)) as { default?: unknown };
+  if (!isTopology(module.default)) {
+    throw new Error(`the topology bundle ${init.bundleUrl} does not default-export a topology built with TopologyBuilder`);
+  }
+  return module.default;
+}
+
+class SpoutRunner {
+  private active = false;
+  private paused = false;
+  private scheduled = false;
+  private pendingAcks: unknown[] = [];
+
+  constructor(
+    private readonly spout: Spout,
+    private readonly emitter: Emitter,
+  ) {}
+
+  readonly collector = {
+    emit: (values: readonly unknown[], options?: SpoutEmitOptions) => {
+      this.emitter.emit(options?.stream ?? 'default', values);
+      counters.emitted++;
+      // At-most-once: a tracked tuple counts as delivered once it leaves the spout.
+      if (options?.messageId !== undefined) this.pendingAcks.push(options.messageId);
+    },
+    emitDirect: (taskId: number, values: readonly unknown[], options?: SpoutEmitOptions) => {
+      this.emitter.emitDirect(taskId, options?.stream ?? 'default', values);
+      counters.emitted++;
+      if (options?.messageId !== undefined) this.pendingAcks.push(options.messageId);
+    },
+    reportError,
+  };
+
+  setActive(active: boolean): void {
+    if (active === this.active) return;
+    this.active = active;
+    try {
+      if (active) this.spout.activate?.();
+      else this.spout.deactivate?.();
+    } catch (error) {
+      reportError(error);
+    }
+    this.schedule(0);
+  }
+
+  setPaused(paused: boolean): void {
+    this.paused = paused;
+    this.schedule(0);
+  }
+
+  private schedule(delayMs: number): void {
+    if (this.scheduled || !this.active || this.paused || closing) return;
+    this.scheduled = true;
+    if (delayMs > 0) setTimeout(this.run, delayMs);
+    else setImmediate(this.run);
+  }
+
+  private readonly run = (): void => {
+    this.scheduled = false;
+    if (!this.active || this.paused || closing) return;
+    const start = performance.now();
+    let emittedAny = false;
+    for (let calls = 1; ; calls++) {
+      const before = counters.emitted;
+      try {
+        this.spout.nextTuple();
+      } catch (error) {
+        reportError(error);
+      }
+      if (counters.emitted === before) break;
+      emittedAny = true;
+      if ((calls & 31) === 0 && (performance.now() - start >= SPOUT_SLICE_MS || batches.bufferedBytes >= MAX_BATCH_BYTES)) break;
+    }
+    counters.busyNs += Math.round((performance.now() - start) * 1e6);
+    flush();
+    this.deliverAcks();
+    this.schedule(emittedAny ? 0 : IDLE_SPOUT_DELAY_MS);
+  };
+
+  private deliverAcks(): void {
+    if (this.pendingAcks.length === 0) return;
+    const acks = this.pendingAcks;
+    this.pendingAcks = [];
+    for (const id of acks) {
+      counters.acked++;
+      try {
+        this.spout.ack?.(id);
+      } catch (error) {
+        reportError(error);
+      }
+    }
+  }
+}
+
+class BoltRunner {
+  constructor(
+    private readonly bolt: Bolt,
+    private readonly emitter: Emitter,
+  ) {}
+
+  readonly collector = {
+    emit: (values: readonly unknown[], options?: BoltEmitOptions) => {
+      this.emitter.emit(options?.stream ?? 'default', values);
+      counters.emitted++;
+    },
+    emitDirect: (taskId: number, values: readonly unknown[], options?: BoltEmitOptions) => {
+      this.emitter.emitDirect(taskId, options?.stream ?? 'default', values);
+      counters.emitted++;
+    },
+    // Delivery is at-most-once in this engine version: there is no tuple tree to complete or fail.
+    ack: () => {
+      counters.acked++;
+    },
+    fail: () => {
+      counters.failed++;
+    },
+    reportError,
+  };
+
+  execute(frame: ArrayBuffer): void {
+    const buffer = Buffer.from(frame);
+    const srcTask = buffer.readUInt32LE(9);
+    const start = performance.now();
+    decodeDataFrame(buffer, table, (entry, values) => {
+      try {
+        this.bolt.execute(new RuntimeTuple(entry.component, srcTask, entry.stream, entry.schema, values));
+      } catch (error) {
+        reportError(error);
+      }
+      counters.executed++;
+    });
+    const elapsedNs = Math.round((performance.now() - start) * 1e6);
+    counters.busyNs += elapsedNs;
+    counters.executeNs += elapsedNs;
+    flush();
+    send({ type: 'consumed', bytes: frame.byteLength });
+  }
+
+  tick(): void {
+    const start = performance.now();
+    try {
+      this.bolt.execute(new RuntimeTuple(SYSTEM_COMPONENT, -1, TICK_STREAM, tickSchema, []));
+    } catch (error) {
+      reportError(error);
+    }
+    counters.busyNs += Math.round((performance.now() - start) * 1e6);
+    flush();
+  }
+}
+
+const tickSchema = new StreamSchema([]);
+let closing = false;
+
+async function main(): Promise<void> {
+  const topology = await loadTopology();
+  const emitter = new Emitter(init.component, batches, table, definition, (name) => topology.createCustomGrouping(name));
+  emitter.setTasks(tasks);
+  let spout: SpoutRunner | undefined;
+  let bolt: BoltRunner | undefined;
+  let userComponent: Spout | Bolt;
+  if (self.kind === 'spout') {
+    const component = topology.createSpout(init.component);
+    spout = new SpoutRunner(component, emitter);
+    await component.open?.(context(), spout.collector);
+    userComponent = component;
+  } else {
+    const component = topology.createBolt(init.component);
+    bolt = new BoltRunner(component, emitter);
+    await component.prepare?.(context(), bolt.collector);
+    userComponent = component;
+    const tickMs = Number(self.config[TICK_FREQUENCY_KEY] ?? 0);
+    if (tickMs > 0) setInterval(() => bolt!.tick(), tickMs).unref();
+  }
+  const metricsTimer = setInterval(() => send({ type: 'metrics', counters: { ...counters } }), init.metricsIntervalMs);
+  metricsTimer.unref();
+
+  port.on('message', (message: ToInstance) => {
+    switch (message.type) {
+      case 'data':
+        bolt?.execute(message.frame);
+        break;
+      case 'activate':
+        spout?.setActive(true);
+        break;
+      case 'deactivate':
+        spout?.setActive(false);
+        break;
+      case 'pause':
+        spout?.setPaused(true);
+        break;
+      case 'resume':
+        spout?.setPaused(false);
+        break;
+      case 'tasks':
+        tasks = new Map(message.tasks.map(([c, t]) => [c, [...t]]));
+        emitter.setTasks(tasks);
+        break;
+      case 'config':
+        runtimeConfig = { ...message.runtimeConfig };
+        try {
+          userComponent.onConfigChange?.(currentConfig());
+        } catch (error) {
+          reportError(error);
+        }
+        break;
+      case 'shutdown':
+        void shutdown(userComponent, metricsTimer);
+        break;
+    }
+  });
+  send({ type: 'ready' });
+}
+
+async function shutdown(component: Spout | Bolt, metricsTimer: NodeJS.Timeout): Promise<void> {
+  if (closing) return;
+  closing = true;
+  clearInterval(metricsTimer);
+  try {
+    if ('nextTuple' in component) await component.close?.();
+    else await component.cleanup?.();
+  } catch (error) {
+    reportError(error);
+  }
+  flush();
+  send({ type: 'metrics', counters: { ...counters } });
+  send({ type: 'closed' });
+  port.close();
+}
+
+main().catch((error: unknown) => {
+  send({ type: 'failed', message: describeError(error) });
+  port.close();
+});

@@ -1,0 +1,51 @@
+import type { TopologyDefinition } from '../../model/topology.js';
+
+/** What an instance worker is started with (its `workerData`). */
+export interface InstanceInit {
+  /** URL of the topology bundle the worker imports to construct its component. */
+  readonly bundleUrl: string;
+  readonly definition: TopologyDefinition;
+  readonly component: string;
+  readonly taskId: number;
+  readonly componentIndex: number;
+  /** Task ids per component from the physical plan, sorted. */
+  readonly tasks: ReadonlyArray<readonly [string, readonly number[]]>;
+  /** Runtime config overrides for this component. */
+  readonly runtimeConfig: Readonly<Record<string, unknown>>;
+  readonly metricsIntervalMs: number;
+  readonly logLevel: 'debug' | 'info' | 'warn' | 'error';
+}
+
+/** Cumulative counters of one instance since it started. */
+export interface InstanceCounters {
+  readonly emitted: number;
+  readonly executed: number;
+  readonly acked: number;
+  readonly failed: number;
+  readonly errors: number;
+  /** Time spent in user code (nextTuple or execute), in nanoseconds. */
+  readonly busyNs: number;
+  /** Execute time summed over executed tuples, in nanoseconds (bolts). */
+  readonly executeNs: number;
+}
+
+export type ToInstance =
+  | { readonly type: 'activate' }
+  | { readonly type: 'deactivate' }
+  /** Backpressure somewhere in the topology: spouts stop calling nextTuple until `resume`. */
+  | { readonly type: 'pause' }
+  | { readonly type: 'resume' }
+  | { readonly type: 'data'; readonly frame: ArrayBuffer }
+  | { readonly type: 'tasks'; readonly tasks: ReadonlyArray<readonly [string, readonly number[]]> }
+  | { readonly type: 'config'; readonly runtimeConfig: Readonly<Record<string, unknown>> }
+  | { readonly type: 'shutdown' };
+
+export type FromInstance =
+  | { readonly type: 'ready' }
+  | { readonly type: 'data'; readonly frames: ArrayBuffer[] }
+  /** Bytes of delivered frames the instance has finished executing: the stream manager's credit. */
+  | { readonly type: 'consumed'; readonly bytes: number }
+  | { readonly type: 'metrics'; readonly counters: InstanceCounters }
+  | { readonly type: 'error'; readonly message: string }
+  | { readonly type: 'failed'; readonly message: string }
+  | { readonly type: 'closed' };

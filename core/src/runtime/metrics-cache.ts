@@ -1,0 +1,148 @@
+import type { InstanceMetricsSample, MetricsReport, StreamManagerMetricsSample } from './control-messages.js';
+
+/** Metrics of one component (or one instance), as `ardea metrics --json` prints them. */
+export interface ComponentMetrics {
+  /** Cumulative since the instances started. */
+  readonly emitted: number;
+  readonly executed: number;
+  readonly acked: number;
+  readonly failed: number;
+  readonly errors: number;
+  /** Over the window: tuples per second. */
+  readonly emitRate: number;
+  readonly executeRate: number;
+  /** Over the window: milliseconds spent above the high watermark (summed over instances). */
+  readonly backpressureMs: number;
+  /** Latest: bytes queued towards the instances. */
+  readonly pendingBytes: number;
+  /** Over the window: mean execute time per tuple. */
+  readonly executeLatencyMs: number;
+  /** Over the window: fraction of time spent in user code (1 = always busy), averaged over instances. */
+  readonly busyFraction: number;
+  readonly instanceCount: number;
+}
+
+export interface StreamManagerMetrics {
+  readonly backpressureInitiatedMs: number;
+  readonly spoutsPausedMs: number;
+  /** CPU seconds used by the container process over the window, per second. */
+  readonly cpuCores: number;
+  readonly rssBytes: number;
+  readonly heapUsedBytes: number;
+}
+
+export interface MetricsView {
+  readonly windowMs: number;
+  readonly timestamp: number;
+  readonly components: Record<string, ComponentMetrics & { instances?: Record<string, ComponentMetrics> }>;
+  readonly streamManagers: Record<string, StreamManagerMetrics>;
+}
+
+/**
+ * Keeps a bounded series of reports per container (the topology's metrics cache, in container 0)
+ * and derives cumulative and windowed values from it.
+ */
+export class MetricsCache {
+  private readonly series = new Map<number, MetricsReport[]>();
+
+  constructor(private readonly maxSamples: number) {}
+
+  add(report: MetricsReport): void {
+    const list = this.series.get(report.containerId) ?? [];
+    list.push(report);
+    if (list.length > this.maxSamples) list.splice(0, list.length - this.maxSamples);
+    this.series.set(report.containerId, list);
+  }
+
+  /** Forgets containers that left the plan (scale-down). */
+  retain(containerIds: ReadonlySet<number>): void {
+    for (const id of this.series.keys()) if (!containerIds.has(id)) this.series.delete(id);
+  }
+
+  /** The latest report of every container. */
+  latest(): MetricsReport[] {
+    return [...this.series.values()].map((list) => list[list.length - 1]!).filter(Boolean);
+  }
+
+  view(options: { windowMs: number; instances: boolean; now?: number }): MetricsView {
+    const now = options.now ?? Date.now();
+    const components: MetricsView['components'] = {};
+    const streamManagers: MetricsView['streamManagers'] = {};
+    const perComponent = new Map<string, Array<{ name: string; metrics: ComponentMetrics }>>();
+    for (const [containerId, list] of this.series) {
+      const latest = list[list.length - 1];
+      if (!latest) continue;
+      const base = baseline(list, latest.timestamp - options.windowMs);
+      const seconds = Math.max(0.001, (latest.timestamp - (base?.timestamp ?? latest.timestamp - options.windowMs)) / 1000);
+      for (const [name, sample] of Object.entries(latest.instances)) {
+        const metrics = instanceMetrics(sample, base?.instances[name], seconds);
+        const group = perComponent.get(sample.component) ?? [];
+        group.push({ name, metrics });
+        perComponent.set(sample.component, group);
+      }
+      streamManagers[`stmgr-${containerId}`] = streamManagerMetrics(latest.streamManager, base?.streamManager, seconds);
+    }
+    for (const [component, group] of perComponent) {
+      const sum = (key: keyof ComponentMetrics) => group.reduce((acc, g) => acc + g.metrics[key], 0);
+      const executed = sum('executeRate');
+      components[component] = {
+        emitted: sum('emitted'),
+        executed: sum('executed'),
+        acked: sum('acked'),
+        failed: sum('failed'),
+        errors: sum('errors'),
+        emitRate: sum('emitRate'),
+        executeRate: executed,
+        backpressureMs: sum('backpressureMs'),
+        pendingBytes: sum('pendingBytes'),
+        executeLatencyMs:
+          executed > 0 ? group.reduce((acc, g) => acc + g.metrics.executeLatencyMs * g.metrics.executeRate, 0) / executed : 0,
+        busyFraction: sum('busyFraction') / group.length,
+        instanceCount: group.length,
+        ...(options.instances ? { instances: Object.fromEntries(group.map((g) => [g.name, g.metrics])) } : {}),
+      };
+    }
+    return { windowMs: options.windowMs, timestamp: now, components, streamManagers };
+  }
+}
+
+/** The newest sample at or before `cutoff`, or the oldest one if the series is shorter than the window. */
+function baseline(list: readonly MetricsReport[], cutoff: number): MetricsReport | undefined {
+  if (list.length < 2) return undefined;
+  let chosen = list[0]!;
+  for (const report of list) {
+    if (report.timestamp > cutoff) break;
+    chosen = report;
+  }
+  return chosen === list[list.length - 1] ? list[list.length - 2] : chosen;
+}
+
+function instanceMetrics(now: InstanceMetricsSample, then: InstanceMetricsSample | undefined, seconds: number): ComponentMetrics {
+  const delta = (key: 'emitted' | 'executed' | 'busyNs' | 'executeNs' | 'backpressureMs') => Math.max(0, now[key] - (then?.[key] ?? 0));
+  const executedDelta = delta('executed');
+  return {
+    emitted: now.emitted,
+    executed: now.executed,
+    acked: now.acked,
+    failed: now.failed,
+    errors: now.errors,
+    emitRate: delta('emitted') / seconds,
+    executeRate: executedDelta / seconds,
+    backpressureMs: delta('backpressureMs'),
+    pendingBytes: now.pendingBytes,
+    executeLatencyMs: executedDelta > 0 ? delta('executeNs') / executedDelta / 1e6 : 0,
+    busyFraction: Math.min(1, delta('busyNs') / 1e9 / seconds),
+    instanceCount: 1,
+  };
+}
+
+function streamManagerMetrics(now: StreamManagerMetricsSample, then: StreamManagerMetricsSample | undefined, seconds: number): StreamManagerMetrics {
+  const cpuUs = now.cpuUserUs + now.cpuSystemUs - (then ? then.cpuUserUs + then.cpuSystemUs : 0);
+  return {
+    backpressureInitiatedMs: now.backpressureInitiatedMs,
+    spoutsPausedMs: now.spoutsPausedMs,
+    cpuCores: then ? cpuUs / 1e6 / seconds : 0,
+    rssBytes: now.rssBytes,
+    heapUsedBytes: now.heapUsedBytes,
+  };
+}

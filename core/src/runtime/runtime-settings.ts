@@ -1,0 +1,43 @@
+import { z } from 'zod';
+import { ConfigError } from '../errors/index.js';
+import { ByteAmountSchema } from '../model/resources.js';
+import type { TopologyDefinition } from '../model/topology.js';
+
+/**
+ * Engine settings a topology carries in its config, under these keys (set them in the topology or
+ * with `--config-property topology.<key>=<value>` at submit).
+ */
+export const RuntimeSettingsSchema = z.object({
+  /** How often instances and stream managers report metrics. */
+  metricsIntervalMs: z.number().int().min(100).default(10_000),
+  /** Reports kept per container in the metrics cache. */
+  metricsSamples: z.number().int().min(2).default(360),
+  /** Window of windowed metrics when a query names none. */
+  metricsWindowMs: z.number().int().min(100).default(60_000),
+  /** Queued bytes towards one instance or peer that start backpressure. */
+  backpressureHighWatermark: ByteAmountSchema.default(1024 * 1024),
+  /** ...and the level below which it stops. */
+  backpressureLowWatermark: ByteAmountSchema.default(512 * 1024),
+  /** Address the topology's listeners bind to and advertise. Loopback unless a cluster needs more. */
+  listenHost: z.string().min(1).default('127.0.0.1'),
+  logLevel: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+});
+
+export type RuntimeSettings = z.output<typeof RuntimeSettingsSchema>;
+export const RUNTIME_SETTING_KEYS = Object.keys(RuntimeSettingsSchema.shape) as ReadonlyArray<keyof RuntimeSettings>;
+
+/** Reads the engine settings from a topology's config; the submitter calls it to reject bad values early. */
+export function runtimeSettingsOf(definition: Pick<TopologyDefinition, 'config'>): RuntimeSettings {
+  const relevant = Object.fromEntries(RUNTIME_SETTING_KEYS.filter((key) => key in definition.config).map((key) => [key, definition.config[key]]));
+  const parsed = RuntimeSettingsSchema.safeParse(relevant);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new ConfigError(`topology config ${issue.path.join('.')}: ${issue.message}`, { cause: parsed.error });
+  }
+  if (parsed.data.backpressureLowWatermark >= parsed.data.backpressureHighWatermark) {
+    throw new ConfigError(
+      `topology config backpressureLowWatermark (${parsed.data.backpressureLowWatermark}) must be below backpressureHighWatermark (${parsed.data.backpressureHighWatermark})`,
+    );
+  }
+  return parsed.data;
+}

@@ -1,0 +1,196 @@
+import { timingSafeEqual } from 'node:crypto';
+import http from 'node:http';
+import net from 'node:net';
+import type { Logger } from '../logging/index.js';
+import { instanceName, type PackingPlan } from '../model/packing-plan.js';
+import type { PhysicalPlan, TopologyRunState } from '../model/runtime-state.js';
+import type { TopologyDefinition } from '../model/topology.js';
+import type { StateManager } from '../spi/state-manager.js';
+import type { MetricsReport, Register } from './control-messages.js';
+import { acceptAuthenticated, Link, listen } from './link.js';
+import { MetricsCache } from './metrics-cache.js';
+
+export interface TopologyMasterOptions {
+  readonly definition: TopologyDefinition;
+  readonly packingPlan: PackingPlan;
+  readonly secret: string;
+  readonly host: string;
+  readonly initialState: TopologyRunState;
+  readonly state: StateManager;
+  readonly logger: Logger;
+  /** How many metric reports per container the cache keeps. */
+  readonly metricsSamples: number;
+  /** Default window of windowed metrics. */
+  readonly metricsWindowMs: number;
+}
+
+interface Registration {
+  readonly link: Link;
+  readonly host: string;
+  readonly dataPort: number;
+}
+
+/**
+ * Runs in container 0. Stream managers register with it; once every container of the packing plan
+ * has registered it builds the physical plan, stores it and sends it to all of them, and it resends
+ * it whenever something changes (activation, a restarted container's new address). It also hosts
+ * the metrics cache and the HTTP controller that the CLI calls.
+ */
+export class TopologyMaster {
+  private readonly server = net.createServer();
+  private readonly http: http.Server;
+  private readonly registrations = new Map<number, Registration>();
+  readonly metrics: MetricsCache;
+  private runState: TopologyRunState;
+  private plan: PhysicalPlan | undefined;
+  private serverPort = 0;
+  private controllerPort = 0;
+  private readonly logger: Logger;
+
+  constructor(private readonly options: TopologyMasterOptions) {
+    this.logger = options.logger.child({ role: 'tmaster' });
+    this.runState = options.initialState;
+    this.metrics = new MetricsCache(options.metricsSamples);
+    this.http = http.createServer((request, response) => void this.handle(request, response));
+  }
+
+  get addresses(): { serverPort: number; controllerPort: number } {
+    return { serverPort: this.serverPort, controllerPort: this.controllerPort };
+  }
+
+  async start(): Promise<void> {
+    const previous = await this.options.state.get('physicalPlan', this.options.definition.name);
+    if (previous && previous.topologyId === this.options.definition.id) this.runState = previous.state;
+    acceptAuthenticated(this.server, { secret: this.options.secret, topologyId: this.options.definition.id, logger: this.logger }, (link, answer) => {
+      if (answer.role !== 'stmgr') {
+        link.socket.destroy();
+        return;
+      }
+      link.on('control', (message) => {
+        if (message.type === 'register') this.onRegister(link, message as unknown as Register);
+        else if (message.type === 'metrics') this.metrics.add(message as unknown as MetricsReport);
+      });
+      link.on('close', () => {
+        const registered = this.registrations.get(answer.containerId);
+        if (registered?.link === link) {
+          this.registrations.delete(answer.containerId);
+          this.logger.info('stream manager disconnected', { container: answer.containerId });
+        }
+      });
+    });
+    this.serverPort = await listen(this.server, this.options.host);
+    this.controllerPort = await new Promise<number>((resolve, reject) => {
+      this.http.once('error', reject);
+      this.http.listen({ host: this.options.host, port: 0 }, () => resolve((this.http.address() as net.AddressInfo).port));
+    });
+    const location = {
+      topologyName: this.options.definition.name,
+      topologyId: this.options.definition.id,
+      host: this.options.host,
+      serverPort: this.serverPort,
+      controllerPort: this.controllerPort,
+    };
+    await this.options.state.set('topologyMaster', this.options.definition.name, location, { ephemeral: true });
+    await this.options.state.set(
+      'metricsCache',
+      this.options.definition.name,
+      { topologyName: location.topologyName, topologyId: location.topologyId, host: location.host, port: location.controllerPort },
+      { ephemeral: true },
+    );
+    this.logger.info('topology master listening', { serverPort: this.serverPort, controllerPort: this.controllerPort });
+  }
+
+  private onRegister(link: Link, message: Register): void {
+    const expected = this.options.packingPlan.containers.find((c) => c.id === message.containerId);
+    if (!expected) {
+      this.logger.warn('rejecting a stream manager of a container that is not in the packing plan', { container: message.containerId });
+      link.sendControl({ type: 'rejected', reason: `container ${message.containerId} is not in the packing plan` });
+      link.close();
+      return;
+    }
+    this.registrations.set(message.containerId, { link, host: message.host, dataPort: message.dataPort });
+    const missing = this.options.packingPlan.containers.filter((c) => !this.registrations.has(c.id)).map((c) => c.id);
+    this.logger.info('stream manager registered', { container: message.containerId, waitingFor: missing });
+    if (missing.length === 0) void this.publish();
+    else if (this.plan) link.sendControl({ type: 'pplan', plan: this.plan });
+  }
+
+  /** Builds the physical plan from the registrations, stores it, and sends it to every stream manager. */
+  private async publish(): Promise<void> {
+    const { definition, packingPlan } = this.options;
+    const plan: PhysicalPlan = {
+      topologyName: definition.name,
+      topologyId: definition.id,
+      state: this.runState,
+      streamManagers: packingPlan.containers
+        .filter((c) => this.registrations.has(c.id))
+        .map((c) => {
+          const registration = this.registrations.get(c.id)!;
+          return { id: `stmgr-${c.id}`, containerId: c.id, host: registration.host, dataPort: registration.dataPort };
+        }),
+      instances: packingPlan.containers.flatMap((c) =>
+        c.instances.map((i) => ({ instanceId: instanceName(c.id, i), containerId: c.id, component: i.component, taskId: i.taskId, componentIndex: i.componentIndex })),
+      ),
+      runtimeConfig: this.plan?.runtimeConfig ?? {},
+    };
+    this.plan = plan;
+    await this.options.state.set('physicalPlan', definition.name, plan);
+    for (const registration of this.registrations.values()) registration.link.sendControl({ type: 'pplan', plan });
+    this.metrics.retain(new Set(packingPlan.containers.map((c) => c.id)));
+  }
+
+  /** Idempotent: setting the state the topology is already in changes nothing. */
+  async setRunState(state: TopologyRunState): Promise<boolean> {
+    if (this.runState === state) return false;
+    this.runState = state;
+    if (this.plan) await this.publish();
+    this.logger.info(`topology ${state === 'RUNNING' ? 'activated' : 'deactivated'}`);
+    return true;
+  }
+
+  get physicalPlan(): PhysicalPlan | undefined {
+    return this.plan;
+  }
+
+  private authorised(request: http.IncomingMessage): boolean {
+    const header = request.headers.authorization ?? '';
+    const expected = Buffer.from(`Bearer ${this.options.secret}`);
+    const given = Buffer.from(header);
+    return given.length === expected.length && timingSafeEqual(given, expected);
+  }
+
+  private async handle(request: http.IncomingMessage, response: http.ServerResponse): Promise<void> {
+    const reply = (status: number, body: unknown) => {
+      response.writeHead(status, { 'content-type': 'application/json' });
+      response.end(JSON.stringify(body));
+    };
+    try {
+      if (!this.authorised(request)) return reply(401, { error: 'missing or wrong topology secret' });
+      const url = new URL(request.url ?? '/', 'http://controller');
+      if (request.method === 'GET' && url.pathname === '/physical-plan') return reply(200, this.plan ?? null);
+      if (request.method === 'GET' && url.pathname === '/metrics') {
+        const windowMs = Number(url.searchParams.get('windowMs') ?? this.options.metricsWindowMs);
+        return reply(200, this.metrics.view({ windowMs, instances: url.searchParams.get('instances') === 'true' }));
+      }
+      if (request.method === 'POST' && (url.pathname === '/activate' || url.pathname === '/deactivate')) {
+        const changed = await this.setRunState(url.pathname === '/activate' ? 'RUNNING' : 'PAUSED');
+        return reply(200, { state: this.runState, changed });
+      }
+      return reply(404, { error: `no route ${request.method} ${url.pathname}` });
+    } catch (error) {
+      this.logger.error('controller request failed', { error, url: request.url });
+      return reply(500, { error: (error as Error).message });
+    }
+  }
+
+  async stop(): Promise<void> {
+    for (const registration of this.registrations.values()) registration.link.socket.destroy();
+    await Promise.all([
+      new Promise<void>((resolve) => this.server.close(() => resolve())),
+      new Promise<void>((resolve) => {
+        this.http.closeAllConnections();
+        this.http.close(() => resolve());
+      }),
+    ]);
+  }
+}

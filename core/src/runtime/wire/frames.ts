@@ -1,0 +1,152 @@
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { Socket } from 'node:net';
+import { pack, unpack } from 'msgpackr';
+
+/**
+ * Every connection carries length-prefixed frames: `u32 length | u8 kind | body`. Data frames hold
+ * one batch of tuples for one destination task (see {@link DataFrameHeader}); control frames hold one
+ * msgpack-encoded message. Batching per destination lets stream managers forward a frame without
+ * looking at its tuples.
+ */
+export const enum FrameKind {
+  Data = 1,
+  Control = 2,
+}
+
+/** Larger frames are treated as corruption: no batch legitimately grows this big. */
+export const MAX_FRAME_BYTES = 64 * 1024 * 1024;
+
+/**
+ * Layout of a data frame after the length prefix: kind (u8), destination task (u32), source task
+ * (u32), tuple count (u32), then tuples. Offsets are from the start of the frame, length prefix included.
+ */
+export const DataFrameHeader = {
+  kindOffset: 4,
+  destTaskOffset: 5,
+  srcTaskOffset: 9,
+  countOffset: 13,
+  size: 17,
+} as const;
+
+export function destTaskOf(frame: Uint8Array): number {
+  return new DataView(frame.buffer, frame.byteOffset, frame.byteLength).getUint32(DataFrameHeader.destTaskOffset, true);
+}
+
+export function encodeControlFrame(message: unknown): Buffer {
+  const body = pack(message);
+  const frame = Buffer.allocUnsafe(5 + body.length);
+  frame.writeUInt32LE(1 + body.length, 0);
+  frame[4] = FrameKind.Control;
+  body.copy(frame, 5);
+  return frame;
+}
+
+export class FrameError extends Error {}
+
+/**
+ * Splits a byte stream into frames. Each frame is passed whole (length prefix included) as a view
+ * into the received chunk, so a consumer that keeps it must copy it.
+ */
+export class FrameReader {
+  /** Bytes of an incomplete frame, kept as chunks so a large frame is concatenated once, not per chunk. */
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private needed = 0;
+
+  constructor(private readonly onFrame: (kind: FrameKind, frame: Buffer) => void) {}
+
+  push(chunk: Buffer): void {
+    if (this.pendingBytes > 0) {
+      this.pending.push(chunk);
+      this.pendingBytes += chunk.length;
+      if (this.needed === 0 && this.pendingBytes >= 4) this.needed = 4 + Buffer.concat(this.pending).readUInt32LE(0);
+      if (this.pendingBytes < Math.max(this.needed, 5)) return;
+      chunk = Buffer.concat(this.pending, this.pendingBytes);
+      this.pending = [];
+      this.pendingBytes = 0;
+      this.needed = 0;
+    }
+    let offset = 0;
+    while (chunk.length - offset >= 5) {
+      const length = chunk.readUInt32LE(offset);
+      if (length < 1 || length > MAX_FRAME_BYTES) throw new FrameError(`frame length ${length} is out of range`);
+      if (chunk.length - offset < 4 + length) break;
+      const kind = chunk[offset + 4] as FrameKind;
+      if (kind !== FrameKind.Data && kind !== FrameKind.Control) throw new FrameError(`unknown frame kind ${kind}`);
+      if (kind === FrameKind.Data && length < DataFrameHeader.size - 4) throw new FrameError('data frame shorter than its header');
+      this.onFrame(kind, chunk.subarray(offset, offset + 4 + length));
+      offset += 4 + length;
+    }
+    if (offset < chunk.length) {
+      const rest = Buffer.from(chunk.subarray(offset));
+      this.pending = [rest];
+      this.pendingBytes = rest.length;
+      this.needed = rest.length >= 4 ? 4 + rest.readUInt32LE(0) : 0;
+      if (this.needed > 4 + MAX_FRAME_BYTES) throw new FrameError(`frame length ${this.needed - 4} is out of range`);
+    }
+  }
+}
+
+export function decodeControl(frame: Buffer): unknown {
+  try {
+    return unpack(frame.subarray(5));
+  } catch (error) {
+    throw new FrameError(`control frame is not valid msgpack: ${(error as Error).message}`);
+  }
+}
+
+/**
+ * Coalesces writes to a socket until the end of the current event-loop turn, then writes once.
+ * Under load a turn accumulates many frames, so batches grow by themselves; when idle a frame leaves
+ * within the same turn, which keeps latency at tens of microseconds instead of a timer's period.
+ */
+export class CoalescingWriter {
+  private queued: Uint8Array[] = [];
+  private queuedBytes = 0;
+  private scheduled = false;
+
+  constructor(private readonly socket: Socket) {}
+
+  write(frame: Uint8Array): void {
+    this.queued.push(frame);
+    this.queuedBytes += frame.byteLength;
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(this.flush);
+    }
+  }
+
+  /** Bytes accepted but not yet handed to the kernel, including the socket's own buffer. */
+  get backlogBytes(): number {
+    return this.queuedBytes + this.socket.writableLength;
+  }
+
+  readonly flush = (): void => {
+    this.scheduled = false;
+    if (this.queued.length === 0 || this.socket.destroyed) {
+      this.queued = [];
+      this.queuedBytes = 0;
+      return;
+    }
+    const chunk = this.queued.length === 1 ? this.queued[0]! : Buffer.concat(this.queued, this.queuedBytes);
+    this.queued = [];
+    this.queuedBytes = 0;
+    this.socket.write(chunk);
+  };
+}
+
+/** Challenge-response over the topology secret: the secret itself never crosses the wire. */
+export function newChallenge(): string {
+  return randomBytes(16).toString('hex');
+}
+
+export function answerChallenge(secret: string, nonce: string): string {
+  return createHmac('sha256', secret).update(nonce).digest('hex');
+}
+
+export function verifyChallenge(secret: string, nonce: string, answer: unknown): boolean {
+  if (typeof answer !== 'string') return false;
+  const expected = Buffer.from(answerChallenge(secret, nonce), 'hex');
+  const given = Buffer.from(answer, 'hex');
+  return given.length === expected.length && timingSafeEqual(given, expected);
+}

@@ -1,0 +1,79 @@
+import { describe, expect, it } from 'vitest';
+import { answerChallenge, decodeControl, encodeControlFrame, FrameError, FrameKind, FrameReader, verifyChallenge } from './frames.js';
+import { ByteReader, ByteWriter, writeValue } from './tuple-codec.js';
+
+describe('tuple value codec', () => {
+  it('round-trips every value kind', () => {
+    const values = [
+      'word',
+      'a longer ascii string that is well past the javascript loop limit',
+      'héron 鷺',
+      'x'.repeat(300),
+      '',
+      0,
+      -7,
+      2147483647,
+      -2147483648,
+      2147483648,
+      1.5,
+      -0,
+      Number.NaN,
+      true,
+      false,
+      null,
+      Buffer.from([1, 2, 3]),
+      { nested: ['a', 1] },
+      [1, 'two'],
+    ];
+    const writer = new ByteWriter(8);
+    for (const value of values) writeValue(writer, value);
+    const reader = new ByteReader(writer.buffer, 0, writer.offset);
+    const decoded = values.map(() => reader.value());
+    expect(reader.offset).toBe(writer.offset);
+    expect(decoded).toEqual(values);
+    expect(Object.is(decoded[11], -0)).toBe(true);
+  });
+
+  it('reads undefined back as null and rejects unknown tags', () => {
+    const writer = new ByteWriter();
+    writeValue(writer, undefined);
+    writer.u8(99);
+    const reader = new ByteReader(writer.buffer, 0, writer.offset);
+    expect(reader.value()).toBeNull();
+    expect(() => reader.value()).toThrow(/unknown value tag 99/);
+  });
+});
+
+describe('frames', () => {
+  it('reassembles frames split across chunks and several frames in one chunk', () => {
+    const frames: unknown[] = [];
+    const reader = new FrameReader((kind, frame) => frames.push([kind, decodeControl(frame)]));
+    const a = encodeControlFrame({ type: 'hello', payload: 'x'.repeat(1000) });
+    const b = encodeControlFrame({ type: 'bye' });
+    const all = Buffer.concat([a, b, a]);
+    for (let i = 0; i < all.length; i += 7) reader.push(all.subarray(i, i + 7));
+    expect(frames).toEqual([
+      [FrameKind.Control, { type: 'hello', payload: 'x'.repeat(1000) }],
+      [FrameKind.Control, { type: 'bye' }],
+      [FrameKind.Control, { type: 'hello', payload: 'x'.repeat(1000) }],
+    ]);
+  });
+
+  it('treats garbage as a frame error', () => {
+    const reader = new FrameReader(() => undefined);
+    expect(() => reader.push(Buffer.from([0xff, 0xff, 0xff, 0xff, 1]))).toThrow(FrameError);
+    expect(() => new FrameReader(() => undefined).push(Buffer.from([1, 0, 0, 0, 9]))).toThrow(/unknown frame kind 9/);
+    const bad = encodeControlFrame('ok');
+    bad[5] = 0xc1;
+    expect(() => decodeControl(bad)).toThrow(FrameError);
+  });
+
+  it('authenticates with an HMAC of the nonce, never the secret itself', () => {
+    const answer = answerChallenge('s3cret', 'nonce-1');
+    expect(answer).not.toContain('s3cret');
+    expect(verifyChallenge('s3cret', 'nonce-1', answer)).toBe(true);
+    expect(verifyChallenge('other', 'nonce-1', answer)).toBe(false);
+    expect(verifyChallenge('s3cret', 'nonce-2', answer)).toBe(false);
+    expect(verifyChallenge('s3cret', 'nonce-1', 42)).toBe(false);
+  });
+});

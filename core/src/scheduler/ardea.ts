@@ -1,0 +1,314 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
+import type { Container } from 'inversify';
+import { ClusterConfig, loadClusterConfig } from '../config/cluster-config.js';
+import type { ConfigProperty } from '../config/config-property.js';
+import { createArdeaContainer } from '../di/ardea-container.js';
+import { ArdeaError, ConfigError, describeError, SchedulerError, StateConflictError, TopologyError } from '../errors/index.js';
+import { Logger, SilentLogger } from '../logging/index.js';
+import { checkPackingPlan, type PackingPlan } from '../model/packing-plan.js';
+import type { ExecutionState, PhysicalPlan, SchedulerLocation } from '../model/runtime-state.js';
+import { validateTopology, type TopologyDefinition } from '../model/topology.js';
+import { applyPackingHints, selectPackingAlgorithm } from '../packing/index.js';
+import type { MetricsView } from '../runtime/metrics-cache.js';
+import { runtimeSettingsOf } from '../runtime/runtime-settings.js';
+import { PackingAlgorithm } from '../spi/packing.js';
+import { Launcher, Scheduler, type ContainerStatus } from '../spi/scheduler.js';
+import { StateManager, TOPOLOGY_REMOVAL_ORDER, type StateOperation } from '../spi/state-manager.js';
+import { Uploader } from '../spi/uploader.js';
+import { executorSpec } from './executor-spec.js';
+import { openSchedulerClient } from './scheduler-client.js';
+import { buildTopologyPackage } from './topology-package.js';
+
+const ARDEA_CORE_VERSION = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
+
+export interface CreateArdeaOptions {
+  /** `local`, a cluster name under `$ARDEA_HOME/clusters`, or a path to a cluster directory. */
+  readonly cluster: string;
+  /** Cluster `--config-property` overrides (`packing.algorithm=...`). */
+  readonly overrides?: ReadonlyArray<string | ConfigProperty>;
+  readonly logger?: Logger;
+  readonly env?: NodeJS.ProcessEnv;
+  readonly cwd?: string;
+}
+
+export interface SubmitOptions {
+  /** A topology package directory, or a .tgz of one. */
+  readonly packagePath: string;
+  /** Run under this name instead of the one the topology declares. */
+  readonly name?: string;
+  /**
+   * Topology properties: `<component>.parallelism=<n>`, `<component>.<key>=<value>` (component
+   * config) and `topology.<key>=<value>` (topology config).
+   */
+  readonly properties?: readonly ConfigProperty[];
+  readonly deployDeactivated?: boolean;
+  /** Pack and stop: nothing is uploaded, written or started. */
+  readonly dryRun?: boolean;
+  /** How long to wait for every container to run. */
+  readonly timeoutMs?: number;
+  readonly onProgress?: (message: string) => void;
+}
+
+export interface SubmitResult {
+  readonly definition: TopologyDefinition;
+  readonly packingPlan: PackingPlan;
+  readonly scheduler?: SchedulerLocation;
+}
+
+export interface TopologyDescription {
+  readonly topology: TopologyDefinition;
+  readonly packingPlan?: PackingPlan;
+  readonly executionState?: ExecutionState;
+  readonly physicalPlan?: PhysicalPlan;
+  readonly scheduler?: SchedulerLocation;
+}
+
+/**
+ * The programmatic face of Ardea, built on the same container as the CLI: everything the CLI does
+ * to a cluster, for platforms that embed the core.
+ */
+export async function createArdea(options: CreateArdeaOptions): Promise<Ardea> {
+  const config = loadClusterConfig({ cluster: options.cluster, overrides: options.overrides ?? [], ...(options.env ? { env: options.env } : {}), ...(options.cwd ? { cwd: options.cwd } : {}) });
+  const container = await createArdeaContainer(config, { logger: options.logger ?? new SilentLogger() });
+  const ardea = new Ardea(container);
+  await ardea.state.start();
+  return ardea;
+}
+
+export class Ardea {
+  readonly config: ClusterConfig;
+  readonly state: StateManager;
+  private readonly logger: Logger;
+
+  constructor(readonly container: Container) {
+    this.config = container.get<ClusterConfig>(ClusterConfig);
+    this.state = container.get<StateManager>(StateManager);
+    this.logger = container.get<Logger>(Logger).child({ component: 'ardea' });
+  }
+
+  async close(): Promise<void> {
+    await this.state.close();
+  }
+
+  /**
+   * Builds the package, applies properties, packs, uploads, writes the topology's state in one
+   * transaction and launches it, then waits until every container runs and the physical plan is
+   * live. Any failure undoes what was done: no state, package or process is left behind.
+   */
+  async submit(options: SubmitOptions): Promise<SubmitResult> {
+    const progress = options.onProgress ?? (() => undefined);
+    const scratch = await mkdtemp(path.join(os.tmpdir(), 'ardea-submit-'));
+    try {
+      progress(`building topology package ${options.packagePath}`);
+      const built = await buildTopologyPackage(options.packagePath, scratch);
+      const definition = applyTopologyProperties(built.definition, options.name, options.properties ?? []);
+      runtimeSettingsOf(definition);
+      const settings = applyPackingHints(this.config.packing.settings, definition.packing);
+      const algorithm = selectPackingAlgorithm(this.container.getAll<PackingAlgorithm>(PackingAlgorithm), this.config.packing.algorithm);
+      const packingPlan = algorithm.pack(definition, settings);
+      checkPackingPlan(packingPlan);
+      progress(`packed ${definition.components.reduce((n, c) => n + c.parallelism, 0)} instances into ${packingPlan.containers.length} container(s) with ${algorithm.name}`);
+      if (options.dryRun) return { definition, packingPlan };
+      if (await this.state.get('topology', definition.name)) {
+        throw new StateConflictError(`topology '${definition.name}' is already running on cluster ${this.config.cluster}; kill it first or submit with --name`);
+      }
+      const uploader = this.container.get<Uploader>(Uploader);
+      const packageUri = await uploader.upload({ topologyName: definition.name, topologyId: definition.id, packagePath: built.bundlePath });
+      progress(`uploaded package to ${packageUri}`);
+      const scheduler = this.container.get<Scheduler>(Scheduler);
+      const execution: ExecutionState = {
+        topologyName: definition.name,
+        topologyId: definition.id,
+        cluster: this.config.cluster,
+        submittedBy: os.userInfo().username,
+        submittedAt: Date.now(),
+        ardeaVersion: ARDEA_CORE_VERSION,
+        packageUri,
+        schedulerPlugin: this.config.scheduler.plugin,
+        schedulerMode: scheduler.mode,
+        secret: randomBytes(24).toString('hex'),
+        initialState: options.deployDeactivated ? 'PAUSED' : 'RUNNING',
+      };
+      try {
+        await this.state.transaction([
+          { op: 'create', kind: 'topology', topology: definition.name, value: definition },
+          { op: 'create', kind: 'packingPlan', topology: definition.name, value: packingPlan },
+          { op: 'create', kind: 'executionState', topology: definition.name, value: execution },
+        ]);
+      } catch (error) {
+        await uploader.undo(packageUri).catch(() => undefined);
+        throw error;
+      }
+      try {
+        progress(`launching on ${this.config.scheduler.plugin} (${scheduler.mode} mode)`);
+        const location = await this.container
+          .get<Launcher>(Launcher)
+          .launch({ topology: definition, packingPlan, packageUri, executor: executorSpec(this.config, definition.name) });
+        await this.waitUntilRunning(definition, packingPlan, options.timeoutMs ?? 60_000, progress);
+        return { definition, packingPlan, scheduler: location };
+      } catch (error) {
+        progress(`submit failed, cleaning up: ${describeError(error)}`);
+        await this.kill(definition.name).catch((cleanup: unknown) => this.logger.warn('cleanup after a failed submit failed', { error: describeError(cleanup) }));
+        throw error;
+      }
+    } finally {
+      await rm(scratch, { recursive: true, force: true });
+    }
+  }
+
+  private async waitUntilRunning(definition: TopologyDefinition, plan: PackingPlan, timeoutMs: number, progress: (message: string) => void): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    const expected = plan.containers.length + 1;
+    let last = '';
+    for (;;) {
+      const client = await openSchedulerClient(this.state, definition.name, () => this.container.get<Scheduler>(Scheduler));
+      const statuses: ContainerStatus[] = client ? await client.status().catch(() => []) : [];
+      const running = statuses.filter((s) => s.state === 'running').length;
+      const physical = await this.state.get('physicalPlan', definition.name);
+      const live = physical?.topologyId === definition.id && physical.streamManagers.length === plan.containers.length;
+      const line = `${running}/${expected} containers running${live ? ', physical plan live' : ', waiting for stream managers to register'}`;
+      if (line !== last) progress(line);
+      last = line;
+      if (running === expected && live) return;
+      const failed = statuses.find((s) => s.state === 'failed');
+      if (failed) throw new SchedulerError(`container ${failed.containerId} of '${definition.name}' failed: ${failed.message ?? 'no message'}`);
+      if (Date.now() > deadline) throw new SchedulerError(`'${definition.name}' did not start within ${timeoutMs} ms: ${line}`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+
+  /**
+   * Stops every container and removes the topology's state and package. Works on partial state
+   * (a submit that failed half-way, a scheduler that is gone), so a topology can always be killed.
+   */
+  async kill(name: string, onProgress: (message: string) => void = () => undefined): Promise<void> {
+    const [topology, execution] = await Promise.all([this.state.get('topology', name), this.state.get('executionState', name)]);
+    const anyState = topology ?? execution ?? (await this.state.get('packingPlan', name)) ?? (await this.state.get('scheduler', name));
+    if (!anyState) throw new ArdeaError(`no topology '${name}' on cluster ${this.config.cluster}`, { code: 'topology.not-found' });
+    const client = await openSchedulerClient(this.state, name, () => this.container.get<Scheduler>(Scheduler));
+    if (client) {
+      onProgress('stopping containers');
+      await client.kill();
+    } else if (execution?.schedulerMode === 'library') {
+      await this.container.get<Scheduler>(Scheduler).kill(name);
+    }
+    onProgress('removing state');
+    const operations: StateOperation[] = TOPOLOGY_REMOVAL_ORDER.map((kind) => ({ op: 'delete', kind, topology: name }));
+    await this.state.transaction(operations);
+    if (execution) {
+      onProgress(`removing package ${execution.packageUri}`);
+      await this.container.get<Uploader>(Uploader).undo(execution.packageUri);
+    }
+  }
+
+  async activate(name: string): Promise<{ state: string; changed: boolean }> {
+    return this.callMaster(name, 'POST', '/activate');
+  }
+
+  async deactivate(name: string): Promise<{ state: string; changed: boolean }> {
+    return this.callMaster(name, 'POST', '/deactivate');
+  }
+
+  async restart(name: string, containerId?: number): Promise<void> {
+    const client = await this.requireClient(name);
+    await client.restart(containerId);
+  }
+
+  async status(name: string): Promise<ContainerStatus[]> {
+    return (await this.requireClient(name)).status();
+  }
+
+  async metrics(name: string, options: { instances?: boolean; windowMs?: number } = {}): Promise<MetricsView> {
+    const query = new URLSearchParams({ instances: String(options.instances ?? false), ...(options.windowMs ? { windowMs: String(options.windowMs) } : {}) });
+    return this.callMaster(name, 'GET', `/metrics?${query}`);
+  }
+
+  async list(): Promise<string[]> {
+    return this.state.list('topology');
+  }
+
+  async describe(name: string): Promise<TopologyDescription> {
+    const [topology, packingPlan, executionState, physicalPlan, scheduler] = await Promise.all([
+      this.state.get('topology', name),
+      this.state.get('packingPlan', name),
+      this.state.get('executionState', name),
+      this.state.get('physicalPlan', name),
+      this.state.get('scheduler', name),
+    ]);
+    if (!topology) throw new ArdeaError(`no topology '${name}' on cluster ${this.config.cluster}; 'ardea list ${this.config.cluster}' shows the running ones`, { code: 'topology.not-found' });
+    return {
+      topology,
+      ...(packingPlan ? { packingPlan } : {}),
+      ...(executionState ? { executionState } : {}),
+      ...(physicalPlan ? { physicalPlan } : {}),
+      ...(scheduler ? { scheduler } : {}),
+    };
+  }
+
+  private async requireClient(name: string) {
+    const client = await openSchedulerClient(this.state, name, () => this.container.get<Scheduler>(Scheduler));
+    if (!client) throw new SchedulerError(`topology '${name}' has no reachable scheduler on cluster ${this.config.cluster}; is it running? ('ardea list ${this.config.cluster}')`);
+    return client;
+  }
+
+  private async callMaster<T>(name: string, method: 'GET' | 'POST', route: string): Promise<T> {
+    const [location, execution] = await Promise.all([this.state.get('topologyMaster', name), this.state.get('executionState', name)]);
+    if (!execution) throw new ArdeaError(`no topology '${name}' on cluster ${this.config.cluster}`, { code: 'topology.not-found' });
+    if (!location) throw new ArdeaError(`the topology master of '${name}' is not running (container 0 may be starting or restarting); try again shortly`);
+    let response: Response;
+    try {
+      response = await fetch(`http://${location.host}:${location.controllerPort}${route}`, {
+        method,
+        headers: { authorization: `Bearer ${execution.secret}` },
+        signal: AbortSignal.timeout(30_000),
+      });
+    } catch (error) {
+      throw new ArdeaError(`the topology master of '${name}' at ${location.host}:${location.controllerPort} is not reachable: ${describeError(error)}`, { cause: error });
+    }
+    const body = (await response.json()) as T & { error?: string };
+    if (!response.ok) throw new ArdeaError(`topology master of '${name}': ${body.error ?? `HTTP ${response.status}`}`);
+    return body;
+  }
+}
+
+/**
+ * Applies `<component>.parallelism=n`, `<component>.<key>=v` and `topology.<key>=v` to a definition,
+ * renames it if asked, gives it a fresh submission id, and validates the result.
+ */
+export function applyTopologyProperties(definition: TopologyDefinition, name: string | undefined, properties: readonly ConfigProperty[]): TopologyDefinition {
+  let components = definition.components.map((c) => ({ ...c, config: { ...c.config } }));
+  const config: Record<string, unknown> = { ...definition.config };
+  for (const property of properties) {
+    const [head, ...rest] = property.key.split('.');
+    const key = rest.join('.');
+    if (!head || !key) throw new ConfigError(`--config-property ${property.key}: expected <component>.<key>=<value> or topology.<key>=<value>`);
+    if (head === 'topology') {
+      config[key] = property.value;
+      continue;
+    }
+    const component = components.find((c) => c.name === head);
+    if (!component) {
+      throw new ConfigError(
+        `--config-property ${property.key}: topology '${definition.name}' has no component '${head}' (components: ${components.map((c) => c.name).join(', ')}; topology-wide keys start with topology.)`,
+      );
+    }
+    if (key === 'parallelism') {
+      if (typeof property.value !== 'number' || !Number.isInteger(property.value) || property.value < 1) {
+        throw new ConfigError(`--config-property ${property.key}: parallelism must be a whole number of at least 1, got ${JSON.stringify(property.value)}`);
+      }
+      components = components.map((c) => (c.name === head ? { ...c, parallelism: property.value as number } : c));
+    } else {
+      component.config[key] = property.value;
+    }
+  }
+  const topologyName = name ?? definition.name;
+  try {
+    return validateTopology({ ...definition, name: topologyName, id: `${topologyName}-${randomBytes(4).toString('hex')}`, components, config });
+  } catch (error) {
+    throw error instanceof TopologyError ? error : new TopologyError(describeError(error), { cause: error });
+  }
+}

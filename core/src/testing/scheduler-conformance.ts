@@ -1,0 +1,312 @@
+import { existsSync } from 'node:fs';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { SchedulerError } from '../errors/index.js';
+import { checkPackingPlan, type ContainerPlan, type PackingPlan } from '../model/packing-plan.js';
+import { MiB, resources } from '../model/resources.js';
+import type { TopologyDefinition } from '../model/topology.js';
+import { CONTAINER_INDEX_PLACEHOLDER, type ExecutorSpec, type Scheduler, type ScheduleRequest } from '../spi/scheduler.js';
+
+export interface SchedulerConformanceFactory {
+  /** A fresh scheduler for one test; the suite kills its topology and closes it afterwards. */
+  create(): Promise<Scheduler>;
+  /** How long to wait for containers to come up (and for other eventual conditions). Default 15 s. */
+  readonly timeoutMs?: number;
+  /** Whether the pool restarts a container whose process dies on its own. */
+  readonly recoversCrashedContainers: boolean;
+  /** Called once after the whole suite, e.g. to stop an emulator or remove working directories. */
+  cleanup?(): Promise<void>;
+}
+
+/** What the probe executor writes when its container starts. */
+export interface ProbeRecord {
+  readonly containerId: number;
+  readonly pid: number;
+  readonly startedAt: string;
+}
+
+/**
+ * Checks a {@link Scheduler} against the contract every pool must honour: scheduling container 0 and
+ * the plan's containers, per-container and whole-topology restart, scaling through `update`, kill,
+ * errors for unknown topologies, and (when the pool claims it) recovery of crashed containers.
+ *
+ * Containers run the probe executor shipped with `@ardea/core` (a Node script started with
+ * `process.execPath`), so the pool must be able to start local processes, directly or through an
+ * emulator, and the probes must share this machine's pid namespace and filesystem.
+ */
+export function describeSchedulerConformance(name: string, factory: SchedulerConformanceFactory): void {
+  const timeoutMs = factory.timeoutMs ?? 15_000;
+  const waitOptions = { timeout: timeoutMs, interval: 50 };
+  // A test waits for several eventual conditions in a row, each bounded by timeoutMs.
+  const testTimeout = Math.max(30_000, timeoutMs * 4);
+
+  describe(`Scheduler conformance: ${name}`, () => {
+    let scheduler: Scheduler | undefined;
+    let probeDirectory = '';
+    let topologyName = '';
+    let testNumber = 0;
+    const seenPids = new Set<number>();
+
+    const current = (): Scheduler => {
+      if (!scheduler) throw new Error('scheduler was not created');
+      return scheduler;
+    };
+
+    const readProbe = async (containerId: number): Promise<ProbeRecord> => {
+      const record = JSON.parse(await readFile(join(probeDirectory, `container-${containerId}.json`), 'utf8')) as ProbeRecord;
+      seenPids.add(record.pid);
+      return record;
+    };
+
+    /** Waits until container `containerId`'s probe has written its record and `accept` likes it. */
+    const waitForProbe = (containerId: number, accept: (record: ProbeRecord) => boolean = () => true): Promise<ProbeRecord> =>
+      vi.waitFor(async () => {
+        const record = await readProbe(containerId);
+        expect(record.containerId).toBe(containerId);
+        if (!accept(record)) throw new Error(`container ${containerId}'s probe (pid ${record.pid}) is not the expected one yet`);
+        expect(isAlive(record.pid)).toBe(true);
+        return record;
+      }, waitOptions);
+
+    const waitForDeath = (pid: number): Promise<void> =>
+      vi.waitFor(() => {
+        if (isAlive(pid)) throw new Error(`process ${pid} is still alive`);
+      }, waitOptions);
+
+    const waitForRunning = (containerIds: readonly number[]): Promise<void> =>
+      vi.waitFor(async () => {
+        const status = await current().status(topologyName);
+        expect(status.map((container) => container.containerId)).toEqual(containerIds);
+        for (const container of status) expect(container.state, `state of container ${container.containerId}`).toBe('running');
+      }, waitOptions);
+
+    const topologyId = (): string => `${topologyName}-id`;
+
+    const request = (): ScheduleRequest => ({
+      topology: { ...PROBE_TOPOLOGY, name: topologyName, id: topologyId() },
+      packingPlan: twoContainerPlan(topologyId()),
+      packageUri: `file://${join(probeDirectory, 'topology.tgz')}`,
+      executor: probeExecutor(probeDirectory),
+    });
+
+    const scheduleAndWait = async (): Promise<Map<number, ProbeRecord>> => {
+      await current().schedule(request());
+      const probes = new Map<number, ProbeRecord>();
+      for (const id of [0, 1, 2]) probes.set(id, await waitForProbe(id));
+      return probes;
+    };
+
+    beforeEach(async () => {
+      probeDirectory = await mkdtemp(join(tmpdir(), 'ardea-probe-'));
+      topologyName = `conformance-${process.pid}-${++testNumber}`;
+      seenPids.clear();
+      scheduler = await factory.create();
+    });
+
+    afterEach(async () => {
+      try {
+        if (scheduler) {
+          try {
+            await scheduler.kill(topologyName);
+          } finally {
+            await scheduler.close();
+            scheduler = undefined;
+          }
+        }
+        // Whatever a test left running must be gone once the topology is killed.
+        for (const file of await readdir(probeDirectory).catch(() => [] as string[])) {
+          if (!/^container-\d+\.json$/.test(file)) continue;
+          const record = JSON.parse(await readFile(join(probeDirectory, file), 'utf8')) as ProbeRecord;
+          seenPids.add(record.pid);
+        }
+        for (const pid of seenPids) await waitForDeath(pid);
+      } finally {
+        await rm(probeDirectory, { recursive: true, force: true });
+      }
+    }, testTimeout);
+
+    afterAll(async () => {
+      await factory.cleanup?.();
+    });
+
+    it(
+      'schedule starts container 0 and every container of the plan',
+      async () => {
+        const probes = await scheduleAndWait();
+        expect(new Set([...probes.values()].map((probe) => probe.pid)).size).toBe(3);
+        await waitForRunning([0, 1, 2]);
+        const status = await current().status(topologyName);
+        for (const container of status) {
+          expect(container.handle, `handle of container ${container.containerId}`).toMatch(/\S/);
+          expect(container.restarts).toBe(0);
+        }
+        expect(Array.isArray(await current().jobLinks(topologyName))).toBe(true);
+      },
+      testTimeout,
+    );
+
+    it(
+      'rejects scheduling a topology that is already scheduled, leaving the first one running',
+      async () => {
+        const probes = await scheduleAndWait();
+        await expect(current().schedule(request())).rejects.toBeInstanceOf(SchedulerError);
+        for (const id of [0, 1, 2]) expect((await readProbe(id)).pid).toBe(probes.get(id)!.pid);
+        for (const probe of probes.values()) expect(isAlive(probe.pid)).toBe(true);
+        await waitForRunning([0, 1, 2]);
+      },
+      testTimeout,
+    );
+
+    it(
+      'restart of one container replaces only that container',
+      async () => {
+        const before = await scheduleAndWait();
+        await current().restart(topologyName, 1);
+        await waitForProbe(1, (probe) => probe.pid !== before.get(1)!.pid);
+        await waitForDeath(before.get(1)!.pid);
+        for (const id of [0, 2]) {
+          expect((await readProbe(id)).pid, `pid of container ${id}`).toBe(before.get(id)!.pid);
+          expect(isAlive(before.get(id)!.pid)).toBe(true);
+        }
+        await waitForRunning([0, 1, 2]);
+      },
+      testTimeout,
+    );
+
+    it(
+      'restart without a container id replaces every container',
+      async () => {
+        const before = await scheduleAndWait();
+        await current().restart(topologyName);
+        for (const id of [0, 1, 2]) {
+          await waitForProbe(id, (probe) => probe.pid !== before.get(id)!.pid);
+          await waitForDeath(before.get(id)!.pid);
+        }
+        await waitForRunning([0, 1, 2]);
+      },
+      testTimeout,
+    );
+
+    it(
+      'update adds and removes containers and leaves the others alone',
+      async () => {
+        const before = await scheduleAndWait();
+        const realised = await current().update({
+          topologyName,
+          current: twoContainerPlan(topologyId()),
+          proposed: scaledPlan(topologyId()),
+          executor: probeExecutor(probeDirectory),
+        });
+        expect(realised.containers.map((container) => container.id)).toEqual([1, 3]);
+        await waitForProbe(3);
+        await waitForDeath(before.get(2)!.pid);
+        for (const id of [0, 1]) {
+          expect((await readProbe(id)).pid, `pid of container ${id}`).toBe(before.get(id)!.pid);
+          expect(isAlive(before.get(id)!.pid)).toBe(true);
+        }
+        await waitForRunning([0, 1, 3]);
+      },
+      testTimeout,
+    );
+
+    it(
+      'kill stops every container and is idempotent',
+      async () => {
+        const probes = await scheduleAndWait();
+        await current().kill(topologyName);
+        for (const probe of probes.values()) await waitForDeath(probe.pid);
+        await expect(current().kill(topologyName)).resolves.toBeUndefined();
+        await expect(current().kill(`${topologyName}-never-scheduled`)).resolves.toBeUndefined();
+      },
+      testTimeout,
+    );
+
+    it(
+      'status and restart of an unknown topology reject with SchedulerError',
+      async () => {
+        await expect(current().status(`${topologyName}-unknown`)).rejects.toBeInstanceOf(SchedulerError);
+        await expect(current().restart(`${topologyName}-unknown`)).rejects.toBeInstanceOf(SchedulerError);
+        await expect(current().restart(`${topologyName}-unknown`, 1)).rejects.toBeInstanceOf(SchedulerError);
+      },
+      testTimeout,
+    );
+
+    if (factory.recoversCrashedContainers) {
+      it(
+        'restarts a container whose process dies and counts the restart',
+        async () => {
+          const before = await scheduleAndWait();
+          process.kill(before.get(1)!.pid, 'SIGKILL');
+          await waitForProbe(1, (probe) => probe.pid !== before.get(1)!.pid);
+          await vi.waitFor(async () => {
+            const container = (await current().status(topologyName)).find((c) => c.containerId === 1);
+            expect(container?.restarts).toBeGreaterThanOrEqual(1);
+            expect(container?.state).toBe('running');
+          }, waitOptions);
+          for (const id of [0, 2]) expect((await readProbe(id)).pid, `pid of container ${id}`).toBe(before.get(id)!.pid);
+        },
+        testTimeout,
+      );
+    }
+  });
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: the pid exists but belongs to someone else, which still means it is alive.
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** The compiled probe; when vitest loads this module from source, the probe still has to be plain JavaScript. */
+function probeExecutorPath(): string {
+  const sibling = fileURLToPath(new URL('./probe-executor.js', import.meta.url));
+  if (existsSync(sibling)) return sibling;
+  const built = fileURLToPath(new URL('../../dist/testing/probe-executor.js', import.meta.url));
+  if (existsSync(built)) return built;
+  throw new Error(`the scheduler conformance suite needs the compiled probe executor (${sibling} or ${built}); build @ardea/core first`);
+}
+
+function probeExecutor(probeDirectory: string): ExecutorSpec {
+  return {
+    argv: [process.execPath, probeExecutorPath(), '--container', CONTAINER_INDEX_PLACEHOLDER, '--dir', probeDirectory],
+    env: { ARDEA_CONFORMANCE_PROBE: '1' },
+  };
+}
+
+/** Name and id are replaced per test. */
+const PROBE_TOPOLOGY: TopologyDefinition = {
+  name: 'conformance',
+  id: 'conformance-id',
+  components: [{ name: 'probe', kind: 'spout', parallelism: 2, config: {}, outputs: [{ id: 'default', fields: ['value'] }], inputs: [] }],
+  config: {},
+};
+
+const INSTANCE_RESOURCES = resources(0.5, 64 * MiB, 0);
+
+function probeContainer(id: number, taskId: number, componentIndex: number): ContainerPlan {
+  return {
+    id,
+    instances: [{ component: 'probe', taskId, componentIndex, resources: INSTANCE_RESOURCES }],
+    required: resources(1, 256 * MiB, 0),
+  };
+}
+
+function twoContainerPlan(topologyId: string): PackingPlan {
+  const plan = { topologyId, containers: [probeContainer(1, 1, 0), probeContainer(2, 2, 1)] };
+  checkPackingPlan(plan);
+  return plan;
+}
+
+/** Container 2's instance moves to a new container 3; container 1 stays as it is. */
+function scaledPlan(topologyId: string): PackingPlan {
+  const plan = { topologyId, containers: [probeContainer(1, 1, 0), probeContainer(3, 2, 1)] };
+  checkPackingPlan(plan);
+  return plan;
+}

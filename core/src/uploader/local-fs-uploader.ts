@@ -1,0 +1,174 @@
+import { randomBytes } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, open, readdir, rename, rm, rmdir, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { ArdeaError, UploaderError } from '../errors/index.js';
+import { SilentLogger, type Logger } from '../logging/index.js';
+import type { Uploader, UploadRequest } from '../spi/uploader.js';
+
+export interface LocalFsUploaderOptions {
+  /** Where packages go, as `<directory>/<topologyName>/<topologyId>/<package file name>`. Containers must see it at the same path. */
+  readonly directory: string;
+}
+
+const TEMPORARY_FILE = /^\..*\.tmp$/;
+
+/**
+ * The built-in `localfs` uploader: copies the package into a directory every container can read at
+ * the same path (the local machine, or a filesystem shared by a pool's hosts) and hands out a
+ * `file://` URI.
+ */
+export class LocalFsUploader implements Uploader {
+  private readonly directory: string;
+  private readonly logger: Logger;
+
+  constructor(options: LocalFsUploaderOptions, logger: Logger = new SilentLogger()) {
+    if (!options.directory) throw new UploaderError('the local uploader needs a directory');
+    this.directory = path.resolve(options.directory);
+    this.logger = logger.child({ component: 'uploader' });
+  }
+
+  /** The resolved package directory. */
+  get packageDirectory(): string {
+    return this.directory;
+  }
+
+  async upload(request: UploadRequest): Promise<string> {
+    const source = path.resolve(request.packagePath);
+    assertSegment(request.topologyName, 'topology name', source);
+    assertSegment(request.topologyId, 'topology id', source);
+    const targetDirectory = path.join(this.directory, request.topologyName, request.topologyId);
+    const name = path.basename(source);
+    const target = path.join(targetDirectory, name);
+    const fail = (reason: string, cause?: unknown) =>
+      new UploaderError(`cannot upload topology package ${source} to ${target}: ${reason}`, cause === undefined ? {} : { cause });
+
+    if (request.signal?.aborted) throw fail('the upload was aborted', request.signal.reason);
+    let size: number;
+    try {
+      const info = await stat(source);
+      if (!info.isFile()) throw fail('the package is not a regular file');
+      size = info.size;
+    } catch (error) {
+      if (error instanceof ArdeaError) throw error;
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw fail('the package file does not exist', error);
+      throw fail(reason(error), error);
+    }
+
+    const temporary = path.join(targetDirectory, `.${name}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+    try {
+      await mkdir(targetDirectory, { recursive: true });
+      await pipeline(createReadStream(source), createWriteStream(temporary, { flags: 'wx' }), request.signal ? { signal: request.signal } : {});
+      await syncFile(temporary);
+      request.signal?.throwIfAborted();
+      // Renaming a complete, fsynced copy means a container never fetches half a package.
+      await rename(temporary, target);
+      await syncDirectory(targetDirectory);
+    } catch (error) {
+      await rm(temporary, { force: true }).catch(() => undefined);
+      await this.removeEmptyDirectories(targetDirectory);
+      throw fail(request.signal?.aborted ? 'the upload was aborted' : reason(error), error);
+    }
+    await this.removeOtherPackages(targetDirectory, name);
+    const uri = pathToFileURL(target).href;
+    this.logger.info('topology package uploaded', { topology: request.topologyName, topologyId: request.topologyId, uri, bytes: size });
+    return uri;
+  }
+
+  async undo(uri: string): Promise<void> {
+    const file = this.packageFileOf(uri);
+    try {
+      await rm(file, { force: true });
+    } catch (error) {
+      throw new UploaderError(`cannot remove uploaded package ${file} (${uri}): ${reason(error)}`, { cause: error });
+    }
+    await this.removeEmptyDirectories(path.dirname(file));
+    this.logger.info('topology package removed', { uri });
+  }
+
+  /** The file `uri` names, if it is one this uploader could have stored: `<directory>/<name>/<id>/<file>`. */
+  private packageFileOf(uri: string): string {
+    let url: URL;
+    try {
+      url = new URL(uri);
+    } catch (error) {
+      throw new UploaderError(`cannot remove uploaded package '${uri}': not a URI`, { cause: error });
+    }
+    if (url.protocol !== 'file:') {
+      throw new UploaderError(`the localfs uploader only removes the file:// URIs it hands out; '${uri}' is not one`);
+    }
+    let file: string;
+    try {
+      file = path.resolve(fileURLToPath(url));
+    } catch (error) {
+      throw new UploaderError(`cannot remove uploaded package '${uri}': ${reason(error)}`, { cause: error });
+    }
+    const relative = path.relative(this.directory, file);
+    const segments = relative.split(path.sep);
+    if (!relative || path.isAbsolute(relative) || segments[0] === '..' || segments.length !== 3) {
+      throw new UploaderError(
+        `refusing to remove ${file} (${uri}): it is not a package under the upload directory ${this.directory} (expected <topology>/<topology id>/<file>)`,
+      );
+    }
+    return file;
+  }
+
+  /** Removes the id and topology directories once empty; the upload directory itself stays. */
+  private async removeEmptyDirectories(targetDirectory: string): Promise<void> {
+    for (const directory of [targetDirectory, path.dirname(targetDirectory)]) {
+      if (path.relative(this.directory, directory) === '' || path.relative(this.directory, directory).startsWith('..')) return;
+      try {
+        await rmdir(directory);
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT') continue;
+        // Not empty (another package or upload is there): expected, and it must stay.
+        if (code === 'ENOTEMPTY' || code === 'EEXIST') return;
+        this.logger.debug('could not remove an empty package directory', { directory, error });
+        return;
+      }
+    }
+  }
+
+  /** An upload replaces the topology id's package, even when the new package file has another name. */
+  private async removeOtherPackages(targetDirectory: string, keep: string): Promise<void> {
+    try {
+      for (const name of await readdir(targetDirectory)) {
+        if (name !== keep && !TEMPORARY_FILE.test(name)) await rm(path.join(targetDirectory, name), { force: true });
+      }
+    } catch (error) {
+      this.logger.warn('could not remove a replaced topology package', { directory: targetDirectory, error });
+    }
+  }
+}
+
+function assertSegment(value: unknown, what: string, source: string): asserts value is string {
+  if (typeof value !== 'string' || value === '' || value === '.' || value === '..' || value.startsWith('.') || /[/\\\0]/.test(value)) {
+    throw new UploaderError(
+      `cannot upload topology package ${source}: the ${what} ${JSON.stringify(value)} is not usable as a directory name (no '/', '\\', NUL or leading '.')`,
+    );
+  }
+}
+
+async function syncFile(file: string): Promise<void> {
+  const handle = await open(file, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+async function syncDirectory(directory: string): Promise<void> {
+  try {
+    await syncFile(directory);
+  } catch {
+    // Some platforms cannot fsync a directory; the rename is still atomic there.
+  }
+}
+
+function reason(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

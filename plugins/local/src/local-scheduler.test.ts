@@ -1,0 +1,298 @@
+import { mkdir, mkdtemp, readFile, realpath, rm, symlink } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  CONTAINER_INDEX_PLACEHOLDER,
+  SchedulerError,
+  SilentLogger,
+  type ExecutorSpec,
+  type LogFields,
+  type Logger,
+  type PackingPlan,
+  type ScheduleRequest,
+} from '@ardea/core';
+import { describeSchedulerConformance } from '@ardea/core/testing';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { LocalScheduler, type LocalSchedulerOptions } from './local-scheduler.js';
+
+const conformanceDirectories: string[] = [];
+
+describeSchedulerConformance('local', {
+  async create() {
+    const workingDirectory = await mkdtemp(join(tmpdir(), 'ardea-local-conformance-'));
+    conformanceDirectories.push(workingDirectory);
+    return new LocalScheduler({ workingDirectory, restartBackoff: { initialMs: 20, maxMs: 200 }, stopGraceMs: 2000 }, new SilentLogger());
+  },
+  recoversCrashedContainers: true,
+  async cleanup() {
+    await Promise.all(conformanceDirectories.map((directory) => rm(directory, { recursive: true, force: true })));
+  },
+});
+
+interface LogEntry {
+  readonly level: string;
+  readonly message: string;
+  readonly fields: LogFields;
+}
+
+/** Keeps every line, with the bindings of the child logger that wrote it merged into its fields. */
+class RecordingLogger implements Logger {
+  constructor(
+    readonly entries: LogEntry[] = [],
+    private readonly bindings: LogFields = {},
+  ) {}
+  debug(message: string, fields?: LogFields): void {
+    this.entries.push({ level: 'debug', message, fields: { ...this.bindings, ...fields } });
+  }
+  info(message: string, fields?: LogFields): void {
+    this.entries.push({ level: 'info', message, fields: { ...this.bindings, ...fields } });
+  }
+  warn(message: string, fields?: LogFields): void {
+    this.entries.push({ level: 'warn', message, fields: { ...this.bindings, ...fields } });
+  }
+  error(message: string, fields?: LogFields): void {
+    this.entries.push({ level: 'error', message, fields: { ...this.bindings, ...fields } });
+  }
+  child(bindings: LogFields): Logger {
+    return new RecordingLogger(this.entries, { ...this.bindings, ...bindings });
+  }
+}
+
+const WAIT = { timeout: 15_000, interval: 25 };
+/** Runs until it is signalled; prints what the tests check about how it was started. */
+const IDLE_SCRIPT = `
+console.log('out', process.argv[1], process.env.ARDEA_CONTAINER_ID, process.env.EXTRA, process.cwd());
+console.error('err', process.argv[1]);
+setInterval(() => {}, 1 << 30);
+`;
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function plan(topologyName: string, containerIds: readonly number[]): PackingPlan {
+  return {
+    topologyId: `${topologyName}-id`,
+    containers: containerIds.map((id) => ({ id, instances: [], required: { cpu: 1, ramBytes: 1 << 20, diskBytes: 0 } })),
+  };
+}
+
+function request(topologyName: string, containerIds: readonly number[], executor: ExecutorSpec): ScheduleRequest {
+  return {
+    topology: {
+      name: topologyName,
+      id: `${topologyName}-id`,
+      components: [{ name: 'spout', kind: 'spout', parallelism: 1, config: {}, outputs: [], inputs: [] }],
+      config: {},
+    },
+    packingPlan: plan(topologyName, containerIds),
+    packageUri: 'file:///nonexistent/topology.tgz',
+    executor,
+  };
+}
+
+const idleExecutor = (argv0: string = process.execPath): ExecutorSpec => ({
+  argv: [argv0, '-e', IDLE_SCRIPT, CONTAINER_INDEX_PLACEHOLDER],
+  env: { EXTRA: 'hello' },
+});
+
+describe('LocalScheduler', () => {
+  const cleanups: Array<() => Promise<void>> = [];
+
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  });
+
+  async function setUp(options: Partial<LocalSchedulerOptions> = {}) {
+    const workingDirectory = await realpath(await mkdtemp(join(tmpdir(), 'ardea-local-')));
+    const logger = new RecordingLogger();
+    const scheduler = new LocalScheduler(
+      { workingDirectory, restartBackoff: { initialMs: 20, maxMs: 200 }, stopGraceMs: 2000, ...options },
+      logger,
+    );
+    cleanups.push(async () => {
+      await scheduler.close();
+      await rm(workingDirectory, { recursive: true, force: true });
+    });
+    /** Pids of every process the scheduler started for `containerId`, oldest first. */
+    const startedPids = (topology: string, containerId: number): number[] =>
+      logger.entries
+        .filter((e) => e.message === 'container started' && e.fields['topology'] === topology && e.fields['containerId'] === containerId)
+        .map((e) => e.fields['pid'] as number);
+    const logFile = (topology: string, containerId: number) => join(workingDirectory, topology, 'logs', `container-${containerId}.log`);
+    return { scheduler, logger, workingDirectory, startedPids, logFile };
+  }
+
+  /** A directory of `node-<id>` links to node for the given ids: any other container's command does not exist. */
+  async function nodeLinks(directory: string, ids: readonly number[]): Promise<string> {
+    const bin = join(directory, 'bin');
+    await mkdir(bin, { recursive: true });
+    for (const id of ids) await symlink(process.execPath, join(bin, `node-${id}`));
+    return join(bin, `node-${CONTAINER_INDEX_PLACEHOLDER}`);
+  }
+
+  it('reports service mode', async () => {
+    const { scheduler } = await setUp();
+    expect(scheduler.mode).toBe('service');
+  });
+
+  it('starts each container in its own directory with the executor env and appends its output to its log file', async () => {
+    const { scheduler, workingDirectory, logFile } = await setUp();
+    await scheduler.schedule(request('logs', [1], idleExecutor()));
+    for (const id of [0, 1]) {
+      await vi.waitFor(async () => {
+        const log = await readFile(logFile('logs', id), 'utf8');
+        expect(log).toContain(`out ${id} ${id} hello ${join(workingDirectory, 'logs', `container-${id}`)}\n`);
+        expect(log).toContain(`err ${id}\n`);
+      }, WAIT);
+    }
+    await scheduler.kill('logs');
+    await vi.waitFor(async () => expect(await readFile(logFile('logs', 1), 'utf8')).toMatch(/container 1 \(pid \d+\) exited with signal SIGTERM/), WAIT);
+  });
+
+  it('rejects when an executor cannot be spawned, naming the container, and leaves no process behind', async () => {
+    const { scheduler, workingDirectory, startedPids } = await setUp();
+    const command = await nodeLinks(workingDirectory, [0, 1]);
+    const failure = scheduler.schedule(request('broken', [1, 2], idleExecutor(command)));
+    await expect(failure).rejects.toBeInstanceOf(SchedulerError);
+    await expect(failure).rejects.toThrow(/topology 'broken': could not start container 2: .*ENOENT/);
+    const started = [...startedPids('broken', 0), ...startedPids('broken', 1)];
+    expect(started).toHaveLength(2);
+    for (const pid of started) expect(isAlive(pid), `process ${pid}`).toBe(false);
+    await expect(scheduler.status('broken')).rejects.toBeInstanceOf(SchedulerError);
+    // The failed attempt leaves nothing behind that would block a corrected one.
+    await scheduler.schedule(request('broken', [1], idleExecutor(command)));
+    expect((await scheduler.status('broken')).map((c) => c.state)).toEqual(['running', 'running']);
+  });
+
+  it('restarts a crashing container with a backoff that doubles up to the maximum', async () => {
+    const { scheduler, logger, logFile } = await setUp({ restartBackoff: { initialMs: 20, maxMs: 160 } });
+    await scheduler.schedule(request('crashy', [], { argv: ['sh', '-c', 'echo crashing; exit 3'], env: {} }));
+    await vi.waitFor(async () => expect((await scheduler.status('crashy'))[0]!.restarts).toBeGreaterThanOrEqual(5), WAIT);
+    await scheduler.kill('crashy');
+    const crashes = logger.entries.filter((e) => e.level === 'warn' && e.message === 'container exited unexpectedly; restarting after backoff');
+    expect(crashes.slice(0, 5).map((e) => e.fields['delayMs'])).toEqual([20, 40, 80, 160, 160]);
+    expect(crashes.slice(0, 5).map((e) => e.fields['restart'])).toEqual([1, 2, 3, 4, 5]);
+    for (const crash of crashes) {
+      expect(crash.fields).toMatchObject({ topology: 'crashy', containerId: 0, exitCode: 3, component: 'scheduler', plugin: 'local' });
+    }
+    const log = await readFile(logFile('crashy', 0), 'utf8');
+    expect(log.match(/^crashing$/gm)!.length).toBeGreaterThanOrEqual(5);
+    expect(log).toMatch(/container 0 \(pid \d+\) exited with exit code 3/);
+  });
+
+  it('reports a crashed container as restarting during its backoff, and restart brings it back at once without counting', async () => {
+    const { scheduler, startedPids } = await setUp({ restartBackoff: { initialMs: 60_000, maxMs: 120_000 } });
+    await scheduler.schedule(request('backoff', [1], idleExecutor()));
+    const [pid] = startedPids('backoff', 1);
+    process.kill(pid!, 'SIGKILL');
+    await vi.waitFor(async () => {
+      const container = (await scheduler.status('backoff'))[1]!;
+      expect(container).toMatchObject({ containerId: 1, state: 'restarting', restarts: 0 });
+      expect(container.handle).toBeUndefined();
+      expect(container.message).toMatch(/signal SIGKILL; restarting in 60000 ms/);
+    }, WAIT);
+    await scheduler.restart('backoff', 1);
+    const status = await scheduler.status('backoff');
+    expect(status.map((c) => [c.containerId, c.state, c.restarts])).toEqual([
+      [0, 'running', 0],
+      [1, 'running', 0],
+    ]);
+    expect(status[1]!.handle).toBe(String(startedPids('backoff', 1)[1]));
+  });
+
+  it('restart counts no crash and rejects an unknown container, naming the known ones', async () => {
+    const { scheduler, startedPids } = await setUp();
+    await scheduler.schedule(request('restart', [1, 2], idleExecutor()));
+    await scheduler.restart('restart', 1);
+    const [first, second] = startedPids('restart', 1);
+    expect(isAlive(first!)).toBe(false);
+    const status = await scheduler.status('restart');
+    expect(status.map((c) => c.restarts)).toEqual([0, 0, 0]);
+    expect(status[1]!.handle).toBe(String(second));
+    const unknown = scheduler.restart('restart', 7);
+    await expect(unknown).rejects.toBeInstanceOf(SchedulerError);
+    await expect(unknown).rejects.toThrow(/no container 7; its containers are 0, 1, 2/);
+  });
+
+  it('update rolls back the containers it added when one cannot be started', async () => {
+    const { scheduler, workingDirectory, startedPids } = await setUp();
+    const command = await nodeLinks(workingDirectory, [0, 1, 2, 3]);
+    await scheduler.schedule(request('scale', [1, 2], idleExecutor(command)));
+    const before = await scheduler.status('scale');
+    const update = scheduler.update({
+      topologyName: 'scale',
+      current: plan('scale', [1, 2]),
+      proposed: plan('scale', [1, 3, 4]),
+      executor: idleExecutor(command),
+    });
+    await expect(update).rejects.toBeInstanceOf(SchedulerError);
+    await expect(update).rejects.toThrow(/could not start container 4/);
+    const [added] = startedPids('scale', 3);
+    expect(isAlive(added!)).toBe(false);
+    expect(await scheduler.status('scale')).toEqual(before);
+  });
+
+  it('update rejects adding a container that already exists', async () => {
+    const { scheduler } = await setUp();
+    await scheduler.schedule(request('clash', [1, 2], idleExecutor()));
+    const update = scheduler.update({ topologyName: 'clash', current: plan('clash', [1]), proposed: plan('clash', [1, 2]), executor: idleExecutor() });
+    await expect(update).rejects.toThrow(/container 2 already exists/);
+  });
+
+  it('escalates to SIGKILL when a container ignores SIGTERM for the grace period', async () => {
+    const { scheduler, startedPids, logFile } = await setUp({ stopGraceMs: 100 });
+    const stubborn = "process.on('SIGTERM', () => console.log('ignoring SIGTERM')); console.log('ready'); setInterval(() => {}, 1 << 30);";
+    await scheduler.schedule(request('stubborn', [], { argv: [process.execPath, '-e', stubborn], env: {} }));
+    await vi.waitFor(async () => expect(await readFile(logFile('stubborn', 0), 'utf8')).toContain('ready\n'), WAIT);
+    await scheduler.kill('stubborn');
+    expect(isAlive(startedPids('stubborn', 0)[0]!)).toBe(false);
+    await vi.waitFor(async () => {
+      const log = await readFile(logFile('stubborn', 0), 'utf8');
+      expect(log).toContain('ignoring SIGTERM\n');
+      expect(log).toMatch(/exited with signal SIGKILL/);
+    }, WAIT);
+  });
+
+  it('kill forgets the topology, so its name can be scheduled again', async () => {
+    const { scheduler } = await setUp();
+    await scheduler.schedule(request('again', [1], idleExecutor()));
+    expect(await scheduler.jobLinks('again')).toEqual([]);
+    await scheduler.kill('again');
+    await expect(scheduler.status('again')).rejects.toBeInstanceOf(SchedulerError);
+    await expect(scheduler.jobLinks('again')).rejects.toBeInstanceOf(SchedulerError);
+    await scheduler.schedule(request('again', [1], idleExecutor()));
+    expect((await scheduler.status('again')).map((c) => c.state)).toEqual(['running', 'running']);
+  });
+
+  it('close stops the containers of every topology, refuses new work and is idempotent', async () => {
+    const { scheduler, startedPids } = await setUp();
+    await scheduler.schedule(request('one', [1], idleExecutor()));
+    await scheduler.schedule(request('two', [1, 2], idleExecutor()));
+    await Promise.all([scheduler.close(), scheduler.close()]);
+    const pids = [0, 1].flatMap((id) => startedPids('one', id)).concat([0, 1, 2].flatMap((id) => startedPids('two', id)));
+    expect(pids).toHaveLength(5);
+    for (const pid of pids) expect(isAlive(pid), `process ${pid}`).toBe(false);
+    await expect(scheduler.close()).resolves.toBeUndefined();
+    await expect(scheduler.schedule(request('three', [], idleExecutor()))).rejects.toThrow(/closed/);
+    await expect(scheduler.status('one')).rejects.toBeInstanceOf(SchedulerError);
+    await expect(scheduler.kill('one')).resolves.toBeUndefined();
+  });
+
+  it('rejects a topology name that is not usable as a directory', async () => {
+    const { scheduler } = await setUp();
+    const bad = request('x', [], idleExecutor());
+    await expect(scheduler.schedule({ ...bad, topology: { ...bad.topology, name: '../escape' } })).rejects.toBeInstanceOf(SchedulerError);
+  });
+
+  it('refuses a backoff whose maximum is below its initial delay', () => {
+    expect(() => new LocalScheduler({ workingDirectory: tmpdir(), restartBackoff: { initialMs: 100, maxMs: 10 }, stopGraceMs: 0 }, new SilentLogger())).toThrow(
+      SchedulerError,
+    );
+  });
+});
