@@ -40,6 +40,8 @@ export interface InstanceMetricsSample extends InstanceCounters {
   readonly taskId: number;
   /** Bytes delivered to the instance and not yet executed. */
   readonly pendingBytes: number;
+  /** The most bytes that were ever pending at once. */
+  readonly maxPendingBytes: number;
   /** Cumulative milliseconds this instance's queue was above the high watermark. */
   readonly backpressureMs: number;
 }

@@ -15,6 +15,8 @@ export interface ComponentMetrics {
   readonly backpressureMs: number;
   /** Latest: bytes queued towards the instances. */
   readonly pendingBytes: number;
+  /** Since start: the most bytes ever queued towards one instance. */
+  readonly maxPendingBytes: number;
   /** Over the window: mean execute time per tuple. */
   readonly executeLatencyMs: number;
   /** Over the window: fraction of time spent in user code (1 = always busy), averaged over instances. */
@@ -95,6 +97,7 @@ export class MetricsCache {
         executeRate: executed,
         backpressureMs: sum('backpressureMs'),
         pendingBytes: sum('pendingBytes'),
+        maxPendingBytes: Math.max(...group.map((g) => g.metrics.maxPendingBytes)),
         executeLatencyMs:
           executed > 0 ? group.reduce((acc, g) => acc + g.metrics.executeLatencyMs * g.metrics.executeRate, 0) / executed : 0,
         busyFraction: sum('busyFraction') / group.length,
@@ -130,6 +133,7 @@ function instanceMetrics(now: InstanceMetricsSample, then: InstanceMetricsSample
     executeRate: executedDelta / seconds,
     backpressureMs: delta('backpressureMs'),
     pendingBytes: now.pendingBytes,
+    maxPendingBytes: now.maxPendingBytes,
     executeLatencyMs: executedDelta > 0 ? delta('executeNs') / executedDelta / 1e6 : 0,
     busyFraction: Math.min(1, delta('busyNs') / 1e9 / seconds),
     instanceCount: 1,

@@ -6,6 +6,12 @@ import { StreamSchema } from '../api/tuple.js';
 import { ByteReader, ByteWriter, writeValue } from './wire/tuple-codec.js';
 import { DataFrameHeader, FrameKind } from './wire/frames.js';
 
+/**
+ * An instance flushes its batches once they hold this many bytes (or at the end of its turn), so
+ * one flush adds at most about this much to a destination's queue.
+ */
+export const MAX_BATCH_BYTES = 256 * 1024;
+
 /** One (component, stream) pair with a topology-wide index, identical in every process. */
 export interface StreamEntry {
   readonly index: number;

@@ -39,6 +39,7 @@ interface LocalInstance {
   readonly isSpout: boolean;
   readonly worker: Worker;
   pendingBytes: number;
+  maxPendingBytes: number;
   counters: InstanceCounters;
   overSince: number | undefined;
   backpressureMs: number;
@@ -123,6 +124,7 @@ export class StreamManager {
       isSpout: component.kind === 'spout',
       worker,
       pendingBytes: 0,
+      maxPendingBytes: 0,
       counters: EMPTY_COUNTERS,
       overSince: undefined,
       backpressureMs: 0,
@@ -219,6 +221,7 @@ export class StreamManager {
 
   private deliverToWorker(instance: LocalInstance, frame: ArrayBuffer): void {
     instance.pendingBytes += frame.byteLength;
+    if (instance.pendingBytes > instance.maxPendingBytes) instance.maxPendingBytes = instance.pendingBytes;
     this.post(instance, { type: 'data', frame }, [frame]);
     if (instance.overSince === undefined && instance.pendingBytes > this.options.backpressure.highWatermarkBytes) {
       instance.overSince = Date.now();
@@ -394,6 +397,7 @@ export class StreamManager {
         component: instance.component,
         taskId: instance.taskId,
         pendingBytes: instance.pendingBytes,
+        maxPendingBytes: instance.maxPendingBytes,
         backpressureMs: instance.backpressureMs + (instance.overSince === undefined ? 0 : now - instance.overSince),
       };
     }

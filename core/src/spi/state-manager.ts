@@ -95,7 +95,9 @@ export interface StateLock {
  *   closes its watches and releases its locks. Both are idempotent.
  * - Reads of a missing node resolve to `undefined`; deletes of a missing node resolve.
  * - Writes are atomic: a reader sees the old value or the new one, never a torn one.
- * - Failures reject with `StateManagerError` (or a subclass) whose message names the node.
+ * - Failures reject with `StateManagerError` (or a subclass) whose message names the node; so does
+ *   any call before `start` or after `close`.
+ * - Topology names are those `validateTopology` accepts, so they are safe as file and znode names.
  */
 export interface StateManager {
   start(): Promise<void>;
@@ -103,7 +105,10 @@ export interface StateManager {
 
   get<K extends StateKind>(kind: K, topology: string): Promise<StateRecords[K] | undefined>;
 
-  /** Creates or replaces the node. */
+  /**
+   * Creates or replaces the node. The node takes this call's options: an ephemeral set makes the
+   * caller its owner, a plain set makes it persistent.
+   */
   set<K extends StateKind>(kind: K, topology: string, value: StateRecords[K], options?: WriteOptions): Promise<void>;
 
   /** Creates the node; rejects with `StateConflictError` if it exists. */
@@ -113,12 +118,14 @@ export interface StateManager {
 
   /**
    * Applies every operation or none (submit writes topology, packing plan and execution state
-   * together; kill removes them together). A `create` of an existing node fails the whole
-   * transaction with `StateConflictError`; a `delete` of a missing node is not an error.
+   * together; kill removes them together), in the order given, and writes persistent nodes only. A
+   * `create` of an existing node fails the whole transaction with `StateConflictError`; a `delete`
+   * of a missing node is not an error. Writers never see a transaction half-applied; a reader of a
+   * store without multi-node atomicity (the local filesystem) may, for the moment it is applied.
    */
   transaction(operations: readonly StateOperation[]): Promise<void>;
 
-  /** Names of the topologies that have a node of this kind, sorted. */
+  /** Names of the topologies that have a node of this kind, in code-unit order (`Array#sort`). */
   list(kind: StateKind): Promise<string[]>;
 
   /**
@@ -130,8 +137,9 @@ export interface StateManager {
   watch<K extends StateKind>(kind: K, topology: string, listener: StateListener<K>): StateWatch;
 
   /**
-   * Takes the named lock of a topology, waiting up to `timeoutMs`; rejects with `LockTimeoutError`
-   * naming the holder when it is not free by then. Locks are exclusive across processes and hosts.
+   * Takes the named lock of a topology, waiting up to `timeoutMs` (0: try once); rejects with
+   * `LockTimeoutError` naming the holder when it is not free by then. Locks are exclusive across
+   * processes and hosts, and not re-entrant: taking a lock one holds already waits like anyone else.
    */
   lock(topology: string, name: LockName, options: { readonly timeoutMs: number }): Promise<StateLock>;
 }

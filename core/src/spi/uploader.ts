@@ -19,11 +19,15 @@ export interface UploadRequest {
 export interface Uploader {
   /**
    * Stores the package and resolves to the URI containers fetch it from (`file:///…`, `sftp://…`,
-   * `https://…`). Uploading again for the same topology id replaces the package. Rejects with
-   * `UploaderError` naming the source and destination; a failed upload leaves nothing behind.
+   * `https://…`). Uploading again for the same topology id replaces the package; the earlier URI
+   * then serves the new package or nothing. Rejects with `UploaderError` naming the source and
+   * destination; a failed or aborted upload leaves nothing behind.
    */
   upload(request: UploadRequest): Promise<string>;
 
-  /** Removes what `upload` stored at `uri`. Idempotent: an unknown or already removed URI resolves. */
+  /**
+   * Removes what `upload` stored at `uri`. Idempotent: a URI in this uploader's space that holds
+   * nothing (any more) resolves; a URI outside its space rejects with `UploaderError`.
+   */
   undo(uri: string): Promise<void>;
 }

@@ -471,6 +471,28 @@ describe('LocalFsStateManager on the local filesystem', () => {
       expect(wins.sort()).toEqual([...topologies].sort());
     });
 
+    it('leave a transaction all-or-nothing when its process is killed part-way', async () => {
+      const kinds = ['topology', 'packingPlan', 'physicalPlan', 'executionState', 'scheduler', 'checkpoints'] as const;
+      for (let round = 0; round < 3; round++) {
+        // The child commits transactions in a loop until it is killed at an arbitrary point of one.
+        await inChild(
+          `
+          for (let variant = 0; ; variant++) {
+            await sm.transaction(${JSON.stringify(kinds)}.map((kind) => ({ op: 'set', kind, topology: 'killed-mid', value: { variant, padding: 'x'.repeat(20000) } })));
+            if (variant === 2) console.log('running');
+          }
+        `,
+          (line, child) => {
+            if (line === 'running') setTimeout(() => child.kill('SIGKILL'), 5 + round * 7);
+          },
+        );
+        const sm = await open();
+        const variants = await Promise.all(kinds.map(async (kind) => ((await sm.get(kind, 'killed-mid')) as unknown as { variant: number }).variant));
+        expect(new Set(variants).size, `variants after the kill: ${variants.join(', ')}`).toBe(1);
+        expect(await readdir(path.join(root, '.journal'))).toEqual([]);
+      }
+    });
+
     it('see the ephemeral node of a killed process disappear', async () => {
       const sm = await open();
       const calls: unknown[] = [];

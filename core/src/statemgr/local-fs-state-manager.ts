@@ -126,7 +126,9 @@ const processWriteQueues = new Map<string, Promise<void>>();
  * crashed writer left in `.journal/`: a transaction records all its writes in a journal before
  * applying any, so a crash part-way is rolled forward rather than left half-applied. Each node is
  * replaced by renaming a fully written, fsynced sibling over it, so readers, which take no lock,
- * see the old or the new content.
+ * see the old or the new content of every node. Readers are not isolated from a transaction,
+ * though: one that reads several nodes while a transaction is applying (or after its writer crashed,
+ * until the next write or start completes it) may see some of its writes and not others.
  */
 export class LocalFsStateManager implements StateManager {
   private readonly root: string;
@@ -368,7 +370,8 @@ export class LocalFsStateManager implements StateManager {
           signal: this.closeController.signal,
           onTimeout: (holder) =>
             new LockTimeoutError(
-              `the ${name} lock of topology '${topology}' is held by ${describeHolder(holder)} and was not released within ${Date.now() - started} ms (lock file ${file})`,
+              `the ${name} lock of topology '${topology}' is held by ${describeHolder(holder)} ` +
+                `and was not released within ${Date.now() - started} ms (lock file ${file})`,
               { code: 'statemgr.lock-timeout' },
             ),
         });
@@ -480,7 +483,8 @@ export class LocalFsStateManager implements StateManager {
         timeoutMs: this.mutexTimeoutMs,
         onTimeout: (holder) =>
           new StateManagerError(
-            `timed out after ${this.mutexTimeoutMs} ms waiting for the state write mutex ${file}, held by ${describeHolder(holder)}; if that process is gone, remove the file`,
+            `timed out after ${this.mutexTimeoutMs} ms waiting for the state write mutex ${file}, ` +
+              `held by ${describeHolder(holder)}; if that process is gone, remove the file`,
             { code: 'statemgr.mutex-timeout' },
           ),
       });
@@ -770,7 +774,8 @@ function isTopologyName(name: string): boolean {
 function assertTopologyName(topology: unknown): asserts topology is string {
   if (typeof topology !== 'string' || !isTopologyName(topology)) {
     throw new StateManagerError(
-      `invalid topology name ${JSON.stringify(topology)}: the local state manager stores it as a file name, so it must be 1-${MAX_TOPOLOGY_NAME_LENGTH} characters, not start with '.', and contain no '/', '\\' or NUL`,
+      `invalid topology name ${JSON.stringify(topology)}: the local state manager stores it as a file name, ` +
+        `so it must be 1-${MAX_TOPOLOGY_NAME_LENGTH} characters, not start with '.', and contain no '/', '\\' or NUL`,
       { code: 'statemgr.invalid-name' },
     );
   }

@@ -10,7 +10,7 @@ import { isTopology, TICK_FREQUENCY_KEY, Topology } from '../../api/topology-bui
 import { RuntimeTuple, StreamSchema, SYSTEM_COMPONENT, TICK_STREAM } from '../../api/tuple.js';
 import { describeError } from '../../errors/index.js';
 import { StreamLogger } from '../../logging/index.js';
-import { decodeDataFrame, Emitter, OutboundBatches, StreamTable } from '../routing.js';
+import { decodeDataFrame, Emitter, MAX_BATCH_BYTES, OutboundBatches, StreamTable } from '../routing.js';
 import type { FromInstance, InstanceInit, ToInstance } from './messages.js';
 
 const port = parentPort!;
@@ -18,8 +18,6 @@ const init = workerData as InstanceInit;
 
 /** A spout slice ends after this long, so control messages (pause, deactivate) are seen promptly. */
 const SPOUT_SLICE_MS = 2;
-/** ...or once this much is batched, which bounds what one flush adds to a destination's queue. */
-const MAX_BATCH_BYTES = 256 * 1024;
 /** A spout that emitted nothing is asked again after this pause, instead of spinning. */
 const IDLE_SPOUT_DELAY_MS = 1;
 const ERROR_REPORT_INTERVAL_MS = 1000;
@@ -171,14 +169,18 @@ class BoltRunner {
     private readonly emitter: Emitter,
   ) {}
 
+  // A bolt that emits much per input (split) flushes mid-batch, so one input frame never turns into
+  // an unbounded output frame.
   readonly collector = {
     emit: (values: readonly unknown[], options?: BoltEmitOptions) => {
       this.emitter.emit(options?.stream ?? 'default', values);
       counters.emitted++;
+      if (batches.bufferedBytes >= MAX_BATCH_BYTES) flush();
     },
     emitDirect: (taskId: number, values: readonly unknown[], options?: BoltEmitOptions) => {
       this.emitter.emitDirect(taskId, options?.stream ?? 'default', values);
       counters.emitted++;
+      if (batches.bufferedBytes >= MAX_BATCH_BYTES) flush();
     },
     // Delivery is at-most-once in this engine version: there is no tuple tree to complete or fail.
     ack: () => {

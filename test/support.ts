@@ -1,0 +1,57 @@
+import { execFile } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+export const ardeaBin = path.join(repoRoot, 'core', 'dist', 'cli', 'main.js');
+
+export interface CliResult {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs the `ardea` CLI as a user would, with its own ARDEA_HOME. */
+export async function ardea(home: string, ...args: string[]): Promise<CliResult> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [ardeaBin, ...args], { env: { ...process.env, ARDEA_HOME: home }, cwd: repoRoot, timeout: 120_000 });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const failure = error as { code?: number; stdout?: string; stderr?: string };
+    return { code: typeof failure.code === 'number' ? failure.code : 1, stdout: failure.stdout ?? '', stderr: failure.stderr ?? '' };
+  }
+}
+
+export interface ComponentCounts {
+  readonly emitted: number;
+  readonly executed: number;
+  readonly backpressureMs: number;
+  readonly pendingBytes: number;
+  readonly maxPendingBytes: number;
+  readonly emitRate: number;
+}
+
+/** `ardea metrics --json`, parsed. */
+export async function metrics(home: string, topology: string): Promise<Record<string, ComponentCounts>> {
+  const result = await ardea(home, 'metrics', 'local', topology, '--json', '--window', '2000');
+  if (result.code !== 0) throw new Error(`ardea metrics failed: ${result.stderr}`);
+  return (JSON.parse(result.stdout) as { components: Record<string, ComponentCounts> }).components;
+}
+
+/** Processes whose environment names this ARDEA_HOME: every supervisor and executor a test started. */
+export function processesOf(home: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      const environ = readFileSync(`/proc/${entry}/environ`, 'latin1');
+      if (environ.split('\0').includes(`ARDEA_HOME=${home}`)) pids.push(Number(entry));
+    } catch {
+      // The process ended while we looked.
+    }
+  }
+  return pids;
+}
