@@ -1,61 +1,70 @@
 #!/usr/bin/env node
-// The README's main job. Until the runtime engine lands it shows the two things the core does
-// today on the built-in `local` cluster: the merged configuration, and how word count is packed.
-import { spawnSync } from 'node:child_process';
+// The README's main job: word count on the built-in `local` cluster. It submits the example, shows
+// its live counts, pauses it to show that every tuple emitted was processed, and kills it.
+// DEMO_SECONDS (default 10) sets how long it runs; DEMO_RATE sets sentences per second (0: unthrottled).
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import {
-  DEFAULT_PACKING_SETTINGS,
-  applyPackingHints,
-  BUILTIN_PACKING_ALGORITHMS,
-  formatResources,
-  instanceName,
-  validateTopology,
-} from '@ardea/core';
+import { createArdea, describeError, StreamLogger } from '@ardea/core';
 
-const cli = fileURLToPath(new URL('../core/dist/cli/main.js', import.meta.url));
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const seconds = Number(process.env.DEMO_SECONDS ?? 10);
+const rate = Number(process.env.DEMO_RATE ?? 0);
+const name = 'word-count-demo';
 const out = (line = '') => process.stdout.write(`${line}\n`);
+const fmt = (n) => Math.round(n).toLocaleString('en-US');
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-out('$ ardea config local');
-const config = spawnSync(process.execPath, [cli, 'config', 'local'], { stdio: 'inherit' });
-if (config.status !== 0) process.exit(config.status ?? 1);
-
-const wordCount = validateTopology({
-  name: 'word-count',
-  id: 'word-count-demo',
-  config: {},
-  packing: { containers: 2 },
-  components: [
-    { name: 'sentence', kind: 'spout', parallelism: 1, config: {}, outputs: [{ id: 'default', fields: ['sentence'] }], inputs: [] },
-    {
-      name: 'split',
-      kind: 'bolt',
-      parallelism: 2,
-      config: {},
-      outputs: [{ id: 'default', fields: ['word'] }],
-      inputs: [{ component: 'sentence', stream: 'default', grouping: { type: 'shuffle' } }],
-    },
-    {
-      name: 'count',
-      kind: 'bolt',
-      parallelism: 2,
-      resources: { ramBytes: 512 * 1024 * 1024 },
-      config: {},
-      outputs: [{ id: 'default', fields: ['word', 'count'] }],
-      inputs: [{ component: 'split', stream: 'default', grouping: { type: 'fields', fields: ['word'] } }],
-    },
-  ],
-});
-
-const settings = applyPackingHints(DEFAULT_PACKING_SETTINGS, wordCount.packing);
-for (const algorithm of BUILTIN_PACKING_ALGORITHMS) {
-  const plan = algorithm.pack(wordCount, settings);
-  out();
-  out(`word count packed by ${algorithm.name}: ${plan.containers.length} container(s) plus container 0`);
-  for (const container of plan.containers) {
-    out(`  container ${container.id} (${formatResources(container.required)}): ${container.instances.map((i) => instanceName(container.id, i)).join(' ')}`);
+const ardea = await createArdea({ cluster: 'local', logger: new StreamLogger({ level: 'warn', format: 'text' }) });
+let submitted = false;
+try {
+  if ((await ardea.list()).includes(name)) {
+    out(`a previous ${name} is still running; killing it first`);
+    await ardea.kill(name);
   }
-  const scaled = algorithm.repack({ current: plan, topology: { ...wordCount, components: wordCount.components.map((c) => (c.name === 'count' ? { ...c, parallelism: 6 } : c)) } }, settings);
-  out(`  after 'count' 2 -> 6: ${scaled.containers.map((c) => `${c.id}:[${c.instances.map((i) => `${i.component}#${i.taskId}`).join(',')}]`).join(' ')}`);
+  out(`submitting examples/word-count to the local cluster as '${name}' (ARDEA_HOME=${ardea.config.home})`);
+  await ardea.submit({
+    packagePath: path.join(root, 'examples', 'word-count'),
+    name,
+    properties: [
+      { key: 'topology.metricsIntervalMs', value: 1000 },
+      { key: 'topology.metricsWindowMs', value: 2000 },
+      { key: 'sentence.rate', value: rate },
+    ],
+    onProgress: (message) => out(`  ${message}`),
+  });
+  submitted = true;
+  out();
+  out(`live counts, every second for ${seconds} s (sentences: 10 words each${rate ? `, ${fmt(rate)}/s offered` : ', unthrottled'}):`);
+  for (let t = 1; t <= seconds; t++) {
+    await sleep(1000);
+    const { components: c } = await ardea.metrics(name, { windowMs: 2000 });
+    if (!c.count) continue;
+    out(
+      `  ${String(t).padStart(3)}s  sentences ${fmt(c.sentence.emitted).padStart(12)}  words split ${fmt(c.split.emitted).padStart(13)}  words counted ${fmt(c.count.executed).padStart(13)}  (${fmt(c.count.executeRate)} words/s)`,
+    );
+  }
+  out();
+  out('deactivating: spouts stop, bolts drain what is in flight');
+  await ardea.deactivate(name);
+  let previous;
+  for (;;) {
+    await sleep(1500);
+    const { components: c } = await ardea.metrics(name);
+    const now = [c.sentence.emitted, c.split.executed, c.split.emitted, c.count.executed];
+    if (previous && now.every((v, i) => v === previous[i])) {
+      out(`  sentences emitted ${fmt(now[0])} = split executed ${fmt(now[1])}; words emitted ${fmt(now[2])} = count executed ${fmt(now[3])}`);
+      out(now[0] === now[1] && now[2] === now[3] ? '  nothing lost' : '  MISMATCH: tuples were lost');
+      break;
+    }
+    previous = now;
+  }
+} catch (error) {
+  process.exitCode = 1;
+  out(`demo failed: ${describeError(error)}`);
+} finally {
+  if (submitted) {
+    out(`killing ${name}`);
+    await ardea.kill(name).catch((error) => out(`kill failed: ${describeError(error)}`));
+  }
+  await ardea.close();
 }
-out();
-out('The runtime engine (topology master, stream managers, instances) comes next: then this demo submits word count to `local` and shows its live counts.');

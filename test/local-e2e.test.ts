@@ -13,7 +13,7 @@ beforeAll(() => {
 });
 
 afterAll(async () => {
-  for (const name of ['word-count', 'slow-sink']) await ardea(home, 'kill', 'local', name);
+  for (const name of ['word-count', 'slow-sink', 'crash-once']) await ardea(home, 'kill', 'local', name);
   for (const pid of processesOf(home)) process.kill(pid, 'SIGKILL');
   rmSync(home, { recursive: true, force: true });
 });
@@ -96,6 +96,26 @@ describe('word count on the local pool', () => {
     }
     expect((await ardea(home, 'kill', 'local', 'word-count')).code).toBe(0);
     expect(processesOf(home)).toEqual([]);
+  });
+});
+
+describe('a crashing instance', () => {
+  it('is restarted alone by its stream manager while its container keeps running', async () => {
+    const marker = path.join(home, 'fragile-crashed');
+    const submit = await ardea(home, 'submit', 'local', path.join(repoRoot, 'test', 'topologies', 'crash-once'), '--config-property', 'topology.metricsIntervalMs=300', '--config-property', `fragile.markerFile=${marker}`);
+    expect(submit.code, submit.stderr).toBe(0);
+    const client = await createArdea({ cluster: 'local', env: { ...process.env, ARDEA_HOME: home } });
+    try {
+      const containers = await client.status('crash-once');
+      await vi.waitFor(async () => expect((await metrics(home, 'crash-once')).fragile).toMatchObject({ restarts: 1 }), { timeout: 30_000, interval: 300 });
+      expect(existsSync(marker)).toBe(true);
+      const executed = (await metrics(home, 'crash-once')).fragile!.executed;
+      await vi.waitFor(async () => expect((await metrics(home, 'crash-once')).fragile!.executed).toBeGreaterThan(executed + 1000), { timeout: 30_000, interval: 300 });
+      expect(await client.status('crash-once')).toEqual(containers);
+    } finally {
+      await client.close();
+    }
+    expect((await ardea(home, 'kill', 'local', 'crash-once')).code).toBe(0);
   });
 });
 

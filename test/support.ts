@@ -32,6 +32,7 @@ export interface ComponentCounts {
   readonly pendingBytes: number;
   readonly maxPendingBytes: number;
   readonly emitRate: number;
+  readonly restarts: number;
 }
 
 /** `ardea metrics --json`, parsed. */

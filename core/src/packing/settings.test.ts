@@ -27,9 +27,14 @@ describe('applyPackingHints', () => {
     expect(applyPackingHints(base, {})).toBe(base);
   });
 
-  it('replaces the hinted values, the container size per dimension', () => {
-    const merged = applyPackingHints(base, { containers: 4, maxInstancesPerContainer: 3, containerResources: { ramBytes: 20 * GiB } });
-    expect(merged).toEqual({ ...base, containers: 4, maxInstancesPerContainer: 3, containerMax: { ...base.containerMax, ramBytes: 20 * GiB } });
+  it('replaces the hinted values, and lowers the container size per dimension', () => {
+    const merged = applyPackingHints(base, { containers: 4, maxInstancesPerContainer: 3, containerResources: { ramBytes: 4 * GiB } });
+    expect(merged).toEqual({ ...base, containers: 4, maxInstancesPerContainer: 3, containerMax: { ...base.containerMax, ramBytes: 4 * GiB } });
+  });
+
+  it('never raises the container size above what the cluster allows', () => {
+    const merged = applyPackingHints(base, { containerResources: { ramBytes: base.containerMax.ramBytes * 10, cpu: 1 } });
+    expect(merged.containerMax).toEqual({ ...base.containerMax, cpu: 1 });
   });
 
   it('changes nothing more when applied twice', () => {

@@ -1,4 +1,4 @@
-import { GiB, MiB, withDefaults } from '../model/resources.js';
+import { GiB, MiB, withDefaults, type Resources } from '../model/resources.js';
 import type { PackingHints } from '../model/topology.js';
 import type { PackingSettings } from '../spi/packing.js';
 
@@ -19,9 +19,14 @@ export const DEFAULT_PACKING_SETTINGS: PackingSettings = Object.freeze({
 
 /**
  * Lays a topology's packing hints over the cluster's settings: each hint that is set replaces the
- * cluster value (per dimension for the container size). Applying the same hints twice changes
- * nothing, so algorithms may call this even when the caller already did.
+ * cluster value, except the container size, which a topology may only lower (per dimension): the
+ * cluster's limit is what its pool can grant. Applying the same hints twice changes nothing, so
+ * algorithms may call this even when the caller already did.
  */
+function minResources(a: Resources, b: Resources): Resources {
+  return { cpu: Math.min(a.cpu, b.cpu), ramBytes: Math.min(a.ramBytes, b.ramBytes), diskBytes: Math.min(a.diskBytes, b.diskBytes) };
+}
+
 export function applyPackingHints(settings: PackingSettings, hints: PackingHints | undefined): PackingSettings {
   if (!hints) return settings;
   const { containers, containerResources, maxInstancesPerContainer } = hints;
@@ -29,7 +34,7 @@ export function applyPackingHints(settings: PackingSettings, hints: PackingHints
   return {
     ...settings,
     containers: containers ?? settings.containers,
-    containerMax: withDefaults(containerResources, settings.containerMax),
+    containerMax: minResources(withDefaults(containerResources, settings.containerMax), settings.containerMax),
     maxInstancesPerContainer: maxInstancesPerContainer ?? settings.maxInstancesPerContainer,
   };
 }

@@ -42,6 +42,8 @@ export interface InstanceMetricsSample extends InstanceCounters {
   readonly pendingBytes: number;
   /** The most bytes that were ever pending at once. */
   readonly maxPendingBytes: number;
+  /** How often the stream manager restarted this instance's worker after it died. */
+  readonly restarts: number;
   /** Cumulative milliseconds this instance's queue was above the high watermark. */
   readonly backpressureMs: number;
 }

@@ -17,6 +17,8 @@ export interface ComponentMetrics {
   readonly pendingBytes: number;
   /** Since start: the most bytes ever queued towards one instance. */
   readonly maxPendingBytes: number;
+  /** Since start: workers restarted after they died. */
+  readonly restarts: number;
   /** Over the window: mean execute time per tuple. */
   readonly executeLatencyMs: number;
   /** Over the window: fraction of time spent in user code (1 = always busy), averaged over instances. */
@@ -98,6 +100,7 @@ export class MetricsCache {
         backpressureMs: sum('backpressureMs'),
         pendingBytes: sum('pendingBytes'),
         maxPendingBytes: Math.max(...group.map((g) => g.metrics.maxPendingBytes)),
+        restarts: sum('restarts'),
         executeLatencyMs:
           executed > 0 ? group.reduce((acc, g) => acc + g.metrics.executeLatencyMs * g.metrics.executeRate, 0) / executed : 0,
         busyFraction: sum('busyFraction') / group.length,
@@ -134,6 +137,7 @@ function instanceMetrics(now: InstanceMetricsSample, then: InstanceMetricsSample
     backpressureMs: delta('backpressureMs'),
     pendingBytes: now.pendingBytes,
     maxPendingBytes: now.maxPendingBytes,
+    restarts: now.restarts,
     executeLatencyMs: executedDelta > 0 ? delta('executeNs') / executedDelta / 1e6 : 0,
     busyFraction: Math.min(1, delta('busyNs') / 1e9 / seconds),
     instanceCount: 1,

@@ -1,11 +1,12 @@
 import net from 'node:net';
 import { Worker } from 'node:worker_threads';
+import { describeError } from '../errors/index.js';
 import type { Logger } from '../logging/index.js';
 import { instanceName, type ContainerPlan } from '../model/packing-plan.js';
 import type { PhysicalPlan } from '../model/runtime-state.js';
 import type { TopologyDefinition } from '../model/topology.js';
 import type { BackpressureMessage, InstanceMetricsSample, MetricsReport, PhysicalPlanMessage } from './control-messages.js';
-import type { FromInstance, InstanceCounters, InstanceInit, ToInstance } from './instance/messages.js';
+import { COUNTER_SLOTS, newCounterBuffer, readCounters, type FromInstance, type InstanceCounters, type InstanceInit, type ToInstance } from './instance/messages.js';
 import { acceptAuthenticated, connectAuthenticated, Link, listen } from './link.js';
 import { tasksByComponent } from './routing.js';
 import { destTaskOf } from './wire/frames.js';
@@ -33,19 +34,50 @@ export interface StreamManagerOptions {
 }
 
 interface LocalInstance {
+  readonly plan: ContainerPlan['instances'][number];
   readonly taskId: number;
   readonly component: string;
   readonly componentIndex: number;
   readonly isSpout: boolean;
-  readonly worker: Worker;
+  /** Undefined while the worker (re)starts. */
+  worker: Worker | undefined;
+  /** Frames that arrived while the worker was restarting. */
+  backlog: ArrayBuffer[];
+  restarts: number;
   pendingBytes: number;
   maxPendingBytes: number;
-  counters: InstanceCounters;
+  /** The current worker's counters, shared with it. */
+  counters: Float64Array;
+  /** Totals of earlier workers of this instance, so counters stay cumulative across restarts. */
+  countersBase: InstanceCounters;
   overSince: number | undefined;
   backpressureMs: number;
 }
 
+interface Peer {
+  link: Link | undefined;
+  readonly address: string;
+  /** Frames for the peer while its connection is being (re)established. */
+  queued: Uint8Array[];
+  /** Its connection's backlog passed the high watermark and has not yet fallen below the low one. */
+  over: boolean;
+}
+
+const PEER_BACKLOG_POLL_MS = 2;
+
 const EMPTY_COUNTERS: InstanceCounters = { emitted: 0, executed: 0, acked: 0, failed: 0, errors: 0, busyNs: 0, executeNs: 0 };
+
+function addCounters(a: InstanceCounters, b: InstanceCounters): InstanceCounters {
+  return {
+    emitted: a.emitted + b.emitted,
+    executed: a.executed + b.executed,
+    acked: a.acked + b.acked,
+    failed: a.failed + b.failed,
+    errors: a.errors + b.errors,
+    busyNs: a.busyNs + b.busyNs,
+    executeNs: a.executeNs + b.executeNs,
+  };
+}
 
 /**
  * Runs in the main thread of containers 1..N. It hosts the container's instances as worker threads,
@@ -62,10 +94,11 @@ export class StreamManager {
   private tmLink: Link | undefined;
   private plan: PhysicalPlan | undefined;
   private readonly containerOfTask = new Map<number, number>();
-  private readonly peers = new Map<number, { link: Link | undefined; address: string; queued: Uint8Array[]; over: boolean }>();
+  private readonly peers = new Map<number, Peer>();
   private readonly localCauses = new Set<string>();
   private readonly peersAnnouncing = new Set<number>();
   private spoutsPaused = false;
+  private heldFromSpouts: ArrayBuffer[] = [];
   private pausedSince: number | undefined;
   private initiatedSince: number | undefined;
   private spoutsPausedMs = 0;
@@ -95,79 +128,129 @@ export class StreamManager {
     this.dataPort = await listen(this.server, this.options.host);
     await Promise.all(this.options.container.instances.map((instance) => this.startInstance(instance)));
     await this.connectToMaster();
-    this.metricsTimer = setInterval(() => this.reportMetrics(), this.options.metricsIntervalMs);
-    this.metricsTimer.unref();
+    this.scheduleReport();
   }
 
   private startInstance(instance: ContainerPlan['instances'][number]): Promise<void> {
     const component = this.options.definition.components.find((c) => c.name === instance.component)!;
-    const init: InstanceInit = {
-      bundleUrl: this.options.bundleUrl,
-      definition: this.options.definition,
-      component: instance.component,
-      taskId: instance.taskId,
-      componentIndex: instance.componentIndex,
-      tasks: [],
-      runtimeConfig: {},
-      metricsIntervalMs: this.options.metricsIntervalMs,
-      logLevel: this.options.logLevel,
-    };
-    const heapMb = Math.max(64, Math.floor(instance.resources.ramBytes / (1024 * 1024)));
-    const worker = new Worker(new URL('./instance/instance-worker.js', import.meta.url), {
-      workerData: init,
-      resourceLimits: { maxOldGenerationSizeMb: heapMb },
-    });
     const local: LocalInstance = {
+      plan: instance,
       taskId: instance.taskId,
       component: instance.component,
       componentIndex: instance.componentIndex,
       isSpout: component.kind === 'spout',
-      worker,
+      worker: undefined,
+      backlog: [],
+      restarts: 0,
       pendingBytes: 0,
       maxPendingBytes: 0,
-      counters: EMPTY_COUNTERS,
+      counters: new Float64Array(COUNTER_SLOTS),
+      countersBase: EMPTY_COUNTERS,
       overSince: undefined,
       backpressureMs: 0,
     };
     this.instances.set(instance.taskId, local);
+    return this.spawn(local);
+  }
+
+  /**
+   * Starts (or restarts) the worker of one instance. A worker that dies later is restarted alone,
+   * after a backoff; frames for it wait in its backlog meanwhile, and backpressure bounds how many.
+   */
+  private spawn(local: LocalInstance): Promise<void> {
+    const name = instanceName(this.options.container.id, local.plan);
+    const shared = newCounterBuffer();
+    const init: InstanceInit = {
+      counters: shared,
+      bundleUrl: this.options.bundleUrl,
+      definition: this.options.definition,
+      component: local.component,
+      taskId: local.taskId,
+      componentIndex: local.componentIndex,
+      tasks: this.plan ? [...tasksByComponent(this.plan.instances)] : [],
+      runtimeConfig: this.plan?.runtimeConfig[local.component] ?? {},
+      logLevel: this.options.logLevel,
+    };
+    const heapMb = Math.max(64, Math.floor(local.plan.resources.ramBytes / (1024 * 1024)));
+    const worker = new Worker(new URL('./instance/instance-worker.js', import.meta.url), {
+      workerData: init,
+      resourceLimits: { maxOldGenerationSizeMb: heapMb },
+    });
+    let ready = false;
     return new Promise((resolve, reject) => {
       worker.on('message', (message: FromInstance) => {
         switch (message.type) {
           case 'ready':
+            ready = true;
+            local.worker = worker;
+            local.counters = new Float64Array(shared);
+            this.onWorkerReady(local);
             resolve();
             break;
           case 'data':
-            for (const frame of message.frames) this.route(new Uint8Array(frame), frame);
+            // Like a Heron stream manager that stops reading its spouts' sockets: while spouts are
+            // paused, what they emitted before seeing the pause waits here, not in a bolt's queue.
+            if (local.isSpout && this.spoutsPaused) this.heldFromSpouts.push(...message.frames);
+            else for (const frame of message.frames) this.route(new Uint8Array(frame), frame);
             break;
           case 'consumed':
             this.onConsumed(local, message.bytes);
             break;
-          case 'metrics':
-            local.counters = message.counters;
-            break;
           case 'error':
-            this.logger.warn(`instance ${instanceName(this.options.container.id, instance)} reported an error`, { error: message.message });
+            this.logger.warn(`instance ${name} reported an error`, { error: message.message });
             break;
           case 'failed':
-            reject(new Error(`instance ${instanceName(this.options.container.id, instance)} failed to start: ${message.message}`));
+            if (!ready) reject(new Error(`instance ${name} failed to start: ${message.message}`));
+            else this.logger.error(`instance ${name} failed`, { error: message.message });
             break;
           case 'closed':
             break;
         }
       });
-      worker.on('error', (error) => reject(error));
+      worker.on('error', (error) => {
+        if (!ready) reject(error);
+        else this.logger.error(`instance ${name} crashed`, { error: describeError(error) });
+      });
       worker.on('exit', (code) => {
-        if (!this.stopping) {
-          this.logger.error(`instance ${instanceName(this.options.container.id, instance)} exited with code ${code}; restarting the container`);
-          process.exitCode = 1;
-          process.kill(process.pid, 'SIGTERM');
-        }
+        if (local.worker === worker) local.worker = undefined;
+        if (this.stopping || !ready) return;
+        // Counters restart from zero in the new worker; keep what the old one counted.
+        local.countersBase = addCounters(local.countersBase, readCounters(local.counters));
+        local.counters = new Float64Array(COUNTER_SLOTS);
+        // Frames delivered to the dead worker are lost with it (at-most-once); they no longer count as pending.
+        this.onConsumed(local, local.pendingBytes);
+        local.restarts++;
+        const delay = Math.min(30_000, 500 * 2 ** Math.min(local.restarts - 1, 6));
+        this.logger.error(`instance ${name} exited with code ${code}; restarting it in ${delay} ms`, { restarts: local.restarts });
+        setTimeout(() => {
+          if (this.stopping) return;
+          this.spawn(local).catch((error: unknown) => {
+            this.logger.error(`instance ${name} could not be restarted; restarting the container`, { error: describeError(error) });
+            process.exitCode = 1;
+            process.kill(process.pid, 'SIGTERM');
+          });
+        }, delay).unref();
       });
     });
   }
 
+  /** Brings a (re)started worker up to date: routing, runtime config, activation, backpressure, backlog. */
+  private onWorkerReady(local: LocalInstance): void {
+    if (this.plan) {
+      this.post(local, { type: 'tasks', tasks: [...tasksByComponent(this.plan.instances)] });
+      if (local.isSpout && this.plan.state === 'RUNNING') this.post(local, { type: 'activate' });
+    }
+    if (local.isSpout && this.spoutsPaused) this.post(local, { type: 'pause' });
+    const backlog = local.backlog;
+    local.backlog = [];
+    for (const frame of backlog) {
+      local.pendingBytes -= frame.byteLength;
+      this.deliverToWorker(local, frame);
+    }
+  }
+
   private post(instance: LocalInstance, message: ToInstance, transfer?: ArrayBuffer[]): void {
-    instance.worker.postMessage(message, transfer ?? []);
+    instance.worker?.postMessage(message, transfer ?? []);
   }
 
   /** A frame from a local instance: to a local worker, or to the peer hosting the destination task. */
@@ -189,22 +272,25 @@ export class StreamManager {
       if (!peer.over && peer.link.backlogBytes > this.options.backpressure.highWatermarkBytes) {
         peer.over = true;
         this.addCause(`peer-${containerId}`);
-        peer.link.socket.once('drain', () => this.onPeerDrained(containerId!));
+        this.watchPeerBacklog(containerId!, peer);
       }
     } else {
       peer.queued.push(view);
     }
   }
 
-  private onPeerDrained(containerId: number): void {
-    const peer = this.peers.get(containerId);
-    if (!peer) return;
-    if (peer.link && peer.link.backlogBytes > this.options.backpressure.lowWatermarkBytes) {
-      peer.link.socket.once('drain', () => this.onPeerDrained(containerId));
-      return;
-    }
-    peer.over = false;
-    this.removeCause(`peer-${containerId}`);
+  /**
+   * Polls a congested peer connection until its backlog is below the low watermark. Polling rather
+   * than waiting for 'drain': a socket whose last write fit its buffer never emits one.
+   */
+  private watchPeerBacklog(containerId: number, peer: Peer): void {
+    const timer = setInterval(() => {
+      const backlog = peer.link && !peer.link.isClosed ? peer.link.backlogBytes : 0;
+      if (this.peers.get(containerId) === peer && backlog > this.options.backpressure.lowWatermarkBytes) return;
+      clearInterval(timer);
+      peer.over = false;
+      this.removeCause(`peer-${containerId}`);
+    }, PEER_BACKLOG_POLL_MS);
   }
 
   /** A frame from a peer stream manager: always for one of our instances. */
@@ -222,7 +308,8 @@ export class StreamManager {
   private deliverToWorker(instance: LocalInstance, frame: ArrayBuffer): void {
     instance.pendingBytes += frame.byteLength;
     if (instance.pendingBytes > instance.maxPendingBytes) instance.maxPendingBytes = instance.pendingBytes;
-    this.post(instance, { type: 'data', frame }, [frame]);
+    if (instance.worker) this.post(instance, { type: 'data', frame }, [frame]);
+    else instance.backlog.push(frame);
     if (instance.overSince === undefined && instance.pendingBytes > this.options.backpressure.highWatermarkBytes) {
       instance.overSince = Date.now();
       this.addCause(`task-${instance.taskId}`);
@@ -281,6 +368,11 @@ export class StreamManager {
     for (const instance of this.instances.values()) {
       if (instance.isSpout) this.post(instance, { type: pause ? 'pause' : 'resume' });
     }
+    if (!pause) {
+      const held = this.heldFromSpouts;
+      this.heldFromSpouts = [];
+      for (const frame of held) this.route(new Uint8Array(frame), frame);
+    }
   }
 
   private async connectToMaster(): Promise<void> {
@@ -331,7 +423,7 @@ export class StreamManager {
       const existing = this.peers.get(stmgr.containerId);
       if (existing && existing.address === address) continue;
       existing?.link?.close();
-      const peer = { link: undefined as Link | undefined, address, queued: existing?.queued ?? [], over: false };
+      const peer: Peer = { link: undefined, address, queued: existing?.queued ?? [], over: false };
       this.peers.set(stmgr.containerId, peer);
       void this.connectPeer(stmgr.containerId, stmgr.host, stmgr.dataPort, peer);
     }
@@ -354,7 +446,7 @@ export class StreamManager {
     this.updateSpouts();
   }
 
-  private async connectPeer(containerId: number, host: string, port: number, peer: { link: Link | undefined; address: string; queued: Uint8Array[] }): Promise<void> {
+  private async connectPeer(containerId: number, host: string, port: number, peer: Peer): Promise<void> {
     for (let attempt = 0; !this.stopping && this.peers.get(containerId) === peer; attempt++) {
       try {
         const link = await connectAuthenticated({
@@ -387,17 +479,31 @@ export class StreamManager {
     }
   }
 
+  /**
+   * Reports fall on multiples of the interval in wall-clock time, so every container of a topology
+   * reports at the same instants and components can be compared with each other.
+   */
+  private scheduleReport(): void {
+    const interval = this.options.metricsIntervalMs;
+    this.metricsTimer = setTimeout(() => {
+      this.reportMetrics();
+      if (!this.stopping) this.scheduleReport();
+    }, interval - (Date.now() % interval));
+    this.metricsTimer.unref();
+  }
+
   private reportMetrics(): void {
     if (!this.tmLink) return;
     const now = Date.now();
     const instances: Record<string, InstanceMetricsSample> = {};
     for (const instance of this.instances.values()) {
       instances[instanceName(this.options.container.id, instance)] = {
-        ...instance.counters,
+        ...addCounters(instance.countersBase, readCounters(instance.counters)),
         component: instance.component,
         taskId: instance.taskId,
         pendingBytes: instance.pendingBytes,
         maxPendingBytes: instance.maxPendingBytes,
+        restarts: instance.restarts,
         backpressureMs: instance.backpressureMs + (instance.overSince === undefined ? 0 : now - instance.overSince),
       };
     }
@@ -424,19 +530,20 @@ export class StreamManager {
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
-    clearInterval(this.metricsTimer);
+    clearTimeout(this.metricsTimer);
     await Promise.all(
-      [...this.instances.values()].map(
-        (instance) =>
-          new Promise<void>((resolve) => {
-            const timer = setTimeout(() => void instance.worker.terminate().then(() => resolve()), 2000);
-            instance.worker.once('exit', () => {
-              clearTimeout(timer);
-              resolve();
-            });
-            this.post(instance, { type: 'shutdown' });
-          }),
-      ),
+      [...this.instances.values()].map((instance) => {
+        const worker = instance.worker;
+        if (!worker) return Promise.resolve();
+        return new Promise<void>((resolve) => {
+          const timer = setTimeout(() => void worker.terminate().then(() => resolve()), 2000);
+          worker.once('exit', () => {
+            clearTimeout(timer);
+            resolve();
+          });
+          this.post(instance, { type: 'shutdown' });
+        });
+      }),
     );
     this.tmLink?.close();
     for (const peer of this.peers.values()) peer.link?.close();

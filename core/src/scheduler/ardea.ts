@@ -193,6 +193,7 @@ export class Ardea {
     if (client) {
       onProgress('stopping containers');
       await client.kill();
+      if (execution?.schedulerMode === 'service') await this.waitForServiceExit(name);
     } else if (execution?.schedulerMode === 'library') {
       await this.container.get<Scheduler>(Scheduler).kill(name);
     }
@@ -202,6 +203,15 @@ export class Ardea {
     if (execution) {
       onProgress(`removing package ${execution.packageUri}`);
       await this.container.get<Uploader>(Uploader).undo(execution.packageUri);
+    }
+  }
+
+  /** A service's location is ephemeral: it disappears once the service process has exited. */
+  private async waitForServiceExit(name: string, timeoutMs = 20_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while ((await this.state.get('scheduler', name)) !== undefined) {
+      if (Date.now() > deadline) throw new SchedulerError(`the scheduler service of '${name}' stopped its containers but did not exit within ${timeoutMs} ms`);
+      await new Promise((resolve) => setTimeout(resolve, 25));
     }
   }
 

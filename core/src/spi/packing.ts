@@ -12,8 +12,9 @@ export const PackingAlgorithm = Symbol.for('ardea.PackingAlgorithm');
 export const RepackingAlgorithm = Symbol.for('ardea.RepackingAlgorithm');
 
 /**
- * Everything an algorithm needs besides the topology, resolved from `packing.yaml`, the topology's
- * packing hints and `--config-property` before the algorithm runs.
+ * Everything an algorithm needs besides the topology, resolved from `packing.yaml` and
+ * `--config-property`. Callers pass the cluster's settings; algorithms lay the topology's packing
+ * hints over them with `applyPackingHints` (idempotent), which may lower but never raise `containerMax`.
  */
 export interface PackingSettings {
   /** Resources of an instance whose component asks for nothing. */
@@ -23,7 +24,7 @@ export interface PackingSettings {
   readonly maxInstancesPerContainer: number;
   /**
    * Per-container headroom for the stream manager and metrics manager: per dimension the larger of
-   * `fixed` and `percent` % of the container.
+   * `fixed` and `percent` % of `containerMax`.
    */
   readonly padding: { readonly fixed: Resources; readonly percent: number };
   /** Smallest instance the runtime can host. */
@@ -52,15 +53,20 @@ export interface RepackRequest {
   readonly current: PackingPlan;
   /** The topology with its new per-component parallelism. */
   readonly topology: TopologyDefinition;
-  /** A requested container count, for algorithms that take one. */
+  /**
+   * A requested container count: exact for round-robin, a minimum for resource-compliant
+   * round-robin, ignored by first-fit-decreasing. Below the number of containers that must stay,
+   * it is a `PackingError`.
+   */
   readonly containers?: number;
 }
 
 /**
  * Changes a running plan to new parallelism. Contract: instances of unchanged components stay in
  * their containers with their task ids; scaled components keep their surviving instances in place;
- * new task ids are larger than every task id in the current plan; containers emptied by a scale-down
- * disappear from the plan.
+ * new task ids are larger than every task id in the current plan (so never those of live instances);
+ * containers emptied by a scale-down disappear from the plan. Component indexes stay unique per
+ * component but may have gaps after a scale-down.
  */
 export interface RepackingAlgorithm {
   readonly name: string;

@@ -498,12 +498,17 @@ export class ZooKeeperStateManager implements StateManager {
     for (const directory of [...Object.values(STATE_LAYOUT), LOCKS_DIRECTORY]) {
       await this.ensureNode(client, `${this.rootPath}/${directory}`, this.acls);
     }
+    // Creating nodes that already exist needs no permission, so reading is what proves that this
+    // identity may use a root another identity owns; better to fail at start than on first use.
+    await this.call('read', this.rootPath, (done) => client.getChildren(this.rootPath, (e, c) => done(e, c))).catch((error: unknown) => {
+      throw this.failure('read', this.rootPath, error);
+    });
     if (this.auth) await this.warnIfRootIsOpen(client);
   }
 
   private async ensureNode(client: Client, path: string, acls: ACL[]): Promise<void> {
-    // `exists` needs no permission, so a root owned by another identity is reported as such below
-    // rather than as a failed create.
+    // Check before creating: ZooKeeper checks a create against the parent's ACL before it checks
+    // existence, so creating an existing node fails with NO_AUTH wherever the parent is restricted.
     if (await this.stat(client, path).catch((error: unknown) => Promise.reject(this.failure('check', path, error)))) return;
     try {
       await this.call('create', path, (done) => client.create(path, Buffer.alloc(0), acls, CreateMode.PERSISTENT, done));

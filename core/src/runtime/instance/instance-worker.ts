@@ -11,7 +11,7 @@ import { RuntimeTuple, StreamSchema, SYSTEM_COMPONENT, TICK_STREAM } from '../..
 import { describeError } from '../../errors/index.js';
 import { StreamLogger } from '../../logging/index.js';
 import { decodeDataFrame, Emitter, MAX_BATCH_BYTES, OutboundBatches, StreamTable } from '../routing.js';
-import type { FromInstance, InstanceInit, ToInstance } from './messages.js';
+import { ACKED, BUSY_NS, EMITTED, ERRORS, EXECUTE_NS, EXECUTED, FAILED, type FromInstance, type InstanceInit, type ToInstance } from './messages.js';
 
 const port = parentPort!;
 const init = workerData as InstanceInit;
@@ -32,11 +32,11 @@ const batches = new OutboundBatches(init.taskId);
 let tasks = new Map(init.tasks.map(([c, t]) => [c, [...t]]));
 let runtimeConfig = { ...init.runtimeConfig };
 
-const counters = { emitted: 0, executed: 0, acked: 0, failed: 0, errors: 0, busyNs: 0, executeNs: 0 };
+const counters = new Float64Array(init.counters);
 let lastErrorReport = 0;
 
 function reportError(error: unknown): void {
-  counters.errors++;
+  counters[ERRORS]++;
   const now = Date.now();
   if (now - lastErrorReport >= ERROR_REPORT_INTERVAL_MS) {
     lastErrorReport = now;
@@ -90,14 +90,16 @@ class SpoutRunner {
   readonly collector = {
     emit: (values: readonly unknown[], options?: SpoutEmitOptions) => {
       this.emitter.emit(options?.stream ?? 'default', values);
-      counters.emitted++;
+      counters[EMITTED]++;
       // At-most-once: a tracked tuple counts as delivered once it leaves the spout.
       if (options?.messageId !== undefined) this.pendingAcks.push(options.messageId);
+      if (batches.bufferedBytes >= MAX_BATCH_BYTES) flush();
     },
     emitDirect: (taskId: number, values: readonly unknown[], options?: SpoutEmitOptions) => {
       this.emitter.emitDirect(taskId, options?.stream ?? 'default', values);
-      counters.emitted++;
+      counters[EMITTED]++;
       if (options?.messageId !== undefined) this.pendingAcks.push(options.messageId);
+      if (batches.bufferedBytes >= MAX_BATCH_BYTES) flush();
     },
     reportError,
   };
@@ -132,17 +134,17 @@ class SpoutRunner {
     const start = performance.now();
     let emittedAny = false;
     for (let calls = 1; ; calls++) {
-      const before = counters.emitted;
+      const before = counters[EMITTED];
       try {
         this.spout.nextTuple();
       } catch (error) {
         reportError(error);
       }
-      if (counters.emitted === before) break;
+      if (counters[EMITTED] === before) break;
       emittedAny = true;
-      if ((calls & 31) === 0 && (performance.now() - start >= SPOUT_SLICE_MS || batches.bufferedBytes >= MAX_BATCH_BYTES)) break;
+      if ((calls & 31) === 0 && performance.now() - start >= SPOUT_SLICE_MS) break;
     }
-    counters.busyNs += Math.round((performance.now() - start) * 1e6);
+    counters[BUSY_NS] += Math.round((performance.now() - start) * 1e6);
     flush();
     this.deliverAcks();
     this.schedule(emittedAny ? 0 : IDLE_SPOUT_DELAY_MS);
@@ -153,7 +155,7 @@ class SpoutRunner {
     const acks = this.pendingAcks;
     this.pendingAcks = [];
     for (const id of acks) {
-      counters.acked++;
+      counters[ACKED]++;
       try {
         this.spout.ack?.(id);
       } catch (error) {
@@ -174,20 +176,20 @@ class BoltRunner {
   readonly collector = {
     emit: (values: readonly unknown[], options?: BoltEmitOptions) => {
       this.emitter.emit(options?.stream ?? 'default', values);
-      counters.emitted++;
+      counters[EMITTED]++;
       if (batches.bufferedBytes >= MAX_BATCH_BYTES) flush();
     },
     emitDirect: (taskId: number, values: readonly unknown[], options?: BoltEmitOptions) => {
       this.emitter.emitDirect(taskId, options?.stream ?? 'default', values);
-      counters.emitted++;
+      counters[EMITTED]++;
       if (batches.bufferedBytes >= MAX_BATCH_BYTES) flush();
     },
     // Delivery is at-most-once in this engine version: there is no tuple tree to complete or fail.
     ack: () => {
-      counters.acked++;
+      counters[ACKED]++;
     },
     fail: () => {
-      counters.failed++;
+      counters[FAILED]++;
     },
     reportError,
   };
@@ -202,11 +204,11 @@ class BoltRunner {
       } catch (error) {
         reportError(error);
       }
-      counters.executed++;
+      counters[EXECUTED]++;
     });
     const elapsedNs = Math.round((performance.now() - start) * 1e6);
-    counters.busyNs += elapsedNs;
-    counters.executeNs += elapsedNs;
+    counters[BUSY_NS] += elapsedNs;
+    counters[EXECUTE_NS] += elapsedNs;
     flush();
     send({ type: 'consumed', bytes: frame.byteLength });
   }
@@ -218,7 +220,7 @@ class BoltRunner {
     } catch (error) {
       reportError(error);
     }
-    counters.busyNs += Math.round((performance.now() - start) * 1e6);
+    counters[BUSY_NS] += Math.round((performance.now() - start) * 1e6);
     flush();
   }
 }
@@ -246,8 +248,6 @@ async function main(): Promise<void> {
     const tickMs = Number(self.config[TICK_FREQUENCY_KEY] ?? 0);
     if (tickMs > 0) setInterval(() => bolt!.tick(), tickMs).unref();
   }
-  const metricsTimer = setInterval(() => send({ type: 'metrics', counters: { ...counters } }), init.metricsIntervalMs);
-  metricsTimer.unref();
 
   port.on('message', (message: ToInstance) => {
     switch (message.type) {
@@ -279,17 +279,16 @@ async function main(): Promise<void> {
         }
         break;
       case 'shutdown':
-        void shutdown(userComponent, metricsTimer);
+        void shutdown(userComponent);
         break;
     }
   });
   send({ type: 'ready' });
 }
 
-async function shutdown(component: Spout | Bolt, metricsTimer: NodeJS.Timeout): Promise<void> {
+async function shutdown(component: Spout | Bolt): Promise<void> {
   if (closing) return;
   closing = true;
-  clearInterval(metricsTimer);
   try {
     if ('nextTuple' in component) await component.close?.();
     else await component.cleanup?.();
@@ -297,7 +296,6 @@ async function shutdown(component: Spout | Bolt, metricsTimer: NodeJS.Timeout): 
     reportError(error);
   }
   flush();
-  send({ type: 'metrics', counters: { ...counters } });
   send({ type: 'closed' });
   port.close();
 }

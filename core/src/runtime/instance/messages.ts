@@ -1,7 +1,39 @@
 import type { TopologyDefinition } from '../../model/topology.js';
 
+/**
+ * Slots of an instance's counters in the shared buffer the worker increments and its stream manager
+ * reads: reading needs no message, so every instance of a container is read at the same instant,
+ * however busy the instance is.
+ */
+export const EMITTED = 0;
+export const EXECUTED = 1;
+export const ACKED = 2;
+export const FAILED = 3;
+export const ERRORS = 4;
+export const BUSY_NS = 5;
+export const EXECUTE_NS = 6;
+export const COUNTER_SLOTS = 7;
+
+export function newCounterBuffer(): SharedArrayBuffer {
+  return new SharedArrayBuffer(COUNTER_SLOTS * Float64Array.BYTES_PER_ELEMENT);
+}
+
+export function readCounters(view: Float64Array): InstanceCounters {
+  return {
+    emitted: view[EMITTED]!,
+    executed: view[EXECUTED]!,
+    acked: view[ACKED]!,
+    failed: view[FAILED]!,
+    errors: view[ERRORS]!,
+    busyNs: view[BUSY_NS]!,
+    executeNs: view[EXECUTE_NS]!,
+  };
+}
+
 /** What an instance worker is started with (its `workerData`). */
 export interface InstanceInit {
+  /** The instance's counters, shared with its stream manager (see {@link readCounters}). */
+  readonly counters: SharedArrayBuffer;
   /** URL of the topology bundle the worker imports to construct its component. */
   readonly bundleUrl: string;
   readonly definition: TopologyDefinition;
@@ -12,7 +44,6 @@ export interface InstanceInit {
   readonly tasks: ReadonlyArray<readonly [string, readonly number[]]>;
   /** Runtime config overrides for this component. */
   readonly runtimeConfig: Readonly<Record<string, unknown>>;
-  readonly metricsIntervalMs: number;
   readonly logLevel: 'debug' | 'info' | 'warn' | 'error';
 }
 
@@ -45,7 +76,6 @@ export type FromInstance =
   | { readonly type: 'data'; readonly frames: ArrayBuffer[] }
   /** Bytes of delivered frames the instance has finished executing: the stream manager's credit. */
   | { readonly type: 'consumed'; readonly bytes: number }
-  | { readonly type: 'metrics'; readonly counters: InstanceCounters }
   | { readonly type: 'error'; readonly message: string }
   | { readonly type: 'failed'; readonly message: string }
   | { readonly type: 'closed' };
