@@ -33,7 +33,9 @@ four_letter() {
   exec 3<&- 3>&-
   printf '%s' "$reply"
 }
-answers() { [ "$(four_letter ruok 2>/dev/null)" = imok ]; }
+# `ruok` says imok as soon as the port is open, while sessions are still refused or left unanswered;
+# `srvr` reports a Mode only once the server really serves.
+answers() { four_letter srvr 2>/dev/null | grep -q '^Mode: '; }
 running_pid() { [ -s "$pid_file" ] && kill -0 "$(cat "$pid_file")" 2>/dev/null && cat "$pid_file"; }
 
 if pid="$(running_pid)"; then

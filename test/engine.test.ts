@@ -62,6 +62,7 @@ beforeAll(async () => {
       logger,
       logLevel: 'warn',
       locateTopologyMaster: async () => ({ host: '127.0.0.1', port: serverPort }),
+      readPackingPlan: () => state.get('packingPlan', definition.name),
     });
     streamManagers.push(streamManager);
   }

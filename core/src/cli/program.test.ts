@@ -83,6 +83,12 @@ describe('ardea CLI', () => {
     expect((await run('frobnicate')).code).toBe(EXIT_USAGE);
   });
 
+  it('checks update arguments before touching anything', async () => {
+    expect((await run('update', 'local', 'word-count', '--component-parallelism', 'count')).stderr).toMatch(/--component-parallelism 'count': expected <component>:<n>/);
+    expect((await run('update', 'local', 'word-count')).stderr).toMatch(/give --component-parallelism and\/or --container-number, or --runtime-config/);
+    expect((await run('update', 'local', 'word-count', '--runtime-config', 'rate=3')).stderr).toMatch(/--runtime-config 'rate=3': expected <component>:<key>=<value>/);
+  });
+
   it('lists an empty cluster and reports an unknown topology', async () => {
     const list = await run('list', 'local');
     expect(list).toMatchObject({ code: EXIT_OK, stdout: 'no topologies on cluster local\n' });
@@ -92,8 +98,8 @@ describe('ardea CLI', () => {
   });
 
   it('says plainly which commands are not in this build', async () => {
-    const { code, stderr } = await run('update', 'local', 'word-count', '--component-parallelism', 'count:4');
+    const { code, stderr } = await run('health', 'local', 'word-count');
     expect(code).toBe(EXIT_FAILURE);
-    expect(stderr).toBe("ardea: 'ardea update' needs the elastic runtime (repacking a running topology), which is not part of this build yet\n");
+    expect(stderr).toBe("ardea: 'ardea health' needs the health manager, which is not part of this build yet\n");
   });
 });

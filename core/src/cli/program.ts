@@ -5,7 +5,7 @@ import { Logger, StreamLogger } from '../logging/index.js';
 import type { CliIo } from './cli-io.js';
 import { configCommand } from './commands/config-command.js';
 import { describeCommand, listCommand } from './commands/state-commands.js';
-import { activationCommand, killCommand, metricsCommand, restartCommand, submitCommand } from './commands/topology-commands.js';
+import { activationCommand, killCommand, metricsCommand, restartCommand, submitCommand, updateCommand } from './commands/topology-commands.js';
 
 const packageJson = createRequire(import.meta.url)('../../package.json') as { version: string };
 export const ARDEA_VERSION = packageJson.version;
@@ -106,7 +106,10 @@ export function createProgram(io: CliIo): Command {
       .option('--container-number <n>', 'number of containers, for packing algorithms that take one')
       .addOption(new Option('--runtime-config <component:key=value>', 'change a config value of running instances (repeatable)').default([]).argParser(collect))
       .option('--dry-run', 'print the plan diff and stop'),
-  ).action(unavailable('update', 'the elastic runtime (repacking a running topology)'));
+  ).action(
+    (cluster: string, topology: string, options: ClusterCommandOptions & { componentParallelism: string[]; containerNumber?: string; runtimeConfig: string[]; dryRun?: boolean }) =>
+      updateCommand(io, cluster, topology, options),
+  );
 
   clusterOptions(program.command('list').description('list the topologies of a cluster').argument('<cluster>', 'cluster')).action(
     (cluster: string, options: ClusterCommandOptions) => listCommand(io, cluster, options),

@@ -46,6 +46,8 @@ export const ExecutionStateSchema = z
 export interface PhysicalPlan {
   readonly topologyName: string;
   readonly topologyId: string;
+  /** Grows by one with every plan the topology master publishes. */
+  readonly version: number;
   readonly state: TopologyRunState;
   readonly streamManagers: readonly StreamManagerLocation[];
   readonly instances: readonly PhysicalInstance[];
@@ -74,6 +76,7 @@ export const PhysicalPlanSchema = z
   .object({
     topologyName: z.string(),
     topologyId: z.string(),
+    version: z.number().int().min(1),
     state: z.enum(['RUNNING', 'PAUSED']),
     streamManagers: z.array(
       z.object({ id: z.string(), containerId: z.number().int(), host: z.string(), dataPort: z.number().int() }).strict(),

@@ -35,6 +35,24 @@ export interface BackpressureMessage {
   readonly containerId: number;
 }
 
+/**
+ * Sent by a stream manager to every peer, on the same connection as its data, once all its instances
+ * route by plan `version`: no frame routed by an older plan follows it. A stream manager that has the
+ * fence of every peer knows the queues of instances that plan removed are final.
+ */
+export interface FenceMessage {
+  readonly type: 'fence';
+  readonly containerId: number;
+  readonly version: number;
+}
+
+/** Sent to the topology master once a container runs exactly the instances of plan `version`. */
+export interface PlanAppliedMessage {
+  readonly type: 'plan-applied';
+  readonly containerId: number;
+  readonly version: number;
+}
+
 export interface InstanceMetricsSample extends InstanceCounters {
   readonly component: string;
   readonly taskId: number;
@@ -67,6 +85,6 @@ export interface MetricsReport {
   readonly streamManager: StreamManagerMetricsSample;
 }
 
-export type ToTopologyMaster = ChallengeAnswer | Register | MetricsReport;
+export type ToTopologyMaster = ChallengeAnswer | Register | MetricsReport | PlanAppliedMessage;
 export type FromTopologyMaster = Challenge | PhysicalPlanMessage | { readonly type: 'rejected'; readonly reason: string };
-export type PeerMessage = ChallengeAnswer | BackpressureMessage;
+export type PeerMessage = ChallengeAnswer | BackpressureMessage | FenceMessage;

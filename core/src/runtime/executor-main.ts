@@ -75,6 +75,7 @@ async function main(): Promise<void> {
       logger,
       logLevel: settings.logLevel,
       locateTopologyMaster: () => waitForMaster(state, definition.name, definition.id),
+      readPackingPlan: () => state.get('packingPlan', definition.name),
     });
     await streamManager.start();
     stop = () => streamManager.stop();

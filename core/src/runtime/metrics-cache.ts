@@ -1,5 +1,12 @@
 import type { InstanceMetricsSample, MetricsReport, StreamManagerMetricsSample } from './control-messages.js';
 
+type CumulativeKey = 'emitted' | 'executed' | 'acked' | 'failed' | 'errors' | 'busyNs' | 'executeNs' | 'backpressureMs';
+const CUMULATIVE_KEYS: readonly CumulativeKey[] = ['emitted', 'executed', 'acked', 'failed', 'errors', 'busyNs', 'executeNs', 'backpressureMs'];
+
+function pick(sample: InstanceMetricsSample): Pick<InstanceMetricsSample, CumulativeKey> {
+  return Object.fromEntries(CUMULATIVE_KEYS.map((key) => [key, sample[key]])) as Pick<InstanceMetricsSample, CumulativeKey>;
+}
+
 /** Metrics of one component (or one instance), as `ardea metrics --json` prints them. */
 export interface ComponentMetrics {
   /** Cumulative since the instances started. */
@@ -48,19 +55,52 @@ export interface MetricsView {
  */
 export class MetricsCache {
   private readonly series = new Map<number, MetricsReport[]>();
+  /**
+   * Last sample of every instance that is gone (scaled away, or its container removed): cumulative
+   * counts of a component must not shrink when its parallelism does.
+   */
+  private readonly retired = new Map<string, InstanceMetricsSample>();
 
   constructor(private readonly maxSamples: number) {}
 
-  add(report: MetricsReport): void {
-    const list = this.series.get(report.containerId) ?? [];
+  /** Counts of earlier processes of an instance whose container restarted, added to what it reports now. */
+  private readonly offsets = new Map<string, Pick<InstanceMetricsSample, CumulativeKey>>();
+
+  add(raw: MetricsReport): void {
+    const list = this.series.get(raw.containerId) ?? [];
+    const previous = list[list.length - 1];
+    const report: MetricsReport = { ...raw, instances: Object.fromEntries(Object.entries(raw.instances).map(([name, sample]) => [name, this.continued(name, sample, previous?.instances[name])])) };
+    if (previous) {
+      for (const [name, sample] of Object.entries(previous.instances)) if (!(name in report.instances)) this.retired.set(name, sample);
+    }
+    for (const name of Object.keys(report.instances)) this.retired.delete(name);
     list.push(report);
     if (list.length > this.maxSamples) list.splice(0, list.length - this.maxSamples);
     this.series.set(report.containerId, list);
   }
 
+  /**
+   * A restarted container reports its instances from zero again; its counts continue from where the
+   * previous process left off, so cumulative counts never go backwards.
+   */
+  private continued(name: string, sample: InstanceMetricsSample, previous: InstanceMetricsSample | undefined): InstanceMetricsSample {
+    let offset = this.offsets.get(name);
+    if (previous && offset === undefined && CUMULATIVE_KEYS.some((key) => sample[key] < previous[key])) offset = pick(previous);
+    else if (previous && offset && CUMULATIVE_KEYS.some((key) => sample[key] + offset![key] < previous[key])) offset = pick(previous);
+    if (!offset) return sample;
+    this.offsets.set(name, offset);
+    const adjusted = { ...sample };
+    for (const key of CUMULATIVE_KEYS) adjusted[key] = sample[key] + offset[key];
+    return adjusted;
+  }
+
   /** Forgets containers that left the plan (scale-down). */
   retain(containerIds: ReadonlySet<number>): void {
-    for (const id of this.series.keys()) if (!containerIds.has(id)) this.series.delete(id);
+    for (const [id, list] of this.series) {
+      if (containerIds.has(id)) continue;
+      for (const [name, sample] of Object.entries(list[list.length - 1]?.instances ?? {})) this.retired.set(name, sample);
+      this.series.delete(id);
+    }
   }
 
   /** The latest report of every container. */
@@ -86,21 +126,24 @@ export class MetricsCache {
       }
       streamManagers[`stmgr-${containerId}`] = streamManagerMetrics(latest.streamManager, base?.streamManager, seconds);
     }
+    const retiredOf = (component: string, key: 'emitted' | 'executed' | 'acked' | 'failed' | 'errors' | 'restarts') =>
+      [...this.retired.values()].filter((sample) => sample.component === component).reduce((acc, sample) => acc + sample[key], 0);
     for (const [component, group] of perComponent) {
       const sum = (key: keyof ComponentMetrics) => group.reduce((acc, g) => acc + g.metrics[key], 0);
+      const total = (key: 'emitted' | 'executed' | 'acked' | 'failed' | 'errors' | 'restarts') => sum(key) + retiredOf(component, key);
       const executed = sum('executeRate');
       components[component] = {
-        emitted: sum('emitted'),
-        executed: sum('executed'),
-        acked: sum('acked'),
-        failed: sum('failed'),
-        errors: sum('errors'),
+        emitted: total('emitted'),
+        executed: total('executed'),
+        acked: total('acked'),
+        failed: total('failed'),
+        errors: total('errors'),
         emitRate: sum('emitRate'),
         executeRate: executed,
         backpressureMs: sum('backpressureMs'),
         pendingBytes: sum('pendingBytes'),
         maxPendingBytes: Math.max(...group.map((g) => g.metrics.maxPendingBytes)),
-        restarts: sum('restarts'),
+        restarts: total('restarts'),
         executeLatencyMs:
           executed > 0 ? group.reduce((acc, g) => acc + g.metrics.executeLatencyMs * g.metrics.executeRate, 0) / executed : 0,
         busyFraction: sum('busyFraction') / group.length,
@@ -124,7 +167,8 @@ function baseline(list: readonly MetricsReport[], cutoff: number): MetricsReport
 }
 
 function instanceMetrics(now: InstanceMetricsSample, then: InstanceMetricsSample | undefined, seconds: number): ComponentMetrics {
-  const delta = (key: 'emitted' | 'executed' | 'busyNs' | 'executeNs' | 'backpressureMs') => Math.max(0, now[key] - (then?.[key] ?? 0));
+  // Without an earlier sample there is no window yet: windowed values start at the next report.
+  const delta = (key: 'emitted' | 'executed' | 'busyNs' | 'executeNs' | 'backpressureMs') => (then ? Math.max(0, now[key] - then[key]) : 0);
   const executedDelta = delta('executed');
   return {
     emitted: now.emitted,

@@ -2,14 +2,14 @@ import net from 'node:net';
 import { Worker } from 'node:worker_threads';
 import { describeError } from '../errors/index.js';
 import type { Logger } from '../logging/index.js';
-import { instanceName, type ContainerPlan } from '../model/packing-plan.js';
+import { instanceName, type ContainerPlan, type PackingPlan } from '../model/packing-plan.js';
 import type { PhysicalPlan } from '../model/runtime-state.js';
 import type { TopologyDefinition } from '../model/topology.js';
-import type { BackpressureMessage, InstanceMetricsSample, MetricsReport, PhysicalPlanMessage } from './control-messages.js';
+import type { BackpressureMessage, FenceMessage, InstanceMetricsSample, MetricsReport, PhysicalPlanMessage, PlanAppliedMessage } from './control-messages.js';
 import { COUNTER_SLOTS, newCounterBuffer, readCounters, type FromInstance, type InstanceCounters, type InstanceInit, type ToInstance } from './instance/messages.js';
 import { acceptAuthenticated, connectAuthenticated, Link, listen } from './link.js';
 import { tasksByComponent } from './routing.js';
-import { destTaskOf } from './wire/frames.js';
+import { destTaskOf, encodeControlFrame } from './wire/frames.js';
 
 export interface BackpressureSettings {
   /** Bytes queued towards one instance (or one peer) that start backpressure. */
@@ -30,6 +30,8 @@ export interface StreamManagerOptions {
   readonly logger: Logger;
   /** Resolves the topology master's current address (it moves when container 0 restarts). */
   readonly locateTopologyMaster: () => Promise<{ host: string; port: number }>;
+  /** Reads the current packing plan, for the resources of instances a plan change adds here. */
+  readonly readPackingPlan: () => Promise<PackingPlan | undefined>;
   readonly logLevel: InstanceInit['logLevel'];
 }
 
@@ -41,6 +43,12 @@ interface LocalInstance {
   readonly isSpout: boolean;
   /** Undefined while the worker (re)starts. */
   worker: Worker | undefined;
+  /** The worker has built its component and takes messages. */
+  ready: boolean;
+  /** Dropped by a plan change: once it stops it is not restarted. */
+  removed: boolean;
+  /** Some physical plan has contained this instance. */
+  inPlan: boolean;
   /** Frames that arrived while the worker was restarting. */
   backlog: ArrayBuffer[];
   restarts: number;
@@ -53,6 +61,21 @@ interface LocalInstance {
   overSince: number | undefined;
   backpressureMs: number;
 }
+
+/** A plan change this stream manager is carrying out (see advanceTransition). */
+interface Transition {
+  readonly version: number;
+  readonly fencePeers: ReadonlySet<number>;
+  /** Local instances that have not yet confirmed routing by the new plan. */
+  readonly waiting: Set<number>;
+  readonly removed: ReadonlySet<number>;
+  fenced: boolean;
+  readonly startedAt: number;
+}
+
+/** A plan change whose fences do not all arrive within this time goes ahead without them. */
+const TRANSITION_TIMEOUT_MS = 30_000;
+const SHUTDOWN_TIMEOUT_MS = 10_000;
 
 interface Peer {
   link: Link | undefined;
@@ -97,6 +120,9 @@ export class StreamManager {
   private readonly peers = new Map<number, Peer>();
   private readonly localCauses = new Set<string>();
   private readonly peersAnnouncing = new Set<number>();
+  /** The newest plan version each peer has fenced. */
+  private readonly fenceVersions = new Map<number, number>();
+  private transition: Transition | undefined;
   private spoutsPaused = false;
   private heldFromSpouts: ArrayBuffer[] = [];
   private pausedSince: number | undefined;
@@ -119,10 +145,18 @@ export class StreamManager {
     acceptAuthenticated(this.server, { secret: this.options.secret, topologyId: this.options.definition.id, logger: this.logger }, (link, answer) => {
       this.inbound.add(link);
       link.on('data', (frame) => this.deliverLocal(frame));
-      link.on('control', (message) => this.onPeerControl(message as BackpressureMessage));
+      link.on('control', (message) => {
+        if (message.type === 'fence') this.onFence(message as unknown as FenceMessage);
+        else this.onPeerControl(message as BackpressureMessage);
+      });
       link.on('close', () => {
         this.inbound.delete(link);
         if (this.peersAnnouncing.delete(answer.containerId)) this.updateSpouts();
+        // A container that left the plan and stopped can send nothing more: as good as fenced.
+        if (this.plan && !this.plan.streamManagers.some((s) => s.containerId === answer.containerId)) {
+          this.fenceVersions.set(answer.containerId, Number.MAX_SAFE_INTEGER);
+          this.advanceTransition();
+        }
       });
     });
     this.dataPort = await listen(this.server, this.options.host);
@@ -140,6 +174,9 @@ export class StreamManager {
       componentIndex: instance.componentIndex,
       isSpout: component.kind === 'spout',
       worker: undefined,
+      ready: false,
+      removed: false,
+      inPlan: false,
       backlog: [],
       restarts: 0,
       pendingBytes: 0,
@@ -182,6 +219,7 @@ export class StreamManager {
         switch (message.type) {
           case 'ready':
             ready = true;
+            local.ready = true;
             local.worker = worker;
             local.counters = new Float64Array(shared);
             this.onWorkerReady(local);
@@ -203,6 +241,9 @@ export class StreamManager {
             if (!ready) reject(new Error(`instance ${name} failed to start: ${message.message}`));
             else this.logger.error(`instance ${name} failed`, { error: message.message });
             break;
+          case 'tasks-applied':
+            this.onTasksApplied(local, message.version);
+            break;
           case 'closed':
             break;
         }
@@ -212,8 +253,11 @@ export class StreamManager {
         else this.logger.error(`instance ${name} crashed`, { error: describeError(error) });
       });
       worker.on('exit', (code) => {
-        if (local.worker === worker) local.worker = undefined;
-        if (this.stopping || !ready) return;
+        if (local.worker === worker) {
+          local.worker = undefined;
+          local.ready = false;
+        }
+        if (this.stopping || !ready || local.removed) return;
         // Counters restart from zero in the new worker; keep what the old one counted.
         local.countersBase = addCounters(local.countersBase, readCounters(local.counters));
         local.counters = new Float64Array(COUNTER_SLOTS);
@@ -237,7 +281,7 @@ export class StreamManager {
   /** Brings a (re)started worker up to date: routing, runtime config, activation, backpressure, backlog. */
   private onWorkerReady(local: LocalInstance): void {
     if (this.plan) {
-      this.post(local, { type: 'tasks', tasks: [...tasksByComponent(this.plan.instances)] });
+      this.post(local, { type: 'tasks', version: this.plan.version, tasks: [...tasksByComponent(this.plan.instances)] });
       if (local.isSpout && this.plan.state === 'RUNNING') this.post(local, { type: 'activate' });
     }
     if (local.isSpout && this.spoutsPaused) this.post(local, { type: 'pause' });
@@ -415,10 +459,11 @@ export class StreamManager {
   private applyPlan(plan: PhysicalPlan): void {
     const previous = this.plan;
     this.plan = plan;
-    this.containerOfTask.clear();
+    const me = this.options.container.id;
+    // Tasks a new plan drops keep their container here: frames routed by the old plan may still come.
     for (const instance of plan.instances) this.containerOfTask.set(instance.taskId, instance.containerId);
     for (const stmgr of plan.streamManagers) {
-      if (stmgr.containerId === this.options.container.id) continue;
+      if (stmgr.containerId === me) continue;
       const address = `${stmgr.host}:${stmgr.dataPort}`;
       const existing = this.peers.get(stmgr.containerId);
       if (existing && existing.address === address) continue;
@@ -427,23 +472,127 @@ export class StreamManager {
       this.peers.set(stmgr.containerId, peer);
       void this.connectPeer(stmgr.containerId, stmgr.host, stmgr.dataPort, peer);
     }
-    for (const [containerId, peer] of this.peers) {
-      if (!plan.streamManagers.some((s) => s.containerId === containerId)) {
-        peer.link?.close();
-        this.peers.delete(containerId);
-        this.peersAnnouncing.delete(containerId);
-      }
+    // Links to containers that left the plan stay open: the fence exchange below still needs them,
+    // and they close when those containers stop.
+
+    const mine = plan.instances.filter((i) => i.containerId === me);
+    // Only instances an earlier plan contained can be dropped; a container added by an update may see
+    // the running plan before the one that contains its instances.
+    const removed = [...this.instances.values()].filter((local) => local.inPlan && !mine.some((i) => i.taskId === local.taskId));
+    for (const local of this.instances.values()) if (mine.some((i) => i.taskId === local.taskId)) local.inPlan = true;
+    for (const instance of mine) {
+      if (!this.instances.has(instance.taskId)) void this.addInstance(instance);
     }
+    const fencePeers = new Set([...(previous?.streamManagers ?? []), ...plan.streamManagers].map((s) => s.containerId));
+    fencePeers.delete(me);
     const tasks = [...tasksByComponent(plan.instances)];
+    const waiting = new Set<number>();
     for (const instance of this.instances.values()) {
-      this.post(instance, { type: 'tasks', tasks });
+      if (instance.worker && instance.ready) {
+        waiting.add(instance.taskId);
+        this.post(instance, { type: 'tasks', version: plan.version, tasks });
+      }
       const config = plan.runtimeConfig[instance.component];
       if (config && JSON.stringify(config) !== JSON.stringify(previous?.runtimeConfig[instance.component])) {
         this.post(instance, { type: 'config', runtimeConfig: config });
       }
       if (instance.isSpout && plan.state !== previous?.state) this.post(instance, { type: plan.state === 'RUNNING' ? 'activate' : 'deactivate' });
     }
+    this.transition = { version: plan.version, fencePeers, waiting, removed: new Set(removed.map((r) => r.taskId)), fenced: false, startedAt: Date.now() };
     this.updateSpouts();
+    this.advanceTransition();
+  }
+
+  /** A local instance acknowledged that it routes by plan `version`. */
+  private onTasksApplied(local: LocalInstance, version: number): void {
+    if (this.transition && this.transition.version <= version) {
+      this.transition.waiting.delete(local.taskId);
+      this.advanceTransition();
+    }
+  }
+
+  /**
+   * Moves the current plan change forward: once every local instance routes by the new plan, fence
+   * every peer; once every peer has fenced too, the queues of removed instances are final, so they
+   * stop after executing them; then tell the topology master the plan is applied here.
+   */
+  private advanceTransition(): void {
+    const transition = this.transition;
+    if (!transition || this.stopping) return;
+    const me = this.options.container.id;
+    if (!transition.fenced) {
+      if (transition.waiting.size > 0 && Date.now() - transition.startedAt < TRANSITION_TIMEOUT_MS) return;
+      // Spout output held for backpressure was routed by the old plan; it must leave before the fence.
+      const held = this.heldFromSpouts;
+      this.heldFromSpouts = [];
+      for (const frame of held) this.route(new Uint8Array(frame), frame);
+      const fence = encodeControlFrame({ type: 'fence', containerId: me, version: transition.version } satisfies FenceMessage);
+      for (const containerId of transition.fencePeers) {
+        const peer = this.peers.get(containerId);
+        if (peer?.link && !peer.link.isClosed) peer.link.sendFrame(fence);
+        else peer?.queued.push(fence);
+      }
+      transition.fenced = true;
+    }
+    const unfenced = [...transition.fencePeers].filter((p) => (this.fenceVersions.get(p) ?? 0) < transition.version);
+    if (unfenced.length > 0) {
+      if (Date.now() - transition.startedAt < TRANSITION_TIMEOUT_MS) return;
+      this.logger.warn('peers did not fence the new plan in time; stopping removed instances anyway', { version: transition.version, unfenced });
+    }
+    this.transition = undefined;
+    void this.stopInstances([...transition.removed]).then(() => {
+      this.tmLink?.sendControl({ type: 'plan-applied', containerId: me, version: transition.version } satisfies PlanAppliedMessage);
+    });
+  }
+
+  private onFence(message: FenceMessage): void {
+    if ((this.fenceVersions.get(message.containerId) ?? 0) < message.version) this.fenceVersions.set(message.containerId, message.version);
+    this.advanceTransition();
+  }
+
+  private async addInstance(instance: PhysicalPlan['instances'][number]): Promise<void> {
+    const packing = await this.options.readPackingPlan().catch(() => undefined);
+    const planned = packing?.containers.find((c) => c.id === this.options.container.id)?.instances.find((i) => i.taskId === instance.taskId);
+    const resources = planned?.resources ?? { cpu: 1, ramBytes: 1024 * 1024 * 1024, diskBytes: 0 };
+    if (this.instances.has(instance.taskId) || this.stopping) return;
+    await this.startInstance({ component: instance.component, taskId: instance.taskId, componentIndex: instance.componentIndex, resources }).catch((error: unknown) => {
+      this.logger.error('a new instance failed to start; restarting the container', { task: instance.taskId, error: describeError(error) });
+      process.exitCode = 1;
+      process.kill(process.pid, 'SIGTERM');
+    });
+  }
+
+  /**
+   * Stops instances after they executed everything queued for them, reports their final counts (the
+   * metrics cache keeps them, so cumulative counts survive a scale-down), and forgets them.
+   */
+  private async stopInstances(taskIds: number[]): Promise<void> {
+    const stopping = taskIds.map((taskId) => this.instances.get(taskId)).filter((local): local is LocalInstance => local !== undefined);
+    if (stopping.length === 0) return;
+    await Promise.all(
+      stopping.map(async (local) => {
+        local.removed = true;
+        await this.shutdownWorker(local);
+      }),
+    );
+    this.reportMetrics();
+    for (const local of stopping) {
+      this.instances.delete(local.taskId);
+      if (local.overSince !== undefined) this.removeCause(`task-${local.taskId}`);
+    }
+  }
+
+  private shutdownWorker(instance: LocalInstance): Promise<void> {
+    const worker = instance.worker;
+    if (!worker) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(() => void worker.terminate().then(() => resolve()), SHUTDOWN_TIMEOUT_MS);
+      worker.once('exit', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      this.post(instance, { type: 'shutdown' });
+    });
   }
 
   private async connectPeer(containerId: number, host: string, port: number, peer: Peer): Promise<void> {
@@ -531,20 +680,8 @@ export class StreamManager {
     if (this.stopping) return;
     this.stopping = true;
     clearTimeout(this.metricsTimer);
-    await Promise.all(
-      [...this.instances.values()].map((instance) => {
-        const worker = instance.worker;
-        if (!worker) return Promise.resolve();
-        return new Promise<void>((resolve) => {
-          const timer = setTimeout(() => void worker.terminate().then(() => resolve()), 2000);
-          worker.once('exit', () => {
-            clearTimeout(timer);
-            resolve();
-          });
-          this.post(instance, { type: 'shutdown' });
-        });
-      }),
-    );
+    await Promise.all([...this.instances.values()].map((instance) => this.shutdownWorker(instance)));
+    this.reportMetrics();
     this.tmLink?.close();
     for (const peer of this.peers.values()) peer.link?.close();
     for (const link of this.inbound) link.socket.destroy();

@@ -6,12 +6,13 @@ import { instanceName, type PackingPlan } from '../model/packing-plan.js';
 import type { PhysicalPlan, TopologyRunState } from '../model/runtime-state.js';
 import type { TopologyDefinition } from '../model/topology.js';
 import type { StateManager } from '../spi/state-manager.js';
-import type { MetricsReport, Register } from './control-messages.js';
+import type { MetricsReport, PlanAppliedMessage, Register } from './control-messages.js';
 import { acceptAuthenticated, Link, listen } from './link.js';
 import { MetricsCache } from './metrics-cache.js';
 
 export interface TopologyMasterOptions {
   readonly definition: TopologyDefinition;
+  /** The packing plan at start; the master follows changes to it in the state manager. */
   readonly packingPlan: PackingPlan;
   readonly secret: string;
   readonly host: string;
@@ -46,10 +47,17 @@ export class TopologyMaster {
   private serverPort = 0;
   private controllerPort = 0;
   private readonly logger: Logger;
+  private packingPlan: PackingPlan;
+  private version = 0;
+  private runtimeConfig: Record<string, Record<string, unknown>> = {};
+  /** The newest plan version each container reported running exactly. */
+  private readonly applied = new Map<number, number>();
+  private packingWatch: { close(): void } | undefined;
 
   constructor(private readonly options: TopologyMasterOptions) {
     this.logger = options.logger.child({ role: 'tmaster' });
     this.runState = options.initialState;
+    this.packingPlan = options.packingPlan;
     this.metrics = new MetricsCache(options.metricsSamples);
     this.http = http.createServer((request, response) => void this.handle(request, response));
   }
@@ -59,8 +67,17 @@ export class TopologyMaster {
   }
 
   async start(): Promise<void> {
-    const previous = await this.options.state.get('physicalPlan', this.options.definition.name);
-    if (previous && previous.topologyId === this.options.definition.id) this.runState = previous.state;
+    const name = this.options.definition.name;
+    const previous = await this.options.state.get('physicalPlan', name);
+    if (previous && previous.topologyId === this.options.definition.id) {
+      this.runState = previous.state;
+      this.version = previous.version;
+      this.runtimeConfig = structuredClone(previous.runtimeConfig) as Record<string, Record<string, unknown>>;
+    }
+    this.packingPlan = (await this.options.state.get('packingPlan', name)) ?? this.packingPlan;
+    this.packingWatch = this.options.state.watch('packingPlan', name, (plan) => {
+      if (plan && plan.topologyId === this.options.definition.id) this.onPackingPlan(plan);
+    });
     acceptAuthenticated(this.server, { secret: this.options.secret, topologyId: this.options.definition.id, logger: this.logger }, (link, answer) => {
       if (answer.role !== 'stmgr') {
         link.socket.destroy();
@@ -69,6 +86,10 @@ export class TopologyMaster {
       link.on('control', (message) => {
         if (message.type === 'register') this.onRegister(link, message as unknown as Register);
         else if (message.type === 'metrics') this.metrics.add(message as unknown as MetricsReport);
+        else if (message.type === 'plan-applied') {
+          const applied = message as unknown as PlanAppliedMessage;
+          if ((this.applied.get(applied.containerId) ?? 0) < applied.version) this.applied.set(applied.containerId, applied.version);
+        }
       });
       link.on('close', () => {
         const registered = this.registrations.get(answer.containerId);
@@ -100,8 +121,20 @@ export class TopologyMaster {
     this.logger.info('topology master listening', { serverPort: this.serverPort, controllerPort: this.controllerPort });
   }
 
+  /**
+   * A new packing plan (an update): publish it once every container it names has registered; until
+   * then the running plan stays in force. Containers it drops stay registered, so they take part in
+   * the change until their pool stops them.
+   */
+  private onPackingPlan(plan: PackingPlan): void {
+    if (JSON.stringify(plan) === JSON.stringify(this.packingPlan)) return;
+    this.packingPlan = plan;
+    this.logger.info('packing plan changed', { containers: plan.containers.map((c) => c.id) });
+    if (plan.containers.every((c) => this.registrations.has(c.id))) void this.publish();
+  }
+
   private onRegister(link: Link, message: Register): void {
-    const expected = this.options.packingPlan.containers.find((c) => c.id === message.containerId);
+    const expected = this.packingPlan.containers.find((c) => c.id === message.containerId);
     if (!expected) {
       this.logger.warn('rejecting a stream manager of a container that is not in the packing plan', { container: message.containerId });
       link.sendControl({ type: 'rejected', reason: `container ${message.containerId} is not in the packing plan` });
@@ -109,7 +142,7 @@ export class TopologyMaster {
       return;
     }
     this.registrations.set(message.containerId, { link, host: message.host, dataPort: message.dataPort });
-    const missing = this.options.packingPlan.containers.filter((c) => !this.registrations.has(c.id)).map((c) => c.id);
+    const missing = this.packingPlan.containers.filter((c) => !this.registrations.has(c.id)).map((c) => c.id);
     this.logger.info('stream manager registered', { container: message.containerId, waitingFor: missing });
     if (missing.length === 0) void this.publish();
     else if (this.plan) link.sendControl({ type: 'pplan', plan: this.plan });
@@ -117,10 +150,13 @@ export class TopologyMaster {
 
   /** Builds the physical plan from the registrations, stores it, and sends it to every stream manager. */
   private async publish(): Promise<void> {
-    const { definition, packingPlan } = this.options;
+    const { definition } = this.options;
+    const packingPlan = this.packingPlan;
+    this.version++;
     const plan: PhysicalPlan = {
       topologyName: definition.name,
       topologyId: definition.id,
+      version: this.version,
       state: this.runState,
       streamManagers: packingPlan.containers
         .filter((c) => this.registrations.has(c.id))
@@ -131,12 +167,12 @@ export class TopologyMaster {
       instances: packingPlan.containers.flatMap((c) =>
         c.instances.map((i) => ({ instanceId: instanceName(c.id, i), containerId: c.id, component: i.component, taskId: i.taskId, componentIndex: i.componentIndex })),
       ),
-      runtimeConfig: this.plan?.runtimeConfig ?? {},
+      runtimeConfig: structuredClone(this.runtimeConfig),
     };
     this.plan = plan;
     await this.options.state.set('physicalPlan', definition.name, plan);
     for (const registration of this.registrations.values()) registration.link.sendControl({ type: 'pplan', plan });
-    this.metrics.retain(new Set(packingPlan.containers.map((c) => c.id)));
+    this.metrics.retain(new Set([...packingPlan.containers.map((c) => c.id), ...this.registrations.keys()]));
   }
 
   /** Idempotent: setting the state the topology is already in changes nothing. */
@@ -150,6 +186,31 @@ export class TopologyMaster {
 
   get physicalPlan(): PhysicalPlan | undefined {
     return this.plan;
+  }
+
+  /**
+   * Where a plan change stands: the published version, and whether every container of the packing
+   * plan, and every container that left it but still runs, has applied it.
+   */
+  planStatus(): { version: number; live: boolean; applied: boolean; pending: number[] } {
+    const plan = this.plan;
+    const live = plan !== undefined && JSON.stringify(plan.instances.map((i) => i.taskId).sort()) === JSON.stringify(this.packingPlan.containers.flatMap((c) => c.instances.map((i) => i.taskId)).sort());
+    const involved = new Set([...this.packingPlan.containers.map((c) => c.id), ...this.registrations.keys()]);
+    const pending = [...involved].filter((id) => (this.applied.get(id) ?? 0) < this.version).sort((a, b) => a - b);
+    return { version: this.version, live, applied: live && pending.length === 0, pending };
+  }
+
+  /** Merges runtime config changes (`*` for the whole topology) and publishes them to the instances. */
+  async updateRuntimeConfig(changes: ReadonlyArray<{ component: string; key: string; value: unknown }>): Promise<void> {
+    for (const change of changes) {
+      const known = change.component === '*' || this.options.definition.components.some((c) => c.name === change.component);
+      if (!known) throw new Error(`topology '${this.options.definition.name}' has no component '${change.component}'`);
+    }
+    for (const change of changes) {
+      const targets = change.component === '*' ? this.options.definition.components.map((c) => c.name) : [change.component];
+      for (const target of targets) this.runtimeConfig[target] = { ...this.runtimeConfig[target], [change.key]: change.value };
+    }
+    if (this.plan) await this.publish();
   }
 
   private authorised(request: http.IncomingMessage): boolean {
@@ -168,6 +229,16 @@ export class TopologyMaster {
       if (!this.authorised(request)) return reply(401, { error: 'missing or wrong topology secret' });
       const url = new URL(request.url ?? '/', 'http://controller');
       if (request.method === 'GET' && url.pathname === '/physical-plan') return reply(200, this.plan ?? null);
+      if (request.method === 'GET' && url.pathname === '/plan-status') return reply(200, this.planStatus());
+      if (request.method === 'POST' && url.pathname === '/runtime-config') {
+        const changes = JSON.parse(await readBody(request)) as Array<{ component: string; key: string; value: unknown }>;
+        try {
+          await this.updateRuntimeConfig(changes);
+        } catch (error) {
+          return reply(400, { error: (error as Error).message });
+        }
+        return reply(200, { version: this.version, runtimeConfig: this.runtimeConfig });
+      }
       if (request.method === 'GET' && url.pathname === '/metrics') {
         const windowMs = Number(url.searchParams.get('windowMs') ?? this.options.metricsWindowMs);
         return reply(200, this.metrics.view({ windowMs, instances: url.searchParams.get('instances') === 'true' }));
@@ -184,6 +255,7 @@ export class TopologyMaster {
   }
 
   async stop(): Promise<void> {
+    this.packingWatch?.close();
     for (const registration of this.registrations.values()) registration.link.socket.destroy();
     await Promise.all([
       new Promise<void>((resolve) => this.server.close(() => resolve())),
@@ -193,4 +265,10 @@ export class TopologyMaster {
       }),
     ]);
   }
+}
+
+async function readBody(request: http.IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of request) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8') || '[]';
 }

@@ -7,15 +7,15 @@ import type { Container } from 'inversify';
 import { ClusterConfig, loadClusterConfig } from '../config/cluster-config.js';
 import type { ConfigProperty } from '../config/config-property.js';
 import { createArdeaContainer } from '../di/ardea-container.js';
-import { ArdeaError, ConfigError, describeError, SchedulerError, StateConflictError, TopologyError } from '../errors/index.js';
+import { ArdeaError, ConfigError, describeError, LockTimeoutError, SchedulerError, StateConflictError, TopologyError } from '../errors/index.js';
 import { Logger, SilentLogger } from '../logging/index.js';
-import { checkPackingPlan, type PackingPlan } from '../model/packing-plan.js';
+import { checkPackingPlan, diffPackingPlans, plansEqual, type PackingPlan, type PackingPlanDiff } from '../model/packing-plan.js';
 import type { ExecutionState, PhysicalPlan, SchedulerLocation } from '../model/runtime-state.js';
-import { validateTopology, type TopologyDefinition } from '../model/topology.js';
-import { applyPackingHints, selectPackingAlgorithm } from '../packing/index.js';
+import { validateTopology, withParallelism, type TopologyDefinition } from '../model/topology.js';
+import { applyPackingHints, selectPackingAlgorithm, selectRepackingAlgorithm } from '../packing/index.js';
 import type { MetricsView } from '../runtime/metrics-cache.js';
 import { runtimeSettingsOf } from '../runtime/runtime-settings.js';
-import { PackingAlgorithm } from '../spi/packing.js';
+import { PackingAlgorithm, RepackingAlgorithm } from '../spi/packing.js';
 import { Launcher, Scheduler, type ContainerStatus } from '../spi/scheduler.js';
 import { StateManager, TOPOLOGY_REMOVAL_ORDER, type StateOperation } from '../spi/state-manager.js';
 import { Uploader } from '../spi/uploader.js';
@@ -57,6 +57,36 @@ export interface SubmitResult {
   readonly definition: TopologyDefinition;
   readonly packingPlan: PackingPlan;
   readonly scheduler?: SchedulerLocation;
+}
+
+export interface UpdateOptions {
+  /** New parallelism per component. */
+  readonly parallelism?: Readonly<Record<string, number>>;
+  /** Container count, for repacking algorithms that take one. */
+  readonly containers?: number;
+  /** Print the plan diff and stop. */
+  readonly dryRun?: boolean;
+  /** How long to wait for the update lock; 0 fails at once when another update runs. */
+  readonly lockTimeoutMs?: number;
+  /** How long the new plan may take to be running everywhere before the update is rolled back. */
+  readonly timeoutMs?: number;
+  readonly onProgress?: (message: string) => void;
+}
+
+export interface UpdateResult {
+  readonly previous: PackingPlan;
+  readonly plan: PackingPlan;
+  readonly diff: PackingPlanDiff;
+  /** Milliseconds from the request until every new instance was running the new plan. */
+  readonly elapsedMs: number;
+  readonly dryRun: boolean;
+}
+
+export interface RuntimeConfigChange {
+  /** A component name, or `*` for every component. */
+  readonly component: string;
+  readonly key: string;
+  readonly value: unknown;
 }
 
 export interface TopologyDescription {
@@ -215,6 +245,101 @@ export class Ardea {
     }
   }
 
+  /**
+   * Changes parallelism (and with it containers) of a running topology. Under the update lock it
+   * repacks the stored plan with the cluster's repacking algorithm, stores the new plan, has the
+   * pool add containers, waits until every container runs exactly the new plan (instances that move
+   * or go away finish their queues first), and then has the pool remove emptied containers. Only
+   * what changes is touched. If a step fails, the previous plan is restored and the error says why.
+   */
+  async update(name: string, options: UpdateOptions): Promise<UpdateResult> {
+    const started = Date.now();
+    const progress = options.onProgress ?? (() => undefined);
+    const lock = await this.state.lock(name, 'update', { timeoutMs: options.lockTimeoutMs ?? 0 }).catch((error: unknown) => {
+      if (error instanceof LockTimeoutError) {
+        throw new SchedulerError(`update in progress: another update of '${name}' holds its update lock (${describeError(error)}); try again when it is done`, { cause: error });
+      }
+      throw error;
+    });
+    try {
+      const [topology, current, execution] = await Promise.all([
+        this.state.get('topology', name),
+        this.state.get('packingPlan', name),
+        this.state.get('executionState', name),
+      ]);
+      if (!topology || !current || !execution) throw new ArdeaError(`no topology '${name}' on cluster ${this.config.cluster}`, { code: 'topology.not-found' });
+      const parallelism = options.parallelism ?? {};
+      for (const [component, n] of Object.entries(parallelism)) {
+        if (!Number.isInteger(n) || n < 1) throw new ConfigError(`--component-parallelism ${component}:${n}: parallelism must be a whole number of at least 1`);
+      }
+      const proposedTopology = withParallelism(topology, parallelism);
+      const repacker = selectRepackingAlgorithm(this.container.getAll<RepackingAlgorithm>(RepackingAlgorithm), this.config.packing.repackingAlgorithm);
+      const proposed = repacker.repack(
+        { current, topology: proposedTopology, ...(options.containers === undefined ? {} : { containers: options.containers }) },
+        this.config.packing.settings,
+      );
+      checkPackingPlan(proposed);
+      const diff = diffPackingPlans(current, proposed);
+      if (options.dryRun || plansEqual(current, proposed)) return { previous: current, plan: proposed, diff, elapsedMs: Date.now() - started, dryRun: options.dryRun ?? false };
+
+      const scheduler = await this.requireClient(name);
+      const executor = executorSpec(this.config, name);
+      // Containers leave only after their instances have finished: first add, later remove.
+      const leaving = current.containers.filter((c) => !proposed.containers.some((p) => p.id === c.id));
+      const withLeaving: PackingPlan = { ...proposed, containers: [...proposed.containers, ...leaving.map((c) => ({ ...c, instances: [] }))] };
+      await this.state.transaction([
+        { op: 'set', kind: 'topology', topology: name, value: proposedTopology },
+        { op: 'set', kind: 'packingPlan', topology: name, value: proposed },
+      ]);
+      progress(`stored the new packing plan (${proposed.containers.length} containers)`);
+      let added = false;
+      try {
+        if (diff.addedContainers.length > 0) {
+          progress(`starting container(s) ${diff.addedContainers.join(', ')}`);
+          await scheduler.update(current, withLeaving, executor);
+          added = true;
+        }
+        await this.waitForPlanApplied(name, execution.secret, options.timeoutMs ?? 60_000, progress);
+      } catch (error) {
+        progress(`update failed, returning to the previous plan: ${describeError(error)}`);
+        await this.state.transaction([
+          { op: 'set', kind: 'topology', topology: name, value: topology },
+          { op: 'set', kind: 'packingPlan', topology: name, value: current },
+        ]);
+        if (added) await scheduler.update(withLeaving, current, executor).catch(() => undefined);
+        throw new SchedulerError(`update of '${name}' failed and was rolled back to the previous plan: ${describeError(error)}`, { cause: error });
+      }
+      const elapsedMs = Date.now() - started;
+      if (leaving.length > 0) {
+        progress(`removing emptied container(s) ${leaving.map((c) => c.id).join(', ')}`);
+        await scheduler.update(withLeaving, proposed, executor);
+      }
+      return { previous: current, plan: proposed, diff, elapsedMs, dryRun: false };
+    } finally {
+      await lock.release();
+    }
+  }
+
+  /** Waits until the topology master reports the stored packing plan live and applied everywhere. */
+  private async waitForPlanApplied(name: string, secret: string, timeoutMs: number, progress: (message: string) => void): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    let last = '';
+    for (;;) {
+      const status = await this.callMaster<{ version: number; live: boolean; applied: boolean; pending: number[] }>(name, 'GET', '/plan-status').catch(() => undefined);
+      const line = !status ? 'waiting for the topology master' : status.applied ? 'new plan running everywhere' : status.live ? `plan ${status.version} published; waiting for container(s) ${status.pending.join(', ')}` : 'waiting for new containers to register';
+      if (line !== last) progress(line);
+      last = line;
+      if (status?.applied) return;
+      if (Date.now() > deadline) throw new SchedulerError(`the new plan of '${name}' was not running everywhere within ${timeoutMs} ms (${line})`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+
+  /** Changes config values of running instances without restarting them (their `onConfigChange` runs). */
+  async updateRuntimeConfig(name: string, changes: readonly RuntimeConfigChange[]): Promise<void> {
+    await this.callMaster(name, 'POST', '/runtime-config', changes);
+  }
+
   async activate(name: string): Promise<{ state: string; changed: boolean }> {
     return this.callMaster(name, 'POST', '/activate');
   }
@@ -265,7 +390,7 @@ export class Ardea {
     return client;
   }
 
-  private async callMaster<T>(name: string, method: 'GET' | 'POST', route: string): Promise<T> {
+  private async callMaster<T>(name: string, method: 'GET' | 'POST', route: string, body?: unknown): Promise<T> {
     const [location, execution] = await Promise.all([this.state.get('topologyMaster', name), this.state.get('executionState', name)]);
     if (!execution) throw new ArdeaError(`no topology '${name}' on cluster ${this.config.cluster}`, { code: 'topology.not-found' });
     if (!location) throw new ArdeaError(`the topology master of '${name}' is not running (container 0 may be starting or restarting); try again shortly`);
@@ -273,15 +398,16 @@ export class Ardea {
     try {
       response = await fetch(`http://${location.host}:${location.controllerPort}${route}`, {
         method,
-        headers: { authorization: `Bearer ${execution.secret}` },
+        headers: { authorization: `Bearer ${execution.secret}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
         signal: AbortSignal.timeout(30_000),
       });
     } catch (error) {
       throw new ArdeaError(`the topology master of '${name}' at ${location.host}:${location.controllerPort} is not reachable: ${describeError(error)}`, { cause: error });
     }
-    const body = (await response.json()) as T & { error?: string };
-    if (!response.ok) throw new ArdeaError(`topology master of '${name}': ${body.error ?? `HTTP ${response.status}`}`);
-    return body;
+    const answer = (await response.json()) as T & { error?: string };
+    if (!response.ok) throw new ArdeaError(`topology master of '${name}': ${answer.error ?? `HTTP ${response.status}`}`);
+    return answer;
   }
 }
 

@@ -75,6 +75,7 @@ const SAMPLES: Sample = {
   physicalPlan: (topology, variant) => ({
     topologyName: topology,
     topologyId: `${topology}-${variant}`,
+    version: variant + 1,
     state: variant % 2 === 0 ? 'RUNNING' : 'PAUSED',
     streamManagers: [{ id: 'stmgr-1', containerId: 1, host: 'host-a', dataPort: 6000 + variant }],
     instances: [{ instanceId: 'container_1_words_1', containerId: 1, component: 'words', taskId: 1, componentIndex: 0 }],

@@ -8,7 +8,7 @@ import { promisify } from 'node:util';
 import zookeeper from 'node-zookeeper-client';
 import type { Client, Option, Stat } from 'node-zookeeper-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { StreamLogger, LockTimeoutError, StateManagerError, STATE_KINDS, STATE_LAYOUT, TOPOLOGY_REMOVAL_ORDER, type StateKind, type StateRecords } from '@ardea/core';
+import { LockTimeoutError, StateManagerError, STATE_KINDS, STATE_LAYOUT, TOPOLOGY_REMOVAL_ORDER, type StateKind, type StateRecords } from '@ardea/core';
 import { describeStateManagerConformance, sampleStateRecord } from '@ardea/core/testing';
 import { ZooKeeperStateManager, type ZooKeeperStateManagerConfig } from './zookeeper-state-manager.js';
 
@@ -110,7 +110,7 @@ describe.skipIf(skip)('ZooKeeperStateManager', () => {
     const sample = sampleStateRecord;
 
     const open = async (overrides: Partial<ZooKeeperStateManagerConfig> = {}): Promise<ZooKeeperStateManager> => {
-      const manager = new ZooKeeperStateManager(config({ rootPath: root, ...overrides }), new StreamLogger({ level: 'debug', format: 'text' }, { m: managers.length }));
+      const manager = new ZooKeeperStateManager(config({ rootPath: root, ...overrides }));
       managers.push(manager);
       await manager.start();
       return manager;
@@ -137,20 +137,29 @@ describe.skipIf(skip)('ZooKeeperStateManager', () => {
       }, waitOptions);
     };
 
-    /** Closes the manager's session from a second client holding the same id and password, as ZooKeeper's own tests do. */
-    const expireSession = async (manager: ZooKeeperStateManager): Promise<void> => {
-      const old = manager.session;
+    /**
+     * Closes the manager's session from a second client holding the same id and password, as
+     * ZooKeeper's own tests do. The manager talks through a proxy that is cut meanwhile: otherwise it
+     * reconnects at once and takes its session back before the second client can close it.
+     */
+    const expireSession = async (manager: ZooKeeperStateManager, proxy: TcpProxy): Promise<void> => {
+      const old = manager.session!;
       expect(old).toBeDefined();
-      await vi.waitFor(async () => {
-        process.stderr.write(`poll session ${manager.session?.id} old ${old!.id}\n`);
-        if (manager.session?.id === old!.id) {
-          const { client } = await rawClient(connectString, { sessionId: old!.idBytes, sessionPassword: old!.password }, 2000);
-          await closeRaw(client);
-        }
+      proxy.cut();
+      const { client, outcome } = await rawClient(connectString, { sessionId: old.idBytes, sessionPassword: old.password });
+      expect(outcome).toBe('connected');
+      await closeRaw(client);
+      proxy.restore();
+      await vi.waitFor(() => {
         expect(manager.session?.id).toBeDefined();
-        expect(manager.session!.id).not.toBe(old!.id);
-      }, { timeout: 30_000, interval: 200 });
+        expect(manager.session!.id).not.toBe(old.id);
+      }, waitOptions);
     };
+    let proxy: TcpProxy;
+    beforeAll(async () => {
+      proxy = await TcpProxy.start(connectString);
+    });
+    afterAll(() => proxy.close());
 
     it('names the connect string and points at the start script when no server answers within the connect timeout', async () => {
       const manager = new ZooKeeperStateManager({ connectString: '127.0.0.1:1', rootPath: root, connectTimeoutMs: 1000 });
@@ -193,7 +202,7 @@ describe.skipIf(skip)('ZooKeeperStateManager', () => {
     });
 
     it('after its session expires, re-creates its ephemeral nodes in the new session and keeps its watches', async () => {
-      const owner = await open();
+      const owner = await open({ connectString: proxy.address });
       const peer = await open();
       const topology = topologyName();
       const location = sample('topologyMaster', topology, 1);
@@ -211,7 +220,7 @@ describe.skipIf(skip)('ZooKeeperStateManager', () => {
       await prime(peer, 'physicalPlan', topology, onPlan);
       const seenBefore = onOwnLocation.length;
 
-      await expireSession(owner);
+      await expireSession(owner, proxy);
 
       await vi.waitFor(async () => {
         expect(await peer.get('topologyMaster', topology)).toEqual(location);
@@ -239,11 +248,11 @@ describe.skipIf(skip)('ZooKeeperStateManager', () => {
     });
 
     it('loses a held lock with its session instead of re-taking it, so another client can take it', async () => {
-      const holder = await open();
+      const holder = await open({ connectString: proxy.address });
       const peer = await open();
       const topology = topologyName();
       const lock = await holder.lock(topology, 'update', { timeoutMs: 5000 });
-      await expireSession(holder);
+      await expireSession(holder, proxy);
       const taken = await peer.lock(topology, 'update', { timeoutMs: 10_000 });
       await lock.release();
       await expect(holder.lock(topology, 'update', { timeoutMs: 100 })).rejects.toBeInstanceOf(LockTimeoutError);
@@ -364,9 +373,9 @@ describe.skipIf(skip)('ZooKeeperStateManager', () => {
       const onUnhandled = (reason: unknown) => void unhandled.push(reason);
       process.on('unhandledRejection', onUnhandled);
       try {
-        const settings = { connectString: `127.0.0.1:${port}`, rootPath: "/ardea", sessionTimeoutMs: 4000, connectTimeoutMs: 5000 };
-        const owner = new ZooKeeperStateManager(settings, new StreamLogger({ level: 'debug', format: 'text' }, { m: 'owner' }));
-        const peer = new ZooKeeperStateManager(settings, new StreamLogger({ level: 'debug', format: 'text' }, { m: 'peer' }));
+        const settings = { connectString: `127.0.0.1:${port}`, rootPath: '/ardea', sessionTimeoutMs: 4000, connectTimeoutMs: 2000 };
+        const owner = new ZooKeeperStateManager(settings);
+        const peer = new ZooKeeperStateManager(settings);
         managers.push(owner, peer);
         await owner.start();
         await peer.start();
@@ -391,7 +400,6 @@ describe.skipIf(skip)('ZooKeeperStateManager', () => {
 
         await up();
         await vi.waitFor(async () => expect(await peer.get('topologyMaster', topology)).toEqual(location), { timeout: 60_000, interval: 200 });
-        const dbg = setInterval(() => { const cm = (owner as any).client?.connectionManager; process.stderr.write(`DBG state=${cm?.state} sock=${cm?.socket?.readyState} destroyed=${cm?.socket?.destroyed} pending=${cm?.pendingQueue?.length} queue=${cm?.packetQueue?.queue?.length} buf=${cm?.pendingBuffer?.length}\n`); }, 2000);
         const plan = sampleStateRecord('physicalPlan', topology, 1);
         await vi.waitFor(async () => {
           await peer.set('physicalPlan', topology, plan);
@@ -405,6 +413,61 @@ describe.skipIf(skip)('ZooKeeperStateManager', () => {
     });
   });
 });
+
+/** A TCP relay to the first server of a connect string, whose connections can be cut and refused for a while. */
+class TcpProxy {
+  private readonly sockets = new Set<net.Socket>();
+  private accepting = true;
+
+  private constructor(
+    private readonly server: net.Server,
+    readonly address: string,
+  ) {}
+
+  static async start(target: string): Promise<TcpProxy> {
+    const [host, port] = target.split(',')[0]!.split('/')[0]!.split(':') as [string, string];
+    let proxy!: TcpProxy;
+    const server = net.createServer((socket) => proxy.relay(socket, host, Number(port)));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    proxy = new TcpProxy(server, `127.0.0.1:${(server.address() as net.AddressInfo).port}`);
+    return proxy;
+  }
+
+  /** Drops every relayed connection and refuses new ones until {@link restore}. */
+  cut(): void {
+    this.accepting = false;
+    for (const socket of this.sockets) socket.destroy();
+  }
+
+  restore(): void {
+    this.accepting = true;
+  }
+
+  async close(): Promise<void> {
+    this.cut();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  private relay(socket: net.Socket, host: string, port: number): void {
+    if (!this.accepting) {
+      socket.destroy();
+      return;
+    }
+    const upstream = net.connect(port, host);
+    for (const [from, to] of [
+      [socket, upstream],
+      [upstream, socket],
+    ] as const) {
+      this.sockets.add(from);
+      from.pipe(to);
+      from.on('error', () => to.destroy());
+      from.on('close', () => {
+        this.sockets.delete(from);
+        to.destroy();
+      });
+    }
+  }
+}
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

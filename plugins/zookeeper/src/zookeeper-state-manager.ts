@@ -33,6 +33,8 @@ const MAX_NODE_BYTES = 1024 * 1024;
 /** How often a write retries after losing a race on a node's version before giving up. */
 const MAX_RACE_RETRIES = 10;
 const LOCK_NODE_PREFIX = 'lock-';
+/** `ConnectionManager.STATES.CONNECTING` of node-zookeeper-client. */
+const CONNECTING_STATE = 1;
 
 export interface ZooKeeperAuth {
   readonly scheme: 'digest';
@@ -119,6 +121,7 @@ export class ZooKeeperStateManager implements StateManager {
   /** A session that replaced an expired one and still lacks this instance's ephemerals and watches. */
   private unrestored: Client | undefined;
   private restoring = false;
+  private handshakeWatchdog: NodeJS.Timeout | undefined;
   private connectionWaiters = new Set<() => void>();
   private readonly watches = new Set<WatchEntry>();
   private readonly ownEphemerals = new Map<string, Buffer>();
@@ -382,6 +385,7 @@ export class ZooKeeperStateManager implements StateManager {
     const connected = await this.waitForConnection(this.connectTimeoutMs);
     if (!connected) {
       this.client = undefined;
+      clearInterval(this.handshakeWatchdog);
       client.close();
       throw new StateManagerError(
         `could not connect to ZooKeeper at ${this.connectString} within ${this.connectTimeoutMs} ms; is it running? start one with scripts/zk-up.sh`,
@@ -391,6 +395,7 @@ export class ZooKeeperStateManager implements StateManager {
       await this.prepareLayout(client);
     } catch (error) {
       this.client = undefined;
+      clearInterval(this.handshakeWatchdog);
       client.close();
       throw error;
     }
@@ -407,7 +412,31 @@ export class ZooKeeperStateManager implements StateManager {
     if (this.auth) client.addAuthInfo(this.auth.scheme, Buffer.from(this.auth.credentials));
     client.on('state', (state: State) => this.onState(client, state));
     client.connect();
+    this.watchHandshakes(client);
     return client;
+  }
+
+  /**
+   * The client library waits forever for the server's answer to its connect request. A server that
+   * accepts the TCP connection and never answers (seen while ZooKeeper is still starting up) would
+   * leave this instance disconnected for good, so a handshake that stays unanswered for a whole
+   * period is cut, which makes the library try again.
+   */
+  private watchHandshakes(client: Client): void {
+    clearInterval(this.handshakeWatchdog);
+    const periodMs = Math.min(Math.max(Math.floor(this.sessionTimeoutMs / 3), 1000), 10_000);
+    let suspect: unknown;
+    this.handshakeWatchdog = setInterval(() => {
+      const socket = stalledHandshakeSocket(client);
+      if (socket && socket === suspect) {
+        this.logger.warn('ZooKeeper accepted the connection but did not answer the handshake; retrying', { connectString: this.connectString });
+        socket.destroy();
+        suspect = undefined;
+      } else {
+        suspect = socket;
+      }
+    }, periodMs);
+    this.handshakeWatchdog.unref();
   }
 
   private onState(client: Client, state: State): void {
@@ -549,6 +578,7 @@ export class ZooKeeperStateManager implements StateManager {
     } else {
       client?.close();
     }
+    clearInterval(this.handshakeWatchdog);
     this.client = undefined;
     this.ownEphemerals.clear();
     this.heldLocks.clear();
@@ -891,6 +921,18 @@ function isEphemeral(stat: Stat): boolean {
 
 function isOwnedBy(stat: Stat, client: Client): boolean {
   return isEphemeral(stat) && stat.ephemeralOwner.equals(client.getSessionId());
+}
+
+/**
+ * The socket of a connection whose TCP connect succeeded but whose ZooKeeper handshake has not been
+ * answered yet, or undefined. Reads the library's connection manager, which has no public view of this.
+ */
+function stalledHandshakeSocket(client: Client): { destroy(): void } | undefined {
+  const manager = (client as unknown as { connectionManager?: { state?: unknown; socket?: { readyState?: string; destroyed?: boolean; destroy(): void } } })
+    .connectionManager;
+  const socket = manager?.socket;
+  if (manager?.state !== CONNECTING_STATE || !socket || socket.destroyed || socket.readyState !== 'open') return undefined;
+  return socket;
 }
 
 function sequenceOf(name: string): number {

@@ -132,3 +132,61 @@ function metricsTable(view: MetricsView, instances: boolean): string {
   const widths = header.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   return `${rows.map((r) => r.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ')).join('\n')}\n(windowed values over the last ${view.windowMs / 1000} s)\n`;
 }
+
+export async function updateCommand(
+  io: CliIo,
+  cluster: string,
+  name: string,
+  options: ClusterCommandOptions & { componentParallelism: string[]; containerNumber?: string; runtimeConfig: string[]; dryRun?: boolean },
+): Promise<void> {
+  const parallelism: Record<string, number> = {};
+  for (const text of options.componentParallelism) {
+    const match = /^([^:]+):(\d+)$/.exec(text);
+    if (!match) throw new ArdeaError(`--component-parallelism '${text}': expected <component>:<n>, e.g. count:4`);
+    parallelism[match[1]!] = Number(match[2]);
+  }
+  const runtimeConfig = options.runtimeConfig.map((text) => {
+    const match = /^([^:=]+):([^=]+)=(.*)$/.exec(text);
+    if (!match) throw new ArdeaError(`--runtime-config '${text}': expected <component>:<key>=<value> (component * for all), e.g. sentence:rate=500`);
+    return { component: match[1]!, ...parseConfigProperty(`${match[2]}=${match[3]}`) };
+  });
+  const containers = options.containerNumber === undefined ? undefined : Number(options.containerNumber);
+  if (containers !== undefined && (!Number.isInteger(containers) || containers < 1)) throw new ArdeaError(`--container-number must be a whole number of at least 1`);
+  const changesPlan = Object.keys(parallelism).length > 0 || containers !== undefined;
+  if (changesPlan === runtimeConfig.length > 0) {
+    throw new ArdeaError('give --component-parallelism and/or --container-number, or --runtime-config, but not both kinds in one update');
+  }
+  await withArdea(io, cluster, options, async (ardea) => {
+    if (runtimeConfig.length > 0) {
+      if (options.dryRun) {
+        io.stdout.write(`dry run: would set ${runtimeConfig.map((c) => `${c.component}:${c.key}=${JSON.stringify(c.value)}`).join(', ')}\n`);
+        return;
+      }
+      await ardea.updateRuntimeConfig(name, runtimeConfig);
+      io.stdout.write(`runtime config of ${name} updated: ${runtimeConfig.map((c) => `${c.component}:${c.key}=${JSON.stringify(c.value)}`).join(', ')}\n`);
+      return;
+    }
+    const result = await ardea.update(name, {
+      parallelism,
+      ...(containers === undefined ? {} : { containers }),
+      dryRun: options.dryRun ?? false,
+      onProgress: progressTo(io),
+    });
+    const { diff } = result;
+    const lines: string[] = [];
+    const before = new Map<string, number>();
+    const after = new Map<string, number>();
+    for (const c of result.previous.containers) for (const i of c.instances) before.set(i.component, (before.get(i.component) ?? 0) + 1);
+    for (const c of result.plan.containers) for (const i of c.instances) after.set(i.component, (after.get(i.component) ?? 0) + 1);
+    for (const component of new Set([...before.keys(), ...after.keys()])) {
+      if (before.get(component) !== after.get(component)) lines.push(`  ${component}: ${before.get(component) ?? 0} -> ${after.get(component) ?? 0} instances`);
+    }
+    if (diff.addedInstances.length) lines.push(`  start: ${diff.addedInstances.map((i) => instanceName(i.containerId, i)).join(' ')}`);
+    if (diff.removedInstances.length) lines.push(`  stop: ${diff.removedInstances.map((i) => instanceName(i.containerId, i)).join(' ')}`);
+    if (diff.addedContainers.length) lines.push(`  add containers: ${diff.addedContainers.join(', ')}`);
+    if (diff.removedContainers.length) lines.push(`  remove containers: ${diff.removedContainers.join(', ')}`);
+    if (lines.length === 0) lines.push('  nothing changes');
+    const verdict = result.dryRun ? 'dry run, nothing changed' : `done in ${result.elapsedMs} ms; untouched instances kept running`;
+    io.stdout.write(`plan for ${name}:\n${lines.join('\n')}\n${verdict}\n`);
+  });
+}

@@ -267,8 +267,11 @@ async function main(): Promise<void> {
         spout?.setPaused(false);
         break;
       case 'tasks':
+        // What was emitted under the old routing leaves first, so the stream manager can fence it.
+        flush();
         tasks = new Map(message.tasks.map(([c, t]) => [c, [...t]]));
         emitter.setTasks(tasks);
+        send({ type: 'tasks-applied', version: message.version });
         break;
       case 'config':
         runtimeConfig = { ...message.runtimeConfig };

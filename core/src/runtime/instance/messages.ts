@@ -67,7 +67,8 @@ export type ToInstance =
   | { readonly type: 'pause' }
   | { readonly type: 'resume' }
   | { readonly type: 'data'; readonly frame: ArrayBuffer }
-  | { readonly type: 'tasks'; readonly tasks: ReadonlyArray<readonly [string, readonly number[]]> }
+  /** Route by these task lists from now on; answered with `tasks-applied` once earlier output is flushed. */
+  | { readonly type: 'tasks'; readonly version: number; readonly tasks: ReadonlyArray<readonly [string, readonly number[]]> }
   | { readonly type: 'config'; readonly runtimeConfig: Readonly<Record<string, unknown>> }
   | { readonly type: 'shutdown' };
 
@@ -78,4 +79,5 @@ export type FromInstance =
   | { readonly type: 'consumed'; readonly bytes: number }
   | { readonly type: 'error'; readonly message: string }
   | { readonly type: 'failed'; readonly message: string }
+  | { readonly type: 'tasks-applied'; readonly version: number }
   | { readonly type: 'closed' };

@@ -1,0 +1,64 @@
+import { describe, expect, it } from 'vitest';
+import type { InstanceMetricsSample, MetricsReport } from './control-messages.js';
+import { MetricsCache } from './metrics-cache.js';
+
+function sample(component: string, taskId: number, counts: Partial<InstanceMetricsSample>): InstanceMetricsSample {
+  return {
+    component,
+    taskId,
+    emitted: 0,
+    executed: 0,
+    acked: 0,
+    failed: 0,
+    errors: 0,
+    busyNs: 0,
+    executeNs: 0,
+    pendingBytes: 0,
+    maxPendingBytes: 0,
+    restarts: 0,
+    backpressureMs: 0,
+    ...counts,
+  };
+}
+
+function report(containerId: number, timestamp: number, instances: Record<string, InstanceMetricsSample>): MetricsReport {
+  return {
+    type: 'metrics',
+    containerId,
+    timestamp,
+    instances,
+    streamManager: { backpressureInitiatedMs: 0, spoutsPausedMs: 0, cpuUserUs: timestamp * 100, cpuSystemUs: 0, rssBytes: 1, heapUsedBytes: 1 },
+  };
+}
+
+describe('the metrics cache', () => {
+  it('sums instances per component and derives windowed rates, latency and busy time', () => {
+    const cache = new MetricsCache(10);
+    cache.add(report(1, 1000, { a: sample('count', 1, { executed: 100, executeNs: 1e6, busyNs: 0 }) }));
+    cache.add(report(1, 2000, { a: sample('count', 1, { executed: 1100, executeNs: 11e6, busyNs: 5e8, pendingBytes: 64 }) }));
+    cache.add(report(2, 2000, { b: sample('count', 2, { executed: 50 }) }));
+    const view = cache.view({ windowMs: 1000, instances: true, now: 2000 });
+    expect(view.components.count).toMatchObject({ executed: 1150, executeRate: 1000, executeLatencyMs: 0.01, pendingBytes: 64, instanceCount: 2 });
+    expect(view.components.count!.instances!.a!.busyFraction).toBe(0.5);
+    expect(view.streamManagers['stmgr-1']!.cpuCores).toBeCloseTo(0.1);
+  });
+
+  it('keeps the counts of instances that were scaled away or whose container left', () => {
+    const cache = new MetricsCache(10);
+    cache.add(report(1, 1000, { a: sample('count', 1, { executed: 10 }), b: sample('count', 2, { executed: 20 }) }));
+    cache.add(report(1, 2000, { a: sample('count', 1, { executed: 15 }) }));
+    cache.add(report(2, 2000, { c: sample('count', 3, { executed: 40 }) }));
+    cache.retain(new Set([1]));
+    expect(cache.view({ windowMs: 1000, instances: false, now: 2000 }).components.count).toMatchObject({ executed: 75, instanceCount: 1 });
+  });
+
+  it('continues counts across a container restart instead of going backwards', () => {
+    const cache = new MetricsCache(10);
+    cache.add(report(1, 1000, { a: sample('split', 1, { emitted: 500 }) }));
+    cache.add(report(1, 2000, { a: sample('split', 1, { emitted: 20 }) }));
+    cache.add(report(1, 3000, { a: sample('split', 1, { emitted: 70 }) }));
+    expect(cache.view({ windowMs: 1000, instances: false, now: 3000 }).components.split).toMatchObject({ emitted: 570, emitRate: 50 });
+    cache.add(report(1, 4000, { a: sample('split', 1, { emitted: 5 }) }));
+    expect(cache.view({ windowMs: 1000, instances: false, now: 4000 }).components.split!.emitted).toBe(575);
+  });
+});

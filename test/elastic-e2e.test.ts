@@ -1,0 +1,143 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { Ardea, createArdea } from '@ardea/core';
+import { ardea, metrics, processesOf, repoRoot } from './support.js';
+
+let home: string;
+let client: Ardea;
+const NAME = 'word-count';
+
+beforeAll(async () => {
+  home = mkdtempSync(path.join(os.tmpdir(), 'ardea-elastic-'));
+  const submit = await ardea(
+    home,
+    'submit',
+    'local',
+    path.join(repoRoot, 'examples', 'word-count'),
+    '--config-property',
+    'topology.metricsIntervalMs=500',
+    '--config-property',
+    'sentence.rate=2000',
+  );
+  expect(submit.code, submit.stderr).toBe(0);
+  client = await createArdea({ cluster: 'local', env: { ...process.env, ARDEA_HOME: home } });
+});
+
+afterAll(async () => {
+  await client?.close();
+  await ardea(home, 'kill', 'local', NAME);
+  for (const pid of processesOf(home)) process.kill(pid, 'SIGKILL');
+  rmSync(home, { recursive: true, force: true });
+});
+
+async function pids(): Promise<Map<number, string | undefined>> {
+  return new Map((await client.status(NAME)).map((s) => [s.containerId, s.handle]));
+}
+
+async function countsGrow(): Promise<void> {
+  const before = (await metrics(home, NAME)).count!.executed;
+  await vi.waitFor(async () => expect((await metrics(home, NAME)).count!.executed).toBeGreaterThan(before + 2000), { timeout: 30_000, interval: 300 });
+}
+
+async function parallelism(): Promise<Record<string, number>> {
+  const topology = await client.state.get('topology', NAME);
+  return Object.fromEntries(topology!.components.map((c) => [c.name, c.parallelism]));
+}
+
+describe('updating a running topology', () => {
+  it('scales count 2 -> 6 -> 2 and split 2 -> 3 while it runs, touching only what changes', async () => {
+    await countsGrow();
+    const original = await pids();
+    for (const [component, n] of [
+      ['count', 6],
+      ['count', 2],
+      ['split', 3],
+    ] as const) {
+      const before = await pids();
+      const result = await ardea(home, 'update', 'local', NAME, '--component-parallelism', `${component}:${n}`);
+      expect(result.code, result.stderr).toBe(0);
+      expect(result.stdout).toMatch(new RegExp(`^  ${component}: \\d+ -> ${n} instances$`, 'm'));
+      expect((await parallelism())[component]).toBe(n);
+      const after = await pids();
+      const plan = await client.state.get('packingPlan', NAME);
+      for (const [containerId, pid] of before) {
+        if (after.has(containerId)) expect(after.get(containerId), `container ${containerId} was restarted`).toBe(pid);
+        else expect(plan!.containers.some((c) => c.id === containerId)).toBe(false);
+      }
+      await countsGrow();
+    }
+    const final = await pids();
+    expect(final.get(0)).toBe(original.get(0));
+    expect(final.get(1)).toBe(original.get(1));
+    expect(final.get(2)).toBe(original.get(2));
+    const components = await metrics(home, NAME);
+    expect(Object.keys(components).sort()).toEqual(['count', 'sentence', 'split']);
+  });
+
+  it('changes the spout rate at run time without a restart', async () => {
+    const before = await pids();
+    const result = await ardea(home, 'update', 'local', NAME, '--runtime-config', 'sentence:rate=500');
+    expect(result).toMatchObject({ code: 0, stdout: 'runtime config of word-count updated: sentence:rate=500\n' });
+    await vi.waitFor(
+      async () => {
+        const { sentence } = await metrics(home, NAME);
+        expect(sentence!.emitRate).toBeGreaterThan(400);
+        expect(sentence!.emitRate).toBeLessThan(600);
+      },
+      { timeout: 10_000, interval: 250 },
+    );
+    expect(await pids()).toEqual(before);
+  });
+
+
+
+  it('lost nothing over the whole run of scaling and reconfiguration', async () => {
+    expect((await ardea(home, 'deactivate', 'local', NAME)).code).toBe(0);
+    let previous = '';
+    await vi.waitFor(
+      async () => {
+        const m = await metrics(home, NAME);
+        const now = JSON.stringify([m.sentence!.emitted, m.split!.executed, m.split!.emitted, m.count!.executed]);
+        const stable = now === previous;
+        previous = now;
+        expect(stable).toBe(true);
+        expect(m.count!.executed).toBe(m.split!.emitted);
+        expect(m.split!.executed).toBe(m.sentence!.emitted);
+      },
+      { timeout: 30_000, interval: 1200 },
+    );
+  });
+
+  it('restarts container 1 alone', async () => {
+    expect((await ardea(home, 'activate', 'local', NAME)).code).toBe(0);
+    const before = await pids();
+    expect((await ardea(home, 'restart', 'local', NAME, '1')).stdout).toBe(`restarted container 1 of ${NAME}\n`);
+    const after = await pids();
+    expect(after.get(1)).not.toBe(before.get(1));
+    for (const [containerId, pid] of before) if (containerId !== 1) expect(after.get(containerId)).toBe(pid);
+    await countsGrow();
+  });
+
+  it('rejects an update that cannot be packed before anything changes, naming the component and the numbers', async () => {
+    const plan = await client.state.get('packingPlan', NAME);
+    const result = await ardea(home, 'update', 'local', NAME, '--component-parallelism', 'count:30', '--container-number', '3');
+    expect(result.code).toBe(1);
+    expect(result.stderr.trim().split('\n')).toHaveLength(1);
+    expect(result.stderr).toMatch(/^ardea: round-robin: none of the 3 container\(s\) has room for another instance of component 'count' \(needs cpu=1 ram=1GiB .*ram=10\.80GiB/);
+    expect(await client.state.get('packingPlan', NAME)).toEqual(plan);
+    expect((await parallelism()).count).toBe(2);
+  });
+
+  it('serialises updates: a second one while the lock is held fails with "update in progress"', async () => {
+    const lock = await client.state.lock(NAME, 'update', { timeoutMs: 1000 });
+    try {
+      const result = await ardea(home, 'update', 'local', NAME, '--component-parallelism', 'count:3');
+      expect(result.code).toBe(1);
+      expect(result.stderr).toMatch(/^ardea: update in progress: another update of 'word-count' holds its update lock/);
+    } finally {
+      await lock.release();
+    }
+  });
+});
