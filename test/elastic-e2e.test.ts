@@ -20,6 +20,9 @@ beforeAll(async () => {
     'topology.metricsIntervalMs=500',
     '--config-property',
     'sentence.rate=2000',
+    // Scaling here is the test's; the health manager would resize an idle word count on its own.
+    '--config-property',
+    'topology.healthManager=false',
   );
   expect(submit.code, submit.stderr).toBe(0);
   client = await createArdea({ cluster: 'local', env: { ...process.env, ARDEA_HOME: home } });

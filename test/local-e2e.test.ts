@@ -135,6 +135,8 @@ describe('backpressure', () => {
       `topology.backpressureLowWatermark=${high / 2}`,
       '--config-property',
       'sink.costMicros=300',
+      '--config-property',
+      'topology.healthManager=false',
     );
     expect(submit.code, submit.stderr).toBe(0);
     await vi.waitFor(async () => expect((await metrics(home, 'slow-sink')).sink!.backpressureMs).toBeGreaterThan(500), { timeout: 30_000, interval: 500 });

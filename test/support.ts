@@ -32,6 +32,9 @@ export interface ComponentCounts {
   readonly pendingBytes: number;
   readonly maxPendingBytes: number;
   readonly emitRate: number;
+  readonly executeRate: number;
+  readonly busyFraction: number;
+  readonly instanceCount: number;
   readonly restarts: number;
 }
 

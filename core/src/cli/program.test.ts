@@ -98,8 +98,8 @@ describe('ardea CLI', () => {
   });
 
   it('says plainly which commands are not in this build', async () => {
-    const { code, stderr } = await run('health', 'local', 'word-count');
+    const { code, stderr } = await run('tracker', 'local');
     expect(code).toBe(EXIT_FAILURE);
-    expect(stderr).toBe("ardea: 'ardea health' needs the health manager, which is not part of this build yet\n");
+    expect(stderr).toBe("ardea: 'ardea tracker' needs the tracker service, which is not part of this build yet\n");
   });
 });

@@ -5,7 +5,7 @@ import { Logger, StreamLogger } from '../logging/index.js';
 import type { CliIo } from './cli-io.js';
 import { configCommand } from './commands/config-command.js';
 import { describeCommand, listCommand } from './commands/state-commands.js';
-import { activationCommand, killCommand, metricsCommand, restartCommand, submitCommand, updateCommand } from './commands/topology-commands.js';
+import { activationCommand, healthCommand, killCommand, metricsCommand, restartCommand, submitCommand, updateCommand } from './commands/topology-commands.js';
 
 const packageJson = createRequire(import.meta.url)('../../package.json') as { version: string };
 export const ARDEA_VERSION = packageJson.version;
@@ -144,7 +144,7 @@ export function createProgram(io: CliIo): Command {
       .argument('<cluster>', 'cluster')
       .argument('<topology>', 'topology name')
       .option('--json', 'print the log as JSON'),
-  ).action(unavailable('health', 'the health manager'));
+  ).action((cluster: string, topology: string, options: ClusterCommandOptions & { json?: boolean }) => healthCommand(io, cluster, topology, options));
 
   clusterOptions(
     program

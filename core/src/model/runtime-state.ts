@@ -161,3 +161,36 @@ export const StatefulCheckpointsSchema = z
     checkpoints: z.array(z.object({ checkpointId: z.string(), packingPlanTopologyId: z.string(), takenAt: z.number() }).strict()),
   })
   .strict();
+
+/** One action a health policy took, with what it expected and, once the topology settled, what it got. */
+export interface HealthActionRecord {
+  readonly type: string;
+  readonly component?: string;
+  readonly description: string;
+  readonly parameters: Readonly<Record<string, unknown>>;
+  readonly predictedEffect: Readonly<Record<string, number>>;
+  readonly diagnosis: { readonly type: string; readonly component: string };
+  /** Filled in once the topology has settled after the action. */
+  readonly observedEffect?: Readonly<Record<string, number>>;
+  readonly verdict?: 'helped' | 'did-not-help';
+  readonly settledAt?: number;
+}
+
+/** One round of one policy: what it saw, what it concluded and what it did. */
+export interface HealthRound {
+  readonly policy: string;
+  readonly round: number;
+  readonly at: number;
+  readonly windowMs: number;
+  readonly symptoms: ReadonlyArray<{ readonly type: string; readonly component: string; readonly instances: readonly string[]; readonly details: Readonly<Record<string, number | string>> }>;
+  readonly diagnoses: ReadonlyArray<{ readonly type: string; readonly component: string; readonly instances: readonly string[] }>;
+  readonly actions: readonly HealthActionRecord[];
+  /** Diagnoses skipped because an earlier action for them did not help in the current regime. */
+  readonly blacklisted: ReadonlyArray<{ readonly type: string; readonly component: string }>;
+  readonly error?: string;
+}
+
+/** The action log of a topology's health manager, newest last, bounded. */
+export interface HealthLog {
+  readonly rounds: readonly HealthRound[];
+}

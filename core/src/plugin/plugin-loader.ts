@@ -17,7 +17,7 @@ export const PLUGIN_PACKAGES: Readonly<Record<PluginKind, Readonly<Record<string
     yarn: '@ardea/plugin-yarn',
   },
   statemgr: { zookeeper: '@ardea/plugin-zookeeper' },
-  uploader: {},
+  uploader: { sftp: '@ardea/plugin-slurm#sftpUploader' },
   packing: {},
   'health-policy': {},
 };

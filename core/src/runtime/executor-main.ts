@@ -15,6 +15,11 @@ import { StreamLogger } from '../logging/index.js';
 import { StateManager } from '../spi/state-manager.js';
 import { CONFIG_PROPERTIES_ENV, PARENT_PID_ENV } from './executor-env.js';
 import { runtimeSettingsOf } from './runtime-settings.js';
+import { HealthManager } from '../healthmgr/health-manager.js';
+import { provisioningPolicy } from '../healthmgr/provisioning-policy.js';
+import { healthManagerEnabled, provisioningSettingsOf } from '../healthmgr/settings.js';
+import { Ardea } from '../scheduler/ardea.js';
+import { HealthPolicy, type TopologyActuator } from '../spi/health-policy.js';
 import { StreamManager } from './stream-manager.js';
 import { TopologyMaster } from './topology-master.js';
 
@@ -58,7 +63,33 @@ async function main(): Promise<void> {
       metricsWindowMs: settings.metricsWindowMs,
     });
     await master.start();
-    stop = () => master.stop();
+    let health: HealthManager | undefined;
+    if (healthManagerEnabled(config, definition)) {
+      const ardea = new Ardea(container);
+      const actuator: TopologyActuator = {
+        scale: async (parallelism) => {
+          await ardea.update(definition.name, { parallelism, lockTimeoutMs: 5000 });
+        },
+        restartContainer: (id) => ardea.restart(definition.name, id),
+        setRuntimeConfig: (changes) => ardea.updateRuntimeConfig(definition.name, changes),
+      };
+      const source = { view: (windowMs: number) => master.metrics.view({ windowMs, instances: true }), physicalPlan: () => master.physicalPlan };
+      const plugins = container.getAll<HealthPolicy>(HealthPolicy, { optional: true });
+      health = new HealthManager({
+        topologyName: definition.name,
+        policies: [provisioningPolicy(provisioningSettingsOf(config), source, actuator), ...plugins],
+        state,
+        readTopology: () => state.get('topology', definition.name),
+        logger,
+        minWindowMs: 2 * settings.metricsIntervalMs,
+        noiseMsPerSec: provisioningSettingsOf(config).backpressureNoiseMsPerSec,
+      });
+      health.start();
+    }
+    stop = async () => {
+      await health?.stop();
+      await master.stop();
+    };
   } else {
     const plan = packingPlan.containers.find((c) => c.id === containerId);
     if (!plan) throw new ArdeaError(`container ${containerId} is not in the packing plan of '${definition.name}' (containers: ${packingPlan.containers.map((c) => c.id).join(', ')})`);

@@ -36,6 +36,8 @@ export interface ComponentMetrics {
 export interface StreamManagerMetrics {
   readonly backpressureInitiatedMs: number;
   readonly spoutsPausedMs: number;
+  /** Over the window: the fraction of time this container's spouts were paused by backpressure. */
+  readonly spoutsPausedFraction: number;
   /** CPU seconds used by the container process over the window, per second. */
   readonly cpuCores: number;
   readonly rssBytes: number;
@@ -193,6 +195,7 @@ function streamManagerMetrics(now: StreamManagerMetricsSample, then: StreamManag
   return {
     backpressureInitiatedMs: now.backpressureInitiatedMs,
     spoutsPausedMs: now.spoutsPausedMs,
+    spoutsPausedFraction: then ? Math.min(1, Math.max(0, now.spoutsPausedMs - then.spoutsPausedMs) / 1000 / seconds) : 0,
     cpuCores: then ? cpuUs / 1e6 / seconds : 0,
     rssBytes: now.rssBytes,
     heapUsedBytes: now.heapUsedBytes,

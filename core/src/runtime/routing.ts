@@ -12,6 +12,9 @@ import { DataFrameHeader, FrameKind } from './wire/frames.js';
  */
 export const MAX_BATCH_BYTES = 256 * 1024;
 
+/** Runtime config key of an emitting component: shuffle weights per target task id. */
+export const SHUFFLE_WEIGHTS_KEY = '__shuffleWeights';
+
 /** One (component, stream) pair with a topology-wide index, identical in every process. */
 export interface StreamEntry {
   readonly index: number;
@@ -79,7 +82,7 @@ export function hashValue(value: unknown, seed = 0x811c9dc5): number {
 }
 
 type Route =
-  | { readonly type: 'shuffle'; readonly tasks: readonly number[]; next: number }
+  | { readonly type: 'shuffle'; readonly tasks: readonly number[]; next: number; weights?: number[]; credit?: number[] }
   | { readonly type: 'fields'; readonly tasks: readonly number[]; readonly fieldIndexes: readonly number[] }
   | { readonly type: 'all'; readonly tasks: readonly number[] }
   | { readonly type: 'global'; readonly task: number }
@@ -145,6 +148,7 @@ export class OutboundBatches {
  */
 export class Emitter {
   private readonly streams = new Map<string, StreamRoutes>();
+  private weights: Readonly<Record<string, number>> | undefined;
 
   constructor(
     readonly component: string,
@@ -170,6 +174,7 @@ export class Emitter {
       }
       this.streams.set(output.id, { entry, routes, hasDirect: routes.some((r) => r.type === 'direct') });
     }
+    if (this.weights) this.setShuffleWeights(this.weights);
   }
 
   private route(grouping: GroupingDefinition, consumer: string, tasks: readonly number[], entry: StreamEntry): Route {
@@ -193,6 +198,23 @@ export class Emitter {
     }
   }
 
+  /**
+   * Weights shuffle traffic per target task (a health policy routes around a slow instance this
+   * way); tasks not named keep weight 1, and no weights restores plain round robin.
+   */
+  setShuffleWeights(weights: Readonly<Record<string, number>> | undefined): void {
+    this.weights = weights;
+    for (const routes of this.streams.values()) {
+      for (const route of routes.routes) {
+        if (route.type !== 'shuffle') continue;
+        const list = route.tasks.map((task) => Math.max(0, Number(weights?.[String(task)] ?? 1)));
+        const weighted = weights !== undefined && list.some((w) => w !== 1) && list.some((w) => w > 0);
+        route.weights = weighted ? list : undefined;
+        route.credit = weighted ? list.map(() => 0) : undefined;
+      }
+    }
+  }
+
   /** Encodes `values` for every destination of `stream`; returns how many copies were queued. */
   emit(stream: string, values: readonly unknown[]): number {
     const routes = this.routesOf(stream, values);
@@ -201,8 +223,13 @@ export class Emitter {
       switch (route.type) {
         case 'shuffle': {
           if (route.tasks.length === 0) break;
-          const task = route.tasks[route.next]!;
-          route.next = route.next + 1 === route.tasks.length ? 0 : route.next + 1;
+          let task: number;
+          if (route.weights) {
+            task = route.tasks[pickWeighted(route.weights, route.credit!)]!;
+          } else {
+            task = route.tasks[route.next]!;
+            route.next = route.next + 1 === route.tasks.length ? 0 : route.next + 1;
+          }
           this.encode(task, routes.entry.index, values);
           copies++;
           break;
@@ -211,7 +238,8 @@ export class Emitter {
           if (route.tasks.length === 0) break;
           let hash = 0x811c9dc5;
           for (const index of route.fieldIndexes) hash = hashValue(values[index], hash);
-          this.encode(route.tasks[hash % route.tasks.length]!, routes.entry.index, values);
+          // `| 0` keeps the index a small integer: hashes above 2^31 would take V8 off its fast path.
+          this.encode(route.tasks[(hash % route.tasks.length) | 0]!, routes.entry.index, values);
           copies++;
           break;
         }
@@ -275,6 +303,19 @@ export class Emitter {
     for (let i = 0; i < values.length; i++) writeValue(writer, values[i]);
     this.batches.bufferedBytes += writer.offset - before;
   }
+}
+
+/** Smooth weighted round robin: spreads picks in proportion to the weights, deterministically. */
+function pickWeighted(weights: readonly number[], credit: number[]): number {
+  let total = 0;
+  let best = 0;
+  for (let i = 0; i < weights.length; i++) {
+    credit[i]! += weights[i]!;
+    total += weights[i]!;
+    if (credit[i]! > credit[best]!) best = i;
+  }
+  credit[best]! -= total;
+  return best;
 }
 
 /**

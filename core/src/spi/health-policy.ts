@@ -5,6 +5,8 @@
  * add a detector to a built-in policy, or ship a whole policy.
  */
 
+import type { TopologyDefinition } from '../model/topology.js';
+
 /** Token for sensor contributions (read with `getAll`). */
 export const Sensor = Symbol.for('ardea.Sensor');
 /** Token for detector contributions. */
@@ -55,11 +57,16 @@ export interface Action {
   readonly predictedEffect: Readonly<Record<string, number>>;
 }
 
-/** What every stage is given: which topology, when, and the window the measurements cover. */
+/**
+ * What every stage is given: which topology (its current definition, so parallelism and the DAG are
+ * known), when, the window the measurements cover, and the round's measurements (sensors get none).
+ */
 export interface PolicyContext {
   readonly topologyName: string;
+  readonly topology: TopologyDefinition;
   readonly now: number;
   readonly windowMs: number;
+  readonly measurements: readonly Measurement[];
 }
 
 export interface Sensor {
@@ -77,6 +84,18 @@ export interface Detector {
 export interface Diagnoser {
   readonly name: string;
   diagnose(symptoms: readonly Symptom[], context: PolicyContext): Promise<Diagnosis[]>;
+}
+
+/**
+ * What resolvers change a running topology through; in container 0 it is the same update and restart
+ * path the CLI uses.
+ */
+export const TopologyActuator = Symbol.for('ardea.TopologyActuator');
+export interface TopologyActuator {
+  /** New parallelism for the named components; resolves once the new plan runs everywhere. */
+  scale(parallelism: Readonly<Record<string, number>>): Promise<void>;
+  restartContainer(containerId: number): Promise<void>;
+  setRuntimeConfig(changes: ReadonlyArray<{ readonly component: string; readonly key: string; readonly value: unknown }>): Promise<void>;
 }
 
 export interface Resolver {
@@ -98,6 +117,13 @@ export interface HealthPolicy {
   /** Kebab-case id used in `healthmgr.yaml` and in the action log. */
   readonly id: string;
   readonly intervalMs: number;
+  /** Longest metrics window a round looks at; after an action the window restarts. Default: 2 intervals. */
+  readonly windowMs?: number;
+  /**
+   * Rounds a diagnosis of this type must persist before resolvers see it (e.g. confirm
+   * over-provisioning before scaling down). Default: 1.
+   */
+  readonly holdRounds?: Readonly<Record<string, number>>;
   readonly sensors: readonly Sensor[];
   readonly detectors: readonly Detector[];
   readonly diagnosers: readonly Diagnoser[];

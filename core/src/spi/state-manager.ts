@@ -1,6 +1,7 @@
 import type { PackingPlan } from '../model/packing-plan.js';
 import type {
   ExecutionState,
+  HealthLog,
   MetricsCacheLocation,
   PhysicalPlan,
   SchedulerLocation,
@@ -22,6 +23,7 @@ export interface StateRecords {
   scheduler: SchedulerLocation;
   metricsCache: MetricsCacheLocation;
   checkpoints: StatefulCheckpoints;
+  healthLog: HealthLog;
 }
 
 export type StateKind = keyof StateRecords;
@@ -40,6 +42,7 @@ export const STATE_LAYOUT: Readonly<Record<StateKind, string>> = Object.freeze({
   scheduler: 'schedulers',
   metricsCache: 'metricscaches',
   checkpoints: 'statefulcheckpoints',
+  healthLog: 'healthlogs',
 });
 export const LOCKS_DIRECTORY = 'locks';
 
@@ -53,6 +56,7 @@ export const TOPOLOGY_REMOVAL_ORDER: readonly StateKind[] = Object.freeze([
   'physicalPlan',
   'scheduler',
   'checkpoints',
+  'healthLog',
   'executionState',
   'topology',
 ]);

@@ -80,7 +80,7 @@ describe('LocalFsStateManager on the local filesystem', () => {
     it('creates the directory layout on start and stores one JSON file per node', async () => {
       const sm = await open(path.join(root, 'nested', 'store'));
       const store = path.join(root, 'nested', 'store');
-      for (const directory of ['topologies', 'packingplans', 'pplans', 'executionstate', 'tmanagers', 'schedulers', 'metricscaches', 'statefulcheckpoints', 'locks']) {
+      for (const directory of ['topologies', 'packingplans', 'pplans', 'executionstate', 'tmanagers', 'schedulers', 'metricscaches', 'statefulcheckpoints', 'healthlogs', 'locks']) {
         expect(existsSync(path.join(store, directory))).toBe(true);
       }
       const value = sampleStateRecord('executionState', 'word-count');

@@ -114,6 +114,20 @@ const SAMPLES: Sample = {
       { checkpointId: `ckpt-${variant - 1}`, packingPlanTopologyId: `${topology}-${variant}`, takenAt: 1_699_999_999_000 },
     ],
   }),
+  healthLog: (_topology, variant) => ({
+    rounds: [
+      {
+        policy: 'dynamic-resource-provisioning',
+        round: variant,
+        at: 1_700_000_000_000 + variant,
+        windowMs: 60_000,
+        symptoms: [{ type: 'backpressure', component: 'count', instances: ['container_1_count_2'], details: { msPerSec: 400 + variant } }],
+        diagnoses: [{ type: 'under-provisioned', component: 'count', instances: ['container_1_count_2'] }],
+        actions: [],
+        blacklisted: [],
+      },
+    ],
+  }),
 };
 
 /** A valid record of `kind` for `topology`; different `variant`s give different records. */

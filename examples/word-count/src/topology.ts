@@ -3,8 +3,10 @@
  * words (shuffle grouping), `count` keeps a count per word (fields grouping on `word`, so each word
  * is always counted by the same instance).
  *
- * Settable at submit with `--config-property`: `sentence.rate=<sentences per second>` (0: as fast as
- * possible), `<component>.parallelism=<n>`, and `count.costMicros=<µs>` to make counting slower.
+ * Settable at submit with `--config-property` (and at run time with `ardea update --runtime-config`):
+ * `sentence.rate=<sentences per second>` (0: as fast as possible), `<component>.parallelism=<n>`,
+ * `count.costMicros=<µs>` and `split.costMicros=<µs>` to give each tuple a cost, and
+ * `split.slowInstance=<index>` with `split.slowFactor=<f>` to make one split instance f times slower.
  */
 import { Bolt, BoltOutputCollector, ComponentContext, Spout, SpoutOutputCollector, TopologyBuilder, Tuple } from '@ardea/core/api';
 
@@ -24,13 +26,27 @@ function vocabulary(): string[] {
   return words;
 }
 
+/**
+ * Waits without using CPU, like a bolt blocked on a database call: its capacity then grows with
+ * parallelism even on a machine with few cores.
+ */
+const sleeper = new Int32Array(new SharedArrayBuffer(4));
+function costOf(micros: number): void {
+  if (micros > 0) Atomics.wait(sleeper, 0, 0, micros / 1000);
+}
+
+/**
+ * Offers `rate` sentences per second. A token bucket holding at most 50 ms of sentences: time the
+ * spout spends paused by backpressure is not made up later, so its emit rate while running is the
+ * offered rate.
+ */
 export class SentenceSpout implements Spout {
   private sentences: string[] = [];
   private next = 0;
   private collector!: SpoutOutputCollector;
   private rate = 0;
-  private startedAt = 0;
-  private emittedSinceStart = 0;
+  private tokens = 0;
+  private refilledAt = 0;
 
   open(context: ComponentContext, collector: SpoutOutputCollector): void {
     this.collector = collector;
@@ -56,34 +72,50 @@ export class SentenceSpout implements Spout {
 
   private configure(config: Readonly<Record<string, unknown>>): void {
     this.rate = Number(config.rate ?? 0);
-    this.startedAt = performance.now();
-    this.emittedSinceStart = 0;
+    this.tokens = 0;
+    this.refilledAt = performance.now();
   }
 
   nextTuple(): void {
     if (this.rate > 0) {
-      const allowed = ((performance.now() - this.startedAt) / 1000) * this.rate;
-      if (this.emittedSinceStart >= allowed) return;
+      const now = performance.now();
+      this.tokens = Math.min(Math.max(1, this.rate * 0.05), this.tokens + ((now - this.refilledAt) / 1000) * this.rate);
+      this.refilledAt = now;
+      if (this.tokens < 1) return;
+      this.tokens--;
     }
-    this.emittedSinceStart++;
     this.collector.emit([this.sentences[this.next]!]);
     this.next = this.next + 1 === this.sentences.length ? 0 : this.next + 1;
   }
 
   activate(): void {
-    this.startedAt = performance.now();
-    this.emittedSinceStart = 0;
+    this.tokens = 0;
+    this.refilledAt = performance.now();
   }
 }
 
 export class SplitBolt implements Bolt {
   private collector!: BoltOutputCollector;
+  private index = 0;
+  private costMicros = 0;
 
-  prepare(_context: ComponentContext, collector: BoltOutputCollector): void {
+  prepare(context: ComponentContext, collector: BoltOutputCollector): void {
     this.collector = collector;
+    this.index = context.componentIndex;
+    this.configure(context.config);
+  }
+
+  onConfigChange(config: Readonly<Record<string, unknown>>): void {
+    this.configure(config);
+  }
+
+  private configure(config: Readonly<Record<string, unknown>>): void {
+    const slow = config.slowInstance !== undefined && Number(config.slowInstance) === this.index;
+    this.costMicros = Number(config.costMicros ?? 0) * (slow ? Number(config.slowFactor ?? 10) : 1);
   }
 
   execute(tuple: Tuple): void {
+    costOf(this.costMicros);
     for (const word of tuple.getString('sentence').split(' ')) this.collector.emit([word]);
   }
 }
@@ -103,12 +135,7 @@ export class CountBolt implements Bolt {
   execute(tuple: Tuple): void {
     const word = tuple.getString('word');
     this.counts.set(word, (this.counts.get(word) ?? 0) + 1);
-    if (this.costMicros > 0) {
-      // Waiting rather than computing models a bolt bound by an external call: its capacity grows
-      // with parallelism even on a machine with few cores.
-      const until = performance.now() + this.costMicros / 1000;
-      while (performance.now() < until);
-    }
+    costOf(this.costMicros);
   }
 }
 

@@ -190,3 +190,31 @@ export async function updateCommand(
     io.stdout.write(`plan for ${name}:\n${lines.join('\n')}\n${verdict}\n`);
   });
 }
+
+export async function healthCommand(io: CliIo, cluster: string, name: string, options: ClusterCommandOptions & { json?: boolean }): Promise<void> {
+  await withArdea(io, cluster, options, async (ardea) => {
+    if (!(await ardea.state.get('topology', name))) throw new ArdeaError(`no topology '${name}' on cluster ${ardea.config.cluster}`, { code: 'topology.not-found' });
+    const log = (await ardea.state.get('healthLog', name)) ?? { rounds: [] };
+    if (options.json) {
+      io.stdout.write(`${JSON.stringify(log)}\n`);
+      return;
+    }
+    if (log.rounds.length === 0) {
+      io.stdout.write(`no health actions for ${name} yet: nothing has needed attention\n`);
+      return;
+    }
+    const lines: string[] = [];
+    for (const round of log.rounds) {
+      lines.push(`${new Date(round.at).toISOString()}  ${round.policy} round ${round.round} (window ${Math.round(round.windowMs / 1000)} s)`);
+      for (const d of round.diagnoses) lines.push(`  diagnosis: ${d.type} on ${d.component}${d.instances.length ? ` (${d.instances.join(', ')})` : ''}`);
+      for (const b of round.blacklisted) lines.push(`  skipped: ${b.type} on ${b.component} (an earlier action for it did not help at this load)`);
+      for (const a of round.actions) {
+        const verdict = a.verdict ? `${a.verdict}; observed ${JSON.stringify(a.observedEffect)}` : 'waiting for the topology to settle';
+        lines.push(`  action: ${a.description}`);
+        lines.push(`    predicted ${JSON.stringify(a.predictedEffect)}; ${verdict}`);
+      }
+      if (round.error) lines.push(`  error: ${round.error}`);
+    }
+    io.stdout.write(`${lines.join('\n')}\n`);
+  });
+}

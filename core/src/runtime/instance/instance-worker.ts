@@ -10,7 +10,7 @@ import { isTopology, TICK_FREQUENCY_KEY, Topology } from '../../api/topology-bui
 import { RuntimeTuple, StreamSchema, SYSTEM_COMPONENT, TICK_STREAM } from '../../api/tuple.js';
 import { describeError } from '../../errors/index.js';
 import { StreamLogger } from '../../logging/index.js';
-import { decodeDataFrame, Emitter, MAX_BATCH_BYTES, OutboundBatches, StreamTable } from '../routing.js';
+import { decodeDataFrame, Emitter, MAX_BATCH_BYTES, OutboundBatches, SHUFFLE_WEIGHTS_KEY, StreamTable } from '../routing.js';
 import { ACKED, BUSY_NS, EMITTED, ERRORS, EXECUTE_NS, EXECUTED, FAILED, type FromInstance, type InstanceInit, type ToInstance } from './messages.js';
 
 const port = parentPort!;
@@ -48,6 +48,12 @@ function flush(): void {
   if (batches.isEmpty) return;
   const frames = batches.take();
   send({ type: 'data', frames }, frames);
+}
+
+/** Weights a health policy set on this component's shuffle routes, if any. */
+function shuffleWeights(): Readonly<Record<string, number>> | undefined {
+  const weights = runtimeConfig[SHUFFLE_WEIGHTS_KEY];
+  return typeof weights === 'object' && weights !== null ? (weights as Record<string, number>) : undefined;
 }
 
 function currentConfig(): Readonly<Record<string, unknown>> {
@@ -232,6 +238,7 @@ async function main(): Promise<void> {
   const topology = await loadTopology();
   const emitter = new Emitter(init.component, batches, table, definition, (name) => topology.createCustomGrouping(name));
   emitter.setTasks(tasks);
+  emitter.setShuffleWeights(shuffleWeights());
   let spout: SpoutRunner | undefined;
   let bolt: BoltRunner | undefined;
   let userComponent: Spout | Bolt;
@@ -275,6 +282,8 @@ async function main(): Promise<void> {
         break;
       case 'config':
         runtimeConfig = { ...message.runtimeConfig };
+        flush();
+        emitter.setShuffleWeights(shuffleWeights());
         try {
           userComponent.onConfigChange?.(currentConfig());
         } catch (error) {

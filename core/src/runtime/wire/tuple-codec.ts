@@ -176,6 +176,30 @@ function isAscii(value: string): boolean {
   return true;
 }
 
+/** One `fromCharCode` call per word instead of one concatenation per character: words are short. */
+function shortAscii(b: Buffer, s: number, length: number): string {
+  switch (length) {
+    case 0:
+      return '';
+    case 1:
+      return String.fromCharCode(b[s]!);
+    case 2:
+      return String.fromCharCode(b[s]!, b[s + 1]!);
+    case 3:
+      return String.fromCharCode(b[s]!, b[s + 1]!, b[s + 2]!);
+    case 4:
+      return String.fromCharCode(b[s]!, b[s + 1]!, b[s + 2]!, b[s + 3]!);
+    case 5:
+      return String.fromCharCode(b[s]!, b[s + 1]!, b[s + 2]!, b[s + 3]!, b[s + 4]!);
+    case 6:
+      return String.fromCharCode(b[s]!, b[s + 1]!, b[s + 2]!, b[s + 3]!, b[s + 4]!, b[s + 5]!);
+    case 7:
+      return String.fromCharCode(b[s]!, b[s + 1]!, b[s + 2]!, b[s + 3]!, b[s + 4]!, b[s + 5]!, b[s + 6]!);
+    default:
+      return String.fromCharCode(b[s]!, b[s + 1]!, b[s + 2]!, b[s + 3]!, b[s + 4]!, b[s + 5]!, b[s + 6]!, b[s + 7]!);
+  }
+}
+
 /** Reads values written by {@link writeValue}; `offset` advances as values are read. */
 export class ByteReader {
   offset: number;
@@ -212,9 +236,10 @@ export class ByteReader {
         const length = buffer[this.offset++]!;
         const start = this.offset;
         this.offset += length;
+        if (length <= 8) return shortAscii(buffer, start, length);
         if (length <= JS_STRING_LOOP_MAX) {
-          let text = '';
-          for (let i = start; i < start + length; i++) text += String.fromCharCode(buffer[i]!);
+          let text = shortAscii(buffer, start, 8);
+          for (let i = start + 8; i < start + length; i++) text += String.fromCharCode(buffer[i]!);
           return text;
         }
         return fast(buffer).latin1Slice(start, start + length);

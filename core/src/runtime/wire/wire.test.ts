@@ -34,6 +34,14 @@ describe('tuple value codec', () => {
     expect(Object.is(decoded[11], -0)).toBe(true);
   });
 
+  it('round-trips ASCII strings of every short length', () => {
+    const words = Array.from({ length: 40 }, (_, n) => 'abcdefghijklmnopqrstuvwxyz0123456789ABCD'.slice(0, n));
+    const writer = new ByteWriter(8);
+    for (const word of words) writeValue(writer, word);
+    const reader = new ByteReader(writer.buffer, 0, writer.offset);
+    expect(words.map(() => reader.value())).toEqual(words);
+  });
+
   it('reads undefined back as null and rejects unknown tags', () => {
     const writer = new ByteWriter();
     writeValue(writer, undefined);

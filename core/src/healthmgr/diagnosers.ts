@@ -1,0 +1,89 @@
+import type { Diagnoser, Diagnosis, PolicyContext, Symptom } from '../spi/health-policy.js';
+import { SYMPTOM } from './detectors.js';
+
+export const DIAGNOSIS = {
+  underProvisioned: 'under-provisioned',
+  slowInstance: 'slow-instance',
+  dataSkew: 'data-skew',
+  overProvisioned: 'over-provisioned',
+} as const;
+
+const of = (symptoms: readonly Symptom[], type: string, component: string) => symptoms.find((s) => s.type === type && s.component === component);
+
+/**
+ * Components under backpressure or saturated: whose instances are the problem? A large queue alone
+ * is not congestion: after a scale-up the old instances drain their backlog while already keeping up.
+ */
+function congested(symptoms: readonly Symptom[]): Map<string, Symptom[]> {
+  const byComponent = new Map<string, Symptom[]>();
+  for (const symptom of symptoms) {
+    if (symptom.type !== SYMPTOM.backpressure && symptom.type !== SYMPTOM.saturation) continue;
+    byComponent.set(symptom.component, [...(byComponent.get(symptom.component) ?? []), symptom]);
+  }
+  return byComponent;
+}
+
+/** Congestion confined to instances that process much slower than their siblings. */
+export class SlowInstanceDiagnoser implements Diagnoser {
+  readonly name = 'slow-instance';
+
+  async diagnose(symptoms: readonly Symptom[]): Promise<Diagnosis[]> {
+    const diagnoses: Diagnosis[] = [];
+    for (const [component, found] of congested(symptoms)) {
+      const slow = of(symptoms, SYMPTOM.slowTrueRate, component);
+      if (!slow) continue;
+      const congestedInstances = new Set(found.flatMap((s) => s.instances));
+      if ([...congestedInstances].every((i) => slow.instances.includes(i))) {
+        diagnoses.push({ type: DIAGNOSIS.slowInstance, component, instances: slow.instances, symptoms: [...found, slow], details: slow.details });
+      }
+    }
+    return diagnoses;
+  }
+}
+
+/** Congestion on instances that get far more tuples than their siblings while processing as fast. */
+export class DataSkewDiagnoser implements Diagnoser {
+  readonly name = 'data-skew';
+
+  async diagnose(symptoms: readonly Symptom[]): Promise<Diagnosis[]> {
+    const diagnoses: Diagnosis[] = [];
+    for (const [component, found] of congested(symptoms)) {
+      const skew = of(symptoms, SYMPTOM.rateSkew, component);
+      if (!skew || of(symptoms, SYMPTOM.slowTrueRate, component)) continue;
+      const congestedInstances = new Set(found.flatMap((s) => s.instances));
+      if ([...congestedInstances].every((i) => skew.instances.includes(i))) {
+        diagnoses.push({ type: DIAGNOSIS.dataSkew, component, instances: skew.instances, symptoms: [...found, skew], details: skew.details });
+      }
+    }
+    return diagnoses;
+  }
+}
+
+/** Congestion that no slow instance or skew explains: the component needs more instances. */
+export class UnderProvisioningDiagnoser implements Diagnoser {
+  readonly name = 'under-provisioning';
+
+  constructor(private readonly explained: readonly Diagnoser[]) {}
+
+  async diagnose(symptoms: readonly Symptom[], context: PolicyContext): Promise<Diagnosis[]> {
+    const other = (await Promise.all(this.explained.map((d) => d.diagnose(symptoms, context)))).flat();
+    const diagnoses: Diagnosis[] = [];
+    for (const [component, found] of congested(symptoms)) {
+      if (other.some((d) => d.component === component)) continue;
+      diagnoses.push({ type: DIAGNOSIS.underProvisioned, component, instances: [...new Set(found.flatMap((s) => s.instances))], symptoms: found, details: found[0]!.details });
+    }
+    return diagnoses;
+  }
+}
+
+/** Idle components while nothing anywhere is congested. */
+export class OverProvisioningDiagnoser implements Diagnoser {
+  readonly name = 'over-provisioning';
+
+  async diagnose(symptoms: readonly Symptom[]): Promise<Diagnosis[]> {
+    if (congested(symptoms).size > 0) return [];
+    return symptoms
+      .filter((s) => s.type === SYMPTOM.lowUtilization)
+      .map((s) => ({ type: DIAGNOSIS.overProvisioned, component: s.component, instances: s.instances, symptoms: [s], details: s.details }));
+  }
+}

@@ -1,0 +1,232 @@
+import type { Logger } from '../logging/index.js';
+import type { HealthActionRecord, HealthLog, HealthRound } from '../model/runtime-state.js';
+import type { TopologyDefinition } from '../model/topology.js';
+import { describeError } from '../errors/index.js';
+import type { Action, Diagnosis, HealthPolicy, Measurement, PolicyContext } from '../spi/health-policy.js';
+import type { StateManager } from '../spi/state-manager.js';
+import { MeasurementIndex, METRIC } from './measurements.js';
+
+export interface HealthManagerOptions {
+  readonly topologyName: string;
+  readonly policies: readonly HealthPolicy[];
+  readonly state: StateManager;
+  readonly readTopology: () => Promise<TopologyDefinition | undefined>;
+  readonly logger: Logger;
+  /** A window shorter than this says nothing yet (a couple of metrics intervals). */
+  readonly minWindowMs: number;
+  /** Backpressure at or below this many ms per second counts as none when judging an action. */
+  readonly noiseMsPerSec: number;
+  /** Rounds kept in the action log. */
+  readonly logRounds?: number;
+  readonly clock?: () => number;
+}
+
+/** Actions that change the topology; a report changes nothing and needs no verdict. */
+const CHANGES_TOPOLOGY = new Set(['scale-up', 'scale-down', 'route-around', 'restart']);
+
+interface PolicyState {
+  round: number;
+  lastActionAt: number | undefined;
+  /** The round whose actions wait for the topology to settle before they are judged. */
+  pending: { round: number; components: string[]; actions: HealthActionRecord[]; previousRate: number | undefined } | undefined;
+  /** Diagnosis key → offered load when an action for it did not help; lifted when the load changes. */
+  readonly blacklist: Map<string, number>;
+  readonly streaks: Map<string, number>;
+  timer: NodeJS.Timeout | undefined;
+  running: boolean;
+  /** Offered load of the latest round. */
+  lastOffered: number;
+}
+
+/**
+ * Runs each health policy on its interval: sensors → detectors → diagnosers → resolvers, in
+ * container 0. Every round that diagnosed or did something is appended to the topology's action log
+ * in the state manager. After an action the metrics window restarts, and the action is judged
+ * (helped / did not help) once the topology has settled — queues drained and rates stable — rather
+ * than after a fixed freeze. A diagnosis whose action did not help is not acted on again until the
+ * offered load changes (the regime), so the manager does not repeat what failed, but is not stuck
+ * with it forever either.
+ */
+export class HealthManager {
+  private readonly states = new Map<string, PolicyState>();
+  private readonly logger: Logger;
+  private stopped = false;
+  private writing: Promise<void> = Promise.resolve();
+
+  constructor(private readonly options: HealthManagerOptions) {
+    this.logger = options.logger.child({ role: 'healthmgr' });
+  }
+
+  private now(): number {
+    return (this.options.clock ?? Date.now)();
+  }
+
+  start(): void {
+    for (const policy of this.options.policies) {
+      const state: PolicyState = { round: 0, lastActionAt: undefined, pending: undefined, blacklist: new Map(), streaks: new Map(), timer: undefined, running: false, lastOffered: 0 };
+      this.states.set(policy.id, state);
+      state.timer = setInterval(() => {
+        if (state.running || this.stopped) return;
+        state.running = true;
+        void this.runRound(policy)
+          .catch((error: unknown) => this.logger.error('health round failed', { policy: policy.id, error: describeError(error) }))
+          .finally(() => (state.running = false));
+      }, policy.intervalMs);
+      state.timer.unref();
+    }
+    this.logger.info('health manager running', { policies: this.options.policies.map((p) => p.id) });
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const state of this.states.values()) clearInterval(state.timer);
+    await this.writing;
+  }
+
+  /** One round of one policy; exposed so tests and simulators can drive rounds themselves. */
+  async runRound(policy: HealthPolicy): Promise<HealthRound | undefined> {
+    const state = this.states.get(policy.id) ?? this.newState(policy.id);
+    const topology = await this.options.readTopology();
+    if (!topology) return undefined;
+    const now = this.now();
+    const fullWindow = policy.windowMs ?? policy.intervalMs * 2;
+    const windowMs = state.lastActionAt === undefined ? fullWindow : Math.min(fullWindow, now - state.lastActionAt);
+    if (windowMs < this.options.minWindowMs) return undefined;
+    const base = { topologyName: this.options.topologyName, topology, now, windowMs };
+    const measurements = (await Promise.all(policy.sensors.map((s) => s.fetch({ ...base, measurements: [] })))).flat();
+    const context: PolicyContext = { ...base, measurements };
+    const index = new MeasurementIndex(measurements);
+    const offered = offeredLoad(topology, index);
+    state.lastOffered = offered;
+
+    if (state.pending) {
+      const settled = await this.judge(policy, state, index, windowMs);
+      if (!settled) return undefined;
+    }
+    state.round++;
+    const symptoms = (await Promise.all(policy.detectors.map((d) => d.detect(measurements, context)))).flat();
+    const diagnoses = dedupe((await Promise.all(policy.diagnosers.map((d) => d.diagnose(symptoms, context)))).flat());
+    for (const [key, load] of state.blacklist) {
+      if (offered > 0 && Math.abs(offered / load - 1) >= 0.5) state.blacklist.delete(key);
+    }
+    const seen = new Set(diagnoses.map(keyOf));
+    for (const key of state.streaks.keys()) if (!seen.has(key)) state.streaks.delete(key);
+    for (const key of seen) state.streaks.set(key, (state.streaks.get(key) ?? 0) + 1);
+    const blacklisted = diagnoses.filter((d) => state.blacklist.has(keyOf(d)));
+    const ready = diagnoses.filter((d) => !state.blacklist.has(keyOf(d)) && (state.streaks.get(keyOf(d)) ?? 0) >= (policy.holdRounds?.[d.type] ?? 1));
+
+    const actions: HealthActionRecord[] = [];
+    let error: string | undefined;
+    for (const resolver of policy.resolvers) {
+      const mine = ready.filter((d) => resolver.handles.includes(d.type));
+      if (mine.length === 0) continue;
+      try {
+        const done: Action[] = await resolver.resolve(mine, context);
+        for (const action of done) {
+          const diagnosis = mine.find((d) => d.component === action.component) ?? mine[0]!;
+          actions.push({ ...action, diagnosis: { type: diagnosis.type, component: diagnosis.component } });
+          // A report is made once per regime, like an action that cannot help.
+          if (!CHANGES_TOPOLOGY.has(action.type)) state.blacklist.set(keyOf(diagnosis), offered || 1);
+        }
+      } catch (failure) {
+        error = describeError(failure);
+        this.logger.warn('resolver failed', { policy: policy.id, resolver: resolver.name, error });
+      }
+      if (actions.some((a) => CHANGES_TOPOLOGY.has(a.type))) break;
+    }
+    if (actions.some((a) => CHANGES_TOPOLOGY.has(a.type))) {
+      state.lastActionAt = this.now();
+      state.streaks.clear();
+      const components = [...new Set(actions.map((a) => a.diagnosis.component))];
+      state.pending = { round: state.round, components, actions, previousRate: undefined };
+    }
+    if (diagnoses.length === 0 && actions.length === 0 && !error) return undefined;
+    const round: HealthRound = {
+      policy: policy.id,
+      round: state.round,
+      at: now,
+      windowMs,
+      symptoms: symptoms.map((s) => ({ type: s.type, component: s.component, instances: [...s.instances], details: { ...s.details } })),
+      diagnoses: diagnoses.map((d) => ({ type: d.type, component: d.component, instances: [...d.instances] })),
+      actions,
+      blacklisted: blacklisted.map((d) => ({ type: d.type, component: d.component })),
+      ...(error ? { error } : {}),
+    };
+    await this.append(round);
+    for (const action of actions) this.logger.info('health action', { policy: policy.id, action: action.description });
+    return round;
+  }
+
+  /**
+   * Whether the topology has settled after the pending action; if so, records the observed effect
+   * and the verdict, and blacklists the diagnosis when the action did not help.
+   */
+  private async judge(policy: HealthPolicy, state: PolicyState, index: MeasurementIndex, windowMs: number): Promise<boolean> {
+    const pending = state.pending!;
+    const offered = state.lastOffered;
+    const rate = pending.components.reduce((acc, c) => acc + index.sum(c, METRIC.executeRate), 0);
+    const queues = index.components().reduce((acc, c) => acc + index.sum(c, METRIC.pendingBytes), 0);
+    const stable = pending.previousRate !== undefined && Math.abs(rate - pending.previousRate) <= 0.1 * Math.max(rate, pending.previousRate, 1);
+    const fullWindow = policy.windowMs ?? policy.intervalMs * 2;
+    pending.previousRate = rate;
+    if (!stable && windowMs < fullWindow) return false;
+    if (!stable && queues > 0 && windowMs < fullWindow) return false;
+    const seconds = windowMs / 1000;
+    const backpressure = (component: string) => index.sum(component, METRIC.backpressureMs) / seconds;
+    const anyBackpressure = index.components().reduce((acc, c) => acc + backpressure(c), 0);
+    state.pending = undefined;
+    const settledAt = this.now();
+    const judged = (action: HealthActionRecord): HealthActionRecord => {
+      if (!CHANGES_TOPOLOGY.has(action.type) || action.verdict) return action;
+      const observed = action.type === 'scale-down' ? anyBackpressure : backpressure(action.diagnosis.component);
+      const helped = observed <= this.options.noiseMsPerSec;
+      return { ...action, observedEffect: { backpressureMsPerSec: Math.round(observed), executeRate: Math.round(rate) }, verdict: helped ? 'helped' : 'did-not-help', settledAt };
+    };
+    // Decide before the log is written, so this round already skips what did not help.
+    for (const action of pending.actions.map(judged)) {
+      if (action.verdict === 'did-not-help') state.blacklist.set(keyOf(action.diagnosis), offered || 1);
+    }
+    await this.update((log) => ({
+      rounds: log.rounds.map((round) => (round.policy === policy.id && round.round === pending.round ? { ...round, actions: round.actions.map(judged) } : round)),
+    }));
+    return true;
+  }
+
+  private newState(id: string): PolicyState {
+    const state: PolicyState = { round: 0, lastActionAt: undefined, pending: undefined, blacklist: new Map(), streaks: new Map(), timer: undefined, running: false, lastOffered: 0 };
+    this.states.set(id, state);
+    return state;
+  }
+
+  private append(round: HealthRound): Promise<void> {
+    const keep = this.options.logRounds ?? 200;
+    return this.update((log) => ({ rounds: [...log.rounds, round].slice(-keep) }));
+  }
+
+  /** Read-modify-write of the action log, one at a time. */
+  private update(change: (log: HealthLog) => HealthLog): Promise<void> {
+    this.writing = this.writing.then(async () => {
+      const log = (await this.options.state.get('healthLog', this.options.topologyName)) ?? { rounds: [] };
+      await this.options.state.set('healthLog', this.options.topologyName, change(log));
+    }).catch((error: unknown) => this.logger.warn('writing the action log failed', { error: describeError(error) }));
+    return this.writing;
+  }
+}
+
+function keyOf(diagnosis: Pick<Diagnosis, 'type' | 'component'>): string {
+  return `${diagnosis.type}:${diagnosis.component}`;
+}
+
+function dedupe(diagnoses: Diagnosis[]): Diagnosis[] {
+  const seen = new Set<string>();
+  return diagnoses.filter((d) => (seen.has(keyOf(d)) ? false : (seen.add(keyOf(d)), true)));
+}
+
+/** What the spouts would emit unthrottled: the regime a blacklist entry belongs to. */
+function offeredLoad(topology: TopologyDefinition, index: MeasurementIndex): number {
+  return topology.components
+    .filter((c) => c.kind === 'spout')
+    .reduce((acc, c) => acc + index.sum(c.name, METRIC.emitRate) / (1 - Math.min(0.95, index.componentValue(c.name, METRIC.pausedFraction) ?? 0)), 0);
+}
+
+export type { Measurement };

@@ -1,0 +1,110 @@
+import type { PhysicalPlan } from '../model/runtime-state.js';
+import type { MetricsView } from '../runtime/metrics-cache.js';
+import type { Measurement, PolicyContext, Sensor } from '../spi/health-policy.js';
+
+/** Metric names the built-in sensor produces, per instance unless noted. */
+export const METRIC = {
+  executeRate: 'executeRate',
+  emitRate: 'emitRate',
+  /** Fraction of wall time in user code: with executeRate it gives the true processing rate (DS2). */
+  busyFraction: 'busyFraction',
+  /** Milliseconds over the window the instance's queue was above the high watermark. */
+  backpressureMs: 'backpressureMs',
+  pendingBytes: 'pendingBytes',
+  /** Per spout component: fraction of the window its spouts were paused by backpressure. */
+  pausedFraction: 'pausedFraction',
+} as const;
+
+/** Where the sensor reads from: the metrics cache and physical plan of the topology master. */
+export interface MetricsSource {
+  view(windowMs: number): MetricsView;
+  physicalPlan(): PhysicalPlan | undefined;
+}
+
+/** Reads the metrics cache of container 0 in-process: no network hop between the cache and the policies. */
+export class MetricsCacheSensor implements Sensor {
+  readonly name = 'metrics-cache';
+
+  constructor(private readonly source: MetricsSource) {}
+
+  async fetch(context: PolicyContext): Promise<Measurement[]> {
+    const view = this.source.view(context.windowMs);
+    const plan = this.source.physicalPlan();
+    const measurements: Measurement[] = [];
+    const timestamp = view.timestamp;
+    for (const [component, metrics] of Object.entries(view.components)) {
+      for (const [instance, m] of Object.entries(metrics.instances ?? {})) {
+        for (const metric of [METRIC.executeRate, METRIC.emitRate, METRIC.busyFraction, METRIC.backpressureMs, METRIC.pendingBytes] as const) {
+          measurements.push({ component, instance, metric, timestamp, value: m[metric] });
+        }
+      }
+    }
+    if (plan) {
+      const spouts = new Set(context.topology.components.filter((c) => c.kind === 'spout').map((c) => c.name));
+      const spoutContainers = new Map<string, Set<number>>();
+      for (const instance of plan.instances) {
+        if (!spouts.has(instance.component)) continue;
+        const set = spoutContainers.get(instance.component) ?? new Set<number>();
+        set.add(instance.containerId);
+        spoutContainers.set(instance.component, set);
+      }
+      for (const [component, containers] of spoutContainers) {
+        const paused = Math.max(0, ...[...containers].map((id) => view.streamManagers[`stmgr-${id}`]?.spoutsPausedFraction ?? 0));
+        measurements.push({ component, metric: METRIC.pausedFraction, timestamp, value: paused });
+      }
+    }
+    return measurements;
+  }
+}
+
+/** Per-component, per-instance access to a round's measurements. */
+export class MeasurementIndex {
+  private readonly byComponent = new Map<string, Map<string, Map<string, number>>>();
+  private readonly componentLevel = new Map<string, Map<string, number>>();
+
+  constructor(measurements: readonly Measurement[]) {
+    for (const m of measurements) {
+      if (m.instance === undefined) {
+        const metrics = this.componentLevel.get(m.component) ?? new Map<string, number>();
+        metrics.set(m.metric, m.value);
+        this.componentLevel.set(m.component, metrics);
+        continue;
+      }
+      const instances = this.byComponent.get(m.component) ?? new Map<string, Map<string, number>>();
+      const metrics = instances.get(m.instance) ?? new Map<string, number>();
+      metrics.set(m.metric, m.value);
+      instances.set(m.instance, metrics);
+      this.byComponent.set(m.component, instances);
+    }
+  }
+
+  components(): string[] {
+    return [...new Set([...this.byComponent.keys(), ...this.componentLevel.keys()])];
+  }
+
+  instances(component: string): string[] {
+    return [...(this.byComponent.get(component)?.keys() ?? [])].sort();
+  }
+
+  value(component: string, instance: string, metric: string): number {
+    return this.byComponent.get(component)?.get(instance)?.get(metric) ?? 0;
+  }
+
+  componentValue(component: string, metric: string): number | undefined {
+    return this.componentLevel.get(component)?.get(metric);
+  }
+
+  sum(component: string, metric: string): number {
+    return this.instances(component).reduce((acc, instance) => acc + this.value(component, instance, metric), 0);
+  }
+
+  /**
+   * Tuples per second one instance manages while busy: executed ÷ busy fraction (DS2's true rate).
+   * Undefined when the instance was too idle in the window for the estimate to mean anything.
+   */
+  trueRate(component: string, instance: string, minBusy = 0.05): number | undefined {
+    const busy = this.value(component, instance, METRIC.busyFraction);
+    const rate = this.value(component, instance, METRIC.executeRate);
+    return busy >= minBusy && rate > 0 ? rate / busy : undefined;
+  }
+}

@@ -1,0 +1,310 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { SilentLogger } from '../logging/index.js';
+import type { TopologyDefinition } from '../model/topology.js';
+import type { HealthPolicy, Measurement, PolicyContext, Sensor, TopologyActuator } from '../spi/health-policy.js';
+import { LocalFsStateManager } from '../statemgr/local-fs-state-manager.js';
+import { BackpressureDetector, LargeQueueDetector, LowUtilizationDetector, ProcessingRateSkewDetector, SaturationDetector } from './detectors.js';
+import { DataSkewDiagnoser, OverProvisioningDiagnoser, SlowInstanceDiagnoser, UnderProvisioningDiagnoser } from './diagnosers.js';
+import { HealthManager } from './health-manager.js';
+import { METRIC } from './measurements.js';
+import { DataSkewResolver, ScaleResolver, SlowInstanceResolver } from './resolvers.js';
+import { DEFAULT_PROVISIONING_SETTINGS, type ProvisioningSettings } from './settings.js';
+
+/** Word count as the health manager sees it: sentence → shuffle → split → fields(word) → count. */
+function wordCount(split = 1, count = 2): TopologyDefinition {
+  return {
+    name: 'word-count',
+    id: 'word-count-1',
+    config: {},
+    components: [
+      { name: 'sentence', kind: 'spout', parallelism: 1, config: {}, outputs: [{ id: 'default', fields: ['sentence'] }], inputs: [] },
+      {
+        name: 'split',
+        kind: 'bolt',
+        parallelism: split,
+        config: {},
+        outputs: [{ id: 'default', fields: ['word'] }],
+        inputs: [{ component: 'sentence', stream: 'default', grouping: { type: 'shuffle' } }],
+      },
+      { name: 'count', kind: 'bolt', parallelism: count, config: {}, outputs: [], inputs: [{ component: 'split', stream: 'default', grouping: { type: 'fields', fields: ['word'] } }] },
+    ],
+  };
+}
+
+interface InstanceValues {
+  executeRate?: number;
+  emitRate?: number;
+  busyFraction?: number;
+  backpressureMs?: number;
+  pendingBytes?: number;
+}
+
+/** A recorded metrics window: per instance values plus the spouts' paused fraction. */
+function window(instances: Record<string, InstanceValues>, pausedFraction = 0): Measurement[] {
+  const measurements: Measurement[] = [];
+  for (const [instance, values] of Object.entries(instances)) {
+    const component = instance.split('_')[2]!;
+    for (const metric of [METRIC.executeRate, METRIC.emitRate, METRIC.busyFraction, METRIC.backpressureMs, METRIC.pendingBytes] as const) {
+      measurements.push({ component, instance, metric, timestamp: 0, value: values[metric] ?? 0 });
+    }
+  }
+  measurements.push({ component: 'sentence', metric: METRIC.pausedFraction, timestamp: 0, value: pausedFraction });
+  return measurements;
+}
+
+/**
+ * Word count offering `sentences`/s, with count instances doing `countTrueRate` words per busy
+ * second. When count cannot keep up, backpressure pauses the spout for the share of time it must,
+ * and everything upstream runs at count's pace, as in a real run.
+ */
+function wordCountWindow(options: { sentences: number; count: number; countTrueRate: number; split?: number; jitter?: () => number }): Measurement[] {
+  const j = options.jitter ?? (() => 1);
+  const offeredWords = options.sentences * 10;
+  const throughput = Math.min(offeredWords, options.count * options.countTrueRate * 0.99);
+  const saturated = throughput < offeredWords;
+  const split = options.split ?? 1;
+  const instances: Record<string, InstanceValues> = { container_1_sentence_1: { emitRate: (throughput / 10) * j(), busyFraction: 0.01 } };
+  for (let i = 0; i < split; i++) {
+    instances[`container_1_split_${10 + i}`] = { executeRate: (throughput / 10 / split) * j(), emitRate: (throughput / split) * j(), busyFraction: 0.05 * j() };
+  }
+  for (let i = 0; i < options.count; i++) {
+    const executed = throughput / options.count;
+    instances[`container_2_count_${20 + i}`] = { executeRate: executed * j(), busyFraction: (executed / options.countTrueRate) * j(), backpressureMs: saturated ? 3000 : 0 };
+  }
+  return window(instances, saturated ? 1 - throughput / offeredWords : 0);
+}
+
+class RecordingActuator implements TopologyActuator {
+  readonly calls: unknown[] = [];
+  async scale(parallelism: Readonly<Record<string, number>>) {
+    this.calls.push({ scale: parallelism });
+  }
+  async restartContainer(containerId: number) {
+    this.calls.push({ restart: containerId });
+  }
+  async setRuntimeConfig(changes: ReadonlyArray<{ component: string; key: string; value: unknown }>) {
+    this.calls.push({ runtimeConfig: changes });
+  }
+}
+
+/** Plays recorded windows to the policy, one per round. */
+class RecordedSensor implements Sensor {
+  readonly name = 'recorded';
+  next: Measurement[] = [];
+  async fetch(): Promise<Measurement[]> {
+    return this.next;
+  }
+}
+
+function policy(sensor: Sensor, actuator: TopologyActuator, settings: ProvisioningSettings = DEFAULT_PROVISIONING_SETTINGS): HealthPolicy {
+  const slow = new SlowInstanceDiagnoser();
+  const skew = new DataSkewDiagnoser();
+  return {
+    id: 'dynamic-resource-provisioning',
+    intervalMs: 1000,
+    windowMs: 10_000,
+    holdRounds: { 'over-provisioned': settings.scaleDownHoldRounds },
+    sensors: [sensor],
+    detectors: [new BackpressureDetector(settings), new SaturationDetector(settings), new LargeQueueDetector(settings), new ProcessingRateSkewDetector(settings), new LowUtilizationDetector(settings)],
+    diagnosers: [slow, skew, new UnderProvisioningDiagnoser([slow, skew]), new OverProvisioningDiagnoser()],
+    resolvers: [new SlowInstanceResolver(actuator), new DataSkewResolver(), new ScaleResolver(actuator, settings)],
+  };
+}
+
+let dir: string;
+let state: LocalFsStateManager;
+let topology: TopologyDefinition;
+let clock: number;
+
+beforeEach(async () => {
+  dir = mkdtempSync(path.join(os.tmpdir(), 'ardea-health-unit-'));
+  state = new LocalFsStateManager({ rootPath: dir }, new SilentLogger());
+  await state.start();
+  topology = wordCount();
+  clock = 1_000_000;
+});
+
+afterEach(async () => {
+  await state.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function manager(p: HealthPolicy): HealthManager {
+  return new HealthManager({
+    topologyName: 'word-count',
+    policies: [p],
+    state,
+    readTopology: async () => topology,
+    logger: new SilentLogger(),
+    minWindowMs: 1000,
+    noiseMsPerSec: 20,
+    clock: () => clock,
+  });
+}
+
+/** Seeded xorshift jitter, so noise is the same on every run. */
+function jitter(seed: number, amplitude: number): () => number {
+  let x = seed || 1;
+  return () => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    return 1 + (((x >>> 0) / 0x100000000) * 2 - 1) * amplitude;
+  };
+}
+
+describe('the provisioning policy on recorded windows', () => {
+  it('takes no action on a healthy topology whose metrics are noisy', async () => {
+    const sensor = new RecordedSensor();
+    const actuator = new RecordingActuator();
+    const p = policy(sensor, actuator);
+    const hm = manager(p);
+    for (let seed = 1; seed <= 50; seed++) {
+      // 2 count instances at 1,000 words/s each take 1,000 offered words/s: 50 % busy, ±20 % noise.
+      sensor.next = wordCountWindow({ sentences: 100, count: 2, countTrueRate: 1000, jitter: jitter(seed, 0.2) });
+      clock += 1000;
+      await hm.runRound(p);
+    }
+    expect(actuator.calls).toEqual([]);
+  });
+
+  it('sizes an under-provisioned count bolt from its true rate in one action', async () => {
+    const sensor = new RecordedSensor();
+    const actuator = new RecordingActuator();
+    const p = policy(sensor, actuator);
+    topology = wordCount(1, 1);
+    sensor.next = wordCountWindow({ sentences: 300, count: 1, countTrueRate: 1000 });
+    const round = await manager(p).runRound(p);
+    // Offered 3,000 words/s (the spout, paused two thirds of the time, emits 99 sentences/s), 1,000 per instance, 85 % target.
+    expect(round?.diagnoses).toContainEqual(expect.objectContaining({ type: 'under-provisioned', component: 'count' }));
+    expect(actuator.calls).toEqual([{ scale: { count: 4 } }]);
+    expect(round?.actions[0]).toMatchObject({ type: 'scale-up', predictedEffect: { backpressureMsPerSec: 0 }, diagnosis: { type: 'under-provisioned', component: 'count' } });
+  });
+
+  it('sizes chained bottlenecks of the DAG in the same round', async () => {
+    const sensor = new RecordedSensor();
+    const actuator = new RecordingActuator();
+    const p = policy(sensor, actuator);
+    topology = wordCount(1, 1);
+    sensor.next = window(
+      {
+        container_1_sentence_1: { emitRate: 100, busyFraction: 0.01 },
+        container_1_split_10: { executeRate: 100, emitRate: 1000, busyFraction: 0.99, backpressureMs: 3000 },
+        container_2_count_20: { executeRate: 990, busyFraction: 0.99, backpressureMs: 3000 },
+      },
+      0.75,
+    );
+    await manager(p).runRound(p);
+    // 400 sentences/s offered: split needs 400 / 101 / 0.85 → 5, count 4,000 / 1,000 / 0.85 → 5.
+    expect(actuator.calls).toEqual([{ scale: { split: 5, count: 5 } }]);
+  });
+
+  it('diagnoses a slow instance behind shuffle grouping and routes around it without adding instances', async () => {
+    const sensor = new RecordedSensor();
+    const actuator = new RecordingActuator();
+    const p = policy(sensor, actuator);
+    topology = wordCount(3, 2);
+    sensor.next = window({
+      container_1_sentence_1: { emitRate: 400, busyFraction: 0.01 },
+      container_1_split_10: { executeRate: 133, emitRate: 1330, busyFraction: 0.13 },
+      container_1_split_11: { executeRate: 100, emitRate: 1000, busyFraction: 1 },
+      container_2_split_12: { executeRate: 133, emitRate: 1330, busyFraction: 0.13 },
+      container_2_count_20: { executeRate: 1830, busyFraction: 0.2 },
+      container_2_count_21: { executeRate: 1830, busyFraction: 0.2 },
+    });
+    const round = await manager(p).runRound(p);
+    expect(round?.diagnoses).toEqual([{ type: 'slow-instance', component: 'split', instances: ['container_1_split_11'] }]);
+    expect(actuator.calls).toEqual([{ runtimeConfig: [{ component: 'sentence', key: '__shuffleWeights', value: { 10: 1, 11: 0.1, 12: 1 } }] }]);
+    expect(round?.actions[0]?.type).toBe('route-around');
+  });
+
+  it('reports data skew instead of scaling for it, once per load regime', async () => {
+    const sensor = new RecordedSensor();
+    const actuator = new RecordingActuator();
+    const p = policy(sensor, actuator);
+    const hm = manager(p);
+    sensor.next = window({
+      container_1_sentence_1: { emitRate: 100, busyFraction: 0.01 },
+      container_1_split_10: { executeRate: 50, emitRate: 500, busyFraction: 0.05 },
+      container_1_split_11: { executeRate: 50, emitRate: 500, busyFraction: 0.05 },
+      container_2_count_20: { executeRate: 900, busyFraction: 0.9, backpressureMs: 2000 },
+      container_2_count_21: { executeRate: 100, busyFraction: 0.1 },
+    });
+    const first = await hm.runRound(p);
+    expect(first?.diagnoses).toEqual([{ type: 'data-skew', component: 'count', instances: ['container_2_count_20'] }]);
+    expect(first?.actions).toMatchObject([{ type: 'report', description: expect.stringMatching(/data skew on count.*scaling up would not help/) }]);
+    clock += 1000;
+    const second = await hm.runRound(p);
+    expect(second?.actions).toEqual([]);
+    expect(second?.blacklisted).toEqual([{ type: 'data-skew', component: 'count' }]);
+    expect(actuator.calls).toEqual([]);
+  });
+
+  it('scales an idle component down only after the hold, sized for the scale-down utilization', async () => {
+    const sensor = new RecordedSensor();
+    const actuator = new RecordingActuator();
+    const p = policy(sensor, actuator);
+    const hm = manager(p);
+    topology = wordCount(1, 6);
+    // 6 count instances share 1,000 words/s at 1,000 per busy second: 1 busy instance in total.
+    sensor.next = wordCountWindow({ sentences: 100, count: 6, countTrueRate: 1000 });
+    await hm.runRound(p);
+    expect(actuator.calls).toEqual([]);
+    clock += 1000;
+    const round = await hm.runRound(p);
+    expect(actuator.calls).toEqual([{ scale: { count: 2 } }]);
+    expect(round?.actions[0]).toMatchObject({ type: 'scale-down', diagnosis: { type: 'over-provisioned', component: 'count' } });
+  });
+
+  it('judges an action once the topology settles, and does not repeat one that did not help until the load changes', async () => {
+    const sensor = new RecordedSensor();
+    const actuator = new RecordingActuator();
+    const p = policy(sensor, actuator);
+    const hm = manager(p);
+    topology = wordCount(1, 1);
+    const saturated = wordCountWindow({ sentences: 300, count: 1, countTrueRate: 1000 });
+    sensor.next = saturated;
+    await hm.runRound(p);
+    expect(actuator.calls).toHaveLength(1);
+    // The scale-up "happened" but the window still shows the same backpressure: it did not help.
+    for (let i = 0; i < 3; i++) {
+      clock += 2000;
+      await hm.runRound(p);
+    }
+    const log = await state.get('healthLog', 'word-count');
+    // The window restarted at the action: 3 s of backpressure in the 4 s since.
+    expect(log?.rounds[0]?.actions[0]).toMatchObject({ verdict: 'did-not-help', observedEffect: { backpressureMsPerSec: 750 } });
+    expect(log?.rounds.at(-1)?.actions).toEqual([]);
+    expect(log?.rounds.at(-1)?.blacklisted).toEqual([{ type: 'under-provisioned', component: 'count' }]);
+    expect(actuator.calls).toHaveLength(1);
+    // The offered load doubles: a new regime, so the diagnosis may be acted on again.
+    clock += 2000;
+    sensor.next = wordCountWindow({ sentences: 600, count: 1, countTrueRate: 1000 });
+    await hm.runRound(p);
+    expect(actuator.calls).toHaveLength(2);
+  });
+
+  it('records a helped verdict when backpressure is gone after the action settles', async () => {
+    const sensor = new RecordedSensor();
+    const actuator = new RecordingActuator();
+    const p = policy(sensor, actuator);
+    const hm = manager(p);
+    topology = wordCount(1, 1);
+    sensor.next = wordCountWindow({ sentences: 300, count: 1, countTrueRate: 1000 });
+    await hm.runRound(p);
+    topology = wordCount(1, 4);
+    sensor.next = wordCountWindow({ sentences: 300, count: 4, countTrueRate: 1000 });
+    for (let i = 0; i < 3; i++) {
+      clock += 2000;
+      await hm.runRound(p);
+    }
+    const log = await state.get('healthLog', 'word-count');
+    expect(log?.rounds[0]?.actions[0]).toMatchObject({ type: 'scale-up', verdict: 'helped', observedEffect: { backpressureMsPerSec: 0 } });
+  });
+});
+
+// The context type is part of the SPI that user policies implement; keep the fixture honest about it.
+export type { PolicyContext };

@@ -1,0 +1,26 @@
+import type { HealthPolicy, TopologyActuator } from '../spi/health-policy.js';
+import { BackpressureDetector, LargeQueueDetector, LowUtilizationDetector, ProcessingRateSkewDetector, SaturationDetector } from './detectors.js';
+import { DataSkewDiagnoser, DIAGNOSIS, OverProvisioningDiagnoser, SlowInstanceDiagnoser, UnderProvisioningDiagnoser } from './diagnosers.js';
+import { MetricsCacheSensor, type MetricsSource } from './measurements.js';
+import { DataSkewResolver, ScaleResolver, SlowInstanceResolver } from './resolvers.js';
+import { PROVISIONING_POLICY_ID, type ProvisioningSettings } from './settings.js';
+
+/**
+ * Dynamic resource provisioning: backpressure, queue and skew detectors; slow-instance, data-skew,
+ * under- and over-provisioning diagnosers; resolvers that route around slow instances, report skew,
+ * and size every bottleneck of the DAG in one update (scaling down only after a hold).
+ */
+export function provisioningPolicy(settings: ProvisioningSettings, source: MetricsSource, actuator: TopologyActuator): HealthPolicy {
+  const slow = new SlowInstanceDiagnoser();
+  const skew = new DataSkewDiagnoser();
+  return {
+    id: PROVISIONING_POLICY_ID,
+    intervalMs: settings.intervalMs,
+    windowMs: settings.windowMs,
+    holdRounds: { [DIAGNOSIS.overProvisioned]: settings.scaleDownHoldRounds },
+    sensors: [new MetricsCacheSensor(source)],
+    detectors: [new BackpressureDetector(settings), new SaturationDetector(settings), new LargeQueueDetector(settings), new ProcessingRateSkewDetector(settings), new LowUtilizationDetector(settings)],
+    diagnosers: [slow, skew, new UnderProvisioningDiagnoser([slow, skew]), new OverProvisioningDiagnoser()],
+    resolvers: [new SlowInstanceResolver(actuator), new DataSkewResolver(), new ScaleResolver(actuator, settings)],
+  };
+}

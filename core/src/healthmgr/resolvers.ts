@@ -1,0 +1,132 @@
+import { HealthPolicyError, describeError } from '../errors/index.js';
+import type { Action, Diagnosis, PolicyContext, Resolver, TopologyActuator } from '../spi/health-policy.js';
+import { DIAGNOSIS } from './diagnosers.js';
+import { MeasurementIndex, METRIC } from './measurements.js';
+import type { ProvisioningSettings } from './settings.js';
+import { SHUFFLE_WEIGHTS_KEY } from '../runtime/routing.js';
+import { sizeTopology } from './sizing.js';
+
+
+/**
+ * Scales under-provisioned components up to what their offered load needs, and every other bolt of
+ * the DAG that the new load would overwhelm, in one update; scales over-provisioned components down
+ * to what their load needs at the (lower) scale-down utilization, so the scale-down cannot cause
+ * backpressure. Predicts the effect so the action log can judge it.
+ */
+export class ScaleResolver implements Resolver {
+  readonly name = 'scale';
+  readonly handles = [DIAGNOSIS.underProvisioned, DIAGNOSIS.overProvisioned];
+
+  constructor(
+    private readonly actuator: TopologyActuator,
+    private readonly settings: ProvisioningSettings,
+  ) {}
+
+  async resolve(diagnoses: readonly Diagnosis[], context: PolicyContext): Promise<Action[]> {
+    const index = new MeasurementIndex(context.measurements);
+    const current = new Map(context.topology.components.map((c) => [c.name, c.parallelism]));
+    const up = diagnoses.some((d) => d.type === DIAGNOSIS.underProvisioned);
+    const loads = sizeTopology(context.topology, index, up ? this.settings.targetUtilization : this.settings.scaleDownUtilization);
+    const changes: Record<string, number> = {};
+    for (const [component, load] of loads) {
+      const now = current.get(component)!;
+      if (load.needed === undefined) continue;
+      if (up && load.needed > now) {
+        changes[component] = Math.min(load.needed, Math.ceil(now * this.settings.maxScaleFactor), this.settings.maxParallelism);
+      } else if (!up && load.needed < now && diagnoses.some((d) => d.component === component)) {
+        changes[component] = load.needed;
+      }
+    }
+    if (Object.keys(changes).length === 0) return [];
+    const description = Object.entries(changes)
+      .map(([component, n]) => `${component} ${current.get(component)} -> ${n} (offered ${Math.round(loads.get(component)!.offeredRate)}/s)`)
+      .join(', ');
+    try {
+      await this.actuator.scale(changes);
+    } catch (error) {
+      throw new HealthPolicyError(`scaling ${description} failed: ${describeError(error)}`, { cause: error });
+    }
+    return [
+      {
+        type: up ? 'scale-up' : 'scale-down',
+        description: `${up ? 'scale up' : 'scale down'}: ${description}`,
+        parameters: { parallelism: changes, previous: Object.fromEntries(Object.keys(changes).map((c) => [c, current.get(c)])) },
+        predictedEffect: { backpressureMsPerSec: 0 },
+      },
+    ];
+  }
+}
+
+/**
+ * A slow instance behind shuffle grouping gets a share of the traffic proportional to its true
+ * rate (its upstream components weight their shuffle); one behind any other grouping has its
+ * container restarted. Either way, no instance is added.
+ */
+export class SlowInstanceResolver implements Resolver {
+  readonly name = 'slow-instance';
+  readonly handles = [DIAGNOSIS.slowInstance];
+
+  constructor(private readonly actuator: TopologyActuator) {}
+
+  async resolve(diagnoses: readonly Diagnosis[], context: PolicyContext): Promise<Action[]> {
+    const index = new MeasurementIndex(context.measurements);
+    const actions: Action[] = [];
+    for (const diagnosis of diagnoses) {
+      const component = context.topology.components.find((c) => c.name === diagnosis.component);
+      if (!component) continue;
+      const shuffled = component.inputs.length > 0 && component.inputs.every((i) => i.grouping.type === 'shuffle' || i.grouping.type === 'none');
+      if (shuffled) {
+        const rates = index.instances(component.name).map((instance) => [instance, index.trueRate(component.name, instance) ?? 0] as const);
+        const fastest = Math.max(...rates.map(([, r]) => r), 1);
+        const weights = Object.fromEntries(rates.map(([instance, rate]) => [taskOf(instance), Math.max(0.05, Math.round((rate / fastest) * 100) / 100)]));
+        const upstream = [...new Set(component.inputs.map((i) => i.component))];
+        await this.actuator.setRuntimeConfig(upstream.map((name) => ({ component: name, key: SHUFFLE_WEIGHTS_KEY, value: weights })));
+        actions.push({
+          type: 'route-around',
+          component: component.name,
+          description: `slow instance(s) ${diagnosis.instances.join(', ')} of ${component.name}: weight shuffle traffic by true rate (${JSON.stringify(weights)})`,
+          parameters: { weights, upstream },
+          predictedEffect: { backpressureMsPerSec: 0 },
+        });
+      } else {
+        const containers = [...new Set(diagnosis.instances.map(containerOf))];
+        for (const containerId of containers) await this.actuator.restartContainer(containerId);
+        actions.push({
+          type: 'restart',
+          component: component.name,
+          description: `slow instance(s) ${diagnosis.instances.join(', ')} of ${component.name}: restart container(s) ${containers.join(', ')}`,
+          parameters: { containers },
+          predictedEffect: { backpressureMsPerSec: 0 },
+        });
+      }
+    }
+    return actions;
+  }
+}
+
+/** Data skew is reported as such: more instances would not help the one hot key. */
+export class DataSkewResolver implements Resolver {
+  readonly name = 'data-skew';
+  readonly handles = [DIAGNOSIS.dataSkew];
+
+  async resolve(diagnoses: readonly Diagnosis[]): Promise<Action[]> {
+    return diagnoses.map((d) => ({
+      type: 'report',
+      component: d.component,
+      description: `data skew on ${d.component}: instance(s) ${d.instances.join(', ')} get ${d.details.ratio}x the tuples of their siblings; scaling up would not help, repartition the hot keys`,
+      parameters: {},
+      predictedEffect: {},
+    }));
+  }
+}
+
+/** `container_<c>_<component>_<task>` → task id. */
+export function taskOf(instance: string): number {
+  return Number(instance.slice(instance.lastIndexOf('_') + 1));
+}
+
+export function containerOf(instance: string): number {
+  return Number(instance.split('_')[1]);
+}
+
+export { METRIC };

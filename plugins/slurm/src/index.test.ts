@@ -1,0 +1,44 @@
+import os from 'node:os';
+import { Container } from 'inversify';
+import { assertPluginDescriptor, Logger, Scheduler, SilentLogger, Uploader, type PluginContext } from '@ardea/core';
+import { describe, expect, it } from 'vitest';
+import slurmPlugin, { sftpUploader, SftpUploader, SlurmScheduler, slurmSchedulerConfigSchema, sshSettings } from './index.js';
+
+const context: PluginContext = { cluster: 'hpc', home: '/home/me/.ardea', clusterDirectory: '/etc/ardea/hpc', logger: new SilentLogger() };
+
+describe('@ardea/plugin-slurm descriptors', () => {
+  it('default-exports the slurm scheduler and names the sftp uploader', () => {
+    assertPluginDescriptor(slurmPlugin, '@ardea/plugin-slurm');
+    assertPluginDescriptor(sftpUploader, '@ardea/plugin-slurm#sftpUploader');
+    expect([slurmPlugin.name, slurmPlugin.kind, sftpUploader.name, sftpUploader.kind]).toEqual(['slurm', 'scheduler', 'sftp', 'uploader']);
+  });
+
+  it('fills defaults, and resolves relative paths from the cluster directory', () => {
+    const config = slurmSchedulerConfigSchema.parse({ host: 'login.hpc', workDirectory: '/shared/ardea', privateKeyPath: 'keys/id_ed25519' });
+    expect(config).toMatchObject({ port: 22, strictHostKeyChecking: true, jobNamePrefix: 'ardea-', sbatchOptions: [], container0: { cpus: 1, memoryMb: 1024 } });
+    const settings = sshSettings(config, '/etc/ardea/hpc');
+    expect(settings).toMatchObject({ user: os.userInfo().username, privateKeyPath: '/etc/ardea/hpc/keys/id_ed25519', knownHostsPath: `${os.homedir()}/.ssh/known_hosts` });
+  });
+
+  it('rejects unknown keys and values Slurm would misread', () => {
+    const base = { host: 'login.hpc', workDirectory: '/shared/ardea' };
+    expect(slurmSchedulerConfigSchema.safeParse({ ...base, partiton: 'x' }).success).toBe(false);
+    expect(slurmSchedulerConfigSchema.safeParse({ ...base, workDirectory: 'relative/dir' }).success).toBe(false);
+    expect(slurmSchedulerConfigSchema.safeParse({ ...base, timeLimit: 'a day' }).success).toBe(false);
+    expect(slurmSchedulerConfigSchema.safeParse({ ...base, partition: 'a b' }).success).toBe(false);
+    expect(slurmSchedulerConfigSchema.safeParse({ ...base, timeLimit: '2-00:00:00' }).success).toBe(true);
+    expect(sftpUploader.configSchema.safeParse({ host: 'login.hpc' }).success).toBe(false);
+  });
+
+  it('binds a library-mode scheduler and an uploader without connecting', async () => {
+    const container = new Container();
+    container.bind<Logger>(Logger).toConstantValue(new SilentLogger());
+    await container.loadAsync(slurmPlugin.createModule(slurmSchedulerConfigSchema.parse({ host: 'login.hpc', workDirectory: '/shared/ardea' }), context));
+    await container.loadAsync(sftpUploader.createModule(sftpUploader.configSchema.parse({ host: 'login.hpc', directory: '/shared/packages' }), context));
+    const scheduler = container.get<Scheduler>(Scheduler);
+    expect(scheduler).toBeInstanceOf(SlurmScheduler);
+    expect(scheduler.mode).toBe('library');
+    expect(container.get<Uploader>(Uploader)).toBeInstanceOf(SftpUploader);
+    await container.unbindAllAsync();
+  });
+});
