@@ -15,6 +15,9 @@ export const METRIC = {
   pausedFraction: 'pausedFraction',
 } as const;
 
+/** Token under which container 0 binds its {@link MetricsSource}, for sensors that plugins contribute. */
+export const MetricsSource = Symbol.for('ardea.MetricsSource');
+
 /** Where the sensor reads from: the metrics cache and physical plan of the topology master. */
 export interface MetricsSource {
   view(windowMs: number): MetricsView;

@@ -1,4 +1,4 @@
-import type { HealthPolicy, TopologyActuator } from '../spi/health-policy.js';
+import type { Detector, Diagnoser, HealthPolicy, Resolver, TopologyActuator } from '../spi/health-policy.js';
 import { BackpressureDetector, LargeQueueDetector, LowUtilizationDetector, ProcessingRateSkewDetector, SaturationDetector } from './detectors.js';
 import { DataSkewDiagnoser, DIAGNOSIS, OverProvisioningDiagnoser, SlowInstanceDiagnoser, UnderProvisioningDiagnoser } from './diagnosers.js';
 import { MetricsCacheSensor, type MetricsSource } from './measurements.js';
@@ -10,7 +10,13 @@ import { PROVISIONING_POLICY_ID, type ProvisioningSettings } from './settings.js
  * under- and over-provisioning diagnosers; resolvers that route around slow instances, report skew,
  * and size every bottleneck of the DAG in one update (scaling down only after a hold).
  */
-export function provisioningPolicy(settings: ProvisioningSettings, source: MetricsSource, actuator: TopologyActuator): HealthPolicy {
+export function provisioningPolicy(
+  settings: ProvisioningSettings,
+  source: MetricsSource,
+  actuator: TopologyActuator,
+  /** Stages plugins contributed under the Detector, Diagnoser and Resolver tokens, run after the built-in ones. */
+  extra: { readonly detectors?: readonly Detector[]; readonly diagnosers?: readonly Diagnoser[]; readonly resolvers?: readonly Resolver[] } = {},
+): HealthPolicy {
   const slow = new SlowInstanceDiagnoser();
   const skew = new DataSkewDiagnoser();
   return {
@@ -19,8 +25,15 @@ export function provisioningPolicy(settings: ProvisioningSettings, source: Metri
     windowMs: settings.windowMs,
     holdRounds: { [DIAGNOSIS.overProvisioned]: settings.scaleDownHoldRounds },
     sensors: [new MetricsCacheSensor(source)],
-    detectors: [new BackpressureDetector(settings), new SaturationDetector(settings), new LargeQueueDetector(settings), new ProcessingRateSkewDetector(settings), new LowUtilizationDetector(settings)],
-    diagnosers: [slow, skew, new UnderProvisioningDiagnoser([slow, skew]), new OverProvisioningDiagnoser()],
-    resolvers: [new SlowInstanceResolver(actuator), new DataSkewResolver(), new ScaleResolver(actuator, settings)],
+    detectors: [
+      new BackpressureDetector(settings),
+      new SaturationDetector(settings),
+      new LargeQueueDetector(settings),
+      new ProcessingRateSkewDetector(settings),
+      new LowUtilizationDetector(settings),
+      ...(extra.detectors ?? []),
+    ],
+    diagnosers: [slow, skew, new UnderProvisioningDiagnoser([slow, skew]), new OverProvisioningDiagnoser(), ...(extra.diagnosers ?? [])],
+    resolvers: [new SlowInstanceResolver(actuator), new DataSkewResolver(), ...(extra.resolvers ?? []), new ScaleResolver(actuator, settings)],
   };
 }

@@ -19,7 +19,8 @@ import { HealthManager } from '../healthmgr/health-manager.js';
 import { provisioningPolicy } from '../healthmgr/provisioning-policy.js';
 import { healthManagerEnabled, provisioningSettingsOf } from '../healthmgr/settings.js';
 import { Ardea } from '../scheduler/ardea.js';
-import { HealthPolicy, type TopologyActuator } from '../spi/health-policy.js';
+import { Detector, Diagnoser, HealthPolicy, Resolver, TopologyActuator } from '../spi/health-policy.js';
+import { MetricsSource } from '../healthmgr/measurements.js';
 import { StreamManager } from './stream-manager.js';
 import { TopologyMaster } from './topology-master.js';
 
@@ -73,11 +74,20 @@ async function main(): Promise<void> {
         restartContainer: (id) => ardea.restart(definition.name, id),
         setRuntimeConfig: (changes) => ardea.updateRuntimeConfig(definition.name, changes),
       };
-      const source = { view: (windowMs: number) => master.metrics.view({ windowMs, instances: true }), physicalPlan: () => master.physicalPlan };
-      const plugins = container.getAll<HealthPolicy>(HealthPolicy, { optional: true });
+      const source: MetricsSource = { view: (windowMs: number) => master.metrics.view({ windowMs, instances: true }), physicalPlan: () => master.physicalPlan };
+      // Policy plugins resolve their stages from the container and may inject these two.
+      container.bind<TopologyActuator>(TopologyActuator).toConstantValue(actuator);
+      container.bind<MetricsSource>(MetricsSource).toConstantValue(source);
+      const provisioning = provisioningSettingsOf(config);
+      const extra = {
+        detectors: container.getAll<Detector>(Detector, { optional: true }),
+        diagnosers: container.getAll<Diagnoser>(Diagnoser, { optional: true }),
+        resolvers: container.getAll<Resolver>(Resolver, { optional: true }),
+      };
+      const policies = [...(provisioning.enabled ? [provisioningPolicy(provisioning, source, actuator, extra)] : []), ...container.getAll<HealthPolicy>(HealthPolicy, { optional: true })];
       health = new HealthManager({
         topologyName: definition.name,
-        policies: [provisioningPolicy(provisioningSettingsOf(config), source, actuator), ...plugins],
+        policies,
         state,
         readTopology: () => state.get('topology', definition.name),
         logger,
