@@ -29,3 +29,4 @@ export const localFsUploaderPlugin = definePlugin({
     });
   },
 });
+export { packageFileSize } from './package-file.js';

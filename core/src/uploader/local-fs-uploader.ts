@@ -1,12 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, open, readdir, rename, rm, rmdir, stat } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, rmdir } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { ArdeaError, UploaderError } from '../errors/index.js';
+import { UploaderError } from '../errors/index.js';
 import { SilentLogger, type Logger } from '../logging/index.js';
 import type { Uploader, UploadRequest } from '../spi/uploader.js';
+import { packageFileSize } from './package-file.js';
 
 export interface LocalFsUploaderOptions {
   /** Where packages go, as `<directory>/<topologyName>/<topologyId>/<package file name>`. Containers must see it at the same path. */
@@ -46,16 +47,7 @@ export class LocalFsUploader implements Uploader {
       new UploaderError(`cannot upload topology package ${source} to ${target}: ${reason}`, cause === undefined ? {} : { cause });
 
     if (request.signal?.aborted) throw fail('the upload was aborted', request.signal.reason);
-    let size: number;
-    try {
-      const info = await stat(source);
-      if (!info.isFile()) throw fail('the package is not a regular file');
-      size = info.size;
-    } catch (error) {
-      if (error instanceof ArdeaError) throw error;
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw fail('the package file does not exist', error);
-      throw fail(reason(error), error);
-    }
+    const size = await packageFileSize(source, fail);
 
     const temporary = path.join(targetDirectory, `.${name}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
     try {

@@ -1,10 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { ArdeaError, UploaderError, type Logger, type Uploader, type UploadRequest } from '@ardea/core';
+import { packageFileSize, UploaderError, type Logger, type Uploader, type UploadRequest } from '@ardea/core';
 import type { SFTPWrapper } from 'ssh2';
 import type { SshSettings } from './config.js';
 import { SshConnection, SshError } from './ssh-connection.js';
@@ -51,16 +50,7 @@ export class SftpUploader implements Uploader {
       });
 
     if (request.signal?.aborted) throw fail('the upload was aborted', request.signal.reason);
-    let size: number;
-    try {
-      const info = await stat(source);
-      if (!info.isFile()) throw fail('the package is not a regular file');
-      size = info.size;
-    } catch (error) {
-      if (error instanceof ArdeaError) throw error;
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw fail('the package file does not exist', error);
-      throw fail(reason(error), error);
-    }
+    const size = await packageFileSize(source, fail);
 
     try {
       await this.ssh.withSftp(async (sftp) => {
