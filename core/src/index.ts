@@ -33,3 +33,4 @@ export { createArdea, Ardea, applyTopologyProperties, type CreateArdeaOptions, t
 export { HttpSchedulerClient, LibrarySchedulerClient, openSchedulerClient, type SchedulerClient } from './scheduler/scheduler-client.js';
 export { executorSpec } from './scheduler/executor-spec.js';
 export * from './healthmgr/index.js';
+export * from './simulator/index.js';

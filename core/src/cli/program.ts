@@ -5,6 +5,7 @@ import { Logger, StreamLogger } from '../logging/index.js';
 import type { CliIo } from './cli-io.js';
 import { configCommand } from './commands/config-command.js';
 import { describeCommand, listCommand } from './commands/state-commands.js';
+import { simulateCommand, type SimulateCommandOptions } from './commands/simulate-command.js';
 import { activationCommand, healthCommand, killCommand, metricsCommand, restartCommand, submitCommand, updateCommand } from './commands/topology-commands.js';
 
 const packageJson = createRequire(import.meta.url)('../../package.json') as { version: string };
@@ -162,6 +163,15 @@ export function createProgram(io: CliIo): Command {
       .argument('<cluster>', 'cluster')
       .option('--json', 'print JSON instead of YAML'),
   ).action((cluster: string, options: ClusterCommandOptions & { json?: boolean }) => configCommand(io, cluster, options));
+
+  program
+    .command('simulate')
+    .description('run a health policy against a simulated topology in virtual time; print the action log and convergence metrics')
+    .argument('<scenario>', 'scenario YAML file (see docs/simulator.md)')
+    .option('--policy <id>', "policy to run (default: the scenario's, else dynamic-resource-provisioning)")
+    .option('--seed <n>', "run this seed instead of the scenario's seeds")
+    .option('--json', 'print one JSON object: { scenario, policy, runs: [...] }')
+    .action((scenario: string, options: SimulateCommandOptions) => simulateCommand(io, scenario, options));
 
   return program;
 }

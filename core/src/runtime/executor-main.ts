@@ -111,7 +111,11 @@ async function main(): Promise<void> {
       secret: execution.secret,
       bundleUrl,
       host: settings.listenHost,
-      backpressure: { highWatermarkBytes: settings.backpressureHighWatermark, lowWatermarkBytes: settings.backpressureLowWatermark },
+      backpressure: {
+        highWatermarkBytes: settings.backpressureHighWatermark,
+        lowWatermarkBytes: settings.backpressureLowWatermark,
+        stallMs: settings.backpressureStallMs,
+      },
       metricsIntervalMs: settings.metricsIntervalMs,
       logger,
       logLevel: settings.logLevel,

@@ -18,6 +18,13 @@ export const RuntimeSettingsSchema = z.object({
   backpressureHighWatermark: ByteAmountSchema.default(1024 * 1024),
   /** ...and the level below which it stops. */
   backpressureLowWatermark: ByteAmountSchema.default(512 * 1024),
+  /**
+   * Backpressure also starts when an instance's oldest queued frame has waited this long (and four
+   * times its usual batch time): reaction in milliseconds at any rate (10 gives 11-17 ms in the
+   * word-count bench). Off (0) by default: a bolt with long batches at high utilization trips it
+   * now and then, and those short pauses read as backpressure to the health manager.
+   */
+  backpressureStallMs: z.number().int().min(0).default(0),
   /** Address the topology's listeners bind to and advertise. Loopback unless a cluster needs more. */
   listenHost: z.string().min(1).default('127.0.0.1'),
   logLevel: z.enum(['debug', 'info', 'warn', 'error']).default('info'),

@@ -1,4 +1,5 @@
 import net from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import { describeError } from '../errors/index.js';
 import type { Logger } from '../logging/index.js';
@@ -16,6 +17,12 @@ export interface BackpressureSettings {
   readonly highWatermarkBytes: number;
   /** ...and the level below which it stops again. */
   readonly lowWatermarkBytes: number;
+  /**
+   * An instance whose oldest queued frame has waited longer than this (and longer than four of its
+   * typical batch times) starts backpressure too, whatever the byte count: a byte watermark alone
+   * reacts in watermark ÷ rate, which is seconds at low rates. 0 turns the time trigger off.
+   */
+  readonly stallMs?: number;
 }
 
 export interface StreamManagerOptions {
@@ -60,6 +67,13 @@ interface LocalInstance {
   countersBase: InstanceCounters;
   overSince: number | undefined;
   backpressureMs: number;
+  /** When each frame not yet executed was delivered (performance.now()), oldest first. */
+  deliveries: number[];
+  lastConsumedAt: number;
+  /** Moving average of how long the instance takes per frame, in ms. */
+  serviceMs: number;
+  /** Backpressure was started by the time trigger rather than the byte watermark. */
+  stalled: boolean;
 }
 
 /** A plan change this stream manager is carrying out (see advanceTransition). */
@@ -87,6 +101,7 @@ interface Peer {
 }
 
 const PEER_BACKLOG_POLL_MS = 2;
+const STALL_CHECK_MS = 5;
 
 const EMPTY_COUNTERS: InstanceCounters = { emitted: 0, executed: 0, acked: 0, failed: 0, errors: 0, busyNs: 0, executeNs: 0 };
 
@@ -130,6 +145,7 @@ export class StreamManager {
   private spoutsPausedMs = 0;
   private initiatedMs = 0;
   private metricsTimer: NodeJS.Timeout | undefined;
+  private stallTimer: NodeJS.Timeout | undefined;
   private stopping = false;
   private readonly logger: Logger;
 
@@ -163,6 +179,10 @@ export class StreamManager {
     await Promise.all(this.options.container.instances.map((instance) => this.startInstance(instance)));
     await this.connectToMaster();
     this.scheduleReport();
+    if (this.options.backpressure.stallMs) {
+      this.stallTimer = setInterval(() => this.checkStalls(), STALL_CHECK_MS);
+      this.stallTimer.unref();
+    }
   }
 
   private startInstance(instance: ContainerPlan['instances'][number]): Promise<void> {
@@ -185,6 +205,10 @@ export class StreamManager {
       countersBase: EMPTY_COUNTERS,
       overSince: undefined,
       backpressureMs: 0,
+      deliveries: [],
+      lastConsumedAt: 0,
+      serviceMs: 1,
+      stalled: false,
     };
     this.instances.set(instance.taskId, local);
     return this.spawn(local);
@@ -263,6 +287,7 @@ export class StreamManager {
         local.counters = new Float64Array(COUNTER_SLOTS);
         // Frames delivered to the dead worker are lost with it (at-most-once); they no longer count as pending.
         this.onConsumed(local, local.pendingBytes);
+        local.deliveries = [];
         local.restarts++;
         const delay = Math.min(30_000, 500 * 2 ** Math.min(local.restarts - 1, 6));
         this.logger.error(`instance ${name} exited with code ${code}; restarting it in ${delay} ms`, { restarts: local.restarts });
@@ -287,6 +312,7 @@ export class StreamManager {
     if (local.isSpout && this.spoutsPaused) this.post(local, { type: 'pause' });
     const backlog = local.backlog;
     local.backlog = [];
+    local.deliveries = [];
     for (const frame of backlog) {
       local.pendingBytes -= frame.byteLength;
       this.deliverToWorker(local, frame);
@@ -351,6 +377,7 @@ export class StreamManager {
 
   private deliverToWorker(instance: LocalInstance, frame: ArrayBuffer): void {
     instance.pendingBytes += frame.byteLength;
+    instance.deliveries.push(performance.now());
     if (instance.pendingBytes > instance.maxPendingBytes) instance.maxPendingBytes = instance.pendingBytes;
     if (instance.worker) this.post(instance, { type: 'data', frame }, [frame]);
     else instance.backlog.push(frame);
@@ -362,10 +389,39 @@ export class StreamManager {
 
   private onConsumed(instance: LocalInstance, bytes: number): void {
     instance.pendingBytes -= bytes;
-    if (instance.overSince !== undefined && instance.pendingBytes <= this.options.backpressure.lowWatermarkBytes) {
+    const now = performance.now();
+    const delivered = instance.deliveries.shift();
+    if (delivered !== undefined) {
+      const sample = now - Math.max(delivered, instance.lastConsumedAt);
+      instance.serviceMs = instance.serviceMs * 0.9 + sample * 0.1;
+    }
+    instance.lastConsumedAt = now;
+    if (instance.overSince === undefined) return;
+    const relieved = instance.stalled
+      ? instance.deliveries.length === 0 || now - instance.deliveries[0]! < this.stallThreshold(instance) / 2
+      : instance.pendingBytes <= this.options.backpressure.lowWatermarkBytes;
+    if (relieved && instance.pendingBytes <= this.options.backpressure.lowWatermarkBytes) {
       instance.backpressureMs += Date.now() - instance.overSince;
       instance.overSince = undefined;
+      instance.stalled = false;
       this.removeCause(`task-${instance.taskId}`);
+    }
+  }
+
+  private stallThreshold(instance: LocalInstance): number {
+    return Math.max(this.options.backpressure.stallMs ?? 0, 4 * instance.serviceMs);
+  }
+
+  /** The time trigger: see {@link BackpressureSettings.stallMs}. */
+  private checkStalls(): void {
+    const now = performance.now();
+    for (const instance of this.instances.values()) {
+      if (instance.overSince !== undefined || instance.deliveries.length === 0) continue;
+      if (now - instance.deliveries[0]! > this.stallThreshold(instance)) {
+        instance.overSince = Date.now();
+        instance.stalled = true;
+        this.addCause(`task-${instance.taskId}`);
+      }
     }
   }
 
@@ -680,6 +736,7 @@ export class StreamManager {
     if (this.stopping) return;
     this.stopping = true;
     clearTimeout(this.metricsTimer);
+    clearInterval(this.stallTimer);
     await Promise.all([...this.instances.values()].map((instance) => this.shutdownWorker(instance)));
     this.reportMetrics();
     this.tmLink?.close();
