@@ -4,6 +4,7 @@ import type { MetricsSource } from '../healthmgr/measurements.js';
 import { provisioningPolicy } from '../healthmgr/provisioning-policy.js';
 import { PROVISIONING_POLICY_ID, ProvisioningSettingsSchema } from '../healthmgr/settings.js';
 import type { HealthPolicy, Sensor, TopologyActuator } from '../spi/health-policy.js';
+import { ds2Factory, heronDhalionFactory } from './baselines.js';
 
 /** What a policy gets to run on the model: the model's sensor and actuator, and the scenario's settings for it. */
 export interface SimulatedPolicyInput {
@@ -74,7 +75,7 @@ export const provisioningPolicyFactory: SimulatedPolicyFactory = {
 
 /** The registry `ardea simulate --policy` picks from. */
 export function defaultPolicyRegistry(): SimulatedPolicyRegistry {
-  return new SimulatedPolicyRegistry().register(provisioningPolicyFactory);
+  return new SimulatedPolicyRegistry().register(provisioningPolicyFactory).register(heronDhalionFactory).register(ds2Factory);
 }
 
 /** The built-in policy wraps this in a sensor that the simulator replaces, so it is never read. */

@@ -182,9 +182,9 @@ describe('ardea simulate', () => {
   });
 
   it('fails with one line for an unknown policy or a bad scenario', async () => {
-    const unknown = await run('simulate', 'word-count-step-x4.yaml', '--policy', 'ds2');
+    const unknown = await run('simulate', 'word-count-step-x4.yaml', '--policy', 'flink-autoscaler');
     expect(unknown.code).toBe(EXIT_FAILURE);
-    expect(unknown.stderr).toBe("ardea: unknown policy 'ds2'; registered: dynamic-resource-provisioning\n");
+    expect(unknown.stderr).toBe("ardea: unknown policy 'flink-autoscaler'; registered: ds2, dynamic-resource-provisioning, heron-dhalion\n");
     const dir = mkdtempSync(path.join(os.tmpdir(), 'ardea-sim-'));
     try {
       writeFileSync(path.join(dir, 'bad.yaml'), 'name: bad\ntopology: { builtin: word-count }\nload: { type: constant, rate: 10 }\nduration: 60\nnoise: { cv: 9 }\n');
