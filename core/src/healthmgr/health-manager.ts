@@ -2,7 +2,7 @@ import type { Logger } from '../logging/index.js';
 import type { HealthActionRecord, HealthLog, HealthRound } from '../model/runtime-state.js';
 import type { TopologyDefinition } from '../model/topology.js';
 import { describeError } from '../errors/index.js';
-import type { Action, Diagnosis, HealthPolicy, Measurement, PolicyContext } from '../spi/health-policy.js';
+import type { Action, Diagnosis, HealthPolicy, PolicyContext } from '../spi/health-policy.js';
 import type { StateManager } from '../spi/state-manager.js';
 import { MeasurementIndex, METRIC } from './measurements.js';
 
@@ -229,4 +229,3 @@ function offeredLoad(topology: TopologyDefinition, index: MeasurementIndex): num
     .reduce((acc, c) => acc + index.sum(c.name, METRIC.emitRate) / (1 - Math.min(0.95, index.componentValue(c.name, METRIC.pausedFraction) ?? 0)), 0);
 }
 
-export type { Measurement };

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SilentLogger } from '../logging/index.js';
 import type { TopologyDefinition } from '../model/topology.js';
-import type { HealthPolicy, Measurement, PolicyContext, Sensor, TopologyActuator } from '../spi/health-policy.js';
+import type { HealthPolicy, Measurement, Sensor, TopologyActuator } from '../spi/health-policy.js';
 import { LocalFsStateManager } from '../statemgr/local-fs-state-manager.js';
 import { BackpressureDetector, LargeQueueDetector, LowUtilizationDetector, ProcessingRateSkewDetector, SaturationDetector } from './detectors.js';
 import { DataSkewDiagnoser, OverProvisioningDiagnoser, SlowInstanceDiagnoser, UnderProvisioningDiagnoser } from './diagnosers.js';
@@ -306,5 +306,3 @@ describe('the provisioning policy on recorded windows', () => {
   });
 });
 
-// The context type is part of the SPI that user policies implement; keep the fixture honest about it.
-export type { PolicyContext };

@@ -1,7 +1,7 @@
 import { HealthPolicyError, describeError } from '../errors/index.js';
 import type { Action, Diagnosis, PolicyContext, Resolver, TopologyActuator } from '../spi/health-policy.js';
 import { DIAGNOSIS } from './diagnosers.js';
-import { MeasurementIndex, METRIC } from './measurements.js';
+import { MeasurementIndex } from './measurements.js';
 import type { ProvisioningSettings } from './settings.js';
 import { SHUFFLE_WEIGHTS_KEY } from '../runtime/routing.js';
 import { sizeTopology } from './sizing.js';
@@ -129,4 +129,3 @@ export function containerOf(instance: string): number {
   return Number(instance.split('_')[1]);
 }
 
-export { METRIC };
