@@ -170,6 +170,7 @@ export function createProgram(io: CliIo): Command {
     .argument('<scenario>', 'scenario YAML file (see docs/simulator.md)')
     .option('--policy <id>', "policy to run (default: the scenario's, else dynamic-resource-provisioning)")
     .option('--seed <n>', "run this seed instead of the scenario's seeds")
+    .option('--policy-module <module>', 'also offer the policies a package or file exports as `simulatedPolicies` (repeatable)', (value: string, previous: string[] = []) => [...previous, value])
     .option('--json', 'print one JSON object: { scenario, policy, runs: [...] }')
     .action((scenario: string, options: SimulateCommandOptions) => simulateCommand(io, scenario, options));
 

@@ -2,7 +2,8 @@ import { Container } from 'inversify';
 import type { z } from 'zod';
 import { ClusterConfig } from '../config/cluster-config.js';
 import { configErrorFromSchema } from '../config/schema-errors.js';
-import { describeError, PluginLoadError } from '../errors/index.js';
+import { ConfigError, describeError, PluginLoadError } from '../errors/index.js';
+import { BUILTIN_POLICY_IDS } from '../healthmgr/builtin-policies.js';
 import { Logger, SilentLogger } from '../logging/index.js';
 import { builtinPackingModule, selectPackingAlgorithm } from '../packing/index.js';
 import type { PluginContext, PluginDescriptor, PluginKind } from '../plugin/plugin-descriptor.js';
@@ -41,25 +42,42 @@ export interface ResolvedCluster {
  */
 export async function resolveClusterPlugins(config: ClusterConfig): Promise<ResolvedCluster> {
   const baseDirectory = config.directory ?? process.cwd();
-  const resolve = async (kind: PluginKind, concern: keyof ClusterConfig['sources'], name: string, section: Record<string, unknown>, key: string) => {
+  const resolve = async (
+    kind: PluginKind,
+    concern: keyof ClusterConfig['sources'],
+    name: string,
+    sectionOf: (descriptor: PluginDescriptor) => { readonly values: Record<string, unknown>; readonly path: string },
+    key: string,
+  ) => {
     const source = config.sources[concern];
     const descriptor = await loadPluginDescriptor({ kind, name, baseDirectory, namedBy: `${source}: ${key}` }, BUILTIN_PLUGINS);
-    const result = descriptor.configSchema.safeParse(section);
+    const section = sectionOf(descriptor);
+    const result = descriptor.configSchema.safeParse(section.values);
     if (!result.success) {
-      throw configErrorFromSchema(result.error as z.ZodError, { source, section: concern, overrides: config.overrides }, section, descriptor.configSchema);
+      throw configErrorFromSchema(result.error as z.ZodError, { source, section: section.path, overrides: config.overrides }, section.values, descriptor.configSchema);
     }
     return { name, kind, descriptor, config: result.data } satisfies ResolvedPlugin;
   };
-  return {
+  const resolved: ResolvedCluster = {
     config,
-    scheduler: await resolve('scheduler', 'scheduler', config.scheduler.plugin, { ...config.scheduler.config }, 'scheduler.plugin'),
-    statemgr: await resolve('statemgr', 'statemgr', config.statemgr.plugin, { ...config.statemgr.config }, 'statemgr.plugin'),
-    uploader: await resolve('uploader', 'uploader', config.uploader.plugin, { ...config.uploader.config }, 'uploader.plugin'),
-    packing: await Promise.all(config.packing.plugins.map((name, i) => resolve('packing', 'packing', name, {}, `packing.plugins[${i}]`))),
+    scheduler: await resolve('scheduler', 'scheduler', config.scheduler.plugin, () => ({ values: { ...config.scheduler.config }, path: 'scheduler' }), 'scheduler.plugin'),
+    statemgr: await resolve('statemgr', 'statemgr', config.statemgr.plugin, () => ({ values: { ...config.statemgr.config }, path: 'statemgr' }), 'statemgr.plugin'),
+    uploader: await resolve('uploader', 'uploader', config.uploader.plugin, () => ({ values: { ...config.uploader.config }, path: 'uploader' }), 'uploader.plugin'),
+    packing: await Promise.all(config.packing.plugins.map((name, i) => resolve('packing', 'packing', name, () => ({ values: {}, path: 'packing' }), `packing.plugins[${i}]`))),
+    // A policy plugin's settings sit with the built-in policies' settings, under its own name.
     healthPolicies: await Promise.all(
-      config.healthmgr.plugins.map((name, i) => resolve('health-policy', 'healthmgr', name, {}, `healthmgr.plugins[${i}]`)),
+      config.healthmgr.plugins.map((name, i) =>
+        resolve('health-policy', 'healthmgr', name, (d) => ({ values: { ...(config.healthmgr.policies[d.name] ?? {}) }, path: `healthmgr.policies.${d.name}` }), `healthmgr.plugins[${i}]`),
+      ),
     ),
   };
+  const known = [...BUILTIN_POLICY_IDS, ...resolved.healthPolicies.map((p) => p.descriptor.name)];
+  for (const id of Object.keys(config.healthmgr.policies)) {
+    if (!known.includes(id)) {
+      throw new ConfigError(`${config.sources.healthmgr}: healthmgr.policies.${id}: no such policy; built-in: ${BUILTIN_POLICY_IDS.join(', ')}${resolved.healthPolicies.length ? `; from plugins: ${resolved.healthPolicies.map((p) => p.descriptor.name).join(', ')}` : ''} (a plugin's policy needs its package in healthmgr.plugins)`, { code: 'config.invalid' });
+    }
+  }
+  return resolved;
 }
 
 export interface CreateContainerOptions {

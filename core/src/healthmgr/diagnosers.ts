@@ -1,5 +1,6 @@
 import type { Diagnoser, Diagnosis, PolicyContext, Symptom } from '../spi/health-policy.js';
 import { SYMPTOM } from './detectors.js';
+import { isStalled, MeasurementIndex } from './measurements.js';
 
 export const DIAGNOSIS = {
   underProvisioned: 'under-provisioned',
@@ -67,9 +68,14 @@ export class UnderProvisioningDiagnoser implements Diagnoser {
 
   async diagnose(symptoms: readonly Symptom[], context: PolicyContext): Promise<Diagnosis[]> {
     const other = (await Promise.all(this.explained.map((d) => d.diagnose(symptoms, context)))).flat();
+    const index = new MeasurementIndex(context.measurements);
     const diagnoses: Diagnosis[] = [];
     for (const [component, found] of congested(symptoms)) {
       if (other.some((d) => d.component === component)) continue;
+      // Congestion only on hung instances is not a lack of capacity: more instances would not
+      // unblock them (the auto-restart policy restarts their containers).
+      const instances = [...new Set(found.flatMap((s) => s.instances))];
+      if (instances.every((i) => isStalled(index, component, i, context.windowMs / 1000, 0))) continue;
       diagnoses.push({ type: DIAGNOSIS.underProvisioned, component, instances: [...new Set(found.flatMap((s) => s.instances))], symptoms: found, details: found[0]!.details });
     }
     return diagnoses;

@@ -100,7 +100,7 @@ export class HealthManager {
     state.lastOffered = offered;
 
     if (state.pending) {
-      const settled = await this.judge(policy, state, index, windowMs);
+      const settled = await this.judge(policy, state, index, windowMs, topology);
       if (!settled) return undefined;
     }
     state.round++;
@@ -161,10 +161,12 @@ export class HealthManager {
    * Whether the topology has settled after the pending action; if so, records the observed effect
    * and the verdict, and blacklists the diagnosis when the action did not help.
    */
-  private async judge(policy: HealthPolicy, state: PolicyState, index: MeasurementIndex, windowMs: number): Promise<boolean> {
+  private async judge(policy: HealthPolicy, state: PolicyState, index: MeasurementIndex, windowMs: number, topology: TopologyDefinition): Promise<boolean> {
     const pending = state.pending!;
+    const isSpout = (name: string) => topology.components.some((c) => c.name === name && c.kind === 'spout');
     const offered = state.lastOffered;
-    const rate = pending.components.reduce((acc, c) => acc + index.sum(c, METRIC.executeRate), 0);
+    // Spouts execute nothing; what they emit is their rate.
+    const rate = pending.components.reduce((acc, c) => acc + index.sum(c, METRIC.executeRate) + (isSpout(c) ? index.sum(c, METRIC.emitRate) : 0), 0);
     const queues = index.components().reduce((acc, c) => acc + index.sum(c, METRIC.pendingBytes), 0);
     const stable = pending.previousRate !== undefined && Math.abs(rate - pending.previousRate) <= 0.1 * Math.max(rate, pending.previousRate, 1);
     const fullWindow = policy.windowMs ?? policy.intervalMs * 2;
@@ -176,11 +178,21 @@ export class HealthManager {
     const anyBackpressure = index.components().reduce((acc, c) => acc + backpressure(c), 0);
     state.pending = undefined;
     const settledAt = this.now();
+    const throughput = topology.components.filter((c) => c.kind === 'spout').reduce((acc, c) => acc + index.sum(c.name, METRIC.emitRate), 0);
     const judged = (action: HealthActionRecord): HealthActionRecord => {
       if (!CHANGES_TOPOLOGY.has(action.type) || action.verdict) return action;
-      const observed = action.type === 'scale-down' ? anyBackpressure : backpressure(action.diagnosis.component);
-      const helped = observed <= this.options.noiseMsPerSec;
-      return { ...action, observedEffect: { backpressureMsPerSec: Math.round(observed), executeRate: Math.round(rate) }, verdict: helped ? 'helped' : 'did-not-help', settledAt };
+      const component = action.diagnosis.component;
+      const observed: Record<string, number> = {
+        backpressureMsPerSec: Math.round(action.type === 'scale-down' ? anyBackpressure : backpressure(component)),
+        executeRate: Math.round(index.sum(component, METRIC.executeRate) + (isSpout(component) ? index.sum(component, METRIC.emitRate) : 0)),
+      };
+      if ('throughput' in action.predictedEffect) observed.throughput = Math.round(throughput);
+      if ('restarts' in action.predictedEffect) observed.restarts = index.sum(component, METRIC.restarts);
+      for (const metric of Object.keys(action.predictedEffect)) {
+        if (!(metric in observed) && index.measured(component, metric)) observed[metric] = index.sum(component, metric);
+      }
+      const helped = Object.entries(action.predictedEffect).every(([metric, predicted]) => meets(metric, predicted, observed[metric], this.options.noiseMsPerSec));
+      return { ...action, observedEffect: observed, verdict: helped ? 'helped' : 'did-not-help', settledAt };
     };
     // Decide before the log is written, so this round already skips what did not help.
     for (const action of pending.actions.map(judged)) {
@@ -210,6 +222,29 @@ export class HealthManager {
       await this.options.state.set('healthLog', this.options.topologyName, change(log));
     }).catch((error: unknown) => this.logger.warn('writing the action log failed', { error: describeError(error) }));
     return this.writing;
+  }
+}
+
+/**
+ * Whether an observed value bears out a predicted one: backpressure at most the noise level, a
+ * throughput goal or a component's execute rate (tuples/s; for a spout, emitted) reached within
+ * 10 %, no more restarts than predicted. Any other metric (a plugin's
+ * own prediction) is recorded as the component's sum when the sensors measure it, but not judged:
+ * the manager cannot know which direction is better.
+ */
+function meets(metric: string, predicted: number, observed: number | undefined, noiseMsPerSec: number): boolean {
+  if (observed === undefined) return true;
+  switch (metric) {
+    case 'backpressureMsPerSec':
+      return observed <= Math.max(predicted, noiseMsPerSec);
+    case 'throughput':
+      return observed >= 0.9 * predicted;
+    case 'restarts':
+      return observed <= predicted;
+    case 'executeRate':
+      return observed >= 0.9 * predicted;
+    default:
+      return true;
   }
 }
 

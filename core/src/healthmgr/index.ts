@@ -6,3 +6,6 @@ export * from './sizing.js';
 export * from './resolvers.js';
 export * from './health-manager.js';
 export * from './provisioning-policy.js';
+export * from './auto-restart-policy.js';
+export * from './throughput-slo-policy.js';
+export * from './builtin-policies.js';

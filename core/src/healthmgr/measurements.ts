@@ -11,6 +11,8 @@ export const METRIC = {
   /** Milliseconds over the window the instance's queue was above the high watermark. */
   backpressureMs: 'backpressureMs',
   pendingBytes: 'pendingBytes',
+  /** Workers of the instance restarted after they died, over the window. */
+  restarts: 'restarts',
   /** Per spout component: fraction of the window its spouts were paused by backpressure. */
   pausedFraction: 'pausedFraction',
 } as const;
@@ -40,6 +42,7 @@ export class MetricsCacheSensor implements Sensor {
         for (const metric of [METRIC.executeRate, METRIC.emitRate, METRIC.busyFraction, METRIC.backpressureMs, METRIC.pendingBytes] as const) {
           measurements.push({ component, instance, metric, timestamp, value: m[metric] });
         }
+        measurements.push({ component, instance, metric: METRIC.restarts, timestamp, value: m.recentRestarts });
       }
     }
     if (plan) {
@@ -93,6 +96,11 @@ export class MeasurementIndex {
     return this.byComponent.get(component)?.get(instance)?.get(metric) ?? 0;
   }
 
+  /** Whether any instance of the component reported the metric in this window. */
+  measured(component: string, metric: string): boolean {
+    return [...(this.byComponent.get(component)?.values() ?? [])].some((metrics) => metrics.has(metric));
+  }
+
   componentValue(component: string, metric: string): number | undefined {
     return this.componentLevel.get(component)?.get(metric);
   }
@@ -110,4 +118,19 @@ export class MeasurementIndex {
     const rate = this.value(component, instance, METRIC.executeRate);
     return busy >= minBusy && rate > 0 ? rate / busy : undefined;
   }
+}
+
+/** An instance this idle has executed nothing worth counting. */
+const IDLE_BUSY = 0.05;
+
+/**
+ * Backpressured beyond the noise level while neither executing nor busy: a hung worker. (A worker
+ * stuck inside one call reports no busy time until the call returns.)
+ */
+export function isStalled(index: MeasurementIndex, component: string, instance: string, windowSeconds: number, noiseMsPerSec: number): boolean {
+  return (
+    index.value(component, instance, METRIC.backpressureMs) / windowSeconds > noiseMsPerSec &&
+    index.value(component, instance, METRIC.executeRate) < 1 / windowSeconds &&
+    index.value(component, instance, METRIC.busyFraction) < IDLE_BUSY
+  );
 }

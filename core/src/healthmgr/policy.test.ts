@@ -9,9 +9,9 @@ import { LocalFsStateManager } from '../statemgr/local-fs-state-manager.js';
 import { BackpressureDetector, LargeQueueDetector, LowUtilizationDetector, ProcessingRateSkewDetector, SaturationDetector } from './detectors.js';
 import { DataSkewDiagnoser, OverProvisioningDiagnoser, SlowInstanceDiagnoser, UnderProvisioningDiagnoser } from './diagnosers.js';
 import { HealthManager } from './health-manager.js';
-import { METRIC } from './measurements.js';
 import { DataSkewResolver, ScaleResolver, SlowInstanceResolver } from './resolvers.js';
 import { DEFAULT_PROVISIONING_SETTINGS, type ProvisioningSettings } from './settings.js';
+import { RecordedSensor, RecordingActuator, recordedWindow, type RecordedInstance } from '../testing/health-policy-testing.js';
 
 /** Word count as the health manager sees it: sentence → shuffle → split → fields(word) → count. */
 function wordCount(split = 1, count = 2): TopologyDefinition {
@@ -34,25 +34,9 @@ function wordCount(split = 1, count = 2): TopologyDefinition {
   };
 }
 
-interface InstanceValues {
-  executeRate?: number;
-  emitRate?: number;
-  busyFraction?: number;
-  backpressureMs?: number;
-  pendingBytes?: number;
-}
-
-/** A recorded metrics window: per instance values plus the spouts' paused fraction. */
-function window(instances: Record<string, InstanceValues>, pausedFraction = 0): Measurement[] {
-  const measurements: Measurement[] = [];
-  for (const [instance, values] of Object.entries(instances)) {
-    const component = instance.split('_')[2]!;
-    for (const metric of [METRIC.executeRate, METRIC.emitRate, METRIC.busyFraction, METRIC.backpressureMs, METRIC.pendingBytes] as const) {
-      measurements.push({ component, instance, metric, timestamp: 0, value: values[metric] ?? 0 });
-    }
-  }
-  measurements.push({ component: 'sentence', metric: METRIC.pausedFraction, timestamp: 0, value: pausedFraction });
-  return measurements;
+/** A recorded metrics window: per instance values plus the spout's paused fraction. */
+function window(instances: Record<string, RecordedInstance>, pausedFraction = 0): Measurement[] {
+  return recordedWindow(instances, { sentence: pausedFraction });
 }
 
 /**
@@ -66,7 +50,7 @@ function wordCountWindow(options: { sentences: number; count: number; countTrueR
   const throughput = Math.min(offeredWords, options.count * options.countTrueRate * 0.99);
   const saturated = throughput < offeredWords;
   const split = options.split ?? 1;
-  const instances: Record<string, InstanceValues> = { container_1_sentence_1: { emitRate: (throughput / 10) * j(), busyFraction: 0.01 } };
+  const instances: Record<string, RecordedInstance> = { container_1_sentence_1: { emitRate: (throughput / 10) * j(), busyFraction: 0.01 } };
   for (let i = 0; i < split; i++) {
     instances[`container_1_split_${10 + i}`] = { executeRate: (throughput / 10 / split) * j(), emitRate: (throughput / split) * j(), busyFraction: 0.05 * j() };
   }
@@ -75,28 +59,6 @@ function wordCountWindow(options: { sentences: number; count: number; countTrueR
     instances[`container_2_count_${20 + i}`] = { executeRate: executed * j(), busyFraction: (executed / options.countTrueRate) * j(), backpressureMs: saturated ? 3000 : 0 };
   }
   return window(instances, saturated ? 1 - throughput / offeredWords : 0);
-}
-
-class RecordingActuator implements TopologyActuator {
-  readonly calls: unknown[] = [];
-  async scale(parallelism: Readonly<Record<string, number>>) {
-    this.calls.push({ scale: parallelism });
-  }
-  async restartContainer(containerId: number) {
-    this.calls.push({ restart: containerId });
-  }
-  async setRuntimeConfig(changes: ReadonlyArray<{ component: string; key: string; value: unknown }>) {
-    this.calls.push({ runtimeConfig: changes });
-  }
-}
-
-/** Plays recorded windows to the policy, one per round. */
-class RecordedSensor implements Sensor {
-  readonly name = 'recorded';
-  next: Measurement[] = [];
-  async fetch(): Promise<Measurement[]> {
-    return this.next;
-  }
 }
 
 function policy(sensor: Sensor, actuator: TopologyActuator, settings: ProvisioningSettings = DEFAULT_PROVISIONING_SETTINGS): HealthPolicy {

@@ -1,4 +1,5 @@
-import type { Detector, Diagnoser, HealthPolicy, Resolver, TopologyActuator } from '../spi/health-policy.js';
+import type { HealthPolicy, TopologyActuator } from '../spi/health-policy.js';
+import type { PolicyContributions } from './builtin-policies.js';
 import { BackpressureDetector, LargeQueueDetector, LowUtilizationDetector, ProcessingRateSkewDetector, SaturationDetector } from './detectors.js';
 import { DataSkewDiagnoser, DIAGNOSIS, OverProvisioningDiagnoser, SlowInstanceDiagnoser, UnderProvisioningDiagnoser } from './diagnosers.js';
 import { MetricsCacheSensor, type MetricsSource } from './measurements.js';
@@ -15,7 +16,7 @@ export function provisioningPolicy(
   source: MetricsSource,
   actuator: TopologyActuator,
   /** Stages plugins contributed under the Detector, Diagnoser and Resolver tokens, run after the built-in ones. */
-  extra: { readonly detectors?: readonly Detector[]; readonly diagnosers?: readonly Diagnoser[]; readonly resolvers?: readonly Resolver[] } = {},
+  extra: PolicyContributions = {},
 ): HealthPolicy {
   const slow = new SlowInstanceDiagnoser();
   const skew = new DataSkewDiagnoser();

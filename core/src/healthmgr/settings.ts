@@ -39,16 +39,20 @@ export const DEFAULT_PROVISIONING_SETTINGS: ProvisioningSettings = ProvisioningS
 export const PROVISIONING_POLICY_ID = 'dynamic-resource-provisioning';
 
 /**
- * The provisioning policy's settings from the cluster's `healthmgr.yaml` (and `--config-property
- * healthmgr.policies.dynamic-resource-provisioning.<key>=…`), validated with errors that name the file.
+ * One built-in policy's settings from the cluster's `healthmgr.yaml` (`policies.<id>`, and
+ * `--config-property healthmgr.policies.<id>.<key>=…`), validated with errors that name the file.
  */
-export function provisioningSettingsOf(config: ClusterConfig): ProvisioningSettings {
-  const section = config.healthmgr.policies[PROVISIONING_POLICY_ID] ?? {};
-  const parsed = ProvisioningSettingsSchema.safeParse(section);
+export function policySettingsOf<S extends z.ZodType>(config: ClusterConfig, id: string, schema: S): z.output<S> {
+  const section = config.healthmgr.policies[id] ?? {};
+  const parsed = schema.safeParse(section);
   if (!parsed.success) {
-    throw configErrorFromSchema(parsed.error, { source: config.sources.healthmgr, section: `healthmgr.policies.${PROVISIONING_POLICY_ID}`, overrides: config.overrides }, section, ProvisioningSettingsSchema);
+    throw configErrorFromSchema(parsed.error, { source: config.sources.healthmgr, section: `healthmgr.policies.${id}`, overrides: config.overrides }, section, schema);
   }
   return parsed.data;
+}
+
+export function provisioningSettingsOf(config: ClusterConfig): ProvisioningSettings {
+  return policySettingsOf(config, PROVISIONING_POLICY_ID, ProvisioningSettingsSchema);
 }
 
 /** Whether the health manager runs for this topology: enabled for the cluster, not opted out by the topology. */

@@ -22,7 +22,13 @@ const MAX_PAUSED_FRACTION = 0.95;
  * the rate it would get, divided by the target utilization. Every bottleneck is sized in the same
  * round, not one per round.
  */
-export function sizeTopology(topology: TopologyDefinition, index: MeasurementIndex, utilization: number): Map<string, ComponentLoad> {
+export function sizeTopology(
+  topology: TopologyDefinition,
+  index: MeasurementIndex,
+  utilization: number,
+  /** Spout component → the rate to size for instead of the measured one (a throughput goal). */
+  spoutRates?: ReadonlyMap<string, number>,
+): Map<string, ComponentLoad> {
   const loads = new Map<string, ComponentLoad>();
   const offeredOut = new Map<string, number>();
   for (const component of topologicalOrder(topology)) {
@@ -30,7 +36,7 @@ export function sizeTopology(topology: TopologyDefinition, index: MeasurementInd
     const executed = index.sum(component.name, METRIC.executeRate);
     if (component.kind === 'spout') {
       const paused = Math.min(MAX_PAUSED_FRACTION, index.componentValue(component.name, METRIC.pausedFraction) ?? 0);
-      offeredOut.set(component.name, emitted / (1 - paused));
+      offeredOut.set(component.name, spoutRates?.get(component.name) ?? emitted / (1 - paused));
       continue;
     }
     const offered = component.inputs.reduce((acc, input) => acc + (offeredOut.get(input.component) ?? 0), 0);

@@ -16,7 +16,7 @@ import { StateManager } from '../spi/state-manager.js';
 import { CONFIG_PROPERTIES_ENV, PARENT_PID_ENV } from './executor-env.js';
 import { runtimeSettingsOf } from './runtime-settings.js';
 import { HealthManager } from '../healthmgr/health-manager.js';
-import { provisioningPolicy } from '../healthmgr/provisioning-policy.js';
+import { builtinHealthPolicies } from '../healthmgr/builtin-policies.js';
 import { healthManagerEnabled, provisioningSettingsOf } from '../healthmgr/settings.js';
 import { Ardea } from '../scheduler/ardea.js';
 import { Detector, Diagnoser, HealthPolicy, Resolver, TopologyActuator } from '../spi/health-policy.js';
@@ -78,13 +78,12 @@ async function main(): Promise<void> {
       // Policy plugins resolve their stages from the container and may inject these two.
       container.bind<TopologyActuator>(TopologyActuator).toConstantValue(actuator);
       container.bind<MetricsSource>(MetricsSource).toConstantValue(source);
-      const provisioning = provisioningSettingsOf(config);
       const extra = {
         detectors: container.getAll<Detector>(Detector, { optional: true }),
         diagnosers: container.getAll<Diagnoser>(Diagnoser, { optional: true }),
         resolvers: container.getAll<Resolver>(Resolver, { optional: true }),
       };
-      const policies = [...(provisioning.enabled ? [provisioningPolicy(provisioning, source, actuator, extra)] : []), ...container.getAll<HealthPolicy>(HealthPolicy, { optional: true })];
+      const policies = [...builtinHealthPolicies(config, source, actuator, extra), ...container.getAll<HealthPolicy>(HealthPolicy, { optional: true })];
       health = new HealthManager({
         topologyName: definition.name,
         policies,

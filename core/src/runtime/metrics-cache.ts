@@ -26,6 +26,8 @@ export interface ComponentMetrics {
   readonly maxPendingBytes: number;
   /** Since start: workers restarted after they died. */
   readonly restarts: number;
+  /** Over the window: workers restarted after they died (a crash loop shows here). */
+  readonly recentRestarts: number;
   /** Over the window: mean execute time per tuple. */
   readonly executeLatencyMs: number;
   /** Over the window: fraction of time spent in user code (1 = always busy), averaged over instances. */
@@ -146,6 +148,7 @@ export class MetricsCache {
         pendingBytes: sum('pendingBytes'),
         maxPendingBytes: Math.max(...group.map((g) => g.metrics.maxPendingBytes)),
         restarts: total('restarts'),
+        recentRestarts: sum('recentRestarts'),
         executeLatencyMs:
           executed > 0 ? group.reduce((acc, g) => acc + g.metrics.executeLatencyMs * g.metrics.executeRate, 0) / executed : 0,
         busyFraction: sum('busyFraction') / group.length,
@@ -184,6 +187,8 @@ function instanceMetrics(now: InstanceMetricsSample, then: InstanceMetricsSample
     pendingBytes: now.pendingBytes,
     maxPendingBytes: now.maxPendingBytes,
     restarts: now.restarts,
+    // A restarted container counts from zero again: nothing restarted in its window yet.
+    recentRestarts: then ? Math.max(0, now.restarts - then.restarts) : 0,
     executeLatencyMs: executedDelta > 0 ? delta('executeNs') / executedDelta / 1e6 : 0,
     busyFraction: Math.min(1, delta('busyNs') / 1e9 / seconds),
     instanceCount: 1,

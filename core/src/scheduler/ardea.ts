@@ -15,7 +15,7 @@ import { validateTopology, withParallelism, type TopologyDefinition } from '../m
 import { applyPackingHints, selectPackingAlgorithm, selectRepackingAlgorithm } from '../packing/index.js';
 import type { MetricsView } from '../runtime/metrics-cache.js';
 import { runtimeSettingsOf } from '../runtime/runtime-settings.js';
-import { provisioningSettingsOf } from '../healthmgr/settings.js';
+import { validateHealthSettings } from '../healthmgr/builtin-policies.js';
 import { PackingAlgorithm, RepackingAlgorithm } from '../spi/packing.js';
 import { Launcher, Scheduler, type ContainerStatus } from '../spi/scheduler.js';
 import { StateManager, TOPOLOGY_REMOVAL_ORDER, type StateOperation } from '../spi/state-manager.js';
@@ -138,7 +138,7 @@ export class Ardea {
       const built = await buildTopologyPackage(options.packagePath, scratch);
       const definition = applyTopologyProperties(built.definition, options.name, options.properties ?? []);
       runtimeSettingsOf(definition);
-      provisioningSettingsOf(this.config);
+      validateHealthSettings(this.config);
       const settings = applyPackingHints(this.config.packing.settings, definition.packing);
       const algorithm = selectPackingAlgorithm(this.container.getAll<PackingAlgorithm>(PackingAlgorithm), this.config.packing.algorithm);
       const packingPlan = algorithm.pack(definition, settings);

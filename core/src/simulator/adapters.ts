@@ -30,7 +30,7 @@ export class SimulatorSensor implements Sensor {
     const measurements: Measurement[] = [];
     const noisy = (value: number) => value * this.noise.rng.lognormalFactor(this.noise.cv);
     for (const instance of model.instances()) {
-      const before = base.instances.get(instance.taskId) ?? { executed: 0, emitted: 0, busySec: 0, backpressureMs: 0 };
+      const before = base.instances.get(instance.taskId) ?? { executed: 0, emitted: 0, busySec: 0, backpressureMs: 0, restarts: 0 };
       const c = instance.counters;
       const values: Record<string, number> = {
         [METRIC.executeRate]: noisy((c.executed - before.executed) / seconds),
@@ -38,8 +38,9 @@ export class SimulatorSensor implements Sensor {
         [METRIC.busyFraction]: Math.min(1, noisy((c.busySec - before.busySec) / seconds)),
         [METRIC.backpressureMs]: c.backpressureMs - before.backpressureMs,
         [METRIC.pendingBytes]: Math.round(instance.queueBytes),
+        [METRIC.restarts]: c.restarts - before.restarts,
       };
-      for (const metric of [METRIC.executeRate, METRIC.emitRate, METRIC.busyFraction, METRIC.backpressureMs, METRIC.pendingBytes]) {
+      for (const metric of [METRIC.executeRate, METRIC.emitRate, METRIC.busyFraction, METRIC.backpressureMs, METRIC.pendingBytes, METRIC.restarts]) {
         measurements.push({ component: instance.component, instance: instance.name, metric, timestamp, value: values[metric]! });
       }
     }

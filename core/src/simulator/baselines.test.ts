@@ -23,7 +23,7 @@ const scaleActions = (log: Awaited<ReturnType<typeof simulate>>['actionLog']) =>
 
 describe('baseline policies', () => {
   it('are registered next to the built-in policy', () => {
-    expect(defaultPolicyRegistry().ids()).toEqual([DS2_ID, 'dynamic-resource-provisioning', HERON_DHALION_ID]);
+    expect(defaultPolicyRegistry().ids()).toEqual(['auto-restart', DS2_ID, 'dynamic-resource-provisioning', HERON_DHALION_ID, 'throughput-slo']);
   });
 
   it.each([HERON_DHALION_ID, DS2_ID])('%s gives the same action log and metrics for the same seed', async (policy) => {

@@ -53,6 +53,26 @@ export interface SlowInstanceSpec {
   readonly clearedByRestart: boolean;
 }
 
+/** An instance that stops processing (a hung worker): it takes tuples and executes none. */
+export interface HungInstanceSpec {
+  readonly component: string;
+  readonly instance: number;
+  readonly at: number;
+  readonly clearedByRestart: boolean;
+}
+
+/**
+ * An instance whose worker keeps dying: every `everySec` of running it crashes, and is restarted
+ * after the engine's backoff (0.5 s doubling per crash, at most 30 s), keeping its queue.
+ */
+export interface CrashingInstanceSpec {
+  readonly component: string;
+  readonly instance: number;
+  readonly at: number;
+  readonly everySec: number;
+  readonly clearedByRestart: boolean;
+}
+
 export interface ModelSpec {
   readonly topologyName: string;
   readonly components: readonly ModelComponent[];
@@ -63,6 +83,8 @@ export interface ModelSpec {
   /** Total busy time of all instances is capped at this many cores; undefined: unlimited. */
   readonly cpuCores?: number;
   readonly slowInstance?: SlowInstanceSpec;
+  readonly hungInstance?: HungInstanceSpec;
+  readonly crashingInstance?: CrashingInstanceSpec;
   readonly highWatermarkBytes: number;
   readonly lowWatermarkBytes: number;
   /** Virtual seconds the rescaled components (or a restarted container) process nothing. */
@@ -77,6 +99,8 @@ interface Counters {
   emitted: number;
   busySec: number;
   backpressureMs: number;
+  /** Worker restarts after a crash. */
+  restarts: number;
 }
 
 interface Instance {
@@ -86,6 +110,8 @@ interface Instance {
   received: number;
   over: boolean;
   slowFactor: number;
+  hung: boolean;
+  crash: { readonly everyMs: number; nextAtMs: number; crashes: number } | undefined;
   pausedUntilMs: number;
   readonly counters: Counters;
 }
@@ -127,6 +153,8 @@ export interface Accounting {
   /** Bolts: tuples delivered to its instances' queues, including instances since removed. */
   readonly received: Readonly<Record<string, number>>;
   readonly queued: Readonly<Record<string, number>>;
+  /** Bolts: tuples lost from the queues of restarted containers (delivery is at-most-once). */
+  readonly dropped: Readonly<Record<string, number>>;
 }
 
 export class TopologyModel {
@@ -139,12 +167,13 @@ export class TopologyModel {
   private paused = false;
   private pausedMs = 0;
   private cpuScale = 1;
-  private slowApplied = false;
+  private readonly faultsApplied = new Set<'slow' | 'hung' | 'crash'>();
   private readonly rng: Prng;
   private readonly snapshots: Snapshot[] = [];
   private historyMs = 10 * 60_000;
   private readonly processedTotal = new Map<string, number>();
   private readonly receivedTotal = new Map<string, number>();
+  private readonly droppedTotal = new Map<string, number>();
   private readonly fieldShares = new Map<string, number[]>();
   private definition: TopologyDefinition;
 
@@ -156,6 +185,7 @@ export class TopologyModel {
       this.components.set(component.name, state);
       this.processedTotal.set(component.name, 0);
       this.receivedTotal.set(component.name, 0);
+      this.droppedTotal.set(component.name, 0);
     }
     for (const component of spec.components) {
       for (const input of component.inputs) {
@@ -231,6 +261,7 @@ export class TopologyModel {
       processed: per((s) => this.processedTotal.get(s.spec.name)!),
       received: per((s) => this.receivedTotal.get(s.spec.name)!),
       queued: per((s) => s.instances.reduce((acc, i) => acc + i.queue, 0)),
+      dropped: per((s) => this.droppedTotal.get(s.spec.name)!),
     };
   }
 
@@ -257,14 +288,23 @@ export class TopologyModel {
     return applyAtMs;
   }
 
-  /** A restarted container's instances stop for the pause; a restart clears a slow-instance fault. */
+  /**
+   * A restarted container's instances stop for the pause and lose what was queued for them, as the
+   * engine's stream manager loses its buffers; a restart clears the faults that say so.
+   */
   requestRestart(containerId: number): number {
     const untilMs = this.nowMs + this.spec.reconfigurationPauseSec * 1000;
     for (const state of this.order) {
       for (const instance of state.instances) {
         if (1 + ((instance.taskId - 1) % this.spec.containers) !== containerId) continue;
         instance.pausedUntilMs = Math.max(instance.pausedUntilMs, untilMs);
+        this.droppedTotal.set(state.spec.name, this.droppedTotal.get(state.spec.name)! + instance.queue);
+        instance.queue = 0;
+        instance.over = false;
         if (this.spec.slowInstance?.clearedByRestart) instance.slowFactor = 1;
+        if (this.spec.hungInstance?.clearedByRestart) instance.hung = false;
+        if (this.spec.crashingInstance?.clearedByRestart) instance.crash = undefined;
+        else if (instance.crash) instance.crash.nextAtMs = untilMs + instance.crash.everyMs;
       }
     }
     return untilMs;
@@ -282,7 +322,18 @@ export class TopologyModel {
   }
 
   private newInstance(component: string): Instance {
-    return { taskId: this.nextTaskId++, component, queue: 0, received: 0, over: false, slowFactor: 1, pausedUntilMs: 0, counters: { executed: 0, emitted: 0, busySec: 0, backpressureMs: 0 } };
+    return {
+      taskId: this.nextTaskId++,
+      component,
+      queue: 0,
+      received: 0,
+      over: false,
+      slowFactor: 1,
+      hung: false,
+      crash: undefined,
+      pausedUntilMs: 0,
+      counters: { executed: 0, emitted: 0, busySec: 0, backpressureMs: 0, restarts: 0 },
+    };
   }
 
   private applyPending(): void {
@@ -311,7 +362,7 @@ export class TopologyModel {
     const dt = dtMs / 1000;
     const seconds = this.nowMs / 1000;
     this.applyPending();
-    this.applySlowInstance(seconds);
+    this.applyFaults(seconds);
     const lambda = this.offered(seconds);
     const pausedThisTick = this.paused;
     let demand = 0;
@@ -324,7 +375,7 @@ export class TopologyModel {
         const arrivals = this.spec.arrivals === 'poisson' ? this.rng.poisson(mean) : mean;
         state.lag += arrivals;
         state.arrived += arrivals;
-        const live = state.instances.filter((i) => i.pausedUntilMs <= this.nowMs);
+        const live = state.instances.filter((i) => i.pausedUntilMs <= this.nowMs && !i.hung);
         if (!pausedThisTick && live.length > 0) {
           const capacity = live.reduce((acc, i) => acc + spec.serviceRate * i.slowFactor * this.cpuScale * dt, 0);
           const emitted = Math.min(state.lag, capacity, Math.max(mean, lambda * share * this.spec.catchUp * dt));
@@ -339,7 +390,7 @@ export class TopologyModel {
         }
       } else {
         for (const instance of state.instances) {
-          if (instance.pausedUntilMs > this.nowMs) continue;
+          if (instance.pausedUntilMs > this.nowMs || instance.hung) continue;
           const rate = spec.serviceRate * instance.slowFactor;
           const done = Math.min(instance.queue, rate * this.cpuScale * dt);
           instance.queue -= done;
@@ -375,13 +426,32 @@ export class TopologyModel {
     for (const instance of state.instances) instance.counters.emitted = instance.counters.executed * selectivity;
   }
 
-  private applySlowInstance(seconds: number): void {
-    const slow = this.spec.slowInstance;
-    if (!slow || this.slowApplied || seconds < slow.at) return;
-    this.slowApplied = true;
-    const state = this.components.get(slow.component)!;
-    const instance = state.instances[Math.min(slow.instance, state.instances.length - 1)]!;
-    instance.slowFactor = 1 / slow.factor;
+  private applyFaults(seconds: number): void {
+    const target = (fault: { component: string; instance: number }) => {
+      const state = this.components.get(fault.component)!;
+      return state.instances[Math.min(fault.instance, state.instances.length - 1)]!;
+    };
+    const due = (kind: 'slow' | 'hung' | 'crash', fault: { at: number } | undefined): boolean => {
+      if (!fault || this.faultsApplied.has(kind) || seconds < fault.at) return false;
+      this.faultsApplied.add(kind);
+      return true;
+    };
+    if (due('slow', this.spec.slowInstance)) target(this.spec.slowInstance!).slowFactor = 1 / this.spec.slowInstance!.factor;
+    if (due('hung', this.spec.hungInstance)) target(this.spec.hungInstance!).hung = true;
+    const crashing = this.spec.crashingInstance;
+    if (due('crash', crashing)) target(crashing!).crash = { everyMs: crashing!.everySec * 1000, nextAtMs: this.nowMs + crashing!.everySec * 1000, crashes: 0 };
+    for (const state of this.order) {
+      for (const instance of state.instances) {
+        const crash = instance.crash;
+        if (!crash || this.nowMs < crash.nextAtMs) continue;
+        crash.crashes++;
+        instance.counters.restarts++;
+        // The stream manager's restart backoff: 0.5 s, doubling per crash, at most 30 s.
+        const downMs = Math.min(30_000, 500 * 2 ** Math.min(crash.crashes - 1, 6));
+        instance.pausedUntilMs = Math.max(instance.pausedUntilMs, this.nowMs + downMs);
+        crash.nextAtMs = instance.pausedUntilMs + crash.everyMs;
+      }
+    }
   }
 
   /** Delivers what a component produced this tick to every consumer's instances, by grouping. */

@@ -3,6 +3,8 @@ import { ConfigError } from '../errors/index.js';
 import type { MetricsSource } from '../healthmgr/measurements.js';
 import { provisioningPolicy } from '../healthmgr/provisioning-policy.js';
 import { PROVISIONING_POLICY_ID, ProvisioningSettingsSchema } from '../healthmgr/settings.js';
+import { AUTO_RESTART_POLICY_ID, AutoRestartSettingsSchema, autoRestartPolicy } from '../healthmgr/auto-restart-policy.js';
+import { THROUGHPUT_SLO_POLICY_ID, ThroughputSloSettingsSchema, throughputSloPolicy } from '../healthmgr/throughput-slo-policy.js';
 import type { HealthPolicy, Sensor, TopologyActuator } from '../spi/health-policy.js';
 import { ds2Factory, heronDhalionFactory } from './baselines.js';
 
@@ -73,9 +75,37 @@ export const provisioningPolicyFactory: SimulatedPolicyFactory = {
   },
 };
 
+/** The built-in auto-restart policy on the model's sensor. */
+export const autoRestartPolicyFactory: SimulatedPolicyFactory = {
+  id: AUTO_RESTART_POLICY_ID,
+  description: 'the built-in policy that restarts the container of a hung (backpressured while idle) or crash-looping instance',
+  create({ sensor, actuator, settings }) {
+    const parsed = AutoRestartSettingsSchema.safeParse(settings);
+    if (!parsed.success) throw new ConfigError(`policy.settings: ${formatIssue(parsed.error)}`);
+    return { policy: autoRestartPolicy(parsed.data, sensor, actuator), noiseMsPerSec: parsed.data.backpressureNoiseMsPerSec };
+  },
+};
+
+/** The built-in throughput-SLO policy on the model's sensor; the scenario gives `tuplesPerSec`. */
+export const throughputSloPolicyFactory: SimulatedPolicyFactory = {
+  id: THROUGHPUT_SLO_POLICY_ID,
+  description: 'the built-in policy that sizes spouts and bolts for a throughput goal in one update',
+  create({ sensor, actuator, settings }) {
+    // Choosing the policy in a scenario is what enables it.
+    const parsed = ThroughputSloSettingsSchema.safeParse({ enabled: true, ...settings });
+    if (!parsed.success) throw new ConfigError(`policy.settings: ${formatIssue(parsed.error)}`);
+    return { policy: throughputSloPolicy(parsed.data, sensor, actuator), noiseMsPerSec: parsed.data.backpressureNoiseMsPerSec, targetUtilization: parsed.data.targetUtilization };
+  },
+};
+
 /** The registry `ardea simulate --policy` picks from. */
 export function defaultPolicyRegistry(): SimulatedPolicyRegistry {
-  return new SimulatedPolicyRegistry().register(provisioningPolicyFactory).register(heronDhalionFactory).register(ds2Factory);
+  return new SimulatedPolicyRegistry()
+    .register(provisioningPolicyFactory)
+    .register(autoRestartPolicyFactory)
+    .register(throughputSloPolicyFactory)
+    .register(heronDhalionFactory)
+    .register(ds2Factory);
 }
 
 /** The built-in policy wraps this in a sensor that the simulator replaces, so it is never read. */

@@ -25,7 +25,7 @@ export interface Optimum {
 /** One regime: from a change of the analytic optimum (or a fault, or the start) to the next. */
 export interface RegimeMetrics {
   readonly at: number;
-  readonly cause: 'start' | 'load' | 'slow-instance';
+  readonly cause: 'start' | 'load' | FaultCause;
   readonly offeredRate: number;
   readonly optimum: Optimum;
   readonly converged: boolean;
@@ -199,6 +199,8 @@ export function optimumAt(spec: Pick<ModelSpec, 'components'>, lambda0: number, 
   return { atFullUtilization: atFull, atTarget };
 }
 
+type FaultCause = 'slow-instance' | 'hung-instance' | 'crashing-instance';
+
 interface Regime {
   readonly at: number;
   readonly end: number;
@@ -207,19 +209,24 @@ interface Regime {
   readonly optimum: Optimum;
 }
 
-/** Splits the run where the analytic optimum p*(u_target) changes, and where a slow instance appears. */
+/** Splits the run where the analytic optimum p*(u_target) changes, and where a fault appears. */
 function regimesOf(spec: ModelSpec, u: number, endMs: number): Regime[] {
   const tick = 100;
   const regimes: Array<Omit<Regime, 'end'>> = [];
   let key = '';
-  const slowAt = spec.slowInstance ? Math.round(spec.slowInstance.at * 1000) : undefined;
+  const faults: Array<[FaultCause, { at: number } | undefined]> = [
+    ['slow-instance', spec.slowInstance],
+    ['hung-instance', spec.hungInstance],
+    ['crashing-instance', spec.crashingInstance],
+  ];
+  const faultAt = (t: number) => faults.find(([, f]) => f !== undefined && t > 0 && t === Math.floor(Math.round(f.at * 1000) / tick) * tick)?.[0];
   for (let t = 0; t < endMs; t += tick) {
     const rate = offeredRate(spec.load, t / 1000);
     const optimum = optimumAt(spec, rate, u);
     const k = JSON.stringify(optimum.atTarget);
-    const slow = slowAt !== undefined && t === Math.floor(slowAt / tick) * tick && t > 0;
-    if (k !== key || slow) {
-      regimes.push({ at: t / 1000, cause: t === 0 ? 'start' : k !== key ? 'load' : 'slow-instance', offeredRate: rate, optimum });
+    const fault = faultAt(t);
+    if (k !== key || fault) {
+      regimes.push({ at: t / 1000, cause: t === 0 ? 'start' : k !== key ? 'load' : fault!, offeredRate: rate, optimum });
       key = k;
     }
   }

@@ -76,6 +76,14 @@ export const ScenarioSchema = z
       .object({ component: z.string(), instance: z.number().int().min(0).default(0), factor: z.number().min(1), at: seconds.default(0), clearedByRestart: z.boolean().default(true) })
       .strict()
       .optional(),
+    hungInstance: z
+      .object({ component: z.string(), instance: z.number().int().min(0).default(0), at: seconds.default(0), clearedByRestart: z.boolean().default(true) })
+      .strict()
+      .optional(),
+    crashingInstance: z
+      .object({ component: z.string(), instance: z.number().int().min(0).default(0), at: seconds.default(0), everySec: positive, clearedByRestart: z.boolean().default(true) })
+      .strict()
+      .optional(),
     skew: z.object({ zipfExponent: z.number().min(0), keys: z.number().int().min(1).default(10_000) }).strict().optional(),
     cpu: z.object({ cores: positive }).strict().optional(),
     reconfiguration: z.object({ pauseSec: seconds.default(10) }).strict().default({ pauseSec: 10 }),
@@ -118,8 +126,9 @@ export function validateScenario(raw: unknown, source = '<scenario>'): Scenario 
   const scenario = parsed.data;
   const components = modelSpecOf(scenario, 0, source).components;
   const names = new Set(components.map((c) => c.name));
-  if (scenario.slowInstance && !names.has(scenario.slowInstance.component)) {
-    throw new ConfigError(`${source}: slowInstance.component: no component '${scenario.slowInstance.component}' (have ${[...names].join(', ')})`);
+  for (const key of ['slowInstance', 'hungInstance', 'crashingInstance'] as const) {
+    const fault = scenario[key];
+    if (fault && !names.has(fault.component)) throw new ConfigError(`${source}: ${key}.component: no component '${fault.component}' (have ${[...names].join(', ')})`);
   }
   for (const [key, value] of [['rates', scenario.topology.rates], ['parallelism', scenario.topology.parallelism], ['selectivity', scenario.topology.selectivity], ['tupleBytes', scenario.topology.tupleBytes]] as const) {
     for (const name of Object.keys(value ?? {})) {
@@ -252,6 +261,8 @@ export function modelSpecOf(scenario: Scenario, seed: number, source = '<scenari
     arrivals: scenario.source.arrivals,
     ...(scenario.cpu ? { cpuCores: scenario.cpu.cores } : {}),
     ...(scenario.slowInstance ? { slowInstance: scenario.slowInstance } : {}),
+    ...(scenario.hungInstance ? { hungInstance: scenario.hungInstance } : {}),
+    ...(scenario.crashingInstance ? { crashingInstance: scenario.crashingInstance } : {}),
     highWatermarkBytes: scenario.backpressure.highWatermarkBytes,
     lowWatermarkBytes: scenario.backpressure.lowWatermarkBytes,
     reconfigurationPauseSec: scenario.reconfiguration.pauseSec,

@@ -42,20 +42,23 @@ const wordCountStep = (factor: number, extra: Record<string, unknown> = {}) =>
   });
 
 describe('the topology model', () => {
-  it('conserves tuples: offered = emitted + lag, and received = executed + queued, through rescaling, skew, a slow instance and a CPU cap', () => {
+  it('conserves tuples: offered = emitted + lag, and received = executed + queued + dropped by restarts, through rescaling, a restart, skew, a slow instance and a CPU cap', () => {
     const model = new TopologyModel(spec({ cpuCores: 2, slowInstance: { component: 'split', instance: 1, factor: 5, at: 30, clearedByRestart: true } }));
     model.advanceTo(90_000);
     model.advanceTo(model.requestScale({ split: 5, count: 1 }));
     model.setRuntimeConfig('sentence', '__shuffleWeights', { 1: 0.5 });
+    model.advanceTo(150_000);
+    model.advanceTo(model.requestRestart(1));
     model.advanceTo(200_000);
     const a = model.accounting();
     const close = (x: number, y: number) => expect(Math.abs(x - y)).toBeLessThanOrEqual(1e-6 * Math.max(1, Math.abs(y)));
     expect(a.arrived.sentence).toBeGreaterThan(0);
     close(a.arrived.sentence!, a.processed.sentence! + a.lag.sentence!);
     close(a.received.split!, a.processed.sentence!);
-    close(a.received.split!, a.processed.split! + a.queued.split!);
+    close(a.received.split!, a.processed.split! + a.queued.split! + a.dropped.split!);
     close(a.received.count!, a.processed.split! * 10);
-    close(a.received.count!, a.processed.count! + a.queued.count!);
+    close(a.received.count!, a.processed.count! + a.queued.count! + a.dropped.count!);
+    expect(a.dropped.split! + a.dropped.count!).toBeGreaterThan(0);
   });
 
   it('pauses every spout while any queue is above the high watermark, until it drains below the low one', () => {
@@ -184,7 +187,7 @@ describe('ardea simulate', () => {
   it('fails with one line for an unknown policy or a bad scenario', async () => {
     const unknown = await run('simulate', 'word-count-step-x4.yaml', '--policy', 'flink-autoscaler');
     expect(unknown.code).toBe(EXIT_FAILURE);
-    expect(unknown.stderr).toBe("ardea: unknown policy 'flink-autoscaler'; registered: ds2, dynamic-resource-provisioning, heron-dhalion\n");
+    expect(unknown.stderr).toBe("ardea: unknown policy 'flink-autoscaler'; registered: auto-restart, ds2, dynamic-resource-provisioning, heron-dhalion, throughput-slo\n");
     const dir = mkdtempSync(path.join(os.tmpdir(), 'ardea-sim-'));
     try {
       writeFileSync(path.join(dir, 'bad.yaml'), 'name: bad\ntopology: { builtin: word-count }\nload: { type: constant, rate: 10 }\nduration: 60\nnoise: { cv: 9 }\n');

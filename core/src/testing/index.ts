@@ -8,3 +8,4 @@ export * from './state-manager-conformance.js';
 export * from './packing-conformance.js';
 export * from './scheduler-conformance.js';
 export * from './uploader-conformance.js';
+export * from './health-policy-testing.js';

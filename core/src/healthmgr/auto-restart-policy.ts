@@ -1,0 +1,146 @@
+import { z } from 'zod';
+import { describeError, HealthPolicyError } from '../errors/index.js';
+import type { Action, Detector, Diagnoser, Diagnosis, HealthPolicy, Measurement, PolicyContext, Resolver, Sensor, Symptom, TopologyActuator } from '../spi/health-policy.js';
+import { round } from './detectors.js';
+import { isStalled, MeasurementIndex, METRIC } from './measurements.js';
+import { containerOf } from './resolvers.js';
+
+export const AUTO_RESTART_POLICY_ID = 'auto-restart';
+
+/** Settings of the auto-restart policy (`healthmgr.yaml`: `policies: auto-restart: {...}`). */
+export const AutoRestartSettingsSchema = z
+  .object({
+    enabled: z.boolean().default(true),
+    intervalMs: z.number().int().min(100).default(30_000),
+    windowMs: z.number().int().min(100).default(60_000),
+    /** Backpressure below this many ms per second of window is noise. */
+    backpressureNoiseMsPerSec: z.number().min(0).default(20),
+    /**
+     * Rounds an instance must stay stalled before its container is restarted. A stall is judged on
+     * whole windows, so a bolt that legitimately spends longer than this many windows on one tuple
+     * would be restarted: raise it for such bolts.
+     */
+    stallRounds: z.number().int().min(1).default(2),
+    /** Worker restarts of one instance within one window that make a crash loop. */
+    crashRestarts: z.number().int().min(1).default(3),
+  })
+  .strict();
+
+export type AutoRestartSettings = z.output<typeof AutoRestartSettingsSchema>;
+
+export const AUTO_RESTART_SYMPTOM = { stalled: 'stalled', crashLoop: 'crash-loop' } as const;
+export const AUTO_RESTART_DIAGNOSIS = { stalledInstance: 'stalled-instance', crashLoop: 'crash-loop' } as const;
+
+/**
+ * Instances that hold the topology in backpressure while they execute nothing and are not busy: a
+ * worker that hangs (a deadlock, an endless wait) rather than one that is slow. A slow or overloaded
+ * instance is busy; only a stuck one is backpressured and idle at once.
+ */
+export class StalledInstanceDetector implements Detector {
+  readonly name = 'stalled-instance';
+  constructor(private readonly settings: AutoRestartSettings) {}
+
+  async detect(measurements: readonly Measurement[], context: PolicyContext): Promise<Symptom[]> {
+    const index = new MeasurementIndex(measurements);
+    const seconds = context.windowMs / 1000;
+    const symptoms: Symptom[] = [];
+    for (const component of index.components()) {
+      const stalled = index.instances(component).filter((instance) => isStalled(index, component, instance, seconds, this.settings.backpressureNoiseMsPerSec));
+      if (stalled.length > 0) {
+        const backpressure = stalled.reduce((acc, i) => acc + index.value(component, i, METRIC.backpressureMs), 0) / seconds;
+        symptoms.push({ type: AUTO_RESTART_SYMPTOM.stalled, component, instances: stalled, observedAt: context.now, details: { backpressureMsPerSec: round(backpressure) } });
+      }
+    }
+    return symptoms;
+  }
+}
+
+/** Instances whose worker died and was restarted several times within the window. */
+export class CrashLoopDetector implements Detector {
+  readonly name = 'crash-loop';
+  constructor(private readonly settings: AutoRestartSettings) {}
+
+  async detect(measurements: readonly Measurement[], context: PolicyContext): Promise<Symptom[]> {
+    const index = new MeasurementIndex(measurements);
+    const symptoms: Symptom[] = [];
+    for (const component of index.components()) {
+      const crashing = index.instances(component).filter((i) => index.value(component, i, METRIC.restarts) >= this.settings.crashRestarts);
+      if (crashing.length > 0) {
+        symptoms.push({ type: AUTO_RESTART_SYMPTOM.crashLoop, component, instances: crashing, observedAt: context.now, details: { restarts: index.sum(component, METRIC.restarts) } });
+      }
+    }
+    return symptoms;
+  }
+}
+
+/** A stalled instance or a crash loop is a fault of the process, which a new process may not have. */
+export class UnhealthyContainerDiagnoser implements Diagnoser {
+  readonly name = 'unhealthy-container';
+
+  async diagnose(symptoms: readonly Symptom[]): Promise<Diagnosis[]> {
+    const types: Record<string, string> = { [AUTO_RESTART_SYMPTOM.stalled]: AUTO_RESTART_DIAGNOSIS.stalledInstance, [AUTO_RESTART_SYMPTOM.crashLoop]: AUTO_RESTART_DIAGNOSIS.crashLoop };
+    return symptoms
+      .filter((s) => types[s.type] !== undefined)
+      .map((s) => ({
+        type: types[s.type]!,
+        component: s.component,
+        instances: s.instances,
+        symptoms: [s],
+        details: { ...s.details, containers: [...new Set(s.instances.map(containerOf))].join(',') },
+      }));
+  }
+}
+
+/**
+ * Restarts the containers of stalled or crash-looping instances, each container once per round,
+ * and predicts that the stall's backpressure (or the crashes) stop.
+ */
+export class RestartContainerResolver implements Resolver {
+  readonly name = 'restart-container';
+  readonly handles = [AUTO_RESTART_DIAGNOSIS.stalledInstance, AUTO_RESTART_DIAGNOSIS.crashLoop];
+
+  constructor(private readonly actuator: TopologyActuator) {}
+
+  async resolve(diagnoses: readonly Diagnosis[]): Promise<Action[]> {
+    const restarted = new Set<number>();
+    const actions: Action[] = [];
+    for (const diagnosis of diagnoses) {
+      const containers = [...new Set(diagnosis.instances.map(containerOf))].filter((id) => !restarted.has(id));
+      if (containers.length === 0) continue;
+      for (const containerId of containers) {
+        try {
+          await this.actuator.restartContainer(containerId);
+        } catch (error) {
+          throw new HealthPolicyError(`restarting container ${containerId} (${diagnosis.type} of ${diagnosis.instances.join(', ')}) failed: ${describeError(error)}`, { cause: error });
+        }
+        restarted.add(containerId);
+      }
+      const stalled = diagnosis.type === AUTO_RESTART_DIAGNOSIS.stalledInstance;
+      actions.push({
+        type: 'restart',
+        component: diagnosis.component,
+        description: `${stalled ? 'stalled' : 'crash-looping'} instance(s) ${diagnosis.instances.join(', ')} of ${diagnosis.component}: restart container(s) ${containers.join(', ')}`,
+        parameters: { containers },
+        predictedEffect: stalled ? { backpressureMsPerSec: 0 } : { restarts: 0 },
+      });
+    }
+    return actions;
+  }
+}
+
+/**
+ * Auto-restart: a container whose instance stays backpressured while idle (hung), or whose worker
+ * keeps crashing, is restarted. A stall must last `stallRounds` rounds; a crash loop acts at once.
+ */
+export function autoRestartPolicy(settings: AutoRestartSettings, sensor: Sensor, actuator: TopologyActuator): HealthPolicy {
+  return {
+    id: AUTO_RESTART_POLICY_ID,
+    intervalMs: settings.intervalMs,
+    windowMs: settings.windowMs,
+    holdRounds: { [AUTO_RESTART_DIAGNOSIS.stalledInstance]: settings.stallRounds },
+    sensors: [sensor],
+    detectors: [new StalledInstanceDetector(settings), new CrashLoopDetector(settings)],
+    diagnosers: [new UnhealthyContainerDiagnoser()],
+    resolvers: [new RestartContainerResolver(actuator)],
+  };
+}
