@@ -72,7 +72,7 @@ function policy(sensor: Sensor, actuator: TopologyActuator, settings: Provisioni
     sensors: [sensor],
     detectors: [new BackpressureDetector(settings), new SaturationDetector(settings), new LargeQueueDetector(settings), new ProcessingRateSkewDetector(settings), new LowUtilizationDetector(settings)],
     diagnosers: [slow, skew, new UnderProvisioningDiagnoser([slow, skew]), new OverProvisioningDiagnoser()],
-    resolvers: [new SlowInstanceResolver(actuator), new DataSkewResolver(), new ScaleResolver(actuator, settings)],
+    resolvers: [new SlowInstanceResolver(actuator, settings), new DataSkewResolver(), new ScaleResolver(actuator, settings)],
   };
 }
 
@@ -181,6 +181,30 @@ describe('the provisioning policy on recorded windows', () => {
     expect(round?.diagnoses).toEqual([{ type: 'slow-instance', component: 'split', instances: ['container_1_split_11'] }]);
     expect(actuator.calls).toEqual([{ runtimeConfig: [{ component: 'sentence', key: '__shuffleWeights', value: { 10: 1, 11: 0.1, 12: 1 } }] }]);
     expect(round?.actions[0]?.type).toBe('route-around');
+  });
+
+  it('restarts the container of a slow instance when the others could not take its share', async () => {
+    const sensor = new RecordedSensor();
+    const actuator = new RecordingActuator();
+    const p = policy(sensor, actuator);
+    topology = wordCount(3, 2);
+    // Healthy split instances manage 300 sentences/s; the slow one 30. At full speed the three take
+    // 630/s, at the target utilization 535 — short of the 600 offered, so routing around cannot help.
+    sensor.next = window(
+      {
+        container_1_sentence_1: { emitRate: 360, busyFraction: 0.01 },
+        container_1_split_10: { executeRate: 120, emitRate: 1200, busyFraction: 0.4 },
+        container_1_split_11: { executeRate: 30, emitRate: 300, busyFraction: 1, backpressureMs: 6000 },
+        container_2_split_12: { executeRate: 120, emitRate: 1200, busyFraction: 0.4 },
+        container_2_count_20: { executeRate: 1350, busyFraction: 0.2 },
+        container_2_count_21: { executeRate: 1350, busyFraction: 0.2 },
+      },
+      0.4,
+    );
+    const round = await manager(p).runRound(p);
+    expect(round?.diagnoses).toEqual([{ type: 'slow-instance', component: 'split', instances: ['container_1_split_11'] }]);
+    expect(actuator.calls).toEqual([{ restart: 1 }]);
+    expect(round?.actions[0]).toMatchObject({ type: 'restart', parameters: { containers: [1] } });
   });
 
   it('reports data skew instead of scaling for it, once per load regime', async () => {

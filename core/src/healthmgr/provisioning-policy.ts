@@ -35,6 +35,6 @@ export function provisioningPolicy(
       ...(extra.detectors ?? []),
     ],
     diagnosers: [slow, skew, new UnderProvisioningDiagnoser([slow, skew]), new OverProvisioningDiagnoser(), ...(extra.diagnosers ?? [])],
-    resolvers: [new SlowInstanceResolver(actuator), new DataSkewResolver(), ...(extra.resolvers ?? []), new ScaleResolver(actuator, settings)],
+    resolvers: [new SlowInstanceResolver(actuator, settings), new DataSkewResolver(), ...(extra.resolvers ?? []), new ScaleResolver(actuator, settings)],
   };
 }

@@ -59,23 +59,35 @@ export class ScaleResolver implements Resolver {
 
 /**
  * A slow instance behind shuffle grouping gets a share of the traffic proportional to its true
- * rate (its upstream components weight their shuffle); one behind any other grouping has its
- * container restarted. Either way, no instance is added.
+ * rate (its upstream components weight their shuffle) — when the component's remaining capacity
+ * takes the offered load at the target utilization. Otherwise routing around it cannot help, and,
+ * as behind any other grouping, its container is restarted (a slow process or host usually is not
+ * slow after a restart). Either way, no instance is added.
  */
 export class SlowInstanceResolver implements Resolver {
   readonly name = 'slow-instance';
   readonly handles = [DIAGNOSIS.slowInstance];
 
-  constructor(private readonly actuator: TopologyActuator) {}
+  constructor(
+    private readonly actuator: TopologyActuator,
+    private readonly settings: Pick<ProvisioningSettings, 'targetUtilization'>,
+  ) {}
 
   async resolve(diagnoses: readonly Diagnosis[], context: PolicyContext): Promise<Action[]> {
     const index = new MeasurementIndex(context.measurements);
+    const loads = sizeTopology(context.topology, index, this.settings.targetUtilization);
     const actions: Action[] = [];
     for (const diagnosis of diagnoses) {
       const component = context.topology.components.find((c) => c.name === diagnosis.component);
       if (!component) continue;
       const shuffled = component.inputs.length > 0 && component.inputs.every((i) => i.grouping.type === 'shuffle' || i.grouping.type === 'none');
-      if (shuffled) {
+      const trueRates = index.instances(component.name).map((instance) => index.trueRate(component.name, instance));
+      const known = trueRates.filter((r): r is number => r !== undefined).sort((a, b) => a - b);
+      const typical = known[Math.floor(known.length / 2)] ?? 0;
+      // Instances too idle to measure are counted at the typical rate: they are not the slow ones.
+      const capacity = trueRates.reduce((acc: number, r) => acc + (r ?? typical), 0);
+      const offered = loads.get(component.name)?.offeredRate ?? 0;
+      if (shuffled && offered <= capacity * this.settings.targetUtilization) {
         const rates = index.instances(component.name).map((instance) => [instance, index.trueRate(component.name, instance) ?? 0] as const);
         const fastest = Math.max(...rates.map(([, r]) => r), 1);
         const weights = Object.fromEntries(rates.map(([instance, rate]) => [taskOf(instance), Math.max(0.05, Math.round((rate / fastest) * 100) / 100)]));
@@ -91,10 +103,11 @@ export class SlowInstanceResolver implements Resolver {
       } else {
         const containers = [...new Set(diagnosis.instances.map(containerOf))];
         for (const containerId of containers) await this.actuator.restartContainer(containerId);
+        const why = shuffled ? ` (the others cannot take the ${Math.round(offered)}/s offered: ${Math.round(capacity)}/s at full speed)` : '';
         actions.push({
           type: 'restart',
           component: component.name,
-          description: `slow instance(s) ${diagnosis.instances.join(', ')} of ${component.name}: restart container(s) ${containers.join(', ')}`,
+          description: `slow instance(s) ${diagnosis.instances.join(', ')} of ${component.name}: restart container(s) ${containers.join(', ')}${why}`,
           parameters: { containers },
           predictedEffect: { backpressureMsPerSec: 0 },
         });
