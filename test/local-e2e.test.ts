@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createArdea, MAX_BATCH_BYTES } from '@ardea/core';
-import { ardea, metrics, processesOf, repoRoot } from './support.js';
+import { ardea, metrics, processesOf, repoRoot, type ComponentCounts } from './support.js';
 
 const WORD_COUNT = path.join(repoRoot, 'examples', 'word-count');
 let home: string;
@@ -13,7 +13,7 @@ beforeAll(() => {
 });
 
 afterAll(async () => {
-  for (const name of ['word-count', 'slow-sink', 'crash-once']) await ardea(home, 'kill', 'local', name);
+  for (const name of ['word-count', 'slow-sink', 'crash-once', 'queue-source']) await ardea(home, 'kill', 'local', name);
   for (const pid of processesOf(home)) process.kill(pid, 'SIGKILL');
   rmSync(home, { recursive: true, force: true });
 });
@@ -148,6 +148,39 @@ describe('backpressure', () => {
     const settled = await drained('slow-sink');
     expect(settled.sink!.executed).toBe(settled.numbers!.emitted);
     expect((await ardea(home, 'kill', 'local', 'slow-sink')).code).toBe(0);
+  });
+});
+
+describe('a spout that reports its backlog', () => {
+  it('shows the backlog and how fast it grows, so arrivals = emitted + growth', async () => {
+    // 800 messages/s arrive; the sink waits 2 ms per message, so it takes about 450 of them: its
+    // queue reaches the watermark, backpressure pauses the spout, and the backlog grows.
+    const submit = await ardea(
+      home,
+      'submit',
+      'local',
+      path.join(repoRoot, 'test', 'topologies', 'queue-source'),
+      ...[
+        'topology.metricsIntervalMs=300',
+        'topology.healthManager=false',
+        'topology.backpressureHighWatermark=262144',
+        'topology.backpressureLowWatermark=131072',
+        'source.rate=800',
+        'sink.costMicros=2000',
+      ].flatMap((p) => ['--config-property', p]),
+    );
+    expect(submit.code, submit.stderr).toBe(0);
+    await vi.waitFor(async () => expect((await metrics(home, 'queue-source')).source!.backlog).toBeGreaterThan(2000), { timeout: 30_000, interval: 500 });
+    const first = (await metrics(home, 'queue-source')).source!.backlog!;
+    await vi.waitFor(async () => expect((await metrics(home, 'queue-source')).source!.backlog).toBeGreaterThan(first + 1000), { timeout: 30_000, interval: 500 });
+    // Over one window, what left the queue plus what piled up in it is what arrived — whether the
+    // window caught the spout paused or catching up.
+    const windowed = await ardea(home, 'metrics', 'local', 'queue-source', '--json', '--window', '5000');
+    const m = (JSON.parse(windowed.stdout) as { components: Record<string, ComponentCounts> }).components;
+    expect(m.source!.emitRate + m.source!.backlogGrowthRate!).toBeGreaterThan(800 * 0.8);
+    expect(m.source!.emitRate + m.source!.backlogGrowthRate!).toBeLessThan(800 * 1.2);
+    expect(m.sink!.backlog).toBeUndefined();
+    expect((await ardea(home, 'kill', 'local', 'queue-source')).code).toBe(0);
   });
 });
 

@@ -36,6 +36,8 @@ export interface ComponentCounts {
   readonly busyFraction: number;
   readonly instanceCount: number;
   readonly restarts: number;
+  readonly backlog?: number;
+  readonly backlogGrowthRate?: number;
 }
 
 /** `ardea metrics --json`, parsed. */

@@ -71,6 +71,13 @@ export interface Spout {
   deactivate?(): void;
   /** Called with the new config after `ardea update --runtime-config` changed a value, without a restart. */
   onConfigChange?(config: Readonly<Record<string, unknown>>): void;
+  /**
+   * Tuples (messages, records) the source holds that this spout has not emitted yet — a queue
+   * consumer's lag. Optional; when given, the health manager tells a spout catching up on a backlog
+   * from more load arriving, and sizes bolts for the rate data arrives at. Called a few times a
+   * second, also while the spout is paused, so it must be cheap.
+   */
+  backlog?(): number;
   close?(): void | Promise<void>;
 }
 

@@ -5,6 +5,7 @@ import { describeError } from '../errors/index.js';
 import type { Action, Diagnosis, HealthPolicy, PolicyContext } from '../spi/health-policy.js';
 import type { StateManager } from '../spi/state-manager.js';
 import { MeasurementIndex, METRIC } from './measurements.js';
+import { spoutOfferedRate } from './sizing.js';
 
 export interface HealthManagerOptions {
   readonly topologyName: string;
@@ -124,7 +125,8 @@ export class HealthManager {
         const done: Action[] = await resolver.resolve(mine, context);
         for (const action of done) {
           const diagnosis = mine.find((d) => d.component === action.component) ?? mine[0]!;
-          actions.push({ ...action, diagnosis: { type: diagnosis.type, component: diagnosis.component } });
+          const before = rateMetrics(action.predictedEffect, diagnosis.component, topology, index);
+          actions.push({ ...action, diagnosis: { type: diagnosis.type, component: diagnosis.component }, ...(before ? { observedBefore: before } : {}) });
           // A report is made once per regime, like an action that cannot help.
           if (!CHANGES_TOPOLOGY.has(action.type)) state.blacklist.set(keyOf(diagnosis), offered || 1);
         }
@@ -178,21 +180,19 @@ export class HealthManager {
     const anyBackpressure = index.components().reduce((acc, c) => acc + backpressure(c), 0);
     state.pending = undefined;
     const settledAt = this.now();
-    const throughput = topology.components.filter((c) => c.kind === 'spout').reduce((acc, c) => acc + index.sum(c.name, METRIC.emitRate), 0);
     const judged = (action: HealthActionRecord): HealthActionRecord => {
       if (!CHANGES_TOPOLOGY.has(action.type) || action.verdict) return action;
       const component = action.diagnosis.component;
       const observed: Record<string, number> = {
         backpressureMsPerSec: Math.round(action.type === 'scale-down' ? anyBackpressure : backpressure(component)),
-        executeRate: Math.round(index.sum(component, METRIC.executeRate) + (isSpout(component) ? index.sum(component, METRIC.emitRate) : 0)),
+        ...rateMetrics({ executeRate: 0 }, component, topology, index),
+        ...rateMetrics(action.predictedEffect, component, topology, index),
       };
-      if ('throughput' in action.predictedEffect) observed.throughput = Math.round(throughput);
       if ('restarts' in action.predictedEffect) observed.restarts = index.sum(component, METRIC.restarts);
       for (const metric of Object.keys(action.predictedEffect)) {
         if (!(metric in observed) && index.measured(component, metric)) observed[metric] = index.sum(component, metric);
       }
-      const helped = Object.entries(action.predictedEffect).every(([metric, predicted]) => meets(metric, predicted, observed[metric], this.options.noiseMsPerSec));
-      return { ...action, observedEffect: observed, verdict: helped ? 'helped' : 'did-not-help', settledAt };
+      return { ...action, observedEffect: observed, verdict: verdictOf(action, observed, this.options.noiseMsPerSec), settledAt };
     };
     // Decide before the log is written, so this round already skips what did not help.
     for (const action of pending.actions.map(judged)) {
@@ -225,27 +225,51 @@ export class HealthManager {
   }
 }
 
-/**
- * Whether an observed value bears out a predicted one: backpressure at most the noise level, a
- * throughput goal or a component's execute rate (tuples/s; for a spout, emitted) reached within
- * 10 %, no more restarts than predicted. Any other metric (a plugin's
- * own prediction) is recorded as the component's sum when the sensors measure it, but not judged:
- * the manager cannot know which direction is better.
- */
-function meets(metric: string, predicted: number, observed: number | undefined, noiseMsPerSec: number): boolean {
-  if (observed === undefined) return true;
-  switch (metric) {
-    case 'backpressureMsPerSec':
-      return observed <= Math.max(predicted, noiseMsPerSec);
-    case 'throughput':
-      return observed >= 0.9 * predicted;
-    case 'restarts':
-      return observed <= predicted;
-    case 'executeRate':
-      return observed >= 0.9 * predicted;
-    default:
-      return true;
+/** Metrics that measure how much gets done; an action predicting one is judged by its gain. */
+const RATE_METRICS = ['executeRate', 'throughput'] as const;
+
+/** The rate metrics an action predicts, as measured now: a component's execute rate (a spout's emit rate), all spouts' throughput. */
+function rateMetrics(predicted: Readonly<Record<string, number>>, component: string, topology: TopologyDefinition, index: MeasurementIndex): Record<string, number> | undefined {
+  const values: Record<string, number> = {};
+  for (const metric of RATE_METRICS) {
+    if (!(metric in predicted)) continue;
+    values[metric] =
+      metric === 'throughput'
+        ? Math.round(topology.components.filter((c) => c.kind === 'spout').reduce((acc, c) => acc + index.sum(c.name, METRIC.emitRate), 0))
+        : Math.round(topology.components.some((c) => c.name === component && c.kind === 'spout') ? index.sum(component, METRIC.emitRate) : index.sum(component, METRIC.executeRate));
   }
+  return Object.keys(values).length > 0 ? values : undefined;
+}
+
+/**
+ * Whether an action helped. One that predicts a rate (execute rate, throughput) helped when it
+ * brought at least half the gain it predicted over the rate before it (dhalion.md G7): a scale-up
+ * sized from a window that still held the old load helps without ending backpressure, and must not
+ * be blacklisted for it — the next round sizes again. Otherwise every prediction must hold:
+ * backpressure at most the noise level, no more restarts than predicted. Any other metric (a
+ * plugin's own prediction) is recorded when the sensors measure it, but not judged: the manager
+ * cannot know which direction is better.
+ */
+function verdictOf(action: HealthActionRecord, observed: Readonly<Record<string, number>>, noiseMsPerSec: number): 'helped' | 'did-not-help' {
+  const rates = RATE_METRICS.filter((m) => m in action.predictedEffect);
+  if (rates.length > 0) {
+    const gained = rates.every((metric) => {
+      const predicted = action.predictedEffect[metric]!;
+      const now = observed[metric] ?? 0;
+      const before = action.observedBefore?.[metric];
+      if (before === undefined || predicted <= before) return now >= 0.9 * predicted;
+      return now - before >= 0.5 * (predicted - before);
+    });
+    return gained ? 'helped' : 'did-not-help';
+  }
+  const met = Object.entries(action.predictedEffect).every(([metric, predicted]) => {
+    const value = observed[metric];
+    if (value === undefined) return true;
+    if (metric === 'backpressureMsPerSec') return value <= Math.max(predicted, noiseMsPerSec);
+    if (metric === 'restarts') return value <= predicted;
+    return true;
+  });
+  return met ? 'helped' : 'did-not-help';
 }
 
 function keyOf(diagnosis: Pick<Diagnosis, 'type' | 'component'>): string {
@@ -257,10 +281,8 @@ function dedupe(diagnoses: Diagnosis[]): Diagnosis[] {
   return diagnoses.filter((d) => (seen.has(keyOf(d)) ? false : (seen.add(keyOf(d)), true)));
 }
 
-/** What the spouts would emit unthrottled: the regime a blacklist entry belongs to. */
+/** The rate data arrives at the spouts: the regime a blacklist entry belongs to. */
 function offeredLoad(topology: TopologyDefinition, index: MeasurementIndex): number {
-  return topology.components
-    .filter((c) => c.kind === 'spout')
-    .reduce((acc, c) => acc + index.sum(c.name, METRIC.emitRate) / (1 - Math.min(0.95, index.componentValue(c.name, METRIC.pausedFraction) ?? 0)), 0);
+  return topology.components.filter((c) => c.kind === 'spout').reduce((acc, c) => acc + spoutOfferedRate(index, c.name), 0);
 }
 

@@ -13,6 +13,10 @@ export const METRIC = {
   pendingBytes: 'pendingBytes',
   /** Workers of the instance restarted after they died, over the window. */
   restarts: 'restarts',
+  /** Spouts that report one: tuples waiting at the source, latest. */
+  backlog: 'backlog',
+  /** Spouts that report a backlog: its growth over the window, tuples/s (negative while it drains). */
+  backlogGrowth: 'backlogGrowth',
   /** Per spout component: fraction of the window its spouts were paused by backpressure. */
   pausedFraction: 'pausedFraction',
 } as const;
@@ -43,6 +47,10 @@ export class MetricsCacheSensor implements Sensor {
           measurements.push({ component, instance, metric, timestamp, value: m[metric] });
         }
         measurements.push({ component, instance, metric: METRIC.restarts, timestamp, value: m.recentRestarts });
+        if (m.backlog !== undefined) {
+          measurements.push({ component, instance, metric: METRIC.backlog, timestamp, value: m.backlog });
+          measurements.push({ component, instance, metric: METRIC.backlogGrowth, timestamp, value: m.backlogGrowthRate ?? 0 });
+        }
       }
     }
     if (plan) {

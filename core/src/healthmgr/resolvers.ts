@@ -46,12 +46,19 @@ export class ScaleResolver implements Resolver {
     } catch (error) {
       throw new HealthPolicyError(`scaling ${description} failed: ${describeError(error)}`, { cause: error });
     }
+    // A scale-up is judged by the rate the first diagnosed component it grows should reach: its
+    // offered load, or what its new instances manage at their measured true rate if that is less.
+    const judgedOn = up ? diagnoses.map((d) => d.component).find((c) => c in changes) : undefined;
+    const load = judgedOn ? loads.get(judgedOn) : undefined;
+    const capacity = load && load.busyInstances > 0 ? (load.observedRate / load.busyInstances) * changes[judgedOn!]! : undefined;
+    const predictedRate = load ? Math.round(Math.min(load.offeredRate, capacity ?? Infinity)) : undefined;
     return [
       {
         type: up ? 'scale-up' : 'scale-down',
+        ...(judgedOn ? { component: judgedOn } : {}),
         description: `${up ? 'scale up' : 'scale down'}: ${description}`,
         parameters: { parallelism: changes, previous: Object.fromEntries(Object.keys(changes).map((c) => [c, current.get(c)])) },
-        predictedEffect: { backpressureMsPerSec: 0 },
+        predictedEffect: { backpressureMsPerSec: 0, ...(predictedRate !== undefined ? { executeRate: predictedRate } : {}) },
       },
     ];
   }

@@ -16,8 +16,21 @@ export interface ComponentLoad {
 const MAX_PAUSED_FRACTION = 0.95;
 
 /**
- * DS2-style sizing of a whole DAG from one window: the rate each spout would emit unthrottled (its
- * emit rate divided by the time it was not paused), propagated downstream through each component's
+ * The rate data arrives at a spout's source. When the spout reports its backlog, that is exact:
+ * what it emitted plus what piled up (minus what it worked off) — a spout catching up on a backlog
+ * is not more load. Otherwise it is estimated as the emit rate over the time the spout was not
+ * paused, which is right for sources that do not make up paused time (rate-limited generators).
+ */
+export function spoutOfferedRate(index: MeasurementIndex, spout: string): number {
+  const emitted = index.sum(spout, METRIC.emitRate);
+  if (index.measured(spout, METRIC.backlogGrowth)) return Math.max(0, emitted + index.sum(spout, METRIC.backlogGrowth));
+  const paused = Math.min(MAX_PAUSED_FRACTION, index.componentValue(spout, METRIC.pausedFraction) ?? 0);
+  return emitted / (1 - paused);
+}
+
+/**
+ * DS2-style sizing of a whole DAG from one window: the rate data arrives at each spout
+ * ({@link spoutOfferedRate}), propagated downstream through each component's
  * measured selectivity; each bolt then needs the busy time it used, scaled from the rate it got to
  * the rate it would get, divided by the target utilization. Every bottleneck is sized in the same
  * round, not one per round.
@@ -35,8 +48,7 @@ export function sizeTopology(
     const emitted = index.sum(component.name, METRIC.emitRate);
     const executed = index.sum(component.name, METRIC.executeRate);
     if (component.kind === 'spout') {
-      const paused = Math.min(MAX_PAUSED_FRACTION, index.componentValue(component.name, METRIC.pausedFraction) ?? 0);
-      offeredOut.set(component.name, spoutRates?.get(component.name) ?? emitted / (1 - paused));
+      offeredOut.set(component.name, spoutRates?.get(component.name) ?? spoutOfferedRate(index, component.name));
       continue;
     }
     const offered = component.inputs.reduce((acc, input) => acc + (offeredOut.get(input.component) ?? 0), 0);

@@ -170,6 +170,8 @@ export interface HealthActionRecord {
   readonly parameters: Readonly<Record<string, unknown>>;
   readonly predictedEffect: Readonly<Record<string, number>>;
   readonly diagnosis: { readonly type: string; readonly component: string };
+  /** The predicted rate metrics as they were when the action was taken, to judge the gain by. */
+  readonly observedBefore?: Readonly<Record<string, number>>;
   /** Filled in once the topology has settled after the action. */
   readonly observedEffect?: Readonly<Record<string, number>>;
   readonly verdict?: 'helped' | 'did-not-help';

@@ -64,6 +64,8 @@ export interface InstanceMetricsSample extends InstanceCounters {
   readonly restarts: number;
   /** Cumulative milliseconds this instance's queue was above the high watermark. */
   readonly backpressureMs: number;
+  /** Spouts that report one: the backlog at their source, as last sampled. */
+  readonly backlog?: number;
 }
 
 export interface StreamManagerMetricsSample {

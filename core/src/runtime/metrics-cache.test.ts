@@ -43,6 +43,18 @@ describe('the metrics cache', () => {
     expect(view.streamManagers['stmgr-1']!.cpuCores).toBeCloseTo(0.1);
   });
 
+  it('reports a spout backlog and its growth over the window, and restarts in the window, only where there are some', () => {
+    const cache = new MetricsCache(10);
+    cache.add(report(1, 1000, { s1: sample('source', 1, { backlog: 100 }), s2: sample('source', 2, { backlog: 0 }), b: sample('sink', 3, { restarts: 1 }) }));
+    cache.add(report(1, 3000, { s1: sample('source', 1, { backlog: 700 }), s2: sample('source', 2, { backlog: 200 }), b: sample('sink', 3, { restarts: 4 }) }));
+    const view = cache.view({ windowMs: 2000, instances: true, now: 3000 });
+    expect(view.components.source).toMatchObject({ backlog: 900, backlogGrowthRate: 400 });
+    expect(view.components.source!.instances!.s2).toMatchObject({ backlog: 200, backlogGrowthRate: 100 });
+    expect(view.components.sink).toMatchObject({ restarts: 4, recentRestarts: 3 });
+    expect(view.components.sink!.backlog).toBeUndefined();
+    expect(view.components.sink!.backlogGrowthRate).toBeUndefined();
+  });
+
   it('keeps the counts of instances that were scaled away or whose container left', () => {
     const cache = new MetricsCache(10);
     cache.add(report(1, 1000, { a: sample('count', 1, { executed: 10 }), b: sample('count', 2, { executed: 20 }) }));

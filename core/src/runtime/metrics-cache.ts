@@ -28,6 +28,10 @@ export interface ComponentMetrics {
   readonly restarts: number;
   /** Over the window: workers restarted after they died (a crash loop shows here). */
   readonly recentRestarts: number;
+  /** Spouts that report one: the backlog at their source, latest. */
+  readonly backlog?: number;
+  /** Spouts that report a backlog: how fast it grew over the window, per second (negative: it shrank). */
+  readonly backlogGrowthRate?: number;
   /** Over the window: mean execute time per tuple. */
   readonly executeLatencyMs: number;
   /** Over the window: fraction of time spent in user code (1 = always busy), averaged over instances. */
@@ -133,7 +137,7 @@ export class MetricsCache {
     const retiredOf = (component: string, key: 'emitted' | 'executed' | 'acked' | 'failed' | 'errors' | 'restarts') =>
       [...this.retired.values()].filter((sample) => sample.component === component).reduce((acc, sample) => acc + sample[key], 0);
     for (const [component, group] of perComponent) {
-      const sum = (key: keyof ComponentMetrics) => group.reduce((acc, g) => acc + g.metrics[key], 0);
+      const sum = (key: Exclude<keyof ComponentMetrics, 'backlog' | 'backlogGrowthRate'>) => group.reduce((acc, g) => acc + g.metrics[key], 0);
       const total = (key: 'emitted' | 'executed' | 'acked' | 'failed' | 'errors' | 'restarts') => sum(key) + retiredOf(component, key);
       const executed = sum('executeRate');
       components[component] = {
@@ -149,6 +153,7 @@ export class MetricsCache {
         maxPendingBytes: Math.max(...group.map((g) => g.metrics.maxPendingBytes)),
         restarts: total('restarts'),
         recentRestarts: sum('recentRestarts'),
+        ...sumOfOptional(group.map((g) => g.metrics), ['backlog', 'backlogGrowthRate']),
         executeLatencyMs:
           executed > 0 ? group.reduce((acc, g) => acc + g.metrics.executeLatencyMs * g.metrics.executeRate, 0) / executed : 0,
         busyFraction: sum('busyFraction') / group.length,
@@ -158,6 +163,16 @@ export class MetricsCache {
     }
     return { windowMs: options.windowMs, timestamp: now, components, streamManagers };
   }
+}
+
+/** Sums of metrics only some instances report; a key no instance reports stays absent. */
+function sumOfOptional(metrics: readonly ComponentMetrics[], keys: ReadonlyArray<'backlog' | 'backlogGrowthRate'>): Partial<Record<'backlog' | 'backlogGrowthRate', number>> {
+  const sums: Partial<Record<'backlog' | 'backlogGrowthRate', number>> = {};
+  for (const key of keys) {
+    const values = metrics.map((m) => m[key]).filter((v): v is number => v !== undefined);
+    if (values.length > 0) sums[key] = values.reduce((a, b) => a + b, 0);
+  }
+  return sums;
 }
 
 /** The newest sample at or before `cutoff`, or the oldest one if the series is shorter than the window. */
@@ -189,6 +204,7 @@ function instanceMetrics(now: InstanceMetricsSample, then: InstanceMetricsSample
     restarts: now.restarts,
     // A restarted container counts from zero again: nothing restarted in its window yet.
     recentRestarts: then ? Math.max(0, now.restarts - then.restarts) : 0,
+    ...(now.backlog === undefined ? {} : { backlog: now.backlog, backlogGrowthRate: then?.backlog === undefined ? 0 : (now.backlog - then.backlog) / seconds }),
     executeLatencyMs: executedDelta > 0 ? delta('executeNs') / executedDelta / 1e6 : 0,
     busyFraction: Math.min(1, delta('busyNs') / 1e9 / seconds),
     instanceCount: 1,

@@ -7,7 +7,7 @@ import { instanceName, type ContainerPlan, type PackingPlan } from '../model/pac
 import type { PhysicalPlan } from '../model/runtime-state.js';
 import type { TopologyDefinition } from '../model/topology.js';
 import type { BackpressureMessage, FenceMessage, InstanceMetricsSample, MetricsReport, PhysicalPlanMessage, PlanAppliedMessage } from './control-messages.js';
-import { COUNTER_SLOTS, newCounterBuffer, readCounters, type FromInstance, type InstanceCounters, type InstanceInit, type ToInstance } from './instance/messages.js';
+import { idleCounters, newCounterBuffer, readBacklog, readCounters, type FromInstance, type InstanceCounters, type InstanceInit, type ToInstance } from './instance/messages.js';
 import { acceptAuthenticated, connectAuthenticated, Link, listen } from './link.js';
 import { tasksByComponent } from './routing.js';
 import { destTaskOf, encodeControlFrame } from './wire/frames.js';
@@ -105,6 +105,11 @@ const STALL_CHECK_MS = 5;
 
 const EMPTY_COUNTERS: InstanceCounters = { emitted: 0, executed: 0, acked: 0, failed: 0, errors: 0, busyNs: 0, executeNs: 0 };
 
+function backlogOf(counters: Float64Array): { backlog?: number } {
+  const backlog = readBacklog(counters);
+  return backlog === undefined ? {} : { backlog };
+}
+
 function addCounters(a: InstanceCounters, b: InstanceCounters): InstanceCounters {
   return {
     emitted: a.emitted + b.emitted,
@@ -201,7 +206,7 @@ export class StreamManager {
       restarts: 0,
       pendingBytes: 0,
       maxPendingBytes: 0,
-      counters: new Float64Array(COUNTER_SLOTS),
+      counters: idleCounters(),
       countersBase: EMPTY_COUNTERS,
       overSince: undefined,
       backpressureMs: 0,
@@ -284,7 +289,7 @@ export class StreamManager {
         if (this.stopping || !ready || local.removed) return;
         // Counters restart from zero in the new worker; keep what the old one counted.
         local.countersBase = addCounters(local.countersBase, readCounters(local.counters));
-        local.counters = new Float64Array(COUNTER_SLOTS);
+        local.counters = idleCounters();
         // Frames delivered to the dead worker are lost with it (at-most-once); they no longer count as pending.
         this.onConsumed(local, local.pendingBytes);
         local.deliveries = [];
@@ -710,6 +715,7 @@ export class StreamManager {
         maxPendingBytes: instance.maxPendingBytes,
         restarts: instance.restarts,
         backpressureMs: instance.backpressureMs + (instance.overSince === undefined ? 0 : now - instance.overSince),
+        ...backlogOf(instance.counters),
       };
     }
     const cpu = process.cpuUsage();

@@ -18,6 +18,8 @@ export class SimulatorSensor implements Sensor {
   constructor(
     private readonly model: TopologyModel,
     private readonly noise: { readonly cv: number; readonly rng: Prng },
+    /** Whether the spouts report their source's backlog (a queue consumer's lag), as `Spout.backlog` does. */
+    private readonly reportsBacklog = true,
   ) {}
 
   async fetch(context: PolicyContext): Promise<Measurement[]> {
@@ -46,7 +48,17 @@ export class SimulatorSensor implements Sensor {
     }
     const paused = Math.min(1, (model.totalPausedMs() - base.pausedMs) / 1000 / seconds);
     for (const component of context.topology.components) {
-      if (component.kind === 'spout') measurements.push({ component: component.name, metric: METRIC.pausedFraction, timestamp, value: paused });
+      if (component.kind !== 'spout') continue;
+      measurements.push({ component: component.name, metric: METRIC.pausedFraction, timestamp, value: paused });
+      if (!this.reportsBacklog) continue;
+      // The lag is the component's; each instance reports its share, as each consumer reports its partitions'.
+      const instances = model.instances().filter((i) => i.component === component.name);
+      const lag = model.lagOf(component.name);
+      const growth = (lag - (base.lag.get(component.name) ?? 0)) / seconds;
+      for (const instance of instances) {
+        measurements.push({ component: component.name, instance: instance.name, metric: METRIC.backlog, timestamp, value: lag / instances.length });
+        measurements.push({ component: component.name, instance: instance.name, metric: METRIC.backlogGrowth, timestamp, value: growth / instances.length });
+      }
     }
     return measurements;
   }

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { ConfigError, describeError, HealthPolicyError } from '../errors/index.js';
 import { round } from '../healthmgr/detectors.js';
 import { MeasurementIndex, METRIC } from '../healthmgr/measurements.js';
+import { spoutOfferedRate } from '../healthmgr/sizing.js';
 import { topologicalOrder } from '../model/topology.js';
 import type { Action, Detector, Diagnoser, Diagnosis, HealthPolicy, Measurement, PolicyContext, Resolver, Symptom, TopologyActuator } from '../spi/health-policy.js';
 import { formatIssue, type SimulatedPolicyFactory } from './policies.js';
@@ -211,9 +212,10 @@ interface Ds2Size {
 }
 
 /**
- * DS2's model over one window, operators in topological order: sources at their observed rate
- * (emitted ÷ unpaused time, the only source rate the sensor sees; it includes spouts working off
- * their lag, where DS2 proper is given the external target rate), each bolt's input the estimated
+ * DS2's model over one window, operators in topological order: sources at the rate data arrives
+ * (emitted plus backlog growth when the spouts report a backlog — DS2 proper is given the external
+ * source rate — else emitted ÷ unpaused time, which counts spouts working off a lag as load), each
+ * bolt's input the estimated
  * true output of its upstream operators, π_i = ceil((1+f)·λ_i / (λp_i/p_i)) from the true
  * processing rate (executed ÷ useful time), and its estimated output λ_i · selectivity downstream.
  */
@@ -227,9 +229,10 @@ export function ds2Sizes(context: PolicyContext, settings: Ds2Settings): Map<str
     if (component.kind === 'spout') {
       const paused = index.componentValue(component.name, METRIC.pausedFraction) ?? 0;
       // Sources stopped for (nearly) the whole window, as right after a reconfiguration, show no
-      // source rate at all; sizing from that would scale everything to 1, so DS2 decides nothing.
-      if (paused >= SOURCE_UNOBSERVABLE_PAUSED) return new Map();
-      output.set(component.name, emitted / (1 - paused));
+      // source rate at all — unless they report their backlog; sizing from that would scale
+      // everything to 1, so DS2 decides nothing.
+      if (paused >= SOURCE_UNOBSERVABLE_PAUSED && !index.measured(component.name, METRIC.backlogGrowth)) return new Map();
+      output.set(component.name, spoutOfferedRate(index, component.name));
       continue;
     }
     const inputRate = component.inputs.reduce((acc, input) => acc + (output.get(input.component) ?? 0), 0);

@@ -132,6 +132,8 @@ interface ComponentState {
 export interface Snapshot {
   readonly atMs: number;
   readonly pausedMs: number;
+  /** Spouts: the external backlog (lag). */
+  readonly lag: ReadonlyMap<string, number>;
   readonly instances: ReadonlyMap<number, Readonly<Counters>>;
 }
 
@@ -223,6 +225,10 @@ export class TopologyModel {
 
   totalPausedMs(): number {
     return this.pausedMs;
+  }
+
+  lagOf(component: string): number {
+    return this.components.get(component)?.lag ?? 0;
   }
 
   totalLag(): number {
@@ -513,7 +519,8 @@ export class TopologyModel {
   private snapshot(): void {
     const instances = new Map<number, Counters>();
     for (const state of this.order) for (const i of state.instances) instances.set(i.taskId, { ...i.counters });
-    this.snapshots.push({ atMs: Math.round(this.nowMs), pausedMs: this.pausedMs, instances });
+    const lag = new Map(this.order.filter((s) => s.spec.kind === 'spout').map((s) => [s.spec.name, s.lag]));
+    this.snapshots.push({ atMs: Math.round(this.nowMs), pausedMs: this.pausedMs, lag, instances });
     while (this.snapshots.length > 1 && this.snapshots[1]!.atMs <= this.nowMs - this.historyMs) this.snapshots.shift();
   }
 }

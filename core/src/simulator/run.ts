@@ -97,7 +97,7 @@ export async function simulate(scenario: Scenario, options: SimulateOptions = {}
   const seed = options.seed ?? scenario.seeds[0]!;
   const spec = modelSpecOf(scenario, seed, options.source);
   const model = new TopologyModel(spec);
-  const sensor = new SimulatorSensor(model, { cv: scenario.noise.cv, rng: new Prng(streamSeed(seed, 1)) });
+  const sensor = new SimulatorSensor(model, { cv: scenario.noise.cv, rng: new Prng(streamSeed(seed, 1)) }, scenario.source.reportsBacklog);
   const actuator = new SimulatorActuator(model);
   const state = new MemoryStateManager();
   await state.start();

@@ -66,9 +66,14 @@ export const ScenarioSchema = z
     topology: topologySchema,
     load: loadSchema,
     source: z
-      .object({ catchUp: z.number().min(1).default(2), arrivals: z.enum(['fluid', 'poisson']).default('fluid') })
+      .object({
+        catchUp: z.number().min(1).default(2),
+        arrivals: z.enum(['fluid', 'poisson']).default('fluid'),
+        /** The spouts report their backlog (a queue consumer's lag), as `Spout.backlog` does. */
+        reportsBacklog: z.boolean().default(true),
+      })
       .strict()
-      .default({ catchUp: 2, arrivals: 'fluid' }),
+      .default({ catchUp: 2, arrivals: 'fluid', reportsBacklog: true }),
     /** Virtual seconds simulated. */
     duration: positive,
     noise: z.object({ cv: z.number().min(0).max(2).default(0) }).strict().default({ cv: 0 }),

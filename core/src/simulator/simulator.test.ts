@@ -8,7 +8,7 @@ import { EXIT_FAILURE, EXIT_OK, runCli } from '../cli/program.js';
 import { ConfigError } from '../errors/index.js';
 import { TopologyModel, type ModelSpec } from './model.js';
 import { simulate } from './run.js';
-import { parseScenario, validateScenario } from './scenario.js';
+import { loadScenario, parseScenario, validateScenario } from './scenario.js';
 
 const EXAMPLES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../examples/scenarios');
 
@@ -108,6 +108,21 @@ describe('simulate', () => {
     expect(step.optimum.atTarget).toEqual({ split: 3, count: 5 });
     expect(step).toMatchObject({ converged: true, withinOneOfOptimum: true, underProvisioned: [] });
     expect(step.roundsToConverge).toBeLessThanOrEqual(2);
+  });
+
+  it('tells spouts catching up on a backlog from more load when they report the backlog, and overshoots when they do not', async () => {
+    const scenario = await loadScenario(path.join(EXAMPLES, 'word-count-step-x4.yaml'));
+    const run = (reportsBacklog: boolean) => simulate(validateScenario({ ...scenario, noise: { cv: 0 }, source: { ...scenario.source, reportsBacklog } }), { seed: 1 });
+    const reported = (await run(true)).metrics;
+    const step = reported.regimes.find((r) => r.at === 600)!;
+    expect(step).toMatchObject({ converged: true, overProvisioning: 0, withinOneOfOptimum: true, underProvisioned: [] });
+    expect(step.roundsToConverge).toBeLessThanOrEqual(2);
+    expect(reported.reversals).toBe(0);
+    // Without it, emit ÷ unpaused time counts the catch-up (up to 2× the arrivals) as load.
+    const hidden = (await run(false)).metrics;
+    const overshoot = hidden.regimes.find((r) => r.at === 600)!;
+    expect(overshoot.overProvisioning!).toBeGreaterThan(0.2);
+    expect(hidden.reversals).toBeGreaterThan(0);
   });
 
   it('takes no action on stationary load with 20 % metric noise', async () => {

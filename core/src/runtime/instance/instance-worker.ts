@@ -11,7 +11,7 @@ import { RuntimeTuple, StreamSchema, SYSTEM_COMPONENT, TICK_STREAM } from '../..
 import { describeError } from '../../errors/index.js';
 import { StreamLogger } from '../../logging/index.js';
 import { decodeDataFrame, Emitter, MAX_BATCH_BYTES, OutboundBatches, SHUFFLE_WEIGHTS_KEY, StreamTable } from '../routing.js';
-import { ACKED, BUSY_NS, EMITTED, ERRORS, EXECUTE_NS, EXECUTED, FAILED, type FromInstance, type InstanceInit, type ToInstance } from './messages.js';
+import { ACKED, BACKLOG, BUSY_NS, EMITTED, ERRORS, EXECUTE_NS, EXECUTED, FAILED, type FromInstance, type InstanceInit, type ToInstance } from './messages.js';
 
 const port = parentPort!;
 const init = workerData as InstanceInit;
@@ -21,6 +21,8 @@ const SPOUT_SLICE_MS = 2;
 /** A spout that emitted nothing is asked again after this pause, instead of spinning. */
 const IDLE_SPOUT_DELAY_MS = 1;
 const ERROR_REPORT_INTERVAL_MS = 1000;
+/** How often a spout's backlog is sampled: well inside the shortest metrics interval. */
+const BACKLOG_SAMPLE_MS = 200;
 
 const send = (message: FromInstance, transfer?: ArrayBuffer[]): void => port.postMessage(message, transfer ?? []);
 
@@ -247,6 +249,19 @@ async function main(): Promise<void> {
     spout = new SpoutRunner(component, emitter);
     await component.open?.(context(), spout.collector);
     userComponent = component;
+    if (typeof component.backlog === 'function') {
+      // Sampled on a timer, not in nextTuple: the backlog grows most while the spout is paused.
+      const sample = () => {
+        try {
+          const backlog = component.backlog!();
+          if (Number.isFinite(backlog)) counters[BACKLOG] = Math.max(0, backlog);
+        } catch (error) {
+          reportError(error);
+        }
+      };
+      sample();
+      setInterval(sample, BACKLOG_SAMPLE_MS).unref();
+    }
   } else {
     const component = topology.createBolt(init.component);
     bolt = new BoltRunner(component, emitter);

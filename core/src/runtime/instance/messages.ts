@@ -12,10 +12,27 @@ export const FAILED = 3;
 export const ERRORS = 4;
 export const BUSY_NS = 5;
 export const EXECUTE_NS = 6;
-export const COUNTER_SLOTS = 7;
+/** A gauge, not a counter: the spout's backlog as last sampled; negative while the spout reports none. */
+export const BACKLOG = 7;
+export const COUNTER_SLOTS = 8;
 
 export function newCounterBuffer(): SharedArrayBuffer {
-  return new SharedArrayBuffer(COUNTER_SLOTS * Float64Array.BYTES_PER_ELEMENT);
+  const buffer = new SharedArrayBuffer(COUNTER_SLOTS * Float64Array.BYTES_PER_ELEMENT);
+  new Float64Array(buffer)[BACKLOG] = -1;
+  return buffer;
+}
+
+/** Counters of an instance whose worker is not running (yet): all zero, no backlog reported. */
+export function idleCounters(): Float64Array {
+  const view = new Float64Array(COUNTER_SLOTS);
+  view[BACKLOG] = -1;
+  return view;
+}
+
+/** The spout's backlog as last sampled, or undefined if it reports none. */
+export function readBacklog(view: Float64Array): number | undefined {
+  const value = view[BACKLOG]!;
+  return value >= 0 ? value : undefined;
 }
 
 export function readCounters(view: Float64Array): InstanceCounters {
