@@ -1,6 +1,7 @@
 import type { Diagnoser, Diagnosis, PolicyContext, Symptom } from '../spi/health-policy.js';
 import { SYMPTOM } from './detectors.js';
 import { isStalled, MeasurementIndex } from './measurements.js';
+import { sizeTopology } from './sizing.js';
 
 export const DIAGNOSIS = {
   underProvisioned: 'under-provisioned',
@@ -60,7 +61,14 @@ export class DataSkewDiagnoser implements Diagnoser {
   }
 }
 
-/** Congestion that no slow instance or skew explains: the component needs more instances. */
+/** Utilization that counts as full speed: a little below 1, for the rounding of measured busy time. */
+const FULL_SPEED = 0.95;
+
+/**
+ * Congestion that no slow instance or skew explains: the component needs more instances. Not when
+ * its instances, at (nearly) full speed, already take the load arriving (DS2's p*(1)): then the
+ * congestion is a burst — spouts working off a backlog after a pause — that passes by itself.
+ */
 export class UnderProvisioningDiagnoser implements Diagnoser {
   readonly name = 'under-provisioning';
 
@@ -69,6 +77,7 @@ export class UnderProvisioningDiagnoser implements Diagnoser {
   async diagnose(symptoms: readonly Symptom[], context: PolicyContext): Promise<Diagnosis[]> {
     const other = (await Promise.all(this.explained.map((d) => d.diagnose(symptoms, context)))).flat();
     const index = new MeasurementIndex(context.measurements);
+    const loads = sizeTopology(context.topology, index, FULL_SPEED);
     const diagnoses: Diagnosis[] = [];
     for (const [component, found] of congested(symptoms)) {
       if (other.some((d) => d.component === component)) continue;
@@ -76,6 +85,9 @@ export class UnderProvisioningDiagnoser implements Diagnoser {
       // unblock them (the auto-restart policy restarts their containers).
       const instances = [...new Set(found.flatMap((s) => s.instances))];
       if (instances.every((i) => isStalled(index, component, i, context.windowMs / 1000, 0))) continue;
+      const needed = loads.get(component)?.needed;
+      const parallelism = context.topology.components.find((c) => c.name === component)?.parallelism ?? 0;
+      if (needed !== undefined && needed <= parallelism) continue;
       diagnoses.push({ type: DIAGNOSIS.underProvisioned, component, instances: [...new Set(found.flatMap((s) => s.instances))], symptoms: found, details: found[0]!.details });
     }
     return diagnoses;

@@ -30,8 +30,11 @@ interface PolicyState {
   lastActionAt: number | undefined;
   /** The round whose actions wait for the topology to settle before they are judged. */
   pending: { round: number; components: string[]; actions: HealthActionRecord[]; previousRate: number | undefined } | undefined;
-  /** Diagnosis key → offered load when an action for it did not help; lifted when the load changes. */
-  readonly blacklist: Map<string, number>;
+  /**
+   * Diagnosis key → the offered load when an action for it did not help, and which action types did
+   * not; lifted when the load changes.
+   */
+  readonly blacklist: Map<string, { readonly load: number; readonly actions: Set<string> }>;
   readonly streaks: Map<string, number>;
   timer: NodeJS.Timeout | undefined;
   running: boolean;
@@ -107,28 +110,31 @@ export class HealthManager {
     state.round++;
     const symptoms = (await Promise.all(policy.detectors.map((d) => d.detect(measurements, context)))).flat();
     const diagnoses = dedupe((await Promise.all(policy.diagnosers.map((d) => d.diagnose(symptoms, context)))).flat());
-    for (const [key, load] of state.blacklist) {
-      if (offered > 0 && Math.abs(offered / load - 1) >= 0.5) state.blacklist.delete(key);
+    for (const [key, entry] of state.blacklist) {
+      if (offered > 0 && Math.abs(offered / entry.load - 1) >= 0.5) state.blacklist.delete(key);
     }
     const seen = new Set(diagnoses.map(keyOf));
     for (const key of state.streaks.keys()) if (!seen.has(key)) state.streaks.delete(key);
     for (const key of seen) state.streaks.set(key, (state.streaks.get(key) ?? 0) + 1);
-    const blacklisted = diagnoses.filter((d) => state.blacklist.has(keyOf(d)));
-    const ready = diagnoses.filter((d) => !state.blacklist.has(keyOf(d)) && (state.streaks.get(keyOf(d)) ?? 0) >= (policy.holdRounds?.[d.type] ?? 1));
+    const escalating = new Set(policy.resolvers.filter((r) => r.escalates).flatMap((r) => r.handles));
+    const blacklisted = diagnoses.filter((d) => state.blacklist.has(keyOf(d)) && !escalating.has(d.type));
+    const held = (d: Diagnosis) => (state.streaks.get(keyOf(d)) ?? 0) >= (policy.holdRounds?.[d.type] ?? 1);
+    const ready = diagnoses.filter((d) => !blacklisted.includes(d) && held(d));
+    const resolverContext: PolicyContext = { ...context, ineffective: (d) => [...(state.blacklist.get(keyOf(d))?.actions ?? [])] };
 
     const actions: HealthActionRecord[] = [];
     let error: string | undefined;
     for (const resolver of policy.resolvers) {
-      const mine = ready.filter((d) => resolver.handles.includes(d.type));
+      const mine = ready.filter((d) => resolver.handles.includes(d.type) && (resolver.escalates || !state.blacklist.has(keyOf(d))));
       if (mine.length === 0) continue;
       try {
-        const done: Action[] = await resolver.resolve(mine, context);
+        const done: Action[] = await resolver.resolve(mine, resolverContext);
         for (const action of done) {
           const diagnosis = mine.find((d) => d.component === action.component) ?? mine[0]!;
           const before = rateMetrics(action.predictedEffect, diagnosis.component, topology, index);
           actions.push({ ...action, diagnosis: { type: diagnosis.type, component: diagnosis.component }, ...(before ? { observedBefore: before } : {}) });
           // A report is made once per regime, like an action that cannot help.
-          if (!CHANGES_TOPOLOGY.has(action.type)) state.blacklist.set(keyOf(diagnosis), offered || 1);
+          if (!CHANGES_TOPOLOGY.has(action.type)) blacklist(state, diagnosis, action.type, offered);
         }
       } catch (failure) {
         error = describeError(failure);
@@ -196,7 +202,7 @@ export class HealthManager {
     };
     // Decide before the log is written, so this round already skips what did not help.
     for (const action of pending.actions.map(judged)) {
-      if (action.verdict === 'did-not-help') state.blacklist.set(keyOf(action.diagnosis), offered || 1);
+      if (action.verdict === 'did-not-help') blacklist(state, action.diagnosis, action.type, offered);
     }
     await this.update((log) => ({
       rounds: log.rounds.map((round) => (round.policy === policy.id && round.round === pending.round ? { ...round, actions: round.actions.map(judged) } : round)),
@@ -270,6 +276,12 @@ function verdictOf(action: HealthActionRecord, observed: Readonly<Record<string,
     return true;
   });
   return met ? 'helped' : 'did-not-help';
+}
+
+function blacklist(state: PolicyState, diagnosis: Pick<Diagnosis, 'type' | 'component'>, actionType: string, offered: number): void {
+  const entry = state.blacklist.get(keyOf(diagnosis)) ?? { load: offered || 1, actions: new Set<string>() };
+  entry.actions.add(actionType);
+  state.blacklist.set(keyOf(diagnosis), entry);
 }
 
 function keyOf(diagnosis: Pick<Diagnosis, 'type' | 'component'>): string {

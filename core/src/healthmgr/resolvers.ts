@@ -74,6 +74,8 @@ export class ScaleResolver implements Resolver {
 export class SlowInstanceResolver implements Resolver {
   readonly name = 'slow-instance';
   readonly handles = [DIAGNOSIS.slowInstance];
+  /** Routing around that did not help is followed by a restart; a restart that did not help, by nothing. */
+  readonly escalates = true;
 
   constructor(
     private readonly actuator: TopologyActuator,
@@ -94,7 +96,9 @@ export class SlowInstanceResolver implements Resolver {
       // Instances too idle to measure are counted at the typical rate: they are not the slow ones.
       const capacity = trueRates.reduce((acc: number, r) => acc + (r ?? typical), 0);
       const offered = loads.get(component.name)?.offeredRate ?? 0;
-      if (shuffled && offered <= capacity * this.settings.targetUtilization) {
+      const tried = context.ineffective?.(diagnosis) ?? [];
+      if (tried.includes('restart')) continue;
+      if (shuffled && offered <= capacity * this.settings.targetUtilization && !tried.includes('route-around')) {
         const rates = index.instances(component.name).map((instance) => [instance, index.trueRate(component.name, instance) ?? 0] as const);
         const fastest = Math.max(...rates.map(([, r]) => r), 1);
         const weights = Object.fromEntries(rates.map(([instance, rate]) => [taskOf(instance), Math.max(0.05, Math.round((rate / fastest) * 100) / 100)]));
@@ -110,7 +114,11 @@ export class SlowInstanceResolver implements Resolver {
       } else {
         const containers = [...new Set(diagnosis.instances.map(containerOf))];
         for (const containerId of containers) await this.actuator.restartContainer(containerId);
-        const why = shuffled ? ` (the others cannot take the ${Math.round(offered)}/s offered: ${Math.round(capacity)}/s at full speed)` : '';
+        const why = tried.includes('route-around')
+          ? ' (routing around it did not help)'
+          : shuffled
+            ? ` (the others cannot take the ${Math.round(offered)}/s offered: ${Math.round(capacity)}/s at full speed)`
+            : '';
         actions.push({
           type: 'restart',
           component: component.name,

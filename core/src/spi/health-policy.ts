@@ -67,6 +67,11 @@ export interface PolicyContext {
   readonly now: number;
   readonly windowMs: number;
   readonly measurements: readonly Measurement[];
+  /**
+   * Action types already taken for this diagnosis in the current load regime that did not help.
+   * Only resolvers that {@link Resolver.escalates} see such diagnoses; the health manager provides it.
+   */
+  readonly ineffective?: (diagnosis: Pick<Diagnosis, 'type' | 'component'>) => readonly string[];
 }
 
 export interface Sensor {
@@ -102,6 +107,13 @@ export interface Resolver {
   readonly name: string;
   /** Diagnosis types this resolver knows how to act on. */
   readonly handles: readonly string[];
+  /**
+   * The resolver has more than one remedy and tries another when one did not help: the health
+   * manager then passes it diagnoses whose earlier action was ineffective, and it must read
+   * `context.ineffective` and never repeat those action types. A resolver without it never sees a
+   * diagnosis again in a regime once its action did not help (Dhalion's blacklist).
+   */
+  readonly escalates?: boolean;
   /**
    * Acts (through the scheduler client) and resolves to what it did. Rejects with
    * `HealthPolicyError` if the action could not be carried out; the executor logs the failure.

@@ -114,7 +114,8 @@ export class QueueBudgetResolver implements Resolver {
         // A step is judged by what it promises: more tuples executed. Predicting the end state (no
         // queue, no backpressure) would judge every step but the last as useless, and the manager
         // would blacklist the policy half-way. It promises half the proportional gain (up to the load
-        // there is): the window that judges it still holds the backlog the old instances drain.
+        // there is), and the manager wants half of that to show: the window that judges a step still
+        // holds the backlog the old instances drain.
         predictedEffect: { executeRate: Math.round(Math.min(executed * (1 + (s.to - s.from) / (2 * s.from)), offered)) },
       };
     });
