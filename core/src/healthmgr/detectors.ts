@@ -82,7 +82,7 @@ export class SaturationDetector implements Detector {
 }
 
 /** Busy this much of the time, a component has no spare capacity. */
-const SATURATED_BUSY = 0.9;
+export const SATURATED_BUSY = 0.9;
 /** Input may exceed execution by this much before it counts as a deficit (measurement noise). */
 const DEFICIT_TOLERANCE = 0.1;
 

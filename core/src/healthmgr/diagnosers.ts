@@ -88,7 +88,7 @@ export class UnderProvisioningDiagnoser implements Diagnoser {
       const needed = loads.get(component)?.needed;
       const parallelism = context.topology.components.find((c) => c.name === component)?.parallelism ?? 0;
       if (needed !== undefined && needed <= parallelism) continue;
-      diagnoses.push({ type: DIAGNOSIS.underProvisioned, component, instances: [...new Set(found.flatMap((s) => s.instances))], symptoms: found, details: found[0]!.details });
+      diagnoses.push({ type: DIAGNOSIS.underProvisioned, component, instances, symptoms: found, details: found[0]!.details });
     }
     return diagnoses;
   }

@@ -171,10 +171,8 @@ export class HealthManager {
    */
   private async judge(policy: HealthPolicy, state: PolicyState, index: MeasurementIndex, windowMs: number, topology: TopologyDefinition): Promise<boolean> {
     const pending = state.pending!;
-    const isSpout = (name: string) => topology.components.some((c) => c.name === name && c.kind === 'spout');
     const offered = state.lastOffered;
-    // Spouts execute nothing; what they emit is their rate.
-    const rate = pending.components.reduce((acc, c) => acc + index.sum(c, METRIC.executeRate) + (isSpout(c) ? index.sum(c, METRIC.emitRate) : 0), 0);
+    const rate = pending.components.reduce((acc, c) => acc + rateOf('executeRate', c, topology, index), 0);
     const queues = index.components().reduce((acc, c) => acc + index.sum(c, METRIC.pendingBytes), 0);
     const stable = pending.previousRate !== undefined && Math.abs(rate - pending.previousRate) <= 0.1 * Math.max(rate, pending.previousRate, 1);
     const fullWindow = policy.windowMs ?? policy.intervalMs * 2;
@@ -191,7 +189,7 @@ export class HealthManager {
       const component = action.diagnosis.component;
       const observed: Record<string, number> = {
         backpressureMsPerSec: Math.round(action.type === 'scale-down' ? anyBackpressure : backpressure(component)),
-        ...rateMetrics({ executeRate: 0 }, component, topology, index),
+        executeRate: rateOf('executeRate', component, topology, index),
         ...rateMetrics(action.predictedEffect, component, topology, index),
       };
       if ('restarts' in action.predictedEffect) observed.restarts = index.sum(component, METRIC.restarts);
@@ -234,17 +232,17 @@ export class HealthManager {
 /** Metrics that measure how much gets done; an action predicting one is judged by its gain. */
 const RATE_METRICS = ['executeRate', 'throughput'] as const;
 
-/** The rate metrics an action predicts, as measured now: a component's execute rate (a spout's emit rate), all spouts' throughput. */
+/** A component's rate (a bolt's execute rate, a spout's emit rate) or all spouts' emit rate. */
+function rateOf(metric: (typeof RATE_METRICS)[number], component: string, topology: TopologyDefinition, index: MeasurementIndex): number {
+  const spouts = topology.components.filter((c) => c.kind === 'spout').map((c) => c.name);
+  if (metric === 'throughput') return Math.round(spouts.reduce((acc, s) => acc + index.sum(s, METRIC.emitRate), 0));
+  return Math.round(index.sum(component, spouts.includes(component) ? METRIC.emitRate : METRIC.executeRate));
+}
+
+/** The rate metrics an action predicts, as measured now; undefined if it predicts none. */
 function rateMetrics(predicted: Readonly<Record<string, number>>, component: string, topology: TopologyDefinition, index: MeasurementIndex): Record<string, number> | undefined {
-  const values: Record<string, number> = {};
-  for (const metric of RATE_METRICS) {
-    if (!(metric in predicted)) continue;
-    values[metric] =
-      metric === 'throughput'
-        ? Math.round(topology.components.filter((c) => c.kind === 'spout').reduce((acc, c) => acc + index.sum(c.name, METRIC.emitRate), 0))
-        : Math.round(topology.components.some((c) => c.name === component && c.kind === 'spout') ? index.sum(component, METRIC.emitRate) : index.sum(component, METRIC.executeRate));
-  }
-  return Object.keys(values).length > 0 ? values : undefined;
+  const metrics = RATE_METRICS.filter((m) => m in predicted);
+  return metrics.length > 0 ? Object.fromEntries(metrics.map((m) => [m, rateOf(m, component, topology, index)])) : undefined;
 }
 
 /**

@@ -273,44 +273,38 @@ describe('the provisioning policy on recorded windows', () => {
     expect(actuator.calls).toHaveLength(2);
   });
 
-  it('judges a scale-up by its gain: one that brought most of it helped, even with backpressure left, and the next round sizes again', async () => {
+  /**
+   * Count saturated at 1 instance (3,000 words/s offered, 990 executed) is scaled up; then the
+   * topology runs `countAfter` instances for three rounds. Returns the logged actions.
+   */
+  async function scaleUpThenRun(countAfter: number) {
     const sensor = new RecordedSensor();
-    const actuator = new RecordingActuator();
-    const p = policy(sensor, actuator);
+    const p = policy(sensor, new RecordingActuator());
     const hm = manager(p);
     topology = wordCount(1, 1);
     sensor.next = wordCountWindow({ sentences: 300, count: 1, countTrueRate: 1000 });
     await hm.runRound(p);
-    // Predicted: count executes the 3,000 words/s offered (from 990). Say only 3 instances came up.
-    topology = wordCount(1, 3);
-    sensor.next = wordCountWindow({ sentences: 300, count: 3, countTrueRate: 1000 });
+    topology = wordCount(1, countAfter);
+    sensor.next = wordCountWindow({ sentences: 300, count: countAfter, countTrueRate: 1000 });
     for (let i = 0; i < 3; i++) {
       clock += 2000;
       await hm.runRound(p);
     }
-    const log = await state.get('healthLog', 'word-count');
-    const [first, second] = log!.rounds.flatMap((r) => r.actions);
+    return (await state.get('healthLog', 'word-count'))!.rounds.flatMap((r) => r.actions);
+  }
+
+  it('judges a scale-up by its gain: one that brought most of it helped, even with backpressure left, and the next round sizes again', async () => {
+    // Predicted: count executes the 3,000 words/s offered (from 990). Say only 3 instances came up.
+    const [first, second] = await scaleUpThenRun(3);
     expect(first).toMatchObject({ verdict: 'helped', predictedEffect: { executeRate: 3000 }, observedBefore: { executeRate: 990 }, observedEffect: { executeRate: 2970 } });
     expect(first!.observedEffect!.backpressureMsPerSec).toBeGreaterThan(20);
     expect(second).toMatchObject({ type: 'scale-up', parameters: { parallelism: { count: 4 } } });
   });
 
   it('records a helped verdict when backpressure is gone after the action settles', async () => {
-    const sensor = new RecordedSensor();
-    const actuator = new RecordingActuator();
-    const p = policy(sensor, actuator);
-    const hm = manager(p);
-    topology = wordCount(1, 1);
-    sensor.next = wordCountWindow({ sentences: 300, count: 1, countTrueRate: 1000 });
-    await hm.runRound(p);
-    topology = wordCount(1, 4);
-    sensor.next = wordCountWindow({ sentences: 300, count: 4, countTrueRate: 1000 });
-    for (let i = 0; i < 3; i++) {
-      clock += 2000;
-      await hm.runRound(p);
-    }
-    const log = await state.get('healthLog', 'word-count');
-    expect(log?.rounds[0]?.actions[0]).toMatchObject({ type: 'scale-up', verdict: 'helped', observedEffect: { backpressureMsPerSec: 0 } });
+    const [first, ...rest] = await scaleUpThenRun(4);
+    expect(first).toMatchObject({ type: 'scale-up', verdict: 'helped', observedEffect: { backpressureMsPerSec: 0 } });
+    expect(rest).toEqual([]);
   });
 });
 

@@ -90,18 +90,17 @@ export class SlowInstanceResolver implements Resolver {
       const component = context.topology.components.find((c) => c.name === diagnosis.component);
       if (!component) continue;
       const shuffled = component.inputs.length > 0 && component.inputs.every((i) => i.grouping.type === 'shuffle' || i.grouping.type === 'none');
-      const trueRates = index.instances(component.name).map((instance) => index.trueRate(component.name, instance));
-      const known = trueRates.filter((r): r is number => r !== undefined).sort((a, b) => a - b);
+      const trueRates = index.instances(component.name).map((instance) => [instance, index.trueRate(component.name, instance)] as const);
+      const known = trueRates.flatMap(([, r]) => (r === undefined ? [] : [r])).sort((a, b) => a - b);
       const typical = known[Math.floor(known.length / 2)] ?? 0;
       // Instances too idle to measure are counted at the typical rate: they are not the slow ones.
-      const capacity = trueRates.reduce((acc: number, r) => acc + (r ?? typical), 0);
+      const capacity = trueRates.reduce((acc, [, r]) => acc + (r ?? typical), 0);
       const offered = loads.get(component.name)?.offeredRate ?? 0;
       const tried = context.ineffective?.(diagnosis) ?? [];
       if (tried.includes('restart')) continue;
       if (shuffled && offered <= capacity * this.settings.targetUtilization && !tried.includes('route-around')) {
-        const rates = index.instances(component.name).map((instance) => [instance, index.trueRate(component.name, instance) ?? 0] as const);
-        const fastest = Math.max(...rates.map(([, r]) => r), 1);
-        const weights = Object.fromEntries(rates.map(([instance, rate]) => [taskOf(instance), Math.max(0.05, Math.round((rate / fastest) * 100) / 100)]));
+        const fastest = Math.max(...known, 1);
+        const weights = Object.fromEntries(trueRates.map(([instance, rate]) => [taskOf(instance), Math.max(0.05, Math.round(((rate ?? typical) / fastest) * 100) / 100)]));
         const upstream = [...new Set(component.inputs.map((i) => i.component))];
         await this.actuator.setRuntimeConfig(upstream.map((name) => ({ component: name, key: SHUFFLE_WEIGHTS_KEY, value: weights })));
         actions.push({

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { describeError, HealthPolicyError } from '../errors/index.js';
 import type { Action, Detector, Diagnoser, Diagnosis, HealthPolicy, Measurement, PolicyContext, Resolver, Sensor, Symptom, TopologyActuator } from '../spi/health-policy.js';
-import { round } from './detectors.js';
+import { round, SATURATED_BUSY } from './detectors.js';
 import { MeasurementIndex, METRIC } from './measurements.js';
 import { sizeTopology } from './sizing.js';
 
@@ -118,9 +118,6 @@ function boltsAtCapacity(context: PolicyContext, index: MeasurementIndex, noiseM
       return busy >= SATURATED_BUSY || instances.some((i) => index.value(c.name, i, METRIC.backpressureMs) / seconds > noiseMsPerSec);
     });
 }
-
-/** A bolt busy this much of the time has no spare capacity. */
-const SATURATED_BUSY = 0.9;
 
 /**
  * Sizes the spouts for the goal from their true emit rate, and every bolt for the load the goal

@@ -153,7 +153,7 @@ export class MetricsCache {
         maxPendingBytes: Math.max(...group.map((g) => g.metrics.maxPendingBytes)),
         restarts: total('restarts'),
         recentRestarts: sum('recentRestarts'),
-        ...sumOfOptional(group.map((g) => g.metrics), ['backlog', 'backlogGrowthRate']),
+        ...backlogOf(group.map((g) => g.metrics)),
         executeLatencyMs:
           executed > 0 ? group.reduce((acc, g) => acc + g.metrics.executeLatencyMs * g.metrics.executeRate, 0) / executed : 0,
         busyFraction: sum('busyFraction') / group.length,
@@ -165,14 +165,11 @@ export class MetricsCache {
   }
 }
 
-/** Sums of metrics only some instances report; a key no instance reports stays absent. */
-function sumOfOptional(metrics: readonly ComponentMetrics[], keys: ReadonlyArray<'backlog' | 'backlogGrowthRate'>): Partial<Record<'backlog' | 'backlogGrowthRate', number>> {
-  const sums: Partial<Record<'backlog' | 'backlogGrowthRate', number>> = {};
-  for (const key of keys) {
-    const values = metrics.map((m) => m[key]).filter((v): v is number => v !== undefined);
-    if (values.length > 0) sums[key] = values.reduce((a, b) => a + b, 0);
-  }
-  return sums;
+/** The backlog of the instances that report one, summed; absent when none does. */
+function backlogOf(metrics: readonly ComponentMetrics[]): Pick<ComponentMetrics, 'backlog' | 'backlogGrowthRate'> {
+  const reporting = metrics.filter((m) => m.backlog !== undefined);
+  if (reporting.length === 0) return {};
+  return { backlog: reporting.reduce((acc, m) => acc + m.backlog!, 0), backlogGrowthRate: reporting.reduce((acc, m) => acc + (m.backlogGrowthRate ?? 0), 0) };
 }
 
 /** The newest sample at or before `cutoff`, or the oldest one if the series is shorter than the window. */

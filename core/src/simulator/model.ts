@@ -62,8 +62,8 @@ export interface HungInstanceSpec {
 }
 
 /**
- * An instance whose worker keeps dying: every `everySec` of running it crashes, and is restarted
- * after the engine's backoff (0.5 s doubling per crash, at most 30 s), keeping its queue.
+ * An instance whose worker keeps dying: every `everySec` of running it crashes, losing what was
+ * queued for it, and is restarted after the engine's backoff (0.5 s doubling per crash, at most 30 s).
  */
 export interface CrashingInstanceSpec {
   readonly component: string;
@@ -155,7 +155,7 @@ export interface Accounting {
   /** Bolts: tuples delivered to its instances' queues, including instances since removed. */
   readonly received: Readonly<Record<string, number>>;
   readonly queued: Readonly<Record<string, number>>;
-  /** Bolts: tuples lost from the queues of restarted containers (delivery is at-most-once). */
+  /** Bolts: tuples lost from the queues of crashed workers and restarted containers (delivery is at-most-once). */
   readonly dropped: Readonly<Record<string, number>>;
 }
 
@@ -452,6 +452,10 @@ export class TopologyModel {
         if (!crash || this.nowMs < crash.nextAtMs) continue;
         crash.crashes++;
         instance.counters.restarts++;
+        // What was delivered to the dead worker is lost with it (at-most-once); what arrives while
+        // it restarts waits for the new one.
+        this.droppedTotal.set(state.spec.name, this.droppedTotal.get(state.spec.name)! + instance.queue);
+        instance.queue = 0;
         // The stream manager's restart backoff: 0.5 s, doubling per crash, at most 30 s.
         const downMs = Math.min(30_000, 500 * 2 ** Math.min(crash.crashes - 1, 6));
         instance.pausedUntilMs = Math.max(instance.pausedUntilMs, this.nowMs + downMs);

@@ -42,8 +42,14 @@ const wordCountStep = (factor: number, extra: Record<string, unknown> = {}) =>
   });
 
 describe('the topology model', () => {
-  it('conserves tuples: offered = emitted + lag, and received = executed + queued + dropped by restarts, through rescaling, a restart, skew, a slow instance and a CPU cap', () => {
-    const model = new TopologyModel(spec({ cpuCores: 2, slowInstance: { component: 'split', instance: 1, factor: 5, at: 30, clearedByRestart: true } }));
+  it('conserves tuples: offered = emitted + lag, and received = executed + queued + dropped by restarts, through rescaling, a restart, a crash loop, skew, a slow instance and a CPU cap', () => {
+    const model = new TopologyModel(
+      spec({
+        cpuCores: 2,
+        slowInstance: { component: 'split', instance: 1, factor: 5, at: 30, clearedByRestart: true },
+        crashingInstance: { component: 'count', instance: 0, at: 20, everySec: 5, clearedByRestart: false },
+      }),
+    );
     model.advanceTo(90_000);
     model.advanceTo(model.requestScale({ split: 5, count: 1 }));
     model.setRuntimeConfig('sentence', '__shuffleWeights', { 1: 0.5 });
