@@ -77,11 +77,27 @@ export interface StreamManagerMetricsSample {
   readonly cpuSystemUs: number;
   readonly rssBytes: number;
   readonly heapUsedBytes: number;
+  /**
+   * Frames (and the tuples in them) this stream manager could deliver nowhere. Always 0 unless the
+   * engine has a bug or a plan change timed out: a drop is logged as an error.
+   */
+  readonly droppedFrames: number;
+  readonly droppedTuples: number;
 }
 
 export interface MetricsReport {
-  readonly type: 'metrics';
+  /**
+   * `metrics`: a sample of the container's series, taken at a multiple of the metrics interval.
+   * `counters`: the same values sent between samples (a heartbeat), so the metrics cache knows what a
+   * process had counted shortly before it died; it adds nothing to the series.
+   */
+  readonly type: 'metrics' | 'counters';
   readonly containerId: number;
+  /**
+   * Identifies the process (one run of the container's executor) that counted: every process
+   * counts from zero, so the metrics cache carries a previous incarnation's last counts forward.
+   */
+  readonly incarnation: string;
   readonly timestamp: number;
   readonly instances: Readonly<Record<string, InstanceMetricsSample>>;
   readonly streamManager: StreamManagerMetricsSample;

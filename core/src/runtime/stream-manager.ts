@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
@@ -10,7 +11,7 @@ import type { BackpressureMessage, FenceMessage, InstanceMetricsSample, MetricsR
 import { idleCounters, newCounterBuffer, readBacklog, readCounters, type FromInstance, type InstanceCounters, type InstanceInit, type ToInstance } from './instance/messages.js';
 import { acceptAuthenticated, connectAuthenticated, Link, listen } from './link.js';
 import { tasksByComponent } from './routing.js';
-import { destTaskOf, encodeControlFrame } from './wire/frames.js';
+import { destTaskOf, encodeControlFrame, tupleCountOf } from './wire/frames.js';
 
 export interface BackpressureSettings {
   /** Bytes queued towards one instance (or one peer) that start backpressure. */
@@ -43,7 +44,8 @@ export interface StreamManagerOptions {
 }
 
 interface LocalInstance {
-  readonly plan: ContainerPlan['instances'][number];
+  /** Its resources are placeholders until read from the packing plan for an instance an update added. */
+  plan: ContainerPlan['instances'][number];
   readonly taskId: number;
   readonly component: string;
   readonly componentIndex: number;
@@ -56,6 +58,8 @@ interface LocalInstance {
   removed: boolean;
   /** Some physical plan has contained this instance. */
   inPlan: boolean;
+  /** Settles when its first worker is ready or failed to start. */
+  starting: Promise<void> | undefined;
   /** Frames that arrived while the worker was restarting. */
   backlog: ArrayBuffer[];
   restarts: number;
@@ -102,6 +106,15 @@ interface Peer {
 
 const PEER_BACKLOG_POLL_MS = 2;
 const STALL_CHECK_MS = 5;
+/**
+ * How often the counters go to the metrics cache between samples: what a process counted before it
+ * died is missing from the metrics for at most this long.
+ */
+const COUNTERS_HEARTBEAT_MS = 250;
+const UNPLACED_CAUSE = 'unplaced';
+
+/** Until the packing plan is read: the resources an instance without any gets. */
+const DEFAULT_RESOURCES = { cpu: 1, ramBytes: 1024 * 1024 * 1024, diskBytes: 0 };
 
 const EMPTY_COUNTERS: InstanceCounters = { emitted: 0, executed: 0, acked: 0, failed: 0, errors: 0, busyNs: 0, executeNs: 0 };
 
@@ -150,7 +163,18 @@ export class StreamManager {
   private spoutsPausedMs = 0;
   private initiatedMs = 0;
   private metricsTimer: NodeJS.Timeout | undefined;
+  private heartbeatTimer: NodeJS.Timeout | undefined;
   private stallTimer: NodeJS.Timeout | undefined;
+  /** This process's run of the container, in its metrics (see MetricsReport.incarnation). */
+  private readonly incarnation = randomUUID();
+  /**
+   * Frames from peers for tasks no plan this stream manager has seen names: the peer routes by a
+   * newer plan, which names a task this container is about to host. They wait for that plan.
+   */
+  private unplaced: Uint8Array[] = [];
+  private unplacedBytes = 0;
+  private droppedFrames = 0;
+  private droppedTuples = 0;
   private stopping = false;
   private readonly logger: Logger;
 
@@ -184,6 +208,8 @@ export class StreamManager {
     await Promise.all(this.options.container.instances.map((instance) => this.startInstance(instance)));
     await this.connectToMaster();
     this.scheduleReport();
+    this.heartbeatTimer = setInterval(() => this.sendCounters('counters'), COUNTERS_HEARTBEAT_MS);
+    this.heartbeatTimer.unref();
     if (this.options.backpressure.stallMs) {
       this.stallTimer = setInterval(() => this.checkStalls(), STALL_CHECK_MS);
       this.stallTimer.unref();
@@ -191,6 +217,13 @@ export class StreamManager {
   }
 
   private startInstance(instance: ContainerPlan['instances'][number]): Promise<void> {
+    const local = this.register(instance);
+    local.starting = this.spawn(local);
+    return local.starting;
+  }
+
+  /** Makes an instance known: from now on frames for it wait in its backlog until its worker runs. */
+  private register(instance: ContainerPlan['instances'][number]): LocalInstance {
     const component = this.options.definition.components.find((c) => c.name === instance.component)!;
     const local: LocalInstance = {
       plan: instance,
@@ -202,6 +235,7 @@ export class StreamManager {
       ready: false,
       removed: false,
       inPlan: false,
+      starting: undefined,
       backlog: [],
       restarts: 0,
       pendingBytes: 0,
@@ -216,7 +250,7 @@ export class StreamManager {
       stalled: false,
     };
     this.instances.set(instance.taskId, local);
-    return this.spawn(local);
+    return local;
   }
 
   /**
@@ -233,7 +267,7 @@ export class StreamManager {
       component: local.component,
       taskId: local.taskId,
       componentIndex: local.componentIndex,
-      tasks: this.plan ? [...tasksByComponent(this.plan.instances)] : [],
+      ...(this.plan ? { tasks: [...tasksByComponent(this.plan.instances)] } : {}),
       runtimeConfig: this.plan?.runtimeConfig[local.component] ?? {},
       logLevel: this.options.logLevel,
     };
@@ -297,7 +331,7 @@ export class StreamManager {
         const delay = Math.min(30_000, 500 * 2 ** Math.min(local.restarts - 1, 6));
         this.logger.error(`instance ${name} exited with code ${code}; restarting it in ${delay} ms`, { restarts: local.restarts });
         setTimeout(() => {
-          if (this.stopping) return;
+          if (this.stopping || local.removed) return;
           this.spawn(local).catch((error: unknown) => {
             this.logger.error(`instance ${name} could not be restarted; restarting the container`, { error: describeError(error) });
             process.exitCode = 1;
@@ -339,7 +373,7 @@ export class StreamManager {
     const containerId = this.containerOfTask.get(destTask);
     const peer = containerId === undefined ? undefined : this.peers.get(containerId);
     if (!peer) {
-      this.logger.error('dropping a frame for a task no container hosts', { destTask });
+      this.drop(view, containerId === this.options.container.id ? 'its task stopped here' : 'no container hosts its task');
       return;
     }
     if (peer.link && !peer.link.isClosed) {
@@ -368,16 +402,44 @@ export class StreamManager {
     }, PEER_BACKLOG_POLL_MS);
   }
 
-  /** A frame from a peer stream manager: always for one of our instances. */
+  /** A frame from a peer stream manager, for one of our instances or one a newer plan gives us. */
   private deliverLocal(frame: Buffer): void {
-    const local = this.instances.get(destTaskOf(frame));
-    if (!local) {
-      this.logger.error('dropping a frame for a task this container does not host', { destTask: destTaskOf(frame) });
-      return;
-    }
+    const destTask = destTaskOf(frame);
+    const local = this.instances.get(destTask);
     const copy = new ArrayBuffer(frame.length);
     new Uint8Array(copy).set(frame);
-    this.deliverToWorker(local, copy);
+    if (local) this.deliverToWorker(local, copy);
+    else if (this.containerOfTask.has(destTask)) this.route(new Uint8Array(copy), copy);
+    else this.holdUnplaced(new Uint8Array(copy));
+  }
+
+  private holdUnplaced(frame: Uint8Array): void {
+    this.unplaced.push(frame);
+    this.unplacedBytes += frame.byteLength;
+    if (this.unplacedBytes > this.options.backpressure.highWatermarkBytes) this.addCause(UNPLACED_CAUSE);
+  }
+
+  /** After a plan change: frames that waited for a plan naming their task go where it says. */
+  private placeUnplaced(): void {
+    const waiting = this.unplaced;
+    this.unplaced = [];
+    this.unplacedBytes = 0;
+    for (const frame of waiting) {
+      if (this.containerOfTask.has(destTaskOf(frame))) this.route(frame, frame.buffer as ArrayBuffer);
+      else this.holdUnplaced(frame);
+    }
+    if (this.unplacedBytes <= this.options.backpressure.lowWatermarkBytes) this.removeCause(UNPLACED_CAUSE);
+  }
+
+  /**
+   * A frame that can go nowhere. Nothing in a working engine does this (short of a plan change
+   * that timed out), so it is counted in the metrics and logged as an error, never silently lost.
+   */
+  private drop(frame: Uint8Array, reason: string): void {
+    const tuples = tupleCountOf(frame);
+    this.droppedFrames++;
+    this.droppedTuples += tuples;
+    this.logger.error(`dropping a frame: ${reason}`, { destTask: destTaskOf(frame), tuples, droppedTuples: this.droppedTuples });
   }
 
   private deliverToWorker(instance: LocalInstance, frame: ArrayBuffer): void {
@@ -542,8 +604,9 @@ export class StreamManager {
     const removed = [...this.instances.values()].filter((local) => local.inPlan && !mine.some((i) => i.taskId === local.taskId));
     for (const local of this.instances.values()) if (mine.some((i) => i.taskId === local.taskId)) local.inPlan = true;
     for (const instance of mine) {
-      if (!this.instances.has(instance.taskId)) void this.addInstance(instance);
+      if (!this.instances.has(instance.taskId)) this.addInstance(instance);
     }
+    this.placeUnplaced();
     const fencePeers = new Set([...(previous?.streamManagers ?? []), ...plan.streamManagers].map((s) => s.containerId));
     fencePeers.delete(me);
     const tasks = [...tasksByComponent(plan.instances)];
@@ -611,16 +674,25 @@ export class StreamManager {
     this.advanceTransition();
   }
 
-  private async addInstance(instance: PhysicalPlan['instances'][number]): Promise<void> {
-    const packing = await this.options.readPackingPlan().catch(() => undefined);
-    const planned = packing?.containers.find((c) => c.id === this.options.container.id)?.instances.find((i) => i.taskId === instance.taskId);
-    const resources = planned?.resources ?? { cpu: 1, ramBytes: 1024 * 1024 * 1024, diskBytes: 0 };
-    if (this.instances.has(instance.taskId) || this.stopping) return;
-    await this.startInstance({ component: instance.component, taskId: instance.taskId, componentIndex: instance.componentIndex, resources }).catch((error: unknown) => {
-      this.logger.error('a new instance failed to start; restarting the container', { task: instance.taskId, error: describeError(error) });
-      process.exitCode = 1;
-      process.kill(process.pid, 'SIGTERM');
-    });
+  /**
+   * An instance a plan adds here. It is registered at once, so frames that peers and local
+   * instances route to it by that plan wait in its backlog; its worker starts once its resources
+   * are read from the packing plan.
+   */
+  private addInstance(instance: PhysicalPlan['instances'][number]): void {
+    const local = this.register({ component: instance.component, taskId: instance.taskId, componentIndex: instance.componentIndex, resources: DEFAULT_RESOURCES });
+    local.inPlan = true;
+    local.starting = (async () => {
+      const packing = await this.options.readPackingPlan().catch(() => undefined);
+      const planned = packing?.containers.find((c) => c.id === this.options.container.id)?.instances.find((i) => i.taskId === instance.taskId);
+      if (planned) local.plan = planned;
+      if (this.stopping) return;
+      await this.spawn(local).catch((error: unknown) => {
+        this.logger.error('a new instance failed to start; restarting the container', { task: instance.taskId, error: describeError(error) });
+        process.exitCode = 1;
+        process.kill(process.pid, 'SIGTERM');
+      });
+    })();
   }
 
   /**
@@ -633,7 +705,12 @@ export class StreamManager {
     await Promise.all(
       stopping.map(async (local) => {
         local.removed = true;
+        // A worker still starting gets its queue first, then the shutdown.
+        await local.starting;
         await this.shutdownWorker(local);
+        // Only a worker that died and was not restarted yet leaves frames behind.
+        for (const frame of local.backlog) this.drop(new Uint8Array(frame), 'its instance was removed while its worker was down');
+        local.backlog = [];
       }),
     );
     this.reportMetrics();
@@ -703,6 +780,11 @@ export class StreamManager {
   }
 
   private reportMetrics(): void {
+    this.sendCounters('metrics');
+  }
+
+  /** A series sample (`metrics`) or a heartbeat between samples (`counters`) to the metrics cache. */
+  private sendCounters(type: MetricsReport['type']): void {
     if (!this.tmLink) return;
     const now = Date.now();
     const instances: Record<string, InstanceMetricsSample> = {};
@@ -721,8 +803,9 @@ export class StreamManager {
     const cpu = process.cpuUsage();
     const memory = process.memoryUsage();
     const report: MetricsReport = {
-      type: 'metrics',
+      type,
       containerId: this.options.container.id,
+      incarnation: this.incarnation,
       timestamp: now,
       instances,
       streamManager: {
@@ -732,6 +815,8 @@ export class StreamManager {
         cpuSystemUs: cpu.system,
         rssBytes: memory.rss,
         heapUsedBytes: memory.heapUsed,
+        droppedFrames: this.droppedFrames,
+        droppedTuples: this.droppedTuples,
       },
     };
     this.tmLink.sendControl(report);
@@ -742,6 +827,7 @@ export class StreamManager {
     if (this.stopping) return;
     this.stopping = true;
     clearTimeout(this.metricsTimer);
+    clearInterval(this.heartbeatTimer);
     clearInterval(this.stallTimer);
     await Promise.all([...this.instances.values()].map((instance) => this.shutdownWorker(instance)));
     this.reportMetrics();

@@ -3,7 +3,7 @@ import http from 'node:http';
 import net from 'node:net';
 import type { Logger } from '../logging/index.js';
 import { instanceName, type PackingPlan } from '../model/packing-plan.js';
-import type { PhysicalPlan, TopologyRunState } from '../model/runtime-state.js';
+import type { MetricsTotals, PhysicalPlan, TopologyRunState } from '../model/runtime-state.js';
 import type { TopologyDefinition } from '../model/topology.js';
 import type { StateManager } from '../spi/state-manager.js';
 import type { MetricsReport, PlanAppliedMessage, Register } from './control-messages.js';
@@ -53,12 +53,16 @@ export class TopologyMaster {
   /** The newest plan version each container reported running exactly. */
   private readonly applied = new Map<number, number>();
   private packingWatch: { close(): void } | undefined;
+  /** The latest metrics totals not yet written, and the write under way (see keepTotals). */
+  private totalsToWrite: MetricsTotals | undefined;
+  private totalsWrite: Promise<void> | undefined;
+  private stopping = false;
 
   constructor(private readonly options: TopologyMasterOptions) {
     this.logger = options.logger.child({ role: 'tmaster' });
     this.runState = options.initialState;
     this.packingPlan = options.packingPlan;
-    this.metrics = new MetricsCache(options.metricsSamples);
+    this.metrics = new MetricsCache({ maxSamples: options.metricsSamples, topologyId: options.definition.id, onTotalsChange: (totals) => this.keepTotals(totals) });
     this.http = http.createServer((request, response) => void this.handle(request, response));
   }
 
@@ -74,6 +78,8 @@ export class TopologyMaster {
       this.version = previous.version;
       this.runtimeConfig = structuredClone(previous.runtimeConfig) as Record<string, Record<string, unknown>>;
     }
+    const totals = await this.options.state.get('metricsTotals', name);
+    if (totals) this.metrics.restore(totals);
     this.packingPlan = (await this.options.state.get('packingPlan', name)) ?? this.packingPlan;
     this.packingWatch = this.options.state.watch('packingPlan', name, (plan) => {
       if (plan && plan.topologyId === this.options.definition.id) this.onPackingPlan(plan);
@@ -86,6 +92,7 @@ export class TopologyMaster {
       link.on('control', (message) => {
         if (message.type === 'register') this.onRegister(link, message as unknown as Register);
         else if (message.type === 'metrics') this.metrics.add(message as unknown as MetricsReport);
+        else if (message.type === 'counters') this.metrics.heartbeat(message as unknown as MetricsReport);
         else if (message.type === 'plan-applied') {
           const applied = message as unknown as PlanAppliedMessage;
           if ((this.applied.get(applied.containerId) ?? 0) < applied.version) this.applied.set(applied.containerId, applied.version);
@@ -175,6 +182,25 @@ export class TopologyMaster {
     this.metrics.retain(new Set([...packingPlan.containers.map((c) => c.id), ...this.registrations.keys()]));
   }
 
+  /**
+   * Keeps what the metrics cache carries across restarts in the state manager, one write at a time,
+   * the latest value last. It changes only when a process is replaced or an instance goes away.
+   */
+  private keepTotals(totals: MetricsTotals): void {
+    this.totalsToWrite = totals;
+    if (this.totalsWrite) return;
+    this.totalsWrite = (async () => {
+      while (this.totalsToWrite && !this.stopping) {
+        const next = this.totalsToWrite;
+        this.totalsToWrite = undefined;
+        await this.options.state.set('metricsTotals', this.options.definition.name, next).catch((error: unknown) => {
+          this.logger.warn('could not keep the metrics totals in the state manager; a restart of container 0 may lose counts', { error });
+        });
+      }
+      this.totalsWrite = undefined;
+    })();
+  }
+
   /** Idempotent: setting the state the topology is already in changes nothing. */
   async setRunState(state: TopologyRunState): Promise<boolean> {
     if (this.runState === state) return false;
@@ -256,6 +282,9 @@ export class TopologyMaster {
 
   async stop(): Promise<void> {
     this.packingWatch?.close();
+    // What is carried must survive a deliberate restart of container 0 too.
+    await this.totalsWrite;
+    this.stopping = true;
     for (const registration of this.registrations.values()) registration.link.socket.destroy();
     await Promise.all([
       new Promise<void>((resolve) => this.server.close(() => resolve())),

@@ -3,6 +3,7 @@ import type {
   ExecutionState,
   HealthLog,
   MetricsCacheLocation,
+  MetricsTotals,
   PhysicalPlan,
   SchedulerLocation,
   StatefulCheckpoints,
@@ -24,6 +25,7 @@ export interface StateRecords {
   metricsCache: MetricsCacheLocation;
   checkpoints: StatefulCheckpoints;
   healthLog: HealthLog;
+  metricsTotals: MetricsTotals;
 }
 
 export type StateKind = keyof StateRecords;
@@ -43,6 +45,7 @@ export const STATE_LAYOUT: Readonly<Record<StateKind, string>> = Object.freeze({
   metricsCache: 'metricscaches',
   checkpoints: 'statefulcheckpoints',
   healthLog: 'healthlogs',
+  metricsTotals: 'metricstotals',
 });
 export const LOCKS_DIRECTORY = 'locks';
 
@@ -57,6 +60,7 @@ export const TOPOLOGY_REMOVAL_ORDER: readonly StateKind[] = Object.freeze([
   'scheduler',
   'checkpoints',
   'healthLog',
+  'metricsTotals',
   'executionState',
   'topology',
 ]);

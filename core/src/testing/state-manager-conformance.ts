@@ -128,6 +128,13 @@ const SAMPLES: Sample = {
       },
     ],
   }),
+  metricsTotals: (topology, variant) => ({
+    topologyId: `${topology}-${variant}`,
+    containers: { '1': { incarnation: `run-${variant}`, restarts: variant, streamManagerOffsets: { cpuUserUs: 1000 * variant } } },
+    instanceOffsets: { container_1_count_2: { emitted: 10 * variant, restarts: variant } },
+    retired: { container_2_count_3: { component: 'count', taskId: 3, counts: { executed: 7 + variant } } },
+    retiredDrops: { frames: 0, tuples: 0 },
+  }),
 };
 
 /** A valid record of `kind` for `topology`; different `variant`s give different records. */

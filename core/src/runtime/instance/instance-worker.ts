@@ -31,7 +31,13 @@ const definition = init.definition;
 const self = definition.components.find((c) => c.name === init.component)!;
 const table = new StreamTable(definition);
 const batches = new OutboundBatches(init.taskId);
-let tasks = new Map(init.tasks.map(([c, t]) => [c, [...t]]));
+let tasks = new Map((init.tasks ?? []).map(([c, t]) => [c, [...t]]));
+/**
+ * Whether the instance has a plan to route by. Until the first one arrives (a container that just
+ * started), anything it emitted would reach no one, so frames to execute, ticks and emits wait.
+ */
+let planned = init.tasks !== undefined;
+const beforePlan: Array<() => void> = [];
 let runtimeConfig = { ...init.runtimeConfig };
 
 const counters = new Float64Array(init.counters);
@@ -62,6 +68,7 @@ function currentConfig(): Readonly<Record<string, unknown>> {
   return Object.freeze({ ...definition.config, ...self.config, ...runtimeConfig });
 }
 
+/** Components keep their context: what comes from the plan is read from the current plan. */
 function context(): ComponentContext {
   return {
     topologyName: definition.name,
@@ -69,11 +76,48 @@ function context(): ComponentContext {
     componentName: init.component,
     taskId: init.taskId,
     componentIndex: init.componentIndex,
-    parallelism: tasks.get(init.component)?.length ?? self.parallelism,
-    config: currentConfig(),
+    get parallelism() {
+      return tasks.get(init.component)?.length ?? self.parallelism;
+    },
+    get config() {
+      return currentConfig();
+    },
     logger,
     taskIdsOf: (component) => tasks.get(component) ?? [],
   };
+}
+
+/** What the runners emit through: before the first plan, emits are kept and routed once it is there. */
+type Emits = Pick<Emitter, 'emit' | 'emitDirect'>;
+
+function routedOncePlanned(emitter: Emitter): Emits {
+  return {
+    emit: (stream, values) => {
+      if (planned) return emitter.emit(stream, values);
+      const held = [...values];
+      beforePlan.push(() => emitter.emit(stream, held));
+      return 0;
+    },
+    emitDirect: (task, stream, values) => {
+      if (planned) return emitter.emitDirect(task, stream, values);
+      const held = [...values];
+      beforePlan.push(() => emitter.emitDirect(task, stream, held));
+      return 0;
+    },
+  };
+}
+
+/** The first plan: what waited for it runs now, in the order it came. */
+function runWhatWaitedForPlan(): void {
+  planned = true;
+  for (const action of beforePlan.splice(0)) {
+    try {
+      action();
+    } catch (error) {
+      reportError(error);
+    }
+  }
+  flush();
 }
 
 async function loadTopology(): Promise<Topology> {
@@ -92,7 +136,7 @@ class SpoutRunner {
 
   constructor(
     private readonly spout: Spout,
-    private readonly emitter: Emitter,
+    private readonly emitter: Emits,
   ) {}
 
   readonly collector = {
@@ -176,7 +220,7 @@ class SpoutRunner {
 class BoltRunner {
   constructor(
     private readonly bolt: Bolt,
-    private readonly emitter: Emitter,
+    private readonly emitter: Emits,
   ) {}
 
   // A bolt that emits much per input (split) flushes mid-batch, so one input frame never turns into
@@ -246,7 +290,7 @@ async function main(): Promise<void> {
   let userComponent: Spout | Bolt;
   if (self.kind === 'spout') {
     const component = topology.createSpout(init.component);
-    spout = new SpoutRunner(component, emitter);
+    spout = new SpoutRunner(component, routedOncePlanned(emitter));
     await component.open?.(context(), spout.collector);
     userComponent = component;
     if (typeof component.backlog === 'function') {
@@ -264,17 +308,18 @@ async function main(): Promise<void> {
     }
   } else {
     const component = topology.createBolt(init.component);
-    bolt = new BoltRunner(component, emitter);
+    bolt = new BoltRunner(component, routedOncePlanned(emitter));
     await component.prepare?.(context(), bolt.collector);
     userComponent = component;
     const tickMs = Number(self.config[TICK_FREQUENCY_KEY] ?? 0);
-    if (tickMs > 0) setInterval(() => bolt!.tick(), tickMs).unref();
+    if (tickMs > 0) setInterval(() => planned && bolt!.tick(), tickMs).unref();
   }
 
   port.on('message', (message: ToInstance) => {
     switch (message.type) {
       case 'data':
-        bolt?.execute(message.frame);
+        if (planned) bolt?.execute(message.frame);
+        else beforePlan.push(() => bolt?.execute(message.frame));
         break;
       case 'activate':
         spout?.setActive(true);
@@ -293,6 +338,7 @@ async function main(): Promise<void> {
         flush();
         tasks = new Map(message.tasks.map(([c, t]) => [c, [...t]]));
         emitter.setTasks(tasks);
+        if (!planned) runWhatWaitedForPlan();
         send({ type: 'tasks-applied', version: message.version });
         break;
       case 'config':

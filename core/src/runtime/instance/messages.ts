@@ -57,8 +57,11 @@ export interface InstanceInit {
   readonly component: string;
   readonly taskId: number;
   readonly componentIndex: number;
-  /** Task ids per component from the physical plan, sorted. */
-  readonly tasks: ReadonlyArray<readonly [string, readonly number[]]>;
+  /**
+   * Task ids per component from the physical plan, sorted. Absent while its stream manager has no
+   * plan yet (a container starting): the instance then holds its output until a `tasks` message.
+   */
+  readonly tasks?: ReadonlyArray<readonly [string, readonly number[]]>;
   /** Runtime config overrides for this component. */
   readonly runtimeConfig: Readonly<Record<string, unknown>>;
   readonly logLevel: 'debug' | 'info' | 'warn' | 'error';

@@ -32,6 +32,11 @@ export function destTaskOf(frame: Uint8Array): number {
   return new DataView(frame.buffer, frame.byteOffset, frame.byteLength).getUint32(DataFrameHeader.destTaskOffset, true);
 }
 
+/** How many tuples a data frame holds. */
+export function tupleCountOf(frame: Uint8Array): number {
+  return new DataView(frame.buffer, frame.byteOffset, frame.byteLength).getUint32(DataFrameHeader.countOffset, true);
+}
+
 export function encodeControlFrame(message: unknown): Buffer {
   const body = pack(message);
   const frame = Buffer.allocUnsafe(5 + body.length);
