@@ -19,7 +19,8 @@ async function expectNothingLost(scenario: string): Promise<void> {
   await expectMetricsCountEveryId(run!, check);
 }
 
-describe('a live update of the sequence topology', () => {
+/** Each scenario submits, runs, updates, drains and kills a topology: it takes tens of seconds. */
+describe('a live update of the sequence topology', { timeout: 180_000 }, () => {
   it('adding an instance into running containers loses nothing, and every instance sees the new parallelism', async () => {
     run = await SequenceRun.submit({ rate: 1000 });
     await run.receives(2000);

@@ -11,6 +11,12 @@ export const NAME = 'sequence';
 /** Where each emitted id stands in its spout process's log: a position marks a point in time. */
 export type LogMark = ReadonlyMap<string, number>;
 
+/** Marks taken before and after a fault: ids emitted in between may have been in flight when it struck. */
+export interface FaultWindow {
+  readonly before: LogMark;
+  readonly after: LogMark;
+}
+
 export interface IdCheck {
   readonly emitted: number;
   readonly received: number;
@@ -124,16 +130,17 @@ export class SequenceRun {
   }
 
   /**
-   * The missing ids that were NOT emitted between the two marks: a fault may lose what was in flight
-   * around it, and nothing else.
+   * The missing ids that were NOT emitted within one of the windows: a fault may lose what was in
+   * flight around it, and nothing else.
    */
-  missingOutside(missing: readonly string[], before: LogMark, after: LogMark): string[] {
+  missingOutside(missing: readonly string[], windows: readonly FaultWindow[]): string[] {
     const lost = new Set(missing);
     const outside: string[] = [];
     for (const file of this.logs('emitted')) {
       const name = path.basename(file);
       readLines(file).forEach((id, index) => {
-        if (lost.has(id) && (index < (before.get(name) ?? 0) || index >= (after.get(name) ?? 0))) outside.push(id);
+        const inWindow = windows.some((w) => index >= (w.before.get(name) ?? 0) && index < (w.after.get(name) ?? 0));
+        if (lost.has(id) && !inWindow) outside.push(id);
       });
     }
     return outside;
