@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { Ardea, createArdea } from '@ardea/core';
-import { ardea, metrics, processesOf, repoRoot } from './support.js';
+import { ardea, droppedTuples, metrics, processesOf, repoRoot } from './support.js';
 
 let home: string;
 let client: Ardea;
@@ -111,6 +111,7 @@ describe('updating a running topology', () => {
       },
       { timeout: 30_000, interval: 1200 },
     );
+    expect(await droppedTuples(home, NAME)).toBe(0);
   });
 
   it('restarts container 1 alone', async () => {

@@ -104,5 +104,6 @@ describe('the engine in one process', () => {
       { timeout: 15_000, interval: 500 },
     );
     expect(counts().sentenceEmitted).toBeGreaterThan(0);
+    expect(master.metrics.view({ windowMs: 1000, instances: false }).droppedTuples).toBe(0);
   });
 });

@@ -47,6 +47,13 @@ export async function metrics(home: string, topology: string): Promise<Record<st
   return (JSON.parse(result.stdout) as { components: Record<string, ComponentCounts> }).components;
 }
 
+/** Tuples the topology's stream managers could deliver nowhere since submit (always 0 unless the engine has a bug). */
+export async function droppedTuples(home: string, topology: string): Promise<number> {
+  const result = await ardea(home, 'metrics', 'local', topology, '--json');
+  if (result.code !== 0) throw new Error(`ardea metrics failed: ${result.stderr}`);
+  return (JSON.parse(result.stdout) as { droppedTuples: number }).droppedTuples;
+}
+
 /** Processes whose environment names this ARDEA_HOME: every supervisor and executor a test started. */
 export function processesOf(home: string): number[] {
   const pids: number[] = [];

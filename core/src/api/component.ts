@@ -10,12 +10,12 @@ export interface ComponentContext {
   readonly taskId: number;
   /** 0-based index of this instance within its component. */
   readonly componentIndex: number;
-  /** Number of instances of this component. */
+  /** Number of instances of this component in the current physical plan: it follows updates. */
   readonly parallelism: number;
   /** Topology config, overlaid with the component's config and any runtime config change. */
   readonly config: Readonly<Record<string, unknown>>;
   readonly logger: Logger;
-  /** Task ids of a component's instances, sorted; for direct grouping. */
+  /** Task ids of a component's instances in the current physical plan, sorted; for direct grouping. */
   taskIdsOf(component: string): readonly number[];
 }
 
