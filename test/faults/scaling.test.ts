@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { expectMetricsCountEveryId, report, SequenceRun } from './sequence-run.js';
+import { expectNothingLost, SequenceRun } from './sequence-run.js';
 
 let run: SequenceRun | undefined;
 
@@ -7,17 +7,6 @@ afterEach(async () => {
   await run?.cleanup();
   run = undefined;
 });
-
-/** After a drain: no id lost or duplicated, no frame dropped, and the metrics count every id. */
-async function expectNothingLost(scenario: string): Promise<void> {
-  await run!.drain();
-  const check = run!.check();
-  report(scenario, check);
-  expect(check.missing).toEqual([]);
-  expect(check.duplicates).toEqual([]);
-  expect(check.received).toBeGreaterThan(0);
-  await expectMetricsCountEveryId(run!, check);
-}
 
 /** Each scenario submits, runs, updates, drains and kills a topology: it takes tens of seconds. */
 describe('a live update of the sequence topology', { timeout: 180_000 }, () => {
@@ -30,7 +19,7 @@ describe('a live update of the sequence topology', { timeout: 180_000 }, () => {
     // The two relays the update did not touch see it too, not only the one it added.
     expect(Object.fromEntries(run.reportedParallelism('relay'))).toEqual(Object.fromEntries((await run.tasks('relay')).map((t) => [t.taskId, 3])));
     expect([...run.reportedParallelism('sink').values()]).toEqual([2, 2]);
-    await expectNothingLost('scale-up into running containers');
+    await expectNothingLost(run, 'scale-up into running containers');
   });
 
   it('adding instances into a new container loses nothing', async () => {
@@ -40,7 +29,7 @@ describe('a live update of the sequence topology', { timeout: 180_000 }, () => {
     expect((await run.tasks('relay')).filter((t) => t.containerId === 3)).toHaveLength(2);
     await run.receives(2000);
     expect([...run.reportedParallelism('sink').values()]).toEqual([3, 3, 3]);
-    await expectNothingLost('scale-up into a new container');
+    await expectNothingLost(run, 'scale-up into a new container');
   });
 
   it('removing instances, and the container that leaves empty, loses nothing', async () => {
@@ -50,6 +39,6 @@ describe('a live update of the sequence topology', { timeout: 180_000 }, () => {
     await run.update('--component-parallelism', 'relay:1', '--component-parallelism', 'sink:1');
     expect([...(await run.pids()).keys()].sort()).toEqual([0, 1, 2]);
     await run.receives(2000);
-    await expectNothingLost('scale-down');
+    await expectNothingLost(run, 'scale-down');
   });
 });

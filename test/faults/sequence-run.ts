@@ -218,3 +218,15 @@ export async function expectMetricsCountEveryId(run: SequenceRun, check: IdCheck
     { timeout: 30_000, interval: 500 },
   );
 }
+
+/** Drains, then: no id lost or duplicated, no frame dropped, and the metrics count every id. */
+export async function expectNothingLost(run: SequenceRun, scenario: string): Promise<IdCheck> {
+  await run.drain();
+  const check = run.check();
+  report(scenario, check);
+  expect(check.missing).toEqual([]);
+  expect(check.duplicates).toEqual([]);
+  expect(check.received).toBeGreaterThan(0);
+  await expectMetricsCountEveryId(run, check);
+  return check;
+}
