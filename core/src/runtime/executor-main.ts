@@ -26,6 +26,8 @@ import { TopologyMaster } from './topology-master.js';
 
 
 async function main(): Promise<void> {
+  // Whatever the container creates (logs, state, files of the topology's code) is its owner's alone.
+  process.umask(0o077);
   const { values } = parseArgs({
     options: { cluster: { type: 'string' }, topology: { type: 'string' }, container: { type: 'string' } },
     strict: true,

@@ -1,6 +1,6 @@
-import { timingSafeEqual } from 'node:crypto';
-import http from 'node:http';
 import net from 'node:net';
+import { z } from 'zod';
+import { HttpRequestError, JsonHttpServer, jsonRoute, type JsonRoute } from '../http/json-server.js';
 import type { Logger } from '../logging/index.js';
 import { instanceName, type PackingPlan } from '../model/packing-plan.js';
 import type { MetricsTotals, PhysicalPlan, TopologyRunState } from '../model/runtime-state.js';
@@ -25,6 +25,9 @@ export interface TopologyMasterOptions {
   readonly metricsWindowMs: number;
 }
 
+const RuntimeConfigBodySchema = z.array(z.object({ component: z.string().min(1), key: z.string().min(1), value: z.unknown() }).strict());
+const MetricsQuerySchema = z.object({ windowMs: z.coerce.number().int().positive().optional(), instances: z.enum(['true', 'false']).optional() }).strict();
+
 interface Registration {
   readonly link: Link;
   readonly host: string;
@@ -39,7 +42,7 @@ interface Registration {
  */
 export class TopologyMaster {
   private readonly server = net.createServer();
-  private readonly http: http.Server;
+  private readonly http: JsonHttpServer;
   private readonly registrations = new Map<number, Registration>();
   readonly metrics: MetricsCache;
   private runState: TopologyRunState;
@@ -63,7 +66,7 @@ export class TopologyMaster {
     this.runState = options.initialState;
     this.packingPlan = options.packingPlan;
     this.metrics = new MetricsCache({ maxSamples: options.metricsSamples, topologyId: options.definition.id, onTotalsChange: (totals) => this.keepTotals(totals) });
-    this.http = http.createServer((request, response) => void this.handle(request, response));
+    this.http = new JsonHttpServer({ name: 'topology master controller', secret: options.secret, logger: this.logger, routes: this.routes() });
   }
 
   get addresses(): { serverPort: number; controllerPort: number } {
@@ -107,10 +110,8 @@ export class TopologyMaster {
       });
     });
     this.serverPort = await listen(this.server, this.options.host);
-    this.controllerPort = await new Promise<number>((resolve, reject) => {
-      this.http.once('error', reject);
-      this.http.listen({ host: this.options.host, port: 0 }, () => resolve((this.http.address() as net.AddressInfo).port));
-    });
+    await this.http.listen(this.options.host);
+    this.controllerPort = this.http.port;
     const location = {
       topologyName: this.options.definition.name,
       topologyId: this.options.definition.id,
@@ -239,45 +240,41 @@ export class TopologyMaster {
     if (this.plan) await this.publish();
   }
 
-  private authorised(request: http.IncomingMessage): boolean {
-    const header = request.headers.authorization ?? '';
-    const expected = Buffer.from(`Bearer ${this.options.secret}`);
-    const given = Buffer.from(header);
-    return given.length === expected.length && timingSafeEqual(given, expected);
-  }
-
-  private async handle(request: http.IncomingMessage, response: http.ServerResponse): Promise<void> {
-    const reply = (status: number, body: unknown) => {
-      response.writeHead(status, { 'content-type': 'application/json' });
-      response.end(JSON.stringify(body));
-    };
-    try {
-      if (!this.authorised(request)) return reply(401, { error: 'missing or wrong topology secret' });
-      const url = new URL(request.url ?? '/', 'http://controller');
-      if (request.method === 'GET' && url.pathname === '/physical-plan') return reply(200, this.plan ?? null);
-      if (request.method === 'GET' && url.pathname === '/plan-status') return reply(200, this.planStatus());
-      if (request.method === 'POST' && url.pathname === '/runtime-config') {
-        const changes = JSON.parse(await readBody(request)) as Array<{ component: string; key: string; value: unknown }>;
-        try {
-          await this.updateRuntimeConfig(changes);
-        } catch (error) {
-          return reply(400, { error: (error as Error).message });
-        }
-        return reply(200, { version: this.version, runtimeConfig: this.runtimeConfig });
-      }
-      if (request.method === 'GET' && url.pathname === '/metrics') {
-        const windowMs = Number(url.searchParams.get('windowMs') ?? this.options.metricsWindowMs);
-        return reply(200, this.metrics.view({ windowMs, instances: url.searchParams.get('instances') === 'true' }));
-      }
-      if (request.method === 'POST' && (url.pathname === '/activate' || url.pathname === '/deactivate')) {
-        const changed = await this.setRunState(url.pathname === '/activate' ? 'RUNNING' : 'PAUSED');
-        return reply(200, { state: this.runState, changed });
-      }
-      return reply(404, { error: `no route ${request.method} ${url.pathname}` });
-    } catch (error) {
-      this.logger.error('controller request failed', { error, url: request.url });
-      return reply(500, { error: (error as Error).message });
-    }
+  /** The controller the CLI calls: plan status, metrics, activation and runtime config. */
+  private routes(): JsonRoute[] {
+    return [
+      jsonRoute({ method: 'GET', path: '/physical-plan', handle: () => this.plan ?? null }),
+      jsonRoute({ method: 'GET', path: '/plan-status', handle: () => this.planStatus() }),
+      jsonRoute({
+        method: 'POST',
+        path: '/runtime-config',
+        body: RuntimeConfigBodySchema,
+        handle: async ({ body }) => {
+          try {
+            await this.updateRuntimeConfig(body);
+          } catch (error) {
+            throw new HttpRequestError(400, (error as Error).message, { cause: error, code: 'runtime-config.invalid' });
+          }
+          return { version: this.version, runtimeConfig: this.runtimeConfig };
+        },
+      }),
+      jsonRoute({
+        method: 'GET',
+        path: '/metrics',
+        query: MetricsQuerySchema,
+        handle: ({ query }) => this.metrics.view({ windowMs: query.windowMs ?? this.options.metricsWindowMs, instances: query.instances === 'true' }),
+      }),
+      ...(['/activate', '/deactivate'] as const).map((path) =>
+        jsonRoute({
+          method: 'POST',
+          path,
+          handle: async () => {
+            const changed = await this.setRunState(path === '/activate' ? 'RUNNING' : 'PAUSED');
+            return { state: this.runState, changed };
+          },
+        }),
+      ),
+    ];
   }
 
   async stop(): Promise<void> {
@@ -288,16 +285,7 @@ export class TopologyMaster {
     for (const registration of this.registrations.values()) registration.link.socket.destroy();
     await Promise.all([
       new Promise<void>((resolve) => this.server.close(() => resolve())),
-      new Promise<void>((resolve) => {
-        this.http.closeAllConnections();
-        this.http.close(() => resolve());
-      }),
+      this.http.close(),
     ]);
   }
-}
-
-async function readBody(request: http.IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of request) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8') || '[]';
 }

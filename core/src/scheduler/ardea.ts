@@ -12,6 +12,7 @@ import { Logger, SilentLogger } from '../logging/index.js';
 import { checkPackingPlan, diffPackingPlans, plansEqual, type PackingPlan, type PackingPlanDiff } from '../model/packing-plan.js';
 import type { ExecutionState, PhysicalPlan, SchedulerLocation } from '../model/runtime-state.js';
 import { validateTopology, withParallelism, type TopologyDefinition } from '../model/topology.js';
+import { JsonHttpClient } from '../http/json-client.js';
 import { applyPackingHints, selectPackingAlgorithm, selectRepackingAlgorithm } from '../packing/index.js';
 import type { MetricsView } from '../runtime/metrics-cache.js';
 import { runtimeSettingsOf } from '../runtime/runtime-settings.js';
@@ -197,7 +198,7 @@ export class Ardea {
     const expected = plan.containers.length + 1;
     let last = '';
     for (;;) {
-      const client = await openSchedulerClient(this.state, definition.name, () => this.container.get<Scheduler>(Scheduler));
+      const client = await openSchedulerClient(this.state, definition.name, () => this.container.get<Scheduler>(Scheduler), () => executorSpec(this.config, definition.name));
       const statuses: ContainerStatus[] = client ? await client.status().catch(() => []) : [];
       const running = statuses.filter((s) => s.state === 'running').length;
       const physical = await this.state.get('physicalPlan', definition.name);
@@ -221,7 +222,7 @@ export class Ardea {
     const [topology, execution] = await Promise.all([this.state.get('topology', name), this.state.get('executionState', name)]);
     const anyState = topology ?? execution ?? (await this.state.get('packingPlan', name)) ?? (await this.state.get('scheduler', name));
     if (!anyState) throw new ArdeaError(`no topology '${name}' on cluster ${this.config.cluster}`, { code: 'topology.not-found' });
-    const client = await openSchedulerClient(this.state, name, () => this.container.get<Scheduler>(Scheduler));
+    const client = await openSchedulerClient(this.state, name, () => this.container.get<Scheduler>(Scheduler), () => executorSpec(this.config, name));
     if (client) {
       onProgress('stopping containers');
       await client.kill();
@@ -285,7 +286,6 @@ export class Ardea {
       if (options.dryRun || plansEqual(current, proposed)) return { previous: current, plan: proposed, diff, elapsedMs: Date.now() - started, dryRun: options.dryRun ?? false };
 
       const scheduler = await this.requireClient(name);
-      const executor = executorSpec(this.config, name);
       // Containers leave only after their instances have finished: first add, later remove.
       const leaving = current.containers.filter((c) => !proposed.containers.some((p) => p.id === c.id));
       const withLeaving: PackingPlan = { ...proposed, containers: [...proposed.containers, ...leaving.map((c) => ({ ...c, instances: [] }))] };
@@ -298,7 +298,7 @@ export class Ardea {
       try {
         if (diff.addedContainers.length > 0) {
           progress(`starting container(s) ${diff.addedContainers.join(', ')}`);
-          await scheduler.update(current, withLeaving, executor);
+          await scheduler.update(current, withLeaving);
           added = true;
         }
         await this.waitForPlanApplied(name, execution.secret, options.timeoutMs ?? 60_000, progress);
@@ -308,13 +308,13 @@ export class Ardea {
           { op: 'set', kind: 'topology', topology: name, value: topology },
           { op: 'set', kind: 'packingPlan', topology: name, value: current },
         ]);
-        if (added) await scheduler.update(withLeaving, current, executor).catch(() => undefined);
+        if (added) await scheduler.update(withLeaving, current).catch(() => undefined);
         throw new SchedulerError(`update of '${name}' failed and was rolled back to the previous plan: ${describeError(error)}`, { cause: error });
       }
       const elapsedMs = Date.now() - started;
       if (leaving.length > 0) {
         progress(`removing emptied container(s) ${leaving.map((c) => c.id).join(', ')}`);
-        await scheduler.update(withLeaving, proposed, executor);
+        await scheduler.update(withLeaving, proposed);
       }
       return { previous: current, plan: proposed, diff, elapsedMs, dryRun: false };
     } finally {
@@ -387,7 +387,7 @@ export class Ardea {
   }
 
   private async requireClient(name: string) {
-    const client = await openSchedulerClient(this.state, name, () => this.container.get<Scheduler>(Scheduler));
+    const client = await openSchedulerClient(this.state, name, () => this.container.get<Scheduler>(Scheduler), () => executorSpec(this.config, name));
     if (!client) throw new SchedulerError(`topology '${name}' has no reachable scheduler on cluster ${this.config.cluster}; is it running? ('ardea list ${this.config.cluster}')`);
     return client;
   }
@@ -396,20 +396,14 @@ export class Ardea {
     const [location, execution] = await Promise.all([this.state.get('topologyMaster', name), this.state.get('executionState', name)]);
     if (!execution) throw new ArdeaError(`no topology '${name}' on cluster ${this.config.cluster}`, { code: 'topology.not-found' });
     if (!location) throw new ArdeaError(`the topology master of '${name}' is not running (container 0 may be starting or restarting); try again shortly`);
-    let response: Response;
-    try {
-      response = await fetch(`http://${location.host}:${location.controllerPort}${route}`, {
-        method,
-        headers: { authorization: `Bearer ${execution.secret}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-        signal: AbortSignal.timeout(30_000),
-      });
-    } catch (error) {
-      throw new ArdeaError(`the topology master of '${name}' at ${location.host}:${location.controllerPort} is not reachable: ${describeError(error)}`, { cause: error });
-    }
-    const answer = (await response.json()) as T & { error?: string };
-    if (!response.ok) throw new ArdeaError(`topology master of '${name}': ${answer.error ?? `HTTP ${response.status}`}`);
-    return answer;
+    const master = new JsonHttpClient({
+      baseUrl: `http://${location.host.includes(':') ? `[${location.host}]` : location.host}:${location.controllerPort}`,
+      bearer: execution.secret,
+      target: `the topology master of '${name}'`,
+      error: ArdeaError,
+      advice: `container 0 may be stopped, overloaded or restarting: see its log, and if it stays unresponsive restart it with 'ardea restart ${this.config.cluster} ${name} 0'`,
+    });
+    return master.request<T>(method, route, { body });
   }
 }
 

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { ContainerModule } from 'inversify';
 import { z } from 'zod';
+import { isUnder } from '../fs/private-files.js';
 import { Logger } from '../logging/index.js';
 import { definePlugin } from '../plugin/plugin-descriptor.js';
 import { StateManager } from '../spi/state-manager.js';
@@ -32,7 +33,7 @@ export const localFsStateManagerPlugin = definePlugin({
         .toDynamicValue(
           (resolution) =>
             new LocalFsStateManager(
-              { rootPath, ...(config.pollIntervalMs !== undefined ? { pollIntervalMs: config.pollIntervalMs } : {}) },
+              { rootPath, repairRoot: isUnder(rootPath, context.home), ...(config.pollIntervalMs !== undefined ? { pollIntervalMs: config.pollIntervalMs } : {}) },
               resolution.get<Logger>(Logger),
             ),
         )

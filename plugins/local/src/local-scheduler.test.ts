@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, readFile, realpath, rm, symlink } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, realpath, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -153,6 +153,26 @@ describe('LocalScheduler', () => {
     }
     await scheduler.kill('logs');
     await vi.waitFor(async () => expect(await readFile(logFile('logs', 1), 'utf8')).toMatch(/container 1 \(pid \d+\) exited with signal SIGTERM/), WAIT);
+  });
+
+  it('keeps container directories and logs for their owner only, whatever the umask', async () => {
+    const { scheduler, workingDirectory, logFile } = await setUp();
+    const umask = process.umask(0o022);
+    try {
+      await mkdir(join(workingDirectory, 'private', 'logs'), { recursive: true, mode: 0o755 });
+      await writeFile(logFile('private', 0), 'from an older run\n', { mode: 0o644 });
+      await chmod(workingDirectory, 0o755);
+      await scheduler.schedule(request('private', [1], idleExecutor()));
+    } finally {
+      process.umask(umask);
+    }
+    const modes = await Promise.all(
+      ['', 'private', 'private/logs', 'private/logs/container-0.log', 'private/logs/container-1.log', 'private/container-0', 'private/container-1'].map(
+        async (entry) => `${entry} ${((await stat(join(workingDirectory, entry))).mode & 0o777).toString(8)}`,
+      ),
+    );
+    expect(modes).toEqual([' 700', 'private 700', 'private/logs 700', 'private/logs/container-0.log 600', 'private/logs/container-1.log 600', 'private/container-0 700', 'private/container-1 700']);
+    await scheduler.kill('private');
   });
 
   it('rejects when an executor cannot be spawned, naming the container, and leaves no process behind', async () => {

@@ -1,10 +1,13 @@
-import { appendFile, mkdir, open } from 'node:fs/promises';
+import { appendFile, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   CONTAINER_ID_ENV,
   describeError,
   executorArgv,
+  makePrivateDirectory,
+  PRIVATE_FILE_MODE,
   SchedulerError,
+  securePrivateTree,
   type ContainerState,
   type ContainerStatus,
   type ExecutorSpec,
@@ -28,6 +31,12 @@ export interface LocalSchedulerOptions {
   readonly restartBackoff: { readonly initialMs: number; readonly maxMs: number };
   /** How long a stopping container may take after SIGTERM before it gets SIGKILL. */
   readonly stopGraceMs: number;
+  /**
+   * Whether the working directory itself may be made private (default true). False for one
+   * configured outside ARDEA_HOME: it is left as it is, with a warning when others may enter it; the
+   * directories and logs created in it are private either way.
+   */
+  readonly repairWorkingDirectory?: boolean;
 }
 
 interface ExecutorOptions extends Options {
@@ -90,6 +99,7 @@ export class LocalScheduler implements Scheduler {
   private readonly topologies = new Map<string, TopologyRecord>();
   private readonly logger: Logger;
   private closing: Promise<void> | undefined;
+  private secured: Promise<void> | undefined;
 
   constructor(
     private readonly options: LocalSchedulerOptions,
@@ -117,6 +127,7 @@ export class LocalScheduler implements Scheduler {
     await this.enqueue(topology, async () => {
       const started: ContainerRecord[] = [];
       try {
+        await this.secureWorkingDirectory();
         for (const id of ids) {
           const container = this.newContainer(id, request.executor);
           topology.containers.set(id, container);
@@ -252,6 +263,18 @@ export class LocalScheduler implements Scheduler {
     };
   }
 
+  /** Containers' directories and logs are their owner's alone; checked once, before the first start. */
+  private secureWorkingDirectory(): Promise<void> {
+    const directory = this.options.workingDirectory;
+    this.secured ??= makePrivateDirectory(directory)
+      .then(() => securePrivateTree(directory, { what: 'working directory', logger: this.logger, repairRoot: this.options.repairWorkingDirectory ?? true, recursive: false }))
+      .catch((error: unknown) => {
+        this.secured = undefined;
+        throw error;
+      });
+    return this.secured;
+  }
+
   /** Spawns the container's executor and resolves once the OS has started it. */
   private async start(topology: TopologyRecord, container: ContainerRecord): Promise<Run> {
     const topologyDirectory = join(this.options.workingDirectory, topology.name);
@@ -265,14 +288,14 @@ export class LocalScheduler implements Scheduler {
     container.message = undefined;
     let subprocess: ExecutorProcess;
     try {
-      await mkdir(cwd, { recursive: true });
-      await mkdir(logDirectory, { recursive: true });
+      for (const directory of [topologyDirectory, cwd, logDirectory]) await makePrivateDirectory(directory, { repair: true });
       // The child writes to the log file itself instead of through pipes to this process, so a chatty
       // executor costs the supervisor nothing. execa hands any descriptor number to spawn() unchanged,
       // though its types only spell out 1 and 2 — hence the assertions.
-      const log = await open(logPath, 'a');
+      const log = await open(logPath, 'a', PRIVATE_FILE_MODE);
       const fd = log.fd as 1;
       try {
+        await log.chmod(PRIVATE_FILE_MODE);
         await log.write(`[ardea-local ${new Date().toISOString()}] starting container ${container.id}: ${[file, ...args].join(' ')}\n`);
         const options: ExecutorOptions = {
           cwd,
@@ -323,7 +346,7 @@ export class LocalScheduler implements Scheduler {
   ): void {
     if (container.run === run) container.run = undefined;
     const how = result.signal ? `signal ${result.signal}` : result.exitCode !== undefined ? `exit code ${result.exitCode}` : result.message;
-    appendFile(logPath, `[ardea-local ${new Date().toISOString()}] container ${container.id} (pid ${run.pid}) exited with ${how}\n`).catch(
+    appendFile(logPath, `[ardea-local ${new Date().toISOString()}] container ${container.id} (pid ${run.pid}) exited with ${how}\n`, { mode: PRIVATE_FILE_MODE }).catch(
       (error: unknown) => topology.logger.debug('could not append to container log', { containerId: container.id, error }),
     );
     if (run.stopping || container.removed || topology.killed || this.closing) {
