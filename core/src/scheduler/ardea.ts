@@ -11,7 +11,7 @@ import { ArdeaError, ConfigError, describeError, LockTimeoutError, SchedulerErro
 import { Logger, SilentLogger } from '../logging/index.js';
 import { checkPackingPlan, diffPackingPlans, plansEqual, type PackingPlan, type PackingPlanDiff } from '../model/packing-plan.js';
 import type { ExecutionState, PhysicalPlan, SchedulerLocation } from '../model/runtime-state.js';
-import { validateTopology, withParallelism, type TopologyDefinition } from '../model/topology.js';
+import { MAX_CONTAINERS, validateTopology, withParallelism, type TopologyDefinition } from '../model/topology.js';
 import { applyPackingHints, selectPackingAlgorithm, selectRepackingAlgorithm } from '../packing/index.js';
 import type { MetricsView } from '../runtime/metrics-cache.js';
 import { runtimeSettingsOf } from '../runtime/runtime-settings.js';
@@ -273,6 +273,9 @@ export class Ardea {
       const parallelism = options.parallelism ?? {};
       for (const [component, n] of Object.entries(parallelism)) {
         if (!Number.isInteger(n) || n < 1) throw new ConfigError(`--component-parallelism ${component}:${n}: parallelism must be a whole number of at least 1`);
+      }
+      if (options.containers !== undefined && options.containers > MAX_CONTAINERS) {
+        throw new ConfigError(`--container-number ${options.containers}: above the limit of ${MAX_CONTAINERS} containers per topology`);
       }
       const proposedTopology = withParallelism(topology, parallelism);
       const repacker = selectRepackingAlgorithm(this.container.getAll<RepackingAlgorithm>(RepackingAlgorithm), this.config.packing.repackingAlgorithm);
