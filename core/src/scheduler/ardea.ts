@@ -192,7 +192,8 @@ export class Ardea {
     }
   }
 
-  private async waitUntilRunning(definition: TopologyDefinition, plan: PackingPlan, timeoutMs: number, progress: (message: string) => void): Promise<void> {
+  /** `afterVersion`: a physical plan of this version or older is an earlier run's, not this one's. */
+  private async waitUntilRunning(definition: TopologyDefinition, plan: PackingPlan, timeoutMs: number, progress: (message: string) => void, afterVersion = 0): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     const expected = plan.containers.length + 1;
     let last = '';
@@ -201,7 +202,7 @@ export class Ardea {
       const statuses: ContainerStatus[] = client ? await client.status().catch(() => []) : [];
       const running = statuses.filter((s) => s.state === 'running').length;
       const physical = await this.state.get('physicalPlan', definition.name);
-      const live = physical?.topologyId === definition.id && physical.streamManagers.length === plan.containers.length;
+      const live = physical?.topologyId === definition.id && physical.version > afterVersion && physical.streamManagers.length === plan.containers.length;
       const line = `${running}/${expected} containers running${live ? ', physical plan live' : ', waiting for stream managers to register'}`;
       if (line !== last) progress(line);
       last = line;
@@ -221,14 +222,26 @@ export class Ardea {
     const [topology, execution] = await Promise.all([this.state.get('topology', name), this.state.get('executionState', name)]);
     const anyState = topology ?? execution ?? (await this.state.get('packingPlan', name)) ?? (await this.state.get('scheduler', name));
     if (!anyState) throw new ArdeaError(`no topology '${name}' on cluster ${this.config.cluster}`, { code: 'topology.not-found' });
-    const client = await openSchedulerClient(this.state, name, () => this.container.get<Scheduler>(Scheduler));
+    const scheduler = this.container.get<Scheduler>(Scheduler);
+    const serviceMode = (execution?.schedulerMode ?? scheduler.mode) === 'service';
+    const client = await openSchedulerClient(this.state, name, () => scheduler);
     if (client) {
       onProgress('stopping containers');
-      await client.kill();
-      if (execution?.schedulerMode === 'service') await this.waitForServiceExit(name);
-    } else if (execution?.schedulerMode === 'library') {
-      await this.container.get<Scheduler>(Scheduler).kill(name);
+      try {
+        await client.kill();
+        if (serviceMode) await this.waitForServiceExit(name);
+      } catch (error) {
+        // A service that does not answer, or does not go, is stopped from here below.
+        if (!serviceMode) throw error;
+        onProgress(`the scheduler service did not stop the topology (${describeError(error)}); stopping its processes from here`);
+      }
+    } else if (serviceMode) {
+      onProgress('the scheduler service is gone; stopping what it left running');
     }
+    // For a service-mode pool this runs in a process that does not own the containers: it stops
+    // whatever the service left running and rejects, naming them, if any process would not stop.
+    // State stays until then, so the kill can be repeated.
+    if (serviceMode || !client) await scheduler.kill(name);
     onProgress('removing state');
     const operations: StateOperation[] = TOPOLOGY_REMOVAL_ORDER.map((kind) => ({ op: 'delete', kind, topology: name }));
     await this.state.transaction(operations);
@@ -257,12 +270,7 @@ export class Ardea {
   async update(name: string, options: UpdateOptions): Promise<UpdateResult> {
     const started = Date.now();
     const progress = options.onProgress ?? (() => undefined);
-    const lock = await this.state.lock(name, 'update', { timeoutMs: options.lockTimeoutMs ?? 0 }).catch((error: unknown) => {
-      if (error instanceof LockTimeoutError) {
-        throw new SchedulerError(`update in progress: another update of '${name}' holds its update lock (${describeError(error)}); try again when it is done`, { cause: error });
-      }
-      throw error;
-    });
+    const lock = await this.updateLock(name, options.lockTimeoutMs ?? 0);
     try {
       const [topology, current, execution] = await Promise.all([
         this.state.get('topology', name),
@@ -325,6 +333,15 @@ export class Ardea {
     }
   }
 
+  private updateLock(name: string, timeoutMs: number) {
+    return this.state.lock(name, 'update', { timeoutMs }).catch((error: unknown) => {
+      if (error instanceof LockTimeoutError) {
+        throw new SchedulerError(`update in progress: another update of '${name}' holds its update lock (${describeError(error)}); try again when it is done`, { cause: error });
+      }
+      throw error;
+    });
+  }
+
   /** Waits until the topology master reports the stored packing plan live and applied everywhere. */
   private async waitForPlanApplied(name: string, secret: string, timeoutMs: number, progress: (message: string) => void): Promise<void> {
     const deadline = Date.now() + timeoutMs;
@@ -353,9 +370,49 @@ export class Ardea {
     return this.callMaster(name, 'POST', '/deactivate');
   }
 
-  async restart(name: string, containerId?: number): Promise<void> {
-    const client = await this.requireClient(name);
-    await client.restart(containerId);
+  /**
+   * Restarts one container, or every container. A service-mode topology whose scheduler service is
+   * gone (`SUPERVISOR-LOST`) gets a new service when no container is named: what the old one left
+   * running is stopped, the new one starts every container, and this resolves once they run the
+   * physical plan again. Runtime config and activation state carry over.
+   */
+  async restart(name: string, containerId?: number, options: { readonly timeoutMs?: number; readonly onProgress?: (message: string) => void } = {}): Promise<void> {
+    const client = await openSchedulerClient(this.state, name, () => this.container.get<Scheduler>(Scheduler));
+    if (client) {
+      await client.restart(containerId);
+      return;
+    }
+    if ((await this.runState(name)) !== 'SUPERVISOR-LOST') await this.requireClient(name);
+    if (containerId !== undefined) {
+      throw new SchedulerError(
+        `the supervisor of '${name}' is gone, so container ${containerId} cannot be restarted alone; 'ardea restart ${this.config.cluster} ${name}' (no container) starts a new supervisor and every container`,
+      );
+    }
+    await this.relaunch(name, options.timeoutMs ?? 60_000, options.onProgress ?? (() => undefined));
+  }
+
+  private async relaunch(name: string, timeoutMs: number, progress: (message: string) => void): Promise<void> {
+    // The update lock keeps two restarts (or a restart and an update) from starting two supervisors.
+    const lock = await this.updateLock(name, 0);
+    try {
+      const [topology, packingPlan, execution, physical, location] = await Promise.all([
+        this.state.get('topology', name),
+        this.state.get('packingPlan', name),
+        this.state.get('executionState', name),
+        this.state.get('physicalPlan', name),
+        this.state.get('scheduler', name),
+      ]);
+      if (!topology || !packingPlan || !execution) throw new ArdeaError(`no topology '${name}' on cluster ${this.config.cluster}`, { code: 'topology.not-found' });
+      if (location) return;
+      progress(`the supervisor of '${name}' is gone; stopping what it left running`);
+      await this.container.get<Scheduler>(Scheduler).kill(name);
+      progress('starting a new supervisor');
+      await this.container.get<Launcher>(Launcher).launch({ topology, packingPlan, packageUri: execution.packageUri, executor: executorSpec(this.config, name) });
+      const previousVersion = physical?.topologyId === topology.id ? physical.version : 0;
+      await this.waitUntilRunning(topology, packingPlan, timeoutMs, progress, previousVersion);
+    } finally {
+      await lock.release();
+    }
   }
 
   async status(name: string): Promise<ContainerStatus[]> {
@@ -369,6 +426,21 @@ export class Ardea {
 
   async list(): Promise<string[]> {
     return this.state.list('topology');
+  }
+
+  /**
+   * What a topology is doing, as `list` and `describe` show it: RUNNING or PAUSED from its physical
+   * plan, STARTING before it has one, and SUPERVISOR-LOST once it has run under a scheduler service
+   * that is gone (its containers stop with it; `restart` without a container starts a new one).
+   */
+  async runState(name: string): Promise<string> {
+    const [execution, physical, scheduler] = await Promise.all([
+      this.state.get('executionState', name),
+      this.state.get('physicalPlan', name),
+      this.state.get('scheduler', name),
+    ]);
+    if (execution?.schedulerMode === 'service' && !scheduler && physical?.topologyId === execution.topologyId) return 'SUPERVISOR-LOST';
+    return physical?.state ?? 'STARTING';
   }
 
   async describe(name: string): Promise<TopologyDescription> {
@@ -391,8 +463,13 @@ export class Ardea {
 
   private async requireClient(name: string) {
     const client = await openSchedulerClient(this.state, name, () => this.container.get<Scheduler>(Scheduler));
-    if (!client) throw new SchedulerError(`topology '${name}' has no reachable scheduler on cluster ${this.config.cluster}; is it running? ('ardea list ${this.config.cluster}')`);
-    return client;
+    if (client) return client;
+    if ((await this.runState(name)) === 'SUPERVISOR-LOST') {
+      throw new SchedulerError(
+        `the supervisor of '${name}' is gone and its containers stopped with it; 'ardea restart ${this.config.cluster} ${name}' starts a new one, 'ardea kill ${this.config.cluster} ${name}' removes the topology`,
+      );
+    }
+    throw new SchedulerError(`topology '${name}' has no reachable scheduler on cluster ${this.config.cluster}; is it running? ('ardea list ${this.config.cluster}')`);
   }
 
   private async callMaster<T>(name: string, method: 'GET' | 'POST', route: string, body?: unknown): Promise<T> {

@@ -1,0 +1,94 @@
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { ardea, commandLine, metrics, processesOf, repoRoot } from './support.js';
+
+const WORD_COUNT = path.join(repoRoot, 'examples', 'word-count');
+const NAME = 'word-count';
+let home: string;
+
+beforeAll(() => {
+  home = mkdtempSync(path.join(os.tmpdir(), 'ardea-lifecycle-'));
+});
+
+afterEach(async () => {
+  // Whatever a test left: stop it, and make sure nothing of it keeps running for the next one.
+  await ardea(home, 'kill', 'local', NAME);
+  for (const pid of processesOf(home)) process.kill(pid, 'SIGKILL');
+});
+
+afterAll(() => {
+  rmSync(home, { recursive: true, force: true });
+});
+
+async function submitWordCount(): Promise<void> {
+  const submit = await ardea(
+    home,
+    'submit',
+    'local',
+    WORD_COUNT,
+    ...['topology.metricsIntervalMs=500', 'sentence.rate=2000', 'topology.healthManager=false'].flatMap((p) => ['--config-property', p]),
+  );
+  expect(submit.code, submit.stderr).toBe(0);
+}
+
+function supervisorOf(): number {
+  const supervisors = processesOf(home).filter((pid) => commandLine(pid).includes('supervisor-main.js'));
+  expect(supervisors).toHaveLength(1);
+  return supervisors[0]!;
+}
+
+async function listed(): Promise<string> {
+  return (await ardea(home, 'list', 'local')).stdout;
+}
+
+/** `kill` left nothing: no process, no state, no package; and the name can be submitted again. */
+async function nothingLeft(): Promise<void> {
+  expect(processesOf(home)).toEqual([]);
+  expect(await listed()).toBe('no topologies on cluster local\n');
+  const stateRoot = path.join(home, 'state', 'local');
+  const files = readdirSync(stateRoot, { recursive: true, withFileTypes: true }).filter((e) => e.isFile() && !e.name.startsWith('.'));
+  expect(files.map((e) => path.join(e.parentPath, e.name))).toEqual([]);
+  expect(existsSync(path.join(home, 'packages', 'local', NAME))).toBe(false);
+}
+
+describe('a supervisor that dies', () => {
+  it('takes its executors with it; list says so; restart starts a new one; kill then leaves nothing', async () => {
+    await submitWordCount();
+    const supervisor = supervisorOf();
+    expect(processesOf(home).length).toBe(4);
+    process.kill(supervisor, 'SIGKILL');
+    await vi.waitFor(() => expect(processesOf(home)).toEqual([]), { timeout: 15_000, interval: 100 });
+    expect(await listed()).toMatch(/^word-count\s+SUPERVISOR-LOST\s/m);
+    expect((await ardea(home, 'restart', 'local', NAME, '1')).stderr).toMatch(
+      /^ardea: the supervisor of 'word-count' is gone, so container 1 cannot be restarted alone; 'ardea restart local word-count' \(no container\) starts a new supervisor/m,
+    );
+
+    const restart = await ardea(home, 'restart', 'local', NAME);
+    expect(restart, restart.stderr).toMatchObject({ code: 0, stdout: 'restarted every container of word-count\n' });
+    expect(await listed()).toMatch(/^word-count\s+RUNNING\s/m);
+    expect(supervisorOf()).not.toBe(supervisor);
+    const before = (await metrics(home, NAME)).count?.executed ?? 0;
+    await vi.waitFor(async () => expect((await metrics(home, NAME)).count!.executed).toBeGreaterThan(before + 2000), { timeout: 30_000, interval: 500 });
+
+    expect(await ardea(home, 'kill', 'local', NAME)).toMatchObject({ code: 0, stdout: 'topology word-count killed\n' });
+    await nothingLeft();
+  }, 180_000);
+
+  it('kill finds and stops executors that outlived it', async () => {
+    await submitWordCount();
+    const supervisor = supervisorOf();
+    const executors = processesOf(home).filter((pid) => pid !== supervisor);
+    expect(executors).toHaveLength(3);
+    // Stopped processes cannot notice that their supervisor is gone: they stand for executors that
+    // hang, or that a supervisor without the parent watch left behind.
+    for (const pid of executors) process.kill(pid, 'SIGSTOP');
+    process.kill(supervisor, 'SIGKILL');
+    await vi.waitFor(() => expect(processesOf(home).sort()).toEqual([...executors].sort()), { timeout: 10_000, interval: 100 });
+
+    const kill = await ardea(home, 'kill', 'local', NAME);
+    expect(kill, kill.stderr).toMatchObject({ code: 0, stdout: 'topology word-count killed\n' });
+    await nothingLeft();
+  }, 120_000);
+});
