@@ -2,7 +2,7 @@ import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { ardea, commandLine, metrics, processesOf, repoRoot } from './support.js';
+import { ardea, commandLine, metrics, processesOf, repoRoot, startArdea } from './support.js';
 
 const WORD_COUNT = path.join(repoRoot, 'examples', 'word-count');
 const NAME = 'word-count';
@@ -91,4 +91,26 @@ describe('a supervisor that dies', () => {
     expect(kill, kill.stderr).toMatchObject({ code: 0, stdout: 'topology word-count killed\n' });
     await nothingLeft();
   }, 120_000);
+});
+
+describe('kill during an update', () => {
+  it('wins: nothing is left, whatever the moment of the kill, and the name can be submitted again', async () => {
+    // The kill is fired at the start of the update, once it stored its plan, while it starts
+    // containers, and while it waits for them to run the new plan.
+    const moments = [undefined, /stored the new packing plan/, /starting container\(s\)/, /waiting for new containers|published; waiting/];
+    for (const moment of moments) {
+      await submitWordCount();
+      const update = startArdea(home, 'update', 'local', NAME, '--component-parallelism', 'count:6');
+      if (moment) await update.stderrMatches(moment);
+      const kill = await ardea(home, 'kill', 'local', NAME);
+      const updated = await update.result;
+      const context = `kill at ${String(moment)}: kill said ${kill.stderr}; update said ${updated.stderr}`;
+      expect(kill, context).toMatchObject({ code: 0, stdout: 'topology word-count killed\n' });
+      expect(processesOf(home), context).toEqual([]);
+      expect(await listed(), context).toBe('no topologies on cluster local\n');
+      expect(await ardea(home, 'kill', 'local', NAME), context).toMatchObject({ code: 1, stderr: "ardea: no topology 'word-count' on cluster local\n" });
+    }
+    await submitWordCount();
+    expect(await listed()).toMatch(/^word-count\s+RUNNING\s/m);
+  }, 600_000);
 });

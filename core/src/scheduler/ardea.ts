@@ -300,7 +300,9 @@ export class Ardea {
       // Containers leave only after their instances have finished: first add, later remove.
       const leaving = current.containers.filter((c) => !proposed.containers.some((p) => p.id === c.id));
       const withLeaving: PackingPlan = { ...proposed, containers: [...proposed.containers, ...leaving.map((c) => ({ ...c, instances: [] }))] };
-      await this.state.transaction([
+      // Every write from here on is conditional on the topology still being this submission: a kill
+      // (and a new submit under the name) wins over the update, which stops without writing.
+      await this.writeUnlessKilled(name, topology.id, [
         { op: 'set', kind: 'topology', topology: name, value: proposedTopology },
         { op: 'set', kind: 'packingPlan', topology: name, value: proposed },
       ]);
@@ -312,10 +314,11 @@ export class Ardea {
           await scheduler.update(current, withLeaving, executor);
           added = true;
         }
-        await this.waitForPlanApplied(name, execution.secret, options.timeoutMs ?? 60_000, progress);
+        await this.waitForPlanApplied(name, topology.id, execution.secret, options.timeoutMs ?? 60_000, progress);
       } catch (error) {
+        if (isKilledDuringUpdate(error)) throw error;
         progress(`update failed, returning to the previous plan: ${describeError(error)}`);
-        await this.state.transaction([
+        await this.writeUnlessKilled(name, topology.id, [
           { op: 'set', kind: 'topology', topology: name, value: topology },
           { op: 'set', kind: 'packingPlan', topology: name, value: current },
         ]);
@@ -325,12 +328,30 @@ export class Ardea {
       const elapsedMs = Date.now() - started;
       if (leaving.length > 0) {
         progress(`removing emptied container(s) ${leaving.map((c) => c.id).join(', ')}`);
-        await scheduler.update(withLeaving, proposed, executor);
+        await scheduler.update(withLeaving, proposed, executor).catch(async (error: unknown) => {
+          await this.assertNotKilled(name, topology.id);
+          throw error;
+        });
       }
       return { previous: current, plan: proposed, diff, elapsedMs, dryRun: false };
     } finally {
       await lock.release();
     }
+  }
+
+  /** Applies `operations` only while the topology is still submission `topologyId`. */
+  private async writeUnlessKilled(name: string, topologyId: string, operations: readonly StateOperation[]): Promise<void> {
+    try {
+      await this.state.transaction([{ op: 'check', kind: 'topology', topology: name, topologyId }, ...operations]);
+    } catch (error) {
+      // Sets never conflict: only the check can.
+      if (error instanceof StateConflictError) throw killedDuringUpdate(name, error);
+      throw error;
+    }
+  }
+
+  private async assertNotKilled(name: string, topologyId: string): Promise<void> {
+    if ((await this.state.get('topology', name))?.id !== topologyId) throw killedDuringUpdate(name);
   }
 
   private updateLock(name: string, timeoutMs: number) {
@@ -343,10 +364,11 @@ export class Ardea {
   }
 
   /** Waits until the topology master reports the stored packing plan live and applied everywhere. */
-  private async waitForPlanApplied(name: string, secret: string, timeoutMs: number, progress: (message: string) => void): Promise<void> {
+  private async waitForPlanApplied(name: string, topologyId: string, secret: string, timeoutMs: number, progress: (message: string) => void): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     let last = '';
     for (;;) {
+      await this.assertNotKilled(name, topologyId);
       const status = await this.callMaster<{ version: number; live: boolean; applied: boolean; pending: number[] }>(name, 'GET', '/plan-status').catch(() => undefined);
       const line = !status ? 'waiting for the topology master' : status.applied ? 'new plan running everywhere' : status.live ? `plan ${status.version} published; waiting for container(s) ${status.pending.join(', ')}` : 'waiting for new containers to register';
       if (line !== last) progress(line);
@@ -491,6 +513,19 @@ export class Ardea {
     if (!response.ok) throw new ArdeaError(`topology master of '${name}': ${answer.error ?? `HTTP ${response.status}`}`);
     return answer;
   }
+}
+
+const KILLED_DURING_UPDATE = 'topology.killed-during-update';
+
+function killedDuringUpdate(name: string, cause?: unknown): SchedulerError {
+  return new SchedulerError(`topology '${name}' was killed while it was being updated; the update stopped without writing anything more`, {
+    code: KILLED_DURING_UPDATE,
+    ...(cause === undefined ? {} : { cause }),
+  });
+}
+
+function isKilledDuringUpdate(error: unknown): boolean {
+  return error instanceof ArdeaError && error.code === KILLED_DURING_UPDATE;
 }
 
 /**
