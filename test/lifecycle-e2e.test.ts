@@ -5,6 +5,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { ardea, commandLine, metrics, processesOf, repoRoot, startArdea } from './support.js';
 
 const WORD_COUNT = path.join(repoRoot, 'examples', 'word-count');
+const FAILS_TO_START = path.join(repoRoot, 'test', 'topologies', 'fails-to-start');
 const NAME = 'word-count';
 let home: string;
 
@@ -14,7 +15,7 @@ beforeAll(() => {
 
 afterEach(async () => {
   // Whatever a test left: stop it, and make sure nothing of it keeps running for the next one.
-  await ardea(home, 'kill', 'local', NAME);
+  for (const name of [NAME, 'fails-to-start']) await ardea(home, 'kill', 'local', name);
   for (const pid of processesOf(home)) process.kill(pid, 'SIGKILL');
 });
 
@@ -113,4 +114,43 @@ describe('kill during an update', () => {
     await submitWordCount();
     expect(await listed()).toMatch(/^word-count\s+RUNNING\s/m);
   }, 600_000);
+});
+
+describe('an instance that fails to start', () => {
+  it.each([
+    ['a bolt whose prepare throws', [], 'sink', /^container_\d+_sink_\d+$/, 'sink 0 cannot reach its database', 'Sink.prepare'],
+    ['a spout whose open throws', ['source.failInOpen=true', 'sink.failFromIndex=1'], 'source', /^container_\d+_source_\d+$/, 'source cannot open its queue', 'Source.open'],
+  ])('%s fails submit at once with the instance, the exception and its stack, and leaves nothing', async (_, properties, component, instance, message, frame) => {
+    const submit = await ardea(home, 'submit', 'local', FAILS_TO_START, ...properties.flatMap((p) => ['--config-property', p]));
+    expect(submit.code).toBe(1);
+    const lines = submit.stderr.split('\n');
+    const error = lines.findIndex((line) => line.startsWith('ardea:'));
+    const match = /^ardea: instance (\S+) of component '(\w+)' failed to start: (.*)$/.exec(lines[error] ?? '');
+    expect(match, submit.stderr).not.toBeNull();
+    expect(match![1]).toMatch(instance);
+    expect(match![2]).toBe(component);
+    expect(match![3]).toBe(message);
+    // The stack follows, indented, down to the user's code.
+    expect(lines[error + 1]).toBe(`  Error: ${message}`);
+    expect(lines[error + 2]).toMatch(new RegExp(`^ {6}at ${frame.replace('.', '\\.')} \\(file://.*topology\\.mjs:\\d+:\\d+\\)$`));
+    expect(submit.stderr).not.toMatch(/did not start within/);
+
+    expect(processesOf(home)).toEqual([]);
+    expect(await listed()).toBe('no topologies on cluster local\n');
+    expect(existsSync(path.join(home, 'packages', 'local', 'fails-to-start'))).toBe(false);
+  }, 120_000);
+
+  it('fails an update that adds it, which rolls back to the running plan', async () => {
+    const submit = await ardea(home, 'submit', 'local', FAILS_TO_START, '--config-property', 'sink.failFromIndex=1');
+    expect(submit.code, submit.stderr).toBe(0);
+    const update = await ardea(home, 'update', 'local', 'fails-to-start', '--component-parallelism', 'sink:2');
+    expect(update.code).toBe(1);
+    expect(update.stderr).toMatch(
+      /^ardea: update of 'fails-to-start' failed and was rolled back to the previous plan: instance container_\d+_sink_\d+ of component 'sink' failed to start: sink 1 cannot reach its database\n {2}Error: sink 1 cannot reach its database\n {6}at Sink\.prepare /m,
+    );
+    const described = await ardea(home, 'describe', 'local', 'fails-to-start', '--json');
+    const sink = (JSON.parse(described.stdout) as { topology: { components: Array<{ name: string; parallelism: number }> } }).topology.components.find((c) => c.name === 'sink');
+    expect(sink?.parallelism).toBe(1);
+    await vi.waitFor(async () => expect(await listed()).toMatch(/^fails-to-start\s+RUNNING\s/m), { timeout: 30_000, interval: 500 });
+  }, 120_000);
 });

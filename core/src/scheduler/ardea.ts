@@ -13,6 +13,7 @@ import { checkPackingPlan, diffPackingPlans, plansEqual, type PackingPlan, type 
 import type { ExecutionState, PhysicalPlan, SchedulerLocation } from '../model/runtime-state.js';
 import { MAX_CONTAINERS, validateTopology, withParallelism, type TopologyDefinition } from '../model/topology.js';
 import { applyPackingHints, selectPackingAlgorithm, selectRepackingAlgorithm } from '../packing/index.js';
+import { instanceStartError, type InstanceFailure } from '../runtime/control-messages.js';
 import type { MetricsView } from '../runtime/metrics-cache.js';
 import { runtimeSettingsOf } from '../runtime/runtime-settings.js';
 import { validateHealthSettings } from '../healthmgr/builtin-policies.js';
@@ -207,6 +208,9 @@ export class Ardea {
       if (line !== last) progress(line);
       last = line;
       if (running === expected && live) return;
+      const status = await this.callMaster<PlanStatus>(definition.name, 'GET', '/plan-status').catch(() => undefined);
+      const failure = status?.failures?.[0];
+      if (failure) throw instanceStartError(failure);
       const failed = statuses.find((s) => s.state === 'failed');
       if (failed) throw new SchedulerError(`container ${failed.containerId} of '${definition.name}' failed: ${failed.message ?? 'no message'}`);
       if (Date.now() > deadline) throw new SchedulerError(`'${definition.name}' did not start within ${timeoutMs} ms: ${line}`);
@@ -323,7 +327,11 @@ export class Ardea {
           { op: 'set', kind: 'packingPlan', topology: name, value: current },
         ]);
         if (added) await scheduler.update(withLeaving, current, executor).catch(() => undefined);
-        throw new SchedulerError(`update of '${name}' failed and was rolled back to the previous plan: ${describeError(error)}`, { cause: error });
+        const detail = error instanceof ArdeaError ? error.detail : undefined;
+        throw new SchedulerError(`update of '${name}' failed and was rolled back to the previous plan: ${describeError(error)}`, {
+          cause: error,
+          ...(detail ? { detail } : {}),
+        });
       }
       const elapsedMs = Date.now() - started;
       if (leaving.length > 0) {
@@ -369,7 +377,9 @@ export class Ardea {
     let last = '';
     for (;;) {
       await this.assertNotKilled(name, topologyId);
-      const status = await this.callMaster<{ version: number; live: boolean; applied: boolean; pending: number[] }>(name, 'GET', '/plan-status').catch(() => undefined);
+      const status = await this.callMaster<PlanStatus>(name, 'GET', '/plan-status').catch(() => undefined);
+      const failure = status?.failures?.[0];
+      if (failure) throw instanceStartError(failure);
       const line = !status ? 'waiting for the topology master' : status.applied ? 'new plan running everywhere' : status.live ? `plan ${status.version} published; waiting for container(s) ${status.pending.join(', ')}` : 'waiting for new containers to register';
       if (line !== last) progress(line);
       last = line;
@@ -513,6 +523,16 @@ export class Ardea {
     if (!response.ok) throw new ArdeaError(`topology master of '${name}': ${answer.error ?? `HTTP ${response.status}`}`);
     return answer;
   }
+}
+
+/** The topology master's `/plan-status`. */
+interface PlanStatus {
+  readonly version: number;
+  readonly live: boolean;
+  readonly applied: boolean;
+  readonly pending: readonly number[];
+  /** Absent from masters older than the CLI. */
+  readonly failures?: readonly InstanceFailure[];
 }
 
 const KILLED_DURING_UPDATE = 'topology.killed-during-update';
