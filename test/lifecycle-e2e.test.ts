@@ -2,6 +2,7 @@ import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { createArdea } from '@ardea/core';
 import { ardea, commandLine, metrics, processesOf, repoRoot, startArdea } from './support.js';
 
 const WORD_COUNT = path.join(repoRoot, 'examples', 'word-count');
@@ -96,20 +97,34 @@ describe('a supervisor that dies', () => {
 
 describe('kill during an update', () => {
   it('wins: nothing is left, whatever the moment of the kill, and the name can be submitted again', async () => {
-    // The kill is fired at the start of the update, once it stored its plan, while it starts
-    // containers, and while it waits for them to run the new plan.
-    const moments = [undefined, /stored the new packing plan/, /starting container\(s\)/, /waiting for new containers|published; waiting/];
-    for (const moment of moments) {
-      await submitWordCount();
-      const update = startArdea(home, 'update', 'local', NAME, '--component-parallelism', 'count:6');
-      if (moment) await update.stderrMatches(moment);
-      const kill = await ardea(home, 'kill', 'local', NAME);
-      const updated = await update.result;
-      const context = `kill at ${String(moment)}: kill said ${kill.stderr}; update said ${updated.stderr}`;
-      expect(kill, context).toMatchObject({ code: 0, stdout: 'topology word-count killed\n' });
-      expect(processesOf(home), context).toEqual([]);
-      expect(await listed(), context).toBe('no topologies on cluster local\n');
-      expect(await ardea(home, 'kill', 'local', NAME), context).toMatchObject({ code: 1, stderr: "ardea: no topology 'word-count' on cluster local\n" });
+    // A user's `ardea kill` next to the update, then kills at three moments of the update: once it
+    // stored its plan, while it starts containers, and while it waits for them to run the new plan.
+    // Those go through the API the CLI calls, so that they land at the moment and not a CLI start-up later.
+    const client = await createArdea({ cluster: 'local', env: { ...process.env, ARDEA_HOME: home } });
+    try {
+      const moments = [undefined, /stored the new packing plan/, /starting container\(s\)/, /waiting for new containers|published; waiting/];
+      for (const moment of moments) {
+        await submitWordCount();
+        const update = startArdea(home, 'update', 'local', NAME, '--component-parallelism', 'count:6');
+        let killed: string;
+        if (moment) {
+          await update.stderrMatches(moment);
+          const progress: string[] = [];
+          await client.kill(NAME, (line) => progress.push(line));
+          killed = progress.join('; ');
+        } else {
+          const kill = await ardea(home, 'kill', 'local', NAME);
+          expect(kill, kill.stderr).toMatchObject({ code: 0, stdout: 'topology word-count killed\n' });
+          killed = kill.stderr;
+        }
+        const updated = await update.result;
+        const context = `kill at ${String(moment ?? 'the start, from the CLI')}: kill said ${killed}; update said ${updated.stderr}`;
+        expect(processesOf(home), context).toEqual([]);
+        expect(await listed(), context).toBe('no topologies on cluster local\n');
+        expect(await ardea(home, 'kill', 'local', NAME), context).toMatchObject({ code: 1, stderr: "ardea: no topology 'word-count' on cluster local\n" });
+      }
+    } finally {
+      await client.close();
     }
     await submitWordCount();
     expect(await listed()).toMatch(/^word-count\s+RUNNING\s/m);
