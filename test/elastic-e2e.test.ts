@@ -134,6 +134,24 @@ describe('updating a running topology', () => {
     expect((await parallelism()).count).toBe(2);
   });
 
+  it('refuses a parallelism or container count beyond the size limits before packing, naming the component and the limit', async () => {
+    const plan = await client.state.get('packingPlan', NAME);
+    const scaled = await ardea(home, 'update', 'local', NAME, '--component-parallelism', 'count:1000000000');
+    expect(scaled).toMatchObject({
+      code: 1,
+      stderr: "ardea: component 'count' of topology 'word-count': parallelism 1000000000 is above the limit of 10000 instances per component\n",
+    });
+    const containers = await ardea(home, 'update', 'local', NAME, '--component-parallelism', 'count:3', '--container-number', '1000000000');
+    expect(containers).toMatchObject({ code: 1, stderr: 'ardea: --container-number 1000000000: above the limit of 10000 containers per topology\n' });
+    expect(await client.state.get('packingPlan', NAME)).toEqual(plan);
+    expect((await parallelism()).count).toBe(2);
+    const submit = await ardea(home, 'submit', 'local', path.join(repoRoot, 'examples', 'word-count'), '--name', 'too-big', '--dry-run', '--config-property', 'split.parallelism=20000');
+    expect(submit.code).toBe(1);
+    expect(submit.stderr.split('\n').filter((line) => line.startsWith('ardea:'))).toEqual([
+      "ardea: component 'split' of topology 'too-big': parallelism 20000 is above the limit of 10000 instances per component",
+    ]);
+  });
+
   it('serialises updates: a second one while the lock is held fails with "update in progress"', async () => {
     const lock = await client.state.lock(NAME, 'update', { timeoutMs: 1000 });
     try {

@@ -64,6 +64,15 @@ export type GroupingDefinition =
   | { readonly type: 'custom'; readonly name: string }
   | { readonly type: 'none' };
 
+/**
+ * Size limits of one topology. Every instance is a worker thread with its own heap, so far fewer fit
+ * on any real pool; the limits exist so that a typo (`count:1000000000`) fails with a clear error
+ * instead of exhausting the memory of whoever packs the plan.
+ */
+export const MAX_COMPONENT_PARALLELISM = 10_000;
+export const MAX_TOPOLOGY_INSTANCES = 50_000;
+export const MAX_CONTAINERS = 10_000;
+
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/;
 const nameSchema = (what: string) =>
   z.string().regex(NAME, `${what} must be 1-63 letters, digits, '-' or '_', starting with a letter or digit`);
@@ -110,7 +119,7 @@ export const TopologyDefinitionSchema = z
     config: z.record(z.string(), z.unknown()),
     packing: z
       .object({
-        containers: z.number().int().min(1).optional(),
+        containers: z.number().int().min(1).max(MAX_CONTAINERS, `at most ${MAX_CONTAINERS} containers`).optional(),
         containerResources: resourceRequestSchema.optional(),
         maxInstancesPerContainer: z.number().int().min(1).optional(),
       })
@@ -122,7 +131,8 @@ export const TopologyDefinitionSchema = z
 /**
  * Checks shape and meaning: unique names, spouts without inputs, every input names a declared
  * component and stream, fields groupings name declared fields, direct groupings read direct streams,
- * no cycles. Throws one {@link TopologyError} naming the component and the problem.
+ * no cycles, sizes within {@link checkTopologySize}. Throws one {@link TopologyError} naming the
+ * component and the problem.
  */
 export function validateTopology(input: unknown): TopologyDefinition {
   const parsed = TopologyDefinitionSchema.safeParse(input);
@@ -132,6 +142,7 @@ export function validateTopology(input: unknown): TopologyDefinition {
     throw new TopologyError(`invalid topology definition${where}: ${issue.message}`, { cause: parsed.error });
   }
   const topology = parsed.data as TopologyDefinition;
+  checkTopologySize(topology);
   const byName = new Map<string, ComponentDefinition>();
   for (const component of topology.components) {
     if (byName.has(component.name)) {
@@ -215,6 +226,25 @@ function checkAcyclic(topology: TopologyDefinition, byName: Map<string, Componen
   for (const component of topology.components) visit(component.name);
 }
 
+/**
+ * Refuses a component above {@link MAX_COMPONENT_PARALLELISM} instances and a topology above
+ * {@link MAX_TOPOLOGY_INSTANCES}, naming the component and the limit.
+ */
+export function checkTopologySize(topology: Pick<TopologyDefinition, 'name' | 'components'>): void {
+  let total = 0;
+  for (const component of topology.components) {
+    if (component.parallelism > MAX_COMPONENT_PARALLELISM) {
+      throw new TopologyError(
+        `component '${component.name}' of topology '${topology.name}': parallelism ${component.parallelism} is above the limit of ${MAX_COMPONENT_PARALLELISM} instances per component`,
+      );
+    }
+    total += component.parallelism;
+  }
+  if (total > MAX_TOPOLOGY_INSTANCES) {
+    throw new TopologyError(`topology '${topology.name}' would have ${total} instances, above the limit of ${MAX_TOPOLOGY_INSTANCES} instances per topology`);
+  }
+}
+
 /** Components in an order where every component comes after all components it reads from. */
 export function topologicalOrder(topology: TopologyDefinition): ComponentDefinition[] {
   const byName = new Map(topology.components.map((c) => [c.name, c]));
@@ -233,15 +263,17 @@ export function topologicalOrder(topology: TopologyDefinition): ComponentDefinit
   return ordered;
 }
 
-/** Returns a copy with new parallelism for the named components. */
+/** Returns a copy with new parallelism for the named components, within the size limits. */
 export function withParallelism(topology: TopologyDefinition, parallelism: Readonly<Record<string, number>>): TopologyDefinition {
   for (const name of Object.keys(parallelism)) {
     if (!topology.components.some((c) => c.name === name)) {
       throw new TopologyError(`topology '${topology.name}' has no component '${name}'`);
     }
   }
-  return {
+  const scaled = {
     ...topology,
     components: topology.components.map((c) => (parallelism[c.name] === undefined ? c : { ...c, parallelism: parallelism[c.name]! })),
   };
+  checkTopologySize(scaled);
+  return scaled;
 }

@@ -1,3 +1,4 @@
+import { InstanceStartError } from '../errors/index.js';
 import type { PhysicalPlan } from '../model/runtime-state.js';
 import type { InstanceCounters } from './instance/messages.js';
 
@@ -53,6 +54,30 @@ export interface PlanAppliedMessage {
   readonly version: number;
 }
 
+/**
+ * Sent by a stream manager when an instance fails to start (its `open` or `prepare` threw, or its
+ * worker could not load the topology), before its container exits: the topology master keeps it
+ * until that container registers, so that whoever waits for the topology can say why it does not run.
+ */
+export interface InstanceFailedMessage {
+  readonly type: 'instance-failed';
+  readonly containerId: number;
+  /** As in metrics and the physical plan (`container_<id>_<component>_<task>`). */
+  readonly instance: string;
+  readonly component: string;
+  readonly message: string;
+  readonly stack?: string;
+}
+
+export type InstanceFailure = Omit<InstanceFailedMessage, 'type'>;
+
+/** The one-line error for a failed instance; the stack goes under it. */
+export function instanceStartError(failure: InstanceFailure): InstanceStartError {
+  return new InstanceStartError(`instance ${failure.instance} of component '${failure.component}' failed to start: ${failure.message}`, {
+    ...(failure.stack ? { detail: failure.stack } : {}),
+  });
+}
+
 export interface InstanceMetricsSample extends InstanceCounters {
   readonly component: string;
   readonly taskId: number;
@@ -103,6 +128,6 @@ export interface MetricsReport {
   readonly streamManager: StreamManagerMetricsSample;
 }
 
-export type ToTopologyMaster = ChallengeAnswer | Register | MetricsReport | PlanAppliedMessage;
+export type ToTopologyMaster = ChallengeAnswer | Register | MetricsReport | PlanAppliedMessage | InstanceFailedMessage;
 export type FromTopologyMaster = Challenge | PhysicalPlanMessage | { readonly type: 'rejected'; readonly reason: string };
 export type PeerMessage = ChallengeAnswer | BackpressureMessage | FenceMessage;

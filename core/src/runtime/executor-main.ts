@@ -36,6 +36,13 @@ async function main(): Promise<void> {
   if (!values.cluster || !values.topology || !Number.isInteger(containerId) || containerId < 0) {
     throw new ArdeaError('usage: ardea-executor --cluster <cluster> --topology <name> --container <id>');
   }
+  // Armed before anything can wait (for state, for the topology master), so that no executor
+  // outlives its supervisor. Until the container runs there is nothing to stop gracefully.
+  let onParentGone: () => void = () => {
+    process.stderr.write(`ardea-executor: the supervisor (pid ${process.env[PARENT_PID_ENV]}) is gone; exiting\n`);
+    process.exit(1);
+  };
+  watchParent(() => onParentGone());
   const overrides = process.env[CONFIG_PROPERTIES_ENV] ? (JSON.parse(process.env[CONFIG_PROPERTIES_ENV]) as string[]) : [];
   const config = loadClusterConfig({ cluster: values.cluster, overrides });
   const bootLogger = new StreamLogger({ level: 'info', format: 'json' }, { topology: values.topology, container: containerId });
@@ -140,16 +147,28 @@ async function main(): Promise<void> {
   };
   process.once('SIGTERM', () => void shutdown('SIGTERM'));
   process.once('SIGINT', () => void shutdown('SIGINT'));
+  onParentGone = () => void shutdown('supervisor exited');
+}
+
+/** Calls `onGone` (every 500 ms until it exits) once the process named by `ARDEA_PARENT_PID` is gone. */
+function watchParent(onGone: () => void): void {
   const parent = Number(process.env[PARENT_PID_ENV]);
-  if (Number.isInteger(parent) && parent > 0) {
-    setInterval(() => {
-      try {
-        process.kill(parent, 0);
-      } catch {
-        void shutdown('supervisor exited');
-      }
-    }, 500).unref();
-  }
+  if (!Number.isInteger(parent) || parent <= 0) return;
+  // A direct child is re-parented when its parent dies, so a changed ppid says so even after the OS
+  // has reused the parent's pid; for an indirect parent, probing the pid is all there is.
+  const direct = process.ppid === parent;
+  const gone = (): boolean => {
+    if (direct) return process.ppid !== parent;
+    try {
+      process.kill(parent, 0);
+      return false;
+    } catch (error) {
+      return (error as NodeJS.ErrnoException).code === 'ESRCH';
+    }
+  };
+  setInterval(() => {
+    if (gone()) onGone();
+  }, 500).unref();
 }
 
 /** Resolves with the master's address, waiting for container 0 to publish it. */

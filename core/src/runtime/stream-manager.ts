@@ -7,7 +7,16 @@ import type { Logger } from '../logging/index.js';
 import { instanceName, type ContainerPlan, type PackingPlan } from '../model/packing-plan.js';
 import type { PhysicalPlan } from '../model/runtime-state.js';
 import type { TopologyDefinition } from '../model/topology.js';
-import type { BackpressureMessage, FenceMessage, InstanceMetricsSample, MetricsReport, PhysicalPlanMessage, PlanAppliedMessage } from './control-messages.js';
+import {
+  instanceStartError,
+  type BackpressureMessage,
+  type FenceMessage,
+  type InstanceFailedMessage,
+  type InstanceMetricsSample,
+  type MetricsReport,
+  type PhysicalPlanMessage,
+  type PlanAppliedMessage,
+} from './control-messages.js';
 import { idleCounters, newCounterBuffer, readBacklog, readCounters, type FromInstance, type InstanceCounters, type InstanceInit, type ToInstance } from './instance/messages.js';
 import { acceptAuthenticated, connectAuthenticated, Link, listen } from './link.js';
 import { tasksByComponent } from './routing.js';
@@ -91,6 +100,8 @@ interface Transition {
   readonly startedAt: number;
 }
 
+/** How long a container whose instance failed to start tries to tell the topology master before it exits. */
+const FAILURE_REPORT_TIMEOUT_MS = 5000;
 /** A plan change whose fences do not all arrive within this time goes ahead without them. */
 const TRANSITION_TIMEOUT_MS = 30_000;
 const SHUTDOWN_TIMEOUT_MS = 10_000;
@@ -176,6 +187,8 @@ export class StreamManager {
   private droppedFrames = 0;
   private droppedTuples = 0;
   private stopping = false;
+  /** Instances that failed to start and are not yet reported to the topology master. */
+  private readonly startFailures: InstanceFailedMessage[] = [];
   private readonly logger: Logger;
 
   constructor(private readonly options: StreamManagerOptions) {
@@ -205,7 +218,14 @@ export class StreamManager {
       });
     });
     this.dataPort = await listen(this.server, this.options.host);
-    await Promise.all(this.options.container.instances.map((instance) => this.startInstance(instance)));
+    try {
+      await Promise.all(this.options.container.instances.map((instance) => this.startInstance(instance)));
+    } catch (error) {
+      // The container exits with this error and its pool restarts it; the report is what lets
+      // submit and update say at once which instance cannot start, and why.
+      await this.reportStartFailures();
+      throw error;
+    }
     await this.connectToMaster();
     this.scheduleReport();
     this.heartbeatTimer = setInterval(() => this.sendCounters('counters'), COUNTERS_HEARTBEAT_MS);
@@ -278,6 +298,12 @@ export class StreamManager {
     });
     let ready = false;
     return new Promise((resolve, reject) => {
+      let failed = false;
+      const failToStart = (message: string, stack?: string) => {
+        if (ready || failed) return;
+        failed = true;
+        reject(this.startFailed(local, name, message, stack));
+      };
       worker.on('message', (message: FromInstance) => {
         switch (message.type) {
           case 'ready':
@@ -301,7 +327,7 @@ export class StreamManager {
             this.logger.warn(`instance ${name} reported an error`, { error: message.message });
             break;
           case 'failed':
-            if (!ready) reject(new Error(`instance ${name} failed to start: ${message.message}`));
+            if (!ready) failToStart(message.message, message.stack);
             else this.logger.error(`instance ${name} failed`, { error: message.message });
             break;
           case 'tasks-applied':
@@ -312,7 +338,7 @@ export class StreamManager {
         }
       });
       worker.on('error', (error) => {
-        if (!ready) reject(error);
+        if (!ready) failToStart(describeError(error), error.stack);
         else this.logger.error(`instance ${name} crashed`, { error: describeError(error) });
       });
       worker.on('exit', (code) => {
@@ -320,6 +346,7 @@ export class StreamManager {
           local.worker = undefined;
           local.ready = false;
         }
+        failToStart(`its worker exited with code ${code} before the component was ready`);
         if (this.stopping || !ready || local.removed) return;
         // Counters restart from zero in the new worker; keep what the old one counted.
         local.countersBase = addCounters(local.countersBase, readCounters(local.counters));
@@ -332,14 +359,69 @@ export class StreamManager {
         this.logger.error(`instance ${name} exited with code ${code}; restarting it in ${delay} ms`, { restarts: local.restarts });
         setTimeout(() => {
           if (this.stopping || local.removed) return;
-          this.spawn(local).catch((error: unknown) => {
+          this.spawn(local).catch(async (error: unknown) => {
             this.logger.error(`instance ${name} could not be restarted; restarting the container`, { error: describeError(error) });
+            await this.reportStartFailures();
             process.exitCode = 1;
             process.kill(process.pid, 'SIGTERM');
           });
         }, delay).unref();
       });
     });
+  }
+
+  /** Records why an instance failed to start, for {@link reportStartFailures}, and returns the error to reject with. */
+  private startFailed(local: LocalInstance, name: string, message: string, stack?: string): Error {
+    const failure: InstanceFailedMessage = {
+      type: 'instance-failed',
+      containerId: this.options.container.id,
+      instance: name,
+      component: local.component,
+      message,
+      ...(stack ? { stack } : {}),
+    };
+    this.startFailures.push(failure);
+    return instanceStartError(failure);
+  }
+
+  /**
+   * Tells the topology master which instances failed to start, over the registered link or, before
+   * registration, over a connection of its own; gives up after a few seconds, since the container
+   * exits either way.
+   */
+  private async reportStartFailures(): Promise<void> {
+    const failures = this.startFailures.splice(0);
+    if (failures.length === 0) return;
+    for (const failure of failures) this.logger.error(`instance ${failure.instance} failed to start`, { error: failure.message, stack: failure.stack });
+    if (this.tmLink && !this.tmLink.isClosed) {
+      for (const failure of failures) this.tmLink.sendControl(failure);
+      return;
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer within ${FAILURE_REPORT_TIMEOUT_MS} ms`)), FAILURE_REPORT_TIMEOUT_MS);
+    });
+    try {
+      const link = await Promise.race([
+        this.options.locateTopologyMaster().then((address) =>
+          connectAuthenticated({
+            ...address,
+            secret: this.options.secret,
+            identity: { role: 'stmgr', containerId: this.options.container.id, topologyId: this.options.definition.id },
+            logger: this.logger,
+          }),
+        ),
+        timeout,
+      ]);
+      for (const failure of failures) link.sendControl(failure);
+      const closed = new Promise<void>((resolve) => link.once('close', resolve));
+      link.close();
+      await Promise.race([closed, timeout]);
+    } catch (error) {
+      this.logger.warn('could not tell the topology master that an instance failed to start', { error: describeError(error) });
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** Brings a (re)started worker up to date: routing, runtime config, activation, backpressure, backlog. */
@@ -687,8 +769,9 @@ export class StreamManager {
       const planned = packing?.containers.find((c) => c.id === this.options.container.id)?.instances.find((i) => i.taskId === instance.taskId);
       if (planned) local.plan = planned;
       if (this.stopping) return;
-      await this.spawn(local).catch((error: unknown) => {
+      await this.spawn(local).catch(async (error: unknown) => {
         this.logger.error('a new instance failed to start; restarting the container', { task: instance.taskId, error: describeError(error) });
+        await this.reportStartFailures();
         process.exitCode = 1;
         process.kill(process.pid, 'SIGTERM');
       });

@@ -6,7 +6,7 @@ import { instanceName, type PackingPlan } from '../model/packing-plan.js';
 import type { MetricsTotals, PhysicalPlan, TopologyRunState } from '../model/runtime-state.js';
 import type { TopologyDefinition } from '../model/topology.js';
 import type { StateManager } from '../spi/state-manager.js';
-import type { MetricsReport, PlanAppliedMessage, Register } from './control-messages.js';
+import type { InstanceFailedMessage, InstanceFailure, MetricsReport, PlanAppliedMessage, Register } from './control-messages.js';
 import { acceptAuthenticated, Link, listen } from './link.js';
 import { MetricsCache } from './metrics-cache.js';
 
@@ -55,6 +55,8 @@ export class TopologyMaster {
   private runtimeConfig: Record<string, Record<string, unknown>> = {};
   /** The newest plan version each container reported running exactly. */
   private readonly applied = new Map<number, number>();
+  /** Instances that failed to start, by instance name, until their container registers. */
+  private readonly startFailures = new Map<string, InstanceFailure>();
   private packingWatch: { close(): void } | undefined;
   /** The latest metrics totals not yet written, and the write under way (see keepTotals). */
   private totalsToWrite: MetricsTotals | undefined;
@@ -96,6 +98,7 @@ export class TopologyMaster {
         if (message.type === 'register') this.onRegister(link, message as unknown as Register);
         else if (message.type === 'metrics') this.metrics.add(message as unknown as MetricsReport);
         else if (message.type === 'counters') this.metrics.heartbeat(message as unknown as MetricsReport);
+        else if (message.type === 'instance-failed') this.onInstanceFailed(answer.containerId, message as unknown as InstanceFailedMessage);
         else if (message.type === 'plan-applied') {
           const applied = message as unknown as PlanAppliedMessage;
           if ((this.applied.get(applied.containerId) ?? 0) < applied.version) this.applied.set(applied.containerId, applied.version);
@@ -150,10 +153,25 @@ export class TopologyMaster {
       return;
     }
     this.registrations.set(message.containerId, { link, host: message.host, dataPort: message.dataPort });
+    // A container registers once all its instances have started.
+    for (const [instance, failure] of this.startFailures) if (failure.containerId === message.containerId) this.startFailures.delete(instance);
     const missing = this.packingPlan.containers.filter((c) => !this.registrations.has(c.id)).map((c) => c.id);
     this.logger.info('stream manager registered', { container: message.containerId, waitingFor: missing });
     if (missing.length === 0) void this.publish();
     else if (this.plan) link.sendControl({ type: 'pplan', plan: this.plan });
+  }
+
+  private onInstanceFailed(containerId: number, message: InstanceFailedMessage): void {
+    // The container id is the one the connection authenticated as, not one the message claims.
+    const failure: InstanceFailure = {
+      containerId,
+      instance: String(message.instance),
+      component: String(message.component),
+      message: String(message.message),
+      ...(typeof message.stack === 'string' ? { stack: message.stack } : {}),
+    };
+    this.logger.error('an instance failed to start', { ...failure });
+    this.startFailures.set(failure.instance, failure);
   }
 
   /** Builds the physical plan from the registrations, stores it, and sends it to every stream manager. */
@@ -216,15 +234,16 @@ export class TopologyMaster {
   }
 
   /**
-   * Where a plan change stands: the published version, and whether every container of the packing
-   * plan, and every container that left it but still runs, has applied it.
+   * Where a plan change stands: the published version, whether every container of the packing
+   * plan, and every container that left it but still runs, has applied it, and the instances that
+   * failed to start (their containers cannot register until they do).
    */
-  planStatus(): { version: number; live: boolean; applied: boolean; pending: number[] } {
+  planStatus(): { version: number; live: boolean; applied: boolean; pending: number[]; failures: InstanceFailure[] } {
     const plan = this.plan;
     const live = plan !== undefined && JSON.stringify(plan.instances.map((i) => i.taskId).sort()) === JSON.stringify(this.packingPlan.containers.flatMap((c) => c.instances.map((i) => i.taskId)).sort());
     const involved = new Set([...this.packingPlan.containers.map((c) => c.id), ...this.registrations.keys()]);
     const pending = [...involved].filter((id) => (this.applied.get(id) ?? 0) < this.version).sort((a, b) => a - b);
-    return { version: this.version, live, applied: live && pending.length === 0, pending };
+    return { version: this.version, live, applied: live && pending.length === 0, pending, failures: [...this.startFailures.values()] };
   }
 
   /** Merges runtime config changes (`*` for the whole topology) and publishes them to the instances. */

@@ -8,6 +8,7 @@ import { StateManager } from '../spi/state-manager.js';
 import { LocalFsStateManager } from './local-fs-state-manager.js';
 
 export * from './local-fs-state-manager.js';
+export { currentProcessOwner, ownerLiveness, processOwnerOf, ProcessOwnerSchema, type OwnerLiveness, type ProcessOwner } from './process-owner.js';
 
 export const LocalFsStateManagerConfigSchema = z
   .object({

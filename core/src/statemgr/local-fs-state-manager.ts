@@ -279,16 +279,31 @@ export class LocalFsStateManager implements StateManager {
 
   async transaction(operations: readonly StateOperation[]): Promise<void> {
     await this.track(async () => {
-      const checked = operations.map((operation) => {
-        const file = this.nodeFile(operation.kind, operation.topology);
-        if (operation.op === 'delete') return { ...operation, file, content: undefined };
-        if (operation.op !== 'create' && operation.op !== 'set') {
-          throw new StateManagerError(`unknown state operation ${JSON.stringify((operation as { op: unknown }).op)}`);
-        }
-        return { ...operation, file, content: this.encode(operation.kind, operation.topology, operation.value, false) };
-      });
-      if (checked.length === 0) return;
+      const preconditions = operations.filter((operation) => operation.op === 'check').map((check) => ({ ...check, file: this.nodeFile(check.kind, check.topology) }));
+      const checked = operations
+        .filter((operation) => operation.op !== 'check')
+        .map((operation) => {
+          const file = this.nodeFile(operation.kind, operation.topology);
+          if (operation.op === 'delete') return { ...operation, file, content: undefined };
+          if (operation.op !== 'create' && operation.op !== 'set') {
+            throw new StateManagerError(`unknown state operation ${JSON.stringify((operation as { op: unknown }).op)}`);
+          }
+          return { ...operation, file, content: this.encode(operation.kind, operation.topology, operation.value, false) };
+        });
+      if (checked.length === 0 && preconditions.length === 0) return;
       await this.withWriteMutex(async () => {
+        // Judged under the mutex, so no writer can change the node between the check and the writes.
+        for (const precondition of preconditions) {
+          const node = await this.readLive(precondition.file, true);
+          const found = (node?.value as { id?: unknown } | undefined)?.id;
+          if (found !== precondition.topologyId) {
+            throw new StateConflictError(
+              `the transaction expects state node ${this.describeNode(precondition.kind, precondition.topology)} to hold topology id ` +
+                `'${precondition.topologyId}', but ${node ? `it holds '${String(found)}'` : 'it does not exist'}; nothing was written`,
+              { code: 'statemgr.precondition' },
+            );
+          }
+        }
         const present = new Map<string, boolean>();
         const writes: JournalWrite[] = [];
         for (const operation of checked) {
@@ -302,7 +317,7 @@ export class LocalFsStateManager implements StateManager {
           present.set(operation.file, operation.content !== undefined);
         }
         if (writes.length === 1) await this.applyWrites(writes);
-        else await this.applyJournaled(writes);
+        else if (writes.length > 1) await this.applyJournaled(writes);
       }).catch((error: unknown) => {
         throw failure(`cannot apply a transaction of ${checked.length} operations to the state at ${this.root}`, error);
       });

@@ -95,7 +95,7 @@ export async function restartCommand(io: CliIo, cluster: string, name: string, c
     throw new ArdeaError(`container must be a container id (0, 1, 2, ...), got '${container}'`);
   }
   await withArdea(io, cluster, options, async (ardea) => {
-    await ardea.restart(name, containerId);
+    await ardea.restart(name, containerId, { onProgress: progressTo(io) });
     io.stdout.write(`restarted ${containerId === undefined ? 'every container' : `container ${containerId}`} of ${name}\n`);
   });
 }

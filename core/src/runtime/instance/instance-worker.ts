@@ -374,6 +374,6 @@ async function shutdown(component: Spout | Bolt): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  send({ type: 'failed', message: describeError(error) });
+  send({ type: 'failed', message: describeError(error), ...(error instanceof Error && error.stack ? { stack: error.stack } : {}) });
   port.close();
 });

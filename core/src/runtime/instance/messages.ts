@@ -98,6 +98,7 @@ export type FromInstance =
   /** Bytes of delivered frames the instance has finished executing: the stream manager's credit. */
   | { readonly type: 'consumed'; readonly bytes: number }
   | { readonly type: 'error'; readonly message: string }
-  | { readonly type: 'failed'; readonly message: string }
+  /** The worker cannot go on; before `ready`, its component could not be built (open or prepare threw, or the module failed to load). */
+  | { readonly type: 'failed'; readonly message: string; readonly stack?: string }
   | { readonly type: 'tasks-applied'; readonly version: number }
   | { readonly type: 'closed' };
