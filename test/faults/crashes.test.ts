@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { ardea, commandLine, processesOf } from '../support.js';
 import { expectMetricsCountEveryId, expectNothingLost, report, SequenceRun, type FaultWindow, type IdCheck } from './sequence-run.js';
 
 let run: SequenceRun | undefined;
@@ -128,6 +129,27 @@ describe('faults in a running sequence topology', { timeout: 180_000 }, () => {
     const check = await expectOnlyInFlightLost('worker exit', window);
     await expectMetricsCountEveryId(run, check);
     expect((await run.metrics()).components.relay!.restarts).toBe(1);
+  });
+
+  it('SIGKILL of the supervisor stops every container and loses only what was in flight; a restart brings it back', async () => {
+    run = await SequenceRun.submit({ rate: RATE });
+    await run.receives(2 * RATE);
+    const supervisors = processesOf(run.home).filter((pid) => commandLine(pid).includes('supervisor-main.js'));
+    expect(supervisors).toHaveLength(1);
+    await sleepUntil(Date.now() + 2000);
+    const before = run.mark();
+    process.kill(supervisors[0]!, 'SIGKILL');
+    // Executors notice that their supervisor is gone and stop: no orphan keeps running or emitting.
+    await vi.waitFor(() => expect(processesOf(run!.home)).toEqual([]), { timeout: 30_000, interval: 200 });
+    const window = { before, after: run.mark() };
+    const listed = await ardea(run.home, 'list', 'local');
+    expect(listed.stdout).toMatch(/^sequence\s+SUPERVISOR-LOST\b/m);
+    const restart = await ardea(run.home, 'restart', 'local', 'sequence');
+    expect(restart.code, restart.stderr).toBe(0);
+    await run.receives(2 * RATE);
+    const check = await expectOnlyInFlightLost('SIGKILL of the supervisor', window);
+    expect((await run.metrics()).droppedTuples).toBe(0);
+    expect(check.emitted - check.received).toBe(check.missing.length);
   });
 
   it('SIGSTOP of a container for a few seconds, then SIGCONT, loses nothing', async () => {
