@@ -21,6 +21,14 @@ export const METRIC = {
   pausedFraction: 'pausedFraction',
 } as const;
 
+/**
+ * Metric name of an instance's emit rate on one of its output streams (tuples/s over the window);
+ * the per-stream rates of an instance add up to its {@link METRIC.emitRate}.
+ */
+export function streamEmitRateMetric(stream: string): string {
+  return `emitRate:${stream}`;
+}
+
 /** Token under which container 0 binds its {@link MetricsSource}, for sensors that plugins contribute. */
 export const MetricsSource = Symbol.for('ardea.MetricsSource');
 
@@ -47,6 +55,7 @@ export class MetricsCacheSensor implements Sensor {
           measurements.push({ component, instance, metric, timestamp, value: m[metric] });
         }
         measurements.push({ component, instance, metric: METRIC.restarts, timestamp, value: m.recentRestarts });
+        for (const [stream, rate] of Object.entries(m.emitRateByStream ?? {})) measurements.push({ component, instance, metric: streamEmitRateMetric(stream), timestamp, value: rate });
         if (m.backlog !== undefined) {
           measurements.push({ component, instance, metric: METRIC.backlog, timestamp, value: m.backlog });
           measurements.push({ component, instance, metric: METRIC.backlogGrowth, timestamp, value: m.backlogGrowthRate ?? 0 });

@@ -66,6 +66,8 @@ export interface InstanceMetricsSample extends InstanceCounters {
   readonly backpressureMs: number;
   /** Spouts that report one: the backlog at their source, as last sampled. */
   readonly backlog?: number;
+  /** Cumulative emits per output stream; they add up to `emitted`. */
+  readonly emittedByStream?: Readonly<Record<string, number>>;
 }
 
 export interface StreamManagerMetricsSample {

@@ -3,8 +3,19 @@ import type { InstanceMetricsSample, MetricsReport, StreamManagerMetricsSample }
 type CumulativeKey = 'emitted' | 'executed' | 'acked' | 'failed' | 'errors' | 'busyNs' | 'executeNs' | 'backpressureMs';
 const CUMULATIVE_KEYS: readonly CumulativeKey[] = ['emitted', 'executed', 'acked', 'failed', 'errors', 'busyNs', 'executeNs', 'backpressureMs'];
 
-function pick(sample: InstanceMetricsSample): Pick<InstanceMetricsSample, CumulativeKey> {
-  return Object.fromEntries(CUMULATIVE_KEYS.map((key) => [key, sample[key]])) as Pick<InstanceMetricsSample, CumulativeKey>;
+type Cumulative = Pick<InstanceMetricsSample, CumulativeKey | 'emittedByStream'>;
+
+function pick(sample: InstanceMetricsSample): Cumulative {
+  const picked = Object.fromEntries(CUMULATIVE_KEYS.map((key) => [key, sample[key]])) as Pick<InstanceMetricsSample, CumulativeKey>;
+  return sample.emittedByStream ? { ...picked, emittedByStream: sample.emittedByStream } : picked;
+}
+
+/** Per-stream counts added key by key; undefined when neither side has any. */
+function addByStream(a: Readonly<Record<string, number>> | undefined, b: Readonly<Record<string, number>> | undefined): Record<string, number> | undefined {
+  if (!a && !b) return undefined;
+  const sum: Record<string, number> = { ...a };
+  for (const [stream, count] of Object.entries(b ?? {})) sum[stream] = (sum[stream] ?? 0) + count;
+  return sum;
 }
 
 /** Metrics of one component (or one instance), as `ardea metrics --json` prints them. */
@@ -18,6 +29,10 @@ export interface ComponentMetrics {
   /** Over the window: tuples per second. */
   readonly emitRate: number;
   readonly executeRate: number;
+  /** Cumulative emits per output stream (they add up to `emitted`). */
+  readonly emittedByStream?: Readonly<Record<string, number>>;
+  /** Over the window: emits per second per output stream (they add up to `emitRate`). */
+  readonly emitRateByStream?: Readonly<Record<string, number>>;
   /** Over the window: milliseconds spent above the high watermark (summed over instances). */
   readonly backpressureMs: number;
   /** Latest: bytes queued towards the instances. */
@@ -72,7 +87,7 @@ export class MetricsCache {
   constructor(private readonly maxSamples: number) {}
 
   /** Counts of earlier processes of an instance whose container restarted, added to what it reports now. */
-  private readonly offsets = new Map<string, Pick<InstanceMetricsSample, CumulativeKey>>();
+  private readonly offsets = new Map<string, Cumulative>();
 
   add(raw: MetricsReport): void {
     const list = this.series.get(raw.containerId) ?? [];
@@ -99,7 +114,8 @@ export class MetricsCache {
     this.offsets.set(name, offset);
     const adjusted = { ...sample };
     for (const key of CUMULATIVE_KEYS) adjusted[key] = sample[key] + offset[key];
-    return adjusted;
+    const byStream = addByStream(sample.emittedByStream, offset.emittedByStream);
+    return byStream ? { ...adjusted, emittedByStream: byStream } : adjusted;
   }
 
   /** Forgets containers that left the plan (scale-down). */
@@ -136,8 +152,13 @@ export class MetricsCache {
     }
     const retiredOf = (component: string, key: 'emitted' | 'executed' | 'acked' | 'failed' | 'errors' | 'restarts') =>
       [...this.retired.values()].filter((sample) => sample.component === component).reduce((acc, sample) => acc + sample[key], 0);
+    const retiredByStream = (component: string) =>
+      [...this.retired.values()].filter((sample) => sample.component === component).reduce<Record<string, number> | undefined>((acc, sample) => addByStream(acc, sample.emittedByStream), undefined);
     for (const [component, group] of perComponent) {
-      const sum = (key: Exclude<keyof ComponentMetrics, 'backlog' | 'backlogGrowthRate'>) => group.reduce((acc, g) => acc + g.metrics[key], 0);
+      const sum = (key: Exclude<keyof ComponentMetrics, 'backlog' | 'backlogGrowthRate' | 'emittedByStream' | 'emitRateByStream'>) => group.reduce((acc, g) => acc + g.metrics[key], 0);
+      const byStream = (key: 'emittedByStream' | 'emitRateByStream') => group.reduce<Record<string, number> | undefined>((acc, g) => addByStream(acc, g.metrics[key]), undefined);
+      const emittedByStream = addByStream(byStream('emittedByStream'), retiredByStream(component));
+      const emitRateByStream = byStream('emitRateByStream');
       const total = (key: 'emitted' | 'executed' | 'acked' | 'failed' | 'errors' | 'restarts') => sum(key) + retiredOf(component, key);
       const executed = sum('executeRate');
       components[component] = {
@@ -148,6 +169,8 @@ export class MetricsCache {
         errors: total('errors'),
         emitRate: sum('emitRate'),
         executeRate: executed,
+        ...(emittedByStream ? { emittedByStream } : {}),
+        ...(emitRateByStream ? { emitRateByStream } : {}),
         backpressureMs: sum('backpressureMs'),
         pendingBytes: sum('pendingBytes'),
         maxPendingBytes: Math.max(...group.map((g) => g.metrics.maxPendingBytes)),
@@ -195,6 +218,12 @@ function instanceMetrics(now: InstanceMetricsSample, then: InstanceMetricsSample
     errors: now.errors,
     emitRate: delta('emitted') / seconds,
     executeRate: executedDelta / seconds,
+    ...(now.emittedByStream
+      ? {
+          emittedByStream: now.emittedByStream,
+          emitRateByStream: Object.fromEntries(Object.entries(now.emittedByStream).map(([stream, count]) => [stream, then?.emittedByStream ? Math.max(0, count - (then.emittedByStream[stream] ?? 0)) / seconds : 0])),
+        }
+      : {}),
     backpressureMs: delta('backpressureMs'),
     pendingBytes: now.pendingBytes,
     maxPendingBytes: now.maxPendingBytes,

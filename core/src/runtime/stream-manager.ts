@@ -7,7 +7,7 @@ import { instanceName, type ContainerPlan, type PackingPlan } from '../model/pac
 import type { PhysicalPlan } from '../model/runtime-state.js';
 import type { TopologyDefinition } from '../model/topology.js';
 import type { BackpressureMessage, FenceMessage, InstanceMetricsSample, MetricsReport, PhysicalPlanMessage, PlanAppliedMessage } from './control-messages.js';
-import { idleCounters, newCounterBuffer, readBacklog, readCounters, type FromInstance, type InstanceCounters, type InstanceInit, type ToInstance } from './instance/messages.js';
+import { idleCounters, newCounterBuffer, readBacklog, readCounters, readStreamEmits, type FromInstance, type InstanceCounters, type InstanceInit, type ToInstance } from './instance/messages.js';
 import { acceptAuthenticated, connectAuthenticated, Link, listen } from './link.js';
 import { tasksByComponent } from './routing.js';
 import { destTaskOf, encodeControlFrame } from './wire/frames.js';
@@ -48,6 +48,8 @@ interface LocalInstance {
   readonly component: string;
   readonly componentIndex: number;
   readonly isSpout: boolean;
+  /** The component's output streams, in the order of its per-stream emit counters. */
+  readonly streams: readonly string[];
   /** Undefined while the worker (re)starts. */
   worker: Worker | undefined;
   /** The worker has built its component and takes messages. */
@@ -65,6 +67,8 @@ interface LocalInstance {
   counters: Float64Array;
   /** Totals of earlier workers of this instance, so counters stay cumulative across restarts. */
   countersBase: InstanceCounters;
+  /** Per-stream emits of earlier workers of this instance. */
+  streamEmitsBase: number[];
   overSince: number | undefined;
   backpressureMs: number;
   /** When each frame not yet executed was delivered (performance.now()), oldest first. */
@@ -108,6 +112,12 @@ const EMPTY_COUNTERS: InstanceCounters = { emitted: 0, executed: 0, acked: 0, fa
 function backlogOf(counters: Float64Array): { backlog?: number } {
   const backlog = readBacklog(counters);
   return backlog === undefined ? {} : { backlog };
+}
+
+/** Emits per output stream since the instance started, across worker restarts. */
+function streamEmitsOf(instance: LocalInstance): number[] {
+  const current = readStreamEmits(instance.counters);
+  return instance.streamEmitsBase.map((base, i) => base + (current[i] ?? 0));
 }
 
 function addCounters(a: InstanceCounters, b: InstanceCounters): InstanceCounters {
@@ -198,6 +208,7 @@ export class StreamManager {
       component: instance.component,
       componentIndex: instance.componentIndex,
       isSpout: component.kind === 'spout',
+      streams: component.outputs.map((o) => o.id),
       worker: undefined,
       ready: false,
       removed: false,
@@ -206,8 +217,9 @@ export class StreamManager {
       restarts: 0,
       pendingBytes: 0,
       maxPendingBytes: 0,
-      counters: idleCounters(),
+      counters: idleCounters(component.outputs.length),
       countersBase: EMPTY_COUNTERS,
+      streamEmitsBase: component.outputs.map(() => 0),
       overSince: undefined,
       backpressureMs: 0,
       deliveries: [],
@@ -225,7 +237,7 @@ export class StreamManager {
    */
   private spawn(local: LocalInstance): Promise<void> {
     const name = instanceName(this.options.container.id, local.plan);
-    const shared = newCounterBuffer();
+    const shared = newCounterBuffer(local.streams.length);
     const init: InstanceInit = {
       counters: shared,
       bundleUrl: this.options.bundleUrl,
@@ -289,7 +301,8 @@ export class StreamManager {
         if (this.stopping || !ready || local.removed) return;
         // Counters restart from zero in the new worker; keep what the old one counted.
         local.countersBase = addCounters(local.countersBase, readCounters(local.counters));
-        local.counters = idleCounters();
+        local.streamEmitsBase = streamEmitsOf(local);
+        local.counters = idleCounters(local.streams.length);
         // Frames delivered to the dead worker are lost with it (at-most-once); they no longer count as pending.
         this.onConsumed(local, local.pendingBytes);
         local.deliveries = [];
@@ -714,6 +727,7 @@ export class StreamManager {
         pendingBytes: instance.pendingBytes,
         maxPendingBytes: instance.maxPendingBytes,
         restarts: instance.restarts,
+        emittedByStream: Object.fromEntries(streamEmitsOf(instance).map((count, i) => [instance.streams[i]!, count])),
         backpressureMs: instance.backpressureMs + (instance.overSince === undefined ? 0 : now - instance.overSince),
         ...backlogOf(instance.counters),
       };

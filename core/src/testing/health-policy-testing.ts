@@ -1,4 +1,4 @@
-import { METRIC } from '../healthmgr/measurements.js';
+import { METRIC, streamEmitRateMetric } from '../healthmgr/measurements.js';
 import type { Measurement, Sensor, TopologyActuator } from '../spi/health-policy.js';
 
 /** What an actuator was asked to do, in order. */
@@ -44,6 +44,8 @@ export interface RecordedInstance {
   readonly pendingBytes?: number;
   /** Worker restarts over the window. */
   readonly restarts?: number;
+  /** Emit rate per output stream; they add up to `emitRate`. */
+  readonly emitRateByStream?: Readonly<Record<string, number>>;
 }
 
 /**
@@ -59,6 +61,7 @@ export function recordedWindow(instances: Readonly<Record<string, RecordedInstan
     for (const metric of [METRIC.executeRate, METRIC.emitRate, METRIC.busyFraction, METRIC.backpressureMs, METRIC.pendingBytes, METRIC.restarts] as const) {
       measurements.push({ component, instance, metric, timestamp: 0, value: values[metric] ?? 0 });
     }
+    for (const [stream, value] of Object.entries(values.emitRateByStream ?? {})) measurements.push({ component, instance, metric: streamEmitRateMetric(stream), timestamp: 0, value });
   }
   for (const [component, value] of Object.entries(pausedFraction)) measurements.push({ component, metric: METRIC.pausedFraction, timestamp: 0, value });
   return measurements;

@@ -127,6 +127,11 @@ function metricsTable(view: MetricsView, instances: boolean): string {
   const rows: string[][] = [header];
   for (const [name, metrics] of Object.entries(view.components).sort()) {
     rows.push(row(name, metrics));
+    // A component with several output streams: what goes out on each (its readers are sized by it).
+    const streams = Object.keys(metrics.emittedByStream ?? {});
+    if (streams.length > 1) {
+      for (const stream of streams.sort()) rows.push([`  stream ${stream}`, String(metrics.emittedByStream![stream]), '', (metrics.emitRateByStream?.[stream] ?? 0).toFixed(0), '', '', '', '', '']);
+    }
     if (instances) for (const [instance, m] of Object.entries(metrics.instances ?? {}).sort()) rows.push(row(`  ${instance}`, m));
   }
   const widths = header.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));

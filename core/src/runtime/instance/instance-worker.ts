@@ -11,7 +11,7 @@ import { RuntimeTuple, StreamSchema, SYSTEM_COMPONENT, TICK_STREAM } from '../..
 import { describeError } from '../../errors/index.js';
 import { StreamLogger } from '../../logging/index.js';
 import { decodeDataFrame, Emitter, MAX_BATCH_BYTES, OutboundBatches, SHUFFLE_WEIGHTS_KEY, StreamTable } from '../routing.js';
-import { ACKED, BACKLOG, BUSY_NS, EMITTED, ERRORS, EXECUTE_NS, EXECUTED, FAILED, type FromInstance, type InstanceInit, type ToInstance } from './messages.js';
+import { ACKED, BACKLOG, BUSY_NS, EMITTED, ERRORS, EXECUTE_NS, EXECUTED, FAILED, STREAM_EMITTED, type FromInstance, type InstanceInit, type ToInstance } from './messages.js';
 
 const port = parentPort!;
 const init = workerData as InstanceInit;
@@ -36,6 +36,13 @@ let runtimeConfig = { ...init.runtimeConfig };
 
 const counters = new Float64Array(init.counters);
 let lastErrorReport = 0;
+const streamSlots = new Map(self.outputs.map((output, index) => [output.id, STREAM_EMITTED + index]));
+
+/** Counts one emit, in all and on its stream (the emitter has checked that the stream exists). */
+function countEmit(stream: string): void {
+  counters[EMITTED]++;
+  counters[streamSlots.get(stream)!]++;
+}
 
 function reportError(error: unknown): void {
   counters[ERRORS]++;
@@ -97,15 +104,17 @@ class SpoutRunner {
 
   readonly collector = {
     emit: (values: readonly unknown[], options?: SpoutEmitOptions) => {
-      this.emitter.emit(options?.stream ?? 'default', values);
-      counters[EMITTED]++;
+      const stream = options?.stream ?? 'default';
+      this.emitter.emit(stream, values);
+      countEmit(stream);
       // At-most-once: a tracked tuple counts as delivered once it leaves the spout.
       if (options?.messageId !== undefined) this.pendingAcks.push(options.messageId);
       if (batches.bufferedBytes >= MAX_BATCH_BYTES) flush();
     },
     emitDirect: (taskId: number, values: readonly unknown[], options?: SpoutEmitOptions) => {
-      this.emitter.emitDirect(taskId, options?.stream ?? 'default', values);
-      counters[EMITTED]++;
+      const stream = options?.stream ?? 'default';
+      this.emitter.emitDirect(taskId, stream, values);
+      countEmit(stream);
       if (options?.messageId !== undefined) this.pendingAcks.push(options.messageId);
       if (batches.bufferedBytes >= MAX_BATCH_BYTES) flush();
     },
@@ -183,13 +192,15 @@ class BoltRunner {
   // an unbounded output frame.
   readonly collector = {
     emit: (values: readonly unknown[], options?: BoltEmitOptions) => {
-      this.emitter.emit(options?.stream ?? 'default', values);
-      counters[EMITTED]++;
+      const stream = options?.stream ?? 'default';
+      this.emitter.emit(stream, values);
+      countEmit(stream);
       if (batches.bufferedBytes >= MAX_BATCH_BYTES) flush();
     },
     emitDirect: (taskId: number, values: readonly unknown[], options?: BoltEmitOptions) => {
-      this.emitter.emitDirect(taskId, options?.stream ?? 'default', values);
-      counters[EMITTED]++;
+      const stream = options?.stream ?? 'default';
+      this.emitter.emitDirect(taskId, stream, values);
+      countEmit(stream);
       if (batches.bufferedBytes >= MAX_BATCH_BYTES) flush();
     },
     // Delivery is at-most-once in this engine version: there is no tuple tree to complete or fail.
