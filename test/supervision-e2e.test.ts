@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -45,4 +45,55 @@ describe('per-stream metrics', () => {
     const table = await ardea(home, 'metrics', 'local', 'side-stream');
     expect(table.stdout).toMatch(/^ {2}stream side +1000 /m);
   }, 120_000);
+});
+
+describe('runtime config', () => {
+  const probeEvents = (log: string) =>
+    existsSync(log)
+      ? readFileSync(log, 'utf8')
+          .trim()
+          .split('\n')
+          .map((line) => JSON.parse(line) as { event: 'open' | 'change'; limit: number; mode: string | null })
+      : [];
+  const stored = async () =>
+    (JSON.parse((await ardea(home, 'describe', 'local', 'config-probe', '--json')).stdout) as { physicalPlan: { runtimeConfig: Record<string, Record<string, unknown>> } }).physicalPlan.runtimeConfig;
+  const update = (change: string) => ardea(home, 'update', 'local', 'config-probe', '--runtime-config', change);
+
+  it('refuses keys and values a component does not take, stores what it took, and restarted instances start with it', async () => {
+    const log = path.join(home, 'probe.log');
+    await submit(path.join(TOPOLOGIES, 'config-probe'), `probe.log=${log}`);
+    await vi.waitFor(() => expect(probeEvents(log)).toEqual([{ event: 'open', task: 1, limit: 10, mode: null }]), { timeout: 30_000, interval: 200 });
+
+    for (const [change, why] of [
+      ['probe:limit=abc', `probe:limit="abc" refused by component 'probe': limit takes an integer ≥ 0`],
+      ['probe:limt=3', `probe:limt=3 refused by component 'probe': it does not declare 'limt' settable at run time; settable: limit, mode`],
+      ['plain:threshold=abc', `plain:threshold="abc" refused by component 'plain': threshold takes a number like its current value 5`],
+      ['plain:treshold=1', `plain:treshold=1 refused by component 'plain': its config has no 'treshold'`],
+    ]) {
+      const refused = await update(change!);
+      expect(refused.code, change).toBe(1);
+      expect(refused.stderr.split('\n').filter(Boolean)).toHaveLength(1);
+      expect(refused.stderr).toMatch(/^ardea: /);
+      expect(refused.stderr).toContain(why);
+    }
+    expect(await stored()).toEqual({});
+
+    expect(await update('probe:limit=7')).toMatchObject({ code: 0 });
+    // onConfigChange throws: reported to the CLI, and the value is not kept.
+    const rejected = await update('probe:mode=picky');
+    expect(rejected.code).toBe(1);
+    expect(rejected.stderr).toMatch(/^ardea: .*probe:mode="picky" rejected by onConfigChange of container_1_probe_1: .*picky mode is not supported by this probe; the previous values were restored\n$/);
+    expect(await stored()).toEqual({ probe: { limit: 7 } });
+    expect(probeEvents(log).at(-1)).toEqual({ event: 'change', task: 1, limit: 7, mode: null });
+
+    // A restarted container opens its instances with the last accepted values, not the submit-time ones.
+    expect(await ardea(home, 'restart', 'local', 'config-probe', '1')).toMatchObject({ code: 0 });
+    await vi.waitFor(() => expect(probeEvents(log).filter((e) => e.event === 'open')).toHaveLength(2), { timeout: 60_000, interval: 200 });
+    expect(probeEvents(log).filter((e) => e.event === 'open').at(-1)).toEqual({ event: 'open', task: 1, limit: 7, mode: null });
+
+    // So does a worker that crashed and was restarted by its stream manager.
+    expect(await update('probe:limit=13')).toMatchObject({ code: 0 });
+    await vi.waitFor(() => expect(probeEvents(log).filter((e) => e.event === 'open')).toHaveLength(3), { timeout: 60_000, interval: 200 });
+    expect(probeEvents(log).filter((e) => e.event === 'open').at(-1)).toEqual({ event: 'open', task: 1, limit: 13, mode: null });
+  }, 180_000);
 });

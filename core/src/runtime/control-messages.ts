@@ -53,6 +53,23 @@ export interface PlanAppliedMessage {
   readonly version: number;
 }
 
+/**
+ * Sent to the topology master once every local instance whose runtime config plan `version` changed
+ * has run its `onConfigChange`: which of them threw, and what.
+ */
+export interface ConfigAppliedMessage {
+  readonly type: 'config-applied';
+  readonly containerId: number;
+  readonly version: number;
+  readonly failures: readonly ConfigFailure[];
+}
+
+export interface ConfigFailure {
+  readonly instance: string;
+  readonly component: string;
+  readonly message: string;
+}
+
 export interface InstanceMetricsSample extends InstanceCounters {
   readonly component: string;
   readonly taskId: number;
@@ -89,6 +106,6 @@ export interface MetricsReport {
   readonly streamManager: StreamManagerMetricsSample;
 }
 
-export type ToTopologyMaster = ChallengeAnswer | Register | MetricsReport | PlanAppliedMessage;
+export type ToTopologyMaster = ChallengeAnswer | Register | MetricsReport | PlanAppliedMessage | ConfigAppliedMessage;
 export type FromTopologyMaster = Challenge | PhysicalPlanMessage | { readonly type: 'rejected'; readonly reason: string };
 export type PeerMessage = ChallengeAnswer | BackpressureMessage | FenceMessage;

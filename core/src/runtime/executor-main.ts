@@ -104,8 +104,11 @@ async function main(): Promise<void> {
     if (!plan) throw new ArdeaError(`container ${containerId} is not in the packing plan of '${definition.name}' (containers: ${packingPlan.containers.map((c) => c.id).join(', ')})`);
     const bundleUrl = execution.packageUri.startsWith('file:') ? execution.packageUri : undefined;
     if (!bundleUrl) throw new ArdeaError(`cannot load topology package ${execution.packageUri}: only file:// packages can be loaded by this executor`);
+    // Runtime config changes accepted since submit: instances start with them, not with the submit-time values.
+    const storedPlan = await state.get('physicalPlan', definition.name);
     const streamManager = new StreamManager({
       definition,
+      ...(storedPlan?.topologyId === definition.id ? { initialRuntimeConfig: storedPlan.runtimeConfig } : {}),
       container: plan,
       secret: execution.secret,
       bundleUrl,

@@ -6,7 +6,7 @@ import type { Logger } from '../logging/index.js';
 import { instanceName, type ContainerPlan, type PackingPlan } from '../model/packing-plan.js';
 import type { PhysicalPlan } from '../model/runtime-state.js';
 import type { TopologyDefinition } from '../model/topology.js';
-import type { BackpressureMessage, FenceMessage, InstanceMetricsSample, MetricsReport, PhysicalPlanMessage, PlanAppliedMessage } from './control-messages.js';
+import type { BackpressureMessage, ConfigAppliedMessage, ConfigFailure, FenceMessage, InstanceMetricsSample, MetricsReport, PhysicalPlanMessage, PlanAppliedMessage } from './control-messages.js';
 import { idleCounters, newCounterBuffer, readBacklog, readCounters, readStreamEmits, type FromInstance, type InstanceCounters, type InstanceInit, type ToInstance } from './instance/messages.js';
 import { acceptAuthenticated, connectAuthenticated, Link, listen } from './link.js';
 import { tasksByComponent } from './routing.js';
@@ -40,6 +40,17 @@ export interface StreamManagerOptions {
   /** Reads the current packing plan, for the resources of instances a plan change adds here. */
   readonly readPackingPlan: () => Promise<PackingPlan | undefined>;
   readonly logLevel: InstanceInit['logLevel'];
+  /**
+   * Runtime config in force when this container starts (from the stored physical plan): instances
+   * start with it rather than with the submit-time values, before the topology master sends the plan.
+   */
+  readonly initialRuntimeConfig?: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
+}
+
+/** Instances that were sent a plan version's runtime config and have not yet answered. */
+interface ConfigRound {
+  readonly waiting: Set<number>;
+  readonly failures: ConfigFailure[];
 }
 
 interface LocalInstance {
@@ -163,6 +174,7 @@ export class StreamManager {
   private stallTimer: NodeJS.Timeout | undefined;
   private stopping = false;
   private readonly logger: Logger;
+  private readonly configRounds = new Map<number, ConfigRound>();
 
   constructor(private readonly options: StreamManagerOptions) {
     this.logger = options.logger.child({ role: 'stmgr', container: options.container.id });
@@ -246,7 +258,7 @@ export class StreamManager {
       taskId: local.taskId,
       componentIndex: local.componentIndex,
       tasks: this.plan ? [...tasksByComponent(this.plan.instances)] : [],
-      runtimeConfig: this.plan?.runtimeConfig[local.component] ?? {},
+      runtimeConfig: (this.plan?.runtimeConfig ?? this.options.initialRuntimeConfig ?? {})[local.component] ?? {},
       logLevel: this.options.logLevel,
     };
     const heapMb = Math.max(64, Math.floor(local.plan.resources.ramBytes / (1024 * 1024)));
@@ -285,6 +297,10 @@ export class StreamManager {
           case 'tasks-applied':
             this.onTasksApplied(local, message.version);
             break;
+          case 'config-applied':
+            if (message.error !== undefined) this.logger.warn(`instance ${name} rejected a runtime config change`, { error: message.error });
+            this.onConfigApplied(local.taskId, message.version, message.error === undefined ? undefined : { instance: name, component: local.component, message: message.error });
+            break;
           case 'closed':
             break;
         }
@@ -298,6 +314,8 @@ export class StreamManager {
           local.worker = undefined;
           local.ready = false;
         }
+        // A dead worker answers no config change; the new one starts with the current config.
+        for (const version of [...this.configRounds.keys()]) this.onConfigApplied(local.taskId, version, undefined);
         if (this.stopping || !ready || local.removed) return;
         // Counters restart from zero in the new worker; keep what the old one counted.
         local.countersBase = addCounters(local.countersBase, readCounters(local.counters));
@@ -561,6 +579,8 @@ export class StreamManager {
     fencePeers.delete(me);
     const tasks = [...tasksByComponent(plan.instances)];
     const waiting = new Set<number>();
+    const configured = new Set<number>();
+    let configChanged = false;
     for (const instance of this.instances.values()) {
       if (instance.worker && instance.ready) {
         waiting.add(instance.taskId);
@@ -568,13 +588,33 @@ export class StreamManager {
       }
       const config = plan.runtimeConfig[instance.component];
       if (config && JSON.stringify(config) !== JSON.stringify(previous?.runtimeConfig[instance.component])) {
-        this.post(instance, { type: 'config', runtimeConfig: config });
+        configChanged = true;
+        if (instance.worker && instance.ready) configured.add(instance.taskId);
+        this.post(instance, { type: 'config', version: plan.version, runtimeConfig: config });
       }
       if (instance.isSpout && plan.state !== previous?.state) this.post(instance, { type: plan.state === 'RUNNING' ? 'activate' : 'deactivate' });
+    }
+    if (configChanged) {
+      this.configRounds.set(plan.version, { waiting: configured, failures: [] });
+      this.onConfigApplied(undefined, plan.version, undefined);
     }
     this.transition = { version: plan.version, fencePeers, waiting, removed: new Set(removed.map((r) => r.taskId)), fenced: false, startedAt: Date.now() };
     this.updateSpouts();
     this.advanceTransition();
+  }
+
+  /**
+   * An instance ran `onConfigChange` for plan `version` (or can no longer: it died). Once every
+   * instance that was sent the change has answered, the topology master hears what failed.
+   */
+  private onConfigApplied(taskId: number | undefined, version: number, failure: ConfigFailure | undefined): void {
+    const round = this.configRounds.get(version);
+    if (!round) return;
+    if (taskId !== undefined) round.waiting.delete(taskId);
+    if (failure) round.failures.push(failure);
+    if (round.waiting.size > 0) return;
+    this.configRounds.delete(version);
+    this.tmLink?.sendControl({ type: 'config-applied', containerId: this.options.container.id, version, failures: round.failures } satisfies ConfigAppliedMessage);
   }
 
   /** A local instance acknowledged that it routes by plan `version`. */

@@ -312,8 +312,10 @@ async function main(): Promise<void> {
         emitter.setShuffleWeights(shuffleWeights());
         try {
           userComponent.onConfigChange?.(currentConfig());
+          send({ type: 'config-applied', version: message.version });
         } catch (error) {
           reportError(error);
+          send({ type: 'config-applied', version: message.version, error: describeError(error) });
         }
         break;
       case 'shutdown':

@@ -105,7 +105,8 @@ export type ToInstance =
   | { readonly type: 'data'; readonly frame: ArrayBuffer }
   /** Route by these task lists from now on; answered with `tasks-applied` once earlier output is flushed. */
   | { readonly type: 'tasks'; readonly version: number; readonly tasks: ReadonlyArray<readonly [string, readonly number[]]> }
-  | { readonly type: 'config'; readonly runtimeConfig: Readonly<Record<string, unknown>> }
+  /** Answered with `config-applied` once `onConfigChange` ran. */
+  | { readonly type: 'config'; readonly version: number; readonly runtimeConfig: Readonly<Record<string, unknown>> }
   | { readonly type: 'shutdown' };
 
 export type FromInstance =
@@ -116,4 +117,6 @@ export type FromInstance =
   | { readonly type: 'error'; readonly message: string }
   | { readonly type: 'failed'; readonly message: string }
   | { readonly type: 'tasks-applied'; readonly version: number }
+  /** `error`: what `onConfigChange` threw, if it did. */
+  | { readonly type: 'config-applied'; readonly version: number; readonly error?: string }
   | { readonly type: 'closed' };
