@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -95,5 +95,57 @@ describe('runtime config', () => {
     expect(await update('probe:limit=13')).toMatchObject({ code: 0 });
     await vi.waitFor(() => expect(probeEvents(log).filter((e) => e.event === 'open')).toHaveLength(3), { timeout: 60_000, interval: 200 });
     expect(probeEvents(log).filter((e) => e.event === 'open').at(-1)).toEqual({ event: 'open', task: 1, limit: 13, mode: null });
+  }, 180_000);
+});
+
+/** JSON lines of a file, or none while it does not exist. */
+function jsonLines<T>(file: string): T[] {
+  return existsSync(file)
+    ? readFileSync(file, 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => JSON.parse(line) as T)
+    : [];
+}
+
+/** Log entries of every container of a topology on the local pool. */
+function containerLogs(topology: string): Array<{ time: string; msg: string; [key: string]: unknown }> {
+  const directory = path.join(home, 'topologies', 'local', topology, 'logs');
+  // The pool writes its own plain-text lines between the container's JSON ones.
+  return readdirSync(directory).flatMap((file) =>
+    readFileSync(path.join(directory, file), 'utf8')
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as { time: string; msg: string }),
+  );
+}
+
+describe('a hung worker', () => {
+  it('is restarted by its stream manager, and shuffle traffic goes to the other instances meanwhile', async () => {
+    const log = path.join(home, 'work.log');
+    // No health manager: the stream manager alone must notice.
+    await submit(path.join(TOPOLOGIES, 'hang-once'), `work.log=${log}`, 'topology.hungInstanceMs=2000', 'topology.healthManager=false');
+    type Entry = { task: number; n?: number; emittedAt?: number; event?: 'hang' | 'prepared'; at?: number };
+    await vi.waitFor(() => expect(jsonLines<Entry>(log).some((e) => e.event === 'prepared')).toBe(true), { timeout: 90_000, interval: 500 });
+    const hang = jsonLines<Entry>(log).find((e) => e.event === 'hang')!;
+    const prepared = jsonLines<Entry>(log).find((e) => e.event === 'prepared')!;
+    expect(prepared.task).toBe(hang.task);
+    const detected = containerLogs('hang-once').find((e) => e.msg.includes('made no progress'));
+    expect(detected?.msg).toMatch(/^instance container_\d_work_\d+ made no progress for \d+ ms \(hungInstanceMs 2000\); terminating and restarting it$/);
+    const detectedAt = Date.parse(detected!.time);
+    expect(detectedAt - hang.at!).toBeGreaterThanOrEqual(2000);
+
+    // Flow resumes to the restarted instance.
+    await vi.waitFor(() => expect(jsonLines<Entry>(log).some((e) => e.task === hang.task && e.emittedAt! > prepared.at!)).toBe(true), { timeout: 30_000, interval: 500 });
+    const tuples = jsonLines<Entry>(log).filter((e) => e.n !== undefined);
+    // While it hung and restarted, the others kept executing; from shortly after it was found hung
+    // (the spout hears of it by message) until its new worker was ready, shuffle sent it nothing.
+    expect(tuples.filter((e) => e.task !== hang.task && e.emittedAt! > hang.at! && e.emittedAt! < prepared.at!).length).toBeGreaterThan(0);
+    const routedAround = tuples.filter((e) => e.emittedAt! > detectedAt + 200 && e.emittedAt! < prepared.at!);
+    expect(routedAround.length).toBeGreaterThan(0);
+    expect(routedAround.filter((e) => e.task === hang.task)).toEqual([]);
+
+    const work = (await components('hang-once')).work!;
+    expect(work).toMatchObject({ restarts: 1, hungRestarts: 1 });
   }, 180_000);
 });

@@ -36,6 +36,17 @@ export interface BackpressureMessage {
 }
 
 /**
+ * Sent by a stream manager to every peer whenever the set changes (and to a peer it connects to):
+ * its local tasks whose worker hung and is being restarted. Every stream manager tells its
+ * instances to route shuffle traffic around the union of all peers' sets.
+ */
+export interface AvoidTasksMessage {
+  readonly type: 'avoid-tasks';
+  readonly containerId: number;
+  readonly tasks: readonly number[];
+}
+
+/**
  * Sent by a stream manager to every peer, on the same connection as its data, once all its instances
  * route by plan `version`: no frame routed by an older plan follows it. A stream manager that has the
  * fence of every peer knows the queues of instances that plan removed are final.
@@ -83,6 +94,8 @@ export interface InstanceMetricsSample extends InstanceCounters {
   readonly backpressureMs: number;
   /** Spouts that report one: the backlog at their source, as last sampled. */
   readonly backlog?: number;
+  /** Of `restarts`: workers the stream manager terminated because they hung (see `hungInstanceMs`). */
+  readonly hungRestarts?: number;
   /** Cumulative emits per output stream; they add up to `emitted`. */
   readonly emittedByStream?: Readonly<Record<string, number>>;
 }
@@ -108,4 +121,4 @@ export interface MetricsReport {
 
 export type ToTopologyMaster = ChallengeAnswer | Register | MetricsReport | PlanAppliedMessage | ConfigAppliedMessage;
 export type FromTopologyMaster = Challenge | PhysicalPlanMessage | { readonly type: 'rejected'; readonly reason: string };
-export type PeerMessage = ChallengeAnswer | BackpressureMessage | FenceMessage;
+export type PeerMessage = ChallengeAnswer | BackpressureMessage | FenceMessage | AvoidTasksMessage;

@@ -119,6 +119,7 @@ async function main(): Promise<void> {
         stallMs: settings.backpressureStallMs,
       },
       metricsIntervalMs: settings.metricsIntervalMs,
+      hungInstanceMs: settings.hungInstanceMs,
       logger,
       logLevel: settings.logLevel,
       locateTopologyMaster: () => waitForMaster(state, definition.name, definition.id),

@@ -3,6 +3,9 @@ import type { InstanceMetricsSample, MetricsReport, StreamManagerMetricsSample }
 type CumulativeKey = 'emitted' | 'executed' | 'acked' | 'failed' | 'errors' | 'busyNs' | 'executeNs' | 'backpressureMs';
 const CUMULATIVE_KEYS: readonly CumulativeKey[] = ['emitted', 'executed', 'acked', 'failed', 'errors', 'busyNs', 'executeNs', 'backpressureMs'];
 
+/** Restart counts: since the stream manager started, by reason. */
+type RestartKey = 'restarts' | 'hungRestarts';
+
 type Cumulative = Pick<InstanceMetricsSample, CumulativeKey | 'emittedByStream'>;
 
 function pick(sample: InstanceMetricsSample): Cumulative {
@@ -41,6 +44,8 @@ export interface ComponentMetrics {
   readonly maxPendingBytes: number;
   /** Since start: workers restarted after they died. */
   readonly restarts: number;
+  /** Since start, of `restarts`: workers terminated because they made no progress (hung). */
+  readonly hungRestarts: number;
   /** Over the window: workers restarted after they died (a crash loop shows here). */
   readonly recentRestarts: number;
   /** Spouts that report one: the backlog at their source, latest. */
@@ -150,8 +155,8 @@ export class MetricsCache {
       }
       streamManagers[`stmgr-${containerId}`] = streamManagerMetrics(latest.streamManager, base?.streamManager, seconds);
     }
-    const retiredOf = (component: string, key: 'emitted' | 'executed' | 'acked' | 'failed' | 'errors' | 'restarts') =>
-      [...this.retired.values()].filter((sample) => sample.component === component).reduce((acc, sample) => acc + sample[key], 0);
+    const retiredOf = (component: string, key: RestartKey | 'emitted' | 'executed' | 'acked' | 'failed' | 'errors') =>
+      [...this.retired.values()].filter((sample) => sample.component === component).reduce((acc, sample) => acc + (sample[key] ?? 0), 0);
     const retiredByStream = (component: string) =>
       [...this.retired.values()].filter((sample) => sample.component === component).reduce<Record<string, number> | undefined>((acc, sample) => addByStream(acc, sample.emittedByStream), undefined);
     for (const [component, group] of perComponent) {
@@ -159,7 +164,7 @@ export class MetricsCache {
       const byStream = (key: 'emittedByStream' | 'emitRateByStream') => group.reduce<Record<string, number> | undefined>((acc, g) => addByStream(acc, g.metrics[key]), undefined);
       const emittedByStream = addByStream(byStream('emittedByStream'), retiredByStream(component));
       const emitRateByStream = byStream('emitRateByStream');
-      const total = (key: 'emitted' | 'executed' | 'acked' | 'failed' | 'errors' | 'restarts') => sum(key) + retiredOf(component, key);
+      const total = (key: RestartKey | 'emitted' | 'executed' | 'acked' | 'failed' | 'errors') => sum(key) + retiredOf(component, key);
       const executed = sum('executeRate');
       components[component] = {
         emitted: total('emitted'),
@@ -175,6 +180,7 @@ export class MetricsCache {
         pendingBytes: sum('pendingBytes'),
         maxPendingBytes: Math.max(...group.map((g) => g.metrics.maxPendingBytes)),
         restarts: total('restarts'),
+        hungRestarts: total('hungRestarts'),
         recentRestarts: sum('recentRestarts'),
         ...backlogOf(group.map((g) => g.metrics)),
         executeLatencyMs:
@@ -228,6 +234,7 @@ function instanceMetrics(now: InstanceMetricsSample, then: InstanceMetricsSample
     pendingBytes: now.pendingBytes,
     maxPendingBytes: now.maxPendingBytes,
     restarts: now.restarts,
+    hungRestarts: now.hungRestarts ?? 0,
     // A restarted container counts from zero again: nothing restarted in its window yet.
     recentRestarts: then ? Math.max(0, now.restarts - then.restarts) : 0,
     ...(now.backlog === undefined ? {} : { backlog: now.backlog, backlogGrowthRate: then?.backlog === undefined ? 0 : (now.backlog - then.backlog) / seconds }),

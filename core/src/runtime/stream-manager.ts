@@ -6,10 +6,11 @@ import type { Logger } from '../logging/index.js';
 import { instanceName, type ContainerPlan, type PackingPlan } from '../model/packing-plan.js';
 import type { PhysicalPlan } from '../model/runtime-state.js';
 import type { TopologyDefinition } from '../model/topology.js';
-import type { BackpressureMessage, ConfigAppliedMessage, ConfigFailure, FenceMessage, InstanceMetricsSample, MetricsReport, PhysicalPlanMessage, PlanAppliedMessage } from './control-messages.js';
-import { idleCounters, newCounterBuffer, readBacklog, readCounters, readStreamEmits, type FromInstance, type InstanceCounters, type InstanceInit, type ToInstance } from './instance/messages.js';
+import type { AvoidTasksMessage, BackpressureMessage, ConfigAppliedMessage, ConfigFailure, FenceMessage, InstanceMetricsSample, MetricsReport, PhysicalPlanMessage, PlanAppliedMessage } from './control-messages.js';
+import { BUSY_SINCE, EMITTED, EXECUTED, idleCounters, newCounterBuffer, readBacklog, readCounters, readStreamEmits, type FromInstance, type InstanceCounters, type InstanceInit, type ToInstance } from './instance/messages.js';
 import { acceptAuthenticated, connectAuthenticated, Link, listen } from './link.js';
 import { tasksByComponent } from './routing.js';
+import { hungInstanceMsOf } from './runtime-settings.js';
 import { destTaskOf, encodeControlFrame } from './wire/frames.js';
 
 export interface BackpressureSettings {
@@ -34,6 +35,8 @@ export interface StreamManagerOptions {
   readonly host: string;
   readonly backpressure: BackpressureSettings;
   readonly metricsIntervalMs: number;
+  /** The topology's `hungInstanceMs` (components may override it in their config); 0: no check. */
+  readonly hungInstanceMs?: number;
   readonly logger: Logger;
   /** Resolves the topology master's current address (it moves when container 0 restarts). */
   readonly locateTopologyMaster: () => Promise<{ host: string; port: number }>;
@@ -89,6 +92,13 @@ interface LocalInstance {
   serviceMs: number;
   /** Backpressure was started by the time trigger rather than the byte watermark. */
   stalled: boolean;
+  /** No progress for this long (ms) makes the worker hung; 0: never. */
+  readonly hungMs: number;
+  /** Executed + emitted at the last hung check, and when (performance.now()) it last changed. */
+  progressMark: number;
+  progressAt: number;
+  /** Of `restarts`: workers terminated because they hung. */
+  hungRestarts: number;
 }
 
 /** A plan change this stream manager is carrying out (see advanceTransition). */
@@ -117,6 +127,8 @@ interface Peer {
 
 const PEER_BACKLOG_POLL_MS = 2;
 const STALL_CHECK_MS = 5;
+/** How often workers are checked for progress: a small part of any sensible hungInstanceMs. */
+const HUNG_CHECK_MS = 250;
 
 const EMPTY_COUNTERS: InstanceCounters = { emitted: 0, executed: 0, acked: 0, failed: 0, errors: 0, busyNs: 0, executeNs: 0 };
 
@@ -175,6 +187,12 @@ export class StreamManager {
   private stopping = false;
   private readonly logger: Logger;
   private readonly configRounds = new Map<number, ConfigRound>();
+  private hungTimer: NodeJS.Timeout | undefined;
+  /** Local tasks whose worker hung and is being restarted, and each peer's. */
+  private readonly avoidedHere = new Set<number>();
+  private readonly avoidedByPeer = new Map<number, readonly number[]>();
+  /** The union last sent to the local instances. */
+  private avoided: readonly number[] = [];
 
   constructor(private readonly options: StreamManagerOptions) {
     this.logger = options.logger.child({ role: 'stmgr', container: options.container.id });
@@ -190,11 +208,13 @@ export class StreamManager {
       link.on('data', (frame) => this.deliverLocal(frame));
       link.on('control', (message) => {
         if (message.type === 'fence') this.onFence(message as unknown as FenceMessage);
+        else if (message.type === 'avoid-tasks') this.onPeerAvoid(message as unknown as AvoidTasksMessage);
         else this.onPeerControl(message as BackpressureMessage);
       });
       link.on('close', () => {
         this.inbound.delete(link);
         if (this.peersAnnouncing.delete(answer.containerId)) this.updateSpouts();
+        if (this.avoidedByPeer.delete(answer.containerId)) this.updateAvoided();
         // A container that left the plan and stopped can send nothing more: as good as fenced.
         if (this.plan && !this.plan.streamManagers.some((s) => s.containerId === answer.containerId)) {
           this.fenceVersions.set(answer.containerId, Number.MAX_SAFE_INTEGER);
@@ -210,6 +230,8 @@ export class StreamManager {
       this.stallTimer = setInterval(() => this.checkStalls(), STALL_CHECK_MS);
       this.stallTimer.unref();
     }
+    this.hungTimer = setInterval(() => this.checkHung(), HUNG_CHECK_MS);
+    this.hungTimer.unref();
   }
 
   private startInstance(instance: ContainerPlan['instances'][number]): Promise<void> {
@@ -238,6 +260,10 @@ export class StreamManager {
       lastConsumedAt: 0,
       serviceMs: 1,
       stalled: false,
+      hungMs: hungInstanceMsOf(this.options.hungInstanceMs ?? 0, component),
+      progressMark: 0,
+      progressAt: 0,
+      hungRestarts: 0,
     };
     this.instances.set(instance.taskId, local);
     return this.spawn(local);
@@ -321,8 +347,9 @@ export class StreamManager {
         local.countersBase = addCounters(local.countersBase, readCounters(local.counters));
         local.streamEmitsBase = streamEmitsOf(local);
         local.counters = idleCounters(local.streams.length);
-        // Frames delivered to the dead worker are lost with it (at-most-once); they no longer count as pending.
-        this.onConsumed(local, local.pendingBytes);
+        // Frames delivered to the dead worker are lost with it (at-most-once); they no longer count as
+        // pending. Those that arrived after it was found hung wait in the backlog for the new one.
+        this.onConsumed(local, local.pendingBytes - local.backlog.reduce((acc, frame) => acc + frame.byteLength, 0));
         local.deliveries = [];
         local.restarts++;
         const delay = Math.min(30_000, 500 * 2 ** Math.min(local.restarts - 1, 6));
@@ -341,6 +368,9 @@ export class StreamManager {
 
   /** Brings a (re)started worker up to date: routing, runtime config, activation, backpressure, backlog. */
   private onWorkerReady(local: LocalInstance): void {
+    local.progressMark = 0;
+    local.progressAt = performance.now();
+    if (this.avoided.length > 0) this.post(local, { type: 'avoid', tasks: this.avoided });
     if (this.plan) {
       this.post(local, { type: 'tasks', version: this.plan.version, tasks: [...tasksByComponent(this.plan.instances)] });
       if (local.isSpout && this.plan.state === 'RUNNING') this.post(local, { type: 'activate' });
@@ -353,6 +383,69 @@ export class StreamManager {
       local.pendingBytes -= frame.byteLength;
       this.deliverToWorker(local, frame);
     }
+    if (this.avoidedHere.delete(local.taskId)) this.announceAvoided();
+  }
+
+  /**
+   * A worker is hung when it makes no progress (executes or emits nothing) for its `hungMs` while
+   * inside one call into the component (BUSY_SINCE) or while frames wait for it. Its own event loop
+   * is what is stuck, so the check runs here, on the stream manager's.
+   */
+  private checkHung(): void {
+    const now = performance.now();
+    const wall = Date.now();
+    for (const local of this.instances.values()) {
+      if (!local.worker || !local.ready || local.removed || local.hungMs <= 0) continue;
+      const mark = local.counters[EXECUTED]! + local.counters[EMITTED]!;
+      if (mark !== local.progressMark) {
+        local.progressMark = mark;
+        local.progressAt = now;
+        continue;
+      }
+      const busySince = local.counters[BUSY_SINCE]!;
+      const busyFor = busySince > 0 ? Math.min(wall - busySince, now - local.progressAt) : 0;
+      const queuedFor = local.deliveries.length > 0 ? now - Math.max(local.progressAt, local.deliveries[0]!) : 0;
+      const stuckFor = Math.max(busyFor, queuedFor);
+      if (stuckFor > local.hungMs) this.restartHung(local, stuckFor);
+    }
+  }
+
+  /**
+   * Terminates a hung worker (terminate stops even an endless loop) and lets the exit handler restart
+   * it with the usual backoff. Frames arriving meanwhile wait in its backlog, and every stream
+   * manager routes shuffle traffic around the task until the new worker is ready.
+   */
+  private restartHung(local: LocalInstance, stuckFor: number): void {
+    const worker = local.worker!;
+    const name = instanceName(this.options.container.id, local.plan);
+    local.hungRestarts++;
+    this.logger.error(`instance ${name} made no progress for ${Math.round(stuckFor)} ms (hungInstanceMs ${local.hungMs}); terminating and restarting it`, {
+      queuedBytes: local.pendingBytes,
+      hungRestarts: local.hungRestarts,
+    });
+    local.worker = undefined;
+    local.ready = false;
+    this.avoidedHere.add(local.taskId);
+    this.announceAvoided();
+    void worker.terminate();
+  }
+
+  /** Tells every peer which local tasks to avoid, and the local instances the new union. */
+  private announceAvoided(): void {
+    this.broadcastPeers({ type: 'avoid-tasks', containerId: this.options.container.id, tasks: [...this.avoidedHere] });
+    this.updateAvoided();
+  }
+
+  private onPeerAvoid(message: AvoidTasksMessage): void {
+    this.avoidedByPeer.set(message.containerId, message.tasks);
+    this.updateAvoided();
+  }
+
+  private updateAvoided(): void {
+    const union = [...new Set([...this.avoidedHere, ...[...this.avoidedByPeer.values()].flat()])].sort((a, b) => a - b);
+    if (JSON.stringify(union) === JSON.stringify(this.avoided)) return;
+    this.avoided = union;
+    for (const instance of this.instances.values()) if (instance.ready) this.post(instance, { type: 'avoid', tasks: union });
   }
 
   private post(instance: LocalInstance, message: ToInstance, transfer?: ArrayBuffer[]): void {
@@ -426,6 +519,7 @@ export class StreamManager {
   private onConsumed(instance: LocalInstance, bytes: number): void {
     instance.pendingBytes -= bytes;
     const now = performance.now();
+    instance.progressAt = now;
     const delivered = instance.deliveries.shift();
     if (delivered !== undefined) {
       const sample = now - Math.max(delivered, instance.lastConsumedAt);
@@ -488,7 +582,7 @@ export class StreamManager {
     this.updateSpouts();
   }
 
-  private broadcastPeers(message: BackpressureMessage): void {
+  private broadcastPeers(message: BackpressureMessage | AvoidTasksMessage): void {
     for (const peer of this.peers.values()) peer.link?.sendControl(message);
   }
 
@@ -725,6 +819,7 @@ export class StreamManager {
         }
         peer.link = link;
         if (this.localCauses.size > 0) link.sendControl({ type: 'bp-start', containerId: this.options.container.id });
+        if (this.avoidedHere.size > 0) link.sendControl({ type: 'avoid-tasks', containerId: this.options.container.id, tasks: [...this.avoidedHere] } satisfies AvoidTasksMessage);
         for (const frame of peer.queued) link.sendFrame(frame);
         peer.queued = [];
         link.on('close', () => {
@@ -767,6 +862,7 @@ export class StreamManager {
         pendingBytes: instance.pendingBytes,
         maxPendingBytes: instance.maxPendingBytes,
         restarts: instance.restarts,
+        hungRestarts: instance.hungRestarts,
         emittedByStream: Object.fromEntries(streamEmitsOf(instance).map((count, i) => [instance.streams[i]!, count])),
         backpressureMs: instance.backpressureMs + (instance.overSince === undefined ? 0 : now - instance.overSince),
         ...backlogOf(instance.counters),
@@ -797,6 +893,7 @@ export class StreamManager {
     this.stopping = true;
     clearTimeout(this.metricsTimer);
     clearInterval(this.stallTimer);
+    clearInterval(this.hungTimer);
     await Promise.all([...this.instances.values()].map((instance) => this.shutdownWorker(instance)));
     this.reportMetrics();
     this.tmLink?.close();

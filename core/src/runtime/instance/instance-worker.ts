@@ -11,7 +11,7 @@ import { RuntimeTuple, StreamSchema, SYSTEM_COMPONENT, TICK_STREAM } from '../..
 import { describeError } from '../../errors/index.js';
 import { StreamLogger } from '../../logging/index.js';
 import { decodeDataFrame, Emitter, MAX_BATCH_BYTES, OutboundBatches, SHUFFLE_WEIGHTS_KEY, StreamTable } from '../routing.js';
-import { ACKED, BACKLOG, BUSY_NS, EMITTED, ERRORS, EXECUTE_NS, EXECUTED, FAILED, STREAM_EMITTED, type FromInstance, type InstanceInit, type ToInstance } from './messages.js';
+import { ACKED, BACKLOG, BUSY_NS, BUSY_SINCE, EMITTED, ERRORS, EXECUTE_NS, EXECUTED, FAILED, STREAM_EMITTED, type FromInstance, type InstanceInit, type ToInstance } from './messages.js';
 
 const port = parentPort!;
 const init = workerData as InstanceInit;
@@ -149,6 +149,7 @@ class SpoutRunner {
     this.scheduled = false;
     if (!this.active || this.paused || closing) return;
     const start = performance.now();
+    counters[BUSY_SINCE] = Date.now();
     let emittedAny = false;
     for (let calls = 1; ; calls++) {
       const before = counters[EMITTED];
@@ -162,6 +163,7 @@ class SpoutRunner {
       if ((calls & 31) === 0 && performance.now() - start >= SPOUT_SLICE_MS) break;
     }
     counters[BUSY_NS] += Math.round((performance.now() - start) * 1e6);
+    counters[BUSY_SINCE] = 0;
     flush();
     this.deliverAcks();
     this.schedule(emittedAny ? 0 : IDLE_SPOUT_DELAY_MS);
@@ -217,6 +219,7 @@ class BoltRunner {
     const buffer = Buffer.from(frame);
     const srcTask = buffer.readUInt32LE(9);
     const start = performance.now();
+    counters[BUSY_SINCE] = Date.now();
     decodeDataFrame(buffer, table, (entry, values) => {
       try {
         this.bolt.execute(new RuntimeTuple(entry.component, srcTask, entry.stream, entry.schema, values));
@@ -228,17 +231,20 @@ class BoltRunner {
     const elapsedNs = Math.round((performance.now() - start) * 1e6);
     counters[BUSY_NS] += elapsedNs;
     counters[EXECUTE_NS] += elapsedNs;
+    counters[BUSY_SINCE] = 0;
     flush();
     send({ type: 'consumed', bytes: frame.byteLength });
   }
 
   tick(): void {
     const start = performance.now();
+    counters[BUSY_SINCE] = Date.now();
     try {
       this.bolt.execute(new RuntimeTuple(SYSTEM_COMPONENT, -1, TICK_STREAM, tickSchema, []));
     } catch (error) {
       reportError(error);
     }
+    counters[BUSY_SINCE] = 0;
     counters[BUSY_NS] += Math.round((performance.now() - start) * 1e6);
     flush();
   }
@@ -310,6 +316,7 @@ async function main(): Promise<void> {
         runtimeConfig = { ...message.runtimeConfig };
         flush();
         emitter.setShuffleWeights(shuffleWeights());
+        counters[BUSY_SINCE] = Date.now();
         try {
           userComponent.onConfigChange?.(currentConfig());
           send({ type: 'config-applied', version: message.version });
@@ -317,6 +324,11 @@ async function main(): Promise<void> {
           reportError(error);
           send({ type: 'config-applied', version: message.version, error: describeError(error) });
         }
+        counters[BUSY_SINCE] = 0;
+        break;
+      case 'avoid':
+        flush();
+        emitter.setAvoidedTasks(new Set(message.tasks));
         break;
       case 'shutdown':
         void shutdown(userComponent);

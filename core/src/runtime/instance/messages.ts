@@ -107,6 +107,8 @@ export type ToInstance =
   | { readonly type: 'tasks'; readonly version: number; readonly tasks: ReadonlyArray<readonly [string, readonly number[]]> }
   /** Answered with `config-applied` once `onConfigChange` ran. */
   | { readonly type: 'config'; readonly version: number; readonly runtimeConfig: Readonly<Record<string, unknown>> }
+  /** Shuffle grouping routes around these tasks (hung workers being restarted) until told otherwise. */
+  | { readonly type: 'avoid'; readonly tasks: readonly number[] }
   | { readonly type: 'shutdown' };
 
 export type FromInstance =
