@@ -149,3 +149,39 @@ describe('a hung worker', () => {
     expect(work).toMatchObject({ restarts: 1, hungRestarts: 1 });
   }, 180_000);
 });
+
+describe('a container over its RAM', () => {
+  it('restarts the worker holding the memory, comes back under its RAM, and says why in metrics and health', async () => {
+    const log = path.join(home, 'hog.log');
+    const MiB = 1024 * 1024;
+    // 192 MiB spout + 256 MiB hog + 256 MiB padding: a 704 MiB container.
+    await submit(
+      path.join(TOPOLOGIES, 'memory-hog'),
+      `hog.log=${log}`,
+      'packing.padding.ram=256MiB',
+      'packing.padding.percent=0',
+      'healthmgr.policies.auto-restart.intervalMs=2000',
+      'healthmgr.policies.auto-restart.windowMs=4000',
+    );
+    type Entry = { event: 'prepared' | 'hogging'; task: number; at: number };
+    await vi.waitFor(async () => expect((await components('memory-hog')).hog?.memoryRestarts).toBe(1), { timeout: 90_000, interval: 500 });
+    expect(jsonLines<Entry>(log).some((e) => e.event === 'hogging')).toBe(true);
+    const exceeded = containerLogs('memory-hog').find((e) => e.msg.includes('exceeds its RAM'));
+    expect(exceeded?.msg).toMatch(/^container RSS \d+ MiB exceeds its RAM of 704 MiB; instance container_1_hog_\d+ holds \d+ MiB of its 256 MiB; terminating and restarting it$/);
+
+    // The restarted worker runs again and the container is back under its RAM.
+    await vi.waitFor(() => expect(jsonLines<Entry>(log).filter((e) => e.event === 'prepared')).toHaveLength(2), { timeout: 30_000, interval: 500 });
+    await vi.waitFor(
+      async () => {
+        const view = JSON.parse((await ardea(home, 'metrics', 'local', 'memory-hog', '--json', '--window', '2000')).stdout) as { streamManagers: Record<string, { rssBytes: number; ramLimitBytes: number }> };
+        expect(view.streamManagers['stmgr-1']!.ramLimitBytes).toBe(704 * MiB);
+        expect(view.streamManagers['stmgr-1']!.rssBytes).toBeLessThan(704 * MiB);
+      },
+      { timeout: 30_000, interval: 500 },
+    );
+    const hog = (await components('memory-hog')).hog!;
+    expect(hog).toMatchObject({ restarts: 1, memoryRestarts: 1, hungRestarts: 0 });
+    expect((await ardea(home, 'metrics', 'local', 'memory-hog')).stdout).toMatch(/^hog .* 1 \(1 memory\)$/m);
+    await vi.waitFor(async () => expect((await ardea(home, 'health', 'local', 'memory-hog')).stdout).toMatch(/diagnosis: over-memory on hog \(container_1_hog_\d+\)/), { timeout: 30_000, interval: 1000 });
+  }, 180_000);
+});

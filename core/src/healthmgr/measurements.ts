@@ -13,6 +13,10 @@ export const METRIC = {
   pendingBytes: 'pendingBytes',
   /** Workers of the instance restarted after they died, over the window. */
   restarts: 'restarts',
+  /** Of those, workers its stream manager restarted because they hung, over the window. */
+  hungRestarts: 'hungRestarts',
+  /** Of those, workers its stream manager restarted because their container exceeded its RAM, over the window. */
+  memoryRestarts: 'memoryRestarts',
   /** Spouts that report one: tuples waiting at the source, latest. */
   backlog: 'backlog',
   /** Spouts that report a backlog: its growth over the window, tuples/s (negative while it drains). */
@@ -55,6 +59,8 @@ export class MetricsCacheSensor implements Sensor {
           measurements.push({ component, instance, metric, timestamp, value: m[metric] });
         }
         measurements.push({ component, instance, metric: METRIC.restarts, timestamp, value: m.recentRestarts });
+        measurements.push({ component, instance, metric: METRIC.hungRestarts, timestamp, value: m.recentHungRestarts });
+        measurements.push({ component, instance, metric: METRIC.memoryRestarts, timestamp, value: m.recentMemoryRestarts });
         for (const [stream, rate] of Object.entries(m.emitRateByStream ?? {})) measurements.push({ component, instance, metric: streamEmitRateMetric(stream), timestamp, value: rate });
         if (m.backlog !== undefined) {
           measurements.push({ component, instance, metric: METRIC.backlog, timestamp, value: m.backlog });

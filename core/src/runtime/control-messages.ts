@@ -96,6 +96,10 @@ export interface InstanceMetricsSample extends InstanceCounters {
   readonly backlog?: number;
   /** Of `restarts`: workers the stream manager terminated because they hung (see `hungInstanceMs`). */
   readonly hungRestarts?: number;
+  /** Of `restarts`: workers the stream manager terminated because the container exceeded its RAM. */
+  readonly memoryRestarts?: number;
+  /** The worker's own memory (V8 heap plus Buffers and ArrayBuffers), as last sampled. */
+  readonly memoryBytes?: number;
   /** Cumulative emits per output stream; they add up to `emitted`. */
   readonly emittedByStream?: Readonly<Record<string, number>>;
 }
@@ -109,6 +113,8 @@ export interface StreamManagerMetricsSample {
   readonly cpuSystemUs: number;
   readonly rssBytes: number;
   readonly heapUsedBytes: number;
+  /** The container's RAM in the packing plan, which the stream manager keeps RSS below. */
+  readonly ramLimitBytes?: number;
 }
 
 export interface MetricsReport {

@@ -120,6 +120,7 @@ async function main(): Promise<void> {
       },
       metricsIntervalMs: settings.metricsIntervalMs,
       hungInstanceMs: settings.hungInstanceMs,
+      enforceContainerRam: settings.enforceContainerRam,
       logger,
       logLevel: settings.logLevel,
       locateTopologyMaster: () => waitForMaster(state, definition.name, definition.id),

@@ -4,7 +4,7 @@ type CumulativeKey = 'emitted' | 'executed' | 'acked' | 'failed' | 'errors' | 'b
 const CUMULATIVE_KEYS: readonly CumulativeKey[] = ['emitted', 'executed', 'acked', 'failed', 'errors', 'busyNs', 'executeNs', 'backpressureMs'];
 
 /** Restart counts: since the stream manager started, by reason. */
-type RestartKey = 'restarts' | 'hungRestarts';
+type RestartKey = 'restarts' | 'hungRestarts' | 'memoryRestarts';
 
 type Cumulative = Pick<InstanceMetricsSample, CumulativeKey | 'emittedByStream'>;
 
@@ -46,6 +46,13 @@ export interface ComponentMetrics {
   readonly restarts: number;
   /** Since start, of `restarts`: workers terminated because they made no progress (hung). */
   readonly hungRestarts: number;
+  /** Since start, of `restarts`: workers terminated because their container exceeded its RAM. */
+  readonly memoryRestarts: number;
+  /** Over the window: hung and memory restarts. */
+  readonly recentHungRestarts: number;
+  readonly recentMemoryRestarts: number;
+  /** Latest: the workers' own memory (V8 heap plus Buffers and ArrayBuffers). */
+  readonly memoryBytes: number;
   /** Over the window: workers restarted after they died (a crash loop shows here). */
   readonly recentRestarts: number;
   /** Spouts that report one: the backlog at their source, latest. */
@@ -68,6 +75,8 @@ export interface StreamManagerMetrics {
   readonly cpuCores: number;
   readonly rssBytes: number;
   readonly heapUsedBytes: number;
+  /** The container's RAM in the packing plan, which its stream manager keeps RSS below. */
+  readonly ramLimitBytes?: number;
 }
 
 export interface MetricsView {
@@ -181,6 +190,10 @@ export class MetricsCache {
         maxPendingBytes: Math.max(...group.map((g) => g.metrics.maxPendingBytes)),
         restarts: total('restarts'),
         hungRestarts: total('hungRestarts'),
+        memoryRestarts: total('memoryRestarts'),
+        recentHungRestarts: sum('recentHungRestarts'),
+        recentMemoryRestarts: sum('recentMemoryRestarts'),
+        memoryBytes: sum('memoryBytes'),
         recentRestarts: sum('recentRestarts'),
         ...backlogOf(group.map((g) => g.metrics)),
         executeLatencyMs:
@@ -235,6 +248,10 @@ function instanceMetrics(now: InstanceMetricsSample, then: InstanceMetricsSample
     maxPendingBytes: now.maxPendingBytes,
     restarts: now.restarts,
     hungRestarts: now.hungRestarts ?? 0,
+    memoryRestarts: now.memoryRestarts ?? 0,
+    recentHungRestarts: then ? Math.max(0, (now.hungRestarts ?? 0) - (then.hungRestarts ?? 0)) : 0,
+    recentMemoryRestarts: then ? Math.max(0, (now.memoryRestarts ?? 0) - (then.memoryRestarts ?? 0)) : 0,
+    memoryBytes: now.memoryBytes ?? 0,
     // A restarted container counts from zero again: nothing restarted in its window yet.
     recentRestarts: then ? Math.max(0, now.restarts - then.restarts) : 0,
     ...(now.backlog === undefined ? {} : { backlog: now.backlog, backlogGrowthRate: then?.backlog === undefined ? 0 : (now.backlog - then.backlog) / seconds }),
@@ -253,5 +270,6 @@ function streamManagerMetrics(now: StreamManagerMetricsSample, then: StreamManag
     cpuCores: then ? cpuUs / 1e6 / seconds : 0,
     rssBytes: now.rssBytes,
     heapUsedBytes: now.heapUsedBytes,
+    ...(now.ramLimitBytes === undefined ? {} : { ramLimitBytes: now.ramLimitBytes }),
   };
 }

@@ -33,6 +33,13 @@ export const RuntimeSettingsSchema = z.object({
    * legitimately take longer sets its own value in its config (`<component>.hungInstanceMs=...`).
    */
   hungInstanceMs: z.number().int().min(0).default(10_000),
+  /**
+   * Each stream manager keeps its container's RSS within the container's RAM in the packing plan,
+   * restarting the worker furthest over its own RAM (or the container, if the stream manager itself
+   * is). Pools that enforce the limit themselves (cgroups) do not need it, but it restarts one worker
+   * before the kernel would kill the whole container.
+   */
+  enforceContainerRam: z.boolean().default(true),
   /** Address the topology's listeners bind to and advertise. Loopback unless a cluster needs more. */
   listenHost: z.string().min(1).default('127.0.0.1'),
   logLevel: z.enum(['debug', 'info', 'warn', 'error']).default('info'),

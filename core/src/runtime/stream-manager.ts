@@ -7,9 +7,10 @@ import { instanceName, type ContainerPlan, type PackingPlan } from '../model/pac
 import type { PhysicalPlan } from '../model/runtime-state.js';
 import type { TopologyDefinition } from '../model/topology.js';
 import type { AvoidTasksMessage, BackpressureMessage, ConfigAppliedMessage, ConfigFailure, FenceMessage, InstanceMetricsSample, MetricsReport, PhysicalPlanMessage, PlanAppliedMessage } from './control-messages.js';
-import { BUSY_SINCE, EMITTED, EXECUTED, idleCounters, newCounterBuffer, readBacklog, readCounters, readStreamEmits, type FromInstance, type InstanceCounters, type InstanceInit, type ToInstance } from './instance/messages.js';
+import { BUSY_SINCE, EMITTED, EXECUTED, idleCounters, MEMORY_BYTES, newCounterBuffer, readBacklog, readCounters, readStreamEmits, type FromInstance, type InstanceCounters, type InstanceInit, type ToInstance } from './instance/messages.js';
 import { acceptAuthenticated, connectAuthenticated, Link, listen } from './link.js';
 import { tasksByComponent } from './routing.js';
+import { memoryCulprit, ramTrigger } from './memory-guard.js';
 import { hungInstanceMsOf } from './runtime-settings.js';
 import { destTaskOf, encodeControlFrame } from './wire/frames.js';
 
@@ -37,6 +38,8 @@ export interface StreamManagerOptions {
   readonly metricsIntervalMs: number;
   /** The topology's `hungInstanceMs` (components may override it in their config); 0: no check. */
   readonly hungInstanceMs?: number;
+  /** Keep the container's RSS within its RAM in the packing plan (see memory-guard.ts). */
+  readonly enforceContainerRam?: boolean;
   readonly logger: Logger;
   /** Resolves the topology master's current address (it moves when container 0 restarts). */
   readonly locateTopologyMaster: () => Promise<{ host: string; port: number }>;
@@ -99,6 +102,8 @@ interface LocalInstance {
   progressAt: number;
   /** Of `restarts`: workers terminated because they hung. */
   hungRestarts: number;
+  /** Of `restarts`: workers terminated because the container exceeded its RAM. */
+  memoryRestarts: number;
 }
 
 /** A plan change this stream manager is carrying out (see advanceTransition). */
@@ -127,8 +132,12 @@ interface Peer {
 
 const PEER_BACKLOG_POLL_MS = 2;
 const STALL_CHECK_MS = 5;
-/** How often workers are checked for progress: a small part of any sensible hungInstanceMs. */
-const HUNG_CHECK_MS = 250;
+/** How often workers are checked for progress (a small part of any sensible hungInstanceMs) and memory. */
+const SUPERVISE_MS = 250;
+/** After a restart for memory, time for the worker's memory to be released before the next verdict. */
+const MEMORY_SETTLE_MS = 2000;
+/** A worker inside one call for longer than this has not sampled its memory lately (it does every 200 ms). */
+const STALE_MEMORY_SAMPLE_MS = 1000;
 
 const EMPTY_COUNTERS: InstanceCounters = { emitted: 0, executed: 0, acked: 0, failed: 0, errors: 0, busyNs: 0, executeNs: 0 };
 
@@ -187,7 +196,10 @@ export class StreamManager {
   private stopping = false;
   private readonly logger: Logger;
   private readonly configRounds = new Map<number, ConfigRound>();
-  private hungTimer: NodeJS.Timeout | undefined;
+  private superviseTimer: NodeJS.Timeout | undefined;
+  /** The container's RAM in the current packing plan. */
+  private ramLimitBytes: number;
+  private memoryVerdictAfter = 0;
   /** Local tasks whose worker hung and is being restarted, and each peer's. */
   private readonly avoidedHere = new Set<number>();
   private readonly avoidedByPeer = new Map<number, readonly number[]>();
@@ -196,6 +208,7 @@ export class StreamManager {
 
   constructor(private readonly options: StreamManagerOptions) {
     this.logger = options.logger.child({ role: 'stmgr', container: options.container.id });
+    this.ramLimitBytes = (options.container.scheduled ?? options.container.required).ramBytes;
   }
 
   get port(): number {
@@ -230,8 +243,11 @@ export class StreamManager {
       this.stallTimer = setInterval(() => this.checkStalls(), STALL_CHECK_MS);
       this.stallTimer.unref();
     }
-    this.hungTimer = setInterval(() => this.checkHung(), HUNG_CHECK_MS);
-    this.hungTimer.unref();
+    this.superviseTimer = setInterval(() => {
+      this.checkHung();
+      this.checkMemory();
+    }, SUPERVISE_MS);
+    this.superviseTimer.unref();
   }
 
   private startInstance(instance: ContainerPlan['instances'][number]): Promise<void> {
@@ -264,6 +280,7 @@ export class StreamManager {
       progressMark: 0,
       progressAt: 0,
       hungRestarts: 0,
+      memoryRestarts: 0,
     };
     this.instances.set(instance.taskId, local);
     return this.spawn(local);
@@ -410,19 +427,62 @@ export class StreamManager {
     }
   }
 
-  /**
-   * Terminates a hung worker (terminate stops even an endless loop) and lets the exit handler restart
-   * it with the usual backoff. Frames arriving meanwhile wait in its backlog, and every stream
-   * manager routes shuffle traffic around the task until the new worker is ready.
-   */
   private restartHung(local: LocalInstance, stuckFor: number): void {
-    const worker = local.worker!;
-    const name = instanceName(this.options.container.id, local.plan);
     local.hungRestarts++;
+    const name = instanceName(this.options.container.id, local.plan);
     this.logger.error(`instance ${name} made no progress for ${Math.round(stuckFor)} ms (hungInstanceMs ${local.hungMs}); terminating and restarting it`, {
       queuedBytes: local.pendingBytes,
       hungRestarts: local.hungRestarts,
     });
+    this.restartWorker(local);
+  }
+
+  /**
+   * Keeps the container's RSS below its RAM in the packing plan (less headroom, see ramTrigger): the
+   * worker furthest over its own RAM is restarted — or, when the stream manager's own thread is,
+   * the container exits and its pool restarts it.
+   */
+  private checkMemory(): void {
+    const now = performance.now();
+    if (!this.options.enforceContainerRam || this.stopping || now < this.memoryVerdictAfter) return;
+    const rss = process.memoryUsage.rss();
+    const limit = this.ramLimitBytes;
+    if (rss <= ramTrigger(limit)) return;
+    this.memoryVerdictAfter = now + MEMORY_SETTLE_MS;
+    const running = [...this.instances.values()].filter((i) => i.worker && i.ready && !i.removed);
+    const own = process.memoryUsage();
+    const planned = [...this.instances.values()].reduce((acc, i) => acc + i.plan.resources.ramBytes, 0);
+    const wall = Date.now();
+    const culprit = memoryCulprit(
+      rss,
+      { usedBytes: own.heapTotal + own.external, plannedBytes: Math.max(0, limit - planned) },
+      running.map((i) => {
+        const busySince = i.counters[BUSY_SINCE]!;
+        return { id: i, usedBytes: i.counters[MEMORY_BYTES]!, plannedBytes: i.plan.resources.ramBytes, silent: busySince > 0 && wall - busySince > STALE_MEMORY_SAMPLE_MS };
+      }),
+    );
+    const mib = (bytes: number) => `${Math.round(bytes / (1024 * 1024))} MiB`;
+    if (culprit === 'main') {
+      this.logger.error(`container RSS ${mib(rss)} exceeds its RAM of ${mib(limit)} and the stream manager itself holds ${mib(own.heapTotal + own.external)}; restarting the container`);
+      process.exitCode = 1;
+      process.kill(process.pid, 'SIGTERM');
+      return;
+    }
+    culprit.memoryRestarts++;
+    this.logger.error(
+      `container RSS ${mib(rss)} exceeds its RAM of ${mib(limit)}; instance ${instanceName(this.options.container.id, culprit.plan)} holds ${mib(culprit.counters[MEMORY_BYTES]!)} of its ${mib(culprit.plan.resources.ramBytes)}; terminating and restarting it`,
+      { memoryRestarts: culprit.memoryRestarts },
+    );
+    this.restartWorker(culprit);
+  }
+
+  /**
+   * Terminates a worker (terminate stops even an endless loop) and lets the exit handler restart it
+   * with the usual backoff. Frames arriving meanwhile wait in its backlog, and every stream
+   * manager routes shuffle traffic around the task until the new worker is ready.
+   */
+  private restartWorker(local: LocalInstance): void {
+    const worker = local.worker!;
     local.worker = undefined;
     local.ready = false;
     this.avoidedHere.add(local.taskId);
@@ -646,6 +706,14 @@ export class StreamManager {
     const previous = this.plan;
     this.plan = plan;
     const me = this.options.container.id;
+    // An update may have changed what this container holds, and so its RAM.
+    void this.options.readPackingPlan().then(
+      (packing) => {
+        const container = packing?.containers.find((c) => c.id === me);
+        if (container) this.ramLimitBytes = (container.scheduled ?? container.required).ramBytes;
+      },
+      () => undefined,
+    );
     // Tasks a new plan drops keep their container here: frames routed by the old plan may still come.
     for (const instance of plan.instances) this.containerOfTask.set(instance.taskId, instance.containerId);
     for (const stmgr of plan.streamManagers) {
@@ -863,6 +931,8 @@ export class StreamManager {
         maxPendingBytes: instance.maxPendingBytes,
         restarts: instance.restarts,
         hungRestarts: instance.hungRestarts,
+        memoryRestarts: instance.memoryRestarts,
+        memoryBytes: instance.counters[MEMORY_BYTES]!,
         emittedByStream: Object.fromEntries(streamEmitsOf(instance).map((count, i) => [instance.streams[i]!, count])),
         backpressureMs: instance.backpressureMs + (instance.overSince === undefined ? 0 : now - instance.overSince),
         ...backlogOf(instance.counters),
@@ -882,6 +952,7 @@ export class StreamManager {
         cpuSystemUs: cpu.system,
         rssBytes: memory.rss,
         heapUsedBytes: memory.heapUsed,
+        ramLimitBytes: this.ramLimitBytes,
       },
     };
     this.tmLink.sendControl(report);
@@ -893,7 +964,7 @@ export class StreamManager {
     this.stopping = true;
     clearTimeout(this.metricsTimer);
     clearInterval(this.stallTimer);
-    clearInterval(this.hungTimer);
+    clearInterval(this.superviseTimer);
     await Promise.all([...this.instances.values()].map((instance) => this.shutdownWorker(instance)));
     this.reportMetrics();
     this.tmLink?.close();

@@ -112,7 +112,12 @@ export async function metricsCommand(io: CliIo, cluster: string, name: string, o
 }
 
 function metricsTable(view: MetricsView, instances: boolean): string {
-  const header = ['COMPONENT', 'EMITTED', 'EXECUTED', 'EMIT/S', 'EXEC/S', 'LATENCY ms', 'BUSY', 'BP ms', 'PENDING'];
+  const header = ['COMPONENT', 'EMITTED', 'EXECUTED', 'EMIT/S', 'EXEC/S', 'LATENCY ms', 'BUSY', 'BP ms', 'PENDING', 'RESTARTS'];
+  // Restarts the stream managers made themselves say why: a hung worker, or a container over its RAM.
+  const restarts = (m: ComponentMetrics) => {
+    const why = [m.hungRestarts ? `${m.hungRestarts} hung` : '', m.memoryRestarts ? `${m.memoryRestarts} memory` : ''].filter(Boolean).join(', ');
+    return `${m.restarts}${why ? ` (${why})` : ''}`;
+  };
   const row = (name: string, m: ComponentMetrics) => [
     name,
     String(m.emitted),
@@ -123,6 +128,7 @@ function metricsTable(view: MetricsView, instances: boolean): string {
     `${(m.busyFraction * 100).toFixed(0)}%`,
     String(m.backpressureMs),
     String(m.pendingBytes),
+    restarts(m),
   ];
   const rows: string[][] = [header];
   for (const [name, metrics] of Object.entries(view.components).sort()) {
@@ -130,12 +136,16 @@ function metricsTable(view: MetricsView, instances: boolean): string {
     // A component with several output streams: what goes out on each (its readers are sized by it).
     const streams = Object.keys(metrics.emittedByStream ?? {});
     if (streams.length > 1) {
-      for (const stream of streams.sort()) rows.push([`  stream ${stream}`, String(metrics.emittedByStream![stream]), '', (metrics.emitRateByStream?.[stream] ?? 0).toFixed(0), '', '', '', '', '']);
+      for (const stream of streams.sort()) rows.push([`  stream ${stream}`, String(metrics.emittedByStream![stream]), '', (metrics.emitRateByStream?.[stream] ?? 0).toFixed(0), '', '', '', '', '', '']);
     }
     if (instances) for (const [instance, m] of Object.entries(metrics.instances ?? {}).sort()) rows.push(row(`  ${instance}`, m));
   }
   const widths = header.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  return `${rows.map((r) => r.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ')).join('\n')}\n(windowed values over the last ${view.windowMs / 1000} s)\n`;
+  const mib = (bytes: number) => `${Math.round(bytes / (1024 * 1024))} MiB`;
+  const containers = Object.entries(view.streamManagers)
+    .sort()
+    .map(([name, m]) => `${name}: RSS ${mib(m.rssBytes)}${m.ramLimitBytes ? ` of ${mib(m.ramLimitBytes)}` : ''}`);
+  return `${rows.map((r) => r.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ')).join('\n')}\n${containers.length ? `${containers.join(', ')}\n` : ''}(windowed values over the last ${view.windowMs / 1000} s)\n`;
 }
 
 export async function updateCommand(

@@ -11,7 +11,7 @@ import { RuntimeTuple, StreamSchema, SYSTEM_COMPONENT, TICK_STREAM } from '../..
 import { describeError } from '../../errors/index.js';
 import { StreamLogger } from '../../logging/index.js';
 import { decodeDataFrame, Emitter, MAX_BATCH_BYTES, OutboundBatches, SHUFFLE_WEIGHTS_KEY, StreamTable } from '../routing.js';
-import { ACKED, BACKLOG, BUSY_NS, BUSY_SINCE, EMITTED, ERRORS, EXECUTE_NS, EXECUTED, FAILED, STREAM_EMITTED, type FromInstance, type InstanceInit, type ToInstance } from './messages.js';
+import { ACKED, BACKLOG, BUSY_NS, BUSY_SINCE, EMITTED, ERRORS, EXECUTE_NS, EXECUTED, FAILED, MEMORY_BYTES, STREAM_EMITTED, type FromInstance, type InstanceInit, type ToInstance } from './messages.js';
 
 const port = parentPort!;
 const init = workerData as InstanceInit;
@@ -23,6 +23,8 @@ const IDLE_SPOUT_DELAY_MS = 1;
 const ERROR_REPORT_INTERVAL_MS = 1000;
 /** How often a spout's backlog is sampled: well inside the shortest metrics interval. */
 const BACKLOG_SAMPLE_MS = 200;
+/** How often the worker samples its own memory for its stream manager's RAM check. */
+const MEMORY_SAMPLE_MS = 200;
 
 const send = (message: FromInstance, transfer?: ArrayBuffer[]): void => port.postMessage(message, transfer ?? []);
 
@@ -253,7 +255,18 @@ class BoltRunner {
 const tickSchema = new StreamSchema([]);
 let closing = false;
 
+/**
+ * This isolate's memory: its V8 heap plus what it holds outside the heap (Buffers, ArrayBuffers),
+ * which in a worker thread process.memoryUsage() reports for the worker alone (rss is the process's).
+ */
+function sampleMemory(): void {
+  const memory = process.memoryUsage();
+  counters[MEMORY_BYTES] = memory.heapTotal + memory.external;
+}
+
 async function main(): Promise<void> {
+  sampleMemory();
+  setInterval(sampleMemory, MEMORY_SAMPLE_MS).unref();
   const topology = await loadTopology();
   const emitter = new Emitter(init.component, batches, table, definition, (name) => topology.createCustomGrouping(name));
   emitter.setTasks(tasks);
