@@ -4,20 +4,7 @@
 // the hang and the restarted instance's prepare (which takes `restartPrepareMs`) are logged too.
 import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { TopologyBuilder } from '@ardea/core/api';
-
-class Numbers {
-  open(context, collector) {
-    this.collector = collector;
-    this.rate = Number(context.config.rate);
-    this.next = 1;
-    this.started = Date.now();
-  }
-  nextTuple() {
-    // Paced: tuple n is due at n / rate seconds after the start.
-    if (Date.now() - this.started < (this.next * 1000) / this.rate) return;
-    this.collector.emit([this.next++, Date.now()]);
-  }
-}
+import { PacedNumbers } from '../support/paced-numbers.mjs';
 
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
 
@@ -48,6 +35,6 @@ class Work {
 }
 
 const builder = new TopologyBuilder('hang-once').containers(2);
-builder.setSpout('numbers', () => new Numbers()).outputFields('n', 'emittedAt').config('rate', 300);
+builder.setSpout('numbers', () => new PacedNumbers()).outputFields('n', 'emittedAt').config('rate', 300);
 builder.setBolt('work', () => new Work(), 3).shuffleGrouping('numbers').config('hangAt', 600).config('restartPrepareMs', 2000);
 export default builder.build();

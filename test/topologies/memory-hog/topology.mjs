@@ -4,19 +4,7 @@
 // marker file remembers it. Events go to the file `log` as JSON lines.
 import { appendFileSync, existsSync, writeFileSync } from 'node:fs';
 import { TopologyBuilder } from '@ardea/core/api';
-
-class Numbers {
-  open(context, collector) {
-    this.collector = collector;
-    this.rate = Number(context.config.rate);
-    this.next = 1;
-    this.started = Date.now();
-  }
-  nextTuple() {
-    if (Date.now() - this.started < (this.next * 1000) / this.rate) return;
-    this.collector.emit([this.next++]);
-  }
-}
+import { PacedNumbers } from '../support/paced-numbers.mjs';
 
 class Hog {
   prepare(context) {
@@ -42,7 +30,7 @@ class Hog {
 }
 
 const builder = new TopologyBuilder('memory-hog').containers(1);
-builder.setSpout('numbers', () => new Numbers()).outputFields('n').config('rate', 200).resources({ ram: '192MiB' });
+builder.setSpout('numbers', () => new PacedNumbers()).outputFields('n', 'emittedAt').config('rate', 200).resources({ ram: '192MiB' });
 builder
   .setBolt('hog', () => new Hog())
   .shuffleGrouping('numbers')

@@ -39,11 +39,18 @@ let runtimeConfig = { ...init.runtimeConfig };
 const counters = new Float64Array(init.counters);
 let lastErrorReport = 0;
 const streamSlots = new Map(self.outputs.map((output, index) => [output.id, STREAM_EMITTED + index]));
+// Components mostly emit on one stream over and over: remember the last one's slot.
+let lastStream = '';
+let lastSlot = -1;
 
 /** Counts one emit, in all and on its stream (the emitter has checked that the stream exists). */
 function countEmit(stream: string): void {
   counters[EMITTED]++;
-  counters[streamSlots.get(stream)!]++;
+  if (stream !== lastStream) {
+    lastStream = stream;
+    lastSlot = streamSlots.get(stream)!;
+  }
+  counters[lastSlot]++;
 }
 
 function reportError(error: unknown): void {
