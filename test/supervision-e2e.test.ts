@@ -77,6 +77,9 @@ describe('runtime config', () => {
       expect(refused.stderr).toContain(why);
     }
     expect(await stored()).toEqual({});
+    // A dry run makes the same check.
+    expect((await ardea(home, 'update', 'local', 'config-probe', '--runtime-config', 'probe:limit=abc', '--dry-run')).stderr).toContain(`refused by component 'probe'`);
+    expect(await ardea(home, 'update', 'local', 'config-probe', '--runtime-config', 'probe:limit=3', '--dry-run')).toMatchObject({ code: 0, stdout: 'dry run: would set probe:limit=3\n' });
 
     expect(await update('probe:limit=7')).toMatchObject({ code: 0 });
     // onConfigChange throws: reported to the CLI, and the value is not kept.

@@ -4,6 +4,7 @@ import { ArdeaError } from '../../errors/index.js';
 import { formatResources } from '../../model/resources.js';
 import { instanceName } from '../../model/packing-plan.js';
 import type { ComponentMetrics, MetricsView } from '../../runtime/metrics-cache.js';
+import { acceptRuntimeConfig } from '../../runtime/runtime-config.js';
 import { createArdea, type Ardea } from '../../scheduler/ardea.js';
 import type { CliIo } from '../cli-io.js';
 import { cliLogger, type ClusterCommandOptions } from '../program.js';
@@ -174,6 +175,10 @@ export async function updateCommand(
   await withArdea(io, cluster, options, async (ardea) => {
     if (runtimeConfig.length > 0) {
       if (options.dryRun) {
+        // The same check the topology master makes, so a dry run shows what it would refuse.
+        const definition = await ardea.state.get('topology', name);
+        if (!definition) throw new ArdeaError(`no topology '${name}' on cluster ${ardea.config.cluster}`, { code: 'topology.not-found' });
+        acceptRuntimeConfig(definition, runtimeConfig);
         io.stdout.write(`dry run: would set ${runtimeConfig.map((c) => `${c.component}:${c.key}=${JSON.stringify(c.value)}`).join(', ')}\n`);
         return;
       }
