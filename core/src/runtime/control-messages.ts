@@ -88,7 +88,7 @@ export interface InstanceMetricsSample extends InstanceCounters {
   readonly pendingBytes: number;
   /** The most bytes that were ever pending at once. */
   readonly maxPendingBytes: number;
-  /** How often the stream manager restarted this instance's worker after it died. */
+  /** How often the stream manager restarted this instance's worker after it died or it terminated it (hung, over memory). */
   readonly restarts: number;
   /** Cumulative milliseconds this instance's queue was above the high watermark. */
   readonly backpressureMs: number;

@@ -42,7 +42,7 @@ export interface ComponentMetrics {
   readonly pendingBytes: number;
   /** Since start: the most bytes ever queued towards one instance. */
   readonly maxPendingBytes: number;
-  /** Since start: workers restarted after they died. */
+  /** Since start: workers restarted after they died or their stream manager terminated them (hung, over memory). */
   readonly restarts: number;
   /** Since start, of `restarts`: workers terminated because they made no progress (hung). */
   readonly hungRestarts: number;
@@ -53,7 +53,7 @@ export interface ComponentMetrics {
   readonly recentMemoryRestarts: number;
   /** Latest: the workers' own memory (V8 heap plus Buffers and ArrayBuffers). */
   readonly memoryBytes: number;
-  /** Over the window: workers restarted after they died (a crash loop shows here). */
+  /** Over the window: the same (a crash loop shows here). */
   readonly recentRestarts: number;
   /** Spouts that report one: the backlog at their source, latest. */
   readonly backlog?: number;
