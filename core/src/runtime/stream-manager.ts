@@ -406,17 +406,20 @@ export class StreamManager {
   /**
    * A worker is hung when it makes no progress (executes or emits nothing) for its `hungMs` while
    * inside one call into the component (BUSY_SINCE) or while frames wait for it. Its own event loop
-   * is what is stuck, so the check runs here, on the stream manager's.
+   * is what is stuck, so the check runs here, on the stream manager's. From half that time on,
+   * shuffle traffic already goes around it, until it makes progress again or is restarted.
    */
   private checkHung(): void {
     const now = performance.now();
     const wall = Date.now();
+    let changed = false;
     for (const local of this.instances.values()) {
       if (!local.worker || !local.ready || local.removed || local.hungMs <= 0) continue;
       const mark = local.counters[EXECUTED]! + local.counters[EMITTED]!;
       if (mark !== local.progressMark) {
         local.progressMark = mark;
         local.progressAt = now;
+        changed = this.avoidedHere.delete(local.taskId) || changed;
         continue;
       }
       const busySince = local.counters[BUSY_SINCE]!;
@@ -424,7 +427,12 @@ export class StreamManager {
       const queuedFor = local.deliveries.length > 0 ? now - Math.max(local.progressAt, local.deliveries[0]!) : 0;
       const stuckFor = Math.max(busyFor, queuedFor);
       if (stuckFor > local.hungMs) this.restartHung(local, stuckFor);
+      else if (stuckFor > local.hungMs / 2 && !this.avoidedHere.has(local.taskId)) {
+        this.avoidedHere.add(local.taskId);
+        changed = true;
+      }
     }
+    if (changed) this.announceAvoided();
   }
 
   private restartHung(local: LocalInstance, stuckFor: number): void {
@@ -855,6 +863,7 @@ export class StreamManager {
     for (const local of stopping) {
       this.instances.delete(local.taskId);
       if (local.overSince !== undefined) this.removeCause(`task-${local.taskId}`);
+      if (this.avoidedHere.delete(local.taskId)) this.announceAvoided();
     }
   }
 

@@ -481,7 +481,8 @@ export class TopologyModel {
 
   /**
    * The engine's hung-worker check: a hung instance that has had tuples queued (a spout: that has
-   * been hung) for hungInstanceMs is restarted alone, with the crash backoff, losing its queue.
+   * been hung) for hungInstanceMs is restarted alone, with the crash backoff, losing its queue;
+   * shuffle grouping routes around it from half that time until the new worker runs.
    */
   private checkHung(): void {
     const limitMs = this.spec.hungInstanceMs ?? 0;
@@ -494,6 +495,8 @@ export class TopologyModel {
           continue;
         }
         instance.stuckSinceMs ??= this.nowMs;
+        // As in the engine, shuffle routes around it from half the limit on.
+        if (this.nowMs - instance.stuckSinceMs >= limitMs / 2) instance.avoidedUntilMs = Math.max(instance.avoidedUntilMs, this.nowMs + this.tickMs);
         if (this.nowMs - instance.stuckSinceMs < limitMs) continue;
         instance.counters.restarts++;
         instance.counters.hungRestarts++;
