@@ -69,7 +69,10 @@ export interface Spout {
   activate?(): void;
   /** Called when the topology is deactivated; `nextTuple` is not called until `activate`. */
   deactivate?(): void;
-  /** Called with the new config after `ardea update --runtime-config` changed a value, without a restart. */
+  /**
+   * Called with the new config after `ardea update --runtime-config` changed a value, without a
+   * restart. Throwing rejects the change: the update fails and the previous values are restored.
+   */
   onConfigChange?(config: Readonly<Record<string, unknown>>): void;
   /**
    * Tuples (messages, records) the source holds that this spout has not emitted yet — a queue

@@ -38,6 +38,52 @@ export interface ComponentDefinition {
   readonly outputs: readonly StreamDefinition[];
   /** Subscriptions of a bolt; always empty for spouts. */
   readonly inputs: readonly InputDefinition[];
+  /**
+   * Config keys `ardea update --runtime-config` may change while the component runs, and the values
+   * each accepts. A component that declares none accepts changes of keys its config already has, to
+   * values of the same JSON type.
+   */
+  readonly runtimeConfigSpec?: Readonly<Record<string, RuntimeConfigSpec>>;
+}
+
+/** What values a runtime-settable config key accepts. */
+export type RuntimeConfigSpec =
+  | { readonly type: 'number' | 'integer'; readonly min?: number; readonly max?: number }
+  | { readonly type: 'string' }
+  | { readonly type: 'boolean' }
+  | { readonly type: 'enum'; readonly values: ReadonlyArray<string | number | boolean> };
+
+/** Why `value` does not fit `spec` (e.g. "an integer ≥ 0"), or undefined when it does. */
+export function runtimeConfigMismatch(spec: RuntimeConfigSpec, value: unknown): string | undefined {
+  const expected = describeRuntimeConfigSpec(spec);
+  switch (spec.type) {
+    case 'number':
+    case 'integer': {
+      const fits = typeof value === 'number' && Number.isFinite(value) && (spec.type === 'number' || Number.isInteger(value));
+      return fits && (spec.min === undefined || value >= spec.min) && (spec.max === undefined || value <= spec.max) ? undefined : expected;
+    }
+    case 'string':
+    case 'boolean':
+      return typeof value === spec.type ? undefined : expected;
+    case 'enum':
+      return spec.values.includes(value as string | number | boolean) ? undefined : expected;
+  }
+}
+
+export function describeRuntimeConfigSpec(spec: RuntimeConfigSpec): string {
+  switch (spec.type) {
+    case 'number':
+    case 'integer': {
+      const bounds = [spec.min === undefined ? '' : `≥ ${spec.min}`, spec.max === undefined ? '' : `≤ ${spec.max}`].filter(Boolean).join(' and ');
+      return `${spec.type === 'number' ? 'a number' : 'an integer'}${bounds ? ` ${bounds}` : ''}`;
+    }
+    case 'string':
+      return 'a string';
+    case 'boolean':
+      return 'true or false';
+    case 'enum':
+      return `one of ${spec.values.map((v) => JSON.stringify(v)).join(', ')}`;
+  }
 }
 
 export const DEFAULT_STREAM = 'default';
@@ -85,6 +131,15 @@ const resourceRequestSchema = z
   })
   .strict();
 
+const bound = z.number().finite().optional();
+const runtimeConfigSpecSchema = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('number'), min: bound, max: bound }).strict(),
+  z.object({ type: z.literal('integer'), min: bound, max: bound }).strict(),
+  z.object({ type: z.literal('string') }).strict(),
+  z.object({ type: z.literal('boolean') }).strict(),
+  z.object({ type: z.literal('enum'), values: z.array(z.union([z.string(), z.number(), z.boolean()])).min(1) }).strict(),
+]);
+
 const groupingSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('shuffle') }).strict(),
   z.object({ type: z.literal('fields'), fields: z.array(z.string().min(1)).min(1) }).strict(),
@@ -112,6 +167,7 @@ export const TopologyDefinitionSchema = z
               z.object({ id: z.string().min(1), fields: z.array(z.string().min(1)), direct: z.boolean().optional() }).strict(),
             ),
             inputs: z.array(z.object({ component: z.string(), stream: z.string(), grouping: groupingSchema }).strict()),
+            runtimeConfigSpec: z.record(z.string().min(1), runtimeConfigSpecSchema).optional(),
           })
           .strict(),
       )
@@ -173,6 +229,7 @@ export function validateTopology(input: unknown): TopologyDefinition {
       throw new TopologyError(`bolt '${component.name}' has no inputs; subscribe it to a stream with a grouping`);
     }
     for (const input of component.inputs) checkInput(component, input, byName);
+    checkRuntimeConfigSpec(topology, component);
   }
   checkAcyclic(topology, byName);
   return topology;
@@ -204,6 +261,19 @@ function checkInput(component: ComponentDefinition, input: InputDefinition, byNa
   }
   if (grouping.type !== 'direct' && stream.direct) {
     throw new TopologyError(`bolt '${component.name}' reads direct stream '${input.component}/${input.stream}' with ${grouping.type} grouping; direct streams need direct grouping`);
+  }
+}
+
+/** Declared runtime keys: sensible bounds, and the value the component starts with fits. */
+function checkRuntimeConfigSpec(topology: TopologyDefinition, component: ComponentDefinition): void {
+  for (const [key, spec] of Object.entries(component.runtimeConfigSpec ?? {})) {
+    if (key.startsWith('__')) throw new TopologyError(`component '${component.name}': runtime config key '${key}' is reserved (keys starting with '__' belong to the engine)`);
+    if ((spec.type === 'number' || spec.type === 'integer') && spec.min !== undefined && spec.max !== undefined && spec.min > spec.max) {
+      throw new TopologyError(`component '${component.name}': runtime config key '${key}' has min ${spec.min} above max ${spec.max}`);
+    }
+    const initial = key in component.config ? component.config[key] : topology.config[key];
+    const mismatch = initial === undefined ? undefined : runtimeConfigMismatch(spec, initial);
+    if (mismatch) throw new TopologyError(`component '${component.name}': config ${key}=${JSON.stringify(initial)} is not what it declares for ${key}: ${mismatch}`);
   }
 }
 

@@ -37,6 +37,17 @@ export interface BackpressureMessage {
 }
 
 /**
+ * Sent by a stream manager to every peer whenever the set changes (and to a peer it connects to):
+ * its local tasks whose worker hung and is being restarted. Every stream manager tells its
+ * instances to route shuffle traffic around the union of all peers' sets.
+ */
+export interface AvoidTasksMessage {
+  readonly type: 'avoid-tasks';
+  readonly containerId: number;
+  readonly tasks: readonly number[];
+}
+
+/**
  * Sent by a stream manager to every peer, on the same connection as its data, once all its instances
  * route by plan `version`: no frame routed by an older plan follows it. A stream manager that has the
  * fence of every peer knows the queues of instances that plan removed are final.
@@ -78,6 +89,23 @@ export function instanceStartError(failure: InstanceFailure): InstanceStartError
   });
 }
 
+/**
+ * Sent to the topology master once every local instance whose runtime config plan `version` changed
+ * has run its `onConfigChange`: which of them threw, and what.
+ */
+export interface ConfigAppliedMessage {
+  readonly type: 'config-applied';
+  readonly containerId: number;
+  readonly version: number;
+  readonly failures: readonly ConfigFailure[];
+}
+
+export interface ConfigFailure {
+  readonly instance: string;
+  readonly component: string;
+  readonly message: string;
+}
+
 export interface InstanceMetricsSample extends InstanceCounters {
   readonly component: string;
   readonly taskId: number;
@@ -85,12 +113,20 @@ export interface InstanceMetricsSample extends InstanceCounters {
   readonly pendingBytes: number;
   /** The most bytes that were ever pending at once. */
   readonly maxPendingBytes: number;
-  /** How often the stream manager restarted this instance's worker after it died. */
+  /** How often the stream manager restarted this instance's worker after it died or it terminated it (hung, over memory). */
   readonly restarts: number;
   /** Cumulative milliseconds this instance's queue was above the high watermark. */
   readonly backpressureMs: number;
   /** Spouts that report one: the backlog at their source, as last sampled. */
   readonly backlog?: number;
+  /** Of `restarts`: workers the stream manager terminated because they hung (see `hungInstanceMs`). */
+  readonly hungRestarts?: number;
+  /** Of `restarts`: workers the stream manager terminated because the container exceeded its RAM. */
+  readonly memoryRestarts?: number;
+  /** The worker's own memory (V8 heap plus Buffers and ArrayBuffers), as last sampled. */
+  readonly memoryBytes?: number;
+  /** Cumulative emits per output stream; they add up to `emitted`. */
+  readonly emittedByStream?: Readonly<Record<string, number>>;
 }
 
 export interface StreamManagerMetricsSample {
@@ -108,6 +144,8 @@ export interface StreamManagerMetricsSample {
    */
   readonly droppedFrames: number;
   readonly droppedTuples: number;
+  /** The container's RAM in the packing plan, which the stream manager keeps RSS below. */
+  readonly ramLimitBytes?: number;
 }
 
 export interface MetricsReport {
@@ -128,6 +166,6 @@ export interface MetricsReport {
   readonly streamManager: StreamManagerMetricsSample;
 }
 
-export type ToTopologyMaster = ChallengeAnswer | Register | MetricsReport | PlanAppliedMessage | InstanceFailedMessage;
+export type ToTopologyMaster = ChallengeAnswer | Register | MetricsReport | PlanAppliedMessage | InstanceFailedMessage | ConfigAppliedMessage;
 export type FromTopologyMaster = Challenge | PhysicalPlanMessage | { readonly type: 'rejected'; readonly reason: string };
-export type PeerMessage = ChallengeAnswer | BackpressureMessage | FenceMessage;
+export type PeerMessage = ChallengeAnswer | BackpressureMessage | FenceMessage | AvoidTasksMessage;

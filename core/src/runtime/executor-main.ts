@@ -113,8 +113,11 @@ async function main(): Promise<void> {
     if (!plan) throw new ArdeaError(`container ${containerId} is not in the packing plan of '${definition.name}' (containers: ${packingPlan.containers.map((c) => c.id).join(', ')})`);
     const bundleUrl = execution.packageUri.startsWith('file:') ? execution.packageUri : undefined;
     if (!bundleUrl) throw new ArdeaError(`cannot load topology package ${execution.packageUri}: only file:// packages can be loaded by this executor`);
+    // Runtime config changes accepted since submit: instances start with them, not with the submit-time values.
+    const storedPlan = await state.get('physicalPlan', definition.name);
     const streamManager = new StreamManager({
       definition,
+      ...(storedPlan?.topologyId === definition.id ? { initialRuntimeConfig: storedPlan.runtimeConfig } : {}),
       container: plan,
       secret: execution.secret,
       bundleUrl,
@@ -125,6 +128,8 @@ async function main(): Promise<void> {
         stallMs: settings.backpressureStallMs,
       },
       metricsIntervalMs: settings.metricsIntervalMs,
+      hungInstanceMs: settings.hungInstanceMs,
+      enforceContainerRam: settings.enforceContainerRam,
       logger,
       logLevel: settings.logLevel,
       locateTopologyMaster: () => waitForMaster(state, definition.name, definition.id),

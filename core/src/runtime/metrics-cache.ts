@@ -2,16 +2,45 @@ import type { MetricsTotals } from '../model/runtime-state.js';
 import type { InstanceMetricsSample, MetricsReport, StreamManagerMetricsSample } from './control-messages.js';
 
 /** Counters of an instance that only grow; a restarted process starts them from zero again. */
-type CumulativeKey = 'emitted' | 'executed' | 'acked' | 'failed' | 'errors' | 'busyNs' | 'executeNs' | 'backpressureMs' | 'restarts';
-const CUMULATIVE_KEYS: readonly CumulativeKey[] = ['emitted', 'executed', 'acked', 'failed', 'errors', 'busyNs', 'executeNs', 'backpressureMs', 'restarts'];
-type InstanceCounts = Record<CumulativeKey, number>;
+type CumulativeKey = 'emitted' | 'executed' | 'acked' | 'failed' | 'errors' | 'busyNs' | 'executeNs' | 'backpressureMs' | RestartKey;
+const CUMULATIVE_KEYS: readonly CumulativeKey[] = ['emitted', 'executed', 'acked', 'failed', 'errors', 'busyNs', 'executeNs', 'backpressureMs', 'restarts', 'hungRestarts', 'memoryRestarts'];
+/** Restart counts, by reason: every restart, and of those the ones the stream manager made (hung, over memory). */
+type RestartKey = 'restarts' | 'hungRestarts' | 'memoryRestarts';
+/** The cumulative keys, plus `emitted:<stream>` for each output stream (carried across restarts like the rest). */
+type InstanceCounts = Record<CumulativeKey, number> & Record<string, number>;
+const STREAM_KEY_PREFIX = 'emitted:';
 
 type StreamManagerKey = 'backpressureInitiatedMs' | 'spoutsPausedMs' | 'cpuUserUs' | 'cpuSystemUs' | 'droppedFrames' | 'droppedTuples';
 const STREAM_MANAGER_KEYS: readonly StreamManagerKey[] = ['backpressureInitiatedMs', 'spoutsPausedMs', 'cpuUserUs', 'cpuSystemUs', 'droppedFrames', 'droppedTuples'];
 type StreamManagerCounts = Record<StreamManagerKey, number>;
 
-function counts<K extends string>(keys: readonly K[], sample: Readonly<Record<K, number>> | undefined, offset?: Readonly<Partial<Record<K, number>>>): Record<K, number> {
+function counts<K extends string>(keys: readonly K[], sample: Readonly<Partial<Record<K, number>>> | undefined, offset?: Readonly<Partial<Record<K, number>>>): Record<K, number> {
   return Object.fromEntries(keys.map((key) => [key, (sample?.[key] ?? 0) + (offset?.[key] ?? 0)])) as Record<K, number>;
+}
+
+/** An instance's counts (its sample, or stored counts) plus an offset, per-stream emits included. */
+function instanceCounts(sample: (Partial<Record<CumulativeKey, number>> & { readonly emittedByStream?: Readonly<Record<string, number>> }) | Readonly<Record<string, number>> | undefined, offset?: Readonly<Record<string, number>>): InstanceCounts {
+  const result: Record<string, number> = counts(CUMULATIVE_KEYS, sample as Partial<Record<CumulativeKey, number>> | undefined, offset);
+  const byStream = (sample as { emittedByStream?: Readonly<Record<string, number>> } | undefined)?.emittedByStream;
+  for (const [stream, n] of Object.entries(byStream ?? {})) result[STREAM_KEY_PREFIX + stream] = n;
+  for (const source of [byStream ? undefined : sample, offset] as Array<Readonly<Record<string, unknown>> | undefined>) {
+    for (const [key, n] of Object.entries(source ?? {})) if (key.startsWith(STREAM_KEY_PREFIX) && typeof n === 'number') result[key] = (result[key] ?? 0) + n;
+  }
+  return result as InstanceCounts;
+}
+
+/** The per-stream emits in stored counts; undefined when there are none. */
+function emittedByStreamOf(stored: Readonly<Record<string, number>>): Record<string, number> | undefined {
+  const entries = Object.entries(stored).filter(([key]) => key.startsWith(STREAM_KEY_PREFIX));
+  return entries.length === 0 ? undefined : Object.fromEntries(entries.map(([key, n]) => [key.slice(STREAM_KEY_PREFIX.length), n]));
+}
+
+/** Per-stream counts added key by key; undefined when neither side has any. */
+function addByStream(a: Readonly<Record<string, number>> | undefined, b: Readonly<Record<string, number>> | undefined): Record<string, number> | undefined {
+  if (!a && !b) return undefined;
+  const sum: Record<string, number> = { ...a };
+  for (const [stream, count] of Object.entries(b ?? {})) sum[stream] = (sum[stream] ?? 0) + count;
+  return sum;
 }
 
 /** Metrics of one component (or one instance), as `ardea metrics --json` prints them. */
@@ -25,15 +54,31 @@ export interface ComponentMetrics {
   /** Over the window: tuples per second. */
   readonly emitRate: number;
   readonly executeRate: number;
+  /** Cumulative emits per output stream (they add up to `emitted`). */
+  readonly emittedByStream?: Readonly<Record<string, number>>;
+  /** Over the window: emits per second per output stream (they add up to `emitRate`). */
+  readonly emitRateByStream?: Readonly<Record<string, number>>;
   /** Over the window: milliseconds spent above the high watermark (summed over instances). */
   readonly backpressureMs: number;
   /** Latest: bytes queued towards the instances. */
   readonly pendingBytes: number;
   /** Since start: the most bytes ever queued towards one instance. */
   readonly maxPendingBytes: number;
-  /** Since submit: workers restarted after they died, over every process of their containers. */
+  /**
+   * Since submit, over every process of their containers: workers restarted after they died or
+   * their stream manager terminated them (hung, over memory).
+   */
   readonly restarts: number;
-  /** Over the window: workers restarted after they died (a crash loop shows here). */
+  /** Since submit, of `restarts`: workers terminated because they made no progress (hung). */
+  readonly hungRestarts: number;
+  /** Since submit, of `restarts`: workers terminated because their container exceeded its RAM. */
+  readonly memoryRestarts: number;
+  /** Over the window: hung and memory restarts. */
+  readonly recentHungRestarts: number;
+  readonly recentMemoryRestarts: number;
+  /** Latest: the workers' own memory (V8 heap plus Buffers and ArrayBuffers). */
+  readonly memoryBytes: number;
+  /** Over the window: restarts of any kind (a crash loop shows here). */
   readonly recentRestarts: number;
   /** Spouts that report one: the backlog at their source, latest. */
   readonly backlog?: number;
@@ -60,6 +105,8 @@ export interface StreamManagerMetrics {
   /** Since submit: frames and tuples this container could deliver nowhere (see {@link MetricsView.droppedTuples}). */
   readonly droppedFrames: number;
   readonly droppedTuples: number;
+  /** The container's RAM in the packing plan, which its stream manager keeps RSS below. */
+  readonly ramLimitBytes?: number;
 }
 
 export interface MetricsView {
@@ -135,8 +182,8 @@ export class MetricsCache {
     for (const [id, record] of Object.entries(totals.containers)) {
       this.containers.set(Number(id), { incarnation: record.incarnation, restarts: record.restarts, streamManagerOffsets: counts(STREAM_MANAGER_KEYS, record.streamManagerOffsets), former: new Set() });
     }
-    for (const [name, offset] of Object.entries(totals.instanceOffsets)) this.offsets.set(name, counts(CUMULATIVE_KEYS, offset));
-    for (const [name, gone] of Object.entries(totals.retired)) this.retired.set(name, { component: gone.component, taskId: gone.taskId, counts: counts(CUMULATIVE_KEYS, gone.counts) });
+    for (const [name, offset] of Object.entries(totals.instanceOffsets)) this.offsets.set(name, instanceCounts(offset));
+    for (const [name, gone] of Object.entries(totals.retired)) this.retired.set(name, { component: gone.component, taskId: gone.taskId, counts: instanceCounts(gone.counts) });
     this.retiredDrops = { ...totals.retiredDrops };
   }
 
@@ -183,7 +230,7 @@ export class MetricsCache {
       // the totals were last kept is unknown: nothing more can be carried.
       if (previous) {
         for (const [name, sample] of Object.entries(previous.instances)) {
-          if (name in raw.instances) this.offsets.set(name, counts(CUMULATIVE_KEYS, sample, this.offsets.get(name)));
+          if (name in raw.instances) this.offsets.set(name, instanceCounts(sample, this.offsets.get(name)));
         }
         container.streamManagerOffsets = counts(STREAM_MANAGER_KEYS, previous.streamManager, container.streamManagerOffsets);
       }
@@ -197,13 +244,13 @@ export class MetricsCache {
     if (changed) this.onTotalsChange(this.totals());
     return {
       ...raw,
-      instances: Object.fromEntries(Object.entries(raw.instances).map(([name, sample]) => [name, { ...sample, ...counts(CUMULATIVE_KEYS, sample, this.offsets.get(name)) }])),
+      instances: Object.fromEntries(Object.entries(raw.instances).map(([name, sample]) => [name, continuedSample(sample, this.offsets.get(name))])),
       streamManager: { ...raw.streamManager, ...counts(STREAM_MANAGER_KEYS, raw.streamManager, container.streamManagerOffsets) },
     };
   }
 
   private retire(name: string, sample: InstanceMetricsSample): void {
-    this.retired.set(name, { component: sample.component, taskId: sample.taskId, counts: counts(CUMULATIVE_KEYS, sample, this.offsets.get(name)) });
+    this.retired.set(name, { component: sample.component, taskId: sample.taskId, counts: instanceCounts(sample, this.offsets.get(name)) });
     this.offsets.delete(name);
   }
 
@@ -262,11 +309,16 @@ export class MetricsCache {
       droppedFrames += metrics.droppedFrames;
       droppedTuples += metrics.droppedTuples;
     }
-    const retiredOf = (component: string, key: 'emitted' | 'executed' | 'acked' | 'failed' | 'errors' | 'restarts') =>
-      [...this.retired.values()].filter((gone) => gone.component === component).reduce((acc, gone) => acc + gone.counts[key], 0);
+    const retiredOf = (component: string, key: RestartKey | 'emitted' | 'executed' | 'acked' | 'failed' | 'errors') =>
+      [...this.retired.values()].filter((gone) => gone.component === component).reduce((acc, gone) => acc + (gone.counts[key] ?? 0), 0);
+    const retiredByStream = (component: string) =>
+      [...this.retired.values()].filter((gone) => gone.component === component).reduce<Record<string, number> | undefined>((acc, gone) => addByStream(acc, emittedByStreamOf(gone.counts)), undefined);
     for (const [component, group] of perComponent) {
-      const sum = (key: Exclude<keyof ComponentMetrics, 'backlog' | 'backlogGrowthRate'>) => group.reduce((acc, g) => acc + g.metrics[key], 0);
-      const total = (key: 'emitted' | 'executed' | 'acked' | 'failed' | 'errors' | 'restarts') => sum(key) + retiredOf(component, key);
+      const sum = (key: Exclude<keyof ComponentMetrics, 'backlog' | 'backlogGrowthRate' | 'emittedByStream' | 'emitRateByStream'>) => group.reduce((acc, g) => acc + g.metrics[key], 0);
+      const byStream = (key: 'emittedByStream' | 'emitRateByStream') => group.reduce<Record<string, number> | undefined>((acc, g) => addByStream(acc, g.metrics[key]), undefined);
+      const emittedByStream = addByStream(byStream('emittedByStream'), retiredByStream(component));
+      const emitRateByStream = byStream('emitRateByStream');
+      const total = (key: RestartKey | 'emitted' | 'executed' | 'acked' | 'failed' | 'errors') => sum(key) + retiredOf(component, key);
       const executed = sum('executeRate');
       components[component] = {
         emitted: total('emitted'),
@@ -276,10 +328,17 @@ export class MetricsCache {
         errors: total('errors'),
         emitRate: sum('emitRate'),
         executeRate: executed,
+        ...(emittedByStream ? { emittedByStream } : {}),
+        ...(emitRateByStream ? { emitRateByStream } : {}),
         backpressureMs: sum('backpressureMs'),
         pendingBytes: sum('pendingBytes'),
         maxPendingBytes: Math.max(...group.map((g) => g.metrics.maxPendingBytes)),
         restarts: total('restarts'),
+        hungRestarts: total('hungRestarts'),
+        memoryRestarts: total('memoryRestarts'),
+        recentHungRestarts: sum('recentHungRestarts'),
+        recentMemoryRestarts: sum('recentMemoryRestarts'),
+        memoryBytes: sum('memoryBytes'),
         recentRestarts: sum('recentRestarts'),
         ...backlogOf(group.map((g) => g.metrics)),
         executeLatencyMs:
@@ -323,10 +382,21 @@ function instanceMetrics(now: InstanceMetricsSample, then: InstanceMetricsSample
     errors: now.errors,
     emitRate: delta('emitted') / seconds,
     executeRate: executedDelta / seconds,
+    ...(now.emittedByStream
+      ? {
+          emittedByStream: now.emittedByStream,
+          emitRateByStream: Object.fromEntries(Object.entries(now.emittedByStream).map(([stream, count]) => [stream, then?.emittedByStream ? Math.max(0, count - (then.emittedByStream[stream] ?? 0)) / seconds : 0])),
+        }
+      : {}),
     backpressureMs: delta('backpressureMs'),
     pendingBytes: now.pendingBytes,
     maxPendingBytes: now.maxPendingBytes,
     restarts: now.restarts,
+    hungRestarts: now.hungRestarts ?? 0,
+    memoryRestarts: now.memoryRestarts ?? 0,
+    recentHungRestarts: then ? Math.max(0, (now.hungRestarts ?? 0) - (then.hungRestarts ?? 0)) : 0,
+    recentMemoryRestarts: then ? Math.max(0, (now.memoryRestarts ?? 0) - (then.memoryRestarts ?? 0)) : 0,
+    memoryBytes: now.memoryBytes ?? 0,
     recentRestarts: then ? Math.max(0, now.restarts - then.restarts) : 0,
     ...(now.backlog === undefined ? {} : { backlog: now.backlog, backlogGrowthRate: then?.backlog === undefined ? 0 : (now.backlog - then.backlog) / seconds }),
     executeLatencyMs: executedDelta > 0 ? delta('executeNs') / executedDelta / 1e6 : 0,
@@ -347,5 +417,13 @@ function streamManagerMetrics(now: StreamManagerMetricsSample, then: StreamManag
     restarts,
     droppedFrames: now.droppedFrames,
     droppedTuples: now.droppedTuples,
+    ...(now.ramLimitBytes === undefined ? {} : { ramLimitBytes: now.ramLimitBytes }),
   };
+}
+
+/** A sample continued from its instance's earlier processes: every cumulative count, per stream too. */
+function continuedSample(sample: InstanceMetricsSample, offset: Readonly<Record<string, number>> | undefined): InstanceMetricsSample {
+  const continued = instanceCounts(sample, offset);
+  const byStream = emittedByStreamOf(continued);
+  return { ...sample, ...counts(CUMULATIVE_KEYS, continued), ...(byStream ? { emittedByStream: byStream } : {}) };
 }

@@ -64,6 +64,27 @@ describe('emitter-side routing', () => {
     expect(byTask.has(9)).toBe(false);
   });
 
+  it('routes shuffle traffic around avoided tasks while others can take it, and keeps keyed traffic where it belongs', () => {
+    const { e, batches, table } = emitter();
+    e.setShuffleWeights({ '2': 3 });
+    e.setAvoidedTasks(new Set([2, 5, 6, 7, 8]));
+    for (let i = 0; i < 30; i++) e.emit('default', [`w${i % 5}`, i]);
+    let byTask = received(batches, table);
+    expect([2, 3, 4].map((t) => byTask.get(t)?.length ?? 0)).toEqual([0, 15, 15]);
+    // Fields grouping still delivers every tuple to its key's task, avoided or not.
+    expect([5, 6, 7, 8].reduce((acc, t) => acc + (byTask.get(t)?.length ?? 0), 0)).toBe(30);
+    // A new plan keeps the avoidance; lifting it restores the weights.
+    e.setTasks(TASKS);
+    e.setAvoidedTasks(new Set([2, 3, 4]));
+    for (let i = 0; i < 30; i++) e.emit('default', [`w${i % 5}`, i]);
+    byTask = received(batches, table);
+    expect([2, 3, 4].map((t) => byTask.get(t)?.length ?? 0)).toEqual([18, 6, 6]);
+    e.setAvoidedTasks(new Set());
+    for (let i = 0; i < 30; i++) e.emit('default', [`w${i % 5}`, i]);
+    byTask = received(batches, table);
+    expect([2, 3, 4].map((t) => byTask.get(t)?.length ?? 0)).toEqual([18, 6, 6]);
+  });
+
   it('sends to all tasks, to the lowest task, and directly to a chosen task', () => {
     const { e, batches, table } = emitter();
     expect(e.emit('control', ['stop'])).toBe(3);

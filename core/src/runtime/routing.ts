@@ -149,6 +149,7 @@ export class OutboundBatches {
 export class Emitter {
   private readonly streams = new Map<string, StreamRoutes>();
   private weights: Readonly<Record<string, number>> | undefined;
+  private avoided: ReadonlySet<number> = new Set();
 
   constructor(
     readonly component: string,
@@ -174,7 +175,7 @@ export class Emitter {
       }
       this.streams.set(output.id, { entry, routes, hasDirect: routes.some((r) => r.type === 'direct') });
     }
-    if (this.weights) this.setShuffleWeights(this.weights);
+    if (this.weights || this.avoided.size > 0) this.setShuffleWeights(this.weights);
   }
 
   private route(grouping: GroupingDefinition, consumer: string, tasks: readonly number[], entry: StreamEntry): Route {
@@ -207,12 +208,25 @@ export class Emitter {
     for (const routes of this.streams.values()) {
       for (const route of routes.routes) {
         if (route.type !== 'shuffle') continue;
-        const list = route.tasks.map((task) => Math.max(0, Number(weights?.[String(task)] ?? 1)));
-        const weighted = weights !== undefined && list.some((w) => w !== 1) && list.some((w) => w > 0);
+        let list = route.tasks.map((task) => Math.max(0, Number(weights?.[String(task)] ?? 1)));
+        // Avoided tasks get nothing while another target can take it; when every target is avoided
+        // the tuples go where they would anyway, and wait there.
+        const avoiding = list.map((w, i) => (this.avoided.has(route.tasks[i]!) ? 0 : w));
+        if (avoiding.some((w) => w > 0)) list = avoiding;
+        const weighted = list.some((w) => w !== 1) && list.some((w) => w > 0);
         route.weights = weighted ? list : undefined;
         route.credit = weighted ? list.map(() => 0) : undefined;
       }
     }
+  }
+
+  /**
+   * Tasks shuffle grouping should not send to (hung workers being restarted). Fields, global,
+   * direct and custom groupings keep routing to them: their tuples must reach that task, and wait.
+   */
+  setAvoidedTasks(tasks: ReadonlySet<number>): void {
+    this.avoided = tasks;
+    this.setShuffleWeights(this.weights);
   }
 
   /** Encodes `values` for every destination of `stream`; returns how many copies were queued. */

@@ -9,7 +9,10 @@ import type { PhysicalPlan } from '../model/runtime-state.js';
 import type { TopologyDefinition } from '../model/topology.js';
 import {
   instanceStartError,
+  type AvoidTasksMessage,
   type BackpressureMessage,
+  type ConfigAppliedMessage,
+  type ConfigFailure,
   type FenceMessage,
   type InstanceFailedMessage,
   type InstanceMetricsSample,
@@ -17,9 +20,11 @@ import {
   type PhysicalPlanMessage,
   type PlanAppliedMessage,
 } from './control-messages.js';
-import { idleCounters, newCounterBuffer, readBacklog, readCounters, type FromInstance, type InstanceCounters, type InstanceInit, type ToInstance } from './instance/messages.js';
+import { BUSY_SINCE, EMITTED, EXECUTED, idleCounters, MEMORY_BYTES, newCounterBuffer, readBacklog, readCounters, readStreamEmits, type FromInstance, type InstanceCounters, type InstanceInit, type ToInstance } from './instance/messages.js';
 import { acceptAuthenticated, connectAuthenticated, Link, listen } from './link.js';
 import { tasksByComponent } from './routing.js';
+import { memoryCulprit, ramTrigger } from './memory-guard.js';
+import { hungInstanceMsOf } from './runtime-settings.js';
 import { destTaskOf, encodeControlFrame, tupleCountOf } from './wire/frames.js';
 
 export interface BackpressureSettings {
@@ -44,12 +49,27 @@ export interface StreamManagerOptions {
   readonly host: string;
   readonly backpressure: BackpressureSettings;
   readonly metricsIntervalMs: number;
+  /** The topology's `hungInstanceMs` (components may override it in their config); 0: no check. */
+  readonly hungInstanceMs?: number;
+  /** Keep the container's RSS within its RAM in the packing plan (see memory-guard.ts). */
+  readonly enforceContainerRam?: boolean;
   readonly logger: Logger;
   /** Resolves the topology master's current address (it moves when container 0 restarts). */
   readonly locateTopologyMaster: () => Promise<{ host: string; port: number }>;
   /** Reads the current packing plan, for the resources of instances a plan change adds here. */
   readonly readPackingPlan: () => Promise<PackingPlan | undefined>;
   readonly logLevel: InstanceInit['logLevel'];
+  /**
+   * Runtime config in force when this container starts (from the stored physical plan): instances
+   * start with it rather than with the submit-time values, before the topology master sends the plan.
+   */
+  readonly initialRuntimeConfig?: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
+}
+
+/** Instances that were sent a plan version's runtime config and have not yet answered. */
+interface ConfigRound {
+  readonly waiting: Set<number>;
+  readonly failures: ConfigFailure[];
 }
 
 interface LocalInstance {
@@ -59,6 +79,8 @@ interface LocalInstance {
   readonly component: string;
   readonly componentIndex: number;
   readonly isSpout: boolean;
+  /** The component's output streams, in the order of its per-stream emit counters. */
+  readonly streams: readonly string[];
   /** Undefined while the worker (re)starts. */
   worker: Worker | undefined;
   /** The worker has built its component and takes messages. */
@@ -78,6 +100,8 @@ interface LocalInstance {
   counters: Float64Array;
   /** Totals of earlier workers of this instance, so counters stay cumulative across restarts. */
   countersBase: InstanceCounters;
+  /** Per-stream emits of earlier workers of this instance. */
+  streamEmitsBase: number[];
   overSince: number | undefined;
   backpressureMs: number;
   /** When each frame not yet executed was delivered (performance.now()), oldest first. */
@@ -87,6 +111,15 @@ interface LocalInstance {
   serviceMs: number;
   /** Backpressure was started by the time trigger rather than the byte watermark. */
   stalled: boolean;
+  /** No progress for this long (ms) makes the worker hung; 0: never. */
+  readonly hungMs: number;
+  /** Executed + emitted at the last hung check, and when (performance.now()) it last changed. */
+  progressMark: number;
+  progressAt: number;
+  /** Of `restarts`: workers terminated because they hung. */
+  hungRestarts: number;
+  /** Of `restarts`: workers terminated because the container exceeded its RAM. */
+  memoryRestarts: number;
 }
 
 /** A plan change this stream manager is carrying out (see advanceTransition). */
@@ -126,12 +159,24 @@ const UNPLACED_CAUSE = 'unplaced';
 
 /** Until the packing plan is read: the resources an instance without any gets. */
 const DEFAULT_RESOURCES = { cpu: 1, ramBytes: 1024 * 1024 * 1024, diskBytes: 0 };
+/** How often workers are checked for progress (a small part of any sensible hungInstanceMs) and memory. */
+const SUPERVISE_MS = 250;
+/** After a restart for memory, time for the worker's memory to be released before the next verdict. */
+const MEMORY_SETTLE_MS = 2000;
+/** A worker inside one call for longer than this has not sampled its memory lately (it does every 200 ms). */
+const STALE_MEMORY_SAMPLE_MS = 1000;
 
 const EMPTY_COUNTERS: InstanceCounters = { emitted: 0, executed: 0, acked: 0, failed: 0, errors: 0, busyNs: 0, executeNs: 0 };
 
 function backlogOf(counters: Float64Array): { backlog?: number } {
   const backlog = readBacklog(counters);
   return backlog === undefined ? {} : { backlog };
+}
+
+/** Emits per output stream since the instance started, across worker restarts. */
+function streamEmitsOf(instance: LocalInstance): number[] {
+  const current = readStreamEmits(instance.counters);
+  return instance.streamEmitsBase.map((base, i) => base + (current[i] ?? 0));
 }
 
 function addCounters(a: InstanceCounters, b: InstanceCounters): InstanceCounters {
@@ -190,9 +235,20 @@ export class StreamManager {
   /** Instances that failed to start and are not yet reported to the topology master. */
   private readonly startFailures: InstanceFailedMessage[] = [];
   private readonly logger: Logger;
+  private readonly configRounds = new Map<number, ConfigRound>();
+  private superviseTimer: NodeJS.Timeout | undefined;
+  /** The container's RAM in the current packing plan. */
+  private ramLimitBytes: number;
+  private memoryVerdictAfter = 0;
+  /** Local tasks whose worker hung and is being restarted, and each peer's. */
+  private readonly avoidedHere = new Set<number>();
+  private readonly avoidedByPeer = new Map<number, readonly number[]>();
+  /** The union last sent to the local instances. */
+  private avoided: readonly number[] = [];
 
   constructor(private readonly options: StreamManagerOptions) {
     this.logger = options.logger.child({ role: 'stmgr', container: options.container.id });
+    this.ramLimitBytes = (options.container.scheduled ?? options.container.required).ramBytes;
   }
 
   get port(): number {
@@ -205,11 +261,13 @@ export class StreamManager {
       link.on('data', (frame) => this.deliverLocal(frame));
       link.on('control', (message) => {
         if (message.type === 'fence') this.onFence(message as unknown as FenceMessage);
+        else if (message.type === 'avoid-tasks') this.onPeerAvoid(message as unknown as AvoidTasksMessage);
         else this.onPeerControl(message as BackpressureMessage);
       });
       link.on('close', () => {
         this.inbound.delete(link);
         if (this.peersAnnouncing.delete(answer.containerId)) this.updateSpouts();
+        if (this.avoidedByPeer.delete(answer.containerId)) this.updateAvoided();
         // A container that left the plan and stopped can send nothing more: as good as fenced.
         if (this.plan && !this.plan.streamManagers.some((s) => s.containerId === answer.containerId)) {
           this.fenceVersions.set(answer.containerId, Number.MAX_SAFE_INTEGER);
@@ -234,6 +292,11 @@ export class StreamManager {
       this.stallTimer = setInterval(() => this.checkStalls(), STALL_CHECK_MS);
       this.stallTimer.unref();
     }
+    this.superviseTimer = setInterval(() => {
+      this.checkHung();
+      this.checkMemory();
+    }, SUPERVISE_MS);
+    this.superviseTimer.unref();
   }
 
   private startInstance(instance: ContainerPlan['instances'][number]): Promise<void> {
@@ -251,6 +314,7 @@ export class StreamManager {
       component: instance.component,
       componentIndex: instance.componentIndex,
       isSpout: component.kind === 'spout',
+      streams: component.outputs.map((o) => o.id),
       worker: undefined,
       ready: false,
       removed: false,
@@ -260,14 +324,20 @@ export class StreamManager {
       restarts: 0,
       pendingBytes: 0,
       maxPendingBytes: 0,
-      counters: idleCounters(),
+      counters: idleCounters(component.outputs.length),
       countersBase: EMPTY_COUNTERS,
+      streamEmitsBase: component.outputs.map(() => 0),
       overSince: undefined,
       backpressureMs: 0,
       deliveries: [],
       lastConsumedAt: 0,
       serviceMs: 1,
       stalled: false,
+      hungMs: hungInstanceMsOf(this.options.hungInstanceMs ?? 0, component),
+      progressMark: 0,
+      progressAt: 0,
+      hungRestarts: 0,
+      memoryRestarts: 0,
     };
     this.instances.set(instance.taskId, local);
     return local;
@@ -279,7 +349,7 @@ export class StreamManager {
    */
   private spawn(local: LocalInstance): Promise<void> {
     const name = instanceName(this.options.container.id, local.plan);
-    const shared = newCounterBuffer();
+    const shared = newCounterBuffer(local.streams.length);
     const init: InstanceInit = {
       counters: shared,
       bundleUrl: this.options.bundleUrl,
@@ -288,7 +358,7 @@ export class StreamManager {
       taskId: local.taskId,
       componentIndex: local.componentIndex,
       ...(this.plan ? { tasks: [...tasksByComponent(this.plan.instances)] } : {}),
-      runtimeConfig: this.plan?.runtimeConfig[local.component] ?? {},
+      runtimeConfig: (this.plan?.runtimeConfig ?? this.options.initialRuntimeConfig ?? {})[local.component] ?? {},
       logLevel: this.options.logLevel,
     };
     const heapMb = Math.max(64, Math.floor(local.plan.resources.ramBytes / (1024 * 1024)));
@@ -333,6 +403,10 @@ export class StreamManager {
           case 'tasks-applied':
             this.onTasksApplied(local, message.version);
             break;
+          case 'config-applied':
+            if (message.error !== undefined) this.logger.warn(`instance ${name} rejected a runtime config change`, { error: message.error });
+            this.onConfigApplied(local.taskId, message.version, message.error === undefined ? undefined : { instance: name, component: local.component, message: message.error });
+            break;
           case 'closed':
             break;
         }
@@ -347,12 +421,16 @@ export class StreamManager {
           local.ready = false;
         }
         failToStart(`its worker exited with code ${code} before the component was ready`);
+        // A dead worker answers no config change; the new one starts with the current config.
+        for (const version of [...this.configRounds.keys()]) this.onConfigApplied(local.taskId, version, undefined);
         if (this.stopping || !ready || local.removed) return;
         // Counters restart from zero in the new worker; keep what the old one counted.
         local.countersBase = addCounters(local.countersBase, readCounters(local.counters));
-        local.counters = idleCounters();
-        // Frames delivered to the dead worker are lost with it (at-most-once); they no longer count as pending.
-        this.onConsumed(local, local.pendingBytes);
+        local.streamEmitsBase = streamEmitsOf(local);
+        local.counters = idleCounters(local.streams.length);
+        // Frames delivered to the dead worker are lost with it (at-most-once); they no longer count as
+        // pending. Those that arrived after it was found hung wait in the backlog for the new one.
+        this.onConsumed(local, local.pendingBytes - local.backlog.reduce((acc, frame) => acc + frame.byteLength, 0));
         local.deliveries = [];
         local.restarts++;
         const delay = Math.min(30_000, 500 * 2 ** Math.min(local.restarts - 1, 6));
@@ -426,6 +504,9 @@ export class StreamManager {
 
   /** Brings a (re)started worker up to date: routing, runtime config, activation, backpressure, backlog. */
   private onWorkerReady(local: LocalInstance): void {
+    local.progressMark = 0;
+    local.progressAt = performance.now();
+    if (this.avoided.length > 0) this.post(local, { type: 'avoid', tasks: this.avoided });
     if (this.plan) {
       this.post(local, { type: 'tasks', version: this.plan.version, tasks: [...tasksByComponent(this.plan.instances)] });
       if (local.isSpout && this.plan.state === 'RUNNING') this.post(local, { type: 'activate' });
@@ -438,6 +519,120 @@ export class StreamManager {
       local.pendingBytes -= frame.byteLength;
       this.deliverToWorker(local, frame);
     }
+    if (this.avoidedHere.delete(local.taskId)) this.announceAvoided();
+  }
+
+  /**
+   * A worker is hung when it makes no progress (executes or emits nothing) for its `hungMs` while
+   * inside one call into the component (BUSY_SINCE) or while frames wait for it. Its own event loop
+   * is what is stuck, so the check runs here, on the stream manager's. From half that time on,
+   * shuffle traffic already goes around it, until it makes progress again or is restarted.
+   */
+  private checkHung(): void {
+    const now = performance.now();
+    const wall = Date.now();
+    let changed = false;
+    for (const local of this.instances.values()) {
+      if (!local.worker || !local.ready || local.removed || local.hungMs <= 0) continue;
+      const mark = local.counters[EXECUTED]! + local.counters[EMITTED]!;
+      if (mark !== local.progressMark) {
+        local.progressMark = mark;
+        local.progressAt = now;
+        changed = this.avoidedHere.delete(local.taskId) || changed;
+        continue;
+      }
+      const busySince = local.counters[BUSY_SINCE]!;
+      const busyFor = busySince > 0 ? Math.min(wall - busySince, now - local.progressAt) : 0;
+      const queuedFor = local.deliveries.length > 0 ? now - Math.max(local.progressAt, local.deliveries[0]!) : 0;
+      const stuckFor = Math.max(busyFor, queuedFor);
+      if (stuckFor > local.hungMs) this.restartHung(local, stuckFor);
+      else if (stuckFor > local.hungMs / 2 && !this.avoidedHere.has(local.taskId)) {
+        this.avoidedHere.add(local.taskId);
+        changed = true;
+      }
+    }
+    if (changed) this.announceAvoided();
+  }
+
+  private restartHung(local: LocalInstance, stuckFor: number): void {
+    local.hungRestarts++;
+    const name = instanceName(this.options.container.id, local.plan);
+    this.logger.error(`instance ${name} made no progress for ${Math.round(stuckFor)} ms (hungInstanceMs ${local.hungMs}); terminating and restarting it`, {
+      queuedBytes: local.pendingBytes,
+      hungRestarts: local.hungRestarts,
+    });
+    this.restartWorker(local);
+  }
+
+  /**
+   * Keeps the container's RSS below its RAM in the packing plan (less headroom, see ramTrigger): the
+   * worker furthest over its own RAM is restarted — or, when the stream manager's own thread is,
+   * the container exits and its pool restarts it.
+   */
+  private checkMemory(): void {
+    const now = performance.now();
+    if (!this.options.enforceContainerRam || this.stopping || now < this.memoryVerdictAfter) return;
+    const rss = process.memoryUsage.rss();
+    const limit = this.ramLimitBytes;
+    if (rss <= ramTrigger(limit)) return;
+    this.memoryVerdictAfter = now + MEMORY_SETTLE_MS;
+    const running = [...this.instances.values()].filter((i) => i.worker && i.ready && !i.removed);
+    const own = process.memoryUsage();
+    const planned = [...this.instances.values()].reduce((acc, i) => acc + i.plan.resources.ramBytes, 0);
+    const wall = Date.now();
+    const culprit = memoryCulprit(
+      rss,
+      { usedBytes: own.heapTotal + own.external, plannedBytes: Math.max(0, limit - planned) },
+      running.map((i) => {
+        const busySince = i.counters[BUSY_SINCE]!;
+        return { id: i, usedBytes: i.counters[MEMORY_BYTES]!, plannedBytes: i.plan.resources.ramBytes, silent: busySince > 0 && wall - busySince > STALE_MEMORY_SAMPLE_MS };
+      }),
+    );
+    const mib = (bytes: number) => `${Math.round(bytes / (1024 * 1024))} MiB`;
+    if (culprit === 'main') {
+      this.logger.error(`container RSS ${mib(rss)} exceeds its RAM of ${mib(limit)} and the stream manager itself holds ${mib(own.heapTotal + own.external)}; restarting the container`);
+      process.exitCode = 1;
+      process.kill(process.pid, 'SIGTERM');
+      return;
+    }
+    culprit.memoryRestarts++;
+    this.logger.error(
+      `container RSS ${mib(rss)} exceeds its RAM of ${mib(limit)}; instance ${instanceName(this.options.container.id, culprit.plan)} holds ${mib(culprit.counters[MEMORY_BYTES]!)} of its ${mib(culprit.plan.resources.ramBytes)}; terminating and restarting it`,
+      { memoryRestarts: culprit.memoryRestarts },
+    );
+    this.restartWorker(culprit);
+  }
+
+  /**
+   * Terminates a worker (terminate stops even an endless loop) and lets the exit handler restart it
+   * with the usual backoff. Frames arriving meanwhile wait in its backlog, and every stream
+   * manager routes shuffle traffic around the task until the new worker is ready.
+   */
+  private restartWorker(local: LocalInstance): void {
+    const worker = local.worker!;
+    local.worker = undefined;
+    local.ready = false;
+    this.avoidedHere.add(local.taskId);
+    this.announceAvoided();
+    void worker.terminate();
+  }
+
+  /** Tells every peer which local tasks to avoid, and the local instances the new union. */
+  private announceAvoided(): void {
+    this.broadcastPeers({ type: 'avoid-tasks', containerId: this.options.container.id, tasks: [...this.avoidedHere] });
+    this.updateAvoided();
+  }
+
+  private onPeerAvoid(message: AvoidTasksMessage): void {
+    this.avoidedByPeer.set(message.containerId, message.tasks);
+    this.updateAvoided();
+  }
+
+  private updateAvoided(): void {
+    const union = [...new Set([...this.avoidedHere, ...[...this.avoidedByPeer.values()].flat()])].sort((a, b) => a - b);
+    if (JSON.stringify(union) === JSON.stringify(this.avoided)) return;
+    this.avoided = union;
+    for (const instance of this.instances.values()) if (instance.ready) this.post(instance, { type: 'avoid', tasks: union });
   }
 
   private post(instance: LocalInstance, message: ToInstance, transfer?: ArrayBuffer[]): void {
@@ -539,6 +734,7 @@ export class StreamManager {
   private onConsumed(instance: LocalInstance, bytes: number): void {
     instance.pendingBytes -= bytes;
     const now = performance.now();
+    instance.progressAt = now;
     const delivered = instance.deliveries.shift();
     if (delivered !== undefined) {
       const sample = now - Math.max(delivered, instance.lastConsumedAt);
@@ -601,7 +797,7 @@ export class StreamManager {
     this.updateSpouts();
   }
 
-  private broadcastPeers(message: BackpressureMessage): void {
+  private broadcastPeers(message: BackpressureMessage | AvoidTasksMessage): void {
     for (const peer of this.peers.values()) peer.link?.sendControl(message);
   }
 
@@ -665,6 +861,14 @@ export class StreamManager {
     const previous = this.plan;
     this.plan = plan;
     const me = this.options.container.id;
+    // An update may have changed what this container holds, and so its RAM.
+    void this.options.readPackingPlan().then(
+      (packing) => {
+        const container = packing?.containers.find((c) => c.id === me);
+        if (container) this.ramLimitBytes = (container.scheduled ?? container.required).ramBytes;
+      },
+      () => undefined,
+    );
     // Tasks a new plan drops keep their container here: frames routed by the old plan may still come.
     for (const instance of plan.instances) this.containerOfTask.set(instance.taskId, instance.containerId);
     for (const stmgr of plan.streamManagers) {
@@ -693,6 +897,8 @@ export class StreamManager {
     fencePeers.delete(me);
     const tasks = [...tasksByComponent(plan.instances)];
     const waiting = new Set<number>();
+    const configured = new Set<number>();
+    let configChanged = false;
     for (const instance of this.instances.values()) {
       if (instance.worker && instance.ready) {
         waiting.add(instance.taskId);
@@ -700,13 +906,33 @@ export class StreamManager {
       }
       const config = plan.runtimeConfig[instance.component];
       if (config && JSON.stringify(config) !== JSON.stringify(previous?.runtimeConfig[instance.component])) {
-        this.post(instance, { type: 'config', runtimeConfig: config });
+        configChanged = true;
+        if (instance.worker && instance.ready) configured.add(instance.taskId);
+        this.post(instance, { type: 'config', version: plan.version, runtimeConfig: config });
       }
       if (instance.isSpout && plan.state !== previous?.state) this.post(instance, { type: plan.state === 'RUNNING' ? 'activate' : 'deactivate' });
+    }
+    if (configChanged) {
+      this.configRounds.set(plan.version, { waiting: configured, failures: [] });
+      this.onConfigApplied(undefined, plan.version, undefined);
     }
     this.transition = { version: plan.version, fencePeers, waiting, removed: new Set(removed.map((r) => r.taskId)), fenced: false, startedAt: Date.now() };
     this.updateSpouts();
     this.advanceTransition();
+  }
+
+  /**
+   * An instance ran `onConfigChange` for plan `version` (or can no longer: it died). Once every
+   * instance that was sent the change has answered, the topology master hears what failed.
+   */
+  private onConfigApplied(taskId: number | undefined, version: number, failure: ConfigFailure | undefined): void {
+    const round = this.configRounds.get(version);
+    if (!round) return;
+    if (taskId !== undefined) round.waiting.delete(taskId);
+    if (failure) round.failures.push(failure);
+    if (round.waiting.size > 0) return;
+    this.configRounds.delete(version);
+    this.tmLink?.sendControl({ type: 'config-applied', containerId: this.options.container.id, version, failures: round.failures } satisfies ConfigAppliedMessage);
   }
 
   /** A local instance acknowledged that it routes by plan `version`. */
@@ -800,6 +1026,7 @@ export class StreamManager {
     for (const local of stopping) {
       this.instances.delete(local.taskId);
       if (local.overSince !== undefined) this.removeCause(`task-${local.taskId}`);
+      if (this.avoidedHere.delete(local.taskId)) this.announceAvoided();
     }
   }
 
@@ -832,6 +1059,7 @@ export class StreamManager {
         }
         peer.link = link;
         if (this.localCauses.size > 0) link.sendControl({ type: 'bp-start', containerId: this.options.container.id });
+        if (this.avoidedHere.size > 0) link.sendControl({ type: 'avoid-tasks', containerId: this.options.container.id, tasks: [...this.avoidedHere] } satisfies AvoidTasksMessage);
         for (const frame of peer.queued) link.sendFrame(frame);
         peer.queued = [];
         link.on('close', () => {
@@ -879,6 +1107,10 @@ export class StreamManager {
         pendingBytes: instance.pendingBytes,
         maxPendingBytes: instance.maxPendingBytes,
         restarts: instance.restarts,
+        hungRestarts: instance.hungRestarts,
+        memoryRestarts: instance.memoryRestarts,
+        memoryBytes: instance.counters[MEMORY_BYTES]!,
+        emittedByStream: Object.fromEntries(streamEmitsOf(instance).map((count, i) => [instance.streams[i]!, count])),
         backpressureMs: instance.backpressureMs + (instance.overSince === undefined ? 0 : now - instance.overSince),
         ...backlogOf(instance.counters),
       };
@@ -900,6 +1132,7 @@ export class StreamManager {
         heapUsedBytes: memory.heapUsed,
         droppedFrames: this.droppedFrames,
         droppedTuples: this.droppedTuples,
+        ramLimitBytes: this.ramLimitBytes,
       },
     };
     this.tmLink.sendControl(report);
@@ -912,6 +1145,7 @@ export class StreamManager {
     clearTimeout(this.metricsTimer);
     clearInterval(this.heartbeatTimer);
     clearInterval(this.stallTimer);
+    clearInterval(this.superviseTimer);
     await Promise.all([...this.instances.values()].map((instance) => this.shutdownWorker(instance)));
     this.reportMetrics();
     this.tmLink?.close();

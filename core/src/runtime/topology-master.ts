@@ -6,9 +6,24 @@ import { instanceName, type PackingPlan } from '../model/packing-plan.js';
 import type { MetricsTotals, PhysicalPlan, TopologyRunState } from '../model/runtime-state.js';
 import type { TopologyDefinition } from '../model/topology.js';
 import type { StateManager } from '../spi/state-manager.js';
-import type { InstanceFailedMessage, InstanceFailure, MetricsReport, PlanAppliedMessage, Register } from './control-messages.js';
+import { ConfigError } from '../errors/index.js';
+import type { ConfigAppliedMessage, ConfigFailure, InstanceFailedMessage, InstanceFailure, MetricsReport, PlanAppliedMessage, Register } from './control-messages.js';
 import { acceptAuthenticated, Link, listen } from './link.js';
 import { MetricsCache } from './metrics-cache.js';
+import { acceptRuntimeConfig, isEngineKey, type RuntimeConfigChange } from './runtime-config.js';
+
+/** How long a runtime config update waits for the instances' `onConfigChange` to report back. */
+const CONFIG_ACK_TIMEOUT_MS = 10_000;
+
+/** Instances ran `onConfigChange` for an accepted change and threw: the change was taken back. */
+export class RuntimeConfigRejectedError extends ConfigError {}
+
+interface ConfigWaiter {
+  readonly version: number;
+  readonly containers: Set<number>;
+  readonly failures: ConfigFailure[];
+  readonly done: () => void;
+}
 
 export interface TopologyMasterOptions {
   readonly definition: TopologyDefinition;
@@ -62,6 +77,7 @@ export class TopologyMaster {
   private totalsToWrite: MetricsTotals | undefined;
   private totalsWrite: Promise<void> | undefined;
   private stopping = false;
+  private readonly configWaiters = new Set<ConfigWaiter>();
 
   constructor(private readonly options: TopologyMasterOptions) {
     this.logger = options.logger.child({ role: 'tmaster' });
@@ -99,6 +115,7 @@ export class TopologyMaster {
         else if (message.type === 'metrics') this.metrics.add(message as unknown as MetricsReport);
         else if (message.type === 'counters') this.metrics.heartbeat(message as unknown as MetricsReport);
         else if (message.type === 'instance-failed') this.onInstanceFailed(answer.containerId, message as unknown as InstanceFailedMessage);
+        else if (message.type === 'config-applied') this.onConfigApplied(message as unknown as ConfigAppliedMessage);
         else if (message.type === 'plan-applied') {
           const applied = message as unknown as PlanAppliedMessage;
           if ((this.applied.get(applied.containerId) ?? 0) < applied.version) this.applied.set(applied.containerId, applied.version);
@@ -246,17 +263,63 @@ export class TopologyMaster {
     return { version: this.version, live, applied: live && pending.length === 0, pending, failures: [...this.startFailures.values()] };
   }
 
-  /** Merges runtime config changes (`*` for the whole topology) and publishes them to the instances. */
-  async updateRuntimeConfig(changes: ReadonlyArray<{ component: string; key: string; value: unknown }>): Promise<void> {
-    for (const change of changes) {
-      const known = change.component === '*' || this.options.definition.components.some((c) => c.name === change.component);
-      if (!known) throw new Error(`topology '${this.options.definition.name}' has no component '${change.component}'`);
+  /**
+   * Checks runtime config changes against what each component declares it accepts (nothing is
+   * stored if one is refused), stores and publishes them, and waits for the instances concerned to
+   * run `onConfigChange`. If one throws, the change is taken back (published again with the values
+   * before it) and a {@link RuntimeConfigRejectedError} names the instances and what they threw.
+   */
+  async updateRuntimeConfig(changes: readonly RuntimeConfigChange[]): Promise<void> {
+    const accepted = acceptRuntimeConfig(this.options.definition, changes);
+    const before = accepted.map((c) => ({ ...c, had: c.key in (this.runtimeConfig[c.component] ?? {}), previous: this.runtimeConfig[c.component]?.[c.key] }));
+    for (const change of accepted) this.runtimeConfig[change.component] = { ...this.runtimeConfig[change.component], [change.key]: change.value };
+    if (!this.plan) return;
+    await this.publish();
+    // Engine keys (shuffle weights) are applied by the engine, not by user code: nothing to wait for.
+    const components = new Set(accepted.filter((c) => !isEngineKey(c.key)).map((c) => c.component));
+    if (components.size === 0) return;
+    const failures = await this.configOutcome(this.version, components);
+    if (failures.length === 0) return;
+    for (const change of before) {
+      const config = { ...this.runtimeConfig[change.component] };
+      if (change.had) config[change.key] = change.previous;
+      else delete config[change.key];
+      this.runtimeConfig[change.component] = config;
     }
-    for (const change of changes) {
-      const targets = change.component === '*' ? this.options.definition.components.map((c) => c.name) : [change.component];
-      for (const target of targets) this.runtimeConfig[target] = { ...this.runtimeConfig[target], [change.key]: change.value };
+    await this.publish();
+    const shown = accepted.map((c) => `${c.component}:${c.key}=${JSON.stringify(c.value)}`).join(', ');
+    const why = failures.map((f) => `${f.instance}: ${f.message}`).join('; ');
+    throw new RuntimeConfigRejectedError(`runtime config ${shown} rejected by onConfigChange of ${why}; the previous values were restored`, { code: 'runtime-config.rejected' });
+  }
+
+  /** Failures that containers hosting `components` report for plan `version`, within the timeout. */
+  private configOutcome(version: number, components: ReadonlySet<string>): Promise<ConfigFailure[]> {
+    const containers = new Set((this.plan?.instances ?? []).filter((i) => components.has(i.component) && this.registrations.has(i.containerId)).map((i) => i.containerId));
+    if (containers.size === 0) return Promise.resolve([]);
+    return new Promise((resolve) => {
+      const waiter: ConfigWaiter = {
+        version,
+        containers,
+        failures: [],
+        done: () => {
+          clearTimeout(timer);
+          this.configWaiters.delete(waiter);
+          resolve(waiter.failures);
+        },
+      };
+      // A container that does not answer (restarting, say) gets the stored values when it starts.
+      const timer = setTimeout(() => waiter.done(), CONFIG_ACK_TIMEOUT_MS);
+      timer.unref();
+      this.configWaiters.add(waiter);
+    });
+  }
+
+  private onConfigApplied(message: ConfigAppliedMessage): void {
+    for (const waiter of this.configWaiters) {
+      if (waiter.version !== message.version || !waiter.containers.delete(message.containerId)) continue;
+      waiter.failures.push(...message.failures);
+      if (waiter.containers.size === 0) waiter.done();
     }
-    if (this.plan) await this.publish();
   }
 
   /** The controller the CLI calls: plan status, metrics, activation and runtime config. */
@@ -272,6 +335,8 @@ export class TopologyMaster {
           try {
             await this.updateRuntimeConfig(body);
           } catch (error) {
+            // Refused by the check: nothing changed (400). Refused by an instance's onConfigChange: taken back (422).
+            if (error instanceof RuntimeConfigRejectedError) throw new HttpRequestError(422, error.message, { cause: error, code: error.code });
             throw new HttpRequestError(400, (error as Error).message, { cause: error, code: 'runtime-config.invalid' });
           }
           return { version: this.version, runtimeConfig: this.runtimeConfig };

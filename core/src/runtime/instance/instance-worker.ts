@@ -11,7 +11,7 @@ import { RuntimeTuple, StreamSchema, SYSTEM_COMPONENT, TICK_STREAM } from '../..
 import { describeError } from '../../errors/index.js';
 import { StreamLogger } from '../../logging/index.js';
 import { decodeDataFrame, Emitter, MAX_BATCH_BYTES, OutboundBatches, SHUFFLE_WEIGHTS_KEY, StreamTable } from '../routing.js';
-import { ACKED, BACKLOG, BUSY_NS, EMITTED, ERRORS, EXECUTE_NS, EXECUTED, FAILED, type FromInstance, type InstanceInit, type ToInstance } from './messages.js';
+import { ACKED, BACKLOG, BUSY_NS, BUSY_SINCE, EMITTED, ERRORS, EXECUTE_NS, EXECUTED, FAILED, MEMORY_BYTES, STREAM_EMITTED, type FromInstance, type InstanceInit, type ToInstance } from './messages.js';
 
 const port = parentPort!;
 const init = workerData as InstanceInit;
@@ -23,6 +23,8 @@ const IDLE_SPOUT_DELAY_MS = 1;
 const ERROR_REPORT_INTERVAL_MS = 1000;
 /** How often a spout's backlog is sampled: well inside the shortest metrics interval. */
 const BACKLOG_SAMPLE_MS = 200;
+/** How often the worker samples its own memory for its stream manager's RAM check. */
+const MEMORY_SAMPLE_MS = 200;
 
 const send = (message: FromInstance, transfer?: ArrayBuffer[]): void => port.postMessage(message, transfer ?? []);
 
@@ -42,6 +44,20 @@ let runtimeConfig = { ...init.runtimeConfig };
 
 const counters = new Float64Array(init.counters);
 let lastErrorReport = 0;
+const streamSlots = new Map(self.outputs.map((output, index) => [output.id, STREAM_EMITTED + index]));
+// Components mostly emit on one stream over and over: remember the last one's slot.
+let lastStream = '';
+let lastSlot = -1;
+
+/** Counts one emit, in all and on its stream (the emitter has checked that the stream exists). */
+function countEmit(stream: string): void {
+  counters[EMITTED]++;
+  if (stream !== lastStream) {
+    lastStream = stream;
+    lastSlot = streamSlots.get(stream)!;
+  }
+  counters[lastSlot]++;
+}
 
 function reportError(error: unknown): void {
   counters[ERRORS]++;
@@ -141,15 +157,17 @@ class SpoutRunner {
 
   readonly collector = {
     emit: (values: readonly unknown[], options?: SpoutEmitOptions) => {
-      this.emitter.emit(options?.stream ?? 'default', values);
-      counters[EMITTED]++;
+      const stream = options?.stream ?? 'default';
+      this.emitter.emit(stream, values);
+      countEmit(stream);
       // At-most-once: a tracked tuple counts as delivered once it leaves the spout.
       if (options?.messageId !== undefined) this.pendingAcks.push(options.messageId);
       if (batches.bufferedBytes >= MAX_BATCH_BYTES) flush();
     },
     emitDirect: (taskId: number, values: readonly unknown[], options?: SpoutEmitOptions) => {
-      this.emitter.emitDirect(taskId, options?.stream ?? 'default', values);
-      counters[EMITTED]++;
+      const stream = options?.stream ?? 'default';
+      this.emitter.emitDirect(taskId, stream, values);
+      countEmit(stream);
       if (options?.messageId !== undefined) this.pendingAcks.push(options.messageId);
       if (batches.bufferedBytes >= MAX_BATCH_BYTES) flush();
     },
@@ -184,6 +202,7 @@ class SpoutRunner {
     this.scheduled = false;
     if (!this.active || this.paused || closing) return;
     const start = performance.now();
+    counters[BUSY_SINCE] = Date.now();
     let emittedAny = false;
     for (let calls = 1; ; calls++) {
       const before = counters[EMITTED];
@@ -197,6 +216,7 @@ class SpoutRunner {
       if ((calls & 31) === 0 && performance.now() - start >= SPOUT_SLICE_MS) break;
     }
     counters[BUSY_NS] += Math.round((performance.now() - start) * 1e6);
+    counters[BUSY_SINCE] = 0;
     flush();
     this.deliverAcks();
     this.schedule(emittedAny ? 0 : IDLE_SPOUT_DELAY_MS);
@@ -227,13 +247,15 @@ class BoltRunner {
   // an unbounded output frame.
   readonly collector = {
     emit: (values: readonly unknown[], options?: BoltEmitOptions) => {
-      this.emitter.emit(options?.stream ?? 'default', values);
-      counters[EMITTED]++;
+      const stream = options?.stream ?? 'default';
+      this.emitter.emit(stream, values);
+      countEmit(stream);
       if (batches.bufferedBytes >= MAX_BATCH_BYTES) flush();
     },
     emitDirect: (taskId: number, values: readonly unknown[], options?: BoltEmitOptions) => {
-      this.emitter.emitDirect(taskId, options?.stream ?? 'default', values);
-      counters[EMITTED]++;
+      const stream = options?.stream ?? 'default';
+      this.emitter.emitDirect(taskId, stream, values);
+      countEmit(stream);
       if (batches.bufferedBytes >= MAX_BATCH_BYTES) flush();
     },
     // Delivery is at-most-once in this engine version: there is no tuple tree to complete or fail.
@@ -250,6 +272,7 @@ class BoltRunner {
     const buffer = Buffer.from(frame);
     const srcTask = buffer.readUInt32LE(9);
     const start = performance.now();
+    counters[BUSY_SINCE] = Date.now();
     decodeDataFrame(buffer, table, (entry, values) => {
       try {
         this.bolt.execute(new RuntimeTuple(entry.component, srcTask, entry.stream, entry.schema, values));
@@ -261,17 +284,20 @@ class BoltRunner {
     const elapsedNs = Math.round((performance.now() - start) * 1e6);
     counters[BUSY_NS] += elapsedNs;
     counters[EXECUTE_NS] += elapsedNs;
+    counters[BUSY_SINCE] = 0;
     flush();
     send({ type: 'consumed', bytes: frame.byteLength });
   }
 
   tick(): void {
     const start = performance.now();
+    counters[BUSY_SINCE] = Date.now();
     try {
       this.bolt.execute(new RuntimeTuple(SYSTEM_COMPONENT, -1, TICK_STREAM, tickSchema, []));
     } catch (error) {
       reportError(error);
     }
+    counters[BUSY_SINCE] = 0;
     counters[BUSY_NS] += Math.round((performance.now() - start) * 1e6);
     flush();
   }
@@ -280,7 +306,18 @@ class BoltRunner {
 const tickSchema = new StreamSchema([]);
 let closing = false;
 
+/**
+ * This isolate's memory: its V8 heap plus what it holds outside the heap (Buffers, ArrayBuffers),
+ * which in a worker thread process.memoryUsage() reports for the worker alone (rss is the process's).
+ */
+function sampleMemory(): void {
+  const memory = process.memoryUsage();
+  counters[MEMORY_BYTES] = memory.heapTotal + memory.external;
+}
+
 async function main(): Promise<void> {
+  sampleMemory();
+  setInterval(sampleMemory, MEMORY_SAMPLE_MS).unref();
   const topology = await loadTopology();
   const emitter = new Emitter(init.component, batches, table, definition, (name) => topology.createCustomGrouping(name));
   emitter.setTasks(tasks);
@@ -345,11 +382,19 @@ async function main(): Promise<void> {
         runtimeConfig = { ...message.runtimeConfig };
         flush();
         emitter.setShuffleWeights(shuffleWeights());
+        counters[BUSY_SINCE] = Date.now();
         try {
           userComponent.onConfigChange?.(currentConfig());
+          send({ type: 'config-applied', version: message.version });
         } catch (error) {
           reportError(error);
+          send({ type: 'config-applied', version: message.version, error: describeError(error) });
         }
+        counters[BUSY_SINCE] = 0;
+        break;
+      case 'avoid':
+        flush();
+        emitter.setAvoidedTasks(new Set(message.tasks));
         break;
       case 'shutdown':
         void shutdown(userComponent);
