@@ -1,3 +1,4 @@
 export * from './component.js';
 export * from './tuple.js';
 export * from './topology-builder.js';
+export { TupleValueError } from '../errors/index.js';
