@@ -1,20 +1,9 @@
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import {
-  applyPackingHints,
-  buildTopologyPackage,
-  DEFAULT_PACKING_SETTINGS,
-  LocalFsStateManager,
-  MAX_TUPLE_BYTES,
-  RoundRobinPacking,
-  SilentLogger,
-  StreamManager,
-  TopologyDefinition,
-  TopologyMaster,
-} from '@ardea/core';
+import { MAX_TUPLE_BYTES, type TopologyMaster } from '@ardea/core';
+import { startInProcessEngine, type InProcessEngine } from './in-process-engine.js';
 import { repoRoot } from './support.js';
 
 /** Every case the topology sends (test/topologies/value-types/cases.mjs), and the tuple just under the size limit. */
@@ -59,66 +48,25 @@ const SENT = [
 
 let scratch: string;
 let outDir: string;
-let state: LocalFsStateManager;
+let engine: InProcessEngine | undefined;
 let master: TopologyMaster;
-const streamManagers: StreamManager[] = [];
 
 beforeAll(async () => {
   scratch = mkdtempSync(path.join(os.tmpdir(), 'ardea-values-'));
   outDir = path.join(scratch, 'out');
   mkdirSync(outDir);
-  const built = await buildTopologyPackage(path.join(repoRoot, 'test', 'topologies', 'value-types'), path.join(scratch, 'package'));
-  // A one-field-after-the-name tuple: 2 bytes of stream index, the name (2 + 10 bytes) and 5 bytes of Buffer header.
+  // 2 bytes of stream index, the name field (2 + 10 bytes) and 5 bytes of Buffer header besides the bytes.
   const nearLimitBytes = MAX_TUPLE_BYTES - 2 - (2 + 'near limit'.length) - 5;
-  const definition: TopologyDefinition = {
-    ...built.definition,
+  engine = await startInProcessEngine(path.join(repoRoot, 'test', 'topologies', 'value-types'), scratch, (built) => ({
+    ...built,
     id: 'value-types-test',
-    config: { ...built.definition.config, metricsIntervalMs: 200, outDir, nearLimitBytes },
-  };
-  const plan = new RoundRobinPacking().pack(definition, applyPackingHints(DEFAULT_PACKING_SETTINGS, definition.packing));
-  const logger = new SilentLogger();
-  state = new LocalFsStateManager({ rootPath: path.join(scratch, 'state') }, logger);
-  await state.start();
-  const secret = 'values-test-secret-0123456789';
-  await state.set('topology', definition.name, definition);
-  await state.set('packingPlan', definition.name, plan);
-  master = new TopologyMaster({
-    definition,
-    packingPlan: plan,
-    secret,
-    host: '127.0.0.1',
-    initialState: 'RUNNING',
-    state,
-    logger,
-    metricsSamples: 100,
-    metricsWindowMs: 1000,
-  });
-  await master.start();
-  const { serverPort } = master.addresses;
-  for (const container of plan.containers) {
-    streamManagers.push(
-      new StreamManager({
-        definition,
-        container,
-        secret,
-        bundleUrl: pathToFileURL(built.bundlePath).href,
-        host: '127.0.0.1',
-        backpressure: { highWatermarkBytes: 1024 * 1024, lowWatermarkBytes: 512 * 1024 },
-        metricsIntervalMs: 200,
-        logger,
-        logLevel: 'warn',
-        locateTopologyMaster: async () => ({ host: '127.0.0.1', port: serverPort }),
-        readPackingPlan: () => state.get('packingPlan', definition.name),
-      }),
-    );
-  }
-  await Promise.all(streamManagers.map((s) => s.start()));
+    config: { ...built.config, metricsIntervalMs: 200, outDir, nearLimitBytes },
+  }));
+  master = engine.master;
 }, 60_000);
 
 afterAll(async () => {
-  await Promise.all(streamManagers.map((s) => s.stop()));
-  await master?.stop();
-  await state?.close();
+  await engine?.stop();
   rmSync(scratch, { recursive: true, force: true });
 });
 
