@@ -227,101 +227,122 @@ function writeOther(w: ByteWriter, value: unknown): void {
   }
 }
 
-/** The containers around the value being written, outermost first: a repeat is a cycle. */
+/**
+ * The containers around the value being written: `ancestors[i]` for i < depth is the one at depth i,
+ * so a value among them is a cycle. Entries from `depth` on are stale and never read; they are
+ * dropped after each top-level value, so the last value sent is not kept alive.
+ */
 const ancestors: object[] = [];
 
 function writeObject(w: ByteWriter, value: object, depth: number): void {
-  const prototype = Object.getPrototypeOf(value) as object | null;
-  if (prototype === Buffer.prototype) {
-    writeBytes(w, ValueTag.Bytes, value as Buffer);
+  if (depth > 0) {
+    writeNonNull(w, value, depth);
     return;
   }
-  if (prototype === Date.prototype) {
+  try {
+    writeNonNull(w, value, 0);
+  } finally {
+    if (ancestors.length > 0) ancestors.length = 0;
+  }
+}
+
+function writeNonNull(w: ByteWriter, value: object, depth: number): void {
+  const prototype = Object.getPrototypeOf(value) as object | null;
+  if (prototype === Object.prototype || prototype === null) {
+    enter(value, depth);
+    writeRecord(w, value as Record<string, unknown>, prototype === null ? ValueTag.NullPrototypeObject : ValueTag.Object, depth + 1);
+  } else if (prototype === Array.prototype && Array.isArray(value)) {
+    enter(value, depth);
+    writeArray(w, value as unknown[], depth + 1);
+  } else if (prototype === Buffer.prototype) {
+    writeBytes(w, ValueTag.Bytes, value as Buffer);
+  } else if (prototype === Date.prototype) {
     w.ensure(9);
     w.buffer[w.offset] = ValueTag.Date;
     w.buffer.writeDoubleLE((value as Date).getTime(), w.offset + 1);
     w.offset += 9;
-    return;
-  }
-  const kind = VIEW_KIND_BY_PROTOTYPE.get(prototype!);
-  if (kind !== undefined) {
+  } else if (prototype === Map.prototype) {
+    enter(value, depth);
+    writeMap(w, value as Map<unknown, unknown>, depth + 1);
+  } else if (prototype === Set.prototype) {
+    enter(value, depth);
+    writeSet(w, value as Set<unknown>, depth + 1);
+  } else if (prototype === ArrayBuffer.prototype) {
+    writeBytes(w, ValueTag.ArrayBuffer, new Uint8Array(value as ArrayBuffer));
+  } else {
+    const kind = VIEW_KIND_BY_PROTOTYPE.get(prototype);
+    if (kind === undefined) throw new UnsendableValue(describeUnsendable(value, prototype));
     const view = value as ArrayBufferView;
     w.u8(ValueTag.View);
     writeBytes(w, kind, new Uint8Array(view.buffer, view.byteOffset, view.byteLength));
-    return;
   }
-  if (prototype === ArrayBuffer.prototype) {
-    writeBytes(w, ValueTag.ArrayBuffer, new Uint8Array(value as ArrayBuffer));
-    return;
-  }
-  const isArray = Array.isArray(value);
-  if (isArray ? prototype !== Array.prototype : !CONTAINER_PROTOTYPES.has(prototype)) throw new UnsendableValue(describeUnsendable(value, prototype));
+}
+
+/** Records a container at `depth`, refusing a cycle or a value nested too deeply. */
+function enter(value: object, depth: number): void {
   if (depth >= MAX_VALUE_DEPTH) throw new UnsendableValue(`it is nested deeper than ${MAX_VALUE_DEPTH} levels`);
-  // Entering at `depth` drops the chain of a previous sibling, so the list is exactly this value's ancestors.
-  ancestors.length = depth;
-  if (ancestors.includes(value)) throw new UnsendableValue('it contains itself (a cycle), which cannot be sent');
-  ancestors.push(value);
-  const inner = depth + 1;
-  if (isArray) {
-    const array = value as unknown[];
-    w.u8(ValueTag.Array);
-    w.u32(array.length);
-    for (let i = 0; i < array.length; i++) {
-      try {
-        writeValue(w, array[i], inner);
-      } catch (error) {
-        throw within(error, `[${i}]`);
-      }
-    }
-  } else if (prototype === Map.prototype) {
-    const map = value as Map<unknown, unknown>;
-    w.u8(ValueTag.Map);
-    w.u32(map.size);
-    let i = 0;
-    for (const [key, entry] of map) {
-      try {
-        writeValue(w, key, inner);
-      } catch (error) {
-        throw within(error, ` key #${i}`);
-      }
-      try {
-        writeValue(w, entry, inner);
-      } catch (error) {
-        throw within(error, `.get(${describeKey(key, i)})`);
-      }
-      i++;
-    }
-  } else if (prototype === Set.prototype) {
-    const set = value as Set<unknown>;
-    w.u8(ValueTag.Set);
-    w.u32(set.size);
-    let i = 0;
-    for (const element of set) {
-      try {
-        writeValue(w, element, inner);
-      } catch (error) {
-        throw within(error, ` element #${i}`);
-      }
-      i++;
-    }
-  } else {
-    const record = value as Record<string, unknown>;
-    const keys = Object.keys(record);
-    w.u8(prototype === null ? ValueTag.NullPrototypeObject : ValueTag.Object);
-    w.u32(keys.length);
-    for (const key of keys) {
-      writeString(w, key);
-      try {
-        writeValue(w, record[key], inner);
-      } catch (error) {
-        throw within(error, /^[A-Za-z_$][\w$]*$/.test(key) ? `.${key}` : `[${JSON.stringify(key)}]`);
-      }
+  for (let i = 0; i < depth; i++) if (ancestors[i] === value) throw new UnsendableValue('it contains itself (a cycle), which cannot be sent');
+  ancestors[depth] = value;
+}
+
+function writeRecord(w: ByteWriter, record: Record<string, unknown>, tag: ValueTag, inner: number): void {
+  const keys = Object.keys(record);
+  w.u8(tag);
+  w.u32(keys.length);
+  for (const key of keys) {
+    writeString(w, key);
+    try {
+      writeValue(w, record[key], inner);
+    } catch (error) {
+      throw within(error, /^[A-Za-z_$][\w$]*$/.test(key) ? `.${key}` : `[${JSON.stringify(key)}]`);
     }
   }
 }
 
-/** Plain objects (either prototype), Maps and Sets: what is encoded entry by entry besides arrays. */
-const CONTAINER_PROTOTYPES = new Set<object | null>([Object.prototype, null, Map.prototype, Set.prototype]);
+function writeArray(w: ByteWriter, array: unknown[], inner: number): void {
+  w.u8(ValueTag.Array);
+  w.u32(array.length);
+  for (let i = 0; i < array.length; i++) {
+    try {
+      writeValue(w, array[i], inner);
+    } catch (error) {
+      throw within(error, `[${i}]`);
+    }
+  }
+}
+
+function writeMap(w: ByteWriter, map: Map<unknown, unknown>, inner: number): void {
+  w.u8(ValueTag.Map);
+  w.u32(map.size);
+  let i = 0;
+  for (const [key, entry] of map) {
+    try {
+      writeValue(w, key, inner);
+    } catch (error) {
+      throw within(error, ` key #${i}`);
+    }
+    try {
+      writeValue(w, entry, inner);
+    } catch (error) {
+      throw within(error, `.get(${describeKey(key, i)})`);
+    }
+    i++;
+  }
+}
+
+function writeSet(w: ByteWriter, set: Set<unknown>, inner: number): void {
+  w.u8(ValueTag.Set);
+  w.u32(set.size);
+  let i = 0;
+  for (const element of set) {
+    try {
+      writeValue(w, element, inner);
+    } catch (error) {
+      throw within(error, ` element #${i}`);
+    }
+    i++;
+  }
+}
 
 /** Prefixes the location of the failing part; an error that is not a refusal (a getter threw) becomes one. */
 function within(error: unknown, segment: string): unknown {
