@@ -51,6 +51,13 @@ export class PluginLoadError extends ArdeaError {}
 /** A topology definition is malformed (unknown component, cycle, undeclared stream or field...). */
 export class TopologyError extends ArdeaError {}
 
+/**
+ * `emit` refused a tuple: one of its values cannot be sent (a function, a class instance...), or its
+ * encoding exceeds what one frame can carry. Nothing of the tuple was sent; the caller may catch this
+ * and go on.
+ */
+export class TupleValueError extends TopologyError {}
+
 /** A packing or repacking algorithm could not produce a plan that satisfies its constraints. */
 export class PackingError extends ArdeaError {}
 

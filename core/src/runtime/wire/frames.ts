@@ -13,7 +13,7 @@ export const enum FrameKind {
   Control = 2,
 }
 
-/** Larger frames are treated as corruption: no batch legitimately grows this big. */
+/** Larger frames are treated as corruption: the emitter never builds one (see {@link MAX_TUPLE_BYTES}). */
 export const MAX_FRAME_BYTES = 64 * 1024 * 1024;
 
 /**
@@ -27,6 +27,12 @@ export const DataFrameHeader = {
   countOffset: 13,
   size: 17,
 } as const;
+
+/**
+ * The largest encoded tuple (stream index and values) a data frame can carry: emit refuses a larger
+ * one, since no frame could take it.
+ */
+export const MAX_TUPLE_BYTES = 4 + MAX_FRAME_BYTES - DataFrameHeader.size;
 
 export function destTaskOf(frame: Uint8Array): number {
   return new DataView(frame.buffer, frame.byteOffset, frame.byteLength).getUint32(DataFrameHeader.destTaskOffset, true);

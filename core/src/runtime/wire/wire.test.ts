@@ -42,12 +42,12 @@ describe('tuple value codec', () => {
     expect(words.map(() => reader.value())).toEqual(words);
   });
 
-  it('reads undefined back as null and rejects unknown tags', () => {
+  it('reads undefined back as undefined and rejects unknown tags', () => {
     const writer = new ByteWriter();
     writeValue(writer, undefined);
     writer.u8(99);
     const reader = new ByteReader(writer.buffer, 0, writer.offset);
-    expect(reader.value()).toBeNull();
+    expect(reader.value()).toBeUndefined();
     expect(() => reader.value()).toThrow(/unknown value tag 99/);
   });
 });
