@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { Ardea, createArdea } from '@ardea/core';
-import { ardea, metrics, processesOf, repoRoot } from './support.js';
+import { ardea, droppedTuples, metrics, processesOf, repoRoot } from './support.js';
 
 let home: string;
 let client: Ardea;
@@ -111,6 +111,7 @@ describe('updating a running topology', () => {
       },
       { timeout: 30_000, interval: 1200 },
     );
+    expect(await droppedTuples(home, NAME)).toBe(0);
   });
 
   it('restarts container 1 alone', async () => {
@@ -131,6 +132,24 @@ describe('updating a running topology', () => {
     expect(result.stderr).toMatch(/^ardea: round-robin: none of the 3 container\(s\) has room for another instance of component 'count' \(needs cpu=1 ram=1GiB .*ram=10\.80GiB/);
     expect(await client.state.get('packingPlan', NAME)).toEqual(plan);
     expect((await parallelism()).count).toBe(2);
+  });
+
+  it('refuses a parallelism or container count beyond the size limits before packing, naming the component and the limit', async () => {
+    const plan = await client.state.get('packingPlan', NAME);
+    const scaled = await ardea(home, 'update', 'local', NAME, '--component-parallelism', 'count:1000000000');
+    expect(scaled).toMatchObject({
+      code: 1,
+      stderr: "ardea: component 'count' of topology 'word-count': parallelism 1000000000 is above the limit of 10000 instances per component\n",
+    });
+    const containers = await ardea(home, 'update', 'local', NAME, '--component-parallelism', 'count:3', '--container-number', '1000000000');
+    expect(containers).toMatchObject({ code: 1, stderr: 'ardea: --container-number 1000000000: above the limit of 10000 containers per topology\n' });
+    expect(await client.state.get('packingPlan', NAME)).toEqual(plan);
+    expect((await parallelism()).count).toBe(2);
+    const submit = await ardea(home, 'submit', 'local', path.join(repoRoot, 'examples', 'word-count'), '--name', 'too-big', '--dry-run', '--config-property', 'split.parallelism=20000');
+    expect(submit.code).toBe(1);
+    expect(submit.stderr.split('\n').filter((line) => line.startsWith('ardea:'))).toEqual([
+      "ardea: component 'split' of topology 'too-big': parallelism 20000 is above the limit of 10000 instances per component",
+    ]);
   });
 
   it('serialises updates: a second one while the lock is held fails with "update in progress"', async () => {

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createArdea, MAX_BATCH_BYTES } from '@ardea/core';
-import { ardea, metrics, processesOf, repoRoot, type ComponentCounts } from './support.js';
+import { ardea, droppedTuples, metrics, processesOf, repoRoot, type ComponentCounts } from './support.js';
 
 const WORD_COUNT = path.join(repoRoot, 'examples', 'word-count');
 let home: string;
@@ -50,6 +50,7 @@ describe('word count on the local pool', () => {
     expect(paused.count!.executed).toBe(paused.split!.emitted);
     expect(paused.split!.executed).toBe(paused.sentence!.emitted);
     expect(paused.split!.emitted).toBe(paused.sentence!.emitted * 10);
+    expect(await droppedTuples(home, 'word-count')).toBe(0);
 
     expect(await ardea(home, 'activate', 'local', 'word-count')).toMatchObject({ code: 0, stdout: 'topology word-count is RUNNING\n' });
     await vi.waitFor(async () => expect((await metrics(home, 'word-count')).count!.executed).toBeGreaterThan(paused.count!.executed + 5000), {
@@ -147,6 +148,7 @@ describe('backpressure', () => {
     expect((await ardea(home, 'deactivate', 'local', 'slow-sink')).code).toBe(0);
     const settled = await drained('slow-sink');
     expect(settled.sink!.executed).toBe(settled.numbers!.emitted);
+    expect(await droppedTuples(home, 'slow-sink')).toBe(0);
     expect((await ardea(home, 'kill', 'local', 'slow-sink')).code).toBe(0);
   });
 });

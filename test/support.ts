@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -47,6 +47,13 @@ export async function metrics(home: string, topology: string): Promise<Record<st
   return (JSON.parse(result.stdout) as { components: Record<string, ComponentCounts> }).components;
 }
 
+/** Tuples the topology's stream managers could deliver nowhere since submit (always 0 unless the engine has a bug). */
+export async function droppedTuples(home: string, topology: string): Promise<number> {
+  const result = await ardea(home, 'metrics', 'local', topology, '--json');
+  if (result.code !== 0) throw new Error(`ardea metrics failed: ${result.stderr}`);
+  return (JSON.parse(result.stdout) as { droppedTuples: number }).droppedTuples;
+}
+
 /** Processes whose environment names this ARDEA_HOME: every supervisor and executor a test started. */
 export function processesOf(home: string): number[] {
   const pids: number[] = [];
@@ -60,4 +67,56 @@ export function processesOf(home: string): number[] {
     }
   }
   return pids;
+}
+
+/** An `ardea` command still running, whose progress lines (stderr) can be waited for. */
+export interface RunningCli {
+  readonly result: Promise<CliResult>;
+  /** Resolves true once stderr matches `pattern`, false if the command ended without it. */
+  stderrMatches(pattern: RegExp): Promise<boolean>;
+}
+
+/** Starts the `ardea` CLI like {@link ardea} without waiting for it. */
+export function startArdea(home: string, ...args: string[]): RunningCli {
+  const child = spawn(process.execPath, [ardeaBin, ...args], { env: { ...process.env, ARDEA_HOME: home }, cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  const waiters = new Set<() => void>();
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+    for (const wake of waiters) wake();
+  });
+  const timer = setTimeout(() => child.kill('SIGKILL'), 180_000);
+  let closed = false;
+  const result = new Promise<CliResult>((resolve) =>
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      closed = true;
+      resolve({ code: code ?? 1, stdout, stderr });
+      for (const wake of waiters) wake();
+    }),
+  );
+  return {
+    result,
+    stderrMatches: (pattern) =>
+      new Promise<boolean>((resolve) => {
+        const check = () => {
+          if (!pattern.test(stderr) && !closed) return;
+          waiters.delete(check);
+          resolve(pattern.test(stderr));
+        };
+        waiters.add(check);
+        check();
+      }),
+  };
+}
+
+/** The command line of a process, or '' once it is gone. */
+export function commandLine(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0').join(' ');
+  } catch {
+    return '';
+  }
 }

@@ -22,6 +22,7 @@ export * from './statemgr/index.js';
 export * from './uploader/index.js';
 export * from './packing/index.js';
 export * from './config/index.js';
+export * from './fs/private-files.js';
 export * from './plugin/plugin-loader.js';
 export * from './di/ardea-container.js';
 export { runCli, createProgram, ARDEA_VERSION } from './cli/program.js';
@@ -32,5 +33,7 @@ export { buildTopologyPackage, type BuiltTopologyPackage } from './scheduler/top
 export { createArdea, Ardea, applyTopologyProperties, type CreateArdeaOptions, type SubmitOptions, type SubmitResult, type TopologyDescription } from './scheduler/ardea.js';
 export { HttpSchedulerClient, LibrarySchedulerClient, openSchedulerClient, type SchedulerClient } from './scheduler/scheduler-client.js';
 export { executorSpec } from './scheduler/executor-spec.js';
+export * from './http/json-server.js';
+export * from './http/json-client.js';
 export * from './healthmgr/index.js';
 export * from './simulator/index.js';

@@ -10,12 +10,12 @@ export interface ComponentContext {
   readonly taskId: number;
   /** 0-based index of this instance within its component. */
   readonly componentIndex: number;
-  /** Number of instances of this component. */
+  /** Number of instances of this component in the current physical plan: it follows updates. */
   readonly parallelism: number;
   /** Topology config, overlaid with the component's config and any runtime config change. */
   readonly config: Readonly<Record<string, unknown>>;
   readonly logger: Logger;
-  /** Task ids of a component's instances, sorted; for direct grouping. */
+  /** Task ids of a component's instances in the current physical plan, sorted; for direct grouping. */
   taskIdsOf(component: string): readonly number[];
 }
 
@@ -69,7 +69,10 @@ export interface Spout {
   activate?(): void;
   /** Called when the topology is deactivated; `nextTuple` is not called until `activate`. */
   deactivate?(): void;
-  /** Called with the new config after `ardea update --runtime-config` changed a value, without a restart. */
+  /**
+   * Called with the new config after `ardea update --runtime-config` changed a value, without a
+   * restart. Throwing rejects the change: the update fails and the previous values are restored.
+   */
   onConfigChange?(config: Readonly<Record<string, unknown>>): void;
   /**
    * Tuples (messages, records) the source holds that this spout has not emitted yet — a queue

@@ -7,6 +7,7 @@ import {
   GroupingDefinition,
   InputDefinition,
   PackingHints,
+  RuntimeConfigSpec,
   StreamDefinition,
   TopologyDefinition,
   validateTopology,
@@ -49,6 +50,7 @@ interface DraftComponent {
   config: Record<string, unknown>;
   outputs: StreamDefinition[];
   inputs: InputDefinition[];
+  runtimeConfigSpec: Record<string, RuntimeConfigSpec>;
   factory: () => Spout | Bolt;
 }
 
@@ -93,6 +95,16 @@ export class ComponentDeclarer<Self extends ComponentDeclarer<Self>> {
 
   config(key: string, value: unknown): Self {
     this.draft.config[key] = value;
+    return this.self();
+  }
+
+  /**
+   * Lets `ardea update --runtime-config` change `key` while the component runs, to values that fit
+   * `spec`, e.g. `.runtimeConfig('rate', { type: 'number', min: 0 })`. A component that declares no
+   * key accepts changes only of keys its config already has, to values of the same JSON type.
+   */
+  runtimeConfig(key: string, spec: RuntimeConfigSpec): Self {
+    this.draft.runtimeConfigSpec[key] = spec;
     return this.self();
   }
 
@@ -222,6 +234,7 @@ export class TopologyBuilder {
       config: { ...draft.config },
       outputs: draft.outputs.map((s) => ({ ...s })),
       inputs: draft.inputs.map((i) => ({ ...i })),
+      ...(Object.keys(draft.runtimeConfigSpec).length > 0 ? { runtimeConfigSpec: { ...draft.runtimeConfigSpec } } : {}),
     }));
     for (const component of components) {
       if (component.kind === 'spout' && component.config[TICK_FREQUENCY_KEY] !== undefined) {
@@ -261,7 +274,7 @@ export class TopologyBuilder {
     if (typeof factory !== 'function') {
       throw new TopologyError(`${kind} '${name}': pass a factory such as () => new My${kind === 'spout' ? 'Spout' : 'Bolt'}(), not an instance`);
     }
-    const draft: DraftComponent = { name, kind, parallelism, config: {}, outputs: [], inputs: [], factory };
+    const draft: DraftComponent = { name, kind, parallelism, config: {}, outputs: [], inputs: [], runtimeConfigSpec: {}, factory };
     this.components.set(name, draft);
     return draft;
   }

@@ -1,6 +1,6 @@
 import { Command, CommanderError, Option } from 'commander';
 import { createRequire } from 'node:module';
-import { describeError } from '../errors/index.js';
+import { ArdeaError, describeError } from '../errors/index.js';
 import { Logger, StreamLogger } from '../logging/index.js';
 import type { CliIo } from './cli-io.js';
 import { configCommand } from './commands/config-command.js';
@@ -177,7 +177,7 @@ export function createProgram(io: CliIo): Command {
   return program;
 }
 
-/** Runs the CLI and returns the exit code; failures are one line on stderr. */
+/** Runs the CLI and returns the exit code; failures are one line on stderr, with an error's detail (a user stack) indented under it. */
 export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
   const program = createProgram(io);
   try {
@@ -188,6 +188,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       return error.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
     }
     io.stderr.write(`ardea: ${describeError(error)}\n`);
+    if (error instanceof ArdeaError && error.detail) io.stderr.write(`${error.detail.replace(/^/gm, '  ')}\n`);
     return EXIT_FAILURE;
   }
 }

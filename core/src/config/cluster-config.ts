@@ -5,6 +5,7 @@ import YAML from 'yaml';
 import { z } from 'zod';
 import { ConfigError } from '../errors/index.js';
 import { ByteAmountSchema, ResourceRequestSchema, toResourceRequest, withDefaults } from '../model/resources.js';
+import { MAX_CONTAINERS } from '../model/topology.js';
 import { DEFAULT_PACKING_SETTINGS } from '../packing/settings.js';
 import type { PackingSettings } from '../spi/packing.js';
 import { ConfigProperty, isPlainObject, parseConfigProperty, setAtPath } from './config-property.js';
@@ -68,7 +69,7 @@ const PackingFileSchema = z
     algorithm: z.string().min(1).default('round-robin'),
     repackingAlgorithm: z.string().min(1).optional(),
     plugins: z.array(z.string().min(1)).default([]),
-    containers: z.number().int().min(1).optional(),
+    containers: z.number().int().min(1).max(MAX_CONTAINERS).optional(),
     maxInstancesPerContainer: z.number().int().min(1).optional(),
     instance: ResourceRequestSchema.optional(),
     container: ResourceRequestSchema.optional(),

@@ -12,15 +12,22 @@ export interface ArdeaErrorOptions {
   readonly cause?: unknown;
   /** Stable machine-readable code, e.g. `config.invalid`. Defaults to the class name. */
   readonly code?: string;
+  /**
+   * Lines for the user under the one-line message, when the message cannot hold what they need:
+   * the stack of an exception thrown by their own code.
+   */
+  readonly detail?: string;
 }
 
 export class ArdeaError extends Error {
   readonly code: string;
+  readonly detail?: string;
 
   constructor(message: string, options: ArdeaErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = new.target.name;
     this.code = options.code ?? new.target.name;
+    if (options.detail !== undefined) this.detail = options.detail;
     const kinds: string[] = [];
     for (let cls: unknown = new.target; typeof cls === 'function' && cls !== Error; cls = Object.getPrototypeOf(cls)) {
       kinds.push((cls as { name: string }).name);
@@ -44,6 +51,13 @@ export class PluginLoadError extends ArdeaError {}
 /** A topology definition is malformed (unknown component, cycle, undeclared stream or field...). */
 export class TopologyError extends ArdeaError {}
 
+/**
+ * `emit` refused a tuple: one of its values cannot be sent (a function, a class instance...), or its
+ * encoding exceeds what one frame can carry. Nothing of the tuple was sent; the caller may catch this
+ * and go on.
+ */
+export class TupleValueError extends TopologyError {}
+
 /** A packing or repacking algorithm could not produce a plan that satisfies its constraints. */
 export class PackingError extends ArdeaError {}
 
@@ -61,6 +75,9 @@ export class UploaderError extends ArdeaError {}
 
 /** A scheduler could not start, scale, restart or kill a topology's containers. */
 export class SchedulerError extends ArdeaError {}
+
+/** An instance of a component failed to start: its `open` or `prepare` threw, or its worker could not load the topology. */
+export class InstanceStartError extends ArdeaError {}
 
 /** A health policy, or one of its sensors, detectors, diagnosers or resolvers, failed. */
 export class HealthPolicyError extends ArdeaError {}

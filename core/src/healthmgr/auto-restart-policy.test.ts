@@ -86,6 +86,25 @@ describe('the auto-restart policy', () => {
     clock = 1_000_000;
   });
 
+  it('reports workers the stream managers restarted for memory or because they hung, and restarts no container for them', async () => {
+    const sensor = new RecordedSensor();
+    const actuator = new RecordingActuator();
+    const policy = autoRestartPolicy(settings, sensor, actuator);
+    sensor.next = recordedWindow({
+      container_1_sentence_1: { emitRate: 300, busyFraction: 0.01 },
+      container_1_split_10: { executeRate: 100, busyFraction: 0.3, restarts: 1, memoryRestarts: 1 },
+      container_2_split_11: { executeRate: 100, busyFraction: 0.3, restarts: 1, hungRestarts: 1 },
+      container_1_split_12: { executeRate: 100, busyFraction: 0.3 },
+    });
+    clock += 1000;
+    const round = await manager(policy).runRound(policy);
+    expect(round!.diagnoses).toEqual([
+      expect.objectContaining({ type: 'hung-worker', component: 'split', instances: ['container_2_split_11'] }),
+      expect.objectContaining({ type: 'over-memory', component: 'split', instances: ['container_1_split_10'] }),
+    ]);
+    expect(actuator.calls).toEqual([]);
+  });
+
   it('restarts the container of a hung instance once the stall has lasted its rounds, and judges that it helped', async () => {
     const sensor = new RecordedSensor();
     const actuator = new RecordingActuator();

@@ -28,8 +28,8 @@ export const AutoRestartSettingsSchema = z
 
 export type AutoRestartSettings = z.output<typeof AutoRestartSettingsSchema>;
 
-export const AUTO_RESTART_SYMPTOM = { stalled: 'stalled', crashLoop: 'crash-loop' } as const;
-export const AUTO_RESTART_DIAGNOSIS = { stalledInstance: 'stalled-instance', crashLoop: 'crash-loop' } as const;
+export const AUTO_RESTART_SYMPTOM = { stalled: 'stalled', crashLoop: 'crash-loop', hungRestart: 'hung-restart', memoryRestart: 'memory-restart' } as const;
+export const AUTO_RESTART_DIAGNOSIS = { stalledInstance: 'stalled-instance', crashLoop: 'crash-loop', hungWorker: 'hung-worker', overMemory: 'over-memory' } as const;
 
 /**
  * Instances that hold the topology in backpressure while they execute nothing and are not busy: a
@@ -73,12 +73,41 @@ export class CrashLoopDetector implements Detector {
   }
 }
 
+/**
+ * Workers their stream manager already restarted — hung (no progress for hungInstanceMs) or over
+ * memory (their container exceeded its RAM) — within the window. Nothing is left to do here; the
+ * diagnosis says what happened in `ardea health`, and an over-memory component needs more RAM.
+ */
+export class EngineRestartDetector implements Detector {
+  readonly name = 'engine-restart';
+
+  async detect(measurements: readonly Measurement[], context: PolicyContext): Promise<Symptom[]> {
+    const index = new MeasurementIndex(measurements);
+    const symptoms: Symptom[] = [];
+    for (const [metric, type] of [
+      [METRIC.hungRestarts, AUTO_RESTART_SYMPTOM.hungRestart],
+      [METRIC.memoryRestarts, AUTO_RESTART_SYMPTOM.memoryRestart],
+    ] as const) {
+      for (const component of index.components()) {
+        const restarted = index.instances(component).filter((i) => index.value(component, i, metric) > 0);
+        if (restarted.length > 0) symptoms.push({ type, component, instances: restarted, observedAt: context.now, details: { [metric]: index.sum(component, metric) } });
+      }
+    }
+    return symptoms;
+  }
+}
+
 /** A stalled instance or a crash loop is a fault of the process, which a new process may not have. */
 export class UnhealthyContainerDiagnoser implements Diagnoser {
   readonly name = 'unhealthy-container';
 
   async diagnose(symptoms: readonly Symptom[]): Promise<Diagnosis[]> {
-    const types: Record<string, string> = { [AUTO_RESTART_SYMPTOM.stalled]: AUTO_RESTART_DIAGNOSIS.stalledInstance, [AUTO_RESTART_SYMPTOM.crashLoop]: AUTO_RESTART_DIAGNOSIS.crashLoop };
+    const types: Record<string, string> = {
+      [AUTO_RESTART_SYMPTOM.stalled]: AUTO_RESTART_DIAGNOSIS.stalledInstance,
+      [AUTO_RESTART_SYMPTOM.crashLoop]: AUTO_RESTART_DIAGNOSIS.crashLoop,
+      [AUTO_RESTART_SYMPTOM.hungRestart]: AUTO_RESTART_DIAGNOSIS.hungWorker,
+      [AUTO_RESTART_SYMPTOM.memoryRestart]: AUTO_RESTART_DIAGNOSIS.overMemory,
+    };
     return symptoms
       .filter((s) => types[s.type] !== undefined)
       .map((s) => ({
@@ -131,6 +160,7 @@ export class RestartContainerResolver implements Resolver {
 /**
  * Auto-restart: a container whose instance stays backpressured while idle (hung), or whose worker
  * keeps crashing, is restarted. A stall must last `stallRounds` rounds; a crash loop acts at once.
+ * Workers the stream managers restarted themselves (hung, over memory) are reported as diagnoses.
  */
 export function autoRestartPolicy(settings: AutoRestartSettings, sensor: Sensor, actuator: TopologyActuator): HealthPolicy {
   return {
@@ -139,7 +169,7 @@ export function autoRestartPolicy(settings: AutoRestartSettings, sensor: Sensor,
     windowMs: settings.windowMs,
     holdRounds: { [AUTO_RESTART_DIAGNOSIS.stalledInstance]: settings.stallRounds },
     sensors: [sensor],
-    detectors: [new StalledInstanceDetector(settings), new CrashLoopDetector(settings)],
+    detectors: [new StalledInstanceDetector(settings), new CrashLoopDetector(settings), new EngineRestartDetector()],
     diagnosers: [new UnhealthyContainerDiagnoser()],
     resolvers: [new RestartContainerResolver(actuator)],
   };

@@ -13,6 +13,10 @@ export const METRIC = {
   pendingBytes: 'pendingBytes',
   /** Workers of the instance restarted after they died, over the window. */
   restarts: 'restarts',
+  /** Of those, workers its stream manager restarted because they hung, over the window. */
+  hungRestarts: 'hungRestarts',
+  /** Of those, workers its stream manager restarted because their container exceeded its RAM, over the window. */
+  memoryRestarts: 'memoryRestarts',
   /** Spouts that report one: tuples waiting at the source, latest. */
   backlog: 'backlog',
   /** Spouts that report a backlog: its growth over the window, tuples/s (negative while it drains). */
@@ -20,6 +24,14 @@ export const METRIC = {
   /** Per spout component: fraction of the window its spouts were paused by backpressure. */
   pausedFraction: 'pausedFraction',
 } as const;
+
+/**
+ * Metric name of an instance's emit rate on one of its output streams (tuples/s over the window);
+ * the per-stream rates of an instance add up to its {@link METRIC.emitRate}.
+ */
+export function streamEmitRateMetric(stream: string): string {
+  return `emitRate:${stream}`;
+}
 
 /** Token under which container 0 binds its {@link MetricsSource}, for sensors that plugins contribute. */
 export const MetricsSource = Symbol.for('ardea.MetricsSource');
@@ -47,6 +59,9 @@ export class MetricsCacheSensor implements Sensor {
           measurements.push({ component, instance, metric, timestamp, value: m[metric] });
         }
         measurements.push({ component, instance, metric: METRIC.restarts, timestamp, value: m.recentRestarts });
+        measurements.push({ component, instance, metric: METRIC.hungRestarts, timestamp, value: m.recentHungRestarts });
+        measurements.push({ component, instance, metric: METRIC.memoryRestarts, timestamp, value: m.recentMemoryRestarts });
+        for (const [stream, rate] of Object.entries(m.emitRateByStream ?? {})) measurements.push({ component, instance, metric: streamEmitRateMetric(stream), timestamp, value: rate });
         if (m.backlog !== undefined) {
           measurements.push({ component, instance, metric: METRIC.backlog, timestamp, value: m.backlog });
           measurements.push({ component, instance, metric: METRIC.backlogGrowth, timestamp, value: m.backlogGrowthRate ?? 0 });

@@ -196,3 +196,20 @@ export interface HealthRound {
 export interface HealthLog {
   readonly rounds: readonly HealthRound[];
 }
+
+/**
+ * What the metrics cache carries across process restarts, kept in the state manager so that a
+ * restart of container 0 (which hosts the cache) keeps it too. Counts are cumulative counters by
+ * name (`emitted`, `executed`, `restarts`, ...).
+ */
+export interface MetricsTotals {
+  readonly topologyId: string;
+  /** Per container id: the process the cache last heard from, and how often it saw a new one. */
+  readonly containers: Readonly<Record<string, { readonly incarnation: string; readonly restarts: number; readonly streamManagerOffsets: Readonly<Record<string, number>> }>>;
+  /** Per instance: what its earlier processes counted, added to what the current one reports. */
+  readonly instanceOffsets: Readonly<Record<string, Readonly<Record<string, number>>>>;
+  /** Per instance that is gone (scaled away, or its container removed): its last counts. */
+  readonly retired: Readonly<Record<string, { readonly component: string; readonly taskId: number; readonly counts: Readonly<Record<string, number>> }>>;
+  /** Frames and tuples dropped by stream managers of containers that are gone. */
+  readonly retiredDrops: { readonly frames: number; readonly tuples: number };
+}

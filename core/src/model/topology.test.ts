@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { TopologyError } from '../errors/index.js';
-import { ComponentDefinition, TopologyDefinition, topologicalOrder, validateTopology, withParallelism } from './topology.js';
+import { ComponentDefinition, MAX_COMPONENT_PARALLELISM, MAX_CONTAINERS, MAX_TOPOLOGY_INSTANCES, TopologyDefinition, topologicalOrder, validateTopology, withParallelism } from './topology.js';
 
 function spout(name: string, fields = ['sentence'], extra: Partial<ComponentDefinition> = {}): ComponentDefinition {
   return { name, kind: 'spout', parallelism: 1, config: {}, outputs: [{ id: 'default', fields }], inputs: [], ...extra };
@@ -97,5 +97,20 @@ describe('topology helpers', () => {
   it('changes parallelism and refuses unknown components', () => {
     expect(withParallelism(wordCount(), { count: 6 }).components.find((c) => c.name === 'count')?.parallelism).toBe(6);
     expect(() => withParallelism(wordCount(), { counter: 2 })).toThrow(/has no component 'counter'/);
+  });
+
+  it('refuses parallelism above the size limits, naming the component and the limit', () => {
+    expect(withParallelism(wordCount(), { count: MAX_COMPONENT_PARALLELISM }).components.find((c) => c.name === 'count')?.parallelism).toBe(MAX_COMPONENT_PARALLELISM);
+    expect(() => withParallelism(wordCount(), { count: 1_000_000_000 })).toThrow(
+      new TopologyError(`component 'count' of topology 'word-count': parallelism 1000000000 is above the limit of ${MAX_COMPONENT_PARALLELISM} instances per component`),
+    );
+    const all = { sentence: MAX_COMPONENT_PARALLELISM, split: MAX_COMPONENT_PARALLELISM, count: MAX_COMPONENT_PARALLELISM };
+    expect(() => withParallelism(wordCount(), all)).not.toThrow();
+    const big = { ...wordCount(), components: Array.from({ length: 6 }, (_, i) => spout(`s${i}`, ['x'], { parallelism: MAX_COMPONENT_PARALLELISM })) };
+    expect(() => validateTopology(big)).toThrow(`topology 'word-count' would have 60000 instances, above the limit of ${MAX_TOPOLOGY_INSTANCES} instances per topology`);
+  });
+
+  it('refuses a containers hint above the container limit', () => {
+    expect(() => validateTopology({ ...wordCount(), packing: { containers: MAX_CONTAINERS + 1 } })).toThrow(`at most ${MAX_CONTAINERS} containers`);
   });
 });

@@ -38,6 +38,52 @@ export interface ComponentDefinition {
   readonly outputs: readonly StreamDefinition[];
   /** Subscriptions of a bolt; always empty for spouts. */
   readonly inputs: readonly InputDefinition[];
+  /**
+   * Config keys `ardea update --runtime-config` may change while the component runs, and the values
+   * each accepts. A component that declares none accepts changes of keys its config already has, to
+   * values of the same JSON type.
+   */
+  readonly runtimeConfigSpec?: Readonly<Record<string, RuntimeConfigSpec>>;
+}
+
+/** What values a runtime-settable config key accepts. */
+export type RuntimeConfigSpec =
+  | { readonly type: 'number' | 'integer'; readonly min?: number; readonly max?: number }
+  | { readonly type: 'string' }
+  | { readonly type: 'boolean' }
+  | { readonly type: 'enum'; readonly values: ReadonlyArray<string | number | boolean> };
+
+/** Why `value` does not fit `spec` (e.g. "an integer ≥ 0"), or undefined when it does. */
+export function runtimeConfigMismatch(spec: RuntimeConfigSpec, value: unknown): string | undefined {
+  const expected = describeRuntimeConfigSpec(spec);
+  switch (spec.type) {
+    case 'number':
+    case 'integer': {
+      const fits = typeof value === 'number' && Number.isFinite(value) && (spec.type === 'number' || Number.isInteger(value));
+      return fits && (spec.min === undefined || value >= spec.min) && (spec.max === undefined || value <= spec.max) ? undefined : expected;
+    }
+    case 'string':
+    case 'boolean':
+      return typeof value === spec.type ? undefined : expected;
+    case 'enum':
+      return spec.values.includes(value as string | number | boolean) ? undefined : expected;
+  }
+}
+
+export function describeRuntimeConfigSpec(spec: RuntimeConfigSpec): string {
+  switch (spec.type) {
+    case 'number':
+    case 'integer': {
+      const bounds = [spec.min === undefined ? '' : `≥ ${spec.min}`, spec.max === undefined ? '' : `≤ ${spec.max}`].filter(Boolean).join(' and ');
+      return `${spec.type === 'number' ? 'a number' : 'an integer'}${bounds ? ` ${bounds}` : ''}`;
+    }
+    case 'string':
+      return 'a string';
+    case 'boolean':
+      return 'true or false';
+    case 'enum':
+      return `one of ${spec.values.map((v) => JSON.stringify(v)).join(', ')}`;
+  }
 }
 
 export const DEFAULT_STREAM = 'default';
@@ -64,6 +110,15 @@ export type GroupingDefinition =
   | { readonly type: 'custom'; readonly name: string }
   | { readonly type: 'none' };
 
+/**
+ * Size limits of one topology. Every instance is a worker thread with its own heap, so far fewer fit
+ * on any real pool; the limits exist so that a typo (`count:1000000000`) fails with a clear error
+ * instead of exhausting the memory of whoever packs the plan.
+ */
+export const MAX_COMPONENT_PARALLELISM = 10_000;
+export const MAX_TOPOLOGY_INSTANCES = 50_000;
+export const MAX_CONTAINERS = 10_000;
+
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/;
 const nameSchema = (what: string) =>
   z.string().regex(NAME, `${what} must be 1-63 letters, digits, '-' or '_', starting with a letter or digit`);
@@ -75,6 +130,15 @@ const resourceRequestSchema = z
     diskBytes: z.number().int().nonnegative().optional(),
   })
   .strict();
+
+const bound = z.number().finite().optional();
+const runtimeConfigSpecSchema = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('number'), min: bound, max: bound }).strict(),
+  z.object({ type: z.literal('integer'), min: bound, max: bound }).strict(),
+  z.object({ type: z.literal('string') }).strict(),
+  z.object({ type: z.literal('boolean') }).strict(),
+  z.object({ type: z.literal('enum'), values: z.array(z.union([z.string(), z.number(), z.boolean()])).min(1) }).strict(),
+]);
 
 const groupingSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('shuffle') }).strict(),
@@ -103,6 +167,7 @@ export const TopologyDefinitionSchema = z
               z.object({ id: z.string().min(1), fields: z.array(z.string().min(1)), direct: z.boolean().optional() }).strict(),
             ),
             inputs: z.array(z.object({ component: z.string(), stream: z.string(), grouping: groupingSchema }).strict()),
+            runtimeConfigSpec: z.record(z.string().min(1), runtimeConfigSpecSchema).optional(),
           })
           .strict(),
       )
@@ -110,7 +175,7 @@ export const TopologyDefinitionSchema = z
     config: z.record(z.string(), z.unknown()),
     packing: z
       .object({
-        containers: z.number().int().min(1).optional(),
+        containers: z.number().int().min(1).max(MAX_CONTAINERS, `at most ${MAX_CONTAINERS} containers`).optional(),
         containerResources: resourceRequestSchema.optional(),
         maxInstancesPerContainer: z.number().int().min(1).optional(),
       })
@@ -122,7 +187,8 @@ export const TopologyDefinitionSchema = z
 /**
  * Checks shape and meaning: unique names, spouts without inputs, every input names a declared
  * component and stream, fields groupings name declared fields, direct groupings read direct streams,
- * no cycles. Throws one {@link TopologyError} naming the component and the problem.
+ * no cycles, sizes within {@link checkTopologySize}. Throws one {@link TopologyError} naming the
+ * component and the problem.
  */
 export function validateTopology(input: unknown): TopologyDefinition {
   const parsed = TopologyDefinitionSchema.safeParse(input);
@@ -132,6 +198,7 @@ export function validateTopology(input: unknown): TopologyDefinition {
     throw new TopologyError(`invalid topology definition${where}: ${issue.message}`, { cause: parsed.error });
   }
   const topology = parsed.data as TopologyDefinition;
+  checkTopologySize(topology);
   const byName = new Map<string, ComponentDefinition>();
   for (const component of topology.components) {
     if (byName.has(component.name)) {
@@ -162,6 +229,7 @@ export function validateTopology(input: unknown): TopologyDefinition {
       throw new TopologyError(`bolt '${component.name}' has no inputs; subscribe it to a stream with a grouping`);
     }
     for (const input of component.inputs) checkInput(component, input, byName);
+    checkRuntimeConfigSpec(topology, component);
   }
   checkAcyclic(topology, byName);
   return topology;
@@ -196,6 +264,19 @@ function checkInput(component: ComponentDefinition, input: InputDefinition, byNa
   }
 }
 
+/** Declared runtime keys: sensible bounds, and the value the component starts with fits. */
+function checkRuntimeConfigSpec(topology: TopologyDefinition, component: ComponentDefinition): void {
+  for (const [key, spec] of Object.entries(component.runtimeConfigSpec ?? {})) {
+    if (key.startsWith('__')) throw new TopologyError(`component '${component.name}': runtime config key '${key}' is reserved (keys starting with '__' belong to the engine)`);
+    if ((spec.type === 'number' || spec.type === 'integer') && spec.min !== undefined && spec.max !== undefined && spec.min > spec.max) {
+      throw new TopologyError(`component '${component.name}': runtime config key '${key}' has min ${spec.min} above max ${spec.max}`);
+    }
+    const initial = key in component.config ? component.config[key] : topology.config[key];
+    const mismatch = initial === undefined ? undefined : runtimeConfigMismatch(spec, initial);
+    if (mismatch) throw new TopologyError(`component '${component.name}': config ${key}=${JSON.stringify(initial)} is not what it declares for ${key}: ${mismatch}`);
+  }
+}
+
 function checkAcyclic(topology: TopologyDefinition, byName: Map<string, ComponentDefinition>): void {
   const state = new Map<string, 'visiting' | 'done'>();
   const path: string[] = [];
@@ -213,6 +294,25 @@ function checkAcyclic(topology: TopologyDefinition, byName: Map<string, Componen
     state.set(name, 'done');
   };
   for (const component of topology.components) visit(component.name);
+}
+
+/**
+ * Refuses a component above {@link MAX_COMPONENT_PARALLELISM} instances and a topology above
+ * {@link MAX_TOPOLOGY_INSTANCES}, naming the component and the limit.
+ */
+export function checkTopologySize(topology: Pick<TopologyDefinition, 'name' | 'components'>): void {
+  let total = 0;
+  for (const component of topology.components) {
+    if (component.parallelism > MAX_COMPONENT_PARALLELISM) {
+      throw new TopologyError(
+        `component '${component.name}' of topology '${topology.name}': parallelism ${component.parallelism} is above the limit of ${MAX_COMPONENT_PARALLELISM} instances per component`,
+      );
+    }
+    total += component.parallelism;
+  }
+  if (total > MAX_TOPOLOGY_INSTANCES) {
+    throw new TopologyError(`topology '${topology.name}' would have ${total} instances, above the limit of ${MAX_TOPOLOGY_INSTANCES} instances per topology`);
+  }
 }
 
 /** Components in an order where every component comes after all components it reads from. */
@@ -233,15 +333,17 @@ export function topologicalOrder(topology: TopologyDefinition): ComponentDefinit
   return ordered;
 }
 
-/** Returns a copy with new parallelism for the named components. */
+/** Returns a copy with new parallelism for the named components, within the size limits. */
 export function withParallelism(topology: TopologyDefinition, parallelism: Readonly<Record<string, number>>): TopologyDefinition {
   for (const name of Object.keys(parallelism)) {
     if (!topology.components.some((c) => c.name === name)) {
       throw new TopologyError(`topology '${topology.name}' has no component '${name}'`);
     }
   }
-  return {
+  const scaled = {
     ...topology,
     components: topology.components.map((c) => (parallelism[c.name] === undefined ? c : { ...c, parallelism: parallelism[c.name]! })),
   };
+  checkTopologySize(scaled);
+  return scaled;
 }

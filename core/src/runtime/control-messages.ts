@@ -1,3 +1,4 @@
+import { InstanceStartError } from '../errors/index.js';
 import type { PhysicalPlan } from '../model/runtime-state.js';
 import type { InstanceCounters } from './instance/messages.js';
 
@@ -36,6 +37,17 @@ export interface BackpressureMessage {
 }
 
 /**
+ * Sent by a stream manager to every peer whenever the set changes (and to a peer it connects to):
+ * its local tasks whose worker hung and is being restarted. Every stream manager tells its
+ * instances to route shuffle traffic around the union of all peers' sets.
+ */
+export interface AvoidTasksMessage {
+  readonly type: 'avoid-tasks';
+  readonly containerId: number;
+  readonly tasks: readonly number[];
+}
+
+/**
  * Sent by a stream manager to every peer, on the same connection as its data, once all its instances
  * route by plan `version`: no frame routed by an older plan follows it. A stream manager that has the
  * fence of every peer knows the queues of instances that plan removed are final.
@@ -53,6 +65,47 @@ export interface PlanAppliedMessage {
   readonly version: number;
 }
 
+/**
+ * Sent by a stream manager when an instance fails to start (its `open` or `prepare` threw, or its
+ * worker could not load the topology), before its container exits: the topology master keeps it
+ * until that container registers, so that whoever waits for the topology can say why it does not run.
+ */
+export interface InstanceFailedMessage {
+  readonly type: 'instance-failed';
+  readonly containerId: number;
+  /** As in metrics and the physical plan (`container_<id>_<component>_<task>`). */
+  readonly instance: string;
+  readonly component: string;
+  readonly message: string;
+  readonly stack?: string;
+}
+
+export type InstanceFailure = Omit<InstanceFailedMessage, 'type'>;
+
+/** The one-line error for a failed instance; the stack goes under it. */
+export function instanceStartError(failure: InstanceFailure): InstanceStartError {
+  return new InstanceStartError(`instance ${failure.instance} of component '${failure.component}' failed to start: ${failure.message}`, {
+    ...(failure.stack ? { detail: failure.stack } : {}),
+  });
+}
+
+/**
+ * Sent to the topology master once every local instance whose runtime config plan `version` changed
+ * has run its `onConfigChange`: which of them threw, and what.
+ */
+export interface ConfigAppliedMessage {
+  readonly type: 'config-applied';
+  readonly containerId: number;
+  readonly version: number;
+  readonly failures: readonly ConfigFailure[];
+}
+
+export interface ConfigFailure {
+  readonly instance: string;
+  readonly component: string;
+  readonly message: string;
+}
+
 export interface InstanceMetricsSample extends InstanceCounters {
   readonly component: string;
   readonly taskId: number;
@@ -60,12 +113,20 @@ export interface InstanceMetricsSample extends InstanceCounters {
   readonly pendingBytes: number;
   /** The most bytes that were ever pending at once. */
   readonly maxPendingBytes: number;
-  /** How often the stream manager restarted this instance's worker after it died. */
+  /** How often the stream manager restarted this instance's worker after it died or it terminated it (hung, over memory). */
   readonly restarts: number;
   /** Cumulative milliseconds this instance's queue was above the high watermark. */
   readonly backpressureMs: number;
   /** Spouts that report one: the backlog at their source, as last sampled. */
   readonly backlog?: number;
+  /** Of `restarts`: workers the stream manager terminated because they hung (see `hungInstanceMs`). */
+  readonly hungRestarts?: number;
+  /** Of `restarts`: workers the stream manager terminated because the container exceeded its RAM. */
+  readonly memoryRestarts?: number;
+  /** The worker's own memory (V8 heap plus Buffers and ArrayBuffers), as last sampled. */
+  readonly memoryBytes?: number;
+  /** Cumulative emits per output stream; they add up to `emitted`. */
+  readonly emittedByStream?: Readonly<Record<string, number>>;
 }
 
 export interface StreamManagerMetricsSample {
@@ -77,16 +138,34 @@ export interface StreamManagerMetricsSample {
   readonly cpuSystemUs: number;
   readonly rssBytes: number;
   readonly heapUsedBytes: number;
+  /**
+   * Frames (and the tuples in them) this stream manager could deliver nowhere. Always 0 unless the
+   * engine has a bug or a plan change timed out: a drop is logged as an error.
+   */
+  readonly droppedFrames: number;
+  readonly droppedTuples: number;
+  /** The container's RAM in the packing plan, which the stream manager keeps RSS below. */
+  readonly ramLimitBytes?: number;
 }
 
 export interface MetricsReport {
-  readonly type: 'metrics';
+  /**
+   * `metrics`: a sample of the container's series, taken at a multiple of the metrics interval.
+   * `counters`: the same values sent between samples (a heartbeat), so the metrics cache knows what a
+   * process had counted shortly before it died; it adds nothing to the series.
+   */
+  readonly type: 'metrics' | 'counters';
   readonly containerId: number;
+  /**
+   * Identifies the process (one run of the container's executor) that counted: every process
+   * counts from zero, so the metrics cache carries a previous incarnation's last counts forward.
+   */
+  readonly incarnation: string;
   readonly timestamp: number;
   readonly instances: Readonly<Record<string, InstanceMetricsSample>>;
   readonly streamManager: StreamManagerMetricsSample;
 }
 
-export type ToTopologyMaster = ChallengeAnswer | Register | MetricsReport | PlanAppliedMessage;
+export type ToTopologyMaster = ChallengeAnswer | Register | MetricsReport | PlanAppliedMessage | InstanceFailedMessage | ConfigAppliedMessage;
 export type FromTopologyMaster = Challenge | PhysicalPlanMessage | { readonly type: 'rejected'; readonly reason: string };
-export type PeerMessage = ChallengeAnswer | BackpressureMessage | FenceMessage;
+export type PeerMessage = ChallengeAnswer | BackpressureMessage | FenceMessage | AvoidTasksMessage;

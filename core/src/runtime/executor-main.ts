@@ -26,6 +26,8 @@ import { TopologyMaster } from './topology-master.js';
 
 
 async function main(): Promise<void> {
+  // Whatever the container creates (logs, state, files of the topology's code) is its owner's alone.
+  process.umask(0o077);
   const { values } = parseArgs({
     options: { cluster: { type: 'string' }, topology: { type: 'string' }, container: { type: 'string' } },
     strict: true,
@@ -34,6 +36,13 @@ async function main(): Promise<void> {
   if (!values.cluster || !values.topology || !Number.isInteger(containerId) || containerId < 0) {
     throw new ArdeaError('usage: ardea-executor --cluster <cluster> --topology <name> --container <id>');
   }
+  // Armed before anything can wait (for state, for the topology master), so that no executor
+  // outlives its supervisor. Until the container runs there is nothing to stop gracefully.
+  let onParentGone: () => void = () => {
+    process.stderr.write(`ardea-executor: the supervisor (pid ${process.env[PARENT_PID_ENV]}) is gone; exiting\n`);
+    process.exit(1);
+  };
+  watchParent(() => onParentGone());
   const overrides = process.env[CONFIG_PROPERTIES_ENV] ? (JSON.parse(process.env[CONFIG_PROPERTIES_ENV]) as string[]) : [];
   const config = loadClusterConfig({ cluster: values.cluster, overrides });
   const bootLogger = new StreamLogger({ level: 'info', format: 'json' }, { topology: values.topology, container: containerId });
@@ -104,8 +113,11 @@ async function main(): Promise<void> {
     if (!plan) throw new ArdeaError(`container ${containerId} is not in the packing plan of '${definition.name}' (containers: ${packingPlan.containers.map((c) => c.id).join(', ')})`);
     const bundleUrl = execution.packageUri.startsWith('file:') ? execution.packageUri : undefined;
     if (!bundleUrl) throw new ArdeaError(`cannot load topology package ${execution.packageUri}: only file:// packages can be loaded by this executor`);
+    // Runtime config changes accepted since submit: instances start with them, not with the submit-time values.
+    const storedPlan = await state.get('physicalPlan', definition.name);
     const streamManager = new StreamManager({
       definition,
+      ...(storedPlan?.topologyId === definition.id ? { initialRuntimeConfig: storedPlan.runtimeConfig } : {}),
       container: plan,
       secret: execution.secret,
       bundleUrl,
@@ -116,6 +128,8 @@ async function main(): Promise<void> {
         stallMs: settings.backpressureStallMs,
       },
       metricsIntervalMs: settings.metricsIntervalMs,
+      hungInstanceMs: settings.hungInstanceMs,
+      enforceContainerRam: settings.enforceContainerRam,
       logger,
       logLevel: settings.logLevel,
       locateTopologyMaster: () => waitForMaster(state, definition.name, definition.id),
@@ -138,16 +152,28 @@ async function main(): Promise<void> {
   };
   process.once('SIGTERM', () => void shutdown('SIGTERM'));
   process.once('SIGINT', () => void shutdown('SIGINT'));
+  onParentGone = () => void shutdown('supervisor exited');
+}
+
+/** Calls `onGone` (every 500 ms until it exits) once the process named by `ARDEA_PARENT_PID` is gone. */
+function watchParent(onGone: () => void): void {
   const parent = Number(process.env[PARENT_PID_ENV]);
-  if (Number.isInteger(parent) && parent > 0) {
-    setInterval(() => {
-      try {
-        process.kill(parent, 0);
-      } catch {
-        void shutdown('supervisor exited');
-      }
-    }, 500).unref();
-  }
+  if (!Number.isInteger(parent) || parent <= 0) return;
+  // A direct child is re-parented when its parent dies, so a changed ppid says so even after the OS
+  // has reused the parent's pid; for an indirect parent, probing the pid is all there is.
+  const direct = process.ppid === parent;
+  const gone = (): boolean => {
+    if (direct) return process.ppid !== parent;
+    try {
+      process.kill(parent, 0);
+      return false;
+    } catch (error) {
+      return (error as NodeJS.ErrnoException).code === 'ESRCH';
+    }
+  };
+  setInterval(() => {
+    if (gone()) onGone();
+  }, 500).unref();
 }
 
 /** Resolves with the master's address, waiting for container 0 to publish it. */

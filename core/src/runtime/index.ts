@@ -4,3 +4,4 @@ export { MetricsCache, type MetricsView, type ComponentMetrics, type StreamManag
 export { runtimeSettingsOf, RuntimeSettingsSchema, RUNTIME_SETTING_KEYS, type RuntimeSettings } from './runtime-settings.js';
 export { CONFIG_PROPERTIES_ENV, PARENT_PID_ENV } from './executor-env.js';
 export { MAX_BATCH_BYTES } from './routing.js';
+export { MAX_TUPLE_BYTES } from './wire/frames.js';

@@ -1,8 +1,8 @@
 import net from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { SilentLogger } from '../logging/index.js';
-import { acceptAuthenticated, connectAuthenticated, Link, listen } from './link.js';
-import { encodeControlFrame } from './wire/frames.js';
+import { SilentLogger, type LogFields, type Logger } from '../logging/index.js';
+import { acceptAuthenticated, connectAuthenticated, Link, listen, RejectionLog } from './link.js';
+import { DataFrameHeader, encodeControlFrame } from './wire/frames.js';
 
 const logger = new SilentLogger();
 const SECRET = 'link-test-secret-0123456789';
@@ -12,10 +12,34 @@ afterEach(async () => {
   await new Promise<void>((resolve) => server.close(() => resolve()));
 });
 
-async function start(onLink: (link: Link) => void = () => undefined): Promise<number> {
+async function start(onLink: (link: Link) => void = () => undefined, options: { timeoutMs?: number; maxUnauthenticated?: number; logger?: Logger } = {}): Promise<number> {
   server = net.createServer();
-  acceptAuthenticated(server, { secret: SECRET, topologyId: 'topo-1', logger, timeoutMs: 500 }, (link) => onLink(link));
+  acceptAuthenticated(server, { secret: SECRET, topologyId: 'topo-1', logger: options.logger ?? logger, timeoutMs: options.timeoutMs ?? 500, ...(options.maxUnauthenticated ? { maxUnauthenticated: options.maxUnauthenticated } : {}) }, (link) =>
+    onLink(link),
+  );
   return listen(server, '127.0.0.1');
+}
+
+/** Keeps warnings, so tests can see what was logged and how often. */
+class WarningLog implements Logger {
+  readonly lines: Array<{ message: string; fields: LogFields | undefined }> = [];
+  debug(): void {}
+  info(): void {}
+  error(): void {}
+  warn(message: string, fields?: LogFields): void {
+    this.lines.push({ message, fields });
+  }
+  child(): Logger {
+    return this;
+  }
+}
+
+function rawConnection(port: number): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host: '127.0.0.1', port }, () => resolve(socket));
+    socket.once('error', reject);
+    socket.resume();
+  });
 }
 
 function closed(socket: net.Socket): Promise<void> {
@@ -77,5 +101,75 @@ describe('authenticated links', () => {
     await vi.waitFor(() => expect(received).toEqual([{ type: 'bp-stop', containerId: 1 }]));
     expect(good.isClosed).toBe(false);
     good.socket.destroy();
+  });
+
+  it('refuses a frame larger than a handshake from a peer that has not authenticated, as soon as its length arrives', async () => {
+    const warnings = new WarningLog();
+    const port = await start(undefined, { timeoutMs: 60_000, logger: warnings });
+    const socket = await rawConnection(port);
+    socket.on('error', () => undefined);
+    const header = Buffer.alloc(DataFrameHeader.size);
+    header.writeUInt32LE(60 * 1024 * 1024, 0);
+    header[4] = 1;
+    socket.write(header);
+    await closed(socket);
+    expect(warnings.lines).toEqual([
+      { message: 'rejected a connection: it sent a malformed frame before authenticating (frame length 62914560 is out of range (1 to 4096))', fields: { remote: '127.0.0.1' } },
+    ]);
+  });
+
+  it('still carries large frames once the peer has authenticated', async () => {
+    const received: number[] = [];
+    const port = await start((link) => link.on('data', (frame) => received.push(frame.length)));
+    const link = await connectAuthenticated({ host: '127.0.0.1', port, secret: SECRET, identity: { role: 'peer', containerId: 2, topologyId: 'topo-1' }, logger });
+    const frame = Buffer.alloc(8 * 1024 * 1024);
+    frame.writeUInt32LE(frame.length - 4, 0);
+    frame[4] = 1;
+    link.sendFrame(frame);
+    await vi.waitFor(() => expect(received).toEqual([frame.length]), { timeout: 10_000 });
+    link.socket.destroy();
+  });
+
+  it('closes connections beyond the cap of those still authenticating, and accepts again once one is gone', async () => {
+    const warnings = new WarningLog();
+    const port = await start(undefined, { timeoutMs: 60_000, maxUnauthenticated: 2, logger: warnings });
+    const silent = [await rawConnection(port), await rawConnection(port)];
+    const extra = await rawConnection(port);
+    await closed(extra);
+    expect(warnings.lines.map((line) => line.message)).toEqual(['rejected a connection: 2 connections are authenticating already']);
+    try {
+      silent[0]!.destroy();
+      const identity = { role: 'peer' as const, containerId: 1, topologyId: 'topo-1' };
+      // Until the server has seen the close, a new connection may still be over the cap; a refused
+      // one gets no challenge, so the connect gives up after its short timeout and is tried again.
+      const link = await vi.waitFor(() => connectAuthenticated({ host: '127.0.0.1', port, secret: SECRET, identity, logger, timeoutMs: 300 }), { timeout: 10_000, interval: 50 });
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(link.isClosed).toBe(false);
+      link.socket.destroy();
+    } finally {
+      for (const socket of silent) socket.destroy();
+    }
+  });
+});
+
+describe('the rejection log', () => {
+  it('writes the first rejection at once, then one line per interval with the count, the reasons and a sample address', async () => {
+    const warnings = new WarningLog();
+    const log = new RejectionLog(warnings, 200);
+    log.record('it failed authentication', '10.0.0.1');
+    for (let i = 0; i < 30; i++) log.record(i % 3 === 0 ? 'it did not authenticate in time' : 'it failed authentication', `10.0.0.${i + 2}`);
+    expect(warnings.lines).toHaveLength(1);
+    await vi.waitFor(() => expect(warnings.lines).toHaveLength(2));
+    expect(warnings.lines).toEqual([
+      { message: 'rejected a connection: it failed authentication', fields: { remote: '10.0.0.1' } },
+      {
+        message: 'rejected 30 more connection(s) in the last 0.2 s',
+        fields: { reasons: { 'it did not authenticate in time': 10, 'it failed authentication': 20 }, remote: '10.0.0.2' },
+      },
+    ]);
+    // A quiet interval ends the window: the next rejection is written at once again.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    log.record('it failed authentication', '10.0.0.99');
+    expect(warnings.lines).toHaveLength(3);
   });
 });

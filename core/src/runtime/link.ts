@@ -1,8 +1,9 @@
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
+import { describeError } from '../errors/index.js';
 import type { Logger } from '../logging/index.js';
 import type { ChallengeAnswer } from './control-messages.js';
-import { answerChallenge, CoalescingWriter, decodeControl, encodeControlFrame, FrameKind, FrameReader, newChallenge, verifyChallenge } from './wire/frames.js';
+import { answerChallenge, CoalescingWriter, decodeControl, encodeControlFrame, FrameKind, FrameReader, MAX_FRAME_BYTES, newChallenge, verifyChallenge } from './wire/frames.js';
 
 /**
  * One authenticated connection carrying frames. A malformed frame, a failed handshake or a data frame
@@ -15,6 +16,7 @@ export class Link extends EventEmitter<{
 }> {
   private readonly writer: CoalescingWriter;
   private closed = false;
+  private reader: FrameReader | undefined;
 
   constructor(
     readonly socket: net.Socket,
@@ -53,8 +55,12 @@ export class Link extends EventEmitter<{
     this.socket.destroySoon?.();
   }
 
-  /** Starts reading frames; `authenticated` decides whether data frames are accepted yet. */
-  startReading(isAuthenticated: () => boolean): void {
+  /**
+   * Starts reading frames. `isAuthenticated` decides whether data frames are accepted yet;
+   * `maxFrameBytes` bounds each frame until {@link acceptFramesUpTo} changes it. A malformed frame
+   * closes the connection and is reported to `onMalformed` (default: a warning).
+   */
+  startReading(isAuthenticated: () => boolean, options: { maxFrameBytes?: number; onMalformed?: (error: unknown) => void } = {}): void {
     const reader = new FrameReader((kind, frame) => {
       if (kind === FrameKind.Control) {
         const message = decodeControl(frame);
@@ -65,48 +71,132 @@ export class Link extends EventEmitter<{
       } else {
         this.emit('data', frame);
       }
-    });
+    }, options.maxFrameBytes ?? MAX_FRAME_BYTES);
+    this.reader = reader;
+    const onMalformed =
+      options.onMalformed ?? ((error: unknown) => this.logger.warn('closing a connection that sent a malformed frame', { error, remote: `${this.socket.remoteAddress}:${this.socket.remotePort}` }));
     this.socket.on('data', (chunk: Buffer) => {
       try {
         reader.push(chunk);
       } catch (error) {
-        this.logger.warn('closing a connection that sent a malformed frame', { error, remote: `${this.socket.remoteAddress}:${this.socket.remotePort}` });
         this.socket.destroy();
+        onMalformed(error);
       }
     });
+  }
+
+  /** Changes the largest frame this link accepts: handshake-sized until the peer has authenticated. */
+  acceptFramesUpTo(maxFrameBytes: number): void {
+    if (this.reader) this.reader.maxFrameBytes = maxFrameBytes;
+  }
+}
+
+/**
+ * Before the handshake completes only the challenge and its answer may arrive: a few hundred bytes.
+ * Anything larger is refused as soon as its length prefix arrives, so an unauthenticated peer cannot
+ * make this process buffer a large frame.
+ */
+export const HANDSHAKE_MAX_FRAME_BYTES = 4096;
+
+/** Connections still authenticating that one listener holds at most; more are closed as they arrive. */
+export const MAX_UNAUTHENTICATED_CONNECTIONS = 64;
+
+/**
+ * Logs rejected connections without letting a flood of them flood the log: the first at once, then
+ * at most one line per interval with how many followed, why, and one of their addresses.
+ */
+export class RejectionLog {
+  private timer: NodeJS.Timeout | undefined;
+  private count = 0;
+  private reasons: Record<string, number> = {};
+  private sample: string | undefined;
+
+  constructor(
+    private readonly logger: Logger,
+    private readonly intervalMs = 10_000,
+  ) {}
+
+  record(reason: string, remote: string | undefined): void {
+    if (!this.timer) {
+      this.logger.warn(`rejected a connection: ${reason}`, { remote });
+      this.startWindow();
+      return;
+    }
+    this.count++;
+    this.reasons[reason] = (this.reasons[reason] ?? 0) + 1;
+    this.sample ??= remote;
+  }
+
+  private startWindow(): void {
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      if (this.count === 0) return;
+      this.logger.warn(`rejected ${this.count} more connection(s) in the last ${this.intervalMs / 1000} s`, { reasons: this.reasons, remote: this.sample });
+      this.count = 0;
+      this.reasons = {};
+      this.sample = undefined;
+      this.startWindow();
+    }, this.intervalMs);
+    this.timer.unref();
   }
 }
 
 /**
  * Accepts connections on `server`, challenges each, and hands authenticated links to `onLink`.
- * Connections that answer wrongly, or not within `timeoutMs`, are closed.
+ * Connections that answer wrongly, not within `timeoutMs`, with a frame larger than a handshake, or
+ * beyond `maxUnauthenticated` connections still authenticating, are closed; the rejections are logged
+ * through a {@link RejectionLog}.
  */
 export function acceptAuthenticated(
   server: net.Server,
-  options: { secret: string; topologyId: string; logger: Logger; timeoutMs?: number },
+  options: { secret: string; topologyId: string; logger: Logger; timeoutMs?: number; maxUnauthenticated?: number; rejectionLogIntervalMs?: number },
   onLink: (link: Link, answer: ChallengeAnswer) => void,
 ): void {
+  const rejections = new RejectionLog(options.logger, options.rejectionLogIntervalMs);
+  const maxUnauthenticated = options.maxUnauthenticated ?? MAX_UNAUTHENTICATED_CONNECTIONS;
+  let unauthenticated = 0;
   server.on('connection', (socket) => {
+    const remote = socket.remoteAddress;
+    if (unauthenticated >= maxUnauthenticated) {
+      socket.destroy();
+      rejections.record(`${maxUnauthenticated} connections are authenticating already`, remote);
+      return;
+    }
+    unauthenticated++;
+    let authenticating = true;
+    const settle = () => {
+      if (authenticating) unauthenticated--;
+      authenticating = false;
+    };
+    socket.once('close', settle);
     const link = new Link(socket, options.logger);
     const nonce = newChallenge();
     let authenticated = false;
     const timer = setTimeout(() => {
       if (!authenticated) {
-        options.logger.warn('closing a connection that did not authenticate in time', { remote: socket.remoteAddress });
         socket.destroy();
+        rejections.record('it did not authenticate in time', remote);
       }
     }, options.timeoutMs ?? 5000);
     timer.unref();
-    link.startReading(() => authenticated);
+    link.startReading(() => authenticated, {
+      maxFrameBytes: HANDSHAKE_MAX_FRAME_BYTES,
+      onMalformed: (error) => {
+        if (authenticated) options.logger.warn('closing a connection that sent a malformed frame', { error, remote });
+        else rejections.record(`it sent a malformed frame before authenticating (${describeError(error)})`, remote);
+      },
+    });
     link.once('control', (message) => {
       const answer = message as Partial<ChallengeAnswer>;
       if (answer.type !== 'answer' || answer.topologyId !== options.topologyId || !verifyChallenge(options.secret, nonce, answer.proof)) {
-        options.logger.warn('rejecting a connection that failed authentication', { remote: socket.remoteAddress });
         socket.destroy();
+        rejections.record('it failed authentication', remote);
         return;
       }
       authenticated = true;
+      settle();
       clearTimeout(timer);
+      link.acceptFramesUpTo(MAX_FRAME_BYTES);
       onLink(link, answer as ChallengeAnswer);
     });
     link.sendControl({ type: 'challenge', nonce });
@@ -133,8 +223,10 @@ export function connectAuthenticated(options: {
       clearTimeout(timer);
       reject(error);
     });
-    link.startReading(() => true);
+    // The server is trusted once it has challenged us; until then it gets no more room than a peer.
+    link.startReading(() => true, { maxFrameBytes: HANDSHAKE_MAX_FRAME_BYTES });
     link.once('control', (message) => {
+      link.acceptFramesUpTo(MAX_FRAME_BYTES);
       const challenge = message as { type?: unknown; nonce?: unknown };
       if (challenge.type !== 'challenge' || typeof challenge.nonce !== 'string') {
         clearTimeout(timer);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { InstanceMetricsSample, MetricsReport } from './control-messages.js';
+import type { MetricsTotals } from '../model/runtime-state.js';
 import { MetricsCache } from './metrics-cache.js';
 
 function sample(component: string, taskId: number, counts: Partial<InstanceMetricsSample>): InstanceMetricsSample {
@@ -21,19 +22,37 @@ function sample(component: string, taskId: number, counts: Partial<InstanceMetri
   };
 }
 
-function report(containerId: number, timestamp: number, instances: Record<string, InstanceMetricsSample>): MetricsReport {
+function report(
+  containerId: number,
+  timestamp: number,
+  instances: Record<string, InstanceMetricsSample>,
+  options: { incarnation?: string; type?: MetricsReport['type']; droppedTuples?: number } = {},
+): MetricsReport {
   return {
-    type: 'metrics',
+    type: options.type ?? 'metrics',
     containerId,
+    incarnation: options.incarnation ?? 'first',
     timestamp,
     instances,
-    streamManager: { backpressureInitiatedMs: 0, spoutsPausedMs: 0, cpuUserUs: timestamp * 100, cpuSystemUs: 0, rssBytes: 1, heapUsedBytes: 1 },
+    streamManager: {
+      backpressureInitiatedMs: 0,
+      spoutsPausedMs: 0,
+      cpuUserUs: timestamp * 100,
+      cpuSystemUs: 0,
+      rssBytes: 1,
+      heapUsedBytes: 1,
+      droppedFrames: options.droppedTuples ? 1 : 0,
+      droppedTuples: options.droppedTuples ?? 0,
+    },
   };
 }
 
+const newCache = (onTotalsChange?: (totals: MetricsTotals) => void) => new MetricsCache({ maxSamples: 10, topologyId: 't-1', ...(onTotalsChange ? { onTotalsChange } : {}) });
+const view = (cache: MetricsCache, now: number, windowMs = 1000) => cache.view({ windowMs, instances: true, now });
+
 describe('the metrics cache', () => {
   it('sums instances per component and derives windowed rates, latency and busy time', () => {
-    const cache = new MetricsCache(10);
+    const cache = newCache();
     cache.add(report(1, 1000, { a: sample('count', 1, { executed: 100, executeNs: 1e6, busyNs: 0 }) }));
     cache.add(report(1, 2000, { a: sample('count', 1, { executed: 1100, executeNs: 11e6, busyNs: 5e8, pendingBytes: 64 }) }));
     cache.add(report(2, 2000, { b: sample('count', 2, { executed: 50 }) }));
@@ -44,7 +63,7 @@ describe('the metrics cache', () => {
   });
 
   it('reports a spout backlog and its growth over the window, and restarts in the window, only where there are some', () => {
-    const cache = new MetricsCache(10);
+    const cache = newCache();
     cache.add(report(1, 1000, { s1: sample('source', 1, { backlog: 100 }), s2: sample('source', 2, { backlog: 0 }), b: sample('sink', 3, { restarts: 1 }) }));
     cache.add(report(1, 3000, { s1: sample('source', 1, { backlog: 700 }), s2: sample('source', 2, { backlog: 200 }), b: sample('sink', 3, { restarts: 4 }) }));
     const view = cache.view({ windowMs: 2000, instances: true, now: 3000 });
@@ -56,7 +75,7 @@ describe('the metrics cache', () => {
   });
 
   it('keeps the counts of instances that were scaled away or whose container left', () => {
-    const cache = new MetricsCache(10);
+    const cache = newCache();
     cache.add(report(1, 1000, { a: sample('count', 1, { executed: 10 }), b: sample('count', 2, { executed: 20 }) }));
     cache.add(report(1, 2000, { a: sample('count', 1, { executed: 15 }) }));
     cache.add(report(2, 2000, { c: sample('count', 3, { executed: 40 }) }));
@@ -64,13 +83,106 @@ describe('the metrics cache', () => {
     expect(cache.view({ windowMs: 1000, instances: false, now: 2000 }).components.count).toMatchObject({ executed: 75, instanceCount: 1 });
   });
 
-  it('continues counts across a container restart instead of going backwards', () => {
-    const cache = new MetricsCache(10);
+  it('continues the counts of a restarted process from the last ones its predecessor reported, whether it starts lower or higher', () => {
+    const cache = newCache();
     cache.add(report(1, 1000, { a: sample('split', 1, { emitted: 500 }) }));
-    cache.add(report(1, 2000, { a: sample('split', 1, { emitted: 20 }) }));
-    cache.add(report(1, 3000, { a: sample('split', 1, { emitted: 70 }) }));
-    expect(cache.view({ windowMs: 1000, instances: false, now: 3000 }).components.split).toMatchObject({ emitted: 570, emitRate: 50 });
-    cache.add(report(1, 4000, { a: sample('split', 1, { emitted: 5 }) }));
-    expect(cache.view({ windowMs: 1000, instances: false, now: 4000 }).components.split!.emitted).toBe(575);
+    cache.add(report(1, 2000, { a: sample('split', 1, { emitted: 20 }) }, { incarnation: 'second' }));
+    cache.add(report(1, 3000, { a: sample('split', 1, { emitted: 70 }) }, { incarnation: 'second' }));
+    expect(view(cache, 3000).components.split).toMatchObject({ emitted: 570, emitRate: 50 });
+    // A process that counted more before its first report than the last one did is a new one too.
+    cache.add(report(1, 4000, { a: sample('split', 1, { emitted: 900 }) }, { incarnation: 'third' }));
+    expect(view(cache, 4000).components.split!.emitted).toBe(1470);
+    expect(view(cache, 4000).streamManagers['stmgr-1']!.restarts).toBe(2);
+  });
+
+  it('carries what a process counted after its last sample, as far as heartbeats published it', () => {
+    const cache = newCache();
+    cache.add(report(1, 1000, { s: sample('ids', 1, { emitted: 100 }), k: sample('sink', 2, { executed: 90 }) }));
+    cache.heartbeat(report(1, 1250, { s: sample('ids', 1, { emitted: 150 }), k: sample('sink', 2, { executed: 140 }) }, { type: 'counters' }));
+    cache.heartbeat(report(1, 1500, { s: sample('ids', 1, { emitted: 200 }), k: sample('sink', 2, { executed: 185 }) }, { type: 'counters' }));
+    // Heartbeats add no sample: the series, and what is windowed over it, stays on the interval.
+    expect(view(cache, 1500).components.ids!.emitted).toBe(100);
+    // The process dies; its successor's first sample continues from the last heartbeat.
+    cache.add(report(1, 2000, { s: sample('ids', 1, { emitted: 30 }), k: sample('sink', 2, { executed: 25 }) }, { incarnation: 'second' }));
+    expect(view(cache, 2000).components).toMatchObject({ ids: { emitted: 230, emitRate: 130 }, sink: { executed: 210 } });
+  });
+
+  it('keeps restarts cumulative across restarts of the container, and counts those separately', () => {
+    const cache = newCache();
+    cache.add(report(1, 1000, { b: sample('sink', 3, { restarts: 4 }) }));
+    cache.heartbeat(report(1, 1200, { b: sample('sink', 3, { restarts: 6 }) }, { type: 'counters' }));
+    cache.add(report(1, 2000, { b: sample('sink', 3, { restarts: 0 }) }, { incarnation: 'second' }));
+    expect(view(cache, 2000).components.sink).toMatchObject({ restarts: 6, recentRestarts: 2 });
+    cache.add(report(1, 3000, { b: sample('sink', 3, { restarts: 2 }) }, { incarnation: 'second' }));
+    expect(view(cache, 3000).components.sink).toMatchObject({ restarts: 8, recentRestarts: 2 });
+    expect(view(cache, 3000).streamManagers['stmgr-1']!.restarts).toBe(1);
+  });
+
+  it('ignores a late message from a process that was already replaced', () => {
+    const cache = newCache();
+    cache.add(report(1, 1000, { a: sample('split', 1, { emitted: 500 }) }));
+    cache.add(report(1, 2000, { a: sample('split', 1, { emitted: 20 }) }, { incarnation: 'second' }));
+    cache.heartbeat(report(1, 1100, { a: sample('split', 1, { emitted: 510 }) }, { type: 'counters' }));
+    cache.add(report(1, 3000, { a: sample('split', 1, { emitted: 40 }) }, { incarnation: 'second' }));
+    expect(view(cache, 3000).components.split!.emitted).toBe(540);
+    expect(view(cache, 3000).streamManagers['stmgr-1']!.restarts).toBe(1);
+  });
+
+  it('retires instances scaled away, and the containers that left, with their last counts, restarts and drops', () => {
+    const cache = newCache();
+    cache.add(report(1, 1000, { a: sample('count', 1, { executed: 10 }), b: sample('count', 2, { executed: 20, restarts: 1 }) }));
+    cache.heartbeat(report(1, 1200, { a: sample('count', 1, { executed: 12 }), b: sample('count', 2, { executed: 25, restarts: 1 }) }, { type: 'counters' }));
+    cache.add(report(1, 2000, { a: sample('count', 1, { executed: 15 }) }));
+    cache.add(report(2, 1000, { c: sample('count', 3, { executed: 30 }) }));
+    cache.add(report(2, 2000, { c: sample('count', 3, { executed: 35 }) }, { incarnation: 'second', droppedTuples: 4 }));
+    cache.retain(new Set([1]));
+    expect(view(cache, 2000).components.count).toMatchObject({ executed: 15 + 25 + 65, restarts: 1, instanceCount: 1 });
+    expect(view(cache, 2000)).toMatchObject({ droppedTuples: 4, droppedFrames: 1 });
+    expect(Object.keys(view(cache, 2000).streamManagers)).toEqual(['stmgr-1']);
+  });
+
+  it('continues after a restart of container 0 from the totals it kept, counting a process replaced meanwhile', () => {
+    let kept: MetricsTotals | undefined;
+    const before = newCache((totals) => (kept = totals));
+    before.add(report(1, 1000, { a: sample('split', 1, { emitted: 500, restarts: 3 }) }));
+    before.add(report(1, 2000, { a: sample('split', 1, { emitted: 20 }) }, { incarnation: 'second' }));
+    before.add(report(2, 2000, { x: sample('split', 5, { emitted: 7 }) }));
+    before.add(report(2, 3000, {}));
+    const after = newCache();
+    after.restore(kept!);
+    // Container 1 still runs its second process; container 2's first process was replaced while
+    // container 0 was down: what it counted after the totals were kept is lost, nothing more.
+    after.add(report(1, 5000, { a: sample('split', 1, { emitted: 60 }) }, { incarnation: 'second' }));
+    after.add(report(2, 5000, { y: sample('split', 6, { emitted: 3 }) }, { incarnation: 'other' }));
+    expect(view(after, 5000).components.split).toMatchObject({ emitted: 500 + 60 + 7 + 3, restarts: 3 });
+    expect(view(after, 5000).streamManagers['stmgr-1']!.restarts).toBe(1);
+    expect(view(after, 5000).streamManagers['stmgr-2']!.restarts).toBe(1);
+  });
+
+  it('does not take over totals of another submission of the same name', () => {
+    const before = newCache();
+    before.add(report(1, 1000, { a: sample('split', 1, { emitted: 500 }) }));
+    before.add(report(1, 2000, { a: sample('split', 1, { emitted: 20 }) }, { incarnation: 'second' }));
+    const after = new MetricsCache({ maxSamples: 10, topologyId: 't-2' });
+    after.restore(before.totals());
+    after.add(report(1, 3000, { a: sample('split', 1, { emitted: 5 }) }));
+    expect(view(after, 3000).components.split!.emitted).toBe(5);
+  });
+
+  it('counts emits per output stream, per second over the window and cumulatively across restarts of the container and of the cache', () => {
+    const cache = newCache();
+    cache.add(report(1, 1000, { s1: sample('source', 1, { emitted: 0, emittedByStream: { default: 0, side: 0 } }), s2: sample('source', 2, { emitted: 100, emittedByStream: { default: 100, side: 0 } }) }));
+    cache.add(report(1, 2000, { s1: sample('source', 1, { emitted: 1076, emittedByStream: { default: 1000, side: 76 } }), s2: sample('source', 2, { emitted: 1100, emittedByStream: { default: 1000, side: 100 } }) }));
+    const view = cache.view({ windowMs: 1000, instances: true, now: 2000 });
+    expect(view.components.source).toMatchObject({ emitRate: 2076, emitRateByStream: { default: 1900, side: 176 }, emittedByStream: { default: 2000, side: 176 } });
+    expect(view.components.source!.instances!.s1!.emitRateByStream).toEqual({ default: 1000, side: 76 });
+    // The container restarts: its instances count from zero again, the cumulative counts go on.
+    cache.add(report(1, 3000, { s1: sample('source', 1, { emitted: 10, emittedByStream: { default: 9, side: 1 } }), s2: sample('source', 2, { emitted: 0, emittedByStream: { default: 0, side: 0 } }) }, { incarnation: 'second' }));
+    expect(cache.view({ windowMs: 1000, instances: false, now: 3000 }).components.source!.emittedByStream).toEqual({ default: 2009, side: 177 });
+    // Container 0 restarts: a new cache takes over what the old one carried.
+    const next = newCache();
+    next.restore(JSON.parse(JSON.stringify(cache.totals())) as MetricsTotals);
+    next.add(report(1, 4000, { s1: sample('source', 1, { emitted: 20, emittedByStream: { default: 18, side: 2 } }), s2: sample('source', 2, { emitted: 0, emittedByStream: { default: 0, side: 0 } }) }, { incarnation: 'second' }));
+    expect(next.view({ windowMs: 1000, instances: false, now: 4000 }).components.source!.emittedByStream).toEqual({ default: 2018, side: 178 });
   });
 });

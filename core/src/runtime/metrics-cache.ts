@@ -1,10 +1,46 @@
+import type { MetricsTotals } from '../model/runtime-state.js';
 import type { InstanceMetricsSample, MetricsReport, StreamManagerMetricsSample } from './control-messages.js';
 
-type CumulativeKey = 'emitted' | 'executed' | 'acked' | 'failed' | 'errors' | 'busyNs' | 'executeNs' | 'backpressureMs';
-const CUMULATIVE_KEYS: readonly CumulativeKey[] = ['emitted', 'executed', 'acked', 'failed', 'errors', 'busyNs', 'executeNs', 'backpressureMs'];
+/** Counters of an instance that only grow; a restarted process starts them from zero again. */
+type CumulativeKey = 'emitted' | 'executed' | 'acked' | 'failed' | 'errors' | 'busyNs' | 'executeNs' | 'backpressureMs' | RestartKey;
+const CUMULATIVE_KEYS: readonly CumulativeKey[] = ['emitted', 'executed', 'acked', 'failed', 'errors', 'busyNs', 'executeNs', 'backpressureMs', 'restarts', 'hungRestarts', 'memoryRestarts'];
+/** Restart counts, by reason: every restart, and of those the ones the stream manager made (hung, over memory). */
+type RestartKey = 'restarts' | 'hungRestarts' | 'memoryRestarts';
+/** The cumulative keys, plus `emitted:<stream>` for each output stream (carried across restarts like the rest). */
+type InstanceCounts = Record<CumulativeKey, number> & Record<string, number>;
+const STREAM_KEY_PREFIX = 'emitted:';
 
-function pick(sample: InstanceMetricsSample): Pick<InstanceMetricsSample, CumulativeKey> {
-  return Object.fromEntries(CUMULATIVE_KEYS.map((key) => [key, sample[key]])) as Pick<InstanceMetricsSample, CumulativeKey>;
+type StreamManagerKey = 'backpressureInitiatedMs' | 'spoutsPausedMs' | 'cpuUserUs' | 'cpuSystemUs' | 'droppedFrames' | 'droppedTuples';
+const STREAM_MANAGER_KEYS: readonly StreamManagerKey[] = ['backpressureInitiatedMs', 'spoutsPausedMs', 'cpuUserUs', 'cpuSystemUs', 'droppedFrames', 'droppedTuples'];
+type StreamManagerCounts = Record<StreamManagerKey, number>;
+
+function counts<K extends string>(keys: readonly K[], sample: Readonly<Partial<Record<K, number>>> | undefined, offset?: Readonly<Partial<Record<K, number>>>): Record<K, number> {
+  return Object.fromEntries(keys.map((key) => [key, (sample?.[key] ?? 0) + (offset?.[key] ?? 0)])) as Record<K, number>;
+}
+
+/** An instance's counts (its sample, or stored counts) plus an offset, per-stream emits included. */
+function instanceCounts(sample: (Partial<Record<CumulativeKey, number>> & { readonly emittedByStream?: Readonly<Record<string, number>> }) | Readonly<Record<string, number>> | undefined, offset?: Readonly<Record<string, number>>): InstanceCounts {
+  const result: Record<string, number> = counts(CUMULATIVE_KEYS, sample as Partial<Record<CumulativeKey, number>> | undefined, offset);
+  const byStream = (sample as { emittedByStream?: Readonly<Record<string, number>> } | undefined)?.emittedByStream;
+  for (const [stream, n] of Object.entries(byStream ?? {})) result[STREAM_KEY_PREFIX + stream] = n;
+  for (const source of [byStream ? undefined : sample, offset] as Array<Readonly<Record<string, unknown>> | undefined>) {
+    for (const [key, n] of Object.entries(source ?? {})) if (key.startsWith(STREAM_KEY_PREFIX) && typeof n === 'number') result[key] = (result[key] ?? 0) + n;
+  }
+  return result as InstanceCounts;
+}
+
+/** The per-stream emits in stored counts; undefined when there are none. */
+function emittedByStreamOf(stored: Readonly<Record<string, number>>): Record<string, number> | undefined {
+  const entries = Object.entries(stored).filter(([key]) => key.startsWith(STREAM_KEY_PREFIX));
+  return entries.length === 0 ? undefined : Object.fromEntries(entries.map(([key, n]) => [key.slice(STREAM_KEY_PREFIX.length), n]));
+}
+
+/** Per-stream counts added key by key; undefined when neither side has any. */
+function addByStream(a: Readonly<Record<string, number>> | undefined, b: Readonly<Record<string, number>> | undefined): Record<string, number> | undefined {
+  if (!a && !b) return undefined;
+  const sum: Record<string, number> = { ...a };
+  for (const [stream, count] of Object.entries(b ?? {})) sum[stream] = (sum[stream] ?? 0) + count;
+  return sum;
 }
 
 /** Metrics of one component (or one instance), as `ardea metrics --json` prints them. */
@@ -18,15 +54,31 @@ export interface ComponentMetrics {
   /** Over the window: tuples per second. */
   readonly emitRate: number;
   readonly executeRate: number;
+  /** Cumulative emits per output stream (they add up to `emitted`). */
+  readonly emittedByStream?: Readonly<Record<string, number>>;
+  /** Over the window: emits per second per output stream (they add up to `emitRate`). */
+  readonly emitRateByStream?: Readonly<Record<string, number>>;
   /** Over the window: milliseconds spent above the high watermark (summed over instances). */
   readonly backpressureMs: number;
   /** Latest: bytes queued towards the instances. */
   readonly pendingBytes: number;
   /** Since start: the most bytes ever queued towards one instance. */
   readonly maxPendingBytes: number;
-  /** Since start: workers restarted after they died. */
+  /**
+   * Since submit, over every process of their containers: workers restarted after they died or
+   * their stream manager terminated them (hung, over memory).
+   */
   readonly restarts: number;
-  /** Over the window: workers restarted after they died (a crash loop shows here). */
+  /** Since submit, of `restarts`: workers terminated because they made no progress (hung). */
+  readonly hungRestarts: number;
+  /** Since submit, of `restarts`: workers terminated because their container exceeded its RAM. */
+  readonly memoryRestarts: number;
+  /** Over the window: hung and memory restarts. */
+  readonly recentHungRestarts: number;
+  readonly recentMemoryRestarts: number;
+  /** Latest: the workers' own memory (V8 heap plus Buffers and ArrayBuffers). */
+  readonly memoryBytes: number;
+  /** Over the window: restarts of any kind (a crash loop shows here). */
   readonly recentRestarts: number;
   /** Spouts that report one: the backlog at their source, latest. */
   readonly backlog?: number;
@@ -48,6 +100,13 @@ export interface StreamManagerMetrics {
   readonly cpuCores: number;
   readonly rssBytes: number;
   readonly heapUsedBytes: number;
+  /** Since submit: how often the container's process was replaced (it died, or was restarted). */
+  readonly restarts: number;
+  /** Since submit: frames and tuples this container could deliver nowhere (see {@link MetricsView.droppedTuples}). */
+  readonly droppedFrames: number;
+  readonly droppedTuples: number;
+  /** The container's RAM in the packing plan, which its stream manager keeps RSS below. */
+  readonly ramLimitBytes?: number;
 }
 
 export interface MetricsView {
@@ -55,65 +114,176 @@ export interface MetricsView {
   readonly timestamp: number;
   readonly components: Record<string, ComponentMetrics & { instances?: Record<string, ComponentMetrics> }>;
   readonly streamManagers: Record<string, StreamManagerMetrics>;
+  /**
+   * Since submit, over every container including removed ones: frames and tuples a stream manager
+   * could deliver nowhere. A drop is an engine bug (or a plan change that timed out), never a
+   * crash's in-flight loss: it should always be 0.
+   */
+  readonly droppedFrames: number;
+  readonly droppedTuples: number;
+}
+
+interface ContainerRecord {
+  incarnation: string;
+  restarts: number;
+  /** What earlier processes of the container counted, added to what the current one reports. */
+  streamManagerOffsets: StreamManagerCounts;
+  /** Incarnations replaced by a newer one: a late message from one of them changes nothing. */
+  readonly former: Set<string>;
+}
+
+export interface MetricsCacheOptions {
+  /** How many series samples per container are kept. */
+  readonly maxSamples: number;
+  readonly topologyId: string;
+  /** Called whenever what the cache carries changes, to keep it (see {@link MetricsCache.totals}). */
+  readonly onTotalsChange?: (totals: MetricsTotals) => void;
 }
 
 /**
  * Keeps a bounded series of reports per container (the topology's metrics cache, in container 0)
  * and derives cumulative and windowed values from it.
+ *
+ * Counts stay cumulative across process restarts: every report names the process (incarnation)
+ * that counted, and when a container's process is replaced the cache carries the last counts it
+ * heard from the old one forward as an offset. Between series samples stream managers send the
+ * same counters as heartbeats, which update those last counts without adding a sample; so what a
+ * process counted before it died is lost from the metrics only since its last heartbeat.
  */
 export class MetricsCache {
+  private readonly maxSamples: number;
+  private readonly topologyId: string;
   private readonly series = new Map<number, MetricsReport[]>();
+  /** The latest report or heartbeat of every container's current process, as it sent it. */
+  private readonly latestRaw = new Map<number, MetricsReport>();
+  private readonly containers = new Map<number, ContainerRecord>();
+  /** Counts of earlier processes of an instance, added to what its current process reports. */
+  private readonly offsets = new Map<string, InstanceCounts>();
   /**
-   * Last sample of every instance that is gone (scaled away, or its container removed): cumulative
+   * Last counts of every instance that is gone (scaled away, or its container removed): cumulative
    * counts of a component must not shrink when its parallelism does.
    */
-  private readonly retired = new Map<string, InstanceMetricsSample>();
+  private readonly retired = new Map<string, { component: string; taskId: number; counts: InstanceCounts }>();
+  private retiredDrops = { frames: 0, tuples: 0 };
+  private readonly onTotalsChange: (totals: MetricsTotals) => void;
 
-  constructor(private readonly maxSamples: number) {}
+  constructor(options: MetricsCacheOptions) {
+    this.maxSamples = options.maxSamples;
+    this.topologyId = options.topologyId;
+    this.onTotalsChange = options.onTotalsChange ?? (() => undefined);
+  }
 
-  /** Counts of earlier processes of an instance whose container restarted, added to what it reports now. */
-  private readonly offsets = new Map<string, Pick<InstanceMetricsSample, CumulativeKey>>();
-
-  add(raw: MetricsReport): void {
-    const list = this.series.get(raw.containerId) ?? [];
-    const previous = list[list.length - 1];
-    const report: MetricsReport = { ...raw, instances: Object.fromEntries(Object.entries(raw.instances).map(([name, sample]) => [name, this.continued(name, sample, previous?.instances[name])])) };
-    if (previous) {
-      for (const [name, sample] of Object.entries(previous.instances)) if (!(name in report.instances)) this.retired.set(name, sample);
+  /**
+   * Takes over what an earlier metrics cache of the same submission carried (container 0
+   * restarted); call it before the first report arrives.
+   */
+  restore(totals: MetricsTotals): void {
+    if (totals.topologyId !== this.topologyId) return;
+    for (const [id, record] of Object.entries(totals.containers)) {
+      this.containers.set(Number(id), { incarnation: record.incarnation, restarts: record.restarts, streamManagerOffsets: counts(STREAM_MANAGER_KEYS, record.streamManagerOffsets), former: new Set() });
     }
-    for (const name of Object.keys(report.instances)) this.retired.delete(name);
+    for (const [name, offset] of Object.entries(totals.instanceOffsets)) this.offsets.set(name, instanceCounts(offset));
+    for (const [name, gone] of Object.entries(totals.retired)) this.retired.set(name, { component: gone.component, taskId: gone.taskId, counts: instanceCounts(gone.counts) });
+    this.retiredDrops = { ...totals.retiredDrops };
+  }
+
+  /** A sample of a container's series (taken at a multiple of the metrics interval). */
+  add(raw: MetricsReport): void {
+    const report = this.observe(raw);
+    if (!report) return;
+    const list = this.series.get(report.containerId) ?? [];
     list.push(report);
     if (list.length > this.maxSamples) list.splice(0, list.length - this.maxSamples);
     this.series.set(report.containerId, list);
   }
 
+  /** A heartbeat: the counters of a container's process between two samples. */
+  heartbeat(raw: MetricsReport): void {
+    this.observe(raw);
+  }
+
   /**
-   * A restarted container reports its instances from zero again; its counts continue from where the
-   * previous process left off, so cumulative counts never go backwards.
+   * Takes in what a container's process counted and returns it continued from its earlier
+   * processes (undefined for a late message of a process already replaced). A new incarnation
+   * carries the last counts heard from the one it replaces forward; an instance the container no
+   * longer reports is retired with its last counts.
    */
-  private continued(name: string, sample: InstanceMetricsSample, previous: InstanceMetricsSample | undefined): InstanceMetricsSample {
-    let offset = this.offsets.get(name);
-    if (previous && offset === undefined && CUMULATIVE_KEYS.some((key) => sample[key] < previous[key])) offset = pick(previous);
-    else if (previous && offset && CUMULATIVE_KEYS.some((key) => sample[key] + offset![key] < previous[key])) offset = pick(previous);
-    if (!offset) return sample;
-    this.offsets.set(name, offset);
-    const adjusted = { ...sample };
-    for (const key of CUMULATIVE_KEYS) adjusted[key] = sample[key] + offset[key];
-    return adjusted;
-  }
-
-  /** Forgets containers that left the plan (scale-down). */
-  retain(containerIds: ReadonlySet<number>): void {
-    for (const [id, list] of this.series) {
-      if (containerIds.has(id)) continue;
-      for (const [name, sample] of Object.entries(list[list.length - 1]?.instances ?? {})) this.retired.set(name, sample);
-      this.series.delete(id);
+  private observe(raw: MetricsReport): MetricsReport | undefined {
+    const id = raw.containerId;
+    let changed = false;
+    let container = this.containers.get(id);
+    if (container?.former.has(raw.incarnation)) return undefined;
+    const previous = this.latestRaw.get(id);
+    if (previous) {
+      for (const [name, sample] of Object.entries(previous.instances)) {
+        if (name in raw.instances) continue;
+        this.retire(name, sample);
+        changed = true;
+      }
     }
+    if (!container) {
+      container = { incarnation: raw.incarnation, restarts: 0, streamManagerOffsets: counts(STREAM_MANAGER_KEYS, undefined), former: new Set() };
+      this.containers.set(id, container);
+      changed = true;
+    } else if (container.incarnation !== raw.incarnation) {
+      // Without a previous message (this cache restarted since), what the old process counted after
+      // the totals were last kept is unknown: nothing more can be carried.
+      if (previous) {
+        for (const [name, sample] of Object.entries(previous.instances)) {
+          if (name in raw.instances) this.offsets.set(name, instanceCounts(sample, this.offsets.get(name)));
+        }
+        container.streamManagerOffsets = counts(STREAM_MANAGER_KEYS, previous.streamManager, container.streamManagerOffsets);
+      }
+      container.former.add(container.incarnation);
+      container.incarnation = raw.incarnation;
+      container.restarts++;
+      changed = true;
+    }
+    for (const name of Object.keys(raw.instances)) if (this.retired.delete(name)) changed = true;
+    this.latestRaw.set(id, raw);
+    if (changed) this.onTotalsChange(this.totals());
+    return {
+      ...raw,
+      instances: Object.fromEntries(Object.entries(raw.instances).map(([name, sample]) => [name, continuedSample(sample, this.offsets.get(name))])),
+      streamManager: { ...raw.streamManager, ...counts(STREAM_MANAGER_KEYS, raw.streamManager, container.streamManagerOffsets) },
+    };
   }
 
-  /** The latest report of every container. */
-  latest(): MetricsReport[] {
-    return [...this.series.values()].map((list) => list[list.length - 1]!).filter(Boolean);
+  private retire(name: string, sample: InstanceMetricsSample): void {
+    this.retired.set(name, { component: sample.component, taskId: sample.taskId, counts: instanceCounts(sample, this.offsets.get(name)) });
+    this.offsets.delete(name);
+  }
+
+  /** What the cache carries across restarts, for the state manager. */
+  totals(): MetricsTotals {
+    return {
+      topologyId: this.topologyId,
+      containers: Object.fromEntries(
+        [...this.containers].map(([id, c]) => [String(id), { incarnation: c.incarnation, restarts: c.restarts, streamManagerOffsets: { ...c.streamManagerOffsets } }]),
+      ),
+      instanceOffsets: Object.fromEntries([...this.offsets].map(([name, offset]) => [name, { ...offset }])),
+      retired: Object.fromEntries([...this.retired].map(([name, gone]) => [name, { ...gone, counts: { ...gone.counts } }])),
+      retiredDrops: { ...this.retiredDrops },
+    };
+  }
+
+  /** Forgets containers that left the plan (scale-down), keeping their instances' last counts. */
+  retain(containerIds: ReadonlySet<number>): void {
+    let changed = false;
+    for (const [id, container] of this.containers) {
+      if (containerIds.has(id)) continue;
+      const last = this.latestRaw.get(id);
+      if (last) {
+        for (const [name, sample] of Object.entries(last.instances)) this.retire(name, sample);
+        const drops = counts(STREAM_MANAGER_KEYS, last.streamManager, container.streamManagerOffsets);
+        this.retiredDrops = { frames: this.retiredDrops.frames + drops.droppedFrames, tuples: this.retiredDrops.tuples + drops.droppedTuples };
+      }
+      this.series.delete(id);
+      this.latestRaw.delete(id);
+      this.containers.delete(id);
+      changed = true;
+    }
+    if (changed) this.onTotalsChange(this.totals());
   }
 
   view(options: { windowMs: number; instances: boolean; now?: number }): MetricsView {
@@ -121,6 +291,8 @@ export class MetricsCache {
     const components: MetricsView['components'] = {};
     const streamManagers: MetricsView['streamManagers'] = {};
     const perComponent = new Map<string, Array<{ name: string; metrics: ComponentMetrics }>>();
+    let droppedFrames = this.retiredDrops.frames;
+    let droppedTuples = this.retiredDrops.tuples;
     for (const [containerId, list] of this.series) {
       const latest = list[list.length - 1];
       if (!latest) continue;
@@ -132,13 +304,21 @@ export class MetricsCache {
         group.push({ name, metrics });
         perComponent.set(sample.component, group);
       }
-      streamManagers[`stmgr-${containerId}`] = streamManagerMetrics(latest.streamManager, base?.streamManager, seconds);
+      const metrics = streamManagerMetrics(latest.streamManager, base?.streamManager, seconds, this.containers.get(containerId)?.restarts ?? 0);
+      streamManagers[`stmgr-${containerId}`] = metrics;
+      droppedFrames += metrics.droppedFrames;
+      droppedTuples += metrics.droppedTuples;
     }
-    const retiredOf = (component: string, key: 'emitted' | 'executed' | 'acked' | 'failed' | 'errors' | 'restarts') =>
-      [...this.retired.values()].filter((sample) => sample.component === component).reduce((acc, sample) => acc + sample[key], 0);
+    const retiredOf = (component: string, key: RestartKey | 'emitted' | 'executed' | 'acked' | 'failed' | 'errors') =>
+      [...this.retired.values()].filter((gone) => gone.component === component).reduce((acc, gone) => acc + (gone.counts[key] ?? 0), 0);
+    const retiredByStream = (component: string) =>
+      [...this.retired.values()].filter((gone) => gone.component === component).reduce<Record<string, number> | undefined>((acc, gone) => addByStream(acc, emittedByStreamOf(gone.counts)), undefined);
     for (const [component, group] of perComponent) {
-      const sum = (key: Exclude<keyof ComponentMetrics, 'backlog' | 'backlogGrowthRate'>) => group.reduce((acc, g) => acc + g.metrics[key], 0);
-      const total = (key: 'emitted' | 'executed' | 'acked' | 'failed' | 'errors' | 'restarts') => sum(key) + retiredOf(component, key);
+      const sum = (key: Exclude<keyof ComponentMetrics, 'backlog' | 'backlogGrowthRate' | 'emittedByStream' | 'emitRateByStream'>) => group.reduce((acc, g) => acc + g.metrics[key], 0);
+      const byStream = (key: 'emittedByStream' | 'emitRateByStream') => group.reduce<Record<string, number> | undefined>((acc, g) => addByStream(acc, g.metrics[key]), undefined);
+      const emittedByStream = addByStream(byStream('emittedByStream'), retiredByStream(component));
+      const emitRateByStream = byStream('emitRateByStream');
+      const total = (key: RestartKey | 'emitted' | 'executed' | 'acked' | 'failed' | 'errors') => sum(key) + retiredOf(component, key);
       const executed = sum('executeRate');
       components[component] = {
         emitted: total('emitted'),
@@ -148,10 +328,17 @@ export class MetricsCache {
         errors: total('errors'),
         emitRate: sum('emitRate'),
         executeRate: executed,
+        ...(emittedByStream ? { emittedByStream } : {}),
+        ...(emitRateByStream ? { emitRateByStream } : {}),
         backpressureMs: sum('backpressureMs'),
         pendingBytes: sum('pendingBytes'),
         maxPendingBytes: Math.max(...group.map((g) => g.metrics.maxPendingBytes)),
         restarts: total('restarts'),
+        hungRestarts: total('hungRestarts'),
+        memoryRestarts: total('memoryRestarts'),
+        recentHungRestarts: sum('recentHungRestarts'),
+        recentMemoryRestarts: sum('recentMemoryRestarts'),
+        memoryBytes: sum('memoryBytes'),
         recentRestarts: sum('recentRestarts'),
         ...backlogOf(group.map((g) => g.metrics)),
         executeLatencyMs:
@@ -161,7 +348,7 @@ export class MetricsCache {
         ...(options.instances ? { instances: Object.fromEntries(group.map((g) => [g.name, g.metrics])) } : {}),
       };
     }
-    return { windowMs: options.windowMs, timestamp: now, components, streamManagers };
+    return { windowMs: options.windowMs, timestamp: now, components, streamManagers, droppedFrames, droppedTuples };
   }
 }
 
@@ -195,11 +382,21 @@ function instanceMetrics(now: InstanceMetricsSample, then: InstanceMetricsSample
     errors: now.errors,
     emitRate: delta('emitted') / seconds,
     executeRate: executedDelta / seconds,
+    ...(now.emittedByStream
+      ? {
+          emittedByStream: now.emittedByStream,
+          emitRateByStream: Object.fromEntries(Object.entries(now.emittedByStream).map(([stream, count]) => [stream, then?.emittedByStream ? Math.max(0, count - (then.emittedByStream[stream] ?? 0)) / seconds : 0])),
+        }
+      : {}),
     backpressureMs: delta('backpressureMs'),
     pendingBytes: now.pendingBytes,
     maxPendingBytes: now.maxPendingBytes,
     restarts: now.restarts,
-    // A restarted container counts from zero again: nothing restarted in its window yet.
+    hungRestarts: now.hungRestarts ?? 0,
+    memoryRestarts: now.memoryRestarts ?? 0,
+    recentHungRestarts: then ? Math.max(0, (now.hungRestarts ?? 0) - (then.hungRestarts ?? 0)) : 0,
+    recentMemoryRestarts: then ? Math.max(0, (now.memoryRestarts ?? 0) - (then.memoryRestarts ?? 0)) : 0,
+    memoryBytes: now.memoryBytes ?? 0,
     recentRestarts: then ? Math.max(0, now.restarts - then.restarts) : 0,
     ...(now.backlog === undefined ? {} : { backlog: now.backlog, backlogGrowthRate: then?.backlog === undefined ? 0 : (now.backlog - then.backlog) / seconds }),
     executeLatencyMs: executedDelta > 0 ? delta('executeNs') / executedDelta / 1e6 : 0,
@@ -208,7 +405,7 @@ function instanceMetrics(now: InstanceMetricsSample, then: InstanceMetricsSample
   };
 }
 
-function streamManagerMetrics(now: StreamManagerMetricsSample, then: StreamManagerMetricsSample | undefined, seconds: number): StreamManagerMetrics {
+function streamManagerMetrics(now: StreamManagerMetricsSample, then: StreamManagerMetricsSample | undefined, seconds: number, restarts: number): StreamManagerMetrics {
   const cpuUs = now.cpuUserUs + now.cpuSystemUs - (then ? then.cpuUserUs + then.cpuSystemUs : 0);
   return {
     backpressureInitiatedMs: now.backpressureInitiatedMs,
@@ -217,5 +414,16 @@ function streamManagerMetrics(now: StreamManagerMetricsSample, then: StreamManag
     cpuCores: then ? cpuUs / 1e6 / seconds : 0,
     rssBytes: now.rssBytes,
     heapUsedBytes: now.heapUsedBytes,
+    restarts,
+    droppedFrames: now.droppedFrames,
+    droppedTuples: now.droppedTuples,
+    ...(now.ramLimitBytes === undefined ? {} : { ramLimitBytes: now.ramLimitBytes }),
   };
+}
+
+/** A sample continued from its instance's earlier processes: every cumulative count, per stream too. */
+function continuedSample(sample: InstanceMetricsSample, offset: Readonly<Record<string, number>> | undefined): InstanceMetricsSample {
+  const continued = instanceCounts(sample, offset);
+  const byStream = emittedByStreamOf(continued);
+  return { ...sample, ...counts(CUMULATIVE_KEYS, continued), ...(byStream ? { emittedByStream: byStream } : {}) };
 }

@@ -1,16 +1,30 @@
-import { TopologyError } from '../errors/index.js';
+import { TopologyError, TupleValueError } from '../errors/index.js';
 import type { PhysicalInstance } from '../model/runtime-state.js';
 import type { GroupingDefinition, TopologyDefinition } from '../model/topology.js';
 import type { CustomGrouping } from '../api/component.js';
 import { StreamSchema } from '../api/tuple.js';
-import { ByteReader, ByteWriter, writeValue } from './wire/tuple-codec.js';
-import { DataFrameHeader, FrameKind } from './wire/frames.js';
+import { ByteReader, ByteWriter, EncodingLimitExceeded, UnsendableValue, writeValue } from './wire/tuple-codec.js';
+import { DataFrameHeader, FrameKind, MAX_FRAME_BYTES, MAX_TUPLE_BYTES } from './wire/frames.js';
 
 /**
  * An instance flushes its batches once they hold this many bytes (or at the end of its turn), so
  * one flush adds at most about this much to a destination's queue.
  */
 export const MAX_BATCH_BYTES = 256 * 1024;
+
+/** A batch's bytes, length prefix included, never exceed this, so every frame is within {@link MAX_FRAME_BYTES}. */
+const FRAME_END = 4 + MAX_FRAME_BYTES;
+/**
+ * Writers refuse to grow past this: a batch holds less than a frame before a tuple is added, so a
+ * tuple within {@link MAX_TUPLE_BYTES} always fits, and one far beyond it is refused before it is
+ * copied in whole. Up to here a refused tuple's exact size is known.
+ */
+const WRITER_LIMIT = FRAME_END + MAX_TUPLE_BYTES;
+/** A writer that grew past this for a large tuple is dropped after use, not kept for reuse. */
+const MAX_REUSED_WRITER_BYTES = 4 * MAX_BATCH_BYTES;
+/** Up to this many bytes a JavaScript loop copies a tuple faster than Buffer.copy's native call. */
+const JS_COPY_MAX = 64;
+const SCRATCH_BYTES = 4 * 1024;
 
 /** Runtime config key of an emitting component: shuffle weights per target task id. */
 export const SHUFFLE_WEIGHTS_KEY = '__shuffleWeights';
@@ -60,7 +74,10 @@ export function tasksByComponent(instances: readonly Pick<PhysicalInstance, 'com
   return tasks;
 }
 
-/** FNV-1a over the value's text; stable across processes and Node versions, unlike object identity. */
+/**
+ * FNV-1a over the value's text (for objects, over their encoding); stable across processes and Node
+ * versions, unlike object identity.
+ */
 export function hashValue(value: unknown, seed = 0x811c9dc5): number {
   let hash = seed;
   if (typeof value === 'number' && (value | 0) === value) {
@@ -73,12 +90,30 @@ export function hashValue(value: unknown, seed = 0x811c9dc5): number {
     hash ^= value >>> 24;
     return Math.imul(hash, 0x01000193) >>> 0;
   }
-  const text = typeof value === 'string' ? value : JSON.stringify(value) ?? 'undefined';
+  const text = typeof value === 'string' ? value : textToHash(value);
   for (let i = 0; i < text.length; i++) {
     hash ^= text.charCodeAt(i);
     hash = Math.imul(hash, 0x01000193);
   }
   return hash >>> 0;
+}
+
+let hashScratch = new ByteWriter(256, WRITER_LIMIT);
+
+/** Maps, Sets and typed arrays have no useful JSON text, so an object is hashed by its encoding. */
+function textToHash(value: unknown): string {
+  if (typeof value !== 'object' || value === null) return String(value);
+  const writer = hashScratch;
+  writer.offset = 0;
+  try {
+    writeValue(writer, value);
+  } catch {
+    // A value that cannot be encoded cannot be sent either: encoding the tuple refuses it, with the reason.
+    return '';
+  }
+  const text = writer.buffer.toString('latin1', 0, writer.offset);
+  if (writer.buffer.length > MAX_REUSED_WRITER_BYTES) hashScratch = new ByteWriter(256, WRITER_LIMIT);
+  return text;
 }
 
 type Route =
@@ -95,50 +130,122 @@ interface StreamRoutes {
   readonly hasDirect: boolean;
 }
 
+/** Tuples encoded for one destination task: they leave as one frame. */
+export interface Batch {
+  readonly writer: ByteWriter;
+  count: number;
+}
+
 /**
- * Per-destination batches of encoded tuples, written by an emitting instance and taken as one
- * frame per destination task at flush time.
+ * Per-destination batches of encoded tuples, written by an emitting instance and taken as frames at
+ * flush time: one per destination task, or more when big tuples would overflow a frame.
  */
 export class OutboundBatches {
-  private readonly writers = new Map<number, { writer: ByteWriter; count: number }>();
+  private readonly batches = new Map<number, Batch>();
+  /** Batches closed early because the next tuple would have overflowed their frame; they leave first. */
+  private sealed: ArrayBuffer[] = [];
   private readonly spare: ByteWriter[] = [];
   bufferedBytes = 0;
 
   constructor(private readonly sourceTask: number) {}
 
-  /** Returns the writer for `destTask`, with room for one more tuple. */
-  writerFor(destTask: number): ByteWriter {
-    let batch = this.writers.get(destTask);
+  /**
+   * `destTask`'s batch, for encoding one tuple at the end of its writer; then call {@link appended}
+   * to count it, or {@link discard} to drop it.
+   */
+  batchFor(destTask: number): Batch {
+    let batch = this.batches.get(destTask);
     if (!batch) {
-      const writer = this.spare.pop() ?? new ByteWriter(16 * 1024);
-      writer.offset = DataFrameHeader.size;
-      batch = { writer, count: 0 };
-      this.writers.set(destTask, batch);
+      batch = { writer: this.newWriter(), count: 0 };
+      this.batches.set(destTask, batch);
     }
+    return batch;
+  }
+
+  /** Counts the tuple encoded at `start` in `destTask`'s batch; one that overflows the frame opens a new batch. */
+  appended(destTask: number, batch: Batch, start: number): void {
+    const writer = batch.writer;
+    const size = writer.offset - start;
+    this.bufferedBytes += size;
+    if (writer.offset <= FRAME_END) {
+      batch.count++;
+      return;
+    }
+    // The tuple fits a frame of its own (the emitter refuses larger ones), so the batch before it is not empty.
+    const next = this.newWriter();
+    next.ensure(size);
+    writer.buffer.copy(next.buffer, next.offset, start, writer.offset);
+    next.offset += size;
+    writer.offset = start;
+    this.seal(destTask, batch);
+    this.batches.set(destTask, { writer: next, count: 1 });
+  }
+
+  /** Drops what was written at `start` and after in `destTask`'s batch: a tuple that was refused. */
+  discard(destTask: number, batch: Batch, start: number): void {
+    batch.writer.offset = start;
+    if (batch.count > 0) return;
+    this.batches.delete(destTask);
+    this.recycle(batch.writer);
+  }
+
+  /** Appends a copy of one encoded tuple, `source[0, length)`, to `destTask`'s batch. */
+  append(destTask: number, source: Buffer, length: number): void {
+    let batch = this.batchFor(destTask);
+    if (batch.writer.offset + length > FRAME_END) {
+      this.seal(destTask, batch);
+      batch = this.batchFor(destTask);
+    }
+    const writer = batch.writer;
+    writer.ensure(length);
+    const target = writer.buffer;
+    const at = writer.offset;
+    if (length <= JS_COPY_MAX) for (let i = 0; i < length; i++) target[at + i] = source[i]!;
+    else source.copy(target, at, 0, length);
+    writer.offset = at + length;
     batch.count++;
-    return batch.writer;
+    this.bufferedBytes += length;
   }
 
   get isEmpty(): boolean {
-    return this.writers.size === 0;
+    return this.batches.size === 0 && this.sealed.length === 0;
   }
 
-  /** One transferable frame per destination; the writers are kept for reuse. */
+  /** Every batch as a transferable frame, each destination's in the order written; the writers are kept for reuse. */
   take(): ArrayBuffer[] {
-    const frames: ArrayBuffer[] = [];
-    for (const [destTask, { writer, count }] of this.writers) {
-      const buffer = writer.buffer;
-      buffer.writeUInt32LE(writer.offset - 4, 0);
-      buffer[DataFrameHeader.kindOffset] = FrameKind.Data;
-      buffer.writeUInt32LE(destTask, DataFrameHeader.destTaskOffset);
-      buffer.writeUInt32LE(this.sourceTask, DataFrameHeader.srcTaskOffset);
-      buffer.writeUInt32LE(count, DataFrameHeader.countOffset);
-      frames.push(writer.takeArrayBuffer());
-      this.spare.push(writer);
-    }
-    this.writers.clear();
+    const frames = this.sealed;
+    this.sealed = [];
+    for (const [destTask, batch] of this.batches) frames.push(this.finish(destTask, batch));
+    this.batches.clear();
     this.bufferedBytes = 0;
     return frames;
+  }
+
+  private newWriter(): ByteWriter {
+    const writer = this.spare.pop() ?? new ByteWriter(16 * 1024, WRITER_LIMIT);
+    writer.offset = DataFrameHeader.size;
+    return writer;
+  }
+
+  private seal(destTask: number, batch: Batch): void {
+    this.sealed.push(this.finish(destTask, batch));
+    this.batches.delete(destTask);
+  }
+
+  private finish(destTask: number, { writer, count }: Batch): ArrayBuffer {
+    const buffer = writer.buffer;
+    buffer.writeUInt32LE(writer.offset - 4, 0);
+    buffer[DataFrameHeader.kindOffset] = FrameKind.Data;
+    buffer.writeUInt32LE(destTask, DataFrameHeader.destTaskOffset);
+    buffer.writeUInt32LE(this.sourceTask, DataFrameHeader.srcTaskOffset);
+    buffer.writeUInt32LE(count, DataFrameHeader.countOffset);
+    const frame = writer.takeArrayBuffer();
+    this.recycle(writer);
+    return frame;
+  }
+
+  private recycle(writer: ByteWriter): void {
+    if (writer.buffer.length <= MAX_REUSED_WRITER_BYTES) this.spare.push(writer);
   }
 }
 
@@ -149,6 +256,11 @@ export class OutboundBatches {
 export class Emitter {
   private readonly streams = new Map<string, StreamRoutes>();
   private weights: Readonly<Record<string, number>> | undefined;
+  private avoided: ReadonlySet<number> = new Set();
+  /** Destination tasks of the tuple being emitted, at the front; reused across emits (clearing an array is a slow call). */
+  private readonly targets: number[] = [];
+  /** Where a tuple for several destinations (or none) is encoded once before it is copied. */
+  private scratch = new ByteWriter(SCRATCH_BYTES, WRITER_LIMIT);
 
   constructor(
     readonly component: string,
@@ -174,7 +286,7 @@ export class Emitter {
       }
       this.streams.set(output.id, { entry, routes, hasDirect: routes.some((r) => r.type === 'direct') });
     }
-    if (this.weights) this.setShuffleWeights(this.weights);
+    if (this.weights || this.avoided.size > 0) this.setShuffleWeights(this.weights);
   }
 
   private route(grouping: GroupingDefinition, consumer: string, tasks: readonly number[], entry: StreamEntry): Route {
@@ -207,31 +319,45 @@ export class Emitter {
     for (const routes of this.streams.values()) {
       for (const route of routes.routes) {
         if (route.type !== 'shuffle') continue;
-        const list = route.tasks.map((task) => Math.max(0, Number(weights?.[String(task)] ?? 1)));
-        const weighted = weights !== undefined && list.some((w) => w !== 1) && list.some((w) => w > 0);
+        let list = route.tasks.map((task) => Math.max(0, Number(weights?.[String(task)] ?? 1)));
+        // Avoided tasks get nothing while another target can take it; when every target is avoided
+        // the tuples go where they would anyway, and wait there.
+        const avoiding = list.map((w, i) => (this.avoided.has(route.tasks[i]!) ? 0 : w));
+        if (avoiding.some((w) => w > 0)) list = avoiding;
+        const weighted = list.some((w) => w !== 1) && list.some((w) => w > 0);
         route.weights = weighted ? list : undefined;
         route.credit = weighted ? list.map(() => 0) : undefined;
       }
     }
   }
 
-  /** Encodes `values` for every destination of `stream`; returns how many copies were queued. */
+  /**
+   * Tasks shuffle grouping should not send to (hung workers being restarted). Fields, global,
+   * direct and custom groupings keep routing to them: their tuples must reach that task, and wait.
+   */
+  setAvoidedTasks(tasks: ReadonlySet<number>): void {
+    this.avoided = tasks;
+    this.setShuffleWeights(this.weights);
+  }
+
+  /**
+   * Encodes `values` for every destination of `stream`; returns how many copies were queued. All or
+   * nothing: a tuple that cannot be sent throws {@link TupleValueError} and reaches no destination.
+   */
   emit(stream: string, values: readonly unknown[]): number {
     const routes = this.routesOf(stream, values);
-    let copies = 0;
+    const targets = this.targets;
+    let count = 0;
     for (const route of routes.routes) {
       switch (route.type) {
         case 'shuffle': {
           if (route.tasks.length === 0) break;
-          let task: number;
           if (route.weights) {
-            task = route.tasks[pickWeighted(route.weights, route.credit!)]!;
+            targets[count++] = route.tasks[pickWeighted(route.weights, route.credit!)]!;
           } else {
-            task = route.tasks[route.next]!;
+            targets[count++] = route.tasks[route.next]!;
             route.next = route.next + 1 === route.tasks.length ? 0 : route.next + 1;
           }
-          this.encode(task, routes.entry.index, values);
-          copies++;
           break;
         }
         case 'fields': {
@@ -239,48 +365,43 @@ export class Emitter {
           let hash = 0x811c9dc5;
           for (const index of route.fieldIndexes) hash = hashValue(values[index], hash);
           // `| 0` keeps the index a small integer: hashes above 2^31 would take V8 off its fast path.
-          this.encode(route.tasks[(hash % route.tasks.length) | 0]!, routes.entry.index, values);
-          copies++;
+          targets[count++] = route.tasks[(hash % route.tasks.length) | 0]!;
           break;
         }
         case 'all':
-          for (const task of route.tasks) this.encode(task, routes.entry.index, values);
-          copies += route.tasks.length;
+          for (const task of route.tasks) targets[count++] = task;
           break;
         case 'global':
-          if (route.task >= 0) {
-            this.encode(route.task, routes.entry.index, values);
-            copies++;
-          }
+          if (route.task >= 0) targets[count++] = route.task;
           break;
         case 'custom':
           for (const task of route.grouping.chooseTasks(values)) {
             if (!route.tasks.has(task)) throw new TopologyError(`custom grouping '${route.name}' chose task ${task}, which does not read this stream`);
-            this.encode(task, routes.entry.index, values);
-            copies++;
+            targets[count++] = task;
           }
           break;
         case 'direct':
           break;
       }
     }
-    return copies;
+    this.enqueue(routes.entry, values, count);
+    return count;
   }
 
   /** Sends `values` to one task of a component that reads `stream` with direct grouping. */
   emitDirect(task: number, stream: string, values: readonly unknown[]): number {
     const routes = this.routesOf(stream, values);
-    let copies = 0;
+    if (!routes.hasDirect) throw new TopologyError(`emitDirect on stream '${stream}' of '${this.component}': no bolt reads it with direct grouping`);
+    let count = 0;
     for (const route of routes.routes) {
       if (route.type !== 'direct') continue;
       if (!route.tasks.has(task)) {
         throw new TopologyError(`emitDirect to task ${task}: '${route.component}' has tasks ${[...route.tasks].join(', ')} on stream '${stream}'`);
       }
-      this.encode(task, routes.entry.index, values);
-      copies++;
+      this.targets[count++] = task;
     }
-    if (!routes.hasDirect) throw new TopologyError(`emitDirect on stream '${stream}' of '${this.component}': no bolt reads it with direct grouping`);
-    return copies;
+    this.enqueue(routes.entry, values, count);
+    return count;
   }
 
   private routesOf(stream: string, values: readonly unknown[]): StreamRoutes {
@@ -296,12 +417,77 @@ export class Emitter {
     return routes;
   }
 
-  private encode(task: number, streamIndex: number, values: readonly unknown[]): void {
-    const writer = this.batches.writerFor(task);
-    const before = writer.offset;
-    writer.u16(streamIndex);
-    for (let i = 0; i < values.length; i++) writeValue(writer, values[i]);
-    this.batches.bufferedBytes += writer.offset - before;
+  /** Adds one tuple to the batch of the first `count` targets, or to none if it cannot be sent. */
+  private enqueue(entry: StreamEntry, values: readonly unknown[], count: number): void {
+    if (count === 1) this.enqueueOne(this.targets[0]!, entry, values);
+    else this.enqueueCopies(entry, values, count);
+  }
+
+  /** The common case, encoded in place with no copy. */
+  private enqueueOne(task: number, entry: StreamEntry, values: readonly unknown[]): void {
+    const batch = this.batches.batchFor(task);
+    const writer = batch.writer;
+    const start = writer.offset;
+    let field = 0;
+    try {
+      writer.u16(entry.index);
+      for (; field < values.length; field++) writeValue(writer, values[field]);
+    } catch (error) {
+      this.batches.discard(task, batch, start);
+      throw this.refusal(entry, field, start, error);
+    }
+    // A batch still within one frame cannot hold a tuple above the limit: only an overflowing one is checked.
+    const size = writer.offset - start;
+    if (writer.offset > FRAME_END && size > MAX_TUPLE_BYTES) {
+      this.batches.discard(task, batch, start);
+      throw this.tooLarge(entry, size);
+    }
+    this.batches.appended(task, batch, start);
+  }
+
+  /**
+   * Several targets get copies of one encoding. No target still has the values checked, so whether
+   * an emit is refused does not depend on who reads the stream.
+   */
+  private enqueueCopies(entry: StreamEntry, values: readonly unknown[], count: number): void {
+    const scratch = this.scratch;
+    scratch.offset = 0;
+    let field = 0;
+    try {
+      scratch.u16(entry.index);
+      for (; field < values.length; field++) writeValue(scratch, values[field]);
+    } catch (error) {
+      throw this.refusal(entry, field, 0, error);
+    } finally {
+      if (scratch.buffer.length > MAX_REUSED_WRITER_BYTES) this.scratch = new ByteWriter(SCRATCH_BYTES, WRITER_LIMIT);
+    }
+    if (scratch.offset > MAX_TUPLE_BYTES) throw this.tooLarge(entry, scratch.offset);
+    for (let i = 0; i < count; i++) this.batches.append(this.targets[i]!, scratch.buffer, scratch.offset);
+  }
+
+  private refusal(entry: StreamEntry, field: number, start: number, error: unknown): TupleValueError {
+    if (error instanceof EncodingLimitExceeded) return this.tooLarge(entry, error.neededOffset - start, error);
+    const where = `'${this.component}' emitted on stream '${entry.stream}', field '${entry.schema.fields[field]}'`;
+    if (error instanceof UnsendableValue) {
+      const at = error.location ? ` at ${error.location}` : '';
+      return new TupleValueError(`${where}${at}: ${error.reason}; nothing of this tuple was sent (supported values: see "Values" in docs/engine.md)`, {
+        cause: error,
+        code: 'tuple.unsendable',
+      });
+    }
+    return new TupleValueError(`${where} could not be encoded: ${String((error as Error)?.message ?? error)}; nothing of this tuple was sent`, {
+      cause: error,
+      code: 'tuple.unsendable',
+    });
+  }
+
+  /** `cause` is set when encoding stopped early, at `bytes`, rather than at the tuple's end. */
+  private tooLarge(entry: StreamEntry, bytes: number, cause?: EncodingLimitExceeded): TupleValueError {
+    return new TupleValueError(
+      `'${this.component}' emitted a tuple on stream '${entry.stream}' whose encoding takes ${cause ? 'at least ' : ''}${bytes} bytes; a tuple may take at most ${MAX_TUPLE_BYTES} bytes ` +
+        `(a ${MAX_FRAME_BYTES}-byte frame less its header), so it was not sent: send large data in pieces, or store it elsewhere and send a reference`,
+      { cause, code: 'tuple.too-large' },
+    );
   }
 }
 

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { ConfigError } from '../errors/index.js';
 import { ByteAmountSchema } from '../model/resources.js';
-import type { TopologyDefinition } from '../model/topology.js';
+import type { ComponentDefinition, TopologyDefinition } from '../model/topology.js';
 
 /**
  * Engine settings a topology carries in its config, under these keys (set them in the topology or
@@ -25,6 +25,21 @@ export const RuntimeSettingsSchema = z.object({
    * now and then, and those short pauses read as backpressure to the health manager.
    */
   backpressureStallMs: z.number().int().min(0).default(0),
+  /**
+   * A worker that makes no progress for this long — one call into the component (execute,
+   * nextTuple, a tick) that does not return, or tuples queued for it that it does not take — is
+   * taken for hung: its stream manager terminates and restarts it, and every stream manager routes
+   * shuffle traffic around it until it runs again. 0 turns the check off. A component whose calls
+   * legitimately take longer sets its own value in its config (`<component>.hungInstanceMs=...`).
+   */
+  hungInstanceMs: z.number().int().min(0).default(10_000),
+  /**
+   * Each stream manager keeps its container's RSS within the container's RAM in the packing plan,
+   * restarting the worker furthest over its own RAM (or the container, if the stream manager itself
+   * is). Pools that enforce the limit themselves (cgroups) do not need it, but it restarts one worker
+   * before the kernel would kill the whole container.
+   */
+  enforceContainerRam: z.boolean().default(true),
   /** Address the topology's listeners bind to and advertise. Loopback unless a cluster needs more. */
   listenHost: z.string().min(1).default('127.0.0.1'),
   logLevel: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
@@ -33,8 +48,24 @@ export const RuntimeSettingsSchema = z.object({
 export type RuntimeSettings = z.output<typeof RuntimeSettingsSchema>;
 export const RUNTIME_SETTING_KEYS = Object.keys(RuntimeSettingsSchema.shape) as ReadonlyArray<keyof RuntimeSettings>;
 
+/** Engine settings a component may override in its own config. */
+const ComponentSettingsSchema = RuntimeSettingsSchema.pick({ hungInstanceMs: true }).partial();
+
+/** The hung-worker threshold of one component: its own `hungInstanceMs`, else the topology's. */
+export function hungInstanceMsOf(topologyValue: number, component: Pick<ComponentDefinition, 'config'>): number {
+  const own = component.config.hungInstanceMs;
+  return typeof own === 'number' ? own : topologyValue;
+}
+
 /** Reads the engine settings from a topology's config; the submitter calls it to reject bad values early. */
-export function runtimeSettingsOf(definition: Pick<TopologyDefinition, 'config'>): RuntimeSettings {
+export function runtimeSettingsOf(definition: Pick<TopologyDefinition, 'config'> & Partial<Pick<TopologyDefinition, 'components'>>): RuntimeSettings {
+  for (const component of definition.components ?? []) {
+    const parsed = ComponentSettingsSchema.safeParse(Object.fromEntries(Object.keys(ComponentSettingsSchema.shape).filter((key) => key in component.config).map((key) => [key, component.config[key]])));
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!;
+      throw new ConfigError(`component '${component.name}' config ${issue.path.join('.')}: ${issue.message}`, { cause: parsed.error });
+    }
+  }
   const relevant = Object.fromEntries(RUNTIME_SETTING_KEYS.filter((key) => key in definition.config).map((key) => [key, definition.config[key]]));
   const parsed = RuntimeSettingsSchema.safeParse(relevant);
   if (!parsed.success) {

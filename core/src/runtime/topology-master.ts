@@ -1,14 +1,29 @@
-import { timingSafeEqual } from 'node:crypto';
-import http from 'node:http';
 import net from 'node:net';
+import { z } from 'zod';
+import { HttpRequestError, JsonHttpServer, jsonRoute, type JsonRoute } from '../http/json-server.js';
 import type { Logger } from '../logging/index.js';
 import { instanceName, type PackingPlan } from '../model/packing-plan.js';
-import type { PhysicalPlan, TopologyRunState } from '../model/runtime-state.js';
+import type { MetricsTotals, PhysicalPlan, TopologyRunState } from '../model/runtime-state.js';
 import type { TopologyDefinition } from '../model/topology.js';
 import type { StateManager } from '../spi/state-manager.js';
-import type { MetricsReport, PlanAppliedMessage, Register } from './control-messages.js';
+import { ConfigError } from '../errors/index.js';
+import type { ConfigAppliedMessage, ConfigFailure, InstanceFailedMessage, InstanceFailure, MetricsReport, PlanAppliedMessage, Register } from './control-messages.js';
 import { acceptAuthenticated, Link, listen } from './link.js';
 import { MetricsCache } from './metrics-cache.js';
+import { acceptRuntimeConfig, isEngineKey, type RuntimeConfigChange } from './runtime-config.js';
+
+/** How long a runtime config update waits for the instances' `onConfigChange` to report back. */
+const CONFIG_ACK_TIMEOUT_MS = 10_000;
+
+/** Instances ran `onConfigChange` for an accepted change and threw: the change was taken back. */
+export class RuntimeConfigRejectedError extends ConfigError {}
+
+interface ConfigWaiter {
+  readonly version: number;
+  readonly containers: Set<number>;
+  readonly failures: ConfigFailure[];
+  readonly done: () => void;
+}
 
 export interface TopologyMasterOptions {
   readonly definition: TopologyDefinition;
@@ -25,6 +40,9 @@ export interface TopologyMasterOptions {
   readonly metricsWindowMs: number;
 }
 
+const RuntimeConfigBodySchema = z.array(z.object({ component: z.string().min(1), key: z.string().min(1), value: z.unknown() }).strict());
+const MetricsQuerySchema = z.object({ windowMs: z.coerce.number().int().positive().optional(), instances: z.enum(['true', 'false']).optional() }).strict();
+
 interface Registration {
   readonly link: Link;
   readonly host: string;
@@ -39,7 +57,7 @@ interface Registration {
  */
 export class TopologyMaster {
   private readonly server = net.createServer();
-  private readonly http: http.Server;
+  private readonly http: JsonHttpServer;
   private readonly registrations = new Map<number, Registration>();
   readonly metrics: MetricsCache;
   private runState: TopologyRunState;
@@ -52,14 +70,21 @@ export class TopologyMaster {
   private runtimeConfig: Record<string, Record<string, unknown>> = {};
   /** The newest plan version each container reported running exactly. */
   private readonly applied = new Map<number, number>();
+  /** Instances that failed to start, by instance name, until their container registers. */
+  private readonly startFailures = new Map<string, InstanceFailure>();
   private packingWatch: { close(): void } | undefined;
+  /** The latest metrics totals not yet written, and the write under way (see keepTotals). */
+  private totalsToWrite: MetricsTotals | undefined;
+  private totalsWrite: Promise<void> | undefined;
+  private stopping = false;
+  private readonly configWaiters = new Set<ConfigWaiter>();
 
   constructor(private readonly options: TopologyMasterOptions) {
     this.logger = options.logger.child({ role: 'tmaster' });
     this.runState = options.initialState;
     this.packingPlan = options.packingPlan;
-    this.metrics = new MetricsCache(options.metricsSamples);
-    this.http = http.createServer((request, response) => void this.handle(request, response));
+    this.metrics = new MetricsCache({ maxSamples: options.metricsSamples, topologyId: options.definition.id, onTotalsChange: (totals) => this.keepTotals(totals) });
+    this.http = new JsonHttpServer({ name: 'topology master controller', secret: options.secret, logger: this.logger, routes: this.routes() });
   }
 
   get addresses(): { serverPort: number; controllerPort: number } {
@@ -74,6 +99,8 @@ export class TopologyMaster {
       this.version = previous.version;
       this.runtimeConfig = structuredClone(previous.runtimeConfig) as Record<string, Record<string, unknown>>;
     }
+    const totals = await this.options.state.get('metricsTotals', name);
+    if (totals) this.metrics.restore(totals);
     this.packingPlan = (await this.options.state.get('packingPlan', name)) ?? this.packingPlan;
     this.packingWatch = this.options.state.watch('packingPlan', name, (plan) => {
       if (plan && plan.topologyId === this.options.definition.id) this.onPackingPlan(plan);
@@ -86,6 +113,9 @@ export class TopologyMaster {
       link.on('control', (message) => {
         if (message.type === 'register') this.onRegister(link, message as unknown as Register);
         else if (message.type === 'metrics') this.metrics.add(message as unknown as MetricsReport);
+        else if (message.type === 'counters') this.metrics.heartbeat(message as unknown as MetricsReport);
+        else if (message.type === 'instance-failed') this.onInstanceFailed(answer.containerId, message as unknown as InstanceFailedMessage);
+        else if (message.type === 'config-applied') this.onConfigApplied(message as unknown as ConfigAppliedMessage);
         else if (message.type === 'plan-applied') {
           const applied = message as unknown as PlanAppliedMessage;
           if ((this.applied.get(applied.containerId) ?? 0) < applied.version) this.applied.set(applied.containerId, applied.version);
@@ -100,10 +130,8 @@ export class TopologyMaster {
       });
     });
     this.serverPort = await listen(this.server, this.options.host);
-    this.controllerPort = await new Promise<number>((resolve, reject) => {
-      this.http.once('error', reject);
-      this.http.listen({ host: this.options.host, port: 0 }, () => resolve((this.http.address() as net.AddressInfo).port));
-    });
+    await this.http.listen(this.options.host);
+    this.controllerPort = this.http.port;
     const location = {
       topologyName: this.options.definition.name,
       topologyId: this.options.definition.id,
@@ -142,10 +170,25 @@ export class TopologyMaster {
       return;
     }
     this.registrations.set(message.containerId, { link, host: message.host, dataPort: message.dataPort });
+    // A container registers once all its instances have started.
+    for (const [instance, failure] of this.startFailures) if (failure.containerId === message.containerId) this.startFailures.delete(instance);
     const missing = this.packingPlan.containers.filter((c) => !this.registrations.has(c.id)).map((c) => c.id);
     this.logger.info('stream manager registered', { container: message.containerId, waitingFor: missing });
     if (missing.length === 0) void this.publish();
     else if (this.plan) link.sendControl({ type: 'pplan', plan: this.plan });
+  }
+
+  private onInstanceFailed(containerId: number, message: InstanceFailedMessage): void {
+    // The container id is the one the connection authenticated as, not one the message claims.
+    const failure: InstanceFailure = {
+      containerId,
+      instance: String(message.instance),
+      component: String(message.component),
+      message: String(message.message),
+      ...(typeof message.stack === 'string' ? { stack: message.stack } : {}),
+    };
+    this.logger.error('an instance failed to start', { ...failure });
+    this.startFailures.set(failure.instance, failure);
   }
 
   /** Builds the physical plan from the registrations, stores it, and sends it to every stream manager. */
@@ -175,6 +218,25 @@ export class TopologyMaster {
     this.metrics.retain(new Set([...packingPlan.containers.map((c) => c.id), ...this.registrations.keys()]));
   }
 
+  /**
+   * Keeps what the metrics cache carries across restarts in the state manager, one write at a time,
+   * the latest value last. It changes only when a process is replaced or an instance goes away.
+   */
+  private keepTotals(totals: MetricsTotals): void {
+    this.totalsToWrite = totals;
+    if (this.totalsWrite) return;
+    this.totalsWrite = (async () => {
+      while (this.totalsToWrite && !this.stopping) {
+        const next = this.totalsToWrite;
+        this.totalsToWrite = undefined;
+        await this.options.state.set('metricsTotals', this.options.definition.name, next).catch((error: unknown) => {
+          this.logger.warn('could not keep the metrics totals in the state manager; a restart of container 0 may lose counts', { error });
+        });
+      }
+      this.totalsWrite = undefined;
+    })();
+  }
+
   /** Idempotent: setting the state the topology is already in changes nothing. */
   async setRunState(state: TopologyRunState): Promise<boolean> {
     if (this.runState === state) return false;
@@ -189,86 +251,125 @@ export class TopologyMaster {
   }
 
   /**
-   * Where a plan change stands: the published version, and whether every container of the packing
-   * plan, and every container that left it but still runs, has applied it.
+   * Where a plan change stands: the published version, whether every container of the packing
+   * plan, and every container that left it but still runs, has applied it, and the instances that
+   * failed to start (their containers cannot register until they do).
    */
-  planStatus(): { version: number; live: boolean; applied: boolean; pending: number[] } {
+  planStatus(): { version: number; live: boolean; applied: boolean; pending: number[]; failures: InstanceFailure[] } {
     const plan = this.plan;
     const live = plan !== undefined && JSON.stringify(plan.instances.map((i) => i.taskId).sort()) === JSON.stringify(this.packingPlan.containers.flatMap((c) => c.instances.map((i) => i.taskId)).sort());
     const involved = new Set([...this.packingPlan.containers.map((c) => c.id), ...this.registrations.keys()]);
     const pending = [...involved].filter((id) => (this.applied.get(id) ?? 0) < this.version).sort((a, b) => a - b);
-    return { version: this.version, live, applied: live && pending.length === 0, pending };
+    return { version: this.version, live, applied: live && pending.length === 0, pending, failures: [...this.startFailures.values()] };
   }
 
-  /** Merges runtime config changes (`*` for the whole topology) and publishes them to the instances. */
-  async updateRuntimeConfig(changes: ReadonlyArray<{ component: string; key: string; value: unknown }>): Promise<void> {
-    for (const change of changes) {
-      const known = change.component === '*' || this.options.definition.components.some((c) => c.name === change.component);
-      if (!known) throw new Error(`topology '${this.options.definition.name}' has no component '${change.component}'`);
+  /**
+   * Checks runtime config changes against what each component declares it accepts (nothing is
+   * stored if one is refused), stores and publishes them, and waits for the instances concerned to
+   * run `onConfigChange`. If one throws, the change is taken back (published again with the values
+   * before it) and a {@link RuntimeConfigRejectedError} names the instances and what they threw.
+   */
+  async updateRuntimeConfig(changes: readonly RuntimeConfigChange[]): Promise<void> {
+    const accepted = acceptRuntimeConfig(this.options.definition, changes);
+    const before = accepted.map((c) => ({ ...c, had: c.key in (this.runtimeConfig[c.component] ?? {}), previous: this.runtimeConfig[c.component]?.[c.key] }));
+    for (const change of accepted) this.runtimeConfig[change.component] = { ...this.runtimeConfig[change.component], [change.key]: change.value };
+    if (!this.plan) return;
+    await this.publish();
+    // Engine keys (shuffle weights) are applied by the engine, not by user code: nothing to wait for.
+    const components = new Set(accepted.filter((c) => !isEngineKey(c.key)).map((c) => c.component));
+    if (components.size === 0) return;
+    const failures = await this.configOutcome(this.version, components);
+    if (failures.length === 0) return;
+    for (const change of before) {
+      const config = { ...this.runtimeConfig[change.component] };
+      if (change.had) config[change.key] = change.previous;
+      else delete config[change.key];
+      this.runtimeConfig[change.component] = config;
     }
-    for (const change of changes) {
-      const targets = change.component === '*' ? this.options.definition.components.map((c) => c.name) : [change.component];
-      for (const target of targets) this.runtimeConfig[target] = { ...this.runtimeConfig[target], [change.key]: change.value };
-    }
-    if (this.plan) await this.publish();
+    await this.publish();
+    const shown = accepted.map((c) => `${c.component}:${c.key}=${JSON.stringify(c.value)}`).join(', ');
+    const why = failures.map((f) => `${f.instance}: ${f.message}`).join('; ');
+    throw new RuntimeConfigRejectedError(`runtime config ${shown} rejected by onConfigChange of ${why}; the previous values were restored`, { code: 'runtime-config.rejected' });
   }
 
-  private authorised(request: http.IncomingMessage): boolean {
-    const header = request.headers.authorization ?? '';
-    const expected = Buffer.from(`Bearer ${this.options.secret}`);
-    const given = Buffer.from(header);
-    return given.length === expected.length && timingSafeEqual(given, expected);
+  /** Failures that containers hosting `components` report for plan `version`, within the timeout. */
+  private configOutcome(version: number, components: ReadonlySet<string>): Promise<ConfigFailure[]> {
+    const containers = new Set((this.plan?.instances ?? []).filter((i) => components.has(i.component) && this.registrations.has(i.containerId)).map((i) => i.containerId));
+    if (containers.size === 0) return Promise.resolve([]);
+    return new Promise((resolve) => {
+      const waiter: ConfigWaiter = {
+        version,
+        containers,
+        failures: [],
+        done: () => {
+          clearTimeout(timer);
+          this.configWaiters.delete(waiter);
+          resolve(waiter.failures);
+        },
+      };
+      // A container that does not answer (restarting, say) gets the stored values when it starts.
+      const timer = setTimeout(() => waiter.done(), CONFIG_ACK_TIMEOUT_MS);
+      timer.unref();
+      this.configWaiters.add(waiter);
+    });
   }
 
-  private async handle(request: http.IncomingMessage, response: http.ServerResponse): Promise<void> {
-    const reply = (status: number, body: unknown) => {
-      response.writeHead(status, { 'content-type': 'application/json' });
-      response.end(JSON.stringify(body));
-    };
-    try {
-      if (!this.authorised(request)) return reply(401, { error: 'missing or wrong topology secret' });
-      const url = new URL(request.url ?? '/', 'http://controller');
-      if (request.method === 'GET' && url.pathname === '/physical-plan') return reply(200, this.plan ?? null);
-      if (request.method === 'GET' && url.pathname === '/plan-status') return reply(200, this.planStatus());
-      if (request.method === 'POST' && url.pathname === '/runtime-config') {
-        const changes = JSON.parse(await readBody(request)) as Array<{ component: string; key: string; value: unknown }>;
-        try {
-          await this.updateRuntimeConfig(changes);
-        } catch (error) {
-          return reply(400, { error: (error as Error).message });
-        }
-        return reply(200, { version: this.version, runtimeConfig: this.runtimeConfig });
-      }
-      if (request.method === 'GET' && url.pathname === '/metrics') {
-        const windowMs = Number(url.searchParams.get('windowMs') ?? this.options.metricsWindowMs);
-        return reply(200, this.metrics.view({ windowMs, instances: url.searchParams.get('instances') === 'true' }));
-      }
-      if (request.method === 'POST' && (url.pathname === '/activate' || url.pathname === '/deactivate')) {
-        const changed = await this.setRunState(url.pathname === '/activate' ? 'RUNNING' : 'PAUSED');
-        return reply(200, { state: this.runState, changed });
-      }
-      return reply(404, { error: `no route ${request.method} ${url.pathname}` });
-    } catch (error) {
-      this.logger.error('controller request failed', { error, url: request.url });
-      return reply(500, { error: (error as Error).message });
+  private onConfigApplied(message: ConfigAppliedMessage): void {
+    for (const waiter of this.configWaiters) {
+      if (waiter.version !== message.version || !waiter.containers.delete(message.containerId)) continue;
+      waiter.failures.push(...message.failures);
+      if (waiter.containers.size === 0) waiter.done();
     }
+  }
+
+  /** The controller the CLI calls: plan status, metrics, activation and runtime config. */
+  private routes(): JsonRoute[] {
+    return [
+      jsonRoute({ method: 'GET', path: '/physical-plan', handle: () => this.plan ?? null }),
+      jsonRoute({ method: 'GET', path: '/plan-status', handle: () => this.planStatus() }),
+      jsonRoute({
+        method: 'POST',
+        path: '/runtime-config',
+        body: RuntimeConfigBodySchema,
+        handle: async ({ body }) => {
+          try {
+            await this.updateRuntimeConfig(body);
+          } catch (error) {
+            // Refused by the check: nothing changed (400). Refused by an instance's onConfigChange: taken back (422).
+            if (error instanceof RuntimeConfigRejectedError) throw new HttpRequestError(422, error.message, { cause: error, code: error.code });
+            throw new HttpRequestError(400, (error as Error).message, { cause: error, code: 'runtime-config.invalid' });
+          }
+          return { version: this.version, runtimeConfig: this.runtimeConfig };
+        },
+      }),
+      jsonRoute({
+        method: 'GET',
+        path: '/metrics',
+        query: MetricsQuerySchema,
+        handle: ({ query }) => this.metrics.view({ windowMs: query.windowMs ?? this.options.metricsWindowMs, instances: query.instances === 'true' }),
+      }),
+      ...(['/activate', '/deactivate'] as const).map((path) =>
+        jsonRoute({
+          method: 'POST',
+          path,
+          handle: async () => {
+            const changed = await this.setRunState(path === '/activate' ? 'RUNNING' : 'PAUSED');
+            return { state: this.runState, changed };
+          },
+        }),
+      ),
+    ];
   }
 
   async stop(): Promise<void> {
     this.packingWatch?.close();
+    // What is carried must survive a deliberate restart of container 0 too.
+    await this.totalsWrite;
+    this.stopping = true;
     for (const registration of this.registrations.values()) registration.link.socket.destroy();
     await Promise.all([
       new Promise<void>((resolve) => this.server.close(() => resolve())),
-      new Promise<void>((resolve) => {
-        this.http.closeAllConnections();
-        this.http.close(() => resolve());
-      }),
+      this.http.close(),
     ]);
   }
-}
-
-async function readBody(request: http.IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of request) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8') || '[]';
 }

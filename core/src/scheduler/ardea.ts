@@ -11,8 +11,10 @@ import { ArdeaError, ConfigError, describeError, LockTimeoutError, SchedulerErro
 import { Logger, SilentLogger } from '../logging/index.js';
 import { checkPackingPlan, diffPackingPlans, plansEqual, type PackingPlan, type PackingPlanDiff } from '../model/packing-plan.js';
 import type { ExecutionState, PhysicalPlan, SchedulerLocation } from '../model/runtime-state.js';
-import { validateTopology, withParallelism, type TopologyDefinition } from '../model/topology.js';
+import { MAX_CONTAINERS, validateTopology, withParallelism, type TopologyDefinition } from '../model/topology.js';
+import { JsonHttpClient } from '../http/json-client.js';
 import { applyPackingHints, selectPackingAlgorithm, selectRepackingAlgorithm } from '../packing/index.js';
+import { instanceStartError, type InstanceFailure } from '../runtime/control-messages.js';
 import type { MetricsView } from '../runtime/metrics-cache.js';
 import { runtimeSettingsOf } from '../runtime/runtime-settings.js';
 import { validateHealthSettings } from '../healthmgr/builtin-policies.js';
@@ -192,20 +194,24 @@ export class Ardea {
     }
   }
 
-  private async waitUntilRunning(definition: TopologyDefinition, plan: PackingPlan, timeoutMs: number, progress: (message: string) => void): Promise<void> {
+  /** `afterVersion`: a physical plan of this version or older is an earlier run's, not this one's. */
+  private async waitUntilRunning(definition: TopologyDefinition, plan: PackingPlan, timeoutMs: number, progress: (message: string) => void, afterVersion = 0): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     const expected = plan.containers.length + 1;
     let last = '';
     for (;;) {
-      const client = await openSchedulerClient(this.state, definition.name, () => this.container.get<Scheduler>(Scheduler));
+      const client = await this.schedulerClient(definition.name);
       const statuses: ContainerStatus[] = client ? await client.status().catch(() => []) : [];
       const running = statuses.filter((s) => s.state === 'running').length;
       const physical = await this.state.get('physicalPlan', definition.name);
-      const live = physical?.topologyId === definition.id && physical.streamManagers.length === plan.containers.length;
+      const live = physical?.topologyId === definition.id && physical.version > afterVersion && physical.streamManagers.length === plan.containers.length;
       const line = `${running}/${expected} containers running${live ? ', physical plan live' : ', waiting for stream managers to register'}`;
       if (line !== last) progress(line);
       last = line;
       if (running === expected && live) return;
+      const status = await this.callMaster<PlanStatus>(definition.name, 'GET', '/plan-status').catch(() => undefined);
+      const failure = status?.failures?.[0];
+      if (failure) throw instanceStartError(failure);
       const failed = statuses.find((s) => s.state === 'failed');
       if (failed) throw new SchedulerError(`container ${failed.containerId} of '${definition.name}' failed: ${failed.message ?? 'no message'}`);
       if (Date.now() > deadline) throw new SchedulerError(`'${definition.name}' did not start within ${timeoutMs} ms: ${line}`);
@@ -221,14 +227,26 @@ export class Ardea {
     const [topology, execution] = await Promise.all([this.state.get('topology', name), this.state.get('executionState', name)]);
     const anyState = topology ?? execution ?? (await this.state.get('packingPlan', name)) ?? (await this.state.get('scheduler', name));
     if (!anyState) throw new ArdeaError(`no topology '${name}' on cluster ${this.config.cluster}`, { code: 'topology.not-found' });
-    const client = await openSchedulerClient(this.state, name, () => this.container.get<Scheduler>(Scheduler));
+    const scheduler = this.container.get<Scheduler>(Scheduler);
+    const serviceMode = (execution?.schedulerMode ?? scheduler.mode) === 'service';
+    const client = await this.schedulerClient(name);
     if (client) {
       onProgress('stopping containers');
-      await client.kill();
-      if (execution?.schedulerMode === 'service') await this.waitForServiceExit(name);
-    } else if (execution?.schedulerMode === 'library') {
-      await this.container.get<Scheduler>(Scheduler).kill(name);
+      try {
+        await client.kill();
+        if (serviceMode) await this.waitForServiceExit(name);
+      } catch (error) {
+        // A service that does not answer, or does not go, is stopped from here below.
+        if (!serviceMode) throw error;
+        onProgress(`the scheduler service did not stop the topology (${describeError(error)}); stopping its processes from here`);
+      }
+    } else if (serviceMode) {
+      onProgress('the scheduler service is gone; stopping what it left running');
     }
+    // For a service-mode pool this runs in a process that does not own the containers: it stops
+    // whatever the service left running and rejects, naming them, if any process would not stop.
+    // State stays until then, so the kill can be repeated.
+    if (serviceMode || !client) await scheduler.kill(name);
     onProgress('removing state');
     const operations: StateOperation[] = TOPOLOGY_REMOVAL_ORDER.map((kind) => ({ op: 'delete', kind, topology: name }));
     await this.state.transaction(operations);
@@ -257,12 +275,7 @@ export class Ardea {
   async update(name: string, options: UpdateOptions): Promise<UpdateResult> {
     const started = Date.now();
     const progress = options.onProgress ?? (() => undefined);
-    const lock = await this.state.lock(name, 'update', { timeoutMs: options.lockTimeoutMs ?? 0 }).catch((error: unknown) => {
-      if (error instanceof LockTimeoutError) {
-        throw new SchedulerError(`update in progress: another update of '${name}' holds its update lock (${describeError(error)}); try again when it is done`, { cause: error });
-      }
-      throw error;
-    });
+    const lock = await this.updateLock(name, options.lockTimeoutMs ?? 0);
     try {
       const [topology, current, execution] = await Promise.all([
         this.state.get('topology', name),
@@ -273,6 +286,9 @@ export class Ardea {
       const parallelism = options.parallelism ?? {};
       for (const [component, n] of Object.entries(parallelism)) {
         if (!Number.isInteger(n) || n < 1) throw new ConfigError(`--component-parallelism ${component}:${n}: parallelism must be a whole number of at least 1`);
+      }
+      if (options.containers !== undefined && options.containers > MAX_CONTAINERS) {
+        throw new ConfigError(`--container-number ${options.containers}: above the limit of ${MAX_CONTAINERS} containers per topology`);
       }
       const proposedTopology = withParallelism(topology, parallelism);
       const repacker = selectRepackingAlgorithm(this.container.getAll<RepackingAlgorithm>(RepackingAlgorithm), this.config.packing.repackingAlgorithm);
@@ -285,11 +301,12 @@ export class Ardea {
       if (options.dryRun || plansEqual(current, proposed)) return { previous: current, plan: proposed, diff, elapsedMs: Date.now() - started, dryRun: options.dryRun ?? false };
 
       const scheduler = await this.requireClient(name);
-      const executor = executorSpec(this.config, name);
       // Containers leave only after their instances have finished: first add, later remove.
       const leaving = current.containers.filter((c) => !proposed.containers.some((p) => p.id === c.id));
       const withLeaving: PackingPlan = { ...proposed, containers: [...proposed.containers, ...leaving.map((c) => ({ ...c, instances: [] }))] };
-      await this.state.transaction([
+      // Every write from here on is conditional on the topology still being this submission: a kill
+      // (and a new submit under the name) wins over the update, which stops without writing.
+      await this.writeUnlessKilled(name, topology.id, [
         { op: 'set', kind: 'topology', topology: name, value: proposedTopology },
         { op: 'set', kind: 'packingPlan', topology: name, value: proposed },
       ]);
@@ -298,23 +315,31 @@ export class Ardea {
       try {
         if (diff.addedContainers.length > 0) {
           progress(`starting container(s) ${diff.addedContainers.join(', ')}`);
-          await scheduler.update(current, withLeaving, executor);
+          await scheduler.update(current, withLeaving);
           added = true;
         }
-        await this.waitForPlanApplied(name, execution.secret, options.timeoutMs ?? 60_000, progress);
+        await this.waitForPlanApplied(name, topology.id, execution.secret, options.timeoutMs ?? 60_000, progress);
       } catch (error) {
+        if (isKilledDuringUpdate(error)) throw error;
         progress(`update failed, returning to the previous plan: ${describeError(error)}`);
-        await this.state.transaction([
+        await this.writeUnlessKilled(name, topology.id, [
           { op: 'set', kind: 'topology', topology: name, value: topology },
           { op: 'set', kind: 'packingPlan', topology: name, value: current },
         ]);
-        if (added) await scheduler.update(withLeaving, current, executor).catch(() => undefined);
-        throw new SchedulerError(`update of '${name}' failed and was rolled back to the previous plan: ${describeError(error)}`, { cause: error });
+        if (added) await scheduler.update(withLeaving, current).catch(() => undefined);
+        const detail = error instanceof ArdeaError ? error.detail : undefined;
+        throw new SchedulerError(`update of '${name}' failed and was rolled back to the previous plan: ${describeError(error)}`, {
+          cause: error,
+          ...(detail ? { detail } : {}),
+        });
       }
       const elapsedMs = Date.now() - started;
       if (leaving.length > 0) {
         progress(`removing emptied container(s) ${leaving.map((c) => c.id).join(', ')}`);
-        await scheduler.update(withLeaving, proposed, executor);
+        await scheduler.update(withLeaving, proposed).catch(async (error: unknown) => {
+          await this.assertNotKilled(name, topology.id);
+          throw error;
+        });
       }
       return { previous: current, plan: proposed, diff, elapsedMs, dryRun: false };
     } finally {
@@ -322,12 +347,39 @@ export class Ardea {
     }
   }
 
+  /** Applies `operations` only while the topology is still submission `topologyId`. */
+  private async writeUnlessKilled(name: string, topologyId: string, operations: readonly StateOperation[]): Promise<void> {
+    try {
+      await this.state.transaction([{ op: 'check', kind: 'topology', topology: name, topologyId }, ...operations]);
+    } catch (error) {
+      // Sets never conflict: only the check can.
+      if (error instanceof StateConflictError) throw killedDuringUpdate(name, error);
+      throw error;
+    }
+  }
+
+  private async assertNotKilled(name: string, topologyId: string): Promise<void> {
+    if ((await this.state.get('topology', name))?.id !== topologyId) throw killedDuringUpdate(name);
+  }
+
+  private updateLock(name: string, timeoutMs: number) {
+    return this.state.lock(name, 'update', { timeoutMs }).catch((error: unknown) => {
+      if (error instanceof LockTimeoutError) {
+        throw new SchedulerError(`update in progress: another update of '${name}' holds its update lock (${describeError(error)}); try again when it is done`, { cause: error });
+      }
+      throw error;
+    });
+  }
+
   /** Waits until the topology master reports the stored packing plan live and applied everywhere. */
-  private async waitForPlanApplied(name: string, secret: string, timeoutMs: number, progress: (message: string) => void): Promise<void> {
+  private async waitForPlanApplied(name: string, topologyId: string, secret: string, timeoutMs: number, progress: (message: string) => void): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     let last = '';
     for (;;) {
-      const status = await this.callMaster<{ version: number; live: boolean; applied: boolean; pending: number[] }>(name, 'GET', '/plan-status').catch(() => undefined);
+      await this.assertNotKilled(name, topologyId);
+      const status = await this.callMaster<PlanStatus>(name, 'GET', '/plan-status').catch(() => undefined);
+      const failure = status?.failures?.[0];
+      if (failure) throw instanceStartError(failure);
       const line = !status ? 'waiting for the topology master' : status.applied ? 'new plan running everywhere' : status.live ? `plan ${status.version} published; waiting for container(s) ${status.pending.join(', ')}` : 'waiting for new containers to register';
       if (line !== last) progress(line);
       last = line;
@@ -350,9 +402,49 @@ export class Ardea {
     return this.callMaster(name, 'POST', '/deactivate');
   }
 
-  async restart(name: string, containerId?: number): Promise<void> {
-    const client = await this.requireClient(name);
-    await client.restart(containerId);
+  /**
+   * Restarts one container, or every container. A service-mode topology whose scheduler service is
+   * gone (`SUPERVISOR-LOST`) gets a new service when no container is named: what the old one left
+   * running is stopped, the new one starts every container, and this resolves once they run the
+   * physical plan again. Runtime config and activation state carry over.
+   */
+  async restart(name: string, containerId?: number, options: { readonly timeoutMs?: number; readonly onProgress?: (message: string) => void } = {}): Promise<void> {
+    const client = await this.schedulerClient(name);
+    if (client) {
+      await client.restart(containerId);
+      return;
+    }
+    if ((await this.runState(name)) !== 'SUPERVISOR-LOST') await this.requireClient(name);
+    if (containerId !== undefined) {
+      throw new SchedulerError(
+        `the supervisor of '${name}' is gone, so container ${containerId} cannot be restarted alone; 'ardea restart ${this.config.cluster} ${name}' (no container) starts a new supervisor and every container`,
+      );
+    }
+    await this.relaunch(name, options.timeoutMs ?? 60_000, options.onProgress ?? (() => undefined));
+  }
+
+  private async relaunch(name: string, timeoutMs: number, progress: (message: string) => void): Promise<void> {
+    // The update lock keeps two restarts (or a restart and an update) from starting two supervisors.
+    const lock = await this.updateLock(name, 0);
+    try {
+      const [topology, packingPlan, execution, physical, location] = await Promise.all([
+        this.state.get('topology', name),
+        this.state.get('packingPlan', name),
+        this.state.get('executionState', name),
+        this.state.get('physicalPlan', name),
+        this.state.get('scheduler', name),
+      ]);
+      if (!topology || !packingPlan || !execution) throw new ArdeaError(`no topology '${name}' on cluster ${this.config.cluster}`, { code: 'topology.not-found' });
+      if (location) return;
+      progress(`the supervisor of '${name}' is gone; stopping what it left running`);
+      await this.container.get<Scheduler>(Scheduler).kill(name);
+      progress('starting a new supervisor');
+      await this.container.get<Launcher>(Launcher).launch({ topology, packingPlan, packageUri: execution.packageUri, executor: executorSpec(this.config, name) });
+      const previousVersion = physical?.topologyId === topology.id ? physical.version : 0;
+      await this.waitUntilRunning(topology, packingPlan, timeoutMs, progress, previousVersion);
+    } finally {
+      await lock.release();
+    }
   }
 
   async status(name: string): Promise<ContainerStatus[]> {
@@ -366,6 +458,21 @@ export class Ardea {
 
   async list(): Promise<string[]> {
     return this.state.list('topology');
+  }
+
+  /**
+   * What a topology is doing, as `list` and `describe` show it: RUNNING or PAUSED from its physical
+   * plan, STARTING before it has one, and SUPERVISOR-LOST once it has run under a scheduler service
+   * that is gone (its containers stop with it; `restart` without a container starts a new one).
+   */
+  async runState(name: string): Promise<string> {
+    const [execution, physical, scheduler] = await Promise.all([
+      this.state.get('executionState', name),
+      this.state.get('physicalPlan', name),
+      this.state.get('scheduler', name),
+    ]);
+    if (execution?.schedulerMode === 'service' && !scheduler && physical?.topologyId === execution.topologyId) return 'SUPERVISOR-LOST';
+    return physical?.state ?? 'STARTING';
   }
 
   async describe(name: string): Promise<TopologyDescription> {
@@ -386,31 +493,58 @@ export class Ardea {
     };
   }
 
+  /** The client for a topology's scheduler, in-process for library-mode pools; undefined when no service is reachable. */
+  private schedulerClient(name: string) {
+    return openSchedulerClient(this.state, name, () => this.container.get<Scheduler>(Scheduler), () => executorSpec(this.config, name));
+  }
+
   private async requireClient(name: string) {
-    const client = await openSchedulerClient(this.state, name, () => this.container.get<Scheduler>(Scheduler));
-    if (!client) throw new SchedulerError(`topology '${name}' has no reachable scheduler on cluster ${this.config.cluster}; is it running? ('ardea list ${this.config.cluster}')`);
-    return client;
+    const client = await this.schedulerClient(name);
+    if (client) return client;
+    if ((await this.runState(name)) === 'SUPERVISOR-LOST') {
+      throw new SchedulerError(
+        `the supervisor of '${name}' is gone and its containers stopped with it; 'ardea restart ${this.config.cluster} ${name}' starts a new one, 'ardea kill ${this.config.cluster} ${name}' removes the topology`,
+      );
+    }
+    throw new SchedulerError(`topology '${name}' has no reachable scheduler on cluster ${this.config.cluster}; is it running? ('ardea list ${this.config.cluster}')`);
   }
 
   private async callMaster<T>(name: string, method: 'GET' | 'POST', route: string, body?: unknown): Promise<T> {
     const [location, execution] = await Promise.all([this.state.get('topologyMaster', name), this.state.get('executionState', name)]);
     if (!execution) throw new ArdeaError(`no topology '${name}' on cluster ${this.config.cluster}`, { code: 'topology.not-found' });
     if (!location) throw new ArdeaError(`the topology master of '${name}' is not running (container 0 may be starting or restarting); try again shortly`);
-    let response: Response;
-    try {
-      response = await fetch(`http://${location.host}:${location.controllerPort}${route}`, {
-        method,
-        headers: { authorization: `Bearer ${execution.secret}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-        signal: AbortSignal.timeout(30_000),
-      });
-    } catch (error) {
-      throw new ArdeaError(`the topology master of '${name}' at ${location.host}:${location.controllerPort} is not reachable: ${describeError(error)}`, { cause: error });
-    }
-    const answer = (await response.json()) as T & { error?: string };
-    if (!response.ok) throw new ArdeaError(`topology master of '${name}': ${answer.error ?? `HTTP ${response.status}`}`);
-    return answer;
+    const master = new JsonHttpClient({
+      baseUrl: `http://${location.host.includes(':') ? `[${location.host}]` : location.host}:${location.controllerPort}`,
+      bearer: execution.secret,
+      target: `the topology master of '${name}'`,
+      error: ArdeaError,
+      advice: `container 0 may be stopped, overloaded or restarting: see its log, and if it stays unresponsive restart it with 'ardea restart ${this.config.cluster} ${name} 0'`,
+    });
+    return master.request<T>(method, route, { body });
   }
+}
+
+/** The topology master's `/plan-status`. */
+interface PlanStatus {
+  readonly version: number;
+  readonly live: boolean;
+  readonly applied: boolean;
+  readonly pending: readonly number[];
+  /** Absent from masters older than the CLI. */
+  readonly failures?: readonly InstanceFailure[];
+}
+
+const KILLED_DURING_UPDATE = 'topology.killed-during-update';
+
+function killedDuringUpdate(name: string, cause?: unknown): SchedulerError {
+  return new SchedulerError(`topology '${name}' was killed while it was being updated; the update stopped without writing anything more`, {
+    code: KILLED_DURING_UPDATE,
+    ...(cause === undefined ? {} : { cause }),
+  });
+}
+
+function isKilledDuringUpdate(error: unknown): boolean {
+  return error instanceof ArdeaError && error.code === KILLED_DURING_UPDATE;
 }
 
 /**

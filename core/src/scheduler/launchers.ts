@@ -1,9 +1,10 @@
 import { spawn } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, fchmodSync, openSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ClusterConfig } from '../config/cluster-config.js';
 import { SchedulerError } from '../errors/index.js';
+import { makePrivateDirectory, PRIVATE_FILE_MODE } from '../fs/private-files.js';
 import type { SchedulerLocation } from '../model/runtime-state.js';
 import type { Launcher, Scheduler, ScheduleRequest } from '../spi/scheduler.js';
 import type { StateManager } from '../spi/state-manager.js';
@@ -45,8 +46,10 @@ export class LocalServiceLauncher implements Launcher {
   async launch(request: ScheduleRequest): Promise<SchedulerLocation> {
     const name = request.topology.name;
     const logFile = this.supervisorLog(name);
-    mkdirSync(path.dirname(logFile), { recursive: true });
-    const log = openSync(logFile, 'a');
+    // Logs are the owner's alone; one left open by an older version is closed up here.
+    await makePrivateDirectory(path.dirname(logFile), { repair: true });
+    const log = openSync(logFile, 'a', PRIVATE_FILE_MODE);
+    fchmodSync(log, PRIVATE_FILE_MODE);
     const child = spawn(process.execPath, [SUPERVISOR_MAIN, '--cluster', clusterArgument(this.config), '--topology', name], {
       detached: true,
       stdio: ['ignore', log, log],

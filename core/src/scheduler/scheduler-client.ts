@@ -1,4 +1,5 @@
-import { SchedulerError, describeError } from '../errors/index.js';
+import { SchedulerError } from '../errors/index.js';
+import { JsonHttpClient } from '../http/json-client.js';
 import type { PackingPlan } from '../model/packing-plan.js';
 import type { ContainerStatus, ExecutorSpec, Scheduler } from '../spi/scheduler.js';
 import type { StateManager } from '../spi/state-manager.js';
@@ -10,51 +11,42 @@ import type { StateManager } from '../spi/state-manager.js';
 export interface SchedulerClient {
   status(): Promise<ContainerStatus[]>;
   restart(containerId?: number): Promise<void>;
-  update(current: PackingPlan, proposed: PackingPlan, executor: ExecutorSpec): Promise<PackingPlan>;
+  /** Added containers run the executor the scheduler's side computes from its own cluster config. */
+  update(current: PackingPlan, proposed: PackingPlan): Promise<PackingPlan>;
   kill(): Promise<void>;
 }
 
+/** Restarts, updates and kills wait for processes to stop and start; a bound still applies. */
+const PROCESS_OPERATION_TIMEOUT_MS = 120_000;
+
 export class HttpSchedulerClient implements SchedulerClient {
-  constructor(
-    private readonly endpoint: string,
-    private readonly secret: string,
-    private readonly topologyName: string,
-  ) {}
+  private readonly http: JsonHttpClient;
+
+  constructor(endpoint: string, secret: string, topologyName: string) {
+    this.http = new JsonHttpClient({
+      baseUrl: endpoint,
+      bearer: secret,
+      target: `the scheduler of '${topologyName}'`,
+      error: SchedulerError,
+      advice: `its supervisor process may have stopped or hang; see its log in $ARDEA_HOME/logs/<cluster>/${topologyName}-supervisor.log`,
+    });
+  }
 
   status(): Promise<ContainerStatus[]> {
-    return this.call<ContainerStatus[]>('GET', '/status');
+    return this.http.get<ContainerStatus[]>('/status');
   }
 
   async restart(containerId?: number): Promise<void> {
-    await this.call('POST', '/restart', containerId === undefined ? {} : { containerId });
+    await this.http.post('/restart', containerId === undefined ? {} : { containerId }, { timeoutMs: PROCESS_OPERATION_TIMEOUT_MS });
   }
 
-  update(current: PackingPlan, proposed: PackingPlan, executor: ExecutorSpec): Promise<PackingPlan> {
-    return this.call<PackingPlan>('POST', '/update', { current, proposed, executor });
+  /** The service starts added containers with the executor of its own cluster config. */
+  update(current: PackingPlan, proposed: PackingPlan): Promise<PackingPlan> {
+    return this.http.post<PackingPlan>('/update', { current, proposed }, { timeoutMs: PROCESS_OPERATION_TIMEOUT_MS });
   }
 
   async kill(): Promise<void> {
-    await this.call('POST', '/kill', {});
-  }
-
-  private async call<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
-    let response: Response;
-    try {
-      response = await fetch(`${this.endpoint}${path}`, {
-        method,
-        headers: { authorization: `Bearer ${this.secret}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-        signal: AbortSignal.timeout(120_000),
-      });
-    } catch (error) {
-      throw new SchedulerError(`the scheduler of '${this.topologyName}' at ${this.endpoint} is not reachable: ${describeError(error)}`, {
-        cause: error,
-        code: 'scheduler.unreachable',
-      });
-    }
-    const payload = (await response.json().catch(() => ({}))) as { error?: string };
-    if (!response.ok) throw new SchedulerError(`scheduler of '${this.topologyName}': ${payload.error ?? `HTTP ${response.status}`}`);
-    return payload as T;
+    await this.http.post('/kill', {}, { timeoutMs: PROCESS_OPERATION_TIMEOUT_MS });
   }
 }
 
@@ -62,6 +54,8 @@ export class LibrarySchedulerClient implements SchedulerClient {
   constructor(
     private readonly scheduler: Scheduler,
     private readonly topologyName: string,
+    /** How added containers are started: from this process's cluster config. */
+    private readonly executor: ExecutorSpec,
   ) {}
 
   status(): Promise<ContainerStatus[]> {
@@ -72,8 +66,8 @@ export class LibrarySchedulerClient implements SchedulerClient {
     return this.scheduler.restart(this.topologyName, containerId);
   }
 
-  update(current: PackingPlan, proposed: PackingPlan, executor: ExecutorSpec): Promise<PackingPlan> {
-    return this.scheduler.update({ topologyName: this.topologyName, current, proposed, executor });
+  update(current: PackingPlan, proposed: PackingPlan): Promise<PackingPlan> {
+    return this.scheduler.update({ topologyName: this.topologyName, current, proposed, executor: this.executor });
   }
 
   kill(): Promise<void> {
@@ -84,13 +78,19 @@ export class LibrarySchedulerClient implements SchedulerClient {
 /**
  * The client for a topology, chosen by where its scheduler said it can be reached. Resolves to
  * undefined when no scheduler location is stored (a service that is gone, or a half-written submit).
+ * `scheduler` and `executor` serve library mode, where this process is the scheduler's side.
  */
-export async function openSchedulerClient(state: StateManager, topologyName: string, scheduler: () => Scheduler): Promise<SchedulerClient | undefined> {
+export async function openSchedulerClient(
+  state: StateManager,
+  topologyName: string,
+  scheduler: () => Scheduler,
+  executor: () => ExecutorSpec,
+): Promise<SchedulerClient | undefined> {
   const [location, execution] = await Promise.all([state.get('scheduler', topologyName), state.get('executionState', topologyName)]);
   if (!location) return undefined;
   if (location.mode === 'service') {
     if (!location.endpoint || !execution) return undefined;
     return new HttpSchedulerClient(location.endpoint, execution.secret, topologyName);
   }
-  return new LibrarySchedulerClient(scheduler(), topologyName);
+  return new LibrarySchedulerClient(scheduler(), topologyName, executor());
 }

@@ -1,84 +1,83 @@
-import { timingSafeEqual } from 'node:crypto';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { ArdeaError, describeError } from '../errors/index.js';
+import { z } from 'zod';
+import { JsonHttpServer, jsonRoute } from '../http/json-server.js';
 import type { Logger } from '../logging/index.js';
-import type { PackingPlan } from '../model/packing-plan.js';
+import { PackingPlanSchema, type PackingPlan } from '../model/packing-plan.js';
 import type { ExecutorSpec, Scheduler } from '../spi/scheduler.js';
+
+export interface SchedulerServiceOptions {
+  readonly scheduler: Scheduler;
+  readonly topologyName: string;
+  /** Every request must carry it as a bearer token. */
+  readonly secret: string;
+  /**
+   * How added containers are started: computed by the service's own process from its cluster config,
+   * never taken from a request, so a caller cannot make the service run a command of its choosing.
+   */
+  readonly executor: ExecutorSpec;
+  readonly logger: Logger;
+  /** Called after a successful kill, once the response is sent: the service's work is over. */
+  readonly onKilled: () => void;
+}
+
+/** About 25,000 instances per plan. */
+const MAX_UPDATE_BODY_BYTES = 8 * 1024 * 1024;
+
+/** The body of `POST /update`: the two plans, nothing else. */
+export const UpdateBodySchema = z.object({ current: PackingPlanSchema, proposed: PackingPlanSchema }).strict();
+/** The body of `POST /restart`: one container, or none for all of them. */
+export const RestartBodySchema = z.object({ containerId: z.number().int().nonnegative().optional() }).strict().optional();
 
 /**
  * The HTTP face of a service-mode scheduler: the CLI and the health manager reach the process that
  * owns a topology's containers through it. Every request must carry the topology secret.
  */
 export class SchedulerService {
-  private readonly server: http.Server;
+  private readonly server: JsonHttpServer;
 
-  constructor(
-    private readonly scheduler: Scheduler,
-    private readonly topologyName: string,
-    private readonly secret: string,
-    private readonly logger: Logger,
-    /** Called after a successful kill, once the response is sent: the service's work is over. */
-    private readonly onKilled: () => void,
-  ) {
-    this.server = http.createServer((request, response) => void this.handle(request, response));
+  constructor(options: SchedulerServiceOptions) {
+    const { scheduler, topologyName } = options;
+    this.server = new JsonHttpServer({
+      name: 'scheduler service',
+      secret: options.secret,
+      logger: options.logger,
+      // An update carries two packing plans, which grow with the number of instances.
+      limits: { maxBodyBytes: MAX_UPDATE_BODY_BYTES },
+      routes: [
+        jsonRoute({ method: 'GET', path: '/status', handle: () => scheduler.status(topologyName) }),
+        jsonRoute({
+          method: 'POST',
+          path: '/restart',
+          body: RestartBodySchema,
+          handle: async ({ body }) => {
+            await scheduler.restart(topologyName, body?.containerId);
+            return { restarted: body?.containerId ?? 'all' };
+          },
+        }),
+        jsonRoute({
+          method: 'POST',
+          path: '/update',
+          body: UpdateBodySchema,
+          handle: ({ body }) =>
+            scheduler.update({ topologyName, current: body.current as PackingPlan, proposed: body.proposed as PackingPlan, executor: options.executor }),
+        }),
+        jsonRoute({
+          method: 'POST',
+          path: '/kill',
+          handle: async ({ afterResponse }) => {
+            await scheduler.kill(topologyName);
+            afterResponse(options.onKilled);
+            return { killed: topologyName };
+          },
+        }),
+      ],
+    });
   }
 
-  async listen(host: string): Promise<string> {
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen({ host, port: 0 }, () => resolve());
-    });
-    const { port } = this.server.address() as AddressInfo;
-    return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  listen(host: string): Promise<string> {
+    return this.server.listen(host);
   }
 
   close(): Promise<void> {
-    this.server.closeAllConnections();
-    return new Promise((resolve) => this.server.close(() => resolve()));
+    return this.server.close();
   }
-
-  private async handle(request: http.IncomingMessage, response: http.ServerResponse): Promise<void> {
-    const reply = (status: number, body: unknown) => {
-      response.writeHead(status, { 'content-type': 'application/json' });
-      response.end(JSON.stringify(body));
-    };
-    const expected = Buffer.from(`Bearer ${this.secret}`);
-    const given = Buffer.from(request.headers.authorization ?? '');
-    if (given.length !== expected.length || !timingSafeEqual(given, expected)) return reply(401, { error: 'missing or wrong topology secret' });
-    const url = new URL(request.url ?? '/', 'http://scheduler');
-    try {
-      if (request.method === 'GET' && url.pathname === '/status') return reply(200, await this.scheduler.status(this.topologyName));
-      if (request.method !== 'POST') return reply(404, { error: `no route ${request.method} ${url.pathname}` });
-      const body = await readJson(request);
-      switch (url.pathname) {
-        case '/restart': {
-          const containerId = (body as { containerId?: unknown }).containerId;
-          await this.scheduler.restart(this.topologyName, typeof containerId === 'number' ? containerId : undefined);
-          return reply(200, { restarted: containerId ?? 'all' });
-        }
-        case '/update': {
-          const { current, proposed, executor } = body as { current: PackingPlan; proposed: PackingPlan; executor: ExecutorSpec };
-          return reply(200, await this.scheduler.update({ topologyName: this.topologyName, current, proposed, executor }));
-        }
-        case '/kill':
-          await this.scheduler.kill(this.topologyName);
-          reply(200, { killed: this.topologyName });
-          response.once('finish', this.onKilled);
-          return;
-        default:
-          return reply(404, { error: `no route POST ${url.pathname}` });
-      }
-    } catch (error) {
-      this.logger.warn('scheduler request failed', { path: url.pathname, error: describeError(error) });
-      return reply(error instanceof ArdeaError ? 409 : 500, { error: describeError(error), code: (error as ArdeaError).code });
-    }
-  }
-}
-
-async function readJson(request: http.IncomingMessage): Promise<unknown> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of request) chunks.push(chunk as Buffer);
-  const text = Buffer.concat(chunks).toString('utf8');
-  return text ? JSON.parse(text) : {};
 }

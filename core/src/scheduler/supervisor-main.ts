@@ -18,6 +18,8 @@ import { executorSpec } from './executor-spec.js';
 import { SchedulerService } from './scheduler-service.js';
 
 async function main(): Promise<void> {
+  // Whatever this process creates (logs, state, files of pool plugins) is its owner's alone.
+  process.umask(0o077);
   const { values } = parseArgs({ options: { cluster: { type: 'string' }, topology: { type: 'string' }, host: { type: 'string' } }, strict: true });
   if (!values.cluster || !values.topology) throw new ArdeaError('usage: ardea-supervisor --cluster <cluster> --topology <name>');
   const overrides = process.env[CONFIG_PROPERTIES_ENV] ? (JSON.parse(process.env[CONFIG_PROPERTIES_ENV]) as string[]) : [];
@@ -43,11 +45,12 @@ async function main(): Promise<void> {
     await state.close().catch(() => undefined);
     process.exit(code);
   };
-  const service = new SchedulerService(scheduler, name, execution.secret, logger, () => void exit(0, 'killed'));
+  const executor = executorSpec(config, name);
+  const service = new SchedulerService({ scheduler, topologyName: name, secret: execution.secret, executor, logger, onKilled: () => void exit(0, 'killed') });
   process.once('SIGTERM', () => void exit(0, 'SIGTERM'));
   process.once('SIGINT', () => void exit(0, 'SIGINT'));
 
-  await scheduler.schedule({ topology, packingPlan, packageUri: execution.packageUri, executor: executorSpec(config, name) });
+  await scheduler.schedule({ topology, packingPlan, packageUri: execution.packageUri, executor });
   const endpoint = await service.listen(values.host ?? '127.0.0.1');
   await state.set('scheduler', name, { topologyName: name, mode: 'service', endpoint, jobLinks: await scheduler.jobLinks(name) }, { ephemeral: true });
   logger.info('supervising', { endpoint, containers: packingPlan.containers.length + 1 });

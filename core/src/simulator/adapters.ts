@@ -32,7 +32,7 @@ export class SimulatorSensor implements Sensor {
     const measurements: Measurement[] = [];
     const noisy = (value: number) => value * this.noise.rng.lognormalFactor(this.noise.cv);
     for (const instance of model.instances()) {
-      const before = base.instances.get(instance.taskId) ?? { executed: 0, emitted: 0, busySec: 0, backpressureMs: 0, restarts: 0 };
+      const before = base.instances.get(instance.taskId) ?? { executed: 0, emitted: 0, busySec: 0, backpressureMs: 0, restarts: 0, hungRestarts: 0 };
       const c = instance.counters;
       const values: Record<string, number> = {
         [METRIC.executeRate]: noisy((c.executed - before.executed) / seconds),
@@ -41,8 +41,9 @@ export class SimulatorSensor implements Sensor {
         [METRIC.backpressureMs]: c.backpressureMs - before.backpressureMs,
         [METRIC.pendingBytes]: Math.round(instance.queueBytes),
         [METRIC.restarts]: c.restarts - before.restarts,
+        [METRIC.hungRestarts]: c.hungRestarts - before.hungRestarts,
       };
-      for (const metric of [METRIC.executeRate, METRIC.emitRate, METRIC.busyFraction, METRIC.backpressureMs, METRIC.pendingBytes, METRIC.restarts]) {
+      for (const metric of [METRIC.executeRate, METRIC.emitRate, METRIC.busyFraction, METRIC.backpressureMs, METRIC.pendingBytes, METRIC.restarts, METRIC.hungRestarts]) {
         measurements.push({ component: instance.component, instance: instance.name, metric, timestamp, value: values[metric]! });
       }
     }

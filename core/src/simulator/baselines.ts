@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { ConfigError, describeError, HealthPolicyError } from '../errors/index.js';
 import { round } from '../healthmgr/detectors.js';
 import { MeasurementIndex, METRIC } from '../healthmgr/measurements.js';
-import { spoutOfferedRate } from '../healthmgr/sizing.js';
+import { instancesFor, spoutOfferedRate, StreamRates } from '../healthmgr/sizing.js';
 import { topologicalOrder } from '../model/topology.js';
 import type { Action, Detector, Diagnoser, Diagnosis, HealthPolicy, Measurement, PolicyContext, Resolver, Symptom, TopologyActuator } from '../spi/health-policy.js';
 import { formatIssue, type SimulatedPolicyFactory } from './policies.js';
@@ -215,13 +215,13 @@ interface Ds2Size {
  * DS2's model over one window, operators in topological order: sources at the rate data arrives
  * (emitted plus backlog growth when the spouts report a backlog — DS2 proper is given the external
  * source rate — else emitted ÷ unpaused time, which counts spouts working off a lag as load), each
- * bolt's input the estimated
- * true output of its upstream operators, π_i = ceil((1+f)·λ_i / (λp_i/p_i)) from the true
+ * bolt's input the estimated true output of its upstream operators on the streams it reads (times
+ * its parallelism behind all grouping), π_i = ceil((1+f)·λ_i / (λp_i/p_i)) from the true
  * processing rate (executed ÷ useful time), and its estimated output λ_i · selectivity downstream.
  */
 export function ds2Sizes(context: PolicyContext, settings: Ds2Settings): Map<string, Ds2Size> {
   const index = new MeasurementIndex(context.measurements);
-  const output = new Map<string, number>();
+  const rates = new StreamRates(index);
   const sizes = new Map<string, Ds2Size>();
   for (const component of topologicalOrder(context.topology)) {
     const emitted = index.sum(component.name, METRIC.emitRate);
@@ -232,11 +232,12 @@ export function ds2Sizes(context: PolicyContext, settings: Ds2Settings): Map<str
       // source rate at all — unless they report their backlog; sizing from that would scale
       // everything to 1, so DS2 decides nothing.
       if (paused >= SOURCE_UNOBSERVABLE_PAUSED && !index.measured(component.name, METRIC.backlogGrowth)) return new Map();
-      output.set(component.name, spoutOfferedRate(index, component.name));
+      rates.publish(component, spoutOfferedRate(index, component.name));
       continue;
     }
-    const inputRate = component.inputs.reduce((acc, input) => acc + (output.get(input.component) ?? 0), 0);
-    output.set(component.name, executed > 0 ? (inputRate * emitted) / executed : 0);
+    const input = rates.inputOf(component);
+    const inputRate = input.offered;
+    rates.publish(component, executed > 0 ? (inputRate * emitted) / executed : 0);
     const known = index
       .instances(component.name)
       .map((i) => index.trueRate(component.name, i))
@@ -244,7 +245,9 @@ export function ds2Sizes(context: PolicyContext, settings: Ds2Settings): Map<str
     // An operator idle in the whole window has no true rate: DS2 cannot size it, and it needs nothing.
     if (known.length === 0) continue;
     const perInstance = known.reduce((a, b) => a + b, 0) / known.length;
-    const exact = ((1 + settings.scalingFactor) * inputRate) / perInstance;
+    // Load every instance gets in full (all grouping) does not shrink with more instances; when it
+    // alone fills one, DS2 keeps the parallelism.
+    const exact = instancesFor(input, perInstance / (1 + settings.scalingFactor)) ?? component.parallelism;
     const target = Math.min(settings.maxParallelism, Math.max(1, Math.ceil(exact - 1e-9)));
     sizes.set(component.name, { current: component.parallelism, exact, target, inputRate });
   }

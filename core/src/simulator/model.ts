@@ -85,6 +85,12 @@ export interface ModelSpec {
   readonly slowInstance?: SlowInstanceSpec;
   readonly hungInstance?: HungInstanceSpec;
   readonly crashingInstance?: CrashingInstanceSpec;
+  /**
+   * The engine's hung-worker check (`topology.hungInstanceMs`): a hung instance with tuples queued
+   * for it this long is restarted by its stream manager, losing its queue, and shuffle grouping
+   * routes around it until it runs again. 0 or absent: off.
+   */
+  readonly hungInstanceMs?: number;
   readonly highWatermarkBytes: number;
   readonly lowWatermarkBytes: number;
   /** Virtual seconds the rescaled components (or a restarted container) process nothing. */
@@ -99,8 +105,10 @@ interface Counters {
   emitted: number;
   busySec: number;
   backpressureMs: number;
-  /** Worker restarts after a crash. */
+  /** Worker restarts after a crash, or by the engine's hung-worker check. */
   restarts: number;
+  /** Of those, restarts by the hung-worker check. */
+  hungRestarts: number;
 }
 
 interface Instance {
@@ -113,6 +121,10 @@ interface Instance {
   hung: boolean;
   crash: { readonly everyMs: number; nextAtMs: number; crashes: number } | undefined;
   pausedUntilMs: number;
+  /** Hung with tuples queued (or, a spout, hung at all) since; undefined otherwise. */
+  stuckSinceMs: number | undefined;
+  /** Restarted by the hung-worker check: shuffle grouping routes around it until then. */
+  avoidedUntilMs: number;
   readonly counters: Counters;
 }
 
@@ -338,7 +350,9 @@ export class TopologyModel {
       hung: false,
       crash: undefined,
       pausedUntilMs: 0,
-      counters: { executed: 0, emitted: 0, busySec: 0, backpressureMs: 0, restarts: 0 },
+      stuckSinceMs: undefined,
+      avoidedUntilMs: 0,
+      counters: { executed: 0, emitted: 0, busySec: 0, backpressureMs: 0, restarts: 0, hungRestarts: 0 },
     };
   }
 
@@ -369,6 +383,7 @@ export class TopologyModel {
     const seconds = this.nowMs / 1000;
     this.applyPending();
     this.applyFaults(seconds);
+    this.checkHung();
     const lambda = this.offered(seconds);
     const pausedThisTick = this.paused;
     let demand = 0;
@@ -464,6 +479,38 @@ export class TopologyModel {
     }
   }
 
+  /**
+   * The engine's hung-worker check: a hung instance that has had tuples queued (a spout: that has
+   * been hung) for hungInstanceMs is restarted alone, with the crash backoff, losing its queue;
+   * shuffle grouping routes around it from half that time until the new worker runs.
+   */
+  private checkHung(): void {
+    const limitMs = this.spec.hungInstanceMs ?? 0;
+    if (limitMs <= 0) return;
+    for (const state of this.order) {
+      for (const instance of state.instances) {
+        const stuck = instance.hung && instance.pausedUntilMs <= this.nowMs && (state.spec.kind === 'spout' || instance.queue > 0);
+        if (!stuck) {
+          instance.stuckSinceMs = undefined;
+          continue;
+        }
+        instance.stuckSinceMs ??= this.nowMs;
+        // As in the engine, shuffle routes around it from half the limit on.
+        if (this.nowMs - instance.stuckSinceMs >= limitMs / 2) instance.avoidedUntilMs = Math.max(instance.avoidedUntilMs, this.nowMs + this.tickMs);
+        if (this.nowMs - instance.stuckSinceMs < limitMs) continue;
+        instance.counters.restarts++;
+        instance.counters.hungRestarts++;
+        this.droppedTotal.set(state.spec.name, this.droppedTotal.get(state.spec.name)! + instance.queue);
+        instance.queue = 0;
+        instance.stuckSinceMs = undefined;
+        const downMs = Math.min(30_000, 500 * 2 ** Math.min(instance.counters.restarts - 1, 6));
+        instance.pausedUntilMs = this.nowMs + downMs;
+        instance.avoidedUntilMs = instance.pausedUntilMs;
+        if (this.spec.hungInstance?.clearedByRestart) instance.hung = false;
+      }
+    }
+  }
+
   /** Delivers what a component produced this tick to every consumer's instances, by grouping. */
   private route(from: ComponentState, produced: number): void {
     for (const { state, input } of this.consumers.get(from.spec.name) ?? []) {
@@ -494,8 +541,11 @@ export class TopologyModel {
         return this.fieldsShares(from.spec.name, to.spec.name, input.grouping, n);
       case 'shuffle': {
         const weights = from.shuffleWeights;
-        if (!weights) return Array.from({ length: n }, () => 1 / n);
-        const w = to.instances.map((i) => weights[String(i.taskId)] ?? 1);
+        // Workers the hung-worker check is restarting get nothing while another instance can take it.
+        const avoided = to.instances.map((i) => i.avoidedUntilMs > this.nowMs);
+        const avoiding = avoided.some((a) => a) && avoided.some((a) => !a);
+        if (!weights && !avoiding) return Array.from({ length: n }, () => 1 / n);
+        const w = to.instances.map((i, k) => (avoiding && avoided[k] ? 0 : (weights?.[String(i.taskId)] ?? 1)));
         const sum = w.reduce((acc, x) => acc + x, 0);
         return sum > 0 ? w.map((x) => x / sum) : Array.from({ length: n }, () => 1 / n);
       }

@@ -175,7 +175,8 @@ export async function simulate(scenario: Scenario, options: SimulateOptions = {}
 
 /**
  * The analytic optimum for an offered source rate (DS2's model): each bolt's input rate is what its
- * upstream components emit at that load; p*_i(u) = ceil(λ_i / (u·μ_i)). Slow instances, skew and a
+ * upstream components emit at that load; p*_i(u) = ceil(λ_i / (u·μ_i)), where load read with all
+ * grouping reaches every instance in full: p*_i(u) = ceil(λ_div / (u·μ_i − λ_all)). Slow instances, skew and a
  * CPU cap are not part of it: they are faults and limits, not provisioning.
  */
 export function optimumAt(spec: Pick<ModelSpec, 'components'>, lambda0: number, u: number): Optimum {
@@ -190,9 +191,16 @@ export function optimumAt(spec: Pick<ModelSpec, 'components'>, lambda0: number, 
       out.set(component.name, lambda0 * (component.loadShare ?? 1));
       continue;
     }
-    const lambda = component.inputs.reduce((acc, i) => acc + out.get(i.from)! * i.selectivity, 0);
-    out.set(component.name, lambda);
-    const need = (util: number) => Math.max(1, Math.ceil(lambda / (util * component.serviceRate) - 1e-9));
+    // Behind all grouping every instance gets the full rate: that part does not shrink with more
+    // instances (and is executed once per instance), as the health manager's sizing has it.
+    const rateOf = (all: boolean) => component.inputs.filter((i) => (i.grouping.type === 'all') === all).reduce((acc, i) => acc + out.get(i.from)! * i.selectivity, 0);
+    const divided = rateOf(false);
+    const replicated = rateOf(true);
+    out.set(component.name, divided + replicated * component.parallelism);
+    const need = (util: number) => {
+      const spare = util * component.serviceRate - replicated;
+      return spare > 0 ? Math.max(1, Math.ceil(divided / spare - 1e-9)) : component.parallelism;
+    };
     atFull[component.name] = need(1);
     atTarget[component.name] = need(u);
   }

@@ -89,6 +89,8 @@ export const ScenarioSchema = z
       .object({ component: z.string(), instance: z.number().int().min(0).default(0), at: seconds.default(0), everySec: positive, clearedByRestart: z.boolean().default(true) })
       .strict()
       .optional(),
+    /** The engine's `topology.hungInstanceMs`: its stream managers restart hung workers themselves; 0: off. */
+    hungInstanceMs: z.number().int().min(0).default(10_000),
     skew: z.object({ zipfExponent: z.number().min(0), keys: z.number().int().min(1).default(10_000) }).strict().optional(),
     cpu: z.object({ cores: positive }).strict().optional(),
     reconfiguration: z.object({ pauseSec: seconds.default(10) }).strict().default({ pauseSec: 10 }),
@@ -268,6 +270,7 @@ export function modelSpecOf(scenario: Scenario, seed: number, source = '<scenari
     ...(scenario.slowInstance ? { slowInstance: scenario.slowInstance } : {}),
     ...(scenario.hungInstance ? { hungInstance: scenario.hungInstance } : {}),
     ...(scenario.crashingInstance ? { crashingInstance: scenario.crashingInstance } : {}),
+    hungInstanceMs: scenario.hungInstanceMs,
     highWatermarkBytes: scenario.backpressure.highWatermarkBytes,
     lowWatermarkBytes: scenario.backpressure.lowWatermarkBytes,
     reconfigurationPauseSec: scenario.reconfiguration.pauseSec,

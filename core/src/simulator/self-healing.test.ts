@@ -29,6 +29,24 @@ describe('the auto-restart policy in the simulator', () => {
     }
   });
 
+  it('has nothing to restart when the engine restarts the hung worker itself, and reports that it did', async () => {
+    const base = await loadScenario(path.join(EXAMPLES, 'word-count-hung-instance.yaml'));
+    const scenario = validateScenario({ ...base, hungInstanceMs: 10_000 });
+    for (const seed of SEEDS.slice(0, 5)) {
+      const result = await simulate(scenario, { seed });
+      expect(changes(result), `seed ${seed}`).toEqual([]);
+      const diagnoses = result.actionLog.flatMap((r) => r.diagnoses);
+      // Every round whose window holds the restart says so.
+      const hung = diagnoses.filter((d) => d.type === 'hung-worker');
+      expect(hung.length, `seed ${seed}`).toBeGreaterThan(0);
+      expect(new Set(hung.map((d) => `${d.component} ${d.instances.join(',')}`)).size, `seed ${seed}`).toBe(1);
+      expect(hung[0]!.component).toBe('split');
+      expect(diagnoses.filter((d) => d.type === 'stalled-instance'), `seed ${seed}`).toEqual([]);
+      expect(result.metrics.regimes.find((r) => r.cause === 'hung-instance')!.converged, `seed ${seed}`).toBe(true);
+      expect(result.metrics.finalLag).toBe(0);
+    }
+  });
+
   it('restarts once, judges it did not help, and does not restart again when the hang survives restarts', async () => {
     const base = await loadScenario(path.join(EXAMPLES, 'word-count-hung-instance.yaml'));
     const scenario = validateScenario({ ...base, hungInstance: { ...base.hungInstance, clearedByRestart: false } });

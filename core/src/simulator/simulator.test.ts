@@ -7,7 +7,7 @@ import type { CliIo } from '../cli/cli-io.js';
 import { EXIT_FAILURE, EXIT_OK, runCli } from '../cli/program.js';
 import { ConfigError } from '../errors/index.js';
 import { TopologyModel, type ModelSpec } from './model.js';
-import { simulate } from './run.js';
+import { optimumAt, simulate } from './run.js';
 import { loadScenario, parseScenario, validateScenario } from './scenario.js';
 
 const EXAMPLES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../examples/scenarios');
@@ -218,5 +218,19 @@ describe('ardea simulate', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('the analytic optimum', () => {
+  it('sizes load read with all grouping per instance: it reaches every instance in full', () => {
+    const components: ModelSpec['components'] = [
+      { name: 'source', kind: 'spout', parallelism: 1, serviceRate: 100_000, tupleBytes: 100, inputs: [] },
+      { name: 'parse', kind: 'bolt', parallelism: 1, serviceRate: 1000, tupleBytes: 100, inputs: [{ from: 'source', grouping: { type: 'shuffle' }, selectivity: 1 }] },
+      { name: 'cache', kind: 'bolt', parallelism: 3, serviceRate: 1000, tupleBytes: 100, inputs: [{ from: 'source', grouping: { type: 'all' }, selectivity: 0.1 }] },
+    ];
+    const optimum = optimumAt({ components }, 2000, 1);
+    expect(optimum.atFullUtilization).toEqual({ parse: 2, cache: 1 });
+    // 200/s reach each cache instance; at 10 % utilization one manages 100/s, and no count of them more.
+    expect(optimumAt({ components }, 2000, 0.1).atTarget.cache).toBe(3);
   });
 });

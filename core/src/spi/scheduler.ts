@@ -99,7 +99,12 @@ export interface Scheduler {
    */
   update(request: UpdateRequest): Promise<PackingPlan>;
 
-  /** Stops and removes every container of the topology. Idempotent. */
+  /**
+   * Stops and removes every container of the topology. Idempotent. A service-mode pool's kill called
+   * in a process that does not own the topology (its service is gone or does not answer) stops what
+   * the service left running, as far as the pool can find it, and rejects with `SchedulerError`
+   * naming any process that is still running afterwards.
+   */
   kill(topologyName: string): Promise<void>;
 
   /** Links to the pool's own pages for this topology (may be empty). */

@@ -3,6 +3,7 @@ import type {
   ExecutionState,
   HealthLog,
   MetricsCacheLocation,
+  MetricsTotals,
   PhysicalPlan,
   SchedulerLocation,
   StatefulCheckpoints,
@@ -24,6 +25,7 @@ export interface StateRecords {
   metricsCache: MetricsCacheLocation;
   checkpoints: StatefulCheckpoints;
   healthLog: HealthLog;
+  metricsTotals: MetricsTotals;
 }
 
 export type StateKind = keyof StateRecords;
@@ -43,6 +45,7 @@ export const STATE_LAYOUT: Readonly<Record<StateKind, string>> = Object.freeze({
   metricsCache: 'metricscaches',
   checkpoints: 'statefulcheckpoints',
   healthLog: 'healthlogs',
+  metricsTotals: 'metricstotals',
 });
 export const LOCKS_DIRECTORY = 'locks';
 
@@ -57,6 +60,7 @@ export const TOPOLOGY_REMOVAL_ORDER: readonly StateKind[] = Object.freeze([
   'scheduler',
   'checkpoints',
   'healthLog',
+  'metricsTotals',
   'executionState',
   'topology',
 ]);
@@ -73,7 +77,15 @@ export interface WriteOptions {
 export type StateOperation =
   | { readonly op: 'create'; readonly kind: StateKind; readonly topology: string; readonly value: unknown }
   | { readonly op: 'set'; readonly kind: StateKind; readonly topology: string; readonly value: unknown }
-  | { readonly op: 'delete'; readonly kind: StateKind; readonly topology: string };
+  | { readonly op: 'delete'; readonly kind: StateKind; readonly topology: string }
+  /**
+   * A precondition, not a write: the transaction applies nothing and rejects with
+   * `StateConflictError` unless the topology node exists and holds submission `topologyId`. It is
+   * judged on the state the transaction starts from, whatever its position, atomically with the
+   * writes: a write conditional on it cannot resurrect a topology that was killed (or killed and
+   * submitted again) meanwhile.
+   */
+  | { readonly op: 'check'; readonly kind: 'topology'; readonly topology: string; readonly topologyId: string };
 
 export type StateListener<K extends StateKind> = (value: StateRecords[K] | undefined) => void;
 
@@ -124,8 +136,9 @@ export interface StateManager {
    * Applies every operation or none (submit writes topology, packing plan and execution state
    * together; kill removes them together), in the order given, and writes persistent nodes only. A
    * `create` of an existing node fails the whole transaction with `StateConflictError`; a `delete`
-   * of a missing node is not an error. Writers never see a transaction half-applied; a reader of a
-   * store without multi-node atomicity (the local filesystem) may, for the moment it is applied.
+   * of a missing node is not an error; a `check` that does not hold fails it with
+   * `StateConflictError` too. Writers never see a transaction half-applied; a reader of a store
+   * without multi-node atomicity (the local filesystem) may, for the moment it is applied.
    */
   transaction(operations: readonly StateOperation[]): Promise<void>;
 

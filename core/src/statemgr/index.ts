@@ -1,12 +1,14 @@
 import path from 'node:path';
 import { ContainerModule } from 'inversify';
 import { z } from 'zod';
+import { isUnder } from '../fs/private-files.js';
 import { Logger } from '../logging/index.js';
 import { definePlugin } from '../plugin/plugin-descriptor.js';
 import { StateManager } from '../spi/state-manager.js';
 import { LocalFsStateManager } from './local-fs-state-manager.js';
 
 export * from './local-fs-state-manager.js';
+export { currentProcessOwner, ownerLiveness, processOwnerOf, ProcessOwnerSchema, type OwnerLiveness, type ProcessOwner } from './process-owner.js';
 
 export const LocalFsStateManagerConfigSchema = z
   .object({
@@ -32,7 +34,7 @@ export const localFsStateManagerPlugin = definePlugin({
         .toDynamicValue(
           (resolution) =>
             new LocalFsStateManager(
-              { rootPath, ...(config.pollIntervalMs !== undefined ? { pollIntervalMs: config.pollIntervalMs } : {}) },
+              { rootPath, repairRoot: isUnder(rootPath, context.home), ...(config.pollIntervalMs !== undefined ? { pollIntervalMs: config.pollIntervalMs } : {}) },
               resolution.get<Logger>(Logger),
             ),
         )

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -528,6 +528,62 @@ describe('LocalFsStateManager on the local filesystem', () => {
       );
       const lock = await sm.lock('orphaned', 'update', { timeoutMs: 2000 });
       await lock.release();
+    });
+  });
+
+  describe('privacy', () => {
+    let umask: number;
+    beforeEach(() => {
+      umask = process.umask(0o022);
+    });
+    afterEach(() => {
+      process.umask(umask);
+    });
+
+    const openToOthers = async (directory: string): Promise<string[]> => {
+      const open: string[] = [];
+      for (const entry of ['', ...(await readdir(directory, { recursive: true }))]) {
+        const mode = (await stat(path.join(directory, entry))).mode;
+        if ((mode & 0o077) !== 0) open.push(`${entry || '.'} ${(mode & 0o777).toString(8)}`);
+      }
+      return open;
+    };
+
+    it('writes nodes, journals and locks for its owner only, whatever the umask', async () => {
+      const store = path.join(root, 'fresh', 'state');
+      const sm = await open(store);
+      await sm.create('executionState', 'private', sampleStateRecord('executionState', 'private'));
+      await sm.set('topologyMaster', 'private', sampleStateRecord('topologyMaster', 'private'), { ephemeral: true });
+      await sm.transaction([{ op: 'set', kind: 'packingPlan', topology: 'private', value: sampleStateRecord('packingPlan', 'private') }]);
+      const lock = await sm.lock('private', 'update', { timeoutMs: 1000 });
+      expect(await openToOthers(path.join(root, 'fresh'))).toEqual([]);
+      await lock.release();
+    });
+
+    it('makes a store an older version left open private again at start', async () => {
+      const node = path.join(root, 'executionstate', 'old');
+      await mkdir(path.dirname(node), { recursive: true });
+      await writeFile(node, nodeText('executionState', 'old', sampleStateRecord('executionState', 'old')));
+      await chmod(root, 0o755);
+      await chmod(path.dirname(node), 0o755);
+      await chmod(node, 0o644);
+      const sm = await open();
+      expect(await openToOthers(root)).toEqual([]);
+      expect(await sm.get('executionState', 'old')).toEqual(sampleStateRecord('executionState', 'old'));
+    });
+
+    it('leaves a configured root outside ARDEA_HOME as it is, with one warning, and keeps its content private', async () => {
+      const warnings: string[] = [];
+      const recording: Logger = { debug() {}, info() {}, error() {}, warn: (message: string) => void warnings.push(message), child: () => recording };
+      await chmod(root, 0o755);
+      for (let i = 0; i < 2; i++) {
+        const manager = new LocalFsStateManager({ rootPath: root, pollIntervalMs: 50, repairRoot: false }, recording);
+        managers.push(manager);
+        await manager.start();
+      }
+      expect(((await stat(root)).mode & 0o777).toString(8)).toBe('755');
+      expect((await openToOthers(root)).filter((entry) => !entry.startsWith('. '))).toEqual([]);
+      expect(warnings.filter((line) => line.includes('can be entered by other users'))).toHaveLength(1);
     });
   });
 

@@ -1,9 +1,10 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { readFileSync, watch as watchDirectory, type FSWatcher } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { ArdeaError, LockTimeoutError, StateConflictError, StateManagerError } from '../errors/index.js';
+import { makePrivateDirectory, PRIVATE_FILE_MODE, securePrivateTree } from '../fs/private-files.js';
 import type { Logger } from '../logging/index.js';
 import {
   LOCKS_DIRECTORY,
@@ -39,6 +40,12 @@ export interface LocalFsStateManagerOptions {
   readonly pollIntervalMs?: number;
   /** How long a write waits for the store-wide write mutex before failing. */
   readonly mutexTimeoutMs?: number;
+  /**
+   * Whether start may make the root directory itself private (default true). False for a root
+   * configured outside ARDEA_HOME: it is left as it is, with a warning when others may enter it.
+   * Everything inside the root is made private either way.
+   */
+  readonly repairRoot?: boolean;
 }
 
 const NODE_FORMAT = 'ardea.state/1';
@@ -134,6 +141,7 @@ export class LocalFsStateManager implements StateManager {
   private readonly root: string;
   private readonly pollIntervalMs: number;
   private readonly mutexTimeoutMs: number;
+  private readonly repairRoot: boolean;
   private readonly logger: Logger;
   /** Distinguishes this instance's ephemeral nodes from those of other instances in the same process. */
   private readonly session = randomUUID();
@@ -154,6 +162,7 @@ export class LocalFsStateManager implements StateManager {
     this.root = path.resolve(options.rootPath);
     this.pollIntervalMs = positive(options.pollIntervalMs, DEFAULT_POLL_INTERVAL_MS);
     this.mutexTimeoutMs = positive(options.mutexTimeoutMs, DEFAULT_MUTEX_TIMEOUT_MS);
+    this.repairRoot = options.repairRoot ?? true;
     this.logger = logger.child({ component: 'statemgr' });
   }
 
@@ -174,7 +183,9 @@ export class LocalFsStateManager implements StateManager {
 
   private async doStart(): Promise<void> {
     const directories = [...Object.values(STATE_LAYOUT), LOCKS_DIRECTORY, JOURNAL_DIRECTORY];
-    for (const directory of directories) await mkdir(path.join(this.root, directory), { recursive: true });
+    for (const directory of directories) await makePrivateDirectory(path.join(this.root, directory));
+    // The store holds every topology's secret: nothing in it may be readable by another user.
+    await securePrivateTree(this.root, { what: 'state store', logger: this.logger, repairRoot: this.repairRoot, recursive: true });
     await this.withWriteMutex(() => this.removeTemporaryFiles());
     this.started = true;
     this.logger.debug('local state manager started', { root: this.root });
@@ -268,16 +279,31 @@ export class LocalFsStateManager implements StateManager {
 
   async transaction(operations: readonly StateOperation[]): Promise<void> {
     await this.track(async () => {
-      const checked = operations.map((operation) => {
-        const file = this.nodeFile(operation.kind, operation.topology);
-        if (operation.op === 'delete') return { ...operation, file, content: undefined };
-        if (operation.op !== 'create' && operation.op !== 'set') {
-          throw new StateManagerError(`unknown state operation ${JSON.stringify((operation as { op: unknown }).op)}`);
-        }
-        return { ...operation, file, content: this.encode(operation.kind, operation.topology, operation.value, false) };
-      });
-      if (checked.length === 0) return;
+      const preconditions = operations.filter((operation) => operation.op === 'check').map((check) => ({ ...check, file: this.nodeFile(check.kind, check.topology) }));
+      const checked = operations
+        .filter((operation) => operation.op !== 'check')
+        .map((operation) => {
+          const file = this.nodeFile(operation.kind, operation.topology);
+          if (operation.op === 'delete') return { ...operation, file, content: undefined };
+          if (operation.op !== 'create' && operation.op !== 'set') {
+            throw new StateManagerError(`unknown state operation ${JSON.stringify((operation as { op: unknown }).op)}`);
+          }
+          return { ...operation, file, content: this.encode(operation.kind, operation.topology, operation.value, false) };
+        });
+      if (checked.length === 0 && preconditions.length === 0) return;
       await this.withWriteMutex(async () => {
+        // Judged under the mutex, so no writer can change the node between the check and the writes.
+        for (const precondition of preconditions) {
+          const node = await this.readLive(precondition.file, true);
+          const found = (node?.value as { id?: unknown } | undefined)?.id;
+          if (found !== precondition.topologyId) {
+            throw new StateConflictError(
+              `the transaction expects state node ${this.describeNode(precondition.kind, precondition.topology)} to hold topology id ` +
+                `'${precondition.topologyId}', but ${node ? `it holds '${String(found)}'` : 'it does not exist'}; nothing was written`,
+              { code: 'statemgr.precondition' },
+            );
+          }
+        }
         const present = new Map<string, boolean>();
         const writes: JournalWrite[] = [];
         for (const operation of checked) {
@@ -291,7 +317,7 @@ export class LocalFsStateManager implements StateManager {
           present.set(operation.file, operation.content !== undefined);
         }
         if (writes.length === 1) await this.applyWrites(writes);
-        else await this.applyJournaled(writes);
+        else if (writes.length > 1) await this.applyJournaled(writes);
       }).catch((error: unknown) => {
         throw failure(`cannot apply a transaction of ${checked.length} operations to the state at ${this.root}`, error);
       });
@@ -793,7 +819,7 @@ function describeHolder(holder: Holder | undefined): string {
 async function atomicWrite(file: string, content: string): Promise<void> {
   const temporary = temporarySibling(file);
   try {
-    const handle = await open(temporary, 'wx');
+    const handle = await open(temporary, 'wx', PRIVATE_FILE_MODE);
     try {
       await handle.writeFile(content);
       await handle.sync();

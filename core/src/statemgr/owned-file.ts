@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { link, open, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { PRIVATE_FILE_MODE } from '../fs/private-files.js';
 import { currentProcessOwner, ownerLiveness, ProcessOwnerSchema, type ProcessOwner } from './process-owner.js';
 
 /** The content of a lock file: who holds it, and a token only the holder knows, so release never removes a successor's file. */
@@ -46,7 +47,7 @@ export function ownedFileRecord(session: string, purpose: string): OwnedFileReco
  */
 export async function createExclusive(file: string, content: string, durable: boolean): Promise<boolean> {
   const temporary = temporarySibling(file);
-  const handle = await open(temporary, 'wx');
+  const handle = await open(temporary, 'wx', PRIVATE_FILE_MODE);
   try {
     await handle.writeFile(content);
     if (durable) await handle.sync();
@@ -69,7 +70,7 @@ export async function createExclusive(file: string, content: string, durable: bo
 async function createExclusiveWithoutLink(file: string, content: string, durable: boolean): Promise<boolean> {
   let handle;
   try {
-    handle = await open(file, 'wx');
+    handle = await open(file, 'wx', PRIVATE_FILE_MODE);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
     throw error;

@@ -45,6 +45,15 @@ export function currentProcessOwner(): ProcessOwner {
   return self;
 }
 
+/** The identity of process `pid` on this host, or undefined when no such process runs (on Linux). */
+export function processOwnerOf(pid: number): ProcessOwner | undefined {
+  const me = currentProcessOwner();
+  if (me.startTime === undefined) return { host: me.host, pid, ...(me.bootId ? { bootId: me.bootId } : {}) };
+  const stat = readProcStat(pid);
+  if (!stat || stat.state === 'Z') return undefined;
+  return { host: me.host, pid, startTime: stat.startTime, ...(me.bootId ? { bootId: me.bootId } : {}) };
+}
+
 export function ownerLiveness(owner: ProcessOwner): OwnerLiveness {
   const me = currentProcessOwner();
   if (owner.host !== me.host) return 'unknown';

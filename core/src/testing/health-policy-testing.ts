@@ -1,4 +1,4 @@
-import { METRIC } from '../healthmgr/measurements.js';
+import { METRIC, streamEmitRateMetric } from '../healthmgr/measurements.js';
 import type { Measurement, Sensor, TopologyActuator } from '../spi/health-policy.js';
 
 /** What an actuator was asked to do, in order. */
@@ -44,6 +44,11 @@ export interface RecordedInstance {
   readonly pendingBytes?: number;
   /** Worker restarts over the window. */
   readonly restarts?: number;
+  /** Of those, restarts of a hung worker and for memory, over the window. */
+  readonly hungRestarts?: number;
+  readonly memoryRestarts?: number;
+  /** Emit rate per output stream; they add up to `emitRate`. */
+  readonly emitRateByStream?: Readonly<Record<string, number>>;
 }
 
 /**
@@ -56,9 +61,10 @@ export function recordedWindow(instances: Readonly<Record<string, RecordedInstan
     const parts = instance.split('_');
     if (parts.length !== 4 || parts[0] !== 'container') throw new Error(`instance '${instance}' is not named container_<c>_<component>_<task>`);
     const component = parts[2]!;
-    for (const metric of [METRIC.executeRate, METRIC.emitRate, METRIC.busyFraction, METRIC.backpressureMs, METRIC.pendingBytes, METRIC.restarts] as const) {
+    for (const metric of [METRIC.executeRate, METRIC.emitRate, METRIC.busyFraction, METRIC.backpressureMs, METRIC.pendingBytes, METRIC.restarts, METRIC.hungRestarts, METRIC.memoryRestarts] as const) {
       measurements.push({ component, instance, metric, timestamp: 0, value: values[metric] ?? 0 });
     }
+    for (const [stream, value] of Object.entries(values.emitRateByStream ?? {})) measurements.push({ component, instance, metric: streamEmitRateMetric(stream), timestamp: 0, value });
   }
   for (const [component, value] of Object.entries(pausedFraction)) measurements.push({ component, metric: METRIC.pausedFraction, timestamp: 0, value });
   return measurements;

@@ -128,6 +128,13 @@ const SAMPLES: Sample = {
       },
     ],
   }),
+  metricsTotals: (topology, variant) => ({
+    topologyId: `${topology}-${variant}`,
+    containers: { '1': { incarnation: `run-${variant}`, restarts: variant, streamManagerOffsets: { cpuUserUs: 1000 * variant } } },
+    instanceOffsets: { container_1_count_2: { emitted: 10 * variant, restarts: variant } },
+    retired: { container_2_count_3: { component: 'count', taskId: 3, counts: { executed: 7 + variant } } },
+    retiredDrops: { frames: 0, tuples: 0 },
+  }),
 };
 
 /** A valid record of `kind` for `topology`; different `variant`s give different records. */
@@ -461,6 +468,50 @@ export function describeStateManagerConformance(name: string, factory: StateMana
         const sm = await open();
         await sm.transaction([]);
       });
+
+      it('applies the writes when its check holds', async () => {
+        const sm = await open();
+        const topology = topologyName();
+        await sm.set('topology', topology, sample('topology', topology, 1));
+        await sm.transaction([
+          { op: 'check', kind: 'topology', topology, topologyId: sample('topology', topology, 1).id },
+          { op: 'set', kind: 'topology', topology, value: { ...sample('topology', topology, 2), id: sample('topology', topology, 1).id } },
+          { op: 'set', kind: 'packingPlan', topology, value: sample('packingPlan', topology, 2) },
+        ]);
+        expect(await sm.get('topology', topology)).toEqual({ ...sample('topology', topology, 2), id: sample('topology', topology, 1).id });
+        expect(await sm.get('packingPlan', topology)).toEqual(sample('packingPlan', topology, 2));
+      });
+
+      it('applies nothing when the checked topology node is missing or holds another id, and rejects with StateConflictError', async () => {
+        const sm = await open();
+        const topology = topologyName();
+        const writes = (variant: number): StateOperation[] => [
+          { op: 'set', kind: 'packingPlan', topology, value: sample('packingPlan', topology, variant) },
+          { op: 'check', kind: 'topology', topology, topologyId: sample('topology', topology, 1).id },
+          { op: 'set', kind: 'topology', topology, value: sample('topology', topology, variant) },
+        ];
+        const missing = sm.transaction(writes(2));
+        await expect(missing).rejects.toBeInstanceOf(StateConflictError);
+        await expect(missing).rejects.toThrow(topology);
+        expect(await sm.get('topology', topology)).toBeUndefined();
+        expect(await sm.get('packingPlan', topology)).toBeUndefined();
+
+        await sm.set('topology', topology, sample('topology', topology, 3));
+        await expect(sm.transaction(writes(4))).rejects.toBeInstanceOf(StateConflictError);
+        expect(await sm.get('topology', topology)).toEqual(sample('topology', topology, 3));
+        expect(await sm.get('packingPlan', topology)).toBeUndefined();
+      });
+
+      it('judges a check on the state the transaction starts from', async () => {
+        const sm = await open();
+        const topology = topologyName();
+        await sm.set('topology', topology, sample('topology', topology, 1));
+        await sm.transaction([
+          { op: 'delete', kind: 'topology', topology },
+          { op: 'check', kind: 'topology', topology, topologyId: sample('topology', topology, 1).id },
+        ]);
+        expect(await sm.get('topology', topology)).toBeUndefined();
+      });
     });
 
     describe('watch', () => {
@@ -665,6 +716,25 @@ export function describeStateManagerConformance(name: string, factory: StateMana
           ).rejects.toBeInstanceOf(StateConflictError);
           expect(await peer.get('packingPlan', topology)).toBeUndefined();
           expect(await peer.get('topology', topology)).toEqual(sample('topology', topology, 1));
+        });
+
+        it('a transaction’s check fails once the other client removed or replaced the topology', async () => {
+          const sm = await open();
+          const peer = await openPeer();
+          const topology = topologyName();
+          const first = sample('topology', topology, 1);
+          const conditional = (): Promise<void> =>
+            sm.transaction([
+              { op: 'check', kind: 'topology', topology, topologyId: first.id },
+              { op: 'set', kind: 'packingPlan', topology, value: sample('packingPlan', topology, 1) },
+            ]);
+          await sm.set('topology', topology, first);
+          await peer.transaction([{ op: 'delete', kind: 'topology', topology }]);
+          await expect(conditional()).rejects.toBeInstanceOf(StateConflictError);
+          await peer.create('topology', topology, sample('topology', topology, 2));
+          await expect(conditional()).rejects.toBeInstanceOf(StateConflictError);
+          expect(await peer.get('packingPlan', topology)).toBeUndefined();
+          expect(await peer.get('topology', topology)).toEqual(sample('topology', topology, 2));
         });
 
         it('an ephemeral node disappears for the other client when its owner closes, and its watch reports it', async () => {

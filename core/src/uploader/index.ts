@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { ContainerModule } from 'inversify';
 import { z } from 'zod';
+import { isUnder } from '../fs/private-files.js';
 import { Logger } from '../logging/index.js';
 import { definePlugin } from '../plugin/plugin-descriptor.js';
 import { Uploader } from '../spi/uploader.js';
@@ -24,7 +25,7 @@ export const localFsUploaderPlugin = definePlugin({
     const directory = path.resolve(context.home, config.directory ?? path.join('packages', context.cluster));
     return new ContainerModule(({ bind }) => {
       bind<Uploader>(Uploader)
-        .toDynamicValue((resolution) => new LocalFsUploader({ directory }, resolution.get<Logger>(Logger)))
+        .toDynamicValue((resolution) => new LocalFsUploader({ directory, repairRoot: isUnder(directory, context.home) }, resolution.get<Logger>(Logger)))
         .inSingletonScope();
     });
   },

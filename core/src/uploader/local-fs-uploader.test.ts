@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -54,6 +54,23 @@ describe('LocalFsUploader on the local filesystem', () => {
     expect(uri.startsWith('file:///')).toBe(true);
     expect(await readFile(stored, 'utf8')).toBe('package bytes');
     expect(await readdir(path.dirname(stored))).toEqual(['word-count.tgz']);
+  });
+
+  it('keeps packages for their owner only, whatever the umask, and closes up a directory left open', async () => {
+    const umask = process.umask(0o022);
+    try {
+      await mkdir(path.join(directory, 'old'), { recursive: true, mode: 0o755 });
+      await writeFile(path.join(directory, 'old', 'left.tgz'), 'old bytes', { mode: 0o644 });
+      await uploader.upload({ topologyName: 'word-count', topologyId: 'word-count-1a2b', packagePath });
+    } finally {
+      process.umask(umask);
+    }
+    const modes = await Promise.all(
+      ['', 'old', 'old/left.tgz', 'word-count', 'word-count/word-count-1a2b', 'word-count/word-count-1a2b/word-count.tgz'].map(
+        async (entry) => `${entry} ${((await stat(path.join(directory, entry))).mode & 0o777).toString(8)}`,
+      ),
+    );
+    expect(modes).toEqual([' 700', 'old 700', 'old/left.tgz 600', 'word-count 700', 'word-count/word-count-1a2b 700', 'word-count/word-count-1a2b/word-count.tgz 600']);
   });
 
   it('replaces a package of another file name uploaded earlier for the same topology id', async () => {

@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, open, readdir, rename, rm, rmdir } from 'node:fs/promises';
+import { open, readdir, rename, rm, rmdir } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { UploaderError } from '../errors/index.js';
+import { makePrivateDirectory, PRIVATE_FILE_MODE, securePrivateTree } from '../fs/private-files.js';
 import { SilentLogger, type Logger } from '../logging/index.js';
 import type { Uploader, UploadRequest } from '../spi/uploader.js';
 import { packageFileSize } from './package-file.js';
@@ -12,6 +13,11 @@ import { packageFileSize } from './package-file.js';
 export interface LocalFsUploaderOptions {
   /** Where packages go, as `<directory>/<topologyName>/<topologyId>/<package file name>`. Containers must see it at the same path. */
   readonly directory: string;
+  /**
+   * Whether the directory itself may be made private (default true). False for a directory
+   * configured outside ARDEA_HOME: it is left as it is, with a warning when others may enter it.
+   */
+  readonly repairRoot?: boolean;
 }
 
 const TEMPORARY_FILE = /^\..*\.tmp$/;
@@ -23,11 +29,14 @@ const TEMPORARY_FILE = /^\..*\.tmp$/;
  */
 export class LocalFsUploader implements Uploader {
   private readonly directory: string;
+  private readonly repairRoot: boolean;
   private readonly logger: Logger;
+  private secured: Promise<void> | undefined;
 
   constructor(options: LocalFsUploaderOptions, logger: Logger = new SilentLogger()) {
     if (!options.directory) throw new UploaderError('the local uploader needs a directory');
     this.directory = path.resolve(options.directory);
+    this.repairRoot = options.repairRoot ?? true;
     this.logger = logger.child({ component: 'uploader' });
   }
 
@@ -51,8 +60,16 @@ export class LocalFsUploader implements Uploader {
 
     const temporary = path.join(targetDirectory, `.${name}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
     try {
-      await mkdir(targetDirectory, { recursive: true });
-      await pipeline(createReadStream(source), createWriteStream(temporary, { flags: 'wx' }), request.signal ? { signal: request.signal } : {});
+      // Packages hold the topology's code and config: its owner's alone, like the rest of Ardea's files.
+      this.secured ??= makePrivateDirectory(this.directory)
+        .then(() => securePrivateTree(this.directory, { what: 'package directory', logger: this.logger, repairRoot: this.repairRoot, recursive: true }))
+        .catch((error: unknown) => {
+          this.secured = undefined;
+          throw error;
+        });
+      await this.secured;
+      await makePrivateDirectory(targetDirectory, { repair: true });
+      await pipeline(createReadStream(source), createWriteStream(temporary, { flags: 'wx', mode: PRIVATE_FILE_MODE }), request.signal ? { signal: request.signal } : {});
       await syncFile(temporary);
       request.signal?.throwIfAborted();
       // Renaming a complete, fsynced copy means a container never fetches half a package.

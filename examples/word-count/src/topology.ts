@@ -3,7 +3,8 @@
  * words (shuffle grouping), `count` keeps a count per word (fields grouping on `word`, so each word
  * is always counted by the same instance).
  *
- * Settable at submit with `--config-property` (and at run time with `ardea update --runtime-config`):
+ * Settable at submit with `--config-property` (and at run time with `ardea update --runtime-config`,
+ * which takes only the keys declared with `runtimeConfig` below):
  * `sentence.rate=<sentences per second>` (0: as fast as possible), `<component>.parallelism=<n>`,
  * `count.costMicros=<µs>` and `split.costMicros=<µs>` to give each tuple a cost, and
  * `split.slowInstance=<index>` with `split.slowFactor=<f>` to make one split instance f times slower.
@@ -140,8 +141,16 @@ export class CountBolt implements Bolt {
 }
 
 const builder = new TopologyBuilder('word-count').containers(2);
-builder.setSpout('sentence', () => new SentenceSpout(), 1).outputFields('sentence').config('rate', 0);
-builder.setBolt('split', () => new SplitBolt(), 2).shuffleGrouping('sentence').outputFields('word');
-builder.setBolt('count', () => new CountBolt(), 2).fieldsGrouping('split', ['word']);
+// The keys `ardea update --runtime-config` may change, and the values they take: anything else is refused.
+const micros = { type: 'number', min: 0 } as const;
+builder.setSpout('sentence', () => new SentenceSpout(), 1).outputFields('sentence').config('rate', 0).runtimeConfig('rate', { type: 'number', min: 0 });
+builder
+  .setBolt('split', () => new SplitBolt(), 2)
+  .shuffleGrouping('sentence')
+  .outputFields('word')
+  .runtimeConfig('costMicros', micros)
+  .runtimeConfig('slowInstance', { type: 'integer', min: 0 })
+  .runtimeConfig('slowFactor', { type: 'number', min: 0 });
+builder.setBolt('count', () => new CountBolt(), 2).fieldsGrouping('split', ['word']).runtimeConfig('costMicros', micros);
 
 export default builder.build();

@@ -4,8 +4,8 @@
  * exponential backoff when it crashes.
  * @module
  */
-import { join } from 'node:path';
-import { definePlugin, Logger, Scheduler } from '@ardea/core';
+import { join, resolve } from 'node:path';
+import { definePlugin, isUnder, Logger, Scheduler } from '@ardea/core';
 import { ContainerModule } from 'inversify';
 import { z } from 'zod';
 import { LocalScheduler } from './local-scheduler.js';
@@ -40,6 +40,7 @@ export default definePlugin({
     new ContainerModule(({ bind }) => {
       const options = {
         workingDirectory: config.workingDirectory ?? join(context.home, 'topologies', context.cluster),
+        repairWorkingDirectory: config.workingDirectory === undefined || isUnder(resolve(context.home, config.workingDirectory), context.home),
         restartBackoff: config.restartBackoff,
         stopGraceMs: config.stopGraceMs,
       };

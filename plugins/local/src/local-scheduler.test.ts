@@ -1,8 +1,11 @@
-import { mkdir, mkdtemp, readFile, realpath, rm, symlink } from 'node:fs/promises';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { chmod, mkdir, mkdtemp, readFile, realpath, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   CONTAINER_INDEX_PLACEHOLDER,
+  PARENT_PID_ENV,
+  processOwnerOf,
   SchedulerError,
   SilentLogger,
   type ExecutorSpec,
@@ -14,6 +17,7 @@ import {
 import { describeSchedulerConformance } from '@ardea/core/testing';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { LocalScheduler, type LocalSchedulerOptions } from './local-scheduler.js';
+import type { ProcessControl } from './process-records.js';
 
 const conformanceDirectories: string[] = [];
 
@@ -109,7 +113,7 @@ describe('LocalScheduler', () => {
   });
 
   async function setUp(options: Partial<LocalSchedulerOptions> = {}) {
-    const workingDirectory = await realpath(await mkdtemp(join(tmpdir(), 'ardea-local-')));
+    const workingDirectory = options.workingDirectory ?? (await realpath(await mkdtemp(join(tmpdir(), 'ardea-local-'))));
     const logger = new RecordingLogger();
     const scheduler = new LocalScheduler(
       { workingDirectory, restartBackoff: { initialMs: 20, maxMs: 200 }, stopGraceMs: 2000, ...options },
@@ -153,6 +157,26 @@ describe('LocalScheduler', () => {
     }
     await scheduler.kill('logs');
     await vi.waitFor(async () => expect(await readFile(logFile('logs', 1), 'utf8')).toMatch(/container 1 \(pid \d+\) exited with signal SIGTERM/), WAIT);
+  });
+
+  it('keeps container directories and logs for their owner only, whatever the umask', async () => {
+    const { scheduler, workingDirectory, logFile } = await setUp();
+    const umask = process.umask(0o022);
+    try {
+      await mkdir(join(workingDirectory, 'private', 'logs'), { recursive: true, mode: 0o755 });
+      await writeFile(logFile('private', 0), 'from an older run\n', { mode: 0o644 });
+      await chmod(workingDirectory, 0o755);
+      await scheduler.schedule(request('private', [1], idleExecutor()));
+    } finally {
+      process.umask(umask);
+    }
+    const modes = await Promise.all(
+      ['', 'private', 'private/logs', 'private/logs/container-0.log', 'private/logs/container-1.log', 'private/container-0', 'private/container-1'].map(
+        async (entry) => `${entry} ${((await stat(join(workingDirectory, entry))).mode & 0o777).toString(8)}`,
+      ),
+    );
+    expect(modes).toEqual([' 700', 'private 700', 'private/logs 700', 'private/logs/container-0.log 600', 'private/logs/container-1.log 600', 'private/container-0 700', 'private/container-1 700']);
+    await scheduler.kill('private');
   });
 
   it('rejects when an executor cannot be spawned, naming the container, and leaves no process behind', async () => {
@@ -282,6 +306,81 @@ describe('LocalScheduler', () => {
     await expect(scheduler.schedule(request('three', [], idleExecutor()))).rejects.toThrow(/closed/);
     await expect(scheduler.status('one')).rejects.toBeInstanceOf(SchedulerError);
     await expect(scheduler.kill('one')).resolves.toBeUndefined();
+  });
+
+  it("gives every executor this process's pid as its parent, and records each executor and the owner", async () => {
+    const { scheduler, workingDirectory, logFile, startedPids } = await setUp();
+    const script = `console.log('parent', process.env.${PARENT_PID_ENV}); setInterval(() => {}, 1 << 30);`;
+    await scheduler.schedule(request('parent', [1], { argv: [process.execPath, '-e', script], env: {} }));
+    await vi.waitFor(async () => expect(await readFile(logFile('parent', 1), 'utf8')).toContain(`parent ${process.pid}\n`), WAIT);
+    const record = JSON.parse(await readFile(join(workingDirectory, 'parent', 'container-1', 'executor.process.json'), 'utf8')) as { pid: number };
+    expect(record.pid).toBe(startedPids('parent', 1)[0]);
+    const owner = JSON.parse(await readFile(join(workingDirectory, 'parent', 'owner.process.json'), 'utf8')) as { pid: number };
+    expect(owner.pid).toBe(process.pid);
+  });
+
+  describe('kill of a topology another process owns (its supervisor is gone)', () => {
+    const spawned: ChildProcess[] = [];
+    afterEach(() => {
+      for (const child of spawned.splice(0)) child.kill('SIGKILL');
+    });
+    function idleProcess(): ChildProcess {
+      const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1 << 30)'], { stdio: 'ignore' });
+      spawned.push(child);
+      return child;
+    }
+
+    it('stops the recorded owner, then the recorded executors, also stopped or stubborn ones', async () => {
+      // The owner here never restarts what it loses, as a supervisor that is going away would not.
+      const { scheduler: owner, workingDirectory, startedPids, logFile } = await setUp({ restartBackoff: { initialMs: 60_000, maxMs: 60_000 } });
+      const stubborn = "process.on('SIGTERM', () => console.log('ignoring SIGTERM')); console.log('ready'); setInterval(() => {}, 1 << 30);";
+      await owner.schedule(request('orphans', [1, 2], { argv: [process.execPath, '-e', `if (process.env.ARDEA_CONTAINER_ID === '2') { ${stubborn} } else setInterval(() => {}, 1 << 30);`], env: {} }));
+      await vi.waitFor(async () => expect(await readFile(logFile('orphans', 2), 'utf8')).toContain('ready\n'), WAIT);
+      const executors = [0, 1, 2].map((id) => startedPids('orphans', id)[0]!);
+      process.kill(executors[1]!, 'SIGSTOP');
+      // The recorded owner stands for the lost supervisor: another process.
+      const supervisor = idleProcess();
+      await vi.waitFor(() => expect(isAlive(supervisor.pid!)).toBe(true), WAIT);
+      await writeFile(join(workingDirectory, 'orphans', 'owner.process.json'), JSON.stringify(processOwnerOf(supervisor.pid!)));
+
+      const { scheduler: cli } = await setUp({ workingDirectory, stopGraceMs: 500 });
+      await cli.kill('orphans');
+      // Gone when kill resolves; an exited child of this process is a zombie until it is reaped, just after.
+      await vi.waitFor(() => {
+        expect(isAlive(supervisor.pid!)).toBe(false);
+        for (const pid of executors) expect(isAlive(pid), `executor ${pid}`).toBe(false);
+      }, WAIT);
+      await vi.waitFor(async () => {
+        expect(await readFile(logFile('orphans', 1), 'utf8')).toMatch(/exited with signal SIGTERM/);
+        expect(await readFile(logFile('orphans', 2), 'utf8')).toMatch(/exited with signal SIGKILL/);
+      }, WAIT);
+    });
+
+    it('never signals a process the OS gave a recorded pid to since, nor itself', async () => {
+      const { workingDirectory, scheduler } = await setUp();
+      const stranger = idleProcess();
+      await vi.waitFor(() => expect(processOwnerOf(stranger.pid!)).toBeDefined(), WAIT);
+      const identity = processOwnerOf(stranger.pid!)!;
+      await mkdir(join(workingDirectory, 'reused', 'container-1'), { recursive: true });
+      await writeFile(join(workingDirectory, 'reused', 'container-1', 'executor.process.json'), JSON.stringify({ ...identity, startTime: identity.startTime! - 1 }));
+      await writeFile(join(workingDirectory, 'reused', 'owner.process.json'), JSON.stringify(processOwnerOf(process.pid)));
+      await scheduler.kill('reused');
+      expect(isAlive(stranger.pid!)).toBe(true);
+    });
+
+    it('rejects, naming the pids, when a recorded process is still running after SIGKILL', async () => {
+      const signals: string[] = [];
+      const unstoppable: ProcessControl = { liveness: () => 'alive', signal: (pid, signal) => void signals.push(`${pid} ${signal}`) };
+      const { workingDirectory, scheduler } = await setUp({ stopGraceMs: 50, processControl: unstoppable });
+      await mkdir(join(workingDirectory, 'stuck', 'container-3'), { recursive: true });
+      await writeFile(join(workingDirectory, 'stuck', 'container-3', 'executor.process.json'), JSON.stringify({ host: 'here', pid: 4_000_000 }));
+      const kill = scheduler.kill('stuck');
+      await expect(kill).rejects.toBeInstanceOf(SchedulerError);
+      await expect(kill).rejects.toThrow(
+        "topology 'stuck': pid 4000000 (container 3) still running after SIGTERM and, 50 ms later, SIGKILL; stop them by hand, then kill the topology again",
+      );
+      expect(signals).toEqual(['4000000 SIGTERM', '4000000 SIGCONT', '4000000 SIGKILL']);
+    });
   });
 
   it('rejects a topology name that is not usable as a directory', async () => {

@@ -1,10 +1,14 @@
-import { appendFile, mkdir, open } from 'node:fs/promises';
+import { appendFile, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   CONTAINER_ID_ENV,
   describeError,
   executorArgv,
+  makePrivateDirectory,
+  PARENT_PID_ENV,
+  PRIVATE_FILE_MODE,
   SchedulerError,
+  securePrivateTree,
   type ContainerState,
   type ContainerStatus,
   type ExecutorSpec,
@@ -16,6 +20,7 @@ import {
   type UpdateRequest,
 } from '@ardea/core';
 import { execa, type Options, type Result, type ResultPromise } from 'execa';
+import { describeProcesses, EXECUTOR_RECORD, OWNER_RECORD, readExecutorRecords, readProcessRecord, recordProcess, terminateProcesses, type ProcessControl } from './process-records.js';
 
 export interface LocalSchedulerOptions {
   /** Each topology gets `<workingDirectory>/<topology>/container-<id>` and `.../logs/container-<id>.log`. */
@@ -28,6 +33,14 @@ export interface LocalSchedulerOptions {
   readonly restartBackoff: { readonly initialMs: number; readonly maxMs: number };
   /** How long a stopping container may take after SIGTERM before it gets SIGKILL. */
   readonly stopGraceMs: number;
+  /**
+   * Whether the working directory itself may be made private (default true). False for one
+   * configured outside ARDEA_HOME: it is left as it is, with a warning when others may enter it; the
+   * directories and logs created in it are private either way.
+   */
+  readonly repairWorkingDirectory?: boolean;
+  /** How leftover processes are probed and signalled (see {@link LocalScheduler.kill}); tests only. */
+  readonly processControl?: ProcessControl;
 }
 
 interface ExecutorOptions extends Options {
@@ -82,7 +95,10 @@ const SAFE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
  * kill, close) send SIGTERM, then SIGKILL after the grace period, and wait for the exit.
  *
  * Executors are started as direct children and stopped by pid, so an executor must not leave
- * processes of its own behind (the Ardea executor runs its instances as worker threads).
+ * processes of its own behind (the Ardea executor runs its instances as worker threads). Each gets
+ * this process's pid in `ARDEA_PARENT_PID` and exits when this process is gone, and each is recorded
+ * (pid and start time) in its container's directory, as is this process in the topology's, so that
+ * another process can stop what a lost owner left running (see {@link kill}).
  */
 export class LocalScheduler implements Scheduler {
   readonly mode: SchedulerMode = 'service';
@@ -90,6 +106,7 @@ export class LocalScheduler implements Scheduler {
   private readonly topologies = new Map<string, TopologyRecord>();
   private readonly logger: Logger;
   private closing: Promise<void> | undefined;
+  private secured: Promise<void> | undefined;
 
   constructor(
     private readonly options: LocalSchedulerOptions,
@@ -117,6 +134,10 @@ export class LocalScheduler implements Scheduler {
     await this.enqueue(topology, async () => {
       const started: ContainerRecord[] = [];
       try {
+        await this.secureWorkingDirectory();
+        const directory = join(this.options.workingDirectory, name);
+        await makePrivateDirectory(directory, { repair: true });
+        await recordProcess(join(directory, OWNER_RECORD), process.pid);
         for (const id of ids) {
           const container = this.newContainer(id, request.executor);
           topology.containers.set(id, container);
@@ -207,15 +228,42 @@ export class LocalScheduler implements Scheduler {
     });
   }
 
+  /**
+   * Stops the containers of a topology this scheduler owns. For one it does not own (called in the
+   * CLI when the topology's supervisor is gone or does not answer), it stops what the recorded owner
+   * and executors left running: the owner first (it stops its own containers on SIGTERM), then any
+   * executor still running; SIGKILL follows after the grace period. Rejects, naming the pids, when a
+   * recorded process still runs after that.
+   */
   async kill(topologyName: string): Promise<void> {
     const topology = this.topologies.get(topologyName);
-    if (!topology) return;
+    if (!topology) {
+      await this.stopLeftovers(topologyName);
+      return;
+    }
     topology.killed = true;
     await this.enqueue(topology, async () => {
       await this.stopAll(topology);
       if (this.topologies.get(topologyName) === topology) this.topologies.delete(topologyName);
       topology.logger.info('topology killed');
     });
+  }
+
+  private async stopLeftovers(topologyName: string): Promise<void> {
+    if (!SAFE_NAME.test(topologyName)) return;
+    const directory = join(this.options.workingDirectory, topologyName);
+    const control = this.options.processControl;
+    const owner = await readProcessRecord(join(directory, OWNER_RECORD));
+    const unstoppable = owner ? await terminateProcesses([{ owner, role: 'supervisor' }], this.options.stopGraceMs, control) : [];
+    // Read after the owner is gone: it may have restarted a container just before it went.
+    const executors = await readExecutorRecords(directory);
+    unstoppable.push(...(await terminateProcesses(executors, this.options.stopGraceMs, control)));
+    if (unstoppable.length > 0) {
+      throw new SchedulerError(
+        `topology '${topologyName}': ${describeProcesses(unstoppable)} still running after SIGTERM and, ${this.options.stopGraceMs} ms later, SIGKILL; ` +
+          'stop them by hand, then kill the topology again',
+      );
+    }
   }
 
   async jobLinks(topologyName: string): Promise<string[]> {
@@ -252,6 +300,18 @@ export class LocalScheduler implements Scheduler {
     };
   }
 
+  /** Containers' directories and logs are their owner's alone; checked once, before the first start. */
+  private secureWorkingDirectory(): Promise<void> {
+    const directory = this.options.workingDirectory;
+    this.secured ??= makePrivateDirectory(directory)
+      .then(() => securePrivateTree(directory, { what: 'working directory', logger: this.logger, repairRoot: this.options.repairWorkingDirectory ?? true, recursive: false }))
+      .catch((error: unknown) => {
+        this.secured = undefined;
+        throw error;
+      });
+    return this.secured;
+  }
+
   /** Spawns the container's executor and resolves once the OS has started it. */
   private async start(topology: TopologyRecord, container: ContainerRecord): Promise<Run> {
     const topologyDirectory = join(this.options.workingDirectory, topology.name);
@@ -265,18 +325,18 @@ export class LocalScheduler implements Scheduler {
     container.message = undefined;
     let subprocess: ExecutorProcess;
     try {
-      await mkdir(cwd, { recursive: true });
-      await mkdir(logDirectory, { recursive: true });
+      for (const directory of [topologyDirectory, cwd, logDirectory]) await makePrivateDirectory(directory, { repair: true });
       // The child writes to the log file itself instead of through pipes to this process, so a chatty
       // executor costs the supervisor nothing. execa hands any descriptor number to spawn() unchanged,
       // though its types only spell out 1 and 2 — hence the assertions.
-      const log = await open(logPath, 'a');
+      const log = await open(logPath, 'a', PRIVATE_FILE_MODE);
       const fd = log.fd as 1;
       try {
+        await log.chmod(PRIVATE_FILE_MODE);
         await log.write(`[ardea-local ${new Date().toISOString()}] starting container ${container.id}: ${[file, ...args].join(' ')}\n`);
         const options: ExecutorOptions = {
           cwd,
-          env: { ...container.executor.env, [CONTAINER_ID_ENV]: String(container.id) },
+          env: { ...container.executor.env, [CONTAINER_ID_ENV]: String(container.id), [PARENT_PID_ENV]: String(process.pid) },
           extendEnv: true,
           stdin: 'ignore',
           stdout: fd,
@@ -289,6 +349,12 @@ export class LocalScheduler implements Scheduler {
         };
         subprocess = execa(file, args, options);
         await spawned(subprocess);
+        await recordProcess(join(cwd, EXECUTOR_RECORD), subprocess.pid!).catch(async (error: unknown) => {
+          // A process no record names could outlive a lost supervisor unnoticed: it must not run.
+          subprocess.kill('SIGKILL');
+          await subprocess;
+          throw error;
+        });
       } finally {
         await log.close();
       }
@@ -323,7 +389,7 @@ export class LocalScheduler implements Scheduler {
   ): void {
     if (container.run === run) container.run = undefined;
     const how = result.signal ? `signal ${result.signal}` : result.exitCode !== undefined ? `exit code ${result.exitCode}` : result.message;
-    appendFile(logPath, `[ardea-local ${new Date().toISOString()}] container ${container.id} (pid ${run.pid}) exited with ${how}\n`).catch(
+    appendFile(logPath, `[ardea-local ${new Date().toISOString()}] container ${container.id} (pid ${run.pid}) exited with ${how}\n`, { mode: PRIVATE_FILE_MODE }).catch(
       (error: unknown) => topology.logger.debug('could not append to container log', { containerId: container.id, error }),
     );
     if (run.stopping || container.removed || topology.killed || this.closing) {

@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -53,6 +53,9 @@ describeWithSlurm('SftpUploader through the loopback sshd', () => {
       const stored = path.join(await packages(), 'word-count', 'word-count-1a2b', 'word-count.tgz');
       expect(uri).toBe(pathToFileURL(stored).href);
       expect(await readFile(stored, 'utf8')).toBe('package bytes');
+      // The jobs run as the SSH user: nobody else needs to read the topology's code.
+      const modes = await Promise.all([stored, path.dirname(stored), path.dirname(path.dirname(stored))].map(async (file) => ((await stat(file)).mode & 0o777).toString(8)));
+      expect(modes).toEqual(['600', '700', '700']);
       await current.undo(uri);
       expect(await readdir(await packages())).toEqual([]);
     });

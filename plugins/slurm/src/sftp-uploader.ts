@@ -3,7 +3,7 @@ import { createReadStream } from 'node:fs';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { packageFileSize, UploaderError, type Logger, type Uploader, type UploadRequest } from '@ardea/core';
+import { packageFileSize, PRIVATE_DIRECTORY_MODE, PRIVATE_FILE_MODE, UploaderError, type Logger, type Uploader, type UploadRequest } from '@ardea/core';
 import type { SFTPWrapper } from 'ssh2';
 import type { SshSettings } from './config.js';
 import { SshConnection, SshError } from './ssh-connection.js';
@@ -57,7 +57,8 @@ export class SftpUploader implements Uploader {
         await makeDirectories(sftp, targetDirectory);
         const temporary = path.posix.join(targetDirectory, `.${fileName}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
         try {
-          const output = sftp.createWriteStream(temporary, { mode: 0o644 });
+          // The jobs run as the SSH user, so the package can be its alone, like Ardea's local files.
+          const output = sftp.createWriteStream(temporary, { mode: PRIVATE_FILE_MODE });
           // The remote handle is closed only after 'finish'; the rename must wait for that.
           const closed = new Promise<void>((resolve) => output.once('close', () => resolve()));
           await pipeline(createReadStream(source), output, request.signal ? { signal: request.signal } : {});
@@ -154,7 +155,7 @@ async function makeDirectories(sftp: SFTPWrapper, directory: string): Promise<vo
     if (current === '/' || current === path.posix.dirname(current)) break;
   }
   for (const next of missing) {
-    await call<void>((done) => sftp.mkdir(next, { mode: 0o755 }, done)).catch(async (error: unknown) => {
+    await call<void>((done) => sftp.mkdir(next, { mode: PRIVATE_DIRECTORY_MODE }, done)).catch(async (error: unknown) => {
       // Another upload may have created it meanwhile.
       const stats = await call<{ isDirectory(): boolean }>((done) => sftp.stat(next, done)).catch(() => undefined);
       if (!stats?.isDirectory()) throw new Error(`cannot create directory ${next}: ${reason(error)}`, { cause: error });

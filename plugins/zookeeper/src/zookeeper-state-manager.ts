@@ -84,7 +84,7 @@ interface HeldLock {
 }
 
 interface MultiOp {
-  readonly type: 'create' | 'set' | 'delete';
+  readonly type: 'create' | 'set' | 'delete' | 'check';
   readonly path: string;
 }
 
@@ -251,24 +251,50 @@ export class ZooKeeperStateManager implements StateManager {
 
   async transaction(operations: readonly StateOperation[]): Promise<void> {
     if (operations.length === 0) return;
-    const prepared = operations.map((operation) => ({
-      operation,
-      path: this.nodePath(operation.kind, operation.topology),
-      data: operation.op === 'delete' ? undefined : this.encode(this.nodePath(operation.kind, operation.topology), operation.value),
-    }));
-    const paths = [...new Set(prepared.map((p) => p.path))];
+    const preconditions = operations.filter((operation) => operation.op === 'check').map((check) => ({ check, path: this.nodePath(check.kind, check.topology) }));
+    const prepared = operations.flatMap((operation) =>
+      operation.op === 'check'
+        ? []
+        : [
+            {
+              operation,
+              path: this.nodePath(operation.kind, operation.topology),
+              data: operation.op === 'delete' ? undefined : this.encode(this.nodePath(operation.kind, operation.topology), operation.value),
+            },
+          ],
+    );
+    const paths = [...new Set([...preconditions.map((p) => p.path), ...prepared.map((p) => p.path)])];
     const describe = `a transaction on ${paths.join(', ')}`;
     const client = await this.live('commit', describe);
     for (let attempt = 0; attempt < MAX_RACE_RETRIES; attempt++) {
       try {
         const stats = new Map<string, Stat | null>();
-        for (const path of paths) stats.set(path, await this.stat(client, path));
+        const txn = client.transaction();
+        const ops: MultiOp[] = [];
+        // Checks go first in the multi, each pinned to the version whose content it judged: they see the
+        // state the transaction starts from, and a change after the read fails the multi (a race, retried).
+        for (const { check, path } of preconditions) {
+          if (stats.has(path)) continue;
+          const [data, stat] = await this.call<[Buffer, Stat] | [undefined, null]>('check', path, (done) =>
+            client.getData(path, (e, d, st) => (zkCode(e) === Exception.NO_NODE ? done(null, [undefined, null]) : done(e, [d, st]))),
+          );
+          const found = stat ? (this.decode(path, data) as { id?: unknown } | null)?.id : undefined;
+          if (!stat || found !== check.topologyId) {
+            throw new StateConflictError(
+              `the transaction expects ${path} in ZooKeeper at ${this.connectString} to hold topology id '${check.topologyId}', ` +
+                `but ${stat ? `it holds '${String(found)}'` : 'it does not exist'}; nothing was written`,
+              { code: 'statemgr.precondition' },
+            );
+          }
+          stats.set(path, stat);
+          checkVersioned(txn, path, stat.version);
+          ops.push({ type: 'check', path });
+        }
+        for (const path of paths) if (!stats.has(path)) stats.set(path, await this.stat(client, path));
         // Replays the operations against what was read, so that the multi carries the versions seen:
         // a concurrent change makes ZooKeeper reject the whole multi, and the next attempt re-reads.
         const view = new Map<string, { exists: boolean; version: number }>();
         for (const [path, stat] of stats) view.set(path, { exists: stat !== null, version: stat?.version ?? -1 });
-        const txn = client.transaction();
-        const ops: MultiOp[] = [];
         for (const { operation, path, data } of prepared) {
           const node = view.get(path)!;
           if (operation.op === 'create') {
@@ -950,6 +976,11 @@ function setVersioned(txn: Transaction, path: string, data: Buffer, version: num
 
 function removeVersioned(txn: Transaction, path: string, version: number): void {
   txn.remove(path, version);
+  pinVersion(txn, version);
+}
+
+function checkVersioned(txn: Transaction, path: string, version: number): void {
+  txn.check(path, version);
   pinVersion(txn, version);
 }
 

@@ -13,8 +13,8 @@ export async function listCommand(io: CliIo, cluster: string, options: ClusterCo
     }
     const rows = await Promise.all(
       names.map(async (name) => {
-        const [execution, physical] = await Promise.all([ardea.state.get('executionState', name), ardea.state.get('physicalPlan', name)]);
-        return [name, physical?.state ?? 'STARTING', execution ? new Date(execution.submittedAt).toISOString() : '-', execution?.submittedBy ?? '-'];
+        const [execution, state] = await Promise.all([ardea.state.get('executionState', name), ardea.runState(name)]);
+        return [name, state, execution ? new Date(execution.submittedAt).toISOString() : '-', execution?.submittedBy ?? '-'];
       }),
     );
     io.stdout.write(table([['TOPOLOGY', 'STATE', 'SUBMITTED', 'BY'], ...rows]));
@@ -31,9 +31,10 @@ export async function describeCommand(io: CliIo, cluster: string, name: string, 
       io.stdout.write(`${JSON.stringify(shown, null, 2)}\n`);
       return;
     }
-    const { topology, packingPlan, executionState, physicalPlan, scheduler } = description;
+    const { topology, packingPlan, executionState, scheduler } = description;
     const lines = [`topology ${topology.name} (id ${topology.id}) on cluster ${cluster}`];
-    lines.push(`  state: ${physicalPlan?.state ?? 'STARTING (no physical plan yet)'}`);
+    const state = await ardea.runState(name);
+    lines.push(`  state: ${state === 'STARTING' ? 'STARTING (no physical plan yet)' : state}`);
     if (executionState) {
       lines.push(`  submitted: ${new Date(executionState.submittedAt).toISOString()} by ${executionState.submittedBy}, Ardea ${executionState.ardeaVersion}`);
       lines.push(`  package: ${executionState.packageUri}`);

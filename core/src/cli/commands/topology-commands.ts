@@ -4,6 +4,7 @@ import { ArdeaError } from '../../errors/index.js';
 import { formatResources } from '../../model/resources.js';
 import { instanceName } from '../../model/packing-plan.js';
 import type { ComponentMetrics, MetricsView } from '../../runtime/metrics-cache.js';
+import { acceptRuntimeConfig } from '../../runtime/runtime-config.js';
 import { createArdea, type Ardea } from '../../scheduler/ardea.js';
 import type { CliIo } from '../cli-io.js';
 import { cliLogger, type ClusterCommandOptions } from '../program.js';
@@ -95,7 +96,7 @@ export async function restartCommand(io: CliIo, cluster: string, name: string, c
     throw new ArdeaError(`container must be a container id (0, 1, 2, ...), got '${container}'`);
   }
   await withArdea(io, cluster, options, async (ardea) => {
-    await ardea.restart(name, containerId);
+    await ardea.restart(name, containerId, { onProgress: progressTo(io) });
     io.stdout.write(`restarted ${containerId === undefined ? 'every container' : `container ${containerId}`} of ${name}\n`);
   });
 }
@@ -112,7 +113,12 @@ export async function metricsCommand(io: CliIo, cluster: string, name: string, o
 }
 
 function metricsTable(view: MetricsView, instances: boolean): string {
-  const header = ['COMPONENT', 'EMITTED', 'EXECUTED', 'EMIT/S', 'EXEC/S', 'LATENCY ms', 'BUSY', 'BP ms', 'PENDING'];
+  const header = ['COMPONENT', 'EMITTED', 'EXECUTED', 'EMIT/S', 'EXEC/S', 'LATENCY ms', 'BUSY', 'BP ms', 'PENDING', 'RESTARTS'];
+  // Restarts the stream managers made themselves say why: a hung worker, or a container over its RAM.
+  const restarts = (m: ComponentMetrics) => {
+    const why = [m.hungRestarts ? `${m.hungRestarts} hung` : '', m.memoryRestarts ? `${m.memoryRestarts} memory` : ''].filter(Boolean).join(', ');
+    return `${m.restarts}${why ? ` (${why})` : ''}`;
+  };
   const row = (name: string, m: ComponentMetrics) => [
     name,
     String(m.emitted),
@@ -123,14 +129,24 @@ function metricsTable(view: MetricsView, instances: boolean): string {
     `${(m.busyFraction * 100).toFixed(0)}%`,
     String(m.backpressureMs),
     String(m.pendingBytes),
+    restarts(m),
   ];
   const rows: string[][] = [header];
   for (const [name, metrics] of Object.entries(view.components).sort()) {
     rows.push(row(name, metrics));
+    // A component with several output streams: what goes out on each (its readers are sized by it).
+    const streams = Object.keys(metrics.emittedByStream ?? {});
+    if (streams.length > 1) {
+      for (const stream of streams.sort()) rows.push([`  stream ${stream}`, String(metrics.emittedByStream![stream]), '', (metrics.emitRateByStream?.[stream] ?? 0).toFixed(0), '', '', '', '', '', '']);
+    }
     if (instances) for (const [instance, m] of Object.entries(metrics.instances ?? {}).sort()) rows.push(row(`  ${instance}`, m));
   }
   const widths = header.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  return `${rows.map((r) => r.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ')).join('\n')}\n(windowed values over the last ${view.windowMs / 1000} s)\n`;
+  const mib = (bytes: number) => `${Math.round(bytes / (1024 * 1024))} MiB`;
+  const containers = Object.entries(view.streamManagers)
+    .sort()
+    .map(([name, m]) => `${name}: RSS ${mib(m.rssBytes)}${m.ramLimitBytes ? ` of ${mib(m.ramLimitBytes)}` : ''}`);
+  return `${rows.map((r) => r.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ')).join('\n')}\n${containers.length ? `${containers.join(', ')}\n` : ''}(windowed values over the last ${view.windowMs / 1000} s)\n`;
 }
 
 export async function updateCommand(
@@ -159,6 +175,10 @@ export async function updateCommand(
   await withArdea(io, cluster, options, async (ardea) => {
     if (runtimeConfig.length > 0) {
       if (options.dryRun) {
+        // The same check the topology master makes, so a dry run shows what it would refuse.
+        const definition = await ardea.state.get('topology', name);
+        if (!definition) throw new ArdeaError(`no topology '${name}' on cluster ${ardea.config.cluster}`, { code: 'topology.not-found' });
+        acceptRuntimeConfig(definition, runtimeConfig);
         io.stdout.write(`dry run: would set ${runtimeConfig.map((c) => `${c.component}:${c.key}=${JSON.stringify(c.value)}`).join(', ')}\n`);
         return;
       }

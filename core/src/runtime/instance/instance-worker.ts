@@ -11,7 +11,7 @@ import { RuntimeTuple, StreamSchema, SYSTEM_COMPONENT, TICK_STREAM } from '../..
 import { describeError } from '../../errors/index.js';
 import { StreamLogger } from '../../logging/index.js';
 import { decodeDataFrame, Emitter, MAX_BATCH_BYTES, OutboundBatches, SHUFFLE_WEIGHTS_KEY, StreamTable } from '../routing.js';
-import { ACKED, BACKLOG, BUSY_NS, EMITTED, ERRORS, EXECUTE_NS, EXECUTED, FAILED, type FromInstance, type InstanceInit, type ToInstance } from './messages.js';
+import { ACKED, BACKLOG, BUSY_NS, BUSY_SINCE, EMITTED, ERRORS, EXECUTE_NS, EXECUTED, FAILED, MEMORY_BYTES, STREAM_EMITTED, type FromInstance, type InstanceInit, type ToInstance } from './messages.js';
 
 const port = parentPort!;
 const init = workerData as InstanceInit;
@@ -23,6 +23,8 @@ const IDLE_SPOUT_DELAY_MS = 1;
 const ERROR_REPORT_INTERVAL_MS = 1000;
 /** How often a spout's backlog is sampled: well inside the shortest metrics interval. */
 const BACKLOG_SAMPLE_MS = 200;
+/** How often the worker samples its own memory for its stream manager's RAM check. */
+const MEMORY_SAMPLE_MS = 200;
 
 const send = (message: FromInstance, transfer?: ArrayBuffer[]): void => port.postMessage(message, transfer ?? []);
 
@@ -31,11 +33,31 @@ const definition = init.definition;
 const self = definition.components.find((c) => c.name === init.component)!;
 const table = new StreamTable(definition);
 const batches = new OutboundBatches(init.taskId);
-let tasks = new Map(init.tasks.map(([c, t]) => [c, [...t]]));
+let tasks = new Map((init.tasks ?? []).map(([c, t]) => [c, [...t]]));
+/**
+ * Whether the instance has a plan to route by. Until the first one arrives (a container that just
+ * started), anything it emitted would reach no one, so frames to execute, ticks and emits wait.
+ */
+let planned = init.tasks !== undefined;
+const beforePlan: Array<() => void> = [];
 let runtimeConfig = { ...init.runtimeConfig };
 
 const counters = new Float64Array(init.counters);
 let lastErrorReport = 0;
+const streamSlots = new Map(self.outputs.map((output, index) => [output.id, STREAM_EMITTED + index]));
+// Components mostly emit on one stream over and over: remember the last one's slot.
+let lastStream = '';
+let lastSlot = -1;
+
+/** Counts one emit, in all and on its stream (the emitter has checked that the stream exists). */
+function countEmit(stream: string): void {
+  counters[EMITTED]++;
+  if (stream !== lastStream) {
+    lastStream = stream;
+    lastSlot = streamSlots.get(stream)!;
+  }
+  counters[lastSlot]++;
+}
 
 function reportError(error: unknown): void {
   counters[ERRORS]++;
@@ -62,6 +84,7 @@ function currentConfig(): Readonly<Record<string, unknown>> {
   return Object.freeze({ ...definition.config, ...self.config, ...runtimeConfig });
 }
 
+/** Components keep their context: what comes from the plan is read from the current plan. */
 function context(): ComponentContext {
   return {
     topologyName: definition.name,
@@ -69,11 +92,48 @@ function context(): ComponentContext {
     componentName: init.component,
     taskId: init.taskId,
     componentIndex: init.componentIndex,
-    parallelism: tasks.get(init.component)?.length ?? self.parallelism,
-    config: currentConfig(),
+    get parallelism() {
+      return tasks.get(init.component)?.length ?? self.parallelism;
+    },
+    get config() {
+      return currentConfig();
+    },
     logger,
     taskIdsOf: (component) => tasks.get(component) ?? [],
   };
+}
+
+/** What the runners emit through: before the first plan, emits are kept and routed once it is there. */
+type Emits = Pick<Emitter, 'emit' | 'emitDirect'>;
+
+function routedOncePlanned(emitter: Emitter): Emits {
+  return {
+    emit: (stream, values) => {
+      if (planned) return emitter.emit(stream, values);
+      const held = [...values];
+      beforePlan.push(() => emitter.emit(stream, held));
+      return 0;
+    },
+    emitDirect: (task, stream, values) => {
+      if (planned) return emitter.emitDirect(task, stream, values);
+      const held = [...values];
+      beforePlan.push(() => emitter.emitDirect(task, stream, held));
+      return 0;
+    },
+  };
+}
+
+/** The first plan: what waited for it runs now, in the order it came. */
+function runWhatWaitedForPlan(): void {
+  planned = true;
+  for (const action of beforePlan.splice(0)) {
+    try {
+      action();
+    } catch (error) {
+      reportError(error);
+    }
+  }
+  flush();
 }
 
 async function loadTopology(): Promise<Topology> {
@@ -92,20 +152,22 @@ class SpoutRunner {
 
   constructor(
     private readonly spout: Spout,
-    private readonly emitter: Emitter,
+    private readonly emitter: Emits,
   ) {}
 
   readonly collector = {
     emit: (values: readonly unknown[], options?: SpoutEmitOptions) => {
-      this.emitter.emit(options?.stream ?? 'default', values);
-      counters[EMITTED]++;
+      const stream = options?.stream ?? 'default';
+      this.emitter.emit(stream, values);
+      countEmit(stream);
       // At-most-once: a tracked tuple counts as delivered once it leaves the spout.
       if (options?.messageId !== undefined) this.pendingAcks.push(options.messageId);
       if (batches.bufferedBytes >= MAX_BATCH_BYTES) flush();
     },
     emitDirect: (taskId: number, values: readonly unknown[], options?: SpoutEmitOptions) => {
-      this.emitter.emitDirect(taskId, options?.stream ?? 'default', values);
-      counters[EMITTED]++;
+      const stream = options?.stream ?? 'default';
+      this.emitter.emitDirect(taskId, stream, values);
+      countEmit(stream);
       if (options?.messageId !== undefined) this.pendingAcks.push(options.messageId);
       if (batches.bufferedBytes >= MAX_BATCH_BYTES) flush();
     },
@@ -140,6 +202,7 @@ class SpoutRunner {
     this.scheduled = false;
     if (!this.active || this.paused || closing) return;
     const start = performance.now();
+    counters[BUSY_SINCE] = Date.now();
     let emittedAny = false;
     for (let calls = 1; ; calls++) {
       const before = counters[EMITTED];
@@ -153,6 +216,7 @@ class SpoutRunner {
       if ((calls & 31) === 0 && performance.now() - start >= SPOUT_SLICE_MS) break;
     }
     counters[BUSY_NS] += Math.round((performance.now() - start) * 1e6);
+    counters[BUSY_SINCE] = 0;
     flush();
     this.deliverAcks();
     this.schedule(emittedAny ? 0 : IDLE_SPOUT_DELAY_MS);
@@ -176,20 +240,22 @@ class SpoutRunner {
 class BoltRunner {
   constructor(
     private readonly bolt: Bolt,
-    private readonly emitter: Emitter,
+    private readonly emitter: Emits,
   ) {}
 
   // A bolt that emits much per input (split) flushes mid-batch, so one input frame never turns into
   // an unbounded output frame.
   readonly collector = {
     emit: (values: readonly unknown[], options?: BoltEmitOptions) => {
-      this.emitter.emit(options?.stream ?? 'default', values);
-      counters[EMITTED]++;
+      const stream = options?.stream ?? 'default';
+      this.emitter.emit(stream, values);
+      countEmit(stream);
       if (batches.bufferedBytes >= MAX_BATCH_BYTES) flush();
     },
     emitDirect: (taskId: number, values: readonly unknown[], options?: BoltEmitOptions) => {
-      this.emitter.emitDirect(taskId, options?.stream ?? 'default', values);
-      counters[EMITTED]++;
+      const stream = options?.stream ?? 'default';
+      this.emitter.emitDirect(taskId, stream, values);
+      countEmit(stream);
       if (batches.bufferedBytes >= MAX_BATCH_BYTES) flush();
     },
     // Delivery is at-most-once in this engine version: there is no tuple tree to complete or fail.
@@ -206,6 +272,7 @@ class BoltRunner {
     const buffer = Buffer.from(frame);
     const srcTask = buffer.readUInt32LE(9);
     const start = performance.now();
+    counters[BUSY_SINCE] = Date.now();
     decodeDataFrame(buffer, table, (entry, values) => {
       try {
         this.bolt.execute(new RuntimeTuple(entry.component, srcTask, entry.stream, entry.schema, values));
@@ -217,17 +284,20 @@ class BoltRunner {
     const elapsedNs = Math.round((performance.now() - start) * 1e6);
     counters[BUSY_NS] += elapsedNs;
     counters[EXECUTE_NS] += elapsedNs;
+    counters[BUSY_SINCE] = 0;
     flush();
     send({ type: 'consumed', bytes: frame.byteLength });
   }
 
   tick(): void {
     const start = performance.now();
+    counters[BUSY_SINCE] = Date.now();
     try {
       this.bolt.execute(new RuntimeTuple(SYSTEM_COMPONENT, -1, TICK_STREAM, tickSchema, []));
     } catch (error) {
       reportError(error);
     }
+    counters[BUSY_SINCE] = 0;
     counters[BUSY_NS] += Math.round((performance.now() - start) * 1e6);
     flush();
   }
@@ -236,7 +306,18 @@ class BoltRunner {
 const tickSchema = new StreamSchema([]);
 let closing = false;
 
+/**
+ * This isolate's memory: its V8 heap plus what it holds outside the heap (Buffers, ArrayBuffers),
+ * which in a worker thread process.memoryUsage() reports for the worker alone (rss is the process's).
+ */
+function sampleMemory(): void {
+  const memory = process.memoryUsage();
+  counters[MEMORY_BYTES] = memory.heapTotal + memory.external;
+}
+
 async function main(): Promise<void> {
+  sampleMemory();
+  setInterval(sampleMemory, MEMORY_SAMPLE_MS).unref();
   const topology = await loadTopology();
   const emitter = new Emitter(init.component, batches, table, definition, (name) => topology.createCustomGrouping(name));
   emitter.setTasks(tasks);
@@ -246,7 +327,7 @@ async function main(): Promise<void> {
   let userComponent: Spout | Bolt;
   if (self.kind === 'spout') {
     const component = topology.createSpout(init.component);
-    spout = new SpoutRunner(component, emitter);
+    spout = new SpoutRunner(component, routedOncePlanned(emitter));
     await component.open?.(context(), spout.collector);
     userComponent = component;
     if (typeof component.backlog === 'function') {
@@ -264,17 +345,18 @@ async function main(): Promise<void> {
     }
   } else {
     const component = topology.createBolt(init.component);
-    bolt = new BoltRunner(component, emitter);
+    bolt = new BoltRunner(component, routedOncePlanned(emitter));
     await component.prepare?.(context(), bolt.collector);
     userComponent = component;
     const tickMs = Number(self.config[TICK_FREQUENCY_KEY] ?? 0);
-    if (tickMs > 0) setInterval(() => bolt!.tick(), tickMs).unref();
+    if (tickMs > 0) setInterval(() => planned && bolt!.tick(), tickMs).unref();
   }
 
   port.on('message', (message: ToInstance) => {
     switch (message.type) {
       case 'data':
-        bolt?.execute(message.frame);
+        if (planned) bolt?.execute(message.frame);
+        else beforePlan.push(() => bolt?.execute(message.frame));
         break;
       case 'activate':
         spout?.setActive(true);
@@ -293,17 +375,26 @@ async function main(): Promise<void> {
         flush();
         tasks = new Map(message.tasks.map(([c, t]) => [c, [...t]]));
         emitter.setTasks(tasks);
+        if (!planned) runWhatWaitedForPlan();
         send({ type: 'tasks-applied', version: message.version });
         break;
       case 'config':
         runtimeConfig = { ...message.runtimeConfig };
         flush();
         emitter.setShuffleWeights(shuffleWeights());
+        counters[BUSY_SINCE] = Date.now();
         try {
           userComponent.onConfigChange?.(currentConfig());
+          send({ type: 'config-applied', version: message.version });
         } catch (error) {
           reportError(error);
+          send({ type: 'config-applied', version: message.version, error: describeError(error) });
         }
+        counters[BUSY_SINCE] = 0;
+        break;
+      case 'avoid':
+        flush();
+        emitter.setAvoidedTasks(new Set(message.tasks));
         break;
       case 'shutdown':
         void shutdown(userComponent);
@@ -328,6 +419,6 @@ async function shutdown(component: Spout | Bolt): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  send({ type: 'failed', message: describeError(error) });
+  send({ type: 'failed', message: describeError(error), ...(error instanceof Error && error.stack ? { stack: error.stack } : {}) });
   port.close();
 });

@@ -14,19 +14,38 @@ export const BUSY_NS = 5;
 export const EXECUTE_NS = 6;
 /** A gauge, not a counter: the spout's backlog as last sampled; negative while the spout reports none. */
 export const BACKLOG = 7;
-export const COUNTER_SLOTS = 8;
+/**
+ * A gauge: when (Date.now()) the worker entered the user call it is in — execute of a frame, a
+ * spout's nextTuple slice, a tick, onConfigChange — and 0 between calls. A worker stuck in one call
+ * cannot say so; its stream manager reads this instead.
+ */
+export const BUSY_SINCE = 8;
+/** A gauge: the worker's own memory (V8 heap plus memory outside it: Buffers, ArrayBuffers), as last sampled. */
+export const MEMORY_BYTES = 9;
+/** The first of one emit counter per output stream of the component, in the order it declares them. */
+export const STREAM_EMITTED = 10;
 
-export function newCounterBuffer(): SharedArrayBuffer {
-  const buffer = new SharedArrayBuffer(COUNTER_SLOTS * Float64Array.BYTES_PER_ELEMENT);
+/** Slots of an instance with `streams` output streams. */
+export function counterSlots(streams: number): number {
+  return STREAM_EMITTED + streams;
+}
+
+export function newCounterBuffer(streams: number): SharedArrayBuffer {
+  const buffer = new SharedArrayBuffer(counterSlots(streams) * Float64Array.BYTES_PER_ELEMENT);
   new Float64Array(buffer)[BACKLOG] = -1;
   return buffer;
 }
 
 /** Counters of an instance whose worker is not running (yet): all zero, no backlog reported. */
-export function idleCounters(): Float64Array {
-  const view = new Float64Array(COUNTER_SLOTS);
+export function idleCounters(streams: number): Float64Array {
+  const view = new Float64Array(counterSlots(streams));
   view[BACKLOG] = -1;
   return view;
+}
+
+/** Emits per output stream since the worker started, in the order the component declares its streams. */
+export function readStreamEmits(view: Float64Array): number[] {
+  return [...view.subarray(STREAM_EMITTED)];
 }
 
 /** The spout's backlog as last sampled, or undefined if it reports none. */
@@ -57,8 +76,11 @@ export interface InstanceInit {
   readonly component: string;
   readonly taskId: number;
   readonly componentIndex: number;
-  /** Task ids per component from the physical plan, sorted. */
-  readonly tasks: ReadonlyArray<readonly [string, readonly number[]]>;
+  /**
+   * Task ids per component from the physical plan, sorted. Absent while its stream manager has no
+   * plan yet (a container starting): the instance then holds its output until a `tasks` message.
+   */
+  readonly tasks?: ReadonlyArray<readonly [string, readonly number[]]>;
   /** Runtime config overrides for this component. */
   readonly runtimeConfig: Readonly<Record<string, unknown>>;
   readonly logLevel: 'debug' | 'info' | 'warn' | 'error';
@@ -86,7 +108,10 @@ export type ToInstance =
   | { readonly type: 'data'; readonly frame: ArrayBuffer }
   /** Route by these task lists from now on; answered with `tasks-applied` once earlier output is flushed. */
   | { readonly type: 'tasks'; readonly version: number; readonly tasks: ReadonlyArray<readonly [string, readonly number[]]> }
-  | { readonly type: 'config'; readonly runtimeConfig: Readonly<Record<string, unknown>> }
+  /** Answered with `config-applied` once `onConfigChange` ran. */
+  | { readonly type: 'config'; readonly version: number; readonly runtimeConfig: Readonly<Record<string, unknown>> }
+  /** Shuffle grouping routes around these tasks (hung workers being restarted) until told otherwise. */
+  | { readonly type: 'avoid'; readonly tasks: readonly number[] }
   | { readonly type: 'shutdown' };
 
 export type FromInstance =
@@ -95,6 +120,9 @@ export type FromInstance =
   /** Bytes of delivered frames the instance has finished executing: the stream manager's credit. */
   | { readonly type: 'consumed'; readonly bytes: number }
   | { readonly type: 'error'; readonly message: string }
-  | { readonly type: 'failed'; readonly message: string }
+  /** The worker cannot go on; before `ready`, its component could not be built (open or prepare threw, or the module failed to load). */
+  | { readonly type: 'failed'; readonly message: string; readonly stack?: string }
   | { readonly type: 'tasks-applied'; readonly version: number }
+  /** `error`: what `onConfigChange` threw, if it did. */
+  | { readonly type: 'config-applied'; readonly version: number; readonly error?: string }
   | { readonly type: 'closed' };

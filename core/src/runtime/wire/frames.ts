@@ -13,7 +13,7 @@ export const enum FrameKind {
   Control = 2,
 }
 
-/** Larger frames are treated as corruption: no batch legitimately grows this big. */
+/** Larger frames are treated as corruption: the emitter never builds one (see {@link MAX_TUPLE_BYTES}). */
 export const MAX_FRAME_BYTES = 64 * 1024 * 1024;
 
 /**
@@ -28,8 +28,19 @@ export const DataFrameHeader = {
   size: 17,
 } as const;
 
+/**
+ * The largest encoded tuple (stream index and values) a data frame can carry: emit refuses a larger
+ * one, since no frame could take it.
+ */
+export const MAX_TUPLE_BYTES = 4 + MAX_FRAME_BYTES - DataFrameHeader.size;
+
 export function destTaskOf(frame: Uint8Array): number {
   return new DataView(frame.buffer, frame.byteOffset, frame.byteLength).getUint32(DataFrameHeader.destTaskOffset, true);
+}
+
+/** How many tuples a data frame holds. */
+export function tupleCountOf(frame: Uint8Array): number {
+  return new DataView(frame.buffer, frame.byteOffset, frame.byteLength).getUint32(DataFrameHeader.countOffset, true);
 }
 
 export function encodeControlFrame(message: unknown): Buffer {
@@ -45,7 +56,8 @@ export class FrameError extends Error {}
 
 /**
  * Splits a byte stream into frames. Each frame is passed whole (length prefix included) as a view
- * into the received chunk, so a consumer that keeps it must copy it.
+ * into the received chunk, so a consumer that keeps it must copy it. A frame longer than
+ * `maxFrameBytes` is rejected as soon as its length prefix arrives, before any of it is buffered.
  */
 export class FrameReader {
   /** Bytes of an incomplete frame, kept as chunks so a large frame is concatenated once, not per chunk. */
@@ -53,13 +65,17 @@ export class FrameReader {
   private pendingBytes = 0;
   private needed = 0;
 
-  constructor(private readonly onFrame: (kind: FrameKind, frame: Buffer) => void) {}
+  constructor(
+    private readonly onFrame: (kind: FrameKind, frame: Buffer) => void,
+    /** Largest frame accepted, length prefix excluded; a link raises it once its peer has authenticated. */
+    public maxFrameBytes = MAX_FRAME_BYTES,
+  ) {}
 
   push(chunk: Buffer): void {
     if (this.pendingBytes > 0) {
       this.pending.push(chunk);
       this.pendingBytes += chunk.length;
-      if (this.needed === 0 && this.pendingBytes >= 4) this.needed = 4 + Buffer.concat(this.pending).readUInt32LE(0);
+      if (this.needed === 0 && this.pendingBytes >= 4) this.needed = 4 + this.checkedLength(Buffer.concat(this.pending).readUInt32LE(0));
       if (this.pendingBytes < Math.max(this.needed, 5)) return;
       chunk = Buffer.concat(this.pending, this.pendingBytes);
       this.pending = [];
@@ -68,8 +84,7 @@ export class FrameReader {
     }
     let offset = 0;
     while (chunk.length - offset >= 5) {
-      const length = chunk.readUInt32LE(offset);
-      if (length < 1 || length > MAX_FRAME_BYTES) throw new FrameError(`frame length ${length} is out of range`);
+      const length = this.checkedLength(chunk.readUInt32LE(offset));
       if (chunk.length - offset < 4 + length) break;
       const kind = chunk[offset + 4] as FrameKind;
       if (kind !== FrameKind.Data && kind !== FrameKind.Control) throw new FrameError(`unknown frame kind ${kind}`);
@@ -81,9 +96,13 @@ export class FrameReader {
       const rest = Buffer.from(chunk.subarray(offset));
       this.pending = [rest];
       this.pendingBytes = rest.length;
-      this.needed = rest.length >= 4 ? 4 + rest.readUInt32LE(0) : 0;
-      if (this.needed > 4 + MAX_FRAME_BYTES) throw new FrameError(`frame length ${this.needed - 4} is out of range`);
+      this.needed = rest.length >= 4 ? 4 + this.checkedLength(rest.readUInt32LE(0)) : 0;
     }
+  }
+
+  private checkedLength(length: number): number {
+    if (length < 1 || length > this.maxFrameBytes) throw new FrameError(`frame length ${length} is out of range (1 to ${this.maxFrameBytes})`);
+    return length;
   }
 }
 

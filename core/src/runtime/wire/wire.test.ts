@@ -42,12 +42,12 @@ describe('tuple value codec', () => {
     expect(words.map(() => reader.value())).toEqual(words);
   });
 
-  it('reads undefined back as null and rejects unknown tags', () => {
+  it('reads undefined back as undefined and rejects unknown tags', () => {
     const writer = new ByteWriter();
     writeValue(writer, undefined);
     writer.u8(99);
     const reader = new ByteReader(writer.buffer, 0, writer.offset);
-    expect(reader.value()).toBeNull();
+    expect(reader.value()).toBeUndefined();
     expect(() => reader.value()).toThrow(/unknown value tag 99/);
   });
 });
@@ -74,6 +74,27 @@ describe('frames', () => {
     const bad = encodeControlFrame('ok');
     bad[5] = 0xc1;
     expect(() => decodeControl(bad)).toThrow(FrameError);
+  });
+
+  it('rejects a frame over its limit as soon as its length is known, also when the length arrives in pieces', () => {
+    const frames: Buffer[] = [];
+    const reader = new FrameReader((_, frame) => frames.push(frame), 1024);
+    const announced = Buffer.alloc(4);
+    announced.writeUInt32LE(60 * 1024 * 1024);
+    reader.push(announced.subarray(0, 2));
+    expect(() => reader.push(announced.subarray(2))).toThrow(/frame length 62914560 is out of range \(1 to 1024\)/);
+    // The default limit holds the same way for a prefix split across chunks.
+    const unlimited = new FrameReader(() => undefined);
+    unlimited.push(Buffer.from([0xff]));
+    expect(() => unlimited.push(Buffer.from([0xff, 0xff, 0xff, 2]))).toThrow(FrameError);
+
+    const raised = new FrameReader((_, frame) => frames.push(frame), 16);
+    const large = encodeControlFrame({ type: 'x', payload: 'y'.repeat(100) });
+    expect(() => raised.push(large)).toThrow(FrameError);
+    const again = new FrameReader((_, frame) => frames.push(frame), 16);
+    again.maxFrameBytes = 1024;
+    again.push(large);
+    expect(frames).toHaveLength(1);
   });
 
   it('authenticates with an HMAC of the nonce, never the secret itself', () => {

@@ -1,0 +1,204 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { getRequestListener, type HttpBindings } from '@hono/node-server';
+import { Hono, type Context } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { z } from 'zod';
+import { ArdeaError, describeError } from '../errors/index.js';
+import type { Logger } from '../logging/index.js';
+
+/** What a JSON server accepts before a handler runs. */
+export interface JsonServerLimits {
+  /** Larger request bodies are answered with 413 before they are parsed. */
+  readonly maxBodyBytes: number;
+  /** Connections beyond this many are closed as they arrive. */
+  readonly maxConnections: number;
+  /** A connection must have sent a request's headers within this long, or it is closed. */
+  readonly headersTimeoutMs: number;
+  /** A request must have arrived whole (headers and body) within this long, or it is closed. */
+  readonly requestTimeoutMs: number;
+  /** An idle kept-alive connection is closed after this long. */
+  readonly keepAliveTimeoutMs: number;
+}
+
+export const DEFAULT_JSON_SERVER_LIMITS: JsonServerLimits = {
+  maxBodyBytes: 1024 * 1024,
+  maxConnections: 64,
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+  keepAliveTimeoutMs: 5_000,
+};
+
+export interface JsonRequest<B, Q> {
+  /** The parsed, schema-checked body; undefined when the request had none. */
+  readonly body: B;
+  /** The schema-checked query parameters. */
+  readonly query: Q;
+  /** Runs `action` once the response has been written (e.g. exit after answering a kill). */
+  afterResponse(action: () => void): void;
+}
+
+export interface JsonRoute<B = unknown, Q = unknown> {
+  readonly method: 'GET' | 'POST';
+  readonly path: string;
+  /** Schema of the JSON body; an empty body is checked as `undefined`. POST routes without one accept no body or `{}`. */
+  readonly body?: z.ZodType<B>;
+  /** Schema of the query parameters, as an object of strings; without one, any query is rejected. */
+  readonly query?: z.ZodType<Q>;
+  /** Resolves to the JSON answer (status 200); throws {@link HttpRequestError} to answer with another status. */
+  readonly handle: (request: JsonRequest<B, Q>) => unknown;
+}
+
+/** Declares a route, inferring the handler's body and query types from the schemas. */
+export function jsonRoute<B = undefined, Q = Record<string, never>>(route: JsonRoute<B, Q>): JsonRoute {
+  return route as unknown as JsonRoute;
+}
+
+/** Thrown by a handler to answer with `status`; the message goes to the caller as `error`. */
+export class HttpRequestError extends ArdeaError {
+  constructor(
+    readonly status: number,
+    message: string,
+    options: { cause?: unknown; code?: string } = {},
+  ) {
+    super(message, { ...options, code: options.code ?? `http.${status}` });
+  }
+}
+
+export interface JsonServerOptions {
+  /** Names the server in logs: `scheduler service`, `topology master controller`. */
+  readonly name: string;
+  /** Every request must carry `Authorization: Bearer <secret>`. */
+  readonly secret: string;
+  readonly routes: readonly JsonRoute[];
+  readonly logger: Logger;
+  readonly limits?: Partial<JsonServerLimits>;
+}
+
+/** The one error shape every answer other than 200 has. */
+export interface JsonErrorBody {
+  readonly error: string;
+  readonly code: string;
+}
+
+type Env = { Bindings: HttpBindings };
+
+/**
+ * An authenticated JSON API on a node `http.Server`: a bearer check in constant time (401), unknown
+ * routes (404), a body limit (413), schema-checked bodies and queries (400 naming the field), and
+ * timeouts and a connection cap that keep idle or slow clients from holding the server. Handler
+ * failures become one JSON shape, `{error, code}`: an {@link HttpRequestError} its own status, any
+ * other {@link ArdeaError} 409 (the request was understood and refused), anything else 500.
+ */
+export class JsonHttpServer {
+  private readonly server: http.Server;
+  private readonly logger: Logger;
+  readonly limits: JsonServerLimits;
+
+  constructor(options: JsonServerOptions) {
+    this.limits = { ...DEFAULT_JSON_SERVER_LIMITS, ...options.limits };
+    this.logger = options.logger.child({ server: options.name });
+    const app = new Hono<Env>();
+    const expected = digest(`Bearer ${options.secret}`);
+    app.use('*', async (c, next) => {
+      // Digests have one length, so the comparison takes the same time whatever was sent.
+      if (!timingSafeEqual(digest(c.req.header('authorization') ?? ''), expected)) return reply(c, 401, 'http.unauthorized', 'missing or wrong topology secret');
+      return next();
+    });
+    app.use('*', bodyLimit({ maxSize: this.limits.maxBodyBytes, onError: (c) => reply(c, 413, 'http.body-too-large', `request body larger than ${this.limits.maxBodyBytes} bytes`) }));
+    for (const route of options.routes) {
+      const handler = (c: Context<Env>) => this.serve(c, route);
+      if (route.method === 'GET') app.get(route.path, handler);
+      else app.post(route.path, handler);
+    }
+    app.notFound((c) => reply(c, 404, 'http.not-found', `no route ${c.req.method} ${c.req.path}`));
+    app.onError((error, c) => {
+      if (error instanceof HttpRequestError) return reply(c, error.status, error.code, error.message);
+      if (error instanceof ArdeaError) {
+        this.logger.warn('request refused', { method: c.req.method, path: c.req.path, error: describeError(error) });
+        return reply(c, 409, error.code, error.message);
+      }
+      this.logger.error('request failed', { method: c.req.method, path: c.req.path, error: describeError(error) });
+      return reply(c, 500, 'http.internal', describeError(error));
+    });
+    this.server = http.createServer(
+      {
+        headersTimeout: this.limits.headersTimeoutMs,
+        requestTimeout: this.limits.requestTimeoutMs,
+        keepAliveTimeout: this.limits.keepAliveTimeoutMs,
+        // How often expired headers and request timeouts are enforced; the default (30 s) would let
+        // a stalled connection outlive its timeout by that much.
+        connectionsCheckingInterval: Math.max(100, Math.min(1000, this.limits.headersTimeoutMs / 4)),
+      },
+      getRequestListener(app.fetch, { overrideGlobalObjects: false }),
+    );
+    this.server.maxConnections = this.limits.maxConnections;
+  }
+
+  /** Listens on `host`, port 0; resolves to the base URL (`http://127.0.0.1:41234`). */
+  async listen(host: string): Promise<string> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen({ host, port: 0 }, () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
+    return `http://${host.includes(':') ? `[${host}]` : host}:${this.port}`;
+  }
+
+  get port(): number {
+    return (this.server.address() as AddressInfo | null)?.port ?? 0;
+  }
+
+  close(): Promise<void> {
+    this.server.closeAllConnections();
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+
+  private async serve(c: Context<Env>, route: JsonRoute): Promise<Response> {
+    const query = route.query ? check(route.query, Object.fromEntries(new URL(c.req.url).searchParams), 'query') : noQuery(c);
+    const body = route.method === 'POST' ? check(route.body ?? NO_BODY, parseBody(await c.req.text()), 'body') : undefined;
+    const outgoing = c.env.outgoing;
+    const answer = await route.handle({ body, query, afterResponse: (action) => outgoing.once('finish', action) });
+    return c.json(answer ?? null, 200);
+  }
+}
+
+function digest(text: string): Buffer {
+  return createHash('sha256').update(text).digest();
+}
+
+function reply(c: Context, status: number, code: string, error: string): Response {
+  return c.json({ error, code } satisfies JsonErrorBody, status as 400);
+}
+
+/** POST routes that take nothing accept an empty body or `{}`. */
+const NO_BODY = z.object({}).strict().optional();
+
+function noQuery(c: Context): Record<string, never> {
+  const keys = [...new URL(c.req.url).searchParams.keys()];
+  if (keys.length > 0) throw invalid(`query: takes no parameters, got ${keys.join(', ')}`);
+  return {};
+}
+
+function parseBody(text: string): unknown {
+  if (text.trim() === '') return undefined;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (error) {
+    throw invalid(`request body is not JSON (${describeError(error)})`);
+  }
+}
+
+function check<T>(schema: z.ZodType<T>, value: unknown, where: 'body' | 'query'): T {
+  const result = schema.safeParse(value);
+  if (result.success) return result.data;
+  const issues = result.error.issues.slice(0, 5).map((issue) => `${where}${issue.path.map((key) => (typeof key === 'number' ? `[${key}]` : `.${String(key)}`)).join('')}: ${issue.message}`);
+  throw invalid(issues.join('; '));
+}
+
+function invalid(message: string): HttpRequestError {
+  return new HttpRequestError(400, message, { code: 'http.invalid-request' });
+}
