@@ -5,6 +5,7 @@ import {
   buildTopologyPackage,
   DEFAULT_PACKING_SETTINGS,
   LocalFsStateManager,
+  type BackpressureSettings,
   RoundRobinPacking,
   SilentLogger,
   StreamManager,
@@ -26,6 +27,7 @@ export async function startInProcessEngine(
   packageDirectory: string,
   scratch: string,
   adapt: (definition: TopologyDefinition) => TopologyDefinition,
+  options: { backpressure?: BackpressureSettings } = {},
 ): Promise<InProcessEngine> {
   const built = await buildTopologyPackage(packageDirectory, path.join(scratch, 'package'));
   const definition = adapt(built.definition);
@@ -65,7 +67,7 @@ export async function startInProcessEngine(
           secret,
           bundleUrl: pathToFileURL(built.bundlePath).href,
           host: '127.0.0.1',
-          backpressure: { highWatermarkBytes: 1024 * 1024, lowWatermarkBytes: 512 * 1024 },
+          backpressure: options.backpressure ?? { highWatermarkBytes: 1024 * 1024, lowWatermarkBytes: 512 * 1024 },
           metricsIntervalMs: 200,
           logger,
           logLevel: 'warn',

@@ -387,8 +387,11 @@ export class StreamManager {
           case 'data':
             // Like a Heron stream manager that stops reading its spouts' sockets: while spouts are
             // paused, what they emitted before seeing the pause waits here, not in a bolt's queue.
-            if (local.isSpout && this.spoutsPaused) this.heldFromSpouts.push(...message.frames);
-            else for (const frame of message.frames) this.route(new Uint8Array(frame), frame);
+            // Checked per frame: one of a message's frames can start the pause that holds the rest.
+            for (const frame of message.frames) {
+              if (local.isSpout && this.spoutsPaused) this.heldFromSpouts.push(frame);
+              else this.route(new Uint8Array(frame), frame);
+            }
             break;
           case 'consumed':
             this.onConsumed(local, message.bytes);
@@ -810,14 +813,28 @@ export class StreamManager {
       this.spoutsPausedMs += Date.now() - this.pausedSince;
       this.pausedSince = undefined;
     }
+    if (!pause) {
+      this.releaseHeldFromSpouts();
+      // Releasing them started backpressure again: the spouts stay paused.
+      if (this.spoutsPaused) return;
+    }
     for (const instance of this.instances.values()) {
       if (instance.isSpout) this.post(instance, { type: pause ? 'pause' : 'resume' });
     }
-    if (!pause) {
-      const held = this.heldFromSpouts;
-      this.heldFromSpouts = [];
-      for (const frame of held) this.route(new Uint8Array(frame), frame);
+  }
+
+  /**
+   * Frames held from spouts leave one at a time and stop as soon as one starts backpressure again,
+   * so a queue passes the high watermark by at most one frame however much spouts emitted before
+   * they saw the pause (on a starved machine that can be megabytes).
+   */
+  private releaseHeldFromSpouts(): void {
+    let released = 0;
+    while (released < this.heldFromSpouts.length && !this.spoutsPaused) {
+      const frame = this.heldFromSpouts[released++]!;
+      this.route(new Uint8Array(frame), frame);
     }
+    this.heldFromSpouts.splice(0, released);
   }
 
   private async connectToMaster(): Promise<void> {

@@ -1,5 +1,6 @@
-// A spout as fast as it can go into a bolt that takes `sink.costMicros` per tuple: the bolt's queue
-// fills, so the engine must apply backpressure rather than queue without bound or drop.
+// A spout as fast as it can go (or `numbers.rate` tuples per second, made up after pauses) into a
+// bolt that takes `sink.costMicros` per tuple: the bolt's queue fills, so the engine must apply
+// backpressure rather than queue without bound or drop.
 import { TopologyBuilder } from '@ardea/core/api';
 
 class Numbers {
@@ -7,8 +8,11 @@ class Numbers {
     this.collector = collector;
     this.next = 0;
     this.payload = 'x'.repeat(Number(context.config.payloadBytes ?? 100));
+    this.rate = Number(context.config.rate ?? 0);
+    this.startedAt = performance.now();
   }
   nextTuple() {
+    if (this.rate > 0 && this.next >= ((performance.now() - this.startedAt) / 1000) * this.rate) return;
     this.collector.emit([this.next++, this.payload]);
   }
 }
