@@ -1,5 +1,11 @@
+/**
+ * What Ardea's cross-package tests share, and plugins' tests too (`@ardea/test-support`): the `ardea`
+ * CLI run as a user runs it, its metrics, and the processes a test started — so that every test can
+ * stop what it started, whatever happened to it.
+ */
 import { execFile, spawn } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -7,6 +13,19 @@ import { promisify } from 'node:util';
 const run = promisify(execFile);
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const ardeaBin = path.join(repoRoot, 'core', 'dist', 'cli', 'main.js');
+
+/**
+ * How long an end-to-end wait may take before it fails: sized for a starved machine (two cores, one
+ * of them busy with other work), where starting a topology or a CLI command takes many times what it
+ * takes on an idle one. Waits poll for their condition, so a healthy run takes a fraction of this.
+ */
+export const E2E_WAIT_MS = 120_000;
+/** How long a CLI command may run before {@link ardea} gives up on it: a hung command fails its test. */
+const CLI_TIMEOUT_MS = 180_000;
+/** ...and one that cleans up after a test, which SIGKILL finishes if it gives up. */
+const CLEANUP_CLI_TIMEOUT_MS = 60_000;
+/** Long enough for {@link removeHome} on a starved machine: give it to the hook that calls it. */
+export const CLEANUP_TIMEOUT_MS = 300_000;
 
 export interface CliResult {
   readonly code: number;
@@ -16,12 +35,17 @@ export interface CliResult {
 
 /** Runs the `ardea` CLI as a user would, with its own ARDEA_HOME. */
 export async function ardea(home: string, ...args: string[]): Promise<CliResult> {
+  return runCli(home, args, CLI_TIMEOUT_MS);
+}
+
+async function runCli(home: string, args: readonly string[], timeoutMs: number): Promise<CliResult> {
   try {
-    const { stdout, stderr } = await run(process.execPath, [ardeaBin, ...args], { env: { ...process.env, ARDEA_HOME: home }, cwd: repoRoot, timeout: 120_000 });
+    const { stdout, stderr } = await run(process.execPath, [ardeaBin, ...args], { env: { ...process.env, ARDEA_HOME: home }, cwd: repoRoot, timeout: timeoutMs, killSignal: 'SIGKILL' });
     return { code: 0, stdout, stderr };
   } catch (error) {
-    const failure = error as { code?: number; stdout?: string; stderr?: string };
-    return { code: typeof failure.code === 'number' ? failure.code : 1, stdout: failure.stdout ?? '', stderr: failure.stderr ?? '' };
+    const failure = error as { code?: number; killed?: boolean; stdout?: string; stderr?: string };
+    const stderr = (failure.stderr ?? '') + (failure.killed ? `[test-support: 'ardea ${args.join(' ')}' was killed after ${timeoutMs} ms]\n` : '');
+    return { code: typeof failure.code === 'number' ? failure.code : 1, stdout: failure.stdout ?? '', stderr };
   }
 }
 
@@ -69,6 +93,61 @@ export function processesOf(home: string): number[] {
   return pids;
 }
 
+/** A new, empty ARDEA_HOME for one test (or one file's story): give it to {@link removeHome} afterwards. */
+export function freshHome(prefix: string): string {
+  return mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+/**
+ * Stops everything a test started under `home`, whatever state it left it in: kills every topology
+ * `ardea list` shows on each of `clusters` (so state kept outside the home, such as ZooKeeper nodes
+ * or Slurm jobs, goes too), then SIGKILLs every process that still names this ARDEA_HOME until none
+ * is left — stopped ones included.
+ */
+export async function stopEverything(home: string, clusters: readonly string[] = ['local']): Promise<void> {
+  for (const cluster of clusters) {
+    const listed = await runCli(home, ['list', cluster], CLEANUP_CLI_TIMEOUT_MS);
+    for (const name of listed.code === 0 ? topologyNames(listed.stdout) : []) await runCli(home, ['kill', cluster, name], CLEANUP_CLI_TIMEOUT_MS);
+  }
+  await killProcessesOf(home);
+}
+
+/** {@link stopEverything}, then removes the home. */
+export async function removeHome(home: string | undefined, clusters?: readonly string[]): Promise<void> {
+  if (!home) return;
+  try {
+    await stopEverything(home, clusters);
+  } finally {
+    rmSync(home, { recursive: true, force: true });
+  }
+}
+
+/** The topology names of an `ardea list` table (nothing for "no topologies on cluster ..."). */
+function topologyNames(listing: string): string[] {
+  const [header, ...rows] = listing.split('\n').filter(Boolean);
+  return header?.startsWith('TOPOLOGY') ? rows.map((row) => row.split(/\s+/)[0]!) : [];
+}
+
+/**
+ * SIGKILLs every process of `home` until none is left: a supervisor killed while it starts an
+ * executor can leave one that was not there at the first look.
+ */
+export async function killProcessesOf(home: string): Promise<void> {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const pids = processesOf(home);
+    if (pids.length === 0) return;
+    for (const pid of pids) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // It ended on its own meanwhile.
+      }
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`processes of ARDEA_HOME ${home} still run after SIGKILL: ${processesOf(home).map((pid) => `${pid} (${commandLine(pid)})`).join(', ')}`);
+}
+
 /** An `ardea` command still running, whose progress lines (stderr) can be waited for. */
 export interface RunningCli {
   readonly result: Promise<CliResult>;
@@ -87,7 +166,7 @@ export function startArdea(home: string, ...args: string[]): RunningCli {
     stderr += chunk.toString();
     for (const wake of waiters) wake();
   });
-  const timer = setTimeout(() => child.kill('SIGKILL'), 180_000);
+  const timer = setTimeout(() => child.kill('SIGKILL'), CLI_TIMEOUT_MS);
   let closed = false;
   const result = new Promise<CliResult>((resolve) =>
     child.once('close', (code) => {
