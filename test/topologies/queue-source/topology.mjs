@@ -1,6 +1,8 @@
 // A spout reading an external queue that `rate` messages per second arrive in, whether or not the
 // spout keeps up, into a bolt that waits `sink.costMicros` per message (no CPU): the queue's backlog
-// grows, and the spout reports it through `backlog()`.
+// grows, and the spout reports it through `backlog()`. With `source.log=<file>`, every call of
+// `backlog()` appends `<Date.now()> <messages arrived so far>` to the file.
+import { appendFileSync } from 'node:fs';
 import { TopologyBuilder } from '@ardea/core/api';
 
 class QueueConsumer {
@@ -10,6 +12,7 @@ class QueueConsumer {
     this.startedAt = performance.now();
     this.consumed = 0;
     this.payload = 'x'.repeat(200);
+    this.log = context.config.log;
   }
   arrived() {
     return Math.floor(((performance.now() - this.startedAt) / 1000) * this.rate);
@@ -18,7 +21,9 @@ class QueueConsumer {
     if (this.consumed < this.arrived()) this.collector.emit([this.consumed++, this.payload]);
   }
   backlog() {
-    return this.arrived() - this.consumed;
+    const arrived = this.arrived();
+    if (this.log) appendFileSync(this.log, `${Date.now()} ${arrived}\n`);
+    return arrived - this.consumed;
   }
 }
 

@@ -11,7 +11,7 @@ import { RuntimeTuple, StreamSchema, SYSTEM_COMPONENT, TICK_STREAM } from '../..
 import { describeError } from '../../errors/index.js';
 import { StreamLogger } from '../../logging/index.js';
 import { decodeDataFrame, Emitter, MAX_BATCH_BYTES, OutboundBatches, SHUFFLE_WEIGHTS_KEY, StreamTable } from '../routing.js';
-import { ACKED, BACKLOG, BUSY_NS, BUSY_SINCE, EMITTED, ERRORS, EXECUTE_NS, EXECUTED, FAILED, MEMORY_BYTES, STREAM_EMITTED, type FromInstance, type InstanceInit, type ToInstance } from './messages.js';
+import { ACKED, BACKLOG_ARRIVALS, BUSY_NS, BUSY_SINCE, EMITTED, ERRORS, EXECUTE_NS, EXECUTED, FAILED, MEMORY_BYTES, STREAM_EMITTED, type FromInstance, type InstanceInit, type ToInstance } from './messages.js';
 
 const port = parentPort!;
 const init = workerData as InstanceInit;
@@ -335,7 +335,7 @@ async function main(): Promise<void> {
       const sample = () => {
         try {
           const backlog = component.backlog!();
-          if (Number.isFinite(backlog)) counters[BACKLOG] = Math.max(0, backlog);
+          if (Number.isFinite(backlog)) counters[BACKLOG_ARRIVALS] = counters[EMITTED]! + Math.max(0, backlog);
         } catch (error) {
           reportError(error);
         }

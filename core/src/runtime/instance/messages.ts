@@ -12,8 +12,12 @@ export const FAILED = 3;
 export const ERRORS = 4;
 export const BUSY_NS = 5;
 export const EXECUTE_NS = 6;
-/** A gauge, not a counter: the spout's backlog as last sampled; negative while the spout reports none. */
-export const BACKLOG = 7;
+/**
+ * A gauge, not a counter: the spout's arrivals as of its last backlog sample (what it had emitted
+ * then plus the backlog it reported); negative while the spout reports none. One value, written at
+ * once, so a reader never pairs the backlog of one sample with the emit count of another.
+ */
+export const BACKLOG_ARRIVALS = 7;
 /**
  * A gauge: when (Date.now()) the worker entered the user call it is in — execute of a frame, a
  * spout's nextTuple slice, a tick, onConfigChange — and 0 between calls. A worker stuck in one call
@@ -32,14 +36,14 @@ export function counterSlots(streams: number): number {
 
 export function newCounterBuffer(streams: number): SharedArrayBuffer {
   const buffer = new SharedArrayBuffer(counterSlots(streams) * Float64Array.BYTES_PER_ELEMENT);
-  new Float64Array(buffer)[BACKLOG] = -1;
+  new Float64Array(buffer)[BACKLOG_ARRIVALS] = -1;
   return buffer;
 }
 
 /** Counters of an instance whose worker is not running (yet): all zero, no backlog reported. */
 export function idleCounters(streams: number): Float64Array {
   const view = new Float64Array(counterSlots(streams));
-  view[BACKLOG] = -1;
+  view[BACKLOG_ARRIVALS] = -1;
   return view;
 }
 
@@ -48,10 +52,16 @@ export function readStreamEmits(view: Float64Array): number[] {
   return [...view.subarray(STREAM_EMITTED)];
 }
 
-/** The spout's backlog as last sampled, or undefined if it reports none. */
+/**
+ * The spout's backlog now, or undefined if it reports none: the last sample less what the spout
+ * emitted since (each emit takes one tuple off it). Sampled a few times a second, while the emit
+ * count is read live, so without that a spout catching up would read as having both emitted the
+ * tuples and still holding them, and emitted + backlog would overshoot its arrivals by every tuple
+ * emitted since the sample; this way emitted + backlog is its arrivals as of the last sample.
+ */
 export function readBacklog(view: Float64Array): number | undefined {
-  const value = view[BACKLOG]!;
-  return value >= 0 ? value : undefined;
+  const arrivals = view[BACKLOG_ARRIVALS]!;
+  return arrivals >= 0 ? Math.max(0, arrivals - view[EMITTED]!) : undefined;
 }
 
 export function readCounters(view: Float64Array): InstanceCounters {
