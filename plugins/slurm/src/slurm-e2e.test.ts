@@ -1,16 +1,11 @@
-import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, expect, it, vi } from 'vitest';
+import { ardea as ardeaIn, repoRoot, type CliResult } from '@ardea/test-support';
 import { cancelJobs, describeWithSlurm, liveJobs, SSHD_BASE, SSHD_PORT } from './test-support.js';
 
-const run = promisify(execFile);
-const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
-const ardeaBin = path.join(repoRoot, 'core', 'dist', 'cli', 'main.js');
 const TOPOLOGY = 'word-count';
 /** Unique per run, so this run's jobs never mix with another's on the same Slurm. */
 const prefix = `ardea-e${process.pid}-`;
@@ -22,15 +17,7 @@ let cluster = '';
 let shared = '';
 
 /** Runs the `ardea` CLI as a user would, with this test's ARDEA_HOME. */
-async function ardea(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [ardeaBin, ...args], { env: { ...process.env, ARDEA_HOME: home }, cwd: repoRoot, timeout: 180_000 });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const failure = error as { code?: number; stdout?: string; stderr?: string };
-    return { code: typeof failure.code === 'number' ? failure.code : 1, stdout: failure.stdout ?? '', stderr: failure.stderr ?? '' };
-  }
-}
+const ardea = (...args: string[]): Promise<CliResult> => ardeaIn(home, ...args);
 
 /** Container id -> job id of the topology's jobs in squeue (pending, running or completing). */
 async function jobs(): Promise<Map<number, { jobId: string; state: string }>> {
