@@ -32,6 +32,7 @@ export default defineConfig({
       'test/**/*.test.ts',
     ],
     pool: 'forks',
+    globalSetup: ['test/global-setup.ts'],
     testTimeout: 30_000,
     hookTimeout: 60_000,
     reporters: ['default', summaryLine],

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { MAX_BATCH_BYTES, type TopologyMaster } from '@ardea/core';
 import { startInProcessEngine, type InProcessEngine } from './in-process-engine.js';
-import { repoRoot } from './support.js';
+import { E2E_WAIT_MS, repoRoot } from './support.js';
 
 const HIGH = 256 * 1024;
 const LOW = 128 * 1024;
@@ -43,12 +43,12 @@ beforeAll(async () => {
     { backpressure: { highWatermarkBytes: HIGH, lowWatermarkBytes: LOW } },
   );
   master = engine.master;
-}, 120_000);
+}, 300_000);
 
 afterAll(async () => {
   await engine?.stop();
   rmSync(scratch, { recursive: true, force: true });
-});
+}, 120_000);
 
 const components = () => master.metrics.view({ windowMs: 1000, instances: false }).components;
 
@@ -60,23 +60,23 @@ function starve(ms: number): void {
 
 describe('backpressure while the stream manager is starved', () => {
   it('keeps the slow bolt within the high watermark plus one frame, however much the spout emitted meanwhile', async () => {
-    await vi.waitFor(() => expect(components().sink?.executed).toBeGreaterThan(RATE), { timeout: 60_000, interval: 100 });
+    await vi.waitFor(() => expect(components().sink?.executed).toBeGreaterThan(RATE), { timeout: E2E_WAIT_MS, interval: 100 });
     for (let round = 0; round < 3; round++) {
       // Starve right after a report, so the emit count it carries is as fresh as it gets.
       const reported = components().numbers!.emitted;
-      await vi.waitFor(() => expect(components().numbers!.emitted).not.toBe(reported), { timeout: 30_000, interval: 5 });
+      await vi.waitFor(() => expect(components().numbers!.emitted).not.toBe(reported), { timeout: E2E_WAIT_MS, interval: 5 });
       const before = components().numbers!.emitted;
       starve(STARVED_MS);
       // Once the stream manager has caught up with what arrived meanwhile.
-      await vi.waitFor(() => expect(components().numbers!.emitted).toBeGreaterThan(before), { timeout: 30_000, interval: 50 });
+      await vi.waitFor(() => expect(components().numbers!.emitted).toBeGreaterThan(before), { timeout: E2E_WAIT_MS, interval: 50 });
       const emittedWhileStarved = components().numbers!.emitted - before;
       // Otherwise the round shows nothing: the spout must have emitted far more than the queue may hold.
       expect(emittedWhileStarved * PAYLOAD_BYTES, `the spout emitted ${emittedWhileStarved} tuples while the stream manager was starved`).toBeGreaterThan(4 * (HIGH + MAX_BATCH_BYTES));
-      await vi.waitFor(() => expect(components().sink!.executed).toBeGreaterThanOrEqual(before + emittedWhileStarved), { timeout: 120_000, interval: 200 });
+      await vi.waitFor(() => expect(components().sink!.executed).toBeGreaterThanOrEqual(before + emittedWhileStarved), { timeout: E2E_WAIT_MS, interval: 200 });
     }
     const sink = components().sink!;
     expect(sink.maxPendingBytes).toBeGreaterThan(HIGH);
     expect(sink.maxPendingBytes).toBeLessThanOrEqual(HIGH + MAX_BATCH_BYTES + TUPLE_AND_HEADER_BYTES);
     expect(master.metrics.view({ windowMs: 1000, instances: false }).droppedTuples).toBe(0);
-  }, 300_000);
+  }, 600_000);
 });

@@ -26,7 +26,7 @@ async function ardea(...args: string[]): Promise<{ code: number; stdout: string;
   }
 }
 
-describe('the installed ardea binary', () => {
+describe('the installed ardea binary', { timeout: 120_000 }, () => {
   it('prints help and the version', async () => {
     const help = await ardea('--help');
     expect(help.code).toBe(0);

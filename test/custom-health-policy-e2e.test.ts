@@ -1,9 +1,7 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { HealthLog } from '@ardea/core';
-import { ardea, processesOf, repoRoot } from './support.js';
+import { ardea, CLEANUP_TIMEOUT_MS, E2E_WAIT_MS, freshHome, removeHome, repoRoot } from './support.js';
 
 const WORD_COUNT = path.join(repoRoot, 'examples', 'word-count');
 /** The example's cluster: the local pool, with the queue-budget plugin named in its healthmgr.yaml. */
@@ -12,14 +10,12 @@ const POLICY = 'healthmgr.policies.queue-budget';
 let home: string;
 
 beforeEach(() => {
-  home = mkdtempSync(path.join(os.tmpdir(), 'ardea-custom-policy-'));
+  home = freshHome('ardea-custom-policy-');
 });
 
 afterEach(async () => {
-  await ardea(home, 'kill', CLUSTER, 'word-count');
-  for (const pid of processesOf(home)) process.kill(pid, 'SIGKILL');
-  rmSync(home, { recursive: true, force: true });
-});
+  await removeHome(home, [CLUSTER]);
+}, CLEANUP_TIMEOUT_MS);
 
 async function healthLog(): Promise<HealthLog> {
   const result = await ardea(home, 'health', CLUSTER, 'word-count', '--json');
@@ -45,7 +41,7 @@ describe('a health policy from its own package', () => {
     const submitted = await ardea(home, 'submit', CLUSTER, WORD_COUNT, ...properties.flatMap((p) => ['--config-property', p]));
     expect(submitted.code, submitted.stderr).toBe(0);
     await vi.waitFor(async () => expect((await healthLog()).rounds.some((r) => r.policy === 'queue-budget' && r.actions.some((a) => a.verdict !== undefined))).toBe(true), {
-      timeout: 90_000,
+      timeout: 2 * E2E_WAIT_MS,
       interval: 1000,
     });
     const rounds = (await healthLog()).rounds;
@@ -54,12 +50,12 @@ describe('a health policy from its own package', () => {
     expect(first).toMatchObject({ type: 'scale-up', diagnosis: { type: 'queue-budget-exceeded', component: 'count' }, parameters: { parallelism: { count: 2 } } });
     const described = JSON.parse((await ardea(home, 'describe', CLUSTER, 'word-count', '--json')).stdout) as { topology: { components: Array<{ name: string; parallelism: number }> } };
     expect(described.topology.components.find((c) => c.name === 'count')!.parallelism).toBeGreaterThanOrEqual(2);
-  }, 150_000);
+  }, 400_000);
 
   it('fails the submit when its settings are wrong, naming the key', async () => {
     const submitted = await ardea(home, 'submit', CLUSTER, WORD_COUNT, '--config-property', `${POLICY}.step=0`);
     expect(submitted.code).not.toBe(0);
     expect(submitted.stderr).toContain(`${POLICY}.step`);
     expect((await ardea(home, 'list', CLUSTER)).stdout).toMatch(/no topologies/);
-  });
+  }, 300_000);
 });

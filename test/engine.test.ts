@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { TopologyMaster } from '@ardea/core';
 import { startInProcessEngine, type InProcessEngine } from './in-process-engine.js';
-import { repoRoot } from './support.js';
+import { E2E_WAIT_MS, repoRoot } from './support.js';
 
 let scratch: string;
 let engine: InProcessEngine | undefined;
@@ -19,12 +19,12 @@ beforeAll(async () => {
     components: built.components.map((c) => (c.name === 'sentence' ? { ...c, config: { ...c.config, rate: 2000 } } : c)),
   }));
   master = engine.master;
-});
+}, 300_000);
 
 afterAll(async () => {
   await engine?.stop();
   rmSync(scratch, { recursive: true, force: true });
-});
+}, 120_000);
 
 const counts = () => {
   const view = master.metrics.view({ windowMs: 1000, instances: false });
@@ -32,10 +32,11 @@ const counts = () => {
   return { sentenceEmitted: c('sentence').emitted, splitExecuted: c('split').executed, splitEmitted: c('split').emitted, countExecuted: c('count').executed };
 };
 
-describe('the engine in one process', () => {
+/** One story: the topology counts, then is deactivated and drains what it counted. */
+describe.sequential('the engine in one process', { timeout: 300_000 }, () => {
   it('builds the physical plan and counts words', async () => {
-    await vi.waitFor(() => expect(master.physicalPlan?.streamManagers).toHaveLength(2), { timeout: 10_000 });
-    await vi.waitFor(() => expect(counts().countExecuted).toBeGreaterThan(1000), { timeout: 15_000, interval: 100 });
+    await vi.waitFor(() => expect(master.physicalPlan?.streamManagers).toHaveLength(2), { timeout: E2E_WAIT_MS });
+    await vi.waitFor(() => expect(counts().countExecuted).toBeGreaterThan(1000), { timeout: E2E_WAIT_MS, interval: 100 });
   });
 
   it('drains after deactivation with nothing lost', async () => {
@@ -51,7 +52,7 @@ describe('the engine in one process', () => {
         expect(now.countExecuted).toBe(now.splitEmitted);
         expect(now.splitExecuted).toBe(now.sentenceEmitted);
       },
-      { timeout: 15_000, interval: 500 },
+      { timeout: E2E_WAIT_MS, interval: 500 },
     );
     expect(counts().sentenceEmitted).toBeGreaterThan(0);
     expect(master.metrics.view({ windowMs: 1000, instances: false }).droppedTuples).toBe(0);

@@ -1,9 +1,7 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { HealthLog, HealthRound } from '@ardea/core';
-import { ardea, metrics, processesOf, repoRoot } from './support.js';
+import { ardea, CLEANUP_TIMEOUT_MS, E2E_WAIT_MS, freshHome, metrics, removeHome, repoRoot } from './support.js';
 
 const WORD_COUNT = path.join(repoRoot, 'examples', 'word-count');
 const POLICY = 'healthmgr.policies.dynamic-resource-provisioning';
@@ -11,14 +9,12 @@ const FAST_POLICY = [`${POLICY}.intervalMs=3000`, `${POLICY}.windowMs=6000`, 'to
 let home: string;
 
 beforeEach(() => {
-  home = mkdtempSync(path.join(os.tmpdir(), 'ardea-health-'));
+  home = freshHome('ardea-health-');
 });
 
 afterEach(async () => {
-  await ardea(home, 'kill', 'local', 'word-count');
-  for (const pid of processesOf(home)) process.kill(pid, 'SIGKILL');
-  rmSync(home, { recursive: true, force: true });
-});
+  await removeHome(home);
+}, CLEANUP_TIMEOUT_MS);
 
 async function submit(...properties: string[]): Promise<void> {
   const args = [...FAST_POLICY, ...properties].flatMap((p) => ['--config-property', p]);
@@ -43,7 +39,7 @@ describe('the health manager', () => {
   it('scales an under-provisioned bolt up to what the load needs, then back down when the load drops', async () => {
     // count waits 1 ms per word (no CPU), so one instance does at most ~1,000 words/s; 300 sentences/s offer 3,000.
     await submit('sentence.rate=300', 'count.costMicros=1000', 'count.parallelism=1', 'split.parallelism=1');
-    await vi.waitFor(async () => expect(actionsOf(await healthLog(), 'scale-up').some((a) => a.verdict === 'helped')).toBe(true), { timeout: 90_000, interval: 1000 });
+    await vi.waitFor(async () => expect(actionsOf(await healthLog(), 'scale-up').some((a) => a.verdict === 'helped')).toBe(true), { timeout: 2 * E2E_WAIT_MS, interval: 1000 });
     const log = await healthLog();
     const ups = actionsOf(log, 'scale-up');
     expect(ups.length).toBeLessThanOrEqual(2);
@@ -63,31 +59,31 @@ describe('the health manager', () => {
 
     expect((await ardea(home, 'update', 'local', 'word-count', '--runtime-config', 'sentence:rate=60')).code).toBe(0);
     await vi.waitFor(async () => expect(actionsOf(await healthLog(), 'scale-down').some((a) => a.verdict !== undefined && (a.parameters.parallelism as Record<string, number>).count !== undefined)).toBe(true), {
-      timeout: 90_000,
+      timeout: 2 * E2E_WAIT_MS,
       interval: 1000,
     });
     const downs = actionsOf(await healthLog(), 'scale-down');
     for (const down of downs) expect(down.verdict).toBe('helped');
     expect(await parallelism('count')).toBeLessThan(count);
     expect((await metrics(home, 'word-count')).count!.backpressureMs).toBe(0);
-  }, 240_000);
+  }, 600_000);
 
   it('diagnoses one 10x slower instance as a slow instance and handles it without adding instances', async () => {
     await submit('sentence.rate=400', 'split.costMicros=1000', 'split.parallelism=3', 'split.slowInstance=1', 'split.slowFactor=10', `${POLICY}.scaleDownHoldRounds=1000`);
-    await vi.waitFor(async () => expect(actionsOf(await healthLog(), 'route-around').some((a) => a.verdict === 'helped')).toBe(true), { timeout: 90_000, interval: 1000 });
+    await vi.waitFor(async () => expect(actionsOf(await healthLog(), 'route-around').some((a) => a.verdict === 'helped')).toBe(true), { timeout: 2 * E2E_WAIT_MS, interval: 1000 });
     const log = await healthLog();
     expect(log.rounds.flatMap((r) => r.diagnoses).some((d) => d.type === 'slow-instance' && d.component === 'split')).toBe(true);
     expect(log.rounds.flatMap((r) => r.diagnoses).some((d) => d.type === 'under-provisioned')).toBe(false);
     expect(actionsOf(log, 'scale-up')).toEqual([]);
     expect(await parallelism('split')).toBe(3);
-  }, 120_000);
+  }, 400_000);
 
   it('can be switched off per topology', async () => {
     await submit('sentence.rate=300', 'count.costMicros=1000', 'count.parallelism=1', 'topology.healthManager=false');
     // Long enough for several rounds of an enabled manager (every 3 s), with count saturated throughout.
-    await vi.waitFor(async () => expect((await metrics(home, 'word-count')).count!.executed).toBeGreaterThan(14_000), { timeout: 60_000, interval: 500 });
+    await vi.waitFor(async () => expect((await metrics(home, 'word-count')).count!.executed).toBeGreaterThan(14_000), { timeout: E2E_WAIT_MS, interval: 500 });
     expect((await metrics(home, 'word-count')).count!.busyFraction).toBeGreaterThan(0.8);
     expect((await healthLog()).rounds).toEqual([]);
     expect(await parallelism('count')).toBe(1);
-  }, 120_000);
+  }, 400_000);
 });

@@ -1,28 +1,21 @@
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import os from 'node:os';
+import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createArdea } from '@ardea/core';
-import { ardea, commandLine, metrics, processesOf, repoRoot, startArdea } from './support.js';
+import { ardea, CLEANUP_TIMEOUT_MS, commandLine, E2E_WAIT_MS, freshHome, metrics, processesOf, removeHome, repoRoot, startArdea } from './support.js';
 
 const WORD_COUNT = path.join(repoRoot, 'examples', 'word-count');
 const FAILS_TO_START = path.join(repoRoot, 'test', 'topologies', 'fails-to-start');
 const NAME = 'word-count';
 let home: string;
 
-beforeAll(() => {
-  home = mkdtempSync(path.join(os.tmpdir(), 'ardea-lifecycle-'));
+beforeEach(() => {
+  home = freshHome('ardea-lifecycle-');
 });
 
 afterEach(async () => {
-  // Whatever a test left: stop it, and make sure nothing of it keeps running for the next one.
-  for (const name of [NAME, 'fails-to-start']) await ardea(home, 'kill', 'local', name);
-  for (const pid of processesOf(home)) process.kill(pid, 'SIGKILL');
-});
-
-afterAll(() => {
-  rmSync(home, { recursive: true, force: true });
-});
+  await removeHome(home);
+}, CLEANUP_TIMEOUT_MS);
 
 async function submitWordCount(): Promise<void> {
   const submit = await ardea(
@@ -61,7 +54,7 @@ describe('a supervisor that dies', () => {
     const supervisor = supervisorOf();
     expect(processesOf(home).length).toBe(4);
     process.kill(supervisor, 'SIGKILL');
-    await vi.waitFor(() => expect(processesOf(home)).toEqual([]), { timeout: 15_000, interval: 100 });
+    await vi.waitFor(() => expect(processesOf(home)).toEqual([]), { timeout: E2E_WAIT_MS, interval: 100 });
     expect(await listed()).toMatch(/^word-count\s+SUPERVISOR-LOST\s/m);
     expect((await ardea(home, 'restart', 'local', NAME, '1')).stderr).toMatch(
       /^ardea: the supervisor of 'word-count' is gone, so container 1 cannot be restarted alone; 'ardea restart local word-count' \(no container\) starts a new supervisor/m,
@@ -72,11 +65,11 @@ describe('a supervisor that dies', () => {
     expect(await listed()).toMatch(/^word-count\s+RUNNING\s/m);
     expect(supervisorOf()).not.toBe(supervisor);
     const before = (await metrics(home, NAME)).count?.executed ?? 0;
-    await vi.waitFor(async () => expect((await metrics(home, NAME)).count!.executed).toBeGreaterThan(before + 2000), { timeout: 30_000, interval: 500 });
+    await vi.waitFor(async () => expect((await metrics(home, NAME)).count!.executed).toBeGreaterThan(before + 2000), { timeout: E2E_WAIT_MS, interval: 500 });
 
     expect(await ardea(home, 'kill', 'local', NAME)).toMatchObject({ code: 0, stdout: 'topology word-count killed\n' });
     await nothingLeft();
-  }, 180_000);
+  }, 400_000);
 
   it('kill finds and stops executors that outlived it', async () => {
     await submitWordCount();
@@ -87,12 +80,12 @@ describe('a supervisor that dies', () => {
     // hang, or that a supervisor without the parent watch left behind.
     for (const pid of executors) process.kill(pid, 'SIGSTOP');
     process.kill(supervisor, 'SIGKILL');
-    await vi.waitFor(() => expect(processesOf(home).sort()).toEqual([...executors].sort()), { timeout: 10_000, interval: 100 });
+    await vi.waitFor(() => expect(processesOf(home).sort()).toEqual([...executors].sort()), { timeout: E2E_WAIT_MS, interval: 100 });
 
     const kill = await ardea(home, 'kill', 'local', NAME);
     expect(kill, kill.stderr).toMatchObject({ code: 0, stdout: 'topology word-count killed\n' });
     await nothingLeft();
-  }, 120_000);
+  }, 300_000);
 });
 
 describe('kill during an update', () => {
@@ -128,7 +121,7 @@ describe('kill during an update', () => {
     }
     await submitWordCount();
     expect(await listed()).toMatch(/^word-count\s+RUNNING\s/m);
-  }, 600_000);
+  }, 900_000);
 });
 
 describe('an instance that fails to start', () => {
@@ -153,7 +146,7 @@ describe('an instance that fails to start', () => {
     expect(processesOf(home)).toEqual([]);
     expect(await listed()).toBe('no topologies on cluster local\n');
     expect(existsSync(path.join(home, 'packages', 'local', 'fails-to-start'))).toBe(false);
-  }, 120_000);
+  }, 300_000);
 
   it('fails an update that adds it, which rolls back to the running plan', async () => {
     const submit = await ardea(home, 'submit', 'local', FAILS_TO_START, '--config-property', 'sink.failFromIndex=1');
@@ -166,6 +159,6 @@ describe('an instance that fails to start', () => {
     const described = await ardea(home, 'describe', 'local', 'fails-to-start', '--json');
     const sink = (JSON.parse(described.stdout) as { topology: { components: Array<{ name: string; parallelism: number }> } }).topology.components.find((c) => c.name === 'sink');
     expect(sink?.parallelism).toBe(1);
-    await vi.waitFor(async () => expect(await listed()).toMatch(/^fails-to-start\s+RUNNING\s/m), { timeout: 30_000, interval: 500 });
-  }, 120_000);
+    await vi.waitFor(async () => expect(await listed()).toMatch(/^fails-to-start\s+RUNNING\s/m), { timeout: E2E_WAIT_MS, interval: 500 });
+  }, 300_000);
 });

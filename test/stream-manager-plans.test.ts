@@ -13,7 +13,7 @@ import { buildTopologyPackage, SilentLogger, StreamManager, type PackingPlan, ty
 import type { MetricsReport } from '../core/dist/runtime/control-messages.js';
 import { acceptAuthenticated, connectAuthenticated, listen, type Link } from '../core/dist/runtime/link.js';
 import { decodeDataFrame, Emitter, OutboundBatches, StreamTable } from '../core/dist/runtime/routing.js';
-import { repoRoot } from './support.js';
+import { E2E_WAIT_MS, repoRoot } from './support.js';
 
 const SECRET = 'stream-manager-plans-secret-0123';
 const HOST = '127.0.0.1';
@@ -130,18 +130,19 @@ beforeAll(async () => {
     readPackingPlan: async () => packingPlan([RELAY_HERE, RELAY_ADDED]),
   });
   await streamManager.start();
-  await vi.waitFor(() => expect(dataPort).toBeGreaterThan(0), { timeout: 10_000 });
+  await vi.waitFor(() => expect(dataPort).toBeGreaterThan(0), { timeout: E2E_WAIT_MS });
   peerLink = await connectAuthenticated({ host: HOST, port: dataPort, secret: SECRET, identity: { role: 'peer', containerId: 2, topologyId: definition.id }, logger });
-});
+}, 300_000);
 
 afterAll(async () => {
   peerLink?.socket.destroy();
   await streamManager?.stop();
   for (const created of servers) created.close();
   rmSync(scratch, { recursive: true, force: true });
-});
+}, 120_000);
 
-describe('a stream manager receiving frames ahead of its plans', () => {
+/** One story: plan versions 1, 2, 3 in turn, each test going on from the version the one before applied. */
+describe.sequential('a stream manager receiving frames ahead of its plans', { timeout: 300_000 }, () => {
   it('holds what an instance emits for a frame that came before any plan, and routes it by the first plan', async () => {
     peerLink.sendFrame(frameTo(RELAY_HERE, 'before-any-plan'));
     // The frame reached the instance (it is queued there, or executed) before the plan does.
@@ -150,18 +151,18 @@ describe('a stream manager receiving frames ahead of its plans', () => {
         const relay = lastHeartbeat()?.instances[`container_1_relay_${RELAY_HERE}`];
         expect((relay?.pendingBytes ?? 0) + (relay?.executed ?? 0)).toBeGreaterThan(0);
       },
-      { timeout: 10_000, interval: 50 },
+      { timeout: E2E_WAIT_MS, interval: 50 },
     );
     masterLink!.sendControl({ type: 'pplan', plan: plan(1, [RELAY_HERE]) });
-    await vi.waitFor(() => expect(arrivedAtPeer).toEqual(['before-any-plan']), { timeout: 10_000, interval: 50 });
+    await vi.waitFor(() => expect(arrivedAtPeer).toEqual(['before-any-plan']), { timeout: E2E_WAIT_MS, interval: 50 });
   });
 
   it('keeps a frame for a task that a plan it has not seen yet adds here, and delivers it once that plan comes', async () => {
     peerLink.sendFrame(frameTo(RELAY_ADDED, 'for-the-added-instance'));
     peerLink.sendControl({ type: 'fence', containerId: 2, version: 1 });
-    await vi.waitFor(() => expect(appliedVersions).toContain(1), { timeout: 10_000, interval: 50 });
+    await vi.waitFor(() => expect(appliedVersions).toContain(1), { timeout: E2E_WAIT_MS, interval: 50 });
     masterLink!.sendControl({ type: 'pplan', plan: plan(2, [RELAY_HERE, RELAY_ADDED]) });
-    await vi.waitFor(() => expect(arrivedAtPeer).toEqual(['before-any-plan', 'for-the-added-instance']), { timeout: 20_000, interval: 50 });
+    await vi.waitFor(() => expect(arrivedAtPeer).toEqual(['before-any-plan', 'for-the-added-instance']), { timeout: E2E_WAIT_MS, interval: 50 });
     expect(lastHeartbeat()!.streamManager.droppedTuples).toBe(0);
   });
 
@@ -169,9 +170,9 @@ describe('a stream manager receiving frames ahead of its plans', () => {
     peerLink.sendControl({ type: 'fence', containerId: 2, version: 2 });
     masterLink!.sendControl({ type: 'pplan', plan: plan(3, [RELAY_ADDED]) });
     peerLink.sendControl({ type: 'fence', containerId: 2, version: 3 });
-    await vi.waitFor(() => expect(appliedVersions).toContain(3), { timeout: 20_000, interval: 50 });
+    await vi.waitFor(() => expect(appliedVersions).toContain(3), { timeout: E2E_WAIT_MS, interval: 50 });
     peerLink.sendFrame(frameTo(RELAY_HERE, 'after-its-fence'));
-    await vi.waitFor(() => expect(lastHeartbeat()!.streamManager).toMatchObject({ droppedFrames: 1, droppedTuples: 1 }), { timeout: 10_000, interval: 50 });
+    await vi.waitFor(() => expect(lastHeartbeat()!.streamManager).toMatchObject({ droppedFrames: 1, droppedTuples: 1 }), { timeout: E2E_WAIT_MS, interval: 50 });
     expect(lastHeartbeat()!.instances[`container_1_relay_${RELAY_HERE}`]).toBeUndefined();
   });
 });

@@ -1,26 +1,21 @@
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import os from 'node:os';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { ComponentMetrics } from '@ardea/core';
-import { ardea, processesOf, repoRoot } from './support.js';
+import { ardea, CLEANUP_TIMEOUT_MS, E2E_WAIT_MS, freshHome, removeHome, repoRoot } from './support.js';
 
 const TOPOLOGIES = path.join(repoRoot, 'test', 'topologies');
 let home: string;
-const started: string[] = [];
 
 beforeEach(() => {
-  home = mkdtempSync(path.join(os.tmpdir(), 'ardea-supervision-'));
+  home = freshHome('ardea-supervision-');
 });
 
 afterEach(async () => {
-  for (const name of started.splice(0)) await ardea(home, 'kill', 'local', name);
-  for (const pid of processesOf(home)) process.kill(pid, 'SIGKILL');
-  rmSync(home, { recursive: true, force: true });
-});
+  await removeHome(home);
+}, CLEANUP_TIMEOUT_MS);
 
 async function submit(topology: string, ...properties: string[]): Promise<void> {
-  started.push(path.basename(topology));
   const result = await ardea(home, 'submit', 'local', topology, ...['topology.metricsIntervalMs=300', ...properties].flatMap((p) => ['--config-property', p]));
   expect(result.code, result.stderr).toBe(0);
 }
@@ -35,7 +30,7 @@ async function components(topology: string): Promise<Record<string, ComponentMet
 describe('per-stream metrics', () => {
   it('count what a component emits on each of its streams, which is what each reader of a stream gets', async () => {
     await submit(path.join(TOPOLOGIES, 'side-stream'));
-    await vi.waitFor(async () => expect((await components('side-stream')).mirror?.executed).toBe(2000), { timeout: 60_000, interval: 500 });
+    await vi.waitFor(async () => expect((await components('side-stream')).mirror?.executed).toBe(2000), { timeout: E2E_WAIT_MS, interval: 500 });
     const m = await components('side-stream');
     expect(m.source!.emitted).toBe(14_000);
     expect(m.source!.emittedByStream).toEqual({ default: 13_000, side: 1000 });
@@ -44,7 +39,7 @@ describe('per-stream metrics', () => {
     for (const instance of Object.values(m.mirror!.instances!)) expect(instance.executed).toBe(1000);
     const table = await ardea(home, 'metrics', 'local', 'side-stream');
     expect(table.stdout).toMatch(/^ {2}stream side +1000 /m);
-  }, 120_000);
+  }, 300_000);
 });
 
 describe('runtime config', () => {
@@ -62,7 +57,7 @@ describe('runtime config', () => {
   it('refuses keys and values a component does not take, stores what it took, and restarted instances start with it', async () => {
     const log = path.join(home, 'probe.log');
     await submit(path.join(TOPOLOGIES, 'config-probe'), `probe.log=${log}`);
-    await vi.waitFor(() => expect(probeEvents(log)).toEqual([{ event: 'open', task: 1, limit: 10, mode: null }]), { timeout: 30_000, interval: 200 });
+    await vi.waitFor(() => expect(probeEvents(log)).toEqual([{ event: 'open', task: 1, limit: 10, mode: null }]), { timeout: E2E_WAIT_MS, interval: 200 });
 
     for (const [change, why] of [
       ['probe:limit=abc', `probe:limit="abc" refused by component 'probe': limit takes an integer ≥ 0`],
@@ -91,14 +86,14 @@ describe('runtime config', () => {
 
     // A restarted container opens its instances with the last accepted values, not the submit-time ones.
     expect(await ardea(home, 'restart', 'local', 'config-probe', '1')).toMatchObject({ code: 0 });
-    await vi.waitFor(() => expect(probeEvents(log).filter((e) => e.event === 'open')).toHaveLength(2), { timeout: 60_000, interval: 200 });
+    await vi.waitFor(() => expect(probeEvents(log).filter((e) => e.event === 'open')).toHaveLength(2), { timeout: E2E_WAIT_MS, interval: 200 });
     expect(probeEvents(log).filter((e) => e.event === 'open').at(-1)).toEqual({ event: 'open', task: 1, limit: 7, mode: null });
 
     // So does a worker that crashed and was restarted by its stream manager.
     expect(await update('probe:limit=13')).toMatchObject({ code: 0 });
-    await vi.waitFor(() => expect(probeEvents(log).filter((e) => e.event === 'open')).toHaveLength(3), { timeout: 60_000, interval: 200 });
+    await vi.waitFor(() => expect(probeEvents(log).filter((e) => e.event === 'open')).toHaveLength(3), { timeout: E2E_WAIT_MS, interval: 200 });
     expect(probeEvents(log).filter((e) => e.event === 'open').at(-1)).toEqual({ event: 'open', task: 1, limit: 13, mode: null });
-  }, 180_000);
+  }, 600_000);
 });
 
 /** JSON lines of a file, or none while it does not exist. */
@@ -129,7 +124,7 @@ describe('a hung worker', () => {
     // No health manager: the stream manager alone must notice.
     await submit(path.join(TOPOLOGIES, 'hang-once'), `work.log=${log}`, 'topology.hungInstanceMs=2000', 'topology.healthManager=false');
     type Entry = { task: number; n?: number; emittedAt?: number; event?: 'hang' | 'prepared'; at?: number };
-    await vi.waitFor(() => expect(jsonLines<Entry>(log).some((e) => e.event === 'prepared')).toBe(true), { timeout: 90_000, interval: 500 });
+    await vi.waitFor(() => expect(jsonLines<Entry>(log).some((e) => e.event === 'prepared')).toBe(true), { timeout: 2 * E2E_WAIT_MS, interval: 500 });
     const hang = jsonLines<Entry>(log).find((e) => e.event === 'hang')!;
     const prepared = jsonLines<Entry>(log).find((e) => e.event === 'prepared')!;
     expect(prepared.task).toBe(hang.task);
@@ -139,7 +134,7 @@ describe('a hung worker', () => {
     expect(detectedAt - hang.at!).toBeGreaterThanOrEqual(2000);
 
     // Flow resumes to the restarted instance.
-    await vi.waitFor(() => expect(jsonLines<Entry>(log).some((e) => e.task === hang.task && e.emittedAt! > prepared.at!)).toBe(true), { timeout: 30_000, interval: 500 });
+    await vi.waitFor(() => expect(jsonLines<Entry>(log).some((e) => e.task === hang.task && e.emittedAt! > prepared.at!)).toBe(true), { timeout: E2E_WAIT_MS, interval: 500 });
     const tuples = jsonLines<Entry>(log).filter((e) => e.n !== undefined);
     // While it hung and restarted, the others kept executing; from shortly after it was found hung
     // (the spout hears of it by message) until its new worker was ready, shuffle sent it nothing.
@@ -150,7 +145,7 @@ describe('a hung worker', () => {
 
     const work = (await components('hang-once')).work!;
     expect(work).toMatchObject({ restarts: 1, hungRestarts: 1 });
-  }, 180_000);
+  }, 600_000);
 });
 
 describe('a container over its RAM', () => {
@@ -167,24 +162,24 @@ describe('a container over its RAM', () => {
       'healthmgr.policies.auto-restart.windowMs=4000',
     );
     type Entry = { event: 'prepared' | 'hogging'; task: number; at: number };
-    await vi.waitFor(async () => expect((await components('memory-hog')).hog?.memoryRestarts).toBe(1), { timeout: 90_000, interval: 500 });
+    await vi.waitFor(async () => expect((await components('memory-hog')).hog?.memoryRestarts).toBe(1), { timeout: 2 * E2E_WAIT_MS, interval: 500 });
     expect(jsonLines<Entry>(log).some((e) => e.event === 'hogging')).toBe(true);
     const exceeded = containerLogs('memory-hog').find((e) => e.msg.includes('exceeds its RAM'));
     expect(exceeded?.msg).toMatch(/^container RSS \d+ MiB exceeds its RAM of 704 MiB; instance container_1_hog_\d+ holds \d+ MiB of its 256 MiB; terminating and restarting it$/);
 
     // The restarted worker runs again and the container is back under its RAM.
-    await vi.waitFor(() => expect(jsonLines<Entry>(log).filter((e) => e.event === 'prepared')).toHaveLength(2), { timeout: 30_000, interval: 500 });
+    await vi.waitFor(() => expect(jsonLines<Entry>(log).filter((e) => e.event === 'prepared')).toHaveLength(2), { timeout: E2E_WAIT_MS, interval: 500 });
     await vi.waitFor(
       async () => {
         const view = JSON.parse((await ardea(home, 'metrics', 'local', 'memory-hog', '--json', '--window', '2000')).stdout) as { streamManagers: Record<string, { rssBytes: number; ramLimitBytes: number }> };
         expect(view.streamManagers['stmgr-1']!.ramLimitBytes).toBe(704 * MiB);
         expect(view.streamManagers['stmgr-1']!.rssBytes).toBeLessThan(704 * MiB);
       },
-      { timeout: 30_000, interval: 500 },
+      { timeout: E2E_WAIT_MS, interval: 500 },
     );
     const hog = (await components('memory-hog')).hog!;
     expect(hog).toMatchObject({ restarts: 1, memoryRestarts: 1, hungRestarts: 0 });
     expect((await ardea(home, 'metrics', 'local', 'memory-hog')).stdout).toMatch(/^hog .* 1 \(1 memory\)$/m);
-    await vi.waitFor(async () => expect((await ardea(home, 'health', 'local', 'memory-hog')).stdout).toMatch(/diagnosis: over-memory on hog \(container_1_hog_\d+\)/), { timeout: 30_000, interval: 1000 });
-  }, 180_000);
+    await vi.waitFor(async () => expect((await ardea(home, 'health', 'local', 'memory-hog')).stdout).toMatch(/diagnosis: over-memory on hog \(container_1_hog_\d+\)/), { timeout: E2E_WAIT_MS, interval: 1000 });
+  }, 600_000);
 });

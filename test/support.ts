@@ -80,14 +80,19 @@ export async function droppedTuples(home: string, topology: string): Promise<num
 
 /** Processes whose environment names this ARDEA_HOME: every supervisor and executor a test started. */
 export function processesOf(home: string): number[] {
+  return processesWithEnvironment(`ARDEA_HOME=${home}`);
+}
+
+/** Processes other than this one whose environment holds `entry` (`NAME=value`). */
+export function processesWithEnvironment(entry: string): number[] {
   const pids: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
     try {
-      const environ = readFileSync(`/proc/${entry}/environ`, 'latin1');
-      if (environ.split('\0').includes(`ARDEA_HOME=${home}`)) pids.push(Number(entry));
+      const environ = readFileSync(`/proc/${name}/environ`, 'latin1');
+      if (environ.split('\0').includes(entry)) pids.push(Number(name));
     } catch {
-      // The process ended while we looked.
+      // The process ended while we looked, or is not ours to read.
     }
   }
   return pids;

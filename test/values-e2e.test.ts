@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { MAX_TUPLE_BYTES, type TopologyMaster } from '@ardea/core';
 import { startInProcessEngine, type InProcessEngine } from './in-process-engine.js';
-import { repoRoot } from './support.js';
+import { E2E_WAIT_MS, repoRoot } from './support.js';
 
 /** Every case the topology sends (test/topologies/value-types/cases.mjs), and the tuple just under the size limit. */
 const SENT = [
@@ -63,16 +63,16 @@ beforeAll(async () => {
     config: { ...built.config, metricsIntervalMs: 200, outDir, nearLimitBytes },
   }));
   master = engine.master;
-}, 60_000);
+}, 300_000);
 
 afterAll(async () => {
   await engine?.stop();
   rmSync(scratch, { recursive: true, force: true });
-});
+}, 120_000);
 
 describe('tuple values across containers', () => {
   it('arrive exactly as sent in process and over TCP; unsendable and oversized tuples are refused at emit', async () => {
-    await vi.waitFor(() => expect(master.physicalPlan?.instances).toHaveLength(3), { timeout: 30_000 });
+    await vi.waitFor(() => expect(master.physicalPlan?.instances).toHaveLength(3), { timeout: E2E_WAIT_MS });
     const instances = master.physicalPlan!.instances;
     const spoutContainer = instances.find((i) => i.component === 'source')!.containerId;
     const sinks = instances.filter((i) => i.component === 'sink');
@@ -80,7 +80,7 @@ describe('tuple values across containers', () => {
     expect(sinks.map((s) => s.containerId === spoutContainer).sort()).toEqual([false, true]);
 
     const verdictsOf = (taskId: number) => path.join(outDir, `sink-${taskId}.json`);
-    await vi.waitFor(() => expect(sinks.every((s) => existsSync(verdictsOf(s.taskId)))).toBe(true), { timeout: 60_000, interval: 200 });
+    await vi.waitFor(() => expect(sinks.every((s) => existsSync(verdictsOf(s.taskId)))).toBe(true), { timeout: E2E_WAIT_MS, interval: 200 });
     for (const sink of sinks) {
       const verdicts = JSON.parse(readFileSync(verdictsOf(sink.taskId), 'utf8')) as [string, string][];
       expect(verdicts).toEqual(SENT.map((name) => [name, 'same']));
@@ -107,7 +107,7 @@ describe('tuple values across containers', () => {
         expect(view.components.source).toMatchObject({ emitted: SENT.length + 1, errors: 1 });
         expect(view.components.sink).toMatchObject({ executed: 2 * (SENT.length + 1), errors: 0, restarts: 0 });
       },
-      { timeout: 30_000, interval: 200 },
+      { timeout: E2E_WAIT_MS, interval: 200 },
     );
-  }, 120_000);
+  }, 400_000);
 });

@@ -1,11 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createArdea } from '@ardea/core';
-import { ardea, processesOf, repoRoot } from './support.js';
+import { ardea, CLEANUP_TIMEOUT_MS, E2E_WAIT_MS, freshHome, processesOf, removeHome, repoRoot } from './support.js';
 
 const connectString = process.env.ZK_CONNECT ?? '127.0.0.1:2181';
 
@@ -36,7 +35,7 @@ describe.skipIf(!available && process.env.CI !== 'true')('word count on the loca
 
   beforeAll(() => {
     if (!available) throw new Error(`CI=true but no ZooKeeper answers at ${connectString}; .ci/run must start it with scripts/zk-up.sh`);
-    home = mkdtempSync(path.join(os.tmpdir(), 'ardea-zk-e2e-'));
+    home = freshHome('ardea-zk-e2e-');
     cluster = path.join(home, 'local-zookeeper');
     mkdirSync(cluster);
     writeFileSync(path.join(cluster, 'scheduler.yaml'), 'plugin: local\n');
@@ -44,11 +43,8 @@ describe.skipIf(!available && process.env.CI !== 'true')('word count on the loca
   });
 
   afterAll(async () => {
-    if (!home) return;
-    await ardea(home, 'kill', cluster, 'word-count');
-    for (const pid of processesOf(home)) process.kill(pid, 'SIGKILL');
-    rmSync(home, { recursive: true, force: true });
-  });
+    await removeHome(home, [cluster]);
+  }, CLEANUP_TIMEOUT_MS);
 
   it('runs, drains without loss, and is killed without leftovers', async () => {
     const submit = await ardea(home, 'submit', cluster, path.join(repoRoot, 'examples', 'word-count'), '--config-property', 'topology.metricsIntervalMs=500', '--config-property', 'sentence.rate=2000');
@@ -57,7 +53,7 @@ describe.skipIf(!available && process.env.CI !== 'true')('word count on the loca
     try {
       expect(await client.list()).toEqual(['word-count']);
       expect((await client.state.get('topologyMaster', 'word-count'))?.controllerPort).toBeGreaterThan(0);
-      await vi.waitFor(async () => expect((await client.metrics('word-count')).components.count?.executed).toBeGreaterThan(5000), { timeout: 30_000, interval: 500 });
+      await vi.waitFor(async () => expect((await client.metrics('word-count')).components.count?.executed).toBeGreaterThan(5000), { timeout: E2E_WAIT_MS, interval: 500 });
       await client.deactivate('word-count');
       let previous = '';
       await vi.waitFor(
@@ -70,7 +66,7 @@ describe.skipIf(!available && process.env.CI !== 'true')('word count on the loca
           expect(c.count!.executed).toBe(c.split!.emitted);
           expect(c.split!.executed).toBe(c.sentence!.emitted);
         },
-        { timeout: 30_000, interval: 1200 },
+        { timeout: E2E_WAIT_MS, interval: 1200 },
       );
       await client.kill('word-count');
       expect(await client.list()).toEqual([]);
@@ -81,5 +77,5 @@ describe.skipIf(!available && process.env.CI !== 'true')('word count on the loca
       await client.close();
     }
     expect(processesOf(home)).toEqual([]);
-  });
+  }, 600_000);
 });

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { ardea, commandLine, processesOf } from '../support.js';
+import { ardea, CLEANUP_TIMEOUT_MS, commandLine, E2E_WAIT_MS, processesOf } from '../support.js';
 import { expectMetricsCountEveryId, expectNothingLost, report, SequenceRun, type FaultWindow, type IdCheck } from './sequence-run.js';
 
 let run: SequenceRun | undefined;
@@ -7,7 +7,7 @@ let run: SequenceRun | undefined;
 afterEach(async () => {
   await run?.cleanup();
   run = undefined;
-});
+}, CLEANUP_TIMEOUT_MS);
 
 const RATE = 500;
 /**
@@ -56,7 +56,7 @@ async function expectMetricsAccountForTheCrash(check: IdCheck): Promise<void> {
       previous = now;
       expect(settled).toBe(true);
     },
-    { timeout: 60_000, interval: 2500 },
+    { timeout: E2E_WAIT_MS, interval: 2500 },
   );
   const view = await run!.metrics();
   const unpublishedEmits = check.emitted - view.components.ids!.emitted;
@@ -84,14 +84,14 @@ async function relayIn(containerId: number): Promise<number> {
 }
 
 /** Each scenario submits, runs, breaks, drains and kills a topology: it takes tens of seconds. */
-describe('faults in a running sequence topology', { timeout: 180_000 }, () => {
+describe('faults in a running sequence topology', { timeout: 600_000 }, () => {
   it('a worker exit, then SIGKILL of container 1, lose only what was in flight; its counts and restarts stay in the metrics', async () => {
     const interval = 4000;
     run = await SequenceRun.submit({ rate: RATE, metricsIntervalMs: interval });
     await run.receives(2 * RATE);
     const relay = await relayIn(1);
     const exit = await around(() => run!.exitWorker(relay));
-    await vi.waitFor(async () => expect((await run!.metrics()).components.relay?.restarts).toBe(1), { timeout: 30_000, interval: 500 });
+    await vi.waitFor(async () => expect((await run!.metrics()).components.relay?.restarts).toBe(1), { timeout: E2E_WAIT_MS, interval: 500 });
     // Just before a metrics sample, when the most is unsampled: only heartbeats carry it.
     const at = Date.now() + 2000 + interval - ((Date.now() + 2000) % interval) - 400;
     const kill = await killContainer(1, at);
@@ -140,7 +140,7 @@ describe('faults in a running sequence topology', { timeout: 180_000 }, () => {
     const before = run.mark();
     process.kill(supervisors[0]!, 'SIGKILL');
     // Executors notice that their supervisor is gone and stop: no orphan keeps running or emitting.
-    await vi.waitFor(() => expect(processesOf(run!.home)).toEqual([]), { timeout: 30_000, interval: 200 });
+    await vi.waitFor(() => expect(processesOf(run!.home)).toEqual([]), { timeout: E2E_WAIT_MS, interval: 200 });
     const window = { before, after: run.mark() };
     const listed = await ardea(run.home, 'list', 'local');
     expect(listed.stdout).toMatch(/^sequence\s+SUPERVISOR-LOST\b/m);

@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { CLEANUP_TIMEOUT_MS } from '../support.js';
 import { expectNothingLost, SequenceRun } from './sequence-run.js';
 
 let run: SequenceRun | undefined;
@@ -6,10 +7,10 @@ let run: SequenceRun | undefined;
 afterEach(async () => {
   await run?.cleanup();
   run = undefined;
-});
+}, CLEANUP_TIMEOUT_MS);
 
 /** Each scenario submits, runs, updates, drains and kills a topology: it takes tens of seconds. */
-describe('a live update of the sequence topology', { timeout: 180_000 }, () => {
+describe('a live update of the sequence topology', { timeout: 600_000 }, () => {
   it('adding an instance into running containers loses nothing, and every instance sees the new parallelism', async () => {
     run = await SequenceRun.submit({ rate: 1000 });
     await run.receives(2000);

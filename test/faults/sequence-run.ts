@@ -1,9 +1,8 @@
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { expect, vi } from 'vitest';
 import { createArdea, type Ardea, type MetricsView } from '@ardea/core';
-import { ardea, processesOf, repoRoot } from '../support.js';
+import { ardea, E2E_WAIT_MS, freshHome, removeHome, repoRoot } from '../support.js';
 
 export const SEQUENCE = path.join(repoRoot, 'test', 'topologies', 'sequence');
 export const NAME = 'sequence';
@@ -44,7 +43,7 @@ export class SequenceRun {
 
   /** Submits the topology: `rate` ids per second per spout instance, and any further properties. */
   static async submit(options: { rate?: number; metricsIntervalMs?: number; properties?: readonly string[] } = {}): Promise<SequenceRun> {
-    const home = mkdtempSync(path.join(os.tmpdir(), 'ardea-faults-'));
+    const home = freshHome('ardea-faults-');
     const logDir = path.join(home, 'ids');
     mkdirSync(logDir);
     const properties = [
@@ -64,19 +63,10 @@ export class SequenceRun {
     return run;
   }
 
-  /** Stops everything the run started, whatever state it is in, and removes its files. */
+  /** Stops everything the run started, whatever state it is in (stopped processes too), and removes its files. */
   async cleanup(): Promise<void> {
     await this.client.close().catch(() => undefined);
-    await ardea(this.home, 'kill', 'local', NAME);
-    for (const pid of processesOf(this.home)) {
-      try {
-        process.kill(pid, 'SIGCONT');
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // It ended on its own meanwhile.
-      }
-    }
-    rmSync(this.home, { recursive: true, force: true });
+    await removeHome(this.home);
   }
 
   private logs(kind: 'emitted' | 'received'): string[] {
@@ -96,7 +86,7 @@ export class SequenceRun {
   }
 
   /** Waits until `count` more ids have arrived than now. */
-  async receives(count: number, timeoutMs = 60_000): Promise<void> {
+  async receives(count: number, timeoutMs = E2E_WAIT_MS): Promise<void> {
     const before = this.counts().received;
     await vi.waitFor(() => expect(this.counts().received).toBeGreaterThanOrEqual(before + count), { timeout: timeoutMs, interval: 200 });
   }
@@ -113,7 +103,7 @@ export class SequenceRun {
         previous = now;
         expect(settled).toBe(true);
       },
-      { timeout: 60_000, interval: 1500 },
+      { timeout: E2E_WAIT_MS, interval: 1500 },
     );
   }
 
@@ -163,7 +153,7 @@ export class SequenceRun {
         expect(status?.state).toBe('running');
         expect(Number(status?.handle)).not.toBe(pid);
       },
-      { timeout: 60_000, interval: 200 },
+      { timeout: E2E_WAIT_MS, interval: 200 },
     );
   }
 
@@ -177,7 +167,7 @@ export class SequenceRun {
   async exitWorker(taskId: number): Promise<void> {
     const trigger = path.join(this.logDir, `exit-${taskId}`);
     writeFileSync(trigger, '');
-    await vi.waitFor(() => expect(existsSync(`${trigger}.taken`)).toBe(true), { timeout: 30_000, interval: 50 });
+    await vi.waitFor(() => expect(existsSync(`${trigger}.taken`)).toBe(true), { timeout: E2E_WAIT_MS, interval: 50 });
   }
 
   /** The `context.parallelism` each running instance of `component` last reported, by task id. */
@@ -215,7 +205,7 @@ export async function expectMetricsCountEveryId(run: SequenceRun, check: IdCheck
         dropped: 0,
       });
     },
-    { timeout: 30_000, interval: 500 },
+    { timeout: E2E_WAIT_MS, interval: 500 },
   );
 }
 

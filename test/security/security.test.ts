@@ -6,7 +6,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createArdea, type Ardea, type ContainerStatus, type PackingPlan } from '@ardea/core';
-import { ardea, ardeaBin, processesOf, repoRoot } from '../support.js';
+import { ardea, ardeaBin, CLEANUP_TIMEOUT_MS, E2E_WAIT_MS, processesOf, repoRoot, stopEverything } from '../support.js';
 
 const run = promisify(execFile);
 const TOPOLOGY = 'word-count';
@@ -62,7 +62,7 @@ if (inCi && !isRoot) {
 }
 if (!isRoot && !inCi) process.stderr.write('test/security: skipped, not root (the suite runs processes as nobody)\n');
 
-describe.runIf(isRoot)('security of a running topology', () => {
+describe.runIf(isRoot)('security of a running topology', { timeout: 300_000 }, () => {
   let parent: string;
   let home: string;
   let client: Ardea;
@@ -107,14 +107,16 @@ describe.runIf(isRoot)('security of a running topology', () => {
     schedulerEndpoint = description.scheduler!.endpoint!;
     const master = (await client.state.get('topologyMaster', TOPOLOGY))!;
     controller = `http://${master.host}:${master.controllerPort}`;
-  }, 120_000);
+  }, 300_000);
 
   afterAll(async () => {
     await client?.close();
-    await ardea(home, 'kill', 'local', TOPOLOGY);
-    for (const pid of processesOf(home)) process.kill(pid, 'SIGKILL');
-    rmSync(parent, { recursive: true, force: true });
-  }, 60_000);
+    try {
+      if (home) await stopEverything(home);
+    } finally {
+      rmSync(parent, { recursive: true, force: true });
+    }
+  }, CLEANUP_TIMEOUT_MS);
 
   it('keeps every directory and file under a fresh ARDEA_HOME private to its owner', () => {
     expect(filesUnder(home).some((file) => file.includes(`executionstate${path.sep}`))).toBe(true);
@@ -191,7 +193,7 @@ describe.runIf(isRoot)('security of a running topology', () => {
     try {
       // The pool logs the command line of every container it starts.
       const log = path.join(home, 'topologies', 'local', TOPOLOGY, 'logs', 'container-7.log');
-      await vi.waitFor(() => expect(existsSync(log)).toBe(true), { timeout: 10_000 });
+      await vi.waitFor(() => expect(existsSync(log)).toBe(true), { timeout: E2E_WAIT_MS });
       const started = readFileSync(log, 'utf8').split('\n')[0]!;
       expect(started).toMatch(/starting container 7: /);
       expect(started).toContain(`${process.execPath} `);
@@ -305,11 +307,11 @@ describe.runIf(isRoot)('security of a running topology', () => {
     } finally {
       process.kill(pid, 'SIGCONT');
     }
-    await vi.waitFor(async () => expect((await ardea(home, 'metrics', 'local', TOPOLOGY)).code).toBe(0), { timeout: 30_000, interval: 500 });
+    await vi.waitFor(async () => expect((await ardea(home, 'metrics', 'local', TOPOLOGY)).code).toBe(0), { timeout: E2E_WAIT_MS, interval: 500 });
   });
 });
 
-describe.runIf(isRoot)('an ARDEA_HOME that an older version left open', () => {
+describe.runIf(isRoot)('an ARDEA_HOME that an older version left open', { timeout: 300_000 }, () => {
   it('is made private again when Ardea starts, so another user cannot read the secret', async () => {
     const parent = mkdtempSync(path.join(os.tmpdir(), 'ardea-security-'));
     try {
