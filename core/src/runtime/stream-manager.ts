@@ -25,20 +25,10 @@ import { acceptAuthenticated, connectAuthenticated, Link, listen } from './link.
 import { tasksByComponent } from './routing.js';
 import { memoryCulprit, ramTrigger } from './memory-guard.js';
 import { hungInstanceMsOf } from './runtime-settings.js';
+import { BackpressureController, type BackpressureDecision, type BackpressureSettings, type InstanceLoad } from './stream-manager/backpressure.js';
 import { destTaskOf, encodeControlFrame, tupleCountOf } from './wire/frames.js';
 
-export interface BackpressureSettings {
-  /** Bytes queued towards one instance (or one peer) that start backpressure. */
-  readonly highWatermarkBytes: number;
-  /** ...and the level below which it stops again. */
-  readonly lowWatermarkBytes: number;
-  /**
-   * An instance whose oldest queued frame has waited longer than this (and longer than four of its
-   * typical batch times) starts backpressure too, whatever the byte count: a byte watermark alone
-   * reacts in watermark ÷ rate, which is seconds at low rates. 0 turns the time trigger off.
-   */
-  readonly stallMs?: number;
-}
+export type { BackpressureSettings } from './stream-manager/backpressure.js';
 
 export interface StreamManagerOptions {
   readonly definition: TopologyDefinition;
@@ -94,23 +84,14 @@ interface LocalInstance {
   /** Frames that arrived while the worker was restarting. */
   backlog: ArrayBuffer[];
   restarts: number;
-  pendingBytes: number;
-  maxPendingBytes: number;
+  /** Its queue, for backpressure. */
+  readonly load: InstanceLoad;
   /** The current worker's counters, shared with it. */
   counters: Float64Array;
   /** Totals of earlier workers of this instance, so counters stay cumulative across restarts. */
   countersBase: InstanceCounters;
   /** Per-stream emits of earlier workers of this instance. */
   streamEmitsBase: number[];
-  overSince: number | undefined;
-  backpressureMs: number;
-  /** When each frame not yet executed was delivered (performance.now()), oldest first. */
-  deliveries: number[];
-  lastConsumedAt: number;
-  /** Moving average of how long the instance takes per frame, in ms. */
-  serviceMs: number;
-  /** Backpressure was started by the time trigger rather than the byte watermark. */
-  stalled: boolean;
   /** No progress for this long (ms) makes the worker hung; 0: never. */
   readonly hungMs: number;
   /** Executed + emitted at the last hung check, and when (performance.now()) it last changed. */
@@ -144,8 +125,6 @@ interface Peer {
   readonly address: string;
   /** Frames for the peer while its connection is being (re)established. */
   queued: Uint8Array[];
-  /** Its connection's backlog passed the high watermark and has not yet fallen below the low one. */
-  over: boolean;
 }
 
 const PEER_BACKLOG_POLL_MS = 2;
@@ -155,7 +134,6 @@ const STALL_CHECK_MS = 5;
  * died is missing from the metrics for at most this long.
  */
 const COUNTERS_HEARTBEAT_MS = 250;
-const UNPLACED_CAUSE = 'unplaced';
 
 /** Until the packing plan is read: the resources an instance without any gets. */
 const DEFAULT_RESOURCES = { cpu: 1, ramBytes: 1024 * 1024 * 1024, diskBytes: 0 };
@@ -207,17 +185,12 @@ export class StreamManager {
   private plan: PhysicalPlan | undefined;
   private readonly containerOfTask = new Map<number, number>();
   private readonly peers = new Map<number, Peer>();
-  private readonly localCauses = new Set<string>();
-  private readonly peersAnnouncing = new Set<number>();
+  private readonly watchedPeers = new Set<number>();
   /** The newest plan version each peer has fenced. */
   private readonly fenceVersions = new Map<number, number>();
   private transition: Transition | undefined;
-  private spoutsPaused = false;
-  private heldFromSpouts: ArrayBuffer[] = [];
-  private pausedSince: number | undefined;
-  private initiatedSince: number | undefined;
-  private spoutsPausedMs = 0;
-  private initiatedMs = 0;
+  /** Shares the clock of the hung check, which compares delivery times with performance.now(). */
+  private readonly pressure: BackpressureController;
   private metricsTimer: NodeJS.Timeout | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private stallTimer: NodeJS.Timeout | undefined;
@@ -249,6 +222,7 @@ export class StreamManager {
   constructor(private readonly options: StreamManagerOptions) {
     this.logger = options.logger.child({ role: 'stmgr', container: options.container.id });
     this.ramLimitBytes = (options.container.scheduled ?? options.container.required).ramBytes;
+    this.pressure = new BackpressureController(options.backpressure);
   }
 
   get port(): number {
@@ -262,11 +236,11 @@ export class StreamManager {
       link.on('control', (message) => {
         if (message.type === 'fence') this.onFence(message as unknown as FenceMessage);
         else if (message.type === 'avoid-tasks') this.onPeerAvoid(message as unknown as AvoidTasksMessage);
-        else this.onPeerControl(message as BackpressureMessage);
+        else if (message.type === 'bp-start' || message.type === 'bp-stop') this.applyPressure(this.pressure.peerAnnounced(message as BackpressureMessage));
       });
       link.on('close', () => {
         this.inbound.delete(link);
-        if (this.peersAnnouncing.delete(answer.containerId)) this.updateSpouts();
+        this.applyPressure(this.pressure.peerGone(answer.containerId));
         if (this.avoidedByPeer.delete(answer.containerId)) this.updateAvoided();
         // A container that left the plan and stopped can send nothing more: as good as fenced.
         if (this.plan && !this.plan.streamManagers.some((s) => s.containerId === answer.containerId)) {
@@ -289,7 +263,7 @@ export class StreamManager {
     this.heartbeatTimer = setInterval(() => this.sendCounters('counters'), COUNTERS_HEARTBEAT_MS);
     this.heartbeatTimer.unref();
     if (this.options.backpressure.stallMs) {
-      this.stallTimer = setInterval(() => this.checkStalls(), STALL_CHECK_MS);
+      this.stallTimer = setInterval(() => this.applyPressure(this.pressure.checkStalls()), STALL_CHECK_MS);
       this.stallTimer.unref();
     }
     this.superviseTimer = setInterval(() => {
@@ -322,17 +296,10 @@ export class StreamManager {
       starting: undefined,
       backlog: [],
       restarts: 0,
-      pendingBytes: 0,
-      maxPendingBytes: 0,
+      load: this.pressure.track(instance.taskId),
       counters: idleCounters(component.outputs.length),
       countersBase: EMPTY_COUNTERS,
       streamEmitsBase: component.outputs.map(() => 0),
-      overSince: undefined,
-      backpressureMs: 0,
-      deliveries: [],
-      lastConsumedAt: 0,
-      serviceMs: 1,
-      stalled: false,
       hungMs: hungInstanceMsOf(this.options.hungInstanceMs ?? 0, component),
       progressMark: 0,
       progressAt: 0,
@@ -387,7 +354,7 @@ export class StreamManager {
           case 'data':
             // Like a Heron stream manager that stops reading its spouts' sockets: while spouts are
             // paused, what they emitted before seeing the pause waits here, not in a bolt's queue.
-            if (local.isSpout && this.spoutsPaused) this.heldFromSpouts.push(...message.frames);
+            if (local.isSpout && this.pressure.spoutsPaused) this.pressure.hold(message.frames);
             else for (const frame of message.frames) this.route(new Uint8Array(frame), frame);
             break;
           case 'consumed':
@@ -430,8 +397,12 @@ export class StreamManager {
         local.counters = idleCounters(local.streams.length);
         // Frames delivered to the dead worker are lost with it (at-most-once); they no longer count as
         // pending. Those that arrived after it was found hung wait in the backlog for the new one.
-        this.onConsumed(local, local.pendingBytes - local.backlog.reduce((acc, frame) => acc + frame.byteLength, 0));
-        local.deliveries = [];
+        this.applyPressure(
+          this.pressure.workerLost(
+            local.load,
+            local.backlog.reduce((acc, frame) => acc + frame.byteLength, 0),
+          ),
+        );
         local.restarts++;
         const delay = Math.min(30_000, 500 * 2 ** Math.min(local.restarts - 1, 6));
         this.logger.error(`instance ${name} exited with code ${code}; restarting it in ${delay} ms`, { restarts: local.restarts });
@@ -511,14 +482,11 @@ export class StreamManager {
       this.post(local, { type: 'tasks', version: this.plan.version, tasks: [...tasksByComponent(this.plan.instances)] });
       if (local.isSpout && this.plan.state === 'RUNNING') this.post(local, { type: 'activate' });
     }
-    if (local.isSpout && this.spoutsPaused) this.post(local, { type: 'pause' });
+    if (local.isSpout && this.pressure.spoutsPaused) this.post(local, { type: 'pause' });
     const backlog = local.backlog;
     local.backlog = [];
-    local.deliveries = [];
-    for (const frame of backlog) {
-      local.pendingBytes -= frame.byteLength;
-      this.deliverToWorker(local, frame);
-    }
+    this.pressure.redelivered(local.load, backlog.length);
+    for (const frame of backlog) this.post(local, { type: 'data', frame }, [frame]);
     if (this.avoidedHere.delete(local.taskId)) this.announceAvoided();
   }
 
@@ -543,7 +511,8 @@ export class StreamManager {
       }
       const busySince = local.counters[BUSY_SINCE]!;
       const busyFor = busySince > 0 ? Math.min(wall - busySince, now - local.progressAt) : 0;
-      const queuedFor = local.deliveries.length > 0 ? now - Math.max(local.progressAt, local.deliveries[0]!) : 0;
+      const deliveries = local.load.deliveries;
+      const queuedFor = deliveries.length > 0 ? now - Math.max(local.progressAt, deliveries[0]!) : 0;
       const stuckFor = Math.max(busyFor, queuedFor);
       if (stuckFor > local.hungMs) this.restartHung(local, stuckFor);
       else if (stuckFor > local.hungMs / 2 && !this.avoidedHere.has(local.taskId)) {
@@ -558,7 +527,7 @@ export class StreamManager {
     local.hungRestarts++;
     const name = instanceName(this.options.container.id, local.plan);
     this.logger.error(`instance ${name} made no progress for ${Math.round(stuckFor)} ms (hungInstanceMs ${local.hungMs}); terminating and restarting it`, {
-      queuedBytes: local.pendingBytes,
+      queuedBytes: local.load.pendingBytes,
       hungRestarts: local.hungRestarts,
     });
     this.restartWorker(local);
@@ -655,11 +624,9 @@ export class StreamManager {
     }
     if (peer.link && !peer.link.isClosed) {
       peer.link.sendFrame(view);
-      if (!peer.over && peer.link.backlogBytes > this.options.backpressure.highWatermarkBytes) {
-        peer.over = true;
-        this.addCause(`peer-${containerId}`);
-        this.watchPeerBacklog(containerId!, peer);
-      }
+      const decision = this.pressure.peerBacklog(containerId!, peer.link.backlogBytes);
+      if (decision) this.applyPressure(decision);
+      if (this.pressure.peerCongested(containerId!) && !this.watchedPeers.has(containerId!)) this.watchPeerBacklog(containerId!);
     } else {
       peer.queued.push(view);
     }
@@ -669,13 +636,14 @@ export class StreamManager {
    * Polls a congested peer connection until its backlog is below the low watermark. Polling rather
    * than waiting for 'drain': a socket whose last write fit its buffer never emits one.
    */
-  private watchPeerBacklog(containerId: number, peer: Peer): void {
+  private watchPeerBacklog(containerId: number): void {
+    this.watchedPeers.add(containerId);
     const timer = setInterval(() => {
-      const backlog = peer.link && !peer.link.isClosed ? peer.link.backlogBytes : 0;
-      if (this.peers.get(containerId) === peer && backlog > this.options.backpressure.lowWatermarkBytes) return;
+      const link = this.peers.get(containerId)?.link;
+      this.applyPressure(this.pressure.peerBacklog(containerId, link && !link.isClosed ? link.backlogBytes : 0));
+      if (this.pressure.peerCongested(containerId)) return;
       clearInterval(timer);
-      peer.over = false;
-      this.removeCause(`peer-${containerId}`);
+      this.watchedPeers.delete(containerId);
     }, PEER_BACKLOG_POLL_MS);
   }
 
@@ -687,13 +655,15 @@ export class StreamManager {
     new Uint8Array(copy).set(frame);
     if (local) this.deliverToWorker(local, copy);
     else if (this.containerOfTask.has(destTask)) this.route(new Uint8Array(copy), copy);
-    else this.holdUnplaced(new Uint8Array(copy));
+    else {
+      this.holdUnplaced(new Uint8Array(copy));
+      this.applyPressure(this.pressure.unplacedBacklog(this.unplacedBytes));
+    }
   }
 
   private holdUnplaced(frame: Uint8Array): void {
     this.unplaced.push(frame);
     this.unplacedBytes += frame.byteLength;
-    if (this.unplacedBytes > this.options.backpressure.highWatermarkBytes) this.addCause(UNPLACED_CAUSE);
   }
 
   /** After a plan change: frames that waited for a plan naming their task go where it says. */
@@ -705,7 +675,7 @@ export class StreamManager {
       if (this.containerOfTask.has(destTaskOf(frame))) this.route(frame, frame.buffer as ArrayBuffer);
       else this.holdUnplaced(frame);
     }
-    if (this.unplacedBytes <= this.options.backpressure.lowWatermarkBytes) this.removeCause(UNPLACED_CAUSE);
+    this.applyPressure(this.pressure.unplacedBacklog(this.unplacedBytes));
   }
 
   /**
@@ -720,104 +690,34 @@ export class StreamManager {
   }
 
   private deliverToWorker(instance: LocalInstance, frame: ArrayBuffer): void {
-    instance.pendingBytes += frame.byteLength;
-    instance.deliveries.push(performance.now());
-    if (instance.pendingBytes > instance.maxPendingBytes) instance.maxPendingBytes = instance.pendingBytes;
+    const decision = this.pressure.delivered(instance.load, frame.byteLength);
     if (instance.worker) this.post(instance, { type: 'data', frame }, [frame]);
     else instance.backlog.push(frame);
-    if (instance.overSince === undefined && instance.pendingBytes > this.options.backpressure.highWatermarkBytes) {
-      instance.overSince = Date.now();
-      this.addCause(`task-${instance.taskId}`);
-    }
+    if (decision) this.applyPressure(decision);
   }
 
   private onConsumed(instance: LocalInstance, bytes: number): void {
-    instance.pendingBytes -= bytes;
-    const now = performance.now();
-    instance.progressAt = now;
-    const delivered = instance.deliveries.shift();
-    if (delivered !== undefined) {
-      const sample = now - Math.max(delivered, instance.lastConsumedAt);
-      instance.serviceMs = instance.serviceMs * 0.9 + sample * 0.1;
-    }
-    instance.lastConsumedAt = now;
-    if (instance.overSince === undefined) return;
-    const relieved = instance.stalled
-      ? instance.deliveries.length === 0 || now - instance.deliveries[0]! < this.stallThreshold(instance) / 2
-      : instance.pendingBytes <= this.options.backpressure.lowWatermarkBytes;
-    if (relieved && instance.pendingBytes <= this.options.backpressure.lowWatermarkBytes) {
-      instance.backpressureMs += Date.now() - instance.overSince;
-      instance.overSince = undefined;
-      instance.stalled = false;
-      this.removeCause(`task-${instance.taskId}`);
-    }
+    instance.progressAt = performance.now();
+    const decision = this.pressure.consumed(instance.load, bytes);
+    if (decision) this.applyPressure(decision);
   }
 
-  private stallThreshold(instance: LocalInstance): number {
-    return Math.max(this.options.backpressure.stallMs ?? 0, 4 * instance.serviceMs);
-  }
-
-  /** The time trigger: see {@link BackpressureSettings.stallMs}. */
-  private checkStalls(): void {
-    const now = performance.now();
+  /** Carries out what the backpressure controller decided: tell the peers, pause or resume the spouts. */
+  private applyPressure(decision: BackpressureDecision | undefined): void {
+    if (!decision) return;
+    if (decision.announce) {
+      this.logger.debug(decision.announce === 'bp-start' ? 'backpressure started' : 'backpressure stopped', { cause: decision.cause });
+      this.broadcastPeers({ type: decision.announce, containerId: this.options.container.id });
+    }
+    if (!decision.spouts) return;
     for (const instance of this.instances.values()) {
-      if (instance.overSince !== undefined || instance.deliveries.length === 0) continue;
-      if (now - instance.deliveries[0]! > this.stallThreshold(instance)) {
-        instance.overSince = Date.now();
-        instance.stalled = true;
-        this.addCause(`task-${instance.taskId}`);
-      }
+      if (instance.isSpout) this.post(instance, { type: decision.spouts });
     }
-  }
-
-  private addCause(cause: string): void {
-    const before = this.localCauses.size;
-    this.localCauses.add(cause);
-    if (before === 0) {
-      this.initiatedSince = Date.now();
-      this.logger.debug('backpressure started', { cause });
-      this.broadcastPeers({ type: 'bp-start', containerId: this.options.container.id });
-      this.updateSpouts();
-    }
-  }
-
-  private removeCause(cause: string): void {
-    if (!this.localCauses.delete(cause) || this.localCauses.size > 0) return;
-    if (this.initiatedSince !== undefined) this.initiatedMs += Date.now() - this.initiatedSince;
-    this.initiatedSince = undefined;
-    this.logger.debug('backpressure stopped', { cause });
-    this.broadcastPeers({ type: 'bp-stop', containerId: this.options.container.id });
-    this.updateSpouts();
-  }
-
-  private onPeerControl(message: BackpressureMessage): void {
-    if (message.type === 'bp-start') this.peersAnnouncing.add(message.containerId);
-    else if (message.type === 'bp-stop') this.peersAnnouncing.delete(message.containerId);
-    else return;
-    this.updateSpouts();
+    for (const frame of decision.release ?? []) this.route(new Uint8Array(frame), frame);
   }
 
   private broadcastPeers(message: BackpressureMessage | AvoidTasksMessage): void {
     for (const peer of this.peers.values()) peer.link?.sendControl(message);
-  }
-
-  private updateSpouts(): void {
-    const pause = this.localCauses.size > 0 || this.peersAnnouncing.size > 0;
-    if (pause === this.spoutsPaused) return;
-    this.spoutsPaused = pause;
-    if (pause) this.pausedSince = Date.now();
-    else if (this.pausedSince !== undefined) {
-      this.spoutsPausedMs += Date.now() - this.pausedSince;
-      this.pausedSince = undefined;
-    }
-    for (const instance of this.instances.values()) {
-      if (instance.isSpout) this.post(instance, { type: pause ? 'pause' : 'resume' });
-    }
-    if (!pause) {
-      const held = this.heldFromSpouts;
-      this.heldFromSpouts = [];
-      for (const frame of held) this.route(new Uint8Array(frame), frame);
-    }
   }
 
   private async connectToMaster(): Promise<void> {
@@ -877,7 +777,7 @@ export class StreamManager {
       const existing = this.peers.get(stmgr.containerId);
       if (existing && existing.address === address) continue;
       existing?.link?.close();
-      const peer: Peer = { link: undefined, address, queued: existing?.queued ?? [], over: false };
+      const peer: Peer = { link: undefined, address, queued: existing?.queued ?? [] };
       this.peers.set(stmgr.containerId, peer);
       void this.connectPeer(stmgr.containerId, stmgr.host, stmgr.dataPort, peer);
     }
@@ -917,7 +817,6 @@ export class StreamManager {
       this.onConfigApplied(undefined, plan.version, undefined);
     }
     this.transition = { version: plan.version, fencePeers, waiting, removed: new Set(removed.map((r) => r.taskId)), fenced: false, startedAt: Date.now() };
-    this.updateSpouts();
     this.advanceTransition();
   }
 
@@ -955,9 +854,7 @@ export class StreamManager {
     if (!transition.fenced) {
       if (transition.waiting.size > 0 && Date.now() - transition.startedAt < TRANSITION_TIMEOUT_MS) return;
       // Spout output held for backpressure was routed by the old plan; it must leave before the fence.
-      const held = this.heldFromSpouts;
-      this.heldFromSpouts = [];
-      for (const frame of held) this.route(new Uint8Array(frame), frame);
+      for (const frame of this.pressure.takeHeld()) this.route(new Uint8Array(frame), frame);
       const fence = encodeControlFrame({ type: 'fence', containerId: me, version: transition.version } satisfies FenceMessage);
       for (const containerId of transition.fencePeers) {
         const peer = this.peers.get(containerId);
@@ -1025,7 +922,7 @@ export class StreamManager {
     this.reportMetrics();
     for (const local of stopping) {
       this.instances.delete(local.taskId);
-      if (local.overSince !== undefined) this.removeCause(`task-${local.taskId}`);
+      this.applyPressure(this.pressure.untrack(local.load));
       if (this.avoidedHere.delete(local.taskId)) this.announceAvoided();
     }
   }
@@ -1058,7 +955,7 @@ export class StreamManager {
           return;
         }
         peer.link = link;
-        if (this.localCauses.size > 0) link.sendControl({ type: 'bp-start', containerId: this.options.container.id });
+        if (this.pressure.announcing) link.sendControl({ type: 'bp-start', containerId: this.options.container.id });
         if (this.avoidedHere.size > 0) link.sendControl({ type: 'avoid-tasks', containerId: this.options.container.id, tasks: [...this.avoidedHere] } satisfies AvoidTasksMessage);
         for (const frame of peer.queued) link.sendFrame(frame);
         peer.queued = [];
@@ -1104,14 +1001,14 @@ export class StreamManager {
         ...addCounters(instance.countersBase, readCounters(instance.counters)),
         component: instance.component,
         taskId: instance.taskId,
-        pendingBytes: instance.pendingBytes,
-        maxPendingBytes: instance.maxPendingBytes,
+        pendingBytes: instance.load.pendingBytes,
+        maxPendingBytes: instance.load.maxPendingBytes,
         restarts: instance.restarts,
         hungRestarts: instance.hungRestarts,
         memoryRestarts: instance.memoryRestarts,
         memoryBytes: instance.counters[MEMORY_BYTES]!,
         emittedByStream: Object.fromEntries(streamEmitsOf(instance).map((count, i) => [instance.streams[i]!, count])),
-        backpressureMs: instance.backpressureMs + (instance.overSince === undefined ? 0 : now - instance.overSince),
+        backpressureMs: this.pressure.backpressureMs(instance.load),
         ...backlogOf(instance.counters),
       };
     }
@@ -1124,8 +1021,8 @@ export class StreamManager {
       timestamp: now,
       instances,
       streamManager: {
-        backpressureInitiatedMs: this.initiatedMs + (this.initiatedSince === undefined ? 0 : now - this.initiatedSince),
-        spoutsPausedMs: this.spoutsPausedMs + (this.pausedSince === undefined ? 0 : now - this.pausedSince),
+        backpressureInitiatedMs: this.pressure.initiatedMs,
+        spoutsPausedMs: this.pressure.spoutsPausedMs,
         cpuUserUs: cpu.user,
         cpuSystemUs: cpu.system,
         rssBytes: memory.rss,
