@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import { describeError } from '../errors/index.js';
@@ -10,7 +9,6 @@ import type { TopologyDefinition } from '../model/topology.js';
 import {
   instanceStartError,
   type AvoidTasksMessage,
-  type BackpressureMessage,
   type ConfigAppliedMessage,
   type ConfigFailure,
   type FenceMessage,
@@ -21,11 +19,12 @@ import {
   type PlanAppliedMessage,
 } from './control-messages.js';
 import { BUSY_SINCE, EMITTED, EXECUTED, idleCounters, MEMORY_BYTES, newCounterBuffer, readBacklog, readCounters, readStreamEmits, type FromInstance, type InstanceCounters, type InstanceInit, type ToInstance } from './instance/messages.js';
-import { acceptAuthenticated, connectAuthenticated, Link, listen } from './link.js';
+import { connectAuthenticated, type Link } from './link.js';
 import { tasksByComponent } from './routing.js';
 import { memoryCulprit, ramTrigger } from './memory-guard.js';
 import { hungInstanceMsOf } from './runtime-settings.js';
 import { BackpressureController, type BackpressureDecision, type BackpressureSettings, type InstanceLoad } from './stream-manager/backpressure.js';
+import { PeerMesh } from './stream-manager/peer-mesh.js';
 import { destTaskOf, encodeControlFrame, tupleCountOf } from './wire/frames.js';
 
 export type { BackpressureSettings } from './stream-manager/backpressure.js';
@@ -120,14 +119,6 @@ const FAILURE_REPORT_TIMEOUT_MS = 5000;
 const TRANSITION_TIMEOUT_MS = 30_000;
 const SHUTDOWN_TIMEOUT_MS = 10_000;
 
-interface Peer {
-  link: Link | undefined;
-  readonly address: string;
-  /** Frames for the peer while its connection is being (re)established. */
-  queued: Uint8Array[];
-}
-
-const PEER_BACKLOG_POLL_MS = 2;
 const STALL_CHECK_MS = 5;
 /**
  * How often the counters go to the metrics cache between samples: what a process counted before it
@@ -178,14 +169,11 @@ function addCounters(a: InstanceCounters, b: InstanceCounters): InstanceCounters
  */
 export class StreamManager {
   private readonly instances = new Map<number, LocalInstance>();
-  private readonly server = net.createServer();
-  private readonly inbound = new Set<Link>();
+  private readonly mesh: PeerMesh;
   private dataPort = 0;
   private tmLink: Link | undefined;
   private plan: PhysicalPlan | undefined;
   private readonly containerOfTask = new Map<number, number>();
-  private readonly peers = new Map<number, Peer>();
-  private readonly watchedPeers = new Set<number>();
   /** The newest plan version each peer has fenced. */
   private readonly fenceVersions = new Map<number, number>();
   private transition: Transition | undefined;
@@ -223,6 +211,27 @@ export class StreamManager {
     this.logger = options.logger.child({ role: 'stmgr', container: options.container.id });
     this.ramLimitBytes = (options.container.scheduled ?? options.container.required).ramBytes;
     this.pressure = new BackpressureController(options.backpressure);
+    this.mesh = new PeerMesh({
+      containerId: options.container.id,
+      topologyId: options.definition.id,
+      secret: options.secret,
+      host: options.host,
+      logger: this.logger,
+      events: {
+        data: (frame) => this.deliverLocal(frame),
+        fence: (message) => this.onFence(message),
+        avoidTasks: (message) => this.onPeerAvoid(message),
+        backpressure: (message) => this.applyPressure(this.pressure.peerAnnounced(message)),
+        peerClosed: (containerId) => this.onPeerClosed(containerId),
+        greeting: () => {
+          const me = this.options.container.id;
+          return [
+            ...(this.pressure.announcing ? [{ type: 'bp-start', containerId: me } as const] : []),
+            ...(this.avoidedHere.size > 0 ? [{ type: 'avoid-tasks', containerId: me, tasks: [...this.avoidedHere] } as const] : []),
+          ];
+        },
+      },
+    });
   }
 
   get port(): number {
@@ -230,26 +239,7 @@ export class StreamManager {
   }
 
   async start(): Promise<void> {
-    acceptAuthenticated(this.server, { secret: this.options.secret, topologyId: this.options.definition.id, logger: this.logger }, (link, answer) => {
-      this.inbound.add(link);
-      link.on('data', (frame) => this.deliverLocal(frame));
-      link.on('control', (message) => {
-        if (message.type === 'fence') this.onFence(message as unknown as FenceMessage);
-        else if (message.type === 'avoid-tasks') this.onPeerAvoid(message as unknown as AvoidTasksMessage);
-        else if (message.type === 'bp-start' || message.type === 'bp-stop') this.applyPressure(this.pressure.peerAnnounced(message as BackpressureMessage));
-      });
-      link.on('close', () => {
-        this.inbound.delete(link);
-        this.applyPressure(this.pressure.peerGone(answer.containerId));
-        if (this.avoidedByPeer.delete(answer.containerId)) this.updateAvoided();
-        // A container that left the plan and stopped can send nothing more: as good as fenced.
-        if (this.plan && !this.plan.streamManagers.some((s) => s.containerId === answer.containerId)) {
-          this.fenceVersions.set(answer.containerId, Number.MAX_SAFE_INTEGER);
-          this.advanceTransition();
-        }
-      });
-    });
-    this.dataPort = await listen(this.server, this.options.host);
+    this.dataPort = await this.mesh.listen();
     try {
       await Promise.all(this.options.container.instances.map((instance) => this.startInstance(instance)));
     } catch (error) {
@@ -588,7 +578,7 @@ export class StreamManager {
 
   /** Tells every peer which local tasks to avoid, and the local instances the new union. */
   private announceAvoided(): void {
-    this.broadcastPeers({ type: 'avoid-tasks', containerId: this.options.container.id, tasks: [...this.avoidedHere] });
+    this.mesh.broadcast({ type: 'avoid-tasks', containerId: this.options.container.id, tasks: [...this.avoidedHere] });
     this.updateAvoided();
   }
 
@@ -617,34 +607,31 @@ export class StreamManager {
       return;
     }
     const containerId = this.containerOfTask.get(destTask);
-    const peer = containerId === undefined ? undefined : this.peers.get(containerId);
-    if (!peer) {
+    const backlog = containerId === undefined ? undefined : this.mesh.send(containerId, view);
+    if (backlog === undefined) {
       this.drop(view, containerId === this.options.container.id ? 'its task stopped here' : 'no container hosts its task');
       return;
     }
-    if (peer.link && !peer.link.isClosed) {
-      peer.link.sendFrame(view);
-      const decision = this.pressure.peerBacklog(containerId!, peer.link.backlogBytes);
-      if (decision) this.applyPressure(decision);
-      if (this.pressure.peerCongested(containerId!) && !this.watchedPeers.has(containerId!)) this.watchPeerBacklog(containerId!);
-    } else {
-      peer.queued.push(view);
-    }
+    this.onPeerBacklog(containerId!, backlog);
   }
 
-  /**
-   * Polls a congested peer connection until its backlog is below the low watermark. Polling rather
-   * than waiting for 'drain': a socket whose last write fit its buffer never emits one.
-   */
-  private watchPeerBacklog(containerId: number): void {
-    this.watchedPeers.add(containerId);
-    const timer = setInterval(() => {
-      const link = this.peers.get(containerId)?.link;
-      this.applyPressure(this.pressure.peerBacklog(containerId, link && !link.isClosed ? link.backlogBytes : 0));
-      if (this.pressure.peerCongested(containerId)) return;
-      clearInterval(timer);
-      this.watchedPeers.delete(containerId);
-    }, PEER_BACKLOG_POLL_MS);
+  /** A peer connection's backlog, after a send or while it is watched; returns whether to keep watching it. */
+  private readonly onPeerBacklog = (containerId: number, backlogBytes: number): boolean => {
+    const decision = this.pressure.peerBacklog(containerId, backlogBytes);
+    if (decision) this.applyPressure(decision);
+    if (!this.pressure.peerCongested(containerId)) return false;
+    this.mesh.watchBacklog(containerId, this.onPeerBacklog);
+    return true;
+  };
+
+  private onPeerClosed(containerId: number): void {
+    this.applyPressure(this.pressure.peerGone(containerId));
+    if (this.avoidedByPeer.delete(containerId)) this.updateAvoided();
+    // A container that left the plan and stopped can send nothing more: as good as fenced.
+    if (this.plan && !this.plan.streamManagers.some((s) => s.containerId === containerId)) {
+      this.fenceVersions.set(containerId, Number.MAX_SAFE_INTEGER);
+      this.advanceTransition();
+    }
   }
 
   /** A frame from a peer stream manager, for one of our instances or one a newer plan gives us. */
@@ -707,17 +694,13 @@ export class StreamManager {
     if (!decision) return;
     if (decision.announce) {
       this.logger.debug(decision.announce === 'bp-start' ? 'backpressure started' : 'backpressure stopped', { cause: decision.cause });
-      this.broadcastPeers({ type: decision.announce, containerId: this.options.container.id });
+      this.mesh.broadcast({ type: decision.announce, containerId: this.options.container.id });
     }
     if (!decision.spouts) return;
     for (const instance of this.instances.values()) {
       if (instance.isSpout) this.post(instance, { type: decision.spouts });
     }
     for (const frame of decision.release ?? []) this.route(new Uint8Array(frame), frame);
-  }
-
-  private broadcastPeers(message: BackpressureMessage | AvoidTasksMessage): void {
-    for (const peer of this.peers.values()) peer.link?.sendControl(message);
   }
 
   private async connectToMaster(): Promise<void> {
@@ -771,19 +754,7 @@ export class StreamManager {
     );
     // Tasks a new plan drops keep their container here: frames routed by the old plan may still come.
     for (const instance of plan.instances) this.containerOfTask.set(instance.taskId, instance.containerId);
-    for (const stmgr of plan.streamManagers) {
-      if (stmgr.containerId === me) continue;
-      const address = `${stmgr.host}:${stmgr.dataPort}`;
-      const existing = this.peers.get(stmgr.containerId);
-      if (existing && existing.address === address) continue;
-      existing?.link?.close();
-      const peer: Peer = { link: undefined, address, queued: existing?.queued ?? [] };
-      this.peers.set(stmgr.containerId, peer);
-      void this.connectPeer(stmgr.containerId, stmgr.host, stmgr.dataPort, peer);
-    }
-    // Links to containers that left the plan stay open: the fence exchange below still needs them,
-    // and they close when those containers stop.
-
+    this.mesh.connect(plan.streamManagers);
     const mine = plan.instances.filter((i) => i.containerId === me);
     // Only instances an earlier plan contained can be dropped; a container added by an update may see
     // the running plan before the one that contains its instances.
@@ -856,11 +827,7 @@ export class StreamManager {
       // Spout output held for backpressure was routed by the old plan; it must leave before the fence.
       for (const frame of this.pressure.takeHeld()) this.route(new Uint8Array(frame), frame);
       const fence = encodeControlFrame({ type: 'fence', containerId: me, version: transition.version } satisfies FenceMessage);
-      for (const containerId of transition.fencePeers) {
-        const peer = this.peers.get(containerId);
-        if (peer?.link && !peer.link.isClosed) peer.link.sendFrame(fence);
-        else peer?.queued.push(fence);
-      }
+      for (const containerId of transition.fencePeers) this.mesh.send(containerId, fence);
       transition.fenced = true;
     }
     const unfenced = [...transition.fencePeers].filter((p) => (this.fenceVersions.get(p) ?? 0) < transition.version);
@@ -940,40 +907,6 @@ export class StreamManager {
     });
   }
 
-  private async connectPeer(containerId: number, host: string, port: number, peer: Peer): Promise<void> {
-    for (let attempt = 0; !this.stopping && this.peers.get(containerId) === peer; attempt++) {
-      try {
-        const link = await connectAuthenticated({
-          host,
-          port,
-          secret: this.options.secret,
-          identity: { role: 'peer', containerId: this.options.container.id, topologyId: this.options.definition.id },
-          logger: this.logger,
-        });
-        if (this.peers.get(containerId) !== peer) {
-          link.close();
-          return;
-        }
-        peer.link = link;
-        if (this.pressure.announcing) link.sendControl({ type: 'bp-start', containerId: this.options.container.id });
-        if (this.avoidedHere.size > 0) link.sendControl({ type: 'avoid-tasks', containerId: this.options.container.id, tasks: [...this.avoidedHere] } satisfies AvoidTasksMessage);
-        for (const frame of peer.queued) link.sendFrame(frame);
-        peer.queued = [];
-        link.on('close', () => {
-          if (this.peers.get(containerId) === peer && !this.stopping) {
-            peer.link = undefined;
-            void this.connectPeer(containerId, host, port, peer);
-          }
-        });
-        return;
-      } catch (error) {
-        const delay = Math.min(1000, 20 * 2 ** attempt);
-        this.logger.debug('peer not reachable yet', { peer: containerId, error, retryInMs: delay });
-        await new Promise((resolve) => setTimeout(resolve, delay));
-      }
-    }
-  }
-
   /**
    * Reports fall on multiples of the interval in wall-clock time, so every container of a topology
    * reports at the same instants and components can be compared with each other.
@@ -1039,6 +972,7 @@ export class StreamManager {
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
+    this.mesh.stopReconnecting();
     clearTimeout(this.metricsTimer);
     clearInterval(this.heartbeatTimer);
     clearInterval(this.stallTimer);
@@ -1046,8 +980,6 @@ export class StreamManager {
     await Promise.all([...this.instances.values()].map((instance) => this.shutdownWorker(instance)));
     this.reportMetrics();
     this.tmLink?.close();
-    for (const peer of this.peers.values()) peer.link?.close();
-    for (const link of this.inbound) link.socket.destroy();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    await this.mesh.close();
   }
 }
