@@ -11,7 +11,6 @@ import {
   type AvoidTasksMessage,
   type ConfigAppliedMessage,
   type ConfigFailure,
-  type FenceMessage,
   type InstanceFailedMessage,
   type InstanceMetricsSample,
   type MetricsReport,
@@ -25,7 +24,8 @@ import { memoryCulprit, ramTrigger } from './memory-guard.js';
 import { hungInstanceMsOf } from './runtime-settings.js';
 import { BackpressureController, type BackpressureDecision, type BackpressureSettings, type InstanceLoad } from './stream-manager/backpressure.js';
 import { PeerMesh } from './stream-manager/peer-mesh.js';
-import { destTaskOf, encodeControlFrame, tupleCountOf } from './wire/frames.js';
+import { PlanTransition } from './stream-manager/plan-transition.js';
+import { destTaskOf, tupleCountOf } from './wire/frames.js';
 
 export type { BackpressureSettings } from './stream-manager/backpressure.js';
 
@@ -102,21 +102,8 @@ interface LocalInstance {
   memoryRestarts: number;
 }
 
-/** A plan change this stream manager is carrying out (see advanceTransition). */
-interface Transition {
-  readonly version: number;
-  readonly fencePeers: ReadonlySet<number>;
-  /** Local instances that have not yet confirmed routing by the new plan. */
-  readonly waiting: Set<number>;
-  readonly removed: ReadonlySet<number>;
-  fenced: boolean;
-  readonly startedAt: number;
-}
-
 /** How long a container whose instance failed to start tries to tell the topology master before it exits. */
 const FAILURE_REPORT_TIMEOUT_MS = 5000;
-/** A plan change whose fences do not all arrive within this time goes ahead without them. */
-const TRANSITION_TIMEOUT_MS = 30_000;
 const SHUTDOWN_TIMEOUT_MS = 10_000;
 
 const STALL_CHECK_MS = 5;
@@ -172,11 +159,7 @@ export class StreamManager {
   private readonly mesh: PeerMesh;
   private dataPort = 0;
   private tmLink: Link | undefined;
-  private plan: PhysicalPlan | undefined;
-  private readonly containerOfTask = new Map<number, number>();
-  /** The newest plan version each peer has fenced. */
-  private readonly fenceVersions = new Map<number, number>();
-  private transition: Transition | undefined;
+  private readonly transition: PlanTransition;
   /** Shares the clock of the hung check, which compares delivery times with performance.now(). */
   private readonly pressure: BackpressureController;
   private metricsTimer: NodeJS.Timeout | undefined;
@@ -184,12 +167,6 @@ export class StreamManager {
   private stallTimer: NodeJS.Timeout | undefined;
   /** This process's run of the container, in its metrics (see MetricsReport.incarnation). */
   private readonly incarnation = randomUUID();
-  /**
-   * Frames from peers for tasks no plan this stream manager has seen names: the peer routes by a
-   * newer plan, which names a task this container is about to host. They wait for that plan.
-   */
-  private unplaced: Uint8Array[] = [];
-  private unplacedBytes = 0;
   private droppedFrames = 0;
   private droppedTuples = 0;
   private stopping = false;
@@ -219,7 +196,7 @@ export class StreamManager {
       logger: this.logger,
       events: {
         data: (frame) => this.deliverLocal(frame),
-        fence: (message) => this.onFence(message),
+        fence: (message) => this.transition.fenced(message),
         avoidTasks: (message) => this.onPeerAvoid(message),
         backpressure: (message) => this.applyPressure(this.pressure.peerAnnounced(message)),
         peerClosed: (containerId) => this.onPeerClosed(containerId),
@@ -230,6 +207,20 @@ export class StreamManager {
             ...(this.avoidedHere.size > 0 ? [{ type: 'avoid-tasks', containerId: me, tasks: [...this.avoidedHere] } as const] : []),
           ];
         },
+      },
+    });
+    this.transition = new PlanTransition({
+      containerId: options.container.id,
+      logger: this.logger,
+      ports: {
+        route: (frame) => this.route(frame, frame.buffer as ArrayBuffer),
+        unplacedBacklog: (bytes) => this.applyPressure(this.pressure.unplacedBacklog(bytes)),
+        flushHeld: () => {
+          for (const frame of this.pressure.takeHeld()) this.route(new Uint8Array(frame), frame);
+        },
+        sendToPeer: (containerId, frame) => void this.mesh.send(containerId, frame),
+        stopRemoved: (taskIds) => this.stopInstances(taskIds),
+        applied: (version) => this.tmLink?.sendControl({ type: 'plan-applied', containerId: options.container.id, version } satisfies PlanAppliedMessage),
       },
     });
   }
@@ -314,8 +305,8 @@ export class StreamManager {
       component: local.component,
       taskId: local.taskId,
       componentIndex: local.componentIndex,
-      ...(this.plan ? { tasks: [...tasksByComponent(this.plan.instances)] } : {}),
-      runtimeConfig: (this.plan?.runtimeConfig ?? this.options.initialRuntimeConfig ?? {})[local.component] ?? {},
+      ...(this.transition.plan ? { tasks: [...tasksByComponent(this.transition.plan.instances)] } : {}),
+      runtimeConfig: (this.transition.plan?.runtimeConfig ?? this.options.initialRuntimeConfig ?? {})[local.component] ?? {},
       logLevel: this.options.logLevel,
     };
     const heapMb = Math.max(64, Math.floor(local.plan.resources.ramBytes / (1024 * 1024)));
@@ -358,7 +349,7 @@ export class StreamManager {
             else this.logger.error(`instance ${name} failed`, { error: message.message });
             break;
           case 'tasks-applied':
-            this.onTasksApplied(local, message.version);
+            this.transition.tasksApplied(local.taskId, message.version);
             break;
           case 'config-applied':
             if (message.error !== undefined) this.logger.warn(`instance ${name} rejected a runtime config change`, { error: message.error });
@@ -468,9 +459,10 @@ export class StreamManager {
     local.progressMark = 0;
     local.progressAt = performance.now();
     if (this.avoided.length > 0) this.post(local, { type: 'avoid', tasks: this.avoided });
-    if (this.plan) {
-      this.post(local, { type: 'tasks', version: this.plan.version, tasks: [...tasksByComponent(this.plan.instances)] });
-      if (local.isSpout && this.plan.state === 'RUNNING') this.post(local, { type: 'activate' });
+    const plan = this.transition.plan;
+    if (plan) {
+      this.post(local, { type: 'tasks', version: plan.version, tasks: [...tasksByComponent(plan.instances)] });
+      if (local.isSpout && plan.state === 'RUNNING') this.post(local, { type: 'activate' });
     }
     if (local.isSpout && this.pressure.spoutsPaused) this.post(local, { type: 'pause' });
     const backlog = local.backlog;
@@ -606,7 +598,7 @@ export class StreamManager {
       this.deliverToWorker(local, buffer);
       return;
     }
-    const containerId = this.containerOfTask.get(destTask);
+    const containerId = this.transition.containerOf(destTask);
     const backlog = containerId === undefined ? undefined : this.mesh.send(containerId, view);
     if (backlog === undefined) {
       this.drop(view, containerId === this.options.container.id ? 'its task stopped here' : 'no container hosts its task');
@@ -627,11 +619,7 @@ export class StreamManager {
   private onPeerClosed(containerId: number): void {
     this.applyPressure(this.pressure.peerGone(containerId));
     if (this.avoidedByPeer.delete(containerId)) this.updateAvoided();
-    // A container that left the plan and stopped can send nothing more: as good as fenced.
-    if (this.plan && !this.plan.streamManagers.some((s) => s.containerId === containerId)) {
-      this.fenceVersions.set(containerId, Number.MAX_SAFE_INTEGER);
-      this.advanceTransition();
-    }
+    this.transition.peerClosed(containerId);
   }
 
   /** A frame from a peer stream manager, for one of our instances or one a newer plan gives us. */
@@ -641,28 +629,8 @@ export class StreamManager {
     const copy = new ArrayBuffer(frame.length);
     new Uint8Array(copy).set(frame);
     if (local) this.deliverToWorker(local, copy);
-    else if (this.containerOfTask.has(destTask)) this.route(new Uint8Array(copy), copy);
-    else {
-      this.holdUnplaced(new Uint8Array(copy));
-      this.applyPressure(this.pressure.unplacedBacklog(this.unplacedBytes));
-    }
-  }
-
-  private holdUnplaced(frame: Uint8Array): void {
-    this.unplaced.push(frame);
-    this.unplacedBytes += frame.byteLength;
-  }
-
-  /** After a plan change: frames that waited for a plan naming their task go where it says. */
-  private placeUnplaced(): void {
-    const waiting = this.unplaced;
-    this.unplaced = [];
-    this.unplacedBytes = 0;
-    for (const frame of waiting) {
-      if (this.containerOfTask.has(destTaskOf(frame))) this.route(frame, frame.buffer as ArrayBuffer);
-      else this.holdUnplaced(frame);
-    }
-    this.applyPressure(this.pressure.unplacedBacklog(this.unplacedBytes));
+    else if (this.transition.containerOf(destTask) !== undefined) this.route(new Uint8Array(copy), copy);
+    else this.transition.holdUnplaced(new Uint8Array(copy));
   }
 
   /**
@@ -741,8 +709,7 @@ export class StreamManager {
   }
 
   private applyPlan(plan: PhysicalPlan): void {
-    const previous = this.plan;
-    this.plan = plan;
+    const previous = this.transition.adopt(plan);
     const me = this.options.container.id;
     // An update may have changed what this container holds, and so its RAM.
     void this.options.readPackingPlan().then(
@@ -752,8 +719,6 @@ export class StreamManager {
       },
       () => undefined,
     );
-    // Tasks a new plan drops keep their container here: frames routed by the old plan may still come.
-    for (const instance of plan.instances) this.containerOfTask.set(instance.taskId, instance.containerId);
     this.mesh.connect(plan.streamManagers);
     const mine = plan.instances.filter((i) => i.containerId === me);
     // Only instances an earlier plan contained can be dropped; a container added by an update may see
@@ -763,9 +728,7 @@ export class StreamManager {
     for (const instance of mine) {
       if (!this.instances.has(instance.taskId)) this.addInstance(instance);
     }
-    this.placeUnplaced();
-    const fencePeers = new Set([...(previous?.streamManagers ?? []), ...plan.streamManagers].map((s) => s.containerId));
-    fencePeers.delete(me);
+    this.transition.placeUnplaced();
     const tasks = [...tasksByComponent(plan.instances)];
     const waiting = new Set<number>();
     const configured = new Set<number>();
@@ -787,8 +750,7 @@ export class StreamManager {
       this.configRounds.set(plan.version, { waiting: configured, failures: [] });
       this.onConfigApplied(undefined, plan.version, undefined);
     }
-    this.transition = { version: plan.version, fencePeers, waiting, removed: new Set(removed.map((r) => r.taskId)), fenced: false, startedAt: Date.now() };
-    this.advanceTransition();
+    this.transition.begin(plan, previous, waiting, removed.map((r) => r.taskId));
   }
 
   /**
@@ -803,47 +765,6 @@ export class StreamManager {
     if (round.waiting.size > 0) return;
     this.configRounds.delete(version);
     this.tmLink?.sendControl({ type: 'config-applied', containerId: this.options.container.id, version, failures: round.failures } satisfies ConfigAppliedMessage);
-  }
-
-  /** A local instance acknowledged that it routes by plan `version`. */
-  private onTasksApplied(local: LocalInstance, version: number): void {
-    if (this.transition && this.transition.version <= version) {
-      this.transition.waiting.delete(local.taskId);
-      this.advanceTransition();
-    }
-  }
-
-  /**
-   * Moves the current plan change forward: once every local instance routes by the new plan, fence
-   * every peer; once every peer has fenced too, the queues of removed instances are final, so they
-   * stop after executing them; then tell the topology master the plan is applied here.
-   */
-  private advanceTransition(): void {
-    const transition = this.transition;
-    if (!transition || this.stopping) return;
-    const me = this.options.container.id;
-    if (!transition.fenced) {
-      if (transition.waiting.size > 0 && Date.now() - transition.startedAt < TRANSITION_TIMEOUT_MS) return;
-      // Spout output held for backpressure was routed by the old plan; it must leave before the fence.
-      for (const frame of this.pressure.takeHeld()) this.route(new Uint8Array(frame), frame);
-      const fence = encodeControlFrame({ type: 'fence', containerId: me, version: transition.version } satisfies FenceMessage);
-      for (const containerId of transition.fencePeers) this.mesh.send(containerId, fence);
-      transition.fenced = true;
-    }
-    const unfenced = [...transition.fencePeers].filter((p) => (this.fenceVersions.get(p) ?? 0) < transition.version);
-    if (unfenced.length > 0) {
-      if (Date.now() - transition.startedAt < TRANSITION_TIMEOUT_MS) return;
-      this.logger.warn('peers did not fence the new plan in time; stopping removed instances anyway', { version: transition.version, unfenced });
-    }
-    this.transition = undefined;
-    void this.stopInstances([...transition.removed]).then(() => {
-      this.tmLink?.sendControl({ type: 'plan-applied', containerId: me, version: transition.version } satisfies PlanAppliedMessage);
-    });
-  }
-
-  private onFence(message: FenceMessage): void {
-    if ((this.fenceVersions.get(message.containerId) ?? 0) < message.version) this.fenceVersions.set(message.containerId, message.version);
-    this.advanceTransition();
   }
 
   /**
@@ -972,6 +893,7 @@ export class StreamManager {
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
+    this.transition.stop();
     this.mesh.stopReconnecting();
     clearTimeout(this.metricsTimer);
     clearInterval(this.heartbeatTimer);
