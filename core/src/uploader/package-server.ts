@@ -147,7 +147,8 @@ export class PackageServer {
     }
     const { size } = await handle.stat();
     const stream = handle.createReadStream();
-    stream.once('end', () => this.logger.info('package served', { ...location, bytes: size, to: c.env.incoming.socket.remoteAddress }));
+    stream.once('error', (error) => this.logger.warn('serving a package failed', { ...location, error: describeError(error) }));
+    this.logger.info('package served', { ...location, bytes: size, to: c.env.incoming.socket.remoteAddress });
     return c.body(Readable.toWeb(stream) as unknown as ReadableStream, 200, { 'content-type': 'application/octet-stream', 'content-length': String(size) });
   }
 
