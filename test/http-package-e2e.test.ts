@@ -155,5 +155,6 @@ describe('a topology whose package comes over HTTP', () => {
     } finally {
       await client.close();
     }
-  });
+    // Submit, two rounds of counting, a container restart and kill: generous for a busy machine.
+  }, 240_000);
 });
