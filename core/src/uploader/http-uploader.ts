@@ -44,13 +44,10 @@ export class HttpUploader implements Uploader {
     const source = path.resolve(request.packagePath);
     const location = { topologyName: request.topologyName, topologyId: request.topologyId, fileName: path.basename(source) };
     const target = new URL(packagePath(location), this.url);
-    const fail = (reason: string, cause?: unknown) =>
-      new UploaderError(`cannot upload topology package ${source} to ${target.href}: ${reason}`, { ...(cause === undefined ? {} : { cause }), ...(cause instanceof ArdeaError ? { code: cause.code } : {}) });
+    const fail = failure(`cannot upload topology package ${source} to ${target.href}`);
     if (request.signal?.aborted) throw fail('the upload was aborted', request.signal.reason);
     const size = await packageFileSize(source, fail);
-    const token = await readTokenFile(this.options.tokenFile, 'uploader.tokenFile').catch((error: unknown) => {
-      throw fail(describeError(error), error);
-    });
+    const token = await this.token(fail);
     const answer = await this.call(target, 'PUT', token, fail, request.signal, {
       body: Readable.toWeb(createReadStream(source)) as ReadableStream,
       headers: { 'content-type': 'application/octet-stream', 'content-length': String(size) },
@@ -67,16 +64,16 @@ export class HttpUploader implements Uploader {
   async undo(uri: string): Promise<void> {
     const relative = this.packagePathOf(uri);
     const target = new URL(relative, this.url);
-    const fail = (reason: string, cause?: unknown) =>
-      new UploaderError(`cannot remove uploaded package ${displayedPackageUri(uri)} from ${target.href}: ${reason}`, {
-        ...(cause === undefined ? {} : { cause }),
-        ...(cause instanceof ArdeaError ? { code: cause.code } : {}),
-      });
-    const token = await readTokenFile(this.options.tokenFile, 'uploader.tokenFile').catch((error: unknown) => {
+    const fail = failure(`cannot remove uploaded package ${displayedPackageUri(uri)} from ${target.href}`);
+    await this.call(target, 'DELETE', await this.token(fail), fail);
+    this.logger.info('topology package removed', { uri: displayedPackageUri(uri) });
+  }
+
+  /** Read at each call, so that a changed token file takes effect without a restart. */
+  private token(fail: Failure): Promise<string> {
+    return readTokenFile(this.options.tokenFile, 'uploader.tokenFile').catch((error: unknown) => {
       throw fail(describeError(error), error);
     });
-    await this.call(target, 'DELETE', token, fail);
-    this.logger.info('topology package removed', { uri: displayedPackageUri(uri) });
   }
 
   /** `packages/<topology>/<id>/<file>` of a URI this uploader handed out; anything else is refused. */
@@ -101,7 +98,7 @@ export class HttpUploader implements Uploader {
     target: URL,
     method: 'PUT' | 'DELETE',
     token: string,
-    fail: (reason: string, cause?: unknown) => UploaderError,
+    fail: Failure,
     abort?: AbortSignal,
     init: { body?: ReadableStream; headers?: Record<string, string> } = {},
   ): Promise<unknown> {
@@ -135,6 +132,14 @@ export class HttpUploader implements Uploader {
     const hint = status === 401 ? '; uploader.tokenFile must hold the token the server was started with' : '';
     throw fail(`the package server refused ${method} (HTTP ${status}): ${said || '(no message)'}${hint}`);
   }
+}
+
+type Failure = (reason: string, cause?: unknown) => UploaderError;
+
+/** Builds the errors of one operation: `<what>: <reason>`, keeping the code of an Ardea error it wraps. */
+function failure(what: string): Failure {
+  return (reason, cause) =>
+    new UploaderError(`${what}: ${reason}`, { ...(cause === undefined ? {} : { cause }), ...(cause instanceof ArdeaError ? { code: cause.code } : {}) });
 }
 
 /** A base URL that relative package paths resolve under, whatever path prefix it has. */
