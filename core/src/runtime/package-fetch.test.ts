@@ -76,6 +76,16 @@ describe('loading a topology package by URI', () => {
     expect(requests).toHaveLength(2);
   });
 
+  it('keeps one copy: the package it fetches replaces copies of earlier ones', async () => {
+    const uri = await serve();
+    const earlier = `topology-${'e'.repeat(64)}.mjs`;
+    await mkdir(cacheDirectory, { recursive: true });
+    await writeFile(path.join(cacheDirectory, earlier), 'an earlier submission');
+    await writeFile(path.join(cacheDirectory, 'notes.txt'), 'not a package copy');
+    await localPackageUrl({ uri, sha256: SHA256, cacheDirectory, logger });
+    expect(await cacheEntries()).toEqual(['notes.txt', `topology-${SHA256}.mjs`]);
+  });
+
   it('refuses a package whose checksum is not the submitted one, keeping nothing of it', async () => {
     const uri = await serve(Buffer.from('export default "something else";\n'));
     const failure = localPackageUrl({ uri, sha256: SHA256, cacheDirectory, logger });

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { rename, rm } from 'node:fs/promises';
+import { readdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -82,7 +82,22 @@ async function cachedCopy(options: LocalPackageOptions, fetch: (destination: str
     throw error;
   }
   logger.info('topology package fetched', { uri: displayedPackageUri(uri), file: target });
+  await removeOtherCopies(cacheDirectory, path.basename(target), logger);
   return pathToFileURL(target).href;
+}
+
+/**
+ * A container runs one package; copies of earlier ones (an earlier submission under the same name
+ * reuses the working directory) are removed, so the cache holds one copy whatever happened before.
+ */
+async function removeOtherCopies(cacheDirectory: string, keep: string, logger: Logger): Promise<void> {
+  try {
+    for (const name of await readdir(cacheDirectory)) {
+      if (name !== keep && /^topology-[0-9a-f]{64}\.mjs$/.test(name)) await rm(path.join(cacheDirectory, name), { force: true });
+    }
+  } catch (error) {
+    logger.warn('could not remove an earlier copy of a topology package', { directory: cacheDirectory, error: describeError(error) });
+  }
 }
 
 async function download(uri: string, destination: string, signal: AbortSignal): Promise<void> {
