@@ -22,10 +22,10 @@ beforeEach(async () => {
 afterEach(() => rm(base, { recursive: true, force: true }));
 
 /** Runs the command until `stop` is called; resolves to its URL once it listens. */
-async function start(options: Partial<Parameters<typeof packageServerCommand>[1]> = {}) {
+async function start() {
   let stop!: () => void;
   const stopped = new Promise<void>((resolve) => (stop = resolve));
-  const running = packageServerCommand(io, { host: '127.0.0.1', port: '0', dir: 'packages', tokenFile: 'token', ...options }, stopped);
+  const running = packageServerCommand(io, { host: '127.0.0.1', port: '0', dir: 'packages', tokenFile: 'token' }, stopped);
   await vi.waitFor(() => expect(stdout).toMatch(/^package server listening on http:\/\/127\.0\.0\.1:\d+ /), { timeout: 10_000, interval: 20 });
   const url = /listening on (\S+) /.exec(stdout)![1]!;
   return { url, stop: async () => (stop(), await running) };
@@ -60,12 +60,13 @@ describe('ardea package-server', () => {
   });
 
   it('checks its options before starting', async () => {
+    const defaults = { host: '127.0.0.1', port: '0', dir: 'packages', tokenFile: 'token' };
     for (const [options, message] of [
-      [{ port: 'http' }, "--port must be a port number (0 picks a free one), not 'http'"],
-      [{ port: '70000' }, "--port must be a port number (0 picks a free one), not '70000'"],
-      [{ maxPackageSize: 'huge' }, "--max-package-size must be a byte amount such as 512MiB, not 'huge'"],
+      [{ ...defaults, port: 'http' }, "--port must be a port number (0 picks a free one), not 'http'"],
+      [{ ...defaults, port: '70000' }, "--port must be a port number (0 picks a free one), not '70000'"],
+      [{ ...defaults, maxPackageSize: 'huge' }, "--max-package-size must be a byte amount such as 512MiB, not 'huge'"],
     ] as const) {
-      const failure = packageServerCommand(io, { host: '127.0.0.1', port: '0', dir: 'packages', tokenFile: 'token', ...options }, Promise.resolve());
+      const failure = packageServerCommand(io, options, Promise.resolve());
       await expect(failure).rejects.toBeInstanceOf(ConfigError);
       await expect(failure).rejects.toThrow(message);
     }
