@@ -9,3 +9,4 @@ export * from './packing-conformance.js';
 export * from './scheduler-conformance.js';
 export * from './uploader-conformance.js';
 export * from './health-policy-testing.js';
+export * from './services.js';

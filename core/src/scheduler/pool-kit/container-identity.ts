@@ -1,0 +1,27 @@
+import type { ContainerPlan, PackingPlan } from '../../model/packing-plan.js';
+
+/**
+ * Keeps the container ids of `proposed` dense (1..M) so a pool that numbers containers by ordinal
+ * only ever adds or drops its highest slots. Repacking may empty any container; here each hole below
+ * M is filled by a container from above M — first one the update adds (nothing moves), then the
+ * running one with the fewest instances (its instances move, which the engine's fenced plan change
+ * carries out without loss). Ids ≤ M keep their containers, so untouched instances stay put.
+ *
+ * Plans that are dense already come back unchanged.
+ */
+export function compactContainerIds(current: PackingPlan, proposed: PackingPlan): PackingPlan {
+  const size = proposed.containers.length;
+  const used = new Set(proposed.containers.map((c) => c.id));
+  const holes: number[] = [];
+  for (let id = 1; id <= size; id++) if (!used.has(id)) holes.push(id);
+  if (holes.length === 0) return proposed;
+
+  const running = new Set(current.containers.map((c) => c.id));
+  const above = proposed.containers
+    .filter((c) => c.id > size)
+    .sort((a, b) => Number(running.has(a.id)) - Number(running.has(b.id)) || a.instances.length - b.instances.length || a.id - b.id);
+  const renamed = new Map<number, number>();
+  above.forEach((container, index) => renamed.set(container.id, holes[index]!));
+  const containers: ContainerPlan[] = proposed.containers.map((c) => (renamed.has(c.id) ? { ...c, id: renamed.get(c.id)! } : c));
+  return { ...proposed, containers: containers.sort((a, b) => a.id - b.id) };
+}
