@@ -33,6 +33,7 @@ export { buildTopologyPackage, type BuiltTopologyPackage } from './scheduler/top
 export { createArdea, Ardea, applyTopologyProperties, type CreateArdeaOptions, type SubmitOptions, type SubmitResult, type TopologyDescription } from './scheduler/ardea.js';
 export { HttpSchedulerClient, LibrarySchedulerClient, openSchedulerClient, type SchedulerClient } from './scheduler/scheduler-client.js';
 export { executorSpec } from './scheduler/executor-spec.js';
+export * from './scheduler/pool-kit/index.js';
 export * from './http/json-server.js';
 export * from './http/json-client.js';
 export * from './healthmgr/index.js';

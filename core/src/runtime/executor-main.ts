@@ -9,7 +9,7 @@ import 'reflect-metadata';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { loadClusterConfig } from '../config/cluster-config.js';
-import { createArdeaContainer } from '../di/ardea-container.js';
+import { closeArdeaContainer, createArdeaContainer } from '../di/ardea-container.js';
 import { ArdeaError, describeError } from '../errors/index.js';
 import { StreamLogger } from '../logging/index.js';
 import { StateManager } from '../spi/state-manager.js';
@@ -147,7 +147,7 @@ async function main(): Promise<void> {
     const deadline = setTimeout(() => process.exit(1), 5000);
     deadline.unref();
     await stop().catch((error: unknown) => logger.warn('stop failed', { error }));
-    await state.close().catch((error: unknown) => logger.warn('closing the state manager failed', { error }));
+    await closeArdeaContainer(container).catch((error: unknown) => logger.warn('closing the state manager failed', { error }));
     process.exit(process.exitCode ?? 0);
   };
   process.once('SIGTERM', () => void shutdown('SIGTERM'));

@@ -30,4 +30,10 @@ export interface Uploader {
    * nothing (any more) resolves; a URI outside its space rejects with `UploaderError`.
    */
   undo(uri: string): Promise<void>;
+
+  /**
+   * Releases connections and timers, when the uploader holds any. Idempotent. The deployment's
+   * container calls it when it is closed.
+   */
+  close?(): Promise<void>;
 }
