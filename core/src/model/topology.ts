@@ -346,3 +346,9 @@ export function withParallelism(topology: TopologyDefinition, parallelism: Reado
   checkTopologySize(scaled);
   return scaled;
 }
+
+/**
+ * Runtime config key the engine reserves on an emitting component: shuffle weights per target task
+ * id (a health policy routes around a slow instance with it). Keys starting with `__` belong to the engine.
+ */
+export const SHUFFLE_WEIGHTS_KEY = '__shuffleWeights';
