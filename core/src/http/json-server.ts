@@ -5,7 +5,7 @@ import { getRequestListener, type HttpBindings } from '@hono/node-server';
 import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { z } from 'zod';
-import { ArdeaError, describeError } from '../errors/index.js';
+import { ArdeaError, describeError, describeSchemaIssue } from '../errors/index.js';
 import type { Logger } from '../logging/index.js';
 
 /** What a JSON server accepts before a handler runs. */
@@ -195,7 +195,10 @@ function parseBody(text: string): unknown {
 function check<T>(schema: z.ZodType<T>, value: unknown, where: 'body' | 'query'): T {
   const result = schema.safeParse(value);
   if (result.success) return result.data;
-  const issues = result.error.issues.slice(0, 5).map((issue) => `${where}${issue.path.map((key) => (typeof key === 'number' ? `[${key}]` : `.${String(key)}`)).join('')}: ${issue.message}`);
+  const issues = result.error.issues.slice(0, 5).map((issue) => {
+    const described = describeSchemaIssue(issue, { style: 'accessor', prefix: where });
+    return `${described.path}: ${described.message}`;
+  });
   throw invalid(issues.join('; '));
 }
 

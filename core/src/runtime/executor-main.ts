@@ -19,8 +19,7 @@ import { HealthManager } from '../healthmgr/health-manager.js';
 import { builtinHealthPolicies } from '../healthmgr/builtin-policies.js';
 import { healthManagerEnabled, provisioningSettingsOf } from '../healthmgr/settings.js';
 import { Ardea } from '../scheduler/ardea.js';
-import { Detector, Diagnoser, HealthPolicy, Resolver, TopologyActuator } from '../spi/health-policy.js';
-import { MetricsSource } from '../healthmgr/measurements.js';
+import { Detector, Diagnoser, HealthPolicy, MetricsSource, Resolver, TopologyActuator } from '../spi/health-policy.js';
 import { StreamManager } from './stream-manager.js';
 import { TopologyMaster } from './topology-master.js';
 

@@ -15,7 +15,7 @@ import { MAX_CONTAINERS, validateTopology, withParallelism, type TopologyDefinit
 import { JsonHttpClient } from '../http/json-client.js';
 import { applyPackingHints, selectPackingAlgorithm, selectRepackingAlgorithm } from '../packing/index.js';
 import { instanceStartError, type InstanceFailure } from '../runtime/control-messages.js';
-import type { MetricsView } from '../runtime/metrics-cache.js';
+import type { MetricsView } from '../model/metrics.js';
 import { runtimeSettingsOf } from '../runtime/runtime-settings.js';
 import { validateHealthSettings } from '../healthmgr/builtin-policies.js';
 import { PackingAlgorithm, RepackingAlgorithm } from '../spi/packing.js';

@@ -1,7 +1,6 @@
 import { instanceName } from '../../model/packing-plan.js';
 import { formatResources } from '../../model/resources.js';
-import type { CliIo } from '../cli-io.js';
-import type { ClusterCommandOptions } from '../program.js';
+import type { CliIo, ClusterCommandOptions } from '../cli-io.js';
 import { withArdea } from './topology-commands.js';
 
 export async function listCommand(io: CliIo, cluster: string, options: ClusterCommandOptions): Promise<void> {
