@@ -34,6 +34,7 @@ export { createArdea, Ardea, applyTopologyProperties, type CreateArdeaOptions, t
 export { HttpSchedulerClient, LibrarySchedulerClient, openSchedulerClient, type SchedulerClient } from './scheduler/scheduler-client.js';
 export { clusterConfigEnv, executorSpec } from './scheduler/executor-spec.js';
 export { INSTALLED_EXECUTOR_BIN, localExecutorArgv } from './scheduler/executor-command.js';
+export * from './scheduler/pool-kit/index.js';
 export * from './http/json-server.js';
 export * from './http/json-client.js';
 export * from './healthmgr/index.js';

@@ -1,8 +1,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { createRequire } from 'node:module';
 import { ArdeaError, describeError } from '../errors/index.js';
-import { Logger, StreamLogger } from '../logging/index.js';
-import type { CliIo } from './cli-io.js';
+import type { ClusterCommandOptions, CliIo } from './cli-io.js';
 import { configCommand } from './commands/config-command.js';
 import { describeCommand, listCommand } from './commands/state-commands.js';
 import { DEFAULT_PACKAGE_SERVER_PORT, packageServerCommand, type PackageServerCommandOptions } from './commands/package-server-command.js';
@@ -11,12 +10,6 @@ import { activationCommand, healthCommand, killCommand, metricsCommand, restartC
 
 const packageJson = createRequire(import.meta.url)('../../package.json') as { version: string };
 export const ARDEA_VERSION = packageJson.version;
-
-/** Options every command that talks to a cluster accepts. */
-export interface ClusterCommandOptions {
-  readonly configProperty: string[];
-  readonly verbose?: boolean;
-}
 
 /** The value of the CLI's exit code for a given outcome. */
 export const EXIT_OK = 0;
@@ -31,10 +24,6 @@ function clusterOptions(command: Command): Command {
       new Option('--config-property <key=value>', 'override a config value (repeatable), e.g. packing.algorithm=first-fit-decreasing').default([]).argParser(collect),
     )
     .option('-v, --verbose', 'log what happens to stderr');
-}
-
-export function cliLogger(io: CliIo, verbose: boolean | undefined): Logger {
-  return new StreamLogger({ level: verbose ? 'debug' : 'warn', format: 'text', stream: io.stderr });
 }
 
 /**

@@ -3,7 +3,7 @@ import type { HttpBindings } from '@hono/node-server';
 import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { z } from 'zod';
-import { ArdeaError, describeError } from '../errors/index.js';
+import { ArdeaError, describeError, describeSchemaIssue } from '../errors/index.js';
 import type { Logger } from '../logging/index.js';
 import { bearerCheck, closeServer, createLimitedServer, errorReply as reply, listenOn, portOf, type ConnectionLimits } from './hardened-server.js';
 
@@ -154,7 +154,10 @@ function parseBody(text: string): unknown {
 function check<T>(schema: z.ZodType<T>, value: unknown, where: 'body' | 'query'): T {
   const result = schema.safeParse(value);
   if (result.success) return result.data;
-  const issues = result.error.issues.slice(0, 5).map((issue) => `${where}${issue.path.map((key) => (typeof key === 'number' ? `[${key}]` : `.${String(key)}`)).join('')}: ${issue.message}`);
+  const issues = result.error.issues.slice(0, 5).map((issue) => {
+    const described = describeSchemaIssue(issue, { style: 'accessor', prefix: where });
+    return `${described.path}: ${described.message}`;
+  });
   throw invalid(issues.join('; '));
 }
 

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { clusterConfigOfProcess } from '../config/cluster-config.js';
-import { createArdeaContainer } from '../di/ardea-container.js';
+import { closeArdeaContainer, createArdeaContainer } from '../di/ardea-container.js';
 import { ArdeaError, describeError } from '../errors/index.js';
 import { StreamLogger } from '../logging/index.js';
 import { StateManager } from '../spi/state-manager.js';
@@ -24,8 +24,7 @@ import { HealthManager } from '../healthmgr/health-manager.js';
 import { builtinHealthPolicies } from '../healthmgr/builtin-policies.js';
 import { healthManagerEnabled, provisioningSettingsOf } from '../healthmgr/settings.js';
 import { Ardea } from '../scheduler/ardea.js';
-import { Detector, Diagnoser, HealthPolicy, Resolver, TopologyActuator } from '../spi/health-policy.js';
-import { MetricsSource } from '../healthmgr/measurements.js';
+import { Detector, Diagnoser, HealthPolicy, MetricsSource, Resolver, TopologyActuator } from '../spi/health-policy.js';
 import { StreamManager } from './stream-manager.js';
 import { TopologyMaster } from './topology-master.js';
 
@@ -155,7 +154,7 @@ async function main(): Promise<void> {
     const deadline = setTimeout(() => process.exit(1), 5000);
     deadline.unref();
     await stop().catch((error: unknown) => logger.warn('stop failed', { error }));
-    await state.close().catch((error: unknown) => logger.warn('closing the state manager failed', { error }));
+    await closeArdeaContainer(container).catch((error: unknown) => logger.warn('closing the state manager failed', { error }));
     process.exit(process.exitCode ?? 0);
   };
   process.once('SIGTERM', () => void shutdown('SIGTERM'));

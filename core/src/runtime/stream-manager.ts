@@ -25,7 +25,7 @@ import { acceptAuthenticated, connectAuthenticated, Link, listen } from './link.
 import { tasksByComponent } from './routing.js';
 import { memoryCulprit, ramTrigger } from './memory-guard.js';
 import { hungInstanceMsOf } from './runtime-settings.js';
-import { destTaskOf, encodeControlFrame, tupleCountOf } from './wire/frames.js';
+import { DataFrameHeader, destTaskOf, encodeControlFrame, FrameKind, tupleCountOf } from './wire/frames.js';
 
 export interface BackpressureSettings {
   /** Bytes queued towards one instance (or one peer) that start backpressure. */
@@ -150,6 +150,8 @@ interface Peer {
 
 const PEER_BACKLOG_POLL_MS = 2;
 const STALL_CHECK_MS = 5;
+/** How long a stopping stream manager waits for its peers to take what it sent them. */
+const PEER_DRAIN_TIMEOUT_MS = 3000;
 /**
  * How often the counters go to the metrics cache between samples: what a process counted before it
  * died is missing from the metrics for at most this long.
@@ -1147,9 +1149,17 @@ export class StreamManager {
     clearInterval(this.stallTimer);
     clearInterval(this.superviseTimer);
     await Promise.all([...this.instances.values()].map((instance) => this.shutdownWorker(instance)));
+    // What the instances emitted last — a removed container's final output among it — must reach
+    // the peers before this process exits.
+    await Promise.all(
+      [...this.peers.values()].map((peer) => {
+        for (const frame of peer.queued) if (frame[DataFrameHeader.kindOffset] === FrameKind.Data) this.drop(frame, `its peer stream manager at ${peer.address} is not connected`);
+        peer.queued = [];
+        return peer.link?.closeGracefully(PEER_DRAIN_TIMEOUT_MS);
+      }),
+    );
     this.reportMetrics();
-    this.tmLink?.close();
-    for (const peer of this.peers.values()) peer.link?.close();
+    await this.tmLink?.closeGracefully(PEER_DRAIN_TIMEOUT_MS);
     for (const link of this.inbound) link.socket.destroy();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }

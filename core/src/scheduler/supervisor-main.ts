@@ -8,7 +8,7 @@ import 'reflect-metadata';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { clusterConfigOfProcess } from '../config/cluster-config.js';
-import { createArdeaContainer } from '../di/ardea-container.js';
+import { closeArdeaContainer, createArdeaContainer } from '../di/ardea-container.js';
 import { ArdeaError, describeError } from '../errors/index.js';
 import { StreamLogger } from '../logging/index.js';
 import { Scheduler } from '../spi/scheduler.js';
@@ -40,8 +40,8 @@ async function main(): Promise<void> {
     const deadline = setTimeout(() => process.exit(code || 1), 15_000);
     deadline.unref();
     await service.close().catch(() => undefined);
-    await scheduler.close().catch((error: unknown) => logger.warn('closing the scheduler failed', { error: describeError(error) }));
-    await state.close().catch(() => undefined);
+    // Closes the scheduler (which stops the containers it owns) and the state manager.
+    await closeArdeaContainer(container).catch((error: unknown) => logger.warn('closing the scheduler or the state manager failed', { error: describeError(error) }));
     process.exit(code);
   };
   const executor = executorSpec(config, name);

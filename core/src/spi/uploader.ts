@@ -46,4 +46,10 @@ export interface Uploader {
    * Rejects with `UploaderError` naming the URI.
    */
   fetch?(request: FetchRequest): Promise<void>;
+
+  /**
+   * Releases connections and timers, when the uploader holds any. Idempotent. The deployment's
+   * container calls it when it is closed.
+   */
+  close?(): Promise<void>;
 }

@@ -1,8 +1,7 @@
 import { instanceName } from '../../model/packing-plan.js';
 import { formatResources } from '../../model/resources.js';
 import { displayedPackageUri } from '../../runtime/package-fetch.js';
-import type { CliIo } from '../cli-io.js';
-import type { ClusterCommandOptions } from '../program.js';
+import type { CliIo, ClusterCommandOptions } from '../cli-io.js';
 import { withArdea } from './topology-commands.js';
 
 export async function listCommand(io: CliIo, cluster: string, options: ClusterCommandOptions): Promise<void> {
