@@ -14,10 +14,10 @@ import { LibraryLauncher, LocalServiceLauncher } from '../scheduler/launchers.js
 import { StateManager } from '../spi/state-manager.js';
 import { Uploader } from '../spi/uploader.js';
 import { localFsStateManagerPlugin } from '../statemgr/index.js';
-import { localFsUploaderPlugin } from '../uploader/index.js';
+import { httpUploaderPlugin, localFsUploaderPlugin } from '../uploader/index.js';
 
 /** Plugins that ship inside the core and need no import. */
-export const BUILTIN_PLUGINS: readonly PluginDescriptor[] = [localFsStateManagerPlugin, localFsUploaderPlugin];
+export const BUILTIN_PLUGINS: readonly PluginDescriptor[] = [localFsStateManagerPlugin, localFsUploaderPlugin, httpUploaderPlugin];
 
 /** A plugin chosen by config, its descriptor, and its config section after the plugin's own validation. */
 export interface ResolvedPlugin {

@@ -16,6 +16,7 @@ import { JsonHttpClient } from '../http/json-client.js';
 import { applyPackingHints, selectPackingAlgorithm, selectRepackingAlgorithm } from '../packing/index.js';
 import { instanceStartError, type InstanceFailure } from '../runtime/control-messages.js';
 import type { MetricsView } from '../model/metrics.js';
+import { displayedPackageUri, sha256Of } from '../runtime/package-fetch.js';
 import { runtimeSettingsOf } from '../runtime/runtime-settings.js';
 import { validateHealthSettings } from '../healthmgr/builtin-policies.js';
 import { PackingAlgorithm, RepackingAlgorithm } from '../spi/packing.js';
@@ -154,8 +155,9 @@ export class Ardea {
         throw new StateConflictError(`topology '${definition.name}' is already running on cluster ${this.config.cluster}; kill it first or submit with --name`);
       }
       const uploader = this.container.get<Uploader>(Uploader);
+      const packageSha256 = await sha256Of(built.bundlePath);
       const packageUri = await uploader.upload({ topologyName: definition.name, topologyId: definition.id, packagePath: built.bundlePath });
-      progress(`uploaded package to ${packageUri}`);
+      progress(`uploaded package to ${displayedPackageUri(packageUri)}`);
       const execution: ExecutionState = {
         topologyName: definition.name,
         topologyId: definition.id,
@@ -164,6 +166,7 @@ export class Ardea {
         submittedAt: Date.now(),
         ardeaVersion: ARDEA_CORE_VERSION,
         packageUri,
+        packageSha256,
         schedulerPlugin: this.config.scheduler.plugin,
         schedulerMode: scheduler.mode,
         secret: randomBytes(24).toString('hex'),
@@ -253,7 +256,7 @@ export class Ardea {
     const operations: StateOperation[] = TOPOLOGY_REMOVAL_ORDER.map((kind) => ({ op: 'delete', kind, topology: name }));
     await this.state.transaction(operations);
     if (execution) {
-      onProgress(`removing package ${execution.packageUri}`);
+      onProgress(`removing package ${displayedPackageUri(execution.packageUri)}`);
       await this.container.get<Uploader>(Uploader).undo(execution.packageUri);
     }
   }

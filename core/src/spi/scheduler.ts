@@ -34,9 +34,24 @@ export const CONTAINER_ID_ENV = 'ARDEA_CONTAINER_ID';
  * How to start the executor of one container. The pool supplies the container index: as an argument
  * (local, Slurm), from a StatefulSet ordinal (Kubernetes), from job meta (Nomad) or from
  * `${COMPONENT_ID}` (YARN), by replacing {@link CONTAINER_INDEX_PLACEHOLDER} in `argv`.
+ *
+ * Nothing in it depends on the submitting machine's filesystem: the package comes by URI from the
+ * execution state, the cluster config by value in `env`.
  */
 export interface ExecutorSpec {
+  /**
+   * The command and its arguments. `argv[0]` is the executor command: a name the pool looks up on
+   * the container's PATH (`ardea-executor` unless `scheduler.executorCommand` says otherwise), or an
+   * absolute path in the container; the local pool runs its own installation's `ardea-executor`
+   * for the default name (see `localExecutorArgv`).
+   */
   readonly argv: readonly string[];
+  /**
+   * Variables the executor needs, `ARDEA_CLUSTER_CONFIG` (the cluster config by value) among them.
+   * They may hold credentials (a ZooKeeper password), so a pool must keep them as private as the
+   * container's own process environment: a Kubernetes Secret rather than the pod spec, a job script
+   * only its owner can read.
+   */
   readonly env: Readonly<Record<string, string>>;
 }
 

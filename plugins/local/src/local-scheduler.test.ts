@@ -187,6 +187,16 @@ describe('LocalScheduler', () => {
     expect((await scheduler.status('broken')).map((c) => c.state)).toEqual(['running', 'running']);
   });
 
+  it('names an executor command that is not on PATH and how to set another, starting nothing', async () => {
+    const { scheduler, startedPids } = await setUp();
+    const failure = scheduler.schedule(request('unnamed', [1], { argv: ['no-such-ardea-executor', '--container', CONTAINER_INDEX_PLACEHOLDER], env: {} }));
+    await expect(failure).rejects.toBeInstanceOf(SchedulerError);
+    await expect(failure).rejects.toThrow(
+      /topology 'unnamed': could not start container 0: the executor command 'no-such-ardea-executor' is not on this machine's PATH \(.*\); install it there, or set scheduler\.executorCommand/,
+    );
+    expect(startedPids('unnamed', 0)).toEqual([]);
+  });
+
   it('restarts a crashing container with a backoff that doubles up to the maximum', async () => {
     const { scheduler, logger, logFile } = await setUp({ restartBackoff: { initialMs: 20, maxMs: 160 } });
     await scheduler.schedule(request('crashy', [], { argv: ['sh', '-c', 'echo crashing; exit 3'], env: {} }));

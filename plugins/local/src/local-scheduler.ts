@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import {
   CONTAINER_ID_ENV,
   describeError,
-  executorArgv,
+  localExecutorArgv,
   makePrivateDirectory,
   PARENT_PID_ENV,
   planContainerChanges,
@@ -332,13 +332,12 @@ export class LocalScheduler implements Scheduler {
     const cwd = join(topologyDirectory, `container-${container.id}`);
     const logDirectory = join(topologyDirectory, 'logs');
     const logPath = join(logDirectory, `container-${container.id}.log`);
-    const [file, ...args] = executorArgv(container.executor, container.id);
-    if (!file) throw new SchedulerError(`topology '${topology.name}': cannot start container ${container.id}: the executor argv is empty`);
-
     container.state = 'pending';
     container.message = undefined;
     let subprocess: ExecutorProcess;
     try {
+      // The spec's command is logical (`ardea-executor`); here it becomes this machine's executable.
+      const [file, ...args] = localExecutorArgv(container.executor, container.id);
       for (const directory of [topologyDirectory, cwd, logDirectory]) await makePrivateDirectory(directory, { repair: true });
       // The child writes to the log file itself instead of through pipes to this process, so a chatty
       // executor costs the supervisor nothing. execa hands any descriptor number to spawn() unchanged,

@@ -78,7 +78,18 @@ await describeWithService(LOOPBACK_SLURM, 'word count on Slurm through the CLI',
     const ssh = [`host: 127.0.0.1`, `port: ${SSHD_PORT}`, 'user: root', `privateKeyPath: ${SSHD_BASE}/client_key`, `knownHostsPath: ${SSHD_BASE}/known_hosts`];
     await writeFile(
       path.join(cluster, 'scheduler.yaml'),
-      ['plugin: slurm', ...ssh, `workDirectory: ${shared}/work`, `jobNamePrefix: ${prefix}`, 'partition: debug', 'timeLimit: "60"', 'container0: { cpus: 1, memoryMb: 512 }', ''].join('\n'),
+      [
+        'plugin: slurm',
+        ...ssh,
+        // Jobs find no ardea-executor on the PATH of an SSH session; a real cluster installs one.
+        `executorCommand: ${path.join(repoRoot, 'core', 'bin', 'ardea-executor.mjs')}`,
+        `workDirectory: ${shared}/work`,
+        `jobNamePrefix: ${prefix}`,
+        'partition: debug',
+        'timeLimit: "60"',
+        'container0: { cpus: 1, memoryMb: 512 }',
+        '',
+      ].join('\n'),
     );
     await writeFile(path.join(cluster, 'uploader.yaml'), [`plugin: '@ardea/plugin-slurm#sftpUploader'`, ...ssh, `directory: ${shared}/packages`, ''].join('\n'));
     await writeFile(path.join(cluster, 'statemgr.yaml'), ['plugin: localfs', `rootPath: ${shared}/state`, ''].join('\n'));

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
@@ -81,6 +81,11 @@ await describeWithService(LOOPBACK_SLURM, 'SlurmScheduler on the loopback Slurm 
       const master = await onLoginNode(`scontrol show job --oneliner ${status[0]!.handle}`);
       expect(master).toMatch(/ NumCPUs=1 /);
       expect(master).toMatch(/ MinMemoryNode=128M /);
+      // Job scripts export the executor's environment, the cluster config by value among it.
+      for (const id of [0, 1]) {
+        const script = path.join(await scratchDirectory(), 'work', topology, 'jobs', `container-${id}.sh`);
+        expect(((await stat(script)).mode & 0o777).toString(8)).toBe('600');
+      }
     }, 60_000);
 
     it('reports a container whose job ended on its own as failed, with what Slurm says', async () => {

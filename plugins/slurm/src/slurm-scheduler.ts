@@ -307,7 +307,8 @@ export class SlurmScheduler implements Scheduler {
       `--chdir=${this.topologyDirectory(topologyName)}`,
       files.script,
     ]);
-    const command = script === undefined ? sbatch : `umask 022 && cat > ${shellQuote(files.script)} && ${sbatch}`;
+    // The script exports the cluster config, credentials included: its owner's alone.
+    const command = script === undefined ? sbatch : `umask 077 && cat > ${shellQuote(files.script)} && ${sbatch}`;
     const result = await this.ssh.exec(command, script === undefined ? {} : { stdin: script });
     const jobId = result.code === 0 ? parseSbatch(result.stdout) : undefined;
     if (jobId === undefined) {

@@ -31,7 +31,7 @@ export function configView(resolved: ResolvedCluster): { cluster: string; direct
     directory: config.directory ?? null,
     home: config.home,
     concerns: {
-      scheduler: { plugin: resolved.scheduler.name, ...(resolved.scheduler.config as object) },
+      scheduler: { plugin: resolved.scheduler.name, executorCommand: config.executorCommand, ...(resolved.scheduler.config as object) },
       statemgr: { plugin: resolved.statemgr.name, ...(resolved.statemgr.config as object) },
       uploader: { plugin: resolved.uploader.name, ...(resolved.uploader.config as object) },
       packing: {
