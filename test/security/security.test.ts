@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { createArdea, type Ardea, type ContainerStatus, type PackingPlan } from '@ardea/core';
+import { createArdea, INSTALLED_EXECUTOR_BIN, type Ardea, type ContainerStatus, type PackingPlan } from '@ardea/core';
 import { ardea, ardeaBin, processesOf, repoRoot } from '../support.js';
 
 const run = promisify(execFile);
@@ -194,8 +194,8 @@ describe.runIf(isRoot)('security of a running topology', () => {
       await vi.waitFor(() => expect(existsSync(log)).toBe(true), { timeout: 10_000 });
       const started = readFileSync(log, 'utf8').split('\n')[0]!;
       expect(started).toMatch(/starting container 7: /);
-      expect(started).toContain(`${process.execPath} `);
-      expect(started).toMatch(/core[/\\]dist[/\\]runtime[/\\]executor-main\.js --cluster local --topology word-count --container 7$/);
+      // The supervisor's own logical command: this installation's ardea-executor, run by this Node.
+      expect(started.endsWith(`: ${process.execPath} ${INSTALLED_EXECUTOR_BIN} --topology word-count --container 7`)).toBe(true);
     } finally {
       expect((await call(schedulerEndpoint, 'POST', '/update', JSON.stringify({ current: proposed, proposed: current }))).status).toBe(200);
     }

@@ -50,6 +50,8 @@ interface ConfigRound {
 /** How long a container whose instance failed to start tries to tell the topology master before it exits. */
 const FAILURE_REPORT_TIMEOUT_MS = 5000;
 const STALL_CHECK_MS = 5;
+/** How long a stopping stream manager waits for its peers to take what it sent them. */
+const PEER_DRAIN_TIMEOUT_MS = 3000;
 /**
  * How often the counters go to the metrics cache between samples: what a process counted before it
  * died is missing from the metrics for at most this long.
@@ -414,8 +416,10 @@ export class StreamManager {
     clearInterval(this.heartbeatTimer);
     clearInterval(this.stallTimer);
     await this.host.stop();
+    // What the instances emitted last — a removed container's final output among it — must reach
+    // the peers before this process exits.
+    await this.mesh.close(PEER_DRAIN_TIMEOUT_MS, (frame, reason) => this.drop(frame, reason));
     this.reportMetrics();
-    this.tmLink?.close();
-    await this.mesh.close();
+    await this.tmLink?.closeGracefully(PEER_DRAIN_TIMEOUT_MS);
   }
 }

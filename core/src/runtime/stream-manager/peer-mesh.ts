@@ -3,6 +3,7 @@ import type { Logger } from '../../logging/index.js';
 import type { StreamManagerLocation } from '../../model/runtime-state.js';
 import type { AvoidTasksMessage, BackpressureMessage, FenceMessage } from '../control-messages.js';
 import { acceptAuthenticated, connectAuthenticated, type Link, listen } from '../link.js';
+import { DataFrameHeader, FrameKind } from '../wire/frames.js';
 
 /** What the peers of this stream manager tell it. */
 export interface PeerMeshEvents {
@@ -130,12 +131,22 @@ export class PeerMesh {
     this.closing = true;
   }
 
-  /** Closes every connection and the server. */
-  async close(): Promise<void> {
+  /**
+   * Closes every connection and the server. Outgoing connections close only once the OS has taken
+   * what was sent on them (or after `drainTimeoutMs`); data frames still queued for a peer that is
+   * not connected cannot be delivered and go to `undeliverable`.
+   */
+  async close(drainTimeoutMs: number, undeliverable: (frame: Uint8Array, reason: string) => void): Promise<void> {
     this.closing = true;
     for (const timer of this.watches.values()) clearInterval(timer);
     this.watches.clear();
-    for (const peer of this.peers.values()) peer.link?.close();
+    await Promise.all(
+      [...this.peers.values()].map((peer) => {
+        for (const frame of peer.queued) if (frame[DataFrameHeader.kindOffset] === FrameKind.Data) undeliverable(frame, `its peer stream manager at ${peer.address} is not connected`);
+        peer.queued = [];
+        return peer.link?.closeGracefully(drainTimeoutMs);
+      }),
+    );
     for (const link of this.inbound) link.socket.destroy();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
