@@ -4,37 +4,32 @@ import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createArdea } from '@ardea/core';
+import { describeWithService } from '@ardea/core/testing';
 import { ardea, CLEANUP_TIMEOUT_MS, E2E_WAIT_MS, freshHome, processesOf, removeHome, repoRoot } from './support.js';
 
 const connectString = process.env.ZK_CONNECT ?? '127.0.0.1:2181';
 
-/** Whether something answers on the ZooKeeper port; the suite needs a real server. */
-async function zookeeperReachable(): Promise<boolean> {
+/** Why no ZooKeeper answers on its port, or undefined when one does; the suite needs a real server. */
+async function zookeeperUnreachable(): Promise<string | undefined> {
   const [host, port] = connectString.split(',')[0]!.split(':');
   return new Promise((resolve) => {
     const socket = net.connect({ host: host!, port: Number(port) });
-    const done = (ok: boolean) => {
+    const done = (reason: string | undefined) => {
       socket.destroy();
-      resolve(ok);
+      resolve(reason);
     };
-    socket.setTimeout(1000, () => done(false));
-    socket.once('connect', () => done(true));
-    socket.once('error', () => done(false));
+    socket.setTimeout(1000, () => done(`nothing answers at ${connectString} within 1 s`));
+    socket.once('connect', () => done(undefined));
+    socket.once('error', (error) => done(`nothing answers at ${connectString} (${error.message})`));
   });
 }
 
-const available = await zookeeperReachable();
-if (!available && process.env.CI !== 'true') {
-  process.stderr.write(`zookeeper-e2e: skipped, no ZooKeeper at ${connectString} (start one with: bash scripts/zk-up.sh)\n`);
-}
-
-describe.skipIf(!available && process.env.CI !== 'true')('word count on the local pool with the ZooKeeper state manager', () => {
+await describeWithService({ name: 'ZooKeeper', probe: zookeeperUnreachable, startHint: 'bash scripts/zk-up.sh' }, 'word count on the local pool with the ZooKeeper state manager', () => {
   let home: string;
   let cluster: string;
   const rootPath = `/ardea-e2e-${randomUUID().slice(0, 8)}`;
 
   beforeAll(() => {
-    if (!available) throw new Error(`CI=true but no ZooKeeper answers at ${connectString}; .ci/run must start it with scripts/zk-up.sh`);
     home = freshHome('ardea-zk-e2e-');
     cluster = path.join(home, 'local-zookeeper');
     mkdirSync(cluster);

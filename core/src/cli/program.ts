@@ -1,21 +1,15 @@
 import { Command, CommanderError, Option } from 'commander';
 import { createRequire } from 'node:module';
 import { ArdeaError, describeError } from '../errors/index.js';
-import { Logger, StreamLogger } from '../logging/index.js';
-import type { CliIo } from './cli-io.js';
+import type { ClusterCommandOptions, CliIo } from './cli-io.js';
 import { configCommand } from './commands/config-command.js';
 import { describeCommand, listCommand } from './commands/state-commands.js';
+import { DEFAULT_PACKAGE_SERVER_PORT, packageServerCommand, type PackageServerCommandOptions } from './commands/package-server-command.js';
 import { simulateCommand, type SimulateCommandOptions } from './commands/simulate-command.js';
 import { activationCommand, healthCommand, killCommand, metricsCommand, restartCommand, submitCommand, updateCommand } from './commands/topology-commands.js';
 
 const packageJson = createRequire(import.meta.url)('../../package.json') as { version: string };
 export const ARDEA_VERSION = packageJson.version;
-
-/** Options every command that talks to a cluster accepts. */
-export interface ClusterCommandOptions {
-  readonly configProperty: string[];
-  readonly verbose?: boolean;
-}
 
 /** The value of the CLI's exit code for a given outcome. */
 export const EXIT_OK = 0;
@@ -30,10 +24,6 @@ function clusterOptions(command: Command): Command {
       new Option('--config-property <key=value>', 'override a config value (repeatable), e.g. packing.algorithm=first-fit-decreasing').default([]).argParser(collect),
     )
     .option('-v, --verbose', 'log what happens to stderr');
-}
-
-export function cliLogger(io: CliIo, verbose: boolean | undefined): Logger {
-  return new StreamLogger({ level: verbose ? 'debug' : 'warn', format: 'text', stream: io.stderr });
 }
 
 /**
@@ -173,6 +163,16 @@ export function createProgram(io: CliIo): Command {
     .option('--policy-module <module>', 'also offer the policies a package or file exports as `simulatedPolicies` (repeatable)', (value: string, previous: string[] = []) => [...previous, value])
     .option('--json', 'print one JSON object: { scenario, policy, runs: [...] }')
     .action((scenario: string, options: SimulateCommandOptions) => simulateCommand(io, scenario, options));
+
+  program
+    .command('package-server')
+    .description("serve topology packages to containers that share no filesystem with this machine (the 'http' uploader's server)")
+    .requiredOption('--dir <dir>', 'directory to keep packages in (created private if missing)')
+    .requiredOption('--token-file <file>', 'file with the bearer token uploads and removals must carry; created with a random token if missing')
+    .option('--host <host>', 'address to listen on', '127.0.0.1')
+    .option('--port <port>', 'port to listen on (0 picks a free one)', String(DEFAULT_PACKAGE_SERVER_PORT))
+    .option('--max-package-size <bytes>', 'largest package accepted, e.g. 512MiB (default 512MiB)')
+    .action((options: PackageServerCommandOptions) => packageServerCommand(io, options));
 
   return program;
 }

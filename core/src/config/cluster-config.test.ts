@@ -5,7 +5,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ConfigError } from '../errors/index.js';
 import { GiB, MiB } from '../model/resources.js';
 import { DEFAULT_PACKING_SETTINGS } from '../packing/settings.js';
-import { loadClusterConfig } from './cluster-config.js';
+import { CONFIG_PROPERTIES_ENV } from '../runtime/executor-env.js';
+import { CLUSTER_CONFIG_ENV, clusterConfigFromValue, clusterConfigOfProcess, clusterConfigToValue, loadClusterConfig } from './cluster-config.js';
 import { parseConfigProperty } from './config-property.js';
 
 let home: string;
@@ -151,5 +152,68 @@ describe('configuration errors name the file, the key and what is expected', () 
     expect(errorOf(() => loadClusterConfig({ cluster: 'prod', env: { ARDEA_HOME: home } })).message).toMatch(/^unknown cluster 'prod': no directory .*clusters\/prod; 'local' is built in/);
     cluster('list', { 'scheduler.yaml': '- local\n' });
     expect(errorOf(() => loadClusterConfig({ cluster: 'list', env: { ARDEA_HOME: home } })).message).toMatch(/scheduler\.yaml: expected a mapping of keys to values at the top level, got a list/);
+  });
+});
+
+describe('the executor command', () => {
+  it('is ardea-executor unless scheduler.yaml names another, and is the core’s key, not the pool plugin’s', () => {
+    expect(loadClusterConfig({ cluster: 'local', env: { ARDEA_HOME: home } }).executorCommand).toBe('ardea-executor');
+    cluster('hpc', { 'scheduler.yaml': 'plugin: slurm\nhost: login\nexecutorCommand: /opt/ardea/bin/ardea-executor\n' });
+    const config = loadClusterConfig({ cluster: 'hpc', env: { ARDEA_HOME: home } });
+    expect(config.executorCommand).toBe('/opt/ardea/bin/ardea-executor');
+    expect(config.scheduler).toEqual({ plugin: 'slurm', config: { host: 'login' } });
+    expect(loadClusterConfig({ cluster: 'hpc', env: { ARDEA_HOME: home }, overrides: ['scheduler.executorCommand=my-executor'] }).executorCommand).toBe('my-executor');
+  });
+
+  it('must be a command name or an absolute path', () => {
+    for (const command of ['bin/ardea-executor', './ardea-executor', "''", '"line\\nbreak"', '7']) {
+      const error = errorOf(() => loadClusterConfig({ cluster: 'local', env: { ARDEA_HOME: home }, overrides: [`scheduler.executorCommand=${command}`] }));
+      expect(error.message, command).toMatch(/^--config-property scheduler\.executorCommand: /);
+      expect(error.message, command).toMatch(/name of a command on the containers' PATH \(such as ardea-executor\) or an absolute path|expected string/);
+    }
+  });
+});
+
+describe('the cluster config by value', () => {
+  it('reads back what the cluster directory said, with the overrides, without the directory', () => {
+    const directory = cluster('remote', {
+      'statemgr.yaml': 'plugin: zookeeper\nconnectString: zk:2181\nauth: { scheme: digest, credentials: "ardea:s3cret" }\n',
+      'uploader.yaml': 'plugin: http\nurl: http://127.0.0.1:8478\ntokenFile: ${ARDEA_HOME}/package-server.token\n',
+      'packing.yaml': 'algorithm: first-fit-decreasing\ncontainer: { ram: 4GiB }\n',
+      'scheduler.yaml': 'executorCommand: /opt/ardea/bin/ardea-executor\n',
+    });
+    const original = loadClusterConfig({ cluster: 'remote', env: { ARDEA_HOME: home }, overrides: ['packing.containers=3', 'healthmgr.enabled=false'] });
+    const value = clusterConfigToValue(original);
+    rmSync(directory, { recursive: true });
+    const copy = clusterConfigFromValue(value);
+    expect(copy).toEqual(original);
+    expect(copy.uploader.config).toEqual({ url: 'http://127.0.0.1:8478', tokenFile: `${home}/package-server.token` });
+    expect(copy.packing.settings.containers).toBe(3);
+    expect(copy.healthmgr.enabled).toBe(false);
+    expect(clusterConfigToValue(copy)).toBe(value);
+  });
+
+  it('is validated again where it is read, naming where it came from', () => {
+    const directory = cluster('checked', { 'packing.yaml': 'algorithm: round-robin\n' });
+    const value = JSON.parse(clusterConfigToValue(loadClusterConfig({ cluster: 'checked', env: { ARDEA_HOME: home } }))) as { sections: { packing: Record<string, unknown> } };
+    value.sections.packing.containers = 0;
+    expect(errorOf(() => clusterConfigFromValue(JSON.stringify(value))).message).toBe(
+      `ARDEA_CLUSTER_CONFIG: ${path.join(directory, 'packing.yaml')}: packing.containers: Too small: expected number to be >=1 (got 0)`,
+    );
+    expect(errorOf(() => clusterConfigFromValue('{"format":')).message).toMatch(/^ARDEA_CLUSTER_CONFIG: the cluster config passed by value is not JSON/);
+    expect(errorOf(() => clusterConfigFromValue(JSON.stringify({ ...value, format: 'ardea-cluster-config/2' }))).message).toMatch(
+      /^ARDEA_CLUSTER_CONFIG: not a cluster config this Ardea can read \(format: .*\); the process that wrote it may run another Ardea version$/,
+    );
+  });
+
+  it('is what a process the cluster starts reads, unless it is given --cluster', () => {
+    cluster('by-hand', { 'packing.yaml': 'algorithm: first-fit-decreasing\n' });
+    const usage = 'usage: test';
+    const byValue = clusterConfigToValue(loadClusterConfig({ cluster: 'by-hand', env: { ARDEA_HOME: home }, overrides: ['packing.containers=2'] }));
+    expect(clusterConfigOfProcess({ env: { [CLUSTER_CONFIG_ENV]: byValue }, usage }).packing.settings.containers).toBe(2);
+    const byHand = clusterConfigOfProcess({ cluster: 'by-hand', env: { ARDEA_HOME: home, [CONFIG_PROPERTIES_ENV]: '["packing.containers=4"]' }, usage });
+    expect(byHand.packing.algorithm).toBe('first-fit-decreasing');
+    expect(byHand.packing.settings.containers).toBe(4);
+    expect(errorOf(() => clusterConfigOfProcess({ env: {}, usage })).message).toBe('no cluster config: pass --cluster <cluster> or set ARDEA_CLUSTER_CONFIG (usage: test)');
   });
 });

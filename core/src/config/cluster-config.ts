@@ -11,6 +11,7 @@ import type { PackingSettings } from '../spi/packing.js';
 import { ConfigProperty, isPlainObject, parseConfigProperty, setAtPath } from './config-property.js';
 import { configErrorFromSchema } from './schema-errors.js';
 import { expandVariables } from './variables.js';
+import { CONFIG_PROPERTIES_ENV } from '../runtime/executor-env.js';
 
 /** One YAML file per concern in a cluster directory, as Heron keeps `conf/<cluster>/`. */
 export const CONCERNS = ['scheduler', 'statemgr', 'uploader', 'packing', 'healthmgr'] as const;
@@ -59,7 +60,28 @@ export interface ClusterConfig {
   readonly uploader: PluginSelection;
   readonly packing: PackingConfig;
   readonly healthmgr: HealthManagerConfig;
+  /**
+   * The command that starts a container's executor (`scheduler.executorCommand`): a name each
+   * container looks up on its own PATH, or an absolute path there. Default `ardea-executor`.
+   */
+  readonly executorCommand: string;
+  /**
+   * Every concern's section as read: variables expanded and overrides applied, before validation.
+   * This is what travels to the cluster's processes ({@link clusterConfigToValue}), which validate
+   * it again with their own schemas.
+   */
+  readonly sections: Readonly<Record<Concern, Readonly<Record<string, unknown>>>>;
 }
+
+/** What a pool's containers run unless `scheduler.executorCommand` names another command. */
+export const DEFAULT_EXECUTOR_COMMAND = 'ardea-executor';
+
+/**
+ * Environment variable that carries a cluster's config by value ({@link clusterConfigToValue}) to
+ * the processes the cluster starts, so that they need neither the cluster directory nor this
+ * machine's paths.
+ */
+export const CLUSTER_CONFIG_ENV = 'ARDEA_CLUSTER_CONFIG';
 
 const pluginSectionSchema = (defaultPlugin: string) =>
   z.looseObject({ plugin: z.string().min(1, 'expected a plugin name, package name or path').default(defaultPlugin) });
@@ -102,6 +124,18 @@ const DEFAULT_PLUGINS: Readonly<Record<'scheduler' | 'statemgr' | 'uploader', st
   statemgr: 'localfs',
   uploader: 'localfs',
 };
+
+/**
+ * The executor command is the core's, not the pool plugin's: every pool starts the same executor,
+ * and a plugin's schema never sees this key.
+ */
+const ExecutorCommandSchema = z
+  .string()
+  .refine((command) => command !== '' && !/[\0\n\r]/.test(command) && (!command.includes('/') || path.isAbsolute(command)), {
+    message: `expected the name of a command on the containers' PATH (such as ${DEFAULT_EXECUTOR_COMMAND}) or an absolute path`,
+  });
+
+const SchedulerSectionSchema = pluginSectionSchema(DEFAULT_PLUGINS.scheduler).extend({ executorCommand: ExecutorCommandSchema.default(DEFAULT_EXECUTOR_COMMAND) });
 
 export interface LoadClusterOptions {
   /** `local`, a cluster name under `$ARDEA_HOME/clusters/`, or a path to a cluster directory. */
@@ -156,24 +190,41 @@ export function loadClusterConfig(options: LoadClusterOptions): ClusterConfig {
     }
     raw[concern] = section;
   }
+  return buildClusterConfig({ cluster: name, directory, home, sources, overrides, sections: raw });
+}
+
+/** A cluster's config before the core's validation: where it came from and its sections as read. */
+interface ClusterConfigInput {
+  readonly cluster: string;
+  readonly directory: string | undefined;
+  readonly home: string;
+  readonly sources: Readonly<Record<Concern, string>>;
+  readonly overrides: readonly ConfigProperty[];
+  readonly sections: Readonly<Record<Concern, Readonly<Record<string, unknown>>>>;
+}
+
+/** Validates the core's part of every section; the same checks whether the sections came from files or by value. */
+function buildClusterConfig(input: ClusterConfigInput): ClusterConfig {
+  const { sources, overrides, sections } = input;
   const parse = <S extends z.ZodType>(concern: Concern, schema: S): z.output<S> => {
-    const result = schema.safeParse(raw[concern]);
-    if (!result.success) throw configErrorFromSchema(result.error, { source: sources[concern], section: concern, overrides }, raw[concern], schema);
+    const result = schema.safeParse(sections[concern]);
+    if (!result.success) throw configErrorFromSchema(result.error, { source: sources[concern], section: concern, overrides }, sections[concern], schema);
     return result.data;
   };
-  const selection = (concern: 'scheduler' | 'statemgr' | 'uploader'): PluginSelection => {
+  const selection = (concern: 'statemgr' | 'uploader'): PluginSelection => {
     const { plugin, ...config } = parse(concern, pluginSectionSchema(DEFAULT_PLUGINS[concern]));
     return { plugin, config };
   };
+  const { plugin: schedulerPlugin, executorCommand, ...schedulerConfig } = parse('scheduler', SchedulerSectionSchema);
   const packingFile = parse('packing', PackingFileSchema);
   const health = parse('healthmgr', HealthFileSchema);
   return {
-    cluster: name,
-    directory,
-    home,
+    cluster: input.cluster,
+    directory: input.directory,
+    home: input.home,
     sources,
     overrides,
-    scheduler: selection('scheduler'),
+    scheduler: { plugin: schedulerPlugin, config: schedulerConfig },
     statemgr: selection('statemgr'),
     uploader: selection('uploader'),
     packing: {
@@ -183,7 +234,110 @@ export function loadClusterConfig(options: LoadClusterOptions): ClusterConfig {
       settings: packingSettingsFrom(packingFile),
     },
     healthmgr: health,
+    executorCommand,
+    sections,
   };
+}
+
+const sectionSchema = z.record(z.string(), z.unknown());
+
+/** The by-value form: versioned, so that an executor of another Ardea version says what it cannot read. */
+const ClusterConfigValueSchema = z
+  .object({
+    format: z.literal('ardea-cluster-config/1'),
+    cluster: z.string().min(1),
+    directory: z.string().min(1).optional(),
+    home: z.string().min(1),
+    sources: z.object(Object.fromEntries(CONCERNS.map((concern) => [concern, z.string()])) as Record<Concern, z.ZodString>).strict(),
+    overrides: z.array(z.object({ key: z.string(), value: z.unknown() }).strict()),
+    sections: z.object(Object.fromEntries(CONCERNS.map((concern) => [concern, sectionSchema])) as Record<Concern, typeof sectionSchema>).strict(),
+  })
+  .strict();
+
+/**
+ * A cluster's config as one JSON string that the cluster's processes read back with
+ * {@link clusterConfigFromValue}: the sections as read (variables expanded, overrides applied), the
+ * cluster's name, `$ARDEA_HOME` and where each section came from. It holds whatever the sections
+ * hold, credentials included, so it must be kept as private as the cluster files.
+ */
+export function clusterConfigToValue(config: ClusterConfig): string {
+  const value: z.input<typeof ClusterConfigValueSchema> = {
+    format: 'ardea-cluster-config/1',
+    cluster: config.cluster,
+    ...(config.directory === undefined ? {} : { directory: config.directory }),
+    home: config.home,
+    sources: config.sources,
+    overrides: config.overrides.map(({ key, value: v }) => ({ key, value: v })),
+    sections: config.sections,
+  };
+  return JSON.stringify(value);
+}
+
+/**
+ * Reads a config made by {@link clusterConfigToValue} and validates it as {@link loadClusterConfig}
+ * validates files. `from` names where the text came from in messages (default the environment
+ * variable {@link CLUSTER_CONFIG_ENV}). Nothing is read from disk: the cluster directory need not
+ * exist here.
+ */
+export function clusterConfigFromValue(text: string, from: string = CLUSTER_CONFIG_ENV): ClusterConfig {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new ConfigError(`${from}: the cluster config passed by value is not JSON (${error instanceof Error ? error.message : String(error)}); it must be what 'ardea' wrote there`, {
+      cause: error,
+      code: 'config.invalid',
+    });
+  }
+  const result = ClusterConfigValueSchema.safeParse(json);
+  if (!result.success) {
+    const issue = result.error.issues[0]!;
+    throw new ConfigError(
+      `${from}: not a cluster config this Ardea can read (${issue.path.map(String).join('.') || 'value'}: ${issue.message}); the process that wrote it may run another Ardea version`,
+      { cause: result.error, code: 'config.invalid' },
+    );
+  }
+  const value = result.data;
+  try {
+    return buildClusterConfig({
+      cluster: value.cluster,
+      directory: value.directory,
+      home: value.home,
+      sources: value.sources,
+      overrides: value.overrides,
+      sections: value.sections,
+    });
+  } catch (error) {
+    if (error instanceof ConfigError) throw new ConfigError(`${from}: ${error.message}`, { cause: error, code: error.code });
+    throw error;
+  }
+}
+
+/**
+ * The cluster config of a process the cluster started (an executor, a supervisor): from `--cluster`
+ * (a cluster name or directory, with `--config-property` overrides in {@link CONFIG_PROPERTIES_ENV})
+ * when given — how a user runs an executor by hand — otherwise by value from {@link CLUSTER_CONFIG_ENV}.
+ */
+export function clusterConfigOfProcess(options: { readonly cluster?: string | undefined; readonly env?: NodeJS.ProcessEnv; readonly usage: string }): ClusterConfig {
+  const env = options.env ?? process.env;
+  if (options.cluster) {
+    const overrides = env[CONFIG_PROPERTIES_ENV] ? parseOverridesEnv(env[CONFIG_PROPERTIES_ENV]) : [];
+    return loadClusterConfig({ cluster: options.cluster, overrides, env });
+  }
+  const value = env[CLUSTER_CONFIG_ENV];
+  if (!value) throw new ConfigError(`no cluster config: pass --cluster <cluster> or set ${CLUSTER_CONFIG_ENV} (${options.usage})`, { code: 'config.missing' });
+  return clusterConfigFromValue(value);
+}
+
+function parseOverridesEnv(text: string): string[] {
+  let overrides: unknown;
+  try {
+    overrides = JSON.parse(text);
+  } catch (error) {
+    throw new ConfigError(`${CONFIG_PROPERTIES_ENV}: expected a JSON array of key=value strings`, { cause: error });
+  }
+  if (!Array.isArray(overrides) || !overrides.every((o) => typeof o === 'string')) throw new ConfigError(`${CONFIG_PROPERTIES_ENV}: expected a JSON array of key=value strings`);
+  return overrides;
 }
 
 function packingSettingsFrom(file: z.output<typeof PackingFileSchema>): PackingSettings {

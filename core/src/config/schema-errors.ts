@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { ConfigError } from '../errors/index.js';
+import { ConfigError, describeSchemaIssue } from '../errors/index.js';
 import type { ConfigProperty } from './config-property.js';
 
 export interface SchemaErrorContext {
@@ -13,15 +13,13 @@ export interface SchemaErrorContext {
 
 /** Turns the first schema issue into one line naming where the value came from, the key, and what is expected. */
 export function configErrorFromSchema(error: z.ZodError, context: SchemaErrorContext, input: unknown, schema: z.ZodType): ConfigError {
-  const issue = error.issues[0]!;
-  const path = issue.path.map(String);
-  let key = [context.section, ...path].join('.');
+  const issue = describeSchemaIssue(error.issues[0]!, { prefix: context.section });
+  const path = issue.segments.map(String);
+  const key = issue.path;
   let detail = issue.message;
-  if (issue.code === 'unrecognized_keys') {
-    const unknown = issue.keys[0] ?? '';
-    key = [context.section, ...path, unknown].join('.');
+  if (issue.unknownKey !== undefined) {
     const known = schemaKeysAt(schema, path);
-    detail = `unknown key '${unknown}'${known.length > 0 ? `; expected one of: ${known.join(', ')}` : ''}`;
+    detail = `unknown key '${issue.unknownKey}'${known.length > 0 ? `; expected one of: ${known.join(', ')}` : ''}`;
   } else {
     const received = valueAt(input, path);
     const shown = JSON.stringify(received);

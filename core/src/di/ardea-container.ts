@@ -14,10 +14,10 @@ import { LibraryLauncher, LocalServiceLauncher } from '../scheduler/launchers.js
 import { StateManager } from '../spi/state-manager.js';
 import { Uploader } from '../spi/uploader.js';
 import { localFsStateManagerPlugin } from '../statemgr/index.js';
-import { localFsUploaderPlugin } from '../uploader/index.js';
+import { httpUploaderPlugin, localFsUploaderPlugin } from '../uploader/index.js';
 
 /** Plugins that ship inside the core and need no import. */
-export const BUILTIN_PLUGINS: readonly PluginDescriptor[] = [localFsStateManagerPlugin, localFsUploaderPlugin];
+export const BUILTIN_PLUGINS: readonly PluginDescriptor[] = [localFsStateManagerPlugin, localFsUploaderPlugin, httpUploaderPlugin];
 
 /** A plugin chosen by config, its descriptor, and its config section after the plugin's own validation. */
 export interface ResolvedPlugin {
@@ -80,6 +80,36 @@ export async function resolveClusterPlugins(config: ClusterConfig): Promise<Reso
   return resolved;
 }
 
+/**
+ * What a plugin's module gets besides its config. Its logger is the deployment's, as a child named
+ * after the plugin, so every line a plugin writes says which plugin wrote it.
+ */
+export function pluginContext(descriptor: Pick<PluginDescriptor, 'name' | 'kind'>, where: Omit<PluginContext, 'logger'>, logger: Logger): PluginContext {
+  return { ...where, logger: logger.child({ plugin: descriptor.name, kind: descriptor.kind }) };
+}
+
+/**
+ * Has `container` close the services that hold connections, timers or processes — the scheduler,
+ * the state manager and the uploader — when it unbinds them, if they were ever created. This is the
+ * one way a deployment closes them: {@link closeArdeaContainer} (or `unbindAllAsync`), never a
+ * `close()` by hand, and plugins do not register closes of their own.
+ */
+export function closeServicesOnUnbind(container: Container): void {
+  container.onDeactivation<Scheduler>(Scheduler, (scheduler) => scheduler.close());
+  container.onDeactivation<StateManager>(StateManager, (state) => state.close());
+  container.onDeactivation<Uploader>(Uploader, async (uploader) => {
+    await uploader.close?.();
+  });
+}
+
+/**
+ * Closes a deployment: unbinds everything, which closes each service that was created (see
+ * {@link closeServicesOnUnbind}). A local-pool scheduler that owns containers stops them.
+ */
+export async function closeArdeaContainer(container: Container): Promise<void> {
+  await container.unbindAllAsync();
+}
+
 export interface CreateContainerOptions {
   readonly logger?: Logger;
 }
@@ -88,7 +118,7 @@ export interface CreateContainerOptions {
  * Builds the dependency-injection container of a deployment: the logger, the cluster config, the
  * built-in packing algorithms and one module per configured plugin. Either every plugin binds and the
  * container is returned, or the partial container is torn down and a {@link PluginLoadError} says
- * which plugin failed and why.
+ * which plugin failed and why. Close it with {@link closeArdeaContainer}.
  */
 export async function createArdeaContainer(cluster: ClusterConfig | ResolvedCluster, options: CreateContainerOptions = {}): Promise<Container> {
   const resolved = 'scheduler' in cluster && 'descriptor' in cluster.scheduler ? (cluster as ResolvedCluster) : await resolveClusterPlugins(cluster as ClusterConfig);
@@ -98,14 +128,10 @@ export async function createArdeaContainer(cluster: ClusterConfig | ResolvedClus
   container.bind<Logger>(Logger).toConstantValue(logger);
   container.bind<ClusterConfig>(ClusterConfig).toConstantValue(config);
   container.load(builtinPackingModule);
+  closeServicesOnUnbind(container);
   const plugins = [resolved.statemgr, resolved.uploader, resolved.scheduler, ...resolved.packing, ...resolved.healthPolicies];
   for (const plugin of plugins) {
-    const context: PluginContext = {
-      cluster: config.cluster,
-      home: config.home,
-      clusterDirectory: config.directory,
-      logger: logger.child({ plugin: plugin.name, kind: plugin.kind }),
-    };
+    const context = pluginContext(plugin.descriptor, { cluster: config.cluster, home: config.home, clusterDirectory: config.directory }, logger);
     try {
       await container.loadAsync(plugin.descriptor.createModule(plugin.config, context));
     } catch (error) {

@@ -1,1 +1,2 @@
 export * from './ardea-error.js';
+export * from './schema-issues.js';

@@ -1,8 +1,8 @@
 import { z } from 'zod';
 import { describeError, HealthPolicyError } from '../errors/index.js';
-import type { Action, Detector, Diagnoser, Diagnosis, HealthPolicy, Measurement, PolicyContext, Resolver, Sensor, Symptom, TopologyActuator } from '../spi/health-policy.js';
+import { type Action, type Detector, type Diagnoser, type Diagnosis, type HealthPolicy, type Measurement, METRIC, type PolicyContext, type Resolver, type Sensor, type Symptom, type TopologyActuator } from '../spi/health-policy.js';
 import { round } from './detectors.js';
-import { isStalled, MeasurementIndex, METRIC } from './measurements.js';
+import { isStalled, MeasurementIndex } from './measurements.js';
 import { containerOf } from './resolvers.js';
 
 export const AUTO_RESTART_POLICY_ID = 'auto-restart';

@@ -1,20 +1,13 @@
 import type { ClusterConfig } from '../config/cluster-config.js';
-import type { Detector, Diagnoser, HealthPolicy, Resolver, TopologyActuator } from '../spi/health-policy.js';
+import type { HealthPolicy, MetricsSource, PolicyContributions, TopologyActuator } from '../spi/health-policy.js';
 import { AUTO_RESTART_POLICY_ID, AutoRestartSettingsSchema, autoRestartPolicy } from './auto-restart-policy.js';
-import { MetricsCacheSensor, type MetricsSource } from './measurements.js';
+import { MetricsCacheSensor } from './measurements.js';
 import { provisioningPolicy } from './provisioning-policy.js';
 import { policySettingsOf, PROVISIONING_POLICY_ID, provisioningSettingsOf } from './settings.js';
 import { THROUGHPUT_SLO_POLICY_ID, ThroughputSloSettingsSchema, throughputSloPolicy } from './throughput-slo-policy.js';
 
 /** Ids of the policies built into the core, as they appear under `healthmgr.policies`. */
 export const BUILTIN_POLICY_IDS: readonly string[] = [PROVISIONING_POLICY_ID, AUTO_RESTART_POLICY_ID, THROUGHPUT_SLO_POLICY_ID];
-
-/** Stages plugins contribute to the provisioning policy (Detector, Diagnoser and Resolver tokens). */
-export interface PolicyContributions {
-  readonly detectors?: readonly Detector[];
-  readonly diagnosers?: readonly Diagnoser[];
-  readonly resolvers?: readonly Resolver[];
-}
 
 /** The built-in policies the cluster enables, as container 0 runs them. */
 export function builtinHealthPolicies(config: ClusterConfig, source: MetricsSource, actuator: TopologyActuator, extra: PolicyContributions = {}): HealthPolicy[] {

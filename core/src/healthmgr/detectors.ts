@@ -1,5 +1,5 @@
-import type { Detector, Measurement, PolicyContext, Symptom } from '../spi/health-policy.js';
-import { MeasurementIndex, METRIC } from './measurements.js';
+import { type Detector, type Measurement, METRIC, type PolicyContext, type Symptom } from '../spi/health-policy.js';
+import { MeasurementIndex } from './measurements.js';
 import type { ProvisioningSettings } from './settings.js';
 import { sizeTopology } from './sizing.js';
 

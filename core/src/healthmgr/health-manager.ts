@@ -2,9 +2,9 @@ import type { Logger } from '../logging/index.js';
 import type { HealthActionRecord, HealthLog, HealthRound } from '../model/runtime-state.js';
 import type { TopologyDefinition } from '../model/topology.js';
 import { describeError } from '../errors/index.js';
-import type { Action, Diagnosis, HealthPolicy, PolicyContext } from '../spi/health-policy.js';
+import { type Action, type Diagnosis, type HealthPolicy, METRIC, type PolicyContext } from '../spi/health-policy.js';
 import type { StateManager } from '../spi/state-manager.js';
-import { MeasurementIndex, METRIC } from './measurements.js';
+import { MeasurementIndex } from './measurements.js';
 import { spoutOfferedRate } from './sizing.js';
 
 export interface HealthManagerOptions {

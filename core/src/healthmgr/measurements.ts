@@ -1,46 +1,4 @@
-import type { PhysicalPlan } from '../model/runtime-state.js';
-import type { MetricsView } from '../runtime/metrics-cache.js';
-import type { Measurement, PolicyContext, Sensor } from '../spi/health-policy.js';
-
-/** Metric names the built-in sensor produces, per instance unless noted. */
-export const METRIC = {
-  executeRate: 'executeRate',
-  emitRate: 'emitRate',
-  /** Fraction of wall time in user code: with executeRate it gives the true processing rate (DS2). */
-  busyFraction: 'busyFraction',
-  /** Milliseconds over the window the instance's queue was above the high watermark. */
-  backpressureMs: 'backpressureMs',
-  pendingBytes: 'pendingBytes',
-  /** Workers of the instance restarted after they died, over the window. */
-  restarts: 'restarts',
-  /** Of those, workers its stream manager restarted because they hung, over the window. */
-  hungRestarts: 'hungRestarts',
-  /** Of those, workers its stream manager restarted because their container exceeded its RAM, over the window. */
-  memoryRestarts: 'memoryRestarts',
-  /** Spouts that report one: tuples waiting at the source, latest. */
-  backlog: 'backlog',
-  /** Spouts that report a backlog: its growth over the window, tuples/s (negative while it drains). */
-  backlogGrowth: 'backlogGrowth',
-  /** Per spout component: fraction of the window its spouts were paused by backpressure. */
-  pausedFraction: 'pausedFraction',
-} as const;
-
-/**
- * Metric name of an instance's emit rate on one of its output streams (tuples/s over the window);
- * the per-stream rates of an instance add up to its {@link METRIC.emitRate}.
- */
-export function streamEmitRateMetric(stream: string): string {
-  return `emitRate:${stream}`;
-}
-
-/** Token under which container 0 binds its {@link MetricsSource}, for sensors that plugins contribute. */
-export const MetricsSource = Symbol.for('ardea.MetricsSource');
-
-/** Where the sensor reads from: the metrics cache and physical plan of the topology master. */
-export interface MetricsSource {
-  view(windowMs: number): MetricsView;
-  physicalPlan(): PhysicalPlan | undefined;
-}
+import { METRIC, streamEmitRateMetric, type Measurement, type MetricsSource, type PolicyContext, type Sensor } from '../spi/health-policy.js';
 
 /** Reads the metrics cache of container 0 in-process: no network hop between the cache and the policies. */
 export class MetricsCacheSensor implements Sensor {

@@ -1,8 +1,7 @@
-import type { HealthPolicy, TopologyActuator } from '../spi/health-policy.js';
-import type { PolicyContributions } from './builtin-policies.js';
+import type { HealthPolicy, MetricsSource, PolicyContributions, TopologyActuator } from '../spi/health-policy.js';
 import { BackpressureDetector, LargeQueueDetector, LowUtilizationDetector, ProcessingRateSkewDetector, SaturationDetector } from './detectors.js';
 import { DataSkewDiagnoser, DIAGNOSIS, OverProvisioningDiagnoser, SlowInstanceDiagnoser, UnderProvisioningDiagnoser } from './diagnosers.js';
-import { MetricsCacheSensor, type MetricsSource } from './measurements.js';
+import { MetricsCacheSensor } from './measurements.js';
 import { DataSkewResolver, ScaleResolver, SlowInstanceResolver } from './resolvers.js';
 import { PROVISIONING_POLICY_ID, type ProvisioningSettings } from './settings.js';
 

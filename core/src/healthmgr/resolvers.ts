@@ -3,7 +3,7 @@ import type { Action, Diagnosis, PolicyContext, Resolver, TopologyActuator } fro
 import { DIAGNOSIS } from './diagnosers.js';
 import { MeasurementIndex } from './measurements.js';
 import type { ProvisioningSettings } from './settings.js';
-import { SHUFFLE_WEIGHTS_KEY } from '../runtime/routing.js';
+import { SHUFFLE_WEIGHTS_KEY } from '../model/topology.js';
 import { sizeTopology } from './sizing.js';
 
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { recordedWindow } from '../testing/health-policy-testing.js';
-import { MeasurementIndex, METRIC } from './measurements.js';
+import { MeasurementIndex } from './measurements.js';
+import { METRIC } from '../spi/health-policy.js';
 import { validateTopology } from '../model/topology.js';
 import { sizeTopology, spoutOfferedRate } from './sizing.js';
 

@@ -1,5 +1,6 @@
 import { topologicalOrder, type ComponentDefinition, type TopologyDefinition } from '../model/topology.js';
-import { MeasurementIndex, METRIC, streamEmitRateMetric } from './measurements.js';
+import { MeasurementIndex } from './measurements.js';
+import { METRIC, streamEmitRateMetric } from '../spi/health-policy.js';
 
 export interface ComponentLoad {
   /** Tuples per second the component would receive if nothing held the spouts back. */

@@ -114,13 +114,13 @@ describe('JsonHttpServer', () => {
   it.each([
     ['/restart', '{"containerId":"2"}', 'body.containerId: Invalid input: expected number, received string'],
     ['/restart', '{"containerId":1.5}', 'body.containerId: Invalid input: expected int, received number'],
-    ['/restart', '{"containerId":1,"executor":{"argv":["sh"]}}', 'body: Unrecognized key: "executor"'],
+    ['/restart', '{"containerId":1,"executor":{"argv":["sh"]}}', 'body.executor: unknown key'],
     ['/restart', '{', 'request body is not JSON'],
     ['/restart', 'null', 'body: Invalid input: expected object, received null'],
     ['/changes', '{"key":"rate"}', 'body: Invalid input: expected array, received object'],
     ['/changes', '[{"key":"rate","value":1},{"key":7,"value":1}]', 'body[1].key: Invalid input: expected string, received number'],
     ['/changes', '[{"key":"rate"}]', 'body[0].value'],
-    ['/kill', '{"now":true}', 'body: Unrecognized key: "now"'],
+    ['/kill', '{"now":true}', 'body.now: unknown key'],
     ['/kill', '[]', 'body: Invalid input: expected object, received array'],
   ])('answers 400 naming what is wrong in POST %s %s', async (route, body, message) => {
     const base = await start();
@@ -137,7 +137,7 @@ describe('JsonHttpServer', () => {
       status: 400,
       body: { error: 'query.windowMs: Invalid input: expected number, received NaN', code: 'http.invalid-request' },
     });
-    expect(await call(base, 'GET', '/metrics?window=1')).toMatchObject({ status: 400, body: { error: 'query: Unrecognized key: "window"' } });
+    expect(await call(base, 'GET', '/metrics?window=1')).toMatchObject({ status: 400, body: { error: 'query.window: unknown key' } });
     expect(await call(base, 'GET', '/status?verbose=1')).toMatchObject({ status: 400, body: { error: 'query: takes no parameters, got verbose' } });
   });
 

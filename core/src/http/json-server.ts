@@ -1,25 +1,18 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { getRequestListener, type HttpBindings } from '@hono/node-server';
+import type http from 'node:http';
+import type { HttpBindings } from '@hono/node-server';
 import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { z } from 'zod';
-import { ArdeaError, describeError } from '../errors/index.js';
+import { ArdeaError, describeError, describeSchemaIssue } from '../errors/index.js';
 import type { Logger } from '../logging/index.js';
+import { bearerCheck, closeServer, createLimitedServer, errorReply as reply, listenOn, portOf, type ConnectionLimits } from './hardened-server.js';
+
+export type { JsonErrorBody } from './hardened-server.js';
 
 /** What a JSON server accepts before a handler runs. */
-export interface JsonServerLimits {
+export interface JsonServerLimits extends ConnectionLimits {
   /** Larger request bodies are answered with 413 before they are parsed. */
   readonly maxBodyBytes: number;
-  /** Connections beyond this many are closed as they arrive. */
-  readonly maxConnections: number;
-  /** A connection must have sent a request's headers within this long, or it is closed. */
-  readonly headersTimeoutMs: number;
-  /** A request must have arrived whole (headers and body) within this long, or it is closed. */
-  readonly requestTimeoutMs: number;
-  /** An idle kept-alive connection is closed after this long. */
-  readonly keepAliveTimeoutMs: number;
 }
 
 export const DEFAULT_JSON_SERVER_LIMITS: JsonServerLimits = {
@@ -76,12 +69,6 @@ export interface JsonServerOptions {
   readonly limits?: Partial<JsonServerLimits>;
 }
 
-/** The one error shape every answer other than 200 has. */
-export interface JsonErrorBody {
-  readonly error: string;
-  readonly code: string;
-}
-
 type Env = { Bindings: HttpBindings };
 
 /**
@@ -100,10 +87,9 @@ export class JsonHttpServer {
     this.limits = { ...DEFAULT_JSON_SERVER_LIMITS, ...options.limits };
     this.logger = options.logger.child({ server: options.name });
     const app = new Hono<Env>();
-    const expected = digest(`Bearer ${options.secret}`);
+    const authorized = bearerCheck(options.secret);
     app.use('*', async (c, next) => {
-      // Digests have one length, so the comparison takes the same time whatever was sent.
-      if (!timingSafeEqual(digest(c.req.header('authorization') ?? ''), expected)) return reply(c, 401, 'http.unauthorized', 'missing or wrong topology secret');
+      if (!authorized(c.req.header('authorization'))) return reply(c, 401, 'http.unauthorized', 'missing or wrong topology secret');
       return next();
     });
     app.use('*', bodyLimit({ maxSize: this.limits.maxBodyBytes, onError: (c) => reply(c, 413, 'http.body-too-large', `request body larger than ${this.limits.maxBodyBytes} bytes`) }));
@@ -122,39 +108,20 @@ export class JsonHttpServer {
       this.logger.error('request failed', { method: c.req.method, path: c.req.path, error: describeError(error) });
       return reply(c, 500, 'http.internal', describeError(error));
     });
-    this.server = http.createServer(
-      {
-        headersTimeout: this.limits.headersTimeoutMs,
-        requestTimeout: this.limits.requestTimeoutMs,
-        keepAliveTimeout: this.limits.keepAliveTimeoutMs,
-        // How often expired headers and request timeouts are enforced; the default (30 s) would let
-        // a stalled connection outlive its timeout by that much.
-        connectionsCheckingInterval: Math.max(100, Math.min(1000, this.limits.headersTimeoutMs / 4)),
-      },
-      getRequestListener(app.fetch, { overrideGlobalObjects: false }),
-    );
-    this.server.maxConnections = this.limits.maxConnections;
+    this.server = createLimitedServer(app.fetch, this.limits);
   }
 
   /** Listens on `host`, port 0; resolves to the base URL (`http://127.0.0.1:41234`). */
-  async listen(host: string): Promise<string> {
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen({ host, port: 0 }, () => {
-        this.server.off('error', reject);
-        resolve();
-      });
-    });
-    return `http://${host.includes(':') ? `[${host}]` : host}:${this.port}`;
+  listen(host: string): Promise<string> {
+    return listenOn(this.server, host);
   }
 
   get port(): number {
-    return (this.server.address() as AddressInfo | null)?.port ?? 0;
+    return portOf(this.server);
   }
 
   close(): Promise<void> {
-    this.server.closeAllConnections();
-    return new Promise((resolve) => this.server.close(() => resolve()));
+    return closeServer(this.server);
   }
 
   private async serve(c: Context<Env>, route: JsonRoute): Promise<Response> {
@@ -164,14 +131,6 @@ export class JsonHttpServer {
     const answer = await route.handle({ body, query, afterResponse: (action) => outgoing.once('finish', action) });
     return c.json(answer ?? null, 200);
   }
-}
-
-function digest(text: string): Buffer {
-  return createHash('sha256').update(text).digest();
-}
-
-function reply(c: Context, status: number, code: string, error: string): Response {
-  return c.json({ error, code } satisfies JsonErrorBody, status as 400);
 }
 
 /** POST routes that take nothing accept an empty body or `{}`. */
@@ -195,7 +154,10 @@ function parseBody(text: string): unknown {
 function check<T>(schema: z.ZodType<T>, value: unknown, where: 'body' | 'query'): T {
   const result = schema.safeParse(value);
   if (result.success) return result.data;
-  const issues = result.error.issues.slice(0, 5).map((issue) => `${where}${issue.path.map((key) => (typeof key === 'number' ? `[${key}]` : `.${String(key)}`)).join('')}: ${issue.message}`);
+  const issues = result.error.issues.slice(0, 5).map((issue) => {
+    const described = describeSchemaIssue(issue, { style: 'accessor', prefix: where });
+    return `${described.path}: ${described.message}`;
+  });
   throw invalid(issues.join('; '));
 }
 

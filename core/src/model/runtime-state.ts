@@ -14,6 +14,11 @@ export interface ExecutionState {
   readonly ardeaVersion: string;
   /** Where the uploader put the topology package. */
   readonly packageUri: string;
+  /**
+   * SHA-256 (hex) of the package the submitter uploaded; executors check the copy they fetch against
+   * it. Absent in state written by earlier versions of Ardea.
+   */
+  readonly packageSha256?: string;
   readonly schedulerPlugin: string;
   readonly schedulerMode: 'service' | 'library';
   /**
@@ -35,6 +40,7 @@ export const ExecutionStateSchema = z
     submittedAt: z.number(),
     ardeaVersion: z.string(),
     packageUri: z.string(),
+    packageSha256: z.string().regex(/^[0-9a-f]{64}$/).optional(),
     schedulerPlugin: z.string(),
     schedulerMode: z.enum(['service', 'library']),
     secret: z.string().min(16),

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { TopologyError } from '../errors/index.js';
+import { describeSchemaIssue, TopologyError } from '../errors/index.js';
 import { ResourceRequest } from './resources.js';
 
 /**
@@ -193,9 +193,8 @@ export const TopologyDefinitionSchema = z
 export function validateTopology(input: unknown): TopologyDefinition {
   const parsed = TopologyDefinitionSchema.safeParse(input);
   if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    const where = issue.path.length > 0 ? ` at ${issue.path.join('.')}` : '';
-    throw new TopologyError(`invalid topology definition${where}: ${issue.message}`, { cause: parsed.error });
+    const issue = describeSchemaIssue(parsed.error.issues[0]!);
+    throw new TopologyError(`invalid topology definition${issue.path ? ` at ${issue.path}` : ''}: ${issue.message}`, { cause: parsed.error });
   }
   const topology = parsed.data as TopologyDefinition;
   checkTopologySize(topology);
@@ -347,3 +346,9 @@ export function withParallelism(topology: TopologyDefinition, parallelism: Reado
   checkTopologySize(scaled);
   return scaled;
 }
+
+/**
+ * Runtime config key the engine reserves on an emitting component: shuffle weights per target task
+ * id (a health policy routes around a slow instance with it). Keys starting with `__` belong to the engine.
+ */
+export const SHUFFLE_WEIGHTS_KEY = '__shuffleWeights';

@@ -15,6 +15,7 @@ export interface PluginContext {
   readonly home: string;
   /** The cluster directory, or undefined for the built-in `local` cluster. */
   readonly clusterDirectory: string | undefined;
+  /** The deployment's logger as a child named after the plugin (`plugin`, `kind`): what the plugin logs through. */
   readonly logger: Logger;
 }
 

@@ -87,6 +87,17 @@ describe('building the container from a cluster', () => {
     expect(container.isBound(StateManager)).toBe(true);
   });
 
+  it('closing the container closes the scheduler and state manager it created', async () => {
+    clusterWithScheduler(`plugin: ${path.join(fixtures, 'recording-scheduler.mjs')}\npool: gpu\n`);
+    const container = await createArdeaContainer(loadClusterConfig({ cluster: 'test', env: { ARDEA_HOME: home } }));
+    const scheduler = container.get<{ calls: string[] }>(Scheduler);
+    const state = container.get<StateManager>(StateManager);
+    await state.start();
+    await container.unbindAllAsync();
+    expect(scheduler.calls).toEqual(['close']);
+    await expect(state.list('topology')).rejects.toThrow(/closed/);
+  });
+
   it('a module that throws while binding fails as one PluginLoadError and leaves no container', async () => {
     clusterWithScheduler(`plugin: ${path.join(fixtures, 'fails-to-bind.mjs')}\n`);
     const error = await failure(createArdeaContainer(loadClusterConfig({ cluster: 'test', env: { ARDEA_HOME: home } })));

@@ -1,26 +1,30 @@
 #!/usr/bin/env node
 /**
- * The executor of one container: `ardea-executor --cluster <cluster> --topology <name> --container <i>`.
- * Container 0 runs the topology master and metrics cache; every other container runs a stream
- * manager and its instances. Pools start it however they start processes; it finds everything else
- * through the cluster's state manager.
+ * The executor of one container: `ardea-executor --topology <name> --container <i>`, with the cluster
+ * config by value in `ARDEA_CLUSTER_CONFIG` (how pools start it), or `--cluster <cluster>` naming a
+ * cluster directory instead (how a user runs it by hand). Container 0 runs the topology master and
+ * metrics cache; every other container runs a stream manager and its instances, from the topology
+ * package it fetches by URI into its working directory. Pools start it however they start
+ * processes; it finds everything else through the cluster's state manager.
  */
 import 'reflect-metadata';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { loadClusterConfig } from '../config/cluster-config.js';
-import { createArdeaContainer } from '../di/ardea-container.js';
+import { clusterConfigOfProcess } from '../config/cluster-config.js';
+import { closeArdeaContainer, createArdeaContainer } from '../di/ardea-container.js';
 import { ArdeaError, describeError } from '../errors/index.js';
 import { StreamLogger } from '../logging/index.js';
 import { StateManager } from '../spi/state-manager.js';
-import { CONFIG_PROPERTIES_ENV, PARENT_PID_ENV } from './executor-env.js';
+import { Uploader } from '../spi/uploader.js';
+import { PARENT_PID_ENV } from './executor-env.js';
+import { localPackageUrl } from './package-fetch.js';
 import { runtimeSettingsOf } from './runtime-settings.js';
 import { HealthManager } from '../healthmgr/health-manager.js';
 import { builtinHealthPolicies } from '../healthmgr/builtin-policies.js';
 import { healthManagerEnabled, provisioningSettingsOf } from '../healthmgr/settings.js';
 import { Ardea } from '../scheduler/ardea.js';
-import { Detector, Diagnoser, HealthPolicy, Resolver, TopologyActuator } from '../spi/health-policy.js';
-import { MetricsSource } from '../healthmgr/measurements.js';
+import { Detector, Diagnoser, HealthPolicy, MetricsSource, Resolver, TopologyActuator } from '../spi/health-policy.js';
 import { StreamManager } from './stream-manager.js';
 import { TopologyMaster } from './topology-master.js';
 
@@ -33,9 +37,8 @@ async function main(): Promise<void> {
     strict: true,
   });
   const containerId = Number(values.container);
-  if (!values.cluster || !values.topology || !Number.isInteger(containerId) || containerId < 0) {
-    throw new ArdeaError('usage: ardea-executor --cluster <cluster> --topology <name> --container <id>');
-  }
+  const usage = 'usage: ardea-executor [--cluster <cluster>] --topology <name> --container <id>, with the cluster config in ARDEA_CLUSTER_CONFIG when --cluster is not given';
+  if (!values.topology || values.container === undefined || !Number.isInteger(containerId) || containerId < 0) throw new ArdeaError(usage);
   // Armed before anything can wait (for state, for the topology master), so that no executor
   // outlives its supervisor. Until the container runs there is nothing to stop gracefully.
   let onParentGone: () => void = () => {
@@ -43,8 +46,7 @@ async function main(): Promise<void> {
     process.exit(1);
   };
   watchParent(() => onParentGone());
-  const overrides = process.env[CONFIG_PROPERTIES_ENV] ? (JSON.parse(process.env[CONFIG_PROPERTIES_ENV]) as string[]) : [];
-  const config = loadClusterConfig({ cluster: values.cluster, overrides });
+  const config = clusterConfigOfProcess({ cluster: values.cluster, usage });
   const bootLogger = new StreamLogger({ level: 'info', format: 'json' }, { topology: values.topology, container: containerId });
   const container = await createArdeaContainer(config, { logger: bootLogger });
   const state = container.get<StateManager>(StateManager);
@@ -111,8 +113,13 @@ async function main(): Promise<void> {
   } else {
     const plan = packingPlan.containers.find((c) => c.id === containerId);
     if (!plan) throw new ArdeaError(`container ${containerId} is not in the packing plan of '${definition.name}' (containers: ${packingPlan.containers.map((c) => c.id).join(', ')})`);
-    const bundleUrl = execution.packageUri.startsWith('file:') ? execution.packageUri : undefined;
-    if (!bundleUrl) throw new ArdeaError(`cannot load topology package ${execution.packageUri}: only file:// packages can be loaded by this executor`);
+    const bundleUrl = await localPackageUrl({
+      uri: execution.packageUri,
+      sha256: execution.packageSha256,
+      cacheDirectory: path.join(process.cwd(), 'package-cache'),
+      uploader: container.get<Uploader>(Uploader),
+      logger,
+    });
     // Runtime config changes accepted since submit: instances start with them, not with the submit-time values.
     const storedPlan = await state.get('physicalPlan', definition.name);
     const streamManager = new StreamManager({
@@ -147,7 +154,7 @@ async function main(): Promise<void> {
     const deadline = setTimeout(() => process.exit(1), 5000);
     deadline.unref();
     await stop().catch((error: unknown) => logger.warn('stop failed', { error }));
-    await state.close().catch((error: unknown) => logger.warn('closing the state manager failed', { error }));
+    await closeArdeaContainer(container).catch((error: unknown) => logger.warn('closing the state manager failed', { error }));
     process.exit(process.exitCode ?? 0);
   };
   process.once('SIGTERM', () => void shutdown('SIGTERM'));

@@ -1,10 +1,28 @@
+import { spawn } from 'node:child_process';
 import net from 'node:net';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { SilentLogger, type LogFields, type Logger } from '../logging/index.js';
 import { acceptAuthenticated, connectAuthenticated, Link, listen, RejectionLog } from './link.js';
 import { DataFrameHeader, encodeControlFrame } from './wire/frames.js';
 
 const logger = new SilentLogger();
+
+/** The compiled link module, for the sender process in the graceful-close test (`npm test` builds first). */
+const BUILT_LINK = fileURLToPath(new URL('../../dist/runtime/link.js', import.meta.url));
+/** Sends 16 frames of 1 MiB, closes gracefully and exits at once: what is not handed to the OS by then is lost. */
+const SENDER = `
+const [port, secret, linkUrl] = process.argv.slice(1);
+const { connectAuthenticated } = await import(linkUrl);
+const silent = { debug() {}, info() {}, warn() {}, error() {}, child() { return silent; } };
+const link = await connectAuthenticated({ host: '127.0.0.1', port: Number(port), secret, identity: { role: 'peer', containerId: 2, topologyId: 'topo-1' }, logger: silent });
+const frame = Buffer.alloc(1024 * 1024);
+frame.writeUInt32LE(frame.length - 4, 0);
+frame[4] = 1;
+for (let i = 0; i < 16; i++) link.sendFrame(frame);
+await link.closeGracefully(10000);
+process.exit(0);
+`;
 const SECRET = 'link-test-secret-0123456789';
 let server: net.Server;
 
@@ -128,6 +146,27 @@ describe('authenticated links', () => {
     link.sendFrame(frame);
     await vi.waitFor(() => expect(received).toEqual([frame.length]), { timeout: 10_000 });
     link.socket.destroy();
+  });
+
+  it('delivers everything sent before a graceful close, even when the sender exits at once and the receiver reads slowly', async () => {
+    let receivedBytes = 0;
+    let senderExit: Promise<number | null> | undefined;
+    const ended = new Promise<void>((resolve) => {
+      void start((link) => {
+        // The receiver is busy: it reads nothing for a while, so what is sent waits in buffers.
+        link.socket.pause();
+        setTimeout(() => link.socket.resume(), 500);
+        link.on('data', (frame) => (receivedBytes += frame.length));
+        link.socket.once('end', () => resolve());
+      }).then((port) => {
+        // A separate process, so that its exit right after the close is a real one.
+        const child = spawn(process.execPath, ['--input-type=module', '-e', SENDER, String(port), SECRET, pathToFileURL(BUILT_LINK).href], { stdio: 'inherit' });
+        senderExit = new Promise((done) => child.once('exit', done));
+      });
+    });
+    await ended;
+    expect(await senderExit).toBe(0);
+    expect(receivedBytes).toBe(16 * 1024 * 1024);
   });
 
   it('closes connections beyond the cap of those still authenticating, and accepts again once one is gone', async () => {

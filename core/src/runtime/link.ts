@@ -56,6 +56,35 @@ export class Link extends EventEmitter<{
   }
 
   /**
+   * Closes once everything sent so far has been handed to the operating system, which delivers it
+   * even after this process exits; destroys the connection after `timeoutMs` if the other side
+   * takes nothing. A process about to exit must wait for this: frames still in the socket's own
+   * buffer when it exits are lost, and a busy receiver can leave hundreds of milliseconds of them
+   * there.
+   */
+  closeGracefully(timeoutMs: number): Promise<void> {
+    if (this.socket.destroyed) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        this.logger.warn('a connection did not take what was sent on it in time; closing it anyway', {
+          remote: `${this.socket.remoteAddress}:${this.socket.remotePort}`,
+          pendingBytes: this.backlogBytes,
+          timeoutMs,
+        });
+        this.socket.destroy();
+      }, timeoutMs);
+      this.socket.once('finish', done);
+      this.socket.once('close', done);
+      this.writer.flush();
+      this.socket.end();
+    });
+  }
+
+  /**
    * Starts reading frames. `isAuthenticated` decides whether data frames are accepted yet;
    * `maxFrameBytes` bounds each frame until {@link acceptFramesUpTo} changes it. A malformed frame
    * closes the connection and is reported to `onMalformed` (default: a warning).

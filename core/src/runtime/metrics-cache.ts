@@ -1,4 +1,5 @@
 import type { MetricsTotals } from '../model/runtime-state.js';
+import type { ComponentMetrics, MetricsView, StreamManagerMetrics } from '../model/metrics.js';
 import type { InstanceMetricsSample, MetricsReport, StreamManagerMetricsSample } from './control-messages.js';
 
 /** Counters of an instance that only grow; a restarted process starts them from zero again. */
@@ -43,85 +44,8 @@ function addByStream(a: Readonly<Record<string, number>> | undefined, b: Readonl
   return sum;
 }
 
-/** Metrics of one component (or one instance), as `ardea metrics --json` prints them. */
-export interface ComponentMetrics {
-  /** Cumulative since the instances started. */
-  readonly emitted: number;
-  readonly executed: number;
-  readonly acked: number;
-  readonly failed: number;
-  readonly errors: number;
-  /** Over the window: tuples per second. */
-  readonly emitRate: number;
-  readonly executeRate: number;
-  /** Cumulative emits per output stream (they add up to `emitted`). */
-  readonly emittedByStream?: Readonly<Record<string, number>>;
-  /** Over the window: emits per second per output stream (they add up to `emitRate`). */
-  readonly emitRateByStream?: Readonly<Record<string, number>>;
-  /** Over the window: milliseconds spent above the high watermark (summed over instances). */
-  readonly backpressureMs: number;
-  /** Latest: bytes queued towards the instances. */
-  readonly pendingBytes: number;
-  /** Since start: the most bytes ever queued towards one instance. */
-  readonly maxPendingBytes: number;
-  /**
-   * Since submit, over every process of their containers: workers restarted after they died or
-   * their stream manager terminated them (hung, over memory).
-   */
-  readonly restarts: number;
-  /** Since submit, of `restarts`: workers terminated because they made no progress (hung). */
-  readonly hungRestarts: number;
-  /** Since submit, of `restarts`: workers terminated because their container exceeded its RAM. */
-  readonly memoryRestarts: number;
-  /** Over the window: hung and memory restarts. */
-  readonly recentHungRestarts: number;
-  readonly recentMemoryRestarts: number;
-  /** Latest: the workers' own memory (V8 heap plus Buffers and ArrayBuffers). */
-  readonly memoryBytes: number;
-  /** Over the window: restarts of any kind (a crash loop shows here). */
-  readonly recentRestarts: number;
-  /** Spouts that report one: the backlog at their source, latest. */
-  readonly backlog?: number;
-  /** Spouts that report a backlog: how fast it grew over the window, per second (negative: it shrank). */
-  readonly backlogGrowthRate?: number;
-  /** Over the window: mean execute time per tuple. */
-  readonly executeLatencyMs: number;
-  /** Over the window: fraction of time spent in user code (1 = always busy), averaged over instances. */
-  readonly busyFraction: number;
-  readonly instanceCount: number;
-}
 
-export interface StreamManagerMetrics {
-  readonly backpressureInitiatedMs: number;
-  readonly spoutsPausedMs: number;
-  /** Over the window: the fraction of time this container's spouts were paused by backpressure. */
-  readonly spoutsPausedFraction: number;
-  /** CPU seconds used by the container process over the window, per second. */
-  readonly cpuCores: number;
-  readonly rssBytes: number;
-  readonly heapUsedBytes: number;
-  /** Since submit: how often the container's process was replaced (it died, or was restarted). */
-  readonly restarts: number;
-  /** Since submit: frames and tuples this container could deliver nowhere (see {@link MetricsView.droppedTuples}). */
-  readonly droppedFrames: number;
-  readonly droppedTuples: number;
-  /** The container's RAM in the packing plan, which its stream manager keeps RSS below. */
-  readonly ramLimitBytes?: number;
-}
 
-export interface MetricsView {
-  readonly windowMs: number;
-  readonly timestamp: number;
-  readonly components: Record<string, ComponentMetrics & { instances?: Record<string, ComponentMetrics> }>;
-  readonly streamManagers: Record<string, StreamManagerMetrics>;
-  /**
-   * Since submit, over every container including removed ones: frames and tuples a stream manager
-   * could deliver nowhere. A drop is an engine bug (or a plan change that timed out), never a
-   * crash's in-flight loss: it should always be 0.
-   */
-  readonly droppedFrames: number;
-  readonly droppedTuples: number;
-}
 
 interface ContainerRecord {
   incarnation: string;

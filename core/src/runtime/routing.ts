@@ -26,8 +26,6 @@ const MAX_REUSED_WRITER_BYTES = 4 * MAX_BATCH_BYTES;
 const JS_COPY_MAX = 64;
 const SCRATCH_BYTES = 4 * 1024;
 
-/** Runtime config key of an emitting component: shuffle weights per target task id. */
-export const SHUFFLE_WEIGHTS_KEY = '__shuffleWeights';
 
 /** One (component, stream) pair with a topology-wide index, identical in every process. */
 export interface StreamEntry {

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { TopologyBuilder } from '../api/topology-builder.js';
 import { ConfigError } from '../errors/index.js';
 import { acceptRuntimeConfig } from './runtime-config.js';
-import { SHUFFLE_WEIGHTS_KEY } from './routing.js';
+import { SHUFFLE_WEIGHTS_KEY } from '../model/topology.js';
 
 const noop = { nextTuple() {} };
 const sink = { execute() {} };

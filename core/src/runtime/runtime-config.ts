@@ -1,6 +1,6 @@
 import { ConfigError } from '../errors/index.js';
 import { runtimeConfigMismatch, type ComponentDefinition, type TopologyDefinition } from '../model/topology.js';
-import { SHUFFLE_WEIGHTS_KEY } from './routing.js';
+import { SHUFFLE_WEIGHTS_KEY } from '../model/topology.js';
 import { RUNTIME_SETTING_KEYS } from './runtime-settings.js';
 
 /** One change asked of `ardea update --runtime-config` (component `*`: every component it fits). */

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ConfigError } from '../errors/index.js';
+import { ConfigError, formatSchemaIssue } from '../errors/index.js';
 import { ByteAmountSchema } from '../model/resources.js';
 import type { ComponentDefinition, TopologyDefinition } from '../model/topology.js';
 
@@ -61,17 +61,11 @@ export function hungInstanceMsOf(topologyValue: number, component: Pick<Componen
 export function runtimeSettingsOf(definition: Pick<TopologyDefinition, 'config'> & Partial<Pick<TopologyDefinition, 'components'>>): RuntimeSettings {
   for (const component of definition.components ?? []) {
     const parsed = ComponentSettingsSchema.safeParse(Object.fromEntries(Object.keys(ComponentSettingsSchema.shape).filter((key) => key in component.config).map((key) => [key, component.config[key]])));
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0]!;
-      throw new ConfigError(`component '${component.name}' config ${issue.path.join('.')}: ${issue.message}`, { cause: parsed.error });
-    }
+    if (!parsed.success) throw new ConfigError(`component '${component.name}' config ${formatSchemaIssue(parsed.error)}`, { cause: parsed.error });
   }
   const relevant = Object.fromEntries(RUNTIME_SETTING_KEYS.filter((key) => key in definition.config).map((key) => [key, definition.config[key]]));
   const parsed = RuntimeSettingsSchema.safeParse(relevant);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    throw new ConfigError(`topology config ${issue.path.join('.')}: ${issue.message}`, { cause: parsed.error });
-  }
+  if (!parsed.success) throw new ConfigError(`topology config ${formatSchemaIssue(parsed.error)}`, { cause: parsed.error });
   if (parsed.data.backpressureLowWatermark >= parsed.data.backpressureHighWatermark) {
     throw new ConfigError(
       `topology config backpressureLowWatermark (${parsed.data.backpressureLowWatermark}) must be below backpressureHighWatermark (${parsed.data.backpressureHighWatermark})`,

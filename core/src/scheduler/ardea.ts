@@ -6,7 +6,7 @@ import path from 'node:path';
 import type { Container } from 'inversify';
 import { ClusterConfig, loadClusterConfig } from '../config/cluster-config.js';
 import type { ConfigProperty } from '../config/config-property.js';
-import { createArdeaContainer } from '../di/ardea-container.js';
+import { closeArdeaContainer, createArdeaContainer } from '../di/ardea-container.js';
 import { ArdeaError, ConfigError, describeError, LockTimeoutError, SchedulerError, StateConflictError, TopologyError } from '../errors/index.js';
 import { Logger, SilentLogger } from '../logging/index.js';
 import { checkPackingPlan, diffPackingPlans, plansEqual, type PackingPlan, type PackingPlanDiff } from '../model/packing-plan.js';
@@ -15,7 +15,8 @@ import { MAX_CONTAINERS, validateTopology, withParallelism, type TopologyDefinit
 import { JsonHttpClient } from '../http/json-client.js';
 import { applyPackingHints, selectPackingAlgorithm, selectRepackingAlgorithm } from '../packing/index.js';
 import { instanceStartError, type InstanceFailure } from '../runtime/control-messages.js';
-import type { MetricsView } from '../runtime/metrics-cache.js';
+import type { MetricsView } from '../model/metrics.js';
+import { displayedPackageUri, sha256Of } from '../runtime/package-fetch.js';
 import { runtimeSettingsOf } from '../runtime/runtime-settings.js';
 import { validateHealthSettings } from '../healthmgr/builtin-policies.js';
 import { PackingAlgorithm, RepackingAlgorithm } from '../spi/packing.js';
@@ -23,6 +24,7 @@ import { Launcher, Scheduler, type ContainerStatus } from '../spi/scheduler.js';
 import { StateManager, TOPOLOGY_REMOVAL_ORDER, type StateOperation } from '../spi/state-manager.js';
 import { Uploader } from '../spi/uploader.js';
 import { executorSpec } from './executor-spec.js';
+import { planForPool } from './pool-kit/container-identity.js';
 import { openSchedulerClient } from './scheduler-client.js';
 import { buildTopologyPackage } from './topology-package.js';
 
@@ -123,8 +125,9 @@ export class Ardea {
     this.logger = container.get<Logger>(Logger).child({ component: 'ardea' });
   }
 
+  /** Closes the container it was made with: the state manager, scheduler and uploader it created. */
   async close(): Promise<void> {
-    await this.state.close();
+    await closeArdeaContainer(this.container);
   }
 
   /**
@@ -143,7 +146,8 @@ export class Ardea {
       validateHealthSettings(this.config);
       const settings = applyPackingHints(this.config.packing.settings, definition.packing);
       const algorithm = selectPackingAlgorithm(this.container.getAll<PackingAlgorithm>(PackingAlgorithm), this.config.packing.algorithm);
-      const packingPlan = algorithm.pack(definition, settings);
+      const scheduler = this.container.get<Scheduler>(Scheduler);
+      const packingPlan = planForPool(scheduler, undefined, algorithm.pack(definition, settings));
       checkPackingPlan(packingPlan);
       progress(`packed ${definition.components.reduce((n, c) => n + c.parallelism, 0)} instances into ${packingPlan.containers.length} container(s) with ${algorithm.name}`);
       if (options.dryRun) return { definition, packingPlan };
@@ -151,9 +155,9 @@ export class Ardea {
         throw new StateConflictError(`topology '${definition.name}' is already running on cluster ${this.config.cluster}; kill it first or submit with --name`);
       }
       const uploader = this.container.get<Uploader>(Uploader);
+      const packageSha256 = await sha256Of(built.bundlePath);
       const packageUri = await uploader.upload({ topologyName: definition.name, topologyId: definition.id, packagePath: built.bundlePath });
-      progress(`uploaded package to ${packageUri}`);
-      const scheduler = this.container.get<Scheduler>(Scheduler);
+      progress(`uploaded package to ${displayedPackageUri(packageUri)}`);
       const execution: ExecutionState = {
         topologyName: definition.name,
         topologyId: definition.id,
@@ -162,6 +166,7 @@ export class Ardea {
         submittedAt: Date.now(),
         ardeaVersion: ARDEA_CORE_VERSION,
         packageUri,
+        packageSha256,
         schedulerPlugin: this.config.scheduler.plugin,
         schedulerMode: scheduler.mode,
         secret: randomBytes(24).toString('hex'),
@@ -251,7 +256,7 @@ export class Ardea {
     const operations: StateOperation[] = TOPOLOGY_REMOVAL_ORDER.map((kind) => ({ op: 'delete', kind, topology: name }));
     await this.state.transaction(operations);
     if (execution) {
-      onProgress(`removing package ${execution.packageUri}`);
+      onProgress(`removing package ${displayedPackageUri(execution.packageUri)}`);
       await this.container.get<Uploader>(Uploader).undo(execution.packageUri);
     }
   }
@@ -271,6 +276,8 @@ export class Ardea {
    * pool add containers, waits until every container runs exactly the new plan (instances that move
    * or go away finish their queues first), and then has the pool remove emptied containers. Only
    * what changes is touched. If a step fails, the previous plan is restored and the error says why.
+   * For a pool with `ordinal` container identity the repacked plan is compacted first (see the
+   * Scheduler docs), so that the pool only ever adds or removes its highest containers.
    */
   async update(name: string, options: UpdateOptions): Promise<UpdateResult> {
     const started = Date.now();
@@ -292,10 +299,12 @@ export class Ardea {
       }
       const proposedTopology = withParallelism(topology, parallelism);
       const repacker = selectRepackingAlgorithm(this.container.getAll<RepackingAlgorithm>(RepackingAlgorithm), this.config.packing.repackingAlgorithm);
-      const proposed = repacker.repack(
+      const repacked = repacker.repack(
         { current, topology: proposedTopology, ...(options.containers === undefined ? {} : { containers: options.containers }) },
         this.config.packing.settings,
       );
+      // An ordinal pool can only drop its highest containers: the plan it gets, and the one stored, is dense.
+      const proposed = planForPool(this.container.get<Scheduler>(Scheduler), current, repacked);
       checkPackingPlan(proposed);
       const diff = diffPackingPlans(current, proposed);
       if (options.dryRun || plansEqual(current, proposed)) return { previous: current, plan: proposed, diff, elapsedMs: Date.now() - started, dryRun: options.dryRun ?? false };

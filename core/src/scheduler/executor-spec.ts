@@ -1,30 +1,20 @@
-import { fileURLToPath } from 'node:url';
-import type { ClusterConfig } from '../config/cluster-config.js';
-import { CONFIG_PROPERTIES_ENV } from '../runtime/executor-env.js';
+import { CLUSTER_CONFIG_ENV, clusterConfigToValue, type ClusterConfig } from '../config/cluster-config.js';
 import { CONTAINER_INDEX_PLACEHOLDER, type ExecutorSpec } from '../spi/scheduler.js';
 
-const EXECUTOR_MAIN = fileURLToPath(new URL('../runtime/executor-main.js', import.meta.url));
-
-/** How a cluster names itself to its own processes: its directory, or `local`. */
-export function clusterArgument(config: ClusterConfig): string {
-  return config.directory ?? config.cluster;
-}
-
-export function propertiesEnv(config: ClusterConfig): Record<string, string> {
-  return {
-    ARDEA_HOME: config.home,
-    [CONFIG_PROPERTIES_ENV]: JSON.stringify(config.overrides.map((o) => `${o.key}=${JSON.stringify(o.value)}`)),
-  };
+/** The environment that hands a cluster's config by value to a process it starts. */
+export function clusterConfigEnv(config: ClusterConfig): Record<string, string> {
+  return { [CLUSTER_CONFIG_ENV]: clusterConfigToValue(config) };
 }
 
 /**
- * The command that starts one container of a topology: this Node binary running the core's executor.
- * Pools that run containers elsewhere must have the same Ardea installation at the same path there
- * (a shared filesystem on Slurm, the image on Kubernetes).
+ * The command that starts one container of a topology: the cluster's executor command (by default
+ * `ardea-executor`, looked up on the container's PATH), the topology and the container index, with
+ * the cluster config by value in the environment. Nothing in it names a path of this machine, so a
+ * pool can start it wherever the executor is installed; the package comes by URI.
  */
 export function executorSpec(config: ClusterConfig, topologyName: string): ExecutorSpec {
   return {
-    argv: [process.execPath, EXECUTOR_MAIN, '--cluster', clusterArgument(config), '--topology', topologyName, '--container', CONTAINER_INDEX_PLACEHOLDER],
-    env: propertiesEnv(config),
+    argv: [config.executorCommand, '--topology', topologyName, '--container', CONTAINER_INDEX_PLACEHOLDER],
+    env: clusterConfigEnv(config),
   };
 }

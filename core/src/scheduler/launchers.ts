@@ -8,7 +8,7 @@ import { makePrivateDirectory, PRIVATE_FILE_MODE } from '../fs/private-files.js'
 import type { SchedulerLocation } from '../model/runtime-state.js';
 import type { Launcher, Scheduler, ScheduleRequest } from '../spi/scheduler.js';
 import type { StateManager } from '../spi/state-manager.js';
-import { clusterArgument, propertiesEnv } from './executor-spec.js';
+import { clusterConfigEnv } from './executor-spec.js';
 
 const SUPERVISOR_MAIN = fileURLToPath(new URL('./supervisor-main.js', import.meta.url));
 
@@ -50,10 +50,12 @@ export class LocalServiceLauncher implements Launcher {
     await makePrivateDirectory(path.dirname(logFile), { repair: true });
     const log = openSync(logFile, 'a', PRIVATE_FILE_MODE);
     fchmodSync(log, PRIVATE_FILE_MODE);
-    const child = spawn(process.execPath, [SUPERVISOR_MAIN, '--cluster', clusterArgument(this.config), '--topology', name], {
+    // The supervisor gets the config this process validated, by value: it computes the same
+    // executor spec, whatever happens to the cluster directory meanwhile.
+    const child = spawn(process.execPath, [SUPERVISOR_MAIN, '--topology', name], {
       detached: true,
       stdio: ['ignore', log, log],
-      env: { ...process.env, ...propertiesEnv(this.config) },
+      env: { ...process.env, ...clusterConfigEnv(this.config) },
     });
     closeSync(log);
     child.unref();

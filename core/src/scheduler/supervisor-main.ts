@@ -7,11 +7,10 @@
 import 'reflect-metadata';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { loadClusterConfig } from '../config/cluster-config.js';
-import { createArdeaContainer } from '../di/ardea-container.js';
+import { clusterConfigOfProcess } from '../config/cluster-config.js';
+import { closeArdeaContainer, createArdeaContainer } from '../di/ardea-container.js';
 import { ArdeaError, describeError } from '../errors/index.js';
 import { StreamLogger } from '../logging/index.js';
-import { CONFIG_PROPERTIES_ENV } from '../runtime/executor-env.js';
 import { Scheduler } from '../spi/scheduler.js';
 import { StateManager } from '../spi/state-manager.js';
 import { executorSpec } from './executor-spec.js';
@@ -21,9 +20,9 @@ async function main(): Promise<void> {
   // Whatever this process creates (logs, state, files of pool plugins) is its owner's alone.
   process.umask(0o077);
   const { values } = parseArgs({ options: { cluster: { type: 'string' }, topology: { type: 'string' }, host: { type: 'string' } }, strict: true });
-  if (!values.cluster || !values.topology) throw new ArdeaError('usage: ardea-supervisor --cluster <cluster> --topology <name>');
-  const overrides = process.env[CONFIG_PROPERTIES_ENV] ? (JSON.parse(process.env[CONFIG_PROPERTIES_ENV]) as string[]) : [];
-  const config = loadClusterConfig({ cluster: values.cluster, overrides });
+  const usage = 'usage: ardea-supervisor [--cluster <cluster>] --topology <name>, with the cluster config in ARDEA_CLUSTER_CONFIG when --cluster is not given';
+  if (!values.topology) throw new ArdeaError(usage);
+  const config = clusterConfigOfProcess({ cluster: values.cluster, usage });
   const logger = new StreamLogger({ level: 'info', format: 'json' }, { topology: values.topology, role: 'supervisor' });
   const container = await createArdeaContainer(config, { logger });
   const state = container.get<StateManager>(StateManager);
@@ -41,8 +40,8 @@ async function main(): Promise<void> {
     const deadline = setTimeout(() => process.exit(code || 1), 15_000);
     deadline.unref();
     await service.close().catch(() => undefined);
-    await scheduler.close().catch((error: unknown) => logger.warn('closing the scheduler failed', { error: describeError(error) }));
-    await state.close().catch(() => undefined);
+    // Closes the scheduler (which stops the containers it owns) and the state manager.
+    await closeArdeaContainer(container).catch((error: unknown) => logger.warn('closing the scheduler or the state manager failed', { error: describeError(error) }));
     process.exit(code);
   };
   const executor = executorSpec(config, name);

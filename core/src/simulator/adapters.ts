@@ -1,8 +1,7 @@
 import { StateManagerError } from '../errors/index.js';
-import { METRIC } from '../healthmgr/measurements.js';
-import type { Measurement, PolicyContext, Sensor, TopologyActuator } from '../spi/health-policy.js';
+import { type Measurement, METRIC, type PolicyContext, type Sensor, type TopologyActuator } from '../spi/health-policy.js';
 import type { StateKind, StateLock, StateManager, StateOperation, StateRecords, StateWatch } from '../spi/state-manager.js';
-import { SHUFFLE_WEIGHTS, type TopologyModel } from './model.js';
+import type { TopologyModel } from './model.js';
 import type { Prng } from './prng.js';
 
 /**
@@ -103,7 +102,6 @@ export class SimulatorActuator implements TopologyActuator {
   }
 }
 
-export { SHUFFLE_WEIGHTS };
 
 /**
  * The simulator's store for the health manager's action log: an in-memory state manager. Values

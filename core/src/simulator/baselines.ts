@@ -1,11 +1,11 @@
 import { z } from 'zod';
-import { ConfigError, describeError, HealthPolicyError } from '../errors/index.js';
+import { ConfigError, describeError, formatSchemaIssue, HealthPolicyError } from '../errors/index.js';
 import { round } from '../healthmgr/detectors.js';
-import { MeasurementIndex, METRIC } from '../healthmgr/measurements.js';
+import { MeasurementIndex } from '../healthmgr/measurements.js';
+import { type Action, type Detector, type Diagnoser, type Diagnosis, type HealthPolicy, type Measurement, METRIC, type PolicyContext, type Resolver, type Symptom, type TopologyActuator } from '../spi/health-policy.js';
 import { instancesFor, spoutOfferedRate, StreamRates } from '../healthmgr/sizing.js';
 import { topologicalOrder } from '../model/topology.js';
-import type { Action, Detector, Diagnoser, Diagnosis, HealthPolicy, Measurement, PolicyContext, Resolver, Symptom, TopologyActuator } from '../spi/health-policy.js';
-import { formatIssue, type SimulatedPolicyFactory } from './policies.js';
+import type { SimulatedPolicyFactory } from './policy-registry.js';
 
 /**
  * Baselines that the built-in policy is measured against (dhalion.md §1.6, §3, §8.1), run through
@@ -378,7 +378,7 @@ function handlesEpochs(resolver: Resolver, base: string | readonly string[], clo
 
 function parse<T extends z.ZodTypeAny>(schema: T, settings: Readonly<Record<string, unknown>>): z.output<T> {
   const parsed = schema.safeParse(settings);
-  if (!parsed.success) throw new ConfigError(`policy.settings: ${formatIssue(parsed.error)}`);
+  if (!parsed.success) throw new ConfigError(`policy.settings: ${formatSchemaIssue(parsed.error)}`);
   return parsed.data as z.output<T>;
 }
 

@@ -1,4 +1,4 @@
-import type { ComponentDefinition, TopologyDefinition } from '../model/topology.js';
+import { SHUFFLE_WEIGHTS_KEY, type ComponentDefinition, type TopologyDefinition } from '../model/topology.js';
 import { offeredRate, type LoadProfile } from './load-profile.js';
 import { mix32, Prng, streamSeed } from './prng.js';
 
@@ -332,10 +332,10 @@ export class TopologyModel {
     const state = this.components.get(component);
     if (!state) throw new Error(`the simulated topology has no component '${component}'`);
     state.runtimeConfig.set(key, value);
-    if (key === SHUFFLE_WEIGHTS) {
+    if (key === SHUFFLE_WEIGHTS_KEY) {
       if (value === null || value === undefined) state.shuffleWeights = undefined;
       else if (typeof value === 'object' && Object.values(value).every((w) => typeof w === 'number' && w >= 0)) state.shuffleWeights = { ...(value as Record<string, number>) };
-      else throw new Error(`${SHUFFLE_WEIGHTS} of '${component}' must map task ids to non-negative numbers`);
+      else throw new Error(`${SHUFFLE_WEIGHTS_KEY} of '${component}' must map task ids to non-negative numbers`);
     }
   }
 
@@ -579,7 +579,6 @@ export class TopologyModel {
   }
 }
 
-export const SHUFFLE_WEIGHTS = '__shuffleWeights';
 
 function hashString(text: string): number {
   let h = 0x811c9dc5;

@@ -4,7 +4,8 @@ import type { HealthRound } from '../model/runtime-state.js';
 import { MemoryStateManager, SimulatorActuator, SimulatorSensor } from './adapters.js';
 import { offeredRate } from './load-profile.js';
 import { TopologyModel, type ModelSpec } from './model.js';
-import { defaultPolicyRegistry, type SimulatedPolicyRegistry } from './policies.js';
+import { defaultPolicyRegistry } from './policies.js';
+import type { SimulatedPolicyRegistry } from './policy-registry.js';
 import { Prng, streamSeed } from './prng.js';
 import { modelSpecOf, type Scenario } from './scenario.js';
 

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import YAML from 'yaml';
 import { z } from 'zod';
-import { ConfigError } from '../errors/index.js';
+import { ConfigError, formatSchemaIssue } from '../errors/index.js';
 import { PROVISIONING_POLICY_ID } from '../healthmgr/settings.js';
 import type { LoadProfile } from './load-profile.js';
 import type { ModelComponent, ModelGrouping, ModelSpec } from './model.js';
@@ -124,11 +124,7 @@ export function parseScenario(text: string, source: string): Scenario {
 export function validateScenario(raw: unknown, source = '<scenario>'): Scenario {
   const parsed = ScenarioSchema.safeParse(raw);
   if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    const path = issue.path.map(String);
-    const key = issue.code === 'unrecognized_keys' ? [...path, issue.keys[0]].join('.') : path.join('.');
-    const detail = issue.code === 'unrecognized_keys' ? 'unknown key' : issue.message;
-    throw new ConfigError(`${source}: ${key || '(root)'}: ${detail}`, { cause: parsed.error, code: 'config.invalid' });
+    throw new ConfigError(`${source}: ${formatSchemaIssue(parsed.error)}`, { cause: parsed.error, code: 'config.invalid' });
   }
   const scenario = parsed.data;
   const components = modelSpecOf(scenario, 0, source).components;

@@ -5,6 +5,8 @@
  * add a detector to a built-in policy, or ship a whole policy.
  */
 
+import type { MetricsView } from '../model/metrics.js';
+import type { PhysicalPlan } from '../model/runtime-state.js';
 import type { TopologyDefinition } from '../model/topology.js';
 
 /** Token for sensor contributions (read with `getAll`). */
@@ -140,4 +142,51 @@ export interface HealthPolicy {
   readonly detectors: readonly Detector[];
   readonly diagnosers: readonly Diagnoser[];
   readonly resolvers: readonly Resolver[];
+}
+
+/** Stages plugins contribute to the provisioning policy (Detector, Diagnoser and Resolver tokens). */
+export interface PolicyContributions {
+  readonly detectors?: readonly Detector[];
+  readonly diagnosers?: readonly Diagnoser[];
+  readonly resolvers?: readonly Resolver[];
+}
+
+/** Metric names the built-in sensor produces, per instance unless noted. */
+export const METRIC = {
+  executeRate: 'executeRate',
+  emitRate: 'emitRate',
+  /** Fraction of wall time in user code: with executeRate it gives the true processing rate (DS2). */
+  busyFraction: 'busyFraction',
+  /** Milliseconds over the window the instance's queue was above the high watermark. */
+  backpressureMs: 'backpressureMs',
+  pendingBytes: 'pendingBytes',
+  /** Workers of the instance restarted after they died, over the window. */
+  restarts: 'restarts',
+  /** Of those, workers its stream manager restarted because they hung, over the window. */
+  hungRestarts: 'hungRestarts',
+  /** Of those, workers its stream manager restarted because their container exceeded its RAM, over the window. */
+  memoryRestarts: 'memoryRestarts',
+  /** Spouts that report one: tuples waiting at the source, latest. */
+  backlog: 'backlog',
+  /** Spouts that report a backlog: its growth over the window, tuples/s (negative while it drains). */
+  backlogGrowth: 'backlogGrowth',
+  /** Per spout component: fraction of the window its spouts were paused by backpressure. */
+  pausedFraction: 'pausedFraction',
+} as const;
+
+/**
+ * Metric name of an instance's emit rate on one of its output streams (tuples/s over the window);
+ * the per-stream rates of an instance add up to its {@link METRIC.emitRate}.
+ */
+export function streamEmitRateMetric(stream: string): string {
+  return `emitRate:${stream}`;
+}
+
+/** Token under which container 0 binds its {@link MetricsSource}, for sensors that plugins contribute. */
+export const MetricsSource = Symbol.for('ardea.MetricsSource');
+
+/** Where the sensor reads from: the metrics cache and physical plan of the topology master. */
+export interface MetricsSource {
+  view(windowMs: number): MetricsView;
+  physicalPlan(): PhysicalPlan | undefined;
 }

@@ -13,6 +13,17 @@ export const Scheduler = Symbol.for('ardea.Scheduler');
  */
 export type SchedulerMode = 'service' | 'library';
 
+/**
+ * How a pool names a topology's containers; see "Container ids" on {@link Scheduler}.
+ *
+ * `per-container`: one pool object per container (a local process, a Slurm job, a Nomad job with a
+ * task group per container), so any container id can be added or removed on its own.
+ * `ordinal`: the pool runs the containers as numbered slots of one object and can only change how
+ * many there are (a Kubernetes StatefulSet, a Nomad task-group count, a YARN component count), so it
+ * can only add slots above its highest and remove its highest ones.
+ */
+export type ContainerIdentity = 'per-container' | 'ordinal';
+
 /** Stands for the container index in {@link ExecutorSpec.argv}; each pool substitutes it its own way. */
 export const CONTAINER_INDEX_PLACEHOLDER = '{{container}}';
 
@@ -23,9 +34,24 @@ export const CONTAINER_ID_ENV = 'ARDEA_CONTAINER_ID';
  * How to start the executor of one container. The pool supplies the container index: as an argument
  * (local, Slurm), from a StatefulSet ordinal (Kubernetes), from job meta (Nomad) or from
  * `${COMPONENT_ID}` (YARN), by replacing {@link CONTAINER_INDEX_PLACEHOLDER} in `argv`.
+ *
+ * Nothing in it depends on the submitting machine's filesystem: the package comes by URI from the
+ * execution state, the cluster config by value in `env`.
  */
 export interface ExecutorSpec {
+  /**
+   * The command and its arguments. `argv[0]` is the executor command: a name the pool looks up on
+   * the container's PATH (`ardea-executor` unless `scheduler.executorCommand` says otherwise), or an
+   * absolute path in the container; the local pool runs its own installation's `ardea-executor`
+   * for the default name (see `localExecutorArgv`).
+   */
   readonly argv: readonly string[];
+  /**
+   * Variables the executor needs, `ARDEA_CLUSTER_CONFIG` (the cluster config by value) among them.
+   * They may hold credentials (a ZooKeeper password), so a pool must keep them as private as the
+   * container's own process environment: a Kubernetes Secret rather than the pod spec, a job script
+   * only its owner can read.
+   */
   readonly env: Readonly<Record<string, string>>;
 }
 
@@ -73,9 +99,34 @@ export interface ContainerStatus {
  * Every pool supports scaling (`update` adding and removing containers) and restarting one container.
  * Calls on a topology the pool does not know reject with `SchedulerError`, except `kill`, which is
  * idempotent. Errors name the topology, the container and what the pool said.
+ *
+ * **Container ids.** A container id is the id of a container in the packing plan (1, 2, …; 0 is the
+ * topology master's container, which no plan lists) and what the executor of that container gets as
+ * its index ({@link CONTAINER_INDEX_PLACEHOLDER}, {@link CONTAINER_ID_ENV}). Ids belong to core: a
+ * pool runs container `n` exactly where the plan says `n`, never renumbers one, and returns the ids
+ * of `proposed` unchanged from `update`. Which ids a pool is given depends on its
+ * {@link containerIdentity}:
+ * - `per-container` (the default): ids are whatever the packing and repacking algorithms chose; a
+ *   repack may empty any container, so `update` may add and remove any ids (container 2 going away
+ *   while 1 and 3 stay is an ordinary update).
+ * - `ordinal`: core keeps every plan it gives the pool dense — containers 1..N, no gaps — at submit
+ *   and at every update: before storing a repacked plan, `Ardea.update` moves the containers above
+ *   the new end into the holes below it (`compactContainerIds` in the pool kit; added containers
+ *   first, so that only as few running instances move as possible; the engine moves those instances
+ *   by its fenced plan change, without loss). So the pool may assume that `schedule` gets containers
+ *   1..N, and that `update` only adds containers above its highest (N+1..M) or removes its highest
+ *   ones (M+1..N), which is all a count can do. It must refuse anything else with a
+ *   `SchedulerError` and change nothing (`planContainerChanges(request, running, { ordinal: true })`
+ *   in the pool kit does both), because running an update it cannot carry out would leave the
+ *   wrong executors in the wrong slots.
+ *
+ * The scheduler conformance suite in `@ardea/core/testing` checks both kinds of pool.
  */
 export interface Scheduler {
   readonly mode: SchedulerMode;
+
+  /** How the pool names containers; `per-container` when absent. Fixed for the scheduler's lifetime. */
+  readonly containerIdentity?: ContainerIdentity;
 
   /**
    * Starts container 0 and every container of the plan. Resolves once the pool has accepted all of
@@ -92,10 +143,12 @@ export interface Scheduler {
   /**
    * Adds the containers that are in `proposed` but not in `current` and removes those in `current`
    * but not in `proposed`; containers in both are left alone (their executors follow the packing
-   * plan themselves). Resolves to the realised plan: `proposed`, with container ids remapped or
-   * `scheduled` resources filled in where the pool decided them. On failure it rolls back what it
-   * added and rejects. Adding a container id that runs already is rejected; removing an unknown one
-   * is ignored; `executor` applies to added containers only; container 0 is never added or removed.
+   * plan themselves). Resolves to the realised plan: `proposed` with the same container ids and
+   * instances, and `scheduled` resources filled in where the pool decided them. On failure it rolls
+   * back what it added and rejects. Adding a container id that runs already is rejected; removing an
+   * unknown one is ignored; `executor` applies to added containers only; container 0 is never added
+   * or removed. An `ordinal` pool rejects a request that is not dense (see "Container ids" above)
+   * before changing anything.
    */
   update(request: UpdateRequest): Promise<PackingPlan>;
 
@@ -113,7 +166,8 @@ export interface Scheduler {
   /**
    * Releases connections and timers. Idempotent. Library-mode pools leave containers running; a
    * service-mode pool whose process owns the containers stops them, since nothing would supervise
-   * them afterwards.
+   * them afterwards. The deployment's container calls it when it is closed (`closeArdeaContainer`);
+   * a plugin does not register a close of its own.
    */
   close(): Promise<void>;
 }

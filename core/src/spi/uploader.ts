@@ -9,6 +9,14 @@ export interface UploadRequest {
   readonly signal?: AbortSignal;
 }
 
+export interface FetchRequest {
+  /** A URI this uploader's `upload` returned. */
+  readonly uri: string;
+  /** The local file to write the package to; it does not exist yet. */
+  readonly destination: string;
+  readonly signal?: AbortSignal;
+}
+
 /**
  * Puts a topology package where every container of the pool can fetch it.
  *
@@ -30,4 +38,18 @@ export interface Uploader {
    * nothing (any more) resolves; a URI outside its space rejects with `UploaderError`.
    */
   undo(uri: string): Promise<void>;
+
+  /**
+   * Optional: copies the package at `uri` into `destination`, in the container that is about to run
+   * it. The executor reads `file://`, `http://` and `https://` URIs itself; an uploader whose URIs
+   * need anything else implements this, and the executor then fetches every package through it.
+   * Rejects with `UploaderError` naming the URI.
+   */
+  fetch?(request: FetchRequest): Promise<void>;
+
+  /**
+   * Releases connections and timers, when the uploader holds any. Idempotent. The deployment's
+   * container calls it when it is closed.
+   */
+  close?(): Promise<void>;
 }

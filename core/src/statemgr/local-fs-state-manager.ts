@@ -3,7 +3,7 @@ import { readFileSync, watch as watchDirectory, type FSWatcher } from 'node:fs';
 import { open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
-import { ArdeaError, LockTimeoutError, StateConflictError, StateManagerError } from '../errors/index.js';
+import { ArdeaError, formatSchemaIssue, LockTimeoutError, StateConflictError, StateManagerError } from '../errors/index.js';
 import { makePrivateDirectory, PRIVATE_FILE_MODE, securePrivateTree } from '../fs/private-files.js';
 import type { Logger } from '../logging/index.js';
 import {
@@ -595,7 +595,7 @@ export class LocalFsStateManager implements StateManager {
       throw new StateManagerError(`transaction journal ${file} is not valid JSON; restore or remove it by hand`, { cause: error });
     }
     if (!parsed.success) {
-      throw new StateManagerError(`transaction journal ${file} is malformed (${parsed.error.issues[0]?.message}); restore or remove it by hand`);
+      throw new StateManagerError(`transaction journal ${file} is malformed (${formatSchemaIssue(parsed.error)}); restore or remove it by hand`);
     }
     for (const write of parsed.data.writes) {
       this.journalNodeFile(write.node, file);
@@ -787,7 +787,7 @@ function parseNode(raw: string, file: string): StoredNode {
   }
   const parsed = NodeFileSchema.safeParse(json);
   if (!parsed.success || parsed.data.value === undefined) {
-    const issue = parsed.success ? 'it has no value' : `${parsed.error.issues[0]?.path.join('.') || 'top level'}: ${parsed.error.issues[0]?.message}`;
+    const issue = parsed.success ? 'it has no value' : formatSchemaIssue(parsed.error);
     throw new StateManagerError(`state file ${file} is corrupt (${issue}); restore or remove it`, { code: 'statemgr.corrupt' });
   }
   return { raw, value: parsed.data.value, owner: parsed.data.ephemeralOwner };

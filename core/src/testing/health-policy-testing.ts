@@ -1,5 +1,4 @@
-import { METRIC, streamEmitRateMetric } from '../healthmgr/measurements.js';
-import type { Measurement, Sensor, TopologyActuator } from '../spi/health-policy.js';
+import { type Measurement, METRIC, type Sensor, streamEmitRateMetric, type TopologyActuator } from '../spi/health-policy.js';
 
 /** What an actuator was asked to do, in order. */
 export type ActuatorCall =

@@ -10,3 +10,5 @@ export * from './scheduler-conformance.js';
 export * from './uploader-conformance.js';
 export * from './health-policy-testing.js';
 export * from './services.js';
+export * from './plugin-testing.js';
+export * from './in-memory-state-manager.js';

@@ -8,7 +8,8 @@ import { SchedulerError } from '../errors/index.js';
 import { checkPackingPlan, type ContainerPlan, type PackingPlan } from '../model/packing-plan.js';
 import { MiB, resources } from '../model/resources.js';
 import type { TopologyDefinition } from '../model/topology.js';
-import { CONTAINER_INDEX_PLACEHOLDER, type ExecutorSpec, type Scheduler, type ScheduleRequest } from '../spi/scheduler.js';
+import { CONTAINER_INDEX_PLACEHOLDER, type ContainerIdentity, type ExecutorSpec, type Scheduler, type ScheduleRequest } from '../spi/scheduler.js';
+import { isAlive } from './services.js';
 
 export interface SchedulerConformanceFactory {
   /** A fresh scheduler for one test; the suite kills its topology and closes it afterwards. */
@@ -17,6 +18,12 @@ export interface SchedulerConformanceFactory {
   readonly timeoutMs?: number;
   /** Whether the pool restarts a container whose process dies on its own. */
   readonly recoversCrashedContainers: boolean;
+  /**
+   * The identity the pool's scheduler declares (default `per-container`). A per-container pool must
+   * add and remove any container id; an ordinal one must add above its highest container, remove its
+   * highest ones, and refuse anything else without changing anything (see the Scheduler docs).
+   */
+  readonly containerIdentity?: ContainerIdentity;
   /** Called once after the whole suite, e.g. to stop an emulator or remove working directories. */
   cleanup?(): Promise<void>;
 }
@@ -30,8 +37,9 @@ export interface ProbeRecord {
 
 /**
  * Checks a {@link Scheduler} against the contract every pool must honour: scheduling container 0 and
- * the plan's containers, per-container and whole-topology restart, scaling through `update`, kill,
- * errors for unknown topologies, and (when the pool claims it) recovery of crashed containers.
+ * the plan's containers, per-container and whole-topology restart, scaling through `update` by the
+ * rule of the pool's container identity, kill, errors for unknown topologies, and (when the pool
+ * claims it) recovery of crashed containers.
  *
  * Containers run the probe executor shipped with `@ardea/core` (a Node script started with
  * `process.execPath`), so the pool must be able to start local processes, directly or through an
@@ -42,6 +50,7 @@ export function describeSchedulerConformance(name: string, factory: SchedulerCon
   const waitOptions = { timeout: timeoutMs, interval: 50 };
   // A test waits for several eventual conditions in a row, each bounded by timeoutMs.
   const testTimeout = Math.max(30_000, timeoutMs * 4);
+  const identity = factory.containerIdentity ?? 'per-container';
 
   describe(`Scheduler conformance: ${name}`, () => {
     let scheduler: Scheduler | undefined;
@@ -85,18 +94,29 @@ export function describeSchedulerConformance(name: string, factory: SchedulerCon
 
     const topologyId = (): string => `${topologyName}-id`;
 
-    const request = (): ScheduleRequest => ({
+    const request = (containerIds: readonly number[] = [1, 2]): ScheduleRequest => ({
       topology: { ...PROBE_TOPOLOGY, name: topologyName, id: topologyId() },
-      packingPlan: twoContainerPlan(topologyId()),
+      packingPlan: probePlan(topologyId(), containerIds),
       packageUri: `file://${join(probeDirectory, 'topology.tgz')}`,
       executor: probeExecutor(probeDirectory),
     });
 
-    const scheduleAndWait = async (): Promise<Map<number, ProbeRecord>> => {
-      await current().schedule(request());
+    const scheduleAndWait = async (containerIds: readonly number[] = [1, 2]): Promise<Map<number, ProbeRecord>> => {
+      await current().schedule(request(containerIds));
       const probes = new Map<number, ProbeRecord>();
-      for (const id of [0, 1, 2]) probes.set(id, await waitForProbe(id));
+      for (const id of [0, ...containerIds]) probes.set(id, await waitForProbe(id));
       return probes;
+    };
+
+    const update = (from: readonly number[], to: readonly number[]): Promise<PackingPlan> =>
+      current().update({ topologyName, current: probePlan(topologyId(), from), proposed: probePlan(topologyId(), to), executor: probeExecutor(probeDirectory) });
+
+    /** Each of `ids` still runs the process it ran in `before`. */
+    const untouched = async (before: ReadonlyMap<number, ProbeRecord>, ids: readonly number[]): Promise<void> => {
+      for (const id of ids) {
+        expect((await readProbe(id)).pid, `pid of container ${id}`).toBe(before.get(id)!.pid);
+        expect(isAlive(before.get(id)!.pid), `container ${id} alive`).toBe(true);
+      }
     };
 
     beforeEach(async () => {
@@ -190,27 +210,67 @@ export function describeSchedulerConformance(name: string, factory: SchedulerCon
       testTimeout,
     );
 
-    it(
-      'update adds and removes containers and leaves the others alone',
-      async () => {
-        const before = await scheduleAndWait();
-        const realised = await current().update({
-          topologyName,
-          current: twoContainerPlan(topologyId()),
-          proposed: scaledPlan(topologyId()),
-          executor: probeExecutor(probeDirectory),
-        });
-        expect(realised.containers.map((container) => container.id)).toEqual([1, 3]);
-        await waitForProbe(3);
-        await waitForDeath(before.get(2)!.pid);
-        for (const id of [0, 1]) {
-          expect((await readProbe(id)).pid, `pid of container ${id}`).toBe(before.get(id)!.pid);
-          expect(isAlive(before.get(id)!.pid)).toBe(true);
-        }
-        await waitForRunning([0, 1, 3]);
-      },
-      testTimeout,
-    );
+    it(`declares its container identity (${identity})`, () => {
+      expect(current().containerIdentity ?? 'per-container').toBe(identity);
+    });
+
+    if (identity === 'per-container') {
+      it(
+        'update adds and removes any containers and leaves the others alone',
+        async () => {
+          const before = await scheduleAndWait();
+          // Repacking emptied container 2 and opened 3; container 1 stays as it is.
+          const realised = await update([1, 2], [1, 3]);
+          expect(realised.containers.map((container) => container.id)).toEqual([1, 3]);
+          await waitForProbe(3);
+          await waitForDeath(before.get(2)!.pid);
+          await untouched(before, [0, 1]);
+          await waitForRunning([0, 1, 3]);
+        },
+        testTimeout,
+      );
+    } else {
+      it(
+        'update removes the highest containers and leaves the others alone',
+        async () => {
+          const before = await scheduleAndWait([1, 2, 3]);
+          const realised = await update([1, 2, 3], [1]);
+          expect(realised.containers.map((container) => container.id)).toEqual([1]);
+          for (const id of [2, 3]) await waitForDeath(before.get(id)!.pid);
+          await untouched(before, [0, 1]);
+          await waitForRunning([0, 1]);
+        },
+        testTimeout,
+      );
+
+      it(
+        'update adds containers above the highest and leaves the others alone',
+        async () => {
+          const before = await scheduleAndWait();
+          const realised = await update([1, 2], [1, 2, 3, 4]);
+          expect(realised.containers.map((container) => container.id)).toEqual([1, 2, 3, 4]);
+          await waitForProbe(3);
+          await waitForProbe(4);
+          await untouched(before, [0, 1, 2]);
+          await waitForRunning([0, 1, 2, 3, 4]);
+        },
+        testTimeout,
+      );
+
+      it(
+        'update refuses to remove a container below the highest, or to put a new id in its place, and changes nothing',
+        async () => {
+          const before = await scheduleAndWait([1, 2, 3]);
+          // Removing 2 would leave a gap; swapping 3 for 4 is what a count cannot do (it would bring 3 back).
+          for (const proposed of [[1, 3], [1, 2, 4], [2, 3]]) {
+            await expect(update([1, 2, 3], proposed), `update to ${proposed.join(', ')}`).rejects.toBeInstanceOf(SchedulerError);
+          }
+          await untouched(before, [0, 1, 2, 3]);
+          await waitForRunning([0, 1, 2, 3]);
+        },
+        testTimeout,
+      );
+    }
 
     it(
       'kill stops every container and is idempotent',
@@ -254,16 +314,6 @@ export function describeSchedulerConformance(name: string, factory: SchedulerCon
   });
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    // EPERM: the pid exists but belongs to someone else, which still means it is alive.
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /** The compiled probe; when vitest loads this module from source, the probe still has to be plain JavaScript. */
 function probeExecutorPath(): string {
   const sibling = fileURLToPath(new URL('./probe-executor.js', import.meta.url));
@@ -298,15 +348,12 @@ function probeContainer(id: number, taskId: number, componentIndex: number): Con
   };
 }
 
-function twoContainerPlan(topologyId: string): PackingPlan {
-  const plan = { topologyId, containers: [probeContainer(1, 1, 0), probeContainer(2, 2, 1)] };
-  checkPackingPlan(plan);
-  return plan;
-}
-
-/** Container 2's instance moves to a new container 3; container 1 stays as it is. */
-function scaledPlan(topologyId: string): PackingPlan {
-  const plan = { topologyId, containers: [probeContainer(1, 1, 0), probeContainer(3, 2, 1)] };
+/**
+ * One probe instance per container. Container `n` always holds task `n`, so in plans that differ
+ * only in which containers they have, a container both keep is exactly the same in each.
+ */
+function probePlan(topologyId: string, containerIds: readonly number[]): PackingPlan {
+  const plan = { topologyId, containers: containerIds.map((id) => probeContainer(id, id, id - 1)) };
   checkPackingPlan(plan);
   return plan;
 }

@@ -1,9 +1,12 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { UploaderError } from '../errors/index.js';
+import { SilentLogger } from '../logging/index.js';
+import { localPackageUrl } from '../runtime/package-fetch.js';
 import type { Uploader, UploadRequest } from '../spi/uploader.js';
 
 export interface UploaderConformanceFactory {
@@ -60,6 +63,17 @@ export function describeUploaderConformance(name: string, factory: UploaderConfo
       expect(() => new URL(uri)).not.toThrow();
       expectBytes(await factory.read(uri), bytes);
       expectBytes(await readFile(packagePath), bytes);
+    });
+
+    it('hands out a URI the executor loads: its local copy is the package, byte for byte', async () => {
+      const uploader = await factory.create();
+      const { packagePath, bytes } = await packageFile();
+      const uri = await upload(uploader, { ...topology(), packagePath });
+      const cacheDirectory = await mkdtemp(path.join(scratch!, 'executor-cache-'));
+      const sha256 = createHash('sha256').update(bytes).digest('hex');
+      const url = await localPackageUrl({ uri, sha256, cacheDirectory, uploader, logger: new SilentLogger() });
+      expect(new URL(url).protocol).toBe('file:');
+      expectBytes(await readFile(fileURLToPath(url)), bytes);
     });
 
     it('stores an empty package', async () => {

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { open, readdir, rename, rm, rmdir } from 'node:fs/promises';
 import path from 'node:path';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { UploaderError } from '../errors/index.js';
@@ -21,6 +22,13 @@ export interface LocalFsUploaderOptions {
 }
 
 const TEMPORARY_FILE = /^\..*\.tmp$/;
+
+/** Where a package goes: `<directory>/<topologyName>/<topologyId>/<fileName>`. */
+export interface PackageLocation {
+  readonly topologyName: string;
+  readonly topologyId: string;
+  readonly fileName: string;
+}
 
 /**
  * The built-in `localfs` uploader: copies the package into a directory every container can read at
@@ -47,18 +55,30 @@ export class LocalFsUploader implements Uploader {
 
   async upload(request: UploadRequest): Promise<string> {
     const source = path.resolve(request.packagePath);
-    assertSegment(request.topologyName, 'topology name', source);
-    assertSegment(request.topologyId, 'topology id', source);
-    const targetDirectory = path.join(this.directory, request.topologyName, request.topologyId);
-    const name = path.basename(source);
-    const target = path.join(targetDirectory, name);
-    const fail = (reason: string, cause?: unknown) =>
-      new UploaderError(`cannot upload topology package ${source} to ${target}: ${reason}`, cause === undefined ? {} : { cause });
-
+    const target = { topologyName: request.topologyName, topologyId: request.topologyId, fileName: path.basename(source) };
+    const fail = this.failure(source, target);
     if (request.signal?.aborted) throw fail('the upload was aborted', request.signal.reason);
+    const file = this.packageFile(target, source);
     const size = await packageFileSize(source, fail);
+    await this.store(target, createReadStream(source), { signal: request.signal, shownAs: source });
+    const uri = pathToFileURL(file).href;
+    this.logger.info('topology package uploaded', { topology: request.topologyName, topologyId: request.topologyId, uri, bytes: size });
+    return uri;
+  }
 
-    const temporary = path.join(targetDirectory, `.${name}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  /**
+   * Writes `source` as the package `<directory>/<topologyName>/<topologyId>/<fileName>`, replacing
+   * the topology id's earlier package, and resolves to the file's path. The copy is written under a
+   * temporary name, fsynced and renamed into place, so a reader never sees half a package; a failed
+   * or aborted write leaves nothing behind. `shownAs` names the source in messages.
+   */
+  async store(target: PackageLocation, source: Readable, options: { readonly signal?: AbortSignal | undefined; readonly shownAs: string }): Promise<string> {
+    const { signal, shownAs } = options;
+    const fail = this.failure(shownAs, target);
+    const file = this.packageFile(target, shownAs);
+    const targetDirectory = path.dirname(file);
+    if (signal?.aborted) throw fail('the upload was aborted', signal.reason);
+    const temporary = path.join(targetDirectory, `.${target.fileName}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
     try {
       // Packages hold the topology's code and config: its owner's alone, like the rest of Ardea's files.
       this.secured ??= makePrivateDirectory(this.directory)
@@ -69,21 +89,37 @@ export class LocalFsUploader implements Uploader {
         });
       await this.secured;
       await makePrivateDirectory(targetDirectory, { repair: true });
-      await pipeline(createReadStream(source), createWriteStream(temporary, { flags: 'wx', mode: PRIVATE_FILE_MODE }), request.signal ? { signal: request.signal } : {});
+      await pipeline(source, createWriteStream(temporary, { flags: 'wx', mode: PRIVATE_FILE_MODE }), signal ? { signal } : {});
       await syncFile(temporary);
-      request.signal?.throwIfAborted();
+      signal?.throwIfAborted();
       // Renaming a complete, fsynced copy means a container never fetches half a package.
-      await rename(temporary, target);
+      await rename(temporary, file);
       await syncDirectory(targetDirectory);
     } catch (error) {
+      source.destroy();
       await rm(temporary, { force: true }).catch(() => undefined);
       await this.removeEmptyDirectories(targetDirectory);
-      throw fail(request.signal?.aborted ? 'the upload was aborted' : reason(error), error);
+      if (error instanceof UploaderError) throw error;
+      throw fail(signal?.aborted ? 'the upload was aborted' : reason(error), error);
     }
-    await this.removeOtherPackages(targetDirectory, name);
-    const uri = pathToFileURL(target).href;
-    this.logger.info('topology package uploaded', { topology: request.topologyName, topologyId: request.topologyId, uri, bytes: size });
-    return uri;
+    await this.removeOtherPackages(targetDirectory, target.fileName);
+    return file;
+  }
+
+  /**
+   * The file a package with these names is stored as. Rejects names that are not plain directory
+   * and file names (`/`, `\`, NUL, a leading `.`), so no name reaches outside the directory.
+   */
+  packageFile(target: PackageLocation, shownAs = target.fileName): string {
+    assertSegment(target.topologyName, 'topology name', shownAs);
+    assertSegment(target.topologyId, 'topology id', shownAs);
+    assertSegment(target.fileName, 'package file name', shownAs);
+    return path.join(this.directory, target.topologyName, target.topologyId, target.fileName);
+  }
+
+  private failure(source: string, target: PackageLocation): (why: string, cause?: unknown) => UploaderError {
+    const destination = path.join(this.directory, target.topologyName, target.topologyId, target.fileName);
+    return (why, cause) => new UploaderError(`cannot upload topology package ${source} to ${destination}: ${why}`, cause === undefined ? {} : { cause });
   }
 
   async undo(uri: string): Promise<void> {
@@ -156,7 +192,8 @@ export class LocalFsUploader implements Uploader {
 function assertSegment(value: unknown, what: string, source: string): asserts value is string {
   if (typeof value !== 'string' || value === '' || value === '.' || value === '..' || value.startsWith('.') || /[/\\\0]/.test(value)) {
     throw new UploaderError(
-      `cannot upload topology package ${source}: the ${what} ${JSON.stringify(value)} is not usable as a directory name (no '/', '\\', NUL or leading '.')`,
+      `cannot upload topology package ${source}: the ${what} ${JSON.stringify(value)} is not usable as a ${what === 'package file name' ? 'file' : 'directory'} name (no '/', '\\', NUL or leading '.')`,
+      { code: 'uploader.invalid-name' },
     );
   }
 }

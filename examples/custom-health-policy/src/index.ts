@@ -14,7 +14,7 @@
  * @module
  */
 import { ContainerModule } from 'inversify';
-import { ConfigError, definePlugin, formatIssue, HealthPolicy, MetricsCacheSensor, MetricsSource, TopologyActuator, type SimulatedPolicyFactory } from '@ardea/core';
+import { ConfigError, definePlugin, formatSchemaIssue, HealthPolicy, MetricsCacheSensor, MetricsSource, TopologyActuator, type SimulatedPolicyFactory } from '@ardea/core';
 import { QUEUE_BUDGET_POLICY_ID, queueBudgetPolicy, QueueBudgetSettingsSchema } from './queue-budget-policy.js';
 
 export * from './queue-budget-policy.js';
@@ -40,7 +40,7 @@ export const simulatedPolicies: readonly SimulatedPolicyFactory[] = [
     description: 'adds instances to bolts whose queues stay over a byte budget',
     create({ sensor, actuator, settings }) {
       const parsed = QueueBudgetSettingsSchema.safeParse(settings);
-      if (!parsed.success) throw new ConfigError(`policies.${QUEUE_BUDGET_POLICY_ID}: ${formatIssue(parsed.error)}`);
+      if (!parsed.success) throw new ConfigError(`policies.${QUEUE_BUDGET_POLICY_ID}: ${formatSchemaIssue(parsed.error)}`);
       return { policy: queueBudgetPolicy(parsed.data, sensor, actuator), noiseMsPerSec: 20 };
     },
   },

@@ -1,20 +1,34 @@
-import { mkdtemp, rm, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { assertPluginDescriptor, Logger, Scheduler, SilentLogger } from '@ardea/core';
-import { Container } from 'inversify';
-import { afterEach, describe, expect, it } from 'vitest';
+import { assertPluginDescriptor, Scheduler, type LogFields, type Logger } from '@ardea/core';
+import { isAlive, loadPluginForTest } from '@ardea/core/testing';
+import { describe, expect, it } from 'vitest';
 import localPlugin, { LocalScheduler } from './index.js';
 
+/** Keeps the fields of every line, with the bindings of the child logger that wrote it. */
+class FieldsLogger implements Logger {
+  constructor(
+    readonly lines: Array<{ message: string; fields: LogFields }> = [],
+    private readonly bindings: LogFields = {},
+  ) {}
+  debug(message: string, fields?: LogFields): void {
+    this.lines.push({ message, fields: { ...this.bindings, ...fields } });
+  }
+  info(message: string, fields?: LogFields): void {
+    this.debug(message, fields);
+  }
+  warn(message: string, fields?: LogFields): void {
+    this.debug(message, fields);
+  }
+  error(message: string, fields?: LogFields): void {
+    this.debug(message, fields);
+  }
+  child(bindings: LogFields): Logger {
+    return new FieldsLogger(this.lines, { ...this.bindings, ...bindings });
+  }
+}
+
 describe('@ardea/plugin-local', () => {
-  const directories: string[] = [];
-  const schedulers: Scheduler[] = [];
-
-  afterEach(async () => {
-    for (const scheduler of schedulers.splice(0)) await scheduler.close();
-    for (const directory of directories.splice(0)) await rm(directory, { recursive: true, force: true });
-  });
-
   it('is a scheduler plugin named local', () => {
     assertPluginDescriptor(localPlugin, '@ardea/plugin-local');
     expect(localPlugin).toMatchObject({ name: 'local', kind: 'scheduler', apiVersion: 1 });
@@ -28,26 +42,30 @@ describe('@ardea/plugin-local', () => {
     expect(localPlugin.configSchema.safeParse({ stopGraceMs: -1 }).success).toBe(false);
   });
 
-  it('binds one LocalScheduler under the Scheduler token, working under $ARDEA_HOME/topologies/<cluster> by default', async () => {
-    const home = await mkdtemp(join(tmpdir(), 'ardea-home-'));
-    directories.push(home);
-    const container = new Container();
-    container.bind<Logger>(Logger).toConstantValue(new SilentLogger());
-    const config = localPlugin.configSchema.parse({});
-    await container.load(localPlugin.createModule(config, { cluster: 'dev', home, clusterDirectory: undefined, logger: new SilentLogger() }));
-
-    const scheduler = container.get<Scheduler>(Scheduler);
-    schedulers.push(scheduler);
-    expect(scheduler).toBeInstanceOf(LocalScheduler);
-    expect(container.get<Scheduler>(Scheduler)).toBe(scheduler);
-
-    await scheduler.schedule({
-      topology: { name: 'wired', id: 'wired-1', components: [{ name: 's', kind: 'spout', parallelism: 1, config: {}, outputs: [], inputs: [] }], config: {} },
-      packingPlan: { topologyId: 'wired-1', containers: [] },
-      packageUri: 'file:///nonexistent/topology.tgz',
-      executor: { argv: [process.execPath, '-e', 'setInterval(() => {}, 1 << 30)'], env: {} },
-    });
-    expect((await stat(join(home, 'topologies', 'dev', 'wired', 'container-0'))).isDirectory()).toBe(true);
-    expect((await stat(join(home, 'topologies', 'dev', 'wired', 'logs', 'container-0.log'))).isFile()).toBe(true);
+  it('binds one LocalScheduler working under $ARDEA_HOME/topologies/<cluster>, logging as the local plugin, stopped when the container closes', async () => {
+    const logger = new FieldsLogger();
+    const plugin = await loadPluginForTest(localPlugin, {}, { cluster: 'dev', logger });
+    let pid: number | undefined;
+    try {
+      const scheduler = plugin.get<Scheduler>(Scheduler);
+      expect(scheduler).toBeInstanceOf(LocalScheduler);
+      expect(plugin.get<Scheduler>(Scheduler)).toBe(scheduler);
+      await scheduler.schedule({
+        topology: { name: 'wired', id: 'wired-1', components: [{ name: 's', kind: 'spout', parallelism: 1, config: {}, outputs: [], inputs: [] }], config: {} },
+        packingPlan: { topologyId: 'wired-1', containers: [] },
+        packageUri: 'file:///nonexistent/topology.tgz',
+        executor: { argv: [process.execPath, '-e', 'setInterval(() => {}, 1 << 30)'], env: {} },
+      });
+      const home = plugin.context.home;
+      expect((await stat(join(home, 'topologies', 'dev', 'wired', 'container-0'))).isDirectory()).toBe(true);
+      expect((await stat(join(home, 'topologies', 'dev', 'wired', 'logs', 'container-0.log'))).isFile()).toBe(true);
+      expect(logger.lines.find((line) => line.message === 'topology scheduled')?.fields).toMatchObject({ plugin: 'local', kind: 'scheduler', topology: 'wired' });
+      pid = Number((await scheduler.status('wired'))[0]!.handle);
+      expect(isAlive(pid)).toBe(true);
+    } finally {
+      await plugin.close();
+    }
+    // The supervisor's container going away stops what its scheduler ran.
+    expect(isAlive(pid!)).toBe(false);
   });
 });

@@ -5,32 +5,13 @@
  * @module
  */
 import { join, resolve } from 'node:path';
-import { definePlugin, isUnder, Logger, Scheduler } from '@ardea/core';
+import { definePlugin, isUnder, Scheduler } from '@ardea/core';
 import { ContainerModule } from 'inversify';
-import { z } from 'zod';
+import { localSchedulerConfigSchema } from './local-config.js';
 import { LocalScheduler } from './local-scheduler.js';
 
 export { LocalScheduler, type LocalSchedulerOptions } from './local-scheduler.js';
-
-const DEFAULT_BACKOFF = { initialMs: 1000, maxMs: 30_000 };
-
-export const localSchedulerConfigSchema = z
-  .object({
-    /** Default: `$ARDEA_HOME/topologies/<cluster>`, which depends on the context, so it is filled in by createModule. */
-    workingDirectory: z.string().min(1).optional(),
-    restartBackoff: z
-      .object({
-        initialMs: z.number().int().positive().default(DEFAULT_BACKOFF.initialMs),
-        maxMs: z.number().int().positive().default(DEFAULT_BACKOFF.maxMs),
-      })
-      .strict()
-      .refine((backoff) => backoff.maxMs >= backoff.initialMs, { message: 'maxMs must be at least initialMs', path: ['maxMs'] })
-      .default(DEFAULT_BACKOFF),
-    stopGraceMs: z.number().int().nonnegative().default(5000),
-  })
-  .strict();
-
-export type LocalSchedulerConfig = z.output<typeof localSchedulerConfigSchema>;
+export { localSchedulerConfigSchema, type LocalSchedulerConfig } from './local-config.js';
 
 export default definePlugin({
   name: 'local',
@@ -45,7 +26,7 @@ export default definePlugin({
         stopGraceMs: config.stopGraceMs,
       };
       bind<Scheduler>(Scheduler)
-        .toDynamicValue((resolution) => new LocalScheduler(options, resolution.get<Logger>(Logger)))
+        .toDynamicValue(() => new LocalScheduler(options, context.logger))
         .inSingletonScope();
     }),
 });

@@ -1,10 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmod, mkdir, mkdtemp, readFile, realpath, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, readFile, realpath, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   CONTAINER_INDEX_PLACEHOLDER,
   PARENT_PID_ENV,
+  poolResourceName,
   processOwnerOf,
   SchedulerError,
   SilentLogger,
@@ -14,7 +15,7 @@ import {
   type PackingPlan,
   type ScheduleRequest,
 } from '@ardea/core';
-import { describeSchedulerConformance } from '@ardea/core/testing';
+import { describeSchedulerConformance, isAlive } from '@ardea/core/testing';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { LocalScheduler, type LocalSchedulerOptions } from './local-scheduler.js';
 import type { ProcessControl } from './process-records.js';
@@ -28,6 +29,7 @@ describeSchedulerConformance('local', {
     return new LocalScheduler({ workingDirectory, restartBackoff: { initialMs: 20, maxMs: 200 }, stopGraceMs: 2000 }, new SilentLogger());
   },
   recoversCrashedContainers: true,
+  containerIdentity: 'per-container',
   async cleanup() {
     await Promise.all(conformanceDirectories.map((directory) => rm(directory, { recursive: true, force: true })));
   },
@@ -69,15 +71,6 @@ console.log('out', process.argv[1], process.env.ARDEA_CONTAINER_ID, process.env.
 console.error('err', process.argv[1]);
 setInterval(() => {}, 1 << 30);
 `;
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 function plan(topologyName: string, containerIds: readonly number[]): PackingPlan {
   return {
@@ -194,6 +187,16 @@ describe('LocalScheduler', () => {
     expect((await scheduler.status('broken')).map((c) => c.state)).toEqual(['running', 'running']);
   });
 
+  it('names an executor command that is not on PATH and how to set another, starting nothing', async () => {
+    const { scheduler, startedPids } = await setUp();
+    const failure = scheduler.schedule(request('unnamed', [1], { argv: ['no-such-ardea-executor', '--container', CONTAINER_INDEX_PLACEHOLDER], env: {} }));
+    await expect(failure).rejects.toBeInstanceOf(SchedulerError);
+    await expect(failure).rejects.toThrow(
+      /topology 'unnamed': could not start container 0: the executor command 'no-such-ardea-executor' is not on this machine's PATH \(.*\); install it there, or set scheduler\.executorCommand/,
+    );
+    expect(startedPids('unnamed', 0)).toEqual([]);
+  });
+
   it('restarts a crashing container with a backoff that doubles up to the maximum', async () => {
     const { scheduler, logger, logFile } = await setUp({ restartBackoff: { initialMs: 20, maxMs: 160 } });
     await scheduler.schedule(request('crashy', [], { argv: ['sh', '-c', 'echo crashing; exit 3'], env: {} }));
@@ -203,7 +206,7 @@ describe('LocalScheduler', () => {
     expect(crashes.slice(0, 5).map((e) => e.fields['delayMs'])).toEqual([20, 40, 80, 160, 160]);
     expect(crashes.slice(0, 5).map((e) => e.fields['restart'])).toEqual([1, 2, 3, 4, 5]);
     for (const crash of crashes) {
-      expect(crash.fields).toMatchObject({ topology: 'crashy', containerId: 0, exitCode: 3, component: 'scheduler', plugin: 'local' });
+      expect(crash.fields).toMatchObject({ topology: 'crashy', containerId: 0, exitCode: 3 });
     }
     const log = await readFile(logFile('crashy', 0), 'utf8');
     expect(log.match(/^crashing$/gm)!.length).toBeGreaterThanOrEqual(5);
@@ -383,10 +386,31 @@ describe('LocalScheduler', () => {
     });
   });
 
-  it('rejects a topology name that is not usable as a directory', async () => {
-    const { scheduler } = await setUp();
-    const bad = request('x', [], idleExecutor());
-    await expect(scheduler.schedule({ ...bad, topology: { ...bad.topology, name: '../escape' } })).rejects.toBeInstanceOf(SchedulerError);
+  it('gives Word_Count a directory of its own, a DNS label apart from word-count\'s, and kills each from another process', async () => {
+    const { scheduler, workingDirectory, startedPids } = await setUp({ restartBackoff: { initialMs: 60_000, maxMs: 60_000 } });
+    for (const name of ['Word_Count', 'word-count']) await scheduler.schedule(request(name, [1], idleExecutor()));
+    const directories = (await readdir(workingDirectory)).sort();
+    expect(directories).toEqual([poolResourceName('Word_Count'), 'word-count'].sort());
+    expect(poolResourceName('Word_Count')).toMatch(/^word-count-[0-9a-f]{8}$/);
+    const owner = JSON.parse(await readFile(join(workingDirectory, poolResourceName('Word_Count'), 'owner.process.json'), 'utf8')) as { pid: number };
+    expect(owner.pid).toBe(process.pid);
+
+    // Another scheduler (as in the CLI when the supervisor is gone) kills Word_Count through its records alone.
+    const { scheduler: cli } = await setUp({ workingDirectory });
+    await cli.kill('Word_Count');
+    await vi.waitFor(() => {
+      for (const id of [0, 1]) expect(isAlive(startedPids('Word_Count', id)[0]!), `Word_Count container ${id}`).toBe(false);
+    }, WAIT);
+    for (const id of [0, 1]) expect(isAlive(startedPids('word-count', id)[0]!), `word-count container ${id}`).toBe(true);
+  });
+
+  it('keeps a topology whose name has path characters inside the working directory', async () => {
+    const { scheduler, workingDirectory } = await setUp();
+    const named = request('x', [], idleExecutor());
+    await scheduler.schedule({ ...named, topology: { ...named.topology, name: '../escape' } });
+    expect(await readdir(workingDirectory)).toEqual([poolResourceName('../escape')]);
+    expect(poolResourceName('../escape')).toMatch(/^escape-[0-9a-f]{8}$/);
+    await scheduler.kill('../escape');
   });
 
   it('refuses a backoff whose maximum is below its initial delay', () => {

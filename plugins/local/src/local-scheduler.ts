@@ -3,12 +3,16 @@ import { join } from 'node:path';
 import {
   CONTAINER_ID_ENV,
   describeError,
-  executorArgv,
+  localExecutorArgv,
   makePrivateDirectory,
   PARENT_PID_ENV,
+  planContainerChanges,
+  poolResourceName,
   PRIVATE_FILE_MODE,
   SchedulerError,
   securePrivateTree,
+  startAllOrUndo,
+  type ContainerIdentity,
   type ContainerState,
   type ContainerStatus,
   type ExecutorSpec,
@@ -23,7 +27,10 @@ import { execa, type Options, type Result, type ResultPromise } from 'execa';
 import { describeProcesses, EXECUTOR_RECORD, OWNER_RECORD, readExecutorRecords, readProcessRecord, recordProcess, terminateProcesses, type ProcessControl } from './process-records.js';
 
 export interface LocalSchedulerOptions {
-  /** Each topology gets `<workingDirectory>/<topology>/container-<id>` and `.../logs/container-<id>.log`. */
+  /**
+   * Each topology gets `<workingDirectory>/<name>/container-<id>` and `.../logs/container-<id>.log`,
+   * where `<name>` is the topology's {@link poolResourceName}.
+   */
   readonly workingDirectory: string;
   /**
    * Delay before restarting a crashed container: `initialMs`, doubling per consecutive crash up to
@@ -80,14 +87,14 @@ interface ContainerRecord {
 
 interface TopologyRecord {
   readonly name: string;
+  /** `<workingDirectory>/<poolResourceName(name)>`: its containers' directories, logs and process records. */
+  readonly directory: string;
   readonly logger: Logger;
   readonly containers: Map<number, ContainerRecord>;
   /** Operations on one topology run one after another, so a crash restart never races a kill or an update. */
   queue: Promise<void>;
   killed: boolean;
 }
-
-const SAFE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 
 /**
  * The local pool: every container is a child process of the supervisor process this scheduler lives
@@ -102,6 +109,8 @@ const SAFE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
  */
 export class LocalScheduler implements Scheduler {
   readonly mode: SchedulerMode = 'service';
+  /** One process per container: any container can be added or removed on its own. */
+  readonly containerIdentity: ContainerIdentity = 'per-container';
 
   private readonly topologies = new Map<string, TopologyRecord>();
   private readonly logger: Logger;
@@ -116,37 +125,35 @@ export class LocalScheduler implements Scheduler {
     if (!(initialMs > 0) || !(maxMs >= initialMs)) {
       throw new SchedulerError(`local scheduler: restartBackoff needs 0 < initialMs <= maxMs, got initialMs ${initialMs} and maxMs ${maxMs}`);
     }
-    this.logger = logger.child({ component: 'scheduler', plugin: 'local' });
+    this.logger = logger;
   }
 
   async schedule(request: ScheduleRequest): Promise<void> {
     const name = request.topology.name;
     this.assertOpen(`schedule topology '${name}'`);
-    if (!SAFE_NAME.test(name)) throw new SchedulerError(`cannot schedule topology '${name}': the name is not usable as a directory name`);
     if (this.topologies.has(name)) throw new SchedulerError(`topology '${name}' is already scheduled on the local pool`);
     const ids = [0, ...request.packingPlan.containers.map((container) => container.id)];
     const duplicate = ids.find((id, index) => ids.indexOf(id) !== index);
     if (duplicate !== undefined) throw new SchedulerError(`cannot schedule topology '${name}': container ${duplicate} appears twice`);
 
     // Registered before the first await so that a concurrent schedule of the same name is refused.
-    const topology: TopologyRecord = { name, logger: this.logger.child({ topology: name }), containers: new Map(), queue: Promise.resolve(), killed: false };
+    const topology: TopologyRecord = {
+      name,
+      directory: this.topologyDirectory(name),
+      logger: this.logger.child({ topology: name }),
+      containers: new Map(),
+      queue: Promise.resolve(),
+      killed: false,
+    };
     this.topologies.set(name, topology);
     await this.enqueue(topology, async () => {
-      const started: ContainerRecord[] = [];
       try {
         await this.secureWorkingDirectory();
-        const directory = join(this.options.workingDirectory, name);
-        await makePrivateDirectory(directory, { repair: true });
-        await recordProcess(join(directory, OWNER_RECORD), process.pid);
-        for (const id of ids) {
-          const container = this.newContainer(id, request.executor);
-          topology.containers.set(id, container);
-          await this.start(topology, container);
-          started.push(container);
-        }
+        await makePrivateDirectory(topology.directory, { repair: true });
+        await recordProcess(join(topology.directory, OWNER_RECORD), process.pid);
+        await this.addAll(topology, ids, request.executor);
       } catch (error) {
         topology.killed = true;
-        await Promise.all(started.map((container) => this.stop(container)));
         this.topologies.delete(name);
         throw error;
       }
@@ -192,38 +199,11 @@ export class LocalScheduler implements Scheduler {
   async update(request: UpdateRequest): Promise<PackingPlan> {
     const topology = this.known(request.topologyName);
     return this.enqueue(topology, async () => {
-      const currentIds = new Set(request.current.containers.map((container) => container.id));
-      const proposedIds = new Set(request.proposed.containers.map((container) => container.id));
-      const added = [...proposedIds].filter((id) => !currentIds.has(id)).sort((a, b) => a - b);
-      const removed = [...currentIds].filter((id) => !proposedIds.has(id)).sort((a, b) => a - b);
-      const clash = added.find((id) => id === 0 || topology.containers.has(id));
-      if (clash !== undefined) {
-        throw new SchedulerError(`cannot update topology '${topology.name}': container ${clash} already exists`);
-      }
-
-      const started: ContainerRecord[] = [];
-      try {
-        for (const id of added) {
-          const container = this.newContainer(id, request.executor);
-          topology.containers.set(id, container);
-          await this.start(topology, container);
-          started.push(container);
-        }
-      } catch (error) {
-        for (const id of added) {
-          const container = topology.containers.get(id);
-          if (container) container.removed = true;
-          topology.containers.delete(id);
-        }
-        await Promise.all(started.map((container) => this.stop(container)));
-        throw error;
-      }
-
-      const leaving = removed.flatMap((id) => topology.containers.get(id) ?? []);
-      for (const container of leaving) container.removed = true;
-      await Promise.all(leaving.map((container) => this.stop(container)));
-      for (const container of leaving) topology.containers.delete(container.id);
-      topology.logger.info('topology updated', { added, removed });
+      const changes = planContainerChanges(request, topology.containers.keys());
+      const added = changes.added.map((container) => container.id);
+      await this.addAll(topology, added, request.executor);
+      await Promise.all(changes.removed.map((id) => this.remove(topology, topology.containers.get(id)!)));
+      topology.logger.info('topology updated', { added, removed: changes.removed });
       return request.proposed;
     });
   }
@@ -250,8 +230,7 @@ export class LocalScheduler implements Scheduler {
   }
 
   private async stopLeftovers(topologyName: string): Promise<void> {
-    if (!SAFE_NAME.test(topologyName)) return;
-    const directory = join(this.options.workingDirectory, topologyName);
+    const directory = this.topologyDirectory(topologyName);
     const control = this.options.processControl;
     const owner = await readProcessRecord(join(directory, OWNER_RECORD));
     const unstoppable = owner ? await terminateProcesses([{ owner, role: 'supervisor' }], this.options.stopGraceMs, control) : [];
@@ -286,6 +265,41 @@ export class LocalScheduler implements Scheduler {
     return this.closing;
   }
 
+  /** Starts containers `ids`, or none of them: what started before a failure is stopped and forgotten again. */
+  private async addAll(topology: TopologyRecord, ids: readonly number[], executor: ExecutorSpec): Promise<void> {
+    await startAllOrUndo(
+      ids,
+      (id) => this.add(topology, id, executor),
+      (_id, container) => this.remove(topology, container),
+      topology.logger,
+      (id) => `container ${id}`,
+    );
+  }
+
+  private async add(topology: TopologyRecord, id: number, executor: ExecutorSpec): Promise<ContainerRecord> {
+    const container = this.newContainer(id, executor);
+    topology.containers.set(id, container);
+    try {
+      await this.start(topology, container);
+    } catch (error) {
+      container.removed = true;
+      topology.containers.delete(id);
+      throw error;
+    }
+    return container;
+  }
+
+  /** Stops a container for good: no restart follows its exit, and the topology forgets it. */
+  private async remove(topology: TopologyRecord, container: ContainerRecord): Promise<void> {
+    container.removed = true;
+    await this.stop(container);
+    topology.containers.delete(container.id);
+  }
+
+  private topologyDirectory(topologyName: string): string {
+    return join(this.options.workingDirectory, poolResourceName(topologyName));
+  }
+
   private newContainer(id: number, executor: ExecutorSpec): ContainerRecord {
     return {
       id,
@@ -314,17 +328,16 @@ export class LocalScheduler implements Scheduler {
 
   /** Spawns the container's executor and resolves once the OS has started it. */
   private async start(topology: TopologyRecord, container: ContainerRecord): Promise<Run> {
-    const topologyDirectory = join(this.options.workingDirectory, topology.name);
+    const topologyDirectory = topology.directory;
     const cwd = join(topologyDirectory, `container-${container.id}`);
     const logDirectory = join(topologyDirectory, 'logs');
     const logPath = join(logDirectory, `container-${container.id}.log`);
-    const [file, ...args] = executorArgv(container.executor, container.id);
-    if (!file) throw new SchedulerError(`topology '${topology.name}': cannot start container ${container.id}: the executor argv is empty`);
-
     container.state = 'pending';
     container.message = undefined;
     let subprocess: ExecutorProcess;
     try {
+      // The spec's command is logical (`ardea-executor`); here it becomes this machine's executable.
+      const [file, ...args] = localExecutorArgv(container.executor, container.id);
       for (const directory of [topologyDirectory, cwd, logDirectory]) await makePrivateDirectory(directory, { repair: true });
       // The child writes to the log file itself instead of through pipes to this process, so a chatty
       // executor costs the supervisor nothing. execa hands any descriptor number to spawn() unchanged,

@@ -1,7 +1,7 @@
 import os from 'node:os';
-import { Container } from 'inversify';
-import { assertPluginDescriptor, Logger, Scheduler, SilentLogger, Uploader, type PluginContext } from '@ardea/core';
-import { describe, expect, it } from 'vitest';
+import { assertPluginDescriptor, Scheduler, SilentLogger, Uploader, type PluginContext } from '@ardea/core';
+import { loadPluginForTest } from '@ardea/core/testing';
+import { describe, expect, it, vi } from 'vitest';
 import slurmPlugin, { sftpUploader, SftpUploader, SlurmScheduler, slurmSchedulerConfigSchema, sshSettings } from './index.js';
 
 const context: PluginContext = { cluster: 'hpc', home: '/home/me/.ardea', clusterDirectory: '/etc/ardea/hpc', logger: new SilentLogger() };
@@ -30,15 +30,20 @@ describe('@ardea/plugin-slurm descriptors', () => {
     expect(sftpUploader.configSchema.safeParse({ host: 'login.hpc' }).success).toBe(false);
   });
 
-  it('binds a library-mode scheduler and an uploader without connecting', async () => {
-    const container = new Container();
-    container.bind<Logger>(Logger).toConstantValue(new SilentLogger());
-    await container.loadAsync(slurmPlugin.createModule(slurmSchedulerConfigSchema.parse({ host: 'login.hpc', workDirectory: '/shared/ardea' }), context));
-    await container.loadAsync(sftpUploader.createModule(sftpUploader.configSchema.parse({ host: 'login.hpc', directory: '/shared/packages' }), context));
-    const scheduler = container.get<Scheduler>(Scheduler);
+  it('binds a library-mode scheduler and an uploader without connecting, each closed when its container closes', async () => {
+    const closed: string[] = [];
+    vi.spyOn(SlurmScheduler.prototype, 'close').mockImplementation(async () => void closed.push('scheduler'));
+    vi.spyOn(SftpUploader.prototype, 'close').mockImplementation(async () => void closed.push('uploader'));
+    const options = { home: context.home, clusterDirectory: context.clusterDirectory };
+    const scheduling = await loadPluginForTest(slurmPlugin, { host: 'login.hpc', workDirectory: '/shared/ardea' }, options);
+    const uploading = await loadPluginForTest(sftpUploader, { host: 'login.hpc', directory: '/shared/packages' }, options);
+    const scheduler = scheduling.get<Scheduler>(Scheduler);
     expect(scheduler).toBeInstanceOf(SlurmScheduler);
     expect(scheduler.mode).toBe('library');
-    expect(container.get<Uploader>(Uploader)).toBeInstanceOf(SftpUploader);
-    await container.unbindAllAsync();
+    expect(uploading.get<Uploader>(Uploader)).toBeInstanceOf(SftpUploader);
+    await scheduling.close();
+    await uploading.close();
+    expect(closed).toEqual(['scheduler', 'uploader']);
+    vi.restoreAllMocks();
   });
 });

@@ -5,9 +5,9 @@
  * cluster's shared filesystem (`plugin: '@ardea/plugin-slurm#sftpUploader'` in uploader.yaml).
  * @module
  */
-import { definePlugin, Logger, Scheduler, Uploader, type PluginContext } from '@ardea/core';
+import { definePlugin, Scheduler, Uploader } from '@ardea/core';
 import { ContainerModule } from 'inversify';
-import { localPath, sftpUploaderConfigSchema, slurmSchedulerConfigSchema, sshSettings } from './config.js';
+import { baseDirectory, localPath, sftpUploaderConfigSchema, slurmSchedulerConfigSchema, sshSettings } from './slurm-config.js';
 import { SftpUploader } from './sftp-uploader.js';
 import { SlurmScheduler } from './slurm-scheduler.js';
 
@@ -22,10 +22,7 @@ export {
   type SlurmSchedulerConfig,
   type SftpUploaderConfig,
   type SshSettings,
-} from './config.js';
-
-/** Relative paths in a cluster's config are taken from its directory; the built-in cluster has none. */
-const baseDirectory = (context: PluginContext): string => context.clusterDirectory ?? context.home;
+} from './slurm-config.js';
 
 export default definePlugin({
   name: 'slurm',
@@ -47,9 +44,8 @@ export default definePlugin({
         stopTimeoutMs: config.stopTimeoutMs,
       };
       bind<Scheduler>(Scheduler)
-        .toDynamicValue((resolution) => new SlurmScheduler(options, resolution.get<Logger>(Logger)))
-        .inSingletonScope()
-        .onDeactivation((scheduler) => scheduler.close());
+        .toDynamicValue(() => new SlurmScheduler(options, context.logger))
+        .inSingletonScope();
     }),
 });
 
@@ -61,8 +57,7 @@ export const sftpUploader = definePlugin({
     new ContainerModule(({ bind }) => {
       const options = { ssh: sshSettings(config, baseDirectory(context)), directory: config.directory };
       bind<Uploader>(Uploader)
-        .toDynamicValue((resolution) => new SftpUploader(options, resolution.get<Logger>(Logger)))
-        .inSingletonScope()
-        .onDeactivation((uploader) => (uploader as SftpUploader).close());
+        .toDynamicValue(() => new SftpUploader(options, context.logger))
+        .inSingletonScope();
     }),
 });

@@ -19,7 +19,7 @@ exec {{command}}
 export const TEMPLATE_PLACEHOLDERS = {
   topology: 'topology name (letters, digits, _ . -)',
   container: 'container index',
-  jobName: 'Slurm job name, <prefix><topology>-<container>',
+  jobName: 'Slurm job name, <prefix><name>-<container> (<name>: the topology name as a DNS label)',
   cpus: 'CPUs per task (--cpus-per-task)',
   memoryMb: 'memory in MB (--mem)',
   workDirectory: "the topology's directory, the job's working directory (quoted)",

@@ -4,10 +4,10 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SilentLogger, UploaderError } from '@ardea/core';
-import { describeUploaderConformance } from '@ardea/core/testing';
-import type { SshSettings } from './config.js';
+import { describeUploaderConformance, describeWithService } from '@ardea/core/testing';
+import type { SshSettings } from './slurm-config.js';
 import { SftpUploader } from './sftp-uploader.js';
-import { describeWithSlurm, foreignKnownHostsLine, testSshSettings, unusedPort } from './test-support.js';
+import { LOOPBACK_SLURM, foreignKnownHostsLine, testSshSettings, unusedPort } from './test-support.js';
 
 const logger = new SilentLogger();
 let scratch: string | undefined;
@@ -21,7 +21,7 @@ async function uploader(ssh: Partial<SshSettings> = {}): Promise<SftpUploader> {
   return created;
 }
 
-describeWithSlurm('SftpUploader through the loopback sshd', () => {
+await describeWithService(LOOPBACK_SLURM, 'SftpUploader through the loopback sshd', () => {
   afterAll(async () => {
     await Promise.all(open.splice(0).map((created) => created.close()));
     if (scratch) await rm(scratch, { recursive: true, force: true });

@@ -5,7 +5,7 @@ import { pipeline } from 'node:stream/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { packageFileSize, PRIVATE_DIRECTORY_MODE, PRIVATE_FILE_MODE, UploaderError, type Logger, type Uploader, type UploadRequest } from '@ardea/core';
 import type { SFTPWrapper } from 'ssh2';
-import type { SshSettings } from './config.js';
+import type { SshSettings } from './slurm-config.js';
 import { SshConnection, SshError } from './ssh-connection.js';
 
 export interface SftpUploaderOptions {
@@ -33,7 +33,7 @@ export class SftpUploader implements Uploader {
   constructor(options: SftpUploaderOptions, logger: Logger) {
     this.ssh = new SshConnection(options.ssh, 'uploader');
     this.directory = path.posix.normalize(options.directory).replace(/(.)\/$/, '$1');
-    this.logger = logger.child({ component: 'uploader', plugin: 'sftp' });
+    this.logger = logger;
   }
 
   async upload(request: UploadRequest): Promise<string> {

@@ -1,10 +1,11 @@
+import { describeWithService } from '@ardea/core/testing';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it, vi } from 'vitest';
 import { ardea as ardeaIn, repoRoot, type CliResult } from '@ardea/test-support';
-import { cancelJobs, describeWithSlurm, liveJobs, SSHD_BASE, SSHD_PORT } from './test-support.js';
+import { cancelJobs, LOOPBACK_SLURM, liveJobs, SSHD_BASE, SSHD_PORT } from './test-support.js';
 
 const TOPOLOGY = 'word-count';
 /** Unique per run, so this run's jobs never mix with another's on the same Slurm. */
@@ -54,7 +55,7 @@ async function files(directory: string): Promise<string[]> {
   return entries.filter((entry) => entry.isFile()).map((entry) => path.join(entry.parentPath, entry.name));
 }
 
-describeWithSlurm('word count on Slurm through the CLI', () => {
+await describeWithService(LOOPBACK_SLURM, 'word count on Slurm through the CLI', () => {
   beforeAll(async () => {
     home = await mkdtemp(path.join(os.tmpdir(), 'ardea-slurm-e2e-'));
     // On this machine the shared filesystem is the local one; a real cluster mounts it on every node.
@@ -64,7 +65,18 @@ describeWithSlurm('word count on Slurm through the CLI', () => {
     const ssh = [`host: 127.0.0.1`, `port: ${SSHD_PORT}`, 'user: root', `privateKeyPath: ${SSHD_BASE}/client_key`, `knownHostsPath: ${SSHD_BASE}/known_hosts`];
     await writeFile(
       path.join(cluster, 'scheduler.yaml'),
-      ['plugin: slurm', ...ssh, `workDirectory: ${shared}/work`, `jobNamePrefix: ${prefix}`, 'partition: debug', 'timeLimit: "60"', 'container0: { cpus: 1, memoryMb: 512 }', ''].join('\n'),
+      [
+        'plugin: slurm',
+        ...ssh,
+        // Jobs find no ardea-executor on the PATH of an SSH session; a real cluster installs one.
+        `executorCommand: ${path.join(repoRoot, 'core', 'bin', 'ardea-executor.mjs')}`,
+        `workDirectory: ${shared}/work`,
+        `jobNamePrefix: ${prefix}`,
+        'partition: debug',
+        'timeLimit: "60"',
+        'container0: { cpus: 1, memoryMb: 512 }',
+        '',
+      ].join('\n'),
     );
     await writeFile(path.join(cluster, 'uploader.yaml'), [`plugin: '@ardea/plugin-slurm#sftpUploader'`, ...ssh, `directory: ${shared}/packages`, ''].join('\n'));
     await writeFile(path.join(cluster, 'statemgr.yaml'), ['plugin: localfs', `rootPath: ${shared}/state`, ''].join('\n'));

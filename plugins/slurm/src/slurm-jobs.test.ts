@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { containerState, isLive, jobName, newestJobs, oneLine, parseSbatch, parseScontrolJobs, parseSqueue } from './slurm-jobs.js';
+import { containerState, isLive, jobName, jobNameStem, newestJobs, oneLine, parseSbatch, parseScontrolJobs, parseSqueue } from './slurm-jobs.js';
 
 describe('reading Slurm output', () => {
   it('picks exactly the topology\'s jobs out of squeue by name', () => {
@@ -19,6 +19,15 @@ describe('reading Slurm output', () => {
     ]);
     expect(parseSqueue(output, 'ardea-', 'word')).toEqual([{ jobId: '16', containerId: 1, state: 'RUNNING', reason: 'localhost' }]);
     expect(jobName('ardea-', 'word-count', 3)).toBe('ardea-word-count-3');
+  });
+
+  it('names jobs after the topology\'s pool name, so a name that is not a DNS label gets a stem of its own', () => {
+    const stem = jobNameStem('ardea-', 'Word_Count');
+    expect(stem).toMatch(/^ardea-word-count-[0-9a-f]{8}$/);
+    expect(jobName('ardea-', 'Word_Count', 2)).toBe(`${stem}-2`);
+    const output = [`21|${stem}-0|RUNNING|n1`, '22|ardea-word-count-0|RUNNING|n1', ''].join('\n');
+    expect(parseSqueue(output, 'ardea-', 'Word_Count').map((job) => job.jobId)).toEqual(['21']);
+    expect(parseSqueue(output, 'ardea-', 'word-count').map((job) => job.jobId)).toEqual(['22']);
   });
 
   it('takes the newest job of a container, since a restart submits a new one', () => {

@@ -1,4 +1,4 @@
-import type { ContainerState } from '@ardea/core';
+import { poolResourceName, type ContainerState } from '@ardea/core';
 
 /** One line of `squeue -h -t all -o '%i|%j|%T|%R'` that belongs to a topology. */
 export interface SlurmJob {
@@ -28,17 +28,26 @@ const LIVE_STATES = new Set([
 
 export const SQUEUE_FORMAT = '%i|%j|%T|%R';
 
+/**
+ * What every job of a topology is named before `-<container>`: the prefix, then the topology's
+ * {@link poolResourceName} — the name itself when it is a DNS label, otherwise folded to one with a
+ * hash (`Word_Count` → `word-count-1a2b3c4d`), the same name as its directory.
+ */
+export function jobNameStem(prefix: string, topologyName: string): string {
+  return `${prefix}${poolResourceName(topologyName)}`;
+}
+
 export function jobName(prefix: string, topologyName: string, containerId: number): string {
-  return `${prefix}${topologyName}-${containerId}`;
+  return `${jobNameStem(prefix, topologyName)}-${containerId}`;
 }
 
 /**
  * The topology's jobs in `squeue` output. A name belongs to the topology when it is
- * `<prefix><topology>-<digits>`, so topology `a` never picks up the jobs of topology `a-1`
- * (`ardea-a-1-2`: the rest after `ardea-a-` is `1-2`, not a number).
+ * `<stem>-<digits>`, so topology `a` never picks up the jobs of topology `a-1` (`ardea-a-1-2`: the
+ * rest after `ardea-a-` is `1-2`, not a number), nor those of `A` (`ardea-a-<hash>-2`).
  */
 export function parseSqueue(output: string, prefix: string, topologyName: string): SlurmJob[] {
-  const namePrefix = `${prefix}${topologyName}-`;
+  const namePrefix = `${jobNameStem(prefix, topologyName)}-`;
   const jobs: SlurmJob[] = [];
   for (const line of output.split('\n')) {
     const [jobId, name, state, ...reason] = line.trim().split('|');

@@ -1,13 +1,13 @@
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
-import { CONTAINER_INDEX_PLACEHOLDER, MiB, SchedulerError, SilentLogger, type ScheduleRequest } from '@ardea/core';
-import { describeSchedulerConformance } from '@ardea/core/testing';
-import type { SshSettings } from './config.js';
+import { CONTAINER_INDEX_PLACEHOLDER, MiB, poolResourceName, SchedulerError, SilentLogger, type ScheduleRequest } from '@ardea/core';
+import { describeSchedulerConformance, describeWithService } from '@ardea/core/testing';
+import type { SshSettings } from './slurm-config.js';
 import { SlurmScheduler, type SlurmSchedulerOptions } from './slurm-scheduler.js';
-import { cancelJobs, describeWithSlurm, foreignKnownHostsLine, liveJobs, onLoginNode, testSshSettings, unusedPort } from './test-support.js';
+import { cancelJobs, LOOPBACK_SLURM, foreignKnownHostsLine, liveJobs, onLoginNode, testSshSettings, unusedPort } from './test-support.js';
 
 const logger = new SilentLogger();
 /** Unique per run, so jobs of concurrent or crashed runs never mix with this run's. */
@@ -31,7 +31,7 @@ async function scheduler(overrides: Partial<SlurmSchedulerOptions> = {}, ssh: Pa
   );
 }
 
-describeWithSlurm('SlurmScheduler on the loopback Slurm cluster', () => {
+await describeWithService(LOOPBACK_SLURM, 'SlurmScheduler on the loopback Slurm cluster', () => {
   afterAll(async () => {
     await cancelJobs(prefix).catch(() => undefined);
     if (scratch) await rm(scratch, { recursive: true, force: true });
@@ -40,6 +40,7 @@ describeWithSlurm('SlurmScheduler on the loopback Slurm cluster', () => {
   describeSchedulerConformance('slurm', {
     create: () => scheduler(),
     recoversCrashedContainers: false,
+    containerIdentity: 'per-container',
     timeoutMs: 30_000,
   });
 
@@ -80,6 +81,11 @@ describeWithSlurm('SlurmScheduler on the loopback Slurm cluster', () => {
       const master = await onLoginNode(`scontrol show job --oneliner ${status[0]!.handle}`);
       expect(master).toMatch(/ NumCPUs=1 /);
       expect(master).toMatch(/ MinMemoryNode=128M /);
+      // Job scripts export the executor's environment, the cluster config by value among it.
+      for (const id of [0, 1]) {
+        const script = path.join(await scratchDirectory(), 'work', topology, 'jobs', `container-${id}.sh`);
+        expect(((await stat(script)).mode & 0o777).toString(8)).toBe('600');
+      }
     }, 60_000);
 
     it('reports a container whose job ended on its own as failed, with what Slurm says', async () => {
@@ -109,6 +115,32 @@ describeWithSlurm('SlurmScheduler on the loopback Slurm cluster', () => {
       await vi.waitFor(async () => expect(await readFile(log, 'utf8')).toContain(`template for ${prefix}${topology}-1 with 2 CPUs`), { timeout: 10_000, interval: 100 });
       expect(await onLoginNode(`scontrol show job --oneliner ${(await current.status(topology))[1]!.handle}`)).toContain('Comment=from-the-template');
     }, 60_000);
+
+    it('runs Word_Count under job names and a directory that are DNS labels, apart from word-count', async () => {
+      current = await scheduler();
+      const stem = poolResourceName('Word_Count');
+      expect(stem).toMatch(/^word-count-[0-9a-f]{8}$/);
+      const jobNames = async () => (await liveJobs(`${prefix}word-count`)).map((job) => job.name).sort();
+      try {
+        for (const name of ['Word_Count', 'word-count']) await current.schedule(shellRequest(name, 'exec sleep 300'));
+        await vi.waitFor(
+          async () => {
+            for (const name of ['Word_Count', 'word-count']) expect((await current!.status(name)).map((c) => c.state), name).toEqual(['running', 'running']);
+          },
+          { timeout: 30_000, interval: 200 },
+        );
+        expect(await jobNames()).toEqual([`${prefix}${stem}-0`, `${prefix}${stem}-1`, `${prefix}word-count-0`, `${prefix}word-count-1`].sort());
+        const work = path.join(await scratchDirectory(), 'work');
+        expect(existsSync(path.join(work, stem, 'jobs', 'container-1.sh'))).toBe(true);
+        expect(existsSync(path.join(work, 'word-count', 'jobs', 'container-1.sh'))).toBe(true);
+        await current.kill('Word_Count');
+        expect(await jobNames()).toEqual([`${prefix}word-count-0`, `${prefix}word-count-1`]);
+        await expect(current.status('Word_Count')).rejects.toBeInstanceOf(SchedulerError);
+        expect((await current.status('word-count')).map((c) => c.state)).toEqual(['running', 'running']);
+      } finally {
+        for (const name of ['Word_Count', 'word-count']) await current.kill(name);
+      }
+    }, 90_000);
 
     it('rejects a job template without {{command}} before submitting anything', async () => {
       topology = `jobs-${++counter}`;
@@ -214,7 +246,6 @@ describeWithSlurm('SlurmScheduler on the loopback Slurm cluster', () => {
         const plan = request('never-scheduled').packingPlan;
         await expect(current.update({ topologyName: 'never-scheduled', current: plan, proposed: plan, executor: request('x').executor })).rejects.toBeInstanceOf(SchedulerError);
         await expect(current.kill('never-scheduled')).resolves.toBeUndefined();
-        await expect(current.schedule(request('not a name'))).rejects.toThrow(/not usable as a Slurm job name/);
       } finally {
         await current.close();
       }

@@ -3,7 +3,11 @@ import path from 'node:path';
 import {
   describeError,
   MiB,
+  planContainerChanges,
+  poolResourceName,
   SchedulerError,
+  startAllOrUndo,
+  type ContainerIdentity,
   type ContainerPlan,
   type ContainerStatus,
   type ExecutorSpec,
@@ -14,13 +18,14 @@ import {
   type ScheduleRequest,
   type UpdateRequest,
 } from '@ardea/core';
-import type { SshSettings } from './config.js';
+import type { SshSettings } from './slurm-config.js';
 import { checkJobTemplate, DEFAULT_JOB_TEMPLATE, renderJobTemplate, templateValues } from './job-script.js';
 import { shellCommand, shellQuote } from './shell.js';
 import {
   containerState,
   isLive,
   jobName,
+  jobNameStem,
   newestJobs,
   oneLine,
   parseSbatch,
@@ -56,21 +61,23 @@ interface ContainerFiles {
   readonly logFile: string;
 }
 
-const SAFE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 const SCRIPT_FILE = /^container-(\d+)\.sh$/;
 
 /**
  * A library-mode scheduler for Slurm, driven over SSH on the cluster's login node. Every container
- * is its own batch job named `<prefix><topology>-<container>`, so containers start, stop, scale and
- * restart independently.
+ * is its own batch job named `<prefix><name>-<container>`, so containers start, stop, scale and
+ * restart independently; `<name>` is the topology's `poolResourceName` (the topology name when it is
+ * a DNS label, folded with a hash otherwise), which also names its directory.
  *
- * Nothing is kept between calls: the job scripts under `<workDirectory>/<topology>/jobs` say which
+ * Nothing is kept between calls: the job scripts under `<workDirectory>/<name>/jobs` say which
  * containers the topology should have (and are what a restart resubmits), and `squeue`, searched by
  * job name, says what Slurm is doing with them. A container whose job has ended or vanished without
  * Ardea stopping it is reported `failed`; Slurm does not restart it on its own.
  */
 export class SlurmScheduler implements Scheduler {
   readonly mode: SchedulerMode = 'library';
+  /** One job per container: any container can be submitted or cancelled on its own. */
+  readonly containerIdentity: ContainerIdentity = 'per-container';
 
   private readonly ssh: SshConnection;
   private readonly logger: Logger;
@@ -81,13 +88,12 @@ export class SlurmScheduler implements Scheduler {
     logger: Logger,
   ) {
     this.ssh = new SshConnection(options.ssh, 'scheduler');
-    this.logger = logger.child({ component: 'scheduler', plugin: 'slurm' });
+    this.logger = logger;
   }
 
   async schedule(request: ScheduleRequest): Promise<void> {
     const name = request.topology.name;
     const action = `cannot schedule topology '${name}' on Slurm`;
-    if (!SAFE_NAME.test(name)) throw new SchedulerError(`${action}: the name is not usable as a Slurm job name and directory name (letters, digits, _ . - only)`);
     const containers: Array<{ id: number; plan: ContainerPlan | undefined }> = [
       { id: 0, plan: undefined },
       ...request.packingPlan.containers.map((plan) => ({ id: plan.id, plan })),
@@ -106,17 +112,20 @@ export class SlurmScheduler implements Scheduler {
       }
       const createdTopologyDirectory = !(await this.remoteDirectoryExists(this.topologyDirectory(name)));
       await this.run(shellCommand(['mkdir', '-p', '--', this.jobsDirectory(name), this.logsDirectory(name)]), 'create the job and log directories');
-      const submitted: string[] = [];
+      let submitted: string[];
       try {
-        for (const container of containers) {
-          const files = this.files(name, container.id);
-          const resources = container.plan ? this.resourcesOf(container.plan) : this.options.container0;
-          submitted.push(await this.submit(name, files, this.script(template, name, files, resources, request.executor)));
-        }
-      } catch (error) {
-        await this.cancelAndWait(name, submitted, 'undo a failed schedule').catch((cleanup: unknown) =>
-          this.logger.warn('could not cancel the jobs of a failed schedule', { topology: name, jobs: submitted, error: describeError(cleanup) }),
+        submitted = await startAllOrUndo(
+          containers,
+          (container) => {
+            const files = this.files(name, container.id);
+            const resources = container.plan ? this.resourcesOf(container.plan) : this.options.container0;
+            return this.submit(name, files, this.script(template, name, files, resources, request.executor));
+          },
+          (_container, jobId) => this.cancelAndWait(name, [jobId], 'undo a failed schedule'),
+          this.logger.child({ topology: name }),
+          (container) => `the job of container ${container.id}`,
         );
+      } catch (error) {
         const leftovers = createdTopologyDirectory ? this.topologyDirectory(name) : this.jobsDirectory(name);
         await this.run(shellCommand(['rm', '-rf', '--', leftovers]), `remove ${leftovers}`).catch((cleanup: unknown) =>
           this.logger.warn('could not remove the files of a failed schedule', { topology: name, directory: leftovers, error: describeError(cleanup) }),
@@ -188,45 +197,37 @@ export class SlurmScheduler implements Scheduler {
     const action = `cannot update topology '${name}' on Slurm`;
     return this.guard(action, async () => {
       const { expected, jobs } = await this.known(name);
-      const liveIds = new Set(jobs.filter(isLive).map((job) => job.containerId));
-      const currentIds = new Set(request.current.containers.map((container) => container.id));
-      const proposedIds = new Set(request.proposed.containers.map((container) => container.id));
-      const added = request.proposed.containers.filter((container) => !currentIds.has(container.id)).sort((a, b) => a.id - b.id);
-      const removed = [...currentIds].filter((id) => !proposedIds.has(id) && id !== 0).sort((a, b) => a - b);
-      const clash = added.find((container) => container.id === 0 || expected.includes(container.id) || liveIds.has(container.id));
-      if (clash) throw new SchedulerError(`${action}: container ${clash.id} already exists`);
+      const live = jobs.filter(isLive);
+      // A container counts as there while it has a job script or a live job.
+      const changes = planContainerChanges(request, [...expected, ...live.map((job) => job.containerId)]);
 
-      const template = added.length > 0 ? await this.jobTemplate() : '';
-      const submitted: string[] = [];
-      try {
-        for (const container of added) {
+      const template = changes.added.length > 0 ? await this.jobTemplate() : '';
+      const submitted = await startAllOrUndo(
+        changes.added,
+        (container) => {
           const files = this.files(name, container.id);
-          submitted.push(await this.submit(name, files, this.script(template, name, files, this.resourcesOf(container), request.executor)));
-        }
-      } catch (error) {
-        await this.cancelAndWait(name, submitted, 'undo a failed update').catch((cleanup: unknown) =>
-          this.logger.warn('could not cancel the jobs of a failed update', { topology: name, jobs: submitted, error: describeError(cleanup) }),
-        );
-        await this.removeScripts(name, added.map((container) => container.id)).catch((cleanup: unknown) =>
-          this.logger.warn('could not remove the job scripts of a failed update', { topology: name, error: describeError(cleanup) }),
-        );
-        throw error;
-      }
+          return this.submit(name, files, this.script(template, name, files, this.resourcesOf(container), request.executor));
+        },
+        async (container, jobId) => {
+          await this.cancelAndWait(name, [jobId], 'undo a failed update');
+          await this.removeScripts(name, [container.id]);
+        },
+        this.logger.child({ topology: name }),
+        (container) => `the job of container ${container.id}`,
+      );
 
-      const leaving = removed.filter((id) => expected.includes(id) || liveIds.has(id));
-      if (leaving.length > 0) {
-        const cancelled = jobs.filter((job) => isLive(job) && leaving.includes(job.containerId)).map((job) => job.jobId);
+      if (changes.removed.length > 0) {
+        const cancelled = live.filter((job) => changes.removed.includes(job.containerId)).map((job) => job.jobId);
         await this.cancelAndWait(name, cancelled, 'remove containers');
-        await this.removeScripts(name, leaving);
+        await this.removeScripts(name, changes.removed);
       }
-      this.logger.info('topology updated', { topology: name, added: added.map((container) => container.id), removed: leaving, submitted });
+      const added = changes.added.map((container) => container.id);
+      this.logger.info('topology updated', { topology: name, added, removed: changes.removed, submitted });
       return request.proposed;
     });
   }
 
   async kill(topologyName: string): Promise<void> {
-    // No job or directory can have been made for a name schedule refuses.
-    if (!SAFE_NAME.test(topologyName)) return;
     await this.guard(`cannot kill topology '${topologyName}' on Slurm`, async () => {
       const live = (await this.jobs(topologyName)).filter(isLive).map((job) => job.jobId);
       try {
@@ -252,11 +253,10 @@ export class SlurmScheduler implements Scheduler {
 
   /** The topology's expected containers and jobs, or a SchedulerError when it has neither. */
   private async known(topologyName: string): Promise<{ expected: number[]; jobs: SlurmJob[] }> {
-    if (!SAFE_NAME.test(topologyName)) throw new SchedulerError(`topology '${topologyName}' is not scheduled on Slurm: no topology can have that name`);
     const [expected, jobs] = await Promise.all([this.scriptContainers(topologyName), this.jobs(topologyName)]);
     if (expected.length === 0 && !jobs.some(isLive)) {
       throw new SchedulerError(
-        `topology '${topologyName}' is not scheduled on the Slurm cluster at ${this.ssh.address}: no job scripts in ${this.jobsDirectory(topologyName)} and no live jobs named ${jobName(this.options.jobNamePrefix, topologyName, 0).replace(/0$/, '<container>')}`,
+        `topology '${topologyName}' is not scheduled on the Slurm cluster at ${this.ssh.address}: no job scripts in ${this.jobsDirectory(topologyName)} and no live jobs named ${jobNameStem(this.options.jobNamePrefix, topologyName)}-<container>`,
       );
     }
     return { expected, jobs };
@@ -307,7 +307,8 @@ export class SlurmScheduler implements Scheduler {
       `--chdir=${this.topologyDirectory(topologyName)}`,
       files.script,
     ]);
-    const command = script === undefined ? sbatch : `umask 022 && cat > ${shellQuote(files.script)} && ${sbatch}`;
+    // The script exports the cluster config, credentials included: its owner's alone.
+    const command = script === undefined ? sbatch : `umask 077 && cat > ${shellQuote(files.script)} && ${sbatch}`;
     const result = await this.ssh.exec(command, script === undefined ? {} : { stdin: script });
     const jobId = result.code === 0 ? parseSbatch(result.stdout) : undefined;
     if (jobId === undefined) {
@@ -436,7 +437,7 @@ export class SlurmScheduler implements Scheduler {
   }
 
   private topologyDirectory(topologyName: string): string {
-    return path.posix.join(this.options.workDirectory, topologyName);
+    return path.posix.join(this.options.workDirectory, poolResourceName(topologyName));
   }
 
   private jobsDirectory(topologyName: string): string {

@@ -3,12 +3,13 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterEach, expect, it } from 'vitest';
 import { SshConnection, SshError } from './ssh-connection.js';
-import { describeWithSlurm, testSshSettings } from './test-support.js';
+import { describeWithService } from '@ardea/core/testing';
+import { LOOPBACK_SLURM, testSshSettings } from './test-support.js';
 
 const run = promisify(execFile);
 let connection: SshConnection | undefined;
 
-describeWithSlurm('SshConnection to the loopback sshd', () => {
+await describeWithService(LOOPBACK_SLURM, 'SshConnection to the loopback sshd', () => {
   afterEach(async () => {
     await connection?.close();
     connection = undefined;

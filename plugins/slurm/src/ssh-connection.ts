@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Client, type ClientChannel, type ConnectConfig, type ServerHostKeyAlgorithm, type SFTPWrapper } from 'ssh2';
 import { findKnownHostKeys, fingerprint, hostKeyAlgorithmsFor, keyBlobType, knownHostsName, type KnownHostKey } from './known-hosts.js';
-import type { SshSettings } from './config.js';
+import type { SshSettings } from './slurm-config.js';
 
 /** Why an SSH conversation failed; the scheduler and the uploader turn it into their own error class. */
 export type SshFailure = 'unreachable' | 'timeout' | 'unknown-host' | 'host-key' | 'auth' | 'credentials' | 'disconnected' | 'closed';

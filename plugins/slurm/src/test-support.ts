@@ -1,15 +1,14 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import net from 'node:net';
-import { beforeAll, describe, it } from 'vitest';
-import type { SshSettings } from './config.js';
+import type { ServiceRequirement } from '@ardea/core/testing';
+import type { SshSettings } from './slurm-config.js';
 import { shellCommand } from './shell.js';
 import { SshConnection } from './ssh-connection.js';
 
 /** Where scripts/sshd-up.sh and scripts/slurm-up.sh put things, with the same knobs. */
 export const SSHD_BASE = process.env.SSHD_BASE ?? '/tmp/ardea-sshd';
 export const SSHD_PORT = Number(process.env.SSHD_PORT ?? 2222);
-export const inCi = process.env.CI === 'true';
 
 export function testSshSettings(overrides: Partial<SshSettings> = {}): SshSettings {
   return {
@@ -27,7 +26,7 @@ export function testSshSettings(overrides: Partial<SshSettings> = {}): SshSettin
 }
 
 /** Why the loopback Slurm cluster cannot be used, or undefined when it can. */
-async function probe(): Promise<string | undefined> {
+async function probeSlurm(): Promise<string | undefined> {
   for (const file of [`${SSHD_BASE}/client_key`, `${SSHD_BASE}/known_hosts`]) {
     if (!existsSync(file)) return `${file} does not exist`;
   }
@@ -43,34 +42,8 @@ async function probe(): Promise<string | undefined> {
   }
 }
 
-const unavailable = await probe();
-if (unavailable && !inCi) {
-  process.stdout.write(`skipping the Slurm tests: the loopback Slurm cluster is not reachable (${unavailable}); start it with scripts/slurm-up.sh\n`);
-}
-
-/**
- * `describe` for tests that need the loopback Slurm cluster: skipped with a printed reason when it is
- * not running, except under CI=true, where its absence fails them: `beforeAll` throws, and one test
- * fails by name so that the failure shows in test counts too, not only as a failed file.
- */
-export function describeWithSlurm(name: string, body: () => void): void {
-  if (unavailable && !inCi) {
-    describe.skip(name, body);
-    return;
-  }
-  if (unavailable) it(`${name}: needs the loopback Slurm cluster`, requireSlurm);
-  describe(name, () => {
-    beforeAll(requireSlurm);
-    body();
-  });
-}
-
-/** Throws when the cluster is missing. */
-export function requireSlurm(): void {
-  if (unavailable) {
-    throw new Error(`the Slurm tests need Slurm and the loopback sshd (${unavailable}); .ci/run must start them with scripts/slurm-up.sh`);
-  }
-}
+/** The loopback Slurm cluster and its sshd (the login node), as scripts/slurm-up.sh starts them. */
+export const LOOPBACK_SLURM: ServiceRequirement = { name: 'the loopback Slurm cluster', probe: probeSlurm, startHint: 'bash scripts/slurm-up.sh' };
 
 /** Runs a command on the login node, for looking behind the plugin's back. */
 export async function onLoginNode(command: string): Promise<string> {

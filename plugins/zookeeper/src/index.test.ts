@@ -1,7 +1,7 @@
-import { Container } from 'inversify';
 import { describe, expect, it } from 'vitest';
-import { assertPluginDescriptor, Logger, SilentLogger, StateManager, type LogFields, type PluginContext } from '@ardea/core';
-import plugin, { ZooKeeperStateManager, zookeeperConfigSchema } from './index.js';
+import { assertPluginDescriptor, SilentLogger, StateManager, type LogFields, type Logger, type PluginContext } from '@ardea/core';
+import { loadPluginForTest } from '@ardea/core/testing';
+import zookeeperPlugin, { ZooKeeperStateManager, zookeeperConfigSchema } from './index.js';
 
 class RecordingLogger implements Logger {
   readonly children: LogFields[] = [];
@@ -19,9 +19,9 @@ const context: PluginContext = { cluster: 'test', home: '/tmp/ardea-home', clust
 
 describe('the zookeeper plugin descriptor', () => {
   it('is a statemgr plugin named zookeeper', () => {
-    expect(() => assertPluginDescriptor(plugin, '@ardea/plugin-zookeeper')).not.toThrow();
-    expect(plugin.name).toBe('zookeeper');
-    expect(plugin.kind).toBe('statemgr');
+    expect(() => assertPluginDescriptor(zookeeperPlugin, '@ardea/plugin-zookeeper')).not.toThrow();
+    expect(zookeeperPlugin.name).toBe('zookeeper');
+    expect(zookeeperPlugin.kind).toBe('statemgr');
   });
 
   it('fills in defaults for everything but the connect string', () => {
@@ -56,17 +56,15 @@ describe('the zookeeper plugin descriptor', () => {
     expect(JSON.stringify(result.error?.issues)).toContain(key);
   });
 
-  it('binds one ZooKeeperStateManager to the StateManager token, with a statemgr child logger, and closes it on unbind', async () => {
+  it('binds one ZooKeeperStateManager to the StateManager token, logging as the zookeeper plugin, and closes it with its container', async () => {
     const logger = new RecordingLogger();
-    const container = new Container({ defaultScope: 'Singleton' });
-    container.bind<Logger>(Logger).toConstantValue(logger);
-    await container.loadAsync(plugin.createModule(zookeeperConfigSchema.parse({ connectString: '127.0.0.1:2181', rootPath: '/bound' }), context));
-    const stateManager = container.get<StateManager>(StateManager);
+    const plugin = await loadPluginForTest(zookeeperPlugin, { connectString: '127.0.0.1:2181', rootPath: '/bound' }, { home: context.home, logger });
+    const stateManager = plugin.get<StateManager>(StateManager);
     expect(stateManager).toBeInstanceOf(ZooKeeperStateManager);
-    expect(container.get<StateManager>(StateManager)).toBe(stateManager);
+    expect(plugin.get<StateManager>(StateManager)).toBe(stateManager);
     expect((stateManager as ZooKeeperStateManager).rootPath).toBe('/bound');
-    expect(logger.children).toEqual([{ component: 'statemgr', plugin: 'zookeeper' }]);
-    await container.unbindAllAsync();
+    expect(logger.children).toEqual([{ plugin: 'zookeeper', kind: 'statemgr' }]);
+    await plugin.close();
     await expect(stateManager.start()).rejects.toThrow(/closed/);
   });
 });

@@ -9,11 +9,10 @@ import zookeeper from 'node-zookeeper-client';
 import type { Client, Option, Stat } from 'node-zookeeper-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { LockTimeoutError, StateManagerError, STATE_KINDS, STATE_LAYOUT, TOPOLOGY_REMOVAL_ORDER, type StateKind, type StateRecords } from '@ardea/core';
-import { describeStateManagerConformance, sampleStateRecord } from '@ardea/core/testing';
+import { describeStateManagerConformance, describeWithService, sampleStateRecord } from '@ardea/core/testing';
 import { ZooKeeperStateManager, type ZooKeeperStateManagerConfig } from './zookeeper-state-manager.js';
 
 const connectString = process.env.ZK_CONNECT ?? '127.0.0.1:2181';
-const inCi = process.env.CI === 'true';
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 const runId = randomUUID().slice(0, 8);
 const waitOptions = { timeout: 20_000, interval: 20 };
@@ -70,28 +69,14 @@ function zkCode(error: unknown): number | undefined {
   return typeof error === 'object' && error !== null && 'getCode' in error ? (error as { getCode(): number }).getCode() : undefined;
 }
 
-async function probe(): Promise<boolean> {
+/** Why the ZooKeeper at ZK_CONNECT cannot be used, or undefined when it can. */
+async function probe(): Promise<string | undefined> {
   const { client, outcome } = await rawClient(connectString, {}, 3000);
   await closeRaw(client);
-  return outcome === 'connected';
+  return outcome === 'connected' ? undefined : `no session with ${connectString} (${outcome}); set ZK_CONNECT for another server`;
 }
 
-const available = await probe();
-if (!available && !inCi) {
-  process.stderr.write(`[plugin-zookeeper] skipping the ZooKeeper tests: nothing answers at ${connectString}; start one with scripts/zk-up.sh (or set ZK_CONNECT)\n`);
-}
-
-// In CI a missing ZooKeeper is a failure, not a reason to skip. A failing test rather than a failing
-// hook, because vitest reports the tests under a failed beforeAll as skipped.
-if (!available && inCi) {
-  describe('ZooKeeperStateManager without ZooKeeper', () => {
-    it('finds ZooKeeper running, as CI=true requires', () => {
-      throw new Error(`ZooKeeper is not reachable at ${connectString} and CI=true requires it; run scripts/zk-up.sh first`);
-    });
-  });
-}
-
-describe.skipIf(!available)('ZooKeeperStateManager', () => {
+await describeWithService({ name: 'ZooKeeper', probe, startHint: 'bash scripts/zk-up.sh' }, 'ZooKeeperStateManager', () => {
 
   const conformanceRoot = `/ardea-test-${runId}`;
   const config = (overrides: Partial<ZooKeeperStateManagerConfig> = {}): ZooKeeperStateManagerConfig => ({

@@ -2,8 +2,7 @@ import YAML from 'yaml';
 import type { ClusterConfig } from '../../config/cluster-config.js';
 import type { ResolvedCluster } from '../../di/ardea-container.js';
 import { formatBytes, Resources } from '../../model/resources.js';
-import type { CliIo } from '../cli-io.js';
-import type { ClusterCommandOptions } from '../program.js';
+import type { CliIo, ClusterCommandOptions } from '../cli-io.js';
 import { resolveCluster } from './open-cluster.js';
 
 export async function configCommand(io: CliIo, cluster: string, options: ClusterCommandOptions & { json?: boolean }): Promise<void> {
@@ -32,7 +31,7 @@ export function configView(resolved: ResolvedCluster): { cluster: string; direct
     directory: config.directory ?? null,
     home: config.home,
     concerns: {
-      scheduler: { plugin: resolved.scheduler.name, ...(resolved.scheduler.config as object) },
+      scheduler: { plugin: resolved.scheduler.name, executorCommand: config.executorCommand, ...(resolved.scheduler.config as object) },
       statemgr: { plugin: resolved.statemgr.name, ...(resolved.statemgr.config as object) },
       uploader: { plugin: resolved.uploader.name, ...(resolved.uploader.config as object) },
       packing: {

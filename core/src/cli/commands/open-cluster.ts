@@ -1,7 +1,6 @@
 import { loadClusterConfig } from '../../config/cluster-config.js';
 import { resolveClusterPlugins, ResolvedCluster } from '../../di/ardea-container.js';
-import type { CliIo } from '../cli-io.js';
-import type { ClusterCommandOptions } from '../program.js';
+import type { CliIo, ClusterCommandOptions } from '../cli-io.js';
 
 /** Loads and validates a cluster's config and plugins as every cluster command does. */
 export async function resolveCluster(io: CliIo, cluster: string, options: ClusterCommandOptions): Promise<ResolvedCluster> {

@@ -1,7 +1,8 @@
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ConfigError } from '../../errors/index.js';
-import { defaultPolicyRegistry, type SimulatedPolicyFactory } from '../../simulator/policies.js';
+import { defaultPolicyRegistry } from '../../simulator/policies.js';
+import type { SimulatedPolicyFactory } from '../../simulator/policy-registry.js';
 import { formatResult, simulate } from '../../simulator/run.js';
 import { loadScenario } from '../../simulator/scenario.js';
 import type { CliIo } from '../cli-io.js';

@@ -1,7 +1,7 @@
 import { instanceName } from '../../model/packing-plan.js';
 import { formatResources } from '../../model/resources.js';
-import type { CliIo } from '../cli-io.js';
-import type { ClusterCommandOptions } from '../program.js';
+import { displayedPackageUri } from '../../runtime/package-fetch.js';
+import type { CliIo, ClusterCommandOptions } from '../cli-io.js';
 import { withArdea } from './topology-commands.js';
 
 export async function listCommand(io: CliIo, cluster: string, options: ClusterCommandOptions): Promise<void> {
@@ -26,8 +26,8 @@ export async function describeCommand(io: CliIo, cluster: string, name: string, 
     const description = await ardea.describe(name);
     if (options.json) {
       const { executionState, ...rest } = description;
-      // The secret grants control of the topology; it stays out of anything printed.
-      const shown = executionState ? { ...rest, executionState: { ...executionState, secret: '<hidden>' } } : rest;
+      // The secret grants control of the topology, a signed package URL reading its code; neither is printed.
+      const shown = executionState ? { ...rest, executionState: { ...executionState, secret: '<hidden>', packageUri: displayedPackageUri(executionState.packageUri) } } : rest;
       io.stdout.write(`${JSON.stringify(shown, null, 2)}\n`);
       return;
     }
@@ -37,7 +37,7 @@ export async function describeCommand(io: CliIo, cluster: string, name: string, 
     lines.push(`  state: ${state === 'STARTING' ? 'STARTING (no physical plan yet)' : state}`);
     if (executionState) {
       lines.push(`  submitted: ${new Date(executionState.submittedAt).toISOString()} by ${executionState.submittedBy}, Ardea ${executionState.ardeaVersion}`);
-      lines.push(`  package: ${executionState.packageUri}`);
+      lines.push(`  package: ${displayedPackageUri(executionState.packageUri)}`);
     }
     if (scheduler) {
       const plugin = executionState ? `${executionState.schedulerPlugin}, ` : '';

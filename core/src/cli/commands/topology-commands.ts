@@ -3,11 +3,10 @@ import { parseConfigProperty, type ConfigProperty } from '../../config/config-pr
 import { ArdeaError } from '../../errors/index.js';
 import { formatResources } from '../../model/resources.js';
 import { instanceName } from '../../model/packing-plan.js';
-import type { ComponentMetrics, MetricsView } from '../../runtime/metrics-cache.js';
+import type { ComponentMetrics, MetricsView } from '../../model/metrics.js';
 import { acceptRuntimeConfig } from '../../runtime/runtime-config.js';
 import { createArdea, type Ardea } from '../../scheduler/ardea.js';
-import type { CliIo } from '../cli-io.js';
-import { cliLogger, type ClusterCommandOptions } from '../program.js';
+import { cliLogger, type CliIo, type ClusterCommandOptions } from '../cli-io.js';
 
 /** `--config-property` values that start with a concern configure the cluster; the rest the topology. */
 export function splitProperties(texts: readonly string[]): { cluster: ConfigProperty[]; topology: ConfigProperty[] } {

@@ -10,7 +10,8 @@ import { isTopology, TICK_FREQUENCY_KEY, Topology } from '../../api/topology-bui
 import { RuntimeTuple, StreamSchema, SYSTEM_COMPONENT, TICK_STREAM } from '../../api/tuple.js';
 import { describeError } from '../../errors/index.js';
 import { StreamLogger } from '../../logging/index.js';
-import { decodeDataFrame, Emitter, MAX_BATCH_BYTES, OutboundBatches, SHUFFLE_WEIGHTS_KEY, StreamTable } from '../routing.js';
+import { SHUFFLE_WEIGHTS_KEY } from '../../model/topology.js';
+import { decodeDataFrame, Emitter, MAX_BATCH_BYTES, OutboundBatches, StreamTable } from '../routing.js';
 import { ACKED, BACKLOG_ARRIVALS, BUSY_NS, BUSY_SINCE, EMITTED, ERRORS, EXECUTE_NS, EXECUTED, FAILED, MEMORY_BYTES, STREAM_EMITTED, type FromInstance, type InstanceInit, type ToInstance } from './messages.js';
 
 const port = parentPort!;

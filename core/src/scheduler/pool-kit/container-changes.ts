@@ -16,7 +16,8 @@ export interface PlanContainerChangesOptions {
   /**
    * The pool numbers its containers by ordinal (a StatefulSet, a task-group count, a YARN component
    * count) and can only add or drop the highest slots. Core compacts plans for such pools (see
-   * {@link ContainerIdentity}), so a request to drop any other container is a bug and is refused.
+   * `compactContainerIds`), so a plan that drops any other container, adds one anywhere but
+   * above the highest, or is not numbered 1..N is a bug and is refused before anything changes.
    */
   readonly ordinal?: boolean;
 }
@@ -26,7 +27,7 @@ export interface PlanContainerChangesOptions {
  * against what the pool runs (`running`: container ids, 0 included or not). An added id that already
  * runs (or 0) is refused, as the Scheduler contract demands; removing an unknown id is ignored.
  */
-export function planContainerChanges(request: UpdateRequest, running: Iterable<number>, options: PlanContainerChangesOptions = {}): ContainerChanges {
+export function planContainerChanges(request: Pick<UpdateRequest, 'topologyName' | 'current' | 'proposed'>, running: Iterable<number>, options: PlanContainerChangesOptions = {}): ContainerChanges {
   const live = new Set(running);
   const diff = diffPackingPlans(request.current, request.proposed);
   const added = request.proposed.containers.filter((c) => diff.addedContainers.includes(c.id));
@@ -48,6 +49,14 @@ export function planContainerChanges(request: UpdateRequest, running: Iterable<n
     const lowestAdded = Math.min(Number.POSITIVE_INFINITY, ...added.map((c) => c.id));
     if (added.length > 0 && lowestAdded <= highestKept) {
       throw new SchedulerError(`cannot update topology '${request.topologyName}': this pool can only add containers above its highest (${highestKept}), not ${lowestAdded}`);
+    }
+    // Removing 2 and adding 3 passes both checks, yet a count going 2 -> 1 -> 2 brings back slot 2, not 3.
+    const ids = request.proposed.containers.map((c) => c.id).sort((a, b) => a - b);
+    if (ids.some((id, index) => id !== index + 1)) {
+      throw new SchedulerError(
+        `cannot update topology '${request.topologyName}': this pool numbers its containers 1..N without gaps, but the plan has containers ${ids.join(', ')}; ` +
+          'the plan was not compacted (compactContainerIds) before it reached the pool',
+      );
     }
   }
   return { added, removed, kept };

@@ -1,4 +1,20 @@
 import type { ContainerPlan, PackingPlan } from '../../model/packing-plan.js';
+import type { ContainerIdentity, Scheduler } from '../../spi/scheduler.js';
+
+/** The identity a scheduler declares; `per-container` when it declares none. */
+export function containerIdentityOf(scheduler: Pick<Scheduler, 'containerIdentity'>): ContainerIdentity {
+  return scheduler.containerIdentity ?? 'per-container';
+}
+
+/**
+ * The plan to hand `scheduler` and to store: `proposed` itself for a per-container pool, or with its
+ * ids compacted ({@link compactContainerIds}) for an ordinal one. `current` is the plan the pool runs
+ * (none at submit).
+ */
+export function planForPool(scheduler: Pick<Scheduler, 'containerIdentity'>, current: PackingPlan | undefined, proposed: PackingPlan): PackingPlan {
+  if (containerIdentityOf(scheduler) === 'per-container') return proposed;
+  return compactContainerIds(current ?? { topologyId: proposed.topologyId, containers: [] }, proposed);
+}
 
 /**
  * Keeps the container ids of `proposed` dense (1..M) so a pool that numbers containers by ordinal

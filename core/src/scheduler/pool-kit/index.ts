@@ -5,6 +5,6 @@
  * @module
  */
 export { planContainerChanges, type ContainerChanges, type PlanContainerChangesOptions } from './container-changes.js';
-export { compactContainerIds } from './container-identity.js';
+export { compactContainerIds, containerIdentityOf, planForPool } from './container-identity.js';
 export { startAllOrUndo } from './start-all-or-undo.js';
 export { poolResourceName, type PoolResourceNameOptions } from './resource-names.js';

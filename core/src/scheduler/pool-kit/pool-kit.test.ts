@@ -3,7 +3,7 @@ import { SchedulerError } from '../../errors/index.js';
 import { SilentLogger } from '../../logging/index.js';
 import { diffPackingPlans, type ContainerPlan, type PackingPlan } from '../../model/packing-plan.js';
 import { GiB, resources } from '../../model/resources.js';
-import { compactContainerIds, planContainerChanges, poolResourceName, startAllOrUndo } from './index.js';
+import { compactContainerIds, containerIdentityOf, planContainerChanges, planForPool, poolResourceName, startAllOrUndo } from './index.js';
 
 const unit = resources(1, GiB, 0);
 let nextTask = 1;
@@ -45,6 +45,14 @@ describe('planContainerChanges', () => {
       /can only add containers above its highest \(3\), not 2/,
     );
   });
+
+  it('on an ordinal pool, refuses swapping its highest container for a new id, which a count cannot do', () => {
+    // Dropping 2 and adding 3 would bring slot 2 back under its old number, not as container 3.
+    expect(() => planContainerChanges({ topologyName: 't', current: plan(one, two), proposed: plan(one, three) }, [0, 1, 2], { ordinal: true })).toThrow(
+      new SchedulerError("cannot update topology 't': this pool numbers its containers 1..N without gaps, but the plan has containers 1, 3; the plan was not compacted (compactContainerIds) before it reached the pool"),
+    );
+    expect(planContainerChanges({ topologyName: 't', current: plan(one, two), proposed: plan(one, two, three) }, [0, 1, 2], { ordinal: true }).added.map((c) => c.id)).toEqual([3]);
+  });
 });
 
 describe('compactContainerIds', () => {
@@ -73,6 +81,21 @@ describe('compactContainerIds', () => {
     expect(diff.removedContainers).toEqual([4, 5]);
     expect(diff.movedInstances.map((m) => [m.from, m.to])).toEqual([...four.instances.map(() => [4, 3]), [5, 1]]);
     expect(() => planContainerChanges({ topologyName: 't', current, proposed: compacted }, [0, 1, 2, 3, 4, 5], { ordinal: true })).not.toThrow();
+  });
+});
+
+describe('planForPool', () => {
+  it('gives a per-container pool the plan as it is, and an ordinal pool a dense one, at submit and at update', () => {
+    const [two, five] = [container(2), container(5)];
+    const sparse = plan(two, five);
+    expect(containerIdentityOf({})).toBe('per-container');
+    expect(planForPool({}, undefined, sparse)).toBe(sparse);
+    expect(planForPool({ containerIdentity: 'per-container' }, plan(container(1)), sparse)).toBe(sparse);
+    const dense = planForPool({ containerIdentity: 'ordinal' }, undefined, sparse);
+    expect(dense.containers.map((c) => [c.id, c.instances])).toEqual([
+      [1, five.instances],
+      [2, two.instances],
+    ]);
   });
 });
 

@@ -1,5 +1,6 @@
 import os from 'node:os';
 import path from 'node:path';
+import type { PluginContext } from '@ardea/core';
 import { z } from 'zod';
 
 /** Slurm's `--time` formats: minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS, or no limit. */
@@ -34,13 +35,13 @@ const sshShape = {
 export const slurmSchedulerConfigSchema = z
   .object({
     ...sshShape,
-    /** Shared directory for each topology's job scripts (`<topology>/jobs`) and logs (`<topology>/logs`). */
+    /** Shared directory for each topology's job scripts (`<name>/jobs`) and logs (`<name>/logs`), `<name>` being its `poolResourceName`. */
     workDirectory: absolutePosixPath('workDirectory'),
     partition: z.string().regex(SLURM_WORD, 'a partition name, without spaces or quotes').optional(),
     account: z.string().regex(SLURM_WORD, 'an account name, without spaces or quotes').optional(),
     /** `--time` of every job; omitted: the partition's default. */
     timeLimit: z.string().regex(TIME_LIMIT, 'a Slurm time limit such as 90, 12:00:00, 2-00:00:00 or UNLIMITED').optional(),
-    /** Job names are `<prefix><topology>-<container>`; every call finds a topology's jobs by them. */
+    /** Job names are `<prefix><name>-<container>`; every call finds a topology's jobs by them. */
     jobNamePrefix: z
       .string()
       .regex(/^[A-Za-z0-9_.-]*$/, 'letters, digits, _ . and - only')
@@ -102,4 +103,9 @@ export function sshSettings(config: SlurmSchedulerConfig | SftpUploaderConfig, b
 export function localPath(value: string, baseDirectory: string): string {
   if (value === '~' || value.startsWith('~/')) return path.join(os.homedir(), value.slice(1));
   return path.resolve(baseDirectory, value);
+}
+
+/** Relative paths in a cluster's config are taken from its directory; the built-in cluster has none. */
+export function baseDirectory(context: PluginContext): string {
+  return context.clusterDirectory ?? context.home;
 }

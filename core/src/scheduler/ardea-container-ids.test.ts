@@ -1,0 +1,118 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Container } from 'inversify';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ClusterConfig, loadClusterConfig } from '../config/cluster-config.js';
+import { Logger, SilentLogger } from '../logging/index.js';
+import type { ContainerPlan, PackingPlan } from '../model/packing-plan.js';
+import { MiB, resources } from '../model/resources.js';
+import { RepackingAlgorithm, type RepackRequest } from '../spi/packing.js';
+import { Scheduler, type ContainerIdentity, type UpdateRequest } from '../spi/scheduler.js';
+import { StateManager } from '../spi/state-manager.js';
+import { InMemoryStateManager } from '../testing/in-memory-state-manager.js';
+import { sampleStateRecord } from '../testing/state-manager-conformance.js';
+import { Ardea } from './ardea.js';
+import { planContainerChanges } from './pool-kit/index.js';
+
+const NAME = 'ids';
+const INSTANCE = resources(0.5, 64 * MiB, 0);
+
+function containerOf(id: number, ...taskIds: number[]): ContainerPlan {
+  return {
+    id,
+    instances: taskIds.map((taskId) => ({ component: 'words', taskId, componentIndex: taskId - 1, resources: INSTANCE })),
+    required: resources(2, 512 * MiB, 0),
+  };
+}
+
+/** Repacks the way a scale-down can: container 2 is emptied, its instance joins container 1, container 3 stays. */
+const emptiesMiddle: RepackingAlgorithm = {
+  name: 'empties-middle',
+  repack: ({ current }: RepackRequest) => ({ topologyId: current.topologyId, containers: [containerOf(1, 1, 2), containerOf(3, 3)] }),
+};
+
+/** A library-mode pool that works out every update with the pool kit, as its identity demands, and records what it did. */
+class RecordingPool implements Scheduler {
+  readonly mode = 'library' as const;
+  readonly updates: Array<{ added: number[]; removed: number[] }> = [];
+  running = [0, 1, 2, 3];
+
+  constructor(readonly containerIdentity: ContainerIdentity) {}
+
+  async update(request: UpdateRequest): Promise<PackingPlan> {
+    const changes = planContainerChanges(request, this.running, { ordinal: this.containerIdentity === 'ordinal' });
+    this.running = [...this.running.filter((id) => !changes.removed.includes(id)), ...changes.added.map((c) => c.id)].sort((a, b) => a - b);
+    this.updates.push({ added: changes.added.map((c) => c.id), removed: [...changes.removed] });
+    return request.proposed;
+  }
+
+  async status() {
+    return this.running.map((containerId) => ({ containerId, state: 'running' as const, restarts: 0 }));
+  }
+
+  async schedule(): Promise<void> {}
+  async restart(): Promise<void> {}
+  async kill(): Promise<void> {}
+  async jobLinks(): Promise<string[]> {
+    return [];
+  }
+  async close(): Promise<void> {}
+}
+
+describe('Ardea.update and container identity', () => {
+  const cleanups: Array<() => Promise<void>> = [];
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  });
+
+  /** A topology of three containers, one instance each, whose master reports every plan applied at once. */
+  async function deployment(pool: RecordingPool): Promise<Ardea> {
+    const master: Server = createServer((request, response) => {
+      response.writeHead(200, { 'content-type': 'application/json' });
+      response.end(JSON.stringify(request.url === '/plan-status' ? { version: 2, live: true, applied: true, pending: [] } : {}));
+    });
+    await new Promise<void>((resolve) => master.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise<void>((resolve) => master.close(() => resolve())));
+    const state = new InMemoryStateManager();
+    await state.start();
+    cleanups.push(() => state.close());
+
+    const container = new Container({ defaultScope: 'Singleton' });
+    container.bind<Logger>(Logger).toConstantValue(new SilentLogger());
+    container.bind<ClusterConfig>(ClusterConfig).toConstantValue(loadClusterConfig({ cluster: 'local', env: { ARDEA_HOME: '/nonexistent' }, overrides: ['packing.repackingAlgorithm=empties-middle'] }));
+    container.bind<StateManager>(StateManager).toConstantValue(state);
+    container.bind<Scheduler>(Scheduler).toConstantValue(pool);
+    container.bind<RepackingAlgorithm>(RepackingAlgorithm).toConstantValue(emptiesMiddle);
+
+    const topology = sampleStateRecord('topology', NAME);
+    const plan: PackingPlan = { topologyId: topology.id, containers: [containerOf(1, 1), containerOf(2, 2), containerOf(3, 3)] };
+    await state.set('topology', NAME, topology);
+    await state.set('packingPlan', NAME, plan);
+    await state.set('executionState', NAME, { ...sampleStateRecord('executionState', NAME), topologyId: topology.id, schedulerMode: 'library' });
+    await state.set('scheduler', NAME, { topologyName: NAME, mode: 'library', jobLinks: [] });
+    await state.set('topologyMaster', NAME, { topologyName: NAME, topologyId: topology.id, host: '127.0.0.1', serverPort: 1, controllerPort: (master.address() as AddressInfo).port });
+    return new Ardea(container);
+  }
+
+  const placement = (plan: PackingPlan | undefined) => Object.fromEntries((plan?.containers ?? []).map((c) => [c.id, c.instances.map((i) => i.taskId)]));
+
+  it('on an ordinal pool, a repack that empties a middle container ends with the highest container removed and every instance placed', async () => {
+    const pool = new RecordingPool('ordinal');
+    const ardea = await deployment(pool);
+    const result = await ardea.update(NAME, {});
+    // Container 3's instance moved into the emptied slot 2; the pool only dropped its top slot.
+    expect(placement(result.plan)).toEqual({ 1: [1, 2], 2: [3] });
+    expect(placement(await ardea.state.get('packingPlan', NAME))).toEqual({ 1: [1, 2], 2: [3] });
+    expect(pool.updates).toEqual([{ added: [], removed: [3] }]);
+    expect(pool.running).toEqual([0, 1, 2]);
+  });
+
+  it('on a per-container pool, the same repack removes the emptied container itself', async () => {
+    const pool = new RecordingPool('per-container');
+    const ardea = await deployment(pool);
+    const result = await ardea.update(NAME, {});
+    expect(placement(result.plan)).toEqual({ 1: [1, 2], 3: [3] });
+    expect(pool.updates).toEqual([{ added: [], removed: [2] }]);
+    expect(pool.running).toEqual([0, 1, 3]);
+  });
+});
