@@ -10,7 +10,7 @@ import type { Launcher, Scheduler, ScheduleRequest } from '../spi/scheduler.js';
 import type { StateManager } from '../spi/state-manager.js';
 import { clusterConfigEnv } from './executor-spec.js';
 
-const SUPERVISOR_MAIN = fileURLToPath(new URL('./supervisor-main.js', import.meta.url));
+const SUPERVISOR_MAIN = fileURLToPath(new URL('../main/supervisor-main.js', import.meta.url));
 
 /** Library mode: schedule from this process and record that there is no service to call. */
 export class LibraryLauncher implements Launcher {

@@ -4,8 +4,9 @@ import { join } from 'node:path';
 import { Container } from 'inversify';
 import type { z } from 'zod';
 import { configErrorFromSchema } from '../config/schema-errors.js';
-import { closeArdeaContainer, closeServicesOnUnbind, pluginContext } from '../di/ardea-container.js';
+import { closeArdeaContainer, closeServicesOnUnbind } from '../di/container-lifecycle.js';
 import { Logger, SilentLogger } from '../logging/index.js';
+import { pluginContext } from '../plugin/plugin-context.js';
 import type { PluginContext, PluginDescriptor } from '../plugin/plugin-descriptor.js';
 
 export interface LoadPluginForTestOptions {

@@ -6,7 +6,8 @@ import path from 'node:path';
 import type { Container } from 'inversify';
 import { ClusterConfig, loadClusterConfig } from '../config/cluster-config.js';
 import type { ConfigProperty } from '../config/config-property.js';
-import { closeArdeaContainer, createArdeaContainer } from '../di/ardea-container.js';
+import { closeArdeaContainer } from '../di/container-lifecycle.js';
+import { createArdeaContainer } from './ardea-container.js';
 import { ArdeaError, ConfigError, describeError, LockTimeoutError, SchedulerError, StateConflictError, TopologyError } from '../errors/index.js';
 import { Logger, SilentLogger } from '../logging/index.js';
 import { checkPackingPlan, diffPackingPlans, plansEqual, type PackingPlan, type PackingPlanDiff } from '../model/packing-plan.js';
@@ -23,10 +24,10 @@ import { PackingAlgorithm, RepackingAlgorithm } from '../spi/packing.js';
 import { Launcher, Scheduler, type ContainerStatus } from '../spi/scheduler.js';
 import { StateManager, TOPOLOGY_REMOVAL_ORDER, type StateOperation } from '../spi/state-manager.js';
 import { Uploader } from '../spi/uploader.js';
-import { executorSpec } from './executor-spec.js';
-import { planForPool } from './pool-kit/container-identity.js';
-import { openSchedulerClient } from './scheduler-client.js';
-import { buildTopologyPackage } from './topology-package.js';
+import { executorSpec } from '../scheduler/executor-spec.js';
+import { planForPool } from '../scheduler/pool-kit/container-identity.js';
+import { openSchedulerClient } from '../scheduler/scheduler-client.js';
+import { buildTopologyPackage } from '../scheduler/topology-package.js';
 
 const ARDEA_CORE_VERSION = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
 
