@@ -11,8 +11,8 @@ import { Scheduler, type ContainerIdentity, type UpdateRequest } from '../spi/sc
 import { StateManager } from '../spi/state-manager.js';
 import { InMemoryStateManager } from '../testing/in-memory-state-manager.js';
 import { sampleStateRecord } from '../testing/state-manager-conformance.js';
-import { Ardea } from '../app/ardea.js';
-import { planContainerChanges } from './pool-kit/index.js';
+import { Ardea } from './ardea.js';
+import { planContainerChanges } from '../scheduler/pool-kit/index.js';
 
 const NAME = 'ids';
 const INSTANCE = resources(0.5, 64 * MiB, 0);
