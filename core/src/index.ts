@@ -35,6 +35,7 @@ export { buildTopologyPackage, type BuiltTopologyPackage } from './scheduler/top
 export { createArdea, Ardea, applyTopologyProperties, type CreateArdeaOptions, type SubmitOptions, type SubmitResult, type TopologyDescription } from './app/ardea.js';
 export { HttpSchedulerClient, LibrarySchedulerClient, openSchedulerClient, type SchedulerClient } from './scheduler/scheduler-client.js';
 export { clusterConfigEnv, executorSpec } from './scheduler/executor-spec.js';
+export { awaitSchedulerService, LibraryLauncher, supervisorCommand, type ProcessCommand, type SchedulerServiceStart } from './scheduler/launchers.js';
 export { INSTALLED_EXECUTOR_BIN, localExecutorArgv } from './scheduler/executor-command.js';
 export * from './scheduler/pool-kit/index.js';
 export * from './http/json-server.js';

@@ -12,7 +12,7 @@ import type { PluginDescriptor, PluginKind } from '../plugin/plugin-descriptor.j
 import { loadPluginDescriptor } from '../plugin/plugin-loader.js';
 import { PackingAlgorithm, RepackingAlgorithm } from '../spi/packing.js';
 import { Launcher, Scheduler } from '../spi/scheduler.js';
-import { LibraryLauncher, LocalServiceLauncher } from '../scheduler/launchers.js';
+import { LibraryLauncher } from '../scheduler/launchers.js';
 import { StateManager } from '../spi/state-manager.js';
 import { Uploader } from '../spi/uploader.js';
 import { localFsStateManagerPlugin } from '../statemgr/index.js';
@@ -133,7 +133,12 @@ export async function createArdeaContainer(cluster: ClusterConfig | ResolvedClus
       .toDynamicValue((context) => {
         const scheduler = context.get<Scheduler>(Scheduler);
         const state = context.get<StateManager>(StateManager);
-        return scheduler.mode === 'service' ? new LocalServiceLauncher(config, state) : new LibraryLauncher(scheduler, state);
+        if (scheduler.mode === 'library') return new LibraryLauncher(scheduler, state);
+        // Only the pool knows where its service runs (a local process, container 0 of a pod...).
+        throw new PluginLoadError(
+          `scheduler plugin '${resolved.scheduler.name}' runs in service mode but its module bound no ${Launcher.description}; it must bind one that starts its scheduler service (as @ardea/plugin-local does)`,
+          { code: 'plugin.incomplete' },
+        );
       })
       .inSingletonScope();
   }
