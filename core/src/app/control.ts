@@ -89,13 +89,7 @@ async function relaunch(deployment: Deployment, name: string, timeoutMs: number,
   // The update lock keeps two restarts (or a restart and an update) from starting two supervisors.
   const lock = await updateLock(deployment, name, 0);
   try {
-    const [topology, packingPlan, execution, physical, location] = await Promise.all([
-      deployment.state.get('topology', name),
-      deployment.state.get('packingPlan', name),
-      deployment.state.get('executionState', name),
-      deployment.state.get('physicalPlan', name),
-      deployment.state.get('scheduler', name),
-    ]);
+    const [topology, packingPlan, execution, physical, location] = await topologyRecords(deployment, name);
     if (!topology || !packingPlan || !execution) throw new ArdeaError(`no topology '${name}' on cluster ${deployment.config.cluster}`, { code: 'topology.not-found' });
     if (location) return;
     progress(`the supervisor of '${name}' is gone; stopping what it left running`);
@@ -132,13 +126,7 @@ export async function topologyMetrics(deployment: Deployment, name: string, opti
 }
 
 export async function describeTopology(deployment: Deployment, name: string): Promise<TopologyDescription> {
-  const [topology, packingPlan, executionState, physicalPlan, scheduler] = await Promise.all([
-    deployment.state.get('topology', name),
-    deployment.state.get('packingPlan', name),
-    deployment.state.get('executionState', name),
-    deployment.state.get('physicalPlan', name),
-    deployment.state.get('scheduler', name),
-  ]);
+  const [topology, packingPlan, executionState, physicalPlan, scheduler] = await topologyRecords(deployment, name);
   if (!topology) throw new ArdeaError(`no topology '${name}' on cluster ${deployment.config.cluster}; 'ardea list ${deployment.config.cluster}' shows the running ones`, { code: 'topology.not-found' });
   return {
     topology,
@@ -147,4 +135,15 @@ export async function describeTopology(deployment: Deployment, name: string): Pr
     ...(physicalPlan ? { physicalPlan } : {}),
     ...(scheduler ? { scheduler } : {}),
   };
+}
+
+/** Every record a topology has in the state manager, read at once; any may be missing. */
+function topologyRecords(deployment: Deployment, name: string) {
+  return Promise.all([
+    deployment.state.get('topology', name),
+    deployment.state.get('packingPlan', name),
+    deployment.state.get('executionState', name),
+    deployment.state.get('physicalPlan', name),
+    deployment.state.get('scheduler', name),
+  ]);
 }
