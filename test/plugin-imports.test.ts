@@ -100,3 +100,13 @@ describe('plugins import core only through @ardea/core/plugin and @ardea/core/te
     ]);
   });
 });
+
+describe('the @ardea/core/plugin entry', () => {
+  it('resolves through the package exports and shares every value with the root, so tokens and instanceof agree', async () => {
+    const plugin: Record<string, unknown> = await import('@ardea/core/plugin');
+    const root: Record<string, unknown> = await import('@ardea/core');
+    const names = Object.keys(plugin);
+    expect(names).toEqual(expect.arrayContaining(['definePlugin', 'Scheduler', 'SchedulerError', 'planContainerChanges', 'HealthPolicy']));
+    expect(names.filter((name) => plugin[name] !== root[name])).toEqual([]);
+  });
+});
