@@ -3,21 +3,19 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import {
+  closeArdeaContainer,
   ConfigError,
   createArdeaContainer,
   defaultPolicyRegistry,
   HealthManager,
-  HealthPolicy,
   loadClusterConfig,
   loadScenario,
   MemoryStateManager,
-  MetricsSource,
   SilentLogger,
   simulate,
   toDefinition,
-  TopologyActuator,
 } from '@ardea/core';
-import { RecordedSensor, RecordingActuator, recordedWindow } from '@ardea/core/testing';
+import { healthPoliciesForTest, RecordedSensor, RecordingActuator, recordedWindow } from '@ardea/core/testing';
 import { simulatedPolicies } from './index.js';
 import { QueueBudgetSettingsSchema, queueBudgetPolicy } from './queue-budget-policy.js';
 
@@ -93,14 +91,28 @@ describe('the queue-budget policy in the simulator', () => {
 });
 
 describe('the plugin', () => {
-  it('is loaded by the cluster config, with its settings from healthmgr.policies.queue-budget', async () => {
+  it('is loaded by the cluster config, with its settings from healthmgr.policies.queue-budget, and runs next to the built-in policies', async () => {
     const config = loadClusterConfig({ cluster: path.join(PACKAGE, 'cluster'), home: path.join(os.tmpdir(), 'ardea-queue-budget-test') });
-    const container = await createArdeaContainer(config);
-    // Container 0 binds these two before it asks for the policies.
-    container.bind(MetricsSource).toConstantValue({ view: () => ({ windowMs: 0, timestamp: 0, components: {}, streamManagers: {} }), physicalPlan: () => undefined });
-    container.bind(TopologyActuator).toConstantValue(new RecordingActuator());
-    const policies = container.getAll<HealthPolicy>(HealthPolicy);
-    expect(policies.map((p) => [p.id, p.intervalMs, p.windowMs])).toEqual([['queue-budget', 10_000, 20_000]]);
+    const deployment = await createArdeaContainer(config);
+    try {
+      let clock = 1_000_000;
+      // Composed as container 0 composes it, with a recorded sensor and actuator in place of the topology's.
+      const health = await healthPoliciesForTest({ deployment, topology: () => topology(2), clock: () => clock });
+      expect(health.manager.policies.map((p) => [p.id, p.intervalMs, p.windowMs])).toEqual([
+        ['dynamic-resource-provisioning', 30_000, 60_000],
+        ['auto-restart', 30_000, 60_000],
+        ['queue-budget', 10_000, 20_000],
+      ]);
+      const deepQueues = recordedWindow({ container_1_count_2: { executeRate: 400, busyFraction: 1, pendingBytes: 300_000 }, container_2_count_3: { executeRate: 400, busyFraction: 1, pendingBytes: 300_000 } });
+      for (let round = 0; round < 2; round++) {
+        health.sensor.next = deepQueues;
+        clock += 10_000;
+        await health.round('queue-budget');
+      }
+      expect(health.actuator.calls).toEqual([{ scale: { count: 3 } }]);
+    } finally {
+      await closeArdeaContainer(deployment);
+    }
   });
 
   it('rejects bad settings naming where they came from and the key', async () => {
