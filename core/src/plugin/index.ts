@@ -101,6 +101,7 @@ export {
   Diagnoser,
   HealthPolicy,
   METRIC,
+  MetricsSensor,
   MetricsSource,
   Resolver,
   Sensor,

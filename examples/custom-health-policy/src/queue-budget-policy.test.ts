@@ -1,9 +1,10 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, HealthPolicy, MetricsSource, SilentLogger, TopologyActuator } from '@ardea/core/plugin';
+import { ConfigError, SilentLogger } from '@ardea/core/plugin';
 import {
   defaultPolicyRegistry,
+  healthPoliciesForTest,
   HealthManager,
   InMemoryStateManager,
   loadClusterForTest,
@@ -89,14 +90,24 @@ describe('the queue-budget policy in the simulator', () => {
 });
 
 describe('the plugin', () => {
-  it('is loaded by the cluster config, with its settings from healthmgr.policies.queue-budget', async () => {
+  it('is loaded by the cluster config, with its settings from healthmgr.policies.queue-budget, and runs next to the built-in policies', async () => {
     const cluster = await loadClusterForTest(path.join(PACKAGE, 'cluster'));
     try {
-      // Container 0 binds these two before it asks for the policies.
-      cluster.container.bind(MetricsSource).toConstantValue({ view: () => ({ windowMs: 0, timestamp: 0, components: {}, streamManagers: {} }), physicalPlan: () => undefined });
-      cluster.container.bind(TopologyActuator).toConstantValue(new RecordingActuator());
-      const policies = cluster.container.getAll<HealthPolicy>(HealthPolicy);
-      expect(policies.map((p) => [p.id, p.intervalMs, p.windowMs])).toEqual([['queue-budget', 10_000, 20_000]]);
+      let clock = 1_000_000;
+      // Composed as container 0 composes it, with a recorded sensor and actuator in place of the topology's.
+      const health = await healthPoliciesForTest({ deployment: cluster.container, topology: () => topology(2), clock: () => clock });
+      expect(health.manager.policies.map((p) => [p.id, p.intervalMs, p.windowMs])).toEqual([
+        ['dynamic-resource-provisioning', 30_000, 60_000],
+        ['auto-restart', 30_000, 60_000],
+        ['queue-budget', 10_000, 20_000],
+      ]);
+      const deepQueues = recordedWindow({ container_1_count_2: { executeRate: 400, busyFraction: 1, pendingBytes: 300_000 }, container_2_count_3: { executeRate: 400, busyFraction: 1, pendingBytes: 300_000 } });
+      for (let round = 0; round < 2; round++) {
+        health.sensor.next = deepQueues;
+        clock += 10_000;
+        await health.round('queue-budget');
+      }
+      expect(health.actuator.calls).toEqual([{ scale: { count: 3 } }]);
     } finally {
       await cluster.close();
     }
