@@ -14,7 +14,7 @@
  * @module
  */
 import { ContainerModule } from 'inversify';
-import { ConfigError, definePlugin, formatSchemaIssue, HealthPolicy, MetricsSensor, TopologyActuator, type SimulatedPolicyFactory } from '@ardea/core';
+import { ConfigError, definePlugin, formatSchemaIssue, HealthPolicy, MetricsSensor, TopologyActuator, type SimulatedPolicyFactory } from '@ardea/core/plugin';
 import { QUEUE_BUDGET_POLICY_ID, queueBudgetPolicy, QueueBudgetSettingsSchema } from './queue-budget-policy.js';
 
 export * from './queue-budget-policy.js';
