@@ -59,7 +59,7 @@ describe('the layering check that npm test runs', () => {
     write('main/cli-main.ts', "import { program } from '../cli/program.js';\nimport { createArdea } from '../app/ardea.js';\nexport const run = program + createArdea;\n", plantedTop);
     write('main/supervisor-main.ts', "import { run } from './cli-main.js';\nexport const supervise = run;\n", plantedTop);
     write('index.ts', "export { createArdea } from './app/ardea.js';\n", plantedTop);
-    write('testing/kit.ts', "import type { createArdea } from '../app/ardea.js';\nexport const kit = 1 as unknown as typeof createArdea;\n", plantedTop);
+    write('runtime/kit.ts', "import type { createArdea } from '../app/ardea.js';\nexport const kit = 1 as unknown as typeof createArdea;\n", plantedTop);
     write('scheduler/launch.ts', "import { supervise } from '../main/supervisor-main.js';\nexport const launch = supervise;\n", plantedTop);
     const result = await check(plantedTop);
     expect(result.code).toBe(1);
@@ -67,7 +67,7 @@ describe('the layering check that npm test runs', () => {
       [
         'layering: main/supervisor-main.ts imports main/cli-main.ts (nothing may import main/)',
         'layering: scheduler/launch.ts imports main/supervisor-main.ts (nothing may import main/)',
-        'layering: testing/kit.ts imports app/ardea.ts (app/ may be imported only by main/, cli/, index.ts)',
+        'layering: runtime/kit.ts imports app/ardea.ts (app/ may be imported only by main/, cli/, testing/, index.ts)',
         `3 problem(s) in ${plantedTop}`,
       ].sort(),
     );

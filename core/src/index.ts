@@ -2,6 +2,12 @@
  * `@ardea/core`: the SPIs every resource pool implements, the domain model, configuration and plugin
  * loading, the built-in packing algorithms, and the local filesystem state manager and uploader.
  *
+ * This root entry is the engine's whole surface, for the CLI, Ardea's own tests and platforms that
+ * embed Ardea (`createArdea`). Plugins do not import it: they import `@ardea/core/plugin`, which
+ * holds what a plugin is written against, and `@ardea/core/testing` in their tests. Every other name
+ * here is internal to Ardea and may change without notice to plugins; `test/plugin-imports.test.ts`
+ * keeps the plugins of this repository to that rule.
+ *
  * @example
  * ```ts
  * import { loadClusterConfig, createArdeaContainer, StateManager } from '@ardea/core';

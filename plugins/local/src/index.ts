@@ -5,7 +5,7 @@
  * @module
  */
 import { join, resolve } from 'node:path';
-import { ClusterConfig, definePlugin, isUnder, Launcher, Scheduler, StateManager } from '@ardea/core';
+import { ClusterConfig, definePlugin, isUnder, Launcher, Scheduler, StateManager } from '@ardea/core/plugin';
 import { ContainerModule } from 'inversify';
 import { localSchedulerConfigSchema } from './local-config.js';
 import { LocalScheduler } from './local-scheduler.js';

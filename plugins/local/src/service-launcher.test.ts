@@ -1,7 +1,7 @@
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ClusterConfig, Launcher, loadClusterConfig, SchedulerError, StateManager } from '@ardea/core';
-import { InMemoryStateManager, loadPluginForTest } from '@ardea/core/testing';
+import { ClusterConfig, Launcher, SchedulerError, StateManager } from '@ardea/core/plugin';
+import { InMemoryStateManager, loadClusterConfig, loadPluginForTest } from '@ardea/core/testing';
 import { describe, expect, it } from 'vitest';
 import localPlugin, { LocalServiceLauncher } from './index.js';
 

@@ -12,7 +12,7 @@ import {
   type SchedulerLocation,
   type ScheduleRequest,
   type StateManager,
-} from '@ardea/core';
+} from '@ardea/core/plugin';
 
 /**
  * The local pool's launcher: starts the topology's supervisor (the core's scheduler service, which
