@@ -46,6 +46,7 @@ export type { TopologyDefinition } from '../model/topology.js';
 export {
   CONTAINER_ID_ENV,
   CONTAINER_INDEX_PLACEHOLDER,
+  Launcher,
   Scheduler,
   executorArgv,
   type ContainerIdentity,
@@ -56,6 +57,12 @@ export {
   type SchedulerMode,
   type UpdateRequest,
 } from '../spi/scheduler.js';
+// The deployment's cluster config, which a pool's scheduler or launcher reads its settings from.
+export { ClusterConfig } from '../config/cluster-config.js';
+export type { SchedulerLocation } from '../model/runtime-state.js';
+// A pool whose scheduler runs as a service (the local pool's supervisor) binds a Launcher that starts
+// the core's scheduler service with this command and waits for it to publish its location.
+export { awaitSchedulerService, supervisorCommand, type ProcessCommand, type SchedulerServiceStart } from '../scheduler/launchers.js';
 // A pool whose executors are its child processes sets it, so that they exit when the pool process dies.
 export { PARENT_PID_ENV } from '../runtime/executor-env.js';
 

@@ -5,8 +5,10 @@ import { Container } from 'inversify';
 import type { z } from 'zod';
 import { loadClusterConfig } from '../config/cluster-config.js';
 import { configErrorFromSchema } from '../config/schema-errors.js';
-import { closeArdeaContainer, closeServicesOnUnbind, createArdeaContainer, pluginContext } from '../di/ardea-container.js';
+import { createArdeaContainer } from '../app/ardea-container.js';
+import { closeArdeaContainer, closeServicesOnUnbind } from '../di/container-lifecycle.js';
 import { Logger, SilentLogger } from '../logging/index.js';
+import { pluginContext } from '../plugin/plugin-context.js';
 import type { PluginContext, PluginDescriptor } from '../plugin/plugin-descriptor.js';
 
 export interface LoadPluginForTestOptions {

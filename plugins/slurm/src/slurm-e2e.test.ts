@@ -11,7 +11,7 @@ import { cancelJobs, LOOPBACK_SLURM, liveJobs, SSHD_BASE, SSHD_PORT } from './te
 
 const run = promisify(execFile);
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
-const ardeaBin = path.join(repoRoot, 'core', 'dist', 'cli', 'main.js');
+const ardeaBin = path.join(repoRoot, 'core', 'bin', 'ardea.mjs');
 const TOPOLOGY = 'word-count';
 /** Unique per run, so this run's jobs never mix with another's on the same Slurm. */
 const prefix = `ardea-e${process.pid}-`;

@@ -12,21 +12,22 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { clusterConfigOfProcess } from '../config/cluster-config.js';
-import { closeArdeaContainer, createArdeaContainer } from '../di/ardea-container.js';
+import { createArdeaContainer } from '../app/ardea-container.js';
+import { closeArdeaContainer } from '../di/container-lifecycle.js';
 import { ArdeaError, describeError } from '../errors/index.js';
 import { StreamLogger } from '../logging/index.js';
 import { StateManager } from '../spi/state-manager.js';
 import { Uploader } from '../spi/uploader.js';
-import { PARENT_PID_ENV } from './executor-env.js';
-import { localPackageUrl } from './package-fetch.js';
-import { runtimeSettingsOf } from './runtime-settings.js';
+import { PARENT_PID_ENV } from '../runtime/executor-env.js';
+import { localPackageUrl } from '../runtime/package-fetch.js';
+import { runtimeSettingsOf } from '../runtime/runtime-settings.js';
 import type { HealthManager } from '../healthmgr/health-manager.js';
 import { startHealthManager } from '../healthmgr/health-module.js';
 import { healthManagerEnabled } from '../healthmgr/settings.js';
-import { Ardea } from '../scheduler/ardea.js';
+import { Ardea } from '../app/ardea.js';
 import type { TopologyActuator } from '../spi/health-policy.js';
-import { StreamManager } from './stream-manager.js';
-import { TopologyMaster } from './topology-master.js';
+import { StreamManager } from '../runtime/stream-manager.js';
+import { TopologyMaster } from '../runtime/topology-master.js';
 
 
 async function main(): Promise<void> {
