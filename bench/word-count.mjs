@@ -27,7 +27,7 @@ import { clock, machineBusy, median, percentile, procCpu, range, round, slope, s
 
 const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(BENCH_DIR, '..');
-const CLI = path.join(ROOT, 'core/dist/cli/main.js');
+const CLI = path.join(ROOT, 'core/dist/main/cli-main.js');
 const EXAMPLE = path.join(ROOT, 'examples/word-count');
 const LATENCY_PACKAGE = path.join(BENCH_DIR, 'topologies/word-count-latency');
 const BASELINE = path.join(BENCH_DIR, 'word-count/baseline-node.mjs');

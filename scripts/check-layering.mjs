@@ -1,12 +1,18 @@
 #!/usr/bin/env node
 /**
- * Fails when core/src has an import cycle, or when a lower layer imports a higher one.
+ * Fails when core/src has an import cycle, when a lower layer imports a higher one, or when
+ * anything but the top imports main/ or app/.
  *
  * Layers, lowest first; a module may import its own layer and the layers below it, never above:
  *   errors, logging      → nothing of Ardea but each other's leaves
  *   model                → errors
  *   spi                  → model, errors, logging
  *   everything else      → anything below, and each other, as long as no cycle forms
+ *
+ * And from the top: the process entry points in main/ are run, never imported; the application in
+ * app/ (the Ardea facade, its operations, the deployment container) is imported only by the
+ * package's entry points — main/, cli/, the testing kit (which loads a cluster as a submit does) and
+ * the root index.ts — so the engine, the scheduler kit and the SPIs never depend on it.
  *
  * Only relative imports of core/src are followed (type-only imports included: a type cycle is a
  * design cycle too). Run with `--root <dir>` to check another tree (the test does, with a planted cycle).
@@ -25,6 +31,12 @@ const ALLOWED = {
   logging: ['errors'],
   model: ['errors', 'logging'],
   spi: ['model', 'errors', 'logging'],
+};
+
+/** Which folders (or root files) may import a folder; not even its own modules, unless named. */
+const IMPORTED_ONLY_BY = {
+  main: [],
+  app: ['app', 'main', 'cli', 'testing', 'index.ts'],
 };
 
 function sourceFiles(directory) {
@@ -62,11 +74,15 @@ const layerOf = (file) => relative(file).split(path.sep)[0];
 const problems = [];
 for (const [file, targets] of graph) {
   const allowed = ALLOWED[layerOf(file)];
-  if (!allowed) continue;
   for (const target of targets) {
     const layer = layerOf(target);
-    if (layer !== layerOf(file) && !allowed.includes(layer)) {
+    if (allowed && layer !== layerOf(file) && !allowed.includes(layer)) {
       problems.push(`layering: ${relative(file)} imports ${relative(target)} (${layerOf(file)}/ may import only ${allowed.length ? allowed.join(', ') : 'itself'})`);
+    }
+    const importers = IMPORTED_ONLY_BY[layer];
+    if (importers && !importers.includes(layerOf(file))) {
+      const others = importers.filter((name) => name !== layer).map((name) => (name.endsWith('.ts') ? name : `${name}/`));
+      problems.push(`layering: ${relative(file)} imports ${relative(target)} (${others.length ? `${layer}/ may be imported only by ${others.join(', ')}` : `nothing may import ${layer}/`})`);
     }
   }
 }
@@ -108,4 +124,4 @@ if (problems.length > 0) {
   process.stderr.write(`${problems.join('\n')}\n${problems.length} problem(s) in ${relative(root) || root}\n`);
   process.exit(1);
 }
-process.stdout.write(`layering: ${files.length} modules, no import cycle, no upward import\n`);
+process.stdout.write(`layering: ${files.length} modules, no import cycle, no upward import, main/ and app/ imported only from above\n`);

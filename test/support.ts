@@ -12,7 +12,7 @@ import { promisify } from 'node:util';
 
 const run = promisify(execFile);
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-export const ardeaBin = path.join(repoRoot, 'core', 'dist', 'cli', 'main.js');
+export const ardeaBin = path.join(repoRoot, 'core', 'bin', 'ardea.mjs');
 
 /**
  * How long an end-to-end wait may take before it fails: sized for a starved machine (two cores, one

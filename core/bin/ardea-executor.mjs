@@ -3,7 +3,7 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-const main = new URL('../dist/runtime/executor-main.js', import.meta.url);
+const main = new URL('../dist/main/executor-main.js', import.meta.url);
 if (!existsSync(fileURLToPath(main))) {
   process.stderr.write('ardea-executor: @ardea/core is not built yet; run `npm run build` in the repository first\n');
   process.exit(1);

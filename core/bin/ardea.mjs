@@ -4,7 +4,7 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-const main = new URL('../dist/cli/main.js', import.meta.url);
+const main = new URL('../dist/main/cli-main.js', import.meta.url);
 if (!existsSync(fileURLToPath(main))) {
   process.stderr.write('ardea: @ardea/core is not built yet; run `npm run build` in the repository first\n');
   process.exit(1);

@@ -1,13 +1,10 @@
 import { beforeEach, describe, expect, it } from 'vitest';
-import { SilentLogger } from '../logging/index.js';
 import type { TopologyDefinition } from '../model/topology.js';
-import { MemoryStateManager } from '../simulator/adapters.js';
 import { toDefinition } from '../simulator/model.js';
-import { RecordedSensor, RecordingActuator, recordedWindow } from '../testing/health-policy-testing.js';
-import { AutoRestartSettingsSchema, autoRestartPolicy, CrashLoopDetector, StalledInstanceDetector } from './auto-restart-policy.js';
+import { healthPoliciesForTest, recordedWindow } from '../testing/health-policy-testing.js';
+import { AUTO_RESTART_POLICY_ID, AutoRestartSettingsSchema, CrashLoopDetector, StalledInstanceDetector } from './auto-restart-policy.js';
 import { OverProvisioningDiagnoser, UnderProvisioningDiagnoser } from './diagnosers.js';
 import { BackpressureDetector } from './detectors.js';
-import { HealthManager } from './health-manager.js';
 import { DEFAULT_PROVISIONING_SETTINGS } from './settings.js';
 
 const settings = AutoRestartSettingsSchema.parse({ intervalMs: 1000, windowMs: 10_000 });
@@ -75,21 +72,23 @@ describe('the crash-loop detector', () => {
 });
 
 describe('the auto-restart policy', () => {
-  let state: MemoryStateManager;
   let clock: number;
-  const manager = (policy: ReturnType<typeof autoRestartPolicy>) =>
-    new HealthManager({ topologyName: 'word-count', policies: [policy], state, readTopology: async () => topology, logger: new SilentLogger(), minWindowMs: 1000, noiseMsPerSec: 20, clock: () => clock });
+  /** The policy as container 0 composes it, on recorded windows, a round every second. */
+  const autoRestart = async () => {
+    const health = await healthPoliciesForTest({
+      properties: [`healthmgr.policies.${AUTO_RESTART_POLICY_ID}.intervalMs=1000`, `healthmgr.policies.${AUTO_RESTART_POLICY_ID}.windowMs=10000`],
+      topology: () => topology,
+      clock: () => clock,
+    });
+    return { ...health, run: () => health.round(AUTO_RESTART_POLICY_ID) };
+  };
 
-  beforeEach(async () => {
-    state = new MemoryStateManager();
-    await state.start();
+  beforeEach(() => {
     clock = 1_000_000;
   });
 
   it('reports workers the stream managers restarted for memory or because they hung, and restarts no container for them', async () => {
-    const sensor = new RecordedSensor();
-    const actuator = new RecordingActuator();
-    const policy = autoRestartPolicy(settings, sensor, actuator);
+    const { sensor, actuator, run } = await autoRestart();
     sensor.next = recordedWindow({
       container_1_sentence_1: { emitRate: 300, busyFraction: 0.01 },
       container_1_split_10: { executeRate: 100, busyFraction: 0.3, restarts: 1, memoryRestarts: 1 },
@@ -97,7 +96,7 @@ describe('the auto-restart policy', () => {
       container_1_split_12: { executeRate: 100, busyFraction: 0.3 },
     });
     clock += 1000;
-    const round = await manager(policy).runRound(policy);
+    const round = await run();
     expect(round!.diagnoses).toEqual([
       expect.objectContaining({ type: 'hung-worker', component: 'split', instances: ['container_2_split_11'] }),
       expect.objectContaining({ type: 'over-memory', component: 'split', instances: ['container_1_split_10'] }),
@@ -106,55 +105,45 @@ describe('the auto-restart policy', () => {
   });
 
   it('restarts the container of a hung instance once the stall has lasted its rounds, and judges that it helped', async () => {
-    const sensor = new RecordedSensor();
-    const actuator = new RecordingActuator();
-    const policy = autoRestartPolicy(settings, sensor, actuator);
-    const hm = manager(policy);
+    const { sensor, actuator, run, actionLog } = await autoRestart();
     sensor.next = hungWindow();
     clock += 1000;
-    await hm.runRound(policy);
+    await run();
     expect(actuator.calls).toEqual([]);
     clock += 1000;
-    const round = await hm.runRound(policy);
+    const round = await run();
     expect(actuator.calls).toEqual([{ restart: 2 }]);
     expect(round!.actions).toEqual([expect.objectContaining({ type: 'restart', diagnosis: { type: 'stalled-instance', component: 'split' }, parameters: { containers: [2] } })]);
     sensor.next = healthyWindow();
     for (let k = 0; k < 3; k++) {
       clock += 5000;
-      await hm.runRound(policy);
+      await run();
     }
-    const log = await state.get('healthLog', 'word-count');
-    const acted = log!.rounds.filter((r) => r.actions.length > 0);
+    const acted = (await actionLog()).filter((r) => r.actions.length > 0);
     expect(acted).toHaveLength(1);
     expect(acted[0]!.actions[0]).toMatchObject({ verdict: 'helped', observedEffect: { backpressureMsPerSec: 0 } });
     expect(actuator.calls).toEqual([{ restart: 2 }]);
   });
 
   it('restarts a crash-looping instance at once; when the crashes go on, the verdict is did-not-help and it does not restart again', async () => {
-    const sensor = new RecordedSensor();
-    const actuator = new RecordingActuator();
-    const policy = autoRestartPolicy(settings, sensor, actuator);
-    const hm = manager(policy);
+    const { sensor, actuator, run, actionLog } = await autoRestart();
     const crashing = recordedWindow({ container_1_sentence_1: { emitRate: 300, busyFraction: 0.01 }, container_2_split_11: { restarts: 4, executeRate: 100, busyFraction: 0.3 } });
     sensor.next = crashing;
     clock += 1000;
-    await hm.runRound(policy);
+    await run();
     expect(actuator.calls).toEqual([{ restart: 2 }]);
     for (let k = 0; k < 6; k++) {
       clock += 5000;
-      await hm.runRound(policy);
+      await run();
     }
-    const log = await state.get('healthLog', 'word-count');
-    expect(log!.rounds[0]!.actions[0]).toMatchObject({ verdict: 'did-not-help', predictedEffect: { restarts: 0 }, observedEffect: { restarts: 4 } });
-    expect(log!.rounds.at(-1)!.blacklisted).toEqual([{ type: 'crash-loop', component: 'split' }]);
+    const log = await actionLog();
+    expect(log[0]!.actions[0]).toMatchObject({ verdict: 'did-not-help', predictedEffect: { restarts: 0 }, observedEffect: { restarts: 4 } });
+    expect(log.at(-1)!.blacklisted).toEqual([{ type: 'crash-loop', component: 'split' }]);
     expect(actuator.calls).toEqual([{ restart: 2 }]);
   });
 
   it('takes no action on healthy, noisy windows', async () => {
-    const sensor = new RecordedSensor();
-    const actuator = new RecordingActuator();
-    const policy = autoRestartPolicy(settings, sensor, actuator);
-    const hm = manager(policy);
+    const { sensor, actuator, run } = await autoRestart();
     for (let k = 0; k < 50; k++) {
       const j = 1 + ((k * 7919) % 41) / 100 - 0.2;
       sensor.next = recordedWindow({
@@ -162,7 +151,7 @@ describe('the auto-restart policy', () => {
         container_2_split_11: { executeRate: 100 * j, busyFraction: 0.3 * j, restarts: k % 2, backpressureMs: k % 5 === 0 ? 150 : 0 },
       });
       clock += 1000;
-      await hm.runRound(policy);
+      await run();
     }
     expect(actuator.calls).toEqual([]);
   });

@@ -61,6 +61,11 @@ export class HealthManager {
     this.logger = options.logger.child({ role: 'healthmgr' });
   }
 
+  /** The policies it runs, in order: the built-in ones, then the plugins'. */
+  get policies(): readonly HealthPolicy[] {
+    return this.options.policies;
+  }
+
   private now(): number {
     return (this.options.clock ?? Date.now)();
   }

@@ -9,3 +9,4 @@ export * from './provisioning-policy.js';
 export * from './auto-restart-policy.js';
 export * from './throughput-slo-policy.js';
 export * from './builtin-policies.js';
+export * from './health-module.js';

@@ -1,10 +1,12 @@
-import { METRIC, streamEmitRateMetric, type Measurement, type MetricsSource, type PolicyContext, type Sensor } from '../spi/health-policy.js';
+import { inject, injectable } from 'inversify';
+import { METRIC, MetricsSource, streamEmitRateMetric, type Measurement, type PolicyContext, type Sensor } from '../spi/health-policy.js';
 
 /** Reads the metrics cache of container 0 in-process: no network hop between the cache and the policies. */
+@injectable()
 export class MetricsCacheSensor implements Sensor {
   readonly name = 'metrics-cache';
 
-  constructor(private readonly source: MetricsSource) {}
+  constructor(@inject(MetricsSource) private readonly source: MetricsSource) {}
 
   async fetch(context: PolicyContext): Promise<Measurement[]> {
     const view = this.source.view(context.windowMs);

@@ -1,17 +1,8 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { SilentLogger } from '../logging/index.js';
+import { beforeEach, describe, expect, it } from 'vitest';
 import type { TopologyDefinition } from '../model/topology.js';
-import type { HealthPolicy, Measurement, Sensor, TopologyActuator } from '../spi/health-policy.js';
-import { LocalFsStateManager } from '../statemgr/local-fs-state-manager.js';
-import { BackpressureDetector, LargeQueueDetector, LowUtilizationDetector, ProcessingRateSkewDetector, SaturationDetector } from './detectors.js';
-import { DataSkewDiagnoser, OverProvisioningDiagnoser, SlowInstanceDiagnoser, UnderProvisioningDiagnoser } from './diagnosers.js';
-import { HealthManager } from './health-manager.js';
-import { DataSkewResolver, ScaleResolver, SlowInstanceResolver } from './resolvers.js';
-import { DEFAULT_PROVISIONING_SETTINGS, type ProvisioningSettings } from './settings.js';
-import { RecordedSensor, RecordingActuator, recordedWindow, type RecordedInstance } from '../testing/health-policy-testing.js';
+import type { Measurement } from '../spi/health-policy.js';
+import { healthPoliciesForTest, recordedWindow, type RecordedInstance } from '../testing/health-policy-testing.js';
+import { PROVISIONING_POLICY_ID } from './settings.js';
 
 /** Word count as the health manager sees it: sentence → shuffle → split → fields(word) → count. */
 function wordCount(split = 1, count = 2): TopologyDefinition {
@@ -61,50 +52,22 @@ function wordCountWindow(options: { sentences: number; count: number; countTrueR
   return window(instances, saturated ? 1 - throughput / offeredWords : 0);
 }
 
-function policy(sensor: Sensor, actuator: TopologyActuator, settings: ProvisioningSettings = DEFAULT_PROVISIONING_SETTINGS): HealthPolicy {
-  const slow = new SlowInstanceDiagnoser();
-  const skew = new DataSkewDiagnoser();
-  return {
-    id: 'dynamic-resource-provisioning',
-    intervalMs: 1000,
-    windowMs: 10_000,
-    holdRounds: { 'over-provisioned': settings.scaleDownHoldRounds },
-    sensors: [sensor],
-    detectors: [new BackpressureDetector(settings), new SaturationDetector(settings), new LargeQueueDetector(settings), new ProcessingRateSkewDetector(settings), new LowUtilizationDetector(settings)],
-    diagnosers: [slow, skew, new UnderProvisioningDiagnoser([slow, skew]), new OverProvisioningDiagnoser()],
-    resolvers: [new SlowInstanceResolver(actuator, settings), new DataSkewResolver(), new ScaleResolver(actuator, settings)],
-  };
-}
-
-let dir: string;
-let state: LocalFsStateManager;
 let topology: TopologyDefinition;
 let clock: number;
 
-beforeEach(async () => {
-  dir = mkdtempSync(path.join(os.tmpdir(), 'ardea-health-unit-'));
-  state = new LocalFsStateManager({ rootPath: dir }, new SilentLogger());
-  await state.start();
+beforeEach(() => {
   topology = wordCount();
   clock = 1_000_000;
 });
 
-afterEach(async () => {
-  await state.close();
-  rmSync(dir, { recursive: true, force: true });
-});
-
-function manager(p: HealthPolicy): HealthManager {
-  return new HealthManager({
-    topologyName: 'word-count',
-    policies: [p],
-    state,
-    readTopology: async () => topology,
-    logger: new SilentLogger(),
-    minWindowMs: 1000,
-    noiseMsPerSec: 20,
+/** The provisioning policy as container 0 composes it, on recorded windows, a round every second. */
+async function provisioning() {
+  const health = await healthPoliciesForTest({
+    properties: [`healthmgr.policies.${PROVISIONING_POLICY_ID}.intervalMs=1000`, `healthmgr.policies.${PROVISIONING_POLICY_ID}.windowMs=10000`],
+    topology: () => topology,
     clock: () => clock,
   });
+  return { ...health, run: () => health.round(PROVISIONING_POLICY_ID) };
 }
 
 /** Seeded xorshift jitter, so noise is the same on every run. */
@@ -120,26 +83,21 @@ function jitter(seed: number, amplitude: number): () => number {
 
 describe('the provisioning policy on recorded windows', () => {
   it('takes no action on a healthy topology whose metrics are noisy', async () => {
-    const sensor = new RecordedSensor();
-    const actuator = new RecordingActuator();
-    const p = policy(sensor, actuator);
-    const hm = manager(p);
+    const { sensor, actuator, run } = await provisioning();
     for (let seed = 1; seed <= 50; seed++) {
       // 2 count instances at 1,000 words/s each take 1,000 offered words/s: 50 % busy, ±20 % noise.
       sensor.next = wordCountWindow({ sentences: 100, count: 2, countTrueRate: 1000, jitter: jitter(seed, 0.2) });
       clock += 1000;
-      await hm.runRound(p);
+      await run();
     }
     expect(actuator.calls).toEqual([]);
   });
 
   it('sizes an under-provisioned count bolt from its true rate in one action', async () => {
-    const sensor = new RecordedSensor();
-    const actuator = new RecordingActuator();
-    const p = policy(sensor, actuator);
+    const { sensor, actuator, run } = await provisioning();
     topology = wordCount(1, 1);
     sensor.next = wordCountWindow({ sentences: 300, count: 1, countTrueRate: 1000 });
-    const round = await manager(p).runRound(p);
+    const round = await run();
     // Offered 3,000 words/s (the spout, paused two thirds of the time, emits 99 sentences/s), 1,000 per instance, 85 % target.
     expect(round?.diagnoses).toContainEqual(expect.objectContaining({ type: 'under-provisioned', component: 'count' }));
     expect(actuator.calls).toEqual([{ scale: { count: 4 } }]);
@@ -147,9 +105,7 @@ describe('the provisioning policy on recorded windows', () => {
   });
 
   it('sizes chained bottlenecks of the DAG in the same round', async () => {
-    const sensor = new RecordedSensor();
-    const actuator = new RecordingActuator();
-    const p = policy(sensor, actuator);
+    const { sensor, actuator, run } = await provisioning();
     topology = wordCount(1, 1);
     sensor.next = window(
       {
@@ -159,15 +115,13 @@ describe('the provisioning policy on recorded windows', () => {
       },
       0.75,
     );
-    await manager(p).runRound(p);
+    await run();
     // 400 sentences/s offered: split needs 400 / 101 / 0.85 → 5, count 4,000 / 1,000 / 0.85 → 5.
     expect(actuator.calls).toEqual([{ scale: { split: 5, count: 5 } }]);
   });
 
   it('diagnoses a slow instance behind shuffle grouping and routes around it without adding instances', async () => {
-    const sensor = new RecordedSensor();
-    const actuator = new RecordingActuator();
-    const p = policy(sensor, actuator);
+    const { sensor, actuator, run } = await provisioning();
     topology = wordCount(3, 2);
     sensor.next = window({
       container_1_sentence_1: { emitRate: 400, busyFraction: 0.01 },
@@ -177,16 +131,14 @@ describe('the provisioning policy on recorded windows', () => {
       container_2_count_20: { executeRate: 1830, busyFraction: 0.2 },
       container_2_count_21: { executeRate: 1830, busyFraction: 0.2 },
     });
-    const round = await manager(p).runRound(p);
+    const round = await run();
     expect(round?.diagnoses).toEqual([{ type: 'slow-instance', component: 'split', instances: ['container_1_split_11'] }]);
     expect(actuator.calls).toEqual([{ runtimeConfig: [{ component: 'sentence', key: '__shuffleWeights', value: { 10: 1, 11: 0.1, 12: 1 } }] }]);
     expect(round?.actions[0]?.type).toBe('route-around');
   });
 
   it('restarts the container of a slow instance when the others could not take its share', async () => {
-    const sensor = new RecordedSensor();
-    const actuator = new RecordingActuator();
-    const p = policy(sensor, actuator);
+    const { sensor, actuator, run } = await provisioning();
     topology = wordCount(3, 2);
     // Healthy split instances manage 300 sentences/s; the slow one 30. At full speed the three take
     // 630/s, at the target utilization 535 — short of the 600 offered, so routing around cannot help.
@@ -201,17 +153,14 @@ describe('the provisioning policy on recorded windows', () => {
       },
       0.4,
     );
-    const round = await manager(p).runRound(p);
+    const round = await run();
     expect(round?.diagnoses).toEqual([{ type: 'slow-instance', component: 'split', instances: ['container_1_split_11'] }]);
     expect(actuator.calls).toEqual([{ restart: 1 }]);
     expect(round?.actions[0]).toMatchObject({ type: 'restart', parameters: { containers: [1] } });
   });
 
   it('reports data skew instead of scaling for it, once per load regime', async () => {
-    const sensor = new RecordedSensor();
-    const actuator = new RecordingActuator();
-    const p = policy(sensor, actuator);
-    const hm = manager(p);
+    const { sensor, actuator, run } = await provisioning();
     sensor.next = window({
       container_1_sentence_1: { emitRate: 100, busyFraction: 0.01 },
       container_1_split_10: { executeRate: 50, emitRate: 500, busyFraction: 0.05 },
@@ -219,57 +168,51 @@ describe('the provisioning policy on recorded windows', () => {
       container_2_count_20: { executeRate: 900, busyFraction: 0.9, backpressureMs: 2000 },
       container_2_count_21: { executeRate: 100, busyFraction: 0.1 },
     });
-    const first = await hm.runRound(p);
+    const first = await run();
     expect(first?.diagnoses).toEqual([{ type: 'data-skew', component: 'count', instances: ['container_2_count_20'] }]);
     expect(first?.actions).toMatchObject([{ type: 'report', description: expect.stringMatching(/data skew on count.*scaling up would not help/) }]);
     clock += 1000;
-    const second = await hm.runRound(p);
+    const second = await run();
     expect(second?.actions).toEqual([]);
     expect(second?.blacklisted).toEqual([{ type: 'data-skew', component: 'count' }]);
     expect(actuator.calls).toEqual([]);
   });
 
   it('scales an idle component down only after the hold, sized for the scale-down utilization', async () => {
-    const sensor = new RecordedSensor();
-    const actuator = new RecordingActuator();
-    const p = policy(sensor, actuator);
-    const hm = manager(p);
+    const { sensor, actuator, run } = await provisioning();
     topology = wordCount(1, 6);
     // 6 count instances share 1,000 words/s at 1,000 per busy second: 1 busy instance in total.
     sensor.next = wordCountWindow({ sentences: 100, count: 6, countTrueRate: 1000 });
-    await hm.runRound(p);
+    await run();
     expect(actuator.calls).toEqual([]);
     clock += 1000;
-    const round = await hm.runRound(p);
+    const round = await run();
     expect(actuator.calls).toEqual([{ scale: { count: 2 } }]);
     expect(round?.actions[0]).toMatchObject({ type: 'scale-down', diagnosis: { type: 'over-provisioned', component: 'count' } });
   });
 
   it('judges an action once the topology settles, and does not repeat one that did not help until the load changes', async () => {
-    const sensor = new RecordedSensor();
-    const actuator = new RecordingActuator();
-    const p = policy(sensor, actuator);
-    const hm = manager(p);
+    const { sensor, actuator, run, actionLog } = await provisioning();
     topology = wordCount(1, 1);
     const saturated = wordCountWindow({ sentences: 300, count: 1, countTrueRate: 1000 });
     sensor.next = saturated;
-    await hm.runRound(p);
+    await run();
     expect(actuator.calls).toHaveLength(1);
     // The scale-up "happened" but the window still shows the same backpressure: it did not help.
     for (let i = 0; i < 3; i++) {
       clock += 2000;
-      await hm.runRound(p);
+      await run();
     }
-    const log = await state.get('healthLog', 'word-count');
+    const log = await actionLog();
     // The window restarted at the action: 3 s of backpressure in the 4 s since.
-    expect(log?.rounds[0]?.actions[0]).toMatchObject({ verdict: 'did-not-help', observedEffect: { backpressureMsPerSec: 750 } });
-    expect(log?.rounds.at(-1)?.actions).toEqual([]);
-    expect(log?.rounds.at(-1)?.blacklisted).toEqual([{ type: 'under-provisioned', component: 'count' }]);
+    expect(log[0]?.actions[0]).toMatchObject({ verdict: 'did-not-help', observedEffect: { backpressureMsPerSec: 750 } });
+    expect(log.at(-1)?.actions).toEqual([]);
+    expect(log.at(-1)?.blacklisted).toEqual([{ type: 'under-provisioned', component: 'count' }]);
     expect(actuator.calls).toHaveLength(1);
     // The offered load doubles: a new regime, so the diagnosis may be acted on again.
     clock += 2000;
     sensor.next = wordCountWindow({ sentences: 600, count: 1, countTrueRate: 1000 });
-    await hm.runRound(p);
+    await run();
     expect(actuator.calls).toHaveLength(2);
   });
 
@@ -278,19 +221,17 @@ describe('the provisioning policy on recorded windows', () => {
    * topology runs `countAfter` instances for three rounds. Returns the logged actions.
    */
   async function scaleUpThenRun(countAfter: number) {
-    const sensor = new RecordedSensor();
-    const p = policy(sensor, new RecordingActuator());
-    const hm = manager(p);
+    const { sensor, run, actionLog } = await provisioning();
     topology = wordCount(1, 1);
     sensor.next = wordCountWindow({ sentences: 300, count: 1, countTrueRate: 1000 });
-    await hm.runRound(p);
+    await run();
     topology = wordCount(1, countAfter);
     sensor.next = wordCountWindow({ sentences: 300, count: countAfter, countTrueRate: 1000 });
     for (let i = 0; i < 3; i++) {
       clock += 2000;
-      await hm.runRound(p);
+      await run();
     }
-    return (await state.get('healthLog', 'word-count'))!.rounds.flatMap((r) => r.actions);
+    return (await actionLog()).flatMap((r) => r.actions);
   }
 
   it('judges a scale-up by its gain: one that brought most of it helped, even with backpressure left, and the next round sizes again', async () => {

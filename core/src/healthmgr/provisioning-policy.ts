@@ -1,7 +1,6 @@
-import type { HealthPolicy, MetricsSource, PolicyContributions, TopologyActuator } from '../spi/health-policy.js';
+import type { HealthPolicy, PolicyContributions, Sensor, TopologyActuator } from '../spi/health-policy.js';
 import { BackpressureDetector, LargeQueueDetector, LowUtilizationDetector, ProcessingRateSkewDetector, SaturationDetector } from './detectors.js';
 import { DataSkewDiagnoser, DIAGNOSIS, OverProvisioningDiagnoser, SlowInstanceDiagnoser, UnderProvisioningDiagnoser } from './diagnosers.js';
-import { MetricsCacheSensor } from './measurements.js';
 import { DataSkewResolver, ScaleResolver, SlowInstanceResolver } from './resolvers.js';
 import { PROVISIONING_POLICY_ID, type ProvisioningSettings } from './settings.js';
 
@@ -12,7 +11,8 @@ import { PROVISIONING_POLICY_ID, type ProvisioningSettings } from './settings.js
  */
 export function provisioningPolicy(
   settings: ProvisioningSettings,
-  source: MetricsSource,
+  /** Container 0 passes the metrics cache (bound under `MetricsSensor`), the simulator its model, a test a recorded window. */
+  sensor: Sensor,
   actuator: TopologyActuator,
   /** Stages plugins contributed under the Detector, Diagnoser and Resolver tokens, run after the built-in ones. */
   extra: PolicyContributions = {},
@@ -24,7 +24,7 @@ export function provisioningPolicy(
     intervalMs: settings.intervalMs,
     windowMs: settings.windowMs,
     holdRounds: { [DIAGNOSIS.overProvisioned]: settings.scaleDownHoldRounds },
-    sensors: [new MetricsCacheSensor(source)],
+    sensors: [sensor],
     detectors: [
       new BackpressureDetector(settings),
       new SaturationDetector(settings),

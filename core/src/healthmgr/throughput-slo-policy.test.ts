@@ -1,14 +1,11 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { ConfigError } from '../errors/index.js';
 import { loadClusterConfig } from '../config/cluster-config.js';
-import { SilentLogger } from '../logging/index.js';
 import type { TopologyDefinition } from '../model/topology.js';
-import { MemoryStateManager } from '../simulator/adapters.js';
 import { toDefinition } from '../simulator/model.js';
-import { RecordedSensor, RecordingActuator, recordedWindow, type RecordedInstance } from '../testing/health-policy-testing.js';
+import { healthPoliciesForTest, recordedWindow, type RecordedInstance } from '../testing/health-policy-testing.js';
 import { validateHealthSettings } from './builtin-policies.js';
-import { HealthManager } from './health-manager.js';
-import { EmitCountDetector, SloViolationDiagnoser, ThroughputSloSettingsSchema, throughputSloPolicy } from './throughput-slo-policy.js';
+import { EmitCountDetector, SloViolationDiagnoser, THROUGHPUT_SLO_POLICY_ID, ThroughputSloSettingsSchema } from './throughput-slo-policy.js';
 
 const settings = ThroughputSloSettingsSchema.parse({ enabled: true, tuplesPerSec: 4000, intervalMs: 1000, windowMs: 10_000 });
 
@@ -79,27 +76,27 @@ describe('the SLO-violation diagnoser', () => {
 });
 
 describe('the throughput-SLO policy', () => {
-  let state: MemoryStateManager;
   let clock: number;
   let topology: TopologyDefinition;
 
-  beforeEach(async () => {
-    state = new MemoryStateManager();
-    await state.start();
+  beforeEach(() => {
     clock = 1_000_000;
   });
 
+  /** Rounds 5 s apart of the policy as container 0 composes it, for a goal of 4,000 tuples/s. */
   const run = async (windows: Array<() => ReturnType<typeof window>>) => {
-    const sensor = new RecordedSensor();
-    const actuator = new RecordingActuator();
-    const policy = throughputSloPolicy(settings, sensor, actuator);
-    const hm = new HealthManager({ topologyName: 'word-count', policies: [policy], state, readTopology: async () => topology, logger: new SilentLogger(), minWindowMs: 1000, noiseMsPerSec: 20, clock: () => clock });
+    const slo = `healthmgr.policies.${THROUGHPUT_SLO_POLICY_ID}`;
+    const health = await healthPoliciesForTest({
+      properties: [`${slo}.enabled=true`, `${slo}.tuplesPerSec=4000`, `${slo}.intervalMs=1000`, `${slo}.windowMs=10000`],
+      topology: () => topology,
+      clock: () => clock,
+    });
     for (const next of windows) {
-      sensor.next = next();
+      health.sensor.next = next();
       clock += 5000;
-      await hm.runRound(policy);
+      await health.round(THROUGHPUT_SLO_POLICY_ID);
     }
-    return { actuator, log: (await state.get('healthLog', 'word-count'))! };
+    return { actuator: health.actuator, log: await health.actionLog() };
   };
 
   it('scales the spout for the goal and re-sizes both bolts for the load it brings, in one update', async () => {
@@ -112,7 +109,7 @@ describe('the throughput-SLO policy', () => {
     // 4,000/s at 85 %: sentence ⌈4000/850⌉ = 5; split (1,000 sentences at 50 % busy) ⌈0.5·4/0.85⌉ = 3;
     // count (10,000 words at 50 % busy over 2 instances) ⌈1·4/0.85⌉ = 5.
     expect(actuator.calls).toEqual([{ scale: { sentence: 5, split: 3, count: 5 } }]);
-    const action = log.rounds.flatMap((r) => r.actions)[0]!;
+    const action = log.flatMap((r) => r.actions)[0]!;
     expect(action).toMatchObject({ type: 'scale-up', diagnosis: { type: 'slo-violation', component: 'sentence' }, predictedEffect: { throughput: 4000 } });
     expect(action.verdict).toBe('helped');
     expect(action.observedEffect!.throughput).toBe(5000);
@@ -129,7 +126,7 @@ describe('the throughput-SLO policy', () => {
     const low = () => window({ offered: 2500, spoutRate: 9000, sentence: 1, split: 4, count: 8 });
     const { actuator, log } = await run([low, low, low]);
     expect(actuator.calls).toEqual([]);
-    const reports = log.rounds.flatMap((r) => r.actions);
+    const reports = log.flatMap((r) => r.actions);
     expect(reports).toHaveLength(1);
     expect(reports[0]!.description).toMatch(/source offers less than the goal/);
   });

@@ -47,7 +47,7 @@ export function assertPluginDescriptor(value: unknown, specifier: string): asser
   const candidate = value as Partial<PluginDescriptor> | undefined;
   if (typeof candidate !== 'object' || candidate === null || candidate.$$type !== PLUGIN_BRAND) {
     throw new PluginLoadError(
-      `plugin '${specifier}' does not default-export a plugin descriptor; export default definePlugin({ name, kind, configSchema, createModule }) from '@ardea/core'`,
+      `plugin '${specifier}' does not default-export a plugin descriptor; export default definePlugin({ name, kind, configSchema, createModule }) with definePlugin from '@ardea/core/plugin'`,
     );
   }
   if (candidate.apiVersion !== 1) {

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { loadClusterConfig } from '../config/cluster-config.js';
-import { createArdeaContainer, resolveClusterPlugins } from '../di/ardea-container.js';
+import { createArdeaContainer, resolveClusterPlugins } from '../app/ardea-container.js';
 import { ConfigError, PluginLoadError } from '../errors/index.js';
 import { Scheduler } from '../spi/scheduler.js';
 import { StateManager } from '../spi/state-manager.js';

@@ -1,16 +1,12 @@
-import { spawn } from 'node:child_process';
-import { closeSync, fchmodSync, openSync, readFileSync } from 'node:fs';
-import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ClusterConfig } from '../config/cluster-config.js';
-import { SchedulerError } from '../errors/index.js';
-import { makePrivateDirectory, PRIVATE_FILE_MODE } from '../fs/private-files.js';
 import type { SchedulerLocation } from '../model/runtime-state.js';
 import type { Launcher, Scheduler, ScheduleRequest } from '../spi/scheduler.js';
 import type { StateManager } from '../spi/state-manager.js';
 import { clusterConfigEnv } from './executor-spec.js';
 
-const SUPERVISOR_MAIN = fileURLToPath(new URL('./supervisor-main.js', import.meta.url));
+// A path to run, not a module to import: the supervisor is a process of its own.
+const SUPERVISOR_ENTRY = fileURLToPath(new URL('../main/supervisor-main.js', import.meta.url));
 
 /** Library mode: schedule from this process and record that there is no service to call. */
 export class LibraryLauncher implements Launcher {
@@ -28,63 +24,38 @@ export class LibraryLauncher implements Launcher {
   }
 }
 
-/**
- * Service mode on this machine: starts the topology's supervisor as a detached process (it outlives
- * the CLI) and waits until it has scheduled the containers and published its endpoint.
- */
-export class LocalServiceLauncher implements Launcher {
-  constructor(
-    private readonly config: ClusterConfig,
-    private readonly state: StateManager,
-    private readonly timeoutMs = 60_000,
-  ) {}
-
-  supervisorLog(topologyName: string): string {
-    return path.join(this.config.home, 'logs', this.config.cluster, `${topologyName}-supervisor.log`);
-  }
-
-  async launch(request: ScheduleRequest): Promise<SchedulerLocation> {
-    const name = request.topology.name;
-    const logFile = this.supervisorLog(name);
-    // Logs are the owner's alone; one left open by an older version is closed up here.
-    await makePrivateDirectory(path.dirname(logFile), { repair: true });
-    const log = openSync(logFile, 'a', PRIVATE_FILE_MODE);
-    fchmodSync(log, PRIVATE_FILE_MODE);
-    // The supervisor gets the config this process validated, by value: it computes the same
-    // executor spec, whatever happens to the cluster directory meanwhile.
-    const child = spawn(process.execPath, [SUPERVISOR_MAIN, '--topology', name], {
-      detached: true,
-      stdio: ['ignore', log, log],
-      env: { ...process.env, ...clusterConfigEnv(this.config) },
-    });
-    closeSync(log);
-    child.unref();
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-    const deadline = Date.now() + this.timeoutMs;
-    for (;;) {
-      const location = await this.state.get('scheduler', name);
-      if (location?.mode === 'service' && location.endpoint) return location;
-      const code = await Promise.race([exited, new Promise<'waiting'>((resolve) => setTimeout(() => resolve('waiting'), 50))]);
-      if (code !== 'waiting') {
-        throw new SchedulerError(`the supervisor of '${name}' exited (code ${code}) before its containers ran: ${lastLine(logFile)} (log: ${logFile})`);
-      }
-      if (Date.now() > deadline) {
-        try {
-          process.kill(child.pid!, 'SIGTERM');
-        } catch {
-          // Already gone.
-        }
-        throw new SchedulerError(`the supervisor of '${name}' did not come up within ${this.timeoutMs} ms (log: ${logFile})`);
-      }
-    }
-  }
+/** A process to start: the executable, its arguments, and what to add to its environment. */
+export interface ProcessCommand {
+  readonly file: string;
+  readonly args: readonly string[];
+  readonly env: Readonly<Record<string, string>>;
 }
 
-function lastLine(file: string): string {
-  try {
-    const lines = readFileSync(file, 'utf8').trim().split('\n');
-    return lines[lines.length - 1] ?? '';
-  } catch {
-    return '(no log)';
+/**
+ * The scheduler service (supervisor) of one topology, as this installation runs it: the core's
+ * supervisor entry point under this process's Node, with the cluster config this process validated
+ * by value, so it computes the same executor spec whatever happens to the cluster directory
+ * meanwhile. A service-mode pool's {@link Launcher} starts it wherever the pool keeps its service.
+ */
+export function supervisorCommand(config: ClusterConfig, topologyName: string): ProcessCommand {
+  return { file: process.execPath, args: [SUPERVISOR_ENTRY, '--topology', topologyName], env: clusterConfigEnv(config) };
+}
+
+/** How the start of a scheduler service ended: it published its endpoint, its process exited first, or time ran out. */
+export type SchedulerServiceStart = { readonly location: SchedulerLocation } | { readonly exitCode: number | null } | { readonly timedOut: true };
+
+/**
+ * Waits until the scheduler service of `topologyName` has scheduled the containers and published
+ * where it listens (a service-mode location with an endpoint), until `exited` resolves with the
+ * service process's exit code, or until `timeoutMs` has passed, whichever comes first.
+ */
+export async function awaitSchedulerService(state: StateManager, topologyName: string, exited: Promise<number | null>, timeoutMs: number): Promise<SchedulerServiceStart> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const location = await state.get('scheduler', topologyName);
+    if (location?.mode === 'service' && location.endpoint) return { location };
+    const code = await Promise.race([exited, new Promise<'waiting'>((resolve) => setTimeout(() => resolve('waiting'), 50))]);
+    if (code !== 'waiting') return { exitCode: code };
+    if (Date.now() > deadline) return { timedOut: true };
   }
 }

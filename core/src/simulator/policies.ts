@@ -1,5 +1,4 @@
 import { ConfigError, formatSchemaIssue } from '../errors/index.js';
-import type { HealthPolicy, MetricsSource, Sensor, TopologyActuator } from '../spi/health-policy.js';
 import { provisioningPolicy } from '../healthmgr/provisioning-policy.js';
 import { PROVISIONING_POLICY_ID, ProvisioningSettingsSchema } from '../healthmgr/settings.js';
 import { AUTO_RESTART_POLICY_ID, AutoRestartSettingsSchema, autoRestartPolicy } from '../healthmgr/auto-restart-policy.js';
@@ -7,19 +6,15 @@ import { THROUGHPUT_SLO_POLICY_ID, ThroughputSloSettingsSchema, throughputSloPol
 import { ds2Factory, heronDhalionFactory } from './baselines.js';
 import { SimulatedPolicyRegistry, type SimulatedPolicyFactory } from './policy-registry.js';
 
-/**
- * The built-in dynamic-resource-provisioning policy, exactly as container 0 builds it, except that
- * its metrics-cache sensor is replaced by the model's sensor.
- */
+/** The built-in dynamic-resource-provisioning policy, as container 0 builds it, on the model's sensor. */
 export const provisioningPolicyFactory: SimulatedPolicyFactory = {
   id: PROVISIONING_POLICY_ID,
   description: 'the built-in policy: DS2-style sizing of every bottleneck in one round, slow-instance route-around, confirmed scale-down',
   create({ sensor, actuator, settings }) {
     const parsed = ProvisioningSettingsSchema.safeParse(settings);
     if (!parsed.success) throw new ConfigError(`policy.settings: ${formatSchemaIssue(parsed.error)}`);
-    const built = provisioningPolicy(parsed.data, NO_METRICS_CACHE, actuator);
     return {
-      policy: { ...built, sensors: [sensor] },
+      policy: provisioningPolicy(parsed.data, sensor, actuator),
       noiseMsPerSec: parsed.data.backpressureNoiseMsPerSec,
       targetUtilization: parsed.data.targetUtilization,
     };
@@ -58,14 +53,3 @@ export function defaultPolicyRegistry(): SimulatedPolicyRegistry {
     .register(heronDhalionFactory)
     .register(ds2Factory);
 }
-
-/** The built-in policy wraps this in a sensor that the simulator replaces, so it is never read. */
-const NO_METRICS_CACHE: MetricsSource = {
-  view() {
-    throw new Error('the simulator measures through its own sensor, not a metrics cache');
-  },
-  physicalPlan() {
-    return undefined;
-  },
-};
-

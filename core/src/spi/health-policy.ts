@@ -190,3 +190,11 @@ export interface MetricsSource {
   view(windowMs: number): MetricsView;
   physicalPlan(): PhysicalPlan | undefined;
 }
+
+/**
+ * Token under which container 0 binds the sensor of its topology (the metrics cache, read in-process).
+ * The built-in policies measure with it, and a plugin's policy may too; a policy test binds a
+ * recorded sensor in its place.
+ */
+export const MetricsSensor = Symbol.for('ardea.MetricsSensor');
+export type MetricsSensor = Sensor;

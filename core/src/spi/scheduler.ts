@@ -178,7 +178,9 @@ export const Launcher = Symbol.for('ardea.Launcher');
 /**
  * Runs on the submitting machine once state is written: starts the scheduler service and has it
  * schedule the topology (service mode), or calls the scheduler's `schedule` directly (library mode).
- * Resolves to where the scheduler can be reached, which the submitter stores.
+ * Resolves to where the scheduler can be reached, which the submitter stores. A service-mode
+ * scheduler plugin binds its own, since only the pool knows where its service runs; a library-mode
+ * plugin that binds none gets the core's.
  */
 export interface Launcher {
   launch(request: ScheduleRequest): Promise<SchedulerLocation>;

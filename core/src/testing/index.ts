@@ -12,3 +12,10 @@ export * from './health-policy-testing.js';
 export * from './services.js';
 export * from './plugin-testing.js';
 export * from './in-memory-state-manager.js';
+// A cluster's config read as a submit reads it, for tests that bind it themselves.
+export { loadClusterConfig } from '../config/cluster-config.js';
+// Checks a plugin's default export as the core does when it loads the plugin.
+export { assertPluginDescriptor } from '../plugin/plugin-descriptor.js';
+// A policy's tests run it round by round on recorded windows, and in the policy simulator.
+export { HealthManager } from '../healthmgr/index.js';
+export { defaultPolicyRegistry, loadScenario, simulate, toDefinition } from '../simulator/index.js';

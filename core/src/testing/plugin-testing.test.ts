@@ -1,12 +1,16 @@
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { ContainerModule } from 'inversify';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { ConfigError } from '../errors/index.js';
 import type { LogFields, Logger } from '../logging/index.js';
 import { definePlugin, type PluginContext } from '../plugin/plugin-descriptor.js';
+import { ClusterConfig } from '../config/cluster-config.js';
 import { Scheduler } from '../spi/scheduler.js';
-import { loadPluginForTest } from './plugin-testing.js';
+import { loadClusterForTest, loadPluginForTest } from './plugin-testing.js';
 
 class NamingLogger implements Logger {
   constructor(readonly bindings: LogFields = {}) {}
@@ -68,5 +72,29 @@ describe('loadPluginForTest', () => {
     const unused = await loadPluginForTest(countingPlugin, {});
     await unused.close();
     expect(created).toHaveLength(1);
+  });
+});
+
+describe('loadClusterForTest', () => {
+  const cluster = mkdtempSync(path.join(tmpdir(), 'ardea-cluster-for-test-'));
+  const recordingScheduler = fileURLToPath(new URL('../plugin/fixtures/recording-scheduler.mjs', import.meta.url));
+  writeFileSync(path.join(cluster, 'scheduler.yaml'), `plugin: ${recordingScheduler}\npool: gpu\n`);
+  afterAll(() => rmSync(cluster, { recursive: true, force: true }));
+
+  it('loads the plugins a cluster directory names, configured from their sections and the overrides, and closes them', async () => {
+    const loaded = await loadClusterForTest(cluster, { overrides: ['scheduler.slots=2'] });
+    const scheduler = loaded.container.get<{ config: unknown; calls: string[] }>(Scheduler);
+    const home = loaded.container.get<ClusterConfig>(ClusterConfig).home;
+    expect(scheduler.config).toEqual({ pool: 'gpu', slots: 2 });
+    expect(existsSync(home)).toBe(true);
+    await loaded.close();
+    expect(scheduler.calls).toEqual(['close']);
+    expect(existsSync(home)).toBe(false);
+  });
+
+  it('rejects a bad section with the ConfigError a user would see', async () => {
+    const failure = loadClusterForTest(cluster, { overrides: ['scheduler.slots=many'] });
+    await expect(failure).rejects.toBeInstanceOf(ConfigError);
+    await expect(failure).rejects.toThrow(/^--config-property scheduler\.slots: /);
   });
 });

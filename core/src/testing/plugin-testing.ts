@@ -3,9 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Container } from 'inversify';
 import type { z } from 'zod';
+import { loadClusterConfig } from '../config/cluster-config.js';
 import { configErrorFromSchema } from '../config/schema-errors.js';
-import { closeArdeaContainer, closeServicesOnUnbind, pluginContext } from '../di/ardea-container.js';
+import { createArdeaContainer } from '../app/ardea-container.js';
+import { closeArdeaContainer, closeServicesOnUnbind } from '../di/container-lifecycle.js';
 import { Logger, SilentLogger } from '../logging/index.js';
+import { pluginContext } from '../plugin/plugin-context.js';
 import type { PluginContext, PluginDescriptor } from '../plugin/plugin-descriptor.js';
 
 export interface LoadPluginForTestOptions {
@@ -45,15 +48,12 @@ export async function loadPluginForTest<Schema extends z.ZodType>(
   if (!parsed.success) {
     throw configErrorFromSchema(parsed.error as z.ZodError, { source: `config of ${descriptor.kind} plugin '${descriptor.name}'`, section: descriptor.kind }, config, descriptor.configSchema);
   }
-  const temporaryHome = options.home === undefined ? await mkdtemp(join(tmpdir(), 'ardea-plugin-test-')) : undefined;
+  const { home, removeHome } = await testHome(options.home);
   const logger = options.logger ?? new SilentLogger();
-  const context = pluginContext(descriptor, { cluster: options.cluster ?? 'test', home: options.home ?? temporaryHome!, clusterDirectory: options.clusterDirectory }, logger);
+  const context = pluginContext(descriptor, { cluster: options.cluster ?? 'test', home, clusterDirectory: options.clusterDirectory }, logger);
   const container = new Container({ defaultScope: 'Singleton' });
   container.bind<Logger>(Logger).toConstantValue(logger);
   closeServicesOnUnbind(container);
-  const removeHome = async () => {
-    if (temporaryHome) await rm(temporaryHome, { recursive: true, force: true });
-  };
   try {
     await container.loadAsync(descriptor.createModule(parsed.data, context));
   } catch (error) {
@@ -61,19 +61,57 @@ export async function loadPluginForTest<Schema extends z.ZodType>(
     await removeHome();
     throw error;
   }
+  return { container, config: parsed.data, context, get: <T>(token: symbol) => container.get<T>(token), close: closeOnce(container, removeHome) };
+}
+
+export interface LoadClusterForTestOptions {
+  /** `$ARDEA_HOME`; default: a fresh temporary directory, removed by `close()`. */
+  readonly home?: string;
+  /** `--config-property` values, e.g. `healthmgr.policies.queue-budget.step=2`. */
+  readonly overrides?: readonly string[];
+  /** The deployment's logger. Default: silent. */
+  readonly logger?: Logger;
+}
+
+export interface ClusterUnderTest {
+  /** The deployment's container, every plugin of the cluster loaded. */
+  readonly container: Container;
+  /** Closes the container as a deployment does; then removes a temporary home. */
+  close(): Promise<void>;
+}
+
+/**
+ * Loads a cluster directory the way `ardea submit <cluster>` does — its YAML files, the overrides,
+ * and every plugin they name, each configured from its section — for tests that check a plugin is
+ * found and configured from a cluster's files. A bad section rejects with the `ConfigError` a user
+ * would see; nothing is left open then.
+ */
+export async function loadClusterForTest(cluster: string, options: LoadClusterForTestOptions = {}): Promise<ClusterUnderTest> {
+  const { home, removeHome } = await testHome(options.home);
+  let container: Container;
+  try {
+    container = await createArdeaContainer(loadClusterConfig({ cluster, home, overrides: options.overrides }), { logger: options.logger });
+  } catch (error) {
+    await removeHome();
+    throw error;
+  }
+  return { container, close: closeOnce(container, removeHome) };
+}
+
+async function testHome(home: string | undefined): Promise<{ home: string; removeHome: () => Promise<void> }> {
+  if (home !== undefined) return { home, removeHome: async () => undefined };
+  const temporary = await mkdtemp(join(tmpdir(), 'ardea-plugin-test-'));
+  return { home: temporary, removeHome: () => rm(temporary, { recursive: true, force: true }) };
+}
+
+function closeOnce(container: Container, removeHome: () => Promise<void>): () => Promise<void> {
   let closing: Promise<void> | undefined;
-  return {
-    container,
-    config: parsed.data,
-    context,
-    get: <T>(token: symbol) => container.get<T>(token),
-    close: () =>
-      (closing ??= (async () => {
-        try {
-          await closeArdeaContainer(container);
-        } finally {
-          await removeHome();
-        }
-      })()),
-  };
+  return () =>
+    (closing ??= (async () => {
+      try {
+        await closeArdeaContainer(container);
+      } finally {
+        await removeHome();
+      }
+    })());
 }

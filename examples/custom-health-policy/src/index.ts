@@ -14,7 +14,7 @@
  * @module
  */
 import { ContainerModule } from 'inversify';
-import { ConfigError, definePlugin, formatSchemaIssue, HealthPolicy, MetricsCacheSensor, MetricsSource, TopologyActuator, type SimulatedPolicyFactory } from '@ardea/core';
+import { ConfigError, definePlugin, formatSchemaIssue, HealthPolicy, MetricsSensor, TopologyActuator, type SimulatedPolicyFactory } from '@ardea/core/plugin';
 import { QUEUE_BUDGET_POLICY_ID, queueBudgetPolicy, QueueBudgetSettingsSchema } from './queue-budget-policy.js';
 
 export * from './queue-budget-policy.js';
@@ -26,10 +26,8 @@ export default definePlugin({
   createModule: (settings) =>
     new ContainerModule(({ bind }) => {
       if (!settings.enabled) return;
-      // Container 0 binds the metrics source and the actuator before it asks for the policies.
-      bind<HealthPolicy>(HealthPolicy).toDynamicValue((context) =>
-        queueBudgetPolicy(settings, new MetricsCacheSensor(context.get<MetricsSource>(MetricsSource)), context.get<TopologyActuator>(TopologyActuator)),
-      );
+      // Resolved from container 0's health container, which binds the topology's sensor and actuator.
+      bind<HealthPolicy>(HealthPolicy).toDynamicValue((context) => queueBudgetPolicy(settings, context.get<MetricsSensor>(MetricsSensor), context.get<TopologyActuator>(TopologyActuator)));
     }),
 });
 

@@ -1,23 +1,20 @@
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { ConfigError, SilentLogger } from '@ardea/core/plugin';
 import {
-  ConfigError,
-  createArdeaContainer,
   defaultPolicyRegistry,
+  healthPoliciesForTest,
   HealthManager,
-  HealthPolicy,
-  loadClusterConfig,
+  InMemoryStateManager,
+  loadClusterForTest,
   loadScenario,
-  MemoryStateManager,
-  MetricsSource,
-  SilentLogger,
+  RecordedSensor,
+  RecordingActuator,
+  recordedWindow,
   simulate,
   toDefinition,
-  TopologyActuator,
-} from '@ardea/core';
-import { RecordedSensor, RecordingActuator, recordedWindow } from '@ardea/core/testing';
+} from '@ardea/core/testing';
 import { simulatedPolicies } from './index.js';
 import { QueueBudgetSettingsSchema, queueBudgetPolicy } from './queue-budget-policy.js';
 
@@ -39,7 +36,7 @@ describe('the queue-budget policy on recorded windows', () => {
   const settings = QueueBudgetSettingsSchema.parse({ intervalMs: 1000, windowMs: 5000, maxQueueBytes: 1000, holdRounds: 2 });
 
   async function rounds(count: number, windows: Array<ReturnType<typeof recordedWindow>>) {
-    const state = new MemoryStateManager();
+    const state = new InMemoryStateManager();
     await state.start();
     const sensor = new RecordedSensor();
     const actuator = new RecordingActuator();
@@ -93,23 +90,31 @@ describe('the queue-budget policy in the simulator', () => {
 });
 
 describe('the plugin', () => {
-  it('is loaded by the cluster config, with its settings from healthmgr.policies.queue-budget', async () => {
-    const config = loadClusterConfig({ cluster: path.join(PACKAGE, 'cluster'), home: path.join(os.tmpdir(), 'ardea-queue-budget-test') });
-    const container = await createArdeaContainer(config);
-    // Container 0 binds these two before it asks for the policies.
-    container.bind(MetricsSource).toConstantValue({ view: () => ({ windowMs: 0, timestamp: 0, components: {}, streamManagers: {} }), physicalPlan: () => undefined });
-    container.bind(TopologyActuator).toConstantValue(new RecordingActuator());
-    const policies = container.getAll<HealthPolicy>(HealthPolicy);
-    expect(policies.map((p) => [p.id, p.intervalMs, p.windowMs])).toEqual([['queue-budget', 10_000, 20_000]]);
+  it('is loaded by the cluster config, with its settings from healthmgr.policies.queue-budget, and runs next to the built-in policies', async () => {
+    const cluster = await loadClusterForTest(path.join(PACKAGE, 'cluster'));
+    try {
+      let clock = 1_000_000;
+      // Composed as container 0 composes it, with a recorded sensor and actuator in place of the topology's.
+      const health = await healthPoliciesForTest({ deployment: cluster.container, topology: () => topology(2), clock: () => clock });
+      expect(health.manager.policies.map((p) => [p.id, p.intervalMs, p.windowMs])).toEqual([
+        ['dynamic-resource-provisioning', 30_000, 60_000],
+        ['auto-restart', 30_000, 60_000],
+        ['queue-budget', 10_000, 20_000],
+      ]);
+      const deepQueues = recordedWindow({ container_1_count_2: { executeRate: 400, busyFraction: 1, pendingBytes: 300_000 }, container_2_count_3: { executeRate: 400, busyFraction: 1, pendingBytes: 300_000 } });
+      for (let round = 0; round < 2; round++) {
+        health.sensor.next = deepQueues;
+        clock += 10_000;
+        await health.round('queue-budget');
+      }
+      expect(health.actuator.calls).toEqual([{ scale: { count: 3 } }]);
+    } finally {
+      await cluster.close();
+    }
   });
 
   it('rejects bad settings naming where they came from and the key', async () => {
-    const config = loadClusterConfig({
-      cluster: path.join(PACKAGE, 'cluster'),
-      home: path.join(os.tmpdir(), 'ardea-queue-budget-test'),
-      overrides: ['healthmgr.policies.queue-budget.maxQueueBytes=-1'],
-    });
-    const failure = await createArdeaContainer(config).catch((error: unknown) => error);
+    const failure = await loadClusterForTest(path.join(PACKAGE, 'cluster'), { overrides: ['healthmgr.policies.queue-budget.maxQueueBytes=-1'] }).catch((error: unknown) => error);
     expect(failure).toBeInstanceOf(ConfigError);
     expect((failure as Error).message).toContain('healthmgr.policies.queue-budget.maxQueueBytes');
     expect((failure as Error).message).toMatch(/^--config-property healthmgr\.policies\.queue-budget\.maxQueueBytes: .*expected number to be >=1/);

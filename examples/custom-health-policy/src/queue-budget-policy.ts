@@ -16,7 +16,7 @@ import {
   type Sensor,
   type Symptom,
   type TopologyActuator,
-} from '@ardea/core';
+} from '@ardea/core/plugin';
 
 /** The policy's id: its settings live under `healthmgr.policies.queue-budget`. */
 export const QUEUE_BUDGET_POLICY_ID = 'queue-budget';

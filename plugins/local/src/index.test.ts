@@ -1,7 +1,7 @@
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { assertPluginDescriptor, Scheduler, type LogFields, type Logger } from '@ardea/core';
-import { isAlive, loadPluginForTest } from '@ardea/core/testing';
+import { Scheduler, type LogFields, type Logger } from '@ardea/core/plugin';
+import { assertPluginDescriptor, isAlive, loadPluginForTest } from '@ardea/core/testing';
 import { describe, expect, it } from 'vitest';
 import localPlugin, { LocalScheduler } from './index.js';
 

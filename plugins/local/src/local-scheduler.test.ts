@@ -14,7 +14,7 @@ import {
   type Logger,
   type PackingPlan,
   type ScheduleRequest,
-} from '@ardea/core';
+} from '@ardea/core/plugin';
 import { describeSchedulerConformance, isAlive } from '@ardea/core/testing';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { LocalScheduler, type LocalSchedulerOptions } from './local-scheduler.js';

@@ -22,7 +22,7 @@ import {
   type SchedulerMode,
   type ScheduleRequest,
   type UpdateRequest,
-} from '@ardea/core';
+} from '@ardea/core/plugin';
 import { execa, type Options, type Result, type ResultPromise } from 'execa';
 import { describeProcesses, EXECUTOR_RECORD, OWNER_RECORD, readExecutorRecords, readProcessRecord, recordProcess, terminateProcesses, type ProcessControl } from './process-records.js';
 

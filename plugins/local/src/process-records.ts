@@ -1,6 +1,6 @@
 import { readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ownerLiveness, PRIVATE_FILE_MODE, processOwnerOf, ProcessOwnerSchema, type OwnerLiveness, type ProcessOwner } from '@ardea/core';
+import { ownerLiveness, PRIVATE_FILE_MODE, processOwnerOf, ProcessOwnerSchema, type OwnerLiveness, type ProcessOwner } from '@ardea/core/plugin';
 
 /**
  * Files through which the local pool finds its processes again from another process: when the

@@ -1,6 +1,6 @@
 import os from 'node:os';
-import { assertPluginDescriptor, Scheduler, SilentLogger, Uploader, type PluginContext } from '@ardea/core';
-import { loadPluginForTest } from '@ardea/core/testing';
+import { Scheduler, SilentLogger, Uploader, type PluginContext } from '@ardea/core/plugin';
+import { assertPluginDescriptor, loadPluginForTest } from '@ardea/core/testing';
 import { describe, expect, it, vi } from 'vitest';
 import slurmPlugin, { sftpUploader, SftpUploader, SlurmScheduler, slurmSchedulerConfigSchema, sshSettings } from './index.js';
 

@@ -5,7 +5,7 @@
  * cluster's shared filesystem (`plugin: '@ardea/plugin-slurm#sftpUploader'` in uploader.yaml).
  * @module
  */
-import { definePlugin, Scheduler, Uploader } from '@ardea/core';
+import { definePlugin, Scheduler, Uploader } from '@ardea/core/plugin';
 import { ContainerModule } from 'inversify';
 import { baseDirectory, localPath, sftpUploaderConfigSchema, slurmSchedulerConfigSchema, sshSettings } from './slurm-config.js';
 import { SftpUploader } from './sftp-uploader.js';

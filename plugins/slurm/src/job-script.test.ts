@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { CONTAINER_INDEX_PLACEHOLDER, SchedulerError } from '@ardea/core';
+import { CONTAINER_INDEX_PLACEHOLDER, SchedulerError } from '@ardea/core/plugin';
 import { describe, expect, it } from 'vitest';
 import { checkJobTemplate, DEFAULT_JOB_TEMPLATE, renderJobTemplate, templateValues, type ContainerJob } from './job-script.js';
 import { shellCommand, shellQuote } from './shell.js';

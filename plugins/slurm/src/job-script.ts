@@ -1,4 +1,4 @@
-import { CONTAINER_ID_ENV, executorArgv, SchedulerError, type ExecutorSpec } from '@ardea/core';
+import { CONTAINER_ID_ENV, executorArgv, SchedulerError, type ExecutorSpec } from '@ardea/core/plugin';
 import { isEnvironmentName, shellCommand, shellQuote } from './shell.js';
 
 /**

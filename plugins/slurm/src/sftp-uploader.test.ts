@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SilentLogger, UploaderError } from '@ardea/core';
+import { SilentLogger, UploaderError } from '@ardea/core/plugin';
 import { describeUploaderConformance, describeWithService } from '@ardea/core/testing';
 import type { SshSettings } from './slurm-config.js';
 import { SftpUploader } from './sftp-uploader.js';

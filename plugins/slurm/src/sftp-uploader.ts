@@ -3,7 +3,7 @@ import { createReadStream } from 'node:fs';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { packageFileSize, PRIVATE_DIRECTORY_MODE, PRIVATE_FILE_MODE, UploaderError, type Logger, type Uploader, type UploadRequest } from '@ardea/core';
+import { packageFileSize, PRIVATE_DIRECTORY_MODE, PRIVATE_FILE_MODE, UploaderError, type Logger, type Uploader, type UploadRequest } from '@ardea/core/plugin';
 import type { SFTPWrapper } from 'ssh2';
 import type { SshSettings } from './slurm-config.js';
 import { SshConnection, SshError } from './ssh-connection.js';

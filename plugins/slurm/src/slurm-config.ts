@@ -1,6 +1,6 @@
 import os from 'node:os';
 import path from 'node:path';
-import type { PluginContext } from '@ardea/core';
+import type { PluginContext } from '@ardea/core/plugin';
 import { z } from 'zod';
 
 /** Slurm's `--time` formats: minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS, or no limit. */

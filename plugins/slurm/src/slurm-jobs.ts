@@ -1,4 +1,4 @@
-import { poolResourceName, type ContainerState } from '@ardea/core';
+import { poolResourceName, type ContainerState } from '@ardea/core/plugin';
 
 /** One line of `squeue -h -t all -o '%i|%j|%T|%R'` that belongs to a topology. */
 export interface SlurmJob {

@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
-import { CONTAINER_INDEX_PLACEHOLDER, MiB, poolResourceName, SchedulerError, SilentLogger, type ScheduleRequest } from '@ardea/core';
+import { CONTAINER_INDEX_PLACEHOLDER, MiB, poolResourceName, SchedulerError, SilentLogger, type ScheduleRequest } from '@ardea/core/plugin';
 import { describeSchedulerConformance, describeWithService } from '@ardea/core/testing';
 import type { SshSettings } from './slurm-config.js';
 import { SlurmScheduler, type SlurmSchedulerOptions } from './slurm-scheduler.js';

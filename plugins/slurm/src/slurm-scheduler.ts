@@ -17,7 +17,7 @@ import {
   type SchedulerMode,
   type ScheduleRequest,
   type UpdateRequest,
-} from '@ardea/core';
+} from '@ardea/core/plugin';
 import type { SshSettings } from './slurm-config.js';
 import { checkJobTemplate, DEFAULT_JOB_TEMPLATE, renderJobTemplate, templateValues } from './job-script.js';
 import { shellCommand, shellQuote } from './shell.js';

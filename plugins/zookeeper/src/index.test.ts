@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { assertPluginDescriptor, SilentLogger, StateManager, type LogFields, type Logger, type PluginContext } from '@ardea/core';
-import { loadPluginForTest } from '@ardea/core/testing';
+import { SilentLogger, StateManager, type LogFields, type Logger, type PluginContext } from '@ardea/core/plugin';
+import { assertPluginDescriptor, loadPluginForTest } from '@ardea/core/testing';
 import zookeeperPlugin, { ZooKeeperStateManager, zookeeperConfigSchema } from './index.js';
 
 class RecordingLogger implements Logger {

@@ -9,7 +9,7 @@
  * @module
  */
 import { ContainerModule } from 'inversify';
-import { definePlugin, StateManager } from '@ardea/core';
+import { definePlugin, StateManager } from '@ardea/core/plugin';
 import { zookeeperConfigSchema } from './zookeeper-config.js';
 import { ZooKeeperStateManager } from './zookeeper-state-manager.js';
 

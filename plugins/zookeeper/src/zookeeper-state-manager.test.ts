@@ -8,7 +8,7 @@ import { promisify } from 'node:util';
 import zookeeper from 'node-zookeeper-client';
 import type { Client, Option, Stat } from 'node-zookeeper-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { LockTimeoutError, StateManagerError, STATE_KINDS, STATE_LAYOUT, TOPOLOGY_REMOVAL_ORDER, type StateKind, type StateRecords } from '@ardea/core';
+import { LockTimeoutError, StateManagerError, STATE_KINDS, STATE_LAYOUT, TOPOLOGY_REMOVAL_ORDER, type StateKind, type StateRecords } from '@ardea/core/plugin';
 import { describeStateManagerConformance, describeWithService, sampleStateRecord } from '@ardea/core/testing';
 import { ZooKeeperStateManager, type ZooKeeperStateManagerConfig } from './zookeeper-state-manager.js';
 

@@ -20,7 +20,7 @@ import {
   type StateRecords,
   type StateWatch,
   type WriteOptions,
-} from '@ardea/core';
+} from '@ardea/core/plugin';
 
 const { ACL: AclClass, CreateMode, Exception, Id, Permission, State: ZkState } = zookeeper;
 

@@ -1,6 +1,6 @@
 import YAML from 'yaml';
 import type { ClusterConfig } from '../../config/cluster-config.js';
-import type { ResolvedCluster } from '../../di/ardea-container.js';
+import type { ResolvedCluster } from '../../app/ardea-container.js';
 import { formatBytes, Resources } from '../../model/resources.js';
 import type { CliIo, ClusterCommandOptions } from '../cli-io.js';
 import { resolveCluster } from './open-cluster.js';

@@ -1,5 +1,5 @@
 import { loadClusterConfig } from '../../config/cluster-config.js';
-import { resolveClusterPlugins, ResolvedCluster } from '../../di/ardea-container.js';
+import { resolveClusterPlugins, ResolvedCluster } from '../../app/ardea-container.js';
 import type { CliIo, ClusterCommandOptions } from '../cli-io.js';
 
 /** Loads and validates a cluster's config and plugins as every cluster command does. */

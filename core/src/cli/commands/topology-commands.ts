@@ -5,7 +5,7 @@ import { formatResources } from '../../model/resources.js';
 import { instanceName } from '../../model/packing-plan.js';
 import type { ComponentMetrics, MetricsView } from '../../model/metrics.js';
 import { acceptRuntimeConfig } from '../../runtime/runtime-config.js';
-import { createArdea, type Ardea } from '../../scheduler/ardea.js';
+import { createArdea, type Ardea } from '../../app/ardea.js';
 import { cliLogger, type CliIo, type ClusterCommandOptions } from '../cli-io.js';
 
 /** `--config-property` values that start with a concern configure the cluster; the rest the topology. */

@@ -8,13 +8,14 @@ import 'reflect-metadata';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { clusterConfigOfProcess } from '../config/cluster-config.js';
-import { closeArdeaContainer, createArdeaContainer } from '../di/ardea-container.js';
+import { createArdeaContainer } from '../app/ardea-container.js';
+import { closeArdeaContainer } from '../di/container-lifecycle.js';
 import { ArdeaError, describeError } from '../errors/index.js';
 import { StreamLogger } from '../logging/index.js';
 import { Scheduler } from '../spi/scheduler.js';
 import { StateManager } from '../spi/state-manager.js';
-import { executorSpec } from './executor-spec.js';
-import { SchedulerService } from './scheduler-service.js';
+import { executorSpec } from '../scheduler/executor-spec.js';
+import { SchedulerService } from '../scheduler/scheduler-service.js';
 
 async function main(): Promise<void> {
   // Whatever this process creates (logs, state, files of pool plugins) is its owner's alone.

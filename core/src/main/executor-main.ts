@@ -12,21 +12,22 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { clusterConfigOfProcess } from '../config/cluster-config.js';
-import { closeArdeaContainer, createArdeaContainer } from '../di/ardea-container.js';
+import { createArdeaContainer } from '../app/ardea-container.js';
+import { closeArdeaContainer } from '../di/container-lifecycle.js';
 import { ArdeaError, describeError } from '../errors/index.js';
 import { StreamLogger } from '../logging/index.js';
 import { StateManager } from '../spi/state-manager.js';
 import { Uploader } from '../spi/uploader.js';
-import { PARENT_PID_ENV } from './executor-env.js';
-import { localPackageUrl } from './package-fetch.js';
-import { runtimeSettingsOf } from './runtime-settings.js';
-import { HealthManager } from '../healthmgr/health-manager.js';
-import { builtinHealthPolicies } from '../healthmgr/builtin-policies.js';
-import { healthManagerEnabled, provisioningSettingsOf } from '../healthmgr/settings.js';
-import { Ardea } from '../scheduler/ardea.js';
-import { Detector, Diagnoser, HealthPolicy, MetricsSource, Resolver, TopologyActuator } from '../spi/health-policy.js';
-import { StreamManager } from './stream-manager.js';
-import { TopologyMaster } from './topology-master.js';
+import { PARENT_PID_ENV } from '../runtime/executor-env.js';
+import { localPackageUrl } from '../runtime/package-fetch.js';
+import { runtimeSettingsOf } from '../runtime/runtime-settings.js';
+import type { HealthManager } from '../healthmgr/health-manager.js';
+import { startHealthManager } from '../healthmgr/health-module.js';
+import { healthManagerEnabled } from '../healthmgr/settings.js';
+import { Ardea } from '../app/ardea.js';
+import type { TopologyActuator } from '../spi/health-policy.js';
+import { StreamManager } from '../runtime/stream-manager.js';
+import { TopologyMaster } from '../runtime/topology-master.js';
 
 
 async function main(): Promise<void> {
@@ -85,26 +86,13 @@ async function main(): Promise<void> {
         restartContainer: (id) => ardea.restart(definition.name, id),
         setRuntimeConfig: (changes) => ardea.updateRuntimeConfig(definition.name, changes),
       };
-      const source: MetricsSource = { view: (windowMs: number) => master.metrics.view({ windowMs, instances: true }), physicalPlan: () => master.physicalPlan };
-      // Policy plugins resolve their stages from the container and may inject these two.
-      container.bind<TopologyActuator>(TopologyActuator).toConstantValue(actuator);
-      container.bind<MetricsSource>(MetricsSource).toConstantValue(source);
-      const extra = {
-        detectors: container.getAll<Detector>(Detector, { optional: true }),
-        diagnosers: container.getAll<Diagnoser>(Diagnoser, { optional: true }),
-        resolvers: container.getAll<Resolver>(Resolver, { optional: true }),
-      };
-      const policies = [...builtinHealthPolicies(config, source, actuator, extra), ...container.getAll<HealthPolicy>(HealthPolicy, { optional: true })];
-      health = new HealthManager({
+      health = startHealthManager(container, {
         topologyName: definition.name,
-        policies,
-        state,
-        readTopology: () => state.get('topology', definition.name),
+        actuator,
+        metrics: { view: (windowMs: number) => master.metrics.view({ windowMs, instances: true }), physicalPlan: () => master.physicalPlan },
         logger,
         minWindowMs: 2 * settings.metricsIntervalMs,
-        noiseMsPerSec: provisioningSettingsOf(config).backpressureNoiseMsPerSec,
       });
-      health.start();
     }
     stop = async () => {
       await health?.stop();

@@ -6,11 +6,13 @@ import { ConfigError, describeError, PluginLoadError } from '../errors/index.js'
 import { BUILTIN_POLICY_IDS } from '../healthmgr/builtin-policies.js';
 import { Logger, SilentLogger } from '../logging/index.js';
 import { builtinPackingModule, selectPackingAlgorithm } from '../packing/index.js';
-import type { PluginContext, PluginDescriptor, PluginKind } from '../plugin/plugin-descriptor.js';
+import { closeServicesOnUnbind } from '../di/container-lifecycle.js';
+import { pluginContext } from '../plugin/plugin-context.js';
+import type { PluginDescriptor, PluginKind } from '../plugin/plugin-descriptor.js';
 import { loadPluginDescriptor } from '../plugin/plugin-loader.js';
 import { PackingAlgorithm, RepackingAlgorithm } from '../spi/packing.js';
 import { Launcher, Scheduler } from '../spi/scheduler.js';
-import { LibraryLauncher, LocalServiceLauncher } from '../scheduler/launchers.js';
+import { LibraryLauncher } from '../scheduler/launchers.js';
 import { StateManager } from '../spi/state-manager.js';
 import { Uploader } from '../spi/uploader.js';
 import { localFsStateManagerPlugin } from '../statemgr/index.js';
@@ -80,36 +82,6 @@ export async function resolveClusterPlugins(config: ClusterConfig): Promise<Reso
   return resolved;
 }
 
-/**
- * What a plugin's module gets besides its config. Its logger is the deployment's, as a child named
- * after the plugin, so every line a plugin writes says which plugin wrote it.
- */
-export function pluginContext(descriptor: Pick<PluginDescriptor, 'name' | 'kind'>, where: Omit<PluginContext, 'logger'>, logger: Logger): PluginContext {
-  return { ...where, logger: logger.child({ plugin: descriptor.name, kind: descriptor.kind }) };
-}
-
-/**
- * Has `container` close the services that hold connections, timers or processes — the scheduler,
- * the state manager and the uploader — when it unbinds them, if they were ever created. This is the
- * one way a deployment closes them: {@link closeArdeaContainer} (or `unbindAllAsync`), never a
- * `close()` by hand, and plugins do not register closes of their own.
- */
-export function closeServicesOnUnbind(container: Container): void {
-  container.onDeactivation<Scheduler>(Scheduler, (scheduler) => scheduler.close());
-  container.onDeactivation<StateManager>(StateManager, (state) => state.close());
-  container.onDeactivation<Uploader>(Uploader, async (uploader) => {
-    await uploader.close?.();
-  });
-}
-
-/**
- * Closes a deployment: unbinds everything, which closes each service that was created (see
- * {@link closeServicesOnUnbind}). A local-pool scheduler that owns containers stops them.
- */
-export async function closeArdeaContainer(container: Container): Promise<void> {
-  await container.unbindAllAsync();
-}
-
 export interface CreateContainerOptions {
   readonly logger?: Logger;
 }
@@ -118,7 +90,7 @@ export interface CreateContainerOptions {
  * Builds the dependency-injection container of a deployment: the logger, the cluster config, the
  * built-in packing algorithms and one module per configured plugin. Either every plugin binds and the
  * container is returned, or the partial container is torn down and a {@link PluginLoadError} says
- * which plugin failed and why. Close it with {@link closeArdeaContainer}.
+ * which plugin failed and why. Close it with `closeArdeaContainer`.
  */
 export async function createArdeaContainer(cluster: ClusterConfig | ResolvedCluster, options: CreateContainerOptions = {}): Promise<Container> {
   const resolved = 'scheduler' in cluster && 'descriptor' in cluster.scheduler ? (cluster as ResolvedCluster) : await resolveClusterPlugins(cluster as ClusterConfig);
@@ -161,7 +133,12 @@ export async function createArdeaContainer(cluster: ClusterConfig | ResolvedClus
       .toDynamicValue((context) => {
         const scheduler = context.get<Scheduler>(Scheduler);
         const state = context.get<StateManager>(StateManager);
-        return scheduler.mode === 'service' ? new LocalServiceLauncher(config, state) : new LibraryLauncher(scheduler, state);
+        if (scheduler.mode === 'library') return new LibraryLauncher(scheduler, state);
+        // Only the pool knows where its service runs (a local process, container 0 of a pod...).
+        throw new PluginLoadError(
+          `scheduler plugin '${resolved.scheduler.name}' runs in service mode but its module bound no ${Launcher.description}; it must bind one that starts its scheduler service (as @ardea/plugin-local does)`,
+          { code: 'plugin.incomplete' },
+        );
       })
       .inSingletonScope();
   }

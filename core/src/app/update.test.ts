@@ -12,7 +12,7 @@ import { StateManager } from '../spi/state-manager.js';
 import { InMemoryStateManager } from '../testing/in-memory-state-manager.js';
 import { sampleStateRecord } from '../testing/state-manager-conformance.js';
 import { Ardea } from './ardea.js';
-import { planContainerChanges } from './pool-kit/index.js';
+import { planContainerChanges } from '../scheduler/pool-kit/index.js';
 
 const NAME = 'ids';
 const INSTANCE = resources(0.5, 64 * MiB, 0);

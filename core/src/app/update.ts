@@ -1,0 +1,167 @@
+import { ArdeaError, ConfigError, describeError, LockTimeoutError, SchedulerError, StateConflictError } from '../errors/index.js';
+import { checkPackingPlan, diffPackingPlans, plansEqual, type PackingPlan, type PackingPlanDiff } from '../model/packing-plan.js';
+import { MAX_CONTAINERS, withParallelism } from '../model/topology.js';
+import { selectRepackingAlgorithm } from '../packing/index.js';
+import { instanceStartError } from '../runtime/control-messages.js';
+import { planForPool } from '../scheduler/pool-kit/container-identity.js';
+import { RepackingAlgorithm } from '../spi/packing.js';
+import { Scheduler } from '../spi/scheduler.js';
+import type { StateOperation } from '../spi/state-manager.js';
+import type { Deployment, PlanStatus } from './deployment.js';
+
+export interface UpdateOptions {
+  /** New parallelism per component. */
+  readonly parallelism?: Readonly<Record<string, number>>;
+  /** Container count, for repacking algorithms that take one. */
+  readonly containers?: number;
+  /** Print the plan diff and stop. */
+  readonly dryRun?: boolean;
+  /** How long to wait for the update lock; 0 fails at once when another update runs. */
+  readonly lockTimeoutMs?: number;
+  /** How long the new plan may take to be running everywhere before the update is rolled back. */
+  readonly timeoutMs?: number;
+  readonly onProgress?: (message: string) => void;
+}
+
+export interface UpdateResult {
+  readonly previous: PackingPlan;
+  readonly plan: PackingPlan;
+  readonly diff: PackingPlanDiff;
+  /** Milliseconds from the request until every new instance was running the new plan. */
+  readonly elapsedMs: number;
+  readonly dryRun: boolean;
+}
+
+/** `Ardea.update`, documented there: the repack, under the update lock, rolled back if any step fails. */
+export async function updateTopology(deployment: Deployment, name: string, options: UpdateOptions): Promise<UpdateResult> {
+  const started = Date.now();
+  const progress = options.onProgress ?? (() => undefined);
+  const lock = await updateLock(deployment, name, options.lockTimeoutMs ?? 0);
+  try {
+    const [topology, current, execution] = await Promise.all([
+      deployment.state.get('topology', name),
+      deployment.state.get('packingPlan', name),
+      deployment.state.get('executionState', name),
+    ]);
+    if (!topology || !current || !execution) throw new ArdeaError(`no topology '${name}' on cluster ${deployment.config.cluster}`, { code: 'topology.not-found' });
+    const parallelism = options.parallelism ?? {};
+    for (const [component, n] of Object.entries(parallelism)) {
+      if (!Number.isInteger(n) || n < 1) throw new ConfigError(`--component-parallelism ${component}:${n}: parallelism must be a whole number of at least 1`);
+    }
+    if (options.containers !== undefined && options.containers > MAX_CONTAINERS) {
+      throw new ConfigError(`--container-number ${options.containers}: above the limit of ${MAX_CONTAINERS} containers per topology`);
+    }
+    const proposedTopology = withParallelism(topology, parallelism);
+    const repacker = selectRepackingAlgorithm(deployment.container.getAll<RepackingAlgorithm>(RepackingAlgorithm), deployment.config.packing.repackingAlgorithm);
+    const repacked = repacker.repack(
+      { current, topology: proposedTopology, ...(options.containers === undefined ? {} : { containers: options.containers }) },
+      deployment.config.packing.settings,
+    );
+    // An ordinal pool can only drop its highest containers: the plan it gets, and the one stored, is dense.
+    const proposed = planForPool(deployment.container.get<Scheduler>(Scheduler), current, repacked);
+    checkPackingPlan(proposed);
+    const diff = diffPackingPlans(current, proposed);
+    if (options.dryRun || plansEqual(current, proposed)) return { previous: current, plan: proposed, diff, elapsedMs: Date.now() - started, dryRun: options.dryRun ?? false };
+
+    const scheduler = await deployment.requireClient(name);
+    // Containers leave only after their instances have finished: first add, later remove.
+    const leaving = current.containers.filter((c) => !proposed.containers.some((p) => p.id === c.id));
+    const withLeaving: PackingPlan = { ...proposed, containers: [...proposed.containers, ...leaving.map((c) => ({ ...c, instances: [] }))] };
+    // Every write from here on is conditional on the topology still being this submission: a kill
+    // (and a new submit under the name) wins over the update, which stops without writing.
+    await writeUnlessKilled(deployment, name, topology.id, [
+      { op: 'set', kind: 'topology', topology: name, value: proposedTopology },
+      { op: 'set', kind: 'packingPlan', topology: name, value: proposed },
+    ]);
+    progress(`stored the new packing plan (${proposed.containers.length} containers)`);
+    let added = false;
+    try {
+      if (diff.addedContainers.length > 0) {
+        progress(`starting container(s) ${diff.addedContainers.join(', ')}`);
+        await scheduler.update(current, withLeaving);
+        added = true;
+      }
+      await waitForPlanApplied(deployment, name, topology.id, execution.secret, options.timeoutMs ?? 60_000, progress);
+    } catch (error) {
+      if (isKilledDuringUpdate(error)) throw error;
+      progress(`update failed, returning to the previous plan: ${describeError(error)}`);
+      await writeUnlessKilled(deployment, name, topology.id, [
+        { op: 'set', kind: 'topology', topology: name, value: topology },
+        { op: 'set', kind: 'packingPlan', topology: name, value: current },
+      ]);
+      if (added) await scheduler.update(withLeaving, current).catch(() => undefined);
+      const detail = error instanceof ArdeaError ? error.detail : undefined;
+      throw new SchedulerError(`update of '${name}' failed and was rolled back to the previous plan: ${describeError(error)}`, {
+        cause: error,
+        ...(detail ? { detail } : {}),
+      });
+    }
+    const elapsedMs = Date.now() - started;
+    if (leaving.length > 0) {
+      progress(`removing emptied container(s) ${leaving.map((c) => c.id).join(', ')}`);
+      await scheduler.update(withLeaving, proposed).catch(async (error: unknown) => {
+        await assertNotKilled(deployment, name, topology.id);
+        throw error;
+      });
+    }
+    return { previous: current, plan: proposed, diff, elapsedMs, dryRun: false };
+  } finally {
+    await lock.release();
+  }
+}
+
+/** Applies `operations` only while the topology is still submission `topologyId`. */
+async function writeUnlessKilled(deployment: Deployment, name: string, topologyId: string, operations: readonly StateOperation[]): Promise<void> {
+  try {
+    await deployment.state.transaction([{ op: 'check', kind: 'topology', topology: name, topologyId }, ...operations]);
+  } catch (error) {
+    // Sets never conflict: only the check can.
+    if (error instanceof StateConflictError) throw killedDuringUpdate(name, error);
+    throw error;
+  }
+}
+
+async function assertNotKilled(deployment: Deployment, name: string, topologyId: string): Promise<void> {
+  if ((await deployment.state.get('topology', name))?.id !== topologyId) throw killedDuringUpdate(name);
+}
+
+/** The update lock of a topology; a restart that starts a new scheduler service holds it too. */
+export function updateLock(deployment: Deployment, name: string, timeoutMs: number) {
+  return deployment.state.lock(name, 'update', { timeoutMs }).catch((error: unknown) => {
+    if (error instanceof LockTimeoutError) {
+      throw new SchedulerError(`update in progress: another update of '${name}' holds its update lock (${describeError(error)}); try again when it is done`, { cause: error });
+    }
+    throw error;
+  });
+}
+
+/** Waits until the topology master reports the stored packing plan live and applied everywhere. */
+async function waitForPlanApplied(deployment: Deployment, name: string, topologyId: string, secret: string, timeoutMs: number, progress: (message: string) => void): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  for (;;) {
+    await assertNotKilled(deployment, name, topologyId);
+    const status = await deployment.callMaster<PlanStatus>(name, 'GET', '/plan-status').catch(() => undefined);
+    const failure = status?.failures?.[0];
+    if (failure) throw instanceStartError(failure);
+    const line = !status ? 'waiting for the topology master' : status.applied ? 'new plan running everywhere' : status.live ? `plan ${status.version} published; waiting for container(s) ${status.pending.join(', ')}` : 'waiting for new containers to register';
+    if (line !== last) progress(line);
+    last = line;
+    if (status?.applied) return;
+    if (Date.now() > deadline) throw new SchedulerError(`the new plan of '${name}' was not running everywhere within ${timeoutMs} ms (${line})`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+const KILLED_DURING_UPDATE = 'topology.killed-during-update';
+
+function killedDuringUpdate(name: string, cause?: unknown): SchedulerError {
+  return new SchedulerError(`topology '${name}' was killed while it was being updated; the update stopped without writing anything more`, {
+    code: KILLED_DURING_UPDATE,
+    ...(cause === undefined ? {} : { cause }),
+  });
+}
+
+function isKilledDuringUpdate(error: unknown): boolean {
+  return error instanceof ArdeaError && error.code === KILLED_DURING_UPDATE;
+}
