@@ -49,14 +49,39 @@ function scenarios() {
       },
     });
     for (const k of [2, 4, 8, 16]) {
-      list.push(make(`step-up-x${k}`, 'step-up', t.base, { event: STEP_AT, duration: 2400, load: { type: 'steps', rate: t.base, steps: [{ at: STEP_AT, factor: k }] } }));
-      list.push(make(`step-down-x${k}`, 'step-down', t.base * k, { event: STEP_AT, duration: 2400, load: { type: 'steps', rate: t.base * k, steps: [{ at: STEP_AT, rate: t.base }] } }));
+      list.push(
+        make(`step-up-x${k}`, 'step-up', t.base, {
+          event: STEP_AT,
+          duration: 2400,
+          load: { type: 'steps', rate: t.base, steps: [{ at: STEP_AT, factor: k }] },
+        }),
+      );
+      list.push(
+        make(`step-down-x${k}`, 'step-down', t.base * k, {
+          event: STEP_AT,
+          duration: 2400,
+          load: { type: 'steps', rate: t.base * k, steps: [{ at: STEP_AT, rate: t.base }] },
+        }),
+      );
     }
     for (const cv of [0, 0.2]) {
-      list.push(make(`step-up-x4-cv${cv * 100}`, 'step-up-noise', t.base, { event: STEP_AT, cv, duration: 2400, load: { type: 'steps', rate: t.base, steps: [{ at: STEP_AT, factor: 4 }] } }));
+      list.push(
+        make(`step-up-x4-cv${cv * 100}`, 'step-up-noise', t.base, {
+          event: STEP_AT,
+          cv,
+          duration: 2400,
+          load: { type: 'steps', rate: t.base, steps: [{ at: STEP_AT, factor: 4 }] },
+        }),
+      );
     }
     for (const type of ['square', 'sine']) {
-      list.push(make(`${type}-x4`, 'periodic', t.base, { period: 2400, duration: 4800, load: { type, low: t.base, high: 4 * t.base, period: 2400 } }));
+      list.push(
+        make(`${type}-x4`, 'periodic', t.base, {
+          period: 2400,
+          duration: 4800,
+          load: { type, low: t.base, high: 4 * t.base, period: 2400 },
+        }),
+      );
     }
     // Spikes shorter than one of our intervals; with catch-up 2 their backlog drains in as long again.
     list.push(
@@ -75,13 +100,29 @@ function scenarios() {
         }),
       );
     }
-    list.push(make('zipf-1.2', 'skew', t.slowRate, { duration: 1800, load: { type: 'constant', rate: t.slowRate }, extra: { skew: { zipfExponent: 1.2, keys: 10_000 } } }));
     list.push(
-      make('cpu-capped-2-cores-x4', 'cpu-capped', t.base, { event: STEP_AT, duration: 2400, load: { type: 'steps', rate: t.base, steps: [{ at: STEP_AT, factor: 4 }] }, extra: { cpu: { cores: 2 } } }),
+      make('zipf-1.2', 'skew', t.slowRate, {
+        duration: 1800,
+        load: { type: 'constant', rate: t.slowRate },
+        extra: { skew: { zipfExponent: 1.2, keys: 10_000 } },
+      }),
+    );
+    list.push(
+      make('cpu-capped-2-cores-x4', 'cpu-capped', t.base, {
+        event: STEP_AT,
+        duration: 2400,
+        load: { type: 'steps', rate: t.base, steps: [{ at: STEP_AT, factor: 4 }] },
+        extra: { cpu: { cores: 2 } },
+      }),
     );
     for (const cv of [0, 0.1, 0.2]) {
       list.push(
-        make(`stationary-cv${cv * 100}`, 'stationary', 4 * t.base, { cv, duration: 3600, load: { type: 'constant', rate: 4 * t.base }, extra: { source: { arrivals: 'poisson' } } }),
+        make(`stationary-cv${cv * 100}`, 'stationary', 4 * t.base, {
+          cv,
+          duration: 3600,
+          load: { type: 'constant', rate: 4 * t.base },
+          extra: { source: { arrivals: 'poisson' } },
+        }),
       );
     }
   }
@@ -93,7 +134,10 @@ function scenarios() {
 // ---------------------------------------------------------------------------------------------
 
 const CHANGES = new Set(['scale-up', 'scale-down', 'route-around', 'restart']);
-const sum = (o) => Object.entries(o).filter(([k]) => k !== 'sentence' && k !== 'source').reduce((a, [, v]) => a + v, 0);
+const sum = (o) =>
+  Object.entries(o)
+    .filter(([k]) => k !== 'sentence' && k !== 'source')
+    .reduce((a, [, v]) => a + v, 0);
 
 async function runOne(entry, policy, seed) {
   const scenario = validateScenario({ ...entry.raw, seeds: [seed] }, entry.raw.name);
@@ -242,7 +286,9 @@ async function main() {
   console.log('');
   console.log(goals(list, rows));
   console.log('');
-  console.log(`${jobs.length} runs (${list.length} scenarios × ${POLICIES.length} policies × ${seedCount} seeds) on ${workers} worker(s) in ${wall.toFixed(1)} s wall`);
+  console.log(
+    `${jobs.length} runs (${list.length} scenarios × ${POLICIES.length} policies × ${seedCount} seeds) on ${workers} worker(s) in ${wall.toFixed(1)} s wall`,
+  );
 }
 
 const median = (xs) => {
@@ -307,7 +353,8 @@ function aggregate(entry, policy, runs) {
 // Reporting
 // ---------------------------------------------------------------------------------------------
 
-const fmt = (x, d = 2) => (x === null || x === undefined ? '–' : typeof x === 'number' ? String(Math.round(x * 10 ** d) / 10 ** d) : String(x));
+const fmt = (x, d = 2) =>
+  x === null || x === undefined ? '–' : typeof x === 'number' ? String(Math.round(x * 10 ** d) / 10 ** d) : String(x);
 const pct = (x) => (x === null || x === undefined ? '–' : `${Math.round(x * 100)}%`);
 
 function cell(entry, line) {
@@ -328,7 +375,15 @@ function cell(entry, line) {
 
 function summaryTable(list, rows) {
   const header = ['scenario', 'ours (dynamic-resource-provisioning)', 'heron-dhalion', 'ds2'];
-  const body = list.map((entry) => [entry.raw.name, ...POLICIES.map((p) => cell(entry, rows.find((r) => r.scenario === entry.raw.name && r.policy === p)))]);
+  const body = list.map((entry) => [
+    entry.raw.name,
+    ...POLICIES.map((p) =>
+      cell(
+        entry,
+        rows.find((r) => r.scenario === entry.raw.name && r.policy === p),
+      ),
+    ),
+  ]);
   const widths = header.map((h, k) => Math.max(h.length, ...body.map((r) => r[k].length)));
   const line = (r) => `| ${r.map((c, k) => c.padEnd(widths[k])).join(' | ')} |`;
   return [
@@ -348,8 +403,15 @@ function goals(list, rows) {
     const ups = [...pick('step-up', policy), ...pick('step-up-noise', policy).filter((r) => !r.scenario.endsWith('cv20'))];
     const g1two = Math.min(...ups.map((r) => r.atMost2RoundsFraction ?? 0));
     const g1one = Math.min(...ups.map((r) => r.oneRoundFraction ?? 0));
-    const g1worst = ups.filter((r) => (r.atMost2RoundsFraction ?? 0) === g1two).map((r) => r.scenario.replace('step-up-x', '×').replace('-cv0', ' CV0'));
-    const g1rounds = ups.map((r) => `${r.scenario.replace('step-up-x', '×').replace('word-count/', 'wc ').replace('diamond/', 'dia ')}:${fmt(r.roundsToConvergeMedian)}`).join(' ');
+    const g1worst = ups
+      .filter((r) => (r.atMost2RoundsFraction ?? 0) === g1two)
+      .map((r) => r.scenario.replace('step-up-x', '×').replace('-cv0', ' CV0'));
+    const g1rounds = ups
+      .map(
+        (r) =>
+          `${r.scenario.replace('step-up-x', '×').replace('word-count/', 'wc ').replace('diamond/', 'dia ')}:${fmt(r.roundsToConvergeMedian)}`,
+      )
+      .join(' ');
     const g1 = g1two === 1 && g1one >= 0.9;
     const g2within = Math.min(...ups.map((r) => r.withinOneFraction ?? 0));
     const g2under = Math.max(...ups.map((r) => r.underProvisionedAtConvergenceMean ?? 0));
@@ -374,11 +436,21 @@ function goals(list, rows) {
     const g5 = g5class >= 0.95 && g5fix >= 0.95;
     const v = (ok) => (ok ? 'MET' : 'NOT MET');
     out.push(`  ${policy}:`);
-    out.push(`    G1 step-up ×2…×16 (CV ≤ 10 %): ${v(g1)} — worst scenario: ≤2 rounds in ${pct(g1two)} of seeds (target 100 %; worst: ${g1worst.join(', ')}), 1 round in ${pct(g1one)} (target ≥ 90 %); median action rounds ${g1rounds}`);
-    out.push(`    G2 accuracy: ${v(g2)} — worst within +1 of p*(u): ${pct(g2within)} (target 100 %); worst median OP where Σp* ≥ 10: ${fmt(g2op * 100, 1)} % (target ≤ 10 %); under-provisioned at convergence (mean, worst): ${fmt(g2under)} (target 0)`);
-    out.push(`    G3 stability: ${v(g3)} — (a) stationary CV 0/10/20 %: worst mean actions ${fmt(g3a)} (target 0); (b) periodic: max actions/operator/period ${g3bMax} (≤ 2), mean reversals within a half-period ${fmt(g3bRev)} (0); (c) spikes: mean actions ${fmt(g3c)} (0)`);
-    out.push(`    G4 scale-down ÷2…÷16: ${v(g4)} — within +1 of p*(u): worst ${pct(g4within)} (100 %); worst max action rounds ${Number.isFinite(g4rounds) ? fmt(g4rounds) : 'not converged in some scenario'} (≤ 2); mean scale-ups after the step (reverts): worst ${fmt(g4reverts)} (0)`);
-    out.push(`    G5 slow instance 3×/10×: ${v(g5)} — classified slow within 2 rounds: worst ${pct(g5class)} (≥ 95 %); mitigated within 3 rounds with 0 instances added: worst ${pct(g5fix)} (≥ 95 %)`);
+    out.push(
+      `    G1 step-up ×2…×16 (CV ≤ 10 %): ${v(g1)} — worst scenario: ≤2 rounds in ${pct(g1two)} of seeds (target 100 %; worst: ${g1worst.join(', ')}), 1 round in ${pct(g1one)} (target ≥ 90 %); median action rounds ${g1rounds}`,
+    );
+    out.push(
+      `    G2 accuracy: ${v(g2)} — worst within +1 of p*(u): ${pct(g2within)} (target 100 %); worst median OP where Σp* ≥ 10: ${fmt(g2op * 100, 1)} % (target ≤ 10 %); under-provisioned at convergence (mean, worst): ${fmt(g2under)} (target 0)`,
+    );
+    out.push(
+      `    G3 stability: ${v(g3)} — (a) stationary CV 0/10/20 %: worst mean actions ${fmt(g3a)} (target 0); (b) periodic: max actions/operator/period ${g3bMax} (≤ 2), mean reversals within a half-period ${fmt(g3bRev)} (0); (c) spikes: mean actions ${fmt(g3c)} (0)`,
+    );
+    out.push(
+      `    G4 scale-down ÷2…÷16: ${v(g4)} — within +1 of p*(u): worst ${pct(g4within)} (100 %); worst max action rounds ${Number.isFinite(g4rounds) ? fmt(g4rounds) : 'not converged in some scenario'} (≤ 2); mean scale-ups after the step (reverts): worst ${fmt(g4reverts)} (0)`,
+    );
+    out.push(
+      `    G5 slow instance 3×/10×: ${v(g5)} — classified slow within 2 rounds: worst ${pct(g5class)} (≥ 95 %); mitigated within 3 rounds with 0 instances added: worst ${pct(g5fix)} (≥ 95 %)`,
+    );
   }
   return out.join('\n');
 }

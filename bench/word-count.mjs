@@ -23,7 +23,19 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, w
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { clock, machineBusy, median, percentile, procCpu, range, round, slope, sleep, topologyProcesses, waitForIdle } from './word-count/measure.mjs';
+import {
+  clock,
+  machineBusy,
+  median,
+  percentile,
+  procCpu,
+  range,
+  round,
+  slope,
+  sleep,
+  topologyProcesses,
+  waitForIdle,
+} from './word-count/measure.mjs';
 
 const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(BENCH_DIR, '..');
@@ -64,7 +76,8 @@ const children = new Set();
 
 function cleanupSync() {
   for (const child of children) child.kill('SIGKILL');
-  for (const name of running) spawnSync(process.execPath, [CLI, 'kill', 'local', name], { env: process.env, stdio: 'ignore', timeout: 20_000 });
+  for (const name of running)
+    spawnSync(process.execPath, [CLI, 'kill', 'local', name], { env: process.env, stdio: 'ignore', timeout: 20_000 });
   running.clear();
   rmSync(HOME, { recursive: true, force: true });
 }
@@ -197,7 +210,11 @@ async function engineWindow(procs) {
     threads,
     spoutPausedFraction: (paused(last.view, 1) - paused(first.view, 1)) / (seconds * 1000),
     rates: { sentence: round(c.sentence?.emitRate), splitIn: round(c.split?.executeRate), count: round(c.count?.executeRate) },
-    busyFraction: { sentence: round(c.sentence?.busyFraction, 2), split: round(c.split?.busyFraction, 2), count: round(c.count?.busyFraction, 2) },
+    busyFraction: {
+      sentence: round(c.sentence?.busyFraction, 2),
+      split: round(c.split?.busyFraction, 2),
+      count: round(c.count?.busyFraction, 2),
+    },
   };
 }
 
@@ -239,7 +256,11 @@ async function baselineWindow(all, counter) {
     cpuCores: ourCpu / seconds,
     wordsPerCpuSec: (wordsPerSec * seconds) / ourCpu,
     foreignCores: (last.busy - first.busy - ourCpu) / seconds,
-    cpuByProcess: { source: round(perProcess[0] / seconds, 2), split: round(perProcess[1] / seconds, 2), count: round(perProcess[2] / seconds, 2) },
+    cpuByProcess: {
+      source: round(perProcess[0] / seconds, 2),
+      split: round(perProcess[1] / seconds, 2),
+      count: round(perProcess[2] / seconds, 2),
+    },
   };
 }
 
@@ -330,21 +351,31 @@ async function latencyAndBackpressure(rep) {
   mkdirSync(dir, { recursive: true });
   const busyBefore = await waitForIdle();
   const name = 'word-count-latency';
-  const procs = await submit(LATENCY_PACKAGE, name, ['topology.metricsIntervalMs=1000', `sentence.rate=${LATENCY_RATE}`, `topology.benchDir=${dir}`]);
+  const procs = await submit(LATENCY_PACKAGE, name, [
+    'topology.metricsIntervalMs=1000',
+    `sentence.rate=${LATENCY_RATE}`,
+    `topology.benchDir=${dir}`,
+  ]);
   try {
     await sleep(LATENCY_WARMUP_MS);
     const latency = { busyBefore, ...(await quietest(() => latencyWindow(dir, procs))) };
 
     const backpressure = {};
     const spoutLog = path.join(dir, 'spout-1.jsonl');
-    const countLogs = () => readdirSync(dir).filter((f) => /^count-\d+\.jsonl$/.test(f)).map((f) => path.join(dir, f));
+    const countLogs = () =>
+      readdirSync(dir)
+        .filter((f) => /^count-\d+\.jsonl$/.test(f))
+        .map((f) => path.join(dir, f));
     for (const [label, rate] of BP_RATES) {
       writeAtomic(path.join(dir, 'rate'), String(rate));
       await sleep(BP_SETTLE_MS);
       const requested = clock();
       const stall = path.join(dir, 'stall');
       writeFileSync(stall, '');
-      const stop = await waitFor(() => readEvents(spoutLog).find((e) => e.event === 'stop' && e.detectedAt > requested), BP_STOP_TIMEOUT_MS);
+      const stop = await waitFor(
+        () => readEvents(spoutLog).find((e) => e.event === 'stop' && e.detectedAt > requested),
+        BP_STOP_TIMEOUT_MS,
+      );
       rmSync(stall);
       const released = clock();
       const resume = await waitFor(() => readEvents(spoutLog).find((e) => e.event === 'resume' && e.at > released), 5000);
@@ -397,13 +428,17 @@ async function exampleSentences() {
   mkdirSync(dir, { recursive: true });
   copy.open({ taskId: 1, config: { benchDir: dir } }, { emit() {} });
   copy.close();
-  if (JSON.stringify(copy.sentences) !== JSON.stringify(sentences)) throw new Error('bench/topologies/word-count-latency no longer generates the sentences of examples/word-count');
+  if (JSON.stringify(copy.sentences) !== JSON.stringify(sentences))
+    throw new Error('bench/topologies/word-count-latency no longer generates the sentences of examples/word-count');
   const file = path.join(HOME, 'sentences.json');
   writeFileSync(file, JSON.stringify(sentences));
   return { file, words: sentences.reduce((a, s) => a + s.split(' ').length, 0) / sentences.length };
 }
 
-const summarize = (values, digits = 0) => ({ median: round(median(values), digits), range: range(values)?.map((v) => round(v, digits)) ?? null });
+const summarize = (values, digits = 0) => ({
+  median: round(median(values), digits),
+  range: range(values)?.map((v) => round(v, digits)) ?? null,
+});
 
 async function main() {
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: build first (npm run build)`);
@@ -422,7 +457,9 @@ async function main() {
     log(`rep ${rep + 1}/${REPS} baseline ${round(baseline.at(-1).wordsPerSec)} words/s, ${round(baseline.at(-1).cpuCores, 2)} cores`);
     lat.push(await latencyAndBackpressure(rep));
     const l = lat.at(-1);
-    log(`rep ${rep + 1}/${REPS} latency p50 ${l.latency.p50Ms} ms p99 ${l.latency.p99Ms} ms; backpressure ${BP_RATES.map(([k]) => `${k} ${l.backpressure[k].reactionMs} ms`).join(', ')}`);
+    log(
+      `rep ${rep + 1}/${REPS} latency p50 ${l.latency.p50Ms} ms p99 ${l.latency.p99Ms} ms; backpressure ${BP_RATES.map(([k]) => `${k} ${l.backpressure[k].reactionMs} ms`).join(', ')}`,
+    );
   }
 
   const wordsPerSec = median(engine.map((r) => r.wordsPerSec));
@@ -432,10 +469,21 @@ async function main() {
   const efficiency = engineWpc / baselineWpc;
   const p50Ms = median(lat.map((r) => r.latency.p50Ms));
   const p99Ms = median(lat.map((r) => r.latency.p99Ms));
-  const reactionByRate = Object.fromEntries(BP_RATES.map(([k]) => [k, summarize(lat.map((r) => r.backpressure[k].reactionMs ?? Number.POSITIVE_INFINITY), 1)]));
+  const reactionByRate = Object.fromEntries(
+    BP_RATES.map(([k]) => [
+      k,
+      summarize(
+        lat.map((r) => r.backpressure[k].reactionMs ?? Number.POSITIVE_INFINITY),
+        1,
+      ),
+    ]),
+  );
   // A rate at which the spout never stopped within the timeout counts as "more than the timeout".
-  for (const [k] of BP_RATES) if (lat.some((r) => r.backpressure[k].reactionMs === null)) reactionByRate[k].notStoppedWithinMs = BP_STOP_TIMEOUT_MS;
-  const backpressureReactionMs = Math.max(...BP_RATES.map(([k]) => median(lat.map((r) => r.backpressure[k].reactionMs ?? BP_STOP_TIMEOUT_MS))));
+  for (const [k] of BP_RATES)
+    if (lat.some((r) => r.backpressure[k].reactionMs === null)) reactionByRate[k].notStoppedWithinMs = BP_STOP_TIMEOUT_MS;
+  const backpressureReactionMs = Math.max(
+    ...BP_RATES.map(([k]) => median(lat.map((r) => r.backpressure[k].reactionMs ?? BP_STOP_TIMEOUT_MS))),
+  );
 
   const result = {
     bench: 'word-count',
@@ -459,27 +507,69 @@ async function main() {
       engine: {
         wordsPerSec: summarize(engine.map((r) => r.wordsPerSec)),
         wordsPerCpuSec: summarize(engine.map((r) => r.wordsPerCpuSec)),
-        cpuCores: summarize(engine.map((r) => r.cpuCores), 2),
-        spoutPausedFraction: summarize(engine.map((r) => r.spoutPausedFraction), 2),
-        runs: engine.map((r) => ({ ...r, wordsPerSec: round(r.wordsPerSec), wordsPerCpuSec: round(r.wordsPerCpuSec), cpuCores: round(r.cpuCores, 2), foreignCores: round(r.foreignCores, 2), spoutPausedFraction: round(r.spoutPausedFraction, 2) })),
+        cpuCores: summarize(
+          engine.map((r) => r.cpuCores),
+          2,
+        ),
+        spoutPausedFraction: summarize(
+          engine.map((r) => r.spoutPausedFraction),
+          2,
+        ),
+        runs: engine.map((r) => ({
+          ...r,
+          wordsPerSec: round(r.wordsPerSec),
+          wordsPerCpuSec: round(r.wordsPerCpuSec),
+          cpuCores: round(r.cpuCores, 2),
+          foreignCores: round(r.foreignCores, 2),
+          spoutPausedFraction: round(r.spoutPausedFraction, 2),
+        })),
       },
       baseline: {
         wordsPerSec: summarize(baseline.map((r) => r.wordsPerSec)),
         wordsPerCpuSec: summarize(baseline.map((r) => r.wordsPerCpuSec)),
-        cpuCores: summarize(baseline.map((r) => r.cpuCores), 2),
-        runs: baseline.map((r) => ({ ...r, wordsPerSec: round(r.wordsPerSec), wordsPerCpuSec: round(r.wordsPerCpuSec), cpuCores: round(r.cpuCores, 2), foreignCores: round(r.foreignCores, 2) })),
+        cpuCores: summarize(
+          baseline.map((r) => r.cpuCores),
+          2,
+        ),
+        runs: baseline.map((r) => ({
+          ...r,
+          wordsPerSec: round(r.wordsPerSec),
+          wordsPerCpuSec: round(r.wordsPerCpuSec),
+          cpuCores: round(r.cpuCores, 2),
+          foreignCores: round(r.foreignCores, 2),
+        })),
       },
       latency: {
         rateWordsPerSec: LATENCY_RATE * wordsPerSentence,
-        p50Ms: summarize(lat.map((r) => r.latency.p50Ms), 3),
-        p90Ms: summarize(lat.map((r) => r.latency.p90Ms), 3),
-        p99Ms: summarize(lat.map((r) => r.latency.p99Ms), 3),
-        p999Ms: summarize(lat.map((r) => r.latency.p999Ms), 3),
+        p50Ms: summarize(
+          lat.map((r) => r.latency.p50Ms),
+          3,
+        ),
+        p90Ms: summarize(
+          lat.map((r) => r.latency.p90Ms),
+          3,
+        ),
+        p99Ms: summarize(
+          lat.map((r) => r.latency.p99Ms),
+          3,
+        ),
+        p999Ms: summarize(
+          lat.map((r) => r.latency.p999Ms),
+          3,
+        ),
         runs: lat.map((r) => r.latency),
       },
       backpressure: {
         reactionMsByRate: reactionByRate,
-        resumeMsByRate: Object.fromEntries(BP_RATES.map(([k]) => [k, summarize(lat.map((r) => r.backpressure[k].resumeMs), 1)])),
+        resumeMsByRate: Object.fromEntries(
+          BP_RATES.map(([k]) => [
+            k,
+            summarize(
+              lat.map((r) => r.backpressure[k].resumeMs),
+              1,
+            ),
+          ]),
+        ),
         runs: lat.map((r) => r.backpressure),
       },
     },
@@ -490,7 +580,14 @@ async function main() {
       foreignCoresDuring: [...engine, ...baseline, ...lat.map((r) => r.latency)].map((r) => round(r.foreignCores, 2)),
       extraWindows: MAX_RETRIES - retriesLeft,
     },
-    config: { warmupMs: WARMUP_MS, windowMs: WINDOW_MS, metricsIntervalMs: METRICS_INTERVAL_MS, latencyRateSentencesPerSec: LATENCY_RATE, latencyWindowMs: LATENCY_WINDOW_MS, wordsPerSentence },
+    config: {
+      warmupMs: WARMUP_MS,
+      windowMs: WINDOW_MS,
+      metricsIntervalMs: METRICS_INTERVAL_MS,
+      latencyRateSentencesPerSec: LATENCY_RATE,
+      latencyWindowMs: LATENCY_WINDOW_MS,
+      wordsPerSentence,
+    },
     elapsedS: round((Date.now() - startedAt) / 1000, 1),
   };
   process.stdout.write(`${JSON.stringify(result)}\n`);

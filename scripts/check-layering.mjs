@@ -23,7 +23,9 @@ import { fileURLToPath } from 'node:url';
 
 const args = process.argv.slice(2);
 const rootIndex = args.indexOf('--root');
-const root = path.resolve(rootIndex >= 0 ? args[rootIndex + 1] : path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'core', 'src'));
+const root = path.resolve(
+  rootIndex >= 0 ? args[rootIndex + 1] : path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'core', 'src'),
+);
 
 /** Which folders a folder may import from, besides itself. Folders not named here may import anything acyclic. */
 const ALLOWED = {
@@ -77,12 +79,16 @@ for (const [file, targets] of graph) {
   for (const target of targets) {
     const layer = layerOf(target);
     if (allowed && layer !== layerOf(file) && !allowed.includes(layer)) {
-      problems.push(`layering: ${relative(file)} imports ${relative(target)} (${layerOf(file)}/ may import only ${allowed.length ? allowed.join(', ') : 'itself'})`);
+      problems.push(
+        `layering: ${relative(file)} imports ${relative(target)} (${layerOf(file)}/ may import only ${allowed.length ? allowed.join(', ') : 'itself'})`,
+      );
     }
     const importers = IMPORTED_ONLY_BY[layer];
     if (importers && !importers.includes(layerOf(file))) {
       const others = importers.filter((name) => name !== layer).map((name) => (name.endsWith('.ts') ? name : `${name}/`));
-      problems.push(`layering: ${relative(file)} imports ${relative(target)} (${others.length ? `${layer}/ may be imported only by ${others.join(', ')}` : `nothing may import ${layer}/`})`);
+      problems.push(
+        `layering: ${relative(file)} imports ${relative(target)} (${others.length ? `${layer}/ may be imported only by ${others.join(', ')}` : `nothing may import ${layer}/`})`,
+      );
     }
   }
 }

@@ -52,7 +52,9 @@ try {
     const { components: c } = await ardea.metrics(name);
     const now = [c.sentence.emitted, c.split.executed, c.split.emitted, c.count.executed];
     if (previous && now.every((v, i) => v === previous[i])) {
-      out(`  sentences emitted ${fmt(now[0])} = split executed ${fmt(now[1])}; words emitted ${fmt(now[2])} = count executed ${fmt(now[3])}`);
+      out(
+        `  sentences emitted ${fmt(now[0])} = split executed ${fmt(now[1])}; words emitted ${fmt(now[2])} = count executed ${fmt(now[3])}`,
+      );
       out(now[0] === now[1] && now[2] === now[3] ? '  nothing lost' : '  MISMATCH: tuples were lost');
       break;
     }

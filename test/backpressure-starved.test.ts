@@ -71,8 +71,14 @@ describe('backpressure while the stream manager is starved', () => {
       await vi.waitFor(() => expect(components().numbers!.emitted).toBeGreaterThan(before), { timeout: E2E_WAIT_MS, interval: 50 });
       const emittedWhileStarved = components().numbers!.emitted - before;
       // Otherwise the round shows nothing: the spout must have emitted far more than the queue may hold.
-      expect(emittedWhileStarved * PAYLOAD_BYTES, `the spout emitted ${emittedWhileStarved} tuples while the stream manager was starved`).toBeGreaterThan(4 * (HIGH + MAX_BATCH_BYTES));
-      await vi.waitFor(() => expect(components().sink!.executed).toBeGreaterThanOrEqual(before + emittedWhileStarved), { timeout: E2E_WAIT_MS, interval: 200 });
+      expect(
+        emittedWhileStarved * PAYLOAD_BYTES,
+        `the spout emitted ${emittedWhileStarved} tuples while the stream manager was starved`,
+      ).toBeGreaterThan(4 * (HIGH + MAX_BATCH_BYTES));
+      await vi.waitFor(() => expect(components().sink!.executed).toBeGreaterThanOrEqual(before + emittedWhileStarved), {
+        timeout: E2E_WAIT_MS,
+        interval: 200,
+      });
     }
     const sink = components().sink!;
     expect(sink.maxPendingBytes).toBeGreaterThan(HIGH);

@@ -55,6 +55,10 @@ describe('the installed ardea binary', { timeout: 120_000 }, () => {
     writeFileSync(path.join(cluster, 'scheduler.yaml'), 'plugin: local\nstopGraceMs: soon\n');
     const malformed = await ardea('config', 'bad');
     expect(malformed.code).toBe(1);
-    expect(malformed.stderr).toMatch(new RegExp(`^ardea: ${path.join(cluster, 'scheduler.yaml')}: scheduler\\.stopGraceMs: Invalid input: expected number, received string \\(got "soon"\\)\\n$`));
+    expect(malformed.stderr).toMatch(
+      new RegExp(
+        `^ardea: ${path.join(cluster, 'scheduler.yaml')}: scheduler\\.stopGraceMs: Invalid input: expected number, received string \\(got "soon"\\)\\n$`,
+      ),
+    );
   });
 });

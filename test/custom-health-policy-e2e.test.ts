@@ -40,15 +40,27 @@ describe('a health policy from its own package', () => {
     ];
     const submitted = await ardea(home, 'submit', CLUSTER, WORD_COUNT, ...properties.flatMap((p) => ['--config-property', p]));
     expect(submitted.code, submitted.stderr).toBe(0);
-    await vi.waitFor(async () => expect((await healthLog()).rounds.some((r) => r.policy === 'queue-budget' && r.actions.some((a) => a.verdict !== undefined))).toBe(true), {
-      timeout: 2 * E2E_WAIT_MS,
-      interval: 1000,
-    });
+    await vi.waitFor(
+      async () =>
+        expect((await healthLog()).rounds.some((r) => r.policy === 'queue-budget' && r.actions.some((a) => a.verdict !== undefined))).toBe(
+          true,
+        ),
+      {
+        timeout: 2 * E2E_WAIT_MS,
+        interval: 1000,
+      },
+    );
     const rounds = (await healthLog()).rounds;
     expect(rounds.every((r) => r.policy === 'queue-budget')).toBe(true);
     const first = rounds.flatMap((r) => r.actions)[0]!;
-    expect(first).toMatchObject({ type: 'scale-up', diagnosis: { type: 'queue-budget-exceeded', component: 'count' }, parameters: { parallelism: { count: 2 } } });
-    const described = JSON.parse((await ardea(home, 'describe', CLUSTER, 'word-count', '--json')).stdout) as { topology: { components: Array<{ name: string; parallelism: number }> } };
+    expect(first).toMatchObject({
+      type: 'scale-up',
+      diagnosis: { type: 'queue-budget-exceeded', component: 'count' },
+      parameters: { parallelism: { count: 2 } },
+    });
+    const described = JSON.parse((await ardea(home, 'describe', CLUSTER, 'word-count', '--json')).stdout) as {
+      topology: { components: Array<{ name: string; parallelism: number }> };
+    };
     expect(described.topology.components.find((c) => c.name === 'count')!.parallelism).toBeGreaterThanOrEqual(2);
   }, 400_000);
 

@@ -37,7 +37,10 @@ async function pids(): Promise<Map<number, string | undefined>> {
 
 async function countsGrow(): Promise<void> {
   const before = (await metrics(home, NAME)).count!.executed;
-  await vi.waitFor(async () => expect((await metrics(home, NAME)).count!.executed).toBeGreaterThan(before + 2000), { timeout: E2E_WAIT_MS, interval: 300 });
+  await vi.waitFor(async () => expect((await metrics(home, NAME)).count!.executed).toBeGreaterThan(before + 2000), {
+    timeout: E2E_WAIT_MS,
+    interval: 300,
+  });
 }
 
 async function parallelism(): Promise<Record<string, number>> {
@@ -146,7 +149,9 @@ describe.sequential('updating a running topology', () => {
     const result = await ardea(home, 'update', 'local', NAME, '--component-parallelism', 'count:30', '--container-number', '3');
     expect(result.code).toBe(1);
     expect(result.stderr.trim().split('\n')).toHaveLength(1);
-    expect(result.stderr).toMatch(/^ardea: round-robin: none of the 3 container\(s\) has room for another instance of component 'count' \(needs cpu=1 ram=1GiB .*ram=10\.80GiB/);
+    expect(result.stderr).toMatch(
+      /^ardea: round-robin: none of the 3 container\(s\) has room for another instance of component 'count' \(needs cpu=1 ram=1GiB .*ram=10\.80GiB/,
+    );
     expect(await client.state.get('packingPlan', NAME)).toEqual(plan);
     expect((await parallelism()).count).toBe(count);
   }, 300_000);
@@ -157,13 +162,27 @@ describe.sequential('updating a running topology', () => {
     const scaled = await ardea(home, 'update', 'local', NAME, '--component-parallelism', 'count:1000000000');
     expect(scaled).toMatchObject({
       code: 1,
-      stderr: "ardea: component 'count' of topology 'word-count': parallelism 1000000000 is above the limit of 10000 instances per component\n",
+      stderr:
+        "ardea: component 'count' of topology 'word-count': parallelism 1000000000 is above the limit of 10000 instances per component\n",
     });
     const containers = await ardea(home, 'update', 'local', NAME, '--component-parallelism', 'count:3', '--container-number', '1000000000');
-    expect(containers).toMatchObject({ code: 1, stderr: 'ardea: --container-number 1000000000: above the limit of 10000 containers per topology\n' });
+    expect(containers).toMatchObject({
+      code: 1,
+      stderr: 'ardea: --container-number 1000000000: above the limit of 10000 containers per topology\n',
+    });
     expect(await client.state.get('packingPlan', NAME)).toEqual(plan);
     expect((await parallelism()).count).toBe(count);
-    const submit = await ardea(home, 'submit', 'local', path.join(repoRoot, 'examples', 'word-count'), '--name', 'too-big', '--dry-run', '--config-property', 'split.parallelism=20000');
+    const submit = await ardea(
+      home,
+      'submit',
+      'local',
+      path.join(repoRoot, 'examples', 'word-count'),
+      '--name',
+      'too-big',
+      '--dry-run',
+      '--config-property',
+      'split.parallelism=20000',
+    );
     expect(submit.code).toBe(1);
     expect(submit.stderr.split('\n').filter((line) => line.startsWith('ardea:'))).toEqual([
       "ardea: component 'split' of topology 'too-big': parallelism 20000 is above the limit of 10000 instances per component",

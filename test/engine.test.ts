@@ -29,7 +29,12 @@ afterAll(async () => {
 const counts = () => {
   const view = master.metrics.view({ windowMs: 1000, instances: false });
   const c = (name: string) => view.components[name] ?? { emitted: 0, executed: 0 };
-  return { sentenceEmitted: c('sentence').emitted, splitExecuted: c('split').executed, splitEmitted: c('split').emitted, countExecuted: c('count').executed };
+  return {
+    sentenceEmitted: c('sentence').emitted,
+    splitExecuted: c('split').executed,
+    splitEmitted: c('split').emitted,
+    countExecuted: c('count').executed,
+  };
 };
 
 /** One story: the topology counts, then is deactivated and drains what it counted. */

@@ -25,7 +25,9 @@ export default function setup(): () => void {
         // It ended meanwhile.
       }
     }
-    process.stderr.write(`test run: ${left.length} process(es) a test started still ran after the run and were killed:\n${described.map((d) => `  ${d}`).join('\n')}\n`);
+    process.stderr.write(
+      `test run: ${left.length} process(es) a test started still ran after the run and were killed:\n${described.map((d) => `  ${d}`).join('\n')}\n`,
+    );
   };
 }
 

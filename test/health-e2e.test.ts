@@ -31,7 +31,9 @@ async function healthLog(): Promise<HealthLog> {
 const actionsOf = (log: HealthLog, type: string) => log.rounds.flatMap((r: HealthRound) => r.actions.filter((a) => a.type === type));
 
 async function parallelism(component: string): Promise<number> {
-  const described = JSON.parse((await ardea(home, 'describe', 'local', 'word-count', '--json')).stdout) as { topology: { components: Array<{ name: string; parallelism: number }> } };
+  const described = JSON.parse((await ardea(home, 'describe', 'local', 'word-count', '--json')).stdout) as {
+    topology: { components: Array<{ name: string; parallelism: number }> };
+  };
   return described.topology.components.find((c) => c.name === component)!.parallelism;
 }
 
@@ -39,13 +41,19 @@ describe('the health manager', () => {
   it('scales an under-provisioned bolt up to what the load needs, then back down when the load drops', async () => {
     // count waits 1 ms per word (no CPU), so one instance does at most ~1,000 words/s; 300 sentences/s offer 3,000.
     await submit('sentence.rate=300', 'count.costMicros=1000', 'count.parallelism=1', 'split.parallelism=1');
-    await vi.waitFor(async () => expect(actionsOf(await healthLog(), 'scale-up').some((a) => a.verdict === 'helped')).toBe(true), { timeout: 2 * E2E_WAIT_MS, interval: 1000 });
+    await vi.waitFor(async () => expect(actionsOf(await healthLog(), 'scale-up').some((a) => a.verdict === 'helped')).toBe(true), {
+      timeout: 2 * E2E_WAIT_MS,
+      interval: 1000,
+    });
     const log = await healthLog();
     const ups = actionsOf(log, 'scale-up');
     expect(ups.length).toBeLessThanOrEqual(2);
     const first = log.rounds.find((r) => r.actions.some((a) => a.type === 'scale-up'))!;
     expect(first.diagnoses.some((d) => d.type === 'under-provisioned' && d.component === 'count')).toBe(true);
-    expect(ups[0]).toMatchObject({ diagnosis: { type: 'under-provisioned', component: 'count' }, predictedEffect: { backpressureMsPerSec: 0 } });
+    expect(ups[0]).toMatchObject({
+      diagnosis: { type: 'under-provisioned', component: 'count' },
+      predictedEffect: { backpressureMsPerSec: 0 },
+    });
 
     // The analytic need: offered words/s ÷ what one count instance did per second of busy time, as
     // measured in the round that decided the last scale-up. On a starved machine an instance's true
@@ -53,22 +61,38 @@ describe('the health manager', () => {
     // at another time would judge the policy by the machine's load rather than by its sizing.
     const count = await parallelism('count');
     const last = log.rounds.filter((r) => r.actions.some((a) => a.type === 'scale-up')).at(-1)!;
-    const story = log.rounds.map((r) => `round ${r.round}: ${r.symptoms.map((s) => `${s.type}@${s.component} ${JSON.stringify(s.details)}`).join('; ')} => ${r.actions.map((a) => a.description).join('; ')}`).join('\n');
+    const story = log.rounds
+      .map(
+        (r) =>
+          `round ${r.round}: ${r.symptoms.map((s) => `${s.type}@${s.component} ${JSON.stringify(s.details)}`).join('; ')} => ${r.actions.map((a) => a.description).join('; ')}`,
+      )
+      .join('\n');
     const saturation = last.symptoms.find((s) => s.type === 'saturation' && s.component === 'count');
     expect(saturation, `the last scale-up was decided without a saturation of count\n${story}`).toBeDefined();
     const seen = saturation!.details as { offeredRate: number; executeRate: number; busy: number };
     const before = ups.length > 1 ? (ups.at(-2)!.parameters.parallelism as Record<string, number>).count! : 1;
     const trueRate = seen.executeRate / (seen.busy * before);
     const needed = Math.ceil(seen.offeredRate / trueRate);
-    expect(Math.abs(count - needed), `count has ${count} instances, analytic need ${needed} (true rate ${Math.round(trueRate)}/s)\n${story}`).toBeLessThanOrEqual(1);
+    expect(
+      Math.abs(count - needed),
+      `count has ${count} instances, analytic need ${needed} (true rate ${Math.round(trueRate)}/s)\n${story}`,
+    ).toBeLessThanOrEqual(1);
     const afterUp = await metrics(home, 'word-count');
     expect(afterUp.count!.backpressureMs).toBe(0);
 
     expect((await ardea(home, 'update', 'local', 'word-count', '--runtime-config', 'sentence:rate=60')).code).toBe(0);
-    await vi.waitFor(async () => expect(actionsOf(await healthLog(), 'scale-down').some((a) => a.verdict !== undefined && (a.parameters.parallelism as Record<string, number>).count !== undefined)).toBe(true), {
-      timeout: 2 * E2E_WAIT_MS,
-      interval: 1000,
-    });
+    await vi.waitFor(
+      async () =>
+        expect(
+          actionsOf(await healthLog(), 'scale-down').some(
+            (a) => a.verdict !== undefined && (a.parameters.parallelism as Record<string, number>).count !== undefined,
+          ),
+        ).toBe(true),
+      {
+        timeout: 2 * E2E_WAIT_MS,
+        interval: 1000,
+      },
+    );
     const downs = actionsOf(await healthLog(), 'scale-down');
     for (const down of downs) expect(down.verdict).toBe('helped');
     expect(await parallelism('count')).toBeLessThan(count);
@@ -76,8 +100,18 @@ describe('the health manager', () => {
   }, 600_000);
 
   it('diagnoses one 10x slower instance as a slow instance and handles it without adding instances', async () => {
-    await submit('sentence.rate=400', 'split.costMicros=1000', 'split.parallelism=3', 'split.slowInstance=1', 'split.slowFactor=10', `${POLICY}.scaleDownHoldRounds=1000`);
-    await vi.waitFor(async () => expect(actionsOf(await healthLog(), 'route-around').some((a) => a.verdict === 'helped')).toBe(true), { timeout: 2 * E2E_WAIT_MS, interval: 1000 });
+    await submit(
+      'sentence.rate=400',
+      'split.costMicros=1000',
+      'split.parallelism=3',
+      'split.slowInstance=1',
+      'split.slowFactor=10',
+      `${POLICY}.scaleDownHoldRounds=1000`,
+    );
+    await vi.waitFor(async () => expect(actionsOf(await healthLog(), 'route-around').some((a) => a.verdict === 'helped')).toBe(true), {
+      timeout: 2 * E2E_WAIT_MS,
+      interval: 1000,
+    });
     const log = await healthLog();
     expect(log.rounds.flatMap((r) => r.diagnoses).some((d) => d.type === 'slow-instance' && d.component === 'split')).toBe(true);
     expect(log.rounds.flatMap((r) => r.diagnoses).some((d) => d.type === 'under-provisioned')).toBe(false);
@@ -88,7 +122,10 @@ describe('the health manager', () => {
   it('can be switched off per topology', async () => {
     await submit('sentence.rate=300', 'count.costMicros=1000', 'count.parallelism=1', 'topology.healthManager=false');
     // Long enough for several rounds of an enabled manager (every 3 s), with count saturated throughout.
-    await vi.waitFor(async () => expect((await metrics(home, 'word-count')).count!.executed).toBeGreaterThan(14_000), { timeout: E2E_WAIT_MS, interval: 500 });
+    await vi.waitFor(async () => expect((await metrics(home, 'word-count')).count!.executed).toBeGreaterThan(14_000), {
+      timeout: E2E_WAIT_MS,
+      interval: 500,
+    });
     expect((await metrics(home, 'word-count')).count!.busyFraction).toBeGreaterThan(0.8);
     expect((await healthLog()).rounds).toEqual([]);
     expect(await parallelism('count')).toBe(1);

@@ -90,10 +90,21 @@ afterAll(async () => {
 
 describe('a topology whose package comes over HTTP', () => {
   it('runs word count from a package server, with executors started by their logical command, and kill removes the package', async () => {
-    const submit = await ardea(home, 'submit', cluster, WORD_COUNT, '--config-property', 'topology.metricsIntervalMs=500', '--config-property', 'sentence.rate=2000');
+    const submit = await ardea(
+      home,
+      'submit',
+      cluster,
+      WORD_COUNT,
+      '--config-property',
+      'topology.metricsIntervalMs=500',
+      '--config-property',
+      'sentence.rate=2000',
+    );
     expect(submit.code, submit.stderr).toBe(0);
     // What the CLI prints does not give the signature away.
-    expect(submit.stderr).toMatch(/uploaded package to http:\/\/127\.0\.0\.1:\d+\/packages\/word-count\/word-count-[0-9a-f]+\/topology\.mjs\?…\n/);
+    expect(submit.stderr).toMatch(
+      /uploaded package to http:\/\/127\.0\.0\.1:\d+\/packages\/word-count\/word-count-[0-9a-f]+\/topology\.mjs\?…\n/,
+    );
 
     const client = await createArdea({ cluster, env: { ...process.env, ARDEA_HOME: home } });
     try {
@@ -101,7 +112,10 @@ describe('a topology whose package comes over HTTP', () => {
       const plan = (await client.state.get('packingPlan', TOPOLOGY))!;
       expect(new URL(execution.packageUri).protocol).toBe('http:');
 
-      await vi.waitFor(async () => expect((await client.metrics(TOPOLOGY)).components.count?.executed).toBeGreaterThan(5000), { timeout: 60_000, interval: 500 });
+      await vi.waitFor(async () => expect((await client.metrics(TOPOLOGY)).components.count?.executed).toBeGreaterThan(5000), {
+        timeout: 60_000,
+        interval: 500,
+      });
 
       // Every container that runs instances fetched the package once, over HTTP, into its own cache.
       const fetched = served();
@@ -110,7 +124,11 @@ describe('a topology whose package comes over HTTP', () => {
         const cache = path.join(home, 'topologies', 'remote', TOPOLOGY, `container-${container.id}`, 'package-cache');
         const copies = readdirSync(cache);
         expect(copies).toEqual([`topology-${execution.packageSha256}.mjs`]);
-        expect(createHash('sha256').update(readFileSync(path.join(cache, copies[0]!))).digest('hex')).toBe(execution.packageSha256);
+        expect(
+          createHash('sha256')
+            .update(readFileSync(path.join(cache, copies[0]!)))
+            .digest('hex'),
+        ).toBe(execution.packageSha256);
       }
 
       // Containers run the logical command, resolved to this installation's bin; nothing Ardea gave
@@ -139,10 +157,13 @@ describe('a topology whose package comes over HTTP', () => {
         { timeout: 60_000, interval: 200 },
       );
       const afterRestart = (await client.metrics(TOPOLOGY)).components.count?.executed ?? 0;
-      await vi.waitFor(async () => expect((await client.metrics(TOPOLOGY)).components.count!.executed).toBeGreaterThan(afterRestart + 5000), {
-        timeout: 60_000,
-        interval: 500,
-      });
+      await vi.waitFor(
+        async () => expect((await client.metrics(TOPOLOGY)).components.count!.executed).toBeGreaterThan(afterRestart + 5000),
+        {
+          timeout: 60_000,
+          interval: 500,
+        },
+      );
       expect(served()).toHaveLength(fetched.length);
       renameSync(`${cluster}.away`, cluster);
 

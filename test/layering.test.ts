@@ -56,10 +56,18 @@ describe('the layering check that npm test runs', () => {
     write('app/ardea.ts', "import { engine } from '../runtime/engine.js';\nexport const createArdea = engine;\n", plantedTop);
     write('app/submit.ts', "import { createArdea } from './ardea.js';\nexport const submit = createArdea;\n", plantedTop);
     write('cli/program.ts', "import { submit } from '../app/submit.js';\nexport const program = submit;\n", plantedTop);
-    write('main/cli-main.ts', "import { program } from '../cli/program.js';\nimport { createArdea } from '../app/ardea.js';\nexport const run = program + createArdea;\n", plantedTop);
+    write(
+      'main/cli-main.ts',
+      "import { program } from '../cli/program.js';\nimport { createArdea } from '../app/ardea.js';\nexport const run = program + createArdea;\n",
+      plantedTop,
+    );
     write('main/supervisor-main.ts', "import { run } from './cli-main.js';\nexport const supervise = run;\n", plantedTop);
     write('index.ts', "export { createArdea } from './app/ardea.js';\n", plantedTop);
-    write('runtime/kit.ts', "import type { createArdea } from '../app/ardea.js';\nexport const kit = 1 as unknown as typeof createArdea;\n", plantedTop);
+    write(
+      'runtime/kit.ts',
+      "import type { createArdea } from '../app/ardea.js';\nexport const kit = 1 as unknown as typeof createArdea;\n",
+      plantedTop,
+    );
     write('scheduler/launch.ts', "import { supervise } from '../main/supervisor-main.js';\nexport const launch = supervise;\n", plantedTop);
     const result = await check(plantedTop);
     expect(result.code).toBe(1);

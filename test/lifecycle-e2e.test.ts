@@ -2,7 +2,18 @@ import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createArdea } from '@ardea/core';
-import { ardea, CLEANUP_TIMEOUT_MS, commandLine, E2E_WAIT_MS, freshHome, metrics, processesOf, removeHome, repoRoot, startArdea } from './support.js';
+import {
+  ardea,
+  CLEANUP_TIMEOUT_MS,
+  commandLine,
+  E2E_WAIT_MS,
+  freshHome,
+  metrics,
+  processesOf,
+  removeHome,
+  repoRoot,
+  startArdea,
+} from './support.js';
 
 const WORD_COUNT = path.join(repoRoot, 'examples', 'word-count');
 const FAILS_TO_START = path.join(repoRoot, 'test', 'topologies', 'fails-to-start');
@@ -65,7 +76,10 @@ describe('a supervisor that dies', () => {
     expect(await listed()).toMatch(/^word-count\s+RUNNING\s/m);
     expect(supervisorOf()).not.toBe(supervisor);
     const before = (await metrics(home, NAME)).count?.executed ?? 0;
-    await vi.waitFor(async () => expect((await metrics(home, NAME)).count!.executed).toBeGreaterThan(before + 2000), { timeout: E2E_WAIT_MS, interval: 500 });
+    await vi.waitFor(async () => expect((await metrics(home, NAME)).count!.executed).toBeGreaterThan(before + 2000), {
+      timeout: E2E_WAIT_MS,
+      interval: 500,
+    });
 
     expect(await ardea(home, 'kill', 'local', NAME)).toMatchObject({ code: 0, stdout: 'topology word-count killed\n' });
     await nothingLeft();
@@ -95,7 +109,12 @@ describe('kill during an update', () => {
     // Those go through the API the CLI calls, so that they land at the moment and not a CLI start-up later.
     const client = await createArdea({ cluster: 'local', env: { ...process.env, ARDEA_HOME: home } });
     try {
-      const moments = [undefined, /stored the new packing plan/, /starting container\(s\)/, /waiting for new containers|published; waiting/];
+      const moments = [
+        undefined,
+        /stored the new packing plan/,
+        /starting container\(s\)/,
+        /waiting for new containers|published; waiting/,
+      ];
       for (const moment of moments) {
         await submitWordCount();
         const update = startArdea(home, 'update', 'local', NAME, '--component-parallelism', 'count:6');
@@ -114,7 +133,10 @@ describe('kill during an update', () => {
         const context = `kill at ${String(moment ?? 'the start, from the CLI')}: kill said ${killed}; update said ${updated.stderr}`;
         expect(processesOf(home), context).toEqual([]);
         expect(await listed(), context).toBe('no topologies on cluster local\n');
-        expect(await ardea(home, 'kill', 'local', NAME), context).toMatchObject({ code: 1, stderr: "ardea: no topology 'word-count' on cluster local\n" });
+        expect(await ardea(home, 'kill', 'local', NAME), context).toMatchObject({
+          code: 1,
+          stderr: "ardea: no topology 'word-count' on cluster local\n",
+        });
       }
     } finally {
       await client.close();
@@ -127,26 +149,37 @@ describe('kill during an update', () => {
 describe('an instance that fails to start', () => {
   it.each([
     ['a bolt whose prepare throws', [], 'sink', /^container_\d+_sink_\d+$/, 'sink 0 cannot reach its database', 'Sink.prepare'],
-    ['a spout whose open throws', ['source.failInOpen=true', 'sink.failFromIndex=1'], 'source', /^container_\d+_source_\d+$/, 'source cannot open its queue', 'Source.open'],
-  ])('%s fails submit at once with the instance, the exception and its stack, and leaves nothing', async (_, properties, component, instance, message, frame) => {
-    const submit = await ardea(home, 'submit', 'local', FAILS_TO_START, ...properties.flatMap((p) => ['--config-property', p]));
-    expect(submit.code).toBe(1);
-    const lines = submit.stderr.split('\n');
-    const error = lines.findIndex((line) => line.startsWith('ardea:'));
-    const match = /^ardea: instance (\S+) of component '(\w+)' failed to start: (.*)$/.exec(lines[error] ?? '');
-    expect(match, submit.stderr).not.toBeNull();
-    expect(match![1]).toMatch(instance);
-    expect(match![2]).toBe(component);
-    expect(match![3]).toBe(message);
-    // The stack follows, indented, down to the user's code.
-    expect(lines[error + 1]).toBe(`  Error: ${message}`);
-    expect(lines[error + 2]).toMatch(new RegExp(`^ {6}at ${frame.replace('.', '\\.')} \\(file://.*topology\\.mjs:\\d+:\\d+\\)$`));
-    expect(submit.stderr).not.toMatch(/did not start within/);
+    [
+      'a spout whose open throws',
+      ['source.failInOpen=true', 'sink.failFromIndex=1'],
+      'source',
+      /^container_\d+_source_\d+$/,
+      'source cannot open its queue',
+      'Source.open',
+    ],
+  ])(
+    '%s fails submit at once with the instance, the exception and its stack, and leaves nothing',
+    async (_, properties, component, instance, message, frame) => {
+      const submit = await ardea(home, 'submit', 'local', FAILS_TO_START, ...properties.flatMap((p) => ['--config-property', p]));
+      expect(submit.code).toBe(1);
+      const lines = submit.stderr.split('\n');
+      const error = lines.findIndex((line) => line.startsWith('ardea:'));
+      const match = /^ardea: instance (\S+) of component '(\w+)' failed to start: (.*)$/.exec(lines[error] ?? '');
+      expect(match, submit.stderr).not.toBeNull();
+      expect(match![1]).toMatch(instance);
+      expect(match![2]).toBe(component);
+      expect(match![3]).toBe(message);
+      // The stack follows, indented, down to the user's code.
+      expect(lines[error + 1]).toBe(`  Error: ${message}`);
+      expect(lines[error + 2]).toMatch(new RegExp(`^ {6}at ${frame.replace('.', '\\.')} \\(file://.*topology\\.mjs:\\d+:\\d+\\)$`));
+      expect(submit.stderr).not.toMatch(/did not start within/);
 
-    expect(processesOf(home)).toEqual([]);
-    expect(await listed()).toBe('no topologies on cluster local\n');
-    expect(existsSync(path.join(home, 'packages', 'local', 'fails-to-start'))).toBe(false);
-  }, 300_000);
+      expect(processesOf(home)).toEqual([]);
+      expect(await listed()).toBe('no topologies on cluster local\n');
+      expect(existsSync(path.join(home, 'packages', 'local', 'fails-to-start'))).toBe(false);
+    },
+    300_000,
+  );
 
   it('fails an update that adds it, which rolls back to the running plan', async () => {
     const submit = await ardea(home, 'submit', 'local', FAILS_TO_START, '--config-property', 'sink.failFromIndex=1');
@@ -157,7 +190,9 @@ describe('an instance that fails to start', () => {
       /^ardea: update of 'fails-to-start' failed and was rolled back to the previous plan: instance container_\d+_sink_\d+ of component 'sink' failed to start: sink 1 cannot reach its database\n {2}Error: sink 1 cannot reach its database\n {6}at Sink\.prepare /m,
     );
     const described = await ardea(home, 'describe', 'local', 'fails-to-start', '--json');
-    const sink = (JSON.parse(described.stdout) as { topology: { components: Array<{ name: string; parallelism: number }> } }).topology.components.find((c) => c.name === 'sink');
+    const sink = (
+      JSON.parse(described.stdout) as { topology: { components: Array<{ name: string; parallelism: number }> } }
+    ).topology.components.find((c) => c.name === 'sink');
     expect(sink?.parallelism).toBe(1);
     await vi.waitFor(async () => expect(await listed()).toMatch(/^fails-to-start\s+RUNNING\s/m), { timeout: E2E_WAIT_MS, interval: 500 });
   }, 300_000);

@@ -2,7 +2,18 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createArdea, MAX_BATCH_BYTES } from '@ardea/core';
-import { ardea, CLEANUP_TIMEOUT_MS, droppedTuples, E2E_WAIT_MS, freshHome, metrics, processesOf, removeHome, repoRoot, type ComponentCounts } from './support.js';
+import {
+  ardea,
+  CLEANUP_TIMEOUT_MS,
+  droppedTuples,
+  E2E_WAIT_MS,
+  freshHome,
+  metrics,
+  processesOf,
+  removeHome,
+  repoRoot,
+  type ComponentCounts,
+} from './support.js';
 
 const WORD_COUNT = path.join(repoRoot, 'examples', 'word-count');
 /** Every test has its own ARDEA_HOME, and whatever it left running is stopped after it, passed or not. */
@@ -36,12 +47,24 @@ async function drained(topology: string): Promise<Record<string, ComponentCounts
 
 describe('word count on the local pool', () => {
   it('submits, counts, drains on deactivate without loss, resumes, and kills without leftovers', async () => {
-    const submit = await ardea(home, 'submit', 'local', WORD_COUNT, '--config-property', 'topology.metricsIntervalMs=500', '--config-property', 'sentence.rate=2000');
+    const submit = await ardea(
+      home,
+      'submit',
+      'local',
+      WORD_COUNT,
+      '--config-property',
+      'topology.metricsIntervalMs=500',
+      '--config-property',
+      'sentence.rate=2000',
+    );
     expect(submit.stderr).toContain('3/3 containers running, physical plan live');
     expect(submit).toMatchObject({ code: 0 });
     expect(submit.stdout).toMatch(/^topology word-count \(id word-count-[0-9a-f]+\) is running on local in 3 containers\n$/);
 
-    await vi.waitFor(async () => expect((await metrics(home, 'word-count')).count?.executed).toBeGreaterThan(5000), { timeout: E2E_WAIT_MS, interval: 500 });
+    await vi.waitFor(async () => expect((await metrics(home, 'word-count')).count?.executed).toBeGreaterThan(5000), {
+      timeout: E2E_WAIT_MS,
+      interval: 500,
+    });
 
     expect(await ardea(home, 'deactivate', 'local', 'word-count')).toMatchObject({ code: 0, stdout: 'topology word-count is PAUSED\n' });
     const paused = await drained('word-count');
@@ -51,10 +74,13 @@ describe('word count on the local pool', () => {
     expect(await droppedTuples(home, 'word-count')).toBe(0);
 
     expect(await ardea(home, 'activate', 'local', 'word-count')).toMatchObject({ code: 0, stdout: 'topology word-count is RUNNING\n' });
-    await vi.waitFor(async () => expect((await metrics(home, 'word-count')).count!.executed).toBeGreaterThan(paused.count!.executed + 5000), {
-      timeout: E2E_WAIT_MS,
-      interval: 500,
-    });
+    await vi.waitFor(
+      async () => expect((await metrics(home, 'word-count')).count!.executed).toBeGreaterThan(paused.count!.executed + 5000),
+      {
+        timeout: E2E_WAIT_MS,
+        interval: 500,
+      },
+    );
 
     const list = await ardea(home, 'list', 'local');
     expect(list.stdout).toMatch(/^word-count\s+RUNNING\s/m);
@@ -70,7 +96,20 @@ describe('word count on the local pool', () => {
   }, 600_000);
 
   it('survives SIGKILL of a container: the supervisor restarts it and counting resumes', async () => {
-    expect((await ardea(home, 'submit', 'local', WORD_COUNT, '--config-property', 'topology.metricsIntervalMs=500', '--config-property', 'sentence.rate=2000')).code).toBe(0);
+    expect(
+      (
+        await ardea(
+          home,
+          'submit',
+          'local',
+          WORD_COUNT,
+          '--config-property',
+          'topology.metricsIntervalMs=500',
+          '--config-property',
+          'sentence.rate=2000',
+        )
+      ).code,
+    ).toBe(0);
     const client = await createArdea({ cluster: 'local', env: { ...process.env, ARDEA_HOME: home } });
     try {
       const before = await client.status('word-count');
@@ -101,15 +140,30 @@ describe('word count on the local pool', () => {
 describe('a crashing instance', () => {
   it('is restarted alone by its stream manager while its container keeps running', async () => {
     const marker = path.join(home, 'fragile-crashed');
-    const submit = await ardea(home, 'submit', 'local', path.join(repoRoot, 'test', 'topologies', 'crash-once'), '--config-property', 'topology.metricsIntervalMs=300', '--config-property', `fragile.markerFile=${marker}`);
+    const submit = await ardea(
+      home,
+      'submit',
+      'local',
+      path.join(repoRoot, 'test', 'topologies', 'crash-once'),
+      '--config-property',
+      'topology.metricsIntervalMs=300',
+      '--config-property',
+      `fragile.markerFile=${marker}`,
+    );
     expect(submit.code, submit.stderr).toBe(0);
     const client = await createArdea({ cluster: 'local', env: { ...process.env, ARDEA_HOME: home } });
     try {
       const containers = await client.status('crash-once');
-      await vi.waitFor(async () => expect((await metrics(home, 'crash-once')).fragile).toMatchObject({ restarts: 1 }), { timeout: E2E_WAIT_MS, interval: 300 });
+      await vi.waitFor(async () => expect((await metrics(home, 'crash-once')).fragile).toMatchObject({ restarts: 1 }), {
+        timeout: E2E_WAIT_MS,
+        interval: 300,
+      });
       expect(existsSync(marker)).toBe(true);
       const executed = (await metrics(home, 'crash-once')).fragile!.executed;
-      await vi.waitFor(async () => expect((await metrics(home, 'crash-once')).fragile!.executed).toBeGreaterThan(executed + 1000), { timeout: E2E_WAIT_MS, interval: 300 });
+      await vi.waitFor(async () => expect((await metrics(home, 'crash-once')).fragile!.executed).toBeGreaterThan(executed + 1000), {
+        timeout: E2E_WAIT_MS,
+        interval: 300,
+      });
       expect(await client.status('crash-once')).toEqual(containers);
     } finally {
       await client.close();
@@ -138,7 +192,10 @@ describe('backpressure', () => {
       'topology.healthManager=false',
     );
     expect(submit.code, submit.stderr).toBe(0);
-    await vi.waitFor(async () => expect((await metrics(home, 'slow-sink')).sink!.backpressureMs).toBeGreaterThan(500), { timeout: E2E_WAIT_MS, interval: 500 });
+    await vi.waitFor(async () => expect((await metrics(home, 'slow-sink')).sink!.backpressureMs).toBeGreaterThan(500), {
+      timeout: E2E_WAIT_MS,
+      interval: 500,
+    });
     const during = await metrics(home, 'slow-sink');
     // The sink takes 300 µs a tuple, so at most about 3,300 a second, however fast the machine: the
     // spout is held to that pace, not its own (hundreds of thousands a second).
@@ -184,9 +241,15 @@ describe('a spout that reports its backlog', () => {
       ].flatMap((p) => ['--config-property', p]),
     );
     expect(submit.code, submit.stderr).toBe(0);
-    await vi.waitFor(async () => expect((await metrics(home, 'queue-source')).source!.backlog).toBeGreaterThan(2000), { timeout: E2E_WAIT_MS, interval: 500 });
+    await vi.waitFor(async () => expect((await metrics(home, 'queue-source')).source!.backlog).toBeGreaterThan(2000), {
+      timeout: E2E_WAIT_MS,
+      interval: 500,
+    });
     const first = (await metrics(home, 'queue-source')).source!.backlog!;
-    await vi.waitFor(async () => expect((await metrics(home, 'queue-source')).source!.backlog).toBeGreaterThan(first + 1000), { timeout: E2E_WAIT_MS, interval: 500 });
+    await vi.waitFor(async () => expect((await metrics(home, 'queue-source')).source!.backlog).toBeGreaterThan(first + 1000), {
+      timeout: E2E_WAIT_MS,
+      interval: 500,
+    });
 
     const client = await createArdea({ cluster: 'local', env: { ...process.env, ARDEA_HOME: home } });
     try {
@@ -201,7 +264,11 @@ describe('a spout that reports its backlog', () => {
           const key = `${source!.emitted}+${source!.backlog}`;
           if (!reports.has(key)) {
             const arrived = new Set(samples(log).map(([, count]) => count));
-            reports.set(key, { emitted: source!.emitted, backlog: source!.backlog!, sampled: arrived.has(source!.emitted + source!.backlog!) });
+            reports.set(key, {
+              emitted: source!.emitted,
+              backlog: source!.backlog!,
+              sampled: arrived.has(source!.emitted + source!.backlog!),
+            });
             if (previousEmitted >= 0 && source!.emitted !== previousEmitted) emitting++;
             previousEmitted = source!.emitted;
           }
@@ -221,14 +288,19 @@ describe('a spout that reports its backlog', () => {
     const windowMs = 5000;
     const windowed = await ardea(home, 'metrics', 'local', 'queue-source', '--json', '--window', String(windowMs));
     const answeredAt = Date.now();
-    const { source, sink } = (JSON.parse(windowed.stdout) as { components: Record<string, { emitRate: number; backlogGrowthRate?: number; backlog?: number }> }).components;
+    const { source, sink } = (
+      JSON.parse(windowed.stdout) as { components: Record<string, { emitRate: number; backlogGrowthRate?: number; backlog?: number }> }
+    ).components;
     // Once a sample follows the answer, every gap around the window's reports is in the log.
     await vi.waitFor(() => expect(samples(log).at(-1)![0]).toBeGreaterThan(answeredAt), { timeout: E2E_WAIT_MS, interval: 100 });
     const times = samples(log).map(([at]) => at);
     const longestGap = Math.max(...times.slice(1).map((at, i) => at - times[i]!));
     // ±1 for the arrivals counted in whole messages at each end.
     const tolerance = (rate * longestGap) / windowMs + 2 / (windowMs / 1000);
-    expect(Math.abs(source!.emitRate + source!.backlogGrowthRate! - rate), `longest gap between backlog samples ${longestGap} ms`).toBeLessThanOrEqual(tolerance);
+    expect(
+      Math.abs(source!.emitRate + source!.backlogGrowthRate! - rate),
+      `longest gap between backlog samples ${longestGap} ms`,
+    ).toBeLessThanOrEqual(tolerance);
     expect(sink!.backlog).toBeUndefined();
     expect((await ardea(home, 'kill', 'local', 'queue-source')).code).toBe(0);
   }, 600_000);
@@ -236,17 +308,32 @@ describe('a spout that reports its backlog', () => {
 
 describe('submitting a malformed topology', () => {
   it.each([
-    ['cycle', /^ardea: topology package .*cycle failed while loading: topology 'cycle' has a cycle: a -> b -> a; streams must form a DAG\n$/],
+    [
+      'cycle',
+      /^ardea: topology package .*cycle failed while loading: topology 'cycle' has a cycle: a -> b -> a; streams must form a DAG\n$/,
+    ],
     [
       'unknown-stream',
       /^ardea: topology package .*unknown-stream failed while loading: bolt 'sink' subscribes to stream 'alerts' of 'source', which declares no such stream \(declared: default\)\n$/,
     ],
-    ['no-export', /^ardea: topology package .*no-export: topology\.mjs does not default-export a topology; end it with `export default builder\.build\(\)`\n$/],
-  ])('%s fails with one clear line and leaves nothing behind', async (name, message) => {
-    const result = await ardea(home, 'submit', 'local', path.join(repoRoot, 'test', 'topologies', name));
-    expect(result.code).toBe(1);
-    expect(result.stderr.split('\n').filter((l) => l.startsWith('ardea:')).join('\n') + '\n').toMatch(message);
-    expect((await ardea(home, 'list', 'local')).stdout).toBe('no topologies on cluster local\n');
-    expect(processesOf(home)).toEqual([]);
-  }, 300_000);
+    [
+      'no-export',
+      /^ardea: topology package .*no-export: topology\.mjs does not default-export a topology; end it with `export default builder\.build\(\)`\n$/,
+    ],
+  ])(
+    '%s fails with one clear line and leaves nothing behind',
+    async (name, message) => {
+      const result = await ardea(home, 'submit', 'local', path.join(repoRoot, 'test', 'topologies', name));
+      expect(result.code).toBe(1);
+      expect(
+        result.stderr
+          .split('\n')
+          .filter((l) => l.startsWith('ardea:'))
+          .join('\n') + '\n',
+      ).toMatch(message);
+      expect((await ardea(home, 'list', 'local')).stdout).toBe('no topologies on cluster local\n');
+      expect(processesOf(home)).toEqual([]);
+    },
+    300_000,
+  );
 });

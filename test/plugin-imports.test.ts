@@ -93,7 +93,10 @@ describe('plugins import core only through @ardea/core/plugin and @ardea/core/te
     write('plugins/mainframe/src/nested/ids.test.ts', "import { poolResourceName } from '@ardea/core/dist/scheduler/pool-kit/index.js';\n");
     write('plugins/mainframe/dist/index.js', "export * from '@ardea/core';\n");
     write('plugins/no-sources-yet/README.md', '# nothing to check\n');
-    write('examples/custom-health-policy/src/index.ts', "import { HealthPolicy } from '@ardea/core/plugin';\nimport { simulate } from '@ardea/core/testing';\n");
+    write(
+      'examples/custom-health-policy/src/index.ts',
+      "import { HealthPolicy } from '@ardea/core/plugin';\nimport { simulate } from '@ardea/core/testing';\n",
+    );
     expect(pluginImportViolations(planted)).toEqual([
       `${path.join('plugins', 'mainframe', 'src', 'mainframe-scheduler.ts')} imports '@ardea/core'`,
       `${path.join('plugins', 'mainframe', 'src', 'nested', 'ids.test.ts')} imports '@ardea/core/dist/scheduler/pool-kit/index.js'`,

@@ -9,7 +9,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { buildTopologyPackage, SilentLogger, StreamManager, type PackingPlan, type PhysicalPlan, type TopologyDefinition } from '@ardea/core';
+import {
+  buildTopologyPackage,
+  SilentLogger,
+  StreamManager,
+  type PackingPlan,
+  type PhysicalPlan,
+  type TopologyDefinition,
+} from '@ardea/core';
 import type { MetricsReport } from '../core/dist/runtime/control-messages.js';
 import { acceptAuthenticated, connectAuthenticated, listen, type Link } from '../core/dist/runtime/link.js';
 import { decodeDataFrame, Emitter, OutboundBatches, StreamTable } from '../core/dist/runtime/routing.js';
@@ -114,7 +121,13 @@ beforeAll(async () => {
   });
   const packingPlan = (relaysHere: readonly number[]): PackingPlan => ({
     topologyId: definition.id,
-    containers: [{ id: 1, instances: relaysHere.map((taskId, index) => ({ component: 'relay', taskId, componentIndex: index, resources })), required: resources }],
+    containers: [
+      {
+        id: 1,
+        instances: relaysHere.map((taskId, index) => ({ component: 'relay', taskId, componentIndex: index, resources })),
+        required: resources,
+      },
+    ],
   });
   streamManager = new StreamManager({
     definition,
@@ -131,7 +144,13 @@ beforeAll(async () => {
   });
   await streamManager.start();
   await vi.waitFor(() => expect(dataPort).toBeGreaterThan(0), { timeout: E2E_WAIT_MS });
-  peerLink = await connectAuthenticated({ host: HOST, port: dataPort, secret: SECRET, identity: { role: 'peer', containerId: 2, topologyId: definition.id }, logger });
+  peerLink = await connectAuthenticated({
+    host: HOST,
+    port: dataPort,
+    secret: SECRET,
+    identity: { role: 'peer', containerId: 2, topologyId: definition.id },
+    logger,
+  });
 }, 300_000);
 
 afterAll(async () => {
@@ -162,7 +181,10 @@ describe.sequential('a stream manager receiving frames ahead of its plans', { ti
     peerLink.sendControl({ type: 'fence', containerId: 2, version: 1 });
     await vi.waitFor(() => expect(appliedVersions).toContain(1), { timeout: E2E_WAIT_MS, interval: 50 });
     masterLink!.sendControl({ type: 'pplan', plan: plan(2, [RELAY_HERE, RELAY_ADDED]) });
-    await vi.waitFor(() => expect(arrivedAtPeer).toEqual(['before-any-plan', 'for-the-added-instance']), { timeout: E2E_WAIT_MS, interval: 50 });
+    await vi.waitFor(() => expect(arrivedAtPeer).toEqual(['before-any-plan', 'for-the-added-instance']), {
+      timeout: E2E_WAIT_MS,
+      interval: 50,
+    });
     expect(lastHeartbeat()!.streamManager.droppedTuples).toBe(0);
   });
 
@@ -172,7 +194,10 @@ describe.sequential('a stream manager receiving frames ahead of its plans', { ti
     peerLink.sendControl({ type: 'fence', containerId: 2, version: 3 });
     await vi.waitFor(() => expect(appliedVersions).toContain(3), { timeout: E2E_WAIT_MS, interval: 50 });
     peerLink.sendFrame(frameTo(RELAY_HERE, 'after-its-fence'));
-    await vi.waitFor(() => expect(lastHeartbeat()!.streamManager).toMatchObject({ droppedFrames: 1, droppedTuples: 1 }), { timeout: E2E_WAIT_MS, interval: 50 });
+    await vi.waitFor(() => expect(lastHeartbeat()!.streamManager).toMatchObject({ droppedFrames: 1, droppedTuples: 1 }), {
+      timeout: E2E_WAIT_MS,
+      interval: 50,
+    });
     expect(lastHeartbeat()!.instances[`container_1_relay_${RELAY_HERE}`]).toBeUndefined();
   });
 });

@@ -16,7 +16,13 @@ afterEach(async () => {
 }, CLEANUP_TIMEOUT_MS);
 
 async function submit(topology: string, ...properties: string[]): Promise<void> {
-  const result = await ardea(home, 'submit', 'local', topology, ...['topology.metricsIntervalMs=300', ...properties].flatMap((p) => ['--config-property', p]));
+  const result = await ardea(
+    home,
+    'submit',
+    'local',
+    topology,
+    ...['topology.metricsIntervalMs=300', ...properties].flatMap((p) => ['--config-property', p]),
+  );
   expect(result.code, result.stderr).toBe(0);
 }
 
@@ -24,13 +30,17 @@ async function submit(topology: string, ...properties: string[]): Promise<void> 
 async function components(topology: string): Promise<Record<string, ComponentMetrics & { instances?: Record<string, ComponentMetrics> }>> {
   const result = await ardea(home, 'metrics', 'local', topology, '--json', '--instances', '--window', '2000');
   if (result.code !== 0) throw new Error(`ardea metrics failed: ${result.stderr}`);
-  return (JSON.parse(result.stdout) as { components: Record<string, ComponentMetrics & { instances?: Record<string, ComponentMetrics> }> }).components;
+  return (JSON.parse(result.stdout) as { components: Record<string, ComponentMetrics & { instances?: Record<string, ComponentMetrics> }> })
+    .components;
 }
 
 describe('per-stream metrics', () => {
   it('count what a component emits on each of its streams, which is what each reader of a stream gets', async () => {
     await submit(path.join(TOPOLOGIES, 'side-stream'));
-    await vi.waitFor(async () => expect((await components('side-stream')).mirror?.executed).toBe(2000), { timeout: E2E_WAIT_MS, interval: 500 });
+    await vi.waitFor(async () => expect((await components('side-stream')).mirror?.executed).toBe(2000), {
+      timeout: E2E_WAIT_MS,
+      interval: 500,
+    });
     const m = await components('side-stream');
     expect(m.source!.emitted).toBe(14_000);
     expect(m.source!.emittedByStream).toEqual({ default: 13_000, side: 1000 });
@@ -51,13 +61,20 @@ describe('runtime config', () => {
           .map((line) => JSON.parse(line) as { event: 'open' | 'change'; limit: number; mode: string | null })
       : [];
   const stored = async () =>
-    (JSON.parse((await ardea(home, 'describe', 'local', 'config-probe', '--json')).stdout) as { physicalPlan: { runtimeConfig: Record<string, Record<string, unknown>> } }).physicalPlan.runtimeConfig;
+    (
+      JSON.parse((await ardea(home, 'describe', 'local', 'config-probe', '--json')).stdout) as {
+        physicalPlan: { runtimeConfig: Record<string, Record<string, unknown>> };
+      }
+    ).physicalPlan.runtimeConfig;
   const update = (change: string) => ardea(home, 'update', 'local', 'config-probe', '--runtime-config', change);
 
   it('refuses keys and values a component does not take, stores what it took, and restarted instances start with it', async () => {
     const log = path.join(home, 'probe.log');
     await submit(path.join(TOPOLOGIES, 'config-probe'), `probe.log=${log}`);
-    await vi.waitFor(() => expect(probeEvents(log)).toEqual([{ event: 'open', task: 1, limit: 10, mode: null }]), { timeout: E2E_WAIT_MS, interval: 200 });
+    await vi.waitFor(() => expect(probeEvents(log)).toEqual([{ event: 'open', task: 1, limit: 10, mode: null }]), {
+      timeout: E2E_WAIT_MS,
+      interval: 200,
+    });
 
     for (const [change, why] of [
       ['probe:limit=abc', `probe:limit="abc" refused by component 'probe': limit takes an integer ≥ 0`],
@@ -73,26 +90,47 @@ describe('runtime config', () => {
     }
     expect(await stored()).toEqual({});
     // A dry run makes the same check.
-    expect((await ardea(home, 'update', 'local', 'config-probe', '--runtime-config', 'probe:limit=abc', '--dry-run')).stderr).toContain(`refused by component 'probe'`);
-    expect(await ardea(home, 'update', 'local', 'config-probe', '--runtime-config', 'probe:limit=3', '--dry-run')).toMatchObject({ code: 0, stdout: 'dry run: would set probe:limit=3\n' });
+    expect((await ardea(home, 'update', 'local', 'config-probe', '--runtime-config', 'probe:limit=abc', '--dry-run')).stderr).toContain(
+      `refused by component 'probe'`,
+    );
+    expect(await ardea(home, 'update', 'local', 'config-probe', '--runtime-config', 'probe:limit=3', '--dry-run')).toMatchObject({
+      code: 0,
+      stdout: 'dry run: would set probe:limit=3\n',
+    });
 
     expect(await update('probe:limit=7')).toMatchObject({ code: 0 });
     // onConfigChange throws: reported to the CLI, and the value is not kept.
     const rejected = await update('probe:mode=picky');
     expect(rejected.code).toBe(1);
-    expect(rejected.stderr).toMatch(/^ardea: .*probe:mode="picky" rejected by onConfigChange of container_1_probe_1: .*picky mode is not supported by this probe; the previous values were restored\n$/);
+    expect(rejected.stderr).toMatch(
+      /^ardea: .*probe:mode="picky" rejected by onConfigChange of container_1_probe_1: .*picky mode is not supported by this probe; the previous values were restored\n$/,
+    );
     expect(await stored()).toEqual({ probe: { limit: 7 } });
     expect(probeEvents(log).at(-1)).toEqual({ event: 'change', task: 1, limit: 7, mode: null });
 
     // A restarted container opens its instances with the last accepted values, not the submit-time ones.
     expect(await ardea(home, 'restart', 'local', 'config-probe', '1')).toMatchObject({ code: 0 });
-    await vi.waitFor(() => expect(probeEvents(log).filter((e) => e.event === 'open')).toHaveLength(2), { timeout: E2E_WAIT_MS, interval: 200 });
-    expect(probeEvents(log).filter((e) => e.event === 'open').at(-1)).toEqual({ event: 'open', task: 1, limit: 7, mode: null });
+    await vi.waitFor(() => expect(probeEvents(log).filter((e) => e.event === 'open')).toHaveLength(2), {
+      timeout: E2E_WAIT_MS,
+      interval: 200,
+    });
+    expect(
+      probeEvents(log)
+        .filter((e) => e.event === 'open')
+        .at(-1),
+    ).toEqual({ event: 'open', task: 1, limit: 7, mode: null });
 
     // So does a worker that crashed and was restarted by its stream manager.
     expect(await update('probe:limit=13')).toMatchObject({ code: 0 });
-    await vi.waitFor(() => expect(probeEvents(log).filter((e) => e.event === 'open')).toHaveLength(3), { timeout: E2E_WAIT_MS, interval: 200 });
-    expect(probeEvents(log).filter((e) => e.event === 'open').at(-1)).toEqual({ event: 'open', task: 1, limit: 13, mode: null });
+    await vi.waitFor(() => expect(probeEvents(log).filter((e) => e.event === 'open')).toHaveLength(3), {
+      timeout: E2E_WAIT_MS,
+      interval: 200,
+    });
+    expect(
+      probeEvents(log)
+        .filter((e) => e.event === 'open')
+        .at(-1),
+    ).toEqual({ event: 'open', task: 1, limit: 13, mode: null });
   }, 600_000);
 });
 
@@ -124,17 +162,25 @@ describe('a hung worker', () => {
     // No health manager: the stream manager alone must notice.
     await submit(path.join(TOPOLOGIES, 'hang-once'), `work.log=${log}`, 'topology.hungInstanceMs=2000', 'topology.healthManager=false');
     type Entry = { task: number; n?: number; emittedAt?: number; event?: 'hang' | 'prepared'; at?: number };
-    await vi.waitFor(() => expect(jsonLines<Entry>(log).some((e) => e.event === 'prepared')).toBe(true), { timeout: 2 * E2E_WAIT_MS, interval: 500 });
+    await vi.waitFor(() => expect(jsonLines<Entry>(log).some((e) => e.event === 'prepared')).toBe(true), {
+      timeout: 2 * E2E_WAIT_MS,
+      interval: 500,
+    });
     const hang = jsonLines<Entry>(log).find((e) => e.event === 'hang')!;
     const prepared = jsonLines<Entry>(log).find((e) => e.event === 'prepared')!;
     expect(prepared.task).toBe(hang.task);
     const detected = containerLogs('hang-once').find((e) => e.msg.includes('made no progress'));
-    expect(detected?.msg).toMatch(/^instance container_\d_work_\d+ made no progress for \d+ ms \(hungInstanceMs 2000\); terminating and restarting it$/);
+    expect(detected?.msg).toMatch(
+      /^instance container_\d_work_\d+ made no progress for \d+ ms \(hungInstanceMs 2000\); terminating and restarting it$/,
+    );
     const detectedAt = Date.parse(detected!.time);
     expect(detectedAt - hang.at!).toBeGreaterThanOrEqual(2000);
 
     // Flow resumes to the restarted instance.
-    await vi.waitFor(() => expect(jsonLines<Entry>(log).some((e) => e.task === hang.task && e.emittedAt! > prepared.at!)).toBe(true), { timeout: E2E_WAIT_MS, interval: 500 });
+    await vi.waitFor(() => expect(jsonLines<Entry>(log).some((e) => e.task === hang.task && e.emittedAt! > prepared.at!)).toBe(true), {
+      timeout: E2E_WAIT_MS,
+      interval: 500,
+    });
     const tuples = jsonLines<Entry>(log).filter((e) => e.n !== undefined);
     // While it hung and restarted, the others kept executing; from shortly after it was found hung
     // (the spout hears of it by message) until its new worker was ready, shuffle sent it nothing.
@@ -162,16 +208,26 @@ describe('a container over its RAM', () => {
       'healthmgr.policies.auto-restart.windowMs=4000',
     );
     type Entry = { event: 'prepared' | 'hogging'; task: number; at: number };
-    await vi.waitFor(async () => expect((await components('memory-hog')).hog?.memoryRestarts).toBe(1), { timeout: 2 * E2E_WAIT_MS, interval: 500 });
+    await vi.waitFor(async () => expect((await components('memory-hog')).hog?.memoryRestarts).toBe(1), {
+      timeout: 2 * E2E_WAIT_MS,
+      interval: 500,
+    });
     expect(jsonLines<Entry>(log).some((e) => e.event === 'hogging')).toBe(true);
     const exceeded = containerLogs('memory-hog').find((e) => e.msg.includes('exceeds its RAM'));
-    expect(exceeded?.msg).toMatch(/^container RSS \d+ MiB exceeds its RAM of 704 MiB; instance container_1_hog_\d+ holds \d+ MiB of its 256 MiB; terminating and restarting it$/);
+    expect(exceeded?.msg).toMatch(
+      /^container RSS \d+ MiB exceeds its RAM of 704 MiB; instance container_1_hog_\d+ holds \d+ MiB of its 256 MiB; terminating and restarting it$/,
+    );
 
     // The restarted worker runs again and the container is back under its RAM.
-    await vi.waitFor(() => expect(jsonLines<Entry>(log).filter((e) => e.event === 'prepared')).toHaveLength(2), { timeout: E2E_WAIT_MS, interval: 500 });
+    await vi.waitFor(() => expect(jsonLines<Entry>(log).filter((e) => e.event === 'prepared')).toHaveLength(2), {
+      timeout: E2E_WAIT_MS,
+      interval: 500,
+    });
     await vi.waitFor(
       async () => {
-        const view = JSON.parse((await ardea(home, 'metrics', 'local', 'memory-hog', '--json', '--window', '2000')).stdout) as { streamManagers: Record<string, { rssBytes: number; ramLimitBytes: number }> };
+        const view = JSON.parse((await ardea(home, 'metrics', 'local', 'memory-hog', '--json', '--window', '2000')).stdout) as {
+          streamManagers: Record<string, { rssBytes: number; ramLimitBytes: number }>;
+        };
         expect(view.streamManagers['stmgr-1']!.ramLimitBytes).toBe(704 * MiB);
         expect(view.streamManagers['stmgr-1']!.rssBytes).toBeLessThan(704 * MiB);
       },
@@ -180,6 +236,12 @@ describe('a container over its RAM', () => {
     const hog = (await components('memory-hog')).hog!;
     expect(hog).toMatchObject({ restarts: 1, memoryRestarts: 1, hungRestarts: 0 });
     expect((await ardea(home, 'metrics', 'local', 'memory-hog')).stdout).toMatch(/^hog .* 1 \(1 memory\)$/m);
-    await vi.waitFor(async () => expect((await ardea(home, 'health', 'local', 'memory-hog')).stdout).toMatch(/diagnosis: over-memory on hog \(container_1_hog_\d+\)/), { timeout: E2E_WAIT_MS, interval: 1000 });
+    await vi.waitFor(
+      async () =>
+        expect((await ardea(home, 'health', 'local', 'memory-hog')).stdout).toMatch(
+          /diagnosis: over-memory on hog \(container_1_hog_\d+\)/,
+        ),
+      { timeout: E2E_WAIT_MS, interval: 1000 },
+    );
   }, 600_000);
 });

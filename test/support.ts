@@ -40,11 +40,17 @@ export async function ardea(home: string, ...args: string[]): Promise<CliResult>
 
 async function runCli(home: string, args: readonly string[], timeoutMs: number): Promise<CliResult> {
   try {
-    const { stdout, stderr } = await run(process.execPath, [ardeaBin, ...args], { env: { ...process.env, ARDEA_HOME: home }, cwd: repoRoot, timeout: timeoutMs, killSignal: 'SIGKILL' });
+    const { stdout, stderr } = await run(process.execPath, [ardeaBin, ...args], {
+      env: { ...process.env, ARDEA_HOME: home },
+      cwd: repoRoot,
+      timeout: timeoutMs,
+      killSignal: 'SIGKILL',
+    });
     return { code: 0, stdout, stderr };
   } catch (error) {
     const failure = error as { code?: number; killed?: boolean; stdout?: string; stderr?: string };
-    const stderr = (failure.stderr ?? '') + (failure.killed ? `[test-support: 'ardea ${args.join(' ')}' was killed after ${timeoutMs} ms]\n` : '');
+    const stderr =
+      (failure.stderr ?? '') + (failure.killed ? `[test-support: 'ardea ${args.join(' ')}' was killed after ${timeoutMs} ms]\n` : '');
     return { code: typeof failure.code === 'number' ? failure.code : 1, stdout: failure.stdout ?? '', stderr };
   }
 }
@@ -112,7 +118,8 @@ export function freshHome(prefix: string): string {
 export async function stopEverything(home: string, clusters: readonly string[] = ['local']): Promise<void> {
   for (const cluster of clusters) {
     const listed = await runCli(home, ['list', cluster], CLEANUP_CLI_TIMEOUT_MS);
-    for (const name of listed.code === 0 ? topologyNames(listed.stdout) : []) await runCli(home, ['kill', cluster, name], CLEANUP_CLI_TIMEOUT_MS);
+    for (const name of listed.code === 0 ? topologyNames(listed.stdout) : [])
+      await runCli(home, ['kill', cluster, name], CLEANUP_CLI_TIMEOUT_MS);
   }
   await killProcessesOf(home);
 }
@@ -150,7 +157,11 @@ export async function killProcessesOf(home: string): Promise<void> {
     }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
-  throw new Error(`processes of ARDEA_HOME ${home} still run after SIGKILL: ${processesOf(home).map((pid) => `${pid} (${commandLine(pid)})`).join(', ')}`);
+  throw new Error(
+    `processes of ARDEA_HOME ${home} still run after SIGKILL: ${processesOf(home)
+      .map((pid) => `${pid} (${commandLine(pid)})`)
+      .join(', ')}`,
+  );
 }
 
 /** An `ardea` command still running, whose progress lines (stderr) can be waited for. */
@@ -162,7 +173,11 @@ export interface RunningCli {
 
 /** Starts the `ardea` CLI like {@link ardea} without waiting for it. */
 export function startArdea(home: string, ...args: string[]): RunningCli {
-  const child = spawn(process.execPath, [ardeaBin, ...args], { env: { ...process.env, ARDEA_HOME: home }, cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [ardeaBin, ...args], {
+    env: { ...process.env, ARDEA_HOME: home },
+    cwd: repoRoot,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   const waiters = new Set<() => void>();

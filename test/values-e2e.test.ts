@@ -80,23 +80,32 @@ describe('tuple values across containers', () => {
     expect(sinks.map((s) => s.containerId === spoutContainer).sort()).toEqual([false, true]);
 
     const verdictsOf = (taskId: number) => path.join(outDir, `sink-${taskId}.json`);
-    await vi.waitFor(() => expect(sinks.every((s) => existsSync(verdictsOf(s.taskId)))).toBe(true), { timeout: E2E_WAIT_MS, interval: 200 });
+    await vi.waitFor(() => expect(sinks.every((s) => existsSync(verdictsOf(s.taskId)))).toBe(true), {
+      timeout: E2E_WAIT_MS,
+      interval: 200,
+    });
     for (const sink of sinks) {
       const verdicts = JSON.parse(readFileSync(verdictsOf(sink.taskId), 'utf8')) as [string, string][];
       expect(verdicts).toEqual(SENT.map((name) => [name, 'same']));
     }
 
-    const { refusals } = JSON.parse(readFileSync(path.join(outDir, 'source.json'), 'utf8')) as { refusals: { name: string; code: string; message: string }[] };
+    const { refusals } = JSON.parse(readFileSync(path.join(outDir, 'source.json'), 'utf8')) as {
+      refusals: { name: string; code: string; message: string }[];
+    };
     expect(refusals).toEqual([
       {
         name: 'TupleValueError',
         code: 'tuple.too-large',
-        message: expect.stringContaining(`'source' emitted a tuple on stream 'default' whose encoding takes ${MAX_TUPLE_BYTES + 1} bytes; a tuple may take at most ${MAX_TUPLE_BYTES} bytes`),
+        message: expect.stringContaining(
+          `'source' emitted a tuple on stream 'default' whose encoding takes ${MAX_TUPLE_BYTES + 1} bytes; a tuple may take at most ${MAX_TUPLE_BYTES} bytes`,
+        ),
       },
       {
         name: 'TupleValueError',
         code: 'tuple.unsendable',
-        message: expect.stringContaining("'source' emitted on stream 'default', field 'value' at .items[1].fn: a function (fn) cannot be sent"),
+        message: expect.stringContaining(
+          "'source' emitted on stream 'default', field 'value' at .items[1].fn: a function (fn) cannot be sent",
+        ),
       },
     ]);
 

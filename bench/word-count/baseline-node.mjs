@@ -107,15 +107,24 @@ class Batch {
 /** Short ASCII strings are built in JavaScript: cheaper than a call into Buffer's C++ decoders. */
 function shortString(b, p, n) {
   switch (n) {
-    case 1: return String.fromCharCode(b[p]);
-    case 2: return String.fromCharCode(b[p], b[p + 1]);
-    case 3: return String.fromCharCode(b[p], b[p + 1], b[p + 2]);
-    case 4: return String.fromCharCode(b[p], b[p + 1], b[p + 2], b[p + 3]);
-    case 5: return String.fromCharCode(b[p], b[p + 1], b[p + 2], b[p + 3], b[p + 4]);
-    case 6: return String.fromCharCode(b[p], b[p + 1], b[p + 2], b[p + 3], b[p + 4], b[p + 5]);
-    case 7: return String.fromCharCode(b[p], b[p + 1], b[p + 2], b[p + 3], b[p + 4], b[p + 5], b[p + 6]);
-    case 8: return String.fromCharCode(b[p], b[p + 1], b[p + 2], b[p + 3], b[p + 4], b[p + 5], b[p + 6], b[p + 7]);
-    default: return b.latin1Slice(p, p + n);
+    case 1:
+      return String.fromCharCode(b[p]);
+    case 2:
+      return String.fromCharCode(b[p], b[p + 1]);
+    case 3:
+      return String.fromCharCode(b[p], b[p + 1], b[p + 2]);
+    case 4:
+      return String.fromCharCode(b[p], b[p + 1], b[p + 2], b[p + 3]);
+    case 5:
+      return String.fromCharCode(b[p], b[p + 1], b[p + 2], b[p + 3], b[p + 4]);
+    case 6:
+      return String.fromCharCode(b[p], b[p + 1], b[p + 2], b[p + 3], b[p + 4], b[p + 5]);
+    case 7:
+      return String.fromCharCode(b[p], b[p + 1], b[p + 2], b[p + 3], b[p + 4], b[p + 5], b[p + 6]);
+    case 8:
+      return String.fromCharCode(b[p], b[p + 1], b[p + 2], b[p + 3], b[p + 4], b[p + 5], b[p + 6], b[p + 7]);
+    default:
+      return b.latin1Slice(p, p + n);
   }
 }
 

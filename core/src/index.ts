@@ -38,10 +38,24 @@ export type { CliIo } from './cli/cli-io.js';
 export * from './api/index.js';
 export * from './runtime/index.js';
 export { buildTopologyPackage, type BuiltTopologyPackage } from './scheduler/topology-package.js';
-export { createArdea, Ardea, applyTopologyProperties, type CreateArdeaOptions, type SubmitOptions, type SubmitResult, type TopologyDescription } from './app/ardea.js';
+export {
+  createArdea,
+  Ardea,
+  applyTopologyProperties,
+  type CreateArdeaOptions,
+  type SubmitOptions,
+  type SubmitResult,
+  type TopologyDescription,
+} from './app/ardea.js';
 export { HttpSchedulerClient, LibrarySchedulerClient, openSchedulerClient, type SchedulerClient } from './scheduler/scheduler-client.js';
 export { clusterConfigEnv, executorSpec } from './scheduler/executor-spec.js';
-export { awaitSchedulerService, LibraryLauncher, supervisorCommand, type ProcessCommand, type SchedulerServiceStart } from './scheduler/launchers.js';
+export {
+  awaitSchedulerService,
+  LibraryLauncher,
+  supervisorCommand,
+  type ProcessCommand,
+  type SchedulerServiceStart,
+} from './scheduler/launchers.js';
 export { INSTALLED_EXECUTOR_BIN, localExecutorArgv } from './scheduler/executor-command.js';
 export * from './scheduler/pool-kit/index.js';
 export * from './http/json-server.js';

@@ -91,7 +91,10 @@ describe('faults in a running sequence topology', { timeout: 600_000 }, () => {
     await run.receives(2 * RATE);
     const relay = await relayIn(1);
     const exit = await around(() => run!.exitWorker(relay));
-    await vi.waitFor(async () => expect((await run!.metrics()).components.relay?.restarts).toBe(1), { timeout: E2E_WAIT_MS, interval: 500 });
+    await vi.waitFor(async () => expect((await run!.metrics()).components.relay?.restarts).toBe(1), {
+      timeout: E2E_WAIT_MS,
+      interval: 500,
+    });
     // Just before a metrics sample, when the most is unsampled: only heartbeats carry it.
     const at = Date.now() + 2000 + interval - ((Date.now() + 2000) % interval) - 400;
     const kill = await killContainer(1, at);

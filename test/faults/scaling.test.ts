@@ -18,7 +18,9 @@ describe('a live update of the sequence topology', { timeout: 600_000 }, () => {
     expect((await run.pids()).size).toBe(3);
     await run.receives(2000);
     // The two relays the update did not touch see it too, not only the one it added.
-    expect(Object.fromEntries(run.reportedParallelism('relay'))).toEqual(Object.fromEntries((await run.tasks('relay')).map((t) => [t.taskId, 3])));
+    expect(Object.fromEntries(run.reportedParallelism('relay'))).toEqual(
+      Object.fromEntries((await run.tasks('relay')).map((t) => [t.taskId, 3])),
+    );
     expect([...run.reportedParallelism('sink').values()]).toEqual([2, 2]);
     await expectNothingLost(run, 'scale-up into running containers');
   });

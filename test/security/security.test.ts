@@ -19,12 +19,16 @@ const inCi = process.env.CI === 'true';
  * user can. The script gets its input as JSON in argv and answers with JSON on stdout.
  */
 async function asNobody<T>(script: string, input: unknown): Promise<T> {
-  const { stdout } = await run('setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', process.execPath, '--input-type=module', '-e', script, JSON.stringify(input)], {
-    cwd: '/',
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
-    timeout: 60_000,
-    maxBuffer: 16 * 1024 * 1024,
-  });
+  const { stdout } = await run(
+    'setpriv',
+    ['--reuid=nobody', '--regid=nogroup', '--clear-groups', process.execPath, '--input-type=module', '-e', script, JSON.stringify(input)],
+    {
+      cwd: '/',
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+      timeout: 60_000,
+      maxBuffer: 16 * 1024 * 1024,
+    },
+  );
   return JSON.parse(stdout) as T;
 }
 
@@ -73,7 +77,10 @@ describe.runIf(isRoot)('security of a running topology', { timeout: 300_000 }, (
   const call = async (base: string, method: 'GET' | 'POST', route: string, body?: string | Buffer, bearer: string | undefined = secret) => {
     const response = await fetch(`${base}${route}`, {
       method,
-      headers: { ...(bearer ? { authorization: `Bearer ${bearer}` } : {}), ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      headers: {
+        ...(bearer ? { authorization: `Bearer ${bearer}` } : {}),
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
       ...(body === undefined ? {} : { body }),
       signal: AbortSignal.timeout(30_000),
     });
@@ -99,7 +106,15 @@ describe.runIf(isRoot)('security of a running topology', { timeout: 300_000 }, (
     parent = mkdtempSync(path.join(os.tmpdir(), 'ardea-security-'));
     chmodSync(parent, 0o755);
     home = path.join(parent, 'home');
-    const submit = await ardea(home, 'submit', 'local', WORD_COUNT, '--deploy-deactivated', '--config-property', 'topology.metricsIntervalMs=500');
+    const submit = await ardea(
+      home,
+      'submit',
+      'local',
+      WORD_COUNT,
+      '--deploy-deactivated',
+      '--config-property',
+      'topology.metricsIntervalMs=500',
+    );
     expect(submit.code, submit.stderr).toBe(0);
     client = await createArdea({ cluster: 'local', env: { ...process.env, ARDEA_HOME: home } });
     const description = await client.describe(TOPOLOGY);
@@ -294,20 +309,31 @@ describe.runIf(isRoot)('security of a running topology', { timeout: 300_000 }, (
     const pid = Number(master.handle);
     process.kill(pid, 'SIGSTOP');
     try {
-      const result = await run(process.execPath, [ardeaBin, 'metrics', 'local', TOPOLOGY], { env: { ...process.env, ARDEA_HOME: home }, timeout: 25_000 }).then(
+      const result = await run(process.execPath, [ardeaBin, 'metrics', 'local', TOPOLOGY], {
+        env: { ...process.env, ARDEA_HOME: home },
+        timeout: 25_000,
+      }).then(
         () => ({ code: 0, stderr: '' }),
-        (error: { code?: number | string; killed?: boolean; stderr?: string }) => ({ code: error.killed ? 'killed after 25 s' : error.code, stderr: error.stderr ?? '' }),
+        (error: { code?: number | string; killed?: boolean; stderr?: string }) => ({
+          code: error.killed ? 'killed after 25 s' : error.code,
+          stderr: error.stderr ?? '',
+        }),
       );
       expect(result.code).toBe(1);
       const lines = result.stderr.trim().split('\n');
       expect(lines).toHaveLength(1);
       expect(lines[0]).toMatch(
-        new RegExp(`^ardea: the topology master of '${TOPOLOGY}' at 127\\.0\\.0\\.1:\\d+ did not answer GET /metrics within 5 s; container 0 .*'ardea restart local ${TOPOLOGY} 0'$`),
+        new RegExp(
+          `^ardea: the topology master of '${TOPOLOGY}' at 127\\.0\\.0\\.1:\\d+ did not answer GET /metrics within 5 s; container 0 .*'ardea restart local ${TOPOLOGY} 0'$`,
+        ),
       );
     } finally {
       process.kill(pid, 'SIGCONT');
     }
-    await vi.waitFor(async () => expect((await ardea(home, 'metrics', 'local', TOPOLOGY)).code).toBe(0), { timeout: E2E_WAIT_MS, interval: 500 });
+    await vi.waitFor(async () => expect((await ardea(home, 'metrics', 'local', TOPOLOGY)).code).toBe(0), {
+      timeout: E2E_WAIT_MS,
+      interval: 500,
+    });
   });
 });
 
@@ -322,7 +348,12 @@ describe.runIf(isRoot)('an ARDEA_HOME that an older version left open', { timeou
       const node = path.join(executionDirectory, 'old');
       writeFileSync(node, JSON.stringify({ secret: 'an-old-topology-secret' }), { mode: 0o644 });
       chmodSync(node, 0o644);
-      expect(await asNobody<boolean>(`import { readFileSync } from 'node:fs'; process.stdout.write(JSON.stringify(readFileSync(JSON.parse(process.argv[1])).length > 0))`, node)).toBe(true);
+      expect(
+        await asNobody<boolean>(
+          `import { readFileSync } from 'node:fs'; process.stdout.write(JSON.stringify(readFileSync(JSON.parse(process.argv[1])).length > 0))`,
+          node,
+        ),
+      ).toBe(true);
 
       expect((await ardea(home, 'list', 'local')).code).toBe(0);
 

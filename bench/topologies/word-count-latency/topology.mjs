@@ -200,8 +200,14 @@ export class CountBolt {
 }
 
 const builder = new TopologyBuilder('word-count-latency').containers(2);
-builder.setSpout('sentence', () => new SentenceSpout(), 1).outputFields('sentence', 'ts').config('rate', 0);
-builder.setBolt('split', () => new SplitBolt(), 2).shuffleGrouping('sentence').outputFields('word', 'ts');
+builder
+  .setSpout('sentence', () => new SentenceSpout(), 1)
+  .outputFields('sentence', 'ts')
+  .config('rate', 0);
+builder
+  .setBolt('split', () => new SplitBolt(), 2)
+  .shuffleGrouping('sentence')
+  .outputFields('word', 'ts');
 builder.setBolt('count', () => new CountBolt(), 2).fieldsGrouping('split', ['word']);
 
 export default builder.build();

@@ -14,8 +14,14 @@ class Split implements Bolt {
 
 function wordCount(): TopologyBuilder {
   const builder = new TopologyBuilder('word-count').containers(2).config('topology.debug', false);
-  builder.setSpout('sentence', () => new Sentences()).outputFields('sentence').config('rate', 1000);
-  builder.setBolt('split', () => new Split(), 2).shuffleGrouping('sentence').outputFields('word');
+  builder
+    .setSpout('sentence', () => new Sentences())
+    .outputFields('sentence')
+    .config('rate', 1000);
+  builder
+    .setBolt('split', () => new Split(), 2)
+    .shuffleGrouping('sentence')
+    .outputFields('word');
   builder
     .setBolt('count', () => new Split(), 3)
     .fieldsGrouping('split', ['word'])
@@ -67,8 +73,15 @@ describe('TopologyBuilder', () => {
 
     const cycle = new TopologyBuilder('t');
     cycle.setSpout('s', () => new Sentences()).outputFields('x');
-    cycle.setBolt('a', () => new Split()).shuffleGrouping('s').shuffleGrouping('b').outputFields('x');
-    cycle.setBolt('b', () => new Split()).shuffleGrouping('a').outputFields('x');
+    cycle
+      .setBolt('a', () => new Split())
+      .shuffleGrouping('s')
+      .shuffleGrouping('b')
+      .outputFields('x');
+    cycle
+      .setBolt('b', () => new Split())
+      .shuffleGrouping('a')
+      .outputFields('x');
     expect(() => cycle.build()).toThrow(/cycle: a -> b -> a/);
   });
 
@@ -77,10 +90,18 @@ describe('TopologyBuilder', () => {
     builder.setSpout('s', () => new Sentences());
     expect(() => builder.setBolt('s', () => new Split())).toThrow(/defined twice/);
     expect(() => builder.setBolt('b', new Split() as unknown as () => Bolt)).toThrow(/pass a factory/);
-    expect(() => builder.setBolt('c', () => new Split()).shuffleGrouping('s').shuffleGrouping('s')).toThrow(/twice/);
+    expect(() =>
+      builder
+        .setBolt('c', () => new Split())
+        .shuffleGrouping('s')
+        .shuffleGrouping('s'),
+    ).toThrow(/twice/);
     expect(() => builder.setBolt('d', () => new Split()).resources({ ram: 'big' })).toThrow(TopologyError);
     const ticking = new TopologyBuilder('t');
-    ticking.setSpout('s', () => new Sentences()).outputFields('x').tickFrequency(10);
+    ticking
+      .setSpout('s', () => new Sentences())
+      .outputFields('x')
+      .tickFrequency(10);
     expect(() => ticking.build()).toThrow(/spout 's' asks for tick tuples/);
   });
 

@@ -80,7 +80,8 @@ export class ComponentDeclarer<Self extends ComponentDeclarer<Self>> {
     const bytes = (what: string, value: number | string | undefined): number | undefined => {
       if (value === undefined) return undefined;
       const parsed = parseByteAmount(value);
-      if (parsed === undefined) throw new TopologyError(`component '${this.draft.name}': ${what} ${JSON.stringify(value)} is not a byte amount such as 512MiB`);
+      if (parsed === undefined)
+        throw new TopologyError(`component '${this.draft.name}': ${what} ${JSON.stringify(value)} is not a byte amount such as 512MiB`);
       return parsed;
     };
     const ramBytes = bytes('ram', spec.ram);
@@ -110,7 +111,8 @@ export class ComponentDeclarer<Self extends ComponentDeclarer<Self>> {
 
   /** Delivers a tick tuple on `__tick` every `ms` milliseconds (bolts only). */
   tickFrequency(ms: number): Self {
-    if (!(ms > 0)) throw new TopologyError(`component '${this.draft.name}': tick frequency must be a positive number of milliseconds, got ${ms}`);
+    if (!(ms > 0))
+      throw new TopologyError(`component '${this.draft.name}': tick frequency must be a positive number of milliseconds, got ${ms}`);
     return this.config(TICK_FREQUENCY_KEY, ms);
   }
 
@@ -203,7 +205,8 @@ export class TopologyBuilder {
   setBolt(name: string, factory: () => Bolt, parallelism = 1): BoltDeclarer {
     return new BoltDeclarer(this.add(name, 'bolt', factory, parallelism), (groupingName, groupingFactory) => {
       const existing = this.groupings.get(groupingName);
-      if (existing && existing !== groupingFactory) throw new TopologyError(`custom grouping '${groupingName}' is registered twice with different factories`);
+      if (existing && existing !== groupingFactory)
+        throw new TopologyError(`custom grouping '${groupingName}' is registered twice with different factories`);
       this.groupings.set(groupingName, groupingFactory);
     });
   }
@@ -272,7 +275,9 @@ export class TopologyBuilder {
   private add(name: string, kind: ComponentKind, factory: () => Spout | Bolt, parallelism: number): DraftComponent {
     if (this.components.has(name)) throw new TopologyError(`component '${name}' is defined twice in topology '${this.name}'`);
     if (typeof factory !== 'function') {
-      throw new TopologyError(`${kind} '${name}': pass a factory such as () => new My${kind === 'spout' ? 'Spout' : 'Bolt'}(), not an instance`);
+      throw new TopologyError(
+        `${kind} '${name}': pass a factory such as () => new My${kind === 'spout' ? 'Spout' : 'Bolt'}(), not an instance`,
+      );
     }
     const draft: DraftComponent = { name, kind, parallelism, config: {}, outputs: [], inputs: [], runtimeConfigSpec: {}, factory };
     this.components.set(name, draft);

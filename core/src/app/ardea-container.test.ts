@@ -58,7 +58,12 @@ async function clusterWithPool(pool: RecordingPool): Promise<ResolvedCluster> {
 
 function request(name: string): ScheduleRequest {
   const topology = { ...sampleStateRecord('topology', name), name };
-  return { topology, packingPlan: { topologyId: topology.id, containers: [] }, packageUri: 'file:///nowhere', executor: { argv: ['ardea-executor'], env: {} } };
+  return {
+    topology,
+    packingPlan: { topologyId: topology.id, containers: [] },
+    packageUri: 'file:///nowhere',
+    executor: { argv: ['ardea-executor'], env: {} },
+  };
 }
 
 describe('the launcher of a deployment whose scheduler plugin binds none', () => {

@@ -56,27 +56,63 @@ export async function resolveClusterPlugins(config: ClusterConfig): Promise<Reso
     const section = sectionOf(descriptor);
     const result = descriptor.configSchema.safeParse(section.values);
     if (!result.success) {
-      throw configErrorFromSchema(result.error as z.ZodError, { source, section: section.path, overrides: config.overrides }, section.values, descriptor.configSchema);
+      throw configErrorFromSchema(
+        result.error as z.ZodError,
+        { source, section: section.path, overrides: config.overrides },
+        section.values,
+        descriptor.configSchema,
+      );
     }
     return { name, kind, descriptor, config: result.data } satisfies ResolvedPlugin;
   };
   const resolved: ResolvedCluster = {
     config,
-    scheduler: await resolve('scheduler', 'scheduler', config.scheduler.plugin, () => ({ values: { ...config.scheduler.config }, path: 'scheduler' }), 'scheduler.plugin'),
-    statemgr: await resolve('statemgr', 'statemgr', config.statemgr.plugin, () => ({ values: { ...config.statemgr.config }, path: 'statemgr' }), 'statemgr.plugin'),
-    uploader: await resolve('uploader', 'uploader', config.uploader.plugin, () => ({ values: { ...config.uploader.config }, path: 'uploader' }), 'uploader.plugin'),
-    packing: await Promise.all(config.packing.plugins.map((name, i) => resolve('packing', 'packing', name, () => ({ values: {}, path: 'packing' }), `packing.plugins[${i}]`))),
+    scheduler: await resolve(
+      'scheduler',
+      'scheduler',
+      config.scheduler.plugin,
+      () => ({ values: { ...config.scheduler.config }, path: 'scheduler' }),
+      'scheduler.plugin',
+    ),
+    statemgr: await resolve(
+      'statemgr',
+      'statemgr',
+      config.statemgr.plugin,
+      () => ({ values: { ...config.statemgr.config }, path: 'statemgr' }),
+      'statemgr.plugin',
+    ),
+    uploader: await resolve(
+      'uploader',
+      'uploader',
+      config.uploader.plugin,
+      () => ({ values: { ...config.uploader.config }, path: 'uploader' }),
+      'uploader.plugin',
+    ),
+    packing: await Promise.all(
+      config.packing.plugins.map((name, i) =>
+        resolve('packing', 'packing', name, () => ({ values: {}, path: 'packing' }), `packing.plugins[${i}]`),
+      ),
+    ),
     // A policy plugin's settings sit with the built-in policies' settings, under its own name.
     healthPolicies: await Promise.all(
       config.healthmgr.plugins.map((name, i) =>
-        resolve('health-policy', 'healthmgr', name, (d) => ({ values: { ...(config.healthmgr.policies[d.name] ?? {}) }, path: `healthmgr.policies.${d.name}` }), `healthmgr.plugins[${i}]`),
+        resolve(
+          'health-policy',
+          'healthmgr',
+          name,
+          (d) => ({ values: { ...(config.healthmgr.policies[d.name] ?? {}) }, path: `healthmgr.policies.${d.name}` }),
+          `healthmgr.plugins[${i}]`,
+        ),
       ),
     ),
   };
   const known = [...BUILTIN_POLICY_IDS, ...resolved.healthPolicies.map((p) => p.descriptor.name)];
   for (const id of Object.keys(config.healthmgr.policies)) {
     if (!known.includes(id)) {
-      throw new ConfigError(`${config.sources.healthmgr}: healthmgr.policies.${id}: no such policy; built-in: ${BUILTIN_POLICY_IDS.join(', ')}${resolved.healthPolicies.length ? `; from plugins: ${resolved.healthPolicies.map((p) => p.descriptor.name).join(', ')}` : ''} (a plugin's policy needs its package in healthmgr.plugins)`, { code: 'config.invalid' });
+      throw new ConfigError(
+        `${config.sources.healthmgr}: healthmgr.policies.${id}: no such policy; built-in: ${BUILTIN_POLICY_IDS.join(', ')}${resolved.healthPolicies.length ? `; from plugins: ${resolved.healthPolicies.map((p) => p.descriptor.name).join(', ')}` : ''} (a plugin's policy needs its package in healthmgr.plugins)`,
+        { code: 'config.invalid' },
+      );
     }
   }
   return resolved;
@@ -92,8 +128,14 @@ export interface CreateContainerOptions {
  * container is returned, or the partial container is torn down and a {@link PluginLoadError} says
  * which plugin failed and why. Close it with `closeArdeaContainer`.
  */
-export async function createArdeaContainer(cluster: ClusterConfig | ResolvedCluster, options: CreateContainerOptions = {}): Promise<Container> {
-  const resolved = 'scheduler' in cluster && 'descriptor' in cluster.scheduler ? (cluster as ResolvedCluster) : await resolveClusterPlugins(cluster as ClusterConfig);
+export async function createArdeaContainer(
+  cluster: ClusterConfig | ResolvedCluster,
+  options: CreateContainerOptions = {},
+): Promise<Container> {
+  const resolved =
+    'scheduler' in cluster && 'descriptor' in cluster.scheduler
+      ? (cluster as ResolvedCluster)
+      : await resolveClusterPlugins(cluster as ClusterConfig);
   const config = resolved.config;
   const logger = options.logger ?? new SilentLogger();
   const container = new Container({ defaultScope: 'Singleton' });
@@ -103,7 +145,11 @@ export async function createArdeaContainer(cluster: ClusterConfig | ResolvedClus
   closeServicesOnUnbind(container);
   const plugins = [resolved.statemgr, resolved.uploader, resolved.scheduler, ...resolved.packing, ...resolved.healthPolicies];
   for (const plugin of plugins) {
-    const context = pluginContext(plugin.descriptor, { cluster: config.cluster, home: config.home, clusterDirectory: config.directory }, logger);
+    const context = pluginContext(
+      plugin.descriptor,
+      { cluster: config.cluster, home: config.home, clusterDirectory: config.directory },
+      logger,
+    );
     try {
       await container.loadAsync(plugin.descriptor.createModule(plugin.config, context));
     } catch (error) {
@@ -122,9 +168,12 @@ export async function createArdeaContainer(cluster: ClusterConfig | ResolvedClus
   for (const [token, plugin] of required) {
     if (!container.isBound(token)) {
       await container.unbindAllAsync().catch(() => undefined);
-      throw new PluginLoadError(`${plugin.kind} plugin '${plugin.name}' loaded but bound nothing to ${token.description}; its module must bind that token`, {
-        code: 'plugin.incomplete',
-      });
+      throw new PluginLoadError(
+        `${plugin.kind} plugin '${plugin.name}' loaded but bound nothing to ${token.description}; its module must bind that token`,
+        {
+          code: 'plugin.incomplete',
+        },
+      );
     }
   }
   if (!container.isBound(Launcher)) {
@@ -147,7 +196,10 @@ export async function createArdeaContainer(cluster: ClusterConfig | ResolvedClus
     selectPackingAlgorithm(container.getAll<RepackingAlgorithm>(RepackingAlgorithm), config.packing.repackingAlgorithm);
   } catch (error) {
     await container.unbindAllAsync().catch(() => undefined);
-    throw new PluginLoadError(`${config.sources.packing}: packing.algorithm: ${describeError(error)}`, { cause: error, code: 'plugin.unknown-packing' });
+    throw new PluginLoadError(`${config.sources.packing}: packing.algorithm: ${describeError(error)}`, {
+      cause: error,
+      code: 'plugin.unknown-packing',
+    });
   }
   return container;
 }

@@ -42,7 +42,12 @@ export interface CreateArdeaOptions {
  * to a cluster, for platforms that embed the core.
  */
 export async function createArdea(options: CreateArdeaOptions): Promise<Ardea> {
-  const config = loadClusterConfig({ cluster: options.cluster, overrides: options.overrides ?? [], ...(options.env ? { env: options.env } : {}), ...(options.cwd ? { cwd: options.cwd } : {}) });
+  const config = loadClusterConfig({
+    cluster: options.cluster,
+    overrides: options.overrides ?? [],
+    ...(options.env ? { env: options.env } : {}),
+    ...(options.cwd ? { cwd: options.cwd } : {}),
+  });
   const container = await createArdeaContainer(config, { logger: options.logger ?? new SilentLogger() });
   const ardea = new Ardea(container);
   await ardea.state.start();
@@ -119,7 +124,11 @@ export class Ardea {
    * running is stopped, the new one starts every container, and this resolves once they run the
    * physical plan again. Runtime config and activation state carry over.
    */
-  restart(name: string, containerId?: number, options: { readonly timeoutMs?: number; readonly onProgress?: (message: string) => void } = {}): Promise<void> {
+  restart(
+    name: string,
+    containerId?: number,
+    options: { readonly timeoutMs?: number; readonly onProgress?: (message: string) => void } = {},
+  ): Promise<void> {
     return restartTopology(this.deployment, name, containerId, options);
   }
 

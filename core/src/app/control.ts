@@ -27,9 +27,14 @@ export interface TopologyDescription {
 }
 
 /** `Ardea.kill`, documented there; it also undoes a submit that failed half-way. */
-export async function killTopology(deployment: Deployment, name: string, onProgress: (message: string) => void = () => undefined): Promise<void> {
+export async function killTopology(
+  deployment: Deployment,
+  name: string,
+  onProgress: (message: string) => void = () => undefined,
+): Promise<void> {
   const [topology, execution] = await Promise.all([deployment.state.get('topology', name), deployment.state.get('executionState', name)]);
-  const anyState = topology ?? execution ?? (await deployment.state.get('packingPlan', name)) ?? (await deployment.state.get('scheduler', name));
+  const anyState =
+    topology ?? execution ?? (await deployment.state.get('packingPlan', name)) ?? (await deployment.state.get('scheduler', name));
   if (!anyState) throw new ArdeaError(`no topology '${name}' on cluster ${deployment.config.cluster}`, { code: 'topology.not-found' });
   const scheduler = deployment.container.get<Scheduler>(Scheduler);
   const serviceMode = (execution?.schedulerMode ?? scheduler.mode) === 'service';
@@ -64,13 +69,19 @@ export async function killTopology(deployment: Deployment, name: string, onProgr
 async function waitForServiceExit(deployment: Deployment, name: string, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while ((await deployment.state.get('scheduler', name)) !== undefined) {
-    if (Date.now() > deadline) throw new SchedulerError(`the scheduler service of '${name}' stopped its containers but did not exit within ${timeoutMs} ms`);
+    if (Date.now() > deadline)
+      throw new SchedulerError(`the scheduler service of '${name}' stopped its containers but did not exit within ${timeoutMs} ms`);
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
 }
 
 /** `Ardea.restart`, documented there. */
-export async function restartTopology(deployment: Deployment, name: string, containerId?: number, options: { readonly timeoutMs?: number; readonly onProgress?: (message: string) => void } = {}): Promise<void> {
+export async function restartTopology(
+  deployment: Deployment,
+  name: string,
+  containerId?: number,
+  options: { readonly timeoutMs?: number; readonly onProgress?: (message: string) => void } = {},
+): Promise<void> {
   const client = await deployment.schedulerClient(name);
   if (client) {
     await client.restart(containerId);
@@ -90,12 +101,15 @@ async function relaunch(deployment: Deployment, name: string, timeoutMs: number,
   const lock = await updateLock(deployment, name, 0);
   try {
     const [topology, packingPlan, execution, physical, location] = await topologyRecords(deployment, name);
-    if (!topology || !packingPlan || !execution) throw new ArdeaError(`no topology '${name}' on cluster ${deployment.config.cluster}`, { code: 'topology.not-found' });
+    if (!topology || !packingPlan || !execution)
+      throw new ArdeaError(`no topology '${name}' on cluster ${deployment.config.cluster}`, { code: 'topology.not-found' });
     if (location) return;
     progress(`the supervisor of '${name}' is gone; stopping what it left running`);
     await deployment.container.get<Scheduler>(Scheduler).kill(name);
     progress('starting a new supervisor');
-    await deployment.container.get<Launcher>(Launcher).launch({ topology, packingPlan, packageUri: execution.packageUri, executor: executorSpec(deployment.config, name) });
+    await deployment.container
+      .get<Launcher>(Launcher)
+      .launch({ topology, packingPlan, packageUri: execution.packageUri, executor: executorSpec(deployment.config, name) });
     const previousVersion = physical?.topologyId === topology.id ? physical.version : 0;
     await deployment.waitUntilRunning(topology, packingPlan, timeoutMs, progress, previousVersion);
   } finally {
@@ -120,14 +134,25 @@ export async function containerStatuses(deployment: Deployment, name: string): P
   return (await deployment.requireClient(name)).status();
 }
 
-export async function topologyMetrics(deployment: Deployment, name: string, options: { instances?: boolean; windowMs?: number } = {}): Promise<MetricsView> {
-  const query = new URLSearchParams({ instances: String(options.instances ?? false), ...(options.windowMs ? { windowMs: String(options.windowMs) } : {}) });
+export async function topologyMetrics(
+  deployment: Deployment,
+  name: string,
+  options: { instances?: boolean; windowMs?: number } = {},
+): Promise<MetricsView> {
+  const query = new URLSearchParams({
+    instances: String(options.instances ?? false),
+    ...(options.windowMs ? { windowMs: String(options.windowMs) } : {}),
+  });
   return deployment.callMaster(name, 'GET', `/metrics?${query}`);
 }
 
 export async function describeTopology(deployment: Deployment, name: string): Promise<TopologyDescription> {
   const [topology, packingPlan, executionState, physicalPlan, scheduler] = await topologyRecords(deployment, name);
-  if (!topology) throw new ArdeaError(`no topology '${name}' on cluster ${deployment.config.cluster}; 'ardea list ${deployment.config.cluster}' shows the running ones`, { code: 'topology.not-found' });
+  if (!topology)
+    throw new ArdeaError(
+      `no topology '${name}' on cluster ${deployment.config.cluster}; 'ardea list ${deployment.config.cluster}' shows the running ones`,
+      { code: 'topology.not-found' },
+    );
   return {
     topology,
     ...(packingPlan ? { packingPlan } : {}),

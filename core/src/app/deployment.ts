@@ -42,7 +42,13 @@ export class Deployment {
    * the first instance or container that could not start. `afterVersion`: a physical plan of this
    * version or older is an earlier run's, not this one's.
    */
-  async waitUntilRunning(definition: TopologyDefinition, plan: PackingPlan, timeoutMs: number, progress: (message: string) => void, afterVersion = 0): Promise<void> {
+  async waitUntilRunning(
+    definition: TopologyDefinition,
+    plan: PackingPlan,
+    timeoutMs: number,
+    progress: (message: string) => void,
+    afterVersion = 0,
+  ): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     const expected = plan.containers.length + 1;
     let last = '';
@@ -51,7 +57,10 @@ export class Deployment {
       const statuses: ContainerStatus[] = client ? await client.status().catch(() => []) : [];
       const running = statuses.filter((s) => s.state === 'running').length;
       const physical = await this.state.get('physicalPlan', definition.name);
-      const live = physical?.topologyId === definition.id && physical.version > afterVersion && physical.streamManagers.length === plan.containers.length;
+      const live =
+        physical?.topologyId === definition.id &&
+        physical.version > afterVersion &&
+        physical.streamManagers.length === plan.containers.length;
       const line = `${running}/${expected} containers running${live ? ', physical plan live' : ', waiting for stream managers to register'}`;
       if (line !== last) progress(line);
       last = line;
@@ -60,7 +69,8 @@ export class Deployment {
       const failure = status?.failures?.[0];
       if (failure) throw instanceStartError(failure);
       const failed = statuses.find((s) => s.state === 'failed');
-      if (failed) throw new SchedulerError(`container ${failed.containerId} of '${definition.name}' failed: ${failed.message ?? 'no message'}`);
+      if (failed)
+        throw new SchedulerError(`container ${failed.containerId} of '${definition.name}' failed: ${failed.message ?? 'no message'}`);
       if (Date.now() > deadline) throw new SchedulerError(`'${definition.name}' did not start within ${timeoutMs} ms: ${line}`);
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
@@ -68,7 +78,12 @@ export class Deployment {
 
   /** The client for a topology's scheduler, in-process for library-mode pools; undefined when no service is reachable. */
   schedulerClient(name: string) {
-    return openSchedulerClient(this.state, name, () => this.container.get<Scheduler>(Scheduler), () => executorSpec(this.config, name));
+    return openSchedulerClient(
+      this.state,
+      name,
+      () => this.container.get<Scheduler>(Scheduler),
+      () => executorSpec(this.config, name),
+    );
   }
 
   async requireClient(name: string) {
@@ -79,13 +94,18 @@ export class Deployment {
         `the supervisor of '${name}' is gone and its containers stopped with it; 'ardea restart ${this.config.cluster} ${name}' starts a new one, 'ardea kill ${this.config.cluster} ${name}' removes the topology`,
       );
     }
-    throw new SchedulerError(`topology '${name}' has no reachable scheduler on cluster ${this.config.cluster}; is it running? ('ardea list ${this.config.cluster}')`);
+    throw new SchedulerError(
+      `topology '${name}' has no reachable scheduler on cluster ${this.config.cluster}; is it running? ('ardea list ${this.config.cluster}')`,
+    );
   }
 
   async callMaster<T>(name: string, method: 'GET' | 'POST', route: string, body?: unknown): Promise<T> {
     const [location, execution] = await Promise.all([this.state.get('topologyMaster', name), this.state.get('executionState', name)]);
     if (!execution) throw new ArdeaError(`no topology '${name}' on cluster ${this.config.cluster}`, { code: 'topology.not-found' });
-    if (!location) throw new ArdeaError(`the topology master of '${name}' is not running (container 0 may be starting or restarting); try again shortly`);
+    if (!location)
+      throw new ArdeaError(
+        `the topology master of '${name}' is not running (container 0 may be starting or restarting); try again shortly`,
+      );
     const master = new JsonHttpClient({
       baseUrl: `http://${location.host.includes(':') ? `[${location.host}]` : location.host}:${location.controllerPort}`,
       bearer: execution.secret,

@@ -86,7 +86,8 @@ describe('Ardea.submit', () => {
     expect(pool.killed).toEqual(['refused']);
     expect(uploader.undone).toEqual(uploader.uploaded);
     expect(uploader.uploaded).toHaveLength(1);
-    for (const kind of ['topology', 'packingPlan', 'executionState', 'scheduler'] as const) expect(await state.get(kind, 'refused'), kind).toBeUndefined();
+    for (const kind of ['topology', 'packingPlan', 'executionState', 'scheduler'] as const)
+      expect(await state.get(kind, 'refused'), kind).toBeUndefined();
     expect(progress).toContain('submit failed, cleaning up: the pool has no free slots');
     await state.close();
   });

@@ -58,14 +58,21 @@ export async function submitTopology(deployment: Deployment, options: SubmitOpti
     runtimeSettingsOf(definition);
     validateHealthSettings(deployment.config);
     const settings = applyPackingHints(deployment.config.packing.settings, definition.packing);
-    const algorithm = selectPackingAlgorithm(deployment.container.getAll<PackingAlgorithm>(PackingAlgorithm), deployment.config.packing.algorithm);
+    const algorithm = selectPackingAlgorithm(
+      deployment.container.getAll<PackingAlgorithm>(PackingAlgorithm),
+      deployment.config.packing.algorithm,
+    );
     const scheduler = deployment.container.get<Scheduler>(Scheduler);
     const packingPlan = planForPool(scheduler, undefined, algorithm.pack(definition, settings));
     checkPackingPlan(packingPlan);
-    progress(`packed ${definition.components.reduce((n, c) => n + c.parallelism, 0)} instances into ${packingPlan.containers.length} container(s) with ${algorithm.name}`);
+    progress(
+      `packed ${definition.components.reduce((n, c) => n + c.parallelism, 0)} instances into ${packingPlan.containers.length} container(s) with ${algorithm.name}`,
+    );
     if (options.dryRun) return { definition, packingPlan };
     if (await deployment.state.get('topology', definition.name)) {
-      throw new StateConflictError(`topology '${definition.name}' is already running on cluster ${deployment.config.cluster}; kill it first or submit with --name`);
+      throw new StateConflictError(
+        `topology '${definition.name}' is already running on cluster ${deployment.config.cluster}; kill it first or submit with --name`,
+      );
     }
     const uploader = deployment.container.get<Uploader>(Uploader);
     const packageSha256 = await sha256Of(built.bundlePath);
@@ -104,7 +111,9 @@ export async function submitTopology(deployment: Deployment, options: SubmitOpti
       return { definition, packingPlan, scheduler: location };
     } catch (error) {
       progress(`submit failed, cleaning up: ${describeError(error)}`);
-      await killTopology(deployment, definition.name).catch((cleanup: unknown) => deployment.logger.warn('cleanup after a failed submit failed', { error: describeError(cleanup) }));
+      await killTopology(deployment, definition.name).catch((cleanup: unknown) =>
+        deployment.logger.warn('cleanup after a failed submit failed', { error: describeError(cleanup) }),
+      );
       throw error;
     }
   } finally {
@@ -116,13 +125,18 @@ export async function submitTopology(deployment: Deployment, options: SubmitOpti
  * Applies `<component>.parallelism=n`, `<component>.<key>=v` and `topology.<key>=v` to a definition,
  * renames it if asked, gives it a fresh submission id, and validates the result.
  */
-export function applyTopologyProperties(definition: TopologyDefinition, name: string | undefined, properties: readonly ConfigProperty[]): TopologyDefinition {
+export function applyTopologyProperties(
+  definition: TopologyDefinition,
+  name: string | undefined,
+  properties: readonly ConfigProperty[],
+): TopologyDefinition {
   let components = definition.components.map((c) => ({ ...c, config: { ...c.config } }));
   const config: Record<string, unknown> = { ...definition.config };
   for (const property of properties) {
     const [head, ...rest] = property.key.split('.');
     const key = rest.join('.');
-    if (!head || !key) throw new ConfigError(`--config-property ${property.key}: expected <component>.<key>=<value> or topology.<key>=<value>`);
+    if (!head || !key)
+      throw new ConfigError(`--config-property ${property.key}: expected <component>.<key>=<value> or topology.<key>=<value>`);
     if (head === 'topology') {
       config[key] = property.value;
       continue;
@@ -135,7 +149,9 @@ export function applyTopologyProperties(definition: TopologyDefinition, name: st
     }
     if (key === 'parallelism') {
       if (typeof property.value !== 'number' || !Number.isInteger(property.value) || property.value < 1) {
-        throw new ConfigError(`--config-property ${property.key}: parallelism must be a whole number of at least 1, got ${JSON.stringify(property.value)}`);
+        throw new ConfigError(
+          `--config-property ${property.key}: parallelism must be a whole number of at least 1, got ${JSON.stringify(property.value)}`,
+        );
       }
       components = components.map((c) => (c.name === head ? { ...c, parallelism: property.value as number } : c));
     } else {
@@ -144,7 +160,13 @@ export function applyTopologyProperties(definition: TopologyDefinition, name: st
   }
   const topologyName = name ?? definition.name;
   try {
-    return validateTopology({ ...definition, name: topologyName, id: `${topologyName}-${randomBytes(4).toString('hex')}`, components, config });
+    return validateTopology({
+      ...definition,
+      name: topologyName,
+      id: `${topologyName}-${randomBytes(4).toString('hex')}`,
+      components,
+      config,
+    });
   } catch (error) {
     throw error instanceof TopologyError ? error : new TopologyError(describeError(error), { cause: error });
   }

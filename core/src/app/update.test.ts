@@ -79,7 +79,13 @@ describe('Ardea.update and container identity', () => {
 
     const container = new Container({ defaultScope: 'Singleton' });
     container.bind<Logger>(Logger).toConstantValue(new SilentLogger());
-    container.bind<ClusterConfig>(ClusterConfig).toConstantValue(loadClusterConfig({ cluster: 'local', env: { ARDEA_HOME: '/nonexistent' }, overrides: ['packing.repackingAlgorithm=empties-middle'] }));
+    container.bind<ClusterConfig>(ClusterConfig).toConstantValue(
+      loadClusterConfig({
+        cluster: 'local',
+        env: { ARDEA_HOME: '/nonexistent' },
+        overrides: ['packing.repackingAlgorithm=empties-middle'],
+      }),
+    );
     container.bind<StateManager>(StateManager).toConstantValue(state);
     container.bind<Scheduler>(Scheduler).toConstantValue(pool);
     container.bind<RepackingAlgorithm>(RepackingAlgorithm).toConstantValue(emptiesMiddle);
@@ -88,13 +94,24 @@ describe('Ardea.update and container identity', () => {
     const plan: PackingPlan = { topologyId: topology.id, containers: [containerOf(1, 1), containerOf(2, 2), containerOf(3, 3)] };
     await state.set('topology', NAME, topology);
     await state.set('packingPlan', NAME, plan);
-    await state.set('executionState', NAME, { ...sampleStateRecord('executionState', NAME), topologyId: topology.id, schedulerMode: 'library' });
+    await state.set('executionState', NAME, {
+      ...sampleStateRecord('executionState', NAME),
+      topologyId: topology.id,
+      schedulerMode: 'library',
+    });
     await state.set('scheduler', NAME, { topologyName: NAME, mode: 'library', jobLinks: [] });
-    await state.set('topologyMaster', NAME, { topologyName: NAME, topologyId: topology.id, host: '127.0.0.1', serverPort: 1, controllerPort: (master.address() as AddressInfo).port });
+    await state.set('topologyMaster', NAME, {
+      topologyName: NAME,
+      topologyId: topology.id,
+      host: '127.0.0.1',
+      serverPort: 1,
+      controllerPort: (master.address() as AddressInfo).port,
+    });
     return new Ardea(container);
   }
 
-  const placement = (plan: PackingPlan | undefined) => Object.fromEntries((plan?.containers ?? []).map((c) => [c.id, c.instances.map((i) => i.taskId)]));
+  const placement = (plan: PackingPlan | undefined) =>
+    Object.fromEntries((plan?.containers ?? []).map((c) => [c.id, c.instances.map((i) => i.taskId)]));
 
   it('on an ordinal pool, a repack that empties a middle container ends with the highest container removed and every instance placed', async () => {
     const pool = new RecordingPool('ordinal');

@@ -43,16 +43,21 @@ export async function updateTopology(deployment: Deployment, name: string, optio
       deployment.state.get('packingPlan', name),
       deployment.state.get('executionState', name),
     ]);
-    if (!topology || !current || !execution) throw new ArdeaError(`no topology '${name}' on cluster ${deployment.config.cluster}`, { code: 'topology.not-found' });
+    if (!topology || !current || !execution)
+      throw new ArdeaError(`no topology '${name}' on cluster ${deployment.config.cluster}`, { code: 'topology.not-found' });
     const parallelism = options.parallelism ?? {};
     for (const [component, n] of Object.entries(parallelism)) {
-      if (!Number.isInteger(n) || n < 1) throw new ConfigError(`--component-parallelism ${component}:${n}: parallelism must be a whole number of at least 1`);
+      if (!Number.isInteger(n) || n < 1)
+        throw new ConfigError(`--component-parallelism ${component}:${n}: parallelism must be a whole number of at least 1`);
     }
     if (options.containers !== undefined && options.containers > MAX_CONTAINERS) {
       throw new ConfigError(`--container-number ${options.containers}: above the limit of ${MAX_CONTAINERS} containers per topology`);
     }
     const proposedTopology = withParallelism(topology, parallelism);
-    const repacker = selectRepackingAlgorithm(deployment.container.getAll<RepackingAlgorithm>(RepackingAlgorithm), deployment.config.packing.repackingAlgorithm);
+    const repacker = selectRepackingAlgorithm(
+      deployment.container.getAll<RepackingAlgorithm>(RepackingAlgorithm),
+      deployment.config.packing.repackingAlgorithm,
+    );
     const repacked = repacker.repack(
       { current, topology: proposedTopology, ...(options.containers === undefined ? {} : { containers: options.containers }) },
       deployment.config.packing.settings,
@@ -61,12 +66,16 @@ export async function updateTopology(deployment: Deployment, name: string, optio
     const proposed = planForPool(deployment.container.get<Scheduler>(Scheduler), current, repacked);
     checkPackingPlan(proposed);
     const diff = diffPackingPlans(current, proposed);
-    if (options.dryRun || plansEqual(current, proposed)) return { previous: current, plan: proposed, diff, elapsedMs: Date.now() - started, dryRun: options.dryRun ?? false };
+    if (options.dryRun || plansEqual(current, proposed))
+      return { previous: current, plan: proposed, diff, elapsedMs: Date.now() - started, dryRun: options.dryRun ?? false };
 
     const scheduler = await deployment.requireClient(name);
     // Containers leave only after their instances have finished: first add, later remove.
     const leaving = current.containers.filter((c) => !proposed.containers.some((p) => p.id === c.id));
-    const withLeaving: PackingPlan = { ...proposed, containers: [...proposed.containers, ...leaving.map((c) => ({ ...c, instances: [] }))] };
+    const withLeaving: PackingPlan = {
+      ...proposed,
+      containers: [...proposed.containers, ...leaving.map((c) => ({ ...c, instances: [] }))],
+    };
     // Every write from here on is conditional on the topology still being this submission: a kill
     // (and a new submit under the name) wins over the update, which stops without writing.
     await writeUnlessKilled(deployment, name, topology.id, [
@@ -111,7 +120,12 @@ export async function updateTopology(deployment: Deployment, name: string, optio
 }
 
 /** Applies `operations` only while the topology is still submission `topologyId`. */
-async function writeUnlessKilled(deployment: Deployment, name: string, topologyId: string, operations: readonly StateOperation[]): Promise<void> {
+async function writeUnlessKilled(
+  deployment: Deployment,
+  name: string,
+  topologyId: string,
+  operations: readonly StateOperation[],
+): Promise<void> {
   try {
     await deployment.state.transaction([{ op: 'check', kind: 'topology', topology: name, topologyId }, ...operations]);
   } catch (error) {
@@ -129,14 +143,24 @@ async function assertNotKilled(deployment: Deployment, name: string, topologyId:
 export function updateLock(deployment: Deployment, name: string, timeoutMs: number) {
   return deployment.state.lock(name, 'update', { timeoutMs }).catch((error: unknown) => {
     if (error instanceof LockTimeoutError) {
-      throw new SchedulerError(`update in progress: another update of '${name}' holds its update lock (${describeError(error)}); try again when it is done`, { cause: error });
+      throw new SchedulerError(
+        `update in progress: another update of '${name}' holds its update lock (${describeError(error)}); try again when it is done`,
+        { cause: error },
+      );
     }
     throw error;
   });
 }
 
 /** Waits until the topology master reports the stored packing plan live and applied everywhere. */
-async function waitForPlanApplied(deployment: Deployment, name: string, topologyId: string, secret: string, timeoutMs: number, progress: (message: string) => void): Promise<void> {
+async function waitForPlanApplied(
+  deployment: Deployment,
+  name: string,
+  topologyId: string,
+  secret: string,
+  timeoutMs: number,
+  progress: (message: string) => void,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last = '';
   for (;;) {
@@ -144,11 +168,18 @@ async function waitForPlanApplied(deployment: Deployment, name: string, topology
     const status = await deployment.callMaster<PlanStatus>(name, 'GET', '/plan-status').catch(() => undefined);
     const failure = status?.failures?.[0];
     if (failure) throw instanceStartError(failure);
-    const line = !status ? 'waiting for the topology master' : status.applied ? 'new plan running everywhere' : status.live ? `plan ${status.version} published; waiting for container(s) ${status.pending.join(', ')}` : 'waiting for new containers to register';
+    const line = !status
+      ? 'waiting for the topology master'
+      : status.applied
+        ? 'new plan running everywhere'
+        : status.live
+          ? `plan ${status.version} published; waiting for container(s) ${status.pending.join(', ')}`
+          : 'waiting for new containers to register';
     if (line !== last) progress(line);
     last = line;
     if (status?.applied) return;
-    if (Date.now() > deadline) throw new SchedulerError(`the new plan of '${name}' was not running everywhere within ${timeoutMs} ms (${line})`);
+    if (Date.now() > deadline)
+      throw new SchedulerError(`the new plan of '${name}' was not running everywhere within ${timeoutMs} ms (${line})`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }

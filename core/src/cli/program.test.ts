@@ -25,7 +25,20 @@ async function run(...argv: string[]): Promise<{ code: number; stdout: string; s
   return { code, stdout, stderr };
 }
 
-const COMMANDS = ['submit', 'kill', 'activate', 'deactivate', 'restart', 'update', 'list', 'describe', 'metrics', 'health', 'tracker', 'config'];
+const COMMANDS = [
+  'submit',
+  'kill',
+  'activate',
+  'deactivate',
+  'restart',
+  'update',
+  'list',
+  'describe',
+  'metrics',
+  'health',
+  'tracker',
+  'config',
+];
 
 describe('ardea CLI', () => {
   it('lists every command in --help', async () => {
@@ -75,7 +88,9 @@ describe('ardea CLI', () => {
     const { code, stderr } = await run('config', 'mystery');
     expect(code).toBe(EXIT_FAILURE);
     expect(stderr.trimEnd().split('\n')).toHaveLength(1);
-    expect(stderr).toContain(`ardea: ${path.join(directory, 'statemgr.yaml')}: statemgr.plugin: statemgr plugin 'etcd' cannot be loaded: it is not installed`);
+    expect(stderr).toContain(
+      `ardea: ${path.join(directory, 'statemgr.yaml')}: statemgr.plugin: statemgr plugin 'etcd' cannot be loaded: it is not installed`,
+    );
   });
 
   it('exits 2 on usage errors', async () => {
@@ -84,9 +99,15 @@ describe('ardea CLI', () => {
   });
 
   it('checks update arguments before touching anything', async () => {
-    expect((await run('update', 'local', 'word-count', '--component-parallelism', 'count')).stderr).toMatch(/--component-parallelism 'count': expected <component>:<n>/);
-    expect((await run('update', 'local', 'word-count')).stderr).toMatch(/give --component-parallelism and\/or --container-number, or --runtime-config/);
-    expect((await run('update', 'local', 'word-count', '--runtime-config', 'rate=3')).stderr).toMatch(/--runtime-config 'rate=3': expected <component>:<key>=<value>/);
+    expect((await run('update', 'local', 'word-count', '--component-parallelism', 'count')).stderr).toMatch(
+      /--component-parallelism 'count': expected <component>:<n>/,
+    );
+    expect((await run('update', 'local', 'word-count')).stderr).toMatch(
+      /give --component-parallelism and\/or --container-number, or --runtime-config/,
+    );
+    expect((await run('update', 'local', 'word-count', '--runtime-config', 'rate=3')).stderr).toMatch(
+      /--runtime-config 'rate=3': expected <component>:<key>=<value>/,
+    );
   });
 
   it('lists an empty cluster and reports an unknown topology', async () => {

@@ -6,7 +6,15 @@ import { configCommand } from './commands/config-command.js';
 import { describeCommand, listCommand } from './commands/state-commands.js';
 import { DEFAULT_PACKAGE_SERVER_PORT, packageServerCommand, type PackageServerCommandOptions } from './commands/package-server-command.js';
 import { simulateCommand, type SimulateCommandOptions } from './commands/simulate-command.js';
-import { activationCommand, healthCommand, killCommand, metricsCommand, restartCommand, submitCommand, updateCommand } from './commands/topology-commands.js';
+import {
+  activationCommand,
+  healthCommand,
+  killCommand,
+  metricsCommand,
+  restartCommand,
+  submitCommand,
+  updateCommand,
+} from './commands/topology-commands.js';
 
 const packageJson = createRequire(import.meta.url)('../../package.json') as { version: string };
 export const ARDEA_VERSION = packageJson.version;
@@ -21,7 +29,9 @@ const collect = (value: string, previous: string[]): string[] => [...previous, v
 function clusterOptions(command: Command): Command {
   return command
     .addOption(
-      new Option('--config-property <key=value>', 'override a config value (repeatable), e.g. packing.algorithm=first-fit-decreasing').default([]).argParser(collect),
+      new Option('--config-property <key=value>', 'override a config value (repeatable), e.g. packing.algorithm=first-fit-decreasing')
+        .default([])
+        .argParser(collect),
     )
     .option('-v, --verbose', 'log what happens to stderr');
 }
@@ -40,7 +50,9 @@ export class UnavailableCommandError extends Error {}
 
 export function createProgram(io: CliIo): Command {
   const program = new Command('ardea')
-    .description('Ardea: run stream-processing topologies on local processes, Slurm, Kubernetes, Nomad or YARN, and let them regulate themselves')
+    .description(
+      'Ardea: run stream-processing topologies on local processes, Slurm, Kubernetes, Nomad or YARN, and let them regulate themselves',
+    )
     .version(ARDEA_VERSION, '--version', 'print the Ardea version')
     .showHelpAfterError('(run with --help for usage)')
     .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) })
@@ -51,7 +63,10 @@ export function createProgram(io: CliIo): Command {
       .command('submit')
       .description('bundle a topology package, pack it, upload it and start it on a cluster')
       .argument('<cluster>', "'local', a cluster name under $ARDEA_HOME/clusters, or a path to a cluster directory")
-      .argument('<package>', 'a directory with package.json whose main (or "ardea.topology") default-exports the topology, or a .tgz of one')
+      .argument(
+        '<package>',
+        'a directory with package.json whose main (or "ardea.topology") default-exports the topology, or a .tgz of one',
+      )
       .option('--name <name>', 'topology name (default: the one the topology declares)')
       .option('--deploy-deactivated', 'start with spouts paused; activate later')
       .option('--dry-run', 'print the packing plan and stop')
@@ -59,12 +74,20 @@ export function createProgram(io: CliIo): Command {
         'after',
         '\n--config-property keys that start with a concern (scheduler., packing., ...) configure the cluster; others configure the topology:\n  <component>.parallelism=<n>, <component>.<key>=<value> (component config), topology.<key>=<value> (topology config)',
       ),
-  ).action((cluster: string, packagePath: string, options: ClusterCommandOptions & { name?: string; deployDeactivated?: boolean; dryRun?: boolean }) =>
-    submitCommand(io, cluster, packagePath, options),
+  ).action(
+    (
+      cluster: string,
+      packagePath: string,
+      options: ClusterCommandOptions & { name?: string; deployDeactivated?: boolean; dryRun?: boolean },
+    ) => submitCommand(io, cluster, packagePath, options),
   );
 
   clusterOptions(
-    program.command('kill').description('stop every container of a topology and remove its state and package').argument('<cluster>', 'cluster').argument('<topology>', 'topology name'),
+    program
+      .command('kill')
+      .description('stop every container of a topology and remove its state and package')
+      .argument('<cluster>', 'cluster')
+      .argument('<topology>', 'topology name'),
   ).action((cluster: string, topology: string, options: ClusterCommandOptions) => killCommand(io, cluster, topology, options));
 
   for (const [name, what, activate] of [
@@ -93,13 +116,27 @@ export function createProgram(io: CliIo): Command {
       .description('change parallelism, container count or runtime config of a running topology, touching only what changes')
       .argument('<cluster>', 'cluster')
       .argument('<topology>', 'topology name')
-      .addOption(new Option('--component-parallelism <component:n>', 'new parallelism of a component (repeatable)').default([]).argParser(collect))
+      .addOption(
+        new Option('--component-parallelism <component:n>', 'new parallelism of a component (repeatable)').default([]).argParser(collect),
+      )
       .option('--container-number <n>', 'number of containers, for packing algorithms that take one')
-      .addOption(new Option('--runtime-config <component:key=value>', 'change a config value of running instances (repeatable)').default([]).argParser(collect))
+      .addOption(
+        new Option('--runtime-config <component:key=value>', 'change a config value of running instances (repeatable)')
+          .default([])
+          .argParser(collect),
+      )
       .option('--dry-run', 'print the plan diff and stop'),
   ).action(
-    (cluster: string, topology: string, options: ClusterCommandOptions & { componentParallelism: string[]; containerNumber?: string; runtimeConfig: string[]; dryRun?: boolean }) =>
-      updateCommand(io, cluster, topology, options),
+    (
+      cluster: string,
+      topology: string,
+      options: ClusterCommandOptions & {
+        componentParallelism: string[];
+        containerNumber?: string;
+        runtimeConfig: string[];
+        dryRun?: boolean;
+      },
+    ) => updateCommand(io, cluster, topology, options),
   );
 
   clusterOptions(program.command('list').description('list the topologies of a cluster').argument('<cluster>', 'cluster')).action(
@@ -113,7 +150,9 @@ export function createProgram(io: CliIo): Command {
       .argument('<cluster>', 'cluster')
       .argument('<topology>', 'topology name')
       .option('--json', 'print one JSON object'),
-  ).action((cluster: string, topology: string, options: ClusterCommandOptions & { json?: boolean }) => describeCommand(io, cluster, topology, options));
+  ).action((cluster: string, topology: string, options: ClusterCommandOptions & { json?: boolean }) =>
+    describeCommand(io, cluster, topology, options),
+  );
 
   clusterOptions(
     program
@@ -135,7 +174,9 @@ export function createProgram(io: CliIo): Command {
       .argument('<cluster>', 'cluster')
       .argument('<topology>', 'topology name')
       .option('--json', 'print the log as JSON'),
-  ).action((cluster: string, topology: string, options: ClusterCommandOptions & { json?: boolean }) => healthCommand(io, cluster, topology, options));
+  ).action((cluster: string, topology: string, options: ClusterCommandOptions & { json?: boolean }) =>
+    healthCommand(io, cluster, topology, options),
+  );
 
   clusterOptions(
     program
@@ -160,7 +201,11 @@ export function createProgram(io: CliIo): Command {
     .argument('<scenario>', 'scenario YAML file (see docs/simulator.md)')
     .option('--policy <id>', "policy to run (default: the scenario's, else dynamic-resource-provisioning)")
     .option('--seed <n>', "run this seed instead of the scenario's seeds")
-    .option('--policy-module <module>', 'also offer the policies a package or file exports as `simulatedPolicies` (repeatable)', (value: string, previous: string[] = []) => [...previous, value])
+    .option(
+      '--policy-module <module>',
+      'also offer the policies a package or file exports as `simulatedPolicies` (repeatable)',
+      (value: string, previous: string[] = []) => [...previous, value],
+    )
     .option('--json', 'print one JSON object: { scenario, policy, runs: [...] }')
     .action((scenario: string, options: SimulateCommandOptions) => simulateCommand(io, scenario, options));
 
@@ -168,7 +213,10 @@ export function createProgram(io: CliIo): Command {
     .command('package-server')
     .description("serve topology packages to containers that share no filesystem with this machine (the 'http' uploader's server)")
     .requiredOption('--dir <dir>', 'directory to keep packages in (created private if missing)')
-    .requiredOption('--token-file <file>', 'file with the bearer token uploads and removals must carry; created with a random token if missing')
+    .requiredOption(
+      '--token-file <file>',
+      'file with the bearer token uploads and removals must carry; created with a random token if missing',
+    )
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--port <port>', 'port to listen on (0 picks a free one)', String(DEFAULT_PACKAGE_SERVER_PORT))
     .option('--max-package-size <bytes>', 'largest package accepted, e.g. 512MiB (default 512MiB)')

@@ -6,7 +6,13 @@ import { ConfigError } from '../errors/index.js';
 import { GiB, MiB } from '../model/resources.js';
 import { DEFAULT_PACKING_SETTINGS } from '../packing/settings.js';
 import { CONFIG_PROPERTIES_ENV } from '../runtime/executor-env.js';
-import { CLUSTER_CONFIG_ENV, clusterConfigFromValue, clusterConfigOfProcess, clusterConfigToValue, loadClusterConfig } from './cluster-config.js';
+import {
+  CLUSTER_CONFIG_ENV,
+  clusterConfigFromValue,
+  clusterConfigOfProcess,
+  clusterConfigToValue,
+  loadClusterConfig,
+} from './cluster-config.js';
 import { parseConfigProperty } from './config-property.js';
 
 let home: string;
@@ -65,13 +71,18 @@ describe('cluster directories', () => {
   it('merges one file per concern over the defaults and expands variables', () => {
     cluster('hpc', {
       'scheduler.yaml': 'plugin: slurm\npartition: debug\nworkdir: ${ARDEA_HOME}/work/${CLUSTER}\n',
-      'packing.yml': 'algorithm: first-fit-decreasing\ncontainer: { cpu: 8, ram: 16GiB }\ninstance: { ram: 512MiB }\npadding: { percent: 5 }\n',
+      'packing.yml':
+        'algorithm: first-fit-decreasing\ncontainer: { cpu: 8, ram: 16GiB }\ninstance: { ram: 512MiB }\npadding: { percent: 5 }\n',
       'healthmgr.yaml': 'policies:\n  dynamic-resource-provisioning: { intervalMs: 20000, noiseFilterMs: 20 }\n',
     });
     const config = loadClusterConfig({ cluster: 'hpc', env: { ARDEA_HOME: home } });
     expect(config.scheduler).toEqual({ plugin: 'slurm', config: { partition: 'debug', workdir: `${home}/work/hpc` } });
     expect(config.packing.algorithm).toBe('first-fit-decreasing');
-    expect(config.packing.settings.containerMax).toEqual({ cpu: 8, ramBytes: 16 * GiB, diskBytes: DEFAULT_PACKING_SETTINGS.containerMax.diskBytes });
+    expect(config.packing.settings.containerMax).toEqual({
+      cpu: 8,
+      ramBytes: 16 * GiB,
+      diskBytes: DEFAULT_PACKING_SETTINGS.containerMax.diskBytes,
+    });
     expect(config.packing.settings.instanceDefaults.ramBytes).toBe(512 * MiB);
     expect(config.packing.settings.padding.percent).toBe(5);
     expect(config.healthmgr.policies['dynamic-resource-provisioning']).toEqual({ intervalMs: 20000, noiseFilterMs: 20 });
@@ -89,7 +100,12 @@ describe('cluster directories', () => {
     const config = loadClusterConfig({
       cluster: 'c',
       env: { ARDEA_HOME: home },
-      overrides: ['packing.algorithm=resource-compliant-round-robin', 'packing.containers=3', 'scheduler.stopGraceMs=250', 'healthmgr.enabled=false'],
+      overrides: [
+        'packing.algorithm=resource-compliant-round-robin',
+        'packing.containers=3',
+        'scheduler.stopGraceMs=250',
+        'healthmgr.enabled=false',
+      ],
     });
     expect(config.packing.algorithm).toBe('resource-compliant-round-robin');
     expect(config.packing.settings.containers).toBe(3);
@@ -108,7 +124,9 @@ describe('configuration errors name the file, the key and what is expected', () 
 
   it('duplicate keys are YAML errors, not silent overwrites', () => {
     cluster('dup', { 'packing.yaml': 'algorithm: round-robin\nalgorithm: first-fit-decreasing\n' });
-    expect(errorOf(() => loadClusterConfig({ cluster: 'dup', env: { ARDEA_HOME: home } })).message).toMatch(/packing\.yaml: line 2.*invalid YAML/);
+    expect(errorOf(() => loadClusterConfig({ cluster: 'dup', env: { ARDEA_HOME: home } })).message).toMatch(
+      /packing\.yaml: line 2.*invalid YAML/,
+    );
   });
 
   it('a wrong type names the key and the value', () => {
@@ -127,16 +145,18 @@ describe('configuration errors name the file, the key and what is expected', () 
   it('an unknown key lists the keys that are accepted', () => {
     cluster('keys', { 'packing.yaml': 'algoritm: round-robin\n' });
     const message = errorOf(() => loadClusterConfig({ cluster: 'keys', env: { ARDEA_HOME: home } })).message;
-    expect(message).toMatch(/packing\.yaml: packing\.algoritm: unknown key 'algoritm'; expected one of: algorithm, repackingAlgorithm, plugins/);
+    expect(message).toMatch(
+      /packing\.yaml: packing\.algoritm: unknown key 'algoritm'; expected one of: algorithm, repackingAlgorithm, plugins/,
+    );
   });
 
   it('a bad override is blamed on the --config-property that set it', () => {
-    expect(errorOf(() => loadClusterConfig({ cluster: 'local', env: { ARDEA_HOME: home }, overrides: ['packing.containers=-1'] })).message).toMatch(
-      /^--config-property packing\.containers: [^p]/,
-    );
-    expect(errorOf(() => loadClusterConfig({ cluster: 'local', env: { ARDEA_HOME: home }, overrides: ['count.parallelism=3'] })).message).toMatch(
-      /--config-property count\.parallelism: not a cluster property; cluster properties start with scheduler\./,
-    );
+    expect(
+      errorOf(() => loadClusterConfig({ cluster: 'local', env: { ARDEA_HOME: home }, overrides: ['packing.containers=-1'] })).message,
+    ).toMatch(/^--config-property packing\.containers: [^p]/);
+    expect(
+      errorOf(() => loadClusterConfig({ cluster: 'local', env: { ARDEA_HOME: home }, overrides: ['count.parallelism=3'] })).message,
+    ).toMatch(/--config-property count\.parallelism: not a cluster property; cluster properties start with scheduler\./);
     expect(() => parseConfigProperty('novalue')).toThrow(/expected key=value/);
   });
 
@@ -149,9 +169,13 @@ describe('configuration errors name the file, the key and what is expected', () 
     expect(errorOf(() => loadClusterConfig({ cluster: 'stray', env: { ARDEA_HOME: home } })).message).toMatch(
       /statmgr\.yaml: unexpected file in a cluster directory; expected scheduler\.yaml, statemgr\.yaml/,
     );
-    expect(errorOf(() => loadClusterConfig({ cluster: 'prod', env: { ARDEA_HOME: home } })).message).toMatch(/^unknown cluster 'prod': no directory .*clusters\/prod; 'local' is built in/);
+    expect(errorOf(() => loadClusterConfig({ cluster: 'prod', env: { ARDEA_HOME: home } })).message).toMatch(
+      /^unknown cluster 'prod': no directory .*clusters\/prod; 'local' is built in/,
+    );
     cluster('list', { 'scheduler.yaml': '- local\n' });
-    expect(errorOf(() => loadClusterConfig({ cluster: 'list', env: { ARDEA_HOME: home } })).message).toMatch(/scheduler\.yaml: expected a mapping of keys to values at the top level, got a list/);
+    expect(errorOf(() => loadClusterConfig({ cluster: 'list', env: { ARDEA_HOME: home } })).message).toMatch(
+      /scheduler\.yaml: expected a mapping of keys to values at the top level, got a list/,
+    );
   });
 });
 
@@ -162,14 +186,21 @@ describe('the executor command', () => {
     const config = loadClusterConfig({ cluster: 'hpc', env: { ARDEA_HOME: home } });
     expect(config.executorCommand).toBe('/opt/ardea/bin/ardea-executor');
     expect(config.scheduler).toEqual({ plugin: 'slurm', config: { host: 'login' } });
-    expect(loadClusterConfig({ cluster: 'hpc', env: { ARDEA_HOME: home }, overrides: ['scheduler.executorCommand=my-executor'] }).executorCommand).toBe('my-executor');
+    expect(
+      loadClusterConfig({ cluster: 'hpc', env: { ARDEA_HOME: home }, overrides: ['scheduler.executorCommand=my-executor'] })
+        .executorCommand,
+    ).toBe('my-executor');
   });
 
   it('must be a command name or an absolute path', () => {
     for (const command of ['bin/ardea-executor', './ardea-executor', "''", '"line\\nbreak"', '7']) {
-      const error = errorOf(() => loadClusterConfig({ cluster: 'local', env: { ARDEA_HOME: home }, overrides: [`scheduler.executorCommand=${command}`] }));
+      const error = errorOf(() =>
+        loadClusterConfig({ cluster: 'local', env: { ARDEA_HOME: home }, overrides: [`scheduler.executorCommand=${command}`] }),
+      );
       expect(error.message, command).toMatch(/^--config-property scheduler\.executorCommand: /);
-      expect(error.message, command).toMatch(/name of a command on the containers' PATH \(such as ardea-executor\) or an absolute path|expected string/);
+      expect(error.message, command).toMatch(
+        /name of a command on the containers' PATH \(such as ardea-executor\) or an absolute path|expected string/,
+      );
     }
   });
 });
@@ -182,7 +213,11 @@ describe('the cluster config by value', () => {
       'packing.yaml': 'algorithm: first-fit-decreasing\ncontainer: { ram: 4GiB }\n',
       'scheduler.yaml': 'executorCommand: /opt/ardea/bin/ardea-executor\n',
     });
-    const original = loadClusterConfig({ cluster: 'remote', env: { ARDEA_HOME: home }, overrides: ['packing.containers=3', 'healthmgr.enabled=false'] });
+    const original = loadClusterConfig({
+      cluster: 'remote',
+      env: { ARDEA_HOME: home },
+      overrides: ['packing.containers=3', 'healthmgr.enabled=false'],
+    });
     const value = clusterConfigToValue(original);
     rmSync(directory, { recursive: true });
     const copy = clusterConfigFromValue(value);
@@ -195,12 +230,16 @@ describe('the cluster config by value', () => {
 
   it('is validated again where it is read, naming where it came from', () => {
     const directory = cluster('checked', { 'packing.yaml': 'algorithm: round-robin\n' });
-    const value = JSON.parse(clusterConfigToValue(loadClusterConfig({ cluster: 'checked', env: { ARDEA_HOME: home } }))) as { sections: { packing: Record<string, unknown> } };
+    const value = JSON.parse(clusterConfigToValue(loadClusterConfig({ cluster: 'checked', env: { ARDEA_HOME: home } }))) as {
+      sections: { packing: Record<string, unknown> };
+    };
     value.sections.packing.containers = 0;
     expect(errorOf(() => clusterConfigFromValue(JSON.stringify(value))).message).toBe(
       `ARDEA_CLUSTER_CONFIG: ${path.join(directory, 'packing.yaml')}: packing.containers: Too small: expected number to be >=1 (got 0)`,
     );
-    expect(errorOf(() => clusterConfigFromValue('{"format":')).message).toMatch(/^ARDEA_CLUSTER_CONFIG: the cluster config passed by value is not JSON/);
+    expect(errorOf(() => clusterConfigFromValue('{"format":')).message).toMatch(
+      /^ARDEA_CLUSTER_CONFIG: the cluster config passed by value is not JSON/,
+    );
     expect(errorOf(() => clusterConfigFromValue(JSON.stringify({ ...value, format: 'ardea-cluster-config/2' }))).message).toMatch(
       /^ARDEA_CLUSTER_CONFIG: not a cluster config this Ardea can read \(format: .*\); the process that wrote it may run another Ardea version$/,
     );
@@ -209,11 +248,19 @@ describe('the cluster config by value', () => {
   it('is what a process the cluster starts reads, unless it is given --cluster', () => {
     cluster('by-hand', { 'packing.yaml': 'algorithm: first-fit-decreasing\n' });
     const usage = 'usage: test';
-    const byValue = clusterConfigToValue(loadClusterConfig({ cluster: 'by-hand', env: { ARDEA_HOME: home }, overrides: ['packing.containers=2'] }));
+    const byValue = clusterConfigToValue(
+      loadClusterConfig({ cluster: 'by-hand', env: { ARDEA_HOME: home }, overrides: ['packing.containers=2'] }),
+    );
     expect(clusterConfigOfProcess({ env: { [CLUSTER_CONFIG_ENV]: byValue }, usage }).packing.settings.containers).toBe(2);
-    const byHand = clusterConfigOfProcess({ cluster: 'by-hand', env: { ARDEA_HOME: home, [CONFIG_PROPERTIES_ENV]: '["packing.containers=4"]' }, usage });
+    const byHand = clusterConfigOfProcess({
+      cluster: 'by-hand',
+      env: { ARDEA_HOME: home, [CONFIG_PROPERTIES_ENV]: '["packing.containers=4"]' },
+      usage,
+    });
     expect(byHand.packing.algorithm).toBe('first-fit-decreasing');
     expect(byHand.packing.settings.containers).toBe(4);
-    expect(errorOf(() => clusterConfigOfProcess({ env: {}, usage })).message).toBe('no cluster config: pass --cluster <cluster> or set ARDEA_CLUSTER_CONFIG (usage: test)');
+    expect(errorOf(() => clusterConfigOfProcess({ env: {}, usage })).message).toBe(
+      'no cluster config: pass --cluster <cluster> or set ARDEA_CLUSTER_CONFIG (usage: test)',
+    );
   });
 });

@@ -39,7 +39,9 @@ export interface HealthManagerConfig {
   /** Health-policy plugins to load besides the built-in policies. */
   readonly plugins: readonly string[];
   /** Per-policy settings keyed by policy id; `enabled` and `intervalMs` are common to all. */
-  readonly policies: Readonly<Record<string, Readonly<Record<string, unknown>> & { readonly enabled?: boolean; readonly intervalMs?: number }>>;
+  readonly policies: Readonly<
+    Record<string, Readonly<Record<string, unknown>> & { readonly enabled?: boolean; readonly intervalMs?: number }>
+  >;
 }
 
 /** Token under which the deployment's {@link ClusterConfig} is bound. */
@@ -135,7 +137,9 @@ const ExecutorCommandSchema = z
     message: `expected the name of a command on the containers' PATH (such as ${DEFAULT_EXECUTOR_COMMAND}) or an absolute path`,
   });
 
-const SchedulerSectionSchema = pluginSectionSchema(DEFAULT_PLUGINS.scheduler).extend({ executorCommand: ExecutorCommandSchema.default(DEFAULT_EXECUTOR_COMMAND) });
+const SchedulerSectionSchema = pluginSectionSchema(DEFAULT_PLUGINS.scheduler).extend({
+  executorCommand: ExecutorCommandSchema.default(DEFAULT_EXECUTOR_COMMAND),
+});
 
 export interface LoadClusterOptions {
   /** `local`, a cluster name under `$ARDEA_HOME/clusters/`, or a path to a cluster directory. */
@@ -208,7 +212,8 @@ function buildClusterConfig(input: ClusterConfigInput): ClusterConfig {
   const { sources, overrides, sections } = input;
   const parse = <S extends z.ZodType>(concern: Concern, schema: S): z.output<S> => {
     const result = schema.safeParse(sections[concern]);
-    if (!result.success) throw configErrorFromSchema(result.error, { source: sources[concern], section: concern, overrides }, sections[concern], schema);
+    if (!result.success)
+      throw configErrorFromSchema(result.error, { source: sources[concern], section: concern, overrides }, sections[concern], schema);
     return result.data;
   };
   const selection = (concern: 'statemgr' | 'uploader'): PluginSelection => {
@@ -250,7 +255,9 @@ const ClusterConfigValueSchema = z
     home: z.string().min(1),
     sources: z.object(Object.fromEntries(CONCERNS.map((concern) => [concern, z.string()])) as Record<Concern, z.ZodString>).strict(),
     overrides: z.array(z.object({ key: z.string(), value: z.unknown() }).strict()),
-    sections: z.object(Object.fromEntries(CONCERNS.map((concern) => [concern, sectionSchema])) as Record<Concern, typeof sectionSchema>).strict(),
+    sections: z
+      .object(Object.fromEntries(CONCERNS.map((concern) => [concern, sectionSchema])) as Record<Concern, typeof sectionSchema>)
+      .strict(),
   })
   .strict();
 
@@ -284,10 +291,13 @@ export function clusterConfigFromValue(text: string, from: string = CLUSTER_CONF
   try {
     json = JSON.parse(text);
   } catch (error) {
-    throw new ConfigError(`${from}: the cluster config passed by value is not JSON (${error instanceof Error ? error.message : String(error)}); it must be what 'ardea' wrote there`, {
-      cause: error,
-      code: 'config.invalid',
-    });
+    throw new ConfigError(
+      `${from}: the cluster config passed by value is not JSON (${error instanceof Error ? error.message : String(error)}); it must be what 'ardea' wrote there`,
+      {
+        cause: error,
+        code: 'config.invalid',
+      },
+    );
   }
   const result = ClusterConfigValueSchema.safeParse(json);
   if (!result.success) {
@@ -318,14 +328,21 @@ export function clusterConfigFromValue(text: string, from: string = CLUSTER_CONF
  * (a cluster name or directory, with `--config-property` overrides in {@link CONFIG_PROPERTIES_ENV})
  * when given — how a user runs an executor by hand — otherwise by value from {@link CLUSTER_CONFIG_ENV}.
  */
-export function clusterConfigOfProcess(options: { readonly cluster?: string | undefined; readonly env?: NodeJS.ProcessEnv; readonly usage: string }): ClusterConfig {
+export function clusterConfigOfProcess(options: {
+  readonly cluster?: string | undefined;
+  readonly env?: NodeJS.ProcessEnv;
+  readonly usage: string;
+}): ClusterConfig {
   const env = options.env ?? process.env;
   if (options.cluster) {
     const overrides = env[CONFIG_PROPERTIES_ENV] ? parseOverridesEnv(env[CONFIG_PROPERTIES_ENV]) : [];
     return loadClusterConfig({ cluster: options.cluster, overrides, env });
   }
   const value = env[CLUSTER_CONFIG_ENV];
-  if (!value) throw new ConfigError(`no cluster config: pass --cluster <cluster> or set ${CLUSTER_CONFIG_ENV} (${options.usage})`, { code: 'config.missing' });
+  if (!value)
+    throw new ConfigError(`no cluster config: pass --cluster <cluster> or set ${CLUSTER_CONFIG_ENV} (${options.usage})`, {
+      code: 'config.missing',
+    });
   return clusterConfigFromValue(value);
 }
 
@@ -336,7 +353,8 @@ function parseOverridesEnv(text: string): string[] {
   } catch (error) {
     throw new ConfigError(`${CONFIG_PROPERTIES_ENV}: expected a JSON array of key=value strings`, { cause: error });
   }
-  if (!Array.isArray(overrides) || !overrides.every((o) => typeof o === 'string')) throw new ConfigError(`${CONFIG_PROPERTIES_ENV}: expected a JSON array of key=value strings`);
+  if (!Array.isArray(overrides) || !overrides.every((o) => typeof o === 'string'))
+    throw new ConfigError(`${CONFIG_PROPERTIES_ENV}: expected a JSON array of key=value strings`);
   return overrides;
 }
 
@@ -410,6 +428,9 @@ function readYamlMapping(file: string): Record<string, unknown> {
   }
   const value: unknown = document.toJS();
   if (value === null || value === undefined) return {};
-  if (!isPlainObject(value)) throw new ConfigError(`${file}: expected a mapping of keys to values at the top level, got ${Array.isArray(value) ? 'a list' : typeof value}`);
+  if (!isPlainObject(value))
+    throw new ConfigError(
+      `${file}: expected a mapping of keys to values at the top level, got ${Array.isArray(value) ? 'a list' : typeof value}`,
+    );
   return value;
 }

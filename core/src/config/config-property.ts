@@ -15,7 +15,9 @@ export function parseConfigProperty(text: string): ConfigProperty {
   const separator = text.indexOf('=');
   const key = separator < 0 ? '' : text.slice(0, separator).trim();
   if (separator < 0 || !/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/.test(key)) {
-    throw new ConfigError(`--config-property '${text}': expected key=value with a dotted key such as packing.algorithm=first-fit-decreasing`);
+    throw new ConfigError(
+      `--config-property '${text}': expected key=value with a dotted key such as packing.algorithm=first-fit-decreasing`,
+    );
   }
   const raw = text.slice(separator + 1);
   let value: unknown;

@@ -25,7 +25,9 @@ export function configErrorFromSchema(error: z.ZodError, context: SchemaErrorCon
     const shown = JSON.stringify(received);
     if (received !== undefined && shown !== undefined && !detail.includes(shown)) detail += ` (got ${shown})`;
   }
-  const blamed = context.overrides?.find((property) => key === property.key || key.startsWith(`${property.key}.`) || property.key.startsWith(`${key}.`));
+  const blamed = context.overrides?.find(
+    (property) => key === property.key || key.startsWith(`${property.key}.`) || property.key.startsWith(`${key}.`),
+  );
   if (blamed?.key === key) return new ConfigError(`--config-property ${key}: ${detail}`, { cause: error, code: 'config.invalid' });
   const source = blamed ? `--config-property ${blamed.key}` : context.source;
   return new ConfigError(`${source}: ${key}: ${detail}`, { cause: error, code: 'config.invalid' });

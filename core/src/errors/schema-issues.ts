@@ -24,9 +24,16 @@ export function describeSchemaIssue(issue: z.core.$ZodIssue, options: SchemaIssu
   const segments = [...(options.prefix ? [options.prefix] : []), ...issue.path, ...(unknownKey === undefined ? [] : [unknownKey])];
   const path =
     options.style === 'accessor'
-      ? segments.map((key, index) => (typeof key === 'number' ? `[${key}]` : index === 0 && options.prefix ? String(key) : `.${String(key)}`)).join('')
+      ? segments
+          .map((key, index) => (typeof key === 'number' ? `[${key}]` : index === 0 && options.prefix ? String(key) : `.${String(key)}`))
+          .join('')
       : segments.map(String).join('.');
-  return { path, message: unknownKey === undefined ? issue.message : 'unknown key', ...(unknownKey === undefined ? {} : { unknownKey }), segments: issue.path };
+  return {
+    path,
+    message: unknownKey === undefined ? issue.message : 'unknown key',
+    ...(unknownKey === undefined ? {} : { unknownKey }),
+    segments: issue.path,
+  };
 }
 
 /** The first issue of a failed parse as one `path: message` line (`(root)` when the value itself is wrong). */

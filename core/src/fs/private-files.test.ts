@@ -58,7 +58,9 @@ describe('private files', () => {
     expect(await modeOf(path.join(root, 'topologies'))).toBe('700');
     expect(await modeOf(path.join(root, 'topologies', 'secret.json'))).toBe('600');
     expect(await modeOf(path.join(root, 'topologies', 'nested', 'deep.json'))).toBe('600');
-    expect(warnings.lines).toEqual([expect.stringMatching(/^made the state store private to its owner: .*store \(was 0755\), .* and 2 more$/)]);
+    expect(warnings.lines).toEqual([
+      expect.stringMatching(/^made the state store private to its owner: .*store \(was 0755\), .* and 2 more$/),
+    ]);
 
     await securePrivateTree(root, { what: 'state store', logger: warnings, repairRoot: true, recursive: true });
     expect(warnings.lines).toHaveLength(1);
@@ -68,7 +70,8 @@ describe('private files', () => {
     const root = path.join(base, 'shared');
     await openTree(root);
     const warnings = new Warnings();
-    for (let i = 0; i < 2; i++) await securePrivateTree(root, { what: 'package directory', logger: warnings, repairRoot: false, recursive: true });
+    for (let i = 0; i < 2; i++)
+      await securePrivateTree(root, { what: 'package directory', logger: warnings, repairRoot: false, recursive: true });
     expect(await modeOf(root)).toBe('755');
     expect(await modeOf(path.join(root, 'topologies', 'secret.json'))).toBe('600');
     expect(warnings.lines.filter((line) => line.startsWith('the configured package directory'))).toEqual([

@@ -87,11 +87,16 @@ export async function securePrivateTree(root: string, options: SecureTreeOptions
   };
   await visit(root, 0);
   if (repaired.length > 0) {
-    options.logger.warn(`made the ${options.what} private to its owner: ${summary(repaired)}`, { directory: root, repaired: repaired.length });
+    options.logger.warn(`made the ${options.what} private to its owner: ${summary(repaired)}`, {
+      directory: root,
+      repaired: repaired.length,
+    });
   }
   if (unrepaired.length > 0 && !warned.has(`unrepaired:${root}`)) {
     warned.add(`unrepaired:${root}`);
-    options.logger.warn(`could not make parts of the ${options.what} private; other users may read them: ${summary(unrepaired)}`, { directory: root });
+    options.logger.warn(`could not make parts of the ${options.what} private; other users may read them: ${summary(unrepaired)}`, {
+      directory: root,
+    });
   }
 }
 

@@ -14,7 +14,14 @@ const topology: TopologyDefinition = toDefinition(
     topologyName: 'word-count',
     components: [
       { name: 'sentence', kind: 'spout', parallelism: 1, serviceRate: 1, tupleBytes: 1, inputs: [] },
-      { name: 'split', kind: 'bolt', parallelism: 3, serviceRate: 1, tupleBytes: 1, inputs: [{ from: 'sentence', grouping: { type: 'shuffle' }, selectivity: 1 }] },
+      {
+        name: 'split',
+        kind: 'bolt',
+        parallelism: 3,
+        serviceRate: 1,
+        tupleBytes: 1,
+        inputs: [{ from: 'sentence', grouping: { type: 'shuffle' }, selectivity: 1 }],
+      },
     ],
   },
   {},
@@ -67,7 +74,9 @@ describe('the crash-loop detector', () => {
     const below = recordedWindow({ container_2_split_11: { restarts: 2, executeRate: 100, busyFraction: 0.3 } });
     const at = recordedWindow({ container_2_split_11: { restarts: 3, executeRate: 100, busyFraction: 0.3 } });
     expect(await detector.detect(below, context())).toEqual([]);
-    expect(await detector.detect(at, context())).toEqual([expect.objectContaining({ type: 'crash-loop', instances: ['container_2_split_11'], details: { restarts: 3 } })]);
+    expect(await detector.detect(at, context())).toEqual([
+      expect.objectContaining({ type: 'crash-loop', instances: ['container_2_split_11'], details: { restarts: 3 } }),
+    ]);
   });
 });
 
@@ -76,7 +85,10 @@ describe('the auto-restart policy', () => {
   /** The policy as container 0 composes it, on recorded windows, a round every second. */
   const autoRestart = async () => {
     const health = await healthPoliciesForTest({
-      properties: [`healthmgr.policies.${AUTO_RESTART_POLICY_ID}.intervalMs=1000`, `healthmgr.policies.${AUTO_RESTART_POLICY_ID}.windowMs=10000`],
+      properties: [
+        `healthmgr.policies.${AUTO_RESTART_POLICY_ID}.intervalMs=1000`,
+        `healthmgr.policies.${AUTO_RESTART_POLICY_ID}.windowMs=10000`,
+      ],
       topology: () => topology,
       clock: () => clock,
     });
@@ -113,7 +125,13 @@ describe('the auto-restart policy', () => {
     clock += 1000;
     const round = await run();
     expect(actuator.calls).toEqual([{ restart: 2 }]);
-    expect(round!.actions).toEqual([expect.objectContaining({ type: 'restart', diagnosis: { type: 'stalled-instance', component: 'split' }, parameters: { containers: [2] } })]);
+    expect(round!.actions).toEqual([
+      expect.objectContaining({
+        type: 'restart',
+        diagnosis: { type: 'stalled-instance', component: 'split' },
+        parameters: { containers: [2] },
+      }),
+    ]);
     sensor.next = healthyWindow();
     for (let k = 0; k < 3; k++) {
       clock += 5000;
@@ -127,7 +145,10 @@ describe('the auto-restart policy', () => {
 
   it('restarts a crash-looping instance at once; when the crashes go on, the verdict is did-not-help and it does not restart again', async () => {
     const { sensor, actuator, run, actionLog } = await autoRestart();
-    const crashing = recordedWindow({ container_1_sentence_1: { emitRate: 300, busyFraction: 0.01 }, container_2_split_11: { restarts: 4, executeRate: 100, busyFraction: 0.3 } });
+    const crashing = recordedWindow({
+      container_1_sentence_1: { emitRate: 300, busyFraction: 0.01 },
+      container_2_split_11: { restarts: 4, executeRate: 100, busyFraction: 0.3 },
+    });
     sensor.next = crashing;
     clock += 1000;
     await run();
@@ -137,7 +158,11 @@ describe('the auto-restart policy', () => {
       await run();
     }
     const log = await actionLog();
-    expect(log[0]!.actions[0]).toMatchObject({ verdict: 'did-not-help', predictedEffect: { restarts: 0 }, observedEffect: { restarts: 4 } });
+    expect(log[0]!.actions[0]).toMatchObject({
+      verdict: 'did-not-help',
+      predictedEffect: { restarts: 0 },
+      observedEffect: { restarts: 4 },
+    });
     expect(log.at(-1)!.blacklisted).toEqual([{ type: 'crash-loop', component: 'split' }]);
     expect(actuator.calls).toEqual([{ restart: 2 }]);
   });

@@ -1,6 +1,19 @@
 import { z } from 'zod';
 import { describeError, HealthPolicyError } from '../errors/index.js';
-import { type Action, type Detector, type Diagnoser, type Diagnosis, type HealthPolicy, type Measurement, METRIC, type PolicyContext, type Resolver, type Sensor, type Symptom, type TopologyActuator } from '../spi/health-policy.js';
+import {
+  type Action,
+  type Detector,
+  type Diagnoser,
+  type Diagnosis,
+  type HealthPolicy,
+  type Measurement,
+  METRIC,
+  type PolicyContext,
+  type Resolver,
+  type Sensor,
+  type Symptom,
+  type TopologyActuator,
+} from '../spi/health-policy.js';
 import { round } from './detectors.js';
 import { isStalled, MeasurementIndex } from './measurements.js';
 import { containerOf } from './resolvers.js';
@@ -28,8 +41,18 @@ export const AutoRestartSettingsSchema = z
 
 export type AutoRestartSettings = z.output<typeof AutoRestartSettingsSchema>;
 
-export const AUTO_RESTART_SYMPTOM = { stalled: 'stalled', crashLoop: 'crash-loop', hungRestart: 'hung-restart', memoryRestart: 'memory-restart' } as const;
-export const AUTO_RESTART_DIAGNOSIS = { stalledInstance: 'stalled-instance', crashLoop: 'crash-loop', hungWorker: 'hung-worker', overMemory: 'over-memory' } as const;
+export const AUTO_RESTART_SYMPTOM = {
+  stalled: 'stalled',
+  crashLoop: 'crash-loop',
+  hungRestart: 'hung-restart',
+  memoryRestart: 'memory-restart',
+} as const;
+export const AUTO_RESTART_DIAGNOSIS = {
+  stalledInstance: 'stalled-instance',
+  crashLoop: 'crash-loop',
+  hungWorker: 'hung-worker',
+  overMemory: 'over-memory',
+} as const;
 
 /**
  * Instances that hold the topology in backpressure while they execute nothing and are not busy: a
@@ -45,10 +68,18 @@ export class StalledInstanceDetector implements Detector {
     const seconds = context.windowMs / 1000;
     const symptoms: Symptom[] = [];
     for (const component of index.components()) {
-      const stalled = index.instances(component).filter((instance) => isStalled(index, component, instance, seconds, this.settings.backpressureNoiseMsPerSec));
+      const stalled = index
+        .instances(component)
+        .filter((instance) => isStalled(index, component, instance, seconds, this.settings.backpressureNoiseMsPerSec));
       if (stalled.length > 0) {
         const backpressure = stalled.reduce((acc, i) => acc + index.value(component, i, METRIC.backpressureMs), 0) / seconds;
-        symptoms.push({ type: AUTO_RESTART_SYMPTOM.stalled, component, instances: stalled, observedAt: context.now, details: { backpressureMsPerSec: round(backpressure) } });
+        symptoms.push({
+          type: AUTO_RESTART_SYMPTOM.stalled,
+          component,
+          instances: stalled,
+          observedAt: context.now,
+          details: { backpressureMsPerSec: round(backpressure) },
+        });
       }
     }
     return symptoms;
@@ -66,7 +97,13 @@ export class CrashLoopDetector implements Detector {
     for (const component of index.components()) {
       const crashing = index.instances(component).filter((i) => index.value(component, i, METRIC.restarts) >= this.settings.crashRestarts);
       if (crashing.length > 0) {
-        symptoms.push({ type: AUTO_RESTART_SYMPTOM.crashLoop, component, instances: crashing, observedAt: context.now, details: { restarts: index.sum(component, METRIC.restarts) } });
+        symptoms.push({
+          type: AUTO_RESTART_SYMPTOM.crashLoop,
+          component,
+          instances: crashing,
+          observedAt: context.now,
+          details: { restarts: index.sum(component, METRIC.restarts) },
+        });
       }
     }
     return symptoms;
@@ -90,7 +127,14 @@ export class EngineRestartDetector implements Detector {
     ] as const) {
       for (const component of index.components()) {
         const restarted = index.instances(component).filter((i) => index.value(component, i, metric) > 0);
-        if (restarted.length > 0) symptoms.push({ type, component, instances: restarted, observedAt: context.now, details: { [metric]: index.sum(component, metric) } });
+        if (restarted.length > 0)
+          symptoms.push({
+            type,
+            component,
+            instances: restarted,
+            observedAt: context.now,
+            details: { [metric]: index.sum(component, metric) },
+          });
       }
     }
     return symptoms;
@@ -140,7 +184,10 @@ export class RestartContainerResolver implements Resolver {
         try {
           await this.actuator.restartContainer(containerId);
         } catch (error) {
-          throw new HealthPolicyError(`restarting container ${containerId} (${diagnosis.type} of ${diagnosis.instances.join(', ')}) failed: ${describeError(error)}`, { cause: error });
+          throw new HealthPolicyError(
+            `restarting container ${containerId} (${diagnosis.type} of ${diagnosis.instances.join(', ')}) failed: ${describeError(error)}`,
+            { cause: error },
+          );
         }
         restarted.add(containerId);
       }

@@ -28,10 +28,18 @@ export class BackpressureDetector implements Detector {
     const seconds = context.windowMs / 1000;
     const symptoms: Symptom[] = [];
     for (const component of index.components()) {
-      const affected = index.instances(component).filter((i) => index.value(component, i, METRIC.backpressureMs) / seconds > this.settings.backpressureNoiseMsPerSec);
+      const affected = index
+        .instances(component)
+        .filter((i) => index.value(component, i, METRIC.backpressureMs) / seconds > this.settings.backpressureNoiseMsPerSec);
       const msPerSec = index.sum(component, METRIC.backpressureMs) / seconds;
       if (affected.length > 0) {
-        symptoms.push({ type: SYMPTOM.backpressure, component, instances: affected, observedAt: context.now, details: { msPerSec: round(msPerSec) } });
+        symptoms.push({
+          type: SYMPTOM.backpressure,
+          component,
+          instances: affected,
+          observedAt: context.now,
+          details: { msPerSec: round(msPerSec) },
+        });
       }
     }
     return symptoms;
@@ -55,7 +63,8 @@ export class SaturationDetector implements Detector {
       const instances = index.instances(component);
       if (instances.length === 0) continue;
       const definition = context.topology.components.find((c) => c.name === component);
-      const shuffled = definition !== undefined && definition.inputs.every((i) => i.grouping.type === 'shuffle' || i.grouping.type === 'none');
+      const shuffled =
+        definition !== undefined && definition.inputs.every((i) => i.grouping.type === 'shuffle' || i.grouping.type === 'none');
       // Behind shuffle grouping every instance gets an equal share, so one saturated instance shows
       // even when its siblings idle; behind other groupings only the component as a whole can be judged.
       const saturated = shuffled
@@ -73,7 +82,11 @@ export class SaturationDetector implements Detector {
           component,
           instances: saturated,
           observedAt: context.now,
-          details: { offeredRate: round(load.offeredRate), executeRate: round(load.observedRate), busy: round(load.busyInstances / instances.length) },
+          details: {
+            offeredRate: round(load.offeredRate),
+            executeRate: round(load.observedRate),
+            busy: round(load.busyInstances / instances.length),
+          },
         });
       }
     }
@@ -95,9 +108,17 @@ export class LargeQueueDetector implements Detector {
     const index = new MeasurementIndex(measurements);
     const symptoms: Symptom[] = [];
     for (const component of index.components()) {
-      const affected = index.instances(component).filter((i) => index.value(component, i, METRIC.pendingBytes) > this.settings.largeQueueBytes);
+      const affected = index
+        .instances(component)
+        .filter((i) => index.value(component, i, METRIC.pendingBytes) > this.settings.largeQueueBytes);
       if (affected.length > 0) {
-        symptoms.push({ type: SYMPTOM.largeQueue, component, instances: affected, observedAt: context.now, details: { bytes: index.sum(component, METRIC.pendingBytes) } });
+        symptoms.push({
+          type: SYMPTOM.largeQueue,
+          component,
+          instances: affected,
+          observedAt: context.now,
+          details: { bytes: index.sum(component, METRIC.pendingBytes) },
+        });
       }
     }
     return symptoms;
@@ -123,7 +144,13 @@ export class ProcessingRateSkewDetector implements Detector {
       const high = Math.max(...rates);
       if (high > 0 && high > this.settings.rateSkewRatio * Math.max(low, 1)) {
         const heavy = instances.filter((_, k) => rates[k]! > this.settings.rateSkewRatio * Math.max(low, 1));
-        symptoms.push({ type: SYMPTOM.rateSkew, component, instances: heavy, observedAt: context.now, details: { ratio: round(high / Math.max(low, 1)) } });
+        symptoms.push({
+          type: SYMPTOM.rateSkew,
+          component,
+          instances: heavy,
+          observedAt: context.now,
+          details: { ratio: round(high / Math.max(low, 1)) },
+        });
       }
       const trueRates = instances.map((i) => index.trueRate(component, i));
       const known = trueRates.filter((r): r is number => r !== undefined);
@@ -131,7 +158,13 @@ export class ProcessingRateSkewDetector implements Detector {
       const typical = median(known);
       const slow = instances.filter((_, k) => trueRates[k] !== undefined && trueRates[k]! < this.settings.slowInstanceRatio * typical);
       if (slow.length > 0 && slow.length < instances.length) {
-        symptoms.push({ type: SYMPTOM.slowTrueRate, component, instances: slow, observedAt: context.now, details: { medianTrueRate: round(typical) } });
+        symptoms.push({
+          type: SYMPTOM.slowTrueRate,
+          component,
+          instances: slow,
+          observedAt: context.now,
+          details: { medianTrueRate: round(typical) },
+        });
       }
     }
     return symptoms;
@@ -153,7 +186,13 @@ export class LowUtilizationDetector implements Detector {
       const busy = instances.reduce((acc, i) => acc + index.value(component.name, i, METRIC.busyFraction), 0);
       // Would the work fit into one instance fewer at the scale-down utilization?
       if (busy / this.settings.scaleDownUtilization <= component.parallelism - 1) {
-        symptoms.push({ type: SYMPTOM.lowUtilization, component: component.name, instances, observedAt: context.now, details: { busyInstances: round(busy) } });
+        symptoms.push({
+          type: SYMPTOM.lowUtilization,
+          component: component.name,
+          instances,
+          observedAt: context.now,
+          details: { busyInstances: round(busy) },
+        });
       }
     }
     return symptoms;

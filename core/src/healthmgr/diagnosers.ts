@@ -10,7 +10,8 @@ export const DIAGNOSIS = {
   overProvisioned: 'over-provisioned',
 } as const;
 
-const of = (symptoms: readonly Symptom[], type: string, component: string) => symptoms.find((s) => s.type === type && s.component === component);
+const of = (symptoms: readonly Symptom[], type: string, component: string) =>
+  symptoms.find((s) => s.type === type && s.component === component);
 
 /**
  * Components under backpressure or saturated: whose instances are the problem? A large queue alone
@@ -36,7 +37,13 @@ export class SlowInstanceDiagnoser implements Diagnoser {
       if (!slow) continue;
       const congestedInstances = new Set(found.flatMap((s) => s.instances));
       if ([...congestedInstances].every((i) => slow.instances.includes(i))) {
-        diagnoses.push({ type: DIAGNOSIS.slowInstance, component, instances: slow.instances, symptoms: [...found, slow], details: slow.details });
+        diagnoses.push({
+          type: DIAGNOSIS.slowInstance,
+          component,
+          instances: slow.instances,
+          symptoms: [...found, slow],
+          details: slow.details,
+        });
       }
     }
     return diagnoses;
@@ -54,7 +61,13 @@ export class DataSkewDiagnoser implements Diagnoser {
       if (!skew || of(symptoms, SYMPTOM.slowTrueRate, component)) continue;
       const congestedInstances = new Set(found.flatMap((s) => s.instances));
       if ([...congestedInstances].every((i) => skew.instances.includes(i))) {
-        diagnoses.push({ type: DIAGNOSIS.dataSkew, component, instances: skew.instances, symptoms: [...found, skew], details: skew.details });
+        diagnoses.push({
+          type: DIAGNOSIS.dataSkew,
+          component,
+          instances: skew.instances,
+          symptoms: [...found, skew],
+          details: skew.details,
+        });
       }
     }
     return diagnoses;

@@ -72,7 +72,16 @@ export class HealthManager {
 
   start(): void {
     for (const policy of this.options.policies) {
-      const state: PolicyState = { round: 0, lastActionAt: undefined, pending: undefined, blacklist: new Map(), streaks: new Map(), timer: undefined, running: false, lastOffered: 0 };
+      const state: PolicyState = {
+        round: 0,
+        lastActionAt: undefined,
+        pending: undefined,
+        blacklist: new Map(),
+        streaks: new Map(),
+        timer: undefined,
+        running: false,
+        lastOffered: 0,
+      };
       this.states.set(policy.id, state);
       state.timer = setInterval(() => {
         if (state.running || this.stopped) return;
@@ -137,7 +146,11 @@ export class HealthManager {
         for (const action of done) {
           const diagnosis = mine.find((d) => d.component === action.component) ?? mine[0]!;
           const before = rateMetrics(action.predictedEffect, diagnosis.component, topology, index);
-          actions.push({ ...action, diagnosis: { type: diagnosis.type, component: diagnosis.component }, ...(before ? { observedBefore: before } : {}) });
+          actions.push({
+            ...action,
+            diagnosis: { type: diagnosis.type, component: diagnosis.component },
+            ...(before ? { observedBefore: before } : {}),
+          });
           // A report is made once per regime, like an action that cannot help.
           if (!CHANGES_TOPOLOGY.has(action.type)) blacklist(state, diagnosis, action.type, offered);
         }
@@ -174,12 +187,19 @@ export class HealthManager {
    * Whether the topology has settled after the pending action; if so, records the observed effect
    * and the verdict, and blacklists the diagnosis when the action did not help.
    */
-  private async judge(policy: HealthPolicy, state: PolicyState, index: MeasurementIndex, windowMs: number, topology: TopologyDefinition): Promise<boolean> {
+  private async judge(
+    policy: HealthPolicy,
+    state: PolicyState,
+    index: MeasurementIndex,
+    windowMs: number,
+    topology: TopologyDefinition,
+  ): Promise<boolean> {
     const pending = state.pending!;
     const offered = state.lastOffered;
     const rate = pending.components.reduce((acc, c) => acc + rateOf('executeRate', c, topology, index), 0);
     const queues = index.components().reduce((acc, c) => acc + index.sum(c, METRIC.pendingBytes), 0);
-    const stable = pending.previousRate !== undefined && Math.abs(rate - pending.previousRate) <= 0.1 * Math.max(rate, pending.previousRate, 1);
+    const stable =
+      pending.previousRate !== undefined && Math.abs(rate - pending.previousRate) <= 0.1 * Math.max(rate, pending.previousRate, 1);
     const fullWindow = policy.windowMs ?? policy.intervalMs * 2;
     pending.previousRate = rate;
     if (!stable && windowMs < fullWindow) return false;
@@ -208,13 +228,24 @@ export class HealthManager {
       if (action.verdict === 'did-not-help') blacklist(state, action.diagnosis, action.type, offered);
     }
     await this.update((log) => ({
-      rounds: log.rounds.map((round) => (round.policy === policy.id && round.round === pending.round ? { ...round, actions: round.actions.map(judged) } : round)),
+      rounds: log.rounds.map((round) =>
+        round.policy === policy.id && round.round === pending.round ? { ...round, actions: round.actions.map(judged) } : round,
+      ),
     }));
     return true;
   }
 
   private newState(id: string): PolicyState {
-    const state: PolicyState = { round: 0, lastActionAt: undefined, pending: undefined, blacklist: new Map(), streaks: new Map(), timer: undefined, running: false, lastOffered: 0 };
+    const state: PolicyState = {
+      round: 0,
+      lastActionAt: undefined,
+      pending: undefined,
+      blacklist: new Map(),
+      streaks: new Map(),
+      timer: undefined,
+      running: false,
+      lastOffered: 0,
+    };
     this.states.set(id, state);
     return state;
   }
@@ -226,10 +257,12 @@ export class HealthManager {
 
   /** Read-modify-write of the action log, one at a time. */
   private update(change: (log: HealthLog) => HealthLog): Promise<void> {
-    this.writing = this.writing.then(async () => {
-      const log = (await this.options.state.get('healthLog', this.options.topologyName)) ?? { rounds: [] };
-      await this.options.state.set('healthLog', this.options.topologyName, change(log));
-    }).catch((error: unknown) => this.logger.warn('writing the action log failed', { error: describeError(error) }));
+    this.writing = this.writing
+      .then(async () => {
+        const log = (await this.options.state.get('healthLog', this.options.topologyName)) ?? { rounds: [] };
+        await this.options.state.set('healthLog', this.options.topologyName, change(log));
+      })
+      .catch((error: unknown) => this.logger.warn('writing the action log failed', { error: describeError(error) }));
     return this.writing;
   }
 }
@@ -245,7 +278,12 @@ function rateOf(metric: (typeof RATE_METRICS)[number], component: string, topolo
 }
 
 /** The rate metrics an action predicts, as measured now; undefined if it predicts none. */
-function rateMetrics(predicted: Readonly<Record<string, number>>, component: string, topology: TopologyDefinition, index: MeasurementIndex): Record<string, number> | undefined {
+function rateMetrics(
+  predicted: Readonly<Record<string, number>>,
+  component: string,
+  topology: TopologyDefinition,
+  index: MeasurementIndex,
+): Record<string, number> | undefined {
   const metrics = RATE_METRICS.filter((m) => m in predicted);
   return metrics.length > 0 ? Object.fromEntries(metrics.map((m) => [m, rateOf(m, component, topology, index)])) : undefined;
 }
@@ -259,7 +297,11 @@ function rateMetrics(predicted: Readonly<Record<string, number>>, component: str
  * plugin's own prediction) is recorded when the sensors measure it, but not judged: the manager
  * cannot know which direction is better.
  */
-function verdictOf(action: HealthActionRecord, observed: Readonly<Record<string, number>>, noiseMsPerSec: number): 'helped' | 'did-not-help' {
+function verdictOf(
+  action: HealthActionRecord,
+  observed: Readonly<Record<string, number>>,
+  noiseMsPerSec: number,
+): 'helped' | 'did-not-help' {
   const rates = RATE_METRICS.filter((m) => m in action.predictedEffect);
   if (rates.length > 0) {
     const gained = rates.every((metric) => {
@@ -300,4 +342,3 @@ function dedupe(diagnoses: Diagnosis[]): Diagnosis[] {
 function offeredLoad(topology: TopologyDefinition, index: MeasurementIndex): number {
   return topology.components.filter((c) => c.kind === 'spout').reduce((acc, c) => acc + spoutOfferedRate(index, c.name), 0);
 }
-

@@ -30,7 +30,14 @@ const topology = toDefinition(
     topologyName: 'word-count',
     components: [
       { name: 'sentence', kind: 'spout', parallelism: 1, serviceRate: 1, tupleBytes: 1, inputs: [] },
-      { name: 'count', kind: 'bolt', parallelism: 2, serviceRate: 1, tupleBytes: 1, inputs: [{ from: 'sentence', grouping: { type: 'shuffle' }, selectivity: 1 }] },
+      {
+        name: 'count',
+        kind: 'bolt',
+        parallelism: 2,
+        serviceRate: 1,
+        tupleBytes: 1,
+        inputs: [{ from: 'sentence', grouping: { type: 'shuffle' }, selectivity: 1 }],
+      },
     ],
   },
   {},
@@ -68,11 +75,25 @@ describe("container 0's health container", () => {
     let clock = 1_000_000;
     const health = await healthPoliciesForTest({ deployment, topology: () => topology, clock: () => clock });
 
-    expect(health.manager.policies.map((p) => p.id)).toEqual([PROVISIONING_POLICY_ID, AUTO_RESTART_POLICY_ID, THROUGHPUT_SLO_POLICY_ID, 'stuck-queue']);
+    expect(health.manager.policies.map((p) => p.id)).toEqual([
+      PROVISIONING_POLICY_ID,
+      AUTO_RESTART_POLICY_ID,
+      THROUGHPUT_SLO_POLICY_ID,
+      'stuck-queue',
+    ]);
     // The detector the plugin contributes runs in the built-in provisioning policy, after its own.
-    expect(health.policy(PROVISIONING_POLICY_ID).detectors.map((d) => d.name).at(-1)).toBe('stuck-queue');
+    expect(
+      health
+        .policy(PROVISIONING_POLICY_ID)
+        .detectors.map((d) => d.name)
+        .at(-1),
+    ).toBe('stuck-queue');
     // The plugin's policy measures with the sensor and acts through the actuator of the health container.
-    health.sensor.next = recordedWindow({ container_1_sentence_1: { emitRate: 100 }, container_2_count_3: { executeRate: 50, pendingBytes: 5000 }, container_1_count_2: { executeRate: 50 } });
+    health.sensor.next = recordedWindow({
+      container_1_sentence_1: { emitRate: 100 },
+      container_2_count_3: { executeRate: 50, pendingBytes: 5000 },
+      container_1_count_2: { executeRate: 50 },
+    });
     clock += 5000;
     const round = await health.round('stuck-queue');
     expect(round?.actions).toMatchObject([{ type: 'restart', parameters: { containers: [2] } }]);
@@ -81,7 +102,9 @@ describe("container 0's health container", () => {
 
   it("validates a plugin policy's settings at load, naming the key", async () => {
     clusterWithPolicyPlugin('  stuck-queue: { maxQueueBytes: 1000 }\n');
-    const failure = await createArdeaContainer(loadTestCluster(['healthmgr.policies.stuck-queue.maxQueueBytes=0'])).catch((error: unknown) => error);
+    const failure = await createArdeaContainer(loadTestCluster(['healthmgr.policies.stuck-queue.maxQueueBytes=0'])).catch(
+      (error: unknown) => error,
+    );
     expect(failure).toBeInstanceOf(ConfigError);
     expect((failure as Error).message).toMatch(/^--config-property healthmgr\.policies\.stuck-queue\.maxQueueBytes: .*>=1/);
   });
@@ -96,7 +119,11 @@ describe("container 0's health container", () => {
   });
 
   it('binds only the built-in policies the cluster enables', async () => {
-    const health = await healthPoliciesForTest({ properties: [`healthmgr.policies.${PROVISIONING_POLICY_ID}.enabled=false`], topology: () => topology, clock: () => 0 });
+    const health = await healthPoliciesForTest({
+      properties: [`healthmgr.policies.${PROVISIONING_POLICY_ID}.enabled=false`],
+      topology: () => topology,
+      clock: () => 0,
+    });
     expect(health.manager.policies.map((p) => p.id)).toEqual([AUTO_RESTART_POLICY_ID]);
   });
 
@@ -106,18 +133,58 @@ describe("container 0's health container", () => {
     parent.bind(StateManager).toConstantValue(new InMemoryStateManager());
     parent.bind(Logger).toConstantValue(new SilentLogger());
     const idle: ComponentMetrics = {
-      ...{ emitted: 0, executed: 0, acked: 0, failed: 0, errors: 0, emitRate: 0, executeRate: 0, backpressureMs: 0, pendingBytes: 0, maxPendingBytes: 0 },
-      ...{ restarts: 0, hungRestarts: 0, memoryRestarts: 0, recentHungRestarts: 0, recentMemoryRestarts: 0, memoryBytes: 0, recentRestarts: 0, executeLatencyMs: 0, busyFraction: 0, instanceCount: 1 },
+      ...{
+        emitted: 0,
+        executed: 0,
+        acked: 0,
+        failed: 0,
+        errors: 0,
+        emitRate: 0,
+        executeRate: 0,
+        backpressureMs: 0,
+        pendingBytes: 0,
+        maxPendingBytes: 0,
+      },
+      ...{
+        restarts: 0,
+        hungRestarts: 0,
+        memoryRestarts: 0,
+        recentHungRestarts: 0,
+        recentMemoryRestarts: 0,
+        memoryBytes: 0,
+        recentRestarts: 0,
+        executeLatencyMs: 0,
+        busyFraction: 0,
+        instanceCount: 1,
+      },
     };
     const counting = { ...idle, executeRate: 7, busyFraction: 0.5 };
-    const view: MetricsView = { windowMs: 10_000, timestamp: 42, components: { count: { ...counting, instances: { container_2_count_3: counting } } }, streamManagers: {}, droppedFrames: 0, droppedTuples: 0 };
-    const health = createHealthContainer(parent, { topologyName: 'word-count', actuator: new RecordingActuator(), metrics: { view: () => view, physicalPlan: () => undefined }, minWindowMs: 1000 });
+    const view: MetricsView = {
+      windowMs: 10_000,
+      timestamp: 42,
+      components: { count: { ...counting, instances: { container_2_count_3: counting } } },
+      streamManagers: {},
+      droppedFrames: 0,
+      droppedTuples: 0,
+    };
+    const health = createHealthContainer(parent, {
+      topologyName: 'word-count',
+      actuator: new RecordingActuator(),
+      metrics: { view: () => view, physicalPlan: () => undefined },
+      minWindowMs: 1000,
+    });
     const policies = health.get<HealthManager>(HealthManager).policies;
     expect(policies.map((p) => p.id)).toEqual([PROVISIONING_POLICY_ID, AUTO_RESTART_POLICY_ID]);
     const [sensor] = policies[0]!.sensors;
     expect(sensor).toBeInstanceOf(MetricsCacheSensor);
     expect(policies[1]!.sensors[0]).toBe(sensor);
     const measured = await sensor!.fetch({ topologyName: 'word-count', topology, now: 42, windowMs: 10_000, measurements: [] });
-    expect(measured).toContainEqual({ component: 'count', instance: 'container_2_count_3', metric: 'executeRate', timestamp: 42, value: 7 });
+    expect(measured).toContainEqual({
+      component: 'count',
+      instance: 'container_2_count_3',
+      metric: 'executeRate',
+      timestamp: 42,
+      value: 7,
+    });
   });
 });

@@ -40,8 +40,10 @@ export function builtinHealthPolicyModule(config: ClusterConfig): ContainerModul
         }),
       );
     }
-    if (autoRestart.enabled) bind<HealthPolicy>(HealthPolicy).toDynamicValue((context) => autoRestartPolicy(autoRestart, sensorOf(context), actuatorOf(context)));
-    if (slo.enabled) bind<HealthPolicy>(HealthPolicy).toDynamicValue((context) => throughputSloPolicy(slo, sensorOf(context), actuatorOf(context)));
+    if (autoRestart.enabled)
+      bind<HealthPolicy>(HealthPolicy).toDynamicValue((context) => autoRestartPolicy(autoRestart, sensorOf(context), actuatorOf(context)));
+    if (slo.enabled)
+      bind<HealthPolicy>(HealthPolicy).toDynamicValue((context) => throughputSloPolicy(slo, sensorOf(context), actuatorOf(context)));
   });
 }
 

@@ -15,13 +15,20 @@ export class MetricsCacheSensor implements Sensor {
     const timestamp = view.timestamp;
     for (const [component, metrics] of Object.entries(view.components)) {
       for (const [instance, m] of Object.entries(metrics.instances ?? {})) {
-        for (const metric of [METRIC.executeRate, METRIC.emitRate, METRIC.busyFraction, METRIC.backpressureMs, METRIC.pendingBytes] as const) {
+        for (const metric of [
+          METRIC.executeRate,
+          METRIC.emitRate,
+          METRIC.busyFraction,
+          METRIC.backpressureMs,
+          METRIC.pendingBytes,
+        ] as const) {
           measurements.push({ component, instance, metric, timestamp, value: m[metric] });
         }
         measurements.push({ component, instance, metric: METRIC.restarts, timestamp, value: m.recentRestarts });
         measurements.push({ component, instance, metric: METRIC.hungRestarts, timestamp, value: m.recentHungRestarts });
         measurements.push({ component, instance, metric: METRIC.memoryRestarts, timestamp, value: m.recentMemoryRestarts });
-        for (const [stream, rate] of Object.entries(m.emitRateByStream ?? {})) measurements.push({ component, instance, metric: streamEmitRateMetric(stream), timestamp, value: rate });
+        for (const [stream, rate] of Object.entries(m.emitRateByStream ?? {}))
+          measurements.push({ component, instance, metric: streamEmitRateMetric(stream), timestamp, value: rate });
         if (m.backlog !== undefined) {
           measurements.push({ component, instance, metric: METRIC.backlog, timestamp, value: m.backlog });
           measurements.push({ component, instance, metric: METRIC.backlogGrowth, timestamp, value: m.backlogGrowthRate ?? 0 });
@@ -110,7 +117,13 @@ const IDLE_BUSY = 0.05;
  * Backpressured beyond the noise level while neither executing nor busy: a hung worker. (A worker
  * stuck inside one call reports no busy time until the call returns.)
  */
-export function isStalled(index: MeasurementIndex, component: string, instance: string, windowSeconds: number, noiseMsPerSec: number): boolean {
+export function isStalled(
+  index: MeasurementIndex,
+  component: string,
+  instance: string,
+  windowSeconds: number,
+  noiseMsPerSec: number,
+): boolean {
   return (
     index.value(component, instance, METRIC.backpressureMs) / windowSeconds > noiseMsPerSec &&
     index.value(component, instance, METRIC.executeRate) < 1 / windowSeconds &&

@@ -20,7 +20,14 @@ function wordCount(split = 1, count = 2): TopologyDefinition {
         outputs: [{ id: 'default', fields: ['word'] }],
         inputs: [{ component: 'sentence', stream: 'default', grouping: { type: 'shuffle' } }],
       },
-      { name: 'count', kind: 'bolt', parallelism: count, config: {}, outputs: [], inputs: [{ component: 'split', stream: 'default', grouping: { type: 'fields', fields: ['word'] } }] },
+      {
+        name: 'count',
+        kind: 'bolt',
+        parallelism: count,
+        config: {},
+        outputs: [],
+        inputs: [{ component: 'split', stream: 'default', grouping: { type: 'fields', fields: ['word'] } }],
+      },
     ],
   };
 }
@@ -35,7 +42,13 @@ function window(instances: Record<string, RecordedInstance>, pausedFraction = 0)
  * second. When count cannot keep up, backpressure pauses the spout for the share of time it must,
  * and everything upstream runs at count's pace, as in a real run.
  */
-function wordCountWindow(options: { sentences: number; count: number; countTrueRate: number; split?: number; jitter?: () => number }): Measurement[] {
+function wordCountWindow(options: {
+  sentences: number;
+  count: number;
+  countTrueRate: number;
+  split?: number;
+  jitter?: () => number;
+}): Measurement[] {
   const j = options.jitter ?? (() => 1);
   const offeredWords = options.sentences * 10;
   const throughput = Math.min(offeredWords, options.count * options.countTrueRate * 0.99);
@@ -43,11 +56,19 @@ function wordCountWindow(options: { sentences: number; count: number; countTrueR
   const split = options.split ?? 1;
   const instances: Record<string, RecordedInstance> = { container_1_sentence_1: { emitRate: (throughput / 10) * j(), busyFraction: 0.01 } };
   for (let i = 0; i < split; i++) {
-    instances[`container_1_split_${10 + i}`] = { executeRate: (throughput / 10 / split) * j(), emitRate: (throughput / split) * j(), busyFraction: 0.05 * j() };
+    instances[`container_1_split_${10 + i}`] = {
+      executeRate: (throughput / 10 / split) * j(),
+      emitRate: (throughput / split) * j(),
+      busyFraction: 0.05 * j(),
+    };
   }
   for (let i = 0; i < options.count; i++) {
     const executed = throughput / options.count;
-    instances[`container_2_count_${20 + i}`] = { executeRate: executed * j(), busyFraction: (executed / options.countTrueRate) * j(), backpressureMs: saturated ? 3000 : 0 };
+    instances[`container_2_count_${20 + i}`] = {
+      executeRate: executed * j(),
+      busyFraction: (executed / options.countTrueRate) * j(),
+      backpressureMs: saturated ? 3000 : 0,
+    };
   }
   return window(instances, saturated ? 1 - throughput / offeredWords : 0);
 }
@@ -63,7 +84,10 @@ beforeEach(() => {
 /** The provisioning policy as container 0 composes it, on recorded windows, a round every second. */
 async function provisioning() {
   const health = await healthPoliciesForTest({
-    properties: [`healthmgr.policies.${PROVISIONING_POLICY_ID}.intervalMs=1000`, `healthmgr.policies.${PROVISIONING_POLICY_ID}.windowMs=10000`],
+    properties: [
+      `healthmgr.policies.${PROVISIONING_POLICY_ID}.intervalMs=1000`,
+      `healthmgr.policies.${PROVISIONING_POLICY_ID}.windowMs=10000`,
+    ],
     topology: () => topology,
     clock: () => clock,
   });
@@ -101,7 +125,11 @@ describe('the provisioning policy on recorded windows', () => {
     // Offered 3,000 words/s (the spout, paused two thirds of the time, emits 99 sentences/s), 1,000 per instance, 85 % target.
     expect(round?.diagnoses).toContainEqual(expect.objectContaining({ type: 'under-provisioned', component: 'count' }));
     expect(actuator.calls).toEqual([{ scale: { count: 4 } }]);
-    expect(round?.actions[0]).toMatchObject({ type: 'scale-up', predictedEffect: { backpressureMsPerSec: 0 }, diagnosis: { type: 'under-provisioned', component: 'count' } });
+    expect(round?.actions[0]).toMatchObject({
+      type: 'scale-up',
+      predictedEffect: { backpressureMsPerSec: 0 },
+      diagnosis: { type: 'under-provisioned', component: 'count' },
+    });
   });
 
   it('sizes chained bottlenecks of the DAG in the same round', async () => {
@@ -133,7 +161,9 @@ describe('the provisioning policy on recorded windows', () => {
     });
     const round = await run();
     expect(round?.diagnoses).toEqual([{ type: 'slow-instance', component: 'split', instances: ['container_1_split_11'] }]);
-    expect(actuator.calls).toEqual([{ runtimeConfig: [{ component: 'sentence', key: '__shuffleWeights', value: { 10: 1, 11: 0.1, 12: 1 } }] }]);
+    expect(actuator.calls).toEqual([
+      { runtimeConfig: [{ component: 'sentence', key: '__shuffleWeights', value: { 10: 1, 11: 0.1, 12: 1 } }] },
+    ]);
     expect(round?.actions[0]?.type).toBe('route-around');
   });
 
@@ -170,7 +200,9 @@ describe('the provisioning policy on recorded windows', () => {
     });
     const first = await run();
     expect(first?.diagnoses).toEqual([{ type: 'data-skew', component: 'count', instances: ['container_2_count_20'] }]);
-    expect(first?.actions).toMatchObject([{ type: 'report', description: expect.stringMatching(/data skew on count.*scaling up would not help/) }]);
+    expect(first?.actions).toMatchObject([
+      { type: 'report', description: expect.stringMatching(/data skew on count.*scaling up would not help/) },
+    ]);
     clock += 1000;
     const second = await run();
     expect(second?.actions).toEqual([]);
@@ -237,7 +269,12 @@ describe('the provisioning policy on recorded windows', () => {
   it('judges a scale-up by its gain: one that brought most of it helped, even with backpressure left, and the next round sizes again', async () => {
     // Predicted: count executes the 3,000 words/s offered (from 990). Say only 3 instances came up.
     const [first, second] = await scaleUpThenRun(3);
-    expect(first).toMatchObject({ verdict: 'helped', predictedEffect: { executeRate: 3000 }, observedBefore: { executeRate: 990 }, observedEffect: { executeRate: 2970 } });
+    expect(first).toMatchObject({
+      verdict: 'helped',
+      predictedEffect: { executeRate: 3000 },
+      observedBefore: { executeRate: 990 },
+      observedEffect: { executeRate: 2970 },
+    });
     expect(first!.observedEffect!.backpressureMsPerSec).toBeGreaterThan(20);
     expect(second).toMatchObject({ type: 'scale-up', parameters: { parallelism: { count: 4 } } });
   });
@@ -248,4 +285,3 @@ describe('the provisioning policy on recorded windows', () => {
     expect(rest).toEqual([]);
   });
 });
-

@@ -1,6 +1,18 @@
 import type { HealthPolicy, PolicyContributions, Sensor, TopologyActuator } from '../spi/health-policy.js';
-import { BackpressureDetector, LargeQueueDetector, LowUtilizationDetector, ProcessingRateSkewDetector, SaturationDetector } from './detectors.js';
-import { DataSkewDiagnoser, DIAGNOSIS, OverProvisioningDiagnoser, SlowInstanceDiagnoser, UnderProvisioningDiagnoser } from './diagnosers.js';
+import {
+  BackpressureDetector,
+  LargeQueueDetector,
+  LowUtilizationDetector,
+  ProcessingRateSkewDetector,
+  SaturationDetector,
+} from './detectors.js';
+import {
+  DataSkewDiagnoser,
+  DIAGNOSIS,
+  OverProvisioningDiagnoser,
+  SlowInstanceDiagnoser,
+  UnderProvisioningDiagnoser,
+} from './diagnosers.js';
 import { DataSkewResolver, ScaleResolver, SlowInstanceResolver } from './resolvers.js';
 import { PROVISIONING_POLICY_ID, type ProvisioningSettings } from './settings.js';
 
@@ -34,6 +46,11 @@ export function provisioningPolicy(
       ...(extra.detectors ?? []),
     ],
     diagnosers: [slow, skew, new UnderProvisioningDiagnoser([slow, skew]), new OverProvisioningDiagnoser(), ...(extra.diagnosers ?? [])],
-    resolvers: [new SlowInstanceResolver(actuator, settings), new DataSkewResolver(), ...(extra.resolvers ?? []), new ScaleResolver(actuator, settings)],
+    resolvers: [
+      new SlowInstanceResolver(actuator, settings),
+      new DataSkewResolver(),
+      ...(extra.resolvers ?? []),
+      new ScaleResolver(actuator, settings),
+    ],
   };
 }

@@ -6,7 +6,6 @@ import type { ProvisioningSettings } from './settings.js';
 import { SHUFFLE_WEIGHTS_KEY } from '../model/topology.js';
 import { sizeTopology } from './sizing.js';
 
-
 /**
  * Scales under-provisioned components up to what their offered load needs, and every other bolt of
  * the DAG that the new load would overwhelm, in one update; scales over-provisioned components down
@@ -39,7 +38,9 @@ export class ScaleResolver implements Resolver {
     }
     if (Object.keys(changes).length === 0) return [];
     const description = Object.entries(changes)
-      .map(([component, n]) => `${component} ${current.get(component)} -> ${n} (offered ${Math.round(loads.get(component)!.offeredRate)}/s)`)
+      .map(
+        ([component, n]) => `${component} ${current.get(component)} -> ${n} (offered ${Math.round(loads.get(component)!.offeredRate)}/s)`,
+      )
       .join(', ');
     try {
       await this.actuator.scale(changes);
@@ -89,7 +90,8 @@ export class SlowInstanceResolver implements Resolver {
     for (const diagnosis of diagnoses) {
       const component = context.topology.components.find((c) => c.name === diagnosis.component);
       if (!component) continue;
-      const shuffled = component.inputs.length > 0 && component.inputs.every((i) => i.grouping.type === 'shuffle' || i.grouping.type === 'none');
+      const shuffled =
+        component.inputs.length > 0 && component.inputs.every((i) => i.grouping.type === 'shuffle' || i.grouping.type === 'none');
       const trueRates = index.instances(component.name).map((instance) => [instance, index.trueRate(component.name, instance)] as const);
       const known = trueRates.flatMap(([, r]) => (r === undefined ? [] : [r])).sort((a, b) => a - b);
       const typical = known[Math.floor(known.length / 2)] ?? 0;
@@ -100,7 +102,9 @@ export class SlowInstanceResolver implements Resolver {
       if (tried.includes('restart')) continue;
       if (shuffled && offered <= capacity * this.settings.targetUtilization && !tried.includes('route-around')) {
         const fastest = Math.max(...known, 1);
-        const weights = Object.fromEntries(trueRates.map(([instance, rate]) => [taskOf(instance), Math.max(0.05, Math.round(((rate ?? typical) / fastest) * 100) / 100)]));
+        const weights = Object.fromEntries(
+          trueRates.map(([instance, rate]) => [taskOf(instance), Math.max(0.05, Math.round(((rate ?? typical) / fastest) * 100) / 100)]),
+        );
         const upstream = [...new Set(component.inputs.map((i) => i.component))];
         await this.actuator.setRuntimeConfig(upstream.map((name) => ({ component: name, key: SHUFFLE_WEIGHTS_KEY, value: weights })));
         actions.push({
@@ -155,4 +159,3 @@ export function taskOf(instance: string): number {
 export function containerOf(instance: string): number {
   return Number(instance.split('_')[1]);
 }
-

@@ -17,7 +17,11 @@ export const ProvisioningSettingsSchema = z
     /** Backpressure below this many ms per second of window is noise. */
     backpressureNoiseMsPerSec: z.number().min(0).default(20),
     /** A queue above this many bytes counts as large. */
-    largeQueueBytes: z.number().int().min(1).default(512 * 1024),
+    largeQueueBytes: z
+      .number()
+      .int()
+      .min(1)
+      .default(512 * 1024),
     /** Instances of one component whose input rates differ more than this ratio are skewed. */
     rateSkewRatio: z.number().min(1).default(1.5),
     /** An instance whose true rate is below this fraction of its siblings' median is slow. */
@@ -46,7 +50,12 @@ export function policySettingsOf<S extends z.ZodType>(config: ClusterConfig, id:
   const section = config.healthmgr.policies[id] ?? {};
   const parsed = schema.safeParse(section);
   if (!parsed.success) {
-    throw configErrorFromSchema(parsed.error, { source: config.sources.healthmgr, section: `healthmgr.policies.${id}`, overrides: config.overrides }, section, schema);
+    throw configErrorFromSchema(
+      parsed.error,
+      { source: config.sources.healthmgr, section: `healthmgr.policies.${id}`, overrides: config.overrides },
+      section,
+      schema,
+    );
   }
   return parsed.data;
 }

@@ -8,7 +8,16 @@ import { sizeTopology, spoutOfferedRate } from './sizing.js';
 describe('the rate data arrives at a spout', () => {
   it('is what it emitted plus what piled up at the source, when the spout reports its backlog', () => {
     const window = recordedWindow({ container_1_source_1: { emitRate: 300 }, container_2_source_2: { emitRate: 300 } }, { source: 0.5 });
-    const draining = [...window, ...['container_1_source_1', 'container_2_source_2'].map((instance) => ({ component: 'source', instance, metric: METRIC.backlogGrowth, timestamp: 0, value: -100 }))];
+    const draining = [
+      ...window,
+      ...['container_1_source_1', 'container_2_source_2'].map((instance) => ({
+        component: 'source',
+        instance,
+        metric: METRIC.backlogGrowth,
+        timestamp: 0,
+        value: -100,
+      })),
+    ];
     // Catching up: 600/s leave the queue, 200/s fewer than that arrive. Paused time does not matter.
     expect(spoutOfferedRate(new MeasurementIndex(draining), 'source')).toBe(400);
   });
@@ -27,11 +36,49 @@ describe('sizing a topology', () => {
     id: 'side-streams',
     config: {},
     components: [
-      { name: 'source', kind: 'spout', parallelism: 1, config: {}, outputs: [{ id: 'default', fields: ['v'] }, { id: 'side', fields: ['v'] }], inputs: [] },
-      { name: 'parse', kind: 'bolt', parallelism: 1, config: {}, outputs: [{ id: 'default', fields: ['v'] }], inputs: [{ component: 'source', stream: 'default', grouping: { type: 'shuffle' } }] },
-      { name: 'audit', kind: 'bolt', parallelism: 1, config: {}, outputs: [], inputs: [{ component: 'source', stream: 'side', grouping: { type: 'shuffle' } }] },
-      { name: 'cache', kind: 'bolt', parallelism: 3, config: {}, outputs: [], inputs: [{ component: 'source', stream: 'side', grouping: { type: 'all' } }] },
-      { name: 'sink', kind: 'bolt', parallelism: 1, config: {}, outputs: [], inputs: [{ component: 'parse', stream: 'default', grouping: { type: 'shuffle' } }] },
+      {
+        name: 'source',
+        kind: 'spout',
+        parallelism: 1,
+        config: {},
+        outputs: [
+          { id: 'default', fields: ['v'] },
+          { id: 'side', fields: ['v'] },
+        ],
+        inputs: [],
+      },
+      {
+        name: 'parse',
+        kind: 'bolt',
+        parallelism: 1,
+        config: {},
+        outputs: [{ id: 'default', fields: ['v'] }],
+        inputs: [{ component: 'source', stream: 'default', grouping: { type: 'shuffle' } }],
+      },
+      {
+        name: 'audit',
+        kind: 'bolt',
+        parallelism: 1,
+        config: {},
+        outputs: [],
+        inputs: [{ component: 'source', stream: 'side', grouping: { type: 'shuffle' } }],
+      },
+      {
+        name: 'cache',
+        kind: 'bolt',
+        parallelism: 3,
+        config: {},
+        outputs: [],
+        inputs: [{ component: 'source', stream: 'side', grouping: { type: 'all' } }],
+      },
+      {
+        name: 'sink',
+        kind: 'bolt',
+        parallelism: 1,
+        config: {},
+        outputs: [],
+        inputs: [{ component: 'parse', stream: 'default', grouping: { type: 'shuffle' } }],
+      },
     ],
   });
   const window = recordedWindow({

@@ -63,7 +63,8 @@ export class StreamRates {
 
   /** `offeredOut`: what the component emits in all, split over its streams by their measured shares. */
   publish(component: ComponentDefinition, offeredOut: number): void {
-    for (const [stream, share] of streamShares(component, this.index)) this.rates.set(`${component.name}\u0000${stream}`, offeredOut * share);
+    for (const [stream, share] of streamShares(component, this.index))
+      this.rates.set(`${component.name}\u0000${stream}`, offeredOut * share);
   }
 
   /** Offered load per input = that stream's rate times the grouping's fan-out. */

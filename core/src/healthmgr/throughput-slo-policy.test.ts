@@ -5,7 +5,12 @@ import type { TopologyDefinition } from '../model/topology.js';
 import { toDefinition } from '../simulator/model.js';
 import { healthPoliciesForTest, recordedWindow, type RecordedInstance } from '../testing/health-policy-testing.js';
 import { validateHealthSettings } from './builtin-policies.js';
-import { EmitCountDetector, SloViolationDiagnoser, THROUGHPUT_SLO_POLICY_ID, ThroughputSloSettingsSchema } from './throughput-slo-policy.js';
+import {
+  EmitCountDetector,
+  SloViolationDiagnoser,
+  THROUGHPUT_SLO_POLICY_ID,
+  ThroughputSloSettingsSchema,
+} from './throughput-slo-policy.js';
 
 const settings = ThroughputSloSettingsSchema.parse({ enabled: true, tuplesPerSec: 4000, intervalMs: 1000, windowMs: 10_000 });
 
@@ -15,8 +20,22 @@ function wordCount(sentence: number, split: number, count: number): TopologyDefi
       topologyName: 'word-count',
       components: [
         { name: 'sentence', kind: 'spout', parallelism: 1, serviceRate: 1, tupleBytes: 1, inputs: [] },
-        { name: 'split', kind: 'bolt', parallelism: 1, serviceRate: 1, tupleBytes: 1, inputs: [{ from: 'sentence', grouping: { type: 'shuffle' }, selectivity: 1 }] },
-        { name: 'count', kind: 'bolt', parallelism: 1, serviceRate: 1, tupleBytes: 1, inputs: [{ from: 'split', grouping: { type: 'fields', zipfExponent: 0, keys: 1 }, selectivity: 10 }] },
+        {
+          name: 'split',
+          kind: 'bolt',
+          parallelism: 1,
+          serviceRate: 1,
+          tupleBytes: 1,
+          inputs: [{ from: 'sentence', grouping: { type: 'shuffle' }, selectivity: 1 }],
+        },
+        {
+          name: 'count',
+          kind: 'bolt',
+          parallelism: 1,
+          serviceRate: 1,
+          tupleBytes: 1,
+          inputs: [{ from: 'split', grouping: { type: 'fields', zipfExponent: 0, keys: 1 }, selectivity: 10 }],
+        },
       ],
     },
     { sentence, split, count },
@@ -33,10 +52,16 @@ function window(options: { offered: number; spoutRate: number; sentence: number;
   const throughput = Math.min(options.offered, spoutCapacity, boltCapacity);
   const paused = throughput < Math.min(options.offered, spoutCapacity) ? 1 - throughput / Math.min(options.offered, spoutCapacity) : 0;
   const instances: Record<string, RecordedInstance> = {};
-  for (let k = 0; k < options.sentence; k++) instances[`container_1_sentence_${1 + k}`] = { emitRate: throughput / options.sentence, busyFraction: throughput / spoutCapacity };
+  for (let k = 0; k < options.sentence; k++)
+    instances[`container_1_sentence_${1 + k}`] = { emitRate: throughput / options.sentence, busyFraction: throughput / spoutCapacity };
   for (let k = 0; k < options.split; k++) {
     const executed = throughput / options.split;
-    instances[`container_1_split_${10 + k}`] = { executeRate: executed, emitRate: executed * 10, busyFraction: executed / 2000, backpressureMs: paused > 0 && boltCapacity === options.split * 2000 ? 5000 : 0 };
+    instances[`container_1_split_${10 + k}`] = {
+      executeRate: executed,
+      emitRate: executed * 10,
+      busyFraction: executed / 2000,
+      backpressureMs: paused > 0 && boltCapacity === options.split * 2000 ? 5000 : 0,
+    };
   }
   for (let k = 0; k < options.count; k++) {
     const executed = (throughput * 10) / options.count;
@@ -45,7 +70,13 @@ function window(options: { offered: number; spoutRate: number; sentence: number;
   return recordedWindow(instances, { sentence: paused });
 }
 
-const context = (topology: TopologyDefinition, measurements: ReturnType<typeof window>) => ({ topologyName: 'word-count', topology, now: 0, windowMs: 10_000, measurements });
+const context = (topology: TopologyDefinition, measurements: ReturnType<typeof window>) => ({
+  topologyName: 'word-count',
+  topology,
+  now: 0,
+  windowMs: 10_000,
+  measurements,
+});
 
 describe('the emit-count detector', () => {
   it('stays quiet while the spouts emit the goal within its tolerance', async () => {
@@ -54,7 +85,11 @@ describe('the emit-count detector', () => {
     expect(await detector.detect(met, context(wordCount(1, 4, 8), met))).toEqual([]);
     const missed = window({ offered: 3550, spoutRate: 5000, sentence: 1, split: 4, count: 8 });
     expect(await detector.detect(missed, context(wordCount(1, 4, 8), missed))).toEqual([
-      expect.objectContaining({ type: 'throughput-below-slo', component: 'sentence', details: { throughput: 3550, goal: 4000, emitRate: 3550 } }),
+      expect.objectContaining({
+        type: 'throughput-below-slo',
+        component: 'sentence',
+        details: { throughput: 3550, goal: 4000, emitRate: 3550 },
+      }),
     ]);
   });
 });
@@ -110,7 +145,11 @@ describe('the throughput-SLO policy', () => {
     // count (10,000 words at 50 % busy over 2 instances) ⌈1·4/0.85⌉ = 5.
     expect(actuator.calls).toEqual([{ scale: { sentence: 5, split: 3, count: 5 } }]);
     const action = log.flatMap((r) => r.actions)[0]!;
-    expect(action).toMatchObject({ type: 'scale-up', diagnosis: { type: 'slo-violation', component: 'sentence' }, predictedEffect: { throughput: 4000 } });
+    expect(action).toMatchObject({
+      type: 'scale-up',
+      diagnosis: { type: 'slo-violation', component: 'sentence' },
+      predictedEffect: { throughput: 4000 },
+    });
     expect(action.verdict).toBe('helped');
     expect(action.observedEffect!.throughput).toBe(5000);
   });
@@ -134,7 +173,11 @@ describe('the throughput-SLO policy', () => {
 
 describe('throughput-slo settings', () => {
   it('need a goal when the policy is enabled, and say so naming the key', () => {
-    const config = loadClusterConfig({ cluster: 'local', home: '/tmp/ardea-slo-settings', overrides: ['healthmgr.policies.throughput-slo.enabled=true'] });
+    const config = loadClusterConfig({
+      cluster: 'local',
+      home: '/tmp/ardea-slo-settings',
+      overrides: ['healthmgr.policies.throughput-slo.enabled=true'],
+    });
     expect(() => validateHealthSettings(config)).toThrow(ConfigError);
     expect(() => validateHealthSettings(config)).toThrow(/tuplesPerSec/);
   });

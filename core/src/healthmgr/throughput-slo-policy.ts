@@ -1,6 +1,19 @@
 import { z } from 'zod';
 import { describeError, HealthPolicyError } from '../errors/index.js';
-import { type Action, type Detector, type Diagnoser, type Diagnosis, type HealthPolicy, type Measurement, METRIC, type PolicyContext, type Resolver, type Sensor, type Symptom, type TopologyActuator } from '../spi/health-policy.js';
+import {
+  type Action,
+  type Detector,
+  type Diagnoser,
+  type Diagnosis,
+  type HealthPolicy,
+  type Measurement,
+  METRIC,
+  type PolicyContext,
+  type Resolver,
+  type Sensor,
+  type Symptom,
+  type TopologyActuator,
+} from '../spi/health-policy.js';
 import { round, SATURATED_BUSY } from './detectors.js';
 import { MeasurementIndex } from './measurements.js';
 import { sizeTopology } from './sizing.js';
@@ -27,7 +40,10 @@ export const ThroughputSloSettingsSchema = z
     maxScaleFactor: z.number().min(1).default(8),
   })
   .strict()
-  .refine((s) => !s.enabled || s.tuplesPerSec !== undefined, { message: 'tuplesPerSec is required when the throughput-slo policy is enabled', path: ['tuplesPerSec'] });
+  .refine((s) => !s.enabled || s.tuplesPerSec !== undefined, {
+    message: 'tuplesPerSec is required when the throughput-slo policy is enabled',
+    path: ['tuplesPerSec'],
+  });
 
 export type ThroughputSloSettings = z.output<typeof ThroughputSloSettingsSchema>;
 
@@ -82,7 +98,8 @@ export class SloViolationDiagnoser implements Diagnoser {
       .map((symptom) => {
         const paused = index.componentValue(symptom.component, METRIC.pausedFraction) ?? 0;
         const instances = index.instances(symptom.component);
-        const busy = instances.reduce((acc, i) => acc + index.value(symptom.component, i, METRIC.busyFraction), 0) / Math.max(1, instances.length);
+        const busy =
+          instances.reduce((acc, i) => acc + index.value(symptom.component, i, METRIC.busyFraction), 0) / Math.max(1, instances.length);
         const busyWhileRunning = busy / Math.max(0.05, 1 - paused);
         const cause =
           paused * 1000 > this.settings.backpressureNoiseMsPerSec
@@ -159,7 +176,8 @@ export class SloScaleResolver implements Resolver {
     for (const spout of spouts) {
       const instances = index.instances(spout);
       const busy = instances.reduce((acc, i) => acc + index.value(spout, i, METRIC.busyFraction), 0);
-      if (busy > 0 && emitted.get(spout)! > 0) needed.set(spout, Math.ceil((busy * goals.get(spout)!) / emitted.get(spout)! / this.settings.targetUtilization - 1e-9));
+      if (busy > 0 && emitted.get(spout)! > 0)
+        needed.set(spout, Math.ceil((busy * goals.get(spout)!) / emitted.get(spout)! / this.settings.targetUtilization - 1e-9));
     }
     for (const [bolt, load] of sizeTopology(context.topology, index, this.settings.targetUtilization, goals)) {
       if (load.needed !== undefined) needed.set(bolt, load.needed);

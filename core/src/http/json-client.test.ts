@@ -85,7 +85,9 @@ describe('JsonHttpClient', () => {
   it('gives up on a server that accepts the connection but never answers, naming it and what to do', async () => {
     const base = await silentServer();
     const timedOut = await failure(client(base, SECRET, 300).get('/metrics?instances=true'));
-    expect(timedOut.message).toBe(`the topology master of 'wc' at ${new URL(base).host} did not answer GET /metrics within 0.3 s; check 'ardea status local wc'`);
+    expect(timedOut.message).toBe(
+      `the topology master of 'wc' at ${new URL(base).host} did not answer GET /metrics within 0.3 s; check 'ardea status local wc'`,
+    );
     expect(timedOut.code).toBe('http.timeout');
   });
 
@@ -93,7 +95,9 @@ describe('JsonHttpClient', () => {
     const base = await silentServer();
     await cleanups.pop()!();
     const unreachable = await failure(client(base).get('/status'));
-    expect(unreachable.message).toMatch(new RegExp(`^the topology master of 'wc' at ${new URL(base).host} is not reachable \\(.+\\); check 'ardea status local wc'$`));
+    expect(unreachable.message).toMatch(
+      new RegExp(`^the topology master of 'wc' at ${new URL(base).host} is not reachable \\(.+\\); check 'ardea status local wc'$`),
+    );
     expect(unreachable.code).toBe('http.unreachable');
   });
 
@@ -110,7 +114,9 @@ describe('JsonHttpClient', () => {
     });
     const base = `http://127.0.0.1:${(plain.address() as net.AddressInfo).port}`;
     const broken = await failure(client(base).get('/status'));
-    expect(broken.message).toBe(`the topology master of 'wc' at ${new URL(base).host} answered GET /status with HTTP 502 and a body that is not JSON: upstream!!!`);
+    expect(broken.message).toBe(
+      `the topology master of 'wc' at ${new URL(base).host} answered GET /status with HTTP 502 and a body that is not JSON: upstream!!!`,
+    );
     expect(broken.code).toBe('http.invalid-response');
     expect(broken).not.toBeInstanceOf(SchedulerError);
   });

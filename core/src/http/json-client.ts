@@ -54,7 +54,8 @@ export class JsonHttpClient {
     const call = `${method} ${route.split('?')[0]}`;
     const timeoutMs = options.timeoutMs ?? this.timeoutMs;
     const signal = AbortSignal.timeout(timeoutMs);
-    const fail = (reason: string, code: string, cause?: unknown) => new Failure(reason, { code, ...(cause === undefined ? {} : { cause }) });
+    const fail = (reason: string, code: string, cause?: unknown) =>
+      new Failure(reason, { code, ...(cause === undefined ? {} : { cause }) });
     let status: number;
     let text: string;
     try {
@@ -71,7 +72,11 @@ export class JsonHttpClient {
       text = await response.text();
     } catch (error) {
       if (signal.aborted) {
-        throw fail(`${target} at ${address} did not answer ${call} within ${seconds(timeoutMs)}; ${this.options.advice}`, 'http.timeout', error);
+        throw fail(
+          `${target} at ${address} did not answer ${call} within ${seconds(timeoutMs)}; ${this.options.advice}`,
+          'http.timeout',
+          error,
+        );
       }
       throw fail(`${target} at ${address} is not reachable (${describeError(error)}); ${this.options.advice}`, 'http.unreachable', error);
     }
@@ -79,12 +84,19 @@ export class JsonHttpClient {
     try {
       payload = text === '' ? null : (JSON.parse(text) as unknown);
     } catch (error) {
-      throw fail(`${target} at ${address} answered ${call} with HTTP ${status} and a body that is not JSON: ${excerpt(text)}`, 'http.invalid-response', error);
+      throw fail(
+        `${target} at ${address} answered ${call} with HTTP ${status} and a body that is not JSON: ${excerpt(text)}`,
+        'http.invalid-response',
+        error,
+      );
     }
     if (status >= 200 && status < 300) return payload as T;
     const refusal = payload as { error?: unknown; code?: unknown } | null;
     const reason = typeof refusal?.error === 'string' ? refusal.error : excerpt(text);
-    throw fail(`${target} refused ${call} (HTTP ${status}): ${reason}`, typeof refusal?.code === 'string' ? refusal.code : `http.${status}`);
+    throw fail(
+      `${target} refused ${call} (HTTP ${status}): ${reason}`,
+      typeof refusal?.code === 'string' ? refusal.code : `http.${status}`,
+    );
   }
 }
 

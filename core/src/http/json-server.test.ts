@@ -62,8 +62,18 @@ async function start(limits: Partial<JsonServerLimits> = {}): Promise<string> {
   return server.listen('127.0.0.1');
 }
 
-async function call(base: string, method: string, route: string, body?: string | ReadableStream, headers: Record<string, string> = { authorization: `Bearer ${SECRET}` }) {
-  const response = await fetch(`${base}${route}`, { method, headers, ...(body === undefined ? {} : { body, duplex: 'half' }) } as RequestInit);
+async function call(
+  base: string,
+  method: string,
+  route: string,
+  body?: string | ReadableStream,
+  headers: Record<string, string> = { authorization: `Bearer ${SECRET}` },
+) {
+  const response = await fetch(`${base}${route}`, {
+    method,
+    headers,
+    ...(body === undefined ? {} : { body, duplex: 'half' }),
+  } as RequestInit);
   return { status: response.status, body: (await response.json()) as Record<string, unknown> };
 }
 
@@ -92,14 +102,22 @@ describe('JsonHttpServer', () => {
 
   it('answers 401 to any request without the right token, known route or not, before reading its body', async () => {
     const base = await start({ maxBodyBytes: 10 });
-    for (const headers of [{}, { authorization: 'Bearer wrong' }, { authorization: SECRET }, { authorization: `Bearer ${SECRET}x` }] as Array<Record<string, string>>) {
+    for (const headers of [
+      {},
+      { authorization: 'Bearer wrong' },
+      { authorization: SECRET },
+      { authorization: `Bearer ${SECRET}x` },
+    ] as Array<Record<string, string>>) {
       for (const [method, route, body] of [
         ['GET', '/status'],
         ['POST', '/restart', '{"containerId":"2"}'],
         ['POST', '/kill', 'x'.repeat(1000)],
         ['GET', '/nowhere'],
       ] as const) {
-        expect(await call(base, method, route, body, headers)).toEqual({ status: 401, body: { error: 'missing or wrong topology secret', code: 'http.unauthorized' } });
+        expect(await call(base, method, route, body, headers)).toEqual({
+          status: 401,
+          body: { error: 'missing or wrong topology secret', code: 'http.unauthorized' },
+        });
       }
     }
     expect(events).toEqual([]);
@@ -108,7 +126,10 @@ describe('JsonHttpServer', () => {
   it('answers 404 naming the method and path of an unknown route', async () => {
     const base = await start();
     expect(await call(base, 'GET', '/kill')).toEqual({ status: 404, body: { error: 'no route GET /kill', code: 'http.not-found' } });
-    expect(await call(base, 'POST', '/nowhere', '{}')).toEqual({ status: 404, body: { error: 'no route POST /nowhere', code: 'http.not-found' } });
+    expect(await call(base, 'POST', '/nowhere', '{}')).toEqual({
+      status: 404,
+      body: { error: 'no route POST /nowhere', code: 'http.not-found' },
+    });
   });
 
   it.each([
@@ -138,7 +159,10 @@ describe('JsonHttpServer', () => {
       body: { error: 'query.windowMs: Invalid input: expected number, received NaN', code: 'http.invalid-request' },
     });
     expect(await call(base, 'GET', '/metrics?window=1')).toMatchObject({ status: 400, body: { error: 'query.window: unknown key' } });
-    expect(await call(base, 'GET', '/status?verbose=1')).toMatchObject({ status: 400, body: { error: 'query: takes no parameters, got verbose' } });
+    expect(await call(base, 'GET', '/status?verbose=1')).toMatchObject({
+      status: 400,
+      body: { error: 'query: takes no parameters, got verbose' },
+    });
   });
 
   it('answers 413 to a body over the limit, whether its length is declared or streamed', async () => {
@@ -153,9 +177,18 @@ describe('JsonHttpServer', () => {
 
   it('maps handler failures to one error shape: a request error its status, a refusal 409, a bug 500', async () => {
     const base = await start();
-    expect(await call(base, 'POST', '/fail', '{"how":"request"}')).toEqual({ status: 400, body: { error: 'no such component', code: 'runtime-config.invalid' } });
-    expect(await call(base, 'POST', '/fail', '{"how":"refused"}')).toEqual({ status: 409, body: { error: 'container 3 is running already', code: 'scheduler.conflict' } });
-    expect(await call(base, 'POST', '/fail', '{"how":"bug"}')).toEqual({ status: 500, body: { error: 'cannot read properties of undefined', code: 'http.internal' } });
+    expect(await call(base, 'POST', '/fail', '{"how":"request"}')).toEqual({
+      status: 400,
+      body: { error: 'no such component', code: 'runtime-config.invalid' },
+    });
+    expect(await call(base, 'POST', '/fail', '{"how":"refused"}')).toEqual({
+      status: 409,
+      body: { error: 'container 3 is running already', code: 'scheduler.conflict' },
+    });
+    expect(await call(base, 'POST', '/fail', '{"how":"bug"}')).toEqual({
+      status: 500,
+      body: { error: 'cannot read properties of undefined', code: 'http.internal' },
+    });
   });
 
   it('runs after-response work once the answer is written', async () => {

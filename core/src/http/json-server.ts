@@ -5,7 +5,15 @@ import { bodyLimit } from 'hono/body-limit';
 import { z } from 'zod';
 import { ArdeaError, describeError, describeSchemaIssue } from '../errors/index.js';
 import type { Logger } from '../logging/index.js';
-import { bearerCheck, closeServer, createLimitedServer, errorReply as reply, listenOn, portOf, type ConnectionLimits } from './hardened-server.js';
+import {
+  bearerCheck,
+  closeServer,
+  createLimitedServer,
+  errorReply as reply,
+  listenOn,
+  portOf,
+  type ConnectionLimits,
+} from './hardened-server.js';
 
 export type { JsonErrorBody } from './hardened-server.js';
 
@@ -92,7 +100,13 @@ export class JsonHttpServer {
       if (!authorized(c.req.header('authorization'))) return reply(c, 401, 'http.unauthorized', 'missing or wrong topology secret');
       return next();
     });
-    app.use('*', bodyLimit({ maxSize: this.limits.maxBodyBytes, onError: (c) => reply(c, 413, 'http.body-too-large', `request body larger than ${this.limits.maxBodyBytes} bytes`) }));
+    app.use(
+      '*',
+      bodyLimit({
+        maxSize: this.limits.maxBodyBytes,
+        onError: (c) => reply(c, 413, 'http.body-too-large', `request body larger than ${this.limits.maxBodyBytes} bytes`),
+      }),
+    );
     for (const route of options.routes) {
       const handler = (c: Context<Env>) => this.serve(c, route);
       if (route.method === 'GET') app.get(route.path, handler);

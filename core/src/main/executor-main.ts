@@ -29,7 +29,6 @@ import type { TopologyActuator } from '../spi/health-policy.js';
 import { StreamManager } from '../runtime/stream-manager.js';
 import { TopologyMaster } from '../runtime/topology-master.js';
 
-
 async function main(): Promise<void> {
   // Whatever the container creates (logs, state, files of the topology's code) is its owner's alone.
   process.umask(0o077);
@@ -38,7 +37,8 @@ async function main(): Promise<void> {
     strict: true,
   });
   const containerId = Number(values.container);
-  const usage = 'usage: ardea-executor [--cluster <cluster>] --topology <name> --container <id>, with the cluster config in ARDEA_CLUSTER_CONFIG when --cluster is not given';
+  const usage =
+    'usage: ardea-executor [--cluster <cluster>] --topology <name> --container <id>, with the cluster config in ARDEA_CLUSTER_CONFIG when --cluster is not given';
   if (!values.topology || values.container === undefined || !Number.isInteger(containerId) || containerId < 0) throw new ArdeaError(usage);
   // Armed before anything can wait (for state, for the topology master), so that no executor
   // outlives its supervisor. Until the container runs there is nothing to stop gracefully.
@@ -89,7 +89,10 @@ async function main(): Promise<void> {
       health = startHealthManager(container, {
         topologyName: definition.name,
         actuator,
-        metrics: { view: (windowMs: number) => master.metrics.view({ windowMs, instances: true }), physicalPlan: () => master.physicalPlan },
+        metrics: {
+          view: (windowMs: number) => master.metrics.view({ windowMs, instances: true }),
+          physicalPlan: () => master.physicalPlan,
+        },
         logger,
         minWindowMs: 2 * settings.metricsIntervalMs,
       });
@@ -100,7 +103,10 @@ async function main(): Promise<void> {
     };
   } else {
     const plan = packingPlan.containers.find((c) => c.id === containerId);
-    if (!plan) throw new ArdeaError(`container ${containerId} is not in the packing plan of '${definition.name}' (containers: ${packingPlan.containers.map((c) => c.id).join(', ')})`);
+    if (!plan)
+      throw new ArdeaError(
+        `container ${containerId} is not in the packing plan of '${definition.name}' (containers: ${packingPlan.containers.map((c) => c.id).join(', ')})`,
+      );
     const bundleUrl = await localPackageUrl({
       uri: execution.packageUri,
       sha256: execution.packageSha256,

@@ -147,7 +147,12 @@ export interface PackingPlanDiff {
   readonly addedInstances: ReadonlyArray<InstancePlan & { readonly containerId: number }>;
   readonly removedInstances: ReadonlyArray<InstancePlan & { readonly containerId: number }>;
   /** Same task id in both plans but in another container. */
-  readonly movedInstances: ReadonlyArray<{ readonly taskId: number; readonly component: string; readonly from: number; readonly to: number }>;
+  readonly movedInstances: ReadonlyArray<{
+    readonly taskId: number;
+    readonly component: string;
+    readonly from: number;
+    readonly to: number;
+  }>;
 }
 
 /** What an update from `current` to `proposed` touches; everything not listed keeps running as is. */

@@ -40,7 +40,10 @@ export const ExecutionStateSchema = z
     submittedAt: z.number(),
     ardeaVersion: z.string(),
     packageUri: z.string(),
-    packageSha256: z.string().regex(/^[0-9a-f]{64}$/).optional(),
+    packageSha256: z
+      .string()
+      .regex(/^[0-9a-f]{64}$/)
+      .optional(),
     schedulerPlugin: z.string(),
     schedulerMode: z.enum(['service', 'library']),
     secret: z.string().min(16),
@@ -190,7 +193,12 @@ export interface HealthRound {
   readonly round: number;
   readonly at: number;
   readonly windowMs: number;
-  readonly symptoms: ReadonlyArray<{ readonly type: string; readonly component: string; readonly instances: readonly string[]; readonly details: Readonly<Record<string, number | string>> }>;
+  readonly symptoms: ReadonlyArray<{
+    readonly type: string;
+    readonly component: string;
+    readonly instances: readonly string[];
+    readonly details: Readonly<Record<string, number | string>>;
+  }>;
   readonly diagnoses: ReadonlyArray<{ readonly type: string; readonly component: string; readonly instances: readonly string[] }>;
   readonly actions: readonly HealthActionRecord[];
   /** Diagnoses skipped because an earlier action for them did not help in the current regime. */
@@ -211,11 +219,18 @@ export interface HealthLog {
 export interface MetricsTotals {
   readonly topologyId: string;
   /** Per container id: the process the cache last heard from, and how often it saw a new one. */
-  readonly containers: Readonly<Record<string, { readonly incarnation: string; readonly restarts: number; readonly streamManagerOffsets: Readonly<Record<string, number>> }>>;
+  readonly containers: Readonly<
+    Record<
+      string,
+      { readonly incarnation: string; readonly restarts: number; readonly streamManagerOffsets: Readonly<Record<string, number>> }
+    >
+  >;
   /** Per instance: what its earlier processes counted, added to what the current one reports. */
   readonly instanceOffsets: Readonly<Record<string, Readonly<Record<string, number>>>>;
   /** Per instance that is gone (scaled away, or its container removed): its last counts. */
-  readonly retired: Readonly<Record<string, { readonly component: string; readonly taskId: number; readonly counts: Readonly<Record<string, number>> }>>;
+  readonly retired: Readonly<
+    Record<string, { readonly component: string; readonly taskId: number; readonly counts: Readonly<Record<string, number>> }>
+  >;
   /** Frames and tuples dropped by stream managers of containers that are gone. */
   readonly retiredDrops: { readonly frames: number; readonly tuples: number };
 }

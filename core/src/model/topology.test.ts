@@ -1,6 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { TopologyError } from '../errors/index.js';
-import { ComponentDefinition, MAX_COMPONENT_PARALLELISM, MAX_CONTAINERS, MAX_TOPOLOGY_INSTANCES, TopologyDefinition, topologicalOrder, validateTopology, withParallelism } from './topology.js';
+import {
+  ComponentDefinition,
+  MAX_COMPONENT_PARALLELISM,
+  MAX_CONTAINERS,
+  MAX_TOPOLOGY_INSTANCES,
+  TopologyDefinition,
+  topologicalOrder,
+  validateTopology,
+  withParallelism,
+} from './topology.js';
 
 function spout(name: string, fields = ['sentence'], extra: Partial<ComponentDefinition> = {}): ComponentDefinition {
   return { name, kind: 'spout', parallelism: 1, config: {}, outputs: [{ id: 'default', fields }], inputs: [], ...extra };
@@ -30,13 +39,19 @@ describe('validateTopology', () => {
 
   it('names the unknown component a bolt subscribes to', () => {
     const topology = wordCount();
-    const broken = { ...topology, components: [topology.components[0]!, bolt('split', [{ component: 'sentences', stream: 'default', grouping: { type: 'shuffle' } }])] };
+    const broken = {
+      ...topology,
+      components: [topology.components[0]!, bolt('split', [{ component: 'sentences', stream: 'default', grouping: { type: 'shuffle' } }])],
+    };
     expect(() => validateTopology(broken)).toThrow(/bolt 'split' subscribes to unknown component 'sentences'/);
   });
 
   it('names the undeclared stream', () => {
     const topology = wordCount();
-    const broken = { ...topology, components: [topology.components[0]!, bolt('split', [{ component: 'sentence', stream: 'lines', grouping: { type: 'shuffle' } }])] };
+    const broken = {
+      ...topology,
+      components: [topology.components[0]!, bolt('split', [{ component: 'sentence', stream: 'lines', grouping: { type: 'shuffle' } }])],
+    };
     expect(() => validateTopology(broken)).toThrow(/stream 'lines' of 'sentence', which declares no such stream \(declared: default\)/);
   });
 
@@ -44,7 +59,10 @@ describe('validateTopology', () => {
     const topology = wordCount();
     const broken = {
       ...topology,
-      components: [topology.components[0]!, bolt('split', [{ component: 'sentence', stream: 'default', grouping: { type: 'fields', fields: ['word'] } }])],
+      components: [
+        topology.components[0]!,
+        bolt('split', [{ component: 'sentence', stream: 'default', grouping: { type: 'fields', fields: ['word'] } }]),
+      ],
     };
     expect(() => validateTopology(broken)).toThrow(/field\(s\) 'word', not declared by that stream \(fields: sentence\)/);
   });
@@ -64,19 +82,28 @@ describe('validateTopology', () => {
   it('rejects duplicate names, spouts with inputs, bolts without inputs and reserved stream ids', () => {
     const base = wordCount();
     expect(() => validateTopology({ ...base, components: [...base.components, spout('count')] })).toThrow(/'count' is used twice/);
-    expect(() => validateTopology({ ...base, components: [spout('s', ['x'], { inputs: [{ component: 's', stream: 'default', grouping: { type: 'all' } }] })] })).toThrow(
-      /spout 's' subscribes/,
-    );
+    expect(() =>
+      validateTopology({
+        ...base,
+        components: [spout('s', ['x'], { inputs: [{ component: 's', stream: 'default', grouping: { type: 'all' } }] })],
+      }),
+    ).toThrow(/spout 's' subscribes/);
     expect(() => validateTopology({ ...base, components: [spout('s'), bolt('b', [])] })).toThrow(/bolt 'b' has no inputs/);
-    expect(() => validateTopology({ ...base, components: [spout('s', ['x'], { outputs: [{ id: '__tick', fields: [] }] })] })).toThrow(/reserved/);
+    expect(() => validateTopology({ ...base, components: [spout('s', ['x'], { outputs: [{ id: '__tick', fields: [] }] })] })).toThrow(
+      /reserved/,
+    );
   });
 
   it('requires direct grouping exactly for direct streams', () => {
     const direct = spout('s', ['x'], { outputs: [{ id: 'default', fields: ['x'], direct: true }] });
     const shuffled = bolt('b', [{ component: 's', stream: 'default', grouping: { type: 'shuffle' } }]);
-    expect(() => validateTopology({ name: 't', id: 't-1', config: {}, components: [direct, shuffled] })).toThrow(/direct streams need direct grouping/);
+    expect(() => validateTopology({ name: 't', id: 't-1', config: {}, components: [direct, shuffled] })).toThrow(
+      /direct streams need direct grouping/,
+    );
     const plain = bolt('b', [{ component: 's', stream: 'default', grouping: { type: 'direct' } }]);
-    expect(() => validateTopology({ name: 't', id: 't-1', config: {}, components: [spout('s'), plain] })).toThrow(/not declared as a direct stream/);
+    expect(() => validateTopology({ name: 't', id: 't-1', config: {}, components: [spout('s'), plain] })).toThrow(
+      /not declared as a direct stream/,
+    );
   });
 
   it('reports shape errors with their path, as a TopologyError', () => {
@@ -100,17 +127,28 @@ describe('topology helpers', () => {
   });
 
   it('refuses parallelism above the size limits, naming the component and the limit', () => {
-    expect(withParallelism(wordCount(), { count: MAX_COMPONENT_PARALLELISM }).components.find((c) => c.name === 'count')?.parallelism).toBe(MAX_COMPONENT_PARALLELISM);
+    expect(withParallelism(wordCount(), { count: MAX_COMPONENT_PARALLELISM }).components.find((c) => c.name === 'count')?.parallelism).toBe(
+      MAX_COMPONENT_PARALLELISM,
+    );
     expect(() => withParallelism(wordCount(), { count: 1_000_000_000 })).toThrow(
-      new TopologyError(`component 'count' of topology 'word-count': parallelism 1000000000 is above the limit of ${MAX_COMPONENT_PARALLELISM} instances per component`),
+      new TopologyError(
+        `component 'count' of topology 'word-count': parallelism 1000000000 is above the limit of ${MAX_COMPONENT_PARALLELISM} instances per component`,
+      ),
     );
     const all = { sentence: MAX_COMPONENT_PARALLELISM, split: MAX_COMPONENT_PARALLELISM, count: MAX_COMPONENT_PARALLELISM };
     expect(() => withParallelism(wordCount(), all)).not.toThrow();
-    const big = { ...wordCount(), components: Array.from({ length: 6 }, (_, i) => spout(`s${i}`, ['x'], { parallelism: MAX_COMPONENT_PARALLELISM })) };
-    expect(() => validateTopology(big)).toThrow(`topology 'word-count' would have 60000 instances, above the limit of ${MAX_TOPOLOGY_INSTANCES} instances per topology`);
+    const big = {
+      ...wordCount(),
+      components: Array.from({ length: 6 }, (_, i) => spout(`s${i}`, ['x'], { parallelism: MAX_COMPONENT_PARALLELISM })),
+    };
+    expect(() => validateTopology(big)).toThrow(
+      `topology 'word-count' would have 60000 instances, above the limit of ${MAX_TOPOLOGY_INSTANCES} instances per topology`,
+    );
   });
 
   it('refuses a containers hint above the container limit', () => {
-    expect(() => validateTopology({ ...wordCount(), packing: { containers: MAX_CONTAINERS + 1 } })).toThrow(`at most ${MAX_CONTAINERS} containers`);
+    expect(() => validateTopology({ ...wordCount(), packing: { containers: MAX_CONTAINERS + 1 } })).toThrow(
+      `at most ${MAX_CONTAINERS} containers`,
+    );
   });
 });

@@ -74,7 +74,9 @@ export function describeRuntimeConfigSpec(spec: RuntimeConfigSpec): string {
   switch (spec.type) {
     case 'number':
     case 'integer': {
-      const bounds = [spec.min === undefined ? '' : `≥ ${spec.min}`, spec.max === undefined ? '' : `≤ ${spec.max}`].filter(Boolean).join(' and ');
+      const bounds = [spec.min === undefined ? '' : `≥ ${spec.min}`, spec.max === undefined ? '' : `≤ ${spec.max}`]
+        .filter(Boolean)
+        .join(' and ');
       return `${spec.type === 'number' ? 'a number' : 'an integer'}${bounds ? ` ${bounds}` : ''}`;
     }
     case 'string':
@@ -194,7 +196,9 @@ export function validateTopology(input: unknown): TopologyDefinition {
   const parsed = TopologyDefinitionSchema.safeParse(input);
   if (!parsed.success) {
     const issue = describeSchemaIssue(parsed.error.issues[0]!);
-    throw new TopologyError(`invalid topology definition${issue.path ? ` at ${issue.path}` : ''}: ${issue.message}`, { cause: parsed.error });
+    throw new TopologyError(`invalid topology definition${issue.path ? ` at ${issue.path}` : ''}: ${issue.message}`, {
+      cause: parsed.error,
+    });
   }
   const topology = parsed.data as TopologyDefinition;
   checkTopologySize(topology);
@@ -207,7 +211,9 @@ export function validateTopology(input: unknown): TopologyDefinition {
     const streamIds = new Set<string>();
     for (const stream of component.outputs) {
       if (stream.id.startsWith('__')) {
-        throw new TopologyError(`component '${component.name}': stream id '${stream.id}' is reserved (ids starting with '__' belong to the system)`);
+        throw new TopologyError(
+          `component '${component.name}': stream id '${stream.id}' is reserved (ids starting with '__' belong to the system)`,
+        );
       }
       if (streamIds.has(stream.id)) throw new TopologyError(`component '${component.name}': stream '${stream.id}' is declared twice`);
       streamIds.add(stream.id);
@@ -237,7 +243,9 @@ export function validateTopology(input: unknown): TopologyDefinition {
 function checkInput(component: ComponentDefinition, input: InputDefinition, byName: Map<string, ComponentDefinition>): void {
   const source = byName.get(input.component);
   if (!source) {
-    throw new TopologyError(`bolt '${component.name}' subscribes to unknown component '${input.component}'; known: ${[...byName.keys()].join(', ')}`);
+    throw new TopologyError(
+      `bolt '${component.name}' subscribes to unknown component '${input.component}'; known: ${[...byName.keys()].join(', ')}`,
+    );
   }
   const stream = source.outputs.find((s) => s.id === input.stream);
   if (!stream) {
@@ -256,23 +264,33 @@ function checkInput(component: ComponentDefinition, input: InputDefinition, byNa
     }
   }
   if (grouping.type === 'direct' && !stream.direct) {
-    throw new TopologyError(`bolt '${component.name}' uses direct grouping on '${input.component}/${input.stream}', which is not declared as a direct stream`);
+    throw new TopologyError(
+      `bolt '${component.name}' uses direct grouping on '${input.component}/${input.stream}', which is not declared as a direct stream`,
+    );
   }
   if (grouping.type !== 'direct' && stream.direct) {
-    throw new TopologyError(`bolt '${component.name}' reads direct stream '${input.component}/${input.stream}' with ${grouping.type} grouping; direct streams need direct grouping`);
+    throw new TopologyError(
+      `bolt '${component.name}' reads direct stream '${input.component}/${input.stream}' with ${grouping.type} grouping; direct streams need direct grouping`,
+    );
   }
 }
 
 /** Declared runtime keys: sensible bounds, and the value the component starts with fits. */
 function checkRuntimeConfigSpec(topology: TopologyDefinition, component: ComponentDefinition): void {
   for (const [key, spec] of Object.entries(component.runtimeConfigSpec ?? {})) {
-    if (key.startsWith('__')) throw new TopologyError(`component '${component.name}': runtime config key '${key}' is reserved (keys starting with '__' belong to the engine)`);
+    if (key.startsWith('__'))
+      throw new TopologyError(
+        `component '${component.name}': runtime config key '${key}' is reserved (keys starting with '__' belong to the engine)`,
+      );
     if ((spec.type === 'number' || spec.type === 'integer') && spec.min !== undefined && spec.max !== undefined && spec.min > spec.max) {
       throw new TopologyError(`component '${component.name}': runtime config key '${key}' has min ${spec.min} above max ${spec.max}`);
     }
     const initial = key in component.config ? component.config[key] : topology.config[key];
     const mismatch = initial === undefined ? undefined : runtimeConfigMismatch(spec, initial);
-    if (mismatch) throw new TopologyError(`component '${component.name}': config ${key}=${JSON.stringify(initial)} is not what it declares for ${key}: ${mismatch}`);
+    if (mismatch)
+      throw new TopologyError(
+        `component '${component.name}': config ${key}=${JSON.stringify(initial)} is not what it declares for ${key}: ${mismatch}`,
+      );
   }
 }
 
@@ -310,7 +328,9 @@ export function checkTopologySize(topology: Pick<TopologyDefinition, 'name' | 'c
     total += component.parallelism;
   }
   if (total > MAX_TOPOLOGY_INSTANCES) {
-    throw new TopologyError(`topology '${topology.name}' would have ${total} instances, above the limit of ${MAX_TOPOLOGY_INSTANCES} instances per topology`);
+    throw new TopologyError(
+      `topology '${topology.name}' would have ${total} instances, above the limit of ${MAX_TOPOLOGY_INSTANCES} instances per topology`,
+    );
   }
 }
 

@@ -81,12 +81,19 @@ export function packingLimits(topology: TopologyDefinition, base: PackingSetting
       );
     }
   }
-  return { settings, padding, capacity: subtractResources(settings.containerMax, padding), maxInstances: settings.maxInstancesPerContainer };
+  return {
+    settings,
+    padding,
+    capacity: subtractResources(settings.containerMax, padding),
+    maxInstances: settings.maxInstancesPerContainer,
+  };
 }
 
 export function checkParallelism(component: ComponentDefinition): void {
   if (!Number.isInteger(component.parallelism) || component.parallelism < 1) {
-    throw new PackingError(`component '${component.name}' has parallelism ${component.parallelism}; it must be a whole number of at least 1`);
+    throw new PackingError(
+      `component '${component.name}' has parallelism ${component.parallelism}; it must be a whole number of at least 1`,
+    );
   }
 }
 

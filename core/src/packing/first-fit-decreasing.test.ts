@@ -64,8 +64,16 @@ describe('FirstFitDecreasingPacking.repack', () => {
   it('fills the room running containers have left before opening a new one', () => {
     const grown = { ...items, components: [...items.components, { ...items.components[3]!, name: 'x4', parallelism: 2 }] };
     const next = ffd.repack({ current, topology: grown }, tenGiB);
-    expectInPlace(current, next, items.components.map((c) => c.name));
-    expect(layout(next)).toEqual([['g6:0', 'g4:0'], ['g5:0', 'g3:0', 'g2a:0'], ['g2b:0', 'x4:0', 'x4:1']]);
+    expectInPlace(
+      current,
+      next,
+      items.components.map((c) => c.name),
+    );
+    expect(layout(next)).toEqual([
+      ['g6:0', 'g4:0'],
+      ['g5:0', 'g3:0', 'g2a:0'],
+      ['g2b:0', 'x4:0', 'x4:1'],
+    ]);
   });
 
   it('drops the containers a removal empties and keeps the others as they were', () => {

@@ -49,7 +49,9 @@ describe('selectPackingAlgorithm', () => {
         "unknown packing algorithm 'best-fit'; known: first-fit-decreasing, resource-compliant-round-robin, round-robin (algorithms from plugins need the plugin listed under packing.plugins)",
       ),
     );
-    expect(() => selectRepackingAlgorithm(new Container(), 'round-robin')).toThrow(/unknown repacking algorithm 'round-robin'; known: none/);
+    expect(() => selectRepackingAlgorithm(new Container(), 'round-robin')).toThrow(
+      /unknown repacking algorithm 'round-robin'; known: none/,
+    );
   });
 
   it('refuses a name two algorithms share', () => {

@@ -15,36 +15,57 @@ describePackingConformance('first-fit-decreasing sorting by cpu, no padding', ()
 });
 
 /** What the built-ins promise beyond the SPI contract. */
-describe.each([new RoundRobinPacking(), new FirstFitDecreasingPacking(), new ResourceCompliantRoundRobinPacking()])('$name identity rules', (algorithm) => {
-  const settings = { ...DEFAULT_PACKING_SETTINGS, containers: 2 };
-  const topology = packingFixture('ids-1', { a: { parallelism: 3 }, b: { parallelism: 4, resources: { cpu: 0.5 } } });
+describe.each([new RoundRobinPacking(), new FirstFitDecreasingPacking(), new ResourceCompliantRoundRobinPacking()])(
+  '$name identity rules',
+  (algorithm) => {
+    const settings = { ...DEFAULT_PACKING_SETTINGS, containers: 2 };
+    const topology = packingFixture('ids-1', { a: { parallelism: 3 }, b: { parallelism: 4, resources: { cpu: 0.5 } } });
 
-  it('numbers task ids 1..n on a first pack', () => {
-    const plan = algorithm.pack(topology, settings);
-    expect(allInstances(plan).map((i) => i.taskId)).toEqual([1, 2, 3, 4, 5, 6, 7]);
-  });
+    it('numbers task ids 1..n on a first pack', () => {
+      const plan = algorithm.pack(topology, settings);
+      expect(allInstances(plan).map((i) => i.taskId)).toEqual([1, 2, 3, 4, 5, 6, 7]);
+    });
 
-  it('continues component indexes above the highest one and task ids above the highest one', () => {
-    const plan = algorithm.pack(topology, settings);
-    const down = algorithm.repack({ current: plan, topology: { ...topology, components: topology.components.map((c) => (c.name === 'b' ? { ...c, parallelism: 2 } : c)) } }, settings);
-    const survivors = allInstances(down).filter((i) => i.component === 'b');
-    const highest = Math.max(...survivors.map((i) => i.componentIndex));
-    const up = algorithm.repack({ current: down, topology: { ...topology, components: topology.components.map((c) => (c.name === 'b' ? { ...c, parallelism: 5 } : c)) } }, settings);
-    const added = allInstances(up).filter((i) => !allInstances(down).some((d) => d.taskId === i.taskId));
-    expect(added.map((i) => i.componentIndex)).toEqual([highest + 1, highest + 2, highest + 3]);
-    const maxTask = Math.max(...allInstances(down).map((i) => i.taskId));
-    expect(added.map((i) => i.taskId)).toEqual([maxTask + 1, maxTask + 2, maxTask + 3]);
-  });
+    it('continues component indexes above the highest one and task ids above the highest one', () => {
+      const plan = algorithm.pack(topology, settings);
+      const down = algorithm.repack(
+        {
+          current: plan,
+          topology: { ...topology, components: topology.components.map((c) => (c.name === 'b' ? { ...c, parallelism: 2 } : c)) },
+        },
+        settings,
+      );
+      const survivors = allInstances(down).filter((i) => i.component === 'b');
+      const highest = Math.max(...survivors.map((i) => i.componentIndex));
+      const up = algorithm.repack(
+        {
+          current: down,
+          topology: { ...topology, components: topology.components.map((c) => (c.name === 'b' ? { ...c, parallelism: 5 } : c)) },
+        },
+        settings,
+      );
+      const added = allInstances(up).filter((i) => !allInstances(down).some((d) => d.taskId === i.taskId));
+      expect(added.map((i) => i.componentIndex)).toEqual([highest + 1, highest + 2, highest + 3]);
+      const maxTask = Math.max(...allInstances(down).map((i) => i.taskId));
+      expect(added.map((i) => i.taskId)).toEqual([maxTask + 1, maxTask + 2, maxTask + 3]);
+    });
 
-  it('gives new containers ids above every current one', () => {
-    const plan = algorithm.pack(topology, settings);
-    const bigger = algorithm.repack({ current: plan, topology: { ...topology, components: topology.components.map((c) => ({ ...c, parallelism: c.parallelism * 6 })) } }, settings);
-    const before = Math.max(...plan.containers.map((c) => c.id));
-    const fresh = bigger.containers.filter((c) => !plan.containers.some((p) => p.id === c.id));
-    expect(fresh.length).toBeGreaterThan(0);
-    for (const container of fresh) expect(container.id).toBeGreaterThan(before);
-  });
-});
+    it('gives new containers ids above every current one', () => {
+      const plan = algorithm.pack(topology, settings);
+      const bigger = algorithm.repack(
+        {
+          current: plan,
+          topology: { ...topology, components: topology.components.map((c) => ({ ...c, parallelism: c.parallelism * 6 })) },
+        },
+        settings,
+      );
+      const before = Math.max(...plan.containers.map((c) => c.id));
+      const fresh = bigger.containers.filter((c) => !plan.containers.some((p) => p.id === c.id));
+      expect(fresh.length).toBeGreaterThan(0);
+      for (const container of fresh) expect(container.id).toBeGreaterThan(before);
+    });
+  },
+);
 
 /** A small deterministic generator, so a failing sequence reproduces. */
 function random(seed: number): () => number {
@@ -76,10 +97,17 @@ describe.each([new RoundRobinPacking(), new FirstFitDecreasingPacking(), new Res
         for (let step = 0; step < 8; step++) {
           const changed = topology.components.filter(() => next() < 0.4).map((c) => c.name);
           const parallelism = new Map(changed.map((name) => [name, 1 + Math.floor(next() * 8)]));
-          const scaled = { ...topology, components: topology.components.map((c) => ({ ...c, parallelism: parallelism.get(c.name) ?? c.parallelism })) };
+          const scaled = {
+            ...topology,
+            components: topology.components.map((c) => ({ ...c, parallelism: parallelism.get(c.name) ?? c.parallelism })),
+          };
           const repacked = algorithm.repack({ current: plan, topology: scaled }, settings);
           expectPlanHonours(repacked, scaled, settings);
-          expectInPlace(plan, repacked, topology.components.map((c) => c.name).filter((name) => !parallelism.has(name)));
+          expectInPlace(
+            plan,
+            repacked,
+            topology.components.map((c) => c.name).filter((name) => !parallelism.has(name)),
+          );
           topology = scaled;
           plan = repacked;
         }

@@ -26,7 +26,13 @@ export function dealRoundRobin(builder: PlanBuilder, instances: readonly Pending
 }
 
 /** The strict deal put an instance into a container that could not take it. */
-export function dealFailed(algorithm: string, builder: PlanBuilder, failure: PlacementFailure, containers: number, advice: string): PackingError {
+export function dealFailed(
+  algorithm: string,
+  builder: PlanBuilder,
+  failure: PlacementFailure,
+  containers: number,
+  advice: string,
+): PackingError {
   const { instance, slot } = failure;
   return new PackingError(
     `${algorithm}: cannot place an instance of component '${instance.component}' (needs ${formatResources(instance.resources)}) ` +

@@ -172,9 +172,17 @@ export class PlanBuilder {
         sum.diskBytes += resources.diskBytes;
       }
       const { padding } = this.limits;
-      const required: Resources = { cpu: sum.cpu + padding.cpu, ramBytes: sum.ramBytes + padding.ramBytes, diskBytes: sum.diskBytes + padding.diskBytes };
+      const required: Resources = {
+        cpu: sum.cpu + padding.cpu,
+        ramBytes: sum.ramBytes + padding.ramBytes,
+        diskBytes: sum.diskBytes + padding.diskBytes,
+      };
       const scheduled = slot.original?.scheduled;
-      containers.push(scheduled && fitsWithin(required, scheduled) ? { id: slot.id, instances, required, scheduled } : { id: slot.id, instances, required });
+      containers.push(
+        scheduled && fitsWithin(required, scheduled)
+          ? { id: slot.id, instances, required, scheduled }
+          : { id: slot.id, instances, required },
+      );
     }
     return { topologyId: this.topologyId, containers };
   }

@@ -40,11 +40,7 @@ describe('ResourceCompliantRoundRobinPacking.pack', () => {
       b: { parallelism: 1, resources: { ramBytes: 1 * GiB } },
       c: { parallelism: 2, resources: { ramBytes: 3.5 * GiB } },
     });
-    expect(layout(rcrr.pack(topology, { ...tenGiB, containers: 1 }))).toEqual([
-      ['a:0', 'c:1'],
-      ['a:1', 'b:0'],
-      ['c:0'],
-    ]);
+    expect(layout(rcrr.pack(topology, { ...tenGiB, containers: 1 }))).toEqual([['a:0', 'c:1'], ['a:1', 'b:0'], ['c:0']]);
   });
 
   it('starts from what the instances need in total', () => {
@@ -72,11 +68,7 @@ describe('ResourceCompliantRoundRobinPacking.repack', () => {
 
   it('deals new instances in turn over at least the requested containers, skipping full ones', () => {
     const next = rcrr.repack({ current, topology: withParallelism(topology, { a: 15 }), containers: 4 }, DEFAULT_PACKING_SETTINGS);
-    expect(layout(next).slice(1)).toEqual([
-      ['a:10', 'a:13'],
-      ['a:11', 'a:14'],
-      ['a:12'],
-    ]);
+    expect(layout(next).slice(1)).toEqual([['a:10', 'a:13'], ['a:11', 'a:14'], ['a:12']]);
   });
 
   it('refuses a requested count above the instances', () => {

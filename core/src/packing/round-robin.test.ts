@@ -41,7 +41,11 @@ describe('RoundRobinPacking.pack', () => {
     const topology = packingFixture('size-1', { a: { parallelism: 2, resources: { cpu: 2, ramBytes: 3 * GiB, diskBytes: GiB } } });
     const plan = rr.pack(topology, { ...settings, containers: 1 });
     // Padding: the larger of 1 and 10 % of the 12-unit container limit.
-    expect(plan.containers[0]!.required).toEqual({ cpu: 5.2, ramBytes: 6 * GiB + Math.ceil(1.2 * GiB), diskBytes: 2 * GiB + Math.ceil(1.2 * GiB) });
+    expect(plan.containers[0]!.required).toEqual({
+      cpu: 5.2,
+      ramBytes: 6 * GiB + Math.ceil(1.2 * GiB),
+      diskBytes: 2 * GiB + Math.ceil(1.2 * GiB),
+    });
   });
 
   it('refuses more containers than instances', () => {

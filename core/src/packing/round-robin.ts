@@ -53,7 +53,12 @@ export class RoundRobinPacking implements PackingAlgorithm, RepackingAlgorithm {
     for (const instance of run.instances) {
       const position = emptiestFit(index, instance.resources);
       if (position < 0) {
-        throw noRoom(NAME, builder, instance, `ask for more containers (--container-number), or raise packing.container or packing.maxInstancesPerContainer`);
+        throw noRoom(
+          NAME,
+          builder,
+          instance,
+          `ask for more containers (--container-number), or raise packing.container or packing.maxInstancesPerContainer`,
+        );
       }
       index.place(position, instance.component, instance.resources);
     }
@@ -79,7 +84,8 @@ function targetContainers(run: RepackRun, requested: number | undefined): number
     }
     return asked;
   }
-  const density = before.instances === 0 ? limits.settings.containers : Math.ceil((run.targetInstances * before.containers) / before.instances);
+  const density =
+    before.instances === 0 ? limits.settings.containers : Math.ceil((run.targetInstances * before.containers) / before.instances);
   return Math.max(live, density, containersNeeded(run));
 }
 

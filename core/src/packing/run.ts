@@ -4,7 +4,15 @@ import { addResources } from '../model/resources.js';
 import type { Resources } from '../model/resources.js';
 import type { TopologyDefinition } from '../model/topology.js';
 import type { PackingSettings, RepackRequest } from '../spi/packing.js';
-import { byDecreasingSize, checkParallelism, componentDemand, componentDemands, loadOf, minimumContainers, packingLimits } from './constraints.js';
+import {
+  byDecreasingSize,
+  checkParallelism,
+  componentDemand,
+  componentDemands,
+  loadOf,
+  minimumContainers,
+  packingLimits,
+} from './constraints.js';
 import type { ComponentDemand, Load, PackingLimits } from './constraints.js';
 import { PlanBuilder } from './plan-builder.js';
 import { removeInstances } from './scoring.js';
@@ -32,7 +40,10 @@ export interface RepackRun extends PackRun {
   readonly targetInstances: number;
 }
 
-function expand(demands: Array<{ readonly demand: ComponentDemand; readonly count: number }>, settings: PackingSettings): PackRun['instances'] {
+function expand(
+  demands: Array<{ readonly demand: ComponentDemand; readonly count: number }>,
+  settings: PackingSettings,
+): PackRun['instances'] {
   const order = byDecreasingSize(settings.sortBy);
   demands.sort((a, b) => order(a.demand, b.demand));
   const instances: PendingInstance[] = [];
@@ -61,7 +72,9 @@ export function preparePack(topology: TopologyDefinition, settings: PackingSetti
 export function prepareRepack(request: RepackRequest, settings: PackingSettings): RepackRun {
   const { current, topology } = request;
   if (current.topologyId !== topology.id) {
-    throw new PackingError(`cannot repack: the running plan belongs to topology id '${current.topologyId}', the topology given is '${topology.id}'`);
+    throw new PackingError(
+      `cannot repack: the running plan belongs to topology id '${current.topologyId}', the topology given is '${topology.id}'`,
+    );
   }
   const limits = packingLimits(topology, settings);
   const builder = PlanBuilder.from(current, topology.id, limits);
@@ -74,7 +87,8 @@ export function prepareRepack(request: RepackRequest, settings: PackingSettings)
     checkParallelism(component);
     const have = counts.get(component.name) ?? 0;
     if (component.parallelism < have) removeInstances(builder, component.name, have - component.parallelism);
-    else if (component.parallelism > have) grow.push({ demand: componentDemand(component, position, limits), count: component.parallelism - have });
+    else if (component.parallelism > have)
+      grow.push({ demand: componentDemand(component, position, limits), count: component.parallelism - have });
   });
   builder.dropEmptyContainers();
   const instances = expand(grow, limits.settings);

@@ -29,7 +29,12 @@ describe('applyPackingHints', () => {
 
   it('replaces the hinted values, and lowers the container size per dimension', () => {
     const merged = applyPackingHints(base, { containers: 4, maxInstancesPerContainer: 3, containerResources: { ramBytes: 4 * GiB } });
-    expect(merged).toEqual({ ...base, containers: 4, maxInstancesPerContainer: 3, containerMax: { ...base.containerMax, ramBytes: 4 * GiB } });
+    expect(merged).toEqual({
+      ...base,
+      containers: 4,
+      maxInstancesPerContainer: 3,
+      containerMax: { ...base.containerMax, ramBytes: 4 * GiB },
+    });
   });
 
   it('never raises the container size above what the cluster allows', () => {
@@ -76,7 +81,9 @@ describe('packing limits', () => {
     expect(() => packingLimits(topology, { ...settings, containerMax: { ...settings.containerMax, cpu: 0.5 } })).toThrow(
       /a container may hold at most cpu=0.5, less than its padding of 1/,
     );
-    expect(() => packingLimits(topology, { ...settings, maxInstancesPerContainer: 0 })).toThrow(/packing.maxInstancesPerContainer must be a whole number/);
+    expect(() => packingLimits(topology, { ...settings, maxInstancesPerContainer: 0 })).toThrow(
+      /packing.maxInstancesPerContainer must be a whole number/,
+    );
     expect(() => packingLimits({ ...topology, packing: { containers: 0 } }, settings)).toThrow(/packing.containers must be a whole number/);
   });
 });

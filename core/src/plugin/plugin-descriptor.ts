@@ -51,7 +51,9 @@ export function assertPluginDescriptor(value: unknown, specifier: string): asser
     );
   }
   if (candidate.apiVersion !== 1) {
-    throw new PluginLoadError(`plugin '${specifier}' targets plugin API version ${String(candidate.apiVersion)}; this Ardea supports version 1`);
+    throw new PluginLoadError(
+      `plugin '${specifier}' targets plugin API version ${String(candidate.apiVersion)}; this Ardea supports version 1`,
+    );
   }
   if (typeof candidate.name !== 'string' || !candidate.name) throw new PluginLoadError(`plugin '${specifier}' has no name`);
   if (!PLUGIN_KINDS.includes(candidate.kind as PluginKind)) {

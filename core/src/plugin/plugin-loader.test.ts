@@ -34,7 +34,12 @@ async function failure(promise: Promise<unknown>): Promise<Error> {
   throw new Error('expected a rejection');
 }
 
-const reference = (name: string) => ({ kind: 'scheduler' as const, name, baseDirectory: fixtures, namedBy: 'scheduler.yaml: scheduler.plugin' });
+const reference = (name: string) => ({
+  kind: 'scheduler' as const,
+  name,
+  baseDirectory: fixtures,
+  namedBy: 'scheduler.yaml: scheduler.plugin',
+});
 
 describe('loading a plugin descriptor', () => {
   it('says how to install a plugin package that is missing', async () => {
@@ -47,17 +52,23 @@ describe('loading a plugin descriptor', () => {
 
   it('maps short names to packages and lists the short names when one is unknown', async () => {
     const error = await failure(loadPluginDescriptor(reference('mesos'), []));
-    expect(error.message).toMatch(/scheduler plugin 'mesos' cannot be loaded: it is not installed; run: npm install mesos \(short names for scheduler plugins: local, slurm, kubernetes, nomad, yarn\)/);
+    expect(error.message).toMatch(
+      /scheduler plugin 'mesos' cannot be loaded: it is not installed; run: npm install mesos \(short names for scheduler plugins: local, slurm, kubernetes, nomad, yarn\)/,
+    );
   });
 
   it('reports a missing plugin file by its resolved path', async () => {
     const error = await failure(loadPluginDescriptor(reference('./nowhere.mjs'), []));
-    expect(error.message).toBe(`scheduler.yaml: scheduler.plugin: scheduler plugin './nowhere.mjs' cannot be loaded: no such file ${path.join(fixtures, 'nowhere.mjs')}`);
+    expect(error.message).toBe(
+      `scheduler.yaml: scheduler.plugin: scheduler plugin './nowhere.mjs' cannot be loaded: no such file ${path.join(fixtures, 'nowhere.mjs')}`,
+    );
   });
 
   it('reports the error a plugin throws while loading', async () => {
     const error = await failure(loadPluginDescriptor(reference('./throws-on-import.mjs'), []));
-    expect(error.message).toMatch(/scheduler plugin '\.\/throws-on-import\.mjs' \(\.\/throws-on-import\.mjs\) failed while loading: database driver missing$/);
+    expect(error.message).toMatch(
+      /scheduler plugin '\.\/throws-on-import\.mjs' \(\.\/throws-on-import\.mjs\) failed while loading: database driver missing$/,
+    );
   });
 
   it('rejects a default export that is not a descriptor, and a descriptor of another kind', async () => {
@@ -81,9 +92,15 @@ describe('building the container from a cluster', () => {
 
   it('binds a plugin with its validated config and the built-in state manager and uploader', async () => {
     clusterWithScheduler('plugin: ./recording.mjs\npool: gpu\n');
-    writeFileSync(path.join(home, 'clusters', 'test', 'recording.mjs'), `export { default } from ${JSON.stringify(path.join(fixtures, 'recording-scheduler.mjs'))};\n`);
+    writeFileSync(
+      path.join(home, 'clusters', 'test', 'recording.mjs'),
+      `export { default } from ${JSON.stringify(path.join(fixtures, 'recording-scheduler.mjs'))};\n`,
+    );
     const container = await createArdeaContainer(loadClusterConfig({ cluster: 'test', env: { ARDEA_HOME: home } }));
-    expect(container.get<{ config: unknown; cluster: string }>(Scheduler)).toMatchObject({ config: { pool: 'gpu', slots: 4 }, cluster: 'test' });
+    expect(container.get<{ config: unknown; cluster: string }>(Scheduler)).toMatchObject({
+      config: { pool: 'gpu', slots: 4 },
+      cluster: 'test',
+    });
     expect(container.isBound(StateManager)).toBe(true);
   });
 

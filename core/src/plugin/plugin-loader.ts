@@ -53,20 +53,30 @@ export async function loadPluginDescriptor(
     loaded = (await import(target)) as Record<string, unknown>;
   } catch (error) {
     const code = (error as { code?: string }).code;
-    const missingItself = (code === 'ERR_MODULE_NOT_FOUND' || code === 'ERR_PACKAGE_PATH_NOT_EXPORTED') && String((error as Error).message).includes(isPath ? path.basename(moduleName) : `'${moduleName}'`);
+    const missingItself =
+      (code === 'ERR_MODULE_NOT_FOUND' || code === 'ERR_PACKAGE_PATH_NOT_EXPORTED') &&
+      String((error as Error).message).includes(isPath ? path.basename(moduleName) : `'${moduleName}'`);
     if (missingItself) {
-      const fix = isPath ? `no such file ${path.resolve(reference.baseDirectory, moduleName)}` : `it is not installed; run: npm install ${moduleName}`;
+      const fix = isPath
+        ? `no such file ${path.resolve(reference.baseDirectory, moduleName)}`
+        : `it is not installed; run: npm install ${moduleName}`;
       const known = Object.keys(PLUGIN_PACKAGES[reference.kind]);
-      const hint = known.length > 0 && !isPath && !moduleName.includes('/') ? ` (short names for ${reference.kind} plugins: ${[...builtins.filter((d) => d.kind === reference.kind).map((d) => d.name), ...known].join(', ')})` : '';
+      const hint =
+        known.length > 0 && !isPath && !moduleName.includes('/')
+          ? ` (short names for ${reference.kind} plugins: ${[...builtins.filter((d) => d.kind === reference.kind).map((d) => d.name), ...known].join(', ')})`
+          : '';
       throw new PluginLoadError(`${reference.namedBy}: ${reference.kind} plugin '${reference.name}' cannot be loaded: ${fix}${hint}`, {
         cause: error,
         code: 'plugin.not-found',
       });
     }
-    throw new PluginLoadError(`${reference.namedBy}: ${reference.kind} plugin '${reference.name}' (${moduleName}) failed while loading: ${describeError(error)}`, {
-      cause: error,
-      code: 'plugin.import-failed',
-    });
+    throw new PluginLoadError(
+      `${reference.namedBy}: ${reference.kind} plugin '${reference.name}' (${moduleName}) failed while loading: ${describeError(error)}`,
+      {
+        cause: error,
+        code: 'plugin.import-failed',
+      },
+    );
   }
   const descriptor = loaded[exportName];
   try {

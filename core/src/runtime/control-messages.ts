@@ -166,6 +166,7 @@ export interface MetricsReport {
   readonly streamManager: StreamManagerMetricsSample;
 }
 
-export type ToTopologyMaster = ChallengeAnswer | Register | MetricsReport | PlanAppliedMessage | InstanceFailedMessage | ConfigAppliedMessage;
+export type ToTopologyMaster =
+  ChallengeAnswer | Register | MetricsReport | PlanAppliedMessage | InstanceFailedMessage | ConfigAppliedMessage;
 export type FromTopologyMaster = Challenge | PhysicalPlanMessage | { readonly type: 'rejected'; readonly reason: string };
 export type PeerMessage = ChallengeAnswer | BackpressureMessage | FenceMessage | AvoidTasksMessage;

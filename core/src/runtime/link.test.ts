@@ -30,10 +30,21 @@ afterEach(async () => {
   await new Promise<void>((resolve) => server.close(() => resolve()));
 });
 
-async function start(onLink: (link: Link) => void = () => undefined, options: { timeoutMs?: number; maxUnauthenticated?: number; logger?: Logger } = {}): Promise<number> {
+async function start(
+  onLink: (link: Link) => void = () => undefined,
+  options: { timeoutMs?: number; maxUnauthenticated?: number; logger?: Logger } = {},
+): Promise<number> {
   server = net.createServer();
-  acceptAuthenticated(server, { secret: SECRET, topologyId: 'topo-1', logger: options.logger ?? logger, timeoutMs: options.timeoutMs ?? 500, ...(options.maxUnauthenticated ? { maxUnauthenticated: options.maxUnauthenticated } : {}) }, (link) =>
-    onLink(link),
+  acceptAuthenticated(
+    server,
+    {
+      secret: SECRET,
+      topologyId: 'topo-1',
+      logger: options.logger ?? logger,
+      timeoutMs: options.timeoutMs ?? 500,
+      ...(options.maxUnauthenticated ? { maxUnauthenticated: options.maxUnauthenticated } : {}),
+    },
+    (link) => onLink(link),
   );
   return listen(server, '127.0.0.1');
 }
@@ -68,7 +79,13 @@ describe('authenticated links', () => {
   it('accept a client that answers the challenge with the topology secret', async () => {
     const received: unknown[] = [];
     const port = await start((link) => link.on('control', (message) => received.push(message)));
-    const link = await connectAuthenticated({ host: '127.0.0.1', port, secret: SECRET, identity: { role: 'peer', containerId: 2, topologyId: 'topo-1' }, logger });
+    const link = await connectAuthenticated({
+      host: '127.0.0.1',
+      port,
+      secret: SECRET,
+      identity: { role: 'peer', containerId: 2, topologyId: 'topo-1' },
+      logger,
+    });
     link.sendControl({ type: 'bp-start', containerId: 2 });
     await vi.waitFor(() => expect(received).toEqual([{ type: 'bp-start', containerId: 2 }]));
     link.socket.destroy();
@@ -80,7 +97,13 @@ describe('authenticated links', () => {
       ['not-the-secret-0123456789', 'topo-1'],
       [SECRET, 'topo-2'],
     ] as const) {
-      const link = await connectAuthenticated({ host: '127.0.0.1', port, secret, identity: { role: 'peer', containerId: 2, topologyId }, logger });
+      const link = await connectAuthenticated({
+        host: '127.0.0.1',
+        port,
+        secret,
+        identity: { role: 'peer', containerId: 2, topologyId },
+        logger,
+      });
       await closed(link.socket);
       expect(link.isClosed).toBe(true);
     }
@@ -101,7 +124,8 @@ describe('authenticated links', () => {
     const dataFrame = Buffer.alloc(17);
     dataFrame.writeUInt32LE(13, 0);
     dataFrame[4] = 1;
-    for (const socket of await Promise.all([raw(dataFrame), raw(Buffer.from('GET / HTTP/1.1\r\n\r\n')), raw(undefined)])) await closed(socket);
+    for (const socket of await Promise.all([raw(dataFrame), raw(Buffer.from('GET / HTTP/1.1\r\n\r\n')), raw(undefined)]))
+      await closed(socket);
   });
 
   it('close only the connection that sent a malformed frame', async () => {
@@ -132,14 +156,24 @@ describe('authenticated links', () => {
     socket.write(header);
     await closed(socket);
     expect(warnings.lines).toEqual([
-      { message: 'rejected a connection: it sent a malformed frame before authenticating (frame length 62914560 is out of range (1 to 4096))', fields: { remote: '127.0.0.1' } },
+      {
+        message:
+          'rejected a connection: it sent a malformed frame before authenticating (frame length 62914560 is out of range (1 to 4096))',
+        fields: { remote: '127.0.0.1' },
+      },
     ]);
   });
 
   it('still carries large frames once the peer has authenticated', async () => {
     const received: number[] = [];
     const port = await start((link) => link.on('data', (frame) => received.push(frame.length)));
-    const link = await connectAuthenticated({ host: '127.0.0.1', port, secret: SECRET, identity: { role: 'peer', containerId: 2, topologyId: 'topo-1' }, logger });
+    const link = await connectAuthenticated({
+      host: '127.0.0.1',
+      port,
+      secret: SECRET,
+      identity: { role: 'peer', containerId: 2, topologyId: 'topo-1' },
+      logger,
+    });
     const frame = Buffer.alloc(8 * 1024 * 1024);
     frame.writeUInt32LE(frame.length - 4, 0);
     frame[4] = 1;
@@ -160,7 +194,9 @@ describe('authenticated links', () => {
         link.socket.once('end', () => resolve());
       }).then((port) => {
         // A separate process, so that its exit right after the close is a real one.
-        const child = spawn(process.execPath, ['--input-type=module', '-e', SENDER, String(port), SECRET, pathToFileURL(BUILT_LINK).href], { stdio: 'inherit' });
+        const child = spawn(process.execPath, ['--input-type=module', '-e', SENDER, String(port), SECRET, pathToFileURL(BUILT_LINK).href], {
+          stdio: 'inherit',
+        });
         senderExit = new Promise((done) => child.once('exit', done));
       });
     });
@@ -181,7 +217,10 @@ describe('authenticated links', () => {
       const identity = { role: 'peer' as const, containerId: 1, topologyId: 'topo-1' };
       // Until the server has seen the close, a new connection may still be over the cap; a refused
       // one gets no challenge, so the connect gives up after its short timeout and is tried again.
-      const link = await vi.waitFor(() => connectAuthenticated({ host: '127.0.0.1', port, secret: SECRET, identity, logger, timeoutMs: 300 }), { timeout: 10_000, interval: 50 });
+      const link = await vi.waitFor(
+        () => connectAuthenticated({ host: '127.0.0.1', port, secret: SECRET, identity, logger, timeoutMs: 300 }),
+        { timeout: 10_000, interval: 50 },
+      );
       await new Promise((resolve) => setTimeout(resolve, 100));
       expect(link.isClosed).toBe(false);
       link.socket.destroy();
@@ -196,7 +235,8 @@ describe('the rejection log', () => {
     const warnings = new WarningLog();
     const log = new RejectionLog(warnings, 200);
     log.record('it failed authentication', '10.0.0.1');
-    for (let i = 0; i < 30; i++) log.record(i % 3 === 0 ? 'it did not authenticate in time' : 'it failed authentication', `10.0.0.${i + 2}`);
+    for (let i = 0; i < 30; i++)
+      log.record(i % 3 === 0 ? 'it did not authenticate in time' : 'it failed authentication', `10.0.0.${i + 2}`);
     expect(warnings.lines).toHaveLength(1);
     await vi.waitFor(() => expect(warnings.lines).toHaveLength(2));
     expect(warnings.lines).toEqual([

@@ -3,7 +3,17 @@ import net from 'node:net';
 import { describeError } from '../errors/index.js';
 import type { Logger } from '../logging/index.js';
 import type { ChallengeAnswer } from './control-messages.js';
-import { answerChallenge, CoalescingWriter, decodeControl, encodeControlFrame, FrameKind, FrameReader, MAX_FRAME_BYTES, newChallenge, verifyChallenge } from './wire/frames.js';
+import {
+  answerChallenge,
+  CoalescingWriter,
+  decodeControl,
+  encodeControlFrame,
+  FrameKind,
+  FrameReader,
+  MAX_FRAME_BYTES,
+  newChallenge,
+  verifyChallenge,
+} from './wire/frames.js';
 
 /**
  * One authenticated connection carrying frames. A malformed frame, a failed handshake or a data frame
@@ -103,7 +113,12 @@ export class Link extends EventEmitter<{
     }, options.maxFrameBytes ?? MAX_FRAME_BYTES);
     this.reader = reader;
     const onMalformed =
-      options.onMalformed ?? ((error: unknown) => this.logger.warn('closing a connection that sent a malformed frame', { error, remote: `${this.socket.remoteAddress}:${this.socket.remotePort}` }));
+      options.onMalformed ??
+      ((error: unknown) =>
+        this.logger.warn('closing a connection that sent a malformed frame', {
+          error,
+          remote: `${this.socket.remoteAddress}:${this.socket.remotePort}`,
+        }));
     this.socket.on('data', (chunk: Buffer) => {
       try {
         reader.push(chunk);
@@ -160,7 +175,10 @@ export class RejectionLog {
     this.timer = setTimeout(() => {
       this.timer = undefined;
       if (this.count === 0) return;
-      this.logger.warn(`rejected ${this.count} more connection(s) in the last ${this.intervalMs / 1000} s`, { reasons: this.reasons, remote: this.sample });
+      this.logger.warn(`rejected ${this.count} more connection(s) in the last ${this.intervalMs / 1000} s`, {
+        reasons: this.reasons,
+        remote: this.sample,
+      });
       this.count = 0;
       this.reasons = {};
       this.sample = undefined;
@@ -178,7 +196,14 @@ export class RejectionLog {
  */
 export function acceptAuthenticated(
   server: net.Server,
-  options: { secret: string; topologyId: string; logger: Logger; timeoutMs?: number; maxUnauthenticated?: number; rejectionLogIntervalMs?: number },
+  options: {
+    secret: string;
+    topologyId: string;
+    logger: Logger;
+    timeoutMs?: number;
+    maxUnauthenticated?: number;
+    rejectionLogIntervalMs?: number;
+  },
   onLink: (link: Link, answer: ChallengeAnswer) => void,
 ): void {
   const rejections = new RejectionLog(options.logger, options.rejectionLogIntervalMs);

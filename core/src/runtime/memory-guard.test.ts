@@ -25,7 +25,13 @@ describe('the container memory guard', () => {
     ];
     expect(memoryCulprit(2200 * MiB, main, instances)).toBe('busy');
     // Without a silent instance the same RSS is nobody's in particular: the one nearest its share goes.
-    expect(memoryCulprit(2200 * MiB, main, instances.map((i) => ({ ...i, silent: false })))).toBe('calm');
+    expect(
+      memoryCulprit(
+        2200 * MiB,
+        main,
+        instances.map((i) => ({ ...i, silent: false })),
+      ),
+    ).toBe('calm');
   });
 
   it('blames the stream manager itself when it is over its padding by more than any instance', () => {

@@ -36,7 +36,11 @@ export interface MemoryUser<Id> {
  * everything reported) is charged to the silent instances, if any: they are the only ones that
  * could hold it unseen. The rest of it (code, stacks, allocator slack) belongs to no one.
  */
-export function memoryCulprit<Id>(rssBytes: number, main: { usedBytes: number; plannedBytes: number }, instances: ReadonlyArray<MemoryUser<Id>>): Id | 'main' {
+export function memoryCulprit<Id>(
+  rssBytes: number,
+  main: { usedBytes: number; plannedBytes: number },
+  instances: ReadonlyArray<MemoryUser<Id>>,
+): Id | 'main' {
   const reported = main.usedBytes + instances.reduce((acc, i) => acc + i.usedBytes, 0);
   const silent = instances.filter((i) => i.silent).length;
   const unexplained = silent > 0 ? Math.max(0, rssBytes - reported) / silent : 0;

@@ -47,7 +47,8 @@ function report(
   };
 }
 
-const newCache = (onTotalsChange?: (totals: MetricsTotals) => void) => new MetricsCache({ maxSamples: 10, topologyId: 't-1', ...(onTotalsChange ? { onTotalsChange } : {}) });
+const newCache = (onTotalsChange?: (totals: MetricsTotals) => void) =>
+  new MetricsCache({ maxSamples: 10, topologyId: 't-1', ...(onTotalsChange ? { onTotalsChange } : {}) });
 const view = (cache: MetricsCache, now: number, windowMs = 1000) => cache.view({ windowMs, instances: true, now });
 
 describe('the metrics cache', () => {
@@ -57,15 +58,33 @@ describe('the metrics cache', () => {
     cache.add(report(1, 2000, { a: sample('count', 1, { executed: 1100, executeNs: 11e6, busyNs: 5e8, pendingBytes: 64 }) }));
     cache.add(report(2, 2000, { b: sample('count', 2, { executed: 50 }) }));
     const view = cache.view({ windowMs: 1000, instances: true, now: 2000 });
-    expect(view.components.count).toMatchObject({ executed: 1150, executeRate: 1000, executeLatencyMs: 0.01, pendingBytes: 64, instanceCount: 2 });
+    expect(view.components.count).toMatchObject({
+      executed: 1150,
+      executeRate: 1000,
+      executeLatencyMs: 0.01,
+      pendingBytes: 64,
+      instanceCount: 2,
+    });
     expect(view.components.count!.instances!.a!.busyFraction).toBe(0.5);
     expect(view.streamManagers['stmgr-1']!.cpuCores).toBeCloseTo(0.1);
   });
 
   it('reports a spout backlog and its growth over the window, and restarts in the window, only where there are some', () => {
     const cache = newCache();
-    cache.add(report(1, 1000, { s1: sample('source', 1, { backlog: 100 }), s2: sample('source', 2, { backlog: 0 }), b: sample('sink', 3, { restarts: 1 }) }));
-    cache.add(report(1, 3000, { s1: sample('source', 1, { backlog: 700 }), s2: sample('source', 2, { backlog: 200 }), b: sample('sink', 3, { restarts: 4 }) }));
+    cache.add(
+      report(1, 1000, {
+        s1: sample('source', 1, { backlog: 100 }),
+        s2: sample('source', 2, { backlog: 0 }),
+        b: sample('sink', 3, { restarts: 1 }),
+      }),
+    );
+    cache.add(
+      report(1, 3000, {
+        s1: sample('source', 1, { backlog: 700 }),
+        s2: sample('source', 2, { backlog: 200 }),
+        b: sample('sink', 3, { restarts: 4 }),
+      }),
+    );
     const view = cache.view({ windowMs: 2000, instances: true, now: 3000 });
     expect(view.components.source).toMatchObject({ backlog: 900, backlogGrowthRate: 400 });
     expect(view.components.source!.instances!.s2).toMatchObject({ backlog: 200, backlogGrowthRate: 100 });
@@ -98,8 +117,12 @@ describe('the metrics cache', () => {
   it('carries what a process counted after its last sample, as far as heartbeats published it', () => {
     const cache = newCache();
     cache.add(report(1, 1000, { s: sample('ids', 1, { emitted: 100 }), k: sample('sink', 2, { executed: 90 }) }));
-    cache.heartbeat(report(1, 1250, { s: sample('ids', 1, { emitted: 150 }), k: sample('sink', 2, { executed: 140 }) }, { type: 'counters' }));
-    cache.heartbeat(report(1, 1500, { s: sample('ids', 1, { emitted: 200 }), k: sample('sink', 2, { executed: 185 }) }, { type: 'counters' }));
+    cache.heartbeat(
+      report(1, 1250, { s: sample('ids', 1, { emitted: 150 }), k: sample('sink', 2, { executed: 140 }) }, { type: 'counters' }),
+    );
+    cache.heartbeat(
+      report(1, 1500, { s: sample('ids', 1, { emitted: 200 }), k: sample('sink', 2, { executed: 185 }) }, { type: 'counters' }),
+    );
     // Heartbeats add no sample: the series, and what is windowed over it, stays on the interval.
     expect(view(cache, 1500).components.ids!.emitted).toBe(100);
     // The process dies; its successor's first sample continues from the last heartbeat.
@@ -131,7 +154,14 @@ describe('the metrics cache', () => {
   it('retires instances scaled away, and the containers that left, with their last counts, restarts and drops', () => {
     const cache = newCache();
     cache.add(report(1, 1000, { a: sample('count', 1, { executed: 10 }), b: sample('count', 2, { executed: 20, restarts: 1 }) }));
-    cache.heartbeat(report(1, 1200, { a: sample('count', 1, { executed: 12 }), b: sample('count', 2, { executed: 25, restarts: 1 }) }, { type: 'counters' }));
+    cache.heartbeat(
+      report(
+        1,
+        1200,
+        { a: sample('count', 1, { executed: 12 }), b: sample('count', 2, { executed: 25, restarts: 1 }) },
+        { type: 'counters' },
+      ),
+    );
     cache.add(report(1, 2000, { a: sample('count', 1, { executed: 15 }) }));
     cache.add(report(2, 1000, { c: sample('count', 3, { executed: 30 }) }));
     cache.add(report(2, 2000, { c: sample('count', 3, { executed: 35 }) }, { incarnation: 'second', droppedTuples: 4 }));
@@ -171,18 +201,58 @@ describe('the metrics cache', () => {
 
   it('counts emits per output stream, per second over the window and cumulatively across restarts of the container and of the cache', () => {
     const cache = newCache();
-    cache.add(report(1, 1000, { s1: sample('source', 1, { emitted: 0, emittedByStream: { default: 0, side: 0 } }), s2: sample('source', 2, { emitted: 100, emittedByStream: { default: 100, side: 0 } }) }));
-    cache.add(report(1, 2000, { s1: sample('source', 1, { emitted: 1076, emittedByStream: { default: 1000, side: 76 } }), s2: sample('source', 2, { emitted: 1100, emittedByStream: { default: 1000, side: 100 } }) }));
+    cache.add(
+      report(1, 1000, {
+        s1: sample('source', 1, { emitted: 0, emittedByStream: { default: 0, side: 0 } }),
+        s2: sample('source', 2, { emitted: 100, emittedByStream: { default: 100, side: 0 } }),
+      }),
+    );
+    cache.add(
+      report(1, 2000, {
+        s1: sample('source', 1, { emitted: 1076, emittedByStream: { default: 1000, side: 76 } }),
+        s2: sample('source', 2, { emitted: 1100, emittedByStream: { default: 1000, side: 100 } }),
+      }),
+    );
     const view = cache.view({ windowMs: 1000, instances: true, now: 2000 });
-    expect(view.components.source).toMatchObject({ emitRate: 2076, emitRateByStream: { default: 1900, side: 176 }, emittedByStream: { default: 2000, side: 176 } });
+    expect(view.components.source).toMatchObject({
+      emitRate: 2076,
+      emitRateByStream: { default: 1900, side: 176 },
+      emittedByStream: { default: 2000, side: 176 },
+    });
     expect(view.components.source!.instances!.s1!.emitRateByStream).toEqual({ default: 1000, side: 76 });
     // The container restarts: its instances count from zero again, the cumulative counts go on.
-    cache.add(report(1, 3000, { s1: sample('source', 1, { emitted: 10, emittedByStream: { default: 9, side: 1 } }), s2: sample('source', 2, { emitted: 0, emittedByStream: { default: 0, side: 0 } }) }, { incarnation: 'second' }));
-    expect(cache.view({ windowMs: 1000, instances: false, now: 3000 }).components.source!.emittedByStream).toEqual({ default: 2009, side: 177 });
+    cache.add(
+      report(
+        1,
+        3000,
+        {
+          s1: sample('source', 1, { emitted: 10, emittedByStream: { default: 9, side: 1 } }),
+          s2: sample('source', 2, { emitted: 0, emittedByStream: { default: 0, side: 0 } }),
+        },
+        { incarnation: 'second' },
+      ),
+    );
+    expect(cache.view({ windowMs: 1000, instances: false, now: 3000 }).components.source!.emittedByStream).toEqual({
+      default: 2009,
+      side: 177,
+    });
     // Container 0 restarts: a new cache takes over what the old one carried.
     const next = newCache();
     next.restore(JSON.parse(JSON.stringify(cache.totals())) as MetricsTotals);
-    next.add(report(1, 4000, { s1: sample('source', 1, { emitted: 20, emittedByStream: { default: 18, side: 2 } }), s2: sample('source', 2, { emitted: 0, emittedByStream: { default: 0, side: 0 } }) }, { incarnation: 'second' }));
-    expect(next.view({ windowMs: 1000, instances: false, now: 4000 }).components.source!.emittedByStream).toEqual({ default: 2018, side: 178 });
+    next.add(
+      report(
+        1,
+        4000,
+        {
+          s1: sample('source', 1, { emitted: 20, emittedByStream: { default: 18, side: 2 } }),
+          s2: sample('source', 2, { emitted: 0, emittedByStream: { default: 0, side: 0 } }),
+        },
+        { incarnation: 'second' },
+      ),
+    );
+    expect(next.view({ windowMs: 1000, instances: false, now: 4000 }).components.source!.emittedByStream).toEqual({
+      default: 2018,
+      side: 178,
+    });
   });
 });

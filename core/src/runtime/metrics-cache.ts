@@ -4,7 +4,19 @@ import type { InstanceMetricsSample, MetricsReport, StreamManagerMetricsSample }
 
 /** Counters of an instance that only grow; a restarted process starts them from zero again. */
 type CumulativeKey = 'emitted' | 'executed' | 'acked' | 'failed' | 'errors' | 'busyNs' | 'executeNs' | 'backpressureMs' | RestartKey;
-const CUMULATIVE_KEYS: readonly CumulativeKey[] = ['emitted', 'executed', 'acked', 'failed', 'errors', 'busyNs', 'executeNs', 'backpressureMs', 'restarts', 'hungRestarts', 'memoryRestarts'];
+const CUMULATIVE_KEYS: readonly CumulativeKey[] = [
+  'emitted',
+  'executed',
+  'acked',
+  'failed',
+  'errors',
+  'busyNs',
+  'executeNs',
+  'backpressureMs',
+  'restarts',
+  'hungRestarts',
+  'memoryRestarts',
+];
 /** Restart counts, by reason: every restart, and of those the ones the stream manager made (hung, over memory). */
 type RestartKey = 'restarts' | 'hungRestarts' | 'memoryRestarts';
 /** The cumulative keys, plus `emitted:<stream>` for each output stream (carried across restarts like the rest). */
@@ -12,20 +24,38 @@ type InstanceCounts = Record<CumulativeKey, number> & Record<string, number>;
 const STREAM_KEY_PREFIX = 'emitted:';
 
 type StreamManagerKey = 'backpressureInitiatedMs' | 'spoutsPausedMs' | 'cpuUserUs' | 'cpuSystemUs' | 'droppedFrames' | 'droppedTuples';
-const STREAM_MANAGER_KEYS: readonly StreamManagerKey[] = ['backpressureInitiatedMs', 'spoutsPausedMs', 'cpuUserUs', 'cpuSystemUs', 'droppedFrames', 'droppedTuples'];
+const STREAM_MANAGER_KEYS: readonly StreamManagerKey[] = [
+  'backpressureInitiatedMs',
+  'spoutsPausedMs',
+  'cpuUserUs',
+  'cpuSystemUs',
+  'droppedFrames',
+  'droppedTuples',
+];
 type StreamManagerCounts = Record<StreamManagerKey, number>;
 
-function counts<K extends string>(keys: readonly K[], sample: Readonly<Partial<Record<K, number>>> | undefined, offset?: Readonly<Partial<Record<K, number>>>): Record<K, number> {
+function counts<K extends string>(
+  keys: readonly K[],
+  sample: Readonly<Partial<Record<K, number>>> | undefined,
+  offset?: Readonly<Partial<Record<K, number>>>,
+): Record<K, number> {
   return Object.fromEntries(keys.map((key) => [key, (sample?.[key] ?? 0) + (offset?.[key] ?? 0)])) as Record<K, number>;
 }
 
 /** An instance's counts (its sample, or stored counts) plus an offset, per-stream emits included. */
-function instanceCounts(sample: (Partial<Record<CumulativeKey, number>> & { readonly emittedByStream?: Readonly<Record<string, number>> }) | Readonly<Record<string, number>> | undefined, offset?: Readonly<Record<string, number>>): InstanceCounts {
+function instanceCounts(
+  sample:
+    | (Partial<Record<CumulativeKey, number>> & { readonly emittedByStream?: Readonly<Record<string, number>> })
+    | Readonly<Record<string, number>>
+    | undefined,
+  offset?: Readonly<Record<string, number>>,
+): InstanceCounts {
   const result: Record<string, number> = counts(CUMULATIVE_KEYS, sample as Partial<Record<CumulativeKey, number>> | undefined, offset);
   const byStream = (sample as { emittedByStream?: Readonly<Record<string, number>> } | undefined)?.emittedByStream;
   for (const [stream, n] of Object.entries(byStream ?? {})) result[STREAM_KEY_PREFIX + stream] = n;
   for (const source of [byStream ? undefined : sample, offset] as Array<Readonly<Record<string, unknown>> | undefined>) {
-    for (const [key, n] of Object.entries(source ?? {})) if (key.startsWith(STREAM_KEY_PREFIX) && typeof n === 'number') result[key] = (result[key] ?? 0) + n;
+    for (const [key, n] of Object.entries(source ?? {}))
+      if (key.startsWith(STREAM_KEY_PREFIX) && typeof n === 'number') result[key] = (result[key] ?? 0) + n;
   }
   return result as InstanceCounts;
 }
@@ -37,15 +67,15 @@ function emittedByStreamOf(stored: Readonly<Record<string, number>>): Record<str
 }
 
 /** Per-stream counts added key by key; undefined when neither side has any. */
-function addByStream(a: Readonly<Record<string, number>> | undefined, b: Readonly<Record<string, number>> | undefined): Record<string, number> | undefined {
+function addByStream(
+  a: Readonly<Record<string, number>> | undefined,
+  b: Readonly<Record<string, number>> | undefined,
+): Record<string, number> | undefined {
   if (!a && !b) return undefined;
   const sum: Record<string, number> = { ...a };
   for (const [stream, count] of Object.entries(b ?? {})) sum[stream] = (sum[stream] ?? 0) + count;
   return sum;
 }
-
-
-
 
 interface ContainerRecord {
   incarnation: string;
@@ -104,10 +134,16 @@ export class MetricsCache {
   restore(totals: MetricsTotals): void {
     if (totals.topologyId !== this.topologyId) return;
     for (const [id, record] of Object.entries(totals.containers)) {
-      this.containers.set(Number(id), { incarnation: record.incarnation, restarts: record.restarts, streamManagerOffsets: counts(STREAM_MANAGER_KEYS, record.streamManagerOffsets), former: new Set() });
+      this.containers.set(Number(id), {
+        incarnation: record.incarnation,
+        restarts: record.restarts,
+        streamManagerOffsets: counts(STREAM_MANAGER_KEYS, record.streamManagerOffsets),
+        former: new Set(),
+      });
     }
     for (const [name, offset] of Object.entries(totals.instanceOffsets)) this.offsets.set(name, instanceCounts(offset));
-    for (const [name, gone] of Object.entries(totals.retired)) this.retired.set(name, { component: gone.component, taskId: gone.taskId, counts: instanceCounts(gone.counts) });
+    for (const [name, gone] of Object.entries(totals.retired))
+      this.retired.set(name, { component: gone.component, taskId: gone.taskId, counts: instanceCounts(gone.counts) });
     this.retiredDrops = { ...totals.retiredDrops };
   }
 
@@ -146,7 +182,12 @@ export class MetricsCache {
       }
     }
     if (!container) {
-      container = { incarnation: raw.incarnation, restarts: 0, streamManagerOffsets: counts(STREAM_MANAGER_KEYS, undefined), former: new Set() };
+      container = {
+        incarnation: raw.incarnation,
+        restarts: 0,
+        streamManagerOffsets: counts(STREAM_MANAGER_KEYS, undefined),
+        former: new Set(),
+      };
       this.containers.set(id, container);
       changed = true;
     } else if (container.incarnation !== raw.incarnation) {
@@ -168,7 +209,9 @@ export class MetricsCache {
     if (changed) this.onTotalsChange(this.totals());
     return {
       ...raw,
-      instances: Object.fromEntries(Object.entries(raw.instances).map(([name, sample]) => [name, continuedSample(sample, this.offsets.get(name))])),
+      instances: Object.fromEntries(
+        Object.entries(raw.instances).map(([name, sample]) => [name, continuedSample(sample, this.offsets.get(name))]),
+      ),
       streamManager: { ...raw.streamManager, ...counts(STREAM_MANAGER_KEYS, raw.streamManager, container.streamManagerOffsets) },
     };
   }
@@ -183,7 +226,10 @@ export class MetricsCache {
     return {
       topologyId: this.topologyId,
       containers: Object.fromEntries(
-        [...this.containers].map(([id, c]) => [String(id), { incarnation: c.incarnation, restarts: c.restarts, streamManagerOffsets: { ...c.streamManagerOffsets } }]),
+        [...this.containers].map(([id, c]) => [
+          String(id),
+          { incarnation: c.incarnation, restarts: c.restarts, streamManagerOffsets: { ...c.streamManagerOffsets } },
+        ]),
       ),
       instanceOffsets: Object.fromEntries([...this.offsets].map(([name, offset]) => [name, { ...offset }])),
       retired: Object.fromEntries([...this.retired].map(([name, gone]) => [name, { ...gone, counts: { ...gone.counts } }])),
@@ -200,7 +246,10 @@ export class MetricsCache {
       if (last) {
         for (const [name, sample] of Object.entries(last.instances)) this.retire(name, sample);
         const drops = counts(STREAM_MANAGER_KEYS, last.streamManager, container.streamManagerOffsets);
-        this.retiredDrops = { frames: this.retiredDrops.frames + drops.droppedFrames, tuples: this.retiredDrops.tuples + drops.droppedTuples };
+        this.retiredDrops = {
+          frames: this.retiredDrops.frames + drops.droppedFrames,
+          tuples: this.retiredDrops.tuples + drops.droppedTuples,
+        };
       }
       this.series.delete(id);
       this.latestRaw.delete(id);
@@ -228,7 +277,12 @@ export class MetricsCache {
         group.push({ name, metrics });
         perComponent.set(sample.component, group);
       }
-      const metrics = streamManagerMetrics(latest.streamManager, base?.streamManager, seconds, this.containers.get(containerId)?.restarts ?? 0);
+      const metrics = streamManagerMetrics(
+        latest.streamManager,
+        base?.streamManager,
+        seconds,
+        this.containers.get(containerId)?.restarts ?? 0,
+      );
       streamManagers[`stmgr-${containerId}`] = metrics;
       droppedFrames += metrics.droppedFrames;
       droppedTuples += metrics.droppedTuples;
@@ -236,10 +290,14 @@ export class MetricsCache {
     const retiredOf = (component: string, key: RestartKey | 'emitted' | 'executed' | 'acked' | 'failed' | 'errors') =>
       [...this.retired.values()].filter((gone) => gone.component === component).reduce((acc, gone) => acc + (gone.counts[key] ?? 0), 0);
     const retiredByStream = (component: string) =>
-      [...this.retired.values()].filter((gone) => gone.component === component).reduce<Record<string, number> | undefined>((acc, gone) => addByStream(acc, emittedByStreamOf(gone.counts)), undefined);
+      [...this.retired.values()]
+        .filter((gone) => gone.component === component)
+        .reduce<Record<string, number> | undefined>((acc, gone) => addByStream(acc, emittedByStreamOf(gone.counts)), undefined);
     for (const [component, group] of perComponent) {
-      const sum = (key: Exclude<keyof ComponentMetrics, 'backlog' | 'backlogGrowthRate' | 'emittedByStream' | 'emitRateByStream'>) => group.reduce((acc, g) => acc + g.metrics[key], 0);
-      const byStream = (key: 'emittedByStream' | 'emitRateByStream') => group.reduce<Record<string, number> | undefined>((acc, g) => addByStream(acc, g.metrics[key]), undefined);
+      const sum = (key: Exclude<keyof ComponentMetrics, 'backlog' | 'backlogGrowthRate' | 'emittedByStream' | 'emitRateByStream'>) =>
+        group.reduce((acc, g) => acc + g.metrics[key], 0);
+      const byStream = (key: 'emittedByStream' | 'emitRateByStream') =>
+        group.reduce<Record<string, number> | undefined>((acc, g) => addByStream(acc, g.metrics[key]), undefined);
       const emittedByStream = addByStream(byStream('emittedByStream'), retiredByStream(component));
       const emitRateByStream = byStream('emitRateByStream');
       const total = (key: RestartKey | 'emitted' | 'executed' | 'acked' | 'failed' | 'errors') => sum(key) + retiredOf(component, key);
@@ -280,7 +338,10 @@ export class MetricsCache {
 function backlogOf(metrics: readonly ComponentMetrics[]): Pick<ComponentMetrics, 'backlog' | 'backlogGrowthRate'> {
   const reporting = metrics.filter((m) => m.backlog !== undefined);
   if (reporting.length === 0) return {};
-  return { backlog: reporting.reduce((acc, m) => acc + m.backlog!, 0), backlogGrowthRate: reporting.reduce((acc, m) => acc + (m.backlogGrowthRate ?? 0), 0) };
+  return {
+    backlog: reporting.reduce((acc, m) => acc + m.backlog!, 0),
+    backlogGrowthRate: reporting.reduce((acc, m) => acc + (m.backlogGrowthRate ?? 0), 0),
+  };
 }
 
 /** The newest sample at or before `cutoff`, or the oldest one if the series is shorter than the window. */
@@ -309,7 +370,12 @@ function instanceMetrics(now: InstanceMetricsSample, then: InstanceMetricsSample
     ...(now.emittedByStream
       ? {
           emittedByStream: now.emittedByStream,
-          emitRateByStream: Object.fromEntries(Object.entries(now.emittedByStream).map(([stream, count]) => [stream, then?.emittedByStream ? Math.max(0, count - (then.emittedByStream[stream] ?? 0)) / seconds : 0])),
+          emitRateByStream: Object.fromEntries(
+            Object.entries(now.emittedByStream).map(([stream, count]) => [
+              stream,
+              then?.emittedByStream ? Math.max(0, count - (then.emittedByStream[stream] ?? 0)) / seconds : 0,
+            ]),
+          ),
         }
       : {}),
     backpressureMs: delta('backpressureMs'),
@@ -322,14 +388,21 @@ function instanceMetrics(now: InstanceMetricsSample, then: InstanceMetricsSample
     recentMemoryRestarts: then ? Math.max(0, (now.memoryRestarts ?? 0) - (then.memoryRestarts ?? 0)) : 0,
     memoryBytes: now.memoryBytes ?? 0,
     recentRestarts: then ? Math.max(0, now.restarts - then.restarts) : 0,
-    ...(now.backlog === undefined ? {} : { backlog: now.backlog, backlogGrowthRate: then?.backlog === undefined ? 0 : (now.backlog - then.backlog) / seconds }),
+    ...(now.backlog === undefined
+      ? {}
+      : { backlog: now.backlog, backlogGrowthRate: then?.backlog === undefined ? 0 : (now.backlog - then.backlog) / seconds }),
     executeLatencyMs: executedDelta > 0 ? delta('executeNs') / executedDelta / 1e6 : 0,
     busyFraction: Math.min(1, delta('busyNs') / 1e9 / seconds),
     instanceCount: 1,
   };
 }
 
-function streamManagerMetrics(now: StreamManagerMetricsSample, then: StreamManagerMetricsSample | undefined, seconds: number, restarts: number): StreamManagerMetrics {
+function streamManagerMetrics(
+  now: StreamManagerMetricsSample,
+  then: StreamManagerMetricsSample | undefined,
+  seconds: number,
+  restarts: number,
+): StreamManagerMetrics {
   const cpuUs = now.cpuUserUs + now.cpuSystemUs - (then ? then.cpuUserUs + then.cpuSystemUs : 0);
   return {
     backpressureInitiatedMs: now.backpressureInitiatedMs,

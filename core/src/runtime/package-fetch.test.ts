@@ -99,7 +99,9 @@ describe('loading a topology package by URI', () => {
     const uri = await serve();
     const forged = uri.replace('signature=good', 'signature=forged');
     const failure = localPackageUrl({ uri: forged, sha256: SHA256, cacheDirectory, logger });
-    await expect(failure).rejects.toThrow(/cannot fetch topology package http:\/\/127\.0\.0\.1:\d+\/packages\/t\/t-1\/topology\.mjs\?…: the server answered HTTP 403/);
+    await expect(failure).rejects.toThrow(
+      /cannot fetch topology package http:\/\/127\.0\.0\.1:\d+\/packages\/t\/t-1\/topology\.mjs\?…: the server answered HTTP 403/,
+    );
     await expect(failure).rejects.not.toThrow(/forged/);
     expect(await cacheEntries()).toEqual([]);
   });
@@ -125,7 +127,9 @@ describe('loading a topology package by URI', () => {
   it('refuses a scheme it cannot read, saying which it reads', async () => {
     const failure = localPackageUrl({ uri: 'sftp://login.hpc/packages/t/t-1/topology.mjs', sha256: SHA256, cacheDirectory, logger });
     await expect(failure).rejects.toMatchObject({ code: 'package.unsupported-scheme' });
-    await expect(failure).rejects.toThrow(/this executor reads file:\/\/, http:\/\/ and https:\/\/ packages, and the cluster's uploader does not fetch 'sftp:' URIs itself/);
+    await expect(failure).rejects.toThrow(
+      /this executor reads file:\/\/, http:\/\/ and https:\/\/ packages, and the cluster's uploader does not fetch 'sftp:' URIs itself/,
+    );
   });
 
   it("fetches through the cluster's uploader when it can fetch", async () => {

@@ -56,7 +56,10 @@ export async function localPackageUrl(options: LocalPackageOptions): Promise<str
   );
 }
 
-async function cachedCopy(options: LocalPackageOptions, fetch: (destination: string, signal: AbortSignal) => Promise<void>): Promise<string> {
+async function cachedCopy(
+  options: LocalPackageOptions,
+  fetch: (destination: string, signal: AbortSignal) => Promise<void>,
+): Promise<string> {
   const { uri, sha256, cacheDirectory, logger } = options;
   // Named by content when the checksum is known, so containers that share a directory share a copy.
   const target = path.join(cacheDirectory, `topology-${sha256 ?? createHash('sha256').update(uri).digest('hex')}.mjs`);
@@ -72,8 +75,13 @@ async function cachedCopy(options: LocalPackageOptions, fetch: (destination: str
       await fetch(temporary, signal);
     } catch (error) {
       if (error instanceof UploaderError) throw error;
-      const why = signal.aborted ? `it did not arrive within ${(options.timeoutMs ?? PACKAGE_FETCH_TIMEOUT_MS) / 1000} s` : describeError(error);
-      throw new UploaderError(`cannot fetch topology package ${displayedPackageUri(uri)}: ${why}`, { cause: error, code: 'package.fetch-failed' });
+      const why = signal.aborted
+        ? `it did not arrive within ${(options.timeoutMs ?? PACKAGE_FETCH_TIMEOUT_MS) / 1000} s`
+        : describeError(error);
+      throw new UploaderError(`cannot fetch topology package ${displayedPackageUri(uri)}: ${why}`, {
+        cause: error,
+        code: 'package.fetch-failed',
+      });
     }
     if (sha256) await checkSha256(temporary, sha256, uri);
     await rename(temporary, target);
@@ -104,11 +112,18 @@ async function download(uri: string, destination: string, signal: AbortSignal): 
   const response = await fetch(uri, { signal });
   if (!response.ok || !response.body) {
     const said = (await response.text().catch(() => '')).replace(/\s+/g, ' ').trim().slice(0, 200);
-    throw new UploaderError(`cannot fetch topology package ${displayedPackageUri(uri)}: the server answered HTTP ${response.status}${said ? `: ${said}` : ''}`, {
-      code: 'package.fetch-failed',
-    });
+    throw new UploaderError(
+      `cannot fetch topology package ${displayedPackageUri(uri)}: the server answered HTTP ${response.status}${said ? `: ${said}` : ''}`,
+      {
+        code: 'package.fetch-failed',
+      },
+    );
   }
-  await pipeline(Readable.fromWeb(response.body as WebReadableStream<Uint8Array>), createWriteStream(destination, { flags: 'wx', mode: PRIVATE_FILE_MODE }), { signal });
+  await pipeline(
+    Readable.fromWeb(response.body as WebReadableStream<Uint8Array>),
+    createWriteStream(destination, { flags: 'wx', mode: PRIVATE_FILE_MODE }),
+    { signal },
+  );
 }
 
 async function checkSha256(file: string, expected: string, uri: string): Promise<void> {
@@ -116,7 +131,10 @@ async function checkSha256(file: string, expected: string, uri: string): Promise
   try {
     actual = await sha256Of(file);
   } catch (error) {
-    throw new UploaderError(`cannot read topology package ${displayedPackageUri(uri)} (${file}): ${describeError(error)}`, { cause: error, code: 'package.unreadable' });
+    throw new UploaderError(`cannot read topology package ${displayedPackageUri(uri)} (${file}): ${describeError(error)}`, {
+      cause: error,
+      code: 'package.unreadable',
+    });
   }
   if (actual !== expected) {
     throw new UploaderError(

@@ -10,7 +10,12 @@ const bolt = (): Bolt => ({ execute() {} });
 
 function topology() {
   const builder = new TopologyBuilder('t');
-  builder.setSpout('words', spout).outputFields('word', 'n').stream('control', ['cmd']).stream('pick', ['x'], { direct: true }).stream('solo', ['payload']);
+  builder
+    .setSpout('words', spout)
+    .outputFields('word', 'n')
+    .stream('control', ['cmd'])
+    .stream('pick', ['x'], { direct: true })
+    .stream('solo', ['payload']);
   builder.setBolt('shuffled', bolt, 3).shuffleGrouping('words');
   builder.setBolt('keyed', bolt, 4).fieldsGrouping('words', ['word']);
   builder.setBolt('everyone', bolt, 2).allGrouping('words', 'control');
@@ -129,7 +134,11 @@ describe('emitter-side routing', () => {
 
   it('groups by fields holding bigints, Maps and objects: equal values to one task, different ones spread', () => {
     const { e, batches, table } = emitter();
-    const key = (i: number) => new Map<unknown, unknown>([['id', BigInt(i) * 10n ** 20n], [{ nested: i }, new Set([i])]]);
+    const key = (i: number) =>
+      new Map<unknown, unknown>([
+        ['id', BigInt(i) * 10n ** 20n],
+        [{ nested: i }, new Set([i])],
+      ]);
     for (let i = 0; i < 40; i++) e.emit('default', [key(i % 8), i]);
     const byTask = received(batches, table);
     const taskOfKey = new Map<string, number>();
@@ -149,13 +158,17 @@ describe('emit is all or nothing', () => {
   it('refuses a value that cannot be sent with one error naming the component, stream, field and where in the value', () => {
     const { e, batches } = emitter();
     const error = refusalOf(() => e.emit('default', ['w', { items: [0, 1, 2, { fn: function handler() {} }] }]));
-    expect(error.message).toMatch(/^'words' emitted on stream 'default', field 'n' at \.items\[3\]\.fn: a function \(handler\) cannot be sent; nothing of this tuple was sent/);
+    expect(error.message).toMatch(
+      /^'words' emitted on stream 'default', field 'n' at \.items\[3\]\.fn: a function \(handler\) cannot be sent; nothing of this tuple was sent/,
+    );
     expect(error.code).toBe('tuple.unsendable');
     expect(refusalOf(() => e.emit('solo', [Symbol('s')])).message).toContain("field 'payload': a symbol cannot be sent");
     class Reading {
       value = 1;
     }
-    expect(refusalOf(() => e.emitDirect(13, 'pick', [[new Reading()]])).message).toContain("field 'x' at [0]: an instance of Reading cannot be sent");
+    expect(refusalOf(() => e.emitDirect(13, 'pick', [[new Reading()]])).message).toContain(
+      "field 'x' at [0]: an instance of Reading cannot be sent",
+    );
     expect(batches.isEmpty).toBe(true);
   });
 
@@ -198,7 +211,11 @@ describe('emit is all or nothing', () => {
     refusalOf(() => e.emit('control', [{ nested: [1, Symbol('no')] }]));
     e.emit('control', ['after']);
     const byTask = received(batches, table);
-    for (const task of [9, 10, 11]) expect(byTask.get(task)).toEqual([['control', 'before'], ['control', 'after']]);
+    for (const task of [9, 10, 11])
+      expect(byTask.get(task)).toEqual([
+        ['control', 'before'],
+        ['control', 'after'],
+      ]);
   });
 
   it('checks values even when no task reads the stream', () => {
@@ -251,7 +268,9 @@ describe('the tuple size limit', () => {
     for (const emit of [() => e.emit('solo', [over]), () => e.emit('control', [over]), () => e.emitDirect(14, 'pick', [over])]) {
       const error = refusalOf(emit);
       expect(error.code).toBe('tuple.too-large');
-      expect(error.message).toContain(`whose encoding takes ${MAX_TUPLE_BYTES + 1} bytes; a tuple may take at most ${MAX_TUPLE_BYTES} bytes`);
+      expect(error.message).toContain(
+        `whose encoding takes ${MAX_TUPLE_BYTES + 1} bytes; a tuple may take at most ${MAX_TUPLE_BYTES} bytes`,
+      );
     }
     const text = refusalOf(() => e.emit('solo', ['x'.repeat(70 * 1024 * 1024)]));
     expect(text.message).toContain(`'words' emitted a tuple on stream 'solo' whose encoding takes ${2 + 5 + 70 * 1024 * 1024} bytes`);

@@ -26,7 +26,6 @@ const MAX_REUSED_WRITER_BYTES = 4 * MAX_BATCH_BYTES;
 const JS_COPY_MAX = 64;
 const SCRATCH_BYTES = 4 * 1024;
 
-
 /** One (component, stream) pair with a topology-wide index, identical in every process. */
 export interface StreamEntry {
   readonly index: number;
@@ -374,7 +373,8 @@ export class Emitter {
           break;
         case 'custom':
           for (const task of route.grouping.chooseTasks(values)) {
-            if (!route.tasks.has(task)) throw new TopologyError(`custom grouping '${route.name}' chose task ${task}, which does not read this stream`);
+            if (!route.tasks.has(task))
+              throw new TopologyError(`custom grouping '${route.name}' chose task ${task}, which does not read this stream`);
             targets[count++] = task;
           }
           break;
@@ -389,12 +389,15 @@ export class Emitter {
   /** Sends `values` to one task of a component that reads `stream` with direct grouping. */
   emitDirect(task: number, stream: string, values: readonly unknown[]): number {
     const routes = this.routesOf(stream, values);
-    if (!routes.hasDirect) throw new TopologyError(`emitDirect on stream '${stream}' of '${this.component}': no bolt reads it with direct grouping`);
+    if (!routes.hasDirect)
+      throw new TopologyError(`emitDirect on stream '${stream}' of '${this.component}': no bolt reads it with direct grouping`);
     let count = 0;
     for (const route of routes.routes) {
       if (route.type !== 'direct') continue;
       if (!route.tasks.has(task)) {
-        throw new TopologyError(`emitDirect to task ${task}: '${route.component}' has tasks ${[...route.tasks].join(', ')} on stream '${stream}'`);
+        throw new TopologyError(
+          `emitDirect to task ${task}: '${route.component}' has tasks ${[...route.tasks].join(', ')} on stream '${stream}'`,
+        );
       }
       this.targets[count++] = task;
     }
@@ -468,15 +471,21 @@ export class Emitter {
     const where = `'${this.component}' emitted on stream '${entry.stream}', field '${entry.schema.fields[field]}'`;
     if (error instanceof UnsendableValue) {
       const at = error.location ? ` at ${error.location}` : '';
-      return new TupleValueError(`${where}${at}: ${error.reason}; nothing of this tuple was sent (supported values: see "Values" in docs/engine.md)`, {
+      return new TupleValueError(
+        `${where}${at}: ${error.reason}; nothing of this tuple was sent (supported values: see "Values" in docs/engine.md)`,
+        {
+          cause: error,
+          code: 'tuple.unsendable',
+        },
+      );
+    }
+    return new TupleValueError(
+      `${where} could not be encoded: ${String((error as Error)?.message ?? error)}; nothing of this tuple was sent`,
+      {
         cause: error,
         code: 'tuple.unsendable',
-      });
-    }
-    return new TupleValueError(`${where} could not be encoded: ${String((error as Error)?.message ?? error)}; nothing of this tuple was sent`, {
-      cause: error,
-      code: 'tuple.unsendable',
-    });
+      },
+    );
   }
 
   /** `cause` is set when encoding stopped early, at `bytes`, rather than at the tuple's end. */
@@ -512,12 +521,14 @@ export function decodeDataFrame(frame: Buffer, table: StreamTable, onTuple: (ent
   for (let i = 0; i < count; i++) {
     const index = reader.u16();
     const entry = table.entries[index];
-    if (!entry) throw new TopologyError(`data frame names stream index ${index}, beyond the ${table.entries.length} streams of this topology`);
+    if (!entry)
+      throw new TopologyError(`data frame names stream index ${index}, beyond the ${table.entries.length} streams of this topology`);
     const width = entry.schema.fields.length;
     const values = new Array<unknown>(width);
     for (let v = 0; v < width; v++) values[v] = reader.value();
     onTuple(entry, values);
   }
-  if (reader.offset !== frame.length) throw new TopologyError(`data frame has ${frame.length - reader.offset} trailing bytes after ${count} tuples`);
+  if (reader.offset !== frame.length)
+    throw new TopologyError(`data frame has ${frame.length - reader.offset} trailing bytes after ${count} tuples`);
   return count;
 }

@@ -36,7 +36,9 @@ function engineMismatch(key: string, value: unknown): string | undefined {
   const valid =
     typeof value === 'object' &&
     !Array.isArray(value) &&
-    Object.entries(value as Record<string, unknown>).every(([task, weight]) => /^\d+$/.test(task) && typeof weight === 'number' && Number.isFinite(weight) && weight >= 0);
+    Object.entries(value as Record<string, unknown>).every(
+      ([task, weight]) => /^\d+$/.test(task) && typeof weight === 'number' && Number.isFinite(weight) && weight >= 0,
+    );
   return valid ? undefined : `${SHUFFLE_WEIGHTS_KEY} takes an object of task id → weight ≥ 0`;
 }
 
@@ -45,7 +47,12 @@ function engineMismatch(key: string, value: unknown): string | undefined {
  * or — when it declares none at all — the JSON type of the value its config already has.
  * Returns why the value is refused (naming what is accepted), or undefined when it fits.
  */
-export function runtimeConfigRefusal(topology: TopologyDefinition, component: ComponentDefinition, key: string, value: unknown): string | undefined {
+export function runtimeConfigRefusal(
+  topology: TopologyDefinition,
+  component: ComponentDefinition,
+  key: string,
+  value: unknown,
+): string | undefined {
   if (isEngineKey(key)) return engineMismatch(key, value);
   if ((RUNTIME_SETTING_KEYS as readonly string[]).includes(key)) return `'${key}' is an engine setting, fixed at submit (topology.${key})`;
   const declared = component.runtimeConfigSpec;
@@ -57,10 +64,14 @@ export function runtimeConfigRefusal(topology: TopologyDefinition, component: Co
   }
   const current = key in component.config ? component.config[key] : topology.config[key];
   if (current === undefined) {
-    const known = [...new Set([...Object.keys(topology.config), ...Object.keys(component.config)])].filter((k) => !(RUNTIME_SETTING_KEYS as readonly string[]).includes(k) && !isEngineKey(k));
+    const known = [...new Set([...Object.keys(topology.config), ...Object.keys(component.config)])].filter(
+      (k) => !(RUNTIME_SETTING_KEYS as readonly string[]).includes(k) && !isEngineKey(k),
+    );
     return `its config has no '${key}' and it declares no runtime config keys, so only keys its config has can change (${known.sort().join(', ') || 'none'}); declare others with .runtimeConfig('${key}', {...}) in the topology`;
   }
-  return jsonType(value) === jsonType(current) ? undefined : `${key} takes a ${jsonType(current)} like its current value ${JSON.stringify(current)}`;
+  return jsonType(value) === jsonType(current)
+    ? undefined
+    : `${key} takes a ${jsonType(current)} like its current value ${JSON.stringify(current)}`;
 }
 
 /**
@@ -73,20 +84,30 @@ export function acceptRuntimeConfig(topology: TopologyDefinition, changes: reado
   for (const change of changes) {
     const shown = `${change.component}:${change.key}=${JSON.stringify(change.value)}`;
     if (change.component === '*') {
-      const verdicts = topology.components.map((c) => ({ component: c, refusal: runtimeConfigRefusal(topology, c, change.key, change.value) }));
+      const verdicts = topology.components.map((c) => ({
+        component: c,
+        refusal: runtimeConfigRefusal(topology, c, change.key, change.value),
+      }));
       const fitting = verdicts.filter((v) => v.refusal === undefined);
       // A component that knows the key but not this value refuses the whole change.
       const wrongValue = verdicts.find((v) => v.refusal !== undefined && knowsKey(topology, v.component, change.key));
       if (wrongValue) throw refused(shown, wrongValue.component.name, wrongValue.refusal!);
-      if (fitting.length === 0) throw new ConfigError(`runtime config ${shown} refused: no component of '${topology.name}' has a runtime config key '${change.key}'`, { code: 'runtime-config.refused' });
+      if (fitting.length === 0)
+        throw new ConfigError(
+          `runtime config ${shown} refused: no component of '${topology.name}' has a runtime config key '${change.key}'`,
+          { code: 'runtime-config.refused' },
+        );
       for (const v of fitting) accepted.push({ component: v.component.name, key: change.key, value: change.value });
       continue;
     }
     const component = topology.components.find((c) => c.name === change.component);
     if (!component) {
-      throw new ConfigError(`runtime config ${shown} refused: topology '${topology.name}' has no component '${change.component}' (components: ${topology.components.map((c) => c.name).join(', ')})`, {
-        code: 'runtime-config.refused',
-      });
+      throw new ConfigError(
+        `runtime config ${shown} refused: topology '${topology.name}' has no component '${change.component}' (components: ${topology.components.map((c) => c.name).join(', ')})`,
+        {
+          code: 'runtime-config.refused',
+        },
+      );
     }
     const refusal = runtimeConfigRefusal(topology, component, change.key, change.value);
     if (refusal) throw refused(shown, component.name, refusal);
@@ -101,5 +122,7 @@ function knowsKey(topology: TopologyDefinition, component: ComponentDefinition, 
 }
 
 function refused(shown: string, component: string, why: string): ConfigError {
-  return new ConfigError(`runtime config ${shown} refused by component '${component}': ${why}; nothing was changed`, { code: 'runtime-config.refused' });
+  return new ConfigError(`runtime config ${shown} refused by component '${component}': ${why}; nothing was changed`, {
+    code: 'runtime-config.refused',
+  });
 }

@@ -10,7 +10,12 @@ describe('the hung-worker threshold', () => {
   });
 
   it('is checked per component at submit', () => {
-    expect(() => runtimeSettingsOf({ config: {}, components: [{ name: 'slow', kind: 'bolt', parallelism: 1, config: { hungInstanceMs: 'long' }, outputs: [], inputs: [] }] })).toThrow(/component 'slow' config hungInstanceMs: /);
+    expect(() =>
+      runtimeSettingsOf({
+        config: {},
+        components: [{ name: 'slow', kind: 'bolt', parallelism: 1, config: { hungInstanceMs: 'long' }, outputs: [], inputs: [] }],
+      }),
+    ).toThrow(/component 'slow' config hungInstanceMs: /);
     expect(() => runtimeSettingsOf({ config: { hungInstanceMs: -1 } })).toThrow(/topology config hungInstanceMs: /);
   });
 });

@@ -58,12 +58,23 @@ export function hungInstanceMsOf(topologyValue: number, component: Pick<Componen
 }
 
 /** Reads the engine settings from a topology's config; the submitter calls it to reject bad values early. */
-export function runtimeSettingsOf(definition: Pick<TopologyDefinition, 'config'> & Partial<Pick<TopologyDefinition, 'components'>>): RuntimeSettings {
+export function runtimeSettingsOf(
+  definition: Pick<TopologyDefinition, 'config'> & Partial<Pick<TopologyDefinition, 'components'>>,
+): RuntimeSettings {
   for (const component of definition.components ?? []) {
-    const parsed = ComponentSettingsSchema.safeParse(Object.fromEntries(Object.keys(ComponentSettingsSchema.shape).filter((key) => key in component.config).map((key) => [key, component.config[key]])));
-    if (!parsed.success) throw new ConfigError(`component '${component.name}' config ${formatSchemaIssue(parsed.error)}`, { cause: parsed.error });
+    const parsed = ComponentSettingsSchema.safeParse(
+      Object.fromEntries(
+        Object.keys(ComponentSettingsSchema.shape)
+          .filter((key) => key in component.config)
+          .map((key) => [key, component.config[key]]),
+      ),
+    );
+    if (!parsed.success)
+      throw new ConfigError(`component '${component.name}' config ${formatSchemaIssue(parsed.error)}`, { cause: parsed.error });
   }
-  const relevant = Object.fromEntries(RUNTIME_SETTING_KEYS.filter((key) => key in definition.config).map((key) => [key, definition.config[key]]));
+  const relevant = Object.fromEntries(
+    RUNTIME_SETTING_KEYS.filter((key) => key in definition.config).map((key) => [key, definition.config[key]]),
+  );
   const parsed = RuntimeSettingsSchema.safeParse(relevant);
   if (!parsed.success) throw new ConfigError(`topology config ${formatSchemaIssue(parsed.error)}`, { cause: parsed.error });
   if (parsed.data.backpressureLowWatermark >= parsed.data.backpressureHighWatermark) {

@@ -304,7 +304,12 @@ export class StreamManager {
     if (failure) round.failures.push(failure);
     if (round.waiting.size > 0) return;
     this.configRounds.delete(version);
-    this.tmLink?.sendControl({ type: 'config-applied', containerId: this.options.container.id, version, failures: round.failures } satisfies ConfigAppliedMessage);
+    this.tmLink?.sendControl({
+      type: 'config-applied',
+      containerId: this.options.container.id,
+      version,
+      failures: round.failures,
+    } satisfies ConfigAppliedMessage);
   }
 
   /**
@@ -335,7 +340,8 @@ export class StreamManager {
   private async reportStartFailures(): Promise<void> {
     const failures = this.host.takeStartFailures();
     if (failures.length === 0) return;
-    for (const failure of failures) this.logger.error(`instance ${failure.instance} failed to start`, { error: failure.message, stack: failure.stack });
+    for (const failure of failures)
+      this.logger.error(`instance ${failure.instance} failed to start`, { error: failure.message, stack: failure.stack });
     if (this.tmLink && !this.tmLink.isClosed) {
       for (const failure of failures) this.tmLink.sendControl(failure);
       return;
@@ -373,10 +379,13 @@ export class StreamManager {
    */
   private scheduleReport(): void {
     const interval = this.options.metricsIntervalMs;
-    this.metricsTimer = setTimeout(() => {
-      this.reportMetrics();
-      if (!this.stopping) this.scheduleReport();
-    }, interval - (Date.now() % interval));
+    this.metricsTimer = setTimeout(
+      () => {
+        this.reportMetrics();
+        if (!this.stopping) this.scheduleReport();
+      },
+      interval - (Date.now() % interval),
+    );
     this.metricsTimer.unref();
   }
 

@@ -7,7 +7,15 @@ import type { MetricsTotals, PhysicalPlan, TopologyRunState } from '../model/run
 import type { TopologyDefinition } from '../model/topology.js';
 import type { StateManager } from '../spi/state-manager.js';
 import { ConfigError } from '../errors/index.js';
-import type { ConfigAppliedMessage, ConfigFailure, InstanceFailedMessage, InstanceFailure, MetricsReport, PlanAppliedMessage, Register } from './control-messages.js';
+import type {
+  ConfigAppliedMessage,
+  ConfigFailure,
+  InstanceFailedMessage,
+  InstanceFailure,
+  MetricsReport,
+  PlanAppliedMessage,
+  Register,
+} from './control-messages.js';
 import { acceptAuthenticated, Link, listen } from './link.js';
 import { MetricsCache } from './metrics-cache.js';
 import { acceptRuntimeConfig, isEngineKey, type RuntimeConfigChange } from './runtime-config.js';
@@ -41,7 +49,9 @@ export interface TopologyMasterOptions {
 }
 
 const RuntimeConfigBodySchema = z.array(z.object({ component: z.string().min(1), key: z.string().min(1), value: z.unknown() }).strict());
-const MetricsQuerySchema = z.object({ windowMs: z.coerce.number().int().positive().optional(), instances: z.enum(['true', 'false']).optional() }).strict();
+const MetricsQuerySchema = z
+  .object({ windowMs: z.coerce.number().int().positive().optional(), instances: z.enum(['true', 'false']).optional() })
+  .strict();
 
 interface Registration {
   readonly link: Link;
@@ -83,8 +93,17 @@ export class TopologyMaster {
     this.logger = options.logger.child({ role: 'tmaster' });
     this.runState = options.initialState;
     this.packingPlan = options.packingPlan;
-    this.metrics = new MetricsCache({ maxSamples: options.metricsSamples, topologyId: options.definition.id, onTotalsChange: (totals) => this.keepTotals(totals) });
-    this.http = new JsonHttpServer({ name: 'topology master controller', secret: options.secret, logger: this.logger, routes: this.routes() });
+    this.metrics = new MetricsCache({
+      maxSamples: options.metricsSamples,
+      topologyId: options.definition.id,
+      onTotalsChange: (totals) => this.keepTotals(totals),
+    });
+    this.http = new JsonHttpServer({
+      name: 'topology master controller',
+      secret: options.secret,
+      logger: this.logger,
+      routes: this.routes(),
+    });
   }
 
   get addresses(): { serverPort: number; controllerPort: number } {
@@ -105,30 +124,35 @@ export class TopologyMaster {
     this.packingWatch = this.options.state.watch('packingPlan', name, (plan) => {
       if (plan && plan.topologyId === this.options.definition.id) this.onPackingPlan(plan);
     });
-    acceptAuthenticated(this.server, { secret: this.options.secret, topologyId: this.options.definition.id, logger: this.logger }, (link, answer) => {
-      if (answer.role !== 'stmgr') {
-        link.socket.destroy();
-        return;
-      }
-      link.on('control', (message) => {
-        if (message.type === 'register') this.onRegister(link, message as unknown as Register);
-        else if (message.type === 'metrics') this.metrics.add(message as unknown as MetricsReport);
-        else if (message.type === 'counters') this.metrics.heartbeat(message as unknown as MetricsReport);
-        else if (message.type === 'instance-failed') this.onInstanceFailed(answer.containerId, message as unknown as InstanceFailedMessage);
-        else if (message.type === 'config-applied') this.onConfigApplied(message as unknown as ConfigAppliedMessage);
-        else if (message.type === 'plan-applied') {
-          const applied = message as unknown as PlanAppliedMessage;
-          if ((this.applied.get(applied.containerId) ?? 0) < applied.version) this.applied.set(applied.containerId, applied.version);
+    acceptAuthenticated(
+      this.server,
+      { secret: this.options.secret, topologyId: this.options.definition.id, logger: this.logger },
+      (link, answer) => {
+        if (answer.role !== 'stmgr') {
+          link.socket.destroy();
+          return;
         }
-      });
-      link.on('close', () => {
-        const registered = this.registrations.get(answer.containerId);
-        if (registered?.link === link) {
-          this.registrations.delete(answer.containerId);
-          this.logger.info('stream manager disconnected', { container: answer.containerId });
-        }
-      });
-    });
+        link.on('control', (message) => {
+          if (message.type === 'register') this.onRegister(link, message as unknown as Register);
+          else if (message.type === 'metrics') this.metrics.add(message as unknown as MetricsReport);
+          else if (message.type === 'counters') this.metrics.heartbeat(message as unknown as MetricsReport);
+          else if (message.type === 'instance-failed')
+            this.onInstanceFailed(answer.containerId, message as unknown as InstanceFailedMessage);
+          else if (message.type === 'config-applied') this.onConfigApplied(message as unknown as ConfigAppliedMessage);
+          else if (message.type === 'plan-applied') {
+            const applied = message as unknown as PlanAppliedMessage;
+            if ((this.applied.get(applied.containerId) ?? 0) < applied.version) this.applied.set(applied.containerId, applied.version);
+          }
+        });
+        link.on('close', () => {
+          const registered = this.registrations.get(answer.containerId);
+          if (registered?.link === link) {
+            this.registrations.delete(answer.containerId);
+            this.logger.info('stream manager disconnected', { container: answer.containerId });
+          }
+        });
+      },
+    );
     this.serverPort = await listen(this.server, this.options.host);
     await this.http.listen(this.options.host);
     this.controllerPort = this.http.port;
@@ -171,7 +195,8 @@ export class TopologyMaster {
     }
     this.registrations.set(message.containerId, { link, host: message.host, dataPort: message.dataPort });
     // A container registers once all its instances have started.
-    for (const [instance, failure] of this.startFailures) if (failure.containerId === message.containerId) this.startFailures.delete(instance);
+    for (const [instance, failure] of this.startFailures)
+      if (failure.containerId === message.containerId) this.startFailures.delete(instance);
     const missing = this.packingPlan.containers.filter((c) => !this.registrations.has(c.id)).map((c) => c.id);
     this.logger.info('stream manager registered', { container: message.containerId, waitingFor: missing });
     if (missing.length === 0) void this.publish();
@@ -208,7 +233,13 @@ export class TopologyMaster {
           return { id: `stmgr-${c.id}`, containerId: c.id, host: registration.host, dataPort: registration.dataPort };
         }),
       instances: packingPlan.containers.flatMap((c) =>
-        c.instances.map((i) => ({ instanceId: instanceName(c.id, i), containerId: c.id, component: i.component, taskId: i.taskId, componentIndex: i.componentIndex })),
+        c.instances.map((i) => ({
+          instanceId: instanceName(c.id, i),
+          containerId: c.id,
+          component: i.component,
+          taskId: i.taskId,
+          componentIndex: i.componentIndex,
+        })),
       ),
       runtimeConfig: structuredClone(this.runtimeConfig),
     };
@@ -257,7 +288,10 @@ export class TopologyMaster {
    */
   planStatus(): { version: number; live: boolean; applied: boolean; pending: number[]; failures: InstanceFailure[] } {
     const plan = this.plan;
-    const live = plan !== undefined && JSON.stringify(plan.instances.map((i) => i.taskId).sort()) === JSON.stringify(this.packingPlan.containers.flatMap((c) => c.instances.map((i) => i.taskId)).sort());
+    const live =
+      plan !== undefined &&
+      JSON.stringify(plan.instances.map((i) => i.taskId).sort()) ===
+        JSON.stringify(this.packingPlan.containers.flatMap((c) => c.instances.map((i) => i.taskId)).sort());
     const involved = new Set([...this.packingPlan.containers.map((c) => c.id), ...this.registrations.keys()]);
     const pending = [...involved].filter((id) => (this.applied.get(id) ?? 0) < this.version).sort((a, b) => a - b);
     return { version: this.version, live, applied: live && pending.length === 0, pending, failures: [...this.startFailures.values()] };
@@ -271,8 +305,13 @@ export class TopologyMaster {
    */
   async updateRuntimeConfig(changes: readonly RuntimeConfigChange[]): Promise<void> {
     const accepted = acceptRuntimeConfig(this.options.definition, changes);
-    const before = accepted.map((c) => ({ ...c, had: c.key in (this.runtimeConfig[c.component] ?? {}), previous: this.runtimeConfig[c.component]?.[c.key] }));
-    for (const change of accepted) this.runtimeConfig[change.component] = { ...this.runtimeConfig[change.component], [change.key]: change.value };
+    const before = accepted.map((c) => ({
+      ...c,
+      had: c.key in (this.runtimeConfig[c.component] ?? {}),
+      previous: this.runtimeConfig[c.component]?.[c.key],
+    }));
+    for (const change of accepted)
+      this.runtimeConfig[change.component] = { ...this.runtimeConfig[change.component], [change.key]: change.value };
     if (!this.plan) return;
     await this.publish();
     // Engine keys (shuffle weights) are applied by the engine, not by user code: nothing to wait for.
@@ -289,12 +328,19 @@ export class TopologyMaster {
     await this.publish();
     const shown = accepted.map((c) => `${c.component}:${c.key}=${JSON.stringify(c.value)}`).join(', ');
     const why = failures.map((f) => `${f.instance}: ${f.message}`).join('; ');
-    throw new RuntimeConfigRejectedError(`runtime config ${shown} rejected by onConfigChange of ${why}; the previous values were restored`, { code: 'runtime-config.rejected' });
+    throw new RuntimeConfigRejectedError(
+      `runtime config ${shown} rejected by onConfigChange of ${why}; the previous values were restored`,
+      { code: 'runtime-config.rejected' },
+    );
   }
 
   /** Failures that containers hosting `components` report for plan `version`, within the timeout. */
   private configOutcome(version: number, components: ReadonlySet<string>): Promise<ConfigFailure[]> {
-    const containers = new Set((this.plan?.instances ?? []).filter((i) => components.has(i.component) && this.registrations.has(i.containerId)).map((i) => i.containerId));
+    const containers = new Set(
+      (this.plan?.instances ?? [])
+        .filter((i) => components.has(i.component) && this.registrations.has(i.containerId))
+        .map((i) => i.containerId),
+    );
     if (containers.size === 0) return Promise.resolve([]);
     return new Promise((resolve) => {
       const waiter: ConfigWaiter = {
@@ -336,7 +382,8 @@ export class TopologyMaster {
             await this.updateRuntimeConfig(body);
           } catch (error) {
             // Refused by the check: nothing changed (400). Refused by an instance's onConfigChange: taken back (422).
-            if (error instanceof RuntimeConfigRejectedError) throw new HttpRequestError(422, error.message, { cause: error, code: error.code });
+            if (error instanceof RuntimeConfigRejectedError)
+              throw new HttpRequestError(422, error.message, { cause: error, code: error.code });
             throw new HttpRequestError(400, (error as Error).message, { cause: error, code: 'runtime-config.invalid' });
           }
           return { version: this.version, runtimeConfig: this.runtimeConfig };
@@ -346,7 +393,8 @@ export class TopologyMaster {
         method: 'GET',
         path: '/metrics',
         query: MetricsQuerySchema,
-        handle: ({ query }) => this.metrics.view({ windowMs: query.windowMs ?? this.options.metricsWindowMs, instances: query.instances === 'true' }),
+        handle: ({ query }) =>
+          this.metrics.view({ windowMs: query.windowMs ?? this.options.metricsWindowMs, instances: query.instances === 'true' }),
       }),
       ...(['/activate', '/deactivate'] as const).map((path) =>
         jsonRoute({
@@ -367,9 +415,6 @@ export class TopologyMaster {
     await this.totalsWrite;
     this.stopping = true;
     for (const registration of this.registrations.values()) registration.link.socket.destroy();
-    await Promise.all([
-      new Promise<void>((resolve) => this.server.close(() => resolve())),
-      this.http.close(),
-    ]);
+    await Promise.all([new Promise<void>((resolve) => this.server.close(() => resolve())), this.http.close()]);
   }
 }

@@ -24,7 +24,11 @@ describe('the executor spec', () => {
   });
 
   it('uses the cluster’s executor command', () => {
-    const config = loadClusterConfig({ cluster: 'local', env: { ARDEA_HOME: base }, overrides: ['scheduler.executorCommand=/opt/ardea/bin/ardea-executor'] });
+    const config = loadClusterConfig({
+      cluster: 'local',
+      env: { ARDEA_HOME: base },
+      overrides: ['scheduler.executorCommand=/opt/ardea/bin/ardea-executor'],
+    });
     expect(executorSpec(config, 't').argv[0]).toBe('/opt/ardea/bin/ardea-executor');
   });
 });
@@ -35,7 +39,14 @@ describe('starting the executor on this machine', () => {
   it('runs this installation’s ardea-executor with this Node for the default command, whatever PATH holds', async () => {
     const impostor = path.join(base, 'ardea-executor');
     await writeFile(impostor, '#!/bin/sh\nexit 1\n', { mode: 0o700 });
-    expect(localExecutorArgv(spec('ardea-executor'), 3, { PATH: base })).toEqual([process.execPath, INSTALLED_EXECUTOR_BIN, '--topology', 't', '--container', '3']);
+    expect(localExecutorArgv(spec('ardea-executor'), 3, { PATH: base })).toEqual([
+      process.execPath,
+      INSTALLED_EXECUTOR_BIN,
+      '--topology',
+      't',
+      '--container',
+      '3',
+    ]);
     expect(INSTALLED_EXECUTOR_BIN).toMatch(/core[/\\]bin[/\\]ardea-executor\.mjs$/);
   });
 

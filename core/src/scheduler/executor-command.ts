@@ -19,7 +19,8 @@ export const INSTALLED_EXECUTOR_BIN = fileURLToPath(new URL('../../bin/ardea-exe
 export function localExecutorArgv(spec: ExecutorSpec, containerId: number, env: NodeJS.ProcessEnv = process.env): [string, ...string[]] {
   const [command, ...args] = executorArgv(spec, containerId);
   if (command === undefined || command === '') throw new SchedulerError('the executor argv is empty');
-  if (command === DEFAULT_EXECUTOR_COMMAND && existsSync(INSTALLED_EXECUTOR_BIN)) return [process.execPath, INSTALLED_EXECUTOR_BIN, ...args];
+  if (command === DEFAULT_EXECUTOR_COMMAND && existsSync(INSTALLED_EXECUTOR_BIN))
+    return [process.execPath, INSTALLED_EXECUTOR_BIN, ...args];
   if (command.includes('/')) return [command, ...args];
   const directories = (env.PATH ?? '').split(path.delimiter).filter((directory) => path.isAbsolute(directory));
   const found = directories.map((directory) => path.join(directory, command)).find(isExecutableFile);

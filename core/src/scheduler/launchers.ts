@@ -42,14 +42,20 @@ export function supervisorCommand(config: ClusterConfig, topologyName: string): 
 }
 
 /** How the start of a scheduler service ended: it published its endpoint, its process exited first, or time ran out. */
-export type SchedulerServiceStart = { readonly location: SchedulerLocation } | { readonly exitCode: number | null } | { readonly timedOut: true };
+export type SchedulerServiceStart =
+  { readonly location: SchedulerLocation } | { readonly exitCode: number | null } | { readonly timedOut: true };
 
 /**
  * Waits until the scheduler service of `topologyName` has scheduled the containers and published
  * where it listens (a service-mode location with an endpoint), until `exited` resolves with the
  * service process's exit code, or until `timeoutMs` has passed, whichever comes first.
  */
-export async function awaitSchedulerService(state: StateManager, topologyName: string, exited: Promise<number | null>, timeoutMs: number): Promise<SchedulerServiceStart> {
+export async function awaitSchedulerService(
+  state: StateManager,
+  topologyName: string,
+  exited: Promise<number | null>,
+  timeoutMs: number,
+): Promise<SchedulerServiceStart> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const location = await state.get('scheduler', topologyName);

@@ -58,7 +58,12 @@ export class SchedulerService {
           path: '/update',
           body: UpdateBodySchema,
           handle: ({ body }) =>
-            scheduler.update({ topologyName, current: body.current as PackingPlan, proposed: body.proposed as PackingPlan, executor: options.executor }),
+            scheduler.update({
+              topologyName,
+              current: body.current as PackingPlan,
+              proposed: body.proposed as PackingPlan,
+              executor: options.executor,
+            }),
         }),
         jsonRoute({
           method: 'POST',

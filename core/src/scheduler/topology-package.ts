@@ -29,7 +29,8 @@ export async function buildTopologyPackage(source: string, outputDirectory: stri
   let scratch: string | undefined;
   let directory = resolved;
   if (statSync(resolved).isFile()) {
-    if (!/\.(tgz|tar\.gz)$/.test(resolved)) throw new TopologyError(`topology package ${resolved} is a file; expected a directory or a .tgz made by npm pack`);
+    if (!/\.(tgz|tar\.gz)$/.test(resolved))
+      throw new TopologyError(`topology package ${resolved} is a file; expected a directory or a .tgz made by npm pack`);
     scratch = await mkdtemp(path.join(os.tmpdir(), 'ardea-package-'));
     try {
       await execFileAsync('tar', ['-xzf', resolved, '-C', scratch]);
@@ -54,12 +55,17 @@ export async function buildTopologyPackage(source: string, outputDirectory: stri
         logLevel: 'silent',
         sourcemap: 'inline',
         // Bundled CommonJS dependencies may call require() for Node built-ins.
-        banner: { js: "import { createRequire as __ardeaCreateRequire } from 'node:module'; const require = __ardeaCreateRequire(import.meta.url);" },
+        banner: {
+          js: "import { createRequire as __ardeaCreateRequire } from 'node:module'; const require = __ardeaCreateRequire(import.meta.url);",
+        },
       });
     } catch (error) {
-      const first = (error as { errors?: Array<{ text: string; location?: { file: string; line: number; column: number } | null }> }).errors?.[0];
+      const first = (error as { errors?: Array<{ text: string; location?: { file: string; line: number; column: number } | null }> })
+        .errors?.[0];
       const where = first?.location ? `${first.location.file}:${first.location.line}:${first.location.column}: ` : '';
-      throw new TopologyError(`cannot build topology package ${resolved}: ${where}${first?.text ?? describeError(error)}`, { cause: error });
+      throw new TopologyError(`cannot build topology package ${resolved}: ${where}${first?.text ?? describeError(error)}`, {
+        cause: error,
+      });
     }
     let module: { default?: unknown };
     try {
@@ -92,6 +98,7 @@ function packageEntry(directory: string, shownAs: string): string {
     throw new TopologyError(`topology package ${shownAs}: package.json names no entry; set "ardea": { "topology": "<file>" } or "main"`);
   }
   const entry = path.resolve(directory, declared);
-  if (!existsSync(entry)) throw new TopologyError(`topology package ${shownAs}: its entry ${declared} does not exist (build the package first?)`);
+  if (!existsSync(entry))
+    throw new TopologyError(`topology package ${shownAs}: its entry ${declared} does not exist (build the package first?)`);
   return entry;
 }

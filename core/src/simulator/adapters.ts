@@ -31,7 +31,14 @@ export class SimulatorSensor implements Sensor {
     const measurements: Measurement[] = [];
     const noisy = (value: number) => value * this.noise.rng.lognormalFactor(this.noise.cv);
     for (const instance of model.instances()) {
-      const before = base.instances.get(instance.taskId) ?? { executed: 0, emitted: 0, busySec: 0, backpressureMs: 0, restarts: 0, hungRestarts: 0 };
+      const before = base.instances.get(instance.taskId) ?? {
+        executed: 0,
+        emitted: 0,
+        busySec: 0,
+        backpressureMs: 0,
+        restarts: 0,
+        hungRestarts: 0,
+      };
       const c = instance.counters;
       const values: Record<string, number> = {
         [METRIC.executeRate]: noisy((c.executed - before.executed) / seconds),
@@ -42,7 +49,15 @@ export class SimulatorSensor implements Sensor {
         [METRIC.restarts]: c.restarts - before.restarts,
         [METRIC.hungRestarts]: c.hungRestarts - before.hungRestarts,
       };
-      for (const metric of [METRIC.executeRate, METRIC.emitRate, METRIC.busyFraction, METRIC.backpressureMs, METRIC.pendingBytes, METRIC.restarts, METRIC.hungRestarts]) {
+      for (const metric of [
+        METRIC.executeRate,
+        METRIC.emitRate,
+        METRIC.busyFraction,
+        METRIC.backpressureMs,
+        METRIC.pendingBytes,
+        METRIC.restarts,
+        METRIC.hungRestarts,
+      ]) {
         measurements.push({ component: instance.component, instance: instance.name, metric, timestamp, value: values[metric]! });
       }
     }
@@ -56,8 +71,20 @@ export class SimulatorSensor implements Sensor {
       const lag = model.lagOf(component.name);
       const growth = (lag - (base.lag.get(component.name) ?? 0)) / seconds;
       for (const instance of instances) {
-        measurements.push({ component: component.name, instance: instance.name, metric: METRIC.backlog, timestamp, value: lag / instances.length });
-        measurements.push({ component: component.name, instance: instance.name, metric: METRIC.backlogGrowth, timestamp, value: growth / instances.length });
+        measurements.push({
+          component: component.name,
+          instance: instance.name,
+          metric: METRIC.backlog,
+          timestamp,
+          value: lag / instances.length,
+        });
+        measurements.push({
+          component: component.name,
+          instance: instance.name,
+          metric: METRIC.backlogGrowth,
+          timestamp,
+          value: growth / instances.length,
+        });
       }
     }
     return measurements;
@@ -94,14 +121,19 @@ export class SimulatorActuator implements TopologyActuator {
     this.model.advanceTo(until);
   }
 
-  async setRuntimeConfig(changes: ReadonlyArray<{ readonly component: string; readonly key: string; readonly value: unknown }>): Promise<void> {
+  async setRuntimeConfig(
+    changes: ReadonlyArray<{ readonly component: string; readonly key: string; readonly value: unknown }>,
+  ): Promise<void> {
     for (const change of changes) {
-      this.events.push({ atMs: this.model.now, kind: 'runtime-config', detail: { component: change.component, key: change.key, value: change.value } });
+      this.events.push({
+        atMs: this.model.now,
+        kind: 'runtime-config',
+        detail: { component: change.component, key: change.key, value: change.value },
+      });
       this.model.setRuntimeConfig(change.component, change.key, change.value);
     }
   }
 }
-
 
 /**
  * The simulator's store for the health manager's action log: an in-memory state manager. Values
@@ -146,7 +178,10 @@ export class MemoryStateManager implements StateManager {
   async list(kind: StateKind): Promise<string[]> {
     this.check(kind, '');
     const prefix = `${kind}/`;
-    return [...this.nodes.keys()].filter((k) => k.startsWith(prefix)).map((k) => k.slice(prefix.length)).sort();
+    return [...this.nodes.keys()]
+      .filter((k) => k.startsWith(prefix))
+      .map((k) => k.slice(prefix.length))
+      .sort();
   }
 
   async transaction(_operations: readonly StateOperation[]): Promise<void> {
@@ -162,7 +197,10 @@ export class MemoryStateManager implements StateManager {
   }
 
   private check(kind: StateKind, topology: string): void {
-    if (this.state !== 'started') throw new StateManagerError(`the simulator state manager is ${this.state === 'new' ? 'not started' : 'closed'} (at /${kind}/${topology})`);
+    if (this.state !== 'started')
+      throw new StateManagerError(
+        `the simulator state manager is ${this.state === 'new' ? 'not started' : 'closed'} (at /${kind}/${topology})`,
+      );
   }
 }
 

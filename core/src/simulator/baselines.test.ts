@@ -9,7 +9,11 @@ const wordCount = (options: { cv?: number; downAt?: number; duration?: number } 
   validateScenario({
     name: 'word-count-x4',
     topology: { builtin: 'word-count', parallelism: { split: 1, count: 2 } },
-    load: { type: 'steps', rate: 500, steps: [{ at: 600, factor: 4 }, ...(options.downAt !== undefined ? [{ at: options.downAt, rate: 500 }] : [])] },
+    load: {
+      type: 'steps',
+      rate: 500,
+      steps: [{ at: 600, factor: 4 }, ...(options.downAt !== undefined ? [{ at: options.downAt, rate: 500 }] : [])],
+    },
     duration: options.duration ?? 1500,
     noise: { cv: options.cv ?? 0.1 },
   });
@@ -18,12 +22,23 @@ const scaleActions = (log: Awaited<ReturnType<typeof simulate>>['actionLog']) =>
   log.flatMap((round) =>
     round.actions
       .filter((a) => a.type === 'scale-up' || a.type === 'scale-down')
-      .map((a) => ({ at: round.at, type: a.type, parallelism: a.parameters.parallelism as Record<string, number>, previous: a.parameters.previous as Record<string, number> })),
+      .map((a) => ({
+        at: round.at,
+        type: a.type,
+        parallelism: a.parameters.parallelism as Record<string, number>,
+        previous: a.parameters.previous as Record<string, number>,
+      })),
   );
 
 describe('baseline policies', () => {
   it('are registered next to the built-in policy', () => {
-    expect(defaultPolicyRegistry().ids()).toEqual(['auto-restart', DS2_ID, 'dynamic-resource-provisioning', HERON_DHALION_ID, 'throughput-slo']);
+    expect(defaultPolicyRegistry().ids()).toEqual([
+      'auto-restart',
+      DS2_ID,
+      'dynamic-resource-provisioning',
+      HERON_DHALION_ID,
+      'throughput-slo',
+    ]);
   });
 
   it.each([HERON_DHALION_ID, DS2_ID])('%s gives the same action log and metrics for the same seed', async (policy) => {

@@ -2,7 +2,19 @@ import { z } from 'zod';
 import { ConfigError, describeError, formatSchemaIssue, HealthPolicyError } from '../errors/index.js';
 import { round } from '../healthmgr/detectors.js';
 import { MeasurementIndex } from '../healthmgr/measurements.js';
-import { type Action, type Detector, type Diagnoser, type Diagnosis, type HealthPolicy, type Measurement, METRIC, type PolicyContext, type Resolver, type Symptom, type TopologyActuator } from '../spi/health-policy.js';
+import {
+  type Action,
+  type Detector,
+  type Diagnoser,
+  type Diagnosis,
+  type HealthPolicy,
+  type Measurement,
+  METRIC,
+  type PolicyContext,
+  type Resolver,
+  type Symptom,
+  type TopologyActuator,
+} from '../spi/health-policy.js';
 import { instancesFor, spoutOfferedRate, StreamRates } from '../healthmgr/sizing.js';
 import { topologicalOrder } from '../model/topology.js';
 import type { SimulatedPolicyFactory } from './policy-registry.js';
@@ -90,7 +102,13 @@ export class HeronBackpressureDetector implements Detector {
       const msPerSec = index.sum(component.name, METRIC.backpressureMs) / seconds;
       if (msPerSec > this.settings.noiseFilterMsPerSec) {
         const affected = instances.filter((i) => index.value(component.name, i, METRIC.backpressureMs) > 0);
-        symptoms.push({ type: HERON_SYMPTOM, component: component.name, instances: affected, observedAt: context.now, details: { msPerSec: round(msPerSec) } });
+        symptoms.push({
+          type: HERON_SYMPTOM,
+          component: component.name,
+          instances: affected,
+          observedAt: context.now,
+          details: { msPerSec: round(msPerSec) },
+        });
       }
     }
     return symptoms;
@@ -110,7 +128,13 @@ export class HeronUnderProvisioningDiagnoser implements Diagnoser {
   async diagnose(symptoms: readonly Symptom[]): Promise<Diagnosis[]> {
     return symptoms
       .filter((s) => s.type === HERON_SYMPTOM)
-      .map((s) => ({ type: epochType(HERON_DIAGNOSIS, this.clock.actions), component: s.component, instances: s.instances, symptoms: [s], details: s.details }));
+      .map((s) => ({
+        type: epochType(HERON_DIAGNOSIS, this.clock.actions),
+        component: s.component,
+        instances: s.instances,
+        symptoms: [s],
+        details: s.details,
+      }));
   }
 }
 
@@ -139,7 +163,9 @@ export class HeronScaleUpResolver implements Resolver {
 
   async resolve(diagnoses: readonly Diagnosis[], context: PolicyContext): Promise<Action[]> {
     const order = topologicalOrder(context.topology).map((c) => c.name);
-    const ranked = [...diagnoses].sort((a, b) => Number(b.details.msPerSec) - Number(a.details.msPerSec) || order.indexOf(a.component) - order.indexOf(b.component));
+    const ranked = [...diagnoses].sort(
+      (a, b) => Number(b.details.msPerSec) - Number(a.details.msPerSec) || order.indexOf(a.component) - order.indexOf(b.component),
+    );
     const worst = ranked[0];
     if (!worst) return [];
     const before = context.topology.components.find((c) => c.name === worst.component)!.parallelism;
@@ -164,7 +190,11 @@ export class HeronScaleUpResolver implements Resolver {
   }
 }
 
-export function heronDhalionPolicy(settings: HeronDhalionSettings, actuator: TopologyActuator, sensor: HealthPolicy['sensors'][number]): HealthPolicy {
+export function heronDhalionPolicy(
+  settings: HeronDhalionSettings,
+  actuator: TopologyActuator,
+  sensor: HealthPolicy['sensors'][number],
+): HealthPolicy {
   const clock = new ActionClock();
   const resolver = new HeronScaleUpResolver(actuator, settings, clock);
   return {
@@ -325,7 +355,12 @@ export class Ds2Resolver implements Resolver {
     }
     const names = Object.keys(changes);
     if (names.length === 0) return [];
-    const description = names.map((c) => `${c} ${previous[c]} -> ${changes[c]} (input ${Math.round(Number(diagnoses.find((d) => d.component === c)!.details.inputRate))}/s)`).join(', ');
+    const description = names
+      .map(
+        (c) =>
+          `${c} ${previous[c]} -> ${changes[c]} (input ${Math.round(Number(diagnoses.find((d) => d.component === c)!.details.inputRate))}/s)`,
+      )
+      .join(', ');
     try {
       await this.actuator.scale(changes);
     } catch (error) {
@@ -384,7 +419,8 @@ function parse<T extends z.ZodTypeAny>(schema: T, settings: Readonly<Record<stri
 
 export const heronDhalionFactory: SimulatedPolicyFactory = {
   id: HERON_DHALION_ID,
-  description: "baseline: Heron's shipped Dhalion (60 s interval, 300 s window, 180 s post-action wait, 20 ms/s noise filter, one component per round capped at ×5, no scale-down)",
+  description:
+    "baseline: Heron's shipped Dhalion (60 s interval, 300 s window, 180 s post-action wait, 20 ms/s noise filter, one component per round capped at ×5, no scale-down)",
   create({ sensor, actuator, settings }) {
     const parsed = parse(HeronDhalionSettingsSchema, settings);
     return { policy: heronDhalionPolicy(parsed, actuator, sensor), noiseMsPerSec: parsed.noiseFilterMsPerSec };
@@ -393,7 +429,8 @@ export const heronDhalionFactory: SimulatedPolicyFactory = {
 
 export const ds2Factory: SimulatedPolicyFactory = {
   id: DS2_ID,
-  description: 'baseline: DS2 (true rates, every operator sized in one step at utilization 1, 10 s interval, warm-up 2, dead band 10 %, scales up and down)',
+  description:
+    'baseline: DS2 (true rates, every operator sized in one step at utilization 1, 10 s interval, warm-up 2, dead band 10 %, scales up and down)',
   create({ sensor, actuator, settings }) {
     const parsed = parse(Ds2SettingsSchema, settings);
     return { policy: ds2Policy(parsed, actuator, sensor), noiseMsPerSec: 20, targetUtilization: 1 / (1 + parsed.scalingFactor) };

@@ -4,7 +4,11 @@ export type LoadProfile =
   | { readonly type: 'steps'; readonly rate: number; readonly steps: ReadonlyArray<{ readonly at: number; readonly rate: number }> }
   | { readonly type: 'square'; readonly low: number; readonly high: number; readonly period: number; readonly start?: number }
   | { readonly type: 'sine'; readonly low: number; readonly high: number; readonly period: number; readonly start?: number }
-  | { readonly type: 'spikes'; readonly rate: number; readonly spikes: ReadonlyArray<{ readonly at: number; readonly duration: number; readonly rate: number }> };
+  | {
+      readonly type: 'spikes';
+      readonly rate: number;
+      readonly spikes: ReadonlyArray<{ readonly at: number; readonly duration: number; readonly rate: number }>;
+    };
 
 export function offeredRate(profile: LoadProfile, seconds: number): number {
   switch (profile.type) {

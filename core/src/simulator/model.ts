@@ -195,7 +195,15 @@ export class TopologyModel {
     this.tickMs = spec.tickMs ?? DEFAULT_TICK_MS;
     this.rng = new Prng(streamSeed(spec.seed, 0));
     for (const component of spec.components) {
-      const state: ComponentState = { spec: component, instances: [], lag: 0, arrived: 0, pending: undefined, shuffleWeights: undefined, runtimeConfig: new Map() };
+      const state: ComponentState = {
+        spec: component,
+        instances: [],
+        lag: 0,
+        arrived: 0,
+        pending: undefined,
+        shuffleWeights: undefined,
+        runtimeConfig: new Map(),
+      };
       this.components.set(component.name, state);
       this.processedTotal.set(component.name, 0);
       this.receivedTotal.set(component.name, 0);
@@ -209,7 +217,8 @@ export class TopologyModel {
       }
     }
     this.order = topologicalComponents(spec.components).map((c) => this.components.get(c.name)!);
-    for (const state of this.order) state.instances = Array.from({ length: state.spec.parallelism }, () => this.newInstance(state.spec.name));
+    for (const state of this.order)
+      state.instances = Array.from({ length: state.spec.parallelism }, () => this.newInstance(state.spec.name));
     this.definition = toDefinition(spec, this.parallelism());
     this.snapshot();
   }
@@ -257,7 +266,13 @@ export class TopologyModel {
 
   instances(): InstanceView[] {
     return this.order.flatMap((s) =>
-      s.instances.map((i) => ({ taskId: i.taskId, component: i.component, name: this.instanceName(i), queueBytes: i.queue * s.spec.tupleBytes, counters: i.counters })),
+      s.instances.map((i) => ({
+        taskId: i.taskId,
+        component: i.component,
+        name: this.instanceName(i),
+        queueBytes: i.queue * s.spec.tupleBytes,
+        counters: i.counters,
+      })),
     );
   }
 
@@ -334,7 +349,8 @@ export class TopologyModel {
     state.runtimeConfig.set(key, value);
     if (key === SHUFFLE_WEIGHTS_KEY) {
       if (value === null || value === undefined) state.shuffleWeights = undefined;
-      else if (typeof value === 'object' && Object.values(value).every((w) => typeof w === 'number' && w >= 0)) state.shuffleWeights = { ...(value as Record<string, number>) };
+      else if (typeof value === 'object' && Object.values(value).every((w) => typeof w === 'number' && w >= 0))
+        state.shuffleWeights = { ...(value as Record<string, number>) };
       else throw new Error(`${SHUFFLE_WEIGHTS_KEY} of '${component}' must map task ids to non-negative numbers`);
     }
   }
@@ -365,7 +381,10 @@ export class TopologyModel {
       changed = true;
       const current = state.instances;
       if (pending.parallelism > current.length) {
-        state.instances = [...current, ...Array.from({ length: pending.parallelism - current.length }, () => this.newInstance(state.spec.name))];
+        state.instances = [
+          ...current,
+          ...Array.from({ length: pending.parallelism - current.length }, () => this.newInstance(state.spec.name)),
+        ];
       } else {
         // Like the engine's repacking, the newest tasks go; their queued tuples move to the survivors.
         const kept = current.slice(0, pending.parallelism);
@@ -460,7 +479,8 @@ export class TopologyModel {
     if (due('slow', this.spec.slowInstance)) target(this.spec.slowInstance!).slowFactor = 1 / this.spec.slowInstance!.factor;
     if (due('hung', this.spec.hungInstance)) target(this.spec.hungInstance!).hung = true;
     const crashing = this.spec.crashingInstance;
-    if (due('crash', crashing)) target(crashing!).crash = { everyMs: crashing!.everySec * 1000, nextAtMs: this.nowMs + crashing!.everySec * 1000, crashes: 0 };
+    if (due('crash', crashing))
+      target(crashing!).crash = { everyMs: crashing!.everySec * 1000, nextAtMs: this.nowMs + crashing!.everySec * 1000, crashes: 0 };
     for (const state of this.order) {
       for (const instance of state.instances) {
         const crash = instance.crash;
@@ -496,7 +516,8 @@ export class TopologyModel {
         }
         instance.stuckSinceMs ??= this.nowMs;
         // As in the engine, shuffle routes around it from half the limit on.
-        if (this.nowMs - instance.stuckSinceMs >= limitMs / 2) instance.avoidedUntilMs = Math.max(instance.avoidedUntilMs, this.nowMs + this.tickMs);
+        if (this.nowMs - instance.stuckSinceMs >= limitMs / 2)
+          instance.avoidedUntilMs = Math.max(instance.avoidedUntilMs, this.nowMs + this.tickMs);
         if (this.nowMs - instance.stuckSinceMs < limitMs) continue;
         instance.counters.restarts++;
         instance.counters.hungRestarts++;
@@ -579,7 +600,6 @@ export class TopologyModel {
   }
 }
 
-
 function hashString(text: string): number {
   let h = 0x811c9dc5;
   for (let k = 0; k < text.length; k++) h = Math.imul(h ^ text.charCodeAt(k), 0x01000193);
@@ -608,7 +628,10 @@ function topologicalComponents(components: readonly ModelComponent[]): ModelComp
 }
 
 /** The definition the health manager reads: the model's components with their current parallelism. */
-export function toDefinition(spec: Pick<ModelSpec, 'topologyName' | 'components'>, parallelism: Readonly<Record<string, number>>): TopologyDefinition {
+export function toDefinition(
+  spec: Pick<ModelSpec, 'topologyName' | 'components'>,
+  parallelism: Readonly<Record<string, number>>,
+): TopologyDefinition {
   const components: ComponentDefinition[] = spec.components.map((c) => ({
     name: c.name,
     kind: c.kind,
@@ -619,7 +642,11 @@ export function toDefinition(spec: Pick<ModelSpec, 'topologyName' | 'components'
       component: input.from,
       stream: 'default',
       grouping:
-        input.grouping.type === 'fields' ? { type: 'fields' as const, fields: ['key'] } : input.grouping.type === 'shuffle' ? { type: 'shuffle' as const } : { type: input.grouping.type },
+        input.grouping.type === 'fields'
+          ? { type: 'fields' as const, fields: ['key'] }
+          : input.grouping.type === 'shuffle'
+            ? { type: 'shuffle' as const }
+            : { type: input.grouping.type },
     })),
   }));
   return { name: spec.topologyName, id: `${spec.topologyName}-simulated`, config: {}, components };

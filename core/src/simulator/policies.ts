@@ -40,7 +40,11 @@ export const throughputSloPolicyFactory: SimulatedPolicyFactory = {
     // Choosing the policy in a scenario is what enables it.
     const parsed = ThroughputSloSettingsSchema.safeParse({ enabled: true, ...settings });
     if (!parsed.success) throw new ConfigError(`policy.settings: ${formatSchemaIssue(parsed.error)}`);
-    return { policy: throughputSloPolicy(parsed.data, sensor, actuator), noiseMsPerSec: parsed.data.backpressureNoiseMsPerSec, targetUtilization: parsed.data.targetUtilization };
+    return {
+      policy: throughputSloPolicy(parsed.data, sensor, actuator),
+      noiseMsPerSec: parsed.data.backpressureNoiseMsPerSec,
+      targetUtilization: parsed.data.targetUtilization,
+    };
   },
 };
 

@@ -131,7 +131,13 @@ export async function simulate(scenario: Scenario, options: SimulateOptions = {}
     const round = await manager.runRound(policy);
     const changed = round?.actions.some((a) => CHANGES_TOPOLOGY.has(a.type)) ?? false;
     maxLag = Math.max(maxLag, model.totalLag());
-    observations.push({ atMs: next, pausedMs: model.totalPausedMs() - pausedBefore, lag: model.totalLag(), changed, parallelism: model.parallelism() });
+    observations.push({
+      atMs: next,
+      pausedMs: model.totalPausedMs() - pausedBefore,
+      lag: model.totalLag(),
+      changed,
+      parallelism: model.parallelism(),
+    });
     pausedBefore = model.totalPausedMs();
     next += intervalMs;
     // An update that outlasted the interval swallows the rounds that fell inside it.
@@ -143,7 +149,9 @@ export async function simulate(scenario: Scenario, options: SimulateOptions = {}
   await state.close();
   const bolts = spec.components.filter((c) => c.kind === 'bolt').map((c) => c.name);
   const regimes = regimesOf(spec, u, endMs).map((r) => measureRegime(r, observations, intervalMs, bolts));
-  const changing = actionLog.flatMap((round) => round.actions.filter((a) => CHANGES_TOPOLOGY.has(a.type)).map((a) => ({ at: round.at, action: a })));
+  const changing = actionLog.flatMap((round) =>
+    round.actions.filter((a) => CHANGES_TOPOLOGY.has(a.type)).map((a) => ({ at: round.at, action: a })),
+  );
   const falsePositives = changing.filter(({ at }) => {
     const regime = [...regimes].reverse().find((r) => r.at * 1000 <= at);
     return regime?.converged === true && regime.convergedRoundAt !== undefined && at > regime.convergedRoundAt;
@@ -194,7 +202,8 @@ export function optimumAt(spec: Pick<ModelSpec, 'components'>, lambda0: number, 
     }
     // Behind all grouping every instance gets the full rate: that part does not shrink with more
     // instances (and is executed once per instance), as the health manager's sizing has it.
-    const rateOf = (all: boolean) => component.inputs.filter((i) => (i.grouping.type === 'all') === all).reduce((acc, i) => acc + out.get(i.from)! * i.selectivity, 0);
+    const rateOf = (all: boolean) =>
+      component.inputs.filter((i) => (i.grouping.type === 'all') === all).reduce((acc, i) => acc + out.get(i.from)! * i.selectivity, 0);
     const divided = rateOf(false);
     const replicated = rateOf(true);
     out.set(component.name, divided + replicated * component.parallelism);
@@ -228,7 +237,8 @@ function regimesOf(spec: ModelSpec, u: number, endMs: number): Regime[] {
     ['hung-instance', spec.hungInstance],
     ['crashing-instance', spec.crashingInstance],
   ];
-  const faultAt = (t: number) => faults.find(([, f]) => f !== undefined && t > 0 && t === Math.floor(Math.round(f.at * 1000) / tick) * tick)?.[0];
+  const faultAt = (t: number) =>
+    faults.find(([, f]) => f !== undefined && t > 0 && t === Math.floor(Math.round(f.at * 1000) / tick) * tick)?.[0];
   for (let t = 0; t < endMs; t += tick) {
     const rate = offeredRate(spec.load, t / 1000);
     const optimum = optimumAt(spec, rate, u);
@@ -246,7 +256,12 @@ function regimesOf(spec: ModelSpec, u: number, endMs: number): Regime[] {
  * dhalion.md §7: converged at round R when the two intervals before R had no backpressure and a
  * non-increasing lag, and no action follows in the next 3 rounds (of the same regime).
  */
-function measureRegime(regime: Regime, observations: readonly Observation[], intervalMs: number, bolts: readonly string[]): RegimeMetrics & { convergedRoundAt?: number } {
+function measureRegime(
+  regime: Regime,
+  observations: readonly Observation[],
+  intervalMs: number,
+  bolts: readonly string[],
+): RegimeMetrics & { convergedRoundAt?: number } {
   const startMs = regime.at * 1000;
   const endMs = regime.end * 1000;
   const base = { at: regime.at, cause: regime.cause, offeredRate: regime.offeredRate, optimum: regime.optimum };
@@ -258,7 +273,9 @@ function measureRegime(regime: Regime, observations: readonly Observation[], int
     if (now.atMs > endMs) break;
     if (before.atMs - intervalMs < startMs) continue;
     const earlier = observations[r - 2];
-    const lagOk = now.lag <= before.lag + tolerance(now) && (earlier === undefined || earlier.atMs < startMs || before.lag <= earlier.lag + tolerance(before));
+    const lagOk =
+      now.lag <= before.lag + tolerance(now) &&
+      (earlier === undefined || earlier.atMs < startMs || before.lag <= earlier.lag + tolerance(before));
     if (!quiet(now) || !quiet(before) || !lagOk || now.changed || before.changed) continue;
     const following = observations.slice(r + 1, r + 4).filter((o) => o.atMs <= endMs);
     if (following.some((o) => o.changed)) continue;
@@ -304,13 +321,19 @@ function countReversals(parameters: ReadonlyArray<Readonly<Record<string, unknow
 /** The action log and metrics as text, for people. */
 export function formatResult(result: SimulationResult): string {
   const m = result.metrics;
-  const lines: string[] = [`scenario ${result.scenario}, policy ${result.policy}, seed ${result.seed}: ${m.virtualSeconds} virtual s, ${m.policyRounds} policy rounds`, '', 'action log:'];
+  const lines: string[] = [
+    `scenario ${result.scenario}, policy ${result.policy}, seed ${result.seed}: ${m.virtualSeconds} virtual s, ${m.policyRounds} policy rounds`,
+    '',
+    'action log:',
+  ];
   const logged = result.actionLog.filter((r) => r.actions.length > 0);
   if (logged.length === 0) lines.push('  (no actions)');
   for (const round of logged) {
     for (const action of round.actions) {
       const verdict = action.verdict ? ` [${action.verdict}]` : '';
-      lines.push(`  t=${round.at / 1000}s round ${round.round} ${action.diagnosis.type} ${action.diagnosis.component}: ${action.description}${verdict}`);
+      lines.push(
+        `  t=${round.at / 1000}s round ${round.round} ${action.diagnosis.type} ${action.diagnosis.component}: ${action.description}${verdict}`,
+      );
     }
   }
   lines.push('', 'regimes:');

@@ -18,7 +18,12 @@ const groupingSchema = z.union([
 
 const componentSchema = z
   .object({
-    name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9-]{0,62}$/, "component names are letters, digits and '-' (no '_': it separates the parts of instance ids)"),
+    name: z
+      .string()
+      .regex(
+        /^[A-Za-z0-9][A-Za-z0-9-]{0,62}$/,
+        "component names are letters, digits and '-' (no '_': it separates the parts of instance ids)",
+      ),
     kind: z.enum(['spout', 'bolt']).default('bolt'),
     parallelism: z.number().int().min(1).default(1),
     serviceRate: positive,
@@ -41,12 +46,18 @@ const topologySchema = z
     components: z.array(componentSchema).min(1).optional(),
   })
   .strict()
-  .refine((t) => (t.builtin === undefined) !== (t.components === undefined), { message: "give either 'builtin' or 'components', not both or neither" });
+  .refine((t) => (t.builtin === undefined) !== (t.components === undefined), {
+    message: "give either 'builtin' or 'components', not both or neither",
+  });
 
 const loadSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('constant'), rate }).strict(),
   z
-    .object({ type: z.literal('steps'), rate, steps: z.array(z.object({ at: seconds, rate: rate.optional(), factor: z.number().min(0).optional() }).strict()).min(1) })
+    .object({
+      type: z.literal('steps'),
+      rate,
+      steps: z.array(z.object({ at: seconds, rate: rate.optional(), factor: z.number().min(0).optional() }).strict()).min(1),
+    })
     .strict(),
   z.object({ type: z.literal('square'), low: rate, high: rate, period: positive, start: seconds.optional() }).strict(),
   z.object({ type: z.literal('sine'), low: rate, high: rate, period: positive, start: seconds.optional() }).strict(),
@@ -54,7 +65,9 @@ const loadSchema = z.discriminatedUnion('type', [
     .object({
       type: z.literal('spikes'),
       rate,
-      spikes: z.array(z.object({ at: seconds, duration: positive, rate: rate.optional(), factor: z.number().min(0).optional() }).strict()).min(1),
+      spikes: z
+        .array(z.object({ at: seconds, duration: positive, rate: rate.optional(), factor: z.number().min(0).optional() }).strict())
+        .min(1),
     })
     .strict(),
 ]);
@@ -76,24 +89,50 @@ export const ScenarioSchema = z
       .default({ catchUp: 2, arrivals: 'fluid', reportsBacklog: true }),
     /** Virtual seconds simulated. */
     duration: positive,
-    noise: z.object({ cv: z.number().min(0).max(2).default(0) }).strict().default({ cv: 0 }),
+    noise: z
+      .object({ cv: z.number().min(0).max(2).default(0) })
+      .strict()
+      .default({ cv: 0 }),
     slowInstance: z
-      .object({ component: z.string(), instance: z.number().int().min(0).default(0), factor: z.number().min(1), at: seconds.default(0), clearedByRestart: z.boolean().default(true) })
+      .object({
+        component: z.string(),
+        instance: z.number().int().min(0).default(0),
+        factor: z.number().min(1),
+        at: seconds.default(0),
+        clearedByRestart: z.boolean().default(true),
+      })
       .strict()
       .optional(),
     hungInstance: z
-      .object({ component: z.string(), instance: z.number().int().min(0).default(0), at: seconds.default(0), clearedByRestart: z.boolean().default(true) })
+      .object({
+        component: z.string(),
+        instance: z.number().int().min(0).default(0),
+        at: seconds.default(0),
+        clearedByRestart: z.boolean().default(true),
+      })
       .strict()
       .optional(),
     crashingInstance: z
-      .object({ component: z.string(), instance: z.number().int().min(0).default(0), at: seconds.default(0), everySec: positive, clearedByRestart: z.boolean().default(true) })
+      .object({
+        component: z.string(),
+        instance: z.number().int().min(0).default(0),
+        at: seconds.default(0),
+        everySec: positive,
+        clearedByRestart: z.boolean().default(true),
+      })
       .strict()
       .optional(),
     /** The engine's `topology.hungInstanceMs`: its stream managers restart hung workers themselves; 0: off. */
     hungInstanceMs: z.number().int().min(0).default(10_000),
-    skew: z.object({ zipfExponent: z.number().min(0), keys: z.number().int().min(1).default(10_000) }).strict().optional(),
+    skew: z
+      .object({ zipfExponent: z.number().min(0), keys: z.number().int().min(1).default(10_000) })
+      .strict()
+      .optional(),
     cpu: z.object({ cores: positive }).strict().optional(),
-    reconfiguration: z.object({ pauseSec: seconds.default(10) }).strict().default({ pauseSec: 10 }),
+    reconfiguration: z
+      .object({ pauseSec: seconds.default(10) })
+      .strict()
+      .default({ pauseSec: 10 }),
     backpressure: z
       .object({ highWatermarkBytes: positive.default(1024 * 1024), lowWatermarkBytes: positive.default(512 * 1024) })
       .strict()
@@ -103,7 +142,10 @@ export const ScenarioSchema = z
     /** The policy to run (`--policy` overrides) and per-policy setting overrides, as in healthmgr.yaml. */
     policy: z.string().default(PROVISIONING_POLICY_ID),
     policies: z.record(z.string(), z.record(z.string(), z.unknown())).default({}),
-    metrics: z.object({ targetUtilization: z.number().gt(0).max(1).optional() }).strict().default({}),
+    metrics: z
+      .object({ targetUtilization: z.number().gt(0).max(1).optional() })
+      .strict()
+      .default({}),
     seeds: z.array(z.number().int().min(0)).min(1).default([1]),
   })
   .strict();
@@ -116,7 +158,9 @@ export function parseScenario(text: string, source: string): Scenario {
   try {
     raw = YAML.parse(text);
   } catch (error) {
-    throw new ConfigError(`${source}: invalid YAML: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`, { cause: error });
+    throw new ConfigError(`${source}: invalid YAML: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`, {
+      cause: error,
+    });
   }
   return validateScenario(raw, source);
 }
@@ -131,11 +175,18 @@ export function validateScenario(raw: unknown, source = '<scenario>'): Scenario 
   const names = new Set(components.map((c) => c.name));
   for (const key of ['slowInstance', 'hungInstance', 'crashingInstance'] as const) {
     const fault = scenario[key];
-    if (fault && !names.has(fault.component)) throw new ConfigError(`${source}: ${key}.component: no component '${fault.component}' (have ${[...names].join(', ')})`);
+    if (fault && !names.has(fault.component))
+      throw new ConfigError(`${source}: ${key}.component: no component '${fault.component}' (have ${[...names].join(', ')})`);
   }
-  for (const [key, value] of [['rates', scenario.topology.rates], ['parallelism', scenario.topology.parallelism], ['selectivity', scenario.topology.selectivity], ['tupleBytes', scenario.topology.tupleBytes]] as const) {
+  for (const [key, value] of [
+    ['rates', scenario.topology.rates],
+    ['parallelism', scenario.topology.parallelism],
+    ['selectivity', scenario.topology.selectivity],
+    ['tupleBytes', scenario.topology.tupleBytes],
+  ] as const) {
     for (const name of Object.keys(value ?? {})) {
-      if (!names.has(name)) throw new ConfigError(`${source}: topology.${key}.${name}: no component '${name}' (have ${[...names].join(', ')})`);
+      if (!names.has(name))
+        throw new ConfigError(`${source}: topology.${key}.${name}: no component '${name}' (have ${[...names].join(', ')})`);
     }
   }
   return scenario;
@@ -151,7 +202,9 @@ export async function loadScenario(file: string): Promise<Scenario> {
   return parseScenario(text, file);
 }
 
-type Builtin = ReadonlyArray<Omit<ModelComponent, 'inputs'> & { readonly inputs: ReadonlyArray<{ from: string; fields?: boolean }>; readonly selectivity: number }>;
+type Builtin = ReadonlyArray<
+  Omit<ModelComponent, 'inputs'> & { readonly inputs: ReadonlyArray<{ from: string; fields?: boolean }>; readonly selectivity: number }
+>;
 
 /**
  * Word count: sentences are split into 10 words each (shuffle), words are counted (fields grouping
@@ -160,7 +213,15 @@ type Builtin = ReadonlyArray<Omit<ModelComponent, 'inputs'> & { readonly inputs:
 const WORD_COUNT: Builtin = [
   { name: 'sentence', kind: 'spout', parallelism: 1, serviceRate: 100_000, tupleBytes: 100, selectivity: 1, inputs: [] },
   { name: 'split', kind: 'bolt', parallelism: 1, serviceRate: 1000, tupleBytes: 100, selectivity: 10, inputs: [{ from: 'sentence' }] },
-  { name: 'count', kind: 'bolt', parallelism: 1, serviceRate: 5000, tupleBytes: 20, selectivity: 0, inputs: [{ from: 'split', fields: true }] },
+  {
+    name: 'count',
+    kind: 'bolt',
+    parallelism: 1,
+    serviceRate: 5000,
+    tupleBytes: 20,
+    selectivity: 0,
+    inputs: [{ from: 'split', fields: true }],
+  },
 ];
 
 /**
@@ -171,14 +232,37 @@ const DIAMOND: Builtin = [
   { name: 'source', kind: 'spout', parallelism: 1, serviceRate: 100_000, tupleBytes: 100, selectivity: 1, inputs: [] },
   { name: 'parse', kind: 'bolt', parallelism: 1, serviceRate: 2000, tupleBytes: 100, selectivity: 1, inputs: [{ from: 'source' }] },
   { name: 'enrich', kind: 'bolt', parallelism: 1, serviceRate: 800, tupleBytes: 100, selectivity: 1, inputs: [{ from: 'parse' }] },
-  { name: 'aggregate', kind: 'bolt', parallelism: 1, serviceRate: 1500, tupleBytes: 100, selectivity: 0.5, inputs: [{ from: 'parse', fields: true }] },
-  { name: 'join', kind: 'bolt', parallelism: 1, serviceRate: 1200, tupleBytes: 100, selectivity: 1, inputs: [{ from: 'enrich', fields: true }, { from: 'aggregate', fields: true }] },
+  {
+    name: 'aggregate',
+    kind: 'bolt',
+    parallelism: 1,
+    serviceRate: 1500,
+    tupleBytes: 100,
+    selectivity: 0.5,
+    inputs: [{ from: 'parse', fields: true }],
+  },
+  {
+    name: 'join',
+    kind: 'bolt',
+    parallelism: 1,
+    serviceRate: 1200,
+    tupleBytes: 100,
+    selectivity: 1,
+    inputs: [
+      { from: 'enrich', fields: true },
+      { from: 'aggregate', fields: true },
+    ],
+  },
   { name: 'sink', kind: 'bolt', parallelism: 1, serviceRate: 3000, tupleBytes: 100, selectivity: 0, inputs: [{ from: 'join' }] },
 ];
 
 function componentsOf(scenario: Scenario, source: string): ModelComponent[] {
   const t = scenario.topology;
-  const fields = (): ModelGrouping => ({ type: 'fields', zipfExponent: scenario.skew?.zipfExponent ?? 0, keys: scenario.skew?.keys ?? 10_000 });
+  const fields = (): ModelGrouping => ({
+    type: 'fields',
+    zipfExponent: scenario.skew?.zipfExponent ?? 0,
+    keys: scenario.skew?.keys ?? 10_000,
+  });
   let components: Array<ModelComponent & { selectivity: number }>;
   if (t.builtin) {
     const builtin = t.builtin === 'word-count' ? WORD_COUNT : DIAMOND;
@@ -206,7 +290,11 @@ function componentsOf(scenario: Scenario, source: string): ModelComponent[] {
             ? g === 'fields'
               ? fields()
               : { type: g }
-            : { type: 'fields', zipfExponent: g.zipfExponent ?? scenario.skew?.zipfExponent ?? 0, keys: g.keys ?? scenario.skew?.keys ?? 10_000 };
+            : {
+                type: 'fields',
+                zipfExponent: g.zipfExponent ?? scenario.skew?.zipfExponent ?? 0,
+                keys: g.keys ?? scenario.skew?.keys ?? 10_000,
+              };
         return { from: i.from, grouping, selectivity: 0 };
       }),
     }));
@@ -214,8 +302,10 @@ function componentsOf(scenario: Scenario, source: string): ModelComponent[] {
   const byName = new Map(components.map((c) => [c.name, c]));
   if (byName.size !== components.length) throw new ConfigError(`${source}: topology.components: component names must be unique`);
   components.forEach((c, k) => {
-    if (c.kind === 'spout' && c.inputs.length > 0) throw new ConfigError(`${source}: topology.components.${k}.inputs: a spout has no inputs`);
-    if (c.kind === 'bolt' && c.inputs.length === 0) throw new ConfigError(`${source}: topology.components.${k}.inputs: bolt '${c.name}' needs at least one input`);
+    if (c.kind === 'spout' && c.inputs.length > 0)
+      throw new ConfigError(`${source}: topology.components.${k}.inputs: a spout has no inputs`);
+    if (c.kind === 'bolt' && c.inputs.length === 0)
+      throw new ConfigError(`${source}: topology.components.${k}.inputs: bolt '${c.name}' needs at least one input`);
     c.inputs.forEach((i, j) => {
       if (!byName.has(i.from)) throw new ConfigError(`${source}: topology.components.${k}.inputs.${j}.from: no component '${i.from}'`);
     });
@@ -237,12 +327,26 @@ function loadOf(scenario: Scenario): LoadProfile {
   };
   switch (load.type) {
     case 'steps':
-      return { type: 'steps', rate: load.rate, steps: load.steps.map((s, k) => ({ at: s.at, rate: resolve(load.rate, s, `load.steps.${k}`) })) };
+      return {
+        type: 'steps',
+        rate: load.rate,
+        steps: load.steps.map((s, k) => ({ at: s.at, rate: resolve(load.rate, s, `load.steps.${k}`) })),
+      };
     case 'spikes':
-      return { type: 'spikes', rate: load.rate, spikes: load.spikes.map((s, k) => ({ at: s.at, duration: s.duration, rate: resolve(load.rate, s, `load.spikes.${k}`) })) };
+      return {
+        type: 'spikes',
+        rate: load.rate,
+        spikes: load.spikes.map((s, k) => ({ at: s.at, duration: s.duration, rate: resolve(load.rate, s, `load.spikes.${k}`) })),
+      };
     case 'square':
     case 'sine':
-      return { type: load.type, low: load.low, high: load.high, period: load.period, ...(load.start !== undefined ? { start: load.start } : {}) };
+      return {
+        type: load.type,
+        low: load.low,
+        high: load.high,
+        period: load.period,
+        ...(load.start !== undefined ? { start: load.start } : {}),
+      };
     case 'constant':
       return { type: 'constant', rate: load.rate };
   }

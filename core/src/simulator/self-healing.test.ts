@@ -8,7 +8,8 @@ import { loadScenario, validateScenario, type Scenario } from './scenario.js';
 const EXAMPLES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../examples/scenarios');
 const SEEDS = Array.from({ length: 20 }, (_, k) => k + 1);
 
-const actionsOf = (result: SimulationResult): Array<HealthActionRecord & { at: number }> => result.actionLog.flatMap((r) => r.actions.map((a) => ({ ...a, at: r.at })));
+const actionsOf = (result: SimulationResult): Array<HealthActionRecord & { at: number }> =>
+  result.actionLog.flatMap((r) => r.actions.map((a) => ({ ...a, at: r.at })));
 const changes = (result: SimulationResult) => actionsOf(result).filter((a) => a.type !== 'report');
 
 describe('the auto-restart policy in the simulator', () => {
@@ -18,7 +19,11 @@ describe('the auto-restart policy in the simulator', () => {
       const result = await simulate(scenario, { seed });
       const [restart, ...more] = changes(result);
       expect(more, `seed ${seed}`).toEqual([]);
-      expect(restart, `seed ${seed}`).toMatchObject({ type: 'restart', diagnosis: { type: 'stalled-instance', component: 'split' }, verdict: 'helped' });
+      expect(restart, `seed ${seed}`).toMatchObject({
+        type: 'restart',
+        diagnosis: { type: 'stalled-instance', component: 'split' },
+        verdict: 'helped',
+      });
       // Hung at 300 s; the stall must show in 2 rounds 30 s apart, and the first window to see it
       // needs the queue to have reached the watermark: at most 4 rounds.
       expect(restart!.at / 1000 - 300, `seed ${seed}`).toBeLessThanOrEqual(4 * 30);
@@ -41,7 +46,10 @@ describe('the auto-restart policy in the simulator', () => {
       expect(hung.length, `seed ${seed}`).toBeGreaterThan(0);
       expect(new Set(hung.map((d) => `${d.component} ${d.instances.join(',')}`)).size, `seed ${seed}`).toBe(1);
       expect(hung[0]!.component).toBe('split');
-      expect(diagnoses.filter((d) => d.type === 'stalled-instance'), `seed ${seed}`).toEqual([]);
+      expect(
+        diagnoses.filter((d) => d.type === 'stalled-instance'),
+        `seed ${seed}`,
+      ).toEqual([]);
       expect(result.metrics.regimes.find((r) => r.cause === 'hung-instance')!.converged, `seed ${seed}`).toBe(true);
       expect(result.metrics.finalLag).toBe(0);
     }
@@ -70,7 +78,12 @@ describe('the auto-restart policy in the simulator', () => {
     for (const seed of SEEDS) {
       const result = await simulate(scenario, { seed });
       expect(changes(result), `seed ${seed}`).toEqual([
-        expect.objectContaining({ type: 'restart', diagnosis: { type: 'crash-loop', component: 'count' }, verdict: 'helped', observedEffect: expect.objectContaining({ restarts: 0 }) }),
+        expect.objectContaining({
+          type: 'restart',
+          diagnosis: { type: 'crash-loop', component: 'count' },
+          verdict: 'helped',
+          observedEffect: expect.objectContaining({ restarts: 0 }),
+        }),
       ]);
     }
   });
@@ -98,7 +111,11 @@ describe('the throughput-SLO policy in the simulator', () => {
     const [action, ...more] = changes(result);
     expect(more).toEqual([]);
     // 4,000 sentences/s at 85 %: sentence (1,000/s each) 5, split (2,000/s) 3, count (50,000 words/s at 5,000) 10.
-    expect(action).toMatchObject({ type: 'scale-up', parameters: { parallelism: { sentence: 5, split: 3, count: 10 } }, verdict: 'helped' });
+    expect(action).toMatchObject({
+      type: 'scale-up',
+      parameters: { parallelism: { sentence: 5, split: 3, count: 10 } },
+      verdict: 'helped',
+    });
     expect(action!.observedEffect!.throughput).toBeGreaterThanOrEqual(4000);
   });
 

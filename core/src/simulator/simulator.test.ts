@@ -17,8 +17,22 @@ function spec(overrides: Partial<ModelSpec> = {}): ModelSpec {
     topologyName: 'word-count',
     components: [
       { name: 'sentence', kind: 'spout', parallelism: 1, serviceRate: 100_000, tupleBytes: 100, inputs: [] },
-      { name: 'split', kind: 'bolt', parallelism: 2, serviceRate: 1000, tupleBytes: 100, inputs: [{ from: 'sentence', grouping: { type: 'shuffle' }, selectivity: 1 }] },
-      { name: 'count', kind: 'bolt', parallelism: 3, serviceRate: 5000, tupleBytes: 20, inputs: [{ from: 'split', grouping: { type: 'fields', zipfExponent: 1.1, keys: 1000 }, selectivity: 10 }] },
+      {
+        name: 'split',
+        kind: 'bolt',
+        parallelism: 2,
+        serviceRate: 1000,
+        tupleBytes: 100,
+        inputs: [{ from: 'sentence', grouping: { type: 'shuffle' }, selectivity: 1 }],
+      },
+      {
+        name: 'count',
+        kind: 'bolt',
+        parallelism: 3,
+        serviceRate: 5000,
+        tupleBytes: 20,
+        inputs: [{ from: 'split', grouping: { type: 'fields', zipfExponent: 1.1, keys: 1000 }, selectivity: 10 }],
+      },
     ],
     load: { type: 'steps', rate: 1000, steps: [{ at: 60, rate: 3000 }] },
     catchUp: 2,
@@ -69,8 +83,12 @@ describe('the topology model', () => {
 
   it('pauses every spout while any queue is above the high watermark, until it drains below the low one', () => {
     // One split instance takes 1,000 sentences/s; 500 arrive, then 3,000 from t = 60 s.
-    const components = spec().components.map((c) => (c.name === 'count' ? { ...c, serviceRate: 1e6 } : c.name === 'split' ? { ...c, parallelism: 1 } : c));
-    const model = new TopologyModel(spec({ arrivals: 'fluid', components, load: { type: 'steps', rate: 500, steps: [{ at: 60, rate: 3000 }] } }));
+    const components = spec().components.map((c) =>
+      c.name === 'count' ? { ...c, serviceRate: 1e6 } : c.name === 'split' ? { ...c, parallelism: 1 } : c,
+    );
+    const model = new TopologyModel(
+      spec({ arrivals: 'fluid', components, load: { type: 'steps', rate: 500, steps: [{ at: 60, rate: 3000 }] } }),
+    );
     let pausedSeen = false;
     let resumedAfterPause = false;
     let emittedWhilePaused = 0;
@@ -79,7 +97,10 @@ describe('the topology model', () => {
       const before = model.accounting().processed.sentence!;
       model.advanceTo(t);
       if (wasPaused) emittedWhilePaused += model.accounting().processed.sentence! - before;
-      const queues = model.instances().filter((i) => i.component === 'split').map((i) => i.queueBytes);
+      const queues = model
+        .instances()
+        .filter((i) => i.component === 'split')
+        .map((i) => i.queueBytes);
       if (Math.max(...queues) > 1024 * 1024) {
         expect(model.isPaused()).toBe(true);
         pausedSeen = true;
@@ -118,7 +139,8 @@ describe('simulate', () => {
 
   it('tells spouts catching up on a backlog from more load when they report the backlog, and overshoots when they do not', async () => {
     const scenario = await loadScenario(path.join(EXAMPLES, 'word-count-step-x4.yaml'));
-    const run = (reportsBacklog: boolean) => simulate(validateScenario({ ...scenario, noise: { cv: 0 }, source: { ...scenario.source, reportsBacklog } }), { seed: 1 });
+    const run = (reportsBacklog: boolean) =>
+      simulate(validateScenario({ ...scenario, noise: { cv: 0 }, source: { ...scenario.source, reportsBacklog } }), { seed: 1 });
     const reported = (await run(true)).metrics;
     const step = reported.regimes.find((r) => r.at === 600)!;
     expect(step).toMatchObject({ converged: true, overProvisioning: 0, withinOneOfOptimum: true, underProvisioned: [] });
@@ -166,13 +188,27 @@ describe('simulate', () => {
   });
 
   it('names the key of an invalid scenario', () => {
-    expect(() => parseScenario('name: x\ntopology: { builtin: word-count }\nload: { type: constant, rate: -1 }\nduration: 10\n', 's.yaml')).toThrow(/^s\.yaml: load\.rate: /);
-    expect(() => parseScenario('name: x\ntopology: { builtin: word-count, rate: {} }\nload: { type: constant, rate: 1 }\nduration: 10\n', 's.yaml')).toThrow(ConfigError);
-    expect(() => parseScenario('name: x\ntopology: { builtin: word-count, rate: {} }\nload: { type: constant, rate: 1 }\nduration: 10\n', 's.yaml')).toThrow('s.yaml: topology.rate: unknown key');
-    expect(() => parseScenario('name: x\ntopology: { builtin: word-count }\nload: { type: steps, rate: 1, steps: [{ at: 5 }] }\nduration: 10\n', 's.yaml')).toThrow("s.yaml: load.steps.0: give either 'rate' or 'factor'");
-    expect(() => parseScenario('name: x\ntopology: { builtin: word-count }\nload: { type: constant, rate: 1 }\nduration: 10\nslowInstance: { component: nope, factor: 3 }\n', 's.yaml')).toThrow(
-      "s.yaml: slowInstance.component: no component 'nope'",
-    );
+    expect(() =>
+      parseScenario('name: x\ntopology: { builtin: word-count }\nload: { type: constant, rate: -1 }\nduration: 10\n', 's.yaml'),
+    ).toThrow(/^s\.yaml: load\.rate: /);
+    expect(() =>
+      parseScenario('name: x\ntopology: { builtin: word-count, rate: {} }\nload: { type: constant, rate: 1 }\nduration: 10\n', 's.yaml'),
+    ).toThrow(ConfigError);
+    expect(() =>
+      parseScenario('name: x\ntopology: { builtin: word-count, rate: {} }\nload: { type: constant, rate: 1 }\nduration: 10\n', 's.yaml'),
+    ).toThrow('s.yaml: topology.rate: unknown key');
+    expect(() =>
+      parseScenario(
+        'name: x\ntopology: { builtin: word-count }\nload: { type: steps, rate: 1, steps: [{ at: 5 }] }\nduration: 10\n',
+        's.yaml',
+      ),
+    ).toThrow("s.yaml: load.steps.0: give either 'rate' or 'factor'");
+    expect(() =>
+      parseScenario(
+        'name: x\ntopology: { builtin: word-count }\nload: { type: constant, rate: 1 }\nduration: 10\nslowInstance: { component: nope, factor: 3 }\n',
+        's.yaml',
+      ),
+    ).toThrow("s.yaml: slowInstance.component: no component 'nope'");
   });
 });
 
@@ -180,7 +216,12 @@ describe('ardea simulate', () => {
   async function run(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
     let stdout = '';
     let stderr = '';
-    const io: CliIo = { stdout: { write: (c: string) => (stdout += c) }, stderr: { write: (c: string) => (stderr += c) }, env: {}, cwd: EXAMPLES };
+    const io: CliIo = {
+      stdout: { write: (c: string) => (stdout += c) },
+      stderr: { write: (c: string) => (stderr += c) },
+      env: {},
+      cwd: EXAMPLES,
+    };
     return { code: await runCli(argv, io), stdout, stderr };
   }
 
@@ -199,7 +240,11 @@ describe('ardea simulate', () => {
     const second = await run('simulate', 'word-count-step-x4.yaml', '--seed', '5', '--json');
     expect(first.code).toBe(EXIT_OK);
     expect(second.stdout).toBe(first.stdout);
-    const parsed = JSON.parse(first.stdout) as { scenario: string; policy: string; runs: Array<{ seed: number; metrics: { actions: number }; actionLog: unknown[] }> };
+    const parsed = JSON.parse(first.stdout) as {
+      scenario: string;
+      policy: string;
+      runs: Array<{ seed: number; metrics: { actions: number }; actionLog: unknown[] }>;
+    };
     expect(parsed).toMatchObject({ scenario: 'word-count-step-x4', policy: 'dynamic-resource-provisioning' });
     expect(parsed.runs.map((r) => r.seed)).toEqual([5]);
     expect(parsed.runs[0]!.metrics.actions).toBeGreaterThan(0);
@@ -208,10 +253,15 @@ describe('ardea simulate', () => {
   it('fails with one line for an unknown policy or a bad scenario', async () => {
     const unknown = await run('simulate', 'word-count-step-x4.yaml', '--policy', 'flink-autoscaler');
     expect(unknown.code).toBe(EXIT_FAILURE);
-    expect(unknown.stderr).toBe("ardea: unknown policy 'flink-autoscaler'; registered: auto-restart, ds2, dynamic-resource-provisioning, heron-dhalion, throughput-slo\n");
+    expect(unknown.stderr).toBe(
+      "ardea: unknown policy 'flink-autoscaler'; registered: auto-restart, ds2, dynamic-resource-provisioning, heron-dhalion, throughput-slo\n",
+    );
     const dir = mkdtempSync(path.join(os.tmpdir(), 'ardea-sim-'));
     try {
-      writeFileSync(path.join(dir, 'bad.yaml'), 'name: bad\ntopology: { builtin: word-count }\nload: { type: constant, rate: 10 }\nduration: 60\nnoise: { cv: 9 }\n');
+      writeFileSync(
+        path.join(dir, 'bad.yaml'),
+        'name: bad\ntopology: { builtin: word-count }\nload: { type: constant, rate: 10 }\nduration: 60\nnoise: { cv: 9 }\n',
+      );
       const bad = await run('simulate', path.join(dir, 'bad.yaml'));
       expect(bad.code).toBe(EXIT_FAILURE);
       expect(bad.stderr).toMatch(new RegExp(`^ardea: ${path.join(dir, 'bad.yaml').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: noise\\.cv: `));
@@ -225,8 +275,22 @@ describe('the analytic optimum', () => {
   it('sizes load read with all grouping per instance: it reaches every instance in full', () => {
     const components: ModelSpec['components'] = [
       { name: 'source', kind: 'spout', parallelism: 1, serviceRate: 100_000, tupleBytes: 100, inputs: [] },
-      { name: 'parse', kind: 'bolt', parallelism: 1, serviceRate: 1000, tupleBytes: 100, inputs: [{ from: 'source', grouping: { type: 'shuffle' }, selectivity: 1 }] },
-      { name: 'cache', kind: 'bolt', parallelism: 3, serviceRate: 1000, tupleBytes: 100, inputs: [{ from: 'source', grouping: { type: 'all' }, selectivity: 0.1 }] },
+      {
+        name: 'parse',
+        kind: 'bolt',
+        parallelism: 1,
+        serviceRate: 1000,
+        tupleBytes: 100,
+        inputs: [{ from: 'source', grouping: { type: 'shuffle' }, selectivity: 1 }],
+      },
+      {
+        name: 'cache',
+        kind: 'bolt',
+        parallelism: 3,
+        serviceRate: 1000,
+        tupleBytes: 100,
+        inputs: [{ from: 'source', grouping: { type: 'all' }, selectivity: 0.1 }],
+      },
     ];
     const optimum = optimumAt({ components }, 2000, 1);
     expect(optimum.atFullUtilization).toEqual({ parse: 2, cache: 1 });

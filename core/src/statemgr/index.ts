@@ -8,7 +8,14 @@ import { StateManager } from '../spi/state-manager.js';
 import { LocalFsStateManager } from './local-fs-state-manager.js';
 
 export * from './local-fs-state-manager.js';
-export { currentProcessOwner, ownerLiveness, processOwnerOf, ProcessOwnerSchema, type OwnerLiveness, type ProcessOwner } from './process-owner.js';
+export {
+  currentProcessOwner,
+  ownerLiveness,
+  processOwnerOf,
+  ProcessOwnerSchema,
+  type OwnerLiveness,
+  type ProcessOwner,
+} from './process-owner.js';
 
 export const LocalFsStateManagerConfigSchema = z
   .object({
@@ -34,7 +41,11 @@ export const localFsStateManagerPlugin = definePlugin({
         .toDynamicValue(
           (resolution) =>
             new LocalFsStateManager(
-              { rootPath, repairRoot: isUnder(rootPath, context.home), ...(config.pollIntervalMs !== undefined ? { pollIntervalMs: config.pollIntervalMs } : {}) },
+              {
+                rootPath,
+                repairRoot: isUnder(rootPath, context.home),
+                ...(config.pollIntervalMs !== undefined ? { pollIntervalMs: config.pollIntervalMs } : {}),
+              },
               resolution.get<Logger>(Logger),
             ),
         )

@@ -51,7 +51,9 @@ describe('LocalFsStateManager on the local filesystem', () => {
 
   /** A process that runs until killed, to own files whose owner must be alive. */
   const liveProcess = async (): Promise<ChildProcess & { pid: number }> => {
-    const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000); console.log("up")'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000); console.log("up")'], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     children.push(child);
     await new Promise<void>((resolve, reject) => {
       child.stdout!.once('data', () => resolve());
@@ -74,13 +76,31 @@ describe('LocalFsStateManager on the local filesystem', () => {
   };
 
   const nodeText = (kind: string, topology: string, value: unknown, ephemeralOwner?: object) =>
-    JSON.stringify({ format: 'ardea.state/1', kind, topology, writtenAt: new Date().toISOString(), ...(ephemeralOwner ? { ephemeralOwner } : {}), value });
+    JSON.stringify({
+      format: 'ardea.state/1',
+      kind,
+      topology,
+      writtenAt: new Date().toISOString(),
+      ...(ephemeralOwner ? { ephemeralOwner } : {}),
+      value,
+    });
 
   describe('layout and files', () => {
     it('creates the directory layout on start and stores one JSON file per node', async () => {
       const sm = await open(path.join(root, 'nested', 'store'));
       const store = path.join(root, 'nested', 'store');
-      for (const directory of ['topologies', 'packingplans', 'pplans', 'executionstate', 'tmanagers', 'schedulers', 'metricscaches', 'statefulcheckpoints', 'healthlogs', 'locks']) {
+      for (const directory of [
+        'topologies',
+        'packingplans',
+        'pplans',
+        'executionstate',
+        'tmanagers',
+        'schedulers',
+        'metricscaches',
+        'statefulcheckpoints',
+        'healthlogs',
+        'locks',
+      ]) {
         expect(existsSync(path.join(store, directory))).toBe(true);
       }
       const value = sampleStateRecord('executionState', 'word-count');
@@ -154,7 +174,13 @@ describe('LocalFsStateManager on the local filesystem', () => {
 
   describe('crash consistency', () => {
     const journal = (id: string, writes: object[]) =>
-      JSON.stringify({ format: 'ardea.journal/1', id, writtenAt: new Date().toISOString(), owner: { host: os.hostname(), pid: 999_999 }, writes });
+      JSON.stringify({
+        format: 'ardea.journal/1',
+        id,
+        writtenAt: new Date().toISOString(),
+        owner: { host: os.hostname(), pid: 999_999 },
+        writes,
+      });
 
     it('completes a transaction journal left by a crashed writer on start', async () => {
       const topology = 'crashed';
@@ -194,7 +220,11 @@ describe('LocalFsStateManager on the local filesystem', () => {
       await writeFile(
         path.join(root, '.journal', '000000000000003-999999-dddd.json'),
         journal('000000000000003-999999-dddd', [
-          { op: 'set', node: `pplans/${topology}`, content: nodeText('physicalPlan', topology, sampleStateRecord('physicalPlan', topology, 1)) },
+          {
+            op: 'set',
+            node: `pplans/${topology}`,
+            content: nodeText('physicalPlan', topology, sampleStateRecord('physicalPlan', topology, 1)),
+          },
         ]),
       );
       await sm.set('physicalPlan', topology, sampleStateRecord('physicalPlan', topology, 2));
@@ -227,11 +257,27 @@ describe('LocalFsStateManager on the local filesystem', () => {
       const sm = await open();
       const file = path.join(root, 'tmanagers', 'orphan');
       const pid = await deadPid();
-      await writeFile(file, nodeText('topologyMaster', 'orphan', sampleStateRecord('topologyMaster', 'orphan'), { ...currentProcessOwner(), pid, startTime: 1, session: 's' }));
+      await writeFile(
+        file,
+        nodeText('topologyMaster', 'orphan', sampleStateRecord('topologyMaster', 'orphan'), {
+          ...currentProcessOwner(),
+          pid,
+          startTime: 1,
+          session: 's',
+        }),
+      );
       expect(await sm.list('topologyMaster')).toEqual([]);
       await vi.waitFor(() => expect(existsSync(file)).toBe(false), { timeout: 3000, interval: 10 });
 
-      await writeFile(file, nodeText('topologyMaster', 'orphan', sampleStateRecord('topologyMaster', 'orphan'), { ...currentProcessOwner(), pid, startTime: 1, session: 's' }));
+      await writeFile(
+        file,
+        nodeText('topologyMaster', 'orphan', sampleStateRecord('topologyMaster', 'orphan'), {
+          ...currentProcessOwner(),
+          pid,
+          startTime: 1,
+          session: 's',
+        }),
+      );
       expect(await sm.get('topologyMaster', 'orphan')).toBeUndefined();
       await vi.waitFor(() => expect(existsSync(file)).toBe(false), { timeout: 3000, interval: 10 });
       await sm.create('topologyMaster', 'orphan', sampleStateRecord('topologyMaster', 'orphan', 2), { ephemeral: true });
@@ -240,7 +286,10 @@ describe('LocalFsStateManager on the local filesystem', () => {
     it('treats a reused pid (same pid, different start time) as a dead owner', async () => {
       const sm = await open();
       const owner = { ...ownerOf(process.pid), startTime: ownerOf(process.pid).startTime + 1 };
-      await writeFile(path.join(root, 'metricscaches', 'reused'), nodeText('metricsCache', 'reused', sampleStateRecord('metricsCache', 'reused'), owner));
+      await writeFile(
+        path.join(root, 'metricscaches', 'reused'),
+        nodeText('metricsCache', 'reused', sampleStateRecord('metricsCache', 'reused'), owner),
+      );
       expect(await sm.get('metricsCache', 'reused')).toBeUndefined();
     });
 
@@ -263,7 +312,10 @@ describe('LocalFsStateManager on the local filesystem', () => {
     it('keeps the node of a process on another host', async () => {
       const sm = await open();
       const value = sampleStateRecord('scheduler', 'remote');
-      await writeFile(path.join(root, 'schedulers', 'remote'), nodeText('scheduler', 'remote', value, { host: `not-${os.hostname()}`, pid: 1, session: 's' }));
+      await writeFile(
+        path.join(root, 'schedulers', 'remote'),
+        nodeText('scheduler', 'remote', value, { host: `not-${os.hostname()}`, pid: 1, session: 's' }),
+      );
       expect(await sm.get('scheduler', 'remote')).toEqual(value);
     });
 
@@ -281,7 +333,8 @@ describe('LocalFsStateManager on the local filesystem', () => {
   });
 
   describe('locks and the write mutex', () => {
-    const lockText = (owner: object) => JSON.stringify({ ...owner, token: 'foreign', acquiredAt: '2024-01-01T00:00:00.000Z', purpose: 'test' });
+    const lockText = (owner: object) =>
+      JSON.stringify({ ...owner, token: 'foreign', acquiredAt: '2024-01-01T00:00:00.000Z', purpose: 'test' });
 
     it('takes over a lock whose holder died', async () => {
       const sm = await open();
@@ -347,7 +400,14 @@ describe('LocalFsStateManager on the local filesystem', () => {
       const child = await liveProcess();
       await writeFile(path.join(root, '.txn.lock'), lockText(ownerOf(child.pid)));
       const file = path.join(root, 'tmanagers', 'orphan');
-      await writeFile(file, nodeText('topologyMaster', 'orphan', sampleStateRecord('topologyMaster', 'orphan'), { ...currentProcessOwner(), pid: await deadPid(), session: 's' }));
+      await writeFile(
+        file,
+        nodeText('topologyMaster', 'orphan', sampleStateRecord('topologyMaster', 'orphan'), {
+          ...currentProcessOwner(),
+          pid: await deadPid(),
+          session: 's',
+        }),
+      );
       const started = Date.now();
       expect(await sm.get('topologyMaster', 'orphan')).toBeUndefined();
       expect(Date.now() - started).toBeLessThan(300);
@@ -399,7 +459,11 @@ describe('LocalFsStateManager on the local filesystem', () => {
             { op: 'create', kind: 'packingPlan', topology, value: sampleStateRecord('packingPlan', topology, variant) },
             { op: 'create', kind: 'executionState', topology, value: sampleStateRecord('executionState', topology, variant) },
           ]);
-        const results = await Promise.allSettled([submit(clients[0]!, 0), submit(clients[1]!, 1), clients[2]!.create('packingPlan', topology, sampleStateRecord('packingPlan', topology, 2))]);
+        const results = await Promise.allSettled([
+          submit(clients[0]!, 0),
+          submit(clients[1]!, 1),
+          clients[2]!.create('packingPlan', topology, sampleStateRecord('packingPlan', topology, 2)),
+        ]);
         const won = results.findIndex((result) => result.status === 'fulfilled');
         expect(results.filter((result) => result.status === 'fulfilled')).toHaveLength(1);
         // Whoever won, every node holds that winner's value: no mix of two submissions.
@@ -434,7 +498,11 @@ describe('LocalFsStateManager on the local filesystem', () => {
         await sm.start();
         ${body}
       `;
-      const child = spawn(process.execPath, ['--input-type=module', '-e', script, built('statemgr/index.js'), built('logging/index.js'), root], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(
+        process.execPath,
+        ['--input-type=module', '-e', script, built('statemgr/index.js'), built('logging/index.js'), root],
+        { stdio: ['ignore', 'pipe', 'pipe'] },
+      );
       children.push(child);
       const lines: string[] = [];
       let stderr = '';
@@ -450,7 +518,9 @@ describe('LocalFsStateManager on the local filesystem', () => {
         }
       });
       return new Promise<string[]>((resolve, reject) =>
-        child.once('exit', (code, signal) => (code === 0 || signal === 'SIGKILL' ? resolve(lines) : reject(new Error(`child failed (${code}): ${stderr}`)))),
+        child.once('exit', (code, signal) =>
+          code === 0 || signal === 'SIGKILL' ? resolve(lines) : reject(new Error(`child failed (${code}): ${stderr}`)),
+        ),
       );
     };
 
@@ -487,7 +557,9 @@ describe('LocalFsStateManager on the local filesystem', () => {
           },
         );
         const sm = await open();
-        const variants = await Promise.all(kinds.map(async (kind) => ((await sm.get(kind, 'killed-mid')) as unknown as { variant: number }).variant));
+        const variants = await Promise.all(
+          kinds.map(async (kind) => ((await sm.get(kind, 'killed-mid')) as unknown as { variant: number }).variant),
+        );
         expect(new Set(variants).size, `variants after the kill: ${variants.join(', ')}`).toBe(1);
         expect(await readdir(path.join(root, '.journal'))).toEqual([]);
       }
@@ -574,7 +646,13 @@ describe('LocalFsStateManager on the local filesystem', () => {
 
     it('leaves a configured root outside ARDEA_HOME as it is, with one warning, and keeps its content private', async () => {
       const warnings: string[] = [];
-      const recording: Logger = { debug() {}, info() {}, error() {}, warn: (message: string) => void warnings.push(message), child: () => recording };
+      const recording: Logger = {
+        debug() {},
+        info() {},
+        error() {},
+        warn: (message: string) => void warnings.push(message),
+        child: () => recording,
+      };
       await chmod(root, 0o755);
       for (let i = 0; i < 2; i++) {
         const manager = new LocalFsStateManager({ rootPath: root, pollIntervalMs: 50, repairRoot: false }, recording);

@@ -19,14 +19,7 @@ import {
   type StateWatch,
   type WriteOptions,
 } from '../spi/state-manager.js';
-import {
-  acquireOwnedFile,
-  createExclusive,
-  ownedFileRecord,
-  releaseOwnedFile,
-  temporarySibling,
-  type Holder,
-} from './owned-file.js';
+import { acquireOwnedFile, createExclusive, ownedFileRecord, releaseOwnedFile, temporarySibling, type Holder } from './owned-file.js';
 import { currentProcessOwner, describeOwner, ownerLiveness, ProcessOwnerSchema, type ProcessOwner } from './process-owner.js';
 
 export interface LocalFsStateManagerOptions {
@@ -279,7 +272,9 @@ export class LocalFsStateManager implements StateManager {
 
   async transaction(operations: readonly StateOperation[]): Promise<void> {
     await this.track(async () => {
-      const preconditions = operations.filter((operation) => operation.op === 'check').map((check) => ({ ...check, file: this.nodeFile(check.kind, check.topology) }));
+      const preconditions = operations
+        .filter((operation) => operation.op === 'check')
+        .map((check) => ({ ...check, file: this.nodeFile(check.kind, check.topology) }));
       const checked = operations
         .filter((operation) => operation.op !== 'check')
         .map((operation) => {
@@ -403,9 +398,12 @@ export class LocalFsStateManager implements StateManager {
         });
       } catch (error) {
         if (this.closeController.signal.aborted) {
-          throw new StateManagerError(`the state manager at ${this.root} was closed while waiting for the ${name} lock of topology '${topology}'`, {
-            cause: error,
-          });
+          throw new StateManagerError(
+            `the state manager at ${this.root} was closed while waiting for the ${name} lock of topology '${topology}'`,
+            {
+              cause: error,
+            },
+          );
         }
         throw failure(`cannot take the ${name} lock of topology '${topology}' (${file})`, error);
       }
@@ -595,7 +593,9 @@ export class LocalFsStateManager implements StateManager {
       throw new StateManagerError(`transaction journal ${file} is not valid JSON; restore or remove it by hand`, { cause: error });
     }
     if (!parsed.success) {
-      throw new StateManagerError(`transaction journal ${file} is malformed (${formatSchemaIssue(parsed.error)}); restore or remove it by hand`);
+      throw new StateManagerError(
+        `transaction journal ${file} is malformed (${formatSchemaIssue(parsed.error)}); restore or remove it by hand`,
+      );
     }
     for (const write of parsed.data.writes) {
       this.journalNodeFile(write.node, file);
@@ -783,7 +783,10 @@ function parseNode(raw: string, file: string): StoredNode {
   try {
     json = JSON.parse(raw);
   } catch (error) {
-    throw new StateManagerError(`state file ${file} is corrupt: it is not valid JSON; restore or remove it`, { cause: error, code: 'statemgr.corrupt' });
+    throw new StateManagerError(`state file ${file} is corrupt: it is not valid JSON; restore or remove it`, {
+      cause: error,
+      code: 'statemgr.corrupt',
+    });
   }
   const parsed = NodeFileSchema.safeParse(json);
   if (!parsed.success || parsed.data.value === undefined) {

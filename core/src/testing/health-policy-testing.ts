@@ -7,7 +7,14 @@ import { createHealthContainer } from '../healthmgr/health-module.js';
 import { Logger, SilentLogger } from '../logging/index.js';
 import type { HealthRound } from '../model/runtime-state.js';
 import type { TopologyDefinition } from '../model/topology.js';
-import { type HealthPolicy, type Measurement, METRIC, type Sensor, streamEmitRateMetric, type TopologyActuator } from '../spi/health-policy.js';
+import {
+  type HealthPolicy,
+  type Measurement,
+  METRIC,
+  type Sensor,
+  streamEmitRateMetric,
+  type TopologyActuator,
+} from '../spi/health-policy.js';
 import { StateManager } from '../spi/state-manager.js';
 import { InMemoryStateManager } from './in-memory-state-manager.js';
 
@@ -29,7 +36,9 @@ export class RecordingActuator implements TopologyActuator {
     this.calls.push({ restart: containerId });
   }
 
-  async setRuntimeConfig(changes: ReadonlyArray<{ readonly component: string; readonly key: string; readonly value: unknown }>): Promise<void> {
+  async setRuntimeConfig(
+    changes: ReadonlyArray<{ readonly component: string; readonly key: string; readonly value: unknown }>,
+  ): Promise<void> {
     this.calls.push({ runtimeConfig: changes.map((c) => ({ ...c })) });
   }
 }
@@ -65,18 +74,33 @@ export interface RecordedInstance {
  * A metrics window as the built-in sensor reports it. Instances are named as the engine names them,
  * `container_<c>_<component>_<task>`; `pausedFraction` gives each spout component's paused share.
  */
-export function recordedWindow(instances: Readonly<Record<string, RecordedInstance>>, pausedFraction: Readonly<Record<string, number>> = {}): Measurement[] {
+export function recordedWindow(
+  instances: Readonly<Record<string, RecordedInstance>>,
+  pausedFraction: Readonly<Record<string, number>> = {},
+): Measurement[] {
   const measurements: Measurement[] = [];
   for (const [instance, values] of Object.entries(instances)) {
     const parts = instance.split('_');
-    if (parts.length !== 4 || parts[0] !== 'container') throw new Error(`instance '${instance}' is not named container_<c>_<component>_<task>`);
+    if (parts.length !== 4 || parts[0] !== 'container')
+      throw new Error(`instance '${instance}' is not named container_<c>_<component>_<task>`);
     const component = parts[2]!;
-    for (const metric of [METRIC.executeRate, METRIC.emitRate, METRIC.busyFraction, METRIC.backpressureMs, METRIC.pendingBytes, METRIC.restarts, METRIC.hungRestarts, METRIC.memoryRestarts] as const) {
+    for (const metric of [
+      METRIC.executeRate,
+      METRIC.emitRate,
+      METRIC.busyFraction,
+      METRIC.backpressureMs,
+      METRIC.pendingBytes,
+      METRIC.restarts,
+      METRIC.hungRestarts,
+      METRIC.memoryRestarts,
+    ] as const) {
       measurements.push({ component, instance, metric, timestamp: 0, value: values[metric] ?? 0 });
     }
-    for (const [stream, value] of Object.entries(values.emitRateByStream ?? {})) measurements.push({ component, instance, metric: streamEmitRateMetric(stream), timestamp: 0, value });
+    for (const [stream, value] of Object.entries(values.emitRateByStream ?? {}))
+      measurements.push({ component, instance, metric: streamEmitRateMetric(stream), timestamp: 0, value });
   }
-  for (const [component, value] of Object.entries(pausedFraction)) measurements.push({ component, metric: METRIC.pausedFraction, timestamp: 0, value });
+  for (const [component, value] of Object.entries(pausedFraction))
+    measurements.push({ component, metric: METRIC.pausedFraction, timestamp: 0, value });
   return measurements;
 }
 
@@ -122,7 +146,11 @@ export interface HealthPoliciesUnderTest {
 export async function healthPoliciesForTest(options: HealthPoliciesForTestOptions): Promise<HealthPoliciesUnderTest> {
   let deployment = options.deployment;
   if (!deployment) {
-    const config = loadClusterConfig({ cluster: 'local', home: path.join(os.tmpdir(), 'ardea-health-policy-test'), overrides: options.properties ?? [] });
+    const config = loadClusterConfig({
+      cluster: 'local',
+      home: path.join(os.tmpdir(), 'ardea-health-policy-test'),
+      overrides: options.properties ?? [],
+    });
     const state = new InMemoryStateManager();
     await state.start();
     deployment = new Container({ defaultScope: 'Singleton' });

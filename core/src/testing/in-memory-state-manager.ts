@@ -170,9 +170,11 @@ export class InMemoryStateManager implements StateManager {
         present.set(key, false);
         continue;
       }
-      if (operation.op !== 'create' && operation.op !== 'set') throw new StateManagerError(`unknown state operation ${JSON.stringify((operation as { op: unknown }).op)}`);
+      if (operation.op !== 'create' && operation.op !== 'set')
+        throw new StateManagerError(`unknown state operation ${JSON.stringify((operation as { op: unknown }).op)}`);
       const node = this.node(operation.kind, operation.topology, operation.value, {});
-      if (operation.op === 'create' && (present.get(key) ?? this.store.nodes.has(key))) throw this.conflict(operation.kind, operation.topology, 'the transaction');
+      if (operation.op === 'create' && (present.get(key) ?? this.store.nodes.has(key)))
+        throw this.conflict(operation.kind, operation.topology, 'the transaction');
       writes.push([key, node]);
       present.set(key, true);
     }
@@ -212,9 +214,12 @@ export class InMemoryStateManager implements StateManager {
       if (!holder) break;
       const left = options.timeoutMs - (Date.now() - started);
       if (left <= 0) {
-        throw new LockTimeoutError(`the ${name} lock of topology '${topology}' is held by ${holder.name} and was not released within ${Date.now() - started} ms`, {
-          code: 'statemgr.lock-timeout',
-        });
+        throw new LockTimeoutError(
+          `the ${name} lock of topology '${topology}' is held by ${holder.name} and was not released within ${Date.now() - started} ms`,
+          {
+            code: 'statemgr.lock-timeout',
+          },
+        );
       }
       await this.untilLockReleased(left);
       this.assertOpen();

@@ -165,7 +165,8 @@ export function expectInPlace(before: PackingPlan, after: PackingPlan, untouched
   const now = placements(after);
   for (const instance of allInstances(before)) {
     const moved = now.get(instance.taskId);
-    if (untouched.includes(instance.component)) expect(moved, `task ${instance.taskId} of untouched '${instance.component}' is gone`).toBeDefined();
+    if (untouched.includes(instance.component))
+      expect(moved, `task ${instance.taskId} of untouched '${instance.component}' is gone`).toBeDefined();
     if (!moved) continue;
     expect(
       { component: moved.component, componentIndex: moved.componentIndex, containerId: moved.containerId },
@@ -184,7 +185,11 @@ function newInstances(before: PackingPlan, after: PackingPlan): Array<InstancePl
 }
 
 /** A running plan laid out by hand: one list of component names per container, at the given ids. */
-function handMadePlan(topology: TopologyDefinition, settings: PackingSettings, layout: ReadonlyArray<readonly [number, readonly string[]]>): PackingPlan {
+function handMadePlan(
+  topology: TopologyDefinition,
+  settings: PackingSettings,
+  layout: ReadonlyArray<readonly [number, readonly string[]]>,
+): PackingPlan {
   const padding = containerPadding(applyPackingHints(settings, topology.packing));
   const byName = new Map(topology.components.map((c) => [c.name, c]));
   const nextIndex = new Map<string, number>();
@@ -193,7 +198,12 @@ function handMadePlan(topology: TopologyDefinition, settings: PackingSettings, l
     const instances = names.map((component): InstancePlan => {
       const componentIndex = nextIndex.get(component) ?? 0;
       nextIndex.set(component, componentIndex + 1);
-      return { component, taskId: taskId++, componentIndex, resources: withDefaults(byName.get(component)!.resources, settings.instanceDefaults) };
+      return {
+        component,
+        taskId: taskId++,
+        componentIndex,
+        resources: withDefaults(byName.get(component)!.resources, settings.instanceDefaults),
+      };
     });
     return { id, instances, required: addResources(sumOf(instances), padding) };
   });

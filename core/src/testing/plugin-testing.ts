@@ -46,11 +46,20 @@ export async function loadPluginForTest<Schema extends z.ZodType>(
 ): Promise<PluginUnderTest<Schema>> {
   const parsed = descriptor.configSchema.safeParse(config);
   if (!parsed.success) {
-    throw configErrorFromSchema(parsed.error as z.ZodError, { source: `config of ${descriptor.kind} plugin '${descriptor.name}'`, section: descriptor.kind }, config, descriptor.configSchema);
+    throw configErrorFromSchema(
+      parsed.error as z.ZodError,
+      { source: `config of ${descriptor.kind} plugin '${descriptor.name}'`, section: descriptor.kind },
+      config,
+      descriptor.configSchema,
+    );
   }
   const { home, removeHome } = await testHome(options.home);
   const logger = options.logger ?? new SilentLogger();
-  const context = pluginContext(descriptor, { cluster: options.cluster ?? 'test', home, clusterDirectory: options.clusterDirectory }, logger);
+  const context = pluginContext(
+    descriptor,
+    { cluster: options.cluster ?? 'test', home, clusterDirectory: options.clusterDirectory },
+    logger,
+  );
   const container = new Container({ defaultScope: 'Singleton' });
   container.bind<Logger>(Logger).toConstantValue(logger);
   closeServicesOnUnbind(container);
@@ -61,7 +70,13 @@ export async function loadPluginForTest<Schema extends z.ZodType>(
     await removeHome();
     throw error;
   }
-  return { container, config: parsed.data, context, get: <T>(token: symbol) => container.get<T>(token), close: closeOnce(container, removeHome) };
+  return {
+    container,
+    config: parsed.data,
+    context,
+    get: <T>(token: symbol) => container.get<T>(token),
+    close: closeOnce(container, removeHome),
+  };
 }
 
 export interface LoadClusterForTestOptions {

@@ -8,7 +8,13 @@ import { SchedulerError } from '../errors/index.js';
 import { checkPackingPlan, type ContainerPlan, type PackingPlan } from '../model/packing-plan.js';
 import { MiB, resources } from '../model/resources.js';
 import type { TopologyDefinition } from '../model/topology.js';
-import { CONTAINER_INDEX_PLACEHOLDER, type ContainerIdentity, type ExecutorSpec, type Scheduler, type ScheduleRequest } from '../spi/scheduler.js';
+import {
+  CONTAINER_INDEX_PLACEHOLDER,
+  type ContainerIdentity,
+  type ExecutorSpec,
+  type Scheduler,
+  type ScheduleRequest,
+} from '../spi/scheduler.js';
 import { isAlive } from './services.js';
 
 export interface SchedulerConformanceFactory {
@@ -109,7 +115,12 @@ export function describeSchedulerConformance(name: string, factory: SchedulerCon
     };
 
     const update = (from: readonly number[], to: readonly number[]): Promise<PackingPlan> =>
-      current().update({ topologyName, current: probePlan(topologyId(), from), proposed: probePlan(topologyId(), to), executor: probeExecutor(probeDirectory) });
+      current().update({
+        topologyName,
+        current: probePlan(topologyId(), from),
+        proposed: probePlan(topologyId(), to),
+        executor: probeExecutor(probeDirectory),
+      });
 
     /** Each of `ids` still runs the process it ran in `before`. */
     const untouched = async (before: ReadonlyMap<number, ProbeRecord>, ids: readonly number[]): Promise<void> => {
@@ -262,7 +273,11 @@ export function describeSchedulerConformance(name: string, factory: SchedulerCon
         async () => {
           const before = await scheduleAndWait([1, 2, 3]);
           // Removing 2 would leave a gap; swapping 3 for 4 is what a count cannot do (it would bring 3 back).
-          for (const proposed of [[1, 3], [1, 2, 4], [2, 3]]) {
+          for (const proposed of [
+            [1, 3],
+            [1, 2, 4],
+            [2, 3],
+          ]) {
             await expect(update([1, 2, 3], proposed), `update to ${proposed.join(', ')}`).rejects.toBeInstanceOf(SchedulerError);
           }
           await untouched(before, [0, 1, 2, 3]);

@@ -107,7 +107,12 @@ const SAMPLES: Sample = {
     endpoint: `http://host-a:${8000 + variant}`,
     jobLinks: [`http://pool/jobs/${topology}`],
   }),
-  metricsCache: (topology, variant) => ({ topologyName: topology, topologyId: `${topology}-${variant}`, host: 'host-b', port: 9000 + variant }),
+  metricsCache: (topology, variant) => ({
+    topologyName: topology,
+    topologyId: `${topology}-${variant}`,
+    host: 'host-b',
+    port: 9000 + variant,
+  }),
   checkpoints: (topology, variant) => ({
     checkpoints: [
       { checkpointId: `ckpt-${variant}`, packingPlanTopologyId: `${topology}-${variant}`, takenAt: 1_700_000_000_000 + variant },
@@ -304,7 +309,9 @@ export function describeStateManagerConformance(name: string, factory: StateMana
       it('lets exactly one of several concurrent creates of a node win', async () => {
         const sm = await open();
         const topology = topologyName();
-        const attempts = [1, 2, 3, 4, 5].map((variant) => sm.create('executionState', topology, sample('executionState', topology, variant)));
+        const attempts = [1, 2, 3, 4, 5].map((variant) =>
+          sm.create('executionState', topology, sample('executionState', topology, variant)),
+        );
         const results = await Promise.allSettled(attempts);
         const winners = results.flatMap((result, i) => (result.status === 'fulfilled' ? [i + 1] : []));
         expect(winners).toHaveLength(1);
@@ -618,9 +625,9 @@ export function describeStateManagerConformance(name: string, factory: StateMana
         expect(await sm.get('topologyMaster', topology)).toEqual(sample('topologyMaster', topology));
         expect(await sm.get('metricsCache', topology)).toEqual(sample('metricsCache', topology));
         expect(await sm.list('topologyMaster')).toContain(topology);
-        await expect(sm.create('topologyMaster', topology, sample('topologyMaster', topology, 1), { ephemeral: true })).rejects.toBeInstanceOf(
-          StateConflictError,
-        );
+        await expect(
+          sm.create('topologyMaster', topology, sample('topologyMaster', topology, 1), { ephemeral: true }),
+        ).rejects.toBeInstanceOf(StateConflictError);
       });
 
       it('can be deleted by their owner', async () => {
@@ -820,7 +827,6 @@ export function describeStateManagerConformance(name: string, factory: StateMana
             await b.release();
             await a.release();
           });
-
         });
       });
     }
@@ -829,9 +835,11 @@ export function describeStateManagerConformance(name: string, factory: StateMana
 
 /** JSON with sorted keys, so two equal records compare equal whatever key order a store returns. */
 function canonicalJson(value: unknown): string {
-  return JSON.stringify(value, (_key, v: unknown) =>
-    v !== null && typeof v === 'object' && !Array.isArray(v)
-      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
-      : v,
-  ) ?? 'undefined';
+  return (
+    JSON.stringify(value, (_key, v: unknown) =>
+      v !== null && typeof v === 'object' && !Array.isArray(v)
+        ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+        : v,
+    ) ?? 'undefined'
+  );
 }

@@ -33,7 +33,10 @@ export function describeUploaderConformance(name: string, factory: UploaderConfo
     return { topologyName, topologyId: `${topologyName}-${randomBytes(3).toString('hex')}` };
   };
   /** Writes a package file with `bytes` (binary by default, covering every byte value). */
-  const packageFile = async (bytes: Buffer = randomPackage(), fileName = 'topology.tar.gz'): Promise<{ packagePath: string; bytes: Buffer }> => {
+  const packageFile = async (
+    bytes: Buffer = randomPackage(),
+    fileName = 'topology.tar.gz',
+  ): Promise<{ packagePath: string; bytes: Buffer }> => {
     scratch ??= await mkdtemp(path.join(os.tmpdir(), 'ardea-uploader-conformance-'));
     const directory = await mkdtemp(path.join(scratch, 'pkg-'));
     const packagePath = path.join(directory, fileName);
@@ -97,7 +100,11 @@ export function describeUploaderConformance(name: string, factory: UploaderConfo
       const packages = await Promise.all([packageFile(), packageFile(), packageFile()]);
       const uris = [
         await upload(uploader, { ...first, packagePath: packages[0]!.packagePath }),
-        await upload(uploader, { topologyName: first.topologyName, topologyId: `${first.topologyId}-b`, packagePath: packages[1]!.packagePath }),
+        await upload(uploader, {
+          topologyName: first.topologyName,
+          topologyId: `${first.topologyId}-b`,
+          packagePath: packages[1]!.packagePath,
+        }),
         await upload(uploader, { ...second, packagePath: packages[2]!.packagePath }),
       ];
       expect(new Set(uris).size).toBe(3);
@@ -141,7 +148,11 @@ export function describeUploaderConformance(name: string, factory: UploaderConfo
       const kept = await packageFile();
       const removed = await packageFile();
       const keptUri = await upload(uploader, { ...request, packagePath: kept.packagePath });
-      const removedUri = await uploader.upload({ topologyName: request.topologyName, topologyId: `${request.topologyId}-b`, packagePath: removed.packagePath });
+      const removedUri = await uploader.upload({
+        topologyName: request.topologyName,
+        topologyId: `${request.topologyId}-b`,
+        packagePath: removed.packagePath,
+      });
       await uploader.undo(removedUri);
       expectBytes(await factory.read(keptUri), kept.bytes);
     });
@@ -171,7 +182,9 @@ function expectBytes(actual: Buffer | undefined, expected: Buffer): void {
   expect(actual, 'nothing is stored at the URI').toBeDefined();
   if (actual!.equals(expected)) return;
   const first = [...Array(Math.min(actual!.length, expected.length)).keys()].find((i) => actual![i] !== expected[i]);
-  expect.fail(`stored package differs: ${actual!.length} bytes instead of ${expected.length}${first === undefined ? '' : `, first difference at byte ${first}`}`);
+  expect.fail(
+    `stored package differs: ${actual!.length} bytes instead of ${expected.length}${first === undefined ? '' : `, first difference at byte ${first}`}`,
+  );
 }
 
 function randomPackage(): Buffer {

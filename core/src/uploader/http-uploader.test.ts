@@ -19,7 +19,12 @@ async function startServer(base: string, options: { maxPackageBytes?: number; di
   const directory = options.directory ?? path.join(base, 'packages');
   const tokenFile = path.join(base, 'token');
   await writeFile(tokenFile, `${TOKEN}\n`, { mode: 0o600 });
-  const server = new PackageServer({ directory, token: TOKEN, logger, ...(options.maxPackageBytes ? { maxPackageBytes: options.maxPackageBytes } : {}) });
+  const server = new PackageServer({
+    directory,
+    token: TOKEN,
+    logger,
+    ...(options.maxPackageBytes ? { maxPackageBytes: options.maxPackageBytes } : {}),
+  });
   const url = await server.listen('127.0.0.1');
   return { server, url, directory, tokenFile };
 }
@@ -78,10 +83,14 @@ describe('the package server and the http uploader', () => {
   /** A PUT whose path goes out as written: fetch would resolve `%2E%2E` segments before sending. */
   const rawPut = (route: string) =>
     new Promise<number>((resolve, reject) => {
-      const request = http.request(`${url}${route}`, { method: 'PUT', path: route, headers: { authorization: `Bearer ${TOKEN}` } }, (response) => {
-        response.resume();
-        resolve(response.statusCode ?? 0);
-      });
+      const request = http.request(
+        `${url}${route}`,
+        { method: 'PUT', path: route, headers: { authorization: `Bearer ${TOKEN}` } },
+        (response) => {
+          response.resume();
+          resolve(response.statusCode ?? 0);
+        },
+      );
       request.once('error', reject);
       request.end('bytes');
     });
@@ -109,14 +118,24 @@ describe('the package server and the http uploader', () => {
   it('stores and removes only with the token, answering 401 before reading the body', async () => {
     for (const token of [null, 'wrong-token-wrong-token', `${TOKEN}x`]) {
       expect((await put('/packages/t/t-1/topology.mjs', 'bytes', token)).status).toBe(401);
-      expect((await fetch(`${url}/packages/t/t-1/topology.mjs`, { method: 'DELETE', ...(token ? { headers: { authorization: `Bearer ${token}` } } : {}) })).status).toBe(401);
+      expect(
+        (
+          await fetch(`${url}/packages/t/t-1/topology.mjs`, {
+            method: 'DELETE',
+            ...(token ? { headers: { authorization: `Bearer ${token}` } } : {}),
+          })
+        ).status,
+      ).toBe(401);
     }
     expect(await readdir(directory)).not.toContain('t');
     const stored = await put('/packages/t/t-1/topology.mjs', 'bytes');
     expect(stored.status).toBe(201);
     const { location } = (await stored.json()) as { location: string };
     expect(await readUri(`${url}/${location}`)).toEqual(Buffer.from('bytes'));
-    expect((await fetch(`${url}/packages/t/t-1/topology.mjs`, { method: 'DELETE', headers: { authorization: 'Bearer nope-nope-nope-nope' } })).status).toBe(401);
+    expect(
+      (await fetch(`${url}/packages/t/t-1/topology.mjs`, { method: 'DELETE', headers: { authorization: 'Bearer nope-nope-nope-nope' } }))
+        .status,
+    ).toBe(401);
     expect(await readUri(`${url}/${location}`)).toEqual(Buffer.from('bytes'));
   });
 
@@ -137,7 +156,11 @@ describe('the package server and the http uploader', () => {
 
   it('refuses packages over its size limit, declared or streamed, and keeps nothing of them', async () => {
     const big = Buffer.alloc(1024 * 1024 + 1, 7);
-    const declared = await fetch(`${url}/packages/big/big-1/topology.mjs`, { method: 'PUT', body: big, headers: { authorization: `Bearer ${TOKEN}` } });
+    const declared = await fetch(`${url}/packages/big/big-1/topology.mjs`, {
+      method: 'PUT',
+      body: big,
+      headers: { authorization: `Bearer ${TOKEN}` },
+    });
     expect(declared.status).toBe(413);
     const chunks = [big.subarray(0, 600_000), big.subarray(600_000)];
     const streamed = await fetch(`${url}/packages/big/big-2/topology.mjs`, {
@@ -157,7 +180,13 @@ describe('the package server and the http uploader', () => {
   });
 
   it('refuses names that are not plain directory and file names', async () => {
-    for (const route of ['/packages/t/.hidden/topology.mjs', '/packages/t/t-1/.topology.mjs', '/packages/t/t-1/a%2Fb', '/packages/t/t-1/a%5Cb', '/packages/t/t-1/a%00b']) {
+    for (const route of [
+      '/packages/t/.hidden/topology.mjs',
+      '/packages/t/t-1/.topology.mjs',
+      '/packages/t/t-1/a%2Fb',
+      '/packages/t/t-1/a%5Cb',
+      '/packages/t/t-1/a%00b',
+    ]) {
       expect({ route, status: await rawPut(route) }).toEqual({ route, status: 400 });
     }
     // Dot segments are resolved by URL parsing before routing: they never name a package at all.
@@ -204,23 +233,35 @@ describe('the package server and the http uploader', () => {
     const request = { topologyName: 't', topologyId: 't-9', packagePath };
     const missing = path.join(base, 'no-such-token');
     await expect(new HttpUploader({ url, tokenFile: missing, timeoutMs: 10_000 }).upload(request)).rejects.toThrow(
-      new RegExp(`uploader.tokenFile ${missing}: cannot read the token \\(it does not exist\\); 'ardea package-server --token-file ${missing}' creates one`),
+      new RegExp(
+        `uploader.tokenFile ${missing}: cannot read the token \\(it does not exist\\); 'ardea package-server --token-file ${missing}' creates one`,
+      ),
     );
     await chmod(tokenFile, 0o644);
-    await expect(uploader().upload(request)).rejects.toThrow(`group or others may access the token file (mode 644); run: chmod 600 ${tokenFile}`);
+    await expect(uploader().upload(request)).rejects.toThrow(
+      `group or others may access the token file (mode 644); run: chmod 600 ${tokenFile}`,
+    );
     await chmod(tokenFile, 0o600);
     await writeFile(tokenFile, 'a-token-that-is-not-the-servers\n');
     const refused = uploader().upload(request);
     await expect(refused).rejects.toBeInstanceOf(UploaderError);
-    await expect(refused).rejects.toThrow(/refused PUT \(HTTP 401\): missing or wrong package server token; uploader.tokenFile must hold the token the server was started with/);
+    await expect(refused).rejects.toThrow(
+      /refused PUT \(HTTP 401\): missing or wrong package server token; uploader.tokenFile must hold the token the server was started with/,
+    );
   });
 
   it('names the server when it is not reachable', async () => {
     const closed = new PackageServer({ directory: path.join(base, 'closed'), token: TOKEN, logger });
     const closedUrl = await closed.listen('127.0.0.1');
     await closed.close();
-    const failure = new HttpUploader({ url: closedUrl, tokenFile, timeoutMs: 10_000 }).upload({ topologyName: 't', topologyId: 't-1', packagePath });
-    await expect(failure).rejects.toThrow(new RegExp(`to ${closedUrl}/packages/t/t-1/topology.mjs: the package server is not reachable .*'ardea package-server' running`));
+    const failure = new HttpUploader({ url: closedUrl, tokenFile, timeoutMs: 10_000 }).upload({
+      topologyName: 't',
+      topologyId: 't-1',
+      packagePath,
+    });
+    await expect(failure).rejects.toThrow(
+      new RegExp(`to ${closedUrl}/packages/t/t-1/topology.mjs: the package server is not reachable .*'ardea package-server' running`),
+    );
   });
 
   describe('plugin descriptor', () => {
@@ -239,7 +280,9 @@ describe('the package server and the http uploader', () => {
     it('binds one HttpUploader without reading the token file', async () => {
       const container = new Container();
       container.bind<Logger>(Logger).toConstantValue(logger);
-      await container.loadAsync(httpUploaderPlugin.createModule(httpUploaderPlugin.configSchema.parse({ url, tokenFile: 'no-such-file' }), context));
+      await container.loadAsync(
+        httpUploaderPlugin.createModule(httpUploaderPlugin.configSchema.parse({ url, tokenFile: 'no-such-file' }), context),
+      );
       expect(container.get<Uploader>(Uploader)).toBeInstanceOf(HttpUploader);
     });
   });

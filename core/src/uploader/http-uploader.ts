@@ -54,10 +54,17 @@ export class HttpUploader implements Uploader {
     });
     const stored = answer as { location?: unknown } | null;
     if (typeof stored?.location !== 'string' || !stored.location.startsWith(`${PACKAGE_ROUTE_PREFIX}/`)) {
-      throw fail(`the server answered without the package's location (${JSON.stringify(answer)?.slice(0, 200)}); is ${this.url.href} an Ardea package server?`);
+      throw fail(
+        `the server answered without the package's location (${JSON.stringify(answer)?.slice(0, 200)}); is ${this.url.href} an Ardea package server?`,
+      );
     }
     const uri = new URL(stored.location, this.publicUrl).href;
-    this.logger.info('topology package uploaded', { topology: request.topologyName, topologyId: request.topologyId, uri: displayedPackageUri(uri), bytes: size });
+    this.logger.info('topology package uploaded', {
+      topology: request.topologyName,
+      topologyId: request.topologyId,
+      uri: displayedPackageUri(uri),
+      bytes: size,
+    });
     return uri;
   }
 
@@ -87,8 +94,15 @@ export class HttpUploader implements Uploader {
     const base = this.publicUrl.href;
     const relative = url.href.startsWith(base) ? url.pathname.slice(this.publicUrl.pathname.length) : undefined;
     const segments = relative?.split('/') ?? [];
-    if (url.origin !== this.publicUrl.origin || segments.length !== 4 || segments[0] !== PACKAGE_ROUTE_PREFIX || segments.some((segment) => segment === '')) {
-      throw new UploaderError(`the http uploader only removes the package URLs it hands out (${base}${PACKAGE_ROUTE_PREFIX}/<topology>/<id>/<file>); '${displayedPackageUri(uri)}' is not one`);
+    if (
+      url.origin !== this.publicUrl.origin ||
+      segments.length !== 4 ||
+      segments[0] !== PACKAGE_ROUTE_PREFIX ||
+      segments.some((segment) => segment === '')
+    ) {
+      throw new UploaderError(
+        `the http uploader only removes the package URLs it hands out (${base}${PACKAGE_ROUTE_PREFIX}/<topology>/<id>/<file>); '${displayedPackageUri(uri)}' is not one`,
+      );
     }
     return relative!;
   }
@@ -128,7 +142,10 @@ export class HttpUploader implements Uploader {
       // Not JSON: reported below by status, or as a missing location.
     }
     if (status >= 200 && status < 300) return body;
-    const said = typeof (body as { error?: unknown } | null)?.error === 'string' ? (body as { error: string }).error : text.replace(/\s+/g, ' ').trim().slice(0, 200);
+    const said =
+      typeof (body as { error?: unknown } | null)?.error === 'string'
+        ? (body as { error: string }).error
+        : text.replace(/\s+/g, ' ').trim().slice(0, 200);
     const hint = status === 401 ? '; uploader.tokenFile must hold the token the server was started with' : '';
     throw fail(`the package server refused ${method} (HTTP ${status}): ${said || '(no message)'}${hint}`);
   }
@@ -139,7 +156,10 @@ type Failure = (reason: string, cause?: unknown) => UploaderError;
 /** Builds the errors of one operation: `<what>: <reason>`, keeping the code of an Ardea error it wraps. */
 function failure(what: string): Failure {
   return (reason, cause) =>
-    new UploaderError(`${what}: ${reason}`, { ...(cause === undefined ? {} : { cause }), ...(cause instanceof ArdeaError ? { code: cause.code } : {}) });
+    new UploaderError(`${what}: ${reason}`, {
+      ...(cause === undefined ? {} : { cause }),
+      ...(cause instanceof ArdeaError ? { code: cause.code } : {}),
+    });
 }
 
 /** A base URL that relative package paths resolve under, whatever path prefix it has. */

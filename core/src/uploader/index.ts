@@ -29,7 +29,9 @@ export const localFsUploaderPlugin = definePlugin({
     const directory = path.resolve(context.home, config.directory ?? path.join('packages', context.cluster));
     return new ContainerModule(({ bind }) => {
       bind<Uploader>(Uploader)
-        .toDynamicValue((resolution) => new LocalFsUploader({ directory, repairRoot: isUnder(directory, context.home) }, resolution.get<Logger>(Logger)))
+        .toDynamicValue(
+          (resolution) => new LocalFsUploader({ directory, repairRoot: isUnder(directory, context.home) }, resolution.get<Logger>(Logger)),
+        )
         .inSingletonScope();
     });
   },
@@ -60,7 +62,12 @@ export const httpUploaderPlugin = definePlugin({
   kind: 'uploader',
   configSchema: HttpUploaderConfigSchema,
   createModule(config, context) {
-    const options = { url: config.url, publicUrl: config.publicUrl, tokenFile: path.resolve(context.home, config.tokenFile), timeoutMs: config.timeoutMs };
+    const options = {
+      url: config.url,
+      publicUrl: config.publicUrl,
+      tokenFile: path.resolve(context.home, config.tokenFile),
+      timeoutMs: config.timeoutMs,
+    };
     return new ContainerModule(({ bind }) => {
       bind<Uploader>(Uploader)
         .toDynamicValue((resolution) => new HttpUploader(options, resolution.get<Logger>(Logger)))

@@ -70,7 +70,14 @@ describe('LocalFsUploader on the local filesystem', () => {
         async (entry) => `${entry} ${((await stat(path.join(directory, entry))).mode & 0o777).toString(8)}`,
       ),
     );
-    expect(modes).toEqual([' 700', 'old 700', 'old/left.tgz 600', 'word-count 700', 'word-count/word-count-1a2b 700', 'word-count/word-count-1a2b/word-count.tgz 600']);
+    expect(modes).toEqual([
+      ' 700',
+      'old 700',
+      'old/left.tgz 600',
+      'word-count 700',
+      'word-count/word-count-1a2b 700',
+      'word-count/word-count-1a2b/word-count.tgz 600',
+    ]);
   });
 
   it('replaces a package of another file name uploaded earlier for the same topology id', async () => {
@@ -113,14 +120,24 @@ describe('LocalFsUploader on the local filesystem', () => {
     const missing = path.join(base, 'missing.tgz');
     const failure = uploader.upload({ topologyName: 't', topologyId: 't-1', packagePath: missing });
     await expect(failure).rejects.toThrow(UploaderError);
-    await expect(failure).rejects.toThrow(`${missing} to ${path.join(directory, 't', 't-1', 'missing.tgz')}: the package file does not exist`);
+    await expect(failure).rejects.toThrow(
+      `${missing} to ${path.join(directory, 't', 't-1', 'missing.tgz')}: the package file does not exist`,
+    );
     await mkdir(path.join(base, 'a-directory'));
-    await expect(uploader.upload({ topologyName: 't', topologyId: 't-1', packagePath: path.join(base, 'a-directory') })).rejects.toThrow(/not a regular file/);
+    await expect(uploader.upload({ topologyName: 't', topologyId: 't-1', packagePath: path.join(base, 'a-directory') })).rejects.toThrow(
+      /not a regular file/,
+    );
     expect(existsSync(path.join(directory, 't'))).toBe(false);
   });
 
   it('rejects topology names and ids that are not plain directory names', async () => {
-    for (const [topologyName, topologyId] of [['../up', 'id'], ['t', '..'], ['t', 'a/b'], ['', 'id'], ['.hidden', 'id']] as const) {
+    for (const [topologyName, topologyId] of [
+      ['../up', 'id'],
+      ['t', '..'],
+      ['t', 'a/b'],
+      ['', 'id'],
+      ['.hidden', 'id'],
+    ] as const) {
       await expect(uploader.upload({ topologyName, topologyId, packagePath })).rejects.toThrow(/not usable as a directory name/);
     }
     expect(existsSync(path.join(base, 'up'))).toBe(false);
@@ -129,7 +146,9 @@ describe('LocalFsUploader on the local filesystem', () => {
   it('honours an abort signal and leaves nothing behind', async () => {
     const controller = new AbortController();
     controller.abort();
-    await expect(uploader.upload({ topologyName: 't', topologyId: 't-1', packagePath, signal: controller.signal })).rejects.toThrow(/aborted/);
+    await expect(uploader.upload({ topologyName: 't', topologyId: 't-1', packagePath, signal: controller.signal })).rejects.toThrow(
+      /aborted/,
+    );
     const big = path.join(base, 'big.tgz');
     await writeFile(big, Buffer.alloc(1024 * 1024));
     const midway = new AbortController();

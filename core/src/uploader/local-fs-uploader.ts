@@ -72,7 +72,11 @@ export class LocalFsUploader implements Uploader {
    * temporary name, fsynced and renamed into place, so a reader never sees half a package; a failed
    * or aborted write leaves nothing behind. `shownAs` names the source in messages.
    */
-  async store(target: PackageLocation, source: Readable, options: { readonly signal?: AbortSignal | undefined; readonly shownAs: string }): Promise<string> {
+  async store(
+    target: PackageLocation,
+    source: Readable,
+    options: { readonly signal?: AbortSignal | undefined; readonly shownAs: string },
+  ): Promise<string> {
     const { signal, shownAs } = options;
     const fail = this.failure(shownAs, target);
     const file = this.packageFile(target, shownAs);
@@ -82,7 +86,14 @@ export class LocalFsUploader implements Uploader {
     try {
       // Packages hold the topology's code and config: its owner's alone, like the rest of Ardea's files.
       this.secured ??= makePrivateDirectory(this.directory)
-        .then(() => securePrivateTree(this.directory, { what: 'package directory', logger: this.logger, repairRoot: this.repairRoot, recursive: true }))
+        .then(() =>
+          securePrivateTree(this.directory, {
+            what: 'package directory',
+            logger: this.logger,
+            repairRoot: this.repairRoot,
+            recursive: true,
+          }),
+        )
         .catch((error: unknown) => {
           this.secured = undefined;
           throw error;
@@ -119,7 +130,8 @@ export class LocalFsUploader implements Uploader {
 
   private failure(source: string, target: PackageLocation): (why: string, cause?: unknown) => UploaderError {
     const destination = path.join(this.directory, target.topologyName, target.topologyId, target.fileName);
-    return (why, cause) => new UploaderError(`cannot upload topology package ${source} to ${destination}: ${why}`, cause === undefined ? {} : { cause });
+    return (why, cause) =>
+      new UploaderError(`cannot upload topology package ${source} to ${destination}: ${why}`, cause === undefined ? {} : { cause });
   }
 
   async undo(uri: string): Promise<void> {

@@ -8,7 +8,16 @@ import type { HttpBindings } from '@hono/node-server';
 import { Hono, type Context } from 'hono';
 import { ArdeaError, describeError, UploaderError } from '../errors/index.js';
 import { makePrivateDirectory, PRIVATE_FILE_MODE } from '../fs/private-files.js';
-import { bearerCheck, closeServer, createLimitedServer, errorReply, listenOn, portOf, sameSecret, type ConnectionLimits } from '../http/hardened-server.js';
+import {
+  bearerCheck,
+  closeServer,
+  createLimitedServer,
+  errorReply,
+  listenOn,
+  portOf,
+  sameSecret,
+  type ConnectionLimits,
+} from '../http/hardened-server.js';
 import type { Logger } from '../logging/index.js';
 import { LocalFsUploader, type PackageLocation } from './local-fs-uploader.js';
 
@@ -37,7 +46,12 @@ export interface PackageServerOptions {
 export const DEFAULT_MAX_PACKAGE_BYTES = 512 * 1024 * 1024;
 
 /** A package may take minutes to arrive over a slow link; headers and idle connections may not. */
-const DEFAULT_LIMITS: ConnectionLimits = { maxConnections: 64, headersTimeoutMs: 10_000, requestTimeoutMs: 600_000, keepAliveTimeoutMs: 5_000 };
+const DEFAULT_LIMITS: ConnectionLimits = {
+  maxConnections: 64,
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 600_000,
+  keepAliveTimeoutMs: 5_000,
+};
 
 /** The signing key, kept beside the packages; a leading `.` keeps it out of the topology names. */
 const KEY_FILE = '.url-signing-key';
@@ -73,7 +87,8 @@ export class PackageServer {
     app.get(route, (c) => this.get(c));
     app.notFound((c) => errorReply(c, 404, 'http.not-found', `no route ${c.req.method} ${c.req.path}`));
     app.onError((error, c) => {
-      if (error instanceof ArdeaError && error.code === 'uploader.invalid-name') return errorReply(c, 400, 'http.invalid-request', error.message);
+      if (error instanceof ArdeaError && error.code === 'uploader.invalid-name')
+        return errorReply(c, 400, 'http.invalid-request', error.message);
       this.logger.error('request failed', { method: c.req.method, path: c.req.path, error: describeError(error) });
       return errorReply(c, 500, 'http.internal', describeError(error));
     });
@@ -136,20 +151,29 @@ export class PackageServer {
     const signature = c.req.query(SIGNATURE_PARAMETER) ?? '';
     // Checked before the file is looked at, so an unsigned request learns nothing about what exists.
     if (!sameSecret(signature, await this.sign(location))) {
-      return errorReply(c, 403, 'http.forbidden', `missing or wrong ${SIGNATURE_PARAMETER}; packages are served only at the signed URL their upload returned`);
+      return errorReply(
+        c,
+        403,
+        'http.forbidden',
+        `missing or wrong ${SIGNATURE_PARAMETER}; packages are served only at the signed URL their upload returned`,
+      );
     }
     let handle;
     try {
       handle = await open(this.store.packageFile(location), 'r');
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return errorReply(c, 404, 'package.not-found', `no package ${packagePath(location)}; it was removed, or never uploaded`);
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT')
+        return errorReply(c, 404, 'package.not-found', `no package ${packagePath(location)}; it was removed, or never uploaded`);
       throw error;
     }
     const { size } = await handle.stat();
     const stream = handle.createReadStream();
     stream.once('error', (error) => this.logger.warn('serving a package failed', { ...location, error: describeError(error) }));
     this.logger.info('package served', { ...location, bytes: size, to: c.env.incoming.socket.remoteAddress });
-    return c.body(Readable.toWeb(stream) as unknown as ReadableStream, 200, { 'content-type': 'application/octet-stream', 'content-length': String(size) });
+    return c.body(Readable.toWeb(stream) as unknown as ReadableStream, 200, {
+      'content-type': 'application/octet-stream',
+      'content-length': String(size),
+    });
   }
 
   private async sign(location: PackageLocation): Promise<string> {
@@ -173,7 +197,10 @@ export class PackageServer {
         if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
       }
       const key = Buffer.from((await readFile(file, 'utf8')).trim(), 'hex');
-      if (key.length < 32) throw new UploaderError(`the package server's signing key ${file} is damaged; remove it (URLs handed out so far stop working) and start the server again`);
+      if (key.length < 32)
+        throw new UploaderError(
+          `the package server's signing key ${file} is damaged; remove it (URLs handed out so far stop working) and start the server again`,
+        );
       return key;
     })().catch((error: unknown) => {
       this.key = undefined;

@@ -23,12 +23,18 @@ export async function readTokenFile(file: string, usedFor: string): Promise<stri
     });
   }
   if ((mode & 0o077) !== 0) {
-    throw new ConfigError(`${usedFor} ${file}: group or others may access the token file (mode ${(mode & 0o777).toString(8)}); run: chmod 600 ${file}`, {
-      code: 'config.token-file',
-    });
+    throw new ConfigError(
+      `${usedFor} ${file}: group or others may access the token file (mode ${(mode & 0o777).toString(8)}); run: chmod 600 ${file}`,
+      {
+        code: 'config.token-file',
+      },
+    );
   }
   const token = text.trim();
-  if (token.length < 16) throw new ConfigError(`${usedFor} ${file}: the token is ${token ? 'shorter than 16 characters' : 'empty'}; use a long random one`, { code: 'config.token-file' });
+  if (token.length < 16)
+    throw new ConfigError(`${usedFor} ${file}: the token is ${token ? 'shorter than 16 characters' : 'empty'}; use a long random one`, {
+      code: 'config.token-file',
+    });
   return token;
 }
 
@@ -39,7 +45,10 @@ export async function readOrCreateTokenFile(file: string, usedFor: string): Prom
     return { token: await readTokenFile(file, usedFor), created: true };
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EEXIST') {
-      throw new ConfigError(`${usedFor} ${file}: cannot create the token file: ${(error as Error).message}`, { cause: error, code: 'config.token-file' });
+      throw new ConfigError(`${usedFor} ${file}: cannot create the token file: ${(error as Error).message}`, {
+        cause: error,
+        code: 'config.token-file',
+      });
     }
   }
   return { token: await readTokenFile(file, usedFor), created: false };

@@ -14,7 +14,15 @@
  * @module
  */
 import { ContainerModule } from 'inversify';
-import { ConfigError, definePlugin, formatSchemaIssue, HealthPolicy, MetricsSensor, TopologyActuator, type SimulatedPolicyFactory } from '@ardea/core/plugin';
+import {
+  ConfigError,
+  definePlugin,
+  formatSchemaIssue,
+  HealthPolicy,
+  MetricsSensor,
+  TopologyActuator,
+  type SimulatedPolicyFactory,
+} from '@ardea/core/plugin';
 import { QUEUE_BUDGET_POLICY_ID, queueBudgetPolicy, QueueBudgetSettingsSchema } from './queue-budget-policy.js';
 
 export * from './queue-budget-policy.js';
@@ -27,7 +35,9 @@ export default definePlugin({
     new ContainerModule(({ bind }) => {
       if (!settings.enabled) return;
       // Resolved from container 0's health container, which binds the topology's sensor and actuator.
-      bind<HealthPolicy>(HealthPolicy).toDynamicValue((context) => queueBudgetPolicy(settings, context.get<MetricsSensor>(MetricsSensor), context.get<TopologyActuator>(TopologyActuator)));
+      bind<HealthPolicy>(HealthPolicy).toDynamicValue((context) =>
+        queueBudgetPolicy(settings, context.get<MetricsSensor>(MetricsSensor), context.get<TopologyActuator>(TopologyActuator)),
+      );
     }),
 });
 

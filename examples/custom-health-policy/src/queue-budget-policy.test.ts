@@ -26,7 +26,14 @@ const topology = (count: number) =>
       topologyName: 'word-count',
       components: [
         { name: 'sentence', kind: 'spout', parallelism: 1, serviceRate: 1, tupleBytes: 1, inputs: [] },
-        { name: 'count', kind: 'bolt', parallelism: 1, serviceRate: 1, tupleBytes: 1, inputs: [{ from: 'sentence', grouping: { type: 'shuffle' }, selectivity: 1 }] },
+        {
+          name: 'count',
+          kind: 'bolt',
+          parallelism: 1,
+          serviceRate: 1,
+          tupleBytes: 1,
+          inputs: [{ from: 'sentence', grouping: { type: 'shuffle' }, selectivity: 1 }],
+        },
       ],
     },
     { count },
@@ -42,7 +49,16 @@ describe('the queue-budget policy on recorded windows', () => {
     const actuator = new RecordingActuator();
     const policy = queueBudgetPolicy(settings, sensor, actuator);
     let clock = 1_000_000;
-    const manager = new HealthManager({ topologyName: 'word-count', policies: [policy], state, readTopology: async () => topology(count), logger: new SilentLogger(), minWindowMs: 500, noiseMsPerSec: 20, clock: () => clock });
+    const manager = new HealthManager({
+      topologyName: 'word-count',
+      policies: [policy],
+      state,
+      readTopology: async () => topology(count),
+      logger: new SilentLogger(),
+      minWindowMs: 500,
+      noiseMsPerSec: 20,
+      clock: () => clock,
+    });
     for (const window of windows) {
       sensor.next = window;
       clock += 1000;
@@ -52,7 +68,11 @@ describe('the queue-budget policy on recorded windows', () => {
   }
 
   const overBudget = recordedWindow(
-    { container_1_sentence_1: { emitRate: 500 }, container_1_count_2: { executeRate: 400, busyFraction: 1, pendingBytes: 5000 }, container_2_count_3: { executeRate: 400, busyFraction: 1, pendingBytes: 4000 } },
+    {
+      container_1_sentence_1: { emitRate: 500 },
+      container_1_count_2: { executeRate: 400, busyFraction: 1, pendingBytes: 5000 },
+      container_2_count_3: { executeRate: 400, busyFraction: 1, pendingBytes: 4000 },
+    },
     { sentence: 0.2 },
   );
 
@@ -61,7 +81,11 @@ describe('the queue-budget policy on recorded windows', () => {
     expect(actuator.calls).toEqual([{ scale: { count: 3 } }]);
     const action = log.rounds.flatMap((r) => r.actions)[0]!;
     // 800/s on 2 instances, offered 500 ÷ (1 − 0.2) = 625/s: the gain is capped by the load there is.
-    expect(action).toMatchObject({ type: 'scale-up', diagnosis: { type: 'queue-budget-exceeded', component: 'count' }, predictedEffect: { executeRate: 625 } });
+    expect(action).toMatchObject({
+      type: 'scale-up',
+      diagnosis: { type: 'queue-budget-exceeded', component: 'count' },
+      predictedEffect: { executeRate: 625 },
+    });
   });
 
   it('leaves one instance with a long queue alone: that is not the bolt being late', async () => {
@@ -80,7 +104,10 @@ describe('the queue-budget policy in the simulator', () => {
       const result = await simulate(scenario, { seed, registry });
       const actions = result.actionLog.flatMap((r) => r.actions);
       expect(actions.length, `seed ${seed}`).toBeGreaterThanOrEqual(2);
-      expect(actions.every((a) => a.verdict === 'helped'), `seed ${seed}`).toBe(true);
+      expect(
+        actions.every((a) => a.verdict === 'helped'),
+        `seed ${seed}`,
+      ).toBe(true);
       const [regime] = result.metrics.regimes;
       expect(regime!.converged, `seed ${seed}`).toBe(true);
       expect(result.metrics.underProvisionedAtEnd).toEqual([]);
@@ -101,7 +128,10 @@ describe('the plugin', () => {
         ['auto-restart', 30_000, 60_000],
         ['queue-budget', 10_000, 20_000],
       ]);
-      const deepQueues = recordedWindow({ container_1_count_2: { executeRate: 400, busyFraction: 1, pendingBytes: 300_000 }, container_2_count_3: { executeRate: 400, busyFraction: 1, pendingBytes: 300_000 } });
+      const deepQueues = recordedWindow({
+        container_1_count_2: { executeRate: 400, busyFraction: 1, pendingBytes: 300_000 },
+        container_2_count_3: { executeRate: 400, busyFraction: 1, pendingBytes: 300_000 },
+      });
       for (let round = 0; round < 2; round++) {
         health.sensor.next = deepQueues;
         clock += 10_000;
@@ -114,9 +144,13 @@ describe('the plugin', () => {
   });
 
   it('rejects bad settings naming where they came from and the key', async () => {
-    const failure = await loadClusterForTest(path.join(PACKAGE, 'cluster'), { overrides: ['healthmgr.policies.queue-budget.maxQueueBytes=-1'] }).catch((error: unknown) => error);
+    const failure = await loadClusterForTest(path.join(PACKAGE, 'cluster'), {
+      overrides: ['healthmgr.policies.queue-budget.maxQueueBytes=-1'],
+    }).catch((error: unknown) => error);
     expect(failure).toBeInstanceOf(ConfigError);
     expect((failure as Error).message).toContain('healthmgr.policies.queue-budget.maxQueueBytes');
-    expect((failure as Error).message).toMatch(/^--config-property healthmgr\.policies\.queue-budget\.maxQueueBytes: .*expected number to be >=1/);
+    expect((failure as Error).message).toMatch(
+      /^--config-property healthmgr\.policies\.queue-budget\.maxQueueBytes: .*expected number to be >=1/,
+    );
   });
 });

@@ -27,7 +27,11 @@ export const QueueBudgetSettingsSchema = z
     intervalMs: z.number().int().min(100).default(10_000),
     windowMs: z.number().int().min(100).default(20_000),
     /** No instance of a watched bolt may hold more than this many bytes queued. */
-    maxQueueBytes: z.number().int().min(1).default(256 * 1024),
+    maxQueueBytes: z
+      .number()
+      .int()
+      .min(1)
+      .default(256 * 1024),
     /** Rounds a bolt must stay over budget before it gets more instances. */
     holdRounds: z.number().int().min(1).default(2),
     /** Instances added per action: small steps, since a queue says how late, not how short. */
@@ -56,7 +60,13 @@ export class QueueBudgetDetector implements Detector {
       const over = index.instances(bolt.name).filter((i) => index.value(bolt.name, i, METRIC.pendingBytes) > this.settings.maxQueueBytes);
       if (over.length === 0) continue;
       const largest = Math.max(...over.map((i) => index.value(bolt.name, i, METRIC.pendingBytes)));
-      symptoms.push({ type: OVER_BUDGET, component: bolt.name, instances: over, observedAt: context.now, details: { largestQueueBytes: largest, budgetBytes: this.settings.maxQueueBytes } });
+      symptoms.push({
+        type: OVER_BUDGET,
+        component: bolt.name,
+        instances: over,
+        observedAt: context.now,
+        details: { largestQueueBytes: largest, budgetBytes: this.settings.maxQueueBytes },
+      });
     }
     return symptoms;
   }
@@ -93,7 +103,11 @@ export class QueueBudgetResolver implements Resolver {
     // What each bolt would get if nothing held the spouts back: more instances cannot execute more.
     const loads = sizeTopology(context.topology, index, 1);
     const steps = diagnoses
-      .map((d) => ({ component: d.component, from: current.get(d.component)!, to: Math.min(current.get(d.component)! + this.settings.step, this.settings.maxParallelism) }))
+      .map((d) => ({
+        component: d.component,
+        from: current.get(d.component)!,
+        to: Math.min(current.get(d.component)! + this.settings.step, this.settings.maxParallelism),
+      }))
       .filter((s) => s.to > s.from);
     if (steps.length === 0) return [];
     const description = steps.map((s) => `${s.component} ${s.from} -> ${s.to}`).join(', ');
@@ -101,7 +115,9 @@ export class QueueBudgetResolver implements Resolver {
       // One update for every bolt over budget: each update pauses the topology briefly.
       await this.actuator.scale(Object.fromEntries(steps.map((s) => [s.component, s.to])));
     } catch (error) {
-      throw new HealthPolicyError(`adding instances for the queue budget (${description}) failed: ${describeError(error)}`, { cause: error });
+      throw new HealthPolicyError(`adding instances for the queue budget (${description}) failed: ${describeError(error)}`, {
+        cause: error,
+      });
     }
     return steps.map((s) => {
       const executed = index.sum(s.component, METRIC.executeRate);

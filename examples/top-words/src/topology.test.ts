@@ -81,7 +81,10 @@ describe('top words on the local pool', () => {
     expect(new Set(ranking.top.map((entry) => entry.word)).size).toBe(TOP_N);
 
     // The ranking is republished for later windows: the ranker keeps ticking and merging.
-    await vi.waitFor(() => expect(readRanking(outputFile).windowEndsAt).toBeGreaterThan(ranking.windowEndsAt), { timeout: 10_000, interval: 200 });
+    await vi.waitFor(() => expect(readRanking(outputFile).windowEndsAt).toBeGreaterThan(ranking.windowEndsAt), {
+      timeout: 10_000,
+      interval: 200,
+    });
 
     // Partial lists reach the ranker (executed) and it publishes on its ticks (emitted); tick
     // tuples themselves are not counted in `executed` by the engine.

@@ -13,16 +13,67 @@
  */
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { Bolt, BoltOutputCollector, ComponentContext, Spout, SpoutOutputCollector, TICK_FREQUENCY_KEY, TopologyBuilder, Tuple } from '@ardea/core/api';
+import {
+  Bolt,
+  BoltOutputCollector,
+  ComponentContext,
+  Spout,
+  SpoutOutputCollector,
+  TICK_FREQUENCY_KEY,
+  TopologyBuilder,
+  Tuple,
+} from '@ardea/core/api';
 
 /** The words sentences are made of, most popular first when the trend has not moved yet. */
 export const VOCABULARY: readonly string[] = [
-  'heron', 'egret', 'stream', 'river', 'marsh', 'reed', 'fish', 'wing',
-  'feather', 'dawn', 'dusk', 'tide', 'shore', 'pond', 'frog', 'willow',
-  'mist', 'stone', 'current', 'delta', 'lagoon', 'bittern', 'crane', 'ibis',
-  'stork', 'pelican', 'kingfisher', 'otter', 'beaver', 'rush', 'sedge', 'lily',
-  'ripple', 'eddy', 'rapids', 'estuary', 'mudflat', 'dragonfly', 'minnow', 'perch',
-  'carp', 'trout', 'salmon', 'eel', 'newt', 'toad', 'heronry', 'nest',
+  'heron',
+  'egret',
+  'stream',
+  'river',
+  'marsh',
+  'reed',
+  'fish',
+  'wing',
+  'feather',
+  'dawn',
+  'dusk',
+  'tide',
+  'shore',
+  'pond',
+  'frog',
+  'willow',
+  'mist',
+  'stone',
+  'current',
+  'delta',
+  'lagoon',
+  'bittern',
+  'crane',
+  'ibis',
+  'stork',
+  'pelican',
+  'kingfisher',
+  'otter',
+  'beaver',
+  'rush',
+  'sedge',
+  'lily',
+  'ripple',
+  'eddy',
+  'rapids',
+  'estuary',
+  'mudflat',
+  'dragonfly',
+  'minnow',
+  'perch',
+  'carp',
+  'trout',
+  'salmon',
+  'eel',
+  'newt',
+  'toad',
+  'heronry',
+  'nest',
 ];
 
 export const DEFAULT_TOP_N = 10;
@@ -45,7 +96,13 @@ export interface Ranking {
 }
 
 /** A numeric setting from the component's config, with the key named in the error a user sees. */
-function setting(context: Pick<ComponentContext, 'componentName'>, config: Readonly<Record<string, unknown>>, key: string, fallback: number, min: number): number {
+function setting(
+  context: Pick<ComponentContext, 'componentName'>,
+  config: Readonly<Record<string, unknown>>,
+  key: string,
+  fallback: number,
+  min: number,
+): number {
   const raw = config[key] ?? fallback;
   const value = typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : raw;
   if (typeof value !== 'number' || !Number.isFinite(value) || value < min) {
@@ -161,7 +218,10 @@ export class CounterBolt implements Bolt {
     // Read once: the engine starts the tick timer from the submitted config and never changes it,
     // so a later runtime value for this key would not describe the real ticks.
     this.tickMs = setting(context, context.config, TICK_FREQUENCY_KEY, 0, 0);
-    if (this.tickMs <= 0) throw new Error(`${context.componentName} needs tick tuples to close its windows; set ${context.componentName}.${TICK_FREQUENCY_KEY} to a positive number`);
+    if (this.tickMs <= 0)
+      throw new Error(
+        `${context.componentName} needs tick tuples to close its windows; set ${context.componentName}.${TICK_FREQUENCY_KEY} to a positive number`,
+      );
     this.configure(context.config);
   }
 
@@ -290,14 +350,25 @@ export class RankerBolt implements Bolt {
 }
 
 const builder = new TopologyBuilder('top-words').containers(2).config('topN', DEFAULT_TOP_N);
-builder.setSpout('sentence', () => new SentenceSpout(), 1).outputFields('sentence').config('rate', DEFAULT_SENTENCE_RATE).config('trendMs', DEFAULT_TREND_MS);
-builder.setBolt('split', () => new SplitBolt(), 2).shuffleGrouping('sentence').outputFields('word');
+builder
+  .setSpout('sentence', () => new SentenceSpout(), 1)
+  .outputFields('sentence')
+  .config('rate', DEFAULT_SENTENCE_RATE)
+  .config('trendMs', DEFAULT_TREND_MS);
+builder
+  .setBolt('split', () => new SplitBolt(), 2)
+  .shuffleGrouping('sentence')
+  .outputFields('word');
 builder
   .setBolt('counter', () => new CounterBolt(), 2)
   .fieldsGrouping('split', ['word'])
   .outputFields('windowEndsAt', 'top')
   .config('windowMs', DEFAULT_WINDOW_MS)
   .tickFrequency(DEFAULT_WINDOW_MS);
-builder.setBolt('ranker', () => new RankerBolt(), 1).globalGrouping('counter').outputFields('windowEndsAt', 'top').tickFrequency(DEFAULT_RANKER_TICK_MS);
+builder
+  .setBolt('ranker', () => new RankerBolt(), 1)
+  .globalGrouping('counter')
+  .outputFields('windowEndsAt', 'top')
+  .tickFrequency(DEFAULT_RANKER_TICK_MS);
 
 export default builder.build();

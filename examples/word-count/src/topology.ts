@@ -143,7 +143,11 @@ export class CountBolt implements Bolt {
 const builder = new TopologyBuilder('word-count').containers(2);
 // The keys `ardea update --runtime-config` may change, and the values they take: anything else is refused.
 const micros = { type: 'number', min: 0 } as const;
-builder.setSpout('sentence', () => new SentenceSpout(), 1).outputFields('sentence').config('rate', 0).runtimeConfig('rate', { type: 'number', min: 0 });
+builder
+  .setSpout('sentence', () => new SentenceSpout(), 1)
+  .outputFields('sentence')
+  .config('rate', 0)
+  .runtimeConfig('rate', { type: 'number', min: 0 });
 builder
   .setBolt('split', () => new SplitBolt(), 2)
   .shuffleGrouping('sentence')
@@ -151,6 +155,9 @@ builder
   .runtimeConfig('costMicros', micros)
   .runtimeConfig('slowInstance', { type: 'integer', min: 0 })
   .runtimeConfig('slowFactor', { type: 'number', min: 0 });
-builder.setBolt('count', () => new CountBolt(), 2).fieldsGrouping('split', ['word']).runtimeConfig('costMicros', micros);
+builder
+  .setBolt('count', () => new CountBolt(), 2)
+  .fieldsGrouping('split', ['word'])
+  .runtimeConfig('costMicros', micros);
 
 export default builder.build();

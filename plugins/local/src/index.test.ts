@@ -36,7 +36,9 @@ describe('@ardea/plugin-local', () => {
 
   it('fills in every default and refuses unknown or inconsistent settings', () => {
     expect(localPlugin.configSchema.parse({})).toEqual({ restartBackoff: { initialMs: 1000, maxMs: 30_000 }, stopGraceMs: 5000 });
-    expect(localPlugin.configSchema.parse({ restartBackoff: { initialMs: 50 } })).toMatchObject({ restartBackoff: { initialMs: 50, maxMs: 30_000 } });
+    expect(localPlugin.configSchema.parse({ restartBackoff: { initialMs: 50 } })).toMatchObject({
+      restartBackoff: { initialMs: 50, maxMs: 30_000 },
+    });
     expect(localPlugin.configSchema.safeParse({ workdir: '/tmp' }).success).toBe(false);
     expect(localPlugin.configSchema.safeParse({ restartBackoff: { initialMs: 5000, maxMs: 10 } }).success).toBe(false);
     expect(localPlugin.configSchema.safeParse({ stopGraceMs: -1 }).success).toBe(false);
@@ -51,7 +53,12 @@ describe('@ardea/plugin-local', () => {
       expect(scheduler).toBeInstanceOf(LocalScheduler);
       expect(plugin.get<Scheduler>(Scheduler)).toBe(scheduler);
       await scheduler.schedule({
-        topology: { name: 'wired', id: 'wired-1', components: [{ name: 's', kind: 'spout', parallelism: 1, config: {}, outputs: [], inputs: [] }], config: {} },
+        topology: {
+          name: 'wired',
+          id: 'wired-1',
+          components: [{ name: 's', kind: 'spout', parallelism: 1, config: {}, outputs: [], inputs: [] }],
+          config: {},
+        },
         packingPlan: { topologyId: 'wired-1', containers: [] },
         packageUri: 'file:///nonexistent/topology.tgz',
         executor: { argv: [process.execPath, '-e', 'setInterval(() => {}, 1 << 30)'], env: {} },
@@ -59,7 +66,11 @@ describe('@ardea/plugin-local', () => {
       const home = plugin.context.home;
       expect((await stat(join(home, 'topologies', 'dev', 'wired', 'container-0'))).isDirectory()).toBe(true);
       expect((await stat(join(home, 'topologies', 'dev', 'wired', 'logs', 'container-0.log'))).isFile()).toBe(true);
-      expect(logger.lines.find((line) => line.message === 'topology scheduled')?.fields).toMatchObject({ plugin: 'local', kind: 'scheduler', topology: 'wired' });
+      expect(logger.lines.find((line) => line.message === 'topology scheduled')?.fields).toMatchObject({
+        plugin: 'local',
+        kind: 'scheduler',
+        topology: 'wired',
+      });
       pid = Number((await scheduler.status('wired'))[0]!.handle);
       expect(isAlive(pid)).toBe(true);
     } finally {

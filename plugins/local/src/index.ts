@@ -23,7 +23,8 @@ export default definePlugin({
     new ContainerModule(({ bind }) => {
       const options = {
         workingDirectory: config.workingDirectory ?? join(context.home, 'topologies', context.cluster),
-        repairWorkingDirectory: config.workingDirectory === undefined || isUnder(resolve(context.home, config.workingDirectory), context.home),
+        repairWorkingDirectory:
+          config.workingDirectory === undefined || isUnder(resolve(context.home, config.workingDirectory), context.home),
         restartBackoff: config.restartBackoff,
         stopGraceMs: config.stopGraceMs,
       };
@@ -31,7 +32,10 @@ export default definePlugin({
         .toDynamicValue(() => new LocalScheduler(options, context.logger))
         .inSingletonScope();
       bind<Launcher>(Launcher)
-        .toDynamicValue((resolution) => new LocalServiceLauncher(resolution.get<ClusterConfig>(ClusterConfig), resolution.get<StateManager>(StateManager)))
+        .toDynamicValue(
+          (resolution) =>
+            new LocalServiceLauncher(resolution.get<ClusterConfig>(ClusterConfig), resolution.get<StateManager>(StateManager)),
+        )
         .inSingletonScope();
     }),
 });

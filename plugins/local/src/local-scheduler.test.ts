@@ -149,7 +149,10 @@ describe('LocalScheduler', () => {
       }, WAIT);
     }
     await scheduler.kill('logs');
-    await vi.waitFor(async () => expect(await readFile(logFile('logs', 1), 'utf8')).toMatch(/container 1 \(pid \d+\) exited with signal SIGTERM/), WAIT);
+    await vi.waitFor(
+      async () => expect(await readFile(logFile('logs', 1), 'utf8')).toMatch(/container 1 \(pid \d+\) exited with signal SIGTERM/),
+      WAIT,
+    );
   });
 
   it('keeps container directories and logs for their owner only, whatever the umask', async () => {
@@ -164,11 +167,25 @@ describe('LocalScheduler', () => {
       process.umask(umask);
     }
     const modes = await Promise.all(
-      ['', 'private', 'private/logs', 'private/logs/container-0.log', 'private/logs/container-1.log', 'private/container-0', 'private/container-1'].map(
-        async (entry) => `${entry} ${((await stat(join(workingDirectory, entry))).mode & 0o777).toString(8)}`,
-      ),
+      [
+        '',
+        'private',
+        'private/logs',
+        'private/logs/container-0.log',
+        'private/logs/container-1.log',
+        'private/container-0',
+        'private/container-1',
+      ].map(async (entry) => `${entry} ${((await stat(join(workingDirectory, entry))).mode & 0o777).toString(8)}`),
     );
-    expect(modes).toEqual([' 700', 'private 700', 'private/logs 700', 'private/logs/container-0.log 600', 'private/logs/container-1.log 600', 'private/container-0 700', 'private/container-1 700']);
+    expect(modes).toEqual([
+      ' 700',
+      'private 700',
+      'private/logs 700',
+      'private/logs/container-0.log 600',
+      'private/logs/container-1.log 600',
+      'private/container-0 700',
+      'private/container-1 700',
+    ]);
     await scheduler.kill('private');
   });
 
@@ -189,7 +206,9 @@ describe('LocalScheduler', () => {
 
   it('names an executor command that is not on PATH and how to set another, starting nothing', async () => {
     const { scheduler, startedPids } = await setUp();
-    const failure = scheduler.schedule(request('unnamed', [1], { argv: ['no-such-ardea-executor', '--container', CONTAINER_INDEX_PLACEHOLDER], env: {} }));
+    const failure = scheduler.schedule(
+      request('unnamed', [1], { argv: ['no-such-ardea-executor', '--container', CONTAINER_INDEX_PLACEHOLDER], env: {} }),
+    );
     await expect(failure).rejects.toBeInstanceOf(SchedulerError);
     await expect(failure).rejects.toThrow(
       /topology 'unnamed': could not start container 0: the executor command 'no-such-ardea-executor' is not on this machine's PATH \(.*\); install it there, or set scheduler\.executorCommand/,
@@ -202,7 +221,9 @@ describe('LocalScheduler', () => {
     await scheduler.schedule(request('crashy', [], { argv: ['sh', '-c', 'echo crashing; exit 3'], env: {} }));
     await vi.waitFor(async () => expect((await scheduler.status('crashy'))[0]!.restarts).toBeGreaterThanOrEqual(5), WAIT);
     await scheduler.kill('crashy');
-    const crashes = logger.entries.filter((e) => e.level === 'warn' && e.message === 'container exited unexpectedly; restarting after backoff');
+    const crashes = logger.entries.filter(
+      (e) => e.level === 'warn' && e.message === 'container exited unexpectedly; restarting after backoff',
+    );
     expect(crashes.slice(0, 5).map((e) => e.fields['delayMs'])).toEqual([20, 40, 80, 160, 160]);
     expect(crashes.slice(0, 5).map((e) => e.fields['restart'])).toEqual([1, 2, 3, 4, 5]);
     for (const crash of crashes) {
@@ -268,7 +289,12 @@ describe('LocalScheduler', () => {
   it('update rejects adding a container that already exists', async () => {
     const { scheduler } = await setUp();
     await scheduler.schedule(request('clash', [1, 2], idleExecutor()));
-    const update = scheduler.update({ topologyName: 'clash', current: plan('clash', [1]), proposed: plan('clash', [1, 2]), executor: idleExecutor() });
+    const update = scheduler.update({
+      topologyName: 'clash',
+      current: plan('clash', [1]),
+      proposed: plan('clash', [1, 2]),
+      executor: idleExecutor(),
+    });
     await expect(update).rejects.toThrow(/container 2 already exists/);
   });
 
@@ -316,7 +342,9 @@ describe('LocalScheduler', () => {
     const script = `console.log('parent', process.env.${PARENT_PID_ENV}); setInterval(() => {}, 1 << 30);`;
     await scheduler.schedule(request('parent', [1], { argv: [process.execPath, '-e', script], env: {} }));
     await vi.waitFor(async () => expect(await readFile(logFile('parent', 1), 'utf8')).toContain(`parent ${process.pid}\n`), WAIT);
-    const record = JSON.parse(await readFile(join(workingDirectory, 'parent', 'container-1', 'executor.process.json'), 'utf8')) as { pid: number };
+    const record = JSON.parse(await readFile(join(workingDirectory, 'parent', 'container-1', 'executor.process.json'), 'utf8')) as {
+      pid: number;
+    };
     expect(record.pid).toBe(startedPids('parent', 1)[0]);
     const owner = JSON.parse(await readFile(join(workingDirectory, 'parent', 'owner.process.json'), 'utf8')) as { pid: number };
     expect(owner.pid).toBe(process.pid);
@@ -335,9 +363,24 @@ describe('LocalScheduler', () => {
 
     it('stops the recorded owner, then the recorded executors, also stopped or stubborn ones', async () => {
       // The owner here never restarts what it loses, as a supervisor that is going away would not.
-      const { scheduler: owner, workingDirectory, startedPids, logFile } = await setUp({ restartBackoff: { initialMs: 60_000, maxMs: 60_000 } });
-      const stubborn = "process.on('SIGTERM', () => console.log('ignoring SIGTERM')); console.log('ready'); setInterval(() => {}, 1 << 30);";
-      await owner.schedule(request('orphans', [1, 2], { argv: [process.execPath, '-e', `if (process.env.ARDEA_CONTAINER_ID === '2') { ${stubborn} } else setInterval(() => {}, 1 << 30);`], env: {} }));
+      const {
+        scheduler: owner,
+        workingDirectory,
+        startedPids,
+        logFile,
+      } = await setUp({ restartBackoff: { initialMs: 60_000, maxMs: 60_000 } });
+      const stubborn =
+        "process.on('SIGTERM', () => console.log('ignoring SIGTERM')); console.log('ready'); setInterval(() => {}, 1 << 30);";
+      await owner.schedule(
+        request('orphans', [1, 2], {
+          argv: [
+            process.execPath,
+            '-e',
+            `if (process.env.ARDEA_CONTAINER_ID === '2') { ${stubborn} } else setInterval(() => {}, 1 << 30);`,
+          ],
+          env: {},
+        }),
+      );
       await vi.waitFor(async () => expect(await readFile(logFile('orphans', 2), 'utf8')).toContain('ready\n'), WAIT);
       const executors = [0, 1, 2].map((id) => startedPids('orphans', id)[0]!);
       process.kill(executors[1]!, 'SIGSTOP');
@@ -365,7 +408,10 @@ describe('LocalScheduler', () => {
       await vi.waitFor(() => expect(processOwnerOf(stranger.pid!)).toBeDefined(), WAIT);
       const identity = processOwnerOf(stranger.pid!)!;
       await mkdir(join(workingDirectory, 'reused', 'container-1'), { recursive: true });
-      await writeFile(join(workingDirectory, 'reused', 'container-1', 'executor.process.json'), JSON.stringify({ ...identity, startTime: identity.startTime! - 1 }));
+      await writeFile(
+        join(workingDirectory, 'reused', 'container-1', 'executor.process.json'),
+        JSON.stringify({ ...identity, startTime: identity.startTime! - 1 }),
+      );
       await writeFile(join(workingDirectory, 'reused', 'owner.process.json'), JSON.stringify(processOwnerOf(process.pid)));
       await scheduler.kill('reused');
       expect(isAlive(stranger.pid!)).toBe(true);
@@ -376,7 +422,10 @@ describe('LocalScheduler', () => {
       const unstoppable: ProcessControl = { liveness: () => 'alive', signal: (pid, signal) => void signals.push(`${pid} ${signal}`) };
       const { workingDirectory, scheduler } = await setUp({ stopGraceMs: 50, processControl: unstoppable });
       await mkdir(join(workingDirectory, 'stuck', 'container-3'), { recursive: true });
-      await writeFile(join(workingDirectory, 'stuck', 'container-3', 'executor.process.json'), JSON.stringify({ host: 'here', pid: 4_000_000 }));
+      await writeFile(
+        join(workingDirectory, 'stuck', 'container-3', 'executor.process.json'),
+        JSON.stringify({ host: 'here', pid: 4_000_000 }),
+      );
       const kill = scheduler.kill('stuck');
       await expect(kill).rejects.toBeInstanceOf(SchedulerError);
       await expect(kill).rejects.toThrow(
@@ -386,13 +435,15 @@ describe('LocalScheduler', () => {
     });
   });
 
-  it('gives Word_Count a directory of its own, a DNS label apart from word-count\'s, and kills each from another process', async () => {
+  it("gives Word_Count a directory of its own, a DNS label apart from word-count's, and kills each from another process", async () => {
     const { scheduler, workingDirectory, startedPids } = await setUp({ restartBackoff: { initialMs: 60_000, maxMs: 60_000 } });
     for (const name of ['Word_Count', 'word-count']) await scheduler.schedule(request(name, [1], idleExecutor()));
     const directories = (await readdir(workingDirectory)).sort();
     expect(directories).toEqual([poolResourceName('Word_Count'), 'word-count'].sort());
     expect(poolResourceName('Word_Count')).toMatch(/^word-count-[0-9a-f]{8}$/);
-    const owner = JSON.parse(await readFile(join(workingDirectory, poolResourceName('Word_Count'), 'owner.process.json'), 'utf8')) as { pid: number };
+    const owner = JSON.parse(await readFile(join(workingDirectory, poolResourceName('Word_Count'), 'owner.process.json'), 'utf8')) as {
+      pid: number;
+    };
     expect(owner.pid).toBe(process.pid);
 
     // Another scheduler (as in the CLI when the supervisor is gone) kills Word_Count through its records alone.
@@ -414,8 +465,12 @@ describe('LocalScheduler', () => {
   });
 
   it('refuses a backoff whose maximum is below its initial delay', () => {
-    expect(() => new LocalScheduler({ workingDirectory: tmpdir(), restartBackoff: { initialMs: 100, maxMs: 10 }, stopGraceMs: 0 }, new SilentLogger())).toThrow(
-      SchedulerError,
-    );
+    expect(
+      () =>
+        new LocalScheduler(
+          { workingDirectory: tmpdir(), restartBackoff: { initialMs: 100, maxMs: 10 }, stopGraceMs: 0 },
+          new SilentLogger(),
+        ),
+    ).toThrow(SchedulerError);
   });
 });

@@ -24,7 +24,16 @@ import {
   type UpdateRequest,
 } from '@ardea/core/plugin';
 import { execa, type Options, type Result, type ResultPromise } from 'execa';
-import { describeProcesses, EXECUTOR_RECORD, OWNER_RECORD, readExecutorRecords, readProcessRecord, recordProcess, terminateProcesses, type ProcessControl } from './process-records.js';
+import {
+  describeProcesses,
+  EXECUTOR_RECORD,
+  OWNER_RECORD,
+  readExecutorRecords,
+  readProcessRecord,
+  recordProcess,
+  terminateProcesses,
+  type ProcessControl,
+} from './process-records.js';
 
 export interface LocalSchedulerOptions {
   /**
@@ -123,7 +132,9 @@ export class LocalScheduler implements Scheduler {
   ) {
     const { initialMs, maxMs } = options.restartBackoff;
     if (!(initialMs > 0) || !(maxMs >= initialMs)) {
-      throw new SchedulerError(`local scheduler: restartBackoff needs 0 < initialMs <= maxMs, got initialMs ${initialMs} and maxMs ${maxMs}`);
+      throw new SchedulerError(
+        `local scheduler: restartBackoff needs 0 < initialMs <= maxMs, got initialMs ${initialMs} and maxMs ${maxMs}`,
+      );
     }
     this.logger = logger;
   }
@@ -318,7 +329,14 @@ export class LocalScheduler implements Scheduler {
   private secureWorkingDirectory(): Promise<void> {
     const directory = this.options.workingDirectory;
     this.secured ??= makePrivateDirectory(directory)
-      .then(() => securePrivateTree(directory, { what: 'working directory', logger: this.logger, repairRoot: this.options.repairWorkingDirectory ?? true, recursive: false }))
+      .then(() =>
+        securePrivateTree(directory, {
+          what: 'working directory',
+          logger: this.logger,
+          repairRoot: this.options.repairWorkingDirectory ?? true,
+          recursive: false,
+        }),
+      )
       .catch((error: unknown) => {
         this.secured = undefined;
         throw error;
@@ -374,7 +392,9 @@ export class LocalScheduler implements Scheduler {
     } catch (error) {
       container.state = 'failed';
       container.message = describeError(error);
-      throw new SchedulerError(`topology '${topology.name}': could not start container ${container.id}: ${describeError(error)}`, { cause: error });
+      throw new SchedulerError(`topology '${topology.name}': could not start container ${container.id}: ${describeError(error)}`, {
+        cause: error,
+      });
     }
 
     const run: Run = {
@@ -384,7 +404,8 @@ export class LocalScheduler implements Scheduler {
       stopping: false,
       exited: subprocess.then(
         (result) => this.onExit(topology, container, run, result, logPath),
-        (error: unknown) => this.onExit(topology, container, run, { exitCode: undefined, signal: undefined, message: describeError(error) }, logPath),
+        (error: unknown) =>
+          this.onExit(topology, container, run, { exitCode: undefined, signal: undefined, message: describeError(error) }, logPath),
       ),
     };
     container.run = run;
@@ -402,9 +423,9 @@ export class LocalScheduler implements Scheduler {
   ): void {
     if (container.run === run) container.run = undefined;
     const how = result.signal ? `signal ${result.signal}` : result.exitCode !== undefined ? `exit code ${result.exitCode}` : result.message;
-    appendFile(logPath, `[ardea-local ${new Date().toISOString()}] container ${container.id} (pid ${run.pid}) exited with ${how}\n`, { mode: PRIVATE_FILE_MODE }).catch(
-      (error: unknown) => topology.logger.debug('could not append to container log', { containerId: container.id, error }),
-    );
+    appendFile(logPath, `[ardea-local ${new Date().toISOString()}] container ${container.id} (pid ${run.pid}) exited with ${how}\n`, {
+      mode: PRIVATE_FILE_MODE,
+    }).catch((error: unknown) => topology.logger.debug('could not append to container log', { containerId: container.id, error }));
     if (run.stopping || container.removed || topology.killed || this.closing) {
       container.state = 'stopped';
       return;
@@ -518,7 +539,8 @@ function spawned(subprocess: ExecutorProcess): Promise<void> {
       subprocess.once('error', reject);
     }),
     subprocess.then((result) => {
-      if (result.failed && result.exitCode === undefined && result.signal === undefined) throw result.cause ?? new Error(result.shortMessage);
+      if (result.failed && result.exitCode === undefined && result.signal === undefined)
+        throw result.cause ?? new Error(result.shortMessage);
     }),
   ]);
 }

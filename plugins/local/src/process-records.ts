@@ -1,6 +1,13 @@
 import { readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ownerLiveness, PRIVATE_FILE_MODE, processOwnerOf, ProcessOwnerSchema, type OwnerLiveness, type ProcessOwner } from '@ardea/core/plugin';
+import {
+  ownerLiveness,
+  PRIVATE_FILE_MODE,
+  processOwnerOf,
+  ProcessOwnerSchema,
+  type OwnerLiveness,
+  type ProcessOwner,
+} from '@ardea/core/plugin';
 
 /**
  * Files through which the local pool finds its processes again from another process: when the
@@ -82,7 +89,11 @@ export async function readExecutorRecords(topologyDirectory: string): Promise<Re
  * handle it), then SIGKILL to whatever is left after `graceMs`. Resolves to the processes still
  * running after that: they could not be stopped (another user's process, or one stuck in the kernel).
  */
-export async function terminateProcesses(targets: readonly RecordedProcess[], graceMs: number, control: ProcessControl = systemProcesses): Promise<RecordedProcess[]> {
+export async function terminateProcesses(
+  targets: readonly RecordedProcess[],
+  graceMs: number,
+  control: ProcessControl = systemProcesses,
+): Promise<RecordedProcess[]> {
   // This process is never a leftover of itself; signalling it would end the caller.
   const running = () => targets.filter((target) => target.owner.pid !== process.pid && control.liveness(target.owner) !== 'dead');
   let left = running();

@@ -10,7 +10,9 @@ describe('the local pool launcher', () => {
     const plugin = await loadPluginForTest(localPlugin, {}, { cluster: 'local' });
     try {
       const home = plugin.context.home;
-      plugin.container.bind<ClusterConfig>(ClusterConfig).toConstantValue(loadClusterConfig({ cluster: 'local', env: { ARDEA_HOME: home } }));
+      plugin.container
+        .bind<ClusterConfig>(ClusterConfig)
+        .toConstantValue(loadClusterConfig({ cluster: 'local', env: { ARDEA_HOME: home } }));
       const state = new InMemoryStateManager();
       await state.start();
       plugin.container.bind<StateManager>(StateManager).toConstantValue(state);
@@ -20,7 +22,12 @@ describe('the local pool launcher', () => {
       // The cluster has no state for 'ghost': the supervisor, reading the cluster config it was handed, gives up.
       const log = join(home, 'logs', 'local', 'ghost-supervisor.log');
       const launched = launcher.launch({
-        topology: { name: 'ghost', id: 'ghost-1', components: [{ name: 's', kind: 'spout', parallelism: 1, config: {}, outputs: [], inputs: [] }], config: {} },
+        topology: {
+          name: 'ghost',
+          id: 'ghost-1',
+          components: [{ name: 's', kind: 'spout', parallelism: 1, config: {}, outputs: [], inputs: [] }],
+          config: {},
+        },
         packingPlan: { topologyId: 'ghost-1', containers: [] },
         packageUri: 'file:///nonexistent/topology.tgz',
         executor: { argv: ['ardea-executor'], env: {} },

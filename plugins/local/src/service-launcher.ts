@@ -50,7 +50,9 @@ export class LocalServiceLauncher implements Launcher {
     const started = await awaitSchedulerService(this.state, name, exited, this.timeoutMs);
     if ('location' in started) return started.location;
     if ('exitCode' in started) {
-      throw new SchedulerError(`the supervisor of '${name}' exited (code ${started.exitCode}) before its containers ran: ${lastLine(logFile)} (log: ${logFile})`);
+      throw new SchedulerError(
+        `the supervisor of '${name}' exited (code ${started.exitCode}) before its containers ran: ${lastLine(logFile)} (log: ${logFile})`,
+      );
     }
     try {
       process.kill(child.pid!, 'SIGTERM');

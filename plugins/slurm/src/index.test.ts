@@ -14,10 +14,24 @@ describe('@ardea/plugin-slurm descriptors', () => {
   });
 
   it('fills defaults, and resolves relative paths from the cluster directory', () => {
-    const config = slurmSchedulerConfigSchema.parse({ host: 'login.hpc', workDirectory: '/shared/ardea', privateKeyPath: 'keys/id_ed25519' });
-    expect(config).toMatchObject({ port: 22, strictHostKeyChecking: true, jobNamePrefix: 'ardea-', sbatchOptions: [], container0: { cpus: 1, memoryMb: 1024 } });
+    const config = slurmSchedulerConfigSchema.parse({
+      host: 'login.hpc',
+      workDirectory: '/shared/ardea',
+      privateKeyPath: 'keys/id_ed25519',
+    });
+    expect(config).toMatchObject({
+      port: 22,
+      strictHostKeyChecking: true,
+      jobNamePrefix: 'ardea-',
+      sbatchOptions: [],
+      container0: { cpus: 1, memoryMb: 1024 },
+    });
     const settings = sshSettings(config, '/etc/ardea/hpc');
-    expect(settings).toMatchObject({ user: os.userInfo().username, privateKeyPath: '/etc/ardea/hpc/keys/id_ed25519', knownHostsPath: `${os.homedir()}/.ssh/known_hosts` });
+    expect(settings).toMatchObject({
+      user: os.userInfo().username,
+      privateKeyPath: '/etc/ardea/hpc/keys/id_ed25519',
+      knownHostsPath: `${os.homedir()}/.ssh/known_hosts`,
+    });
   });
 
   it('rejects unknown keys and values Slurm would misread', () => {

@@ -12,7 +12,10 @@ const job = (overrides: Partial<ContainerJob> = {}): ContainerJob => ({
   memoryMb: 1024,
   workDirectory: '/shared/work dir/word-count',
   logFile: '/shared/work dir/word-count/logs/container-3.log',
-  executor: { argv: ['/usr/bin/node', '/opt/ardea/executor.js', '--container', CONTAINER_INDEX_PLACEHOLDER], env: { ARDEA_HOME: "/home/o'brien/.ardea" } },
+  executor: {
+    argv: ['/usr/bin/node', '/opt/ardea/executor.js', '--container', CONTAINER_INDEX_PLACEHOLDER],
+    env: { ARDEA_HOME: "/home/o'brien/.ardea" },
+  },
   ...overrides,
 });
 
@@ -35,12 +38,17 @@ describe('job template', () => {
   });
 
   it('does not expand placeholders inside the values it inserts', () => {
-    const script = renderJobTemplate('#!/bin/sh\n{{workDirectory}} {{command}}\n', templateValues(job({ workDirectory: '/x/{{command}}' })));
+    const script = renderJobTemplate(
+      '#!/bin/sh\n{{workDirectory}} {{command}}\n',
+      templateValues(job({ workDirectory: '/x/{{command}}' })),
+    );
     expect(script).toBe("#!/bin/sh\n'/x/{{command}}' /usr/bin/node /opt/ardea/executor.js --container 3\n");
   });
 
   it('rejects templates with unknown placeholders or without the command', () => {
-    expect(() => checkJobTemplate('#!/bin/sh\nexec {{command}} {{cpu}}\n', 'my.sh')).toThrow(/job template my\.sh: unknown placeholder \{\{cpu\}\}; known: \{\{topology\}\}/);
+    expect(() => checkJobTemplate('#!/bin/sh\nexec {{command}} {{cpu}}\n', 'my.sh')).toThrow(
+      /job template my\.sh: unknown placeholder \{\{cpu\}\}; known: \{\{topology\}\}/,
+    );
     expect(() => checkJobTemplate('#!/bin/sh\necho {{jobName}}\n', 'my.sh')).toThrow(/never uses \{\{command\}\}/);
     expect(() => checkJobTemplate(DEFAULT_JOB_TEMPLATE, 'default')).not.toThrow();
   });

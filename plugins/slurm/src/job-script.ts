@@ -24,7 +24,7 @@ export const TEMPLATE_PLACEHOLDERS = {
   memoryMb: 'memory in MB (--mem)',
   workDirectory: "the topology's directory, the job's working directory (quoted)",
   logFile: "the container's log file (quoted)",
-  environment: "one `export NAME=value` line per executor variable, ARDEA_CONTAINER_ID included (quoted)",
+  environment: 'one `export NAME=value` line per executor variable, ARDEA_CONTAINER_ID included (quoted)',
   command: "the executor's command line (quoted); the template must contain it",
 } as const;
 
@@ -37,12 +37,20 @@ export function checkJobTemplate(template: string, source: string): void {
   const names = [...template.matchAll(PLACEHOLDER)].map((match) => match[1]!);
   const unknown = names.filter((name) => !(name in TEMPLATE_PLACEHOLDERS));
   if (unknown.length > 0) {
-    throw new SchedulerError(`job template ${source}: unknown placeholder {{${unknown[0]}}}; known: ${Object.keys(TEMPLATE_PLACEHOLDERS).map((name) => `{{${name}}}`).join(', ')}`, {
-      code: 'slurm.template',
-    });
+    throw new SchedulerError(
+      `job template ${source}: unknown placeholder {{${unknown[0]}}}; known: ${Object.keys(TEMPLATE_PLACEHOLDERS)
+        .map((name) => `{{${name}}}`)
+        .join(', ')}`,
+      {
+        code: 'slurm.template',
+      },
+    );
   }
   if (!names.includes('command')) {
-    throw new SchedulerError(`job template ${source}: it never uses {{command}}, so the container's executor would not run; end it with: exec {{command}}`, { code: 'slurm.template' });
+    throw new SchedulerError(
+      `job template ${source}: it never uses {{command}}, so the container's executor would not run; end it with: exec {{command}}`,
+      { code: 'slurm.template' },
+    );
   }
 }
 
@@ -67,10 +75,13 @@ export function templateValues(job: ContainerJob): TemplateValues {
   const environment = { ...job.executor.env, [CONTAINER_ID_ENV]: String(job.containerId) };
   const bad = Object.keys(environment).find((name) => !isEnvironmentName(name));
   if (bad !== undefined) {
-    throw new SchedulerError(`topology '${job.topologyName}': container ${job.containerId}: executor variable name ${JSON.stringify(bad)} cannot be exported by a shell`);
+    throw new SchedulerError(
+      `topology '${job.topologyName}': container ${job.containerId}: executor variable name ${JSON.stringify(bad)} cannot be exported by a shell`,
+    );
   }
   const argv = executorArgv(job.executor, job.containerId);
-  if (argv.length === 0) throw new SchedulerError(`topology '${job.topologyName}': cannot start container ${job.containerId}: the executor argv is empty`);
+  if (argv.length === 0)
+    throw new SchedulerError(`topology '${job.topologyName}': cannot start container ${job.containerId}: the executor argv is empty`);
   return {
     topology: job.topologyName,
     container: String(job.containerId),

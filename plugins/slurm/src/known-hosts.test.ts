@@ -40,7 +40,12 @@ describe('known_hosts lookup', () => {
   });
 
   it('honours negated patterns, @revoked and skips @cert-authority', () => {
-    const content = [line('[*]:2222,![login.hpc]:2222', ed), `@revoked ${line('[login.hpc]:2222', rsa)}`, `@cert-authority ${line('*', other)}`, line('[login.hpc]:2222', rsa)].join('\n');
+    const content = [
+      line('[*]:2222,![login.hpc]:2222', ed),
+      `@revoked ${line('[login.hpc]:2222', rsa)}`,
+      `@cert-authority ${line('*', other)}`,
+      line('[login.hpc]:2222', rsa),
+    ].join('\n');
     const { accepted, revoked } = findKnownHostKeys(content, 'login.hpc', 2222);
     expect(accepted.map((key) => key.line)).toEqual([4]);
     expect(revoked.map((key) => key.line)).toEqual([2]);

@@ -72,7 +72,10 @@ function hashedMatches(entry: string, name: string): boolean {
 }
 
 function globMatches(pattern: string, name: string): boolean {
-  const expression = pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  const expression = pattern
+    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+    .replace(/\*/g, '.*')
+    .replace(/\?/g, '.');
   return new RegExp(`^${expression}$`, 'i').test(name);
 }
 

@@ -54,7 +54,11 @@ await describeWithService(LOOPBACK_SLURM, 'SftpUploader through the loopback ssh
       expect(uri).toBe(pathToFileURL(stored).href);
       expect(await readFile(stored, 'utf8')).toBe('package bytes');
       // The jobs run as the SSH user: nobody else needs to read the topology's code.
-      const modes = await Promise.all([stored, path.dirname(stored), path.dirname(path.dirname(stored))].map(async (file) => ((await stat(file)).mode & 0o777).toString(8)));
+      const modes = await Promise.all(
+        [stored, path.dirname(stored), path.dirname(path.dirname(stored))].map(async (file) =>
+          ((await stat(file)).mode & 0o777).toString(8),
+        ),
+      );
       expect(modes).toEqual(['600', '700', '700']);
       await current.undo(uri);
       expect(await readdir(await packages())).toEqual([]);
@@ -62,7 +66,9 @@ await describeWithService(LOOPBACK_SLURM, 'SftpUploader through the loopback ssh
 
     it('refuses to remove what is not one of its packages', async () => {
       const current = await uploader();
-      await expect(current.undo(pathToFileURL(path.join(await scratchDirectory(), 'word-count.tgz')).href)).rejects.toThrow(/refusing to remove .* not a package under the upload directory/);
+      await expect(current.undo(pathToFileURL(path.join(await scratchDirectory(), 'word-count.tgz')).href)).rejects.toThrow(
+        /refusing to remove .* not a package under the upload directory/,
+      );
       await expect(current.undo('https://example.org/word-count.tgz')).rejects.toBeInstanceOf(UploaderError);
     });
 
@@ -78,15 +84,27 @@ await describeWithService(LOOPBACK_SLURM, 'SftpUploader through the loopback ssh
     it('refuses a host whose key does not match known_hosts', async () => {
       const knownHosts = path.join(await scratchDirectory(), 'spoofed_known_hosts');
       await writeFile(knownHosts, foreignKnownHostsLine());
-      await failsCleanly(await uploader({ knownHostsPath: knownHosts }), /^cannot upload topology package .*word-count\.tgz to root@127\.0\.0\.1:\d+:.*: the host key of 127\.0\.0\.1:\d+ .* does not match/, 'ssh.host-key');
+      await failsCleanly(
+        await uploader({ knownHostsPath: knownHosts }),
+        /^cannot upload topology package .*word-count\.tgz to root@127\.0\.0\.1:\d+:.*: the host key of 127\.0\.0\.1:\d+ .* does not match/,
+        'ssh.host-key',
+      );
     });
 
     it('reports a login the host refuses', async () => {
-      await failsCleanly(await uploader({ user: 'no-such-ardea-user' }), /refused SSH login as 'no-such-ardea-user'.*check uploader\.user/, 'ssh.auth');
+      await failsCleanly(
+        await uploader({ user: 'no-such-ardea-user' }),
+        /refused SSH login as 'no-such-ardea-user'.*check uploader\.user/,
+        'ssh.auth',
+      );
     });
 
     it('reports a host that does not answer', async () => {
-      await failsCleanly(await uploader({ port: await unusedPort() }), /cannot reach the login node at 127\.0\.0\.1:\d+ \(ECONNREFUSED\); check uploader\.host and uploader\.port/, 'ssh.unreachable');
+      await failsCleanly(
+        await uploader({ port: await unusedPort() }),
+        /cannot reach the login node at 127\.0\.0\.1:\d+ \(ECONNREFUSED\); check uploader\.host and uploader\.port/,
+        'ssh.unreachable',
+      );
     });
   });
 });

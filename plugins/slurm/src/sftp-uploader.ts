@@ -3,7 +3,15 @@ import { createReadStream } from 'node:fs';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { packageFileSize, PRIVATE_DIRECTORY_MODE, PRIVATE_FILE_MODE, UploaderError, type Logger, type Uploader, type UploadRequest } from '@ardea/core/plugin';
+import {
+  packageFileSize,
+  PRIVATE_DIRECTORY_MODE,
+  PRIVATE_FILE_MODE,
+  UploaderError,
+  type Logger,
+  type Uploader,
+  type UploadRequest,
+} from '@ardea/core/plugin';
 import type { SFTPWrapper } from 'ssh2';
 import type { SshSettings } from './slurm-config.js';
 import { SshConnection, SshError } from './ssh-connection.js';
@@ -76,7 +84,13 @@ export class SftpUploader implements Uploader {
       throw fail(request.signal?.aborted ? 'the upload was aborted' : reason(error), error);
     }
     const uri = pathToFileURL(target).href;
-    this.logger.info('topology package uploaded', { topology: request.topologyName, topologyId: request.topologyId, uri, bytes: size, host: this.ssh.address });
+    this.logger.info('topology package uploaded', {
+      topology: request.topologyName,
+      topologyId: request.topologyId,
+      uri,
+      bytes: size,
+      host: this.ssh.address,
+    });
     return uri;
   }
 
@@ -113,12 +127,16 @@ export class SftpUploader implements Uploader {
       if (url.protocol !== 'file:') throw new Error(`it is a ${url.protocol} URI`);
       file = path.posix.normalize(fileURLToPath(url));
     } catch (error) {
-      throw new UploaderError(`the sftp uploader only removes the file:// URIs it hands out; '${uri}' is not one (${reason(error)})`, { cause: error });
+      throw new UploaderError(`the sftp uploader only removes the file:// URIs it hands out; '${uri}' is not one (${reason(error)})`, {
+        cause: error,
+      });
     }
     const relative = path.posix.relative(this.directory, file);
     const segments = relative.split('/');
     if (!relative || relative.startsWith('..') || path.posix.isAbsolute(relative) || segments.length !== 3) {
-      throw new UploaderError(`refusing to remove ${file} (${uri}): it is not a package under the upload directory ${this.directory} (expected <topology>/<topology id>/<file>)`);
+      throw new UploaderError(
+        `refusing to remove ${file} (${uri}): it is not a package under the upload directory ${this.directory} (expected <topology>/<topology id>/<file>)`,
+      );
     }
     return file;
   }
@@ -128,7 +146,8 @@ export class SftpUploader implements Uploader {
     try {
       const entries = await call<Array<{ filename: string }>>((done) => sftp.readdir(directory, done));
       for (const { filename } of entries) {
-        if (filename !== keep && !TEMPORARY_FILE.test(filename)) await call<void>((done) => sftp.unlink(path.posix.join(directory, filename), done));
+        if (filename !== keep && !TEMPORARY_FILE.test(filename))
+          await call<void>((done) => sftp.unlink(path.posix.join(directory, filename), done));
       }
     } catch (error) {
       this.logger.warn('could not remove a replaced topology package', { directory, error: reason(error) });
@@ -194,7 +213,9 @@ async function renameOver(sftp: SFTPWrapper, source: string, target: string): Pr
 
 function assertSegment(value: unknown, what: string, source: string): asserts value is string {
   if (typeof value !== 'string' || value === '' || value.startsWith('.') || /[/\\\0]/.test(value)) {
-    throw new UploaderError(`cannot upload topology package ${source}: the ${what} ${JSON.stringify(value)} is not usable as a directory name (no '/', '\\', NUL or leading '.')`);
+    throw new UploaderError(
+      `cannot upload topology package ${source}: the ${what} ${JSON.stringify(value)} is not usable as a directory name (no '/', '\\', NUL or leading '.')`,
+    );
   }
 }
 

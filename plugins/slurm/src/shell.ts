@@ -1,5 +1,5 @@
 /** Characters that never need quoting in a POSIX shell word. */
-const PLAIN_WORD = /^[A-Za-z0-9_\/.,:=@%+-]+$/;
+const PLAIN_WORD = /^[A-Za-z0-9_/.,:=@%+-]+$/;
 
 /**
  * Quotes one word for a POSIX shell (the login node's shell runs every command we send, and job

@@ -4,14 +4,17 @@ import type { PluginContext } from '@ardea/core/plugin';
 import { z } from 'zod';
 
 /** Slurm's `--time` formats: minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS, or no limit. */
-const TIME_LIMIT = /^(\d+|\d+:\d{1,2}|\d+:\d{1,2}:\d{1,2}|\d+-\d{1,2}|\d+-\d{1,2}:\d{1,2}|\d+-\d{1,2}:\d{1,2}:\d{1,2}|UNLIMITED|INFINITE)$/i;
+const TIME_LIMIT =
+  /^(\d+|\d+:\d{1,2}|\d+:\d{1,2}:\d{1,2}|\d+-\d{1,2}|\d+-\d{1,2}:\d{1,2}|\d+-\d{1,2}:\d{1,2}:\d{1,2}|UNLIMITED|INFINITE)$/i;
 const SLURM_WORD = /^[^\s'"\\$`]+$/;
 
 const absolutePosixPath = (what: string) =>
   z
     .string()
     .min(1)
-    .refine((value) => value.startsWith('/') && !value.split('/').includes('..'), { message: `${what} must be an absolute path on the cluster, without '..'` });
+    .refine((value) => value.startsWith('/') && !value.split('/').includes('..'), {
+      message: `${what} must be an absolute path on the cluster, without '..'`,
+    });
 
 /** The connection keys shared by `scheduler.yaml` and `uploader.yaml`. */
 const sshShape = {

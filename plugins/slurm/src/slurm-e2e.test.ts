@@ -62,7 +62,13 @@ await describeWithService(LOOPBACK_SLURM, 'word count on Slurm through the CLI',
     shared = path.join(home, 'shared');
     cluster = path.join(home, 'cluster');
     await mkdir(cluster, { recursive: true });
-    const ssh = [`host: 127.0.0.1`, `port: ${SSHD_PORT}`, 'user: root', `privateKeyPath: ${SSHD_BASE}/client_key`, `knownHostsPath: ${SSHD_BASE}/known_hosts`];
+    const ssh = [
+      `host: 127.0.0.1`,
+      `port: ${SSHD_PORT}`,
+      'user: root',
+      `privateKeyPath: ${SSHD_BASE}/client_key`,
+      `knownHostsPath: ${SSHD_BASE}/known_hosts`,
+    ];
     await writeFile(
       path.join(cluster, 'scheduler.yaml'),
       [
@@ -78,12 +84,17 @@ await describeWithService(LOOPBACK_SLURM, 'word count on Slurm through the CLI',
         '',
       ].join('\n'),
     );
-    await writeFile(path.join(cluster, 'uploader.yaml'), [`plugin: '@ardea/plugin-slurm#sftpUploader'`, ...ssh, `directory: ${shared}/packages`, ''].join('\n'));
+    await writeFile(
+      path.join(cluster, 'uploader.yaml'),
+      [`plugin: '@ardea/plugin-slurm#sftpUploader'`, ...ssh, `directory: ${shared}/packages`, ''].join('\n'),
+    );
     await writeFile(path.join(cluster, 'statemgr.yaml'), ['plugin: localfs', `rootPath: ${shared}/state`, ''].join('\n'));
     // One CPU per container, so the 4 jobs after scaling fit the loopback node next to other tests' jobs.
     await writeFile(
       path.join(cluster, 'packing.yaml'),
-      ['instance: { cpu: 0.25, ram: 256MiB, disk: 256MiB }', 'padding: { cpu: 0.25, ram: 256MiB, disk: 256MiB, percent: 0 }', ''].join('\n'),
+      ['instance: { cpu: 0.25, ram: 256MiB, disk: 256MiB }', 'padding: { cpu: 0.25, ram: 256MiB, disk: 256MiB, percent: 0 }', ''].join(
+        '\n',
+      ),
     );
     const submit = await ardea(
       'submit',
@@ -120,10 +131,17 @@ await describeWithService(LOOPBACK_SLURM, 'word count on Slurm through the CLI',
     expect(up.code, up.stderr).toBe(0);
     expect(up.stdout).toMatch(/^ {2}count: 2 -> 4 instances$/m);
     const scaled = await jobIds();
-    const added = Object.keys(scaled).map(Number).filter((id) => !(id in original));
+    const added = Object.keys(scaled)
+      .map(Number)
+      .filter((id) => !(id in original));
     expect(added.length).toBeGreaterThan(0);
-    for (const [containerId, jobId] of Object.entries(original)) expect(scaled[Number(containerId)], `job of container ${containerId}`).toBe(jobId);
-    await allRunning(Object.keys(scaled).map(Number).sort((a, b) => a - b));
+    for (const [containerId, jobId] of Object.entries(original))
+      expect(scaled[Number(containerId)], `job of container ${containerId}`).toBe(jobId);
+    await allRunning(
+      Object.keys(scaled)
+        .map(Number)
+        .sort((a, b) => a - b),
+    );
     await countsGrow();
 
     const down = await ardea('update', cluster, TOPOLOGY, '--component-parallelism', 'count:2');

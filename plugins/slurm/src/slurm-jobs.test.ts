@@ -1,8 +1,18 @@
 import { describe, expect, it } from 'vitest';
-import { containerState, isLive, jobName, jobNameStem, newestJobs, oneLine, parseSbatch, parseScontrolJobs, parseSqueue } from './slurm-jobs.js';
+import {
+  containerState,
+  isLive,
+  jobName,
+  jobNameStem,
+  newestJobs,
+  oneLine,
+  parseSbatch,
+  parseScontrolJobs,
+  parseSqueue,
+} from './slurm-jobs.js';
 
 describe('reading Slurm output', () => {
-  it('picks exactly the topology\'s jobs out of squeue by name', () => {
+  it("picks exactly the topology's jobs out of squeue by name", () => {
     const output = [
       '12|ardea-word-count-0|RUNNING|localhost',
       '13|ardea-word-count-1|PENDING|(Resources)',
@@ -21,7 +31,7 @@ describe('reading Slurm output', () => {
     expect(jobName('ardea-', 'word-count', 3)).toBe('ardea-word-count-3');
   });
 
-  it('names jobs after the topology\'s pool name, so a name that is not a DNS label gets a stem of its own', () => {
+  it("names jobs after the topology's pool name, so a name that is not a DNS label gets a stem of its own", () => {
     const stem = jobNameStem('ardea-', 'Word_Count');
     expect(stem).toMatch(/^ardea-word-count-[0-9a-f]{8}$/);
     expect(jobName('ardea-', 'Word_Count', 2)).toBe(`${stem}-2`);
@@ -40,7 +50,22 @@ describe('reading Slurm output', () => {
   });
 
   it('maps Slurm job states to container states', () => {
-    expect(['PENDING', 'CONFIGURING', 'RUNNING', 'REQUEUED', 'SUSPENDED', 'COMPLETING', 'COMPLETED', 'CANCELLED', 'FAILED', 'TIMEOUT', 'NODE_FAIL', 'OUT_OF_MEMORY'].map(containerState)).toEqual([
+    expect(
+      [
+        'PENDING',
+        'CONFIGURING',
+        'RUNNING',
+        'REQUEUED',
+        'SUSPENDED',
+        'COMPLETING',
+        'COMPLETED',
+        'CANCELLED',
+        'FAILED',
+        'TIMEOUT',
+        'NODE_FAIL',
+        'OUT_OF_MEMORY',
+      ].map(containerState),
+    ).toEqual([
       'pending',
       'pending',
       'running',
@@ -60,13 +85,22 @@ describe('reading Slurm output', () => {
     const line =
       'JobId=42 JobName=ardea-t-1 UserId=root(0) JobState=FAILED Reason=NonZeroExitCode Dependency=(null) Requeue=1 Restarts=2 BatchFlag=1 ExitCode=3:0 RunTime=00:00:01 Command=/shared/my work/t/jobs/container-1.sh WorkDir=/shared/my work/t StdOut=/shared/my work/t/logs/container-1.log';
     const job = parseScontrolJobs(`${line}\n`).get('42')!;
-    expect(job).toMatchObject({ JobState: 'FAILED', Reason: 'NonZeroExitCode', Restarts: '2', ExitCode: '3:0', WorkDir: '/shared/my work/t', StdOut: '/shared/my work/t/logs/container-1.log' });
+    expect(job).toMatchObject({
+      JobState: 'FAILED',
+      Reason: 'NonZeroExitCode',
+      Restarts: '2',
+      ExitCode: '3:0',
+      WorkDir: '/shared/my work/t',
+      StdOut: '/shared/my work/t/logs/container-1.log',
+    });
   });
 
   it('reads the job id sbatch --parsable prints, with or without a cluster name', () => {
     expect(parseSbatch('123\n')).toBe('123');
     expect(parseSbatch('124;hpc\n')).toBe('124');
     expect(parseSbatch('Submitted batch job 5')).toBeUndefined();
-    expect(oneLine('sbatch: error: invalid partition specified: x\nsbatch: error: Batch job submission failed\n')).toBe('sbatch: error: invalid partition specified: x; sbatch: error: Batch job submission failed');
+    expect(oneLine('sbatch: error: invalid partition specified: x\nsbatch: error: Batch job submission failed\n')).toBe(
+      'sbatch: error: invalid partition specified: x; sbatch: error: Batch job submission failed',
+    );
   });
 });

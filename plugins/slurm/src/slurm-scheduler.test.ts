@@ -49,7 +49,10 @@ await describeWithService(LOOPBACK_SLURM, 'SlurmScheduler on the loopback Slurm 
     let counter = 0;
     const shellRequest = (name: string, script: string, env: Record<string, string> = {}): ScheduleRequest => ({
       topology: { name, id: `${name}-id`, components: [], config: {} },
-      packingPlan: { topologyId: `${name}-id`, containers: [{ id: 1, instances: [], required: { cpu: 1.5, ramBytes: 300 * MiB, diskBytes: 0 } }] },
+      packingPlan: {
+        topologyId: `${name}-id`,
+        containers: [{ id: 1, instances: [], required: { cpu: 1.5, ramBytes: 300 * MiB, diskBytes: 0 } }],
+      },
       packageUri: 'file:///nowhere',
       executor: { argv: ['/bin/sh', '-c', script, 'container', CONTAINER_INDEX_PLACEHOLDER], env },
     });
@@ -66,8 +69,17 @@ await describeWithService(LOOPBACK_SLURM, 'SlurmScheduler on the loopback Slurm 
       current = await scheduler();
       const markers = await scratchDirectory();
       const tricky = `it's "quoted" $HOME \`x\` \\ ; & |`;
-      await current.schedule(shellRequest(topology, `printf '%s|%s|%s\\n' "$ARDEA_TRICKY" "$ARDEA_CONTAINER_ID" "$1" > "${markers}/${topology}-$1.out"; exec sleep 300`, { ARDEA_TRICKY: tricky }));
-      await vi.waitFor(async () => expect((await current!.status(topology)).map((c) => c.state)).toEqual(['running', 'running']), { timeout: 30_000, interval: 200 });
+      await current.schedule(
+        shellRequest(
+          topology,
+          `printf '%s|%s|%s\\n' "$ARDEA_TRICKY" "$ARDEA_CONTAINER_ID" "$1" > "${markers}/${topology}-$1.out"; exec sleep 300`,
+          { ARDEA_TRICKY: tricky },
+        ),
+      );
+      await vi.waitFor(async () => expect((await current!.status(topology)).map((c) => c.state)).toEqual(['running', 'running']), {
+        timeout: 30_000,
+        interval: 200,
+      });
       for (const id of [0, 1]) {
         expect(await readFile(path.join(markers, `${topology}-${id}.out`), 'utf8')).toBe(`${tricky}|${id}|${id}\n`);
       }
@@ -104,16 +116,27 @@ await describeWithService(LOOPBACK_SLURM, 'SlurmScheduler on the loopback Slurm 
       );
     }, 60_000);
 
-    it('uses a job template from the cluster config, whose #SBATCH lines come after Ardea\'s', async () => {
+    it("uses a job template from the cluster config, whose #SBATCH lines come after Ardea's", async () => {
       topology = `jobs-${++counter}`;
       const template = path.join(await scratchDirectory(), 'template.sh');
-      await writeFile(template, '#!/bin/bash\n#SBATCH --comment=from-the-template\necho "template for {{jobName}} with {{cpus}} CPUs"\n{{environment}}\nexec {{command}}\n');
+      await writeFile(
+        template,
+        '#!/bin/bash\n#SBATCH --comment=from-the-template\necho "template for {{jobName}} with {{cpus}} CPUs"\n{{environment}}\nexec {{command}}\n',
+      );
       current = await scheduler({ jobTemplatePath: template });
       await current.schedule(shellRequest(topology, 'exec sleep 300'));
-      await vi.waitFor(async () => expect((await current!.status(topology)).map((c) => c.state)).toEqual(['running', 'running']), { timeout: 30_000, interval: 200 });
+      await vi.waitFor(async () => expect((await current!.status(topology)).map((c) => c.state)).toEqual(['running', 'running']), {
+        timeout: 30_000,
+        interval: 200,
+      });
       const log = path.join(await scratchDirectory(), 'work', topology, 'logs', 'container-1.log');
-      await vi.waitFor(async () => expect(await readFile(log, 'utf8')).toContain(`template for ${prefix}${topology}-1 with 2 CPUs`), { timeout: 10_000, interval: 100 });
-      expect(await onLoginNode(`scontrol show job --oneliner ${(await current.status(topology))[1]!.handle}`)).toContain('Comment=from-the-template');
+      await vi.waitFor(async () => expect(await readFile(log, 'utf8')).toContain(`template for ${prefix}${topology}-1 with 2 CPUs`), {
+        timeout: 10_000,
+        interval: 100,
+      });
+      expect(await onLoginNode(`scontrol show job --oneliner ${(await current.status(topology))[1]!.handle}`)).toContain(
+        'Comment=from-the-template',
+      );
     }, 60_000);
 
     it('runs Word_Count under job names and a directory that are DNS labels, apart from word-count', async () => {
@@ -125,11 +148,17 @@ await describeWithService(LOOPBACK_SLURM, 'SlurmScheduler on the loopback Slurm 
         for (const name of ['Word_Count', 'word-count']) await current.schedule(shellRequest(name, 'exec sleep 300'));
         await vi.waitFor(
           async () => {
-            for (const name of ['Word_Count', 'word-count']) expect((await current!.status(name)).map((c) => c.state), name).toEqual(['running', 'running']);
+            for (const name of ['Word_Count', 'word-count'])
+              expect(
+                (await current!.status(name)).map((c) => c.state),
+                name,
+              ).toEqual(['running', 'running']);
           },
           { timeout: 30_000, interval: 200 },
         );
-        expect(await jobNames()).toEqual([`${prefix}${stem}-0`, `${prefix}${stem}-1`, `${prefix}word-count-0`, `${prefix}word-count-1`].sort());
+        expect(await jobNames()).toEqual(
+          [`${prefix}${stem}-0`, `${prefix}${stem}-1`, `${prefix}word-count-0`, `${prefix}word-count-1`].sort(),
+        );
         const work = path.join(await scratchDirectory(), 'work');
         expect(existsSync(path.join(work, stem, 'jobs', 'container-1.sh'))).toBe(true);
         expect(existsSync(path.join(work, 'word-count', 'jobs', 'container-1.sh'))).toBe(true);
@@ -155,7 +184,10 @@ await describeWithService(LOOPBACK_SLURM, 'SlurmScheduler on the loopback Slurm 
   describe('errors', () => {
     const request = (name: string): ScheduleRequest => ({
       topology: { name, id: `${name}-id`, components: [], config: {} },
-      packingPlan: { topologyId: `${name}-id`, containers: [{ id: 1, instances: [], required: { cpu: 1, ramBytes: 64 * MiB, diskBytes: 0 } }] },
+      packingPlan: {
+        topologyId: `${name}-id`,
+        containers: [{ id: 1, instances: [], required: { cpu: 1, ramBytes: 64 * MiB, diskBytes: 0 } }],
+      },
       packageUri: 'file:///nowhere',
       executor: { argv: ['/bin/sleep', '300'], env: {} },
     });
@@ -194,16 +226,33 @@ await describeWithService(LOOPBACK_SLURM, 'SlurmScheduler on the loopback Slurm 
     it('refuses a login node that is not in known_hosts', async () => {
       const knownHosts = path.join(await scratchDirectory(), 'empty_known_hosts');
       await writeFile(knownHosts, '# nothing known\n');
-      await failsCleanly('unknown-host', await scheduler({}, { knownHostsPath: knownHosts }), /\[127\.0\.0\.1\]:\d+ is not in known_hosts file \S+empty_known_hosts, so the login node's host key \(ssh-ed25519 SHA256:\S+\) cannot be verified; check that fingerprint .* then run: ssh-keyscan -p \d+ 127\.0\.0\.1 >>/, 'ssh.unknown-host');
+      await failsCleanly(
+        'unknown-host',
+        await scheduler({}, { knownHostsPath: knownHosts }),
+        /\[127\.0\.0\.1\]:\d+ is not in known_hosts file \S+empty_known_hosts, so the login node's host key \(ssh-ed25519 SHA256:\S+\) cannot be verified; check that fingerprint .* then run: ssh-keyscan -p \d+ 127\.0\.0\.1 >>/,
+        'ssh.unknown-host',
+      );
     });
 
     it('reports a login the node refuses', async () => {
-      await failsCleanly('wrong-user', await scheduler({}, { user: 'no-such-ardea-user' }), /refused SSH login as 'no-such-ardea-user' with the key \S+client_key; check scheduler\.user/, 'ssh.auth');
+      await failsCleanly(
+        'wrong-user',
+        await scheduler({}, { user: 'no-such-ardea-user' }),
+        /refused SSH login as 'no-such-ardea-user' with the key \S+client_key; check scheduler\.user/,
+        'ssh.auth',
+      );
     });
 
     it('reports a login node that does not answer', async () => {
       const port = await unusedPort();
-      await failsCleanly('unreachable', await scheduler({}, { port }), new RegExp(`cannot reach the login node at 127\\.0\\.0\\.1:${port} \\(ECONNREFUSED\\); check scheduler\\.host and scheduler\\.port`), 'ssh.unreachable');
+      await failsCleanly(
+        'unreachable',
+        await scheduler({}, { port }),
+        new RegExp(
+          `cannot reach the login node at 127\\.0\\.0\\.1:${port} \\(ECONNREFUSED\\); check scheduler\\.host and scheduler\\.port`,
+        ),
+        'ssh.unreachable',
+      );
     });
 
     it('reports the job Slurm refuses: an unknown partition', async () => {
@@ -222,7 +271,10 @@ await describeWithService(LOOPBACK_SLURM, 'SlurmScheduler on the loopback Slurm 
       const name = 'too-big';
       const big: ScheduleRequest = {
         ...request(name),
-        packingPlan: { topologyId: `${name}-id`, containers: [{ id: 1, instances: [], required: { cpu: 1, ramBytes: 1024 * 1024 * MiB, diskBytes: 0 } }] },
+        packingPlan: {
+          topologyId: `${name}-id`,
+          containers: [{ id: 1, instances: [], required: { cpu: 1, ramBytes: 1024 * 1024 * MiB, diskBytes: 0 } }],
+        },
       };
       let error: unknown;
       try {
@@ -233,7 +285,9 @@ await describeWithService(LOOPBACK_SLURM, 'SlurmScheduler on the loopback Slurm 
         await current.close();
       }
       expect(error).toBeInstanceOf(SchedulerError);
-      expect((error as Error).message).toMatch(/Slurm refused the job of container 1 \(ardea-t\d+-too-big-1\): sbatch: error: .*(memory|configuration)/i);
+      expect((error as Error).message).toMatch(
+        /Slurm refused the job of container 1 \(ardea-t\d+-too-big-1\): sbatch: error: .*(memory|configuration)/i,
+      );
       expect(await liveJobs(`${prefix}${name}-`)).toEqual([]);
       expect(existsSync(path.join(await scratchDirectory(), 'work', name))).toBe(false);
     });
@@ -241,10 +295,14 @@ await describeWithService(LOOPBACK_SLURM, 'SlurmScheduler on the loopback Slurm 
     it('rejects status, restart and update of a topology it does not run, and kill resolves', async () => {
       const current = await scheduler();
       try {
-        await expect(current.status('never-scheduled')).rejects.toThrow(/topology 'never-scheduled' is not scheduled on the Slurm cluster at 127\.0\.0\.1:\d+/);
+        await expect(current.status('never-scheduled')).rejects.toThrow(
+          /topology 'never-scheduled' is not scheduled on the Slurm cluster at 127\.0\.0\.1:\d+/,
+        );
         await expect(current.restart('never-scheduled', 1)).rejects.toBeInstanceOf(SchedulerError);
         const plan = request('never-scheduled').packingPlan;
-        await expect(current.update({ topologyName: 'never-scheduled', current: plan, proposed: plan, executor: request('x').executor })).rejects.toBeInstanceOf(SchedulerError);
+        await expect(
+          current.update({ topologyName: 'never-scheduled', current: plan, proposed: plan, executor: request('x').executor }),
+        ).rejects.toBeInstanceOf(SchedulerError);
         await expect(current.kill('never-scheduled')).resolves.toBeUndefined();
       } finally {
         await current.close();

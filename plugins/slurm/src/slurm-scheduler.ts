@@ -111,7 +111,10 @@ export class SlurmScheduler implements Scheduler {
         );
       }
       const createdTopologyDirectory = !(await this.remoteDirectoryExists(this.topologyDirectory(name)));
-      await this.run(shellCommand(['mkdir', '-p', '--', this.jobsDirectory(name), this.logsDirectory(name)]), 'create the job and log directories');
+      await this.run(
+        shellCommand(['mkdir', '-p', '--', this.jobsDirectory(name), this.logsDirectory(name)]),
+        'create the job and log directories',
+      );
       let submitted: string[];
       try {
         submitted = await startAllOrUndo(
@@ -128,7 +131,11 @@ export class SlurmScheduler implements Scheduler {
       } catch (error) {
         const leftovers = createdTopologyDirectory ? this.topologyDirectory(name) : this.jobsDirectory(name);
         await this.run(shellCommand(['rm', '-rf', '--', leftovers]), `remove ${leftovers}`).catch((cleanup: unknown) =>
-          this.logger.warn('could not remove the files of a failed schedule', { topology: name, directory: leftovers, error: describeError(cleanup) }),
+          this.logger.warn('could not remove the files of a failed schedule', {
+            topology: name,
+            directory: leftovers,
+            error: describeError(cleanup),
+          }),
         );
         throw error;
       }
@@ -264,7 +271,11 @@ export class SlurmScheduler implements Scheduler {
 
   /** Every job of the topology squeue still knows, ended ones included (until Slurm's MinJobAge). */
   private async jobs(topologyName: string): Promise<SlurmJob[]> {
-    const result = await this.run(shellCommand(['squeue', '--me', '--noheader', '--states=all', `--format=${SQUEUE_FORMAT}`]), 'list jobs with squeue', true);
+    const result = await this.run(
+      shellCommand(['squeue', '--me', '--noheader', '--states=all', `--format=${SQUEUE_FORMAT}`]),
+      'list jobs with squeue',
+      true,
+    );
     return parseSqueue(result.stdout, this.options.jobNamePrefix, topologyName);
   }
 
@@ -328,7 +339,9 @@ export class SlurmScheduler implements Scheduler {
     if (jobIds.length === 0) return;
     const result = await this.ssh.exec(shellCommand(['scancel', '--quiet', ...jobIds]), { retryOnDisconnect: true });
     if (result.code !== 0) {
-      throw new SchedulerError(`topology '${topologyName}': scancel ${jobIds.join(' ')} (to ${why}) failed: ${oneLine(result.stderr) || `exit status ${result.code}`}`);
+      throw new SchedulerError(
+        `topology '${topologyName}': scancel ${jobIds.join(' ')} (to ${why}) failed: ${oneLine(result.stderr) || `exit status ${result.code}`}`,
+      );
     }
     const deadline = Date.now() + this.options.stopTimeoutMs;
     for (;;) {
@@ -346,14 +359,19 @@ export class SlurmScheduler implements Scheduler {
 
   private async removeScripts(topologyName: string, containerIds: readonly number[]): Promise<void> {
     if (containerIds.length === 0) return;
-    await this.run(shellCommand(['rm', '-f', '--', ...containerIds.map((id) => this.files(topologyName, id).script)]), 'remove job scripts');
+    await this.run(
+      shellCommand(['rm', '-f', '--', ...containerIds.map((id) => this.files(topologyName, id).script)]),
+      'remove job scripts',
+    );
   }
 
   /** Runs a command that must succeed; its failure names what it was for and what the login node said. */
   private async run(command: string, what: string, idempotent = false): Promise<ExecResult> {
     const result = await this.ssh.exec(command, { retryOnDisconnect: idempotent });
     if (result.code !== 0) {
-      throw new SchedulerError(`could not ${what} on ${this.ssh.address}: ${oneLine(result.stderr) || `exit status ${result.code ?? result.signal}`} (command: ${command})`);
+      throw new SchedulerError(
+        `could not ${what} on ${this.ssh.address}: ${oneLine(result.stderr) || `exit status ${result.code ?? result.signal}`} (command: ${command})`,
+      );
     }
     return result;
   }
@@ -368,7 +386,13 @@ export class SlurmScheduler implements Scheduler {
     }
   }
 
-  private script(template: string, topologyName: string, files: ContainerFiles, resources: { cpus: number; memoryMb: number }, executor: ExecutorSpec): string {
+  private script(
+    template: string,
+    topologyName: string,
+    files: ContainerFiles,
+    resources: { cpus: number; memoryMb: number },
+    executor: ExecutorSpec,
+  ): string {
     const body = renderJobTemplate(
       template,
       templateValues({
@@ -403,7 +427,8 @@ export class SlurmScheduler implements Scheduler {
 
   private describeJob(job: SlurmJob, detail: Record<string, string> | undefined, logFile: string): string {
     const state = containerState(job.state);
-    if (state === 'pending') return `Slurm job ${job.jobId} is ${job.state}${job.reason && job.reason !== 'None' ? ` (${job.reason})` : ''}`;
+    if (state === 'pending')
+      return `Slurm job ${job.jobId} is ${job.state}${job.reason && job.reason !== 'None' ? ` (${job.reason})` : ''}`;
     const facts = [
       detail?.ExitCode && detail.ExitCode !== '0:0' ? `exit code ${detail.ExitCode}` : undefined,
       detail?.Reason && detail.Reason !== 'None' ? `reason ${detail.Reason}` : undefined,
@@ -421,10 +446,15 @@ export class SlurmScheduler implements Scheduler {
       try {
         text = await readFile(file, 'utf8');
       } catch (error) {
-        throw new SchedulerError(`cannot read the job template ${file} (scheduler.jobTemplate): ${describeError(error)}`, { cause: error, code: 'slurm.template' });
+        throw new SchedulerError(`cannot read the job template ${file} (scheduler.jobTemplate): ${describeError(error)}`, {
+          cause: error,
+          code: 'slurm.template',
+        });
       }
       if (!text.startsWith('#!')) {
-        throw new SchedulerError(`job template ${file}: sbatch needs a script whose first line starts with #! (e.g. #!/bin/bash)`, { code: 'slurm.template' });
+        throw new SchedulerError(`job template ${file}: sbatch needs a script whose first line starts with #! (e.g. #!/bin/bash)`, {
+          code: 'slurm.template',
+        });
       }
       checkJobTemplate(text, file);
       return text;

@@ -108,7 +108,14 @@ export class SshConnection {
       const client = await this.ready();
       this.sftpSession ??= new Promise<SFTPWrapper>((resolve, reject) => {
         client.sftp((error, sftp) => {
-          if (error) reject(new SshError('disconnected', `cannot open an SFTP session on ${this.address}: ${error.message}; is the sftp subsystem enabled in its sshd_config?`, { cause: error }));
+          if (error)
+            reject(
+              new SshError(
+                'disconnected',
+                `cannot open an SFTP session on ${this.address}: ${error.message}; is the sftp subsystem enabled in its sshd_config?`,
+                { cause: error },
+              ),
+            );
           else resolve(sftp);
         });
       });
@@ -211,7 +218,9 @@ export class SshConnection {
       // ssh2 may report one failure several times (socket error, then close); only the first counts,
       // and later ones must still have a listener.
       client.on('error', fail);
-      client.once('close', () => fail(Object.assign(new Error('the server closed the connection during the handshake'), { level: 'client-socket' })));
+      client.once('close', () =>
+        fail(Object.assign(new Error('the server closed the connection during the handshake'), { level: 'client-socket' })),
+      );
       client.once('ready', () => {
         settled = true;
         // Errors after the handshake end the connection; the next operation opens a new one.
@@ -227,7 +236,13 @@ export class SshConnection {
       } catch (error) {
         // ssh2 throws at once for a private key it cannot parse (e.g. encrypted without passphrase).
         socket.destroy();
-        reject(new SshError('credentials', `cannot use the SSH private key ${this.settings.privateKeyPath ?? ''}: ${(error as Error).message}; use an unencrypted key or an ssh-agent (${this.section}.agent)`, { cause: error }));
+        reject(
+          new SshError(
+            'credentials',
+            `cannot use the SSH private key ${this.settings.privateKeyPath ?? ''}: ${(error as Error).message}; use an unencrypted key or an ssh-agent (${this.section}.agent)`,
+            { cause: error },
+          ),
+        );
       }
     });
   }
@@ -251,7 +266,12 @@ export class SshConnection {
         const stderr: Buffer[] = [];
         const timer = setTimeout(() => {
           stream.close();
-          reject(new SshError('timeout', `'${command}' did not finish within ${timeoutMs} ms on ${this.address}; raise ${this.section}.commandTimeoutMs if the cluster is slow`));
+          reject(
+            new SshError(
+              'timeout',
+              `'${command}' did not finish within ${timeoutMs} ms on ${this.address}; raise ${this.section}.commandTimeoutMs if the cluster is slow`,
+            ),
+          );
         }, timeoutMs);
         stream.on('data', (chunk: Buffer) => stdout.push(chunk));
         stream.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
@@ -262,7 +282,12 @@ export class SshConnection {
             reject(new SshError('disconnected', `the connection to ${this.address} dropped while '${command}' ran`));
             return;
           }
-          resolve({ code: code ?? null, signal: signal ?? undefined, stdout: Buffer.concat(stdout).toString('utf8'), stderr: Buffer.concat(stderr).toString('utf8') });
+          resolve({
+            code: code ?? null,
+            signal: signal ?? undefined,
+            stdout: Buffer.concat(stdout).toString('utf8'),
+            stderr: Buffer.concat(stderr).toString('utf8'),
+          });
         });
         stream.end(options.stdin ?? undefined);
       });
@@ -285,14 +310,23 @@ export class SshConnection {
     const { accepted, revoked } = findKnownHostKeys(content, this.settings.host, this.settings.port);
     const keys = accepted.filter((key) => !revoked.some((bad) => bad.blob.equals(key.blob)));
     const name = knownHostsName(this.settings.host, this.settings.port);
-    return { keys, problem: keys.length > 0 ? undefined : `${name} is not in known_hosts file ${this.settings.knownHostsPath}${revoked.length > 0 ? ' (only revoked keys are)' : ''}` };
+    return {
+      keys,
+      problem:
+        keys.length > 0
+          ? undefined
+          : `${name} is not in known_hosts file ${this.settings.knownHostsPath}${revoked.length > 0 ? ' (only revoked keys are)' : ''}`,
+    };
   }
 
   private async credentials(): Promise<{ config: Partial<ConnectConfig>; tried: string }> {
     const { privateKeyPath, agent } = this.settings;
     const agentSocket = agent === true ? process.env.SSH_AUTH_SOCK : agent === false ? undefined : agent;
     if (agent === true && !agentSocket) {
-      throw new SshError('credentials', `${this.section}.agent is true but SSH_AUTH_SOCK is not set; start ssh-agent, or give ${this.section}.privateKeyPath`);
+      throw new SshError(
+        'credentials',
+        `${this.section}.agent is true but SSH_AUTH_SOCK is not set; start ssh-agent, or give ${this.section}.privateKeyPath`,
+      );
     }
     const config: Partial<ConnectConfig> = {};
     const tried: string[] = [];
@@ -313,12 +347,19 @@ export class SshConnection {
       try {
         config.privateKey = await readFile(keyPath);
       } catch (error) {
-        throw new SshError('credentials', `cannot read the SSH private key ${keyPath} (${(error as Error).message}); check ${this.section}.privateKeyPath`, { cause: error });
+        throw new SshError(
+          'credentials',
+          `cannot read the SSH private key ${keyPath} (${(error as Error).message}); check ${this.section}.privateKeyPath`,
+          { cause: error },
+        );
       }
       tried.push(`the key ${keyPath}`);
     }
     if (tried.length === 0) {
-      throw new SshError('credentials', `no SSH credentials for ${this.target}: set ${this.section}.privateKeyPath or ${this.section}.agent (no ssh-agent runs and ~/.ssh has no id_ed25519, id_ecdsa or id_rsa)`);
+      throw new SshError(
+        'credentials',
+        `no SSH credentials for ${this.target}: set ${this.section}.privateKeyPath or ${this.section}.agent (no ssh-agent runs and ~/.ssh has no id_ed25519, id_ecdsa or id_rsa)`,
+      );
     }
     return { config, tried: tried.join(' and ') };
   }

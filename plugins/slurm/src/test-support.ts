@@ -33,7 +33,8 @@ async function probeSlurm(): Promise<string | undefined> {
   const ssh = new SshConnection(testSshSettings({ connectTimeoutMs: 3000, commandTimeoutMs: 10_000 }), 'test');
   try {
     const ping = await ssh.exec('scontrol ping && sinfo -h -o %T');
-    if (ping.code !== 0 || !/is UP/.test(ping.stdout)) return `Slurm does not answer through ${ssh.target}: ${ping.stderr.trim() || ping.stdout.trim()}`;
+    if (ping.code !== 0 || !/is UP/.test(ping.stdout))
+      return `Slurm does not answer through ${ssh.target}: ${ping.stderr.trim() || ping.stdout.trim()}`;
     return undefined;
   } catch (error) {
     return (error as Error).message;
@@ -43,7 +44,11 @@ async function probeSlurm(): Promise<string | undefined> {
 }
 
 /** The loopback Slurm cluster and its sshd (the login node), as scripts/slurm-up.sh starts them. */
-export const LOOPBACK_SLURM: ServiceRequirement = { name: 'the loopback Slurm cluster', probe: probeSlurm, startHint: 'bash scripts/slurm-up.sh' };
+export const LOOPBACK_SLURM: ServiceRequirement = {
+  name: 'the loopback Slurm cluster',
+  probe: probeSlurm,
+  startHint: 'bash scripts/slurm-up.sh',
+};
 
 /** Runs a command on the login node, for looking behind the plugin's back. */
 export async function onLoginNode(command: string): Promise<string> {

@@ -58,7 +58,11 @@ describe('the zookeeper plugin descriptor', () => {
 
   it('binds one ZooKeeperStateManager to the StateManager token, logging as the zookeeper plugin, and closes it with its container', async () => {
     const logger = new RecordingLogger();
-    const plugin = await loadPluginForTest(zookeeperPlugin, { connectString: '127.0.0.1:2181', rootPath: '/bound' }, { home: context.home, logger });
+    const plugin = await loadPluginForTest(
+      zookeeperPlugin,
+      { connectString: '127.0.0.1:2181', rootPath: '/bound' },
+      { home: context.home, logger },
+    );
     const stateManager = plugin.get<StateManager>(StateManager);
     expect(stateManager).toBeInstanceOf(ZooKeeperStateManager);
     expect(plugin.get<StateManager>(StateManager)).toBe(stateManager);

@@ -4,9 +4,7 @@ import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_ROOT_PATH, DEFAULT_SESSION_TIMEOUT_
 /** `statemgr.yaml` of a cluster with `plugin: zookeeper`; the README's options table lists the same keys. */
 export const zookeeperConfigSchema = z
   .object({
-    connectString: z
-      .string()
-      .regex(/^[^\s,/]+(,[^\s,/]+)*(\/\S*)?$/, 'expected host:port[,host:port…][/chroot], e.g. 127.0.0.1:2181'),
+    connectString: z.string().regex(/^[^\s,/]+(,[^\s,/]+)*(\/\S*)?$/, 'expected host:port[,host:port…][/chroot], e.g. 127.0.0.1:2181'),
     rootPath: z
       .string()
       .regex(/^(\/[^/\s]+)+$/, 'expected an absolute ZooKeeper path such as /ardea, without a trailing slash')

@@ -8,7 +8,15 @@ import { promisify } from 'node:util';
 import zookeeper from 'node-zookeeper-client';
 import type { Client, Option, Stat } from 'node-zookeeper-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { LockTimeoutError, StateManagerError, STATE_KINDS, STATE_LAYOUT, TOPOLOGY_REMOVAL_ORDER, type StateKind, type StateRecords } from '@ardea/core/plugin';
+import {
+  LockTimeoutError,
+  StateManagerError,
+  STATE_KINDS,
+  STATE_LAYOUT,
+  TOPOLOGY_REMOVAL_ORDER,
+  type StateKind,
+  type StateRecords,
+} from '@ardea/core/plugin';
 import { describeStateManagerConformance, describeWithService, sampleStateRecord } from '@ardea/core/testing';
 import { ZooKeeperStateManager, type ZooKeeperStateManagerConfig } from './zookeeper-state-manager.js';
 
@@ -18,7 +26,11 @@ const runId = randomUUID().slice(0, 8);
 const waitOptions = { timeout: 20_000, interval: 20 };
 
 /** A raw client, for looking at the tree behind the state manager's back. */
-async function rawClient(connect = connectString, options: Partial<Option> & { sessionId?: Buffer; sessionPassword?: Buffer } = {}, timeoutMs = 5000) {
+async function rawClient(
+  connect = connectString,
+  options: Partial<Option> & { sessionId?: Buffer; sessionPassword?: Buffer } = {},
+  timeoutMs = 5000,
+) {
   const client = zookeeper.createClient(connect, { sessionTimeout: 10_000, spinDelay: 200, ...options } as Partial<Option>);
   const outcome = await new Promise<'connected' | 'expired' | 'timeout'>((resolve) => {
     const timer = setTimeout(() => resolve('timeout'), timeoutMs);
@@ -77,7 +89,6 @@ async function probe(): Promise<string | undefined> {
 }
 
 await describeWithService({ name: 'ZooKeeper', probe, startHint: 'bash scripts/zk-up.sh' }, 'ZooKeeperStateManager', () => {
-
   const conformanceRoot = `/ardea-test-${runId}`;
   const config = (overrides: Partial<ZooKeeperStateManagerConfig> = {}): ZooKeeperStateManagerConfig => ({
     connectString,
@@ -156,7 +167,9 @@ await describeWithService({ name: 'ZooKeeper', probe, startHint: 'bash scripts/z
       const manager = new ZooKeeperStateManager({ connectString: '127.0.0.1:1', rootPath: root, connectTimeoutMs: 1000 });
       const failure = manager.start();
       await expect(failure).rejects.toBeInstanceOf(StateManagerError);
-      await expect(failure).rejects.toThrow('could not connect to ZooKeeper at 127.0.0.1:1 within 1000 ms; is it running? start one with scripts/zk-up.sh');
+      await expect(failure).rejects.toThrow(
+        'could not connect to ZooKeeper at 127.0.0.1:1 within 1000 ms; is it running? start one with scripts/zk-up.sh',
+      );
       await expect(manager.get('topology', 'anything')).rejects.toBeInstanceOf(StateManagerError);
       await manager.close();
       await manager.close();
@@ -310,7 +323,9 @@ await describeWithService({ name: 'ZooKeeper', probe, startHint: 'bash scripts/z
 
         const { client } = await rawClient();
         try {
-          await expect(call((done) => client.getChildren(authRoot, (e, c) => done(e, c)))).rejects.toMatchObject({ code: zookeeper.Exception.NO_AUTH });
+          await expect(call((done) => client.getChildren(authRoot, (e, c) => done(e, c)))).rejects.toMatchObject({
+            code: zookeeper.Exception.NO_AUTH,
+          });
           await expect(call((done) => client.getData(`${authRoot}/topologies/${topology}`, (e, d) => done(e, d)))).rejects.toMatchObject({
             code: zookeeper.Exception.NO_AUTH,
           });
@@ -347,7 +362,8 @@ await describeWithService({ name: 'ZooKeeper', probe, startHint: 'bash scripts/z
     let port = 0;
     const env = () => ({ ...process.env, ZK_BASE: base, ZK_PORT: String(port) });
     const up = () => exec('bash', [path.join(repoRoot, 'scripts/zk-up.sh')], { env: env() });
-    const down = (purge = false) => exec('bash', [path.join(repoRoot, 'scripts/zk-down.sh')], { env: { ...env(), ZK_PURGE: purge ? '1' : '0' } });
+    const down = (purge = false) =>
+      exec('bash', [path.join(repoRoot, 'scripts/zk-down.sh')], { env: { ...env(), ZK_PURGE: purge ? '1' : '0' } });
     const managers: ZooKeeperStateManager[] = [];
 
     beforeAll(async () => {
@@ -359,49 +375,61 @@ await describeWithService({ name: 'ZooKeeper', probe, startHint: 'bash scripts/z
       await down(true);
     }, 60_000);
 
-    it('fails operations with StateManagerError while it is down, without unhandled rejections, and recovers with its ephemerals and watches', { timeout: 120_000 }, async () => {
-      const unhandled: unknown[] = [];
-      const onUnhandled = (reason: unknown) => void unhandled.push(reason);
-      process.on('unhandledRejection', onUnhandled);
-      try {
-        const settings = { connectString: `127.0.0.1:${port}`, rootPath: '/ardea', sessionTimeoutMs: 4000, connectTimeoutMs: 2000 };
-        const owner = new ZooKeeperStateManager(settings);
-        const peer = new ZooKeeperStateManager(settings);
-        managers.push(owner, peer);
-        await owner.start();
-        await peer.start();
-        const topology = 'outage';
-        const location = sampleStateRecord('topologyMaster', topology, 1);
-        await owner.set('topologyMaster', topology, location, { ephemeral: true });
-        const onPlan: Array<StateRecords['physicalPlan'] | undefined> = [];
-        owner.watch('physicalPlan', topology, (value) => onPlan.push(value));
-        let variant = 900;
-        await vi.waitFor(async () => {
-          if (onPlan.length > 0) return;
-          await peer.set('physicalPlan', topology, sampleStateRecord('physicalPlan', topology, variant++));
-          throw new Error('watch not registered yet');
-        }, waitOptions);
+    it(
+      'fails operations with StateManagerError while it is down, without unhandled rejections, and recovers with its ephemerals and watches',
+      { timeout: 120_000 },
+      async () => {
+        const unhandled: unknown[] = [];
+        const onUnhandled = (reason: unknown) => void unhandled.push(reason);
+        process.on('unhandledRejection', onUnhandled);
+        try {
+          const settings = { connectString: `127.0.0.1:${port}`, rootPath: '/ardea', sessionTimeoutMs: 4000, connectTimeoutMs: 2000 };
+          const owner = new ZooKeeperStateManager(settings);
+          const peer = new ZooKeeperStateManager(settings);
+          managers.push(owner, peer);
+          await owner.start();
+          await peer.start();
+          const topology = 'outage';
+          const location = sampleStateRecord('topologyMaster', topology, 1);
+          await owner.set('topologyMaster', topology, location, { ephemeral: true });
+          const onPlan: Array<StateRecords['physicalPlan'] | undefined> = [];
+          owner.watch('physicalPlan', topology, (value) => onPlan.push(value));
+          let variant = 900;
+          await vi.waitFor(async () => {
+            if (onPlan.length > 0) return;
+            await peer.set('physicalPlan', topology, sampleStateRecord('physicalPlan', topology, variant++));
+            throw new Error('watch not registered yet');
+          }, waitOptions);
 
-        await down();
-        await expect(owner.get('topology', topology)).rejects.toBeInstanceOf(StateManagerError);
-        await expect(owner.set('packingPlan', topology, sampleStateRecord('packingPlan', topology))).rejects.toBeInstanceOf(StateManagerError);
-        await expect(owner.transaction([{ op: 'delete', kind: 'scheduler', topology }])).rejects.toBeInstanceOf(StateManagerError);
-        await expect(owner.lock(topology, 'update', { timeoutMs: 500 })).rejects.toBeInstanceOf(StateManagerError);
-        const lateWatch = owner.watch('scheduler', topology, () => undefined);
+          await down();
+          await expect(owner.get('topology', topology)).rejects.toBeInstanceOf(StateManagerError);
+          await expect(owner.set('packingPlan', topology, sampleStateRecord('packingPlan', topology))).rejects.toBeInstanceOf(
+            StateManagerError,
+          );
+          await expect(owner.transaction([{ op: 'delete', kind: 'scheduler', topology }])).rejects.toBeInstanceOf(StateManagerError);
+          await expect(owner.lock(topology, 'update', { timeoutMs: 500 })).rejects.toBeInstanceOf(StateManagerError);
+          const lateWatch = owner.watch('scheduler', topology, () => undefined);
 
-        await up();
-        await vi.waitFor(async () => expect(await peer.get('topologyMaster', topology)).toEqual(location), { timeout: 60_000, interval: 200 });
-        const plan = sampleStateRecord('physicalPlan', topology, 1);
-        await vi.waitFor(async () => {
-          await peer.set('physicalPlan', topology, plan);
-          expect(onPlan.at(-1)).toEqual(plan);
-        }, { timeout: 60_000, interval: 500 });
-        lateWatch.close();
-        expect(unhandled).toEqual([]);
-      } finally {
-        process.off('unhandledRejection', onUnhandled);
-      }
-    });
+          await up();
+          await vi.waitFor(async () => expect(await peer.get('topologyMaster', topology)).toEqual(location), {
+            timeout: 60_000,
+            interval: 200,
+          });
+          const plan = sampleStateRecord('physicalPlan', topology, 1);
+          await vi.waitFor(
+            async () => {
+              await peer.set('physicalPlan', topology, plan);
+              expect(onPlan.at(-1)).toEqual(plan);
+            },
+            { timeout: 60_000, interval: 500 },
+          );
+          lateWatch.close();
+          expect(unhandled).toEqual([]);
+        } finally {
+          process.off('unhandledRejection', onUnhandled);
+        }
+      },
+    );
   });
 });
 

@@ -137,8 +137,11 @@ export class ZooKeeperStateManager implements StateManager {
     this.connectTimeoutMs = config.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
     this.auth = config.auth;
     this.logger = logger;
+    // eslint-disable-next-line no-control-regex -- ZooKeeper refuses control characters in a path
     if (!/^(\/[^/\u0000-\u001f\u007f]+)+$/.test(this.rootPath) || this.rootPath.split('/').some((part) => part === '.' || part === '..')) {
-      throw new StateManagerError(`ZooKeeper rootPath '${this.rootPath}' is invalid; expected an absolute path such as /ardea, without a trailing slash`);
+      throw new StateManagerError(
+        `ZooKeeper rootPath '${this.rootPath}' is invalid; expected an absolute path such as /ardea, without a trailing slash`,
+      );
     }
     this.acls = this.auth ? [new AclClass(Permission.ALL, new Id('digest', digestId(this.auth.credentials)))] : openAcl();
   }
@@ -221,7 +224,9 @@ export class ZooKeeperStateManager implements StateManager {
         throw this.failure('write', path, error);
       }
     }
-    throw new StateManagerError(`could not write ${path} in ZooKeeper at ${this.connectString}: it kept changing under ${MAX_RACE_RETRIES} attempts`);
+    throw new StateManagerError(
+      `could not write ${path} in ZooKeeper at ${this.connectString}: it kept changing under ${MAX_RACE_RETRIES} attempts`,
+    );
   }
 
   async create<K extends StateKind>(kind: K, topology: string, value: StateRecords[K], options: WriteOptions = {}): Promise<void> {
@@ -230,9 +235,12 @@ export class ZooKeeperStateManager implements StateManager {
     const ephemeral = options.ephemeral === true;
     const client = await this.live('create', path);
     try {
-      await this.call('create', path, (done) => client.create(path, data, this.acls, ephemeral ? CreateMode.EPHEMERAL : CreateMode.PERSISTENT, done));
+      await this.call('create', path, (done) =>
+        client.create(path, data, this.acls, ephemeral ? CreateMode.EPHEMERAL : CreateMode.PERSISTENT, done),
+      );
     } catch (error) {
-      if (zkCode(error) === Exception.NODE_EXISTS) throw new StateConflictError(`${path} already exists in ZooKeeper at ${this.connectString}`, { cause: error });
+      if (zkCode(error) === Exception.NODE_EXISTS)
+        throw new StateConflictError(`${path} already exists in ZooKeeper at ${this.connectString}`, { cause: error });
       throw this.failure('create', path, error);
     }
     this.trackEphemeral(path, ephemeral ? data : undefined);
@@ -251,7 +259,9 @@ export class ZooKeeperStateManager implements StateManager {
 
   async transaction(operations: readonly StateOperation[]): Promise<void> {
     if (operations.length === 0) return;
-    const preconditions = operations.filter((operation) => operation.op === 'check').map((check) => ({ check, path: this.nodePath(check.kind, check.topology) }));
+    const preconditions = operations
+      .filter((operation) => operation.op === 'check')
+      .map((check) => ({ check, path: this.nodePath(check.kind, check.topology) }));
     const prepared = operations.flatMap((operation) =>
       operation.op === 'check'
         ? []
@@ -298,7 +308,8 @@ export class ZooKeeperStateManager implements StateManager {
         for (const { operation, path, data } of prepared) {
           const node = view.get(path)!;
           if (operation.op === 'create') {
-            if (node.exists) throw new StateConflictError(`${path} already exists in ZooKeeper at ${this.connectString}; the transaction applied nothing`);
+            if (node.exists)
+              throw new StateConflictError(`${path} already exists in ZooKeeper at ${this.connectString}; the transaction applied nothing`);
             txn.create(path, data!, this.acls, CreateMode.PERSISTENT);
             ops.push({ type: 'create', path });
           } else if (operation.op === 'set') {
@@ -326,7 +337,9 @@ export class ZooKeeperStateManager implements StateManager {
         throw this.failure('commit', describe, error);
       }
     }
-    throw new StateManagerError(`could not commit ${describe} in ZooKeeper at ${this.connectString}: the nodes kept changing under ${MAX_RACE_RETRIES} attempts`);
+    throw new StateManagerError(
+      `could not commit ${describe} in ZooKeeper at ${this.connectString}: the nodes kept changing under ${MAX_RACE_RETRIES} attempts`,
+    );
   }
 
   async list(kind: StateKind): Promise<string[]> {
@@ -375,7 +388,8 @@ export class ZooKeeperStateManager implements StateManager {
     try {
       ours = await this.createContender(client, parent, token);
     } catch (error) {
-      if (zkCode(error) === Exception.CONNECTION_LOSS || error instanceof StateManagerError) this.orphanLockTokens.add(`${parent}\n${token}`);
+      if (zkCode(error) === Exception.CONNECTION_LOSS || error instanceof StateManagerError)
+        this.orphanLockTokens.add(`${parent}\n${token}`);
       throw this.failure('take the', description, error);
     }
     const ourName = ours.slice(parent.length + 1);
@@ -455,7 +469,9 @@ export class ZooKeeperStateManager implements StateManager {
     this.handshakeWatchdog = setInterval(() => {
       const socket = stalledHandshakeSocket(client);
       if (socket && socket === suspect) {
-        this.logger.warn('ZooKeeper accepted the connection but did not answer the handshake; retrying', { connectString: this.connectString });
+        this.logger.warn('ZooKeeper accepted the connection but did not answer the handshake; retrying', {
+          connectString: this.connectString,
+        });
         socket.destroy();
         suspect = undefined;
       } else {
@@ -475,7 +491,8 @@ export class ZooKeeperStateManager implements StateManager {
       if (this.unrestored === client) this.restore(client);
       else for (const entry of this.watches) this.schedule(entry);
     } else if (state === ZkState.DISCONNECTED) {
-      if (this.phase === 'started') this.logger.warn('lost the connection to ZooKeeper; reconnecting', { connectString: this.connectString });
+      if (this.phase === 'started')
+        this.logger.warn('lost the connection to ZooKeeper; reconnecting', { connectString: this.connectString });
     } else if (state === ZkState.EXPIRED) {
       if (this.phase === 'started') this.replaceSession(client);
     } else if (state === ZkState.AUTH_FAILED) {
@@ -517,7 +534,9 @@ export class ZooKeeperStateManager implements StateManager {
           if (this.unrestored === client) this.unrestored = undefined;
         },
         (error: unknown) => {
-          this.logger.error('could not restore state in the new ZooKeeper session; retrying after reconnect', { error: describeError(error) });
+          this.logger.error('could not restore state in the new ZooKeeper session; retrying after reconnect', {
+            error: describeError(error),
+          });
         },
       )
       .finally(() => {
@@ -538,7 +557,11 @@ export class ZooKeeperStateManager implements StateManager {
         this.logger.warn('an ephemeral node was taken over while the session was expired; not re-creating it', { path });
       }
     }
-    this.logger.info('restored the ZooKeeper session', { session: this.session?.id, ephemerals: this.ownEphemerals.size, watches: this.watches.size });
+    this.logger.info('restored the ZooKeeper session', {
+      session: this.session?.id,
+      ephemerals: this.ownEphemerals.size,
+      watches: this.watches.size,
+    });
     for (const entry of this.watches) this.schedule(entry);
   }
 
@@ -573,11 +596,13 @@ export class ZooKeeperStateManager implements StateManager {
   }
 
   private async warnIfRootIsOpen(client: Client): Promise<void> {
-    const acls = await this.call<ACL[]>('read the ACL of', this.rootPath, (done) => client.getACL(this.rootPath, (e, a) => done(e, a))).catch(
-      () => [],
-    );
+    const acls = await this.call<ACL[]>('read the ACL of', this.rootPath, (done) =>
+      client.getACL(this.rootPath, (e, a) => done(e, a)),
+    ).catch(() => []);
     if (acls.some((acl) => acl.id.scheme === 'world')) {
-      this.logger.warn('the ZooKeeper root was created without auth and is readable by anyone; recreate it to restrict it', { rootPath: this.rootPath });
+      this.logger.warn('the ZooKeeper root was created without auth and is readable by anyone; recreate it to restrict it', {
+        rootPath: this.rootPath,
+      });
     }
   }
 
@@ -653,7 +678,9 @@ export class ZooKeeperStateManager implements StateManager {
       const timer = setTimeout(() => {
         settled = true;
         reject(
-          new StateManagerError(`could not ${verb} ${path}: ZooKeeper at ${this.connectString} did not answer within ${timeoutMs} ms; the outcome is unknown`),
+          new StateManagerError(
+            `could not ${verb} ${path}: ZooKeeper at ${this.connectString} did not answer within ${timeoutMs} ms; the outcome is unknown`,
+          ),
         );
       }, timeoutMs);
       const done = (error: unknown, result?: T): void => {
@@ -712,7 +739,10 @@ export class ZooKeeperStateManager implements StateManager {
           snapshot = await this.readAndWatch(client, entry);
         } catch (error) {
           // The 'connected' handler schedules every watch again once there is a session to read with.
-          this.logger.debug('could not re-arm a ZooKeeper watch; retrying after reconnect', { path: entry.path, error: describeError(error) });
+          this.logger.debug('could not re-arm a ZooKeeper watch; retrying after reconnect', {
+            path: entry.path,
+            error: describeError(error),
+          });
           return;
         }
         if (entry.closed) return;
@@ -743,7 +773,9 @@ export class ZooKeeperStateManager implements StateManager {
       } catch (error) {
         if (zkCode(error) !== Exception.NO_NODE) throw error;
       }
-      const stat = await this.call<Stat | null>('watch', entry.path, (done) => client.exists(entry.path, entry.trigger, (e, s) => done(e, s ?? null)));
+      const stat = await this.call<Stat | null>('watch', entry.path, (done) =>
+        client.exists(entry.path, entry.trigger, (e, s) => done(e, s ?? null)),
+      );
       if (!stat) return { identity: 'absent', value: undefined };
     }
   }
@@ -781,7 +813,13 @@ export class ZooKeeperStateManager implements StateManager {
     });
     this.lockWaits.add(wake);
     try {
-      const stat = await this.call<Stat | null>('lock', path, (done) => client.exists(path, () => wake(), (e, s) => done(e, s ?? null)));
+      const stat = await this.call<Stat | null>('lock', path, (done) =>
+        client.exists(
+          path,
+          () => wake(),
+          (e, s) => done(e, s ?? null),
+        ),
+      );
       if (!stat) return true;
       let timer: NodeJS.Timeout | undefined;
       const timedOut = new Promise<'timeout'>((resolve) => {
@@ -789,7 +827,8 @@ export class ZooKeeperStateManager implements StateManager {
       });
       const outcome = await Promise.race([changed, timedOut]);
       clearTimeout(timer);
-      if (this.phase !== 'started') throw new StateManagerError(`the ZooKeeper state manager was closed while waiting for the lock ${path}`);
+      if (this.phase !== 'started')
+        throw new StateManagerError(`the ZooKeeper state manager was closed while waiting for the lock ${path}`);
       // Woken by the watch, a session change or close: the caller re-reads the contenders.
       return outcome !== 'timeout';
     } finally {
@@ -848,6 +887,7 @@ export class ZooKeeperStateManager implements StateManager {
   }
 
   private nodeName(topology: string): string {
+    // eslint-disable-next-line no-control-regex -- ZooKeeper refuses control characters in a node name
     if (!topology || topology === '.' || topology === '..' || /[/\u0000-\u001f\u007f]/.test(topology)) {
       throw new StateManagerError(`topology name '${topology}' cannot be a ZooKeeper node name (no '/', control characters, '.' or '..')`);
     }
@@ -864,7 +904,9 @@ export class ZooKeeperStateManager implements StateManager {
     if (text === undefined) throw new StateManagerError(`cannot write ${path}: the value is not JSON-serialisable`);
     const data = Buffer.from(text, 'utf8');
     if (data.length > MAX_NODE_BYTES) {
-      throw new StateManagerError(`cannot write ${path}: the record is ${data.length} bytes and a ZooKeeper node holds at most ${MAX_NODE_BYTES}`);
+      throw new StateManagerError(
+        `cannot write ${path}: the record is ${data.length} bytes and a ZooKeeper node holds at most ${MAX_NODE_BYTES}`,
+      );
     }
     return data;
   }
@@ -873,7 +915,9 @@ export class ZooKeeperStateManager implements StateManager {
     try {
       return JSON.parse((data ?? Buffer.alloc(0)).toString('utf8'));
     } catch (error) {
-      throw new StateManagerError(`${path} in ZooKeeper at ${this.connectString} does not hold JSON: ${describeError(error)}`, { cause: error });
+      throw new StateManagerError(`${path} in ZooKeeper at ${this.connectString} does not hold JSON: ${describeError(error)}`, {
+        cause: error,
+      });
     }
   }
 
@@ -897,7 +941,9 @@ export class ZooKeeperStateManager implements StateManager {
     let reason: string;
     switch (code) {
       case Exception.NO_AUTH:
-        reason = this.auth ? 'not authorised (NO_AUTH) for the configured identity' : 'not authorised (NO_AUTH); the node is protected, configure auth';
+        reason = this.auth
+          ? 'not authorised (NO_AUTH) for the configured identity'
+          : 'not authorised (NO_AUTH); the node is protected, configure auth';
         break;
       case Exception.AUTH_FAILED:
         reason = 'authentication failed (AUTH_FAILED)';
@@ -954,8 +1000,9 @@ function isOwnedBy(stat: Stat, client: Client): boolean {
  * answered yet, or undefined. Reads the library's connection manager, which has no public view of this.
  */
 function stalledHandshakeSocket(client: Client): { destroy(): void } | undefined {
-  const manager = (client as unknown as { connectionManager?: { state?: unknown; socket?: { readyState?: string; destroyed?: boolean; destroy(): void } } })
-    .connectionManager;
+  const manager = (
+    client as unknown as { connectionManager?: { state?: unknown; socket?: { readyState?: string; destroyed?: boolean; destroy(): void } } }
+  ).connectionManager;
   const socket = manager?.socket;
   if (manager?.state !== CONNECTING_STATE || !socket || socket.destroyed || socket.readyState !== 'open') return undefined;
   return socket;

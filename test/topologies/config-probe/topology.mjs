@@ -37,5 +37,8 @@ builder
   .config('limit', 10)
   .runtimeConfig('limit', { type: 'integer', min: 0 })
   .runtimeConfig('mode', { type: 'enum', values: ['calm', 'picky'] });
-builder.setBolt('plain', () => new Plain()).shuffleGrouping('probe').config('threshold', 5);
+builder
+  .setBolt('plain', () => new Plain())
+  .shuffleGrouping('probe')
+  .config('threshold', 5);
 export default builder.build();

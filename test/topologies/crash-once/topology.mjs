@@ -29,6 +29,9 @@ class Fragile {
 }
 
 const builder = new TopologyBuilder('crash-once').containers(1);
-builder.setSpout('numbers', () => new Numbers()).outputFields('n').config('rate', 0);
+builder
+  .setSpout('numbers', () => new Numbers())
+  .outputFields('n')
+  .config('rate', 0);
 builder.setBolt('fragile', () => new Fragile()).shuffleGrouping('numbers');
 export default builder.build();

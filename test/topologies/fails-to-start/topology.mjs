@@ -25,6 +25,9 @@ class Sink {
 }
 
 const builder = new TopologyBuilder('fails-to-start').containers(2);
-builder.setSpout('source', () => new Source()).outputFields('n').config('rate', 1000);
+builder
+  .setSpout('source', () => new Source())
+  .outputFields('n')
+  .config('rate', 1000);
 builder.setBolt('sink', () => new Sink()).shuffleGrouping('source');
 export default builder.build();

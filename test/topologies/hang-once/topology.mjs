@@ -35,6 +35,13 @@ class Work {
 }
 
 const builder = new TopologyBuilder('hang-once').containers(2);
-builder.setSpout('numbers', () => new PacedNumbers()).outputFields('n', 'emittedAt').config('rate', 300);
-builder.setBolt('work', () => new Work(), 3).shuffleGrouping('numbers').config('hangAt', 600).config('restartPrepareMs', 2000);
+builder
+  .setSpout('numbers', () => new PacedNumbers())
+  .outputFields('n', 'emittedAt')
+  .config('rate', 300);
+builder
+  .setBolt('work', () => new Work(), 3)
+  .shuffleGrouping('numbers')
+  .config('hangAt', 600)
+  .config('restartPrepareMs', 2000);
 export default builder.build();

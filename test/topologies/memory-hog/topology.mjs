@@ -30,7 +30,11 @@ class Hog {
 }
 
 const builder = new TopologyBuilder('memory-hog').containers(1);
-builder.setSpout('numbers', () => new PacedNumbers()).outputFields('n', 'emittedAt').config('rate', 200).resources({ ram: '192MiB' });
+builder
+  .setSpout('numbers', () => new PacedNumbers())
+  .outputFields('n', 'emittedAt')
+  .config('rate', 200)
+  .resources({ ram: '192MiB' });
 builder
   .setBolt('hog', () => new Hog())
   .shuffleGrouping('numbers')

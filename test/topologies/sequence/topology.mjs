@@ -88,6 +88,9 @@ class Sink extends Observed {
 
 const builder = new TopologyBuilder('sequence').containers(2);
 builder.setSpout('ids', () => new Ids(), 2).outputFields('id');
-builder.setBolt('relay', () => new Relay(), 2).shuffleGrouping('ids').outputFields('id');
+builder
+  .setBolt('relay', () => new Relay(), 2)
+  .shuffleGrouping('ids')
+  .outputFields('id');
 builder.setBolt('sink', () => new Sink(), 2).fieldsGrouping('relay', ['id']);
 export default builder.build();

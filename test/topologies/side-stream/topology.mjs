@@ -23,7 +23,12 @@ class Sink {
 }
 
 const builder = new TopologyBuilder('side-stream').containers(1);
-builder.setSpout('source', () => new Source()).outputFields('n').stream('side', ['n']).config('total', 14_000).config('sideEvery', 14);
+builder
+  .setSpout('source', () => new Source())
+  .outputFields('n')
+  .stream('side', ['n'])
+  .config('total', 14_000)
+  .config('sideEvery', 14);
 builder.setBolt('main', () => new Sink()).shuffleGrouping('source');
 builder.setBolt('audit', () => new Sink()).shuffleGrouping('source', 'side');
 builder.setBolt('mirror', () => new Sink(), 2).allGrouping('source', 'side');

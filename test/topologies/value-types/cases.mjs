@@ -43,12 +43,23 @@ export function cases() {
     ['DataView', viewInside((b, o) => new DataView(b, o, 7))],
     ['ArrayBuffer', Uint8Array.from([9, 8, 7]).buffer],
     ['Date', new Date('2026-12-05T10:11:12.345Z')],
-    ['Map', new Map([[{ id: 1 }, 'object key'], [1, 'number key'], ['1', 'string key'], [null, new Map([[2n, [true]]])]])],
+    [
+      'Map',
+      new Map([
+        [{ id: 1 }, 'object key'],
+        [1, 'number key'],
+        ['1', 'string key'],
+        [null, new Map([[2n, [true]]])],
+      ]),
+    ],
     ['Set', new Set([1, '1', { a: 1 }, [1], null, undefined])],
     ['nested object', { a: 1, 'not an identifier': 'x', nested: { deeper: { deepest: [1, { e: 'é', u: undefined }] } } }],
     ['null-prototype object', nullPrototype],
     ['own __proto__ property', JSON.parse('{"__proto__": {"polluted": true}, "x": 1}')],
     ['arrays', [[], [1, 'two', [3, [4]]], [undefined, null]]],
-    ['everything nested', { items: [Buffer.from('b'), new Float32Array([0.5]), new Date(0), 10n ** 30n, new Set([new Map([['k', new Uint16Array([7])]])])] }],
+    [
+      'everything nested',
+      { items: [Buffer.from('b'), new Float32Array([0.5]), new Date(0), 10n ** 30n, new Set([new Map([['k', new Uint16Array([7])]])])] },
+    ],
   ];
 }

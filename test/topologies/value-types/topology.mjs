@@ -13,7 +13,11 @@ class Source {
     this.outDir = String(context.config.outDir);
     this.nearLimitBytes = Number(context.config.nearLimitBytes);
     this.steps = [
-      ...cases().map(([name, value]) => () => collector.emit([name, value])),
+      ...cases().map(
+        ([name, value]) =>
+          () =>
+            collector.emit([name, value]),
+      ),
       () => collector.emit(['near limit', Buffer.alloc(this.nearLimitBytes, 0x5a)]),
       () => this.refused(() => collector.emit(['over limit', Buffer.alloc(this.nearLimitBytes + 1, 0x5a)])),
       () => this.refused(() => collector.emit(['function', { items: [0, { fn: () => 1 }] }])),

@@ -23,7 +23,12 @@ export async function configCommand(io: CliIo, cluster: string, options: Cluster
 }
 
 /** The merged config in the shape of the YAML files, so what is printed can be pasted back into them. */
-export function configView(resolved: ResolvedCluster): { cluster: string; directory: string | null; home: string; concerns: Record<string, unknown> } {
+export function configView(resolved: ResolvedCluster): {
+  cluster: string;
+  directory: string | null;
+  home: string;
+  concerns: Record<string, unknown>;
+} {
   const config: ClusterConfig = resolved.config;
   const settings = config.packing.settings;
   return {

@@ -17,7 +17,12 @@ beforeEach(async () => {
   base = await mkdtemp(path.join(os.tmpdir(), 'ardea-package-server-cli-'));
   stdout = '';
   stderr = '';
-  io = { stdout: { write: (chunk: string) => (stdout += chunk) }, stderr: { write: (chunk: string) => (stderr += chunk) }, env: { ARDEA_HOME: path.join(base, 'home') }, cwd: base };
+  io = {
+    stdout: { write: (chunk: string) => (stdout += chunk) },
+    stderr: { write: (chunk: string) => (stderr += chunk) },
+    env: { ARDEA_HOME: path.join(base, 'home') },
+    cwd: base,
+  };
 });
 afterEach(() => rm(base, { recursive: true, force: true }));
 
@@ -26,7 +31,10 @@ async function start() {
   let stop!: () => void;
   const stopped = new Promise<void>((resolve) => (stop = resolve));
   const running = packageServerCommand(io, { host: '127.0.0.1', port: '0', dir: 'packages', tokenFile: 'token' }, stopped);
-  await vi.waitFor(() => expect(stdout).toMatch(/^package server listening on http:\/\/127\.0\.0\.1:\d+ /), { timeout: 10_000, interval: 20 });
+  await vi.waitFor(() => expect(stdout).toMatch(/^package server listening on http:\/\/127\.0\.0\.1:\d+ /), {
+    timeout: 10_000,
+    interval: 20,
+  });
   const url = /listening on (\S+) /.exec(stdout)![1]!;
   return { url, stop: async () => (stop(), await running) };
 }
@@ -43,8 +51,18 @@ describe('ardea package-server', () => {
     const uri = await new HttpUploader({ url, tokenFile, timeoutMs: 10_000 }).upload({ topologyName: 't', topologyId: 't-1', packagePath });
     expect(await (await fetch(uri)).text()).toBe('export default 1;\n');
     await stop();
-    const logged = stderr.trim().split('\n').map((line) => (JSON.parse(line) as { msg: string }).msg);
-    expect(logged).toEqual(expect.arrayContaining(['created a token file with a new random token; give it to the uploader as uploader.tokenFile', 'package stored', 'package served', 'package server stopped']));
+    const logged = stderr
+      .trim()
+      .split('\n')
+      .map((line) => (JSON.parse(line) as { msg: string }).msg);
+    expect(logged).toEqual(
+      expect.arrayContaining([
+        'created a token file with a new random token; give it to the uploader as uploader.tokenFile',
+        'package stored',
+        'package served',
+        'package server stopped',
+      ]),
+    );
     await expect(fetch(uri)).rejects.toThrow();
   });
 
@@ -54,7 +72,9 @@ describe('ardea package-server', () => {
     expect(stderr).not.toContain('created a token file');
     await stop();
     await chmod(path.join(base, 'token'), 0o640);
-    await expect(packageServerCommand(io, { host: '127.0.0.1', port: '0', dir: 'packages', tokenFile: 'token' }, Promise.resolve())).rejects.toThrow(
+    await expect(
+      packageServerCommand(io, { host: '127.0.0.1', port: '0', dir: 'packages', tokenFile: 'token' }, Promise.resolve()),
+    ).rejects.toThrow(
       `--token-file ${path.join(base, 'token')}: group or others may access the token file (mode 640); run: chmod 600 ${path.join(base, 'token')}`,
     );
   });

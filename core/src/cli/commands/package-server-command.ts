@@ -22,18 +22,27 @@ export interface PackageServerCommandOptions {
  * `ardea package-server`: serves topology packages for the `http` uploader until SIGINT or SIGTERM
  * (or `stop` resolves). Prints the URL it listens on to stdout and logs JSON lines to stderr.
  */
-export async function packageServerCommand(io: CliIo, options: PackageServerCommandOptions, stop: Promise<unknown> = signalled()): Promise<void> {
+export async function packageServerCommand(
+  io: CliIo,
+  options: PackageServerCommandOptions,
+  stop: Promise<unknown> = signalled(),
+): Promise<void> {
   const port = Number(options.port);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`--port must be a port number (0 picks a free one), not '${options.port}'`);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new ConfigError(`--port must be a port number (0 picks a free one), not '${options.port}'`);
   const maxPackageBytes = options.maxPackageSize === undefined ? DEFAULT_MAX_PACKAGE_BYTES : parseByteAmount(options.maxPackageSize);
-  if (maxPackageBytes === undefined || maxPackageBytes <= 0) throw new ConfigError(`--max-package-size must be a byte amount such as 512MiB, not '${options.maxPackageSize}'`);
+  if (maxPackageBytes === undefined || maxPackageBytes <= 0)
+    throw new ConfigError(`--max-package-size must be a byte amount such as 512MiB, not '${options.maxPackageSize}'`);
   const directory = path.resolve(io.cwd, options.dir);
   const tokenFile = path.resolve(io.cwd, options.tokenFile);
   const logger = new StreamLogger({ level: 'info', format: 'json', stream: io.stderr });
   const { token, created } = await readOrCreateTokenFile(tokenFile, '--token-file');
   if (created) logger.info('created a token file with a new random token; give it to the uploader as uploader.tokenFile', { tokenFile });
   if (!isLoopback(options.host)) {
-    logger.warn('listening beyond loopback: packages and the token cross the network unencrypted; put a TLS proxy in front of the server or keep it on a network only the cluster uses', { host: options.host });
+    logger.warn(
+      'listening beyond loopback: packages and the token cross the network unencrypted; put a TLS proxy in front of the server or keep it on a network only the cluster uses',
+      { host: options.host },
+    );
   }
   const server = new PackageServer({ directory, token, logger, maxPackageBytes, repairDirectory: isUnder(directory, ardeaHome(io.env)) });
   const url = await server.listen(options.host, port);

@@ -49,12 +49,25 @@ async function importSimulatedPolicies(io: CliIo, specifier: string): Promise<re
   try {
     loaded = (await import(isPath ? pathToFileURL(path.resolve(io.cwd, specifier)).href : specifier)) as { simulatedPolicies?: unknown };
   } catch (error) {
-    throw new ConfigError(`--policy-module ${specifier}: cannot be loaded: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`, { cause: error });
+    throw new ConfigError(
+      `--policy-module ${specifier}: cannot be loaded: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`,
+      { cause: error },
+    );
   }
   const factories = loaded.simulatedPolicies;
-  const valid = Array.isArray(factories) && factories.every((f) => typeof f === 'object' && f !== null && typeof (f as SimulatedPolicyFactory).id === 'string' && typeof (f as SimulatedPolicyFactory).create === 'function');
+  const valid =
+    Array.isArray(factories) &&
+    factories.every(
+      (f) =>
+        typeof f === 'object' &&
+        f !== null &&
+        typeof (f as SimulatedPolicyFactory).id === 'string' &&
+        typeof (f as SimulatedPolicyFactory).create === 'function',
+    );
   if (!valid || factories.length === 0) {
-    throw new ConfigError(`--policy-module ${specifier}: exports no simulatedPolicies; export an array of { id, description, create } (see docs/simulator.md)`);
+    throw new ConfigError(
+      `--policy-module ${specifier}: exports no simulatedPolicies; export an array of { id, description, create } (see docs/simulator.md)`,
+    );
   }
   return factories as readonly SimulatedPolicyFactory[];
 }

@@ -21,13 +21,20 @@ export async function listCommand(io: CliIo, cluster: string, options: ClusterCo
   });
 }
 
-export async function describeCommand(io: CliIo, cluster: string, name: string, options: ClusterCommandOptions & { json?: boolean }): Promise<void> {
+export async function describeCommand(
+  io: CliIo,
+  cluster: string,
+  name: string,
+  options: ClusterCommandOptions & { json?: boolean },
+): Promise<void> {
   await withArdea(io, cluster, options, async (ardea) => {
     const description = await ardea.describe(name);
     if (options.json) {
       const { executionState, ...rest } = description;
       // The secret grants control of the topology, a signed package URL reading its code; neither is printed.
-      const shown = executionState ? { ...rest, executionState: { ...executionState, secret: '<hidden>', packageUri: displayedPackageUri(executionState.packageUri) } } : rest;
+      const shown = executionState
+        ? { ...rest, executionState: { ...executionState, secret: '<hidden>', packageUri: displayedPackageUri(executionState.packageUri) } }
+        : rest;
       io.stdout.write(`${JSON.stringify(shown, null, 2)}\n`);
       return;
     }
@@ -36,7 +43,9 @@ export async function describeCommand(io: CliIo, cluster: string, name: string, 
     const state = await ardea.runState(name);
     lines.push(`  state: ${state === 'STARTING' ? 'STARTING (no physical plan yet)' : state}`);
     if (executionState) {
-      lines.push(`  submitted: ${new Date(executionState.submittedAt).toISOString()} by ${executionState.submittedBy}, Ardea ${executionState.ardeaVersion}`);
+      lines.push(
+        `  submitted: ${new Date(executionState.submittedAt).toISOString()} by ${executionState.submittedBy}, Ardea ${executionState.ardeaVersion}`,
+      );
       lines.push(`  package: ${displayedPackageUri(executionState.packageUri)}`);
     }
     if (scheduler) {
@@ -51,7 +60,12 @@ export async function describeCommand(io: CliIo, cluster: string, name: string, 
           `  ${c.name}`,
           c.kind,
           String(c.parallelism),
-          c.inputs.map((i) => `${i.component}/${i.stream} (${i.grouping.type}${i.grouping.type === 'fields' ? `: ${i.grouping.fields.join(',')}` : ''})`).join('; ') || '-',
+          c.inputs
+            .map(
+              (i) =>
+                `${i.component}/${i.stream} (${i.grouping.type}${i.grouping.type === 'fields' ? `: ${i.grouping.fields.join(',')}` : ''})`,
+            )
+            .join('; ') || '-',
         ]),
       ]).trimEnd(),
     );
@@ -68,5 +82,8 @@ export async function describeCommand(io: CliIo, cluster: string, name: string, 
 
 function table(rows: ReadonlyArray<readonly string[]>): string {
   const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => (row[column] ?? '').length)));
-  return rows.map((row) => row.map((cell, column) => (column === row.length - 1 ? cell : cell.padEnd(widths[column]!))).join('  ')).join('\n') + '\n';
+  return (
+    rows.map((row) => row.map((cell, column) => (column === row.length - 1 ? cell : cell.padEnd(widths[column]!))).join('  ')).join('\n') +
+    '\n'
+  );
 }

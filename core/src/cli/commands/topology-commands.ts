@@ -29,7 +29,9 @@ export async function withArdea<T>(
 ): Promise<T> {
   const { cluster: overrides, topology } = splitProperties(options.configProperty);
   if (topology.length > 0 && !acceptsTopologyProperties) {
-    throw new ArdeaError(`--config-property ${topology[0]!.key}: not a cluster property; cluster properties start with ${CONCERNS.map((c) => `${c}.`).join(', ')}`);
+    throw new ArdeaError(
+      `--config-property ${topology[0]!.key}: not a cluster property; cluster properties start with ${CONCERNS.map((c) => `${c}.`).join(', ')}`,
+    );
   }
   const ardea = await createArdea({ cluster, overrides, logger: cliLogger(io, options.verbose), env: io.env, cwd: io.cwd });
   try {
@@ -53,23 +55,27 @@ export async function submitCommand(
     cluster,
     options,
     async (ardea) => {
-    const result = await ardea.submit({
-      packagePath,
-      ...(options.name ? { name: options.name } : {}),
-      properties: topology,
-      deployDeactivated: options.deployDeactivated ?? false,
-      dryRun: options.dryRun ?? false,
-      onProgress: progressTo(io),
-    });
-    const { definition, packingPlan } = result;
-    if (options.dryRun) {
-      io.stdout.write(`dry run: ${definition.name} would run in ${packingPlan.containers.length} container(s) plus container 0\n`);
-      for (const container of packingPlan.containers) {
-        io.stdout.write(`  ${container.id}: ${formatResources(container.required)}: ${container.instances.map((i) => instanceName(container.id, i)).join(' ')}\n`);
+      const result = await ardea.submit({
+        packagePath,
+        ...(options.name ? { name: options.name } : {}),
+        properties: topology,
+        deployDeactivated: options.deployDeactivated ?? false,
+        dryRun: options.dryRun ?? false,
+        onProgress: progressTo(io),
+      });
+      const { definition, packingPlan } = result;
+      if (options.dryRun) {
+        io.stdout.write(`dry run: ${definition.name} would run in ${packingPlan.containers.length} container(s) plus container 0\n`);
+        for (const container of packingPlan.containers) {
+          io.stdout.write(
+            `  ${container.id}: ${formatResources(container.required)}: ${container.instances.map((i) => instanceName(container.id, i)).join(' ')}\n`,
+          );
+        }
+        return;
       }
-      return;
-    }
-    io.stdout.write(`topology ${definition.name} (id ${definition.id}) is running on ${ardea.config.cluster} in ${packingPlan.containers.length + 1} containers\n`);
+      io.stdout.write(
+        `topology ${definition.name} (id ${definition.id}) is running on ${ardea.config.cluster} in ${packingPlan.containers.length + 1} containers\n`,
+      );
     },
     true,
   );
@@ -82,14 +88,26 @@ export async function killCommand(io: CliIo, cluster: string, name: string, opti
   });
 }
 
-export async function activationCommand(io: CliIo, cluster: string, name: string, activate: boolean, options: ClusterCommandOptions): Promise<void> {
+export async function activationCommand(
+  io: CliIo,
+  cluster: string,
+  name: string,
+  activate: boolean,
+  options: ClusterCommandOptions,
+): Promise<void> {
   await withArdea(io, cluster, options, async (ardea) => {
     const result = activate ? await ardea.activate(name) : await ardea.deactivate(name);
     io.stdout.write(`topology ${name} is ${result.state}${result.changed ? '' : ' (no change)'}\n`);
   });
 }
 
-export async function restartCommand(io: CliIo, cluster: string, name: string, container: string | undefined, options: ClusterCommandOptions): Promise<void> {
+export async function restartCommand(
+  io: CliIo,
+  cluster: string,
+  name: string,
+  container: string | undefined,
+  options: ClusterCommandOptions,
+): Promise<void> {
   const containerId = container === undefined ? undefined : Number(container);
   if (containerId !== undefined && (!Number.isInteger(containerId) || containerId < 0)) {
     throw new ArdeaError(`container must be a container id (0, 1, 2, ...), got '${container}'`);
@@ -100,9 +118,17 @@ export async function restartCommand(io: CliIo, cluster: string, name: string, c
   });
 }
 
-export async function metricsCommand(io: CliIo, cluster: string, name: string, options: ClusterCommandOptions & { json?: boolean; instances?: boolean; window?: string }): Promise<void> {
+export async function metricsCommand(
+  io: CliIo,
+  cluster: string,
+  name: string,
+  options: ClusterCommandOptions & { json?: boolean; instances?: boolean; window?: string },
+): Promise<void> {
   await withArdea(io, cluster, options, async (ardea) => {
-    const view = await ardea.metrics(name, { instances: options.instances ?? false, ...(options.window ? { windowMs: Number(options.window) } : {}) });
+    const view = await ardea.metrics(name, {
+      instances: options.instances ?? false,
+      ...(options.window ? { windowMs: Number(options.window) } : {}),
+    });
     if (options.json) {
       io.stdout.write(`${JSON.stringify(view)}\n`);
       return;
@@ -115,7 +141,9 @@ function metricsTable(view: MetricsView, instances: boolean): string {
   const header = ['COMPONENT', 'EMITTED', 'EXECUTED', 'EMIT/S', 'EXEC/S', 'LATENCY ms', 'BUSY', 'BP ms', 'PENDING', 'RESTARTS'];
   // Restarts the stream managers made themselves say why: a hung worker, or a container over its RAM.
   const restarts = (m: ComponentMetrics) => {
-    const why = [m.hungRestarts ? `${m.hungRestarts} hung` : '', m.memoryRestarts ? `${m.memoryRestarts} memory` : ''].filter(Boolean).join(', ');
+    const why = [m.hungRestarts ? `${m.hungRestarts} hung` : '', m.memoryRestarts ? `${m.memoryRestarts} memory` : '']
+      .filter(Boolean)
+      .join(', ');
     return `${m.restarts}${why ? ` (${why})` : ''}`;
   };
   const row = (name: string, m: ComponentMetrics) => [
@@ -136,7 +164,19 @@ function metricsTable(view: MetricsView, instances: boolean): string {
     // A component with several output streams: what goes out on each (its readers are sized by it).
     const streams = Object.keys(metrics.emittedByStream ?? {});
     if (streams.length > 1) {
-      for (const stream of streams.sort()) rows.push([`  stream ${stream}`, String(metrics.emittedByStream![stream]), '', (metrics.emitRateByStream?.[stream] ?? 0).toFixed(0), '', '', '', '', '', '']);
+      for (const stream of streams.sort())
+        rows.push([
+          `  stream ${stream}`,
+          String(metrics.emittedByStream![stream]),
+          '',
+          (metrics.emitRateByStream?.[stream] ?? 0).toFixed(0),
+          '',
+          '',
+          '',
+          '',
+          '',
+          '',
+        ]);
     }
     if (instances) for (const [instance, m] of Object.entries(metrics.instances ?? {}).sort()) rows.push(row(`  ${instance}`, m));
   }
@@ -162,11 +202,13 @@ export async function updateCommand(
   }
   const runtimeConfig = options.runtimeConfig.map((text) => {
     const match = /^([^:=]+):([^=]+)=(.*)$/.exec(text);
-    if (!match) throw new ArdeaError(`--runtime-config '${text}': expected <component>:<key>=<value> (component * for all), e.g. sentence:rate=500`);
+    if (!match)
+      throw new ArdeaError(`--runtime-config '${text}': expected <component>:<key>=<value> (component * for all), e.g. sentence:rate=500`);
     return { component: match[1]!, ...parseConfigProperty(`${match[2]}=${match[3]}`) };
   });
   const containers = options.containerNumber === undefined ? undefined : Number(options.containerNumber);
-  if (containers !== undefined && (!Number.isInteger(containers) || containers < 1)) throw new ArdeaError(`--container-number must be a whole number of at least 1`);
+  if (containers !== undefined && (!Number.isInteger(containers) || containers < 1))
+    throw new ArdeaError(`--container-number must be a whole number of at least 1`);
   const changesPlan = Object.keys(parallelism).length > 0 || containers !== undefined;
   if (changesPlan === runtimeConfig.length > 0) {
     throw new ArdeaError('give --component-parallelism and/or --container-number, or --runtime-config, but not both kinds in one update');
@@ -178,11 +220,15 @@ export async function updateCommand(
         const definition = await ardea.state.get('topology', name);
         if (!definition) throw new ArdeaError(`no topology '${name}' on cluster ${ardea.config.cluster}`, { code: 'topology.not-found' });
         acceptRuntimeConfig(definition, runtimeConfig);
-        io.stdout.write(`dry run: would set ${runtimeConfig.map((c) => `${c.component}:${c.key}=${JSON.stringify(c.value)}`).join(', ')}\n`);
+        io.stdout.write(
+          `dry run: would set ${runtimeConfig.map((c) => `${c.component}:${c.key}=${JSON.stringify(c.value)}`).join(', ')}\n`,
+        );
         return;
       }
       await ardea.updateRuntimeConfig(name, runtimeConfig);
-      io.stdout.write(`runtime config of ${name} updated: ${runtimeConfig.map((c) => `${c.component}:${c.key}=${JSON.stringify(c.value)}`).join(', ')}\n`);
+      io.stdout.write(
+        `runtime config of ${name} updated: ${runtimeConfig.map((c) => `${c.component}:${c.key}=${JSON.stringify(c.value)}`).join(', ')}\n`,
+      );
       return;
     }
     const result = await ardea.update(name, {
@@ -198,7 +244,8 @@ export async function updateCommand(
     for (const c of result.previous.containers) for (const i of c.instances) before.set(i.component, (before.get(i.component) ?? 0) + 1);
     for (const c of result.plan.containers) for (const i of c.instances) after.set(i.component, (after.get(i.component) ?? 0) + 1);
     for (const component of new Set([...before.keys(), ...after.keys()])) {
-      if (before.get(component) !== after.get(component)) lines.push(`  ${component}: ${before.get(component) ?? 0} -> ${after.get(component) ?? 0} instances`);
+      if (before.get(component) !== after.get(component))
+        lines.push(`  ${component}: ${before.get(component) ?? 0} -> ${after.get(component) ?? 0} instances`);
     }
     if (diff.addedInstances.length) lines.push(`  start: ${diff.addedInstances.map((i) => instanceName(i.containerId, i)).join(' ')}`);
     if (diff.removedInstances.length) lines.push(`  stop: ${diff.removedInstances.map((i) => instanceName(i.containerId, i)).join(' ')}`);
@@ -210,9 +257,15 @@ export async function updateCommand(
   });
 }
 
-export async function healthCommand(io: CliIo, cluster: string, name: string, options: ClusterCommandOptions & { json?: boolean }): Promise<void> {
+export async function healthCommand(
+  io: CliIo,
+  cluster: string,
+  name: string,
+  options: ClusterCommandOptions & { json?: boolean },
+): Promise<void> {
   await withArdea(io, cluster, options, async (ardea) => {
-    if (!(await ardea.state.get('topology', name))) throw new ArdeaError(`no topology '${name}' on cluster ${ardea.config.cluster}`, { code: 'topology.not-found' });
+    if (!(await ardea.state.get('topology', name)))
+      throw new ArdeaError(`no topology '${name}' on cluster ${ardea.config.cluster}`, { code: 'topology.not-found' });
     const log = (await ardea.state.get('healthLog', name)) ?? { rounds: [] };
     if (options.json) {
       io.stdout.write(`${JSON.stringify(log)}\n`);
@@ -224,9 +277,13 @@ export async function healthCommand(io: CliIo, cluster: string, name: string, op
     }
     const lines: string[] = [];
     for (const round of log.rounds) {
-      lines.push(`${new Date(round.at).toISOString()}  ${round.policy} round ${round.round} (window ${Math.round(round.windowMs / 1000)} s)`);
-      for (const d of round.diagnoses) lines.push(`  diagnosis: ${d.type} on ${d.component}${d.instances.length ? ` (${d.instances.join(', ')})` : ''}`);
-      for (const b of round.blacklisted) lines.push(`  skipped: ${b.type} on ${b.component} (an earlier action for it did not help at this load)`);
+      lines.push(
+        `${new Date(round.at).toISOString()}  ${round.policy} round ${round.round} (window ${Math.round(round.windowMs / 1000)} s)`,
+      );
+      for (const d of round.diagnoses)
+        lines.push(`  diagnosis: ${d.type} on ${d.component}${d.instances.length ? ` (${d.instances.join(', ')})` : ''}`);
+      for (const b of round.blacklisted)
+        lines.push(`  skipped: ${b.type} on ${b.component} (an earlier action for it did not help at this load)`);
       for (const a of round.actions) {
         const verdict = a.verdict ? `${a.verdict}; observed ${JSON.stringify(a.observedEffect)}` : 'waiting for the topology to settle';
         lines.push(`  action: ${a.description}`);

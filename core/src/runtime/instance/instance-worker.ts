@@ -12,7 +12,22 @@ import { describeError } from '../../errors/index.js';
 import { StreamLogger } from '../../logging/index.js';
 import { SHUFFLE_WEIGHTS_KEY } from '../../model/topology.js';
 import { decodeDataFrame, Emitter, MAX_BATCH_BYTES, OutboundBatches, StreamTable } from '../routing.js';
-import { ACKED, BACKLOG_ARRIVALS, BUSY_NS, BUSY_SINCE, EMITTED, ERRORS, EXECUTE_NS, EXECUTED, FAILED, MEMORY_BYTES, STREAM_EMITTED, type FromInstance, type InstanceInit, type ToInstance } from './messages.js';
+import {
+  ACKED,
+  BACKLOG_ARRIVALS,
+  BUSY_NS,
+  BUSY_SINCE,
+  EMITTED,
+  ERRORS,
+  EXECUTE_NS,
+  EXECUTED,
+  FAILED,
+  MEMORY_BYTES,
+  STREAM_EMITTED,
+  type FromInstance,
+  type InstanceInit,
+  type ToInstance,
+} from './messages.js';
 
 const port = parentPort!;
 const init = workerData as InstanceInit;

@@ -6,7 +6,8 @@ const LOW = 500;
 
 let time: number;
 const clock = () => time;
-const controllerWith = (settings: Partial<BackpressureSettings> = {}) => new BackpressureController({ highWatermarkBytes: HIGH, lowWatermarkBytes: LOW, ...settings }, clock);
+const controllerWith = (settings: Partial<BackpressureSettings> = {}) =>
+  new BackpressureController({ highWatermarkBytes: HIGH, lowWatermarkBytes: LOW, ...settings }, clock);
 const start = { announce: 'bp-start', spouts: 'pause' };
 const stop = { announce: 'bp-stop', spouts: 'resume' };
 

@@ -265,7 +265,8 @@ export class InstanceHost {
         if (instance.worker && instance.ready) configured.add(instance.taskId);
         this.post(instance, { type: 'config', version: plan.version, runtimeConfig: config });
       }
-      if (instance.isSpout && plan.state !== previous?.state) this.post(instance, { type: plan.state === 'RUNNING' ? 'activate' : 'deactivate' });
+      if (instance.isSpout && plan.state !== previous?.state)
+        this.post(instance, { type: plan.state === 'RUNNING' ? 'activate' : 'deactivate' });
     }
     return { waiting, configured: configChanged ? configured : undefined };
   }
@@ -283,7 +284,8 @@ export class InstanceHost {
         await local.starting;
         await this.shutdownWorker(local);
         // Only a worker that died and was not restarted yet leaves frames behind.
-        for (const frame of local.backlog) this.options.events.drop(new Uint8Array(frame), 'its instance was removed while its worker was down');
+        for (const frame of local.backlog)
+          this.options.events.drop(new Uint8Array(frame), 'its instance was removed while its worker was down');
         local.backlog = [];
       }),
     );
@@ -382,15 +384,25 @@ export class InstanceHost {
    * are read from the packing plan.
    */
   private addInstance(instance: PhysicalPlan['instances'][number]): void {
-    const local = this.register({ component: instance.component, taskId: instance.taskId, componentIndex: instance.componentIndex, resources: DEFAULT_RESOURCES });
+    const local = this.register({
+      component: instance.component,
+      taskId: instance.taskId,
+      componentIndex: instance.componentIndex,
+      resources: DEFAULT_RESOURCES,
+    });
     local.inPlan = true;
     local.starting = (async () => {
       const packing = await this.options.readPackingPlan().catch(() => undefined);
-      const planned = packing?.containers.find((c) => c.id === this.options.container.id)?.instances.find((i) => i.taskId === instance.taskId);
+      const planned = packing?.containers
+        .find((c) => c.id === this.options.container.id)
+        ?.instances.find((i) => i.taskId === instance.taskId);
       if (planned) local.plan = planned;
       if (this.stopping) return;
       await this.spawn(local).catch(async (error: unknown) => {
-        this.options.logger.error('a new instance failed to start; restarting the container', { task: instance.taskId, error: describeError(error) });
+        this.options.logger.error('a new instance failed to start; restarting the container', {
+          task: instance.taskId,
+          error: describeError(error),
+        });
         await this.options.events.restartContainer();
       });
     })();
@@ -466,7 +478,11 @@ export class InstanceHost {
             break;
           case 'config-applied':
             if (message.error !== undefined) logger.warn(`instance ${name} rejected a runtime config change`, { error: message.error });
-            events.configApplied(local.taskId, message.version, message.error === undefined ? undefined : { instance: name, component: local.component, message: message.error });
+            events.configApplied(
+              local.taskId,
+              message.version,
+              message.error === undefined ? undefined : { instance: name, component: local.component, message: message.error },
+            );
             break;
           case 'closed':
             break;
@@ -578,10 +594,13 @@ export class InstanceHost {
   private restartHung(local: LocalInstance, stuckFor: number): void {
     local.hungRestarts++;
     const name = instanceName(this.options.container.id, local.plan);
-    this.options.logger.error(`instance ${name} made no progress for ${Math.round(stuckFor)} ms (hungInstanceMs ${local.hungMs}); terminating and restarting it`, {
-      queuedBytes: local.load.pendingBytes,
-      hungRestarts: local.hungRestarts,
-    });
+    this.options.logger.error(
+      `instance ${name} made no progress for ${Math.round(stuckFor)} ms (hungInstanceMs ${local.hungMs}); terminating and restarting it`,
+      {
+        queuedBytes: local.load.pendingBytes,
+        hungRestarts: local.hungRestarts,
+      },
+    );
     this.restartWorker(local);
   }
 
@@ -606,7 +625,12 @@ export class InstanceHost {
       { usedBytes: own.heapTotal + own.external, plannedBytes: Math.max(0, limit - planned) },
       running.map((i) => {
         const busySince = i.counters[BUSY_SINCE]!;
-        return { id: i, usedBytes: i.counters[MEMORY_BYTES]!, plannedBytes: i.plan.resources.ramBytes, silent: busySince > 0 && wall - busySince > STALE_MEMORY_SAMPLE_MS };
+        return {
+          id: i,
+          usedBytes: i.counters[MEMORY_BYTES]!,
+          plannedBytes: i.plan.resources.ramBytes,
+          silent: busySince > 0 && wall - busySince > STALE_MEMORY_SAMPLE_MS,
+        };
       }),
     );
     const mib = (bytes: number) => `${Math.round(bytes / (1024 * 1024))} MiB`;

@@ -54,19 +54,23 @@ export class PeerMesh {
   /** Starts accepting peers; resolves to the port. */
   listen(): Promise<number> {
     const { events } = this.options;
-    acceptAuthenticated(this.server, { secret: this.options.secret, topologyId: this.options.topologyId, logger: this.options.logger }, (link, answer) => {
-      this.inbound.add(link);
-      link.on('data', (frame) => events.data(frame));
-      link.on('control', (message) => {
-        if (message.type === 'fence') events.fence(message as unknown as FenceMessage);
-        else if (message.type === 'avoid-tasks') events.avoidTasks(message as unknown as AvoidTasksMessage);
-        else if (message.type === 'bp-start' || message.type === 'bp-stop') events.backpressure(message as BackpressureMessage);
-      });
-      link.on('close', () => {
-        this.inbound.delete(link);
-        events.peerClosed(answer.containerId);
-      });
-    });
+    acceptAuthenticated(
+      this.server,
+      { secret: this.options.secret, topologyId: this.options.topologyId, logger: this.options.logger },
+      (link, answer) => {
+        this.inbound.add(link);
+        link.on('data', (frame) => events.data(frame));
+        link.on('control', (message) => {
+          if (message.type === 'fence') events.fence(message as unknown as FenceMessage);
+          else if (message.type === 'avoid-tasks') events.avoidTasks(message as unknown as AvoidTasksMessage);
+          else if (message.type === 'bp-start' || message.type === 'bp-stop') events.backpressure(message as BackpressureMessage);
+        });
+        link.on('close', () => {
+          this.inbound.delete(link);
+          events.peerClosed(answer.containerId);
+        });
+      },
+    );
     return listen(this.server, this.options.host);
   }
 
@@ -142,7 +146,9 @@ export class PeerMesh {
     this.watches.clear();
     await Promise.all(
       [...this.peers.values()].map((peer) => {
-        for (const frame of peer.queued) if (frame[DataFrameHeader.kindOffset] === FrameKind.Data) undeliverable(frame, `its peer stream manager at ${peer.address} is not connected`);
+        for (const frame of peer.queued)
+          if (frame[DataFrameHeader.kindOffset] === FrameKind.Data)
+            undeliverable(frame, `its peer stream manager at ${peer.address} is not connected`);
         peer.queued = [];
         return peer.link?.closeGracefully(drainTimeoutMs);
       }),

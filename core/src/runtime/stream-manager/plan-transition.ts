@@ -153,14 +153,21 @@ export class PlanTransition {
       if (change.waiting.size > 0 && Date.now() - change.startedAt < TRANSITION_TIMEOUT_MS) return;
       // Spout output held for backpressure was routed by the old plan; it must leave before the fence.
       ports.flushHeld();
-      const fence = encodeControlFrame({ type: 'fence', containerId: this.options.containerId, version: change.version } satisfies FenceMessage);
+      const fence = encodeControlFrame({
+        type: 'fence',
+        containerId: this.options.containerId,
+        version: change.version,
+      } satisfies FenceMessage);
       for (const containerId of change.fencePeers) ports.sendToPeer(containerId, fence);
       change.fenced = true;
     }
     const unfenced = [...change.fencePeers].filter((p) => (this.fenceVersions.get(p) ?? 0) < change.version);
     if (unfenced.length > 0) {
       if (Date.now() - change.startedAt < TRANSITION_TIMEOUT_MS) return;
-      this.options.logger.warn('peers did not fence the new plan in time; stopping removed instances anyway', { version: change.version, unfenced });
+      this.options.logger.warn('peers did not fence the new plan in time; stopping removed instances anyway', {
+        version: change.version,
+        unfenced,
+      });
     }
     this.change = undefined;
     void ports.stopRemoved([...change.removed]).then(() => ports.applied(change.version));

@@ -101,7 +101,8 @@ export class FrameReader {
   }
 
   private checkedLength(length: number): number {
-    if (length < 1 || length > this.maxFrameBytes) throw new FrameError(`frame length ${length} is out of range (1 to ${this.maxFrameBytes})`);
+    if (length < 1 || length > this.maxFrameBytes)
+      throw new FrameError(`frame length ${length} is out of range (1 to ${this.maxFrameBytes})`);
     return length;
   }
 }

@@ -66,7 +66,16 @@ const SUPPORTED: [string, unknown][] = [
   ['DataView', viewInside((b, o) => new DataView(b, o, 7))],
   ['ArrayBuffer', Uint8Array.from([9, 8, 7]).buffer],
   ['Date', new Date('2026-12-05T10:11:12.345Z')],
-  ['Map with keys of any type', new Map<unknown, unknown>([[{ id: 1 }, 'object key'], [1, 'number key'], ['1', 'string key'], [null, new Map([[2n, [true]]])], [[1, 2], undefined]])],
+  [
+    'Map with keys of any type',
+    new Map<unknown, unknown>([
+      [{ id: 1 }, 'object key'],
+      [1, 'number key'],
+      ['1', 'string key'],
+      [null, new Map([[2n, [true]]])],
+      [[1, 2], undefined],
+    ]),
+  ],
   ['Set', new Set<unknown>([1, '1', { a: 1 }, [1], null, undefined])],
   ['plain object', { a: 1, 'not an identifier': 'x', nested: { deeper: { deepest: [1, { e: 'é' }] } }, missing: undefined, '': 0 }],
   ['object with a null prototype', Object.assign(Object.create(null) as object, { a: 1, b: { c: 2 } })],

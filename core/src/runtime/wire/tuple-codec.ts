@@ -281,7 +281,8 @@ function writeNonNull(w: ByteWriter, value: object, depth: number): void {
 /** Records a container at `depth`, refusing a cycle or a value nested too deeply. */
 function enter(value: object, depth: number): void {
   if (depth >= MAX_VALUE_DEPTH) throw new UnsendableValue(`it is nested deeper than ${MAX_VALUE_DEPTH} levels`);
-  for (let i = 0; i < depth; i++) if (ancestors[i] === value) throw new UnsendableValue('it contains itself (a cycle), which cannot be sent');
+  for (let i = 0; i < depth; i++)
+    if (ancestors[i] === value) throw new UnsendableValue('it contains itself (a cycle), which cannot be sent');
   ancestors[depth] = value;
 }
 
@@ -347,7 +348,10 @@ function writeSet(w: ByteWriter, set: Set<unknown>, inner: number): void {
 /** Prefixes the location of the failing part; an error that is not a refusal (a getter threw) becomes one. */
 function within(error: unknown, segment: string): unknown {
   if (error instanceof EncodingLimitExceeded) return error;
-  const refusal = error instanceof UnsendableValue ? error : new UnsendableValue(`reading it threw: ${String((error as Error)?.message ?? error)}`, { cause: error });
+  const refusal =
+    error instanceof UnsendableValue
+      ? error
+      : new UnsendableValue(`reading it threw: ${String((error as Error)?.message ?? error)}`, { cause: error });
   refusal.path.unshift(segment);
   return refusal;
 }
@@ -361,7 +365,8 @@ function describeKey(key: unknown, index: number): string {
 
 function describeUnsendable(value: object, prototype: object | null): string {
   if (prototype === SharedArrayBuffer.prototype) return 'a SharedArrayBuffer cannot be sent; copy it into an ArrayBuffer or a typed array';
-  if (ArrayBuffer.isView(value)) return `a ${className(prototype)} (a subclass of a typed array) cannot be sent; send a ${VIEW_TYPES.find((t) => value instanceof t)?.name ?? 'typed array'} of its contents`;
+  if (ArrayBuffer.isView(value))
+    return `a ${className(prototype)} (a subclass of a typed array) cannot be sent; send a ${VIEW_TYPES.find((t) => value instanceof t)?.name ?? 'typed array'} of its contents`;
   return `an instance of ${className(prototype)} cannot be sent; only plain objects, arrays, Maps, Sets, Dates, Buffers, typed arrays, DataViews and ArrayBuffers can (send its data as a plain object)`;
 }
 
@@ -586,7 +591,8 @@ export class ByteReader {
           if (typeof key !== 'string') throw new RangeError(`object key at byte ${this.offset} is a ${typeof key}, not a string`);
           const entry = this.value(depth + 1);
           // Assigning '__proto__' would set the prototype instead of adding the property that was sent.
-          if (key === '__proto__') Object.defineProperty(record, key, { value: entry, enumerable: true, writable: true, configurable: true });
+          if (key === '__proto__')
+            Object.defineProperty(record, key, { value: entry, enumerable: true, writable: true, configurable: true });
           else record[key] = entry;
         }
         return record;
@@ -630,7 +636,8 @@ export class ByteReader {
   /** An element count, which cannot exceed the bytes left (each element takes one at least). */
   private count(): number {
     const count = this.u32();
-    if (count > this.end - this.offset) throw new RangeError(`count ${count} at byte ${this.offset - 4} exceeds the bytes left in the frame`);
+    if (count > this.end - this.offset)
+      throw new RangeError(`count ${count} at byte ${this.offset - 4} exceeds the bytes left in the frame`);
     return count;
   }
 

@@ -27,13 +27,19 @@ export interface PlanContainerChangesOptions {
  * against what the pool runs (`running`: container ids, 0 included or not). An added id that already
  * runs (or 0) is refused, as the Scheduler contract demands; removing an unknown id is ignored.
  */
-export function planContainerChanges(request: Pick<UpdateRequest, 'topologyName' | 'current' | 'proposed'>, running: Iterable<number>, options: PlanContainerChangesOptions = {}): ContainerChanges {
+export function planContainerChanges(
+  request: Pick<UpdateRequest, 'topologyName' | 'current' | 'proposed'>,
+  running: Iterable<number>,
+  options: PlanContainerChangesOptions = {},
+): ContainerChanges {
   const live = new Set(running);
   const diff = diffPackingPlans(request.current, request.proposed);
   const added = request.proposed.containers.filter((c) => diff.addedContainers.includes(c.id));
   const clash = added.find((c) => c.id === 0 || live.has(c.id));
   if (clash) {
-    throw new SchedulerError(`cannot update topology '${request.topologyName}': container ${clash.id} already exists; its containers are ${sorted(live).join(', ')}`);
+    throw new SchedulerError(
+      `cannot update topology '${request.topologyName}': container ${clash.id} already exists; its containers are ${sorted(live).join(', ')}`,
+    );
   }
   const removed = diff.removedContainers.filter((id) => id !== 0 && live.has(id));
   const kept = sorted(live).filter((id) => id !== 0 && !removed.includes(id));
@@ -48,7 +54,9 @@ export function planContainerChanges(request: Pick<UpdateRequest, 'topologyName'
     }
     const lowestAdded = Math.min(Number.POSITIVE_INFINITY, ...added.map((c) => c.id));
     if (added.length > 0 && lowestAdded <= highestKept) {
-      throw new SchedulerError(`cannot update topology '${request.topologyName}': this pool can only add containers above its highest (${highestKept}), not ${lowestAdded}`);
+      throw new SchedulerError(
+        `cannot update topology '${request.topologyName}': this pool can only add containers above its highest (${highestKept}), not ${lowestAdded}`,
+      );
     }
     // Removing 2 and adding 3 passes both checks, yet a count going 2 -> 1 -> 2 brings back slot 2, not 3.
     const ids = request.proposed.containers.map((c) => c.id).sort((a, b) => a - b);

@@ -11,7 +11,11 @@ export function containerIdentityOf(scheduler: Pick<Scheduler, 'containerIdentit
  * ids compacted ({@link compactContainerIds}) for an ordinal one. `current` is the plan the pool runs
  * (none at submit).
  */
-export function planForPool(scheduler: Pick<Scheduler, 'containerIdentity'>, current: PackingPlan | undefined, proposed: PackingPlan): PackingPlan {
+export function planForPool(
+  scheduler: Pick<Scheduler, 'containerIdentity'>,
+  current: PackingPlan | undefined,
+  proposed: PackingPlan,
+): PackingPlan {
   if (containerIdentityOf(scheduler) === 'per-container') return proposed;
   return compactContainerIds(current ?? { topologyId: proposed.topologyId, containers: [] }, proposed);
 }

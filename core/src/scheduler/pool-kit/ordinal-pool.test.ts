@@ -53,7 +53,10 @@ class ProcessReplicaSet {
 
   private async spawn(ordinal: number): Promise<ChildProcess> {
     const [file, ...args] = executorArgv(this.executor, ordinal);
-    const child = spawn(file!, args, { env: { ...process.env, ...this.executor.env, [CONTAINER_ID_ENV]: String(ordinal) }, stdio: 'ignore' });
+    const child = spawn(file!, args, {
+      env: { ...process.env, ...this.executor.env, [CONTAINER_ID_ENV]: String(ordinal) },
+      stdio: 'ignore',
+    });
     await once(child, 'spawn');
     return child;
   }
@@ -80,11 +83,17 @@ class OrdinalProcessPool implements Scheduler {
     const name = request.topology.name;
     if (this.topologies.has(name)) throw new SchedulerError(`topology '${name}' is already scheduled`);
     const ids = request.packingPlan.containers.map((c) => c.id);
-    if (ids.some((id, index) => id !== index + 1)) throw new SchedulerError(`cannot schedule '${name}': containers ${ids.join(', ')} are not 1..N`);
+    if (ids.some((id, index) => id !== index + 1))
+      throw new SchedulerError(`cannot schedule '${name}': containers ${ids.join(', ')} are not 1..N`);
     const replicas = new ProcessReplicaSet(request.executor);
     this.topologies.set(name, replicas);
     try {
-      await startAllOrUndo([0, ...ids], () => replicas.grow(), () => replicas.shrink(), new SilentLogger());
+      await startAllOrUndo(
+        [0, ...ids],
+        () => replicas.grow(),
+        () => replicas.shrink(),
+        new SilentLogger(),
+      );
     } catch (error) {
       this.topologies.delete(name);
       throw error;
@@ -102,15 +111,25 @@ class OrdinalProcessPool implements Scheduler {
 
   async restart(topologyName: string, containerId?: number): Promise<void> {
     const replicas = this.known(topologyName);
-    if (containerId !== undefined && containerId >= replicas.count) throw new SchedulerError(`topology '${topologyName}' has no container ${containerId}`);
+    if (containerId !== undefined && containerId >= replicas.count)
+      throw new SchedulerError(`topology '${topologyName}' has no container ${containerId}`);
     const targets = containerId === undefined ? Array.from({ length: replicas.count }, (_, ordinal) => ordinal) : [containerId];
     for (const ordinal of targets) await replicas.replace(ordinal);
   }
 
   async update(request: UpdateRequest): Promise<PackingPlan> {
     const replicas = this.known(request.topologyName);
-    const changes = planContainerChanges(request, Array.from({ length: replicas.count }, (_, ordinal) => ordinal), { ordinal: true });
-    await startAllOrUndo(changes.added, () => replicas.grow(), () => replicas.shrink(), new SilentLogger());
+    const changes = planContainerChanges(
+      request,
+      Array.from({ length: replicas.count }, (_, ordinal) => ordinal),
+      { ordinal: true },
+    );
+    await startAllOrUndo(
+      changes.added,
+      () => replicas.grow(),
+      () => replicas.shrink(),
+      new SilentLogger(),
+    );
     for (let left = changes.removed.length; left > 0; left--) await replicas.shrink();
     return request.proposed;
   }

@@ -8,7 +8,16 @@ import { compactContainerIds, containerIdentityOf, planContainerChanges, planFor
 const unit = resources(1, GiB, 0);
 let nextTask = 1;
 function container(id: number, instances = 1): ContainerPlan {
-  return { id, required: resources(instances + 1, (instances + 1) * GiB, 0), instances: Array.from({ length: instances }, (_, i) => ({ component: 'c', taskId: nextTask++, componentIndex: nextTask, resources: unit })) };
+  return {
+    id,
+    required: resources(instances + 1, (instances + 1) * GiB, 0),
+    instances: Array.from({ length: instances }, () => ({
+      component: 'c',
+      taskId: nextTask++,
+      componentIndex: nextTask,
+      resources: unit,
+    })),
+  };
 }
 function plan(...containers: ContainerPlan[]): PackingPlan {
   return { topologyId: 't-1', containers };
@@ -37,21 +46,34 @@ describe('planContainerChanges', () => {
   });
 
   it('on an ordinal pool, refuses a removal below a kept container, and additions that leave a gap', () => {
-    expect(() => planContainerChanges({ topologyName: 't', current: plan(one, two, three), proposed: plan(one, three) }, [0, 1, 2, 3], { ordinal: true })).toThrow(
-      /can only remove its highest containers, but the plan removes 2 and keeps 3/,
-    );
-    expect(planContainerChanges({ topologyName: 't', current: plan(one, two, three), proposed: plan(one) }, [0, 1, 2, 3], { ordinal: true }).removed).toEqual([2, 3]);
-    expect(() => planContainerChanges({ topologyName: 't', current: plan(one, three), proposed: plan(one, two, three) }, [0, 1, 3], { ordinal: true })).toThrow(
-      /can only add containers above its highest \(3\), not 2/,
-    );
+    expect(() =>
+      planContainerChanges({ topologyName: 't', current: plan(one, two, three), proposed: plan(one, three) }, [0, 1, 2, 3], {
+        ordinal: true,
+      }),
+    ).toThrow(/can only remove its highest containers, but the plan removes 2 and keeps 3/);
+    expect(
+      planContainerChanges({ topologyName: 't', current: plan(one, two, three), proposed: plan(one) }, [0, 1, 2, 3], { ordinal: true })
+        .removed,
+    ).toEqual([2, 3]);
+    expect(() =>
+      planContainerChanges({ topologyName: 't', current: plan(one, three), proposed: plan(one, two, three) }, [0, 1, 3], { ordinal: true }),
+    ).toThrow(/can only add containers above its highest \(3\), not 2/);
   });
 
   it('on an ordinal pool, refuses swapping its highest container for a new id, which a count cannot do', () => {
     // Dropping 2 and adding 3 would bring slot 2 back under its old number, not as container 3.
-    expect(() => planContainerChanges({ topologyName: 't', current: plan(one, two), proposed: plan(one, three) }, [0, 1, 2], { ordinal: true })).toThrow(
-      new SchedulerError("cannot update topology 't': this pool numbers its containers 1..N without gaps, but the plan has containers 1, 3; the plan was not compacted (compactContainerIds) before it reached the pool"),
+    expect(() =>
+      planContainerChanges({ topologyName: 't', current: plan(one, two), proposed: plan(one, three) }, [0, 1, 2], { ordinal: true }),
+    ).toThrow(
+      new SchedulerError(
+        "cannot update topology 't': this pool numbers its containers 1..N without gaps, but the plan has containers 1, 3; the plan was not compacted (compactContainerIds) before it reached the pool",
+      ),
     );
-    expect(planContainerChanges({ topologyName: 't', current: plan(one, two), proposed: plan(one, two, three) }, [0, 1, 2], { ordinal: true }).added.map((c) => c.id)).toEqual([3]);
+    expect(
+      planContainerChanges({ topologyName: 't', current: plan(one, two), proposed: plan(one, two, three) }, [0, 1, 2], {
+        ordinal: true,
+      }).added.map((c) => c.id),
+    ).toEqual([3]);
   });
 });
 
@@ -80,7 +102,9 @@ describe('compactContainerIds', () => {
     const diff = diffPackingPlans(current, compacted);
     expect(diff.removedContainers).toEqual([4, 5]);
     expect(diff.movedInstances.map((m) => [m.from, m.to])).toEqual([...four.instances.map(() => [4, 3]), [5, 1]]);
-    expect(() => planContainerChanges({ topologyName: 't', current, proposed: compacted }, [0, 1, 2, 3, 4, 5], { ordinal: true })).not.toThrow();
+    expect(() =>
+      planContainerChanges({ topologyName: 't', current, proposed: compacted }, [0, 1, 2, 3, 4, 5], { ordinal: true }),
+    ).not.toThrow();
   });
 });
 
@@ -101,7 +125,14 @@ describe('planForPool', () => {
 
 describe('startAllOrUndo', () => {
   it('returns every result when all start', async () => {
-    expect(await startAllOrUndo([1, 2, 3], async (n) => n * 10, async () => undefined, new SilentLogger())).toEqual([10, 20, 30]);
+    expect(
+      await startAllOrUndo(
+        [1, 2, 3],
+        async (n) => n * 10,
+        async () => undefined,
+        new SilentLogger(),
+      ),
+    ).toEqual([10, 20, 30]);
   });
 
   it('undoes what started, newest first, and rethrows the failure even when an undo fails', async () => {

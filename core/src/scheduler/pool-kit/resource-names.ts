@@ -21,7 +21,8 @@ export function poolResourceName(topology: string, container?: number | string, 
   const maxLength = options.maxLength ?? DNS_LABEL_MAX;
   const suffix = container === undefined ? '' : `-${String(container).toLowerCase()}`;
   const budget = maxLength - suffix.length;
-  if (budget < HASH_LENGTH + 2) throw new RangeError(`poolResourceName: maxLength ${maxLength} leaves no room for a name before '${suffix}'`);
+  if (budget < HASH_LENGTH + 2)
+    throw new RangeError(`poolResourceName: maxLength ${maxLength} leaves no room for a name before '${suffix}'`);
 
   let base = topology
     .toLowerCase()

@@ -21,7 +21,10 @@ export async function startAllOrUndo<T, R>(
       try {
         await undo(item, result);
       } catch (undoError) {
-        logger.warn(`could not undo starting ${describeItem(item)} after a failure`, { error: describeError(undoError), failure: describeError(error) });
+        logger.warn(`could not undo starting ${describeItem(item)} after a failure`, {
+          error: describeError(undoError),
+          failure: describeError(error),
+        });
       }
     }
     throw error;
