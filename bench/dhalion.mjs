@@ -287,7 +287,8 @@ async function main() {
   console.log(goals(list, rows));
   console.log('');
   console.log(
-    `${jobs.length} runs (${list.length} scenarios × ${POLICIES.length} policies × ${seedCount} seeds) on ${workers} worker(s) in ${wall.toFixed(1)} s wall`,
+    `${jobs.length} runs (${list.length} scenarios × ${POLICIES.length} policies ` +
+      `× ${seedCount} seeds) on ${workers} worker(s) in ${wall.toFixed(1)} s wall`,
   );
 }
 
@@ -363,13 +364,25 @@ function cell(entry, line) {
     case 'step-up-noise':
     case 'step-down':
     case 'cpu-capped':
-      return `${pct(line.convergedFraction)} R${fmt(line.roundsToConvergeMedian)} ${fmt(line.secondsToConvergeMedian, 0)}s OP${fmt(line.overProvisioningMedian)} a${fmt(line.actionsMean, 1)}`;
+      return (
+        `${pct(line.convergedFraction)} R${fmt(line.roundsToConvergeMedian)} ${fmt(line.secondsToConvergeMedian, 0)}s ` +
+        `OP${fmt(line.overProvisioningMedian)} a${fmt(line.actionsMean, 1)}`
+      );
     case 'slow-instance':
-      return `slow${pct(line.classifiedSlowWithin2RoundsFraction)} fix${pct(line.mitigatedWithin3RoundsNoInstancesFraction)} +${fmt(line.instancesAddedAfterEventMean, 1)}i a${fmt(line.actionsMean, 1)}`;
+      return (
+        `slow${pct(line.classifiedSlowWithin2RoundsFraction)} fix${pct(line.mitigatedWithin3RoundsNoInstancesFraction)} ` +
+        `+${fmt(line.instancesAddedAfterEventMean, 1)}i a${fmt(line.actionsMean, 1)}`
+      );
     case 'periodic':
-      return `a${fmt(line.actionsMean, 1)} max/op/T ${line.maxActionsPerOperatorPerPeriod} rev½T ${fmt(line.halfPeriodReversalsMean, 1)} bp${fmt(line.backpressureSecondsMedian, 0)}s`;
+      return (
+        `a${fmt(line.actionsMean, 1)} max/op/T ${line.maxActionsPerOperatorPerPeriod} ` +
+        `rev½T ${fmt(line.halfPeriodReversalsMean, 1)} bp${fmt(line.backpressureSecondsMedian, 0)}s`
+      );
     default:
-      return `a${fmt(line.actionsMean, 2)} rev${fmt(line.reversalsMean, 1)} bp${fmt(line.backpressureSecondsMedian, 0)}s lag${fmt(line.finalLagMedian, 0)}`;
+      return (
+        `a${fmt(line.actionsMean, 2)} rev${fmt(line.reversalsMean, 1)} ` +
+        `bp${fmt(line.backpressureSecondsMedian, 0)}s lag${fmt(line.finalLagMedian, 0)}`
+      );
   }
 }
 
@@ -387,9 +400,11 @@ function summaryTable(list, rows) {
   const widths = header.map((h, k) => Math.max(h.length, ...body.map((r) => r[k].length)));
   const line = (r) => `| ${r.map((c, k) => c.padEnd(widths[k])).join(' | ')} |`;
   return [
-    'Cells: steps/cpu: converged% R<median action rounds> <median s to converge> OP<median over-provisioning vs p*(u_target)> a<mean actions>;',
+    'Cells: steps/cpu: converged% R<median action rounds> <median s to ' +
+      'converge> OP<median over-provisioning vs p*(u_target)> a<mean actions>;',
     '       slow instance: classified slow ≤2 rounds % / mitigated ≤3 rounds with 0 instances added % / mean instances added / actions;',
-    '       periodic: mean actions, max actions per operator per period, mean reversals within a half-period, median BP-s; others: actions, reversals, BP-s, final lag.',
+    '       periodic: mean actions, max actions per operator per period, ' +
+      'mean reversals within a half-period, median BP-s; others: actions, reversals, BP-s, final lag.',
     line(header),
     line(widths.map((w) => '-'.repeat(w))),
     ...body.map(line),
@@ -407,10 +422,10 @@ function goals(list, rows) {
       .filter((r) => (r.atMost2RoundsFraction ?? 0) === g1two)
       .map((r) => r.scenario.replace('step-up-x', '×').replace('-cv0', ' CV0'));
     const g1rounds = ups
-      .map(
-        (r) =>
-          `${r.scenario.replace('step-up-x', '×').replace('word-count/', 'wc ').replace('diamond/', 'dia ')}:${fmt(r.roundsToConvergeMedian)}`,
-      )
+      .map((r) => {
+        const scenario = r.scenario.replace('step-up-x', '×').replace('word-count/', 'wc ').replace('diamond/', 'dia ');
+        return `${scenario}:${fmt(r.roundsToConvergeMedian)}`;
+      })
       .join(' ');
     const g1 = g1two === 1 && g1one >= 0.9;
     const g2within = Math.min(...ups.map((r) => r.withinOneFraction ?? 0));
@@ -437,19 +452,26 @@ function goals(list, rows) {
     const v = (ok) => (ok ? 'MET' : 'NOT MET');
     out.push(`  ${policy}:`);
     out.push(
-      `    G1 step-up ×2…×16 (CV ≤ 10 %): ${v(g1)} — worst scenario: ≤2 rounds in ${pct(g1two)} of seeds (target 100 %; worst: ${g1worst.join(', ')}), 1 round in ${pct(g1one)} (target ≥ 90 %); median action rounds ${g1rounds}`,
+      `    G1 step-up ×2…×16 (CV ≤ 10 %): ${v(g1)} — worst scenario: ≤2 rounds in ${pct(g1two)} of seeds (target 100 %; ` +
+        `worst: ${g1worst.join(', ')}), 1 round in ${pct(g1one)} (target ≥ 90 %); median action rounds ${g1rounds}`,
     );
     out.push(
-      `    G2 accuracy: ${v(g2)} — worst within +1 of p*(u): ${pct(g2within)} (target 100 %); worst median OP where Σp* ≥ 10: ${fmt(g2op * 100, 1)} % (target ≤ 10 %); under-provisioned at convergence (mean, worst): ${fmt(g2under)} (target 0)`,
+      `    G2 accuracy: ${v(g2)} — worst within +1 of p*(u): ${pct(g2within)} (target 100 %); worst median OP where Σp* ≥ ` +
+        `10: ${fmt(g2op * 100, 1)} % (target ≤ 10 %); under-provisioned at convergence (mean, worst): ${fmt(g2under)} (target 0)`,
     );
     out.push(
-      `    G3 stability: ${v(g3)} — (a) stationary CV 0/10/20 %: worst mean actions ${fmt(g3a)} (target 0); (b) periodic: max actions/operator/period ${g3bMax} (≤ 2), mean reversals within a half-period ${fmt(g3bRev)} (0); (c) spikes: mean actions ${fmt(g3c)} (0)`,
+      `    G3 stability: ${v(g3)} — (a) stationary CV 0/10/20 %: worst mean actions ${fmt(g3a)} (target 0); ` +
+        `(b) periodic: max actions/operator/period ${g3bMax} (≤ 2), ` +
+        `mean reversals within a half-period ${fmt(g3bRev)} (0); (c) spikes: mean actions ${fmt(g3c)} (0)`,
     );
     out.push(
-      `    G4 scale-down ÷2…÷16: ${v(g4)} — within +1 of p*(u): worst ${pct(g4within)} (100 %); worst max action rounds ${Number.isFinite(g4rounds) ? fmt(g4rounds) : 'not converged in some scenario'} (≤ 2); mean scale-ups after the step (reverts): worst ${fmt(g4reverts)} (0)`,
+      `    G4 scale-down ÷2…÷16: ${v(g4)} — within +1 of p*(u): worst ${pct(g4within)} (100 %); ` +
+        `worst max action rounds ${Number.isFinite(g4rounds) ? fmt(g4rounds) : 'not converged in some scenario'} (≤ 2); ` +
+        `mean scale-ups after the step (reverts): worst ${fmt(g4reverts)} (0)`,
     );
     out.push(
-      `    G5 slow instance 3×/10×: ${v(g5)} — classified slow within 2 rounds: worst ${pct(g5class)} (≥ 95 %); mitigated within 3 rounds with 0 instances added: worst ${pct(g5fix)} (≥ 95 %)`,
+      `    G5 slow instance 3×/10×: ${v(g5)} — classified slow within 2 rounds: worst ${pct(g5class)} (≥ 95 %); ` +
+        `mitigated within 3 rounds with 0 instances added: worst ${pct(g5fix)} (≥ 95 %)`,
     );
   }
   return out.join('\n');

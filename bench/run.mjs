@@ -16,7 +16,8 @@ const [name, ...args] = process.argv.slice(2);
 if (!name || !available.includes(name)) {
   const problem = name ? `unknown benchmark '${name}'` : 'no benchmark given';
   console.error(
-    `${problem}\nusage: node bench/run.mjs <name> [args...]   (npm run bench -- <name> [args...])\navailable: ${available.join(', ') || 'none'}`,
+    `${problem}\nusage: node bench/run.mjs <name> [args...]   (npm run ` +
+      `bench -- <name> [args...])\navailable: ${available.join(', ') || 'none'}`,
   );
   process.exit(2);
 }

@@ -79,10 +79,14 @@ try {
 }
 
 const machine = { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, node: process.version, loadavg1: os.loadavg()[0] };
-const line = (operation, values, extra = {}) =>
+const line = (operation, values, extra = {}) => {
+  const msMedian = Math.round(median(values));
+  const msMin = Math.round(Math.min(...values));
+  const msMax = Math.round(Math.max(...values));
   process.stdout.write(
-    `${JSON.stringify({ bench: 'update', operation, msMedian: Math.round(median(values)), msMin: Math.round(Math.min(...values)), msMax: Math.round(Math.max(...values)), runs: values.length, ...extra, machine })}\n`,
+    `${JSON.stringify({ bench: 'update', operation, msMedian, msMin, msMax, runs: values.length, ...extra, machine })}\n`,
   );
+};
 line('scale-up count 2->4', results.up, { containersAfter: containersAfterUp });
 line('scale-down count 4->2', results.down);
 line('restart container 2 (baseline)', results.restart);

@@ -458,7 +458,8 @@ async function main() {
     lat.push(await latencyAndBackpressure(rep));
     const l = lat.at(-1);
     log(
-      `rep ${rep + 1}/${REPS} latency p50 ${l.latency.p50Ms} ms p99 ${l.latency.p99Ms} ms; backpressure ${BP_RATES.map(([k]) => `${k} ${l.backpressure[k].reactionMs} ms`).join(', ')}`,
+      `rep ${rep + 1}/${REPS} latency p50 ${l.latency.p50Ms} ms p99 ${l.latency.p99Ms} ms; ` +
+        `backpressure ${BP_RATES.map(([k]) => `${k} ${l.backpressure[k].reactionMs} ms`).join(', ')}`,
     );
   }
 

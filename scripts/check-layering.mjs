@@ -80,14 +80,16 @@ for (const [file, targets] of graph) {
     const layer = layerOf(target);
     if (allowed && layer !== layerOf(file) && !allowed.includes(layer)) {
       problems.push(
-        `layering: ${relative(file)} imports ${relative(target)} (${layerOf(file)}/ may import only ${allowed.length ? allowed.join(', ') : 'itself'})`,
+        `layering: ${relative(file)} imports ${relative(target)} (${layerOf(file)}/ ` +
+          `may import only ${allowed.length ? allowed.join(', ') : 'itself'})`,
       );
     }
     const importers = IMPORTED_ONLY_BY[layer];
     if (importers && !importers.includes(layerOf(file))) {
       const others = importers.filter((name) => name !== layer).map((name) => (name.endsWith('.ts') ? name : `${name}/`));
       problems.push(
-        `layering: ${relative(file)} imports ${relative(target)} (${others.length ? `${layer}/ may be imported only by ${others.join(', ')}` : `nothing may import ${layer}/`})`,
+        `layering: ${relative(file)} imports ${relative(target)} ` +
+          `(${others.length ? `${layer}/ may be imported only by ${others.join(', ')}` : `nothing may import ${layer}/`})`,
       );
     }
   }

@@ -40,7 +40,9 @@ try {
     const { components: c } = await ardea.metrics(name, { windowMs: 2000 });
     if (!c.count) continue;
     out(
-      `  ${String(t).padStart(3)}s  sentences ${fmt(c.sentence.emitted).padStart(12)}  words split ${fmt(c.split.emitted).padStart(13)}  words counted ${fmt(c.count.executed).padStart(13)}  (${c.count.executeRate > 0 ? `${fmt(c.count.executeRate)} words/s` : 'measuring the rate'})`,
+      `  ${String(t).padStart(3)}s  sentences ${fmt(c.sentence.emitted).padStart(12)}  words ` +
+        `split ${fmt(c.split.emitted).padStart(13)}  words counted ${fmt(c.count.executed).padStart(13)}  ` +
+        `(${c.count.executeRate > 0 ? `${fmt(c.count.executeRate)} words/s` : 'measuring the rate'})`,
     );
   }
   out();

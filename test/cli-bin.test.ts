@@ -50,14 +50,17 @@ describe('the installed ardea binary', { timeout: 120_000 }, () => {
     const unknown = await ardea('config', 'bad');
     expect(unknown.code).toBe(1);
     expect(unknown.stderr.trim().split('\n')).toEqual([
-      `ardea: ${path.join(cluster, 'scheduler.yaml')}: scheduler.plugin: scheduler plugin 'kubernetees' cannot be loaded: it is not installed; run: npm install kubernetees (short names for scheduler plugins: local, slurm, kubernetes, nomad, yarn)`,
+      `ardea: ${path.join(cluster, 'scheduler.yaml')}: scheduler.plugin: ` +
+        `scheduler plugin 'kubernetees' cannot be loaded: it is not installed; run: npm install kubernetees ` +
+        `(short names for scheduler plugins: local, slurm, kubernetes, nomad, yarn)`,
     ]);
     writeFileSync(path.join(cluster, 'scheduler.yaml'), 'plugin: local\nstopGraceMs: soon\n');
     const malformed = await ardea('config', 'bad');
     expect(malformed.code).toBe(1);
     expect(malformed.stderr).toMatch(
       new RegExp(
-        `^ardea: ${path.join(cluster, 'scheduler.yaml')}: scheduler\\.stopGraceMs: Invalid input: expected number, received string \\(got "soon"\\)\\n$`,
+        `^ardea: ${path.join(cluster, 'scheduler.yaml')}: scheduler\\.stopGraceMs: ` +
+          `Invalid input: expected number, received string \\(got "soon"\\)\\n$`,
       ),
     );
   });

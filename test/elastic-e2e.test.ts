@@ -150,7 +150,10 @@ describe.sequential('updating a running topology', () => {
     expect(result.code).toBe(1);
     expect(result.stderr.trim().split('\n')).toHaveLength(1);
     expect(result.stderr).toMatch(
-      /^ardea: round-robin: none of the 3 container\(s\) has room for another instance of component 'count' \(needs cpu=1 ram=1GiB .*ram=10\.80GiB/,
+      new RegExp(
+        String.raw`^ardea: round-robin: none of the 3 container\(s\) has room for another instance of component 'count' \(needs ` +
+          String.raw`cpu=1 ram=1GiB .*ram=10\.80GiB`,
+      ),
     );
     expect(await client.state.get('packingPlan', NAME)).toEqual(plan);
     expect((await parallelism()).count).toBe(count);

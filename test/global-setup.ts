@@ -26,7 +26,8 @@ export default function setup(): () => void {
       }
     }
     process.stderr.write(
-      `test run: ${left.length} process(es) a test started still ran after the run and were killed:\n${described.map((d) => `  ${d}`).join('\n')}\n`,
+      `test run: ${left.length} process(es) a test started still ran after ` +
+        `the run and were killed:\n${described.map((d) => `  ${d}`).join('\n')}\n`,
     );
   };
 }

@@ -64,7 +64,8 @@ describe('the health manager', () => {
     const story = log.rounds
       .map(
         (r) =>
-          `round ${r.round}: ${r.symptoms.map((s) => `${s.type}@${s.component} ${JSON.stringify(s.details)}`).join('; ')} => ${r.actions.map((a) => a.description).join('; ')}`,
+          `round ${r.round}: ${r.symptoms.map((s) => `${s.type}@${s.component} ${JSON.stringify(s.details)}`).join('; ')} ` +
+          `=> ${r.actions.map((a) => a.description).join('; ')}`,
       )
       .join('\n');
     const saturation = last.symptoms.find((s) => s.type === 'saturation' && s.component === 'count');

@@ -51,33 +51,41 @@ describe('the layering check that npm test runs', () => {
     expect(result.stderr).toContain('layering: model/plan.ts imports spi/scheduler.ts');
   });
 
-  it('fails on a planted import of main/ from anywhere, main/ included, and of app/ from anything but main/, cli/ and the root index', async () => {
-    write('runtime/engine.ts', 'export const engine = 1;\n', plantedTop);
-    write('app/ardea.ts', "import { engine } from '../runtime/engine.js';\nexport const createArdea = engine;\n", plantedTop);
-    write('app/submit.ts', "import { createArdea } from './ardea.js';\nexport const submit = createArdea;\n", plantedTop);
-    write('cli/program.ts', "import { submit } from '../app/submit.js';\nexport const program = submit;\n", plantedTop);
-    write(
-      'main/cli-main.ts',
-      "import { program } from '../cli/program.js';\nimport { createArdea } from '../app/ardea.js';\nexport const run = program + createArdea;\n",
-      plantedTop,
-    );
-    write('main/supervisor-main.ts', "import { run } from './cli-main.js';\nexport const supervise = run;\n", plantedTop);
-    write('index.ts', "export { createArdea } from './app/ardea.js';\n", plantedTop);
-    write(
-      'runtime/kit.ts',
-      "import type { createArdea } from '../app/ardea.js';\nexport const kit = 1 as unknown as typeof createArdea;\n",
-      plantedTop,
-    );
-    write('scheduler/launch.ts', "import { supervise } from '../main/supervisor-main.js';\nexport const launch = supervise;\n", plantedTop);
-    const result = await check(plantedTop);
-    expect(result.code).toBe(1);
-    expect(result.stderr.trim().split('\n').sort()).toEqual(
-      [
-        'layering: main/supervisor-main.ts imports main/cli-main.ts (nothing may import main/)',
-        'layering: scheduler/launch.ts imports main/supervisor-main.ts (nothing may import main/)',
-        'layering: runtime/kit.ts imports app/ardea.ts (app/ may be imported only by main/, cli/, testing/, index.ts)',
-        `3 problem(s) in ${plantedTop}`,
-      ].sort(),
-    );
-  });
+  it(
+    'fails on a planted import of main/ from anywhere, main/ included, ' + 'and of app/ from anything but main/, cli/ and the root index',
+    async () => {
+      write('runtime/engine.ts', 'export const engine = 1;\n', plantedTop);
+      write('app/ardea.ts', "import { engine } from '../runtime/engine.js';\nexport const createArdea = engine;\n", plantedTop);
+      write('app/submit.ts', "import { createArdea } from './ardea.js';\nexport const submit = createArdea;\n", plantedTop);
+      write('cli/program.ts', "import { submit } from '../app/submit.js';\nexport const program = submit;\n", plantedTop);
+      write(
+        'main/cli-main.ts',
+        "import { program } from '../cli/program.js';\nimport { createArdea } from '../app/ardea.js';\nexport const run = " +
+          'program + createArdea;\n',
+        plantedTop,
+      );
+      write('main/supervisor-main.ts', "import { run } from './cli-main.js';\nexport const supervise = run;\n", plantedTop);
+      write('index.ts', "export { createArdea } from './app/ardea.js';\n", plantedTop);
+      write(
+        'runtime/kit.ts',
+        "import type { createArdea } from '../app/ardea.js';\nexport const kit = 1 as unknown as typeof createArdea;\n",
+        plantedTop,
+      );
+      write(
+        'scheduler/launch.ts',
+        "import { supervise } from '../main/supervisor-main.js';\nexport const launch = supervise;\n",
+        plantedTop,
+      );
+      const result = await check(plantedTop);
+      expect(result.code).toBe(1);
+      expect(result.stderr.trim().split('\n').sort()).toEqual(
+        [
+          'layering: main/supervisor-main.ts imports main/cli-main.ts (nothing may import main/)',
+          'layering: scheduler/launch.ts imports main/supervisor-main.ts (nothing may import main/)',
+          'layering: runtime/kit.ts imports app/ardea.ts (app/ may be imported only by main/, cli/, testing/, index.ts)',
+          `3 problem(s) in ${plantedTop}`,
+        ].sort(),
+      );
+    },
+  );
 });

@@ -68,7 +68,11 @@ describe('a supervisor that dies', () => {
     await vi.waitFor(() => expect(processesOf(home)).toEqual([]), { timeout: E2E_WAIT_MS, interval: 100 });
     expect(await listed()).toMatch(/^word-count\s+SUPERVISOR-LOST\s/m);
     expect((await ardea(home, 'restart', 'local', NAME, '1')).stderr).toMatch(
-      /^ardea: the supervisor of 'word-count' is gone, so container 1 cannot be restarted alone; 'ardea restart local word-count' \(no container\) starts a new supervisor/m,
+      new RegExp(
+        String.raw`^ardea: the supervisor of 'word-count' is gone, so container 1 cannot be restarted alone; 'ardea restart local ` +
+          String.raw`word-count' \(no container\) starts a new supervisor`,
+        'm',
+      ),
     );
 
     const restart = await ardea(home, 'restart', 'local', NAME);
@@ -187,7 +191,12 @@ describe('an instance that fails to start', () => {
     const update = await ardea(home, 'update', 'local', 'fails-to-start', '--component-parallelism', 'sink:2');
     expect(update.code).toBe(1);
     expect(update.stderr).toMatch(
-      /^ardea: update of 'fails-to-start' failed and was rolled back to the previous plan: instance container_\d+_sink_\d+ of component 'sink' failed to start: sink 1 cannot reach its database\n {2}Error: sink 1 cannot reach its database\n {6}at Sink\.prepare /m,
+      new RegExp(
+        String.raw`^ardea: update of 'fails-to-start' failed and was rolled back to the previous plan: instance ` +
+          String.raw`container_\d+_sink_\d+ of component 'sink' failed to start: sink 1 cannot reach its database\n {2}Error: sink 1 ` +
+          String.raw`cannot reach its database\n {6}at Sink\.prepare `,
+        'm',
+      ),
     );
     const described = await ardea(home, 'describe', 'local', 'fails-to-start', '--json');
     const sink = (

@@ -220,90 +220,95 @@ describe('a spout that reports its backlog', () => {
       .filter(Boolean)
       .map((line) => line.split(' ').map(Number) as [number, number]);
 
-  it('shows the backlog growing while the spout is held back; emitted + backlog is what arrived, and emitRate + growth the arrival rate', async () => {
-    // 8,000 messages/s arrive; the sink waits 0.2 ms per message, so it takes fewer than 5,000 of
-    // them: its queue reaches the watermark, backpressure pauses the spout, and the backlog grows.
-    const rate = 8000;
-    const log = path.join(home, 'arrivals.log');
-    const submit = await ardea(
-      home,
-      'submit',
-      'local',
-      path.join(repoRoot, 'test', 'topologies', 'queue-source'),
-      ...[
-        'topology.metricsIntervalMs=300',
-        'topology.healthManager=false',
-        'topology.backpressureHighWatermark=262144',
-        'topology.backpressureLowWatermark=131072',
-        `source.rate=${rate}`,
-        `source.log=${log}`,
-        'sink.costMicros=200',
-      ].flatMap((p) => ['--config-property', p]),
-    );
-    expect(submit.code, submit.stderr).toBe(0);
-    await vi.waitFor(async () => expect((await metrics(home, 'queue-source')).source!.backlog).toBeGreaterThan(2000), {
-      timeout: E2E_WAIT_MS,
-      interval: 500,
-    });
-    const first = (await metrics(home, 'queue-source')).source!.backlog!;
-    await vi.waitFor(async () => expect((await metrics(home, 'queue-source')).source!.backlog).toBeGreaterThan(first + 1000), {
-      timeout: E2E_WAIT_MS,
-      interval: 500,
-    });
-
-    const client = await createArdea({ cluster: 'local', env: { ...process.env, ARDEA_HOME: home } });
-    try {
-      // At every report — whether it caught the spout paused or catching up — what the spout emitted
-      // plus its backlog is what had arrived at its source when it last sampled the backlog.
-      const reports = new Map<string, { emitted: number; backlog: number; sampled: boolean }>();
-      let emitting = 0;
-      let previousEmitted = -1;
-      await vi.waitFor(
-        async () => {
-          const { source } = (await client.metrics('queue-source', { windowMs: 2000 })).components;
-          const key = `${source!.emitted}+${source!.backlog}`;
-          if (!reports.has(key)) {
-            const arrived = new Set(samples(log).map(([, count]) => count));
-            reports.set(key, {
-              emitted: source!.emitted,
-              backlog: source!.backlog!,
-              sampled: arrived.has(source!.emitted + source!.backlog!),
-            });
-            if (previousEmitted >= 0 && source!.emitted !== previousEmitted) emitting++;
-            previousEmitted = source!.emitted;
-          }
-          // Enough reports, several of them after the spout emitted.
-          expect(reports.size).toBeGreaterThanOrEqual(30);
-          expect(emitting).toBeGreaterThanOrEqual(15);
-        },
-        { timeout: E2E_WAIT_MS, interval: 100 },
+  it(
+    'shows the backlog growing while the spout is held back; ' +
+      'emitted + backlog is what arrived, and emitRate + growth the arrival rate',
+    async () => {
+      // 8,000 messages/s arrive; the sink waits 0.2 ms per message, so it takes fewer than 5,000 of
+      // them: its queue reaches the watermark, backpressure pauses the spout, and the backlog grows.
+      const rate = 8000;
+      const log = path.join(home, 'arrivals.log');
+      const submit = await ardea(
+        home,
+        'submit',
+        'local',
+        path.join(repoRoot, 'test', 'topologies', 'queue-source'),
+        ...[
+          'topology.metricsIntervalMs=300',
+          'topology.healthManager=false',
+          'topology.backpressureHighWatermark=262144',
+          'topology.backpressureLowWatermark=131072',
+          `source.rate=${rate}`,
+          `source.log=${log}`,
+          'sink.costMicros=200',
+        ].flatMap((p) => ['--config-property', p]),
       );
-      expect([...reports.values()].filter((r) => r.backlog === 0 || !r.sampled)).toEqual([]);
-    } finally {
-      await client.close();
-    }
+      expect(submit.code, submit.stderr).toBe(0);
+      await vi.waitFor(async () => expect((await metrics(home, 'queue-source')).source!.backlog).toBeGreaterThan(2000), {
+        timeout: E2E_WAIT_MS,
+        interval: 500,
+      });
+      const first = (await metrics(home, 'queue-source')).source!.backlog!;
+      await vi.waitFor(async () => expect((await metrics(home, 'queue-source')).source!.backlog).toBeGreaterThan(first + 1000), {
+        timeout: E2E_WAIT_MS,
+        interval: 500,
+      });
 
-    // Over a window, emitRate + backlogGrowthRate is the arrival rate, up to the time between the
-    // window's two reports and their last backlog samples: at most the longest gap between samples.
-    const windowMs = 5000;
-    const windowed = await ardea(home, 'metrics', 'local', 'queue-source', '--json', '--window', String(windowMs));
-    const answeredAt = Date.now();
-    const { source, sink } = (
-      JSON.parse(windowed.stdout) as { components: Record<string, { emitRate: number; backlogGrowthRate?: number; backlog?: number }> }
-    ).components;
-    // Once a sample follows the answer, every gap around the window's reports is in the log.
-    await vi.waitFor(() => expect(samples(log).at(-1)![0]).toBeGreaterThan(answeredAt), { timeout: E2E_WAIT_MS, interval: 100 });
-    const times = samples(log).map(([at]) => at);
-    const longestGap = Math.max(...times.slice(1).map((at, i) => at - times[i]!));
-    // ±1 for the arrivals counted in whole messages at each end.
-    const tolerance = (rate * longestGap) / windowMs + 2 / (windowMs / 1000);
-    expect(
-      Math.abs(source!.emitRate + source!.backlogGrowthRate! - rate),
-      `longest gap between backlog samples ${longestGap} ms`,
-    ).toBeLessThanOrEqual(tolerance);
-    expect(sink!.backlog).toBeUndefined();
-    expect((await ardea(home, 'kill', 'local', 'queue-source')).code).toBe(0);
-  }, 600_000);
+      const client = await createArdea({ cluster: 'local', env: { ...process.env, ARDEA_HOME: home } });
+      try {
+        // At every report — whether it caught the spout paused or catching up — what the spout emitted
+        // plus its backlog is what had arrived at its source when it last sampled the backlog.
+        const reports = new Map<string, { emitted: number; backlog: number; sampled: boolean }>();
+        let emitting = 0;
+        let previousEmitted = -1;
+        await vi.waitFor(
+          async () => {
+            const { source } = (await client.metrics('queue-source', { windowMs: 2000 })).components;
+            const key = `${source!.emitted}+${source!.backlog}`;
+            if (!reports.has(key)) {
+              const arrived = new Set(samples(log).map(([, count]) => count));
+              reports.set(key, {
+                emitted: source!.emitted,
+                backlog: source!.backlog!,
+                sampled: arrived.has(source!.emitted + source!.backlog!),
+              });
+              if (previousEmitted >= 0 && source!.emitted !== previousEmitted) emitting++;
+              previousEmitted = source!.emitted;
+            }
+            // Enough reports, several of them after the spout emitted.
+            expect(reports.size).toBeGreaterThanOrEqual(30);
+            expect(emitting).toBeGreaterThanOrEqual(15);
+          },
+          { timeout: E2E_WAIT_MS, interval: 100 },
+        );
+        expect([...reports.values()].filter((r) => r.backlog === 0 || !r.sampled)).toEqual([]);
+      } finally {
+        await client.close();
+      }
+
+      // Over a window, emitRate + backlogGrowthRate is the arrival rate, up to the time between the
+      // window's two reports and their last backlog samples: at most the longest gap between samples.
+      const windowMs = 5000;
+      const windowed = await ardea(home, 'metrics', 'local', 'queue-source', '--json', '--window', String(windowMs));
+      const answeredAt = Date.now();
+      const { source, sink } = (
+        JSON.parse(windowed.stdout) as { components: Record<string, { emitRate: number; backlogGrowthRate?: number; backlog?: number }> }
+      ).components;
+      // Once a sample follows the answer, every gap around the window's reports is in the log.
+      await vi.waitFor(() => expect(samples(log).at(-1)![0]).toBeGreaterThan(answeredAt), { timeout: E2E_WAIT_MS, interval: 100 });
+      const times = samples(log).map(([at]) => at);
+      const longestGap = Math.max(...times.slice(1).map((at, i) => at - times[i]!));
+      // ±1 for the arrivals counted in whole messages at each end.
+      const tolerance = (rate * longestGap) / windowMs + 2 / (windowMs / 1000);
+      expect(
+        Math.abs(source!.emitRate + source!.backlogGrowthRate! - rate),
+        `longest gap between backlog samples ${longestGap} ms`,
+      ).toBeLessThanOrEqual(tolerance);
+      expect(sink!.backlog).toBeUndefined();
+      expect((await ardea(home, 'kill', 'local', 'queue-source')).code).toBe(0);
+    },
+    600_000,
+  );
 });
 
 describe('submitting a malformed topology', () => {
@@ -314,11 +319,17 @@ describe('submitting a malformed topology', () => {
     ],
     [
       'unknown-stream',
-      /^ardea: topology package .*unknown-stream failed while loading: bolt 'sink' subscribes to stream 'alerts' of 'source', which declares no such stream \(declared: default\)\n$/,
+      new RegExp(
+        String.raw`^ardea: topology package .*unknown-stream failed while loading: bolt 'sink' subscribes to stream 'alerts' of ` +
+          String.raw`'source', which declares no such stream \(declared: default\)\n$`,
+      ),
     ],
     [
       'no-export',
-      /^ardea: topology package .*no-export: topology\.mjs does not default-export a topology; end it with `export default builder\.build\(\)`\n$/,
+      new RegExp(
+        String.raw`^ardea: topology package .*no-export: topology\.mjs does not default-export a topology; ` +
+          'end it with `export default builder\\.build\\(\\)`\\n$',
+      ),
     ],
   ])(
     '%s fails with one clear line and leaves nothing behind',

@@ -103,7 +103,10 @@ describe('runtime config', () => {
     const rejected = await update('probe:mode=picky');
     expect(rejected.code).toBe(1);
     expect(rejected.stderr).toMatch(
-      /^ardea: .*probe:mode="picky" rejected by onConfigChange of container_1_probe_1: .*picky mode is not supported by this probe; the previous values were restored\n$/,
+      new RegExp(
+        String.raw`^ardea: .*probe:mode="picky" rejected by onConfigChange of container_1_probe_1: .*picky mode is not supported by ` +
+          String.raw`this probe; the previous values were restored\n$`,
+      ),
     );
     expect(await stored()).toEqual({ probe: { limit: 7 } });
     expect(probeEvents(log).at(-1)).toEqual({ event: 'change', task: 1, limit: 7, mode: null });
@@ -215,7 +218,10 @@ describe('a container over its RAM', () => {
     expect(jsonLines<Entry>(log).some((e) => e.event === 'hogging')).toBe(true);
     const exceeded = containerLogs('memory-hog').find((e) => e.msg.includes('exceeds its RAM'));
     expect(exceeded?.msg).toMatch(
-      /^container RSS \d+ MiB exceeds its RAM of 704 MiB; instance container_1_hog_\d+ holds \d+ MiB of its 256 MiB; terminating and restarting it$/,
+      new RegExp(
+        String.raw`^container RSS \d+ MiB exceeds its RAM of 704 MiB; instance container_1_hog_\d+ holds \d+ MiB of its 256 MiB; ` +
+          String.raw`terminating and restarting it$`,
+      ),
     );
 
     // The restarted worker runs again and the container is back under its RAM.

@@ -97,7 +97,8 @@ describe('tuple values across containers', () => {
         name: 'TupleValueError',
         code: 'tuple.too-large',
         message: expect.stringContaining(
-          `'source' emitted a tuple on stream 'default' whose encoding takes ${MAX_TUPLE_BYTES + 1} bytes; a tuple may take at most ${MAX_TUPLE_BYTES} bytes`,
+          `'source' emitted a tuple on stream 'default' whose encoding takes ${MAX_TUPLE_BYTES + 1} bytes; ` +
+            `a tuple may take at most ${MAX_TUPLE_BYTES} bytes`,
         ),
       },
       {

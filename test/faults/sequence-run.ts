@@ -189,7 +189,8 @@ export class SequenceRun {
 /** Prints what a fault lost, so a run shows it even when the test passes. */
 export function report(scenario: string, check: IdCheck): void {
   process.stdout.write(
-    `${scenario}: ${check.emitted} ids emitted, ${check.received} received, ${check.missing.length} lost, ${check.duplicates.length} duplicated\n`,
+    `${scenario}: ${check.emitted} ids emitted, ${check.received} ` +
+      `received, ${check.missing.length} lost, ${check.duplicates.length} duplicated\n`,
   );
 }
 

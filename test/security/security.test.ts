@@ -173,7 +173,8 @@ describe.runIf(isRoot)('security of a running topology', { timeout: 300_000 }, (
       }
       const statuses = [];
       for (const [base, method, route] of routes) {
-        const response = await fetch(base + route, { method, headers: { 'content-type': 'application/json' }, ...(method === 'POST' ? { body: '{}' } : {}) });
+        const body = method === 'POST' ? { body: '{}' } : {};
+        const response = await fetch(base + route, { method, headers: { 'content-type': 'application/json' }, ...body });
         statuses.push(response.status);
       }
       process.stdout.write(JSON.stringify({ uid: process.getuid(), readable, commandLines, statuses }));
@@ -324,7 +325,8 @@ describe.runIf(isRoot)('security of a running topology', { timeout: 300_000 }, (
       expect(lines).toHaveLength(1);
       expect(lines[0]).toMatch(
         new RegExp(
-          `^ardea: the topology master of '${TOPOLOGY}' at 127\\.0\\.0\\.1:\\d+ did not answer GET /metrics within 5 s; container 0 .*'ardea restart local ${TOPOLOGY} 0'$`,
+          `^ardea: the topology master of '${TOPOLOGY}' at 127\\.0\\.0\\.1:\\d+ did not ` +
+            `answer GET /metrics within 5 s; container 0 .*'ardea restart local ${TOPOLOGY} 0'$`,
         ),
       );
     } finally {
@@ -350,7 +352,8 @@ describe.runIf(isRoot)('an ARDEA_HOME that an older version left open', { timeou
       chmodSync(node, 0o644);
       expect(
         await asNobody<boolean>(
-          `import { readFileSync } from 'node:fs'; process.stdout.write(JSON.stringify(readFileSync(JSON.parse(process.argv[1])).length > 0))`,
+          `import { readFileSync } from 'node:fs'; ` +
+            `process.stdout.write(JSON.stringify(readFileSync(JSON.parse(process.argv[1])).length > 0))`,
           node,
         ),
       ).toBe(true);
@@ -359,7 +362,8 @@ describe.runIf(isRoot)('an ARDEA_HOME that an older version left open', { timeou
 
       expect(openToOthers(path.join(home, 'state', 'local'))).toEqual([]);
       const denied = await asNobody<string>(
-        `import { readFileSync } from 'node:fs'; try { readFileSync(JSON.parse(process.argv[1])); process.stdout.write('"read"'); } catch (error) { process.stdout.write(JSON.stringify(error.code)); }`,
+        `import { readFileSync } from 'node:fs'; try { readFileSync(JSON.parse(process.argv[1])); ` +
+          `process.stdout.write('"read"'); } catch (error) { process.stdout.write(JSON.stringify(error.code)); }`,
         node,
       );
       expect(denied).toBe('EACCES');

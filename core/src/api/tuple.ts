@@ -45,7 +45,8 @@ export class RuntimeTuple implements Tuple {
     const index = this.schema.indexOf.get(field);
     if (index === undefined) {
       throw new TopologyError(
-        `tuple from '${this.sourceComponent}' on stream '${this.stream}' has no field '${field}' (fields: ${this.schema.fields.join(', ') || 'none'})`,
+        `tuple from '${this.sourceComponent}' on stream '${this.stream}' has no ` +
+          `field '${field}' (fields: ${this.schema.fields.join(', ') || 'none'})`,
       );
     }
     return this.values[index];

@@ -94,7 +94,8 @@ describe('the launcher of a deployment whose scheduler plugin binds none', () =>
       }
       expect(error).toBeInstanceOf(PluginLoadError);
       expect((error as PluginLoadError).message).toBe(
-        "scheduler plugin 'recording' runs in service mode but its module bound no ardea.Launcher; it must bind one that starts its scheduler service (as @ardea/plugin-local does)",
+        "scheduler plugin 'recording' runs in service mode but its module bound no ardea.Launcher; it must bind one that " +
+          'starts its scheduler service (as @ardea/plugin-local does)',
       );
       expect(pool.scheduled).toEqual([]);
     } finally {

@@ -109,8 +109,11 @@ export async function resolveClusterPlugins(config: ClusterConfig): Promise<Reso
   const known = [...BUILTIN_POLICY_IDS, ...resolved.healthPolicies.map((p) => p.descriptor.name)];
   for (const id of Object.keys(config.healthmgr.policies)) {
     if (!known.includes(id)) {
+      const fromPlugins = resolved.healthPolicies.map((p) => p.descriptor.name).join(', ');
       throw new ConfigError(
-        `${config.sources.healthmgr}: healthmgr.policies.${id}: no such policy; built-in: ${BUILTIN_POLICY_IDS.join(', ')}${resolved.healthPolicies.length ? `; from plugins: ${resolved.healthPolicies.map((p) => p.descriptor.name).join(', ')}` : ''} (a plugin's policy needs its package in healthmgr.plugins)`,
+        `${config.sources.healthmgr}: healthmgr.policies.${id}: no such policy; ` +
+          `built-in: ${BUILTIN_POLICY_IDS.join(', ')}${resolved.healthPolicies.length ? `; from plugins: ${fromPlugins}` : ''} ` +
+          `(a plugin's policy needs its package in healthmgr.plugins)`,
         { code: 'config.invalid' },
       );
     }
@@ -185,7 +188,8 @@ export async function createArdeaContainer(
         if (scheduler.mode === 'library') return new LibraryLauncher(scheduler, state);
         // Only the pool knows where its service runs (a local process, container 0 of a pod...).
         throw new PluginLoadError(
-          `scheduler plugin '${resolved.scheduler.name}' runs in service mode but its module bound no ${Launcher.description}; it must bind one that starts its scheduler service (as @ardea/plugin-local does)`,
+          `scheduler plugin '${resolved.scheduler.name}' runs in service mode but its module bound ` +
+            `no ${Launcher.description}; it must bind one that starts its scheduler service (as @ardea/plugin-local does)`,
           { code: 'plugin.incomplete' },
         );
       })

@@ -90,7 +90,8 @@ export async function restartTopology(
   if ((await deployment.runState(name)) !== 'SUPERVISOR-LOST') await deployment.requireClient(name);
   if (containerId !== undefined) {
     throw new SchedulerError(
-      `the supervisor of '${name}' is gone, so container ${containerId} cannot be restarted alone; 'ardea restart ${deployment.config.cluster} ${name}' (no container) starts a new supervisor and every container`,
+      `the supervisor of '${name}' is gone, so container ${containerId} cannot be restarted alone; ` +
+        `'ardea restart ${deployment.config.cluster} ${name}' (no container) starts a new supervisor and every container`,
     );
   }
   await relaunch(deployment, name, options.timeoutMs ?? 60_000, options.onProgress ?? (() => undefined));

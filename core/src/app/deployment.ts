@@ -61,7 +61,8 @@ export class Deployment {
         physical?.topologyId === definition.id &&
         physical.version > afterVersion &&
         physical.streamManagers.length === plan.containers.length;
-      const line = `${running}/${expected} containers running${live ? ', physical plan live' : ', waiting for stream managers to register'}`;
+      const planState = live ? 'physical plan live' : 'waiting for stream managers to register';
+      const line = `${running}/${expected} containers running, ${planState}`;
       if (line !== last) progress(line);
       last = line;
       if (running === expected && live) return;
@@ -91,11 +92,14 @@ export class Deployment {
     if (client) return client;
     if ((await this.runState(name)) === 'SUPERVISOR-LOST') {
       throw new SchedulerError(
-        `the supervisor of '${name}' is gone and its containers stopped with it; 'ardea restart ${this.config.cluster} ${name}' starts a new one, 'ardea kill ${this.config.cluster} ${name}' removes the topology`,
+        `the supervisor of '${name}' is gone and its containers stopped with it; ` +
+          `'ardea restart ${this.config.cluster} ${name}' starts a new one, ` +
+          `'ardea kill ${this.config.cluster} ${name}' removes the topology`,
       );
     }
     throw new SchedulerError(
-      `topology '${name}' has no reachable scheduler on cluster ${this.config.cluster}; is it running? ('ardea list ${this.config.cluster}')`,
+      `topology '${name}' has no reachable scheduler on cluster ${this.config.cluster}; ` +
+        `is it running? ('ardea list ${this.config.cluster}')`,
     );
   }
 
@@ -111,7 +115,9 @@ export class Deployment {
       bearer: execution.secret,
       target: `the topology master of '${name}'`,
       error: ArdeaError,
-      advice: `container 0 may be stopped, overloaded or restarting: see its log, and if it stays unresponsive restart it with 'ardea restart ${this.config.cluster} ${name} 0'`,
+      advice:
+        `container 0 may be stopped, overloaded or restarting: see its log, ` +
+        `and if it stays unresponsive restart it with 'ardea restart ${this.config.cluster} ${name} 0'`,
     });
     return master.request<T>(method, route, { body });
   }

@@ -66,7 +66,8 @@ export async function submitTopology(deployment: Deployment, options: SubmitOpti
     const packingPlan = planForPool(scheduler, undefined, algorithm.pack(definition, settings));
     checkPackingPlan(packingPlan);
     progress(
-      `packed ${definition.components.reduce((n, c) => n + c.parallelism, 0)} instances into ${packingPlan.containers.length} container(s) with ${algorithm.name}`,
+      `packed ${definition.components.reduce((n, c) => n + c.parallelism, 0)} instances ` +
+        `into ${packingPlan.containers.length} container(s) with ${algorithm.name}`,
     );
     if (options.dryRun) return { definition, packingPlan };
     if (await deployment.state.get('topology', definition.name)) {
@@ -144,7 +145,8 @@ export function applyTopologyProperties(
     const component = components.find((c) => c.name === head);
     if (!component) {
       throw new ConfigError(
-        `--config-property ${property.key}: topology '${definition.name}' has no component '${head}' (components: ${components.map((c) => c.name).join(', ')}; topology-wide keys start with topology.)`,
+        `--config-property ${property.key}: topology '${definition.name}' has no component '${head}' ` +
+          `(components: ${components.map((c) => c.name).join(', ')}; topology-wide keys start with topology.)`,
       );
     }
     if (key === 'parallelism') {

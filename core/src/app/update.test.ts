@@ -113,16 +113,19 @@ describe('Ardea.update and container identity', () => {
   const placement = (plan: PackingPlan | undefined) =>
     Object.fromEntries((plan?.containers ?? []).map((c) => [c.id, c.instances.map((i) => i.taskId)]));
 
-  it('on an ordinal pool, a repack that empties a middle container ends with the highest container removed and every instance placed', async () => {
-    const pool = new RecordingPool('ordinal');
-    const ardea = await deployment(pool);
-    const result = await ardea.update(NAME, {});
-    // Container 3's instance moved into the emptied slot 2; the pool only dropped its top slot.
-    expect(placement(result.plan)).toEqual({ 1: [1, 2], 2: [3] });
-    expect(placement(await ardea.state.get('packingPlan', NAME))).toEqual({ 1: [1, 2], 2: [3] });
-    expect(pool.updates).toEqual([{ added: [], removed: [3] }]);
-    expect(pool.running).toEqual([0, 1, 2]);
-  });
+  it(
+    'on an ordinal pool, a repack that empties a middle container ' + 'ends with the highest container removed and every instance placed',
+    async () => {
+      const pool = new RecordingPool('ordinal');
+      const ardea = await deployment(pool);
+      const result = await ardea.update(NAME, {});
+      // Container 3's instance moved into the emptied slot 2; the pool only dropped its top slot.
+      expect(placement(result.plan)).toEqual({ 1: [1, 2], 2: [3] });
+      expect(placement(await ardea.state.get('packingPlan', NAME))).toEqual({ 1: [1, 2], 2: [3] });
+      expect(pool.updates).toEqual([{ added: [], removed: [3] }]);
+      expect(pool.running).toEqual([0, 1, 2]);
+    },
+  );
 
   it('on a per-container pool, the same repack removes the emptied container itself', async () => {
     const pool = new RecordingPool('per-container');

@@ -72,7 +72,9 @@ export function createProgram(io: CliIo): Command {
       .option('--dry-run', 'print the packing plan and stop')
       .addHelpText(
         'after',
-        '\n--config-property keys that start with a concern (scheduler., packing., ...) configure the cluster; others configure the topology:\n  <component>.parallelism=<n>, <component>.<key>=<value> (component config), topology.<key>=<value> (topology config)',
+        '\n--config-property keys that start with a concern (scheduler., packing., ...) ' +
+          'configure the cluster; others configure the topology:\n  <component>.parallelism=<n>, ' +
+          '<component>.<key>=<value> (component config), topology.<key>=<value> (topology config)',
       ),
   ).action(
     (

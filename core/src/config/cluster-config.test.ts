@@ -241,7 +241,10 @@ describe('the cluster config by value', () => {
       /^ARDEA_CLUSTER_CONFIG: the cluster config passed by value is not JSON/,
     );
     expect(errorOf(() => clusterConfigFromValue(JSON.stringify({ ...value, format: 'ardea-cluster-config/2' }))).message).toMatch(
-      /^ARDEA_CLUSTER_CONFIG: not a cluster config this Ardea can read \(format: .*\); the process that wrote it may run another Ardea version$/,
+      new RegExp(
+        String.raw`^ARDEA_CLUSTER_CONFIG: not a cluster config this Ardea can read \(format: .*\); the process that wrote it may run ` +
+          String.raw`another Ardea version$`,
+      ),
     );
   });
 

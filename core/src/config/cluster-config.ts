@@ -170,7 +170,8 @@ export function loadClusterConfig(options: LoadClusterOptions): ClusterConfig {
   for (const property of overrides) {
     if (!(CONCERNS as readonly string[]).includes(property.key.split('.')[0]!) || !property.key.includes('.')) {
       throw new ConfigError(
-        `--config-property ${property.key}: not a cluster property; cluster properties start with ${CONCERNS.map((c) => `${c}.`).join(', ')}`,
+        `--config-property ${property.key}: not a cluster property; ` +
+          `cluster properties start with ${CONCERNS.map((c) => `${c}.`).join(', ')}`,
       );
     }
   }
@@ -292,7 +293,8 @@ export function clusterConfigFromValue(text: string, from: string = CLUSTER_CONF
     json = JSON.parse(text);
   } catch (error) {
     throw new ConfigError(
-      `${from}: the cluster config passed by value is not JSON (${error instanceof Error ? error.message : String(error)}); it must be what 'ardea' wrote there`,
+      `${from}: the cluster config passed by value is not JSON ` +
+        `(${error instanceof Error ? error.message : String(error)}); it must be what 'ardea' wrote there`,
       {
         cause: error,
         code: 'config.invalid',
@@ -303,7 +305,8 @@ export function clusterConfigFromValue(text: string, from: string = CLUSTER_CONF
   if (!result.success) {
     const issue = result.error.issues[0]!;
     throw new ConfigError(
-      `${from}: not a cluster config this Ardea can read (${issue.path.map(String).join('.') || 'value'}: ${issue.message}); the process that wrote it may run another Ardea version`,
+      `${from}: not a cluster config this Ardea can read (${issue.path.map(String).join('.') || 'value'}: ${issue.message}); ` +
+        `the process that wrote it may run another Ardea version`,
       { cause: result.error, code: 'config.invalid' },
     );
   }
@@ -391,7 +394,8 @@ function locateCluster(cluster: string, home: string, cwd: string): { name: stri
   }
   if (cluster === BUILTIN_CLUSTER) return { name: BUILTIN_CLUSTER, directory: undefined };
   throw new ConfigError(
-    `unknown cluster '${cluster}': no directory ${candidates.join(' or ')}; '${BUILTIN_CLUSTER}' is built in, other clusters are directories of YAML files (${CONCERNS.map((c) => `${c}.yaml`).join(', ')})`,
+    `unknown cluster '${cluster}': no directory ${candidates.join(' or ')}; '${BUILTIN_CLUSTER}' is built in, ` +
+      `other clusters are directories of YAML files (${CONCERNS.map((c) => `${c}.yaml`).join(', ')})`,
   );
 }
 

@@ -75,7 +75,8 @@ describe('private files', () => {
     expect(await modeOf(root)).toBe('755');
     expect(await modeOf(path.join(root, 'topologies', 'secret.json'))).toBe('600');
     expect(warnings.lines.filter((line) => line.startsWith('the configured package directory'))).toEqual([
-      `the configured package directory ${root} can be entered by other users (mode 0755); Ardea keeps what it writes there private, but restrict the directory (chmod 700) unless it is shared on purpose`,
+      `the configured package directory ${root} can be entered by other users (mode 0755); ` +
+        `Ardea keeps what it writes there private, but restrict the directory (chmod 700) unless it is shared on purpose`,
     ]);
   });
 

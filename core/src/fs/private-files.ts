@@ -61,7 +61,8 @@ export async function securePrivateTree(root: string, options: SecureTreeOptions
         if (!warned.has(file)) {
           warned.add(file);
           options.logger.warn(
-            `the configured ${options.what} ${file} can be entered by other users (mode ${octal(stat.mode)}); Ardea keeps what it writes there private, but restrict the directory (chmod 700) unless it is shared on purpose`,
+            `the configured ${options.what} ${file} can be entered by other users (mode ${octal(stat.mode)}); ` +
+              `Ardea keeps what it writes there private, but restrict the directory (chmod 700) unless it is shared on purpose`,
             { directory: file },
           );
         }

@@ -143,29 +143,32 @@ describe('the auto-restart policy', () => {
     expect(actuator.calls).toEqual([{ restart: 2 }]);
   });
 
-  it('restarts a crash-looping instance at once; when the crashes go on, the verdict is did-not-help and it does not restart again', async () => {
-    const { sensor, actuator, run, actionLog } = await autoRestart();
-    const crashing = recordedWindow({
-      container_1_sentence_1: { emitRate: 300, busyFraction: 0.01 },
-      container_2_split_11: { restarts: 4, executeRate: 100, busyFraction: 0.3 },
-    });
-    sensor.next = crashing;
-    clock += 1000;
-    await run();
-    expect(actuator.calls).toEqual([{ restart: 2 }]);
-    for (let k = 0; k < 6; k++) {
-      clock += 5000;
+  it(
+    'restarts a crash-looping instance at once; when the crashes go on, ' + 'the verdict is did-not-help and it does not restart again',
+    async () => {
+      const { sensor, actuator, run, actionLog } = await autoRestart();
+      const crashing = recordedWindow({
+        container_1_sentence_1: { emitRate: 300, busyFraction: 0.01 },
+        container_2_split_11: { restarts: 4, executeRate: 100, busyFraction: 0.3 },
+      });
+      sensor.next = crashing;
+      clock += 1000;
       await run();
-    }
-    const log = await actionLog();
-    expect(log[0]!.actions[0]).toMatchObject({
-      verdict: 'did-not-help',
-      predictedEffect: { restarts: 0 },
-      observedEffect: { restarts: 4 },
-    });
-    expect(log.at(-1)!.blacklisted).toEqual([{ type: 'crash-loop', component: 'split' }]);
-    expect(actuator.calls).toEqual([{ restart: 2 }]);
-  });
+      expect(actuator.calls).toEqual([{ restart: 2 }]);
+      for (let k = 0; k < 6; k++) {
+        clock += 5000;
+        await run();
+      }
+      const log = await actionLog();
+      expect(log[0]!.actions[0]).toMatchObject({
+        verdict: 'did-not-help',
+        predictedEffect: { restarts: 0 },
+        observedEffect: { restarts: 4 },
+      });
+      expect(log.at(-1)!.blacklisted).toEqual([{ type: 'crash-loop', component: 'split' }]);
+      expect(actuator.calls).toEqual([{ restart: 2 }]);
+    },
+  );
 
   it('takes no action on healthy, noisy windows', async () => {
     const { sensor, actuator, run } = await autoRestart();

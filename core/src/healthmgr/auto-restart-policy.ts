@@ -195,7 +195,9 @@ export class RestartContainerResolver implements Resolver {
       actions.push({
         type: 'restart',
         component: diagnosis.component,
-        description: `${stalled ? 'stalled' : 'crash-looping'} instance(s) ${diagnosis.instances.join(', ')} of ${diagnosis.component}: restart container(s) ${containers.join(', ')}`,
+        description:
+          `${stalled ? 'stalled' : 'crash-looping'} instance(s) ${diagnosis.instances.join(', ')} ` +
+          `of ${diagnosis.component}: restart container(s) ${containers.join(', ')}`,
         parameters: { containers },
         predictedEffect: stalled ? { backpressureMsPerSec: 0 } : { restarts: 0 },
       });

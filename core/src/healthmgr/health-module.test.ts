@@ -114,7 +114,9 @@ describe("container 0's health container", () => {
     const failure = await createArdeaContainer(loadTestCluster()).catch((error: unknown) => error);
     expect(failure).toBeInstanceOf(ConfigError);
     expect((failure as Error).message).toBe(
-      `${path.join(directory, 'healthmgr.yaml')}: healthmgr.policies.stuck-queues: no such policy; built-in: dynamic-resource-provisioning, auto-restart, throughput-slo; from plugins: stuck-queue (a plugin's policy needs its package in healthmgr.plugins)`,
+      `${path.join(directory, 'healthmgr.yaml')}: healthmgr.policies.stuck-queues: ` +
+        `no such policy; built-in: dynamic-resource-provisioning, auto-restart, throughput-slo; ` +
+        `from plugins: stuck-queue (a plugin's policy needs its package in healthmgr.plugins)`,
     );
   });
 

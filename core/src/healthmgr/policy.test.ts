@@ -266,18 +266,21 @@ describe('the provisioning policy on recorded windows', () => {
     return (await actionLog()).flatMap((r) => r.actions);
   }
 
-  it('judges a scale-up by its gain: one that brought most of it helped, even with backpressure left, and the next round sizes again', async () => {
-    // Predicted: count executes the 3,000 words/s offered (from 990). Say only 3 instances came up.
-    const [first, second] = await scaleUpThenRun(3);
-    expect(first).toMatchObject({
-      verdict: 'helped',
-      predictedEffect: { executeRate: 3000 },
-      observedBefore: { executeRate: 990 },
-      observedEffect: { executeRate: 2970 },
-    });
-    expect(first!.observedEffect!.backpressureMsPerSec).toBeGreaterThan(20);
-    expect(second).toMatchObject({ type: 'scale-up', parameters: { parallelism: { count: 4 } } });
-  });
+  it(
+    'judges a scale-up by its gain: one that brought most of it helped, ' + 'even with backpressure left, and the next round sizes again',
+    async () => {
+      // Predicted: count executes the 3,000 words/s offered (from 990). Say only 3 instances came up.
+      const [first, second] = await scaleUpThenRun(3);
+      expect(first).toMatchObject({
+        verdict: 'helped',
+        predictedEffect: { executeRate: 3000 },
+        observedBefore: { executeRate: 990 },
+        observedEffect: { executeRate: 2970 },
+      });
+      expect(first!.observedEffect!.backpressureMsPerSec).toBeGreaterThan(20);
+      expect(second).toMatchObject({ type: 'scale-up', parameters: { parallelism: { count: 4 } } });
+    },
+  );
 
   it('records a helped verdict when backpressure is gone after the action settles', async () => {
     const [first, ...rest] = await scaleUpThenRun(4);

@@ -110,7 +110,9 @@ export class SlowInstanceResolver implements Resolver {
         actions.push({
           type: 'route-around',
           component: component.name,
-          description: `slow instance(s) ${diagnosis.instances.join(', ')} of ${component.name}: weight shuffle traffic by true rate (${JSON.stringify(weights)})`,
+          description:
+            `slow instance(s) ${diagnosis.instances.join(', ')} of ${component.name}: ` +
+            `weight shuffle traffic by true rate (${JSON.stringify(weights)})`,
           parameters: { weights, upstream },
           predictedEffect: { backpressureMsPerSec: 0 },
         });
@@ -125,7 +127,9 @@ export class SlowInstanceResolver implements Resolver {
         actions.push({
           type: 'restart',
           component: component.name,
-          description: `slow instance(s) ${diagnosis.instances.join(', ')} of ${component.name}: restart container(s) ${containers.join(', ')}${why}`,
+          description:
+            `slow instance(s) ${diagnosis.instances.join(', ')} of ${component.name}: ` +
+            `restart container(s) ${containers.join(', ')}${why}`,
           parameters: { containers },
           predictedEffect: { backpressureMsPerSec: 0 },
         });
@@ -144,7 +148,9 @@ export class DataSkewResolver implements Resolver {
     return diagnoses.map((d) => ({
       type: 'report',
       component: d.component,
-      description: `data skew on ${d.component}: instance(s) ${d.instances.join(', ')} get ${d.details.ratio}x the tuples of their siblings; scaling up would not help, repartition the hot keys`,
+      description:
+        `data skew on ${d.component}: instance(s) ${d.instances.join(', ')} get ${d.details.ratio}x ` +
+        `the tuples of their siblings; scaling up would not help, repartition the hot keys`,
       parameters: {},
       predictedEffect: {},
     }));

@@ -159,7 +159,9 @@ export class SloScaleResolver implements Resolver {
         {
           type: 'report',
           component: diagnoses[0]!.component,
-          description: `throughput ${Math.round(throughput)}/s is below the goal of ${goal}/s, but the spouts wait for input: the source offers less than the goal and more instances would not help`,
+          description:
+            `throughput ${Math.round(throughput)}/s is below the goal of ${goal}/s, ` +
+            `but the spouts wait for input: the source offers less than the goal and more instances would not help`,
           parameters: { throughput, goal },
           predictedEffect: {},
         },

@@ -38,7 +38,8 @@ async function main(): Promise<void> {
   });
   const containerId = Number(values.container);
   const usage =
-    'usage: ardea-executor [--cluster <cluster>] --topology <name> --container <id>, with the cluster config in ARDEA_CLUSTER_CONFIG when --cluster is not given';
+    'usage: ardea-executor [--cluster <cluster>] --topology <name> --container <id>, ' +
+    'with the cluster config in ARDEA_CLUSTER_CONFIG when --cluster is not given';
   if (!values.topology || values.container === undefined || !Number.isInteger(containerId) || containerId < 0) throw new ArdeaError(usage);
   // Armed before anything can wait (for state, for the topology master), so that no executor
   // outlives its supervisor. Until the container runs there is nothing to stop gracefully.
@@ -105,7 +106,8 @@ async function main(): Promise<void> {
     const plan = packingPlan.containers.find((c) => c.id === containerId);
     if (!plan)
       throw new ArdeaError(
-        `container ${containerId} is not in the packing plan of '${definition.name}' (containers: ${packingPlan.containers.map((c) => c.id).join(', ')})`,
+        `container ${containerId} is not in the packing plan of '${definition.name}' ` +
+          `(containers: ${packingPlan.containers.map((c) => c.id).join(', ')})`,
       );
     const bundleUrl = await localPackageUrl({
       uri: execution.packageUri,

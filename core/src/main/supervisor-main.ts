@@ -25,7 +25,8 @@ async function main(): Promise<void> {
     strict: true,
   });
   const usage =
-    'usage: ardea-supervisor [--cluster <cluster>] --topology <name>, with the cluster config in ARDEA_CLUSTER_CONFIG when --cluster is not given';
+    'usage: ardea-supervisor [--cluster <cluster>] --topology <name>, ' +
+    'with the cluster config in ARDEA_CLUSTER_CONFIG when --cluster is not given';
   if (!values.topology) throw new ArdeaError(usage);
   const config = clusterConfigOfProcess({ cluster: values.cluster, usage });
   const logger = new StreamLogger({ level: 'info', format: 'json' }, { topology: values.topology, role: 'supervisor' });

@@ -132,7 +132,8 @@ describe('topology helpers', () => {
     );
     expect(() => withParallelism(wordCount(), { count: 1_000_000_000 })).toThrow(
       new TopologyError(
-        `component 'count' of topology 'word-count': parallelism 1000000000 is above the limit of ${MAX_COMPONENT_PARALLELISM} instances per component`,
+        `component 'count' of topology 'word-count': parallelism 1000000000 is ` +
+          `above the limit of ${MAX_COMPONENT_PARALLELISM} instances per component`,
       ),
     );
     const all = { sentence: MAX_COMPONENT_PARALLELISM, split: MAX_COMPONENT_PARALLELISM, count: MAX_COMPONENT_PARALLELISM };

@@ -251,7 +251,8 @@ function checkInput(component: ComponentDefinition, input: InputDefinition, byNa
   if (!stream) {
     const declared = source.outputs.map((s) => s.id).join(', ') || 'none';
     throw new TopologyError(
-      `bolt '${component.name}' subscribes to stream '${input.stream}' of '${input.component}', which declares no such stream (declared: ${declared})`,
+      `bolt '${component.name}' subscribes to stream '${input.stream}' of '${input.component}', ` +
+        `which declares no such stream (declared: ${declared})`,
     );
   }
   const grouping = input.grouping;
@@ -259,7 +260,9 @@ function checkInput(component: ComponentDefinition, input: InputDefinition, byNa
     const missing = grouping.fields.filter((field) => !stream.fields.includes(field));
     if (missing.length > 0) {
       throw new TopologyError(
-        `bolt '${component.name}' groups '${input.component}/${input.stream}' by field(s) ${missing.map((f) => `'${f}'`).join(', ')}, not declared by that stream (fields: ${stream.fields.join(', ') || 'none'})`,
+        `bolt '${component.name}' groups '${input.component}/${input.stream}' by ` +
+          `field(s) ${missing.map((f) => `'${f}'`).join(', ')}, not declared by that stream ` +
+          `(fields: ${stream.fields.join(', ') || 'none'})`,
       );
     }
   }
@@ -270,7 +273,8 @@ function checkInput(component: ComponentDefinition, input: InputDefinition, byNa
   }
   if (grouping.type !== 'direct' && stream.direct) {
     throw new TopologyError(
-      `bolt '${component.name}' reads direct stream '${input.component}/${input.stream}' with ${grouping.type} grouping; direct streams need direct grouping`,
+      `bolt '${component.name}' reads direct stream '${input.component}/${input.stream}' ` +
+        `with ${grouping.type} grouping; direct streams need direct grouping`,
     );
   }
 }
@@ -322,7 +326,8 @@ export function checkTopologySize(topology: Pick<TopologyDefinition, 'name' | 'c
   for (const component of topology.components) {
     if (component.parallelism > MAX_COMPONENT_PARALLELISM) {
       throw new TopologyError(
-        `component '${component.name}' of topology '${topology.name}': parallelism ${component.parallelism} is above the limit of ${MAX_COMPONENT_PARALLELISM} instances per component`,
+        `component '${component.name}' of topology '${topology.name}': ` +
+          `parallelism ${component.parallelism} is above the limit of ${MAX_COMPONENT_PARALLELISM} instances per component`,
       );
     }
     total += component.parallelism;

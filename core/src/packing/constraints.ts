@@ -77,7 +77,8 @@ export function packingLimits(topology: TopologyDefinition, base: PackingSetting
     if (!(limit >= padding[dim.key])) {
       throw new PackingError(
         `a container may hold at most ${dim.name}=${dim.format(limit)}, less than its padding of ${dim.format(padding[dim.key])} ` +
-          `(the larger of packing.padding.${dim.name} and packing.padding.percent); raise packing.container.${dim.name} or lower the padding`,
+          (`(the larger of packing.padding.${dim.name} and packing.padding.percent); ` +
+            `raise packing.container.${dim.name} or lower the padding`),
       );
     }
   }
@@ -114,7 +115,8 @@ export function componentDemand(component: ComponentDefinition, position: number
     const tolerance = dim.key === 'cpu' ? CPU_EPSILON : 0;
     if (wanted + tolerance < least) {
       throw new PackingError(
-        `component '${name}' asks for ${dim.name}=${dim.format(wanted)} per instance but an instance needs at least ${dim.name}=${dim.format(least)}; ` +
+        `component '${name}' asks for ${dim.name}=${dim.format(wanted)} per ` +
+          `instance but an instance needs at least ${dim.name}=${dim.format(least)}; ` +
           `raise the ${dim.name} of '${name}' or lower packing.minInstance.${dim.name}`,
       );
     }
@@ -125,7 +127,8 @@ export function componentDemand(component: ComponentDefinition, position: number
     const tolerance = dim.key === 'cpu' ? CPU_EPSILON : 0;
     if (wanted > room + tolerance) {
       throw new PackingError(
-        `component '${name}' needs ${dim.name}=${dim.format(wanted)} per instance but a container may hold at most ${dim.name}=${dim.format(room)} ` +
+        `component '${name}' needs ${dim.name}=${dim.format(wanted)} per instance ` +
+          `but a container may hold at most ${dim.name}=${dim.format(room)} ` +
           `after ${dim.format(padding[dim.key])} padding; raise packing.container.${dim.name} or lower the ${dim.name} of '${name}'`,
       );
     }

@@ -46,7 +46,8 @@ describe('selectPackingAlgorithm', () => {
   it('names the known algorithms when the name is unknown', () => {
     expect(() => selectPackingAlgorithm(loaded(), 'best-fit')).toThrow(
       new PackingError(
-        "unknown packing algorithm 'best-fit'; known: first-fit-decreasing, resource-compliant-round-robin, round-robin (algorithms from plugins need the plugin listed under packing.plugins)",
+        "unknown packing algorithm 'best-fit'; known: first-fit-decreasing, resource-compliant-round-robin, round-robin " +
+          '(algorithms from plugins need the plugin listed under packing.plugins)',
       ),
     );
     expect(() => selectRepackingAlgorithm(new Container(), 'round-robin')).toThrow(

@@ -44,8 +44,10 @@ export function dealFailed(
 export function noRoom(algorithm: string, builder: PlanBuilder, instance: PendingInstance, advice: string): PackingError {
   const { capacity, maxInstances, padding } = builder.limits;
   return new PackingError(
-    `${algorithm}: none of the ${builder.containers.length} container(s) has room for another instance of component '${instance.component}' ` +
-      `(needs ${formatResources(instance.resources)}; a container holds at most ${maxInstances} instances and ${formatResources(capacity)} ` +
+    `${algorithm}: none of the ${builder.containers.length} container(s) ` +
+      `has room for another instance of component '${instance.component}' ` +
+      (`(needs ${formatResources(instance.resources)}; ` +
+        `a container holds at most ${maxInstances} instances and ${formatResources(capacity)} `) +
       `after ${formatResources(padding)} padding); ${advice}`,
   );
 }

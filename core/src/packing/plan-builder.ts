@@ -146,7 +146,8 @@ export class PlanBuilder {
   describeContainer(slot: ContainerSlot): string {
     const { capacity, maxInstances, padding } = this.limits;
     return (
-      `container ${slot.id} already holds ${slot.instances.length} of at most ${maxInstances} instances using ${formatResources(slot.used())} ` +
+      `container ${slot.id} already holds ${slot.instances.length} of at ` +
+      `most ${maxInstances} instances using ${formatResources(slot.used())} ` +
       `of ${formatResources(capacity)} (the container limit minus ${formatResources(padding)} padding)`
     );
   }

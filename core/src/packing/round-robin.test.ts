@@ -59,7 +59,10 @@ describe('RoundRobinPacking.pack', () => {
     const topology = packingFixture('full-1', { spout: { parallelism: 1 }, wide: { parallelism: 10 } });
     expect(() => rr.pack(topology, settings)).toThrow(PackingError);
     expect(() => rr.pack(topology, settings)).toThrow(
-      /cannot place an instance of component 'wide' .* in 1 container\(s\): container 1 already holds 10 of at most 10 instances.*raise packing.containers/,
+      new RegExp(
+        String.raw`cannot place an instance of component 'wide' .* in 1 container\(s\): container 1 already holds 10 of at most 10 ` +
+          String.raw`instances.*raise packing.containers`,
+      ),
     );
     const heavy = packingFixture('heavy-1', { fat: { parallelism: 3, resources: { ramBytes: 4 * GiB } } });
     expect(() => rr.pack(heavy, settings)).toThrow(/component 'fat' \(needs cpu=1 ram=4GiB disk=1GiB\).*using cpu=2 ram=8GiB/);

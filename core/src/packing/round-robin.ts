@@ -37,7 +37,8 @@ export class RoundRobinPacking implements PackingAlgorithm, RepackingAlgorithm {
         builder,
         failure,
         containers,
-        `raise packing.containers or the topology's containers hint (now ${containers}), packing.container or packing.maxInstancesPerContainer, ` +
+        `raise packing.containers or the topology's containers hint (now ${containers}), ` +
+          `packing.container or packing.maxInstancesPerContainer, ` +
           'or use first-fit-decreasing or resource-compliant-round-robin, which add containers as needed',
       );
     }
@@ -79,7 +80,8 @@ function targetContainers(run: RepackRun, requested: number | undefined): number
   if (asked !== undefined) {
     if (asked < live) {
       throw new PackingError(
-        `${NAME}: cannot repack into ${asked} container(s): running instances stay where they are and ${live} containers still hold some after the scale-down`,
+        `${NAME}: cannot repack into ${asked} container(s): running instances stay ` +
+          `where they are and ${live} containers still hold some after the scale-down`,
       );
     }
     return asked;

@@ -12,7 +12,8 @@ function select<T extends Named>(what: string, candidates: readonly T[], name: s
     throw new PackingError(`${matches.length} ${what} algorithms are named '${name}'; each plugin must give its algorithms distinct names`);
   }
   throw new PackingError(
-    `unknown ${what} algorithm '${name}'; known: ${known.join(', ') || 'none'} (algorithms from plugins need the plugin listed under packing.plugins)`,
+    `unknown ${what} algorithm '${name}'; known: ${known.join(', ') || 'none'} ` +
+      `(algorithms from plugins need the plugin listed under packing.plugins)`,
   );
 }
 

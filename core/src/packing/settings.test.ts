@@ -64,7 +64,8 @@ describe('packing limits', () => {
     const limits = packingLimits(topology, settings);
     expect(() => componentDemand(topology.components[0]!, 0, limits)).toThrow(
       new PackingError(
-        "component 'count' needs ram=6GiB per instance but a container may hold at most ram=4GiB after 1GiB padding; raise packing.container.ram or lower the ram of 'count'",
+        "component 'count' needs ram=6GiB per instance but a container may hold at most " +
+          "ram=4GiB after 1GiB padding; raise packing.container.ram or lower the ram of 'count'",
       ),
     );
   });
@@ -72,7 +73,8 @@ describe('packing limits', () => {
   it('explains an instance below the runtime minimum', () => {
     const topology = packingFixture('small-1', { tick: { parallelism: 1, resources: { cpu: 0.05 } } });
     expect(() => componentDemand(topology.components[0]!, 0, packingLimits(topology, settings))).toThrow(
-      "component 'tick' asks for cpu=0.05 per instance but an instance needs at least cpu=0.1; raise the cpu of 'tick' or lower packing.minInstance.cpu",
+      "component 'tick' asks for cpu=0.05 per instance but an instance needs at least cpu=0.1; raise the cpu of 'tick' or " +
+        'lower packing.minInstance.cpu',
     );
   });
 

@@ -47,7 +47,8 @@ export function assertPluginDescriptor(value: unknown, specifier: string): asser
   const candidate = value as Partial<PluginDescriptor> | undefined;
   if (typeof candidate !== 'object' || candidate === null || candidate.$$type !== PLUGIN_BRAND) {
     throw new PluginLoadError(
-      `plugin '${specifier}' does not default-export a plugin descriptor; export default definePlugin({ name, kind, configSchema, createModule }) with definePlugin from '@ardea/core/plugin'`,
+      `plugin '${specifier}' does not default-export a plugin descriptor; export default definePlugin({ name, ` +
+        `kind, configSchema, createModule }) with definePlugin from '@ardea/core/plugin'`,
     );
   }
   if (candidate.apiVersion !== 1) {

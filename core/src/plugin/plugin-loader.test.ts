@@ -46,21 +46,26 @@ describe('loading a plugin descriptor', () => {
     const error = await failure(loadPluginDescriptor(reference('@acme/ardea-scheduler-mainframe'), []));
     expect(error).toBeInstanceOf(PluginLoadError);
     expect(error.message).toBe(
-      "scheduler.yaml: scheduler.plugin: scheduler plugin '@acme/ardea-scheduler-mainframe' cannot be loaded: it is not installed; run: npm install @acme/ardea-scheduler-mainframe",
+      "scheduler.yaml: scheduler.plugin: scheduler plugin '@acme/ardea-scheduler-mainframe' cannot be loaded: it is not " +
+        'installed; run: npm install @acme/ardea-scheduler-mainframe',
     );
   });
 
   it('maps short names to packages and lists the short names when one is unknown', async () => {
     const error = await failure(loadPluginDescriptor(reference('mesos'), []));
     expect(error.message).toMatch(
-      /scheduler plugin 'mesos' cannot be loaded: it is not installed; run: npm install mesos \(short names for scheduler plugins: local, slurm, kubernetes, nomad, yarn\)/,
+      new RegExp(
+        String.raw`scheduler plugin 'mesos' cannot be loaded: it is not installed; run: npm install mesos \(short names for ` +
+          String.raw`scheduler plugins: local, slurm, kubernetes, nomad, yarn\)`,
+      ),
     );
   });
 
   it('reports a missing plugin file by its resolved path', async () => {
     const error = await failure(loadPluginDescriptor(reference('./nowhere.mjs'), []));
     expect(error.message).toBe(
-      `scheduler.yaml: scheduler.plugin: scheduler plugin './nowhere.mjs' cannot be loaded: no such file ${path.join(fixtures, 'nowhere.mjs')}`,
+      `scheduler.yaml: scheduler.plugin: scheduler plugin './nowhere.mjs' cannot be loaded: ` +
+        `no such file ${path.join(fixtures, 'nowhere.mjs')}`,
     );
   });
 

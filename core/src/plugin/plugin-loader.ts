@@ -63,7 +63,8 @@ export async function loadPluginDescriptor(
       const known = Object.keys(PLUGIN_PACKAGES[reference.kind]);
       const hint =
         known.length > 0 && !isPath && !moduleName.includes('/')
-          ? ` (short names for ${reference.kind} plugins: ${[...builtins.filter((d) => d.kind === reference.kind).map((d) => d.name), ...known].join(', ')})`
+          ? ` (short names for ${reference.kind} ` +
+            `plugins: ${[...builtins.filter((d) => d.kind === reference.kind).map((d) => d.name), ...known].join(', ')})`
           : '';
       throw new PluginLoadError(`${reference.namedBy}: ${reference.kind} plugin '${reference.name}' cannot be loaded: ${fix}${hint}`, {
         cause: error,

@@ -15,7 +15,8 @@ const SENDER = `
 const [port, secret, linkUrl] = process.argv.slice(1);
 const { connectAuthenticated } = await import(linkUrl);
 const silent = { debug() {}, info() {}, warn() {}, error() {}, child() { return silent; } };
-const link = await connectAuthenticated({ host: '127.0.0.1', port: Number(port), secret, identity: { role: 'peer', containerId: 2, topologyId: 'topo-1' }, logger: silent });
+const identity = { role: 'peer', containerId: 2, topologyId: 'topo-1' };
+const link = await connectAuthenticated({ host: '127.0.0.1', port: Number(port), secret, identity, logger: silent });
 const frame = Buffer.alloc(1024 * 1024);
 frame.writeUInt32LE(frame.length - 4, 0);
 frame[4] = 1;

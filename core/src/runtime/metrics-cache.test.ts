@@ -199,60 +199,63 @@ describe('the metrics cache', () => {
     expect(view(after, 3000).components.split!.emitted).toBe(5);
   });
 
-  it('counts emits per output stream, per second over the window and cumulatively across restarts of the container and of the cache', () => {
-    const cache = newCache();
-    cache.add(
-      report(1, 1000, {
-        s1: sample('source', 1, { emitted: 0, emittedByStream: { default: 0, side: 0 } }),
-        s2: sample('source', 2, { emitted: 100, emittedByStream: { default: 100, side: 0 } }),
-      }),
-    );
-    cache.add(
-      report(1, 2000, {
-        s1: sample('source', 1, { emitted: 1076, emittedByStream: { default: 1000, side: 76 } }),
-        s2: sample('source', 2, { emitted: 1100, emittedByStream: { default: 1000, side: 100 } }),
-      }),
-    );
-    const view = cache.view({ windowMs: 1000, instances: true, now: 2000 });
-    expect(view.components.source).toMatchObject({
-      emitRate: 2076,
-      emitRateByStream: { default: 1900, side: 176 },
-      emittedByStream: { default: 2000, side: 176 },
-    });
-    expect(view.components.source!.instances!.s1!.emitRateByStream).toEqual({ default: 1000, side: 76 });
-    // The container restarts: its instances count from zero again, the cumulative counts go on.
-    cache.add(
-      report(
-        1,
-        3000,
-        {
-          s1: sample('source', 1, { emitted: 10, emittedByStream: { default: 9, side: 1 } }),
-          s2: sample('source', 2, { emitted: 0, emittedByStream: { default: 0, side: 0 } }),
-        },
-        { incarnation: 'second' },
-      ),
-    );
-    expect(cache.view({ windowMs: 1000, instances: false, now: 3000 }).components.source!.emittedByStream).toEqual({
-      default: 2009,
-      side: 177,
-    });
-    // Container 0 restarts: a new cache takes over what the old one carried.
-    const next = newCache();
-    next.restore(JSON.parse(JSON.stringify(cache.totals())) as MetricsTotals);
-    next.add(
-      report(
-        1,
-        4000,
-        {
-          s1: sample('source', 1, { emitted: 20, emittedByStream: { default: 18, side: 2 } }),
-          s2: sample('source', 2, { emitted: 0, emittedByStream: { default: 0, side: 0 } }),
-        },
-        { incarnation: 'second' },
-      ),
-    );
-    expect(next.view({ windowMs: 1000, instances: false, now: 4000 }).components.source!.emittedByStream).toEqual({
-      default: 2018,
-      side: 178,
-    });
-  });
+  it(
+    'counts emits per output stream, per second over the window and ' + 'cumulatively across restarts of the container and of the cache',
+    () => {
+      const cache = newCache();
+      cache.add(
+        report(1, 1000, {
+          s1: sample('source', 1, { emitted: 0, emittedByStream: { default: 0, side: 0 } }),
+          s2: sample('source', 2, { emitted: 100, emittedByStream: { default: 100, side: 0 } }),
+        }),
+      );
+      cache.add(
+        report(1, 2000, {
+          s1: sample('source', 1, { emitted: 1076, emittedByStream: { default: 1000, side: 76 } }),
+          s2: sample('source', 2, { emitted: 1100, emittedByStream: { default: 1000, side: 100 } }),
+        }),
+      );
+      const view = cache.view({ windowMs: 1000, instances: true, now: 2000 });
+      expect(view.components.source).toMatchObject({
+        emitRate: 2076,
+        emitRateByStream: { default: 1900, side: 176 },
+        emittedByStream: { default: 2000, side: 176 },
+      });
+      expect(view.components.source!.instances!.s1!.emitRateByStream).toEqual({ default: 1000, side: 76 });
+      // The container restarts: its instances count from zero again, the cumulative counts go on.
+      cache.add(
+        report(
+          1,
+          3000,
+          {
+            s1: sample('source', 1, { emitted: 10, emittedByStream: { default: 9, side: 1 } }),
+            s2: sample('source', 2, { emitted: 0, emittedByStream: { default: 0, side: 0 } }),
+          },
+          { incarnation: 'second' },
+        ),
+      );
+      expect(cache.view({ windowMs: 1000, instances: false, now: 3000 }).components.source!.emittedByStream).toEqual({
+        default: 2009,
+        side: 177,
+      });
+      // Container 0 restarts: a new cache takes over what the old one carried.
+      const next = newCache();
+      next.restore(JSON.parse(JSON.stringify(cache.totals())) as MetricsTotals);
+      next.add(
+        report(
+          1,
+          4000,
+          {
+            s1: sample('source', 1, { emitted: 20, emittedByStream: { default: 18, side: 2 } }),
+            s2: sample('source', 2, { emitted: 0, emittedByStream: { default: 0, side: 0 } }),
+          },
+          { incarnation: 'second' },
+        ),
+      );
+      expect(next.view({ windowMs: 1000, instances: false, now: 4000 }).components.source!.emittedByStream).toEqual({
+        default: 2018,
+        side: 178,
+      });
+    },
+  );
 });

@@ -138,7 +138,8 @@ async function checkSha256(file: string, expected: string, uri: string): Promise
   }
   if (actual !== expected) {
     throw new UploaderError(
-      `topology package ${displayedPackageUri(uri)} is not the one submitted: its SHA-256 is ${actual}, the submitter uploaded ${expected}; it was replaced or damaged — submit the topology again`,
+      `topology package ${displayedPackageUri(uri)} is not the one submitted: its SHA-256 is ${actual}, ` +
+        `the submitter uploaded ${expected}; it was replaced or damaged — submit the topology again`,
       { code: 'package.checksum' },
     );
   }

@@ -412,7 +412,8 @@ export class Emitter {
     }
     if (values.length !== routes.entry.schema.fields.length) {
       throw new TopologyError(
-        `'${this.component}' emitted ${values.length} value(s) on stream '${stream}', which declares ${routes.entry.schema.fields.length} field(s): ${routes.entry.schema.fields.join(', ')}`,
+        `'${this.component}' emitted ${values.length} value(s) on stream '${stream}', ` +
+          `which declares ${routes.entry.schema.fields.length} field(s): ${routes.entry.schema.fields.join(', ')}`,
       );
     }
     return routes;
@@ -491,8 +492,10 @@ export class Emitter {
   /** `cause` is set when encoding stopped early, at `bytes`, rather than at the tuple's end. */
   private tooLarge(entry: StreamEntry, bytes: number, cause?: EncodingLimitExceeded): TupleValueError {
     return new TupleValueError(
-      `'${this.component}' emitted a tuple on stream '${entry.stream}' whose encoding takes ${cause ? 'at least ' : ''}${bytes} bytes; a tuple may take at most ${MAX_TUPLE_BYTES} bytes ` +
-        `(a ${MAX_FRAME_BYTES}-byte frame less its header), so it was not sent: send large data in pieces, or store it elsewhere and send a reference`,
+      `'${this.component}' emitted a tuple on stream '${entry.stream}' whose encoding ` +
+        `takes ${cause ? 'at least ' : ''}${bytes} bytes; a tuple may take at most ${MAX_TUPLE_BYTES} bytes ` +
+        (`(a ${MAX_FRAME_BYTES}-byte frame less its header), so it was not sent: ` +
+          `send large data in pieces, or store it elsewhere and send a reference`),
       { cause, code: 'tuple.too-large' },
     );
   }

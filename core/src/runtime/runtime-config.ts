@@ -67,7 +67,10 @@ export function runtimeConfigRefusal(
     const known = [...new Set([...Object.keys(topology.config), ...Object.keys(component.config)])].filter(
       (k) => !(RUNTIME_SETTING_KEYS as readonly string[]).includes(k) && !isEngineKey(k),
     );
-    return `its config has no '${key}' and it declares no runtime config keys, so only keys its config has can change (${known.sort().join(', ') || 'none'}); declare others with .runtimeConfig('${key}', {...}) in the topology`;
+    return (
+      `its config has no '${key}' and it declares no runtime config keys, so only keys its config has can change ` +
+      `(${known.sort().join(', ') || 'none'}); declare others with .runtimeConfig('${key}', {...}) in the topology`
+    );
   }
   return jsonType(value) === jsonType(current)
     ? undefined
@@ -103,7 +106,8 @@ export function acceptRuntimeConfig(topology: TopologyDefinition, changes: reado
     const component = topology.components.find((c) => c.name === change.component);
     if (!component) {
       throw new ConfigError(
-        `runtime config ${shown} refused: topology '${topology.name}' has no component '${change.component}' (components: ${topology.components.map((c) => c.name).join(', ')})`,
+        `runtime config ${shown} refused: topology '${topology.name}' has no component ` +
+          `'${change.component}' (components: ${topology.components.map((c) => c.name).join(', ')})`,
         {
           code: 'runtime-config.refused',
         },

@@ -79,7 +79,8 @@ export function runtimeSettingsOf(
   if (!parsed.success) throw new ConfigError(`topology config ${formatSchemaIssue(parsed.error)}`, { cause: parsed.error });
   if (parsed.data.backpressureLowWatermark >= parsed.data.backpressureHighWatermark) {
     throw new ConfigError(
-      `topology config backpressureLowWatermark (${parsed.data.backpressureLowWatermark}) must be below backpressureHighWatermark (${parsed.data.backpressureHighWatermark})`,
+      `topology config backpressureLowWatermark (${parsed.data.backpressureLowWatermark}) ` +
+        `must be below backpressureHighWatermark (${parsed.data.backpressureHighWatermark})`,
     );
   }
   return parsed.data;

@@ -227,7 +227,10 @@ export class StreamManager {
     this.logger.error(`dropping a frame: ${reason}`, { destTask: destTaskOf(frame), tuples, droppedTuples: this.droppedTuples });
   }
 
-  /** Carries out what the backpressure controller decided: tell the peers, pause the spouts, or release what they emitted while paused and resume them. */
+  /**
+   * Carries out what the backpressure controller decided: tell the peers, pause the spouts, or release what they emitted while paused
+   * and resume them.
+   */
   private applyPressure(decision: BackpressureDecision | undefined): void {
     if (!decision) return;
     if (decision.announce) {

@@ -27,7 +27,8 @@ export function localExecutorArgv(spec: ExecutorSpec, containerId: number, env: 
   if (!found) {
     throw new SchedulerError(
       `the executor command '${command}' is not on this machine's PATH (${directories.join(path.delimiter) || 'empty'}); ` +
-        `install it there, or set scheduler.executorCommand in the cluster's scheduler.yaml to its absolute path (default: ${DEFAULT_EXECUTOR_COMMAND})`,
+        (`install it there, or set scheduler.executorCommand in the cluster's ` +
+          `scheduler.yaml to its absolute path (default: ${DEFAULT_EXECUTOR_COMMAND})`),
       { code: 'scheduler.executor-not-found' },
     );
   }

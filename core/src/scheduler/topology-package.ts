@@ -75,7 +75,8 @@ export async function buildTopologyPackage(source: string, outputDirectory: stri
     }
     if (!isTopology(module.default)) {
       throw new TopologyError(
-        `topology package ${resolved}: ${path.relative(directory, entry)} does not default-export a topology; end it with \`export default builder.build()\``,
+        `topology package ${resolved}: ${path.relative(directory, entry)} does not ` +
+          `default-export a topology; end it with \`export default builder.build()\``,
       );
     }
     return { bundlePath, definition: module.default.definition };

@@ -358,7 +358,8 @@ export class Ds2Resolver implements Resolver {
     const description = names
       .map(
         (c) =>
-          `${c} ${previous[c]} -> ${changes[c]} (input ${Math.round(Number(diagnoses.find((d) => d.component === c)!.details.inputRate))}/s)`,
+          `${c} ${previous[c]} -> ${changes[c]} ` +
+          `(input ${Math.round(Number(diagnoses.find((d) => d.component === c)!.details.inputRate))}/s)`,
       )
       .join(', ');
     try {
@@ -420,7 +421,8 @@ function parse<T extends z.ZodTypeAny>(schema: T, settings: Readonly<Record<stri
 export const heronDhalionFactory: SimulatedPolicyFactory = {
   id: HERON_DHALION_ID,
   description:
-    "baseline: Heron's shipped Dhalion (60 s interval, 300 s window, 180 s post-action wait, 20 ms/s noise filter, one component per round capped at ×5, no scale-down)",
+    "baseline: Heron's shipped Dhalion (60 s interval, 300 s window, 180 s post-action wait, 20 ms/s noise filter, one " +
+    'component per round capped at ×5, no scale-down)',
   create({ sensor, actuator, settings }) {
     const parsed = parse(HeronDhalionSettingsSchema, settings);
     return { policy: heronDhalionPolicy(parsed, actuator, sensor), noiseMsPerSec: parsed.noiseFilterMsPerSec };
@@ -430,7 +432,8 @@ export const heronDhalionFactory: SimulatedPolicyFactory = {
 export const ds2Factory: SimulatedPolicyFactory = {
   id: DS2_ID,
   description:
-    'baseline: DS2 (true rates, every operator sized in one step at utilization 1, 10 s interval, warm-up 2, dead band 10 %, scales up and down)',
+    'baseline: DS2 (true rates, every operator sized in one step at utilization 1, ' +
+    '10 s interval, warm-up 2, dead band 10 %, scales up and down)',
   create({ sensor, actuator, settings }) {
     const parsed = parse(Ds2SettingsSchema, settings);
     return { policy: ds2Policy(parsed, actuator, sensor), noiseMsPerSec: 20, targetUtilization: 1 / (1 + parsed.scalingFactor) };

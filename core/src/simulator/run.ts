@@ -322,7 +322,8 @@ function countReversals(parameters: ReadonlyArray<Readonly<Record<string, unknow
 export function formatResult(result: SimulationResult): string {
   const m = result.metrics;
   const lines: string[] = [
-    `scenario ${result.scenario}, policy ${result.policy}, seed ${result.seed}: ${m.virtualSeconds} virtual s, ${m.policyRounds} policy rounds`,
+    `scenario ${result.scenario}, policy ${result.policy}, ` +
+      `seed ${result.seed}: ${m.virtualSeconds} virtual s, ${m.policyRounds} policy rounds`,
     '',
     'action log:',
   ];
@@ -332,23 +333,32 @@ export function formatResult(result: SimulationResult): string {
     for (const action of round.actions) {
       const verdict = action.verdict ? ` [${action.verdict}]` : '';
       lines.push(
-        `  t=${round.at / 1000}s round ${round.round} ${action.diagnosis.type} ${action.diagnosis.component}: ${action.description}${verdict}`,
+        `  t=${round.at / 1000}s ` +
+          `round ${round.round} ${action.diagnosis.type} ${action.diagnosis.component}: ${action.description}${verdict}`,
       );
     }
   }
   lines.push('', 'regimes:');
   for (const r of m.regimes) {
-    const head = `  t=${r.at}s ${r.cause} λ0=${round3(r.offeredRate)}/s p*(1)=${fmt(r.optimum.atFullUtilization)} p*(${m.targetUtilization})=${fmt(r.optimum.atTarget)}`;
+    const head =
+      `  t=${r.at}s ${r.cause} λ0=${round3(r.offeredRate)}/s ` +
+      `p*(1)=${fmt(r.optimum.atFullUtilization)} p*(${m.targetUtilization})=${fmt(r.optimum.atTarget)}`;
     lines.push(
       r.converged
-        ? `${head} → converged in ${r.roundsToConverge} action round(s), ${r.secondsToConverge} s at ${fmt(r.parallelismAtConvergence!)}, OP ${round3(r.overProvisioning! * 100)} %, within +1: ${r.withinOneOfOptimum ? 'yes' : 'no'}${r.underProvisioned!.length ? `, under-provisioned: ${r.underProvisioned!.join(', ')}` : ''}`
+        ? `${head} → converged in ${r.roundsToConverge} action round(s), ${r.secondsToConverge} s ` +
+            `at ${fmt(r.parallelismAtConvergence!)}, OP ${round3(r.overProvisioning! * 100)} %, within ` +
+            `+1: ${r.withinOneOfOptimum ? 'yes' : 'no'}` +
+            `${r.underProvisioned!.length ? `, under-provisioned: ${r.underProvisioned!.join(', ')}` : ''}`
         : `${head} → not converged`,
     );
   }
   lines.push(
     '',
-    `actions ${m.actions} (reports ${m.reports}), reversals ${m.reversals}, false positives ${m.falsePositives}, backpressure ${m.backpressureSeconds} s, lag max ${m.maxLag} final ${m.finalLag}`,
-    `final parallelism ${fmt(m.finalParallelism)}; p*(1) ${fmt(m.finalOptimum.atFullUtilization)}, p*(${m.targetUtilization}) ${fmt(m.finalOptimum.atTarget)}; under-provisioned at end: ${m.underProvisionedAtEnd.length ? m.underProvisionedAtEnd.join(', ') : 'none'}`,
+    `actions ${m.actions} (reports ${m.reports}), reversals ${m.reversals}, false positives ${m.falsePositives}, ` +
+      `backpressure ${m.backpressureSeconds} s, lag max ${m.maxLag} final ${m.finalLag}`,
+    `final parallelism ${fmt(m.finalParallelism)}; p*(1) ${fmt(m.finalOptimum.atFullUtilization)}, ` +
+      `p*(${m.targetUtilization}) ${fmt(m.finalOptimum.atTarget)}; ` +
+      `under-provisioned at end: ${m.underProvisionedAtEnd.length ? m.underProvisionedAtEnd.join(', ') : 'none'}`,
   );
   return `${lines.join('\n')}\n`;
 }

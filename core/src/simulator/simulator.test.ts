@@ -56,30 +56,34 @@ const wordCountStep = (factor: number, extra: Record<string, unknown> = {}) =>
   });
 
 describe('the topology model', () => {
-  it('conserves tuples: offered = emitted + lag, and received = executed + queued + dropped by restarts, through rescaling, a restart, a crash loop, skew, a slow instance and a CPU cap', () => {
-    const model = new TopologyModel(
-      spec({
-        cpuCores: 2,
-        slowInstance: { component: 'split', instance: 1, factor: 5, at: 30, clearedByRestart: true },
-        crashingInstance: { component: 'count', instance: 0, at: 20, everySec: 5, clearedByRestart: false },
-      }),
-    );
-    model.advanceTo(90_000);
-    model.advanceTo(model.requestScale({ split: 5, count: 1 }));
-    model.setRuntimeConfig('sentence', '__shuffleWeights', { 1: 0.5 });
-    model.advanceTo(150_000);
-    model.advanceTo(model.requestRestart(1));
-    model.advanceTo(200_000);
-    const a = model.accounting();
-    const close = (x: number, y: number) => expect(Math.abs(x - y)).toBeLessThanOrEqual(1e-6 * Math.max(1, Math.abs(y)));
-    expect(a.arrived.sentence).toBeGreaterThan(0);
-    close(a.arrived.sentence!, a.processed.sentence! + a.lag.sentence!);
-    close(a.received.split!, a.processed.sentence!);
-    close(a.received.split!, a.processed.split! + a.queued.split! + a.dropped.split!);
-    close(a.received.count!, a.processed.split! * 10);
-    close(a.received.count!, a.processed.count! + a.queued.count! + a.dropped.count!);
-    expect(a.dropped.split! + a.dropped.count!).toBeGreaterThan(0);
-  });
+  it(
+    'conserves tuples: offered = emitted + lag, and received = executed + queued + dropped by restarts, ' +
+      'through rescaling, a restart, a crash loop, skew, a slow instance and a CPU cap',
+    () => {
+      const model = new TopologyModel(
+        spec({
+          cpuCores: 2,
+          slowInstance: { component: 'split', instance: 1, factor: 5, at: 30, clearedByRestart: true },
+          crashingInstance: { component: 'count', instance: 0, at: 20, everySec: 5, clearedByRestart: false },
+        }),
+      );
+      model.advanceTo(90_000);
+      model.advanceTo(model.requestScale({ split: 5, count: 1 }));
+      model.setRuntimeConfig('sentence', '__shuffleWeights', { 1: 0.5 });
+      model.advanceTo(150_000);
+      model.advanceTo(model.requestRestart(1));
+      model.advanceTo(200_000);
+      const a = model.accounting();
+      const close = (x: number, y: number) => expect(Math.abs(x - y)).toBeLessThanOrEqual(1e-6 * Math.max(1, Math.abs(y)));
+      expect(a.arrived.sentence).toBeGreaterThan(0);
+      close(a.arrived.sentence!, a.processed.sentence! + a.lag.sentence!);
+      close(a.received.split!, a.processed.sentence!);
+      close(a.received.split!, a.processed.split! + a.queued.split! + a.dropped.split!);
+      close(a.received.count!, a.processed.split! * 10);
+      close(a.received.count!, a.processed.count! + a.queued.count! + a.dropped.count!);
+      expect(a.dropped.split! + a.dropped.count!).toBeGreaterThan(0);
+    },
+  );
 
   it('pauses every spout while any queue is above the high watermark, until it drains below the low one', () => {
     // One split instance takes 1,000 sentences/s; 500 arrive, then 3,000 from t = 60 s.
@@ -205,7 +209,8 @@ describe('simulate', () => {
     ).toThrow("s.yaml: load.steps.0: give either 'rate' or 'factor'");
     expect(() =>
       parseScenario(
-        'name: x\ntopology: { builtin: word-count }\nload: { type: constant, rate: 1 }\nduration: 10\nslowInstance: { component: nope, factor: 3 }\n',
+        'name: x\ntopology: { builtin: word-count }\nload: { type: constant, ' +
+          'rate: 1 }\nduration: 10\nslowInstance: { component: nope, factor: 3 }\n',
         's.yaml',
       ),
     ).toThrow("s.yaml: slowInstance.component: no component 'nope'");
@@ -254,7 +259,8 @@ describe('ardea simulate', () => {
     const unknown = await run('simulate', 'word-count-step-x4.yaml', '--policy', 'flink-autoscaler');
     expect(unknown.code).toBe(EXIT_FAILURE);
     expect(unknown.stderr).toBe(
-      "ardea: unknown policy 'flink-autoscaler'; registered: auto-restart, ds2, dynamic-resource-provisioning, heron-dhalion, throughput-slo\n",
+      "ardea: unknown policy 'flink-autoscaler'; registered: auto-restart, ds2, dynamic-resource-provisioning, heron-dhalion, " +
+        'throughput-slo\n',
     );
     const dir = mkdtempSync(path.join(os.tmpdir(), 'ardea-sim-'));
     try {

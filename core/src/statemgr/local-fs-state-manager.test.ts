@@ -548,7 +548,8 @@ describe('LocalFsStateManager on the local filesystem', () => {
         await inChild(
           `
           for (let variant = 0; ; variant++) {
-            await sm.transaction(${JSON.stringify(kinds)}.map((kind) => ({ op: 'set', kind, topology: 'killed-mid', value: { variant, padding: 'x'.repeat(20000) } })));
+            const value = { variant, padding: 'x'.repeat(20000) };
+            await sm.transaction(${JSON.stringify(kinds)}.map((kind) => ({ op: 'set', kind, topology: 'killed-mid', value })));
             if (variant === 2) console.log('running');
           }
         `,

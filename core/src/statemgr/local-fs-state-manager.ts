@@ -772,7 +772,8 @@ export class LocalFsStateManager implements StateManager {
 
   private conflict(kind: StateKind, topology: string, context?: string): StateConflictError {
     return new StateConflictError(
-      `${context ? `${context} creates` : 'cannot create'} state node ${this.describeNode(kind, topology)}${context ? ', which' : ': it'} already exists`,
+      `${context ? `${context} creates` : 'cannot create'} state ` +
+        `node ${this.describeNode(kind, topology)}${context ? ', which' : ': it'} already exists`,
       { code: 'statemgr.conflict' },
     );
   }

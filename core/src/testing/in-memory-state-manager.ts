@@ -154,7 +154,8 @@ export class InMemoryStateManager implements StateManager {
       const found = json === undefined ? undefined : (JSON.parse(json) as { id?: unknown }).id;
       if (found !== operation.topologyId) {
         throw new StateConflictError(
-          `the transaction expects state node ${this.describeNode(operation.kind, operation.topology)} to hold topology id '${operation.topologyId}', ` +
+          `the transaction expects state node ${this.describeNode(operation.kind, operation.topology)} ` +
+            `to hold topology id '${operation.topologyId}', ` +
             `but ${json === undefined ? 'it does not exist' : `it holds '${String(found)}'`}; nothing was written`,
           { code: 'statemgr.precondition' },
         );
@@ -285,7 +286,8 @@ export class InMemoryStateManager implements StateManager {
 
   private conflict(kind: StateKind, topology: string, context?: string): StateConflictError {
     return new StateConflictError(
-      `${context ? `${context} creates` : 'cannot create'} state node ${this.describeNode(kind, topology)}${context ? ', which' : ': it'} already exists`,
+      `${context ? `${context} creates` : 'cannot create'} state ` +
+        `node ${this.describeNode(kind, topology)}${context ? ', which' : ': it'} already exists`,
       { code: 'statemgr.conflict' },
     );
   }

@@ -781,20 +781,23 @@ export function describeStateManagerConformance(name: string, factory: StateMana
         });
 
         describe('locks between clients', () => {
-          it('are exclusive: the second client times out with a LockTimeoutError naming the lock, then succeeds after release', async () => {
-            const sm = await open();
-            const peer = await openPeer();
-            const topology = topologyName();
-            const held = await sm.lock(topology, 'update', { timeoutMs: timeout });
-            const failure = peer.lock(topology, 'update', { timeoutMs: 200 });
-            await expect(failure).rejects.toBeInstanceOf(LockTimeoutError);
-            await expect(failure).rejects.toThrow(topology);
-            await held.release();
-            await held.release();
-            const taken = await peer.lock(topology, 'update', { timeoutMs: timeout });
-            await expect(sm.lock(topology, 'update', { timeoutMs: 100 })).rejects.toBeInstanceOf(LockTimeoutError);
-            await taken.release();
-          });
+          it(
+            'are exclusive: the second client times out with a ' + 'LockTimeoutError naming the lock, then succeeds after release',
+            async () => {
+              const sm = await open();
+              const peer = await openPeer();
+              const topology = topologyName();
+              const held = await sm.lock(topology, 'update', { timeoutMs: timeout });
+              const failure = peer.lock(topology, 'update', { timeoutMs: 200 });
+              await expect(failure).rejects.toBeInstanceOf(LockTimeoutError);
+              await expect(failure).rejects.toThrow(topology);
+              await held.release();
+              await held.release();
+              const taken = await peer.lock(topology, 'update', { timeoutMs: timeout });
+              await expect(sm.lock(topology, 'update', { timeoutMs: 100 })).rejects.toBeInstanceOf(LockTimeoutError);
+              await taken.release();
+            },
+          );
 
           it('a waiting client gets the lock when the holder releases it', async () => {
             const sm = await open();

@@ -12,7 +12,10 @@ import type { Uploader, UploadRequest } from '../spi/uploader.js';
 export interface UploaderConformanceFactory {
   /** A new uploader. Uploaders made by one factory must share their destination, as processes of a deployment do. */
   create(): Promise<Uploader>;
-  /** Checks the uploaded package is retrievable the way a container would fetch it: the bytes at `uri`, or undefined if nothing is there. */
+  /**
+   * Checks the uploaded package is retrievable the way a container would fetch it: the bytes at `uri`, or undefined if nothing is
+   * there.
+   */
   read(uri: string): Promise<Buffer | undefined>;
   /** Runs once after the whole suite. */
   cleanup?(): Promise<void>;
@@ -183,7 +186,8 @@ function expectBytes(actual: Buffer | undefined, expected: Buffer): void {
   if (actual!.equals(expected)) return;
   const first = [...Array(Math.min(actual!.length, expected.length)).keys()].find((i) => actual![i] !== expected[i]);
   expect.fail(
-    `stored package differs: ${actual!.length} bytes instead of ${expected.length}${first === undefined ? '' : `, first difference at byte ${first}`}`,
+    `stored package differs: ${actual!.length} bytes instead ` +
+      `of ${expected.length}${first === undefined ? '' : `, first difference at byte ${first}`}`,
   );
 }
 

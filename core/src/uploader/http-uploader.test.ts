@@ -234,7 +234,8 @@ describe('the package server and the http uploader', () => {
     const missing = path.join(base, 'no-such-token');
     await expect(new HttpUploader({ url, tokenFile: missing, timeoutMs: 10_000 }).upload(request)).rejects.toThrow(
       new RegExp(
-        `uploader.tokenFile ${missing}: cannot read the token \\(it does not exist\\); 'ardea package-server --token-file ${missing}' creates one`,
+        `uploader.tokenFile ${missing}: cannot read the token \\(it does not exist\\); ` +
+          `'ardea package-server --token-file ${missing}' creates one`,
       ),
     );
     await chmod(tokenFile, 0o644);

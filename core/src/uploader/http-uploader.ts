@@ -55,7 +55,8 @@ export class HttpUploader implements Uploader {
     const stored = answer as { location?: unknown } | null;
     if (typeof stored?.location !== 'string' || !stored.location.startsWith(`${PACKAGE_ROUTE_PREFIX}/`)) {
       throw fail(
-        `the server answered without the package's location (${JSON.stringify(answer)?.slice(0, 200)}); is ${this.url.href} an Ardea package server?`,
+        `the server answered without the package's location (${JSON.stringify(answer)?.slice(0, 200)}); ` +
+          `is ${this.url.href} an Ardea package server?`,
       );
     }
     const uri = new URL(stored.location, this.publicUrl).href;
@@ -101,7 +102,8 @@ export class HttpUploader implements Uploader {
       segments.some((segment) => segment === '')
     ) {
       throw new UploaderError(
-        `the http uploader only removes the package URLs it hands out (${base}${PACKAGE_ROUTE_PREFIX}/<topology>/<id>/<file>); '${displayedPackageUri(uri)}' is not one`,
+        `the http uploader only removes the package URLs it hands out ` +
+          `(${base}${PACKAGE_ROUTE_PREFIX}/<topology>/<id>/<file>); '${displayedPackageUri(uri)}' is not one`,
       );
     }
     return relative!;

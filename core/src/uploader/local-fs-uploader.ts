@@ -166,7 +166,8 @@ export class LocalFsUploader implements Uploader {
     const segments = relative.split(path.sep);
     if (!relative || path.isAbsolute(relative) || segments[0] === '..' || segments.length !== 3) {
       throw new UploaderError(
-        `refusing to remove ${file} (${uri}): it is not a package under the upload directory ${this.directory} (expected <topology>/<topology id>/<file>)`,
+        `refusing to remove ${file} (${uri}): it is not a package under the upload ` +
+          `directory ${this.directory} (expected <topology>/<topology id>/<file>)`,
       );
     }
     return file;
@@ -204,7 +205,8 @@ export class LocalFsUploader implements Uploader {
 function assertSegment(value: unknown, what: string, source: string): asserts value is string {
   if (typeof value !== 'string' || value === '' || value === '.' || value === '..' || value.startsWith('.') || /[/\\\0]/.test(value)) {
     throw new UploaderError(
-      `cannot upload topology package ${source}: the ${what} ${JSON.stringify(value)} is not usable as a ${what === 'package file name' ? 'file' : 'directory'} name (no '/', '\\', NUL or leading '.')`,
+      `cannot upload topology package ${source}: the ${what} ${JSON.stringify(value)} is not usable as ` +
+        `a ${what === 'package file name' ? 'file' : 'directory'} name (no '/', '\\', NUL or leading '.')`,
       { code: 'uploader.invalid-name' },
     );
   }

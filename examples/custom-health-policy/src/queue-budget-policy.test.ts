@@ -117,31 +117,34 @@ describe('the queue-budget policy in the simulator', () => {
 });
 
 describe('the plugin', () => {
-  it('is loaded by the cluster config, with its settings from healthmgr.policies.queue-budget, and runs next to the built-in policies', async () => {
-    const cluster = await loadClusterForTest(path.join(PACKAGE, 'cluster'));
-    try {
-      let clock = 1_000_000;
-      // Composed as container 0 composes it, with a recorded sensor and actuator in place of the topology's.
-      const health = await healthPoliciesForTest({ deployment: cluster.container, topology: () => topology(2), clock: () => clock });
-      expect(health.manager.policies.map((p) => [p.id, p.intervalMs, p.windowMs])).toEqual([
-        ['dynamic-resource-provisioning', 30_000, 60_000],
-        ['auto-restart', 30_000, 60_000],
-        ['queue-budget', 10_000, 20_000],
-      ]);
-      const deepQueues = recordedWindow({
-        container_1_count_2: { executeRate: 400, busyFraction: 1, pendingBytes: 300_000 },
-        container_2_count_3: { executeRate: 400, busyFraction: 1, pendingBytes: 300_000 },
-      });
-      for (let round = 0; round < 2; round++) {
-        health.sensor.next = deepQueues;
-        clock += 10_000;
-        await health.round('queue-budget');
+  it(
+    'is loaded by the cluster config, with its settings from healthmgr.policies.queue-budget, ' + 'and runs next to the built-in policies',
+    async () => {
+      const cluster = await loadClusterForTest(path.join(PACKAGE, 'cluster'));
+      try {
+        let clock = 1_000_000;
+        // Composed as container 0 composes it, with a recorded sensor and actuator in place of the topology's.
+        const health = await healthPoliciesForTest({ deployment: cluster.container, topology: () => topology(2), clock: () => clock });
+        expect(health.manager.policies.map((p) => [p.id, p.intervalMs, p.windowMs])).toEqual([
+          ['dynamic-resource-provisioning', 30_000, 60_000],
+          ['auto-restart', 30_000, 60_000],
+          ['queue-budget', 10_000, 20_000],
+        ]);
+        const deepQueues = recordedWindow({
+          container_1_count_2: { executeRate: 400, busyFraction: 1, pendingBytes: 300_000 },
+          container_2_count_3: { executeRate: 400, busyFraction: 1, pendingBytes: 300_000 },
+        });
+        for (let round = 0; round < 2; round++) {
+          health.sensor.next = deepQueues;
+          clock += 10_000;
+          await health.round('queue-budget');
+        }
+        expect(health.actuator.calls).toEqual([{ scale: { count: 3 } }]);
+      } finally {
+        await cluster.close();
       }
-      expect(health.actuator.calls).toEqual([{ scale: { count: 3 } }]);
-    } finally {
-      await cluster.close();
-    }
-  });
+    },
+  );
 
   it('rejects bad settings naming where they came from and the key', async () => {
     const failure = await loadClusterForTest(path.join(PACKAGE, 'cluster'), {

@@ -220,7 +220,8 @@ export class CounterBolt implements Bolt {
     this.tickMs = setting(context, context.config, TICK_FREQUENCY_KEY, 0, 0);
     if (this.tickMs <= 0)
       throw new Error(
-        `${context.componentName} needs tick tuples to close its windows; set ${context.componentName}.${TICK_FREQUENCY_KEY} to a positive number`,
+        `${context.componentName} needs tick tuples to close its windows; ` +
+          `set ${context.componentName}.${TICK_FREQUENCY_KEY} to a positive number`,
       );
     this.configure(context.config);
   }

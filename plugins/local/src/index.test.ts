@@ -44,39 +44,43 @@ describe('@ardea/plugin-local', () => {
     expect(localPlugin.configSchema.safeParse({ stopGraceMs: -1 }).success).toBe(false);
   });
 
-  it('binds one LocalScheduler working under $ARDEA_HOME/topologies/<cluster>, logging as the local plugin, stopped when the container closes', async () => {
-    const logger = new FieldsLogger();
-    const plugin = await loadPluginForTest(localPlugin, {}, { cluster: 'dev', logger });
-    let pid: number | undefined;
-    try {
-      const scheduler = plugin.get<Scheduler>(Scheduler);
-      expect(scheduler).toBeInstanceOf(LocalScheduler);
-      expect(plugin.get<Scheduler>(Scheduler)).toBe(scheduler);
-      await scheduler.schedule({
-        topology: {
-          name: 'wired',
-          id: 'wired-1',
-          components: [{ name: 's', kind: 'spout', parallelism: 1, config: {}, outputs: [], inputs: [] }],
-          config: {},
-        },
-        packingPlan: { topologyId: 'wired-1', containers: [] },
-        packageUri: 'file:///nonexistent/topology.tgz',
-        executor: { argv: [process.execPath, '-e', 'setInterval(() => {}, 1 << 30)'], env: {} },
-      });
-      const home = plugin.context.home;
-      expect((await stat(join(home, 'topologies', 'dev', 'wired', 'container-0'))).isDirectory()).toBe(true);
-      expect((await stat(join(home, 'topologies', 'dev', 'wired', 'logs', 'container-0.log'))).isFile()).toBe(true);
-      expect(logger.lines.find((line) => line.message === 'topology scheduled')?.fields).toMatchObject({
-        plugin: 'local',
-        kind: 'scheduler',
-        topology: 'wired',
-      });
-      pid = Number((await scheduler.status('wired'))[0]!.handle);
-      expect(isAlive(pid)).toBe(true);
-    } finally {
-      await plugin.close();
-    }
-    // The supervisor's container going away stops what its scheduler ran.
-    expect(isAlive(pid!)).toBe(false);
-  });
+  it(
+    'binds one LocalScheduler working under $ARDEA_HOME/topologies/<cluster>, ' +
+      'logging as the local plugin, stopped when the container closes',
+    async () => {
+      const logger = new FieldsLogger();
+      const plugin = await loadPluginForTest(localPlugin, {}, { cluster: 'dev', logger });
+      let pid: number | undefined;
+      try {
+        const scheduler = plugin.get<Scheduler>(Scheduler);
+        expect(scheduler).toBeInstanceOf(LocalScheduler);
+        expect(plugin.get<Scheduler>(Scheduler)).toBe(scheduler);
+        await scheduler.schedule({
+          topology: {
+            name: 'wired',
+            id: 'wired-1',
+            components: [{ name: 's', kind: 'spout', parallelism: 1, config: {}, outputs: [], inputs: [] }],
+            config: {},
+          },
+          packingPlan: { topologyId: 'wired-1', containers: [] },
+          packageUri: 'file:///nonexistent/topology.tgz',
+          executor: { argv: [process.execPath, '-e', 'setInterval(() => {}, 1 << 30)'], env: {} },
+        });
+        const home = plugin.context.home;
+        expect((await stat(join(home, 'topologies', 'dev', 'wired', 'container-0'))).isDirectory()).toBe(true);
+        expect((await stat(join(home, 'topologies', 'dev', 'wired', 'logs', 'container-0.log'))).isFile()).toBe(true);
+        expect(logger.lines.find((line) => line.message === 'topology scheduled')?.fields).toMatchObject({
+          plugin: 'local',
+          kind: 'scheduler',
+          topology: 'wired',
+        });
+        pid = Number((await scheduler.status('wired'))[0]!.handle);
+        expect(isAlive(pid)).toBe(true);
+      } finally {
+        await plugin.close();
+      }
+      // The supervisor's container going away stops what its scheduler ran.
+      expect(isAlive(pid!)).toBe(false);
+    },
+  );
 });

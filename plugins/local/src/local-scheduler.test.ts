@@ -211,7 +211,10 @@ describe('LocalScheduler', () => {
     );
     await expect(failure).rejects.toBeInstanceOf(SchedulerError);
     await expect(failure).rejects.toThrow(
-      /topology 'unnamed': could not start container 0: the executor command 'no-such-ardea-executor' is not on this machine's PATH \(.*\); install it there, or set scheduler\.executorCommand/,
+      new RegExp(
+        String.raw`topology 'unnamed': could not start container 0: the executor command 'no-such-ardea-executor' is not on this ` +
+          String.raw`machine's PATH \(.*\); install it there, or set scheduler\.executorCommand`,
+      ),
     );
     expect(startedPids('unnamed', 0)).toEqual([]);
   });
@@ -429,7 +432,8 @@ describe('LocalScheduler', () => {
       const kill = scheduler.kill('stuck');
       await expect(kill).rejects.toBeInstanceOf(SchedulerError);
       await expect(kill).rejects.toThrow(
-        "topology 'stuck': pid 4000000 (container 3) still running after SIGTERM and, 50 ms later, SIGKILL; stop them by hand, then kill the topology again",
+        "topology 'stuck': pid 4000000 (container 3) still running after SIGTERM and, 50 ms later, SIGKILL; stop them by " +
+          'hand, then kill the topology again',
       );
       expect(signals).toEqual(['4000000 SIGTERM', '4000000 SIGCONT', '4000000 SIGKILL']);
     });

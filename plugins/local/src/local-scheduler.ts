@@ -250,7 +250,8 @@ export class LocalScheduler implements Scheduler {
     unstoppable.push(...(await terminateProcesses(executors, this.options.stopGraceMs, control)));
     if (unstoppable.length > 0) {
       throw new SchedulerError(
-        `topology '${topologyName}': ${describeProcesses(unstoppable)} still running after SIGTERM and, ${this.options.stopGraceMs} ms later, SIGKILL; ` +
+        `topology '${topologyName}': ${describeProcesses(unstoppable)} still ` +
+          `running after SIGTERM and, ${this.options.stopGraceMs} ms later, SIGKILL; ` +
           'stop them by hand, then kill the topology again',
       );
     }

@@ -76,7 +76,8 @@ export function templateValues(job: ContainerJob): TemplateValues {
   const bad = Object.keys(environment).find((name) => !isEnvironmentName(name));
   if (bad !== undefined) {
     throw new SchedulerError(
-      `topology '${job.topologyName}': container ${job.containerId}: executor variable name ${JSON.stringify(bad)} cannot be exported by a shell`,
+      `topology '${job.topologyName}': container ${job.containerId}: ` +
+        `executor variable name ${JSON.stringify(bad)} cannot be exported by a shell`,
     );
   }
   const argv = executorArgv(job.executor, job.containerId);

@@ -135,7 +135,8 @@ export class SftpUploader implements Uploader {
     const segments = relative.split('/');
     if (!relative || relative.startsWith('..') || path.posix.isAbsolute(relative) || segments.length !== 3) {
       throw new UploaderError(
-        `refusing to remove ${file} (${uri}): it is not a package under the upload directory ${this.directory} (expected <topology>/<topology id>/<file>)`,
+        `refusing to remove ${file} (${uri}): it is not a package under the upload ` +
+          `directory ${this.directory} (expected <topology>/<topology id>/<file>)`,
       );
     }
     return file;
@@ -214,7 +215,8 @@ async function renameOver(sftp: SFTPWrapper, source: string, target: string): Pr
 function assertSegment(value: unknown, what: string, source: string): asserts value is string {
   if (typeof value !== 'string' || value === '' || value.startsWith('.') || /[/\\\0]/.test(value)) {
     throw new UploaderError(
-      `cannot upload topology package ${source}: the ${what} ${JSON.stringify(value)} is not usable as a directory name (no '/', '\\', NUL or leading '.')`,
+      `cannot upload topology package ${source}: the ${what} ${JSON.stringify(value)} ` +
+        `is not usable as a directory name (no '/', '\\', NUL or leading '.')`,
     );
   }
 }

@@ -83,7 +83,9 @@ describe('reading Slurm output', () => {
 
   it('reads scontrol one-liners, paths with spaces included', () => {
     const line =
-      'JobId=42 JobName=ardea-t-1 UserId=root(0) JobState=FAILED Reason=NonZeroExitCode Dependency=(null) Requeue=1 Restarts=2 BatchFlag=1 ExitCode=3:0 RunTime=00:00:01 Command=/shared/my work/t/jobs/container-1.sh WorkDir=/shared/my work/t StdOut=/shared/my work/t/logs/container-1.log';
+      'JobId=42 JobName=ardea-t-1 UserId=root(0) JobState=FAILED Reason=NonZeroExitCode Dependency=(null) ' +
+      'Requeue=1 Restarts=2 BatchFlag=1 ExitCode=3:0 RunTime=00:00:01 Command=/shared/my ' +
+      'work/t/jobs/container-1.sh WorkDir=/shared/my work/t StdOut=/shared/my work/t/logs/container-1.log';
     const job = parseScontrolJobs(`${line}\n`).get('42')!;
     expect(job).toMatchObject({
       JobState: 'FAILED',

@@ -121,7 +121,8 @@ await describeWithService(LOOPBACK_SLURM, 'SlurmScheduler on the loopback Slurm 
       const template = path.join(await scratchDirectory(), 'template.sh');
       await writeFile(
         template,
-        '#!/bin/bash\n#SBATCH --comment=from-the-template\necho "template for {{jobName}} with {{cpus}} CPUs"\n{{environment}}\nexec {{command}}\n',
+        '#!/bin/bash\n#SBATCH --comment=from-the-template\necho "template for ' +
+          '{{jobName}} with {{cpus}} CPUs"\n{{environment}}\nexec {{command}}\n',
       );
       current = await scheduler({ jobTemplatePath: template });
       await current.schedule(shellRequest(topology, 'exec sleep 300'));
@@ -218,7 +219,10 @@ await describeWithService(LOOPBACK_SLURM, 'SlurmScheduler on the loopback Slurm 
       await failsCleanly(
         'wrong-host-key',
         await scheduler({}, { knownHostsPath: knownHosts }),
-        /^cannot schedule topology 'wrong-host-key' on Slurm: the host key of 127\.0\.0\.1:\d+ \(ssh-ed25519 SHA256:\S+\) does not match known_hosts file .*spoofed_known_hosts/,
+        new RegExp(
+          String.raw`^cannot schedule topology 'wrong-host-key' on Slurm: the host key of 127\.0\.0\.1:\d+ \(ssh-ed25519 ` +
+            String.raw`SHA256:\S+\) does not match known_hosts file .*spoofed_known_hosts`,
+        ),
         'ssh.host-key',
       );
     });
@@ -229,7 +233,11 @@ await describeWithService(LOOPBACK_SLURM, 'SlurmScheduler on the loopback Slurm 
       await failsCleanly(
         'unknown-host',
         await scheduler({}, { knownHostsPath: knownHosts }),
-        /\[127\.0\.0\.1\]:\d+ is not in known_hosts file \S+empty_known_hosts, so the login node's host key \(ssh-ed25519 SHA256:\S+\) cannot be verified; check that fingerprint .* then run: ssh-keyscan -p \d+ 127\.0\.0\.1 >>/,
+        new RegExp(
+          String.raw`\[127\.0\.0\.1\]:\d+ is not in known_hosts file \S+empty_known_hosts, so the login node's host key ` +
+            String.raw`\(ssh-ed25519 SHA256:\S+\) cannot be verified; check that fingerprint .* then run: ssh-keyscan -p \d+ ` +
+            String.raw`127\.0\.0\.1 >>`,
+        ),
         'ssh.unknown-host',
       );
     });
@@ -259,7 +267,10 @@ await describeWithService(LOOPBACK_SLURM, 'SlurmScheduler on the loopback Slurm 
       const error = await failsCleanly(
         'bad-partition',
         await scheduler({ partition: 'no-such-partition' }),
-        /Slurm refused the job of container 0 \(ardea-t\d+-bad-partition-0\): sbatch: error: invalid partition specified: no-such-partition/,
+        new RegExp(
+          String.raw`Slurm refused the job of container 0 \(ardea-t\d+-bad-partition-0\): sbatch: error: invalid partition ` +
+            String.raw`specified: no-such-partition`,
+        ),
         'slurm.sbatch',
       );
       expect(error.message).toContain('check partition, account, timeLimit and sbatchOptions');

@@ -106,8 +106,10 @@ export class SlurmScheduler implements Scheduler {
       const [scripts, jobs] = await Promise.all([this.scriptContainers(name), this.jobs(name)]);
       const live = jobs.filter(isLive);
       if (scripts.length > 0 || live.length > 0) {
+        const liveJobs = live.map((job) => `${job.jobId} (${jobName(this.options.jobNamePrefix, name, job.containerId)})`).join(', ');
         throw new SchedulerError(
-          `${action}: it is already scheduled (${live.length > 0 ? `jobs ${live.map((job) => `${job.jobId} (${jobName(this.options.jobNamePrefix, name, job.containerId)})`).join(', ')}` : `job scripts in ${this.jobsDirectory(name)}`}); kill it first`,
+          `${action}: it is already scheduled ` +
+            `(${live.length > 0 ? `jobs ${liveJobs}` : `job scripts in ${this.jobsDirectory(name)}`}); kill it first`,
         );
       }
       const createdTopologyDirectory = !(await this.remoteDirectoryExists(this.topologyDirectory(name)));
@@ -157,7 +159,9 @@ export class SlurmScheduler implements Scheduler {
             containerId,
             state: 'failed',
             restarts: 0,
-            message: `no Slurm job named ${jobName(this.options.jobNamePrefix, topologyName, containerId)} is known any more (it ended longer ago than Slurm's MinJobAge, or was purged); log: ${logFile}; 'ardea restart' submits it again`,
+            message:
+              `no Slurm job named ${jobName(this.options.jobNamePrefix, topologyName, containerId)} is known any more (it ` +
+              `ended longer ago than Slurm's MinJobAge, or was purged); log: ${logFile}; 'ardea restart' submits it again`,
           };
         }
         const detail = details.get(job.jobId);
@@ -175,7 +179,9 @@ export class SlurmScheduler implements Scheduler {
   }
 
   async restart(topologyName: string, containerId?: number): Promise<void> {
-    const action = `cannot restart ${containerId === undefined ? 'the containers' : `container ${containerId}`} of topology '${topologyName}' on Slurm`;
+    const action =
+      `cannot restart ${containerId === undefined ? 'the containers' : `container ${containerId}`} ` +
+      `of topology '${topologyName}' on Slurm`;
     await this.guard(action, async () => {
       const { expected, jobs } = await this.known(topologyName);
       if (containerId !== undefined && !expected.includes(containerId)) {
@@ -263,7 +269,9 @@ export class SlurmScheduler implements Scheduler {
     const [expected, jobs] = await Promise.all([this.scriptContainers(topologyName), this.jobs(topologyName)]);
     if (expected.length === 0 && !jobs.some(isLive)) {
       throw new SchedulerError(
-        `topology '${topologyName}' is not scheduled on the Slurm cluster at ${this.ssh.address}: no job scripts in ${this.jobsDirectory(topologyName)} and no live jobs named ${jobNameStem(this.options.jobNamePrefix, topologyName)}-<container>`,
+        `topology '${topologyName}' is not scheduled on the Slurm cluster at ${this.ssh.address}: no job scripts ` +
+          `in ${this.jobsDirectory(topologyName)} and no live jobs ` +
+          `named ${jobNameStem(this.options.jobNamePrefix, topologyName)}-<container>`,
       );
     }
     return { expected, jobs };
@@ -326,7 +334,8 @@ export class SlurmScheduler implements Scheduler {
       if (script !== undefined) await this.removeScripts(topologyName, [files.containerId]).catch(() => undefined);
       const said = oneLine(result.stderr) || oneLine(result.stdout) || `exit status ${result.code ?? result.signal}`;
       throw new SchedulerError(
-        `topology '${topologyName}': Slurm refused the job of container ${files.containerId} (${files.jobName}): ${said}; check partition, account, timeLimit and sbatchOptions in the scheduler config`,
+        `topology '${topologyName}': Slurm refused the job of container ${files.containerId} (${files.jobName}): ${said}; ` +
+          `check partition, account, timeLimit and sbatchOptions in the scheduler config`,
         { code: 'slurm.sbatch' },
       );
     }
@@ -340,7 +349,8 @@ export class SlurmScheduler implements Scheduler {
     const result = await this.ssh.exec(shellCommand(['scancel', '--quiet', ...jobIds]), { retryOnDisconnect: true });
     if (result.code !== 0) {
       throw new SchedulerError(
-        `topology '${topologyName}': scancel ${jobIds.join(' ')} (to ${why}) failed: ${oneLine(result.stderr) || `exit status ${result.code}`}`,
+        `topology '${topologyName}': scancel ${jobIds.join(' ')} (to ${why}) ` +
+          `failed: ${oneLine(result.stderr) || `exit status ${result.code}`}`,
       );
     }
     const deadline = Date.now() + this.options.stopTimeoutMs;
@@ -349,7 +359,9 @@ export class SlurmScheduler implements Scheduler {
       if (running.length === 0) return;
       if (Date.now() > deadline) {
         throw new SchedulerError(
-          `topology '${topologyName}': cancelled job(s) ${running.map((job) => `${job.jobId} (${job.state})`).join(', ')} did not end within ${this.options.stopTimeoutMs} ms (to ${why}); raise scheduler.stopTimeoutMs or look at them with scontrol show job`,
+          `topology '${topologyName}': cancelled job(s) ${running.map((job) => `${job.jobId} (${job.state})`).join(', ')} ` +
+            `did not end within ${this.options.stopTimeoutMs} ms (to ${why}); ` +
+            `raise scheduler.stopTimeoutMs or look at them with scontrol show job`,
           { code: 'slurm.stop-timeout' },
         );
       }
@@ -370,7 +382,8 @@ export class SlurmScheduler implements Scheduler {
     const result = await this.ssh.exec(command, { retryOnDisconnect: idempotent });
     if (result.code !== 0) {
       throw new SchedulerError(
-        `could not ${what} on ${this.ssh.address}: ${oneLine(result.stderr) || `exit status ${result.code ?? result.signal}`} (command: ${command})`,
+        `could not ${what} on ${this.ssh.address}: ${oneLine(result.stderr) || `exit status ${result.code ?? result.signal}`} ` +
+          `(command: ${command})`,
       );
     }
     return result;

@@ -239,7 +239,8 @@ export class SshConnection {
         reject(
           new SshError(
             'credentials',
-            `cannot use the SSH private key ${this.settings.privateKeyPath ?? ''}: ${(error as Error).message}; use an unencrypted key or an ssh-agent (${this.section}.agent)`,
+            `cannot use the SSH private key ${this.settings.privateKeyPath ?? ''}: ${(error as Error).message}; ` +
+              `use an unencrypted key or an ssh-agent (${this.section}.agent)`,
             { cause: error },
           ),
         );
@@ -269,7 +270,8 @@ export class SshConnection {
           reject(
             new SshError(
               'timeout',
-              `'${command}' did not finish within ${timeoutMs} ms on ${this.address}; raise ${this.section}.commandTimeoutMs if the cluster is slow`,
+              `'${command}' did not finish within ${timeoutMs} ms on ${this.address}; ` +
+                `raise ${this.section}.commandTimeoutMs if the cluster is slow`,
             ),
           );
         }, timeoutMs);
@@ -358,7 +360,8 @@ export class SshConnection {
     if (tried.length === 0) {
       throw new SshError(
         'credentials',
-        `no SSH credentials for ${this.target}: set ${this.section}.privateKeyPath or ${this.section}.agent (no ssh-agent runs and ~/.ssh has no id_ed25519, id_ecdsa or id_rsa)`,
+        `no SSH credentials for ${this.target}: set ${this.section}.privateKeyPath ` +
+          `or ${this.section}.agent (no ssh-agent runs and ~/.ssh has no id_ed25519, id_ecdsa or id_rsa)`,
       );
     }
     return { config, tried: tried.join(' and ') };
@@ -375,7 +378,8 @@ export class SshConnection {
       return new SshError(
         'unknown-host',
         `${known.problem}, so the login node's host key (${keyBlobType(offered)} ${fingerprint(offered)}) cannot be verified; ` +
-          `check that fingerprint with the cluster's administrators, then run: ssh-keyscan -p ${port} ${host} >> ${knownHostsPath} (or set ${this.section}.knownHostsPath)`,
+          (`check that fingerprint with the cluster's administrators, then run: ` +
+            `ssh-keyscan -p ${port} ${host} >> ${knownHostsPath} (or set ${this.section}.knownHostsPath)`),
         { cause: error },
       );
     }
@@ -383,29 +387,35 @@ export class SshConnection {
       const name = knownHostsName(host, port);
       return new SshError(
         'host-key',
-        `the host key of ${this.address} (${keyBlobType(offered)} ${fingerprint(offered)}) does not match known_hosts file ${knownHostsPath} (line ${known.keys.map((entry) => entry.line).join(', ')}); ` +
-          `someone may be impersonating the login node, or its key changed: if you are sure it changed on purpose, run ssh-keygen -R '${name}' -f ${knownHostsPath} and add the new key`,
+        `the host key of ${this.address} (${keyBlobType(offered)} ${fingerprint(offered)}) ` +
+          `does not match known_hosts file ${knownHostsPath} (line ${known.keys.map((entry) => entry.line).join(', ')}); ` +
+          (`someone may be impersonating the login node, or its key changed: if you are sure it changed on purpose, ` +
+            `run ssh-keygen -R '${name}' -f ${knownHostsPath} and add the new key`),
         { cause: error },
       );
     }
     if (error.level === 'client-authentication') {
       return new SshError(
         'auth',
-        `the login node ${this.address} refused SSH login as '${this.settings.user}' with ${tried}; check ${this.section}.user and that the key's public half is in that user's ~/.ssh/authorized_keys there`,
+        `the login node ${this.address} refused SSH login as '${this.settings.user}' with ${tried}; ` +
+          `check ${this.section}.user and that the key's public half is in that user's ~/.ssh/authorized_keys there`,
         { cause: error },
       );
     }
     if (error.level === 'client-timeout') {
       return new SshError(
         'timeout',
-        `no SSH handshake with the login node ${this.address} within ${connectTimeoutMs} ms; check ${this.section}.host and ${this.section}.port, that sshd runs there and that no firewall drops the connection (raise ${this.section}.connectTimeoutMs for a slow network)`,
+        `no SSH handshake with the login node ${this.address} within ${connectTimeoutMs} ms; ` +
+          `check ${this.section}.host and ${this.section}.port, that sshd runs there and that no ` +
+          `firewall drops the connection (raise ${this.section}.connectTimeoutMs for a slow network)`,
         { cause: error },
       );
     }
     if (error.level === 'client-socket' || error.level === 'client-dns') {
       return new SshError(
         'unreachable',
-        `cannot reach the login node at ${this.address} (${error.code ?? error.message}); check ${this.section}.host and ${this.section}.port and that sshd runs there (scripts/sshd-up.sh starts one on 127.0.0.1:2222 for tests)`,
+        `cannot reach the login node at ${this.address} (${error.code ?? error.message}); check ${this.section}.host ` +
+          `and ${this.section}.port and that sshd runs there (scripts/sshd-up.sh starts one on 127.0.0.1:2222 for tests)`,
         { cause: error },
       );
     }

@@ -56,19 +56,22 @@ describe('the zookeeper plugin descriptor', () => {
     expect(JSON.stringify(result.error?.issues)).toContain(key);
   });
 
-  it('binds one ZooKeeperStateManager to the StateManager token, logging as the zookeeper plugin, and closes it with its container', async () => {
-    const logger = new RecordingLogger();
-    const plugin = await loadPluginForTest(
-      zookeeperPlugin,
-      { connectString: '127.0.0.1:2181', rootPath: '/bound' },
-      { home: context.home, logger },
-    );
-    const stateManager = plugin.get<StateManager>(StateManager);
-    expect(stateManager).toBeInstanceOf(ZooKeeperStateManager);
-    expect(plugin.get<StateManager>(StateManager)).toBe(stateManager);
-    expect((stateManager as ZooKeeperStateManager).rootPath).toBe('/bound');
-    expect(logger.children).toEqual([{ plugin: 'zookeeper', kind: 'statemgr' }]);
-    await plugin.close();
-    await expect(stateManager.start()).rejects.toThrow(/closed/);
-  });
+  it(
+    'binds one ZooKeeperStateManager to the StateManager token, ' + 'logging as the zookeeper plugin, and closes it with its container',
+    async () => {
+      const logger = new RecordingLogger();
+      const plugin = await loadPluginForTest(
+        zookeeperPlugin,
+        { connectString: '127.0.0.1:2181', rootPath: '/bound' },
+        { home: context.home, logger },
+      );
+      const stateManager = plugin.get<StateManager>(StateManager);
+      expect(stateManager).toBeInstanceOf(ZooKeeperStateManager);
+      expect(plugin.get<StateManager>(StateManager)).toBe(stateManager);
+      expect((stateManager as ZooKeeperStateManager).rootPath).toBe('/bound');
+      expect(logger.children).toEqual([{ plugin: 'zookeeper', kind: 'statemgr' }]);
+      await plugin.close();
+      await expect(stateManager.start()).rejects.toThrow(/closed/);
+    },
+  );
 });

@@ -376,7 +376,8 @@ await describeWithService({ name: 'ZooKeeper', probe, startHint: 'bash scripts/z
     }, 60_000);
 
     it(
-      'fails operations with StateManagerError while it is down, without unhandled rejections, and recovers with its ephemerals and watches',
+      'fails operations with StateManagerError while it is down, ' +
+        'without unhandled rejections, and recovers with its ephemerals and watches',
       { timeout: 120_000 },
       async () => {
         const unhandled: unknown[] = [];

@@ -428,7 +428,8 @@ export class ZooKeeperStateManager implements StateManager {
       clearInterval(this.handshakeWatchdog);
       client.close();
       throw new StateManagerError(
-        `could not connect to ZooKeeper at ${this.connectString} within ${this.connectTimeoutMs} ms; is it running? start one with scripts/zk-up.sh`,
+        `could not connect to ZooKeeper at ${this.connectString} within ${this.connectTimeoutMs} ms; ` +
+          `is it running? start one with scripts/zk-up.sh`,
       );
     }
     try {
@@ -923,7 +924,8 @@ export class ZooKeeperStateManager implements StateManager {
 
   private missingDirectory(verb: string, path: string, error: unknown): StateManagerError {
     return new StateManagerError(
-      `could not ${verb} ${path} in ZooKeeper at ${this.connectString}: its directory is missing; was ${this.rootPath} deleted while in use?`,
+      `could not ${verb} ${path} in ZooKeeper at ${this.connectString}: ` +
+        `its directory is missing; was ${this.rootPath} deleted while in use?`,
       { cause: error },
     );
   }

@@ -75,7 +75,8 @@ describe('ardea package-server', () => {
     await expect(
       packageServerCommand(io, { host: '127.0.0.1', port: '0', dir: 'packages', tokenFile: 'token' }, Promise.resolve()),
     ).rejects.toThrow(
-      `--token-file ${path.join(base, 'token')}: group or others may access the token file (mode 640); run: chmod 600 ${path.join(base, 'token')}`,
+      `--token-file ${path.join(base, 'token')}: group or others may access ` +
+        `the token file (mode 640); run: chmod 600 ${path.join(base, 'token')}`,
     );
   });
 

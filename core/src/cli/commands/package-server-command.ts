@@ -40,7 +40,8 @@ export async function packageServerCommand(
   if (created) logger.info('created a token file with a new random token; give it to the uploader as uploader.tokenFile', { tokenFile });
   if (!isLoopback(options.host)) {
     logger.warn(
-      'listening beyond loopback: packages and the token cross the network unencrypted; put a TLS proxy in front of the server or keep it on a network only the cluster uses',
+      'listening beyond loopback: packages and the token cross the network unencrypted; ' +
+        'put a TLS proxy in front of the server or keep it on a network only the cluster uses',
       { host: options.host },
     );
   }

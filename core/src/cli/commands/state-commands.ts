@@ -44,7 +44,8 @@ export async function describeCommand(
     lines.push(`  state: ${state === 'STARTING' ? 'STARTING (no physical plan yet)' : state}`);
     if (executionState) {
       lines.push(
-        `  submitted: ${new Date(executionState.submittedAt).toISOString()} by ${executionState.submittedBy}, Ardea ${executionState.ardeaVersion}`,
+        `  submitted: ${new Date(executionState.submittedAt).toISOString()} ` +
+          `by ${executionState.submittedBy}, Ardea ${executionState.ardeaVersion}`,
       );
       lines.push(`  package: ${displayedPackageUri(executionState.packageUri)}`);
     }

@@ -30,7 +30,8 @@ export async function withArdea<T>(
   const { cluster: overrides, topology } = splitProperties(options.configProperty);
   if (topology.length > 0 && !acceptsTopologyProperties) {
     throw new ArdeaError(
-      `--config-property ${topology[0]!.key}: not a cluster property; cluster properties start with ${CONCERNS.map((c) => `${c}.`).join(', ')}`,
+      `--config-property ${topology[0]!.key}: not a cluster property; ` +
+        `cluster properties start with ${CONCERNS.map((c) => `${c}.`).join(', ')}`,
     );
   }
   const ardea = await createArdea({ cluster, overrides, logger: cliLogger(io, options.verbose), env: io.env, cwd: io.cwd });
@@ -67,14 +68,14 @@ export async function submitCommand(
       if (options.dryRun) {
         io.stdout.write(`dry run: ${definition.name} would run in ${packingPlan.containers.length} container(s) plus container 0\n`);
         for (const container of packingPlan.containers) {
-          io.stdout.write(
-            `  ${container.id}: ${formatResources(container.required)}: ${container.instances.map((i) => instanceName(container.id, i)).join(' ')}\n`,
-          );
+          const instances = container.instances.map((i) => instanceName(container.id, i)).join(' ');
+          io.stdout.write(`  ${container.id}: ${formatResources(container.required)}: ${instances}\n`);
         }
         return;
       }
       io.stdout.write(
-        `topology ${definition.name} (id ${definition.id}) is running on ${ardea.config.cluster} in ${packingPlan.containers.length + 1} containers\n`,
+        `topology ${definition.name} (id ${definition.id}) ` +
+          `is running on ${ardea.config.cluster} in ${packingPlan.containers.length + 1} containers\n`,
       );
     },
     true,
@@ -185,7 +186,8 @@ function metricsTable(view: MetricsView, instances: boolean): string {
   const containers = Object.entries(view.streamManagers)
     .sort()
     .map(([name, m]) => `${name}: RSS ${mib(m.rssBytes)}${m.ramLimitBytes ? ` of ${mib(m.ramLimitBytes)}` : ''}`);
-  return `${rows.map((r) => r.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ')).join('\n')}\n${containers.length ? `${containers.join(', ')}\n` : ''}(windowed values over the last ${view.windowMs / 1000} s)\n`;
+  const table = rows.map((r) => r.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ')).join('\n');
+  return `${table}\n${containers.length ? `${containers.join(', ')}\n` : ''}(windowed values over the last ${view.windowMs / 1000} s)\n`;
 }
 
 export async function updateCommand(

@@ -42,7 +42,10 @@ export interface InstanceHostEvents {
   avoidChanged(tasks: readonly number[]): void;
   /** A frame that can go nowhere. */
   drop(frame: Uint8Array, reason: string): void;
-  /** The container must exit (and its pool restart it): an instance cannot start, or the stream manager itself is over the container's RAM. */
+  /**
+   * The container must exit (and its pool restart it): an instance cannot start, or the stream manager itself is over the container's
+   * RAM.
+   */
   restartContainer(): Promise<void>;
 }
 
@@ -636,14 +639,17 @@ export class InstanceHost {
     const mib = (bytes: number) => `${Math.round(bytes / (1024 * 1024))} MiB`;
     if (culprit === 'main') {
       this.options.logger.error(
-        `container RSS ${mib(rss)} exceeds its RAM of ${mib(limit)} and the stream manager itself holds ${mib(own.heapTotal + own.external)}; restarting the container`,
+        `container RSS ${mib(rss)} exceeds its RAM of ${mib(limit)} and the stream manager ` +
+          `itself holds ${mib(own.heapTotal + own.external)}; restarting the container`,
       );
       void this.options.events.restartContainer();
       return;
     }
     culprit.memoryRestarts++;
     this.options.logger.error(
-      `container RSS ${mib(rss)} exceeds its RAM of ${mib(limit)}; instance ${instanceName(this.options.container.id, culprit.plan)} holds ${mib(culprit.counters[MEMORY_BYTES]!)} of its ${mib(culprit.plan.resources.ramBytes)}; terminating and restarting it`,
+      `container RSS ${mib(rss)} exceeds its RAM of ${mib(limit)}; ` +
+        `instance ${instanceName(this.options.container.id, culprit.plan)} holds ${mib(culprit.counters[MEMORY_BYTES]!)} ` +
+        `of its ${mib(culprit.plan.resources.ramBytes)}; terminating and restarting it`,
       { memoryRestarts: culprit.memoryRestarts },
     );
     this.restartWorker(culprit);

@@ -366,8 +366,14 @@ function describeKey(key: unknown, index: number): string {
 function describeUnsendable(value: object, prototype: object | null): string {
   if (prototype === SharedArrayBuffer.prototype) return 'a SharedArrayBuffer cannot be sent; copy it into an ArrayBuffer or a typed array';
   if (ArrayBuffer.isView(value))
-    return `a ${className(prototype)} (a subclass of a typed array) cannot be sent; send a ${VIEW_TYPES.find((t) => value instanceof t)?.name ?? 'typed array'} of its contents`;
-  return `an instance of ${className(prototype)} cannot be sent; only plain objects, arrays, Maps, Sets, Dates, Buffers, typed arrays, DataViews and ArrayBuffers can (send its data as a plain object)`;
+    return (
+      `a ${className(prototype)} (a subclass of a typed array) cannot be sent; ` +
+      `send a ${VIEW_TYPES.find((t) => value instanceof t)?.name ?? 'typed array'} of its contents`
+    );
+  return (
+    `an instance of ${className(prototype)} cannot be sent; only plain objects, arrays, Maps, Sets, ` +
+    `Dates, Buffers, typed arrays, DataViews and ArrayBuffers can (send its data as a plain object)`
+  );
 }
 
 function className(prototype: object | null): string {

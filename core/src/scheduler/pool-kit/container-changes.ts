@@ -38,7 +38,8 @@ export function planContainerChanges(
   const clash = added.find((c) => c.id === 0 || live.has(c.id));
   if (clash) {
     throw new SchedulerError(
-      `cannot update topology '${request.topologyName}': container ${clash.id} already exists; its containers are ${sorted(live).join(', ')}`,
+      `cannot update topology '${request.topologyName}': ` +
+        `container ${clash.id} already exists; its containers are ${sorted(live).join(', ')}`,
     );
   }
   const removed = diff.removedContainers.filter((id) => id !== 0 && live.has(id));
@@ -48,21 +49,24 @@ export function planContainerChanges(
     const stranded = removed.filter((id) => id < highestKept);
     if (stranded.length > 0) {
       throw new SchedulerError(
-        `cannot update topology '${request.topologyName}': this pool can only remove its highest containers, but the plan removes ${stranded.join(', ')} and keeps ${highestKept}; ` +
+        `cannot update topology '${request.topologyName}': this pool can only remove its highest containers, ` +
+          `but the plan removes ${stranded.join(', ')} and keeps ${highestKept}; ` +
           'the plan was not compacted (compactContainerIds) before it reached the pool',
       );
     }
     const lowestAdded = Math.min(Number.POSITIVE_INFINITY, ...added.map((c) => c.id));
     if (added.length > 0 && lowestAdded <= highestKept) {
       throw new SchedulerError(
-        `cannot update topology '${request.topologyName}': this pool can only add containers above its highest (${highestKept}), not ${lowestAdded}`,
+        `cannot update topology '${request.topologyName}': ` +
+          `this pool can only add containers above its highest (${highestKept}), not ${lowestAdded}`,
       );
     }
     // Removing 2 and adding 3 passes both checks, yet a count going 2 -> 1 -> 2 brings back slot 2, not 3.
     const ids = request.proposed.containers.map((c) => c.id).sort((a, b) => a - b);
     if (ids.some((id, index) => id !== index + 1)) {
       throw new SchedulerError(
-        `cannot update topology '${request.topologyName}': this pool numbers its containers 1..N without gaps, but the plan has containers ${ids.join(', ')}; ` +
+        `cannot update topology '${request.topologyName}': this pool numbers its ` +
+          `containers 1..N without gaps, but the plan has containers ${ids.join(', ')}; ` +
           'the plan was not compacted (compactContainerIds) before it reached the pool',
       );
     }

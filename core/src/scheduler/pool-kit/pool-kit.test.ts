@@ -66,7 +66,8 @@ describe('planContainerChanges', () => {
       planContainerChanges({ topologyName: 't', current: plan(one, two), proposed: plan(one, three) }, [0, 1, 2], { ordinal: true }),
     ).toThrow(
       new SchedulerError(
-        "cannot update topology 't': this pool numbers its containers 1..N without gaps, but the plan has containers 1, 3; the plan was not compacted (compactContainerIds) before it reached the pool",
+        "cannot update topology 't': this pool numbers its containers 1..N without gaps, but the plan has containers 1, 3; " +
+          'the plan was not compacted (compactContainerIds) before it reached the pool',
       ),
     );
     expect(
