@@ -14,8 +14,9 @@ export default function setup(): () => void {
   const mark = `${MARK}=${randomUUID()}`;
   process.env[MARK] = mark.slice(MARK.length + 1);
   return () => {
-    // vitest's own workers carry the mark too; they are this process's children.
-    const left = processesWithEnvironment(mark).filter((pid) => parentOf(pid) !== process.pid);
+    // vitest's own workers carry the mark too; they are this process's children. So does the
+    // esbuild service vite keeps for transforming test files, which may outlive its worker.
+    const left = processesWithEnvironment(mark).filter((pid) => parentOf(pid) !== process.pid && !isEsbuildService(pid));
     if (left.length === 0) return;
     const described = left.map((pid) => `${pid} ${commandLine(pid)}`);
     for (const pid of left) {
@@ -40,4 +41,9 @@ function parentOf(pid: number): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+function isEsbuildService(pid: number): boolean {
+  const argv = commandLine(pid);
+  return /[/\\]node_modules[/\\]@esbuild[/\\][^/\\]+[/\\]bin[/\\]esbuild /.test(argv) && argv.includes('--service=');
 }

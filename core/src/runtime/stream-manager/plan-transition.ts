@@ -32,6 +32,12 @@ interface Change {
   /** Local instances that have not yet confirmed routing by the new plan. */
   readonly waiting: Set<number>;
   readonly removed: readonly number[];
+  /**
+   * The new plan places some task differently (or drops or adds one): what was routed by the old
+   * plan must reach its destination before the fence. A plan that only changes the run state or the
+   * runtime config routes every frame as the old one did.
+   */
+  readonly reroutes: boolean;
   fenced: boolean;
   readonly startedAt: number;
 }
@@ -105,7 +111,9 @@ export class PlanTransition {
   begin(plan: PhysicalPlan, previous: PhysicalPlan | undefined, waiting: Set<number>, removed: readonly number[]): void {
     const fencePeers = new Set([...(previous?.streamManagers ?? []), ...plan.streamManagers].map((s) => s.containerId));
     fencePeers.delete(this.options.containerId);
-    this.change = { version: plan.version, fencePeers, waiting, removed, fenced: false, startedAt: Date.now() };
+    const pendingReroute = this.change !== undefined && !this.change.fenced && this.change.reroutes;
+    const reroutes = pendingReroute || previous === undefined || !placesTasksAlike(previous, plan);
+    this.change = { version: plan.version, fencePeers, waiting, removed, reroutes, fenced: false, startedAt: Date.now() };
     this.advance();
   }
 
@@ -151,8 +159,10 @@ export class PlanTransition {
     const { ports } = this.options;
     if (!change.fenced) {
       if (change.waiting.size > 0 && Date.now() - change.startedAt < TRANSITION_TIMEOUT_MS) return;
-      // Spout output held for backpressure was routed by the old plan; it must leave before the fence.
-      ports.flushHeld();
+      // Spout output held for backpressure was routed by the old plan; if the new one routes
+      // differently, it must leave before the fence. Otherwise it stays held, and leaves one frame at a
+      // time on relief, as always (deactivate and runtime-config changes do not release it at once).
+      if (change.reroutes) ports.flushHeld();
       const fence = encodeControlFrame({
         type: 'fence',
         containerId: this.options.containerId,
@@ -172,4 +182,19 @@ export class PlanTransition {
     this.change = undefined;
     void ports.stopRemoved([...change.removed]).then(() => ports.applied(change.version));
   }
+}
+
+/** Both plans run the same tasks, with the same component indexes, in the same containers. */
+function placesTasksAlike(a: PhysicalPlan, b: PhysicalPlan): boolean {
+  if (a.instances.length !== b.instances.length) return false;
+  const placement = new Map(a.instances.map((i) => [i.taskId, i]));
+  return b.instances.every((i) => {
+    const before = placement.get(i.taskId);
+    return (
+      before !== undefined &&
+      before.containerId === i.containerId &&
+      before.component === i.component &&
+      before.componentIndex === i.componentIndex
+    );
+  });
 }
