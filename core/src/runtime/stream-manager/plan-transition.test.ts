@@ -11,7 +11,7 @@ const instance = (taskId: number, containerId: number, component = 'sink', compo
   componentIndex,
 });
 
-function plan(version: number, instances: PhysicalInstance[], state: PhysicalPlan['state'] = 'running'): PhysicalPlan {
+function plan(version: number, instances: PhysicalInstance[], state: PhysicalPlan['state'] = 'RUNNING'): PhysicalPlan {
   const containers = [...new Set(instances.map((i) => i.containerId))];
   return {
     topologyName: 't',
@@ -55,7 +55,7 @@ describe('a plan transition, for the spout output held for backpressure', () => 
     const { events, change } = transitionInContainer1();
     change(plan(1, running));
     events.length = 0;
-    change(plan(2, running, 'paused'));
+    change(plan(2, running, 'PAUSED'));
     change({ ...plan(3, running), runtimeConfig: { numbers: { rate: 10 } } });
     expect(events).toEqual(['fence to 2', 'fence to 2']);
   });
