@@ -72,17 +72,7 @@ export class HealthManager {
 
   start(): void {
     for (const policy of this.options.policies) {
-      const state: PolicyState = {
-        round: 0,
-        lastActionAt: undefined,
-        pending: undefined,
-        blacklist: new Map(),
-        streaks: new Map(),
-        timer: undefined,
-        running: false,
-        lastOffered: 0,
-      };
-      this.states.set(policy.id, state);
+      const state = this.newState(policy.id);
       state.timer = setInterval(() => {
         if (state.running || this.stopped) return;
         state.running = true;
