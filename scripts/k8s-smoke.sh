@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# Checks the control plane that k8s-up.sh started with an independent client (Debian's kubectl,
+# package kubernetes-client, installed with apt-get when missing): lists namespaces, checks that a
+# wrong token is refused, creates a namespace and a StatefulSet with 2 replicas, waits for the
+# StatefulSet controller to create both Pod objects (they stay Pending: no node agent yet) and for
+# the scheduler to call them Unschedulable, deletes the StatefulSet and waits for the garbage
+# collector to remove the pods, then deletes the namespace and waits for the namespace controller to
+# finish it. Exits non-zero, with the reason, at the first step that does not happen in time.
+#
+# Environment:
+#   KUBECONFIG         kubeconfig to use (default: the one k8s-up.sh writes)
+#   ARDEA_CACHE, K8S_VERSION   as for k8s-up.sh, to find that kubeconfig
+#   K8S_SMOKE_TIMEOUT  seconds to wait for each step (default 60)
+set -euo pipefail
+
+cache="${ARDEA_CACHE:-$HOME/.cache/ardea}"
+export KUBECONFIG="${KUBECONFIG:-$cache/k8s-${K8S_VERSION:-v1.36.3}/run/admin.kubeconfig}"
+timeout_s="${K8S_SMOKE_TIMEOUT:-60}"
+namespace="ardea-smoke-$$"
+
+say() { echo "[k8s-smoke] $*"; }
+fail() { echo "[k8s-smoke] error: $*" >&2; exit 1; }
+
+if ! command -v kubectl >/dev/null 2>&1; then
+  [ "$(id -u)" = 0 ] || command -v sudo >/dev/null 2>&1 || fail "kubectl is not installed and installing it needs root (or sudo)"
+  as_root=""
+  [ "$(id -u)" = 0 ] || as_root="sudo"
+  say "installing kubernetes-client (kubectl) with apt-get"
+  $as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  $as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends kubernetes-client >/dev/null
+fi
+[ -f "$KUBECONFIG" ] || fail "no kubeconfig at $KUBECONFIG; run scripts/k8s-up.sh first"
+say "using $(kubectl version --client 2>/dev/null | head -n 1) with $KUBECONFIG"
+
+# Polls until the command's output equals the expected value.
+wait_for() { # description expected command...
+  local what="$1" expected="$2" got="" deadline
+  shift 2
+  deadline=$(($(date +%s) + timeout_s))
+  while :; do
+    got="$("$@" 2>/dev/null || true)"
+    [ "$got" = "$expected" ] && return 0
+    [ "$(date +%s)" -lt "$deadline" ] || fail "$what: expected '$expected', still '$got' after ${timeout_s}s"
+    sleep 1
+  done
+}
+pod_count() { kubectl -n "$namespace" get pods -l app=ardea-smoke -o name | wc -l | tr -d ' '; }
+namespace_gone() { kubectl get namespace "$namespace" >/dev/null 2>&1 && echo present || echo gone; }
+
+cleanup() { kubectl delete namespace "$namespace" --ignore-not-found --wait=false >/dev/null 2>&1 || true; }
+trap cleanup EXIT
+
+say "namespaces: $(kubectl get namespaces -o jsonpath='{.items[*].metadata.name}')"
+denied="$(kubectl --token=ardea-smoke-wrong-token get namespaces 2>&1 || true)"
+case "$denied" in
+  *Unauthorized*) say "a wrong token is refused: $denied" ;;
+  *) fail "a wrong token was not refused with Unauthorized: $denied" ;;
+esac
+kubectl create namespace "$namespace" >/dev/null
+say "created namespace $namespace"
+
+# Parallel: with the default OrderedReady the controller would wait for pod 0 to be Running and
+# Ready, which needs a node, before creating pod 1.
+kubectl -n "$namespace" apply -f - >/dev/null <<EOF
+apiVersion: apps/v1
+kind: StatefulSet
+metadata:
+  name: smoke
+spec:
+  replicas: 2
+  podManagementPolicy: Parallel
+  serviceName: smoke
+  selector:
+    matchLabels: {app: ardea-smoke}
+  template:
+    metadata:
+      labels: {app: ardea-smoke}
+    spec:
+      terminationGracePeriodSeconds: 0
+      containers:
+      - name: main
+        image: ardea/none
+        command: ["sleep", "3600"]
+EOF
+say "created StatefulSet smoke (replicas 2)"
+wait_for "pods created by the StatefulSet controller" 2 pod_count
+owners="$(kubectl -n "$namespace" get pods -l app=ardea-smoke \
+  -o jsonpath='{range .items[*]}{.metadata.name}={.metadata.ownerReferences[0].kind}/{.metadata.ownerReferences[0].name}:{.status.phase} {end}')"
+say "pods: $owners"
+[ "$owners" = "smoke-0=StatefulSet/smoke:Pending smoke-1=StatefulSet/smoke:Pending " ] ||
+  fail "expected pods smoke-0 and smoke-1 owned by StatefulSet/smoke and Pending, got: $owners"
+
+# The scheduler has looked at a pod once it records why it cannot place it.
+scheduled() { kubectl -n "$namespace" get pod smoke-0 -o jsonpath='{.status.conditions[?(@.type=="PodScheduled")].reason}'; }
+wait_for "the scheduler's verdict on smoke-0 (no node yet)" Unschedulable scheduled
+say "the scheduler reports smoke-0 Unschedulable (no node registered yet)"
+
+kubectl -n "$namespace" delete statefulset smoke --wait=false >/dev/null
+say "deleted StatefulSet smoke; waiting for the garbage collector to delete its pods"
+wait_for "pods removed by the garbage collector" 0 pod_count
+say "the garbage collector removed both pods"
+
+kubectl delete namespace "$namespace" --wait=false >/dev/null
+wait_for "namespace $namespace finalized by the namespace controller" gone namespace_gone
+trap - EXIT
+say "ok: token authentication, StatefulSet, scheduler, garbage-collector and namespace controllers work"
