@@ -16,28 +16,10 @@ run="$cache/k8s-${K8S_VERSION:-v1.36.3}/run"
 stop_timeout="${K8S_STOP_TIMEOUT:-15}"
 
 say() { echo "[k8s-down] $*"; }
-alive() { [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+# shellcheck source-path=SCRIPTDIR source=lib/stop-pid-file.sh
+. "$(dirname "$0")/lib/stop-pid-file.sh"
 
-stop() { # name
-  local name="$1" pid_file="$run/$1.pid" pid deadline
-  if ! alive "$pid_file"; then
-    say "$name is not running"
-    rm -f "$pid_file"
-    return 0
-  fi
-  pid="$(cat "$pid_file")"
-  kill "$pid" 2>/dev/null || true
-  deadline=$(($(date +%s) + stop_timeout))
-  while kill -0 "$pid" 2>/dev/null && [ "$(date +%s)" -lt "$deadline" ]; do sleep 0.1; done
-  if kill -0 "$pid" 2>/dev/null; then
-    say "$name (pid $pid) still alive after ${stop_timeout}s; sending SIGKILL"
-    kill -9 "$pid" 2>/dev/null || true
-  fi
-  rm -f "$pid_file"
-  say "$name (pid $pid) stopped"
-}
-
-for name in kube-scheduler kube-controller-manager kube-apiserver etcd; do stop "$name"; done
+for name in kube-scheduler kube-controller-manager kube-apiserver etcd; do stop_pid_file "$name" "$run/$name.pid" "$stop_timeout"; done
 
 if [ "${K8S_PURGE:-0}" = 1 ]; then
   rm -rf "$run"

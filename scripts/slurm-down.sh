@@ -17,28 +17,10 @@ stop_timeout="${SLURM_STOP_TIMEOUT:-15}"
 export SLURM_CONF="$base/etc/slurm.conf"
 
 say() { echo "[slurm-down] $*"; }
-alive() { [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+# shellcheck source-path=SCRIPTDIR source=lib/stop-pid-file.sh
+. "$(dirname "$0")/lib/stop-pid-file.sh"
 
-stop() { # name pid-file
-  local name="$1" pid_file="$2" pid deadline
-  if ! alive "$pid_file"; then
-    say "$name is not running"
-    rm -f "$pid_file"
-    return 0
-  fi
-  pid="$(cat "$pid_file")"
-  kill "$pid" 2>/dev/null || true
-  deadline=$(($(date +%s) + stop_timeout))
-  while kill -0 "$pid" 2>/dev/null && [ "$(date +%s)" -lt "$deadline" ]; do sleep 0.1; done
-  if kill -0 "$pid" 2>/dev/null; then
-    say "$name (pid $pid) still alive after ${stop_timeout}s; sending SIGKILL"
-    kill -9 "$pid" 2>/dev/null || true
-  fi
-  rm -f "$pid_file"
-  say "$name (pid $pid) stopped"
-}
-
-if alive "$base/run/slurmctld.pid"; then
+if pid_file_alive "$base/run/slurmctld.pid"; then
   jobs="$(squeue -h -o %i 2>/dev/null | wc -l)"
   if [ "$jobs" -gt 0 ]; then
     say "cancelling $jobs job(s)"
@@ -53,9 +35,9 @@ if alive "$base/run/slurmctld.pid"; then
   fi
 fi
 
-stop slurmd "$base/run/slurmd.pid"
-stop slurmctld "$base/run/slurmctld.pid"
-stop munged "$base/munge/munged.pid"
+stop_pid_file slurmd "$base/run/slurmd.pid" "$stop_timeout"
+stop_pid_file slurmctld "$base/run/slurmctld.pid" "$stop_timeout"
+stop_pid_file munged "$base/munge/munged.pid" "$stop_timeout"
 
 if [ "${SLURM_WITH_SSHD:-1}" = 1 ]; then
   "$here/sshd-down.sh"
