@@ -5,7 +5,7 @@ import stylistic from '@stylistic/eslint-plugin';
 import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
-const LIBRARY_SOURCES = ['core/src/**/*.ts', 'plugins/*/src/**/*.ts', 'examples/*/src/**/*.ts'];
+const LIBRARY_SOURCES = ['core/src/**/*.ts', 'plugins/*/src/**/*.ts', 'tools/*/src/**/*.ts', 'examples/*/src/**/*.ts'];
 const TESTS = ['**/*.test.ts', '**/test-support.ts', '**/fixtures/**', 'test/**', 'bench/**', 'scripts/**'];
 
 export default tseslint.config(

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Starts a real Kubernetes control plane on the loopback interface for the Kubernetes pool's tests:
-# etcd, kube-apiserver (token auth, RBAC), kube-controller-manager (StatefulSet, garbage-collection and
-# namespace controllers) and kube-scheduler. The binaries are built once from their published Go
+# etcd, kube-apiserver (token auth, RBAC, ServiceAccount admission), kube-controller-manager (StatefulSet,
+# garbage-collection, namespace, service-account and root-CA publisher controllers) and kube-scheduler. The binaries are built once from their published Go
 # modules with this machine's Go toolchain and module proxy into a cache keyed by version, so only
 # the first run pays for the build. Running it again while everything answers changes nothing.
-# Its last line of output is KUBECONFIG=<path> (a token user, insecure-skip-tls-verify).
+# Its last line of output is KUBECONFIG=<path> (the admin's token; the cluster CA verifies the server).
 #
 # Not here yet: the node agent (the kubelet stand-in that registers a Node and runs pods as local
 # processes) comes next; until then pods are created by the controllers but stay Pending.
@@ -30,6 +30,7 @@
 #   K8S_VERSION          Kubernetes release (default v1.36.3; staging modules at v0.<minor>.<patch>)
 #   ETCD_VERSION         etcd release (default v3.7.1)
 #   ARDEA_K8S_TOKEN      bearer token of the admin user (group system:masters; default ardea-admin-token)
+#   ARDEA_K8S_USER_TOKEN bearer token of ardea-user, who has no rights until bound (default ardea-user-token)
 #   K8S_START_TIMEOUT    seconds to wait for each component to answer (default 120)
 #   K8S_FRESH=1          wipe etcd's data (every object) before starting
 set -euo pipefail
@@ -41,6 +42,7 @@ home="$cache/k8s-$k8s_version"
 bin="$home/bin"
 run="$home/run"
 token="${ARDEA_K8S_TOKEN:-ardea-admin-token}"
+user_token="${ARDEA_K8S_USER_TOKEN:-ardea-user-token}"
 start_timeout="${K8S_START_TIMEOUT:-120}"
 kubeconfig="$run/admin.kubeconfig"
 api_port=6443
@@ -161,8 +163,24 @@ if [ ! -f "$run/sa.key" ]; then
   openssl genrsa -out "$run/sa.key" 2048 2>/dev/null
   openssl rsa -in "$run/sa.key" -pubout -out "$run/sa.pub" 2>/dev/null
 fi
+# Our own CA signs the apiserver's serving certificate, so clients verify it (kubeconfigs carry the CA,
+# and the root-CA publisher hands it to pods as kube-root-ca.crt) instead of skipping TLS checks.
+if [ ! -f "$run/pki/ca.crt" ] || [ ! -f "$run/pki/apiserver.crt" ]; then
+  say "generating a cluster CA and the apiserver's serving certificate in $run/pki"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=ardea-local-ca" \
+    -keyout "$run/pki/ca.key" -out "$run/pki/ca.crt" 2>/dev/null
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=kube-apiserver" \
+    -keyout "$run/pki/apiserver.key" -out "$run/pki/apiserver.csr" 2>/dev/null
+  printf 'subjectAltName=IP:127.0.0.1,IP:10.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local\nextendedKeyUsage=serverAuth\n' \
+    >"$run/pki/apiserver.ext"
+  openssl x509 -req -in "$run/pki/apiserver.csr" -CA "$run/pki/ca.crt" -CAkey "$run/pki/ca.key" -CAcreateserial \
+    -days 3650 -extfile "$run/pki/apiserver.ext" -out "$run/pki/apiserver.crt" 2>/dev/null
+fi
+# admin: cluster-admin through system:masters. ardea-user: no rights until bound; the tests and
+# docs/kubernetes.md grant it plugins/kubernetes/rbac/ardea-deployer.yaml, as an operator would a user.
 echo "$token,admin,admin,system:masters" >"$run/tokens.csv"
-chmod 600 "$run/tokens.csv" "$run/sa.key"
+echo "$user_token,ardea-user,ardea-user" >>"$run/tokens.csv"
+chmod 600 "$run/tokens.csv" "$run/sa.key" "$run/pki/ca.key" "$run/pki/apiserver.key"
 cat >"$kubeconfig" <<EOF
 apiVersion: v1
 kind: Config
@@ -170,7 +188,7 @@ clusters:
 - name: ardea-local
   cluster:
     server: https://127.0.0.1:$api_port
-    insecure-skip-tls-verify: true
+    certificate-authority: $run/pki/ca.crt
 users:
 - name: admin
   user:
@@ -235,17 +253,19 @@ start kube-apiserver "$api_url" "$api_port" "$bin/kube-apiserver" \
   --etcd-servers="http://127.0.0.1:$etcd_client_port" \
   --bind-address=127.0.0.1 --secure-port="$api_port" \
   --advertise-address=127.0.0.1 --endpoint-reconciler-type=none \
-  --cert-dir="$run/pki" --token-auth-file="$run/tokens.csv" --authorization-mode=RBAC --allow-privileged=true \
+  --tls-cert-file="$run/pki/apiserver.crt" --tls-private-key-file="$run/pki/apiserver.key" --client-ca-file="$run/pki/ca.crt" \
+  --token-auth-file="$run/tokens.csv" --authorization-mode=Node,RBAC --allow-privileged=true \
   --service-account-issuer=https://kubernetes.default.svc.cluster.local \
   --service-account-key-file="$run/sa.pub" --service-account-signing-key-file="$run/sa.key" \
-  --service-cluster-ip-range=10.0.0.0/24 --disable-admission-plugins=ServiceAccount
+  --service-cluster-ip-range=10.0.0.0/24
 
 # node-lifecycle-controller stays off: without a kubelet's Lease heartbeats it would taint the node
 # and evict its pods.
 start kube-controller-manager "$kcm_url" "$kcm_port" "$bin/kube-controller-manager" \
   --kubeconfig="$kubeconfig" --authentication-kubeconfig="$kubeconfig" --authorization-kubeconfig="$kubeconfig" \
   --leader-elect=false --bind-address=127.0.0.1 --secure-port="$kcm_port" --cert-dir="$run/pki" \
-  --controllers=statefulset-controller,garbage-collector-controller,namespace-controller
+  --root-ca-file="$run/pki/ca.crt" \
+  --controllers=statefulset-controller,garbage-collector-controller,namespace-controller,serviceaccount-controller,root-ca-certificate-publisher-controller
 
 start kube-scheduler "$scheduler_url" "$scheduler_port" "$bin/kube-scheduler" \
   --kubeconfig="$kubeconfig" --authentication-kubeconfig="$kubeconfig" --authorization-kubeconfig="$kubeconfig" \
