@@ -1,0 +1,335 @@
+/**
+ * Word count on the Kubernetes pool, through the `ardea` CLI, against the real control plane and node
+ * agent of scripts/k8s-up.sh. The cluster is examples/clusters/kubernetes as shipped; the CLI runs as
+ * `ardea-user`, who has exactly the rights of plugins/kubernetes/rbac/ardea-deployer.yaml. What the
+ * plugin did is checked with kubectl (an independent client) as the admin.
+ */
+import { describeWithService, isAlive } from '@ardea/core/testing';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, expect, it, vi } from 'vitest';
+import {
+  ardea as ardeaIn,
+  ardeaBin,
+  droppedTuples,
+  E2E_WAIT_MS,
+  freshHome,
+  metrics,
+  processesWithEnvironment,
+  removeHome,
+  repoRoot,
+} from './support.js';
+import { adminKubeconfig, kubeRunDirectory, LOOPBACK_KUBERNETES, USER_TOKEN } from './kubernetes.js';
+
+const run = promisify(execFile);
+const TOPOLOGY = 'word-count';
+const CLUSTER = path.join(repoRoot, 'examples', 'clusters', 'kubernetes');
+const WORD_COUNT = path.join(repoRoot, 'examples', 'word-count');
+/** The namespace examples/clusters/kubernetes/scheduler.yaml names. */
+const NAMESPACE = 'ardea';
+const PACKAGE_SERVER_PORT = 8478;
+const SELECTOR = `ardea.io/topology=${TOPOLOGY}`;
+const slow = { timeout: E2E_WAIT_MS, interval: 500 };
+
+let home = '';
+let packageServer: ChildProcess | undefined;
+/** Every process a pod of this test ran (from containerStatuses), checked dead after kill. */
+const seenPids = new Set<number>();
+
+const ardea = (...args: string[]) => ardeaIn(home, ...args);
+
+async function kubectl(...args: string[]): Promise<string> {
+  const { stdout } = await run('kubectl', ['--kubeconfig', adminKubeconfig, ...args], { maxBuffer: 64 * 1024 * 1024 });
+  return stdout;
+}
+
+interface PodView {
+  readonly name: string;
+  readonly uid: string;
+  readonly containerId: number;
+  readonly phase: string;
+  readonly ready: boolean;
+  readonly pid?: number;
+  readonly ownerKind?: string;
+}
+
+interface Objects {
+  readonly statefulSets: { name: string; replicas: number }[];
+  readonly pods: PodView[];
+}
+
+/** The topology's StatefulSets and pods, as kubectl sees them. */
+async function objects(): Promise<Objects> {
+  const list = JSON.parse(await kubectl('-n', NAMESPACE, 'get', 'statefulsets,pods', '-l', SELECTOR, '-o', 'json')) as {
+    items: Array<{
+      kind: string;
+      metadata: { name: string; uid: string; labels?: Record<string, string>; ownerReferences?: { kind: string; controller?: boolean }[] };
+      spec?: { replicas?: number };
+      status?: { phase?: string; conditions?: { type: string; status: string }[]; containerStatuses?: { containerID?: string }[] };
+    }>;
+  };
+  const statefulSets = list.items
+    .filter((i) => i.kind === 'StatefulSet')
+    .map((i) => ({ name: i.metadata.name, replicas: i.spec!.replicas! }));
+  const pods = list.items
+    .filter((i) => i.kind === 'Pod')
+    .map((i): PodView => {
+      const containerID = i.status?.containerStatuses?.[0]?.containerID;
+      const pid = containerID?.startsWith('ardea://') ? Number(containerID.slice('ardea://'.length)) : undefined;
+      if (pid) seenPids.add(pid);
+      return {
+        name: i.metadata.name,
+        uid: i.metadata.uid,
+        containerId: Number(i.metadata.labels?.['apps.kubernetes.io/pod-index']),
+        phase: i.status?.phase ?? '',
+        ready: i.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false,
+        pid,
+        ownerKind: i.metadata.ownerReferences?.find((o) => o.controller)?.kind,
+      };
+    })
+    .sort((a, b) => a.containerId - b.containerId || a.name.localeCompare(b.name));
+  return { statefulSets, pods };
+}
+
+/** Container ids of the plan `ardea` stored, 0 included. */
+async function plannedContainers(): Promise<number[]> {
+  const described = await ardea('describe', CLUSTER, TOPOLOGY, '--json');
+  expect(described.code, described.stderr).toBe(0);
+  const plan = (JSON.parse(described.stdout) as { packingPlan: { containers: { id: number }[] } }).packingPlan;
+  return [0, ...plan.containers.map((c) => c.id).sort((a, b) => a - b)];
+}
+
+/** Waits until exactly the planned containers run as Ready pods; resolves to them. */
+async function podsRunning(): Promise<PodView[]> {
+  const planned = await plannedContainers();
+  return vi.waitFor(async () => {
+    const { pods } = await objects();
+    expect(pods.map((p) => p.containerId)).toEqual(planned);
+    for (const pod of pods) expect(pod.phase === 'Running' && pod.ready, `pod ${pod.name} is ${pod.phase}`).toBe(true);
+    return pods;
+  }, slow);
+}
+
+async function countsGrow(): Promise<void> {
+  const before = (await metrics(home, TOPOLOGY)).count?.executed ?? 0;
+  await vi.waitFor(async () => expect((await metrics(home, TOPOLOGY)).count?.executed ?? 0).toBeGreaterThan(before + 2000), slow);
+}
+
+function userKubeconfig(): string {
+  const file = path.join(home, 'kubeconfig');
+  writeFileSync(
+    file,
+    [
+      'apiVersion: v1',
+      'kind: Config',
+      'clusters:',
+      `- name: loopback`,
+      '  cluster:',
+      '    server: https://127.0.0.1:6443',
+      `    certificate-authority: ${path.join(kubeRunDirectory, 'pki', 'ca.crt')}`,
+      'users:',
+      '- name: ardea-user',
+      '  user:',
+      `    token: ${USER_TOKEN}`,
+      'contexts:',
+      '- name: loopback',
+      '  context: { cluster: loopback, user: ardea-user, namespace: ardea }',
+      'current-context: loopback',
+      '',
+    ].join('\n'),
+    { mode: 0o600 },
+  );
+  return file;
+}
+
+async function startPackageServer(): Promise<void> {
+  const child = spawn(
+    process.execPath,
+    [
+      ardeaBin,
+      'package-server',
+      '--dir',
+      path.join(home, 'package-server'),
+      '--token-file',
+      path.join(home, 'package-server.token'),
+    ].concat(['--port', String(PACKAGE_SERVER_PORT)]),
+    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ARDEA_HOME: home } },
+  );
+  packageServer = child;
+  let output = '';
+  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  await new Promise<void>((resolve, reject) => {
+    child.stdout!.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+      if (output.includes('package server listening on')) resolve();
+    });
+    child.once('exit', (code) => reject(new Error(`the package server exited with code ${code}: ${output}`)));
+  });
+}
+
+/** Waits until the namespace is gone (a previous run's may still be terminating), then makes it and grants the deployer role. */
+async function freshNamespace(): Promise<void> {
+  await kubectl('delete', 'namespace', NAMESPACE, '--ignore-not-found', '--wait=true', '--timeout=120s');
+  await kubectl('create', 'namespace', NAMESPACE);
+  await kubectl('-n', NAMESPACE, 'apply', '-f', path.join(repoRoot, 'plugins', 'kubernetes', 'rbac', 'ardea-deployer.yaml'));
+}
+
+/** The value the plugin gave every pod as ARDEA_CLUSTER_CONFIG, read from its Secret; every process of the topology has it. */
+async function topologyProcesses(): Promise<number[]> {
+  const secrets = JSON.parse(await kubectl('-n', NAMESPACE, 'get', 'secrets', '-l', SELECTOR, '-o', 'json')) as {
+    items: { data?: Record<string, string> }[];
+  };
+  const encoded = secrets.items.map((s) => s.data?.ARDEA_CLUSTER_CONFIG).find(Boolean);
+  if (!encoded) return [];
+  return processesWithEnvironment(`ARDEA_CLUSTER_CONFIG=${Buffer.from(encoded, 'base64').toString('utf8')}`);
+}
+
+await describeWithService(LOOPBACK_KUBERNETES, 'word count on Kubernetes through the CLI', () => {
+  let clusterConfigProcesses: number[] = [];
+
+  beforeAll(async () => {
+    home = freshHome('ardea-k8s-e2e-');
+    process.env.KUBECONFIG = userKubeconfig();
+    await freshNamespace();
+    await startPackageServer();
+    const submit = await ardea(
+      'submit',
+      CLUSTER,
+      WORD_COUNT,
+      '--config-property',
+      'topology.metricsIntervalMs=500',
+      '--config-property',
+      'sentence.rate=2000',
+      // The scaling checked first is the test's own; the health manager's comes last.
+      '--config-property',
+      'topology.healthManager=false',
+    );
+    expect(submit.code, submit.stderr).toBe(0);
+  }, 300_000);
+
+  afterAll(async () => {
+    await ardea('kill', CLUSTER, TOPOLOGY).catch(() => undefined);
+    if (packageServer && packageServer.exitCode === null) {
+      packageServer.kill('SIGTERM');
+      await once(packageServer, 'exit');
+    }
+    await kubectl('delete', 'namespace', NAMESPACE, '--ignore-not-found', '--wait=false').catch(() => undefined);
+    await removeHome(home, []);
+  }, 300_000);
+
+  it('runs every container as a pod of a StatefulSet, created by the StatefulSet controller, and counts words', async () => {
+    const pods = await podsRunning();
+    const { statefulSets } = await objects();
+    expect(statefulSets.map((s) => s.name).sort()).toEqual([`${TOPOLOGY}-executors`, `${TOPOLOGY}-manager`]);
+    for (const pod of pods) expect(pod.ownerKind, `owner of ${pod.name}`).toBe('StatefulSet');
+    expect(pods[0]!.name).toBe(`${TOPOLOGY}-manager-0`);
+    for (const pod of pods.slice(1)) expect(pod.name).toBe(`${TOPOLOGY}-executors-${pod.containerId}`);
+    await countsGrow();
+    clusterConfigProcesses = await topologyProcesses();
+    expect(clusterConfigProcesses.length).toBeGreaterThanOrEqual(pods.length);
+  }, 300_000);
+
+  it('update scales count to 6 and back through the StatefulSet, keeping the pods that stay, and loses nothing', async () => {
+    const before = await podsRunning();
+    const up = await ardea('update', CLUSTER, TOPOLOGY, '--component-parallelism', 'count:6');
+    expect(up.code, up.stderr).toBe(0);
+    expect(up.stdout).toMatch(/^ {2}count: 2 -> 6 instances$/m);
+    const scaled = await podsRunning();
+    expect(scaled.length).toBeGreaterThan(before.length);
+    const executors = (await objects()).statefulSets.find((s) => s.name === `${TOPOLOGY}-executors`)!;
+    expect(executors.replicas).toBe(scaled.length - 1);
+    for (const pod of before) expect(scaled.find((p) => p.name === pod.name)?.uid, `uid of ${pod.name}`).toBe(pod.uid);
+    await countsGrow();
+
+    const down = await ardea('update', CLUSTER, TOPOLOGY, '--component-parallelism', 'count:2');
+    expect(down.code, down.stderr).toBe(0);
+    const after = await podsRunning();
+    expect(after.map((p) => p.uid)).toEqual(before.map((p) => p.uid));
+    await countsGrow();
+
+    // Drain: with the spout stopped, every sentence emitted was split and every word counted.
+    expect((await ardea('deactivate', CLUSTER, TOPOLOGY)).code).toBe(0);
+    let previous = '';
+    await vi.waitFor(
+      async () => {
+        const m = await metrics(home, TOPOLOGY);
+        const now = JSON.stringify([m.sentence!.emitted, m.split!.executed, m.split!.emitted, m.count!.executed]);
+        const stable = now === previous;
+        previous = now;
+        expect(stable).toBe(true);
+        expect(m.count!.executed).toBe(m.split!.emitted);
+        expect(m.split!.executed).toBe(m.sentence!.emitted);
+      },
+      { timeout: E2E_WAIT_MS, interval: 1200 },
+    );
+    expect(await droppedTuples(home, TOPOLOGY)).toBe(0);
+    expect((await ardea('activate', CLUSTER, TOPOLOGY)).code).toBe(0);
+  }, 600_000);
+
+  it('restart of container 1 replaces only its pod', async () => {
+    const before = await podsRunning();
+    const restart = await ardea('restart', CLUSTER, TOPOLOGY, '1');
+    expect(restart.code, restart.stderr).toBe(0);
+    const after = await vi.waitFor(async () => {
+      const pods = await podsRunning();
+      expect(pods.find((p) => p.containerId === 1)!.uid).not.toBe(before.find((p) => p.containerId === 1)!.uid);
+      return pods;
+    }, slow);
+    for (const pod of before.filter((p) => p.containerId !== 1))
+      expect(after.find((p) => p.containerId === pod.containerId)!.uid, `uid of ${pod.name}`).toBe(pod.uid);
+    await countsGrow();
+  }, 300_000);
+
+  it('kill leaves no object and no process behind', async () => {
+    const running = await topologyProcesses();
+    expect(running.length).toBeGreaterThan(0);
+    const kill = await ardea('kill', CLUSTER, TOPOLOGY);
+    expect(kill.code, kill.stderr).toBe(0);
+    const left = await kubectl('-n', NAMESPACE, 'get', 'statefulsets,pods,services,secrets,configmaps', '-l', SELECTOR, '-o', 'name');
+    expect(left.trim()).toBe('');
+    await vi.waitFor(() => {
+      const alive = [...new Set([...running, ...clusterConfigProcesses, ...seenPids])].filter(isAlive);
+      expect(alive, 'processes of the topology still alive').toEqual([]);
+    }, slow);
+  }, 300_000);
+
+  it('the health manager, in container 0 inside a pod, scales a saturated count bolt through the Kubernetes API', async () => {
+    const policy = 'healthmgr.policies.dynamic-resource-provisioning';
+    // count waits 1 ms per word, so one instance does at most ~1,000 words/s; 300 sentences/s offer 3,000.
+    const properties = [`${policy}.intervalMs=3000`, `${policy}.windowMs=6000`, 'topology.metricsIntervalMs=500'].concat([
+      'sentence.rate=300',
+      'count.costMicros=1000',
+      'count.parallelism=1',
+      'split.parallelism=1',
+    ]);
+    const submit = await ardea('submit', CLUSTER, WORD_COUNT, ...properties.flatMap((p) => ['--config-property', p]));
+    expect(submit.code, submit.stderr).toBe(0);
+    const initial = (await podsRunning()).length;
+    type Action = { type: string; verdict?: string; diagnosis?: { component?: string } };
+    const scaleUps = async (): Promise<Action[]> => {
+      const result = await ardea('health', CLUSTER, TOPOLOGY, '--json');
+      expect(result.code, result.stderr).toBe(0);
+      const log = JSON.parse(result.stdout) as { rounds: { actions: Action[] }[] };
+      return log.rounds.flatMap((r) => r.actions.filter((a) => a.type === 'scale-up'));
+    };
+    await vi.waitFor(async () => expect((await scaleUps()).some((a) => a.verdict === 'helped')).toBe(true), {
+      timeout: 3 * E2E_WAIT_MS,
+      interval: 1000,
+    });
+    expect((await scaleUps())[0]).toMatchObject({ diagnosis: { component: 'count' } });
+    // The repacked plan has more containers, which only the StatefulSet's replica count can add.
+    const executors = (await objects()).statefulSets.find((s) => s.name === `${TOPOLOGY}-executors`)!;
+    expect(executors.replicas + 1).toBeGreaterThan(initial);
+    const scaled = await podsRunning();
+    expect(scaled.length).toBe(executors.replicas + 1);
+    const shown = await ardea('health', CLUSTER, TOPOLOGY);
+    expect(shown.code, shown.stderr).toBe(0);
+    expect(shown.stdout).toMatch(/scale-up/);
+    expect(shown.stdout).toMatch(/helped/);
+    const kill = await ardea('kill', CLUSTER, TOPOLOGY);
+    expect(kill.code, kill.stderr).toBe(0);
+  }, 900_000);
+});
