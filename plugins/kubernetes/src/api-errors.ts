@@ -67,7 +67,16 @@ export function isNotFound(error: unknown): boolean {
   return failure?.code === 404 && failure.status.details?.kind !== 'namespaces';
 }
 
-const NETWORK_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE']);
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ETIMEDOUT',
+  'ECONNRESET',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EPIPE',
+]);
 const TLS_CODE = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER|ERR_TLS|EPROTO/;
 
 function objectOf(call: KubernetesCall): string {
@@ -98,7 +107,8 @@ export function kubernetesError(error: unknown, action: string, call: Kubernetes
       advice =
         `RBAC does not allow ${endpoint.credentials} to '${call.verb}' '${call.resource}'${group} in namespace ${call.namespace}: ` +
         `grant the Role in plugins/kubernetes/rbac/ardea-deployer.yaml (kubectl apply -n ${call.namespace} -f ardea-deployer.yaml) ` +
-        'and bind it to this user';
+        `and bind it to this user; if namespace ${call.namespace} is not the one you meant (or does not exist: Kubernetes then ` +
+        "answers 403 too), fix 'namespace' in scheduler.yaml";
       errorCode = 'kubernetes.forbidden';
     } else if (code === 404 && status.details?.kind === 'namespaces') {
       advice =
@@ -112,7 +122,8 @@ export function kubernetesError(error: unknown, action: string, call: Kubernetes
       errorCode = 'kubernetes.already-exists';
     } else if (code === 422) {
       const causes = (status.details?.causes ?? []).map((cause) => `${cause.field ?? '(object)'}: ${cause.message ?? cause.reason ?? ''}`);
-      advice = `the API server rejected fields${causes.length > 0 ? ` (${causes.join('; ')})` : ''}; check the matching keys in scheduler.yaml`;
+      const fields = causes.length > 0 ? ` (${causes.join('; ')})` : '';
+      advice = `the API server rejected fields${fields}; check the matching keys in scheduler.yaml`;
       errorCode = 'kubernetes.invalid';
     } else {
       advice = `the API server at ${endpoint.server} refused it`;

@@ -37,22 +37,34 @@ export function loadKubeConfig(
       credentials = "the pod's service account";
     } else if (choice.kubeconfig !== undefined) {
       if (!existsSync(choice.kubeconfig)) {
-        throw new SchedulerError(`the kubeconfig ${choice.kubeconfig} (scheduler.kubeconfig) does not exist`, { code: 'kubernetes.kubeconfig' });
+        throw new SchedulerError(`the kubeconfig ${choice.kubeconfig} (scheduler.kubeconfig) does not exist`, {
+          code: 'kubernetes.kubeconfig',
+        });
       }
       kubeConfig.loadFromFile(choice.kubeconfig);
       credentials = `the kubeconfig ${choice.kubeconfig}`;
     } else {
       kubeConfig.loadFromDefault();
-      credentials = environment.KUBECONFIG ? `the kubeconfig ${environment.KUBECONFIG} ($KUBECONFIG)` : 'the default kubeconfig (~/.kube/config)';
+      credentials = environment.KUBECONFIG
+        ? `the kubeconfig ${environment.KUBECONFIG} ($KUBECONFIG)`
+        : 'the default kubeconfig (~/.kube/config)';
     }
   } catch (error) {
     if (error instanceof SchedulerError) throw error;
-    throw new SchedulerError(`cannot load the Kubernetes credentials: ${(error as Error).message}`, { cause: error, code: 'kubernetes.kubeconfig' });
+    throw new SchedulerError(`cannot load the Kubernetes credentials: ${(error as Error).message}`, {
+      cause: error,
+      code: 'kubernetes.kubeconfig',
+    });
   }
   if (choice.context !== undefined && !credentials.startsWith('the pod')) {
     if (!kubeConfig.getContextObject(choice.context)) {
       throw new SchedulerError(
-        `${credentials} has no context '${choice.context}' (scheduler.context); it has ${kubeConfig.getContexts().map((c) => c.name).join(', ') || 'none'}`,
+        `${credentials} has no context '${choice.context}' (scheduler.context); it has ${
+          kubeConfig
+            .getContexts()
+            .map((c) => c.name)
+            .join(', ') || 'none'
+        }`,
         { code: 'kubernetes.kubeconfig' },
       );
     }

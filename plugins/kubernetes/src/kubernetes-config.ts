@@ -11,7 +11,8 @@ const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 /** A DNS-1123 subdomain: ServiceAccount names. */
 const DNS_SUBDOMAIN = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 /** A label or annotation key: an optional DNS-subdomain prefix and `/`, then a name of up to 63 characters. */
-const QUALIFIED_NAME = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
+const QUALIFIED_NAME =
+  /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
 const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$/;
 /** What Kubernetes accepts as an environment variable name (C identifiers are the portable subset). */
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -44,9 +45,16 @@ function kubernetesObject(model: new (data: any) => { validate(): void }, kind: 
 }
 
 const labelsSchema = z
-  .record(z.string().regex(QUALIFIED_NAME, 'a Kubernetes label key such as team or example.com/team'), z.string().regex(LABEL_VALUE, 'a Kubernetes label value: up to 63 letters, digits, -, _ or ., starting and ending with a letter or digit'))
+  .record(
+    z.string().regex(QUALIFIED_NAME, 'a Kubernetes label key such as team or example.com/team'),
+    z
+      .string()
+      .regex(LABEL_VALUE, 'a Kubernetes label value: up to 63 letters, digits, -, _ or ., starting and ending with a letter or digit'),
+  )
   .refine((labels) => !Object.keys(labels).some((key) => RESERVED_LABEL_KEYS.includes(key) || key.startsWith(RESERVED_LABEL_PREFIX)), {
-    message: `labels may not set ${RESERVED_LABEL_KEYS.join(', ')} or ${RESERVED_LABEL_PREFIX}*: the plugin sets them and finds its objects by them`,
+    message:
+      `labels may not set ${RESERVED_LABEL_KEYS.join(', ')} or ${RESERVED_LABEL_PREFIX}*: ` +
+      'the plugin sets them and finds its objects by them',
   });
 
 export const kubernetesSchedulerConfigSchema = z
@@ -64,12 +72,12 @@ export const kubernetesSchedulerConfigSchema = z
     imagePullPolicy: z.enum(['Always', 'IfNotPresent', 'Never']).optional(),
     /** Names of Secrets (of type kubernetes.io/dockerconfigjson) in `namespace` to pull the image with. */
     imagePullSecrets: z.array(z.string().regex(DNS_SUBDOMAIN, 'a Secret name')).default([]),
-    nodeSelector: z.record(z.string().regex(QUALIFIED_NAME, 'a node label key'), z.string().regex(LABEL_VALUE, 'a node label value')).default({}),
+    nodeSelector: z
+      .record(z.string().regex(QUALIFIED_NAME, 'a node label key'), z.string().regex(LABEL_VALUE, 'a node label value'))
+      .default({}),
     tolerations: z.array(kubernetesObject(Toleration, 'toleration')).default([]),
     /** Extra environment of every container, in the pod spec (keep secrets out of it). */
-    env: z
-      .array(z.object({ name: z.string().regex(ENV_NAME, 'an environment variable name'), value: z.string() }).strict())
-      .default([]),
+    env: z.array(z.object({ name: z.string().regex(ENV_NAME, 'an environment variable name'), value: z.string() }).strict()).default([]),
     volumes: z.array(kubernetesObject(Volume, 'volume')).default([]),
     /** Mounts of `volumes` in every container. */
     volumeMounts: z.array(kubernetesObject(VolumeMount, 'volumeMount')).default([]),
@@ -78,7 +86,10 @@ export const kubernetesSchedulerConfigSchema = z
     /** Added to every object and pod of a topology. */
     annotations: z.record(z.string().regex(QUALIFIED_NAME, 'an annotation key'), z.string()).default({}),
     terminationGracePeriodSeconds: z.number().int().min(0).default(30),
-    /** `EQUAL_TO_LIMIT`: requests = limits; `NOT_SET`: only limits are written (Kubernetes then defaults requests to them unless a LimitRange says otherwise). */
+    /**
+     * `EQUAL_TO_LIMIT`: requests = limits; `NOT_SET`: only limits are written (Kubernetes then
+     * defaults requests to them, unless a LimitRange says otherwise).
+     */
     resourceRequestMode: z.enum(['EQUAL_TO_LIMIT', 'NOT_SET']).default('EQUAL_TO_LIMIT'),
     /** Resources of container 0 (topology master, health manager), which the packing plan does not size. */
     container0: z
@@ -106,7 +117,11 @@ export const kubernetesSchedulerConfigSchema = z
     const twice = names.find((name, index) => names.indexOf(name) !== index);
     if (twice) context.addIssue({ code: 'custom', path: ['env'], message: `sets ${twice} twice` });
     if (names.includes('ARDEA_CONTAINER_ID')) {
-      context.addIssue({ code: 'custom', path: ['env'], message: 'may not set ARDEA_CONTAINER_ID: the plugin sets it from the pod ordinal' });
+      context.addIssue({
+        code: 'custom',
+        path: ['env'],
+        message: 'may not set ARDEA_CONTAINER_ID: the plugin sets it from the pod ordinal',
+      });
     }
   });
 

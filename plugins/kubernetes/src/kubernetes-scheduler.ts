@@ -95,9 +95,7 @@ export class KubernetesScheduler implements Scheduler {
     const action = `cannot schedule topology '${topologyName}' on Kubernetes (namespace ${this.namespace})`;
     const ids = request.packingPlan.containers.map((container) => container.id).sort((a, b) => a - b);
     if (ids.some((id, index) => id !== index + 1)) {
-      throw new SchedulerError(
-        `${action}: this pool numbers containers 1..N without gaps, but the plan has containers ${ids.join(', ')}`,
-      );
+      throw new SchedulerError(`${action}: this pool numbers containers 1..N without gaps, but the plan has containers ${ids.join(', ')}`);
     }
     const names = topologyObjectNames(topologyName);
     const input: ManifestInput = { topologyName, names, config: this.config };
@@ -123,11 +121,17 @@ export class KubernetesScheduler implements Scheduler {
       await call({ verb: 'create', resource: 'secrets', group: '', name: names.secret }, () =>
         this.core.createNamespacedSecret({ namespace: this.namespace, body: owned.secret }),
       );
-      created.push({ what: `Secret ${names.secret}`, remove: () => this.core.deleteNamespacedSecret({ namespace: this.namespace, name: names.secret }) });
+      created.push({
+        what: `Secret ${names.secret}`,
+        remove: () => this.core.deleteNamespacedSecret({ namespace: this.namespace, name: names.secret }),
+      });
       await call({ verb: 'create', resource: 'services', group: '', name: names.base }, () =>
         this.core.createNamespacedService({ namespace: this.namespace, body: owned.service }),
       );
-      created.push({ what: `Service ${names.base}`, remove: () => this.core.deleteNamespacedService({ namespace: this.namespace, name: names.base }) });
+      created.push({
+        what: `Service ${names.base}`,
+        remove: () => this.core.deleteNamespacedService({ namespace: this.namespace, name: names.base }),
+      });
       const createdExecutors = await call({ verb: 'create', resource: 'statefulsets', group: 'apps', name: names.executors }, () =>
         this.apps.createNamespacedStatefulSet({ namespace: this.namespace, body: owned.executors as V1StatefulSet }),
       );
@@ -185,10 +189,13 @@ export class KubernetesScheduler implements Scheduler {
     const topologyName = request.topologyName;
     const action = `cannot update topology '${topologyName}' on Kubernetes (namespace ${this.namespace})`;
     const names = topologyObjectNames(topologyName);
-    const call = <T>(what: Call, operation: () => Promise<T>) => this.call(action, topologyName, what, operation);
     const executors = await this.readExecutors(action, topologyName, names);
     const replicas = executors.spec?.replicas ?? 0;
-    const changes = planContainerChanges(request, Array.from({ length: replicas + 1 }, (_, ordinal) => ordinal), { ordinal: true });
+    const changes = planContainerChanges(
+      request,
+      Array.from({ length: replicas + 1 }, (_, ordinal) => ordinal),
+      { ordinal: true },
+    );
     const count = request.proposed.containers.length;
     const sizeBefore = recordedResources(executors) ?? homogeneousResources(request.current);
     let size = sizeBefore;
@@ -231,12 +238,10 @@ export class KubernetesScheduler implements Scheduler {
     const addedIds = new Set(changes.added.map((container) => container.id));
     return {
       ...request.proposed,
-      containers: request.proposed.containers.map(
-        (container): ContainerPlan => ({
-          ...container,
-          scheduled: addedIds.has(container.id) ? size : (kept.get(container.id)?.scheduled ?? sizeBefore),
-        }),
-      ),
+      containers: request.proposed.containers.map((container): ContainerPlan => ({
+        ...container,
+        scheduled: addedIds.has(container.id) ? size : (kept.get(container.id)?.scheduled ?? sizeBefore),
+      })),
     };
   }
 
@@ -355,7 +360,9 @@ export class KubernetesScheduler implements Scheduler {
     const secret = await call({ verb: 'get', resource: 'secrets', group: '', name: names.secret }, () =>
       this.core.readNamespacedSecret({ namespace: this.namespace, name: names.secret }),
     );
-    const current = Object.fromEntries(Object.entries(secret.data ?? {}).map(([key, value]) => [key, Buffer.from(value, 'base64').toString('utf8')]));
+    const current = Object.fromEntries(
+      Object.entries(secret.data ?? {}).map(([key, value]) => [key, Buffer.from(value, 'base64').toString('utf8')]),
+    );
     if (JSON.stringify(sortedEntries(current)) !== JSON.stringify(sortedEntries(executor.env))) {
       const data: Record<string, string | null> = Object.fromEntries(Object.keys(current).map((key) => [key, null]));
       for (const [key, value] of Object.entries(executor.env)) data[key] = Buffer.from(value, 'utf8').toString('base64');
@@ -429,7 +436,8 @@ export class KubernetesScheduler implements Scheduler {
         throw new SchedulerError(
           `${action}: the StatefulSet controller cannot create the pods of ${name}: ${event.message ?? 'FailedCreate'}` +
             (/service ?account/i.test(event.message ?? '')
-              ? `; create the ServiceAccount '${this.config.serviceAccountName}' (plugins/kubernetes/rbac/ardea-deployer.yaml) or set serviceAccountName in scheduler.yaml`
+              ? `; create the ServiceAccount '${this.config.serviceAccountName}' (plugins/kubernetes/rbac/ardea-deployer.yaml) ` +
+                'or set serviceAccountName in scheduler.yaml'
               : ''),
           { code: 'kubernetes.failed-create' },
         );
@@ -506,7 +514,11 @@ function sortedEntries(record: Readonly<Record<string, string>>): Array<[string,
 }
 
 function largest(a: Resources, b: Resources): Resources {
-  return granted({ cpu: Math.max(a.cpu, b.cpu), ramBytes: Math.max(a.ramBytes, b.ramBytes), diskBytes: Math.max(a.diskBytes, b.diskBytes) });
+  return granted({
+    cpu: Math.max(a.cpu, b.cpu),
+    ramBytes: Math.max(a.ramBytes, b.ramBytes),
+    diskBytes: Math.max(a.diskBytes, b.diskBytes),
+  });
 }
 
 /** The executor pod size recorded on the executors set by schedule and update. */
@@ -535,7 +547,8 @@ export function containerStatus(containerId: number, name: string, pods: readonl
   const container = pod.status?.containerStatuses?.[0];
   const restarts = container?.restartCount ?? 0;
   const base = { containerId, handle: name, restarts };
-  if (pod.metadata?.deletionTimestamp) return { ...base, state: 'restarting', message: `pod ${name} is being deleted; its StatefulSet creates it again` };
+  if (pod.metadata?.deletionTimestamp)
+    return { ...base, state: 'restarting', message: `pod ${name} is being deleted; its StatefulSet creates it again` };
   const phase = pod.status?.phase;
   if (phase === 'Failed' || phase === 'Succeeded') {
     const why = [pod.status?.reason, pod.status?.message].filter(Boolean).join(': ');
@@ -543,14 +556,22 @@ export function containerStatus(containerId: number, name: string, pods: readonl
   }
   const scheduled = pod.status?.conditions?.find((condition) => condition.type === 'PodScheduled');
   if (scheduled?.status === 'False') {
-    return { ...base, state: 'pending', message: `pod ${name} is not scheduled: ${scheduled.message ?? scheduled.reason ?? 'waiting for a node'}` };
+    return {
+      ...base,
+      state: 'pending',
+      message: `pod ${name} is not scheduled: ${scheduled.message ?? scheduled.reason ?? 'waiting for a node'}`,
+    };
   }
   const waiting = container?.state?.waiting;
   const terminated = container?.state?.terminated ?? container?.lastState?.terminated;
   if (phase === 'Running' && container?.state?.running && container.ready) return { ...base, state: 'running' };
   if (waiting?.reason === 'CrashLoopBackOff' || (restarts > 0 && !container?.state?.running)) {
     const exit = terminated ? `; it last exited with code ${terminated.exitCode}${terminated.reason ? ` (${terminated.reason})` : ''}` : '';
-    return { ...base, state: 'restarting', message: `pod ${name}: ${waiting?.reason ?? 'restarting'}${waiting?.message ? `: ${waiting.message}` : ''}${exit}` };
+    return {
+      ...base,
+      state: 'restarting',
+      message: `pod ${name}: ${waiting?.reason ?? 'restarting'}${waiting?.message ? `: ${waiting.message}` : ''}${exit}`,
+    };
   }
   const why = waiting?.reason ?? (container?.state?.running ? 'running, not ready' : (phase ?? 'Pending'));
   return { ...base, state: 'pending', message: `pod ${name}: ${why}` };

@@ -91,7 +91,11 @@ export function homogeneousResources(plan: PackingPlan): Resources {
   const largest = plan.containers.reduce(
     (acc, container) => {
       const size = container.scheduled ?? container.required;
-      return { cpu: Math.max(acc.cpu, size.cpu), ramBytes: Math.max(acc.ramBytes, size.ramBytes), diskBytes: Math.max(acc.diskBytes, size.diskBytes) };
+      return {
+        cpu: Math.max(acc.cpu, size.cpu),
+        ramBytes: Math.max(acc.ramBytes, size.ramBytes),
+        diskBytes: Math.max(acc.diskBytes, size.diskBytes),
+      };
     },
     { cpu: 0, ramBytes: 0, diskBytes: 0 },
   );
