@@ -200,26 +200,28 @@ export class KubernetesScheduler implements Scheduler {
     const sizeBefore = recordedResources(executors) ?? homogeneousResources(request.current);
     let size = sizeBefore;
 
-    if (changes.added.length > 0) {
-      size = largest(sizeBefore, homogeneousResources({ topologyId: request.proposed.topologyId, containers: changes.added }));
-      await this.prepareTemplate(action, topologyName, names, executors, request.executor, size);
-    }
-    if (count !== replicas) await this.scale(action, topologyName, names, count);
-    if (changes.added.length > 0) {
-      try {
-        await this.waitScheduled(
-          action,
-          topologyName,
-          names,
-          changes.added.map((container) => container.id),
-          { [names.executors]: executors.metadata!.uid! },
-        );
-      } catch (error) {
+    let restoreTemplate: (() => Promise<void>) | undefined;
+    try {
+      if (changes.added.length > 0) {
+        size = largest(sizeBefore, homogeneousResources({ topologyId: request.proposed.topologyId, containers: changes.added }));
+        restoreTemplate = await this.prepareTemplate(action, topologyName, names, executors, request.executor, size);
+      }
+      if (count !== replicas) await this.scale(action, topologyName, names, count);
+      if (changes.added.length > 0) {
+        const ids = changes.added.map((container) => container.id);
+        await this.waitScheduled(action, topologyName, names, ids, { [names.executors]: executors.metadata!.uid! });
+      }
+    } catch (error) {
+      // Only additions can fail part-way; the count and the template go back to what they were.
+      if (changes.added.length > 0) {
         await this.scale(action, topologyName, names, replicas).catch((undo: unknown) =>
           this.logger.warn('could not scale back after a failed update', { topology: topologyName, error: String(undo) }),
         );
-        throw error;
+        await restoreTemplate?.().catch((undo: unknown) =>
+          this.logger.warn('could not restore the pod template after a failed update', { topology: topologyName, error: String(undo) }),
+        );
       }
+      throw error;
     }
     if (changes.removed.length > 0) {
       const gone = new Set(changes.removed.map((id) => podName(names, id)));
@@ -330,7 +332,7 @@ export class KubernetesScheduler implements Scheduler {
    * Makes the executors' pod template start added containers with this executor and size. Running
    * pods keep theirs: the set's update strategy is OnDelete, so only pods created from now on use
    * the new template. The Secret is shared by all pods, so a changed environment also reaches a
-   * kept container when it next restarts.
+   * kept container when it next restarts. Resolves to what puts the template and Secret back.
    */
   private async prepareTemplate(
     action: string,
@@ -339,40 +341,52 @@ export class KubernetesScheduler implements Scheduler {
     executors: V1StatefulSet,
     executor: ExecutorSpec,
     size: Resources,
-  ): Promise<void> {
+  ): Promise<() => Promise<void>> {
     const call = <T>(what: Call, operation: () => Promise<T>) => this.call(action, topologyName, what, operation);
-    const container = executors.spec?.template.spec?.containers[0];
-    const command = containerCommand(executor.argv);
-    const resources = resourceRequirements(size, this.config.resourceRequestMode);
-    const patch: Array<{ op: 'replace' | 'add'; path: string; value: unknown }> = [];
-    if (JSON.stringify(container?.command) !== JSON.stringify(command)) {
-      patch.push({ op: 'replace', path: '/spec/template/spec/containers/0/command', value: command });
-    }
-    if (JSON.stringify(recordedResources(executors)) !== JSON.stringify(size)) {
-      patch.push({ op: 'replace', path: '/spec/template/spec/containers/0/resources', value: resources });
-      patch.push({ op: 'add', path: `/metadata/annotations/${RESOURCES_ANNOTATION.replace('/', '~1')}`, value: JSON.stringify(size) });
-    }
-    if (patch.length > 0) {
-      await call({ verb: 'patch', resource: 'statefulsets', group: 'apps', name: names.executors }, () =>
+    const patchSet = (patch: readonly JsonPatchOperation[]) =>
+      call({ verb: 'patch', resource: 'statefulsets', group: 'apps', name: names.executors }, () =>
         this.apps.patchNamespacedStatefulSet({ namespace: this.namespace, name: names.executors, body: patch }),
       );
-    }
-    const secret = await call({ verb: 'get', resource: 'secrets', group: '', name: names.secret }, () =>
-      this.core.readNamespacedSecret({ namespace: this.namespace, name: names.secret }),
-    );
-    const current = Object.fromEntries(
-      Object.entries(secret.data ?? {}).map(([key, value]) => [key, Buffer.from(value, 'base64').toString('utf8')]),
-    );
-    if (JSON.stringify(sortedEntries(current)) !== JSON.stringify(sortedEntries(executor.env))) {
-      const data: Record<string, string | null> = Object.fromEntries(Object.keys(current).map((key) => [key, null]));
-      for (const [key, value] of Object.entries(executor.env)) data[key] = Buffer.from(value, 'utf8').toString('base64');
-      await call({ verb: 'patch', resource: 'secrets', group: '', name: names.secret }, () =>
+    const patchSecret = (data: Record<string, string | null>) =>
+      call({ verb: 'patch', resource: 'secrets', group: '', name: names.secret }, () =>
         this.core.patchNamespacedSecret(
           { namespace: this.namespace, name: names.secret, body: { data } },
           setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
         ),
       );
+
+    const container = executors.spec?.template.spec?.containers[0];
+    const command = containerCommand(executor.argv);
+    const annotationPath = `/metadata/annotations/${RESOURCES_ANNOTATION.replace('/', '~1')}`;
+    const recorded = executors.metadata?.annotations?.[RESOURCES_ANNOTATION];
+    const change: JsonPatchOperation[] = [];
+    const undo: JsonPatchOperation[] = [];
+    if (JSON.stringify(container?.command) !== JSON.stringify(command)) {
+      change.push({ op: 'replace', path: '/spec/template/spec/containers/0/command', value: command });
+      undo.push({ op: 'replace', path: '/spec/template/spec/containers/0/command', value: container?.command ?? [] });
     }
+    if (JSON.stringify(recordedResources(executors)) !== JSON.stringify(size)) {
+      const resources = resourceRequirements(size, this.config.resourceRequestMode);
+      change.push({ op: 'replace', path: '/spec/template/spec/containers/0/resources', value: resources });
+      change.push({ op: 'add', path: annotationPath, value: JSON.stringify(size) });
+      undo.push({ op: 'replace', path: '/spec/template/spec/containers/0/resources', value: container?.resources ?? {} });
+      undo.push(recorded === undefined ? { op: 'remove', path: annotationPath } : { op: 'replace', path: annotationPath, value: recorded });
+    }
+    if (change.length > 0) await patchSet(change);
+
+    const secret = await call({ verb: 'get', resource: 'secrets', group: '', name: names.secret }, () =>
+      this.core.readNamespacedSecret({ namespace: this.namespace, name: names.secret }),
+    );
+    const before = secret.data ?? {};
+    const after = Object.fromEntries(
+      Object.entries(executor.env).map(([key, value]) => [key, Buffer.from(value, 'utf8').toString('base64')]),
+    );
+    const envChanged = JSON.stringify(sortedEntries(before)) !== JSON.stringify(sortedEntries(after));
+    if (envChanged) await patchSecret(mergeData(before, after));
+    return async () => {
+      if (undo.length > 0) await patchSet(undo);
+      if (envChanged) await patchSecret(mergeData(after, before));
+    };
   }
 
   private async scale(action: string, topologyName: string, names: TopologyObjectNames, replicas: number): Promise<void> {
@@ -507,6 +521,13 @@ export class KubernetesScheduler implements Scheduler {
       });
     }
   }
+}
+
+type JsonPatchOperation = { op: 'add' | 'replace' | 'remove'; path: string; value?: unknown };
+
+/** A merge patch of a Secret's `data` from `from` to `to`: keys `to` lacks are removed. */
+function mergeData(from: Readonly<Record<string, string>>, to: Readonly<Record<string, string>>): Record<string, string | null> {
+  return { ...Object.fromEntries(Object.keys(from).map((key) => [key, null])), ...to };
 }
 
 function sortedEntries(record: Readonly<Record<string, string>>): Array<[string, string]> {

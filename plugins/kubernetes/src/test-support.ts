@@ -138,3 +138,20 @@ export function sleepRequest(topologyName: string, containers: number, cpu = 0.1
     executor: { argv: ['/bin/sleep', '3600', CONTAINER_INDEX_PLACEHOLDER], env: { ARDEA_CLUSTER_CONFIG: '{}' } },
   };
 }
+
+/**
+ * scheduler.yaml settings of the tests' pods: container 0 small, so that the probe plans fit the
+ * node agent's node; a short grace period, since probes stop at once on SIGTERM anyway.
+ * `ARDEA_K8S_TEST_NODE` pins the pods to another node (tolerating its `ardea.io/dedicated` taint),
+ * for running these tests against a node agent of one's own.
+ */
+export const TEST_POD_SETTINGS: Record<string, unknown> = {
+  container0: { cpus: 0.1, memoryMb: 128 },
+  terminationGracePeriodSeconds: 5,
+  ...(process.env.ARDEA_K8S_TEST_NODE
+    ? {
+        nodeSelector: { 'kubernetes.io/hostname': process.env.ARDEA_K8S_TEST_NODE },
+        tolerations: [{ key: 'ardea.io/dedicated', operator: 'Exists', effect: 'NoSchedule' }],
+      }
+    : {}),
+};
