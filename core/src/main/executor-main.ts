@@ -16,6 +16,7 @@ import { createArdeaContainer } from '../app/ardea-container.js';
 import { closeArdeaContainer } from '../di/container-lifecycle.js';
 import { ArdeaError, describeError } from '../errors/index.js';
 import { StreamLogger } from '../logging/index.js';
+import { LISTEN_HOST_ENV } from '../spi/scheduler.js';
 import { StateManager } from '../spi/state-manager.js';
 import { Uploader } from '../spi/uploader.js';
 import { PARENT_PID_ENV } from '../runtime/executor-env.js';
@@ -62,6 +63,7 @@ async function main(): Promise<void> {
     throw new ArdeaError(`topology '${values.topology}' has no complete state on cluster ${config.cluster}; was it killed?`);
   }
   const settings = runtimeSettingsOf(definition);
+  const host = process.env[LISTEN_HOST_ENV]?.trim() || settings.listenHost;
   const logger = new StreamLogger({ level: settings.logLevel, format: 'json' }, { topology: definition.name, container: containerId });
   let stop: () => Promise<void>;
   if (containerId === 0) {
@@ -69,7 +71,7 @@ async function main(): Promise<void> {
       definition,
       packingPlan,
       secret: execution.secret,
-      host: settings.listenHost,
+      host,
       initialState: execution.initialState,
       state,
       logger,
@@ -124,7 +126,7 @@ async function main(): Promise<void> {
       container: plan,
       secret: execution.secret,
       bundleUrl,
-      host: settings.listenHost,
+      host,
       backpressure: {
         highWatermarkBytes: settings.backpressureHighWatermark,
         lowWatermarkBytes: settings.backpressureLowWatermark,

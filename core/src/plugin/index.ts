@@ -45,6 +45,7 @@ export type { TopologyDefinition } from '../model/topology.js';
 // Scheduler SPI and the executor contract: how any pool starts a container's executor.
 export {
   CONTAINER_ID_ENV,
+  LISTEN_HOST_ENV,
   CONTAINER_INDEX_PLACEHOLDER,
   Launcher,
   Scheduler,

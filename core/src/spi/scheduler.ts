@@ -29,6 +29,12 @@ export const CONTAINER_INDEX_PLACEHOLDER = '{{container}}';
 
 /** Every pool also sets this environment variable of a container's executor to its container id. */
 export const CONTAINER_ID_ENV = 'ARDEA_CONTAINER_ID';
+/**
+ * A pool whose containers each have an address of their own (a Kubernetes pod IP) sets this variable
+ * of a container's executor to that address; the executor then binds its listeners to it and
+ * advertises it, instead of the topology's `listenHost`, which cannot name every container's address.
+ */
+export const LISTEN_HOST_ENV = 'ARDEA_LISTEN_HOST';
 
 /**
  * How to start the executor of one container. The pool supplies the container index: as an argument

@@ -131,7 +131,7 @@ describe('manifests of a topology', () => {
     expect(secret.metadata.ownerReferences[0].uid).toBe('uid-1');
   });
 
-  it('keeps the executor environment in the Secret and out of the pod spec, and sets the container id from the pod index', () => {
+  it('keeps the executor environment in the Secret and out of the pod spec, and sets the container id from the pod index and the listen address from the pod IP', () => {
     const executors = sent(
       executorsStatefulSet(input({ env: [{ name: 'TZ', value: 'UTC' }] }), 1, executor, homogeneousResources(plan), owner),
     );
@@ -143,6 +143,7 @@ describe('manifests of a topology', () => {
     expect(main.envFrom).toEqual([{ secretRef: { name: 'word-count-executor' } }]);
     expect(main.env).toEqual([
       { name: 'ARDEA_CONTAINER_ID', valueFrom: { fieldRef: { fieldPath: "metadata.labels['apps.kubernetes.io/pod-index']" } } },
+      { name: 'ARDEA_LISTEN_HOST', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
       { name: 'TZ', value: 'UTC' },
     ]);
     expect(main.command).toEqual(['ardea-executor', '--topology', 'word-count', '--container', '$(ARDEA_CONTAINER_ID)']);

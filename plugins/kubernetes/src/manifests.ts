@@ -1,5 +1,6 @@
 import {
   CONTAINER_ID_ENV,
+  LISTEN_HOST_ENV,
   CONTAINER_INDEX_PLACEHOLDER,
   MiB,
   poolResourceName,
@@ -167,6 +168,8 @@ function podTemplate(input: ManifestInput, role: Role, executor: ExecutorSpec, r
           command: containerCommand(executor.argv),
           env: [
             { name: CONTAINER_ID_ENV, valueFrom: { fieldRef: { fieldPath: `metadata.labels['${POD_INDEX_LABEL}']` } } },
+            // Each pod has its own IP: the executor listens on it and advertises it to the other pods.
+            { name: LISTEN_HOST_ENV, valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
             ...config.env.map((variable) => ({ name: variable.name, value: variable.value })),
           ],
           // The executor's environment holds the cluster config and may hold credentials: a Secret, not the spec.
