@@ -3,11 +3,17 @@
 # etcd, kube-apiserver (token auth, RBAC, ServiceAccount admission), kube-controller-manager (StatefulSet,
 # garbage-collection, namespace, service-account and root-CA publisher controllers) and kube-scheduler. The binaries are built once from their published Go
 # modules with this machine's Go toolchain and module proxy into a cache keyed by version, so only
-# the first run pays for the build. Running it again while everything answers changes nothing.
+# the first run pays for the build. Then the repo's node agent (tools/k8s-node-agent, the kubelet
+# stand-in: it registers Node ardea-node and runs the pods bound to it as local processes; built with
+# tsc when its dist is missing or older than its sources, so `npm ci` must have run) as the node
+# user system:node:ardea-node, and the script waits until that Node is Ready. Running it again while
+# everything answers changes nothing.
 # Its last line of output is KUBECONFIG=<path> (the admin's token; the cluster CA verifies the server).
 #
-# Not here yet: the node agent (the kubelet stand-in that registers a Node and runs pods as local
-# processes) comes next; until then pods are created by the controllers but stay Pending.
+# The node agent runs as root (each container gets its own mount namespace for its volumes); pods
+# get PATH with <repo>/node_modules/.bin first, so they find ardea-executor. Container logs are in
+# $run/node-agent/pods/<namespace>_<pod>_<uid>/<container>.log while the pod exists; the agent's own
+# in $run/node-agent.log.
 #
 # Kubernetes' go.mod requires its staging modules (k8s.io/api, client-go, ...) as v0.0.0 replaced by
 # ./staging/..., which a consumer cannot see; the wrapper module replaces each with its published
@@ -31,6 +37,9 @@
 #   ETCD_VERSION         etcd release (default v3.7.1)
 #   ARDEA_K8S_TOKEN      bearer token of the admin user (group system:masters; default ardea-admin-token)
 #   ARDEA_K8S_USER_TOKEN bearer token of ardea-user, who has no rights until bound (default ardea-user-token)
+#   ARDEA_K8S_NODE_TOKEN bearer token of the node agent, user system:node:ardea-node in group system:nodes
+#                        (default ardea-node-token); the Node authorizer and NodeRestriction limit it to
+#                        its node, the pods bound to it and what they reference
 #   K8S_START_TIMEOUT    seconds to wait for each component to answer (default 120)
 #   K8S_FRESH=1          wipe etcd's data (every object) before starting
 set -euo pipefail
@@ -43,6 +52,10 @@ bin="$home/bin"
 run="$home/run"
 token="${ARDEA_K8S_TOKEN:-ardea-admin-token}"
 user_token="${ARDEA_K8S_USER_TOKEN:-ardea-user-token}"
+node_token="${ARDEA_K8S_NODE_TOKEN:-ardea-node-token}"
+node_name=ardea-node
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+agent_dir="$repo/tools/k8s-node-agent"
 start_timeout="${K8S_START_TIMEOUT:-120}"
 kubeconfig="$run/admin.kubeconfig"
 api_port=6443
@@ -60,12 +73,18 @@ etcd_url="http://127.0.0.1:$etcd_client_port/readyz"
 api_url="https://127.0.0.1:$api_port/readyz"
 kcm_url="https://127.0.0.1:$kcm_port/healthz"
 scheduler_url="https://127.0.0.1:$scheduler_port/healthz"
-components=(etcd kube-apiserver kube-controller-manager kube-scheduler)
+components=(etcd kube-apiserver kube-controller-manager kube-scheduler node-agent)
+
+# The Node's Ready condition as the API server has it (a user agent other than curl's: no pretty-printing).
+node_ready() {
+  curl -sf --max-time 3 --cacert "$run/pki/ca.crt" -A ardea-k8s-up -H "Authorization: Bearer $token" \
+    "https://127.0.0.1:$api_port/api/v1/nodes/$node_name" 2>/dev/null | grep -q '"type":"Ready","status":"True"'
+}
 
 all_answer() {
   local c
   for c in "${components[@]}"; do alive "$run/$c.pid" || return 1; done
-  answers "$etcd_url" && answers "$api_url" && answers "$kcm_url" && answers "$scheduler_url"
+  answers "$etcd_url" && answers "$api_url" && answers "$kcm_url" && answers "$scheduler_url" && node_ready
 }
 
 if all_answer; then
@@ -180,6 +199,7 @@ fi
 # docs/kubernetes.md grant it plugins/kubernetes/rbac/ardea-deployer.yaml, as an operator would a user.
 echo "$token,admin,admin,system:masters" >"$run/tokens.csv"
 echo "$user_token,ardea-user,ardea-user" >>"$run/tokens.csv"
+echo "$node_token,system:node:$node_name,system:node:$node_name,system:nodes" >>"$run/tokens.csv"
 chmod 600 "$run/tokens.csv" "$run/sa.key" "$run/pki/ca.key" "$run/pki/apiserver.key"
 cat >"$kubeconfig" <<EOF
 apiVersion: v1
@@ -202,6 +222,27 @@ contexts:
 current-context: ardea-local
 EOF
 chmod 600 "$kubeconfig"
+# The node agent's credentials: a node's, so the Node authorizer, not RBAC, decides what it may do.
+cat >"$run/node.kubeconfig" <<EOF
+apiVersion: v1
+kind: Config
+clusters:
+- name: ardea-local
+  cluster:
+    server: https://127.0.0.1:$api_port
+    certificate-authority: $run/pki/ca.crt
+users:
+- name: $node_name
+  user:
+    token: $node_token
+contexts:
+- name: ardea-local
+  context:
+    cluster: ardea-local
+    user: $node_name
+current-context: ardea-local
+EOF
+chmod 600 "$run/node.kubeconfig"
 
 port_taken() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
@@ -254,7 +295,8 @@ start kube-apiserver "$api_url" "$api_port" "$bin/kube-apiserver" \
   --bind-address=127.0.0.1 --secure-port="$api_port" \
   --advertise-address=127.0.0.1 --endpoint-reconciler-type=none \
   --tls-cert-file="$run/pki/apiserver.crt" --tls-private-key-file="$run/pki/apiserver.key" --client-ca-file="$run/pki/ca.crt" \
-  --token-auth-file="$run/tokens.csv" --authorization-mode=Node,RBAC --allow-privileged=true \
+  --token-auth-file="$run/tokens.csv" --authorization-mode=Node,RBAC --enable-admission-plugins=NodeRestriction \
+  --allow-privileged=true \
   --service-account-issuer=https://kubernetes.default.svc.cluster.local \
   --service-account-key-file="$run/sa.pub" --service-account-signing-key-file="$run/sa.key" \
   --service-cluster-ip-range=10.0.0.0/24
@@ -271,5 +313,44 @@ start kube-scheduler "$scheduler_url" "$scheduler_port" "$bin/kube-scheduler" \
   --kubeconfig="$kubeconfig" --authentication-kubeconfig="$kubeconfig" --authorization-kubeconfig="$kubeconfig" \
   --leader-elect=false --bind-address=127.0.0.1 --secure-port="$scheduler_port" --cert-dir="$run/pki"
 
-say "control plane $k8s_version is up in $(($(now) - up_started))s (apiserver https://127.0.0.1:$api_port; stop with scripts/k8s-down.sh)"
+say "control plane $k8s_version is up in $(($(now) - up_started))s (apiserver https://127.0.0.1:$api_port)"
+
+# ------------------------------------------------------------------------------------------ node agent
+agent_main="$agent_dir/dist/main.js"
+if [ ! -f "$agent_main" ] || [ -n "$(find "$agent_dir/src" -name '*.ts' ! -name '*.test.ts' -newer "$agent_main" | head -n 1)" ]; then
+  [ -x "$repo/node_modules/.bin/tsc" ] || fail "the node agent is not built and $repo/node_modules/.bin/tsc is missing; run npm ci in $repo first"
+  say "building the node agent (tsc -b tools/k8s-node-agent)"
+  "$repo/node_modules/.bin/tsc" -b "$agent_dir" || fail "building the node agent failed (tsc -b $agent_dir)"
+fi
+agent_pid_file="$run/node-agent.pid"
+agent_started=$(now)
+if alive "$agent_pid_file"; then
+  say "node-agent is already running (pid $(cat "$agent_pid_file"))"
+else
+  command -v node >/dev/null 2>&1 || fail "node is not on PATH; the node agent needs Node.js >= 20.19"
+  [ "$(id -u)" = 0 ] || fail "the node agent must run as root: it gives each container its own mount namespace to bind its volumes"
+  PATH="$repo/node_modules/.bin:$PATH" nohup node "$agent_dir/bin/ardea-k8s-node-agent.mjs" \
+    --kubeconfig "$run/node.kubeconfig" --node-name "$node_name" --state-dir "$run/node-agent" \
+    >"$run/node-agent.log" 2>&1 </dev/null &
+  echo $! >"$agent_pid_file"
+  say "started node-agent (pid $!, log $run/node-agent.log)"
+fi
+deadline=$((agent_started + start_timeout))
+# A Node left Ready by an agent that died counts only once this agent says it runs.
+until node_ready && grep -q 'node agent for .* running' "$run/node-agent.log" 2>/dev/null; do
+  if ! alive "$agent_pid_file"; then
+    rm -f "$agent_pid_file"
+    echo "[k8s-up] last lines of $run/node-agent.log:" >&2
+    tail -n 30 "$run/node-agent.log" >&2 || true
+    fail "node-agent exited during startup (an API server started by an older k8s-up.sh lacks the node token: run scripts/k8s-down.sh, then this again)"
+  fi
+  if [ "$(now)" -ge "$deadline" ]; then
+    echo "[k8s-up] last lines of $run/node-agent.log:" >&2
+    tail -n 30 "$run/node-agent.log" >&2 || true
+    fail "node $node_name did not become Ready within ${start_timeout}s (agent left running; scripts/k8s-down.sh stops it)"
+  fi
+  sleep 0.5
+done
+say "node-agent: node $node_name is Ready ($(($(now) - agent_started))s)"
+say "cluster is up in $(($(now) - up_started))s (stop with scripts/k8s-down.sh)"
 echo "KUBECONFIG=$kubeconfig"
