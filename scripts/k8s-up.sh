@@ -88,7 +88,7 @@ all_answer() {
 }
 
 if all_answer; then
-  say "control plane $k8s_version already running (apiserver https://127.0.0.1:$api_port, pid $(cat "$run/kube-apiserver.pid"); run $run)"
+  say "control plane $k8s_version and node agent already running (apiserver https://127.0.0.1:$api_port, pid $(cat "$run/kube-apiserver.pid"); node $node_name Ready, agent pid $(cat "$run/node-agent.pid"); run $run)"
   echo "KUBECONFIG=$kubeconfig"
   exit 0
 fi
@@ -290,19 +290,22 @@ start etcd "$etcd_url" "$etcd_client_port" "$bin/etcd" --name ardea --data-dir "
 
 # Loopback is refused as the kubernetes Endpoints address by the lease and master-count reconcilers,
 # and a machine without a default route has no other address: no reconciler at all.
+# NodeRestriction (as kubeadm sets it) limits the node agent to its own Node, Lease and pods.
+# TaintNodesByCondition is off: it taints every new Node not-ready, and only node-lifecycle-controller
+# (off, see below) lifts that taint; NodeRestriction forbids the node to lift it itself.
 start kube-apiserver "$api_url" "$api_port" "$bin/kube-apiserver" \
   --etcd-servers="http://127.0.0.1:$etcd_client_port" \
   --bind-address=127.0.0.1 --secure-port="$api_port" \
   --advertise-address=127.0.0.1 --endpoint-reconciler-type=none \
   --tls-cert-file="$run/pki/apiserver.crt" --tls-private-key-file="$run/pki/apiserver.key" --client-ca-file="$run/pki/ca.crt" \
-  --token-auth-file="$run/tokens.csv" --authorization-mode=Node,RBAC --enable-admission-plugins=NodeRestriction \
-  --allow-privileged=true \
+  --token-auth-file="$run/tokens.csv" --authorization-mode=Node,RBAC \
+  --enable-admission-plugins=NodeRestriction --disable-admission-plugins=TaintNodesByCondition --allow-privileged=true \
   --service-account-issuer=https://kubernetes.default.svc.cluster.local \
   --service-account-key-file="$run/sa.pub" --service-account-signing-key-file="$run/sa.key" \
   --service-cluster-ip-range=10.0.0.0/24
 
-# node-lifecycle-controller stays off: without a kubelet's Lease heartbeats it would taint the node
-# and evict its pods.
+# node-lifecycle-controller stays off: it taints a node whose heartbeats stop and evicts its pods,
+# while tests stop their own node agents on purpose and clean up after themselves.
 start kube-controller-manager "$kcm_url" "$kcm_port" "$bin/kube-controller-manager" \
   --kubeconfig="$kubeconfig" --authentication-kubeconfig="$kubeconfig" --authorization-kubeconfig="$kubeconfig" \
   --leader-elect=false --bind-address=127.0.0.1 --secure-port="$kcm_port" --cert-dir="$run/pki" \

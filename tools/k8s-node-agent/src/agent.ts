@@ -255,7 +255,13 @@ export class NodeAgent {
     try {
       await this.client.patchNodeStatus(nodeName, { conditions: this.conditions(true) });
     } catch (error) {
-      logger.warn(`node heartbeat failed: ${apiMessage(error)}`);
+      if (apiStatusCode(error) !== 404) logger.warn(`node heartbeat failed: ${apiMessage(error)}`);
+      else {
+        // Someone deleted the Node while the agent runs: register it again, as it has pods to run.
+        logger.warn(`node ${nodeName} was deleted; registering it again`);
+        await this.registerNode().catch((again: unknown) => logger.warn(`registering node ${nodeName} again failed: ${apiMessage(again)}`));
+        return;
+      }
     }
     try {
       await this.renewLease();
