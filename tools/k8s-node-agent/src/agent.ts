@@ -29,6 +29,8 @@ export interface NodeAgentOptions {
   readonly shutdownGraceMs: number;
   /** Variables of the agent's own environment that pods get too (besides PATH and LANG). */
   readonly passEnv: readonly string[];
+  /** Taints the Node is created with (NodeRestriction lets a node set them only then, as the kubelet's --register-with-taints). */
+  readonly taints: readonly { key: string; value?: string; effect: string }[];
   readonly logger: AgentLogger;
 }
 
@@ -193,6 +195,7 @@ export class NodeAgent {
             name: nodeName,
             labels: { 'kubernetes.io/hostname': nodeName, 'kubernetes.io/os': 'linux', 'kubernetes.io/arch': architecture },
           },
+          spec: { taints: [...this.options.taints] },
         },
       });
       this.nodeUid = created.metadata?.uid;

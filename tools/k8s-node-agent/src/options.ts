@@ -28,6 +28,8 @@ Registers a Node with a Kubernetes API server and runs the pods bound to it as l
   --config-retry-ms N        retry interval for containers waiting on a Secret, ConfigMap or volume (default: 2000)
   --shutdown-grace-seconds N on agent shutdown, the longest a pod's grace period delays SIGKILL (default: 10)
   --pass-env NAME            also give pods this variable of the agent's environment (repeatable)
+  --register-with-taints T   taints key=value:Effect,... the Node is created with (NodeRestriction
+                             forbids a node to change its taints later)
   --help                     this text
 `;
 
@@ -46,6 +48,21 @@ function quantity(flag: string, text: string | undefined, fallback: string): str
     throw new AgentConfigError(`--${flag} '${text}' is not a positive Kubernetes quantity (examples: 4, 500m, 8Gi)`, { cause: error });
   }
   return text;
+}
+
+/** `key=value:Effect,key:Effect` as the kubelet's --register-with-taints takes it. */
+export function parseTaints(text: string): { key: string; value?: string; effect: string }[] {
+  return text
+    .split(',')
+    .filter((part) => part.trim() !== '')
+    .map((part) => {
+      const match = /^([^=:]+)(?:=([^:]*))?:(NoSchedule|PreferNoSchedule|NoExecute)$/.exec(part.trim());
+      if (!match)
+        throw new AgentConfigError(
+          `--register-with-taints '${part}' is not key=value:Effect (Effect: NoSchedule, PreferNoSchedule or NoExecute)`,
+        );
+      return { key: match[1], ...(match[2] ? { value: match[2] } : {}), effect: match[3] };
+    });
 }
 
 /** The agent's options from its command line, or undefined for --help. Throws {@link AgentConfigError} naming the bad flag. */
@@ -68,6 +85,7 @@ export function parseAgentArguments(argv: readonly string[], env: NodeJS.Process
         'config-retry-ms': { type: 'string' },
         'shutdown-grace-seconds': { type: 'string' },
         'pass-env': { type: 'string', multiple: true },
+        'register-with-taints': { type: 'string' },
         help: { type: 'boolean' },
       },
       strict: true,
@@ -110,6 +128,7 @@ export function parseAgentArguments(argv: readonly string[], env: NodeJS.Process
     configRetryMs: positiveInteger('config-retry-ms', flags['config-retry-ms'], 2000),
     shutdownGraceMs: positiveInteger('shutdown-grace-seconds', flags['shutdown-grace-seconds'], 10) * 1000,
     passEnv: flags['pass-env'] ?? [],
+    taints: parseTaints(flags['register-with-taints'] ?? ''),
     logger,
   };
 }
