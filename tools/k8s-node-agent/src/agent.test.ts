@@ -239,7 +239,7 @@ await describeWithService(LOOPBACK_KUBERNETES_CONTROL_PLANE, 'the node agent aga
     expect(lease.spec?.holderIdentity).toBe(nodeName);
   });
 
-  it('runs a container with its env (downward API, pod-index label, Secret, ConfigMap, $(VAR)) and reports it Running and Ready', async () => {
+  it('runs a container with its env (downward API, pod-index, Secret, ConfigMap, $(VAR)) and reports it Running and Ready', async () => {
     await core.createNamespacedSecret({ namespace, body: { metadata: { name: 'creds' }, stringData: { password: 's3cret' } } });
     await core.createNamespacedConfigMap({ namespace, body: { metadata: { name: 'settings' }, data: { LEVEL: 'debug' } } });
     const created = await createPod(
@@ -303,7 +303,9 @@ await describeWithService(LOOPBACK_KUBERNETES_CONTROL_PLANE, 'the node agent aga
       "console.log('files=' + files.join(','));",
       'const config = new KubeConfig();',
       'config.loadFromCluster();',
-      "const review = await config.makeApiClient(AuthenticationV1Api).createSelfSubjectReview({ body: { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' } });",
+      'const api = config.makeApiClient(AuthenticationV1Api);',
+      "const body = { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' };",
+      'const review = await api.createSelfSubjectReview({ body });',
       "console.log('user=' + review.status.userInfo.username);",
     ].join('\n');
     const created = await createPod('in-cluster', {
@@ -341,7 +343,7 @@ await describeWithService(LOOPBACK_KUBERNETES_CONTROL_PLANE, 'the node agent aga
     expect(waiting.status?.conditions?.find((c) => c.type === 'Ready')?.status).toBe('False');
   });
 
-  it('keeps a container waiting while its Secret is missing, starts it once the Secret exists, and reports NoCommand and unsupported volumes', async () => {
+  it('waits for a missing Secret and starts once it exists; reports NoCommand and unsupported volumes', async () => {
     await createPod('needs-secret', {
       containers: [
         {
