@@ -12,7 +12,7 @@ import { describeWithService, isAlive } from '@ardea/core/testing';
 import { adminKubeconfig, kubeRunDirectory, LOOPBACK_KUBERNETES_CONTROL_PLANE } from '@ardea/test-support/kubernetes';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -318,6 +318,71 @@ await describeWithService(LOOPBACK_KUBERNETES_CONTROL_PLANE, 'the node agent aga
     expect(output).toContain(`user=system:serviceaccount:${namespace}:default`);
     expect(pod.status?.phase).toBe('Succeeded');
     expect(pod.status?.containerStatuses?.[0].state?.terminated).toMatchObject({ exitCode: 0, reason: 'Completed' });
+  });
+
+  it('mounts secret, configMap, downwardAPI and emptyDir volumes in each container only, read-only when asked', async () => {
+    const mounts = path.join(temp, 'mounts');
+    const script = [
+      'cat "$MOUNTS/secret/pw.txt" > "$HOME/secret.txt"',
+      'cat "$MOUNTS/config/LEVEL" > "$HOME/config.txt"',
+      'cat "$MOUNTS/down/labels" > "$HOME/labels.txt"',
+      '(touch "$MOUNTS/secret/x" 2>/dev/null && echo writable || echo read-only) > "$HOME/secret-mode.txt"',
+      'echo hello > "$MOUNTS/shared/note"',
+      'exec sleep 300',
+    ].join('; ');
+    const env = [{ name: 'MOUNTS', value: mounts }];
+    const created = await createPod(
+      'volumes',
+      {
+        volumes: [
+          { name: 'secret', secret: { secretName: 'files', items: [{ key: 'password', path: 'pw.txt' }] } },
+          { name: 'config', configMap: { name: 'file-settings' } },
+          { name: 'down', downwardAPI: { items: [{ path: 'labels', fieldRef: { fieldPath: 'metadata.labels' } }] } },
+          { name: 'shared', emptyDir: {} },
+        ],
+        containers: [
+          {
+            name: 'writer',
+            image: 'ignored',
+            command: ['sh', '-c', script],
+            env,
+            volumeMounts: [
+              { name: 'secret', mountPath: path.join(mounts, 'secret'), readOnly: true },
+              { name: 'config', mountPath: path.join(mounts, 'config') },
+              { name: 'down', mountPath: path.join(mounts, 'down') },
+              { name: 'shared', mountPath: path.join(mounts, 'shared') },
+            ],
+          },
+          {
+            name: 'reader',
+            image: 'ignored',
+            command: [
+              'sh',
+              '-c',
+              'until [ -f "$MOUNTS/shared/note" ]; do sleep 0.1; done; cp "$MOUNTS/shared/note" "$HOME/shared.txt"; exec sleep 300',
+            ],
+            env,
+            volumeMounts: [{ name: 'shared', mountPath: path.join(mounts, 'shared') }],
+          },
+        ],
+      },
+      { app: 'volumes', tier: 'test' },
+    );
+    await core.createNamespacedSecret({ namespace, body: { metadata: { name: 'files' }, stringData: { password: 'pw-1' } } });
+    await core.createNamespacedConfigMap({ namespace, body: { metadata: { name: 'file-settings' }, data: { LEVEL: 'info' } } });
+    const pod = await podWhen('volumes', 'both containers Running and Ready', runningAndReady);
+    expect(pod.status?.containerStatuses?.map((c) => c.name).sort()).toEqual(['reader', 'writer']);
+    const directory = podDirectory(created);
+    const read = (file: string) =>
+      eventually(file, async () => (existsSync(path.join(directory, file)) ? readFileSync(path.join(directory, file), 'utf8') : undefined));
+    expect(await read('secret.txt')).toBe('pw-1');
+    expect(await read('config.txt')).toBe('info');
+    expect(await read('labels.txt')).toBe('app="volumes"\ntier="test"');
+    expect(await read('secret-mode.txt')).toBe('read-only\n');
+    expect(await read('shared.txt')).toBe('hello\n');
+    // The mounts exist in the containers' mount namespaces only: on the host the mount points are empty.
+    expect(readdirSync(path.join(mounts, 'secret'))).toEqual([]);
+    expect(readdirSync(path.join(mounts, 'shared'))).toEqual([]);
   });
 
   it('restarts a crashing container with back-off: restartCount grows, CrashLoopBackOff and the last exit are reported', async () => {

@@ -137,52 +137,23 @@ export class PodVolumes {
     const directory = path.join(this.podDirectory, 'volumes', volume.name);
     await mkdir(directory, { recursive: true });
     if (volume.emptyDir) return directory;
-    const namespace = this.pod.metadata?.namespace ?? 'default';
     if (volume.secret) {
-      const data = await this.object('Secret', volume.secret.secretName ?? '', volume.secret.optional);
-      await this.writeKeys(
-        directory,
-        data,
-        volume.secret.items,
-        volume.secret.defaultMode,
-        volume.secret.optional,
-        `Secret ${namespace}/${volume.secret.secretName}`,
-      );
+      const { secretName, items, defaultMode, optional } = volume.secret;
+      await this.writeObject(directory, 'Secret', secretName ?? '', items, defaultMode, optional);
     } else if (volume.configMap) {
-      const data = await this.object('ConfigMap', volume.configMap.name ?? '', volume.configMap.optional);
-      await this.writeKeys(
-        directory,
-        data,
-        volume.configMap.items,
-        volume.configMap.defaultMode,
-        volume.configMap.optional,
-        `ConfigMap ${namespace}/${volume.configMap.name}`,
-      );
+      const { name, items, defaultMode, optional } = volume.configMap;
+      await this.writeObject(directory, 'ConfigMap', name ?? '', items, defaultMode, optional);
     } else if (volume.downwardAPI) {
       await this.writeDownward(directory, volume.downwardAPI.items ?? [], volume.downwardAPI.defaultMode);
     } else if (volume.projected) {
       const defaultMode = volume.projected.defaultMode;
       for (const projection of volume.projected.sources ?? []) {
         if (projection.secret) {
-          const data = await this.object('Secret', projection.secret.name ?? '', projection.secret.optional);
-          await this.writeKeys(
-            directory,
-            data,
-            projection.secret.items,
-            defaultMode,
-            projection.secret.optional,
-            `Secret ${namespace}/${projection.secret.name}`,
-          );
+          const { name, items, optional } = projection.secret;
+          await this.writeObject(directory, 'Secret', name ?? '', items, defaultMode, optional);
         } else if (projection.configMap) {
-          const data = await this.object('ConfigMap', projection.configMap.name ?? '', projection.configMap.optional);
-          await this.writeKeys(
-            directory,
-            data,
-            projection.configMap.items,
-            defaultMode,
-            projection.configMap.optional,
-            `ConfigMap ${namespace}/${projection.configMap.name}`,
-          );
+          const { name, items, optional } = projection.configMap;
+          await this.writeObject(directory, 'ConfigMap', name ?? '', items, defaultMode, optional);
         } else if (projection.downwardAPI) {
           await this.writeDownward(directory, projection.downwardAPI.items ?? [], defaultMode);
         } else if (projection.serviceAccountToken) {
@@ -214,12 +185,21 @@ export class PodVolumes {
     return directory;
   }
 
-  private async object(kind: 'Secret' | 'ConfigMap', name: string, optional: boolean | undefined): Promise<ReadonlyMap<string, Buffer>> {
+  /** A Secret's or ConfigMap's keys as files (all of them, or the listed items); missing and optional writes nothing. */
+  private async writeObject(
+    directory: string,
+    kind: 'Secret' | 'ConfigMap',
+    name: string,
+    items: V1KeyToPath[] | undefined,
+    defaultMode: number | undefined,
+    optional: boolean | undefined,
+  ): Promise<void> {
     const namespace = this.pod.metadata?.namespace ?? 'default';
     const data = kind === 'Secret' ? await this.source.secret(namespace, name) : await this.source.configMap(namespace, name);
-    if (data === undefined && !optional)
+    if (data === undefined && !optional) {
       throw new ContainerConfigError('ContainerCreating', `${kind === 'Secret' ? 'secret' : 'configmap'} "${name}" not found`);
-    return data ?? new Map();
+    }
+    await this.writeKeys(directory, data ?? new Map(), items, defaultMode, optional, `${kind} ${namespace}/${name}`);
   }
 
   private async writeKeys(
