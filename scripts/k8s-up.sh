@@ -201,7 +201,9 @@ echo "$token,admin,admin,system:masters" >"$run/tokens.csv"
 echo "$user_token,ardea-user,ardea-user" >>"$run/tokens.csv"
 echo "$node_token,system:node:$node_name,system:node:$node_name,system:nodes" >>"$run/tokens.csv"
 chmod 600 "$run/tokens.csv" "$run/sa.key" "$run/pki/ca.key" "$run/pki/apiserver.key"
-cat >"$kubeconfig" <<EOF
+# A kubeconfig for one user with a bearer token; the cluster CA verifies the API server.
+write_kubeconfig() { # file user token
+  cat >"$1" <<EOF
 apiVersion: v1
 kind: Config
 clusters:
@@ -210,44 +212,51 @@ clusters:
     server: https://127.0.0.1:$api_port
     certificate-authority: $run/pki/ca.crt
 users:
-- name: admin
+- name: $2
   user:
-    token: $token
+    token: $3
 contexts:
 - name: ardea-local
   context:
     cluster: ardea-local
-    user: admin
+    user: $2
     namespace: default
 current-context: ardea-local
 EOF
-chmod 600 "$kubeconfig"
+  chmod 600 "$1"
+}
+write_kubeconfig "$kubeconfig" admin "$token"
 # The node agent's credentials: a node's, so the Node authorizer, not RBAC, decides what it may do.
-cat >"$run/node.kubeconfig" <<EOF
-apiVersion: v1
-kind: Config
-clusters:
-- name: ardea-local
-  cluster:
-    server: https://127.0.0.1:$api_port
-    certificate-authority: $run/pki/ca.crt
-users:
-- name: $node_name
-  user:
-    token: $node_token
-contexts:
-- name: ardea-local
-  context:
-    cluster: ardea-local
-    user: $node_name
-current-context: ardea-local
-EOF
-chmod 600 "$run/node.kubeconfig"
+write_kubeconfig "$run/node.kubeconfig" "$node_name" "$node_token"
 
 port_taken() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+# Waits until the check command succeeds; fails with the tail of the component's log when its process
+# exits or start_timeout passes.
+await_ready() { # name pid what-it-does-when-ready check-command...
+  local name="$1" pid="$2" what="$3" started deadline
+  shift 3
+  started=$(now)
+  deadline=$((started + start_timeout))
+  until "$@"; do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      rm -f "$run/$name.pid"
+      echo "[k8s-up] last lines of $run/$name.log:" >&2
+      tail -n 30 "$run/$name.log" >&2 || true
+      fail "$name (pid $pid) exited during startup"
+    fi
+    if [ "$(now)" -ge "$deadline" ]; then
+      echo "[k8s-up] last lines of $run/$name.log:" >&2
+      tail -n 30 "$run/$name.log" >&2 || true
+      fail "$name did not $what within ${start_timeout}s (left running; scripts/k8s-down.sh stops it)"
+    fi
+    sleep 0.5
+  done
+  say "$name: $what ($(($(now) - started))s)"
+}
+
 start() { # name url port command...
-  local name="$1" url="$2" port="$3" pid deadline started
+  local name="$1" url="$2" port="$3" pid
   shift 3
   if alive "$run/$name.pid"; then
     pid="$(cat "$run/$name.pid")"
@@ -259,23 +268,7 @@ start() { # name url port command...
     echo "$pid" >"$run/$name.pid"
     say "started $name (pid $pid, log $run/$name.log)"
   fi
-  started=$(now)
-  deadline=$((started + start_timeout))
-  until answers "$url"; do
-    if ! kill -0 "$pid" 2>/dev/null; then
-      rm -f "$run/$name.pid"
-      echo "[k8s-up] last lines of $run/$name.log:" >&2
-      tail -n 30 "$run/$name.log" >&2 || true
-      fail "$name (pid $pid) exited during startup"
-    fi
-    if [ "$(now)" -ge "$deadline" ]; then
-      echo "[k8s-up] last lines of $run/$name.log:" >&2
-      tail -n 30 "$run/$name.log" >&2 || true
-      fail "$name did not answer ok on $url within ${start_timeout}s (left running; scripts/k8s-down.sh stops it)"
-    fi
-    sleep 0.5
-  done
-  say "$name answers on $url ($(($(now) - started))s)"
+  await_ready "$name" "$pid" "answer ok on $url" answers "$url"
 }
 
 if [ "${K8S_FRESH:-0}" = 1 ] && ! alive "$run/etcd.pid"; then
@@ -319,14 +312,16 @@ start kube-scheduler "$scheduler_url" "$scheduler_port" "$bin/kube-scheduler" \
 say "control plane $k8s_version is up in $(($(now) - up_started))s (apiserver https://127.0.0.1:$api_port)"
 
 # ------------------------------------------------------------------------------------------ node agent
-agent_main="$agent_dir/dist/main.js"
-if [ ! -f "$agent_main" ] || [ -n "$(find "$agent_dir/src" -name '*.ts' ! -name '*.test.ts' -newer "$agent_main" | head -n 1)" ]; then
+# tsc -b rewrites only the outputs that change, so its build info, touched after each build, is the stamp.
+agent_stamp="$agent_dir/tsconfig.tsbuildinfo"
+if [ ! -f "$agent_dir/dist/main.js" ] || [ ! -f "$agent_stamp" ] ||
+  [ -n "$(find "$agent_dir/src" -name '*.ts' ! -name '*.test.ts' -newer "$agent_stamp" | head -n 1)" ]; then
   [ -x "$repo/node_modules/.bin/tsc" ] || fail "the node agent is not built and $repo/node_modules/.bin/tsc is missing; run npm ci in $repo first"
   say "building the node agent (tsc -b tools/k8s-node-agent)"
   "$repo/node_modules/.bin/tsc" -b "$agent_dir" || fail "building the node agent failed (tsc -b $agent_dir)"
+  touch "$agent_stamp"
 fi
 agent_pid_file="$run/node-agent.pid"
-agent_started=$(now)
 if alive "$agent_pid_file"; then
   say "node-agent is already running (pid $(cat "$agent_pid_file"))"
 else
@@ -338,22 +333,10 @@ else
   echo $! >"$agent_pid_file"
   say "started node-agent (pid $!, log $run/node-agent.log)"
 fi
-deadline=$((agent_started + start_timeout))
-# A Node left Ready by an agent that died counts only once this agent says it runs.
-until node_ready && grep -q 'node agent for .* running' "$run/node-agent.log" 2>/dev/null; do
-  if ! alive "$agent_pid_file"; then
-    rm -f "$agent_pid_file"
-    echo "[k8s-up] last lines of $run/node-agent.log:" >&2
-    tail -n 30 "$run/node-agent.log" >&2 || true
-    fail "node-agent exited during startup (an API server started by an older k8s-up.sh lacks the node token: run scripts/k8s-down.sh, then this again)"
-  fi
-  if [ "$(now)" -ge "$deadline" ]; then
-    echo "[k8s-up] last lines of $run/node-agent.log:" >&2
-    tail -n 30 "$run/node-agent.log" >&2 || true
-    fail "node $node_name did not become Ready within ${start_timeout}s (agent left running; scripts/k8s-down.sh stops it)"
-  fi
-  sleep 0.5
-done
-say "node-agent: node $node_name is Ready ($(($(now) - agent_started))s)"
+# A Node left Ready by an agent that died counts only once this agent says it runs. (An agent that
+# exits Unauthorized met an API server started by a k8s-up.sh without the node token: run
+# k8s-down.sh, then this again.)
+agent_ready() { node_ready && grep -q 'node agent for .* running' "$run/node-agent.log" 2>/dev/null; }
+await_ready node-agent "$(cat "$agent_pid_file")" "report node $node_name Ready" agent_ready
 say "cluster is up in $(($(now) - up_started))s (stop with scripts/k8s-down.sh)"
 echo "KUBECONFIG=$kubeconfig"
