@@ -25,7 +25,8 @@
 #     kube-controller-manager 59 s, kube-scheduler 6 s (each later binary reuses the build cache),
 #     module downloads about 30 s; the linker peaks at about 2 GB RSS; the cache then holds modules
 #     0.75 GB, Go build cache 2.9 GB, binaries 0.4 GB
-#   warm (binaries cached, after k8s-down.sh): 4 s until every component answers; k8s-down.sh 8 s
+#   warm (binaries cached, after k8s-down.sh): 5.5 s until every component answers and the node agent
+#     reports ardea-node Ready (the agent takes 1 s of it); k8s-down.sh 8 s
 #   again while running: 0.1 s
 #   RSS after start and a smoke test: etcd 38 MB, kube-apiserver 266 MB,
 #     kube-controller-manager 93 MB, kube-scheduler 66 MB
