@@ -3,11 +3,17 @@
 # etcd, kube-apiserver (token auth, RBAC, ServiceAccount admission), kube-controller-manager (StatefulSet,
 # garbage-collection, namespace, service-account and root-CA publisher controllers) and kube-scheduler. The binaries are built once from their published Go
 # modules with this machine's Go toolchain and module proxy into a cache keyed by version, so only
-# the first run pays for the build. Running it again while everything answers changes nothing.
+# the first run pays for the build. Then the repo's node agent (tools/k8s-node-agent, the kubelet
+# stand-in: it registers Node ardea-node and runs the pods bound to it as local processes; built with
+# tsc when its dist is missing or older than its sources, so `npm ci` must have run) as the node
+# user system:node:ardea-node, and the script waits until that Node is Ready. Running it again while
+# everything answers changes nothing.
 # Its last line of output is KUBECONFIG=<path> (the admin's token; the cluster CA verifies the server).
 #
-# Not here yet: the node agent (the kubelet stand-in that registers a Node and runs pods as local
-# processes) comes next; until then pods are created by the controllers but stay Pending.
+# The node agent runs as root (each container gets its own mount namespace for its volumes); pods
+# get PATH with <repo>/node_modules/.bin first, so they find ardea-executor. Container logs are in
+# $run/node-agent/pods/<namespace>_<pod>_<uid>/<container>.log while the pod exists; the agent's own
+# in $run/node-agent.log.
 #
 # Kubernetes' go.mod requires its staging modules (k8s.io/api, client-go, ...) as v0.0.0 replaced by
 # ./staging/..., which a consumer cannot see; the wrapper module replaces each with its published
@@ -19,7 +25,8 @@
 #     kube-controller-manager 59 s, kube-scheduler 6 s (each later binary reuses the build cache),
 #     module downloads about 30 s; the linker peaks at about 2 GB RSS; the cache then holds modules
 #     0.75 GB, Go build cache 2.9 GB, binaries 0.4 GB
-#   warm (binaries cached, after k8s-down.sh): 4 s until every component answers; k8s-down.sh 8 s
+#   warm (binaries cached, after k8s-down.sh): 5.5 s until every component answers and the node agent
+#     reports ardea-node Ready (the agent takes 1 s of it); k8s-down.sh 8 s
 #   again while running: 0.1 s
 #   RSS after start and a smoke test: etcd 38 MB, kube-apiserver 266 MB,
 #     kube-controller-manager 93 MB, kube-scheduler 66 MB
@@ -31,6 +38,9 @@
 #   ETCD_VERSION         etcd release (default v3.7.1)
 #   ARDEA_K8S_TOKEN      bearer token of the admin user (group system:masters; default ardea-admin-token)
 #   ARDEA_K8S_USER_TOKEN bearer token of ardea-user, who has no rights until bound (default ardea-user-token)
+#   ARDEA_K8S_NODE_TOKEN bearer token of the node agent, user system:node:ardea-node in group system:nodes
+#                        (default ardea-node-token); the Node authorizer and NodeRestriction limit it to
+#                        its node, the pods bound to it and what they reference
 #   K8S_START_TIMEOUT    seconds to wait for each component to answer (default 120)
 #   K8S_FRESH=1          wipe etcd's data (every object) before starting
 set -euo pipefail
@@ -43,6 +53,10 @@ bin="$home/bin"
 run="$home/run"
 token="${ARDEA_K8S_TOKEN:-ardea-admin-token}"
 user_token="${ARDEA_K8S_USER_TOKEN:-ardea-user-token}"
+node_token="${ARDEA_K8S_NODE_TOKEN:-ardea-node-token}"
+node_name=ardea-node
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+agent_dir="$repo/tools/k8s-node-agent"
 start_timeout="${K8S_START_TIMEOUT:-120}"
 kubeconfig="$run/admin.kubeconfig"
 api_port=6443
@@ -60,16 +74,22 @@ etcd_url="http://127.0.0.1:$etcd_client_port/readyz"
 api_url="https://127.0.0.1:$api_port/readyz"
 kcm_url="https://127.0.0.1:$kcm_port/healthz"
 scheduler_url="https://127.0.0.1:$scheduler_port/healthz"
-components=(etcd kube-apiserver kube-controller-manager kube-scheduler)
+components=(etcd kube-apiserver kube-controller-manager kube-scheduler node-agent)
+
+# The Node's Ready condition as the API server has it (a user agent other than curl's: no pretty-printing).
+node_ready() {
+  curl -sf --max-time 3 --cacert "$run/pki/ca.crt" -A ardea-k8s-up -H "Authorization: Bearer $token" \
+    "https://127.0.0.1:$api_port/api/v1/nodes/$node_name" 2>/dev/null | grep -q '"type":"Ready","status":"True"'
+}
 
 all_answer() {
   local c
   for c in "${components[@]}"; do alive "$run/$c.pid" || return 1; done
-  answers "$etcd_url" && answers "$api_url" && answers "$kcm_url" && answers "$scheduler_url"
+  answers "$etcd_url" && answers "$api_url" && answers "$kcm_url" && answers "$scheduler_url" && node_ready
 }
 
 if all_answer; then
-  say "control plane $k8s_version already running (apiserver https://127.0.0.1:$api_port, pid $(cat "$run/kube-apiserver.pid"); run $run)"
+  say "control plane $k8s_version and node agent already running (apiserver https://127.0.0.1:$api_port, pid $(cat "$run/kube-apiserver.pid"); node $node_name Ready, agent pid $(cat "$run/node-agent.pid"); run $run)"
   echo "KUBECONFIG=$kubeconfig"
   exit 0
 fi
@@ -180,8 +200,11 @@ fi
 # docs/kubernetes.md grant it plugins/kubernetes/rbac/ardea-deployer.yaml, as an operator would a user.
 echo "$token,admin,admin,system:masters" >"$run/tokens.csv"
 echo "$user_token,ardea-user,ardea-user" >>"$run/tokens.csv"
+echo "$node_token,system:node:$node_name,system:node:$node_name,system:nodes" >>"$run/tokens.csv"
 chmod 600 "$run/tokens.csv" "$run/sa.key" "$run/pki/ca.key" "$run/pki/apiserver.key"
-cat >"$kubeconfig" <<EOF
+# A kubeconfig for one user with a bearer token; the cluster CA verifies the API server.
+write_kubeconfig() { # file user token
+  cat >"$1" <<EOF
 apiVersion: v1
 kind: Config
 clusters:
@@ -190,23 +213,51 @@ clusters:
     server: https://127.0.0.1:$api_port
     certificate-authority: $run/pki/ca.crt
 users:
-- name: admin
+- name: $2
   user:
-    token: $token
+    token: $3
 contexts:
 - name: ardea-local
   context:
     cluster: ardea-local
-    user: admin
+    user: $2
     namespace: default
 current-context: ardea-local
 EOF
-chmod 600 "$kubeconfig"
+  chmod 600 "$1"
+}
+write_kubeconfig "$kubeconfig" admin "$token"
+# The node agent's credentials: a node's, so the Node authorizer, not RBAC, decides what it may do.
+write_kubeconfig "$run/node.kubeconfig" "$node_name" "$node_token"
 
 port_taken() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+# Waits until the check command succeeds; fails with the tail of the component's log when its process
+# exits or start_timeout passes.
+await_ready() { # name pid what-it-does-when-ready check-command...
+  local name="$1" pid="$2" what="$3" started deadline
+  shift 3
+  started=$(now)
+  deadline=$((started + start_timeout))
+  until "$@"; do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      rm -f "$run/$name.pid"
+      echo "[k8s-up] last lines of $run/$name.log:" >&2
+      tail -n 30 "$run/$name.log" >&2 || true
+      fail "$name (pid $pid) exited during startup"
+    fi
+    if [ "$(now)" -ge "$deadline" ]; then
+      echo "[k8s-up] last lines of $run/$name.log:" >&2
+      tail -n 30 "$run/$name.log" >&2 || true
+      fail "$name did not $what within ${start_timeout}s (left running; scripts/k8s-down.sh stops it)"
+    fi
+    sleep 0.5
+  done
+  say "$name: $what ($(($(now) - started))s)"
+}
+
 start() { # name url port command...
-  local name="$1" url="$2" port="$3" pid deadline started
+  local name="$1" url="$2" port="$3" pid
   shift 3
   if alive "$run/$name.pid"; then
     pid="$(cat "$run/$name.pid")"
@@ -218,23 +269,7 @@ start() { # name url port command...
     echo "$pid" >"$run/$name.pid"
     say "started $name (pid $pid, log $run/$name.log)"
   fi
-  started=$(now)
-  deadline=$((started + start_timeout))
-  until answers "$url"; do
-    if ! kill -0 "$pid" 2>/dev/null; then
-      rm -f "$run/$name.pid"
-      echo "[k8s-up] last lines of $run/$name.log:" >&2
-      tail -n 30 "$run/$name.log" >&2 || true
-      fail "$name (pid $pid) exited during startup"
-    fi
-    if [ "$(now)" -ge "$deadline" ]; then
-      echo "[k8s-up] last lines of $run/$name.log:" >&2
-      tail -n 30 "$run/$name.log" >&2 || true
-      fail "$name did not answer ok on $url within ${start_timeout}s (left running; scripts/k8s-down.sh stops it)"
-    fi
-    sleep 0.5
-  done
-  say "$name answers on $url ($(($(now) - started))s)"
+  await_ready "$name" "$pid" "answer ok on $url" answers "$url"
 }
 
 if [ "${K8S_FRESH:-0}" = 1 ] && ! alive "$run/etcd.pid"; then
@@ -249,18 +284,22 @@ start etcd "$etcd_url" "$etcd_client_port" "$bin/etcd" --name ardea --data-dir "
 
 # Loopback is refused as the kubernetes Endpoints address by the lease and master-count reconcilers,
 # and a machine without a default route has no other address: no reconciler at all.
+# NodeRestriction (as kubeadm sets it) limits the node agent to its own Node, Lease and pods.
+# TaintNodesByCondition is off: it taints every new Node not-ready, and only node-lifecycle-controller
+# (off, see below) lifts that taint; NodeRestriction forbids the node to lift it itself.
 start kube-apiserver "$api_url" "$api_port" "$bin/kube-apiserver" \
   --etcd-servers="http://127.0.0.1:$etcd_client_port" \
   --bind-address=127.0.0.1 --secure-port="$api_port" \
   --advertise-address=127.0.0.1 --endpoint-reconciler-type=none \
   --tls-cert-file="$run/pki/apiserver.crt" --tls-private-key-file="$run/pki/apiserver.key" --client-ca-file="$run/pki/ca.crt" \
-  --token-auth-file="$run/tokens.csv" --authorization-mode=Node,RBAC --allow-privileged=true \
+  --token-auth-file="$run/tokens.csv" --authorization-mode=Node,RBAC \
+  --enable-admission-plugins=NodeRestriction --disable-admission-plugins=TaintNodesByCondition --allow-privileged=true \
   --service-account-issuer=https://kubernetes.default.svc.cluster.local \
   --service-account-key-file="$run/sa.pub" --service-account-signing-key-file="$run/sa.key" \
   --service-cluster-ip-range=10.0.0.0/24
 
-# node-lifecycle-controller stays off: without a kubelet's Lease heartbeats it would taint the node
-# and evict its pods.
+# node-lifecycle-controller stays off: it taints a node whose heartbeats stop and evicts its pods,
+# while tests stop their own node agents on purpose and clean up after themselves.
 start kube-controller-manager "$kcm_url" "$kcm_port" "$bin/kube-controller-manager" \
   --kubeconfig="$kubeconfig" --authentication-kubeconfig="$kubeconfig" --authorization-kubeconfig="$kubeconfig" \
   --leader-elect=false --bind-address=127.0.0.1 --secure-port="$kcm_port" --cert-dir="$run/pki" \
@@ -271,5 +310,34 @@ start kube-scheduler "$scheduler_url" "$scheduler_port" "$bin/kube-scheduler" \
   --kubeconfig="$kubeconfig" --authentication-kubeconfig="$kubeconfig" --authorization-kubeconfig="$kubeconfig" \
   --leader-elect=false --bind-address=127.0.0.1 --secure-port="$scheduler_port" --cert-dir="$run/pki"
 
-say "control plane $k8s_version is up in $(($(now) - up_started))s (apiserver https://127.0.0.1:$api_port; stop with scripts/k8s-down.sh)"
+say "control plane $k8s_version is up in $(($(now) - up_started))s (apiserver https://127.0.0.1:$api_port)"
+
+# ------------------------------------------------------------------------------------------ node agent
+# tsc -b rewrites only the outputs that change, so its build info, touched after each build, is the stamp.
+agent_stamp="$agent_dir/tsconfig.tsbuildinfo"
+if [ ! -f "$agent_dir/dist/main.js" ] || [ ! -f "$agent_stamp" ] ||
+  [ -n "$(find "$agent_dir/src" -name '*.ts' ! -name '*.test.ts' -newer "$agent_stamp" | head -n 1)" ]; then
+  [ -x "$repo/node_modules/.bin/tsc" ] || fail "the node agent is not built and $repo/node_modules/.bin/tsc is missing; run npm ci in $repo first"
+  say "building the node agent (tsc -b tools/k8s-node-agent)"
+  "$repo/node_modules/.bin/tsc" -b "$agent_dir" || fail "building the node agent failed (tsc -b $agent_dir)"
+  touch "$agent_stamp"
+fi
+agent_pid_file="$run/node-agent.pid"
+if alive "$agent_pid_file"; then
+  say "node-agent is already running (pid $(cat "$agent_pid_file"))"
+else
+  command -v node >/dev/null 2>&1 || fail "node is not on PATH; the node agent needs Node.js >= 20.19"
+  [ "$(id -u)" = 0 ] || fail "the node agent must run as root: it gives each container its own mount namespace to bind its volumes"
+  PATH="$repo/node_modules/.bin:$PATH" nohup node "$agent_dir/bin/ardea-k8s-node-agent.mjs" \
+    --kubeconfig "$run/node.kubeconfig" --node-name "$node_name" --state-dir "$run/node-agent" \
+    >"$run/node-agent.log" 2>&1 </dev/null &
+  echo $! >"$agent_pid_file"
+  say "started node-agent (pid $!, log $run/node-agent.log)"
+fi
+# A Node left Ready by an agent that died counts only once this agent says it runs. (An agent that
+# exits Unauthorized met an API server started by a k8s-up.sh without the node token: run
+# k8s-down.sh, then this again.)
+agent_ready() { node_ready && grep -q 'node agent for .* running' "$run/node-agent.log" 2>/dev/null; }
+await_ready node-agent "$(cat "$agent_pid_file")" "report node $node_name Ready" agent_ready
+say "cluster is up in $(($(now) - up_started))s (stop with scripts/k8s-down.sh)"
 echo "KUBECONFIG=$kubeconfig"
