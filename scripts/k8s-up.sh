@@ -39,6 +39,10 @@
 #   ARDEA_K8S_TOKEN      bearer token of the admin user (group system:masters; default ardea-admin-token)
 #   ARDEA_K8S_USER_TOKEN bearer token of ardea-user, who has no rights until bound (default ardea-user-token)
 #   ARDEA_K8S_NODE_TOKEN bearer token of the node agent, user system:node:ardea-node in group system:nodes
+#   ARDEA_K8S_NODE_CPU, ARDEA_K8S_NODE_MEMORY
+#                        what the node reports as capacity (default 16 and 32Gi): more than a 2-core
+#                        machine has, so that the requests of the tests' pods, which mostly wait, fit
+#                        side by side; the kube-scheduler places pods by requests, not by use
 #                        (default ardea-node-token); the Node authorizer and NodeRestriction limit it to
 #                        its node, the pods bound to it and what they reference
 #   K8S_START_TIMEOUT    seconds to wait for each component to answer (default 120)
@@ -54,6 +58,8 @@ run="$home/run"
 token="${ARDEA_K8S_TOKEN:-ardea-admin-token}"
 user_token="${ARDEA_K8S_USER_TOKEN:-ardea-user-token}"
 node_token="${ARDEA_K8S_NODE_TOKEN:-ardea-node-token}"
+node_cpu="${ARDEA_K8S_NODE_CPU:-16}"
+node_memory="${ARDEA_K8S_NODE_MEMORY:-32Gi}"
 node_name=ardea-node
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 agent_dir="$repo/tools/k8s-node-agent"
@@ -330,6 +336,7 @@ else
   [ "$(id -u)" = 0 ] || fail "the node agent must run as root: it gives each container its own mount namespace to bind its volumes"
   PATH="$repo/node_modules/.bin:$PATH" nohup node "$agent_dir/bin/ardea-k8s-node-agent.mjs" \
     --kubeconfig "$run/node.kubeconfig" --node-name "$node_name" --state-dir "$run/node-agent" \
+    --cpu "$node_cpu" --memory "$node_memory" \
     >"$run/node-agent.log" 2>&1 </dev/null &
   echo $! >"$agent_pid_file"
   say "started node-agent (pid $!, log $run/node-agent.log)"
