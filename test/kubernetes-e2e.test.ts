@@ -7,10 +7,11 @@
 import { describeWithService, isAlive } from '@ardea/core/testing';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { writeFileSync } from 'node:fs';
+import { readdirSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   ardea as ardeaIn,
   ardeaBin,
@@ -53,6 +54,7 @@ interface PodView {
   readonly phase: string;
   readonly ready: boolean;
   readonly pid?: number;
+  readonly podIP?: string;
   readonly ownerKind?: string;
 }
 
@@ -68,7 +70,12 @@ async function objects(): Promise<Objects> {
       kind: string;
       metadata: { name: string; uid: string; labels?: Record<string, string>; ownerReferences?: { kind: string; controller?: boolean }[] };
       spec?: { replicas?: number };
-      status?: { phase?: string; conditions?: { type: string; status: string }[]; containerStatuses?: { containerID?: string }[] };
+      status?: {
+        phase?: string;
+        podIP?: string;
+        conditions?: { type: string; status: string }[];
+        containerStatuses?: { containerID?: string }[];
+      };
     }>;
   };
   const statefulSets = list.items
@@ -87,6 +94,7 @@ async function objects(): Promise<Objects> {
         phase: i.status?.phase ?? '',
         ready: i.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false,
         pid,
+        podIP: i.status?.podIP,
         ownerKind: i.metadata.ownerReferences?.find((o) => o.controller)?.kind,
       };
     })
@@ -114,12 +122,12 @@ async function podsRunning(): Promise<PodView[]> {
 }
 
 async function countsGrow(): Promise<void> {
-  const before = (await metrics(home, TOPOLOGY)).count?.executed ?? 0;
-  await vi.waitFor(async () => expect((await metrics(home, TOPOLOGY)).count?.executed ?? 0).toBeGreaterThan(before + 2000), slow);
+  const before = (await metrics(home, TOPOLOGY, CLUSTER)).count?.executed ?? 0;
+  await vi.waitFor(async () => expect((await metrics(home, TOPOLOGY, CLUSTER)).count?.executed ?? 0).toBeGreaterThan(before + 2000), slow);
 }
 
-function userKubeconfig(): string {
-  const file = path.join(home, 'kubeconfig');
+function userKubeconfig(name = 'kubeconfig', token = USER_TOKEN, server = 'https://127.0.0.1:6443'): string {
+  const file = path.join(home, name);
   writeFileSync(
     file,
     [
@@ -128,12 +136,12 @@ function userKubeconfig(): string {
       'clusters:',
       `- name: loopback`,
       '  cluster:',
-      '    server: https://127.0.0.1:6443',
+      `    server: ${server}`,
       `    certificate-authority: ${path.join(kubeRunDirectory, 'pki', 'ca.crt')}`,
       'users:',
       '- name: ardea-user',
       '  user:',
-      `    token: ${USER_TOKEN}`,
+      `    token: ${token}`,
       'contexts:',
       '- name: loopback',
       '  context: { cluster: loopback, user: ardea-user, namespace: ardea }',
@@ -143,6 +151,15 @@ function userKubeconfig(): string {
     { mode: 0o600 },
   );
   return file;
+}
+
+/** A loopback port nothing listens on: one the OS just gave out and took back. */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
 }
 
 async function startPackageServer(): Promise<void> {
@@ -170,6 +187,22 @@ async function startPackageServer(): Promise<void> {
   });
 }
 
+/**
+ * Kills the topology if the cluster's state (ZooKeeper, shared by every run) still has it, as the
+ * admin: a run that failed half-way may have left it, and whatever rights it took from ardea-user.
+ */
+async function killLeftover(): Promise<void> {
+  if (!(await ardea('list', CLUSTER)).stdout.includes(TOPOLOGY)) return;
+  const saved = process.env.KUBECONFIG;
+  process.env.KUBECONFIG = adminKubeconfig;
+  try {
+    const kill = await ardea('kill', CLUSTER, TOPOLOGY);
+    expect(kill.code, kill.stderr).toBe(0);
+  } finally {
+    process.env.KUBECONFIG = saved;
+  }
+}
+
 /** Waits until the namespace is gone (a previous run's may still be terminating), then makes it and grants the deployer role. */
 async function freshNamespace(): Promise<void> {
   await kubectl('delete', 'namespace', NAMESPACE, '--ignore-not-found', '--wait=true', '--timeout=120s');
@@ -194,6 +227,7 @@ await describeWithService(LOOPBACK_KUBERNETES, 'word count on Kubernetes through
     home = freshHome('ardea-k8s-e2e-');
     process.env.KUBECONFIG = userKubeconfig();
     await freshNamespace();
+    await killLeftover();
     await startPackageServer();
     const submit = await ardea(
       'submit',
@@ -211,7 +245,7 @@ await describeWithService(LOOPBACK_KUBERNETES, 'word count on Kubernetes through
   }, 300_000);
 
   afterAll(async () => {
-    await ardea('kill', CLUSTER, TOPOLOGY).catch(() => undefined);
+    await killLeftover().catch(() => undefined);
     if (packageServer && packageServer.exitCode === null) {
       packageServer.kill('SIGTERM');
       await once(packageServer, 'exit');
@@ -227,6 +261,15 @@ await describeWithService(LOOPBACK_KUBERNETES, 'word count on Kubernetes through
     for (const pod of pods) expect(pod.ownerKind, `owner of ${pod.name}`).toBe('StatefulSet');
     expect(pods[0]!.name).toBe(`${TOPOLOGY}-manager-0`);
     for (const pod of pods.slice(1)) expect(pod.name).toBe(`${TOPOLOGY}-executors-${pod.containerId}`);
+    // Each executor listens on its own pod's IP and tells the others that address, as on a real cluster.
+    const described = await ardea('describe', CLUSTER, TOPOLOGY, '--json');
+    const physical = (JSON.parse(described.stdout) as { physicalPlan: { streamManagers: { containerId: number; host: string }[] } })
+      .physicalPlan;
+    for (const pod of pods.slice(1)) {
+      expect(pod.podIP).toMatch(/^127\./);
+      expect(pod.podIP).not.toBe('127.0.0.1');
+      expect(physical.streamManagers.find((m) => m.containerId === pod.containerId)?.host, `stream manager of ${pod.name}`).toBe(pod.podIP);
+    }
     await countsGrow();
     clusterConfigProcesses = await topologyProcesses();
     expect(clusterConfigProcesses.length).toBeGreaterThanOrEqual(pods.length);
@@ -255,7 +298,7 @@ await describeWithService(LOOPBACK_KUBERNETES, 'word count on Kubernetes through
     let previous = '';
     await vi.waitFor(
       async () => {
-        const m = await metrics(home, TOPOLOGY);
+        const m = await metrics(home, TOPOLOGY, CLUSTER);
         const now = JSON.stringify([m.sentence!.emitted, m.split!.executed, m.split!.emitted, m.count!.executed]);
         const stable = now === previous;
         previous = now;
@@ -265,7 +308,7 @@ await describeWithService(LOOPBACK_KUBERNETES, 'word count on Kubernetes through
       },
       { timeout: E2E_WAIT_MS, interval: 1200 },
     );
-    expect(await droppedTuples(home, TOPOLOGY)).toBe(0);
+    expect(await droppedTuples(home, TOPOLOGY, CLUSTER)).toBe(0);
     expect((await ardea('activate', CLUSTER, TOPOLOGY)).code).toBe(0);
   }, 600_000);
 
@@ -305,31 +348,123 @@ await describeWithService(LOOPBACK_KUBERNETES, 'word count on Kubernetes through
       'count.parallelism=1',
       'split.parallelism=1',
     ]);
-    const submit = await ardea('submit', CLUSTER, WORD_COUNT, ...properties.flatMap((p) => ['--config-property', p]));
-    expect(submit.code, submit.stderr).toBe(0);
-    const initial = (await podsRunning()).length;
-    type Action = { type: string; verdict?: string; diagnosis?: { component?: string } };
-    const scaleUps = async (): Promise<Action[]> => {
-      const result = await ardea('health', CLUSTER, TOPOLOGY, '--json');
-      expect(result.code, result.stderr).toBe(0);
-      const log = JSON.parse(result.stdout) as { rounds: { actions: Action[] }[] };
-      return log.rounds.flatMap((r) => r.actions.filter((a) => a.type === 'scale-up'));
-    };
-    await vi.waitFor(async () => expect((await scaleUps()).some((a) => a.verdict === 'helped')).toBe(true), {
-      timeout: 3 * E2E_WAIT_MS,
-      interval: 1000,
-    });
-    expect((await scaleUps())[0]).toMatchObject({ diagnosis: { component: 'count' } });
-    // The repacked plan has more containers, which only the StatefulSet's replica count can add.
-    const executors = (await objects()).statefulSets.find((s) => s.name === `${TOPOLOGY}-executors`)!;
-    expect(executors.replicas + 1).toBeGreaterThan(initial);
-    const scaled = await podsRunning();
-    expect(scaled.length).toBe(executors.replicas + 1);
-    const shown = await ardea('health', CLUSTER, TOPOLOGY);
-    expect(shown.code, shown.stderr).toBe(0);
-    expect(shown.stdout).toMatch(/scale-up/);
-    expect(shown.stdout).toMatch(/helped/);
+    // The submitting user may create and delete the topology's objects but not scale or patch them:
+    // whatever scales the topology does it from inside container 0's pod, with the pod's ServiceAccount.
+    try {
+      await kubectl('-n', NAMESPACE, 'delete', 'rolebinding', 'ardea-deployer-user');
+      await kubectl(
+        ...['-n', NAMESPACE, 'create', 'role', 'ardea-no-scale', '--verb=get,list,create,delete,deletecollection'],
+        '--resource=statefulsets.apps,services,secrets,pods,events',
+      );
+      await kubectl('-n', NAMESPACE, 'create', 'rolebinding', 'ardea-no-scale-user', '--role=ardea-no-scale', '--user=ardea-user');
+      const canScale = await run('kubectl', [
+        '--kubeconfig',
+        adminKubeconfig,
+        '-n',
+        NAMESPACE,
+        'auth',
+        'can-i',
+        'patch',
+        'statefulsets/scale',
+        '--as',
+        'ardea-user',
+      ]).catch((error: { stdout?: string }) => ({ stdout: error.stdout ?? '' }));
+      expect(canScale.stdout.trim()).toBe('no');
+      const submit = await ardea('submit', CLUSTER, WORD_COUNT, ...properties.flatMap((p) => ['--config-property', p]));
+      expect(submit.code, submit.stderr).toBe(0);
+      const initial = (await podsRunning()).length;
+      type Action = { type: string; verdict?: string; diagnosis?: { component?: string } };
+      const scaleUps = async (): Promise<Action[]> => {
+        const result = await ardea('health', CLUSTER, TOPOLOGY, '--json');
+        expect(result.code, result.stderr).toBe(0);
+        const log = JSON.parse(result.stdout) as { rounds: { actions: Action[] }[] };
+        return log.rounds.flatMap((r) => r.actions.filter((a) => a.type === 'scale-up'));
+      };
+      await vi.waitFor(async () => expect((await scaleUps()).some((a) => a.verdict === 'helped')).toBe(true), {
+        timeout: 3 * E2E_WAIT_MS,
+        interval: 1000,
+      });
+      expect((await scaleUps())[0]).toMatchObject({ diagnosis: { component: 'count' } });
+      // The repacked plan has more containers, which only the StatefulSet's replica count can add.
+      const executors = (await objects()).statefulSets.find((s) => s.name === `${TOPOLOGY}-executors`)!;
+      expect(executors.replicas + 1).toBeGreaterThan(initial);
+      const scaled = await podsRunning();
+      expect(scaled.length).toBe(executors.replicas + 1);
+      const shown = await ardea('health', CLUSTER, TOPOLOGY);
+      expect(shown.code, shown.stderr).toBe(0);
+      expect(shown.stdout).toMatch(/action: scale up: count 1 -> \d+/);
+      expect(shown.stdout).toMatch(/helped/);
+    } finally {
+      await kubectl('-n', NAMESPACE, 'delete', 'rolebinding', 'ardea-no-scale-user', '--ignore-not-found');
+      await kubectl('-n', NAMESPACE, 'delete', 'role', 'ardea-no-scale', '--ignore-not-found');
+      await kubectl('-n', NAMESPACE, 'apply', '-f', path.join(repoRoot, 'plugins', 'kubernetes', 'rbac', 'ardea-deployer.yaml'));
+    }
     const kill = await ardea('kill', CLUSTER, TOPOLOGY);
     expect(kill.code, kill.stderr).toBe(0);
   }, 900_000);
+
+  describe('bad input gets one clear ardea: line and leaves nothing behind', () => {
+    const submitWith = async (kubeconfig: string, ...properties: string[]): Promise<string> => {
+      const saved = process.env.KUBECONFIG;
+      process.env.KUBECONFIG = kubeconfig;
+      try {
+        const result = await ardea('submit', CLUSTER, WORD_COUNT, ...properties.flatMap((p) => ['--config-property', p]));
+        expect(result.code, result.stdout).not.toBe(0);
+        const errors = result.stderr.split('\n').filter((line) => line.startsWith('ardea:'));
+        expect(errors, result.stderr).toHaveLength(1);
+        return errors[0]!;
+      } finally {
+        process.env.KUBECONFIG = saved;
+      }
+    };
+
+    beforeAll(async () => {
+      // Whatever an earlier test of this file left running would make every submit here fail for that reason.
+      await killLeftover();
+    }, 300_000);
+
+    afterEach(async () => {
+      const left = await kubectl('get', 'statefulsets,pods,services,secrets', '-A', '-l', SELECTOR, '-o', 'name');
+      expect(left.trim(), 'objects of the topology left behind').toBe('');
+      const list = await ardea('list', CLUSTER);
+      expect(list.stdout).not.toContain(TOPOLOGY);
+      const stored = readdirSync(path.join(home, 'package-server'), { recursive: true, withFileTypes: true });
+      expect(stored.filter((entry) => entry.isFile() && !entry.name.startsWith('.')).map((entry) => entry.name)).toEqual([]);
+    }, 120_000);
+
+    it('a wrong token', async () => {
+      const line = await submitWith(userKubeconfig('wrong-token.kubeconfig', 'not-a-token'));
+      expect(line).toMatch(/Unauthorized \(401\)/);
+      expect(line).toMatch(/did not accept the credentials/);
+    }, 120_000);
+
+    it('a user without the deployer role', async () => {
+      await kubectl('-n', NAMESPACE, 'delete', 'rolebinding', 'ardea-deployer-user');
+      try {
+        const line = await submitWith(process.env.KUBECONFIG!);
+        expect(line).toMatch(/\(403 Forbidden\)/);
+        expect(line).toMatch(/User "ardea-user" cannot create resource "statefulsets"/);
+        expect(line).toMatch(/'create' 'statefulsets' in API group 'apps'/);
+        expect(line).toMatch(/ardea-deployer\.yaml/);
+      } finally {
+        await kubectl('-n', NAMESPACE, 'apply', '-f', path.join(repoRoot, 'plugins', 'kubernetes', 'rbac', 'ardea-deployer.yaml'));
+      }
+    }, 120_000);
+
+    it('an API server that does not answer', async () => {
+      const line = await submitWith(userKubeconfig('closed-port.kubeconfig', USER_TOKEN, `https://127.0.0.1:${await closedPort()}`));
+      expect(line).toMatch(/unreachable \(ECONNREFUSED\)/);
+    }, 120_000);
+
+    it('a namespace that does not exist', async () => {
+      const line = await submitWith(adminKubeconfig, 'scheduler.namespace=ardea-nowhere');
+      expect(line).toMatch(/namespace 'ardea-nowhere' does not exist/);
+    }, 120_000);
+
+    it('containers larger than any node', async () => {
+      // Three instances of 100 CPUs per container, where the node has 16.
+      const line = await submitWith(process.env.KUBECONFIG!, 'packing.instance.cpu=100', 'packing.container.cpu=1000');
+      expect(line).toMatch(/Insufficient cpu/);
+    }, 300_000);
+  });
 });

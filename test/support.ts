@@ -71,15 +71,15 @@ export interface ComponentCounts {
 }
 
 /** `ardea metrics --json`, parsed. */
-export async function metrics(home: string, topology: string): Promise<Record<string, ComponentCounts>> {
-  const result = await ardea(home, 'metrics', 'local', topology, '--json', '--window', '2000');
+export async function metrics(home: string, topology: string, cluster = 'local'): Promise<Record<string, ComponentCounts>> {
+  const result = await ardea(home, 'metrics', cluster, topology, '--json', '--window', '2000');
   if (result.code !== 0) throw new Error(`ardea metrics failed: ${result.stderr}`);
   return (JSON.parse(result.stdout) as { components: Record<string, ComponentCounts> }).components;
 }
 
 /** Tuples the topology's stream managers could deliver nowhere since submit (always 0 unless the engine has a bug). */
-export async function droppedTuples(home: string, topology: string): Promise<number> {
-  const result = await ardea(home, 'metrics', 'local', topology, '--json');
+export async function droppedTuples(home: string, topology: string, cluster = 'local'): Promise<number> {
+  const result = await ardea(home, 'metrics', cluster, topology, '--json');
   if (result.code !== 0) throw new Error(`ardea metrics failed: ${result.stderr}`);
   return (JSON.parse(result.stdout) as { droppedTuples: number }).droppedTuples;
 }

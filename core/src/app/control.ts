@@ -26,16 +26,43 @@ export interface TopologyDescription {
   readonly scheduler?: SchedulerLocation;
 }
 
+export interface KillOptions {
+  /**
+   * Whether the pool may run containers of the topology (default true). False only when undoing a
+   * submit whose library-mode `schedule` rejected: by the Scheduler contract it removed what it had
+   * started, and the pool may be what failed (unreachable, credentials refused), so only state and
+   * package are left to remove.
+   */
+  readonly stopContainers?: boolean;
+}
+
 /** `Ardea.kill`, documented there; it also undoes a submit that failed half-way. */
 export async function killTopology(
   deployment: Deployment,
   name: string,
   onProgress: (message: string) => void = () => undefined,
+  options: KillOptions = {},
 ): Promise<void> {
   const [topology, execution] = await Promise.all([deployment.state.get('topology', name), deployment.state.get('executionState', name)]);
   const anyState =
     topology ?? execution ?? (await deployment.state.get('packingPlan', name)) ?? (await deployment.state.get('scheduler', name));
   if (!anyState) throw new ArdeaError(`no topology '${name}' on cluster ${deployment.config.cluster}`, { code: 'topology.not-found' });
+  if (options.stopContainers !== false) await stopContainers(deployment, name, execution, onProgress);
+  onProgress('removing state');
+  const operations: StateOperation[] = TOPOLOGY_REMOVAL_ORDER.map((kind) => ({ op: 'delete', kind, topology: name }));
+  await deployment.state.transaction(operations);
+  if (execution) {
+    onProgress(`removing package ${displayedPackageUri(execution.packageUri)}`);
+    await deployment.container.get<Uploader>(Uploader).undo(execution.packageUri);
+  }
+}
+
+async function stopContainers(
+  deployment: Deployment,
+  name: string,
+  execution: ExecutionState | undefined,
+  onProgress: (message: string) => void,
+): Promise<void> {
   const scheduler = deployment.container.get<Scheduler>(Scheduler);
   const serviceMode = (execution?.schedulerMode ?? scheduler.mode) === 'service';
   const client = await deployment.schedulerClient(name);
@@ -56,13 +83,6 @@ export async function killTopology(
   // whatever the service left running and rejects, naming them, if any process would not stop.
   // State stays until then, so the kill can be repeated.
   if (serviceMode || !client) await scheduler.kill(name);
-  onProgress('removing state');
-  const operations: StateOperation[] = TOPOLOGY_REMOVAL_ORDER.map((kind) => ({ op: 'delete', kind, topology: name }));
-  await deployment.state.transaction(operations);
-  if (execution) {
-    onProgress(`removing package ${displayedPackageUri(execution.packageUri)}`);
-    await deployment.container.get<Uploader>(Uploader).undo(execution.packageUri);
-  }
 }
 
 /** A service's location is ephemeral: it disappears once the service process has exited. */

@@ -103,16 +103,19 @@ export async function submitTopology(deployment: Deployment, options: SubmitOpti
       await uploader.undo(packageUri).catch(() => undefined);
       throw error;
     }
+    let launched = false;
     try {
       progress(`launching on ${deployment.config.scheduler.plugin} (${scheduler.mode} mode)`);
       const location = await deployment.container
         .get<Launcher>(Launcher)
         .launch({ topology: definition, packingPlan, packageUri, executor: executorSpec(deployment.config, definition.name) });
+      launched = true;
       await deployment.waitUntilRunning(definition, packingPlan, options.timeoutMs ?? 60_000, progress);
       return { definition, packingPlan, scheduler: location };
     } catch (error) {
       progress(`submit failed, cleaning up: ${describeError(error)}`);
-      await killTopology(deployment, definition.name).catch((cleanup: unknown) =>
+      const stopContainers = launched || scheduler.mode === 'service';
+      await killTopology(deployment, definition.name, undefined, { stopContainers }).catch((cleanup: unknown) =>
         deployment.logger.warn('cleanup after a failed submit failed', { error: describeError(cleanup) }),
       );
       throw error;
