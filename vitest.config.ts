@@ -25,7 +25,13 @@ const summaryLine: Reporter = {
 
 export default defineConfig({
   test: {
-    include: ['core/src/**/*.test.ts', 'plugins/*/src/**/*.test.ts', 'tools/*/src/**/*.test.ts', 'examples/*/src/**/*.test.ts', 'test/**/*.test.ts'],
+    include: [
+      'core/src/**/*.test.ts',
+      'plugins/*/src/**/*.test.ts',
+      'tools/*/src/**/*.test.ts',
+      'examples/*/src/**/*.test.ts',
+      'test/**/*.test.ts',
+    ],
     pool: 'forks',
     globalSetup: ['test/global-setup.ts'],
     testTimeout: 30_000,

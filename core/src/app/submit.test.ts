@@ -88,7 +88,7 @@ async function expectNothingLeft(state: StateManager, uploader: RecordingUploade
 }
 
 describe('Ardea.submit', () => {
-  it('undoes every step when a library pool refuses to schedule, without asking the pool again, even when the pool does not answer', async () => {
+  it('undoes every step when a library pool refuses to schedule, without asking the pool again (which may not answer)', async () => {
     const state = new InMemoryStateManager();
     await state.start();
     // The Scheduler contract: a schedule that rejects has removed what it started. Here the pool

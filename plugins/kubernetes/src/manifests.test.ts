@@ -131,7 +131,7 @@ describe('manifests of a topology', () => {
     expect(secret.metadata.ownerReferences[0].uid).toBe('uid-1');
   });
 
-  it('keeps the executor environment in the Secret and out of the pod spec, and sets the container id from the pod index and the listen address from the pod IP', () => {
+  it('keeps the executor environment in the Secret, out of the pod spec; container id from the pod index, address from the pod IP', () => {
     const executors = sent(
       executorsStatefulSet(input({ env: [{ name: 'TZ', value: 'UTC' }] }), 1, executor, homogeneousResources(plan), owner),
     );
