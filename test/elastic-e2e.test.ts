@@ -1,7 +1,17 @@
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { Ardea, createArdea } from '@ardea/core';
-import { ardea, CLEANUP_TIMEOUT_MS, droppedTuples, E2E_WAIT_MS, freshHome, metrics, removeHome, repoRoot } from './support.js';
+import {
+  ardea,
+  CLEANUP_TIMEOUT_MS,
+  droppedTuples,
+  E2E_WAIT_MS,
+  freshHome,
+  metrics,
+  removeHome,
+  repoRoot,
+  settledCounts,
+} from './support.js';
 
 const NAME = 'word-count';
 let home: string;
@@ -115,19 +125,9 @@ describe.sequential('updating a running topology', () => {
 
   it('lost nothing over the whole run of scaling and reconfiguration', async () => {
     expect((await ardea(home, 'deactivate', 'local', NAME)).code).toBe(0);
-    let previous = '';
-    await vi.waitFor(
-      async () => {
-        const m = await metrics(home, NAME);
-        const now = JSON.stringify([m.sentence!.emitted, m.split!.executed, m.split!.emitted, m.count!.executed]);
-        const stable = now === previous;
-        previous = now;
-        expect(stable).toBe(true);
-        expect(m.count!.executed).toBe(m.split!.emitted);
-        expect(m.split!.executed).toBe(m.sentence!.emitted);
-      },
-      { timeout: E2E_WAIT_MS, interval: 1200 },
-    );
+    const m = await settledCounts(() => metrics(home, NAME));
+    expect(m.count!.executed).toBe(m.split!.emitted);
+    expect(m.split!.executed).toBe(m.sentence!.emitted);
     expect(await droppedTuples(home, NAME)).toBe(0);
   }, 300_000);
 

@@ -22,6 +22,7 @@ import {
   processesWithEnvironment,
   removeHome,
   repoRoot,
+  settledCounts,
 } from './support.js';
 import { adminKubeconfig, kubeRunDirectory, LOOPBACK_KUBERNETES, USER_TOKEN } from './kubernetes.js';
 
@@ -295,19 +296,9 @@ await describeWithService(LOOPBACK_KUBERNETES, 'word count on Kubernetes through
 
     // Drain: with the spout stopped, every sentence emitted was split and every word counted.
     expect((await ardea('deactivate', CLUSTER, TOPOLOGY)).code).toBe(0);
-    let previous = '';
-    await vi.waitFor(
-      async () => {
-        const m = await metrics(home, TOPOLOGY, CLUSTER);
-        const now = JSON.stringify([m.sentence!.emitted, m.split!.executed, m.split!.emitted, m.count!.executed]);
-        const stable = now === previous;
-        previous = now;
-        expect(stable).toBe(true);
-        expect(m.count!.executed).toBe(m.split!.emitted);
-        expect(m.split!.executed).toBe(m.sentence!.emitted);
-      },
-      { timeout: E2E_WAIT_MS, interval: 1200 },
-    );
+    const m = await settledCounts(() => metrics(home, TOPOLOGY, CLUSTER));
+    expect(m.count!.executed).toBe(m.split!.emitted);
+    expect(m.split!.executed).toBe(m.sentence!.emitted);
     expect(await droppedTuples(home, TOPOLOGY, CLUSTER)).toBe(0);
     expect((await ardea('activate', CLUSTER, TOPOLOGY)).code).toBe(0);
   }, 600_000);

@@ -12,7 +12,7 @@ import {
   processesOf,
   removeHome,
   repoRoot,
-  type ComponentCounts,
+  settledCounts,
 } from './support.js';
 
 const WORD_COUNT = path.join(repoRoot, 'examples', 'word-count');
@@ -28,22 +28,7 @@ afterEach(async () => {
 }, CLEANUP_TIMEOUT_MS);
 
 /** Waits until two metric reports in a row agree: nothing is in flight any more. */
-async function drained(topology: string): Promise<Record<string, ComponentCounts>> {
-  let previous = '';
-  let settled: Record<string, ComponentCounts> = {};
-  await vi.waitFor(
-    async () => {
-      const now = await metrics(home, topology);
-      const snapshot = JSON.stringify(Object.fromEntries(Object.entries(now).map(([k, v]) => [k, [v.emitted, v.executed]])));
-      const same = snapshot === previous;
-      previous = snapshot;
-      settled = now;
-      expect(same).toBe(true);
-    },
-    { timeout: E2E_WAIT_MS, interval: 1200 },
-  );
-  return settled;
-}
+const drained = (topology: string) => settledCounts(() => metrics(home, topology));
 
 describe('word count on the local pool', () => {
   it('submits, counts, drains on deactivate without loss, resumes, and kills without leftovers', async () => {

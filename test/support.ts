@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { expect, vi } from 'vitest';
 
 const run = promisify(execFile);
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -75,6 +76,27 @@ export async function metrics(home: string, topology: string, cluster = 'local')
   const result = await ardea(home, 'metrics', cluster, topology, '--json', '--window', '2000');
   if (result.code !== 0) throw new Error(`ardea metrics failed: ${result.stderr}`);
   return (JSON.parse(result.stdout) as { components: Record<string, ComponentCounts> }).components;
+}
+
+/**
+ * Waits until a deactivated topology has drained: every component's emitted and executed counts
+ * read the same twice in a row, 1.2 s apart. Resolves to those counts.
+ */
+export async function settledCounts(read: () => Promise<Record<string, ComponentCounts>>): Promise<Record<string, ComponentCounts>> {
+  let previous = '';
+  let settled: Record<string, ComponentCounts> = {};
+  await vi.waitFor(
+    async () => {
+      const now = await read();
+      const snapshot = JSON.stringify(Object.fromEntries(Object.entries(now).map(([k, v]) => [k, [v.emitted, v.executed]])));
+      const same = snapshot === previous;
+      previous = snapshot;
+      settled = now;
+      expect(same).toBe(true);
+    },
+    { timeout: E2E_WAIT_MS, interval: 1200 },
+  );
+  return settled;
 }
 
 /** Tuples the topology's stream managers could deliver nowhere since submit (always 0 unless the engine has a bug). */
