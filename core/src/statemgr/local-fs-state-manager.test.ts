@@ -395,6 +395,21 @@ describe('LocalFsStateManager on the local filesystem', () => {
       await rm(path.join(root, '.txn.lock'));
       await sm.set('topology', 'blocked', sampleStateRecord('topology', 'blocked'));
     });
+    it('starts and answers while a live writer holds the write mutex, which may be a stopped or hung one', async () => {
+      const first = await open(root);
+      await first.set('topology', 'kept', sampleStateRecord('topology', 'kept'));
+      const child = await liveProcess();
+      await writeFile(path.join(root, '.txn.lock'), lockText(ownerOf(child.pid)));
+      await writeFile(path.join(root, 'topologies', '.litter.tmp'), 'left by a crashed writer');
+      const sm = await open(root, { mutexTimeoutMs: 200 });
+      expect(await sm.get('topology', 'kept')).toEqual(sampleStateRecord('topology', 'kept'));
+      await expect(sm.set('topology', 'blocked', sampleStateRecord('topology', 'blocked'))).rejects.toThrow(/write mutex/);
+      // Once the mutex is free, the next start removes the litter.
+      await rm(path.join(root, '.txn.lock'));
+      await open(root);
+      expect(existsSync(path.join(root, 'topologies', '.litter.tmp'))).toBe(false);
+    });
+
     it('lets readers of a dead ephemeral node answer without waiting for the write mutex', async () => {
       const sm = await open(root, { mutexTimeoutMs: 300 });
       const child = await liveProcess();

@@ -44,6 +44,7 @@ export interface LocalFsStateManagerOptions {
 const NODE_FORMAT = 'ardea.state/1';
 const JOURNAL_FORMAT = 'ardea.journal/1';
 const MUTEX_FILE = '.txn.lock';
+const MUTEX_TIMEOUT = 'statemgr.mutex-timeout';
 const JOURNAL_DIRECTORY = '.journal';
 const DEFAULT_POLL_INTERVAL_MS = 500;
 const DEFAULT_MUTEX_TIMEOUT_MS = 30_000;
@@ -179,7 +180,14 @@ export class LocalFsStateManager implements StateManager {
     for (const directory of directories) await makePrivateDirectory(path.join(this.root, directory));
     // The store holds every topology's secret: nothing in it may be readable by another user.
     await securePrivateTree(this.root, { what: 'state store', logger: this.logger, repairRoot: this.repairRoot, recursive: true });
-    await this.withWriteMutex(() => this.removeTemporaryFiles());
+    // Temporary files are litter from crashed writers. A live holder of the mutex has already
+    // completed any crashed writer's journal (every holder does so first), so starting need not wait
+    // for it, and must not: a hung or stopped writer would keep every command from even starting,
+    // `ardea kill` among them, which is what stops such writers.
+    await this.withWriteMutex(() => this.removeTemporaryFiles(), 0).catch((error: unknown) => {
+      if (!(error instanceof StateManagerError && error.code === MUTEX_TIMEOUT)) throw error;
+      this.logger.debug('the state write mutex is held; temporary files stay for a later start', { root: this.root });
+    });
     this.started = true;
     this.logger.debug('local state manager started', { root: this.root });
   }
@@ -493,7 +501,7 @@ export class LocalFsStateManager implements StateManager {
    * Runs `write` holding the store-wide write mutex, after completing any journal a crashed writer
    * left, so that replaying it can never overwrite a newer write.
    */
-  private async withWriteMutex<T>(write: () => Promise<T>): Promise<T> {
+  private async withWriteMutex<T>(write: () => Promise<T>, timeoutMs = this.mutexTimeoutMs): Promise<T> {
     const previous = processWriteQueues.get(this.root) ?? Promise.resolve();
     let leave!: () => void;
     const turn = new Promise<void>((resolve) => (leave = resolve));
@@ -504,12 +512,12 @@ export class LocalFsStateManager implements StateManager {
       const file = path.join(this.root, MUTEX_FILE);
       const record = ownedFileRecord(this.session, 'state write mutex');
       await acquireOwnedFile(file, record, {
-        timeoutMs: this.mutexTimeoutMs,
+        timeoutMs,
         onTimeout: (holder) =>
           new StateManagerError(
-            `timed out after ${this.mutexTimeoutMs} ms waiting for the state write mutex ${file}, ` +
+            `timed out after ${timeoutMs} ms waiting for the state write mutex ${file}, ` +
               `held by ${describeHolder(holder)}; if that process is gone, remove the file`,
-            { code: 'statemgr.mutex-timeout' },
+            { code: MUTEX_TIMEOUT },
           ),
       });
       try {
