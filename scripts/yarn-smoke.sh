@@ -50,6 +50,7 @@ expect() { # expected-code what
 
 # One line summarising a Service JSON: "<service state> <instance>=<container state>/<container id> ...".
 summary() {
+  # shellcheck disable=SC2016 # JavaScript, not shell
   node -e '
     let s = ""; process.stdin.on("data", d => s += d).on("end", () => {
       try {
@@ -92,6 +93,7 @@ call GET "$api/version?$auth"
 expect 200 "GET /app/v1/services/version"
 say "Services API at $api answers: $last"
 
+# shellcheck disable=SC2016 # ${COMPONENT_ID} is for YARN to substitute
 spec='{"name":"'"$service"'","version":"1","lifetime":-1,
   "components":[{"name":"s","number_of_containers":2,"restart_policy":"ALWAYS",
     "resource":{"cpus":1,"memory":"128"},"launch_command":"sleep 600",
@@ -116,7 +118,7 @@ s1_replaced() { local s; s="$(status)"; case "$s" in *"s-1=READY/$old"*) echo ol
 wait_for "s-1 relaunched in a new container" new s1_replaced
 wait_for "2 sleep processes after the restart" 2 process_count
 new_pid="$(processes | sed -n 's/:1$//p')"
-[ -n "$new_pid" ] && [ "$new_pid" != "$old_pid" ] || fail "s-1's process did not change (old $old_pid, new $new_pid)"
+if [ -z "$new_pid" ] || [ "$new_pid" = "$old_pid" ]; then fail "s-1's process did not change (old $old_pid, new $new_pid)"; fi
 say "s-1 relaunched alone: $(status); processes $(processes | tr '\n' ' ')"
 
 call PUT "$api/$service/components/s?$auth" '{"number_of_containers":3}'

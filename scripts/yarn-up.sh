@@ -116,7 +116,7 @@ for name in nm rm; do
     say "$name (pid $(cat "$run/$name.pid")) runs but YARN does not answer; restarting it"
     kill "$(cat "$run/$name.pid")" 2>/dev/null || true
     sleep 3
-    alive "$run/$name.pid" && kill -9 "$(cat "$run/$name.pid")" 2>/dev/null || true
+    if alive "$run/$name.pid"; then kill -9 "$(cat "$run/$name.pid")" 2>/dev/null || true; fi
     rm -f "$run/$name.pid"
   fi
 done
@@ -158,6 +158,7 @@ site yarn-site.xml \
   yarn.resourcemanager.admin.address 127.0.0.1:8033 \
   yarn.resourcemanager.webapp.address "127.0.0.1:$rm_web_port" \
   yarn.resourcemanager.recovery.enabled false \
+  yarn.resourcemanager.connect.retry-interval.ms 1000 \
   yarn.nodemanager.hostname 127.0.0.1 \
   yarn.nodemanager.bind-host 127.0.0.1 \
   yarn.nodemanager.address 127.0.0.1:8041 \
@@ -238,10 +239,11 @@ start() { # name heap main-class
 rm_up() { curl -sf --max-time 3 "$rm_url/ws/v1/cluster/info" 2>/dev/null | grep -q '"state":"STARTED"'; }
 
 started_all=$(now)
+# Both at once: the NM retries registering every second until the RM listens.
 start rm "$rm_heap" org.apache.hadoop.yarn.server.resourcemanager.ResourceManager
+start nm "$nm_heap" org.apache.hadoop.yarn.server.nodemanager.NodeManager
 wait_for rm "$(cat "$run/rm.pid")" "REST API at $rm_url" rm_up
 wait_for rm "$(cat "$run/rm.pid")" "Services API at $rm_url/app/v1/services" api_answers
-start nm "$nm_heap" org.apache.hadoop.yarn.server.nodemanager.NodeManager
 wait_for nm "$(cat "$run/nm.pid")" "node RUNNING in $rm_url/ws/v1/cluster/nodes" node_running
 say "YARN $hadoop_version is up in $(($(now) - started_all))s (RM pid $(cat "$run/rm.pid"), NM pid $(cat "$run/nm.pid"), user $user, run $run)"
 echo "YARN_RM=$rm_url"
