@@ -5,14 +5,15 @@
 # processes on this machine (by an environment variable the service sets, whose value carries
 # ${COMPONENT_ID}, so each process also proves its instance index); restarts instance s-1 alone by
 # signalling its container through the RM's REST API (the service AM relaunches the same instance
-# in a new container); flexes the component to 3 and waits for s-2; stops the service, destroys it
+# in a new container); flexes the component to 3 and waits for s-2, then back to 2 and checks that
+# s-2 (the highest index) went; stops the service, destroys it
 # and checks that its processes are gone and the RM calls the application finished. Prints each
 # step and its time; exits non-zero, with the reason and the last response, at the first step that
 # does not happen in time. The service is destroyed on exit whatever happens.
 #
-# Measured on a 2-core, 24 GB development machine (Hadoop 3.4.2, OpenJDK 17): 30-32 s in all —
+# Measured on a 2-core, 24 GB development machine (Hadoop 3.4.2, OpenJDK 17): 32-36 s in all —
 # POST to both instances READY 14-16 s (the service AM is a JVM), restart of s-1 4-6 s, flex to 3
-# 7 s, stop until no process 2 s, DELETE 0.2 s.
+# 7 s, back to 2 4 s, stop until no process 2 s, DELETE 0.2 s.
 #
 # Environment:
 #   YARN_RM            RM base URL (default http://127.0.0.1:${YARN_RM_PORT:-8088})
@@ -128,6 +129,14 @@ say "flex to 3: $last"
 wait_for "3 instances READY" 3 ready_count
 wait_for "3 sleep processes" 3 process_count
 say "three instances READY: $(status); processes $(processes | tr '\n' ' ')"
+
+call PUT "$api/$service/components/s?$auth" '{"number_of_containers":2}'
+expect 200 "PUT /app/v1/services/$service/components/s (back to 2)"
+say "flex back to 2: $last"
+wait_for "2 sleep processes after flexing down" 2 process_count
+[ "$(processes | cut -d: -f2 | tr '\n' ' ')" = "0 1 " ] || fail "flexing down did not remove the highest index: $(processes | tr '\n' ' ')"
+wait_for "2 instances listed" 2 ready_count
+say "s-2 removed, s-0 and s-1 kept: $(status)"
 
 call PUT "$api/$service?$auth" '{"state":"STOPPED"}'
 expect 200 "PUT /app/v1/services/$service {state: STOPPED}"
