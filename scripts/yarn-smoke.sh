@@ -11,7 +11,7 @@
 # step and its time; exits non-zero, with the reason and the last response, at the first step that
 # does not happen in time. The service is destroyed on exit whatever happens.
 #
-# Measured on a 2-core, 24 GB development machine (Hadoop 3.4.2, OpenJDK 17): 32-36 s in all —
+# Measured on a 2-core, 24 GB development machine (Hadoop 3.4.2, OpenJDK 17): about 32 s in all —
 # POST to both instances READY 14-16 s (the service AM is a JVM), restart of s-1 4-6 s, flex to 3
 # 7 s, back to 2 4 s, stop until no process 2 s, DELETE 0.2 s.
 #
