@@ -34,18 +34,8 @@ fi
 [ -f "$KUBECONFIG" ] || fail "no kubeconfig at $KUBECONFIG; run scripts/k8s-up.sh first"
 say "using $(kubectl version --client 2>/dev/null | head -n 1) with $KUBECONFIG"
 
-# Polls until the command's output equals the expected value.
-wait_for() { # description expected command...
-  local what="$1" expected="$2" got="" deadline
-  shift 2
-  deadline=$(($(date +%s) + timeout_s))
-  while :; do
-    got="$("$@" 2>/dev/null || true)"
-    [ "$got" = "$expected" ] && return 0
-    [ "$(date +%s)" -lt "$deadline" ] || fail "$what: expected '$expected', still '$got' after ${timeout_s}s"
-    sleep 1
-  done
-}
+# shellcheck source-path=SCRIPTDIR source=lib/waits.sh
+. "$(dirname "$0")/lib/waits.sh"
 pod_count() { kubectl -n "$namespace" get pods -l app=ardea-smoke -o name | wc -l | tr -d ' '; }
 namespace_gone() { kubectl get namespace "$namespace" >/dev/null 2>&1 && echo present || echo gone; }
 

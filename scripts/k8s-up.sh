@@ -238,31 +238,12 @@ write_kubeconfig "$kubeconfig" admin "$token"
 # The node agent's credentials: a node's, so the Node authorizer, not RBAC, decides what it may do.
 write_kubeconfig "$run/node.kubeconfig" "$node_name" "$node_token"
 
+stop_hint=scripts/k8s-down.sh
+# shellcheck source-path=SCRIPTDIR source=lib/waits.sh
+. "$(dirname "$0")/lib/waits.sh"
+
 port_taken() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-# Waits until the check command succeeds; fails with the tail of the component's log when its process
-# exits or start_timeout passes.
-await_ready() { # name pid what-it-does-when-ready check-command...
-  local name="$1" pid="$2" what="$3" started deadline
-  shift 3
-  started=$(now)
-  deadline=$((started + start_timeout))
-  until "$@"; do
-    if ! kill -0 "$pid" 2>/dev/null; then
-      rm -f "$run/$name.pid"
-      echo "[k8s-up] last lines of $run/$name.log:" >&2
-      tail -n 30 "$run/$name.log" >&2 || true
-      fail "$name (pid $pid) exited during startup"
-    fi
-    if [ "$(now)" -ge "$deadline" ]; then
-      echo "[k8s-up] last lines of $run/$name.log:" >&2
-      tail -n 30 "$run/$name.log" >&2 || true
-      fail "$name did not $what within ${start_timeout}s (left running; scripts/k8s-down.sh stops it)"
-    fi
-    sleep 0.5
-  done
-  say "$name: $what ($(($(now) - started))s)"
-}
 
 start() { # name url port command...
   local name="$1" url="$2" port="$3" pid

@@ -76,17 +76,9 @@ processes() {
 }
 process_count() { processes | wc -l | tr -d ' '; }
 
-wait_for() { # what expected command...
-  local what="$1" expected="$2" got="" deadline
-  shift 2
-  deadline=$(($(date +%s) + timeout_s))
-  while :; do
-    got="$("$@" 2>/dev/null || true)"
-    [ "$got" = "$expected" ] && return 0
-    [ "$(date +%s)" -lt "$deadline" ] || fail "$what: expected '$expected', still '$got' after ${timeout_s}s; last status: $(status)"
-    sleep 1
-  done
-}
+# shellcheck source-path=SCRIPTDIR source=lib/waits.sh
+. "$(dirname "$0")/lib/waits.sh"
+wait_context() { echo "last status: $(status)"; }
 
 cleanup() { curl -s --max-time 30 -X DELETE "$api/$service?$auth" >/dev/null 2>&1 || true; }
 trap cleanup EXIT

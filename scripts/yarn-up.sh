@@ -210,29 +210,9 @@ printf '%s\n' 'log4j.rootLogger=INFO,console' \
 
 classpath="$conf:$jars/*"
 
-# Waits until the check succeeds; fails with the tail of the daemon's log when it exits or the
-# deadline passes.
-wait_for() { # name pid what check...
-  local name="$1" pid="$2" what="$3" started deadline
-  shift 3
-  started=$(now)
-  deadline=$((started + start_timeout))
-  until "$@"; do
-    if ! kill -0 "$pid" 2>/dev/null; then
-      echo "[yarn-up] last lines of $run/$name.log:" >&2
-      tail -n 30 "$run/$name.log" >&2 || true
-      rm -f "$run/$name.pid"
-      fail "$name (pid $pid) exited before $what"
-    fi
-    if [ "$(now)" -ge "$deadline" ]; then
-      echo "[yarn-up] last lines of $run/$name.log:" >&2
-      tail -n 30 "$run/$name.log" >&2 || true
-      fail "$name (pid $pid): no $what within ${start_timeout}s (still running; yarn-down.sh stops it)"
-    fi
-    sleep 0.5
-  done
-  say "$name: $what after $(($(now) - started))s"
-}
+stop_hint=scripts/yarn-down.sh
+# shellcheck source-path=SCRIPTDIR source=lib/waits.sh
+. "$(dirname "$0")/lib/waits.sh"
 
 start() { # name heap main-class
   local name="$1" heap="$2" main="$3"
@@ -251,8 +231,8 @@ started_all=$(now)
 # Both at once: the NM retries registering every second until the RM listens.
 start rm "$rm_heap" org.apache.hadoop.yarn.server.resourcemanager.ResourceManager
 start nm "$nm_heap" org.apache.hadoop.yarn.server.nodemanager.NodeManager
-wait_for rm "$(cat "$run/rm.pid")" "REST API at $rm_url" rm_up
-wait_for rm "$(cat "$run/rm.pid")" "Services API at $rm_url/app/v1/services" api_answers
-wait_for nm "$(cat "$run/nm.pid")" "node RUNNING in $rm_url/ws/v1/cluster/nodes" node_running
+await_ready rm "$(cat "$run/rm.pid")" "REST API at $rm_url" rm_up
+await_ready rm "$(cat "$run/rm.pid")" "Services API at $rm_url/app/v1/services" api_answers
+await_ready nm "$(cat "$run/nm.pid")" "node RUNNING in $rm_url/ws/v1/cluster/nodes" node_running
 say "YARN $hadoop_version is up in $(($(now) - started_all))s (RM pid $(cat "$run/rm.pid"), NM pid $(cat "$run/nm.pid"), user $user, run $run)"
 echo "YARN_RM=$rm_url"
