@@ -68,7 +68,14 @@ export { awaitSchedulerService, supervisorCommand, type ProcessCommand, type Sch
 export { PARENT_PID_ENV } from '../runtime/executor-env.js';
 
 // The pool kit: one update diff (with the ordinal rule), one start-or-undo loop, one naming rule.
-export { planContainerChanges, poolResourceName, startAllOrUndo } from '../scheduler/pool-kit/index.js';
+export {
+  isEnvironmentName,
+  planContainerChanges,
+  poolResourceName,
+  shellCommand,
+  shellQuote,
+  startAllOrUndo,
+} from '../scheduler/pool-kit/index.js';
 
 // For pools whose containers are processes on the scheduler's own machine (the local pool): this
 // installation's executor, process identities that survive pid reuse, and files only the owner

@@ -1,8 +1,7 @@
 import { execFileSync } from 'node:child_process';
-import { CONTAINER_INDEX_PLACEHOLDER, SchedulerError } from '@ardea/core/plugin';
+import { CONTAINER_INDEX_PLACEHOLDER, SchedulerError, shellCommand, shellQuote } from '@ardea/core/plugin';
 import { describe, expect, it } from 'vitest';
 import { checkJobTemplate, DEFAULT_JOB_TEMPLATE, renderJobTemplate, templateValues, type ContainerJob } from './job-script.js';
-import { shellCommand, shellQuote } from './shell.js';
 
 const job = (overrides: Partial<ContainerJob> = {}): ContainerJob => ({
   topologyName: 'word-count',

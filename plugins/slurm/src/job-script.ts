@@ -1,5 +1,12 @@
-import { CONTAINER_ID_ENV, executorArgv, SchedulerError, type ExecutorSpec } from '@ardea/core/plugin';
-import { isEnvironmentName, shellCommand, shellQuote } from './shell.js';
+import {
+  CONTAINER_ID_ENV,
+  executorArgv,
+  type ExecutorSpec,
+  isEnvironmentName,
+  SchedulerError,
+  shellCommand,
+  shellQuote,
+} from '@ardea/core/plugin';
 
 /**
  * The job script every container runs unless `jobTemplate` names another. sbatch options that Ardea

@@ -1,26 +1,27 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import {
-  describeError,
-  MiB,
-  planContainerChanges,
-  poolResourceName,
-  SchedulerError,
-  startAllOrUndo,
   type ContainerIdentity,
   type ContainerPlan,
   type ContainerStatus,
+  describeError,
   type ExecutorSpec,
   type Logger,
+  MiB,
   type PackingPlan,
+  planContainerChanges,
+  poolResourceName,
   type Scheduler,
-  type SchedulerMode,
   type ScheduleRequest,
+  SchedulerError,
+  type SchedulerMode,
+  shellCommand,
+  shellQuote,
+  startAllOrUndo,
   type UpdateRequest,
 } from '@ardea/core/plugin';
 import type { SshSettings } from './slurm-config.js';
 import { checkJobTemplate, DEFAULT_JOB_TEMPLATE, renderJobTemplate, templateValues } from './job-script.js';
-import { shellCommand, shellQuote } from './shell.js';
 import {
   containerState,
   isLive,

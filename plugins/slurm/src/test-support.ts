@@ -1,9 +1,9 @@
+import { shellCommand } from '@ardea/core/plugin';
 import { generateKeyPairSync } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import net from 'node:net';
 import type { ServiceRequirement } from '@ardea/core/testing';
 import type { SshSettings } from './slurm-config.js';
-import { shellCommand } from './shell.js';
 import { SshConnection } from './ssh-connection.js';
 
 /** Where scripts/sshd-up.sh and scripts/slurm-up.sh put things, with the same knobs. */

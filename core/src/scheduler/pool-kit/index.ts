@@ -7,4 +7,5 @@
 export { planContainerChanges, type ContainerChanges, type PlanContainerChangesOptions } from './container-changes.js';
 export { compactContainerIds, containerIdentityOf, planForPool } from './container-identity.js';
 export { startAllOrUndo } from './start-all-or-undo.js';
+export { isEnvironmentName, shellCommand, shellQuote } from './shell.js';
 export { poolResourceName, type PoolResourceNameOptions } from './resource-names.js';

@@ -2,9 +2,9 @@
 const PLAIN_WORD = /^[A-Za-z0-9_/.,:=@%+-]+$/;
 
 /**
- * Quotes one word for a POSIX shell (the login node's shell runs every command we send, and job
- * scripts are bash). Single quotes keep everything literal; an embedded single quote closes the
- * quoted part, adds an escaped quote and reopens it.
+ * Quotes one word for a POSIX shell (the commands a pool sends to a login node, job and launch
+ * scripts). Single quotes keep everything literal; an embedded single quote closes the quoted part,
+ * adds an escaped quote and reopens it.
  */
 export function shellQuote(word: string): string {
   if (PLAIN_WORD.test(word)) return word;
