@@ -122,6 +122,42 @@ export class YarnRest {
     return ((await this.request('GET', `/ws/v1/cluster/apps/${encodeURIComponent(id)}`)) as { app: ApplicationView }).app;
   }
 
+  /** The containers the RM counts as allocated to the application's current attempt, by id: their NodeManager's web address. */
+  async liveContainers(applicationId: string): Promise<Map<string, string>> {
+    const app = encodeURIComponent(applicationId);
+    const attempts = (await this.request('GET', `/ws/v1/cluster/apps/${app}/appattempts`)) as {
+      appAttempts?: { appAttempt?: { appAttemptId?: string }[] } | null;
+    };
+    const attempt = attempts.appAttempts?.appAttempt?.at(-1)?.appAttemptId;
+    if (!attempt) return new Map();
+    const body = (await this.request('GET', `/ws/v1/cluster/apps/${app}/appattempts/${encodeURIComponent(attempt)}/containers`)) as {
+      container?: { containerId: string; nodeHttpAddress?: string }[];
+    };
+    return new Map((body.container ?? []).map((container) => [container.containerId, container.nodeHttpAddress ?? '']));
+  }
+
+  /**
+   * Whether the NodeManager at `nodeHttpAddress` still runs the container's processes. The RM forgets
+   * a released container at once; only its NodeManager knows when the processes are gone. Undefined
+   * when the NodeManager cannot be asked.
+   */
+  async runsAtNodeManager(nodeHttpAddress: string, containerId: string): Promise<boolean | undefined> {
+    if (!nodeHttpAddress) return undefined;
+    const base = /^https?:\/\//.test(nodeHttpAddress) ? nodeHttpAddress : `http://${nodeHttpAddress}`;
+    try {
+      const response = await fetch(`${base}/ws/v1/node/containers/${encodeURIComponent(containerId)}`, {
+        headers: { accept: 'application/json' },
+        signal: AbortSignal.timeout(this.options.requestTimeoutMs),
+      });
+      if (response.status === 404) return false;
+      if (!response.ok) return undefined;
+      const state = ((await response.json()) as { container?: { state?: string } }).container?.state;
+      return state !== undefined && !['DONE', 'COMPLETE'].includes(state);
+    } catch {
+      return undefined;
+    }
+  }
+
   /** The queues of the scheduler, by leaf name and full path (`default`, `root.default`). */
   async queues(): Promise<Set<string>> {
     const body = (await this.request('GET', '/ws/v1/cluster/scheduler')) as { scheduler?: { schedulerInfo?: SchedulerQueue } };

@@ -232,11 +232,20 @@ export class YarnScheduler implements Scheduler {
         throw error;
       }
     } else if (changes.removed.length > 0) {
-      await this.call(action, () => this.rest.flexComponent(serviceName, EXECUTOR_COMPONENT, wanted));
       const gone = new Set(changes.removed.map(instanceNameOf));
-      await this.waitUntil(action, serviceName, 'the removed instances to stop', 'kill', async () => {
-        const left = containersOf(await this.readService(action, topologyName, serviceName));
-        return left.filter((container) => gone.has(container.component_instance_name ?? '')).map((container) => container.id);
+      const leaving = containersOf(service).filter((container) => gone.has(container.component_instance_name ?? ''));
+      const nodes = service.id ? await this.call(action, () => this.rest.liveContainers(service.id!)) : new Map<string, string>();
+      await this.call(action, () => this.rest.flexComponent(serviceName, EXECUTOR_COMPONENT, wanted));
+      // The AM drops an instance from the service at once, and the RM its container; its processes
+      // are gone when its NodeManager says the container is done.
+      await this.waitUntil(action, serviceName, 'the removed containers to stop', 'kill', async () => {
+        const listed = new Set(containersOf(await this.readService(action, topologyName, serviceName)).map((container) => container.id));
+        const left: string[] = [];
+        for (const container of leaving) {
+          const running = listed.has(container.id) || (await this.rest.runsAtNodeManager(nodes.get(container.id) ?? '', container.id));
+          if (running) left.push(`${container.component_instance_name} (${container.id})`);
+        }
+        return left;
       });
       await staging.forget([...gone]);
     }
@@ -344,6 +353,7 @@ export class YarnScheduler implements Scheduler {
   /** Stops and destroys the service, then waits until YARN runs no application of that name. */
   private async destroy(action: string, serviceName: string): Promise<void> {
     const service = await this.call(action, () => this.rest.findService(serviceName));
+    const containers = service?.id ? await this.rest.liveContainers(service.id).catch(() => new Map<string, string>()) : new Map();
     if (service) {
       try {
         await this.rest.stopService(serviceName);
@@ -365,9 +375,13 @@ export class YarnScheduler implements Scheduler {
         }
       });
     }
-    await this.waitUntil(action, serviceName, 'its applications to end', 'kill', async () => {
+    await this.waitUntil(action, serviceName, 'its applications and containers to end', 'kill', async () => {
       const live = await this.call(action, () => this.rest.liveApplications(serviceName));
-      return live.map((app) => `${app.id} (${app.state})`);
+      const left = live.map((app) => `application ${app.id} (${app.state})`);
+      for (const [container, node] of containers) {
+        if (await this.rest.runsAtNodeManager(node, container)) left.push(`container ${container} at ${node}`);
+      }
+      return left;
     });
   }
 
