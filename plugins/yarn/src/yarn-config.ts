@@ -26,12 +26,14 @@ export const yarnSchedulerConfigSchema = z
       .default('http://127.0.0.1:8088'),
     /**
      * Who calls the API (`?user.name=`, the simple authentication YARN uses without Kerberos) and so
-     * owns the services. Default: the user running Ardea.
+     * owns the services. Default: `HADOOP_USER_NAME` as Hadoop's own clients read it, which the
+     * plugin sets in every container so that container 0 acts as the topology's owner; else the user
+     * running Ardea.
      */
     user: z
       .string()
       .regex(USER_NAME, 'a user name without spaces or separators')
-      .default(() => os.userInfo().username),
+      .default(() => process.env.HADOOP_USER_NAME || os.userInfo().username),
     /** The queue every service is submitted to; default: YARN's default queue. */
     queue: z.string().regex(QUEUE, 'a queue name such as default or root.streaming').optional(),
     /**
