@@ -128,7 +128,15 @@ export class YarnScheduler implements Scheduler {
     const service = await this.readService(action, topologyName, serviceName);
     const staging = this.staging(serviceName);
     const containers = containersOf(service);
-    const restarts = await staging.observe(containers);
+    // The ledger only adds restart counts: a staging directory this host cannot write must not hide the states.
+    const restarts = await staging.observe(containers).catch((error: unknown) => {
+      this.logger.warn('cannot update the instance ledger; restart counts may be low', {
+        topology: topologyName,
+        directory: staging.files.directory,
+        error: String(error),
+      });
+      return new Map<string, number>();
+    });
     const count = executorCount(service);
     const ended = ENDED_SERVICE_STATES.has(service.state ?? '');
     const failure = service.state === 'FAILED' ? await this.failureDiagnostics(service) : undefined;
