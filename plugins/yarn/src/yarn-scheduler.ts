@@ -151,7 +151,7 @@ export class YarnScheduler implements Scheduler {
             : { ...base, state: 'stopped', message: `service ${serviceName} is ${service.state}` };
         }
         if (!container) {
-          return (await staging.known(instance))
+          return (await staging.known(instance).catch(() => false))
             ? { ...base, state: 'restarting', message: `instance ${instance} exited; its AM starts it again` }
             : { ...base, state: 'pending', message: `instance ${instance} has no container yet (service ${service.state ?? 'ACCEPTED'})` };
         }
