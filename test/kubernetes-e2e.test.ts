@@ -103,28 +103,15 @@ async function objects(): Promise<Objects> {
   return { statefulSets, pods };
 }
 
-/** Container ids of the plan `ardea` stored, 0 included. */
-async function plannedContainers(): Promise<number[]> {
-  const described = await ardea('describe', CLUSTER, TOPOLOGY, '--json');
-  expect(described.code, described.stderr).toBe(0);
-  const plan = (JSON.parse(described.stdout) as { packingPlan: { containers: { id: number }[] } }).packingPlan;
-  return [0, ...plan.containers.map((c) => c.id).sort((a, b) => a - b)];
-}
-
 /** Waits until exactly the planned containers run as Ready pods; resolves to them. */
 async function podsRunning(): Promise<PodView[]> {
-  const planned = await plannedContainers();
+  const planned = await plannedContainers(home, CLUSTER, TOPOLOGY);
   return vi.waitFor(async () => {
     const { pods } = await objects();
     expect(pods.map((p) => p.containerId)).toEqual(planned);
     for (const pod of pods) expect(pod.phase === 'Running' && pod.ready, `pod ${pod.name} is ${pod.phase}`).toBe(true);
     return pods;
   }, slow);
-}
-
-async function countsGrow(): Promise<void> {
-  const before = (await metrics(home, TOPOLOGY, CLUSTER)).count?.executed ?? 0;
-  await vi.waitFor(async () => expect((await metrics(home, TOPOLOGY, CLUSTER)).count?.executed ?? 0).toBeGreaterThan(before + 2000), slow);
 }
 
 function userKubeconfig(name = 'kubeconfig', token = USER_TOKEN, server = 'https://127.0.0.1:6443'): string {
@@ -152,40 +139,6 @@ function userKubeconfig(name = 'kubeconfig', token = USER_TOKEN, server = 'https
     { mode: 0o600 },
   );
   return file;
-}
-
-/** A loopback port nothing listens on: one the OS just gave out and took back. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-async function startPackageServer(): Promise<void> {
-  const child = spawn(
-    process.execPath,
-    [
-      ardeaBin,
-      'package-server',
-      '--dir',
-      path.join(home, 'package-server'),
-      '--token-file',
-      path.join(home, 'package-server.token'),
-    ].concat(['--port', String(PACKAGE_SERVER_PORT)]),
-    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ARDEA_HOME: home } },
-  );
-  packageServer = child;
-  let output = '';
-  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  await new Promise<void>((resolve, reject) => {
-    child.stdout!.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-      if (output.includes('package server listening on')) resolve();
-    });
-    child.once('exit', (code) => reject(new Error(`the package server exited with code ${code}: ${output}`)));
-  });
 }
 
 /**
@@ -229,7 +182,7 @@ await describeWithService(LOOPBACK_KUBERNETES, 'word count on Kubernetes through
     process.env.KUBECONFIG = userKubeconfig();
     await freshNamespace();
     await killLeftover();
-    await startPackageServer();
+    packageServer = await startPackageServer(home, PACKAGE_SERVER_PORT);
     const submit = await ardea(
       'submit',
       CLUSTER,
@@ -247,10 +200,7 @@ await describeWithService(LOOPBACK_KUBERNETES, 'word count on Kubernetes through
 
   afterAll(async () => {
     await killLeftover().catch(() => undefined);
-    if (packageServer && packageServer.exitCode === null) {
-      packageServer.kill('SIGTERM');
-      await once(packageServer, 'exit');
-    }
+    await stopPackageServer(packageServer);
     await kubectl('delete', 'namespace', NAMESPACE, '--ignore-not-found', '--wait=false').catch(() => undefined);
     await removeHome(home, []);
   }, 300_000);
@@ -271,7 +221,7 @@ await describeWithService(LOOPBACK_KUBERNETES, 'word count on Kubernetes through
       expect(pod.podIP).not.toBe('127.0.0.1');
       expect(physical.streamManagers.find((m) => m.containerId === pod.containerId)?.host, `stream manager of ${pod.name}`).toBe(pod.podIP);
     }
-    await countsGrow();
+    await countsGrow(home, TOPOLOGY, CLUSTER);
     clusterConfigProcesses = await topologyProcesses();
     expect(clusterConfigProcesses.length).toBeGreaterThanOrEqual(pods.length);
   }, 300_000);
@@ -286,13 +236,13 @@ await describeWithService(LOOPBACK_KUBERNETES, 'word count on Kubernetes through
     const executors = (await objects()).statefulSets.find((s) => s.name === `${TOPOLOGY}-executors`)!;
     expect(executors.replicas).toBe(scaled.length - 1);
     for (const pod of before) expect(scaled.find((p) => p.name === pod.name)?.uid, `uid of ${pod.name}`).toBe(pod.uid);
-    await countsGrow();
+    await countsGrow(home, TOPOLOGY, CLUSTER);
 
     const down = await ardea('update', CLUSTER, TOPOLOGY, '--component-parallelism', 'count:2');
     expect(down.code, down.stderr).toBe(0);
     const after = await podsRunning();
     expect(after.map((p) => p.uid)).toEqual(before.map((p) => p.uid));
-    await countsGrow();
+    await countsGrow(home, TOPOLOGY, CLUSTER);
 
     // Drain: with the spout stopped, every sentence emitted was split and every word counted.
     expect((await ardea('deactivate', CLUSTER, TOPOLOGY)).code).toBe(0);
@@ -314,7 +264,7 @@ await describeWithService(LOOPBACK_KUBERNETES, 'word count on Kubernetes through
     }, slow);
     for (const pod of before.filter((p) => p.containerId !== 1))
       expect(after.find((p) => p.containerId === pod.containerId)!.uid, `uid of ${pod.name}`).toBe(pod.uid);
-    await countsGrow();
+    await countsGrow(home, TOPOLOGY, CLUSTER);
   }, 300_000);
 
   it('kill leaves no object and no process behind', async () => {
@@ -364,18 +314,11 @@ await describeWithService(LOOPBACK_KUBERNETES, 'word count on Kubernetes through
       const submit = await ardea('submit', CLUSTER, WORD_COUNT, ...properties.flatMap((p) => ['--config-property', p]));
       expect(submit.code, submit.stderr).toBe(0);
       const initial = (await podsRunning()).length;
-      type Action = { type: string; verdict?: string; diagnosis?: { component?: string } };
-      const scaleUps = async (): Promise<Action[]> => {
-        const result = await ardea('health', CLUSTER, TOPOLOGY, '--json');
-        expect(result.code, result.stderr).toBe(0);
-        const log = JSON.parse(result.stdout) as { rounds: { actions: Action[] }[] };
-        return log.rounds.flatMap((r) => r.actions.filter((a) => a.type === 'scale-up'));
-      };
-      await vi.waitFor(async () => expect((await scaleUps()).some((a) => a.verdict === 'helped')).toBe(true), {
+      await vi.waitFor(async () => expect((await scaleUps(home, CLUSTER, TOPOLOGY)).some((a) => a.verdict === 'helped')).toBe(true), {
         timeout: 3 * E2E_WAIT_MS,
         interval: 1000,
       });
-      expect((await scaleUps())[0]).toMatchObject({ diagnosis: { component: 'count' } });
+      expect((await scaleUps(home, CLUSTER, TOPOLOGY))[0]).toMatchObject({ diagnosis: { component: 'count' } });
       // The repacked plan has more containers, which only the StatefulSet's replica count can add.
       const executors = (await objects()).statefulSets.find((s) => s.name === `${TOPOLOGY}-executors`)!;
       expect(executors.replicas + 1).toBeGreaterThan(initial);

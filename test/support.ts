@@ -3,8 +3,10 @@
  * CLI run as a user runs it, its metrics, and the processes a test started — so that every test can
  * stop what it started, whatever happened to it.
  */
-import { execFile, spawn } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -240,4 +242,71 @@ export function commandLine(pid: number): string {
   } catch {
     return '';
   }
+}
+
+/** A loopback port nothing listens on: one the OS just gave out and took back. */
+export async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/**
+ * Starts `ardea package-server` for `home` on `port` (packages under `<home>/package-server`, token in
+ * `<home>/package-server.token`, as the example clusters' uploader.yaml expect); resolves once it listens.
+ */
+export async function startPackageServer(home: string, port: number): Promise<ChildProcess> {
+  const args = ['package-server', '--dir', path.join(home, 'package-server'), '--token-file', path.join(home, 'package-server.token')];
+  const child = spawn(process.execPath, [ardeaBin, ...args, '--port', String(port)], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ARDEA_HOME: home },
+  });
+  let output = '';
+  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  await new Promise<void>((resolve, reject) => {
+    child.stdout!.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+      if (output.includes('package server listening on')) resolve();
+    });
+    child.once('exit', (code) => reject(new Error(`the package server exited with code ${code}: ${output}`)));
+  });
+  return child;
+}
+
+export async function stopPackageServer(child: ChildProcess | undefined): Promise<void> {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  child.kill('SIGTERM');
+  await once(child, 'exit');
+}
+
+/** Container ids of the plan `ardea` stored for the topology, 0 included. */
+export async function plannedContainers(home: string, cluster: string, topology: string): Promise<number[]> {
+  const described = await ardea(home, 'describe', cluster, topology, '--json');
+  expect(described.code, described.stderr).toBe(0);
+  const plan = (JSON.parse(described.stdout) as { packingPlan: { containers: { id: number }[] } }).packingPlan;
+  return [0, ...plan.containers.map((c) => c.id).sort((a, b) => a - b)];
+}
+
+/** Waits until word count's `count` bolt has executed 2000 more words than when called. */
+export async function countsGrow(home: string, topology: string, cluster: string): Promise<void> {
+  const executed = async () => (await metrics(home, topology, cluster)).count?.executed ?? 0;
+  const before = await executed();
+  await vi.waitFor(async () => expect(await executed()).toBeGreaterThan(before + 2000), { timeout: E2E_WAIT_MS, interval: 500 });
+}
+
+/** A scale-up the health manager logged, as `ardea health --json` shows it. */
+export interface ScaleUpAction {
+  readonly type: string;
+  readonly verdict?: string;
+  readonly diagnosis?: { component?: string };
+}
+
+/** Every scale-up in the health manager's action log. */
+export async function scaleUps(home: string, cluster: string, topology: string): Promise<ScaleUpAction[]> {
+  const result = await ardea(home, 'health', cluster, topology, '--json');
+  expect(result.code, result.stderr).toBe(0);
+  const log = JSON.parse(result.stdout) as { rounds: { actions: ScaleUpAction[] }[] };
+  return log.rounds.flatMap((r) => r.actions.filter((a) => a.type === 'scale-up'));
 }

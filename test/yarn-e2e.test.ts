@@ -6,23 +6,26 @@
  * the NodeManager started (each has its YARN container id in CONTAINER_ID).
  */
 import { describeWithService, isAlive } from '@ardea/core/testing';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   ardea as ardeaIn,
-  ardeaBin,
+  closedPort,
+  countsGrow,
   droppedTuples,
   E2E_WAIT_MS,
   freshHome,
   metrics,
+  plannedContainers,
   processesWithEnvironment,
   removeHome,
   repoRoot,
+  scaleUps,
   settledCounts,
+  startPackageServer,
+  stopPackageServer,
 } from './support.js';
 import { LOOPBACK_YARN, YARN_RM, yarnGet, YARN_USER } from './yarn.js';
 
@@ -107,20 +110,12 @@ function processesOfContainer(yarnId: string): number[] {
   return pids;
 }
 
-/** Container ids of the plan `ardea` stored, 0 included. */
-async function plannedContainers(): Promise<number[]> {
-  const described = await ardea('describe', CLUSTER, TOPOLOGY, '--json');
-  expect(described.code, described.stderr).toBe(0);
-  const plan = (JSON.parse(described.stdout) as { packingPlan: { containers: { id: number }[] } }).packingPlan;
-  return [0, ...plan.containers.map((c) => c.id).sort((a, b) => a - b)];
-}
-
 /**
  * Waits until exactly the planned containers run as READY instances of the service, each a container
  * the NodeManager runs with a process of its own; resolves to them.
  */
 async function instancesRunning(): Promise<InstanceView[]> {
-  const planned = await plannedContainers();
+  const planned = await plannedContainers(home, CLUSTER, TOPOLOGY);
   return vi.waitFor(async () => {
     const body = await service();
     expect(body?.state).toBe('STABLE');
@@ -136,45 +131,6 @@ async function instancesRunning(): Promise<InstanceView[]> {
   }, slow);
 }
 
-async function countsGrow(): Promise<void> {
-  const before = (await metrics(home, TOPOLOGY, CLUSTER)).count?.executed ?? 0;
-  await vi.waitFor(async () => expect((await metrics(home, TOPOLOGY, CLUSTER)).count?.executed ?? 0).toBeGreaterThan(before + 2000), slow);
-}
-
-/** A loopback port nothing listens on: one the OS just gave out and took back. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-async function startPackageServer(): Promise<void> {
-  const child = spawn(
-    process.execPath,
-    [
-      ardeaBin,
-      'package-server',
-      '--dir',
-      path.join(home, 'package-server'),
-      '--token-file',
-      path.join(home, 'package-server.token'),
-    ].concat(['--port', String(PACKAGE_SERVER_PORT)]),
-    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ARDEA_HOME: home } },
-  );
-  packageServer = child;
-  let output = '';
-  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  await new Promise<void>((resolve, reject) => {
-    child.stdout!.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-      if (output.includes('package server listening on')) resolve();
-    });
-    child.once('exit', (code) => reject(new Error(`the package server exited with code ${code}: ${output}`)));
-  });
-}
-
 /** Kills the topology if the cluster's state (ZooKeeper, shared by every run) still has it. */
 async function killLeftover(): Promise<void> {
   if (!(await ardea('list', CLUSTER)).stdout.includes(TOPOLOGY)) return;
@@ -186,7 +142,7 @@ await describeWithService(LOOPBACK_YARN, 'word count on YARN through the CLI', (
   beforeAll(async () => {
     home = freshHome('ardea-yarn-e2e-');
     await killLeftover();
-    await startPackageServer();
+    packageServer = await startPackageServer(home, PACKAGE_SERVER_PORT);
     const submit = await ardea(
       'submit',
       CLUSTER,
@@ -204,10 +160,7 @@ await describeWithService(LOOPBACK_YARN, 'word count on YARN through the CLI', (
 
   afterAll(async () => {
     await killLeftover().catch(() => undefined);
-    if (packageServer && packageServer.exitCode === null) {
-      packageServer.kill('SIGTERM');
-      await once(packageServer, 'exit');
-    }
+    await stopPackageServer(packageServer);
     await removeHome(home, []);
   }, 300_000);
 
@@ -236,7 +189,7 @@ await describeWithService(LOOPBACK_YARN, 'word count on YARN through the CLI', (
     expect(described.code, described.stderr).toBe(0);
     const { jobLinks } = (JSON.parse(described.stdout) as { scheduler: { jobLinks: string[] } }).scheduler;
     expect(jobLinks).toContain(`${YARN_RM}/cluster/app/${body.id}`);
-    await countsGrow();
+    await countsGrow(home, TOPOLOGY, CLUSTER);
   }, 300_000);
 
   it('update flexes the executor component to scale count to 6 and back, keeping the containers that stay, losing nothing', async () => {
@@ -250,7 +203,7 @@ await describeWithService(LOOPBACK_YARN, 'word count on YARN through the CLI', (
     expect(executor.number_of_containers).toBe(scaled.length - 1);
     for (const instance of before)
       expect(scaled.find((i) => i.instance === instance.instance)?.yarnId, instance.instance).toBe(instance.yarnId);
-    await countsGrow();
+    await countsGrow(home, TOPOLOGY, CLUSTER);
 
     const down = await ardea('update', CLUSTER, TOPOLOGY, '--component-parallelism', 'count:2');
     expect(down.code, down.stderr).toBe(0);
@@ -259,7 +212,7 @@ await describeWithService(LOOPBACK_YARN, 'word count on YARN through the CLI', (
     const removed = scaled.filter((i) => !after.some((kept) => kept.yarnId === i.yarnId));
     const stillRunning = await nodeManagerRunning();
     for (const instance of removed) expect(stillRunning.has(instance.yarnId), `${instance.yarnId} stopped`).toBe(false);
-    await countsGrow();
+    await countsGrow(home, TOPOLOGY, CLUSTER);
 
     // Drain: with the spout stopped, every sentence emitted was split and every word counted.
     expect((await ardea('deactivate', CLUSTER, TOPOLOGY)).code).toBe(0);
@@ -283,7 +236,7 @@ await describeWithService(LOOPBACK_YARN, 'word count on YARN through the CLI', (
     for (const instance of before.filter((i) => i.containerId !== 1))
       expect(after.find((i) => i.containerId === instance.containerId)!.yarnId, instance.instance).toBe(instance.yarnId);
     expect(oldProcesses.filter(isAlive), 'processes of the replaced container').toEqual([]);
-    await countsGrow();
+    await countsGrow(home, TOPOLOGY, CLUSTER);
   }, 300_000);
 
   it('kill leaves no running application and no process behind', async () => {
@@ -315,18 +268,11 @@ await describeWithService(LOOPBACK_YARN, 'word count on YARN through the CLI', (
     const submit = await ardea('submit', CLUSTER, WORD_COUNT, ...properties.flatMap((p) => ['--config-property', p]));
     expect(submit.code, submit.stderr).toBe(0);
     const initial = await instancesRunning();
-    type Action = { type: string; verdict?: string; diagnosis?: { component?: string } };
-    const scaleUps = async (): Promise<Action[]> => {
-      const result = await ardea('health', CLUSTER, TOPOLOGY, '--json');
-      expect(result.code, result.stderr).toBe(0);
-      const log = JSON.parse(result.stdout) as { rounds: { actions: Action[] }[] };
-      return log.rounds.flatMap((r) => r.actions.filter((a) => a.type === 'scale-up'));
-    };
-    await vi.waitFor(async () => expect((await scaleUps()).some((a) => a.verdict === 'helped')).toBe(true), {
+    await vi.waitFor(async () => expect((await scaleUps(home, CLUSTER, TOPOLOGY)).some((a) => a.verdict === 'helped')).toBe(true), {
       timeout: 3 * E2E_WAIT_MS,
       interval: 1000,
     });
-    expect((await scaleUps())[0]).toMatchObject({ diagnosis: { component: 'count' } });
+    expect((await scaleUps(home, CLUSTER, TOPOLOGY))[0]).toMatchObject({ diagnosis: { component: 'count' } });
     // The repacked plan has more containers, which only flexing the executor component adds.
     const scaled = await instancesRunning();
     expect(scaled.length).toBeGreaterThan(initial.length);

@@ -165,6 +165,7 @@ export function environmentFile(executor: ExecutorSpec, config: YarnSchedulerCon
     .join('');
 }
 
+/** Hadoop reads `src_file` as a Path, whose URI elements are unescaped: the path goes in as it is. */
 export function fileUri(localPath: string): string {
-  return `file://${localPath.split('/').map(encodeURIComponent).join('/')}`;
+  return `file://${localPath}`;
 }

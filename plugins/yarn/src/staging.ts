@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { ContainerView } from './yarn-rest.js';
 import { ENVIRONMENT_FILE, LAUNCH_SCRIPT, type StagedFiles } from './service-spec.js';
@@ -41,9 +41,9 @@ export class TopologyStaging {
   /** Writes the launch script and environment; a NodeManager that localizes them later gets these. */
   async write(launchScript: string, environment: string): Promise<void> {
     const root = path.dirname(path.dirname(this.files.directory));
-    await mkdir(root, { recursive: true });
-    // Shared by every user of the pool, like /tmp: each keeps to their own subdirectory.
-    if (((await stat(root)).mode & 0o7777) !== 0o1777) await chmod(root, 0o1777).catch(() => undefined);
+    // A root the plugin creates is shared by every user of the pool, like /tmp: each keeps to their own
+    // subdirectory. One that exists keeps its mode: it may be a directory its owner chose to share less.
+    if ((await mkdir(root, { recursive: true })) !== undefined) await chmod(root, 0o1777).catch(() => undefined);
     await mkdir(this.files.directory, { recursive: true, mode: 0o700 });
     await chmod(path.dirname(this.files.directory), 0o700);
     await chmod(this.files.directory, 0o700);

@@ -22,7 +22,7 @@ export const yarnSchedulerConfigSchema = z
     resourceManager: z
       .string()
       .url('an http(s) URL such as http://rm.example.com:8088')
-      .refine((value) => /^https?:\/\//.test(value), { message: 'an http or https URL' })
+      .refine((value) => /^https?:\/\//i.test(value), { message: 'an http or https URL' })
       .default('http://127.0.0.1:8088'),
     /**
      * Who calls the API (`?user.name=`, the simple authentication YARN uses without Kerberos) and so
@@ -44,9 +44,22 @@ export const yarnSchedulerConfigSchema = z
     stagingDirectory: absolutePath('stagingDirectory').default('/var/tmp/ardea-yarn'),
     /** Extra environment of every container, written to its executor environment file. */
     env: z
-      .record(z.string().regex(ENV_NAME, 'an environment variable name'), z.string())
-      .refine((env) => !('ARDEA_CONTAINER_ID' in env), {
-        message: 'may not set ARDEA_CONTAINER_ID: the plugin sets it from the component instance',
+      .record(z.string(), z.string())
+      .superRefine((env, context) => {
+        for (const name of Object.keys(env)) {
+          if (!ENV_NAME.test(name)) {
+            context.addIssue({
+              code: 'custom',
+              path: [name],
+              message:
+                `'${name}' is not an environment variable name the launch script can set ` +
+                '(letters, digits and _, not starting with a digit)',
+            });
+          }
+        }
+        if ('ARDEA_CONTAINER_ID' in env) {
+          context.addIssue({ code: 'custom', message: 'may not set ARDEA_CONTAINER_ID: the plugin sets it from the component instance' });
+        }
       })
       .default({}),
     /**
