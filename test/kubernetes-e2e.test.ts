@@ -5,24 +5,27 @@
  * plugin did is checked with kubectl (an independent client) as the admin.
  */
 import { describeWithService, isAlive } from '@ardea/core/testing';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
+import { execFile, type ChildProcess } from 'node:child_process';
 import { readdirSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   ardea as ardeaIn,
-  ardeaBin,
+  closedPort,
+  countsGrow,
   droppedTuples,
   E2E_WAIT_MS,
   freshHome,
   metrics,
+  plannedContainers,
   processesWithEnvironment,
   removeHome,
   repoRoot,
+  scaleUps,
   settledCounts,
+  startPackageServer,
+  stopPackageServer,
 } from './support.js';
 import { adminKubeconfig, kubeRunDirectory, LOOPBACK_KUBERNETES, USER_TOKEN } from './kubernetes.js';
 
