@@ -13,6 +13,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import {
   ardea as ardeaIn,
   closedPort,
+  configProperties,
   countsGrow,
   droppedTuples,
   E2E_WAIT_MS,
@@ -22,6 +23,8 @@ import {
   processesWithEnvironment,
   removeHome,
   repoRoot,
+  SATURATED_COUNT,
+  SCALED_BY_THE_TEST,
   scaleUps,
   settledCounts,
   startPackageServer,
@@ -186,18 +189,8 @@ await describeWithService(LOOPBACK_KUBERNETES, 'word count on Kubernetes through
     await freshNamespace();
     await killLeftover();
     packageServer = await startPackageServer(home, PACKAGE_SERVER_PORT);
-    const submit = await ardea(
-      'submit',
-      CLUSTER,
-      WORD_COUNT,
-      '--config-property',
-      'topology.metricsIntervalMs=500',
-      '--config-property',
-      'sentence.rate=2000',
-      // The scaling checked first is the test's own; the health manager's comes last.
-      '--config-property',
-      'topology.healthManager=false',
-    );
+    // The scaling checked first is the test's own; the health manager's comes last.
+    const submit = await ardea('submit', CLUSTER, WORD_COUNT, ...SCALED_BY_THE_TEST);
     expect(submit.code, submit.stderr).toBe(0);
   }, 300_000);
 
@@ -284,14 +277,6 @@ await describeWithService(LOOPBACK_KUBERNETES, 'word count on Kubernetes through
   }, 300_000);
 
   it('the health manager, in container 0 inside a pod, scales a saturated count bolt through the Kubernetes API', async () => {
-    const policy = 'healthmgr.policies.dynamic-resource-provisioning';
-    // count waits 1 ms per word, so one instance does at most ~1,000 words/s; 300 sentences/s offer 3,000.
-    const properties = [`${policy}.intervalMs=3000`, `${policy}.windowMs=6000`, 'topology.metricsIntervalMs=500'].concat([
-      'sentence.rate=300',
-      'count.costMicros=1000',
-      'count.parallelism=1',
-      'split.parallelism=1',
-    ]);
     // The submitting user may create and delete the topology's objects but not scale or patch them:
     // whatever scales the topology does it from inside container 0's pod, with the pod's ServiceAccount.
     try {
@@ -314,7 +299,7 @@ await describeWithService(LOOPBACK_KUBERNETES, 'word count on Kubernetes through
         'ardea-user',
       ]).catch((error: { stdout?: string }) => ({ stdout: error.stdout ?? '' }));
       expect(canScale.stdout.trim()).toBe('no');
-      const submit = await ardea('submit', CLUSTER, WORD_COUNT, ...properties.flatMap((p) => ['--config-property', p]));
+      const submit = await ardea('submit', CLUSTER, WORD_COUNT, ...SATURATED_COUNT);
       expect(submit.code, submit.stderr).toBe(0);
       const initial = (await podsRunning()).length;
       await vi.waitFor(async () => expect((await scaleUps(home, CLUSTER, TOPOLOGY)).some((a) => a.verdict === 'helped')).toBe(true), {
@@ -345,7 +330,7 @@ await describeWithService(LOOPBACK_KUBERNETES, 'word count on Kubernetes through
       const saved = process.env.KUBECONFIG;
       process.env.KUBECONFIG = kubeconfig;
       try {
-        const result = await ardea('submit', CLUSTER, WORD_COUNT, ...properties.flatMap((p) => ['--config-property', p]));
+        const result = await ardea('submit', CLUSTER, WORD_COUNT, ...configProperties(...properties));
         expect(result.code, result.stdout).not.toBe(0);
         const errors = result.stderr.split('\n').filter((line) => line.startsWith('ardea:'));
         expect(errors, result.stderr).toHaveLength(1);

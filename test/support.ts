@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { CONTAINER_INDEX_PLACEHOLDER, MiB, type PackingPlan, type ScheduleRequest } from '@ardea/core/plugin';
 import { expect, vi } from 'vitest';
 
 const run = promisify(execFile);
@@ -310,3 +311,66 @@ export async function scaleUps(home: string, cluster: string, topology: string):
   const log = JSON.parse(result.stdout) as { rounds: { actions: ScaleUpAction[] }[] };
   return log.rounds.flatMap((r) => r.actions.filter((a) => a.type === 'scale-up'));
 }
+
+/**
+ * A request to schedule `topologyName` with containers 1..`containers`, each needing `cpu` CPUs; its
+ * executor sleeps, with `env` added to its environment. For pool tests that look at the containers,
+ * not at the engine.
+ */
+export function sleepRequest(topologyName: string, containers: number, cpu = 0.1, env: Record<string, string> = {}): ScheduleRequest {
+  const plan: PackingPlan = {
+    topologyId: `${topologyName}-id`,
+    containers: Array.from({ length: containers }, (_, index) => ({
+      id: index + 1,
+      instances: [
+        { component: 'sleeper', taskId: index + 1, componentIndex: index, resources: { cpu: cpu / 2, ramBytes: 16 * MiB, diskBytes: 0 } },
+      ],
+      required: { cpu, ramBytes: 64 * MiB, diskBytes: 0 },
+    })),
+  };
+  return {
+    topology: {
+      name: topologyName,
+      id: `${topologyName}-id`,
+      components: [
+        {
+          name: 'sleeper',
+          kind: 'spout',
+          parallelism: containers,
+          config: {},
+          outputs: [{ id: 'default', fields: ['value'] }],
+          inputs: [],
+        },
+      ],
+      config: {},
+    },
+    packingPlan: plan,
+    packageUri: 'file:///nonexistent/topology.tgz',
+    executor: { argv: ['/bin/sleep', '3600', CONTAINER_INDEX_PLACEHOLDER], env: { ARDEA_CLUSTER_CONFIG: '{}', ...env } },
+  };
+}
+
+/** `--config-property` arguments for each `key=value`. */
+export function configProperties(...pairs: readonly string[]): string[] {
+  return pairs.flatMap((pair) => ['--config-property', pair]);
+}
+
+/**
+ * Word count as the pools' scaling tests submit it: metrics every 500 ms, 2,000 sentences/s, and no
+ * health manager, since the scaling such a test checks is its own.
+ */
+export const SCALED_BY_THE_TEST = configProperties('topology.metricsIntervalMs=500', 'sentence.rate=2000', 'topology.healthManager=false');
+
+/**
+ * Word count with a count bolt the health manager must scale: count waits 1 ms per word, so one
+ * instance does at most ~1,000 words/s, and 300 sentences/s offer ~3,000; the policy looks every 3 s.
+ */
+export const SATURATED_COUNT = configProperties(
+  'healthmgr.policies.dynamic-resource-provisioning.intervalMs=3000',
+  'healthmgr.policies.dynamic-resource-provisioning.windowMs=6000',
+  'topology.metricsIntervalMs=500',
+  'sentence.rate=300',
+  'count.costMicros=1000',
+  'count.parallelism=1',
+  'split.parallelism=1',
+);

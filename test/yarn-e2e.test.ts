@@ -13,6 +13,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import {
   ardea as ardeaIn,
   closedPort,
+  configProperties,
   countsGrow,
   droppedTuples,
   E2E_WAIT_MS,
@@ -22,6 +23,8 @@ import {
   processesWithEnvironment,
   removeHome,
   repoRoot,
+  SATURATED_COUNT,
+  SCALED_BY_THE_TEST,
   scaleUps,
   settledCounts,
   startPackageServer,
@@ -143,18 +146,8 @@ await describeWithService(LOOPBACK_YARN, 'word count on YARN through the CLI', (
     home = freshHome('ardea-yarn-e2e-');
     await killLeftover();
     packageServer = await startPackageServer(home, PACKAGE_SERVER_PORT);
-    const submit = await ardea(
-      'submit',
-      CLUSTER,
-      WORD_COUNT,
-      '--config-property',
-      'topology.metricsIntervalMs=500',
-      '--config-property',
-      'sentence.rate=2000',
-      // The scaling checked first is the test's own; the health manager's comes last.
-      '--config-property',
-      'topology.healthManager=false',
-    );
+    // The scaling checked first is the test's own; the health manager's comes last.
+    const submit = await ardea('submit', CLUSTER, WORD_COUNT, ...SCALED_BY_THE_TEST);
     expect(submit.code, submit.stderr).toBe(0);
   }, 300_000);
 
@@ -257,15 +250,7 @@ await describeWithService(LOOPBACK_YARN, 'word count on YARN through the CLI', (
   }, 300_000);
 
   it('the health manager, in container 0, scales a saturated count bolt through the Services API', async () => {
-    const policy = 'healthmgr.policies.dynamic-resource-provisioning';
-    // count waits 1 ms per word, so one instance does at most ~1,000 words/s; 300 sentences/s offer 3,000.
-    const properties = [`${policy}.intervalMs=3000`, `${policy}.windowMs=6000`, 'topology.metricsIntervalMs=500'].concat([
-      'sentence.rate=300',
-      'count.costMicros=1000',
-      'count.parallelism=1',
-      'split.parallelism=1',
-    ]);
-    const submit = await ardea('submit', CLUSTER, WORD_COUNT, ...properties.flatMap((p) => ['--config-property', p]));
+    const submit = await ardea('submit', CLUSTER, WORD_COUNT, ...SATURATED_COUNT);
     expect(submit.code, submit.stderr).toBe(0);
     const initial = await instancesRunning();
     await vi.waitFor(async () => expect((await scaleUps(home, CLUSTER, TOPOLOGY)).some((a) => a.verdict === 'helped')).toBe(true), {
@@ -297,7 +282,6 @@ await describeWithService(LOOPBACK_YARN, 'word count on YARN through the CLI', (
       expect(errors, result.stderr).toHaveLength(1);
       return errors[0]!;
     };
-    const properties = (...pairs: string[]) => pairs.flatMap((pair) => ['--config-property', pair]);
 
     beforeAll(async () => {
       // Whatever an earlier test of this file left running would make every submit here fail for that reason.
@@ -316,19 +300,19 @@ await describeWithService(LOOPBACK_YARN, 'word count on YARN through the CLI', (
     }, 120_000);
 
     it('a ResourceManager that does not answer', async () => {
-      const line = await submitWith(CLUSTER, ...properties(`scheduler.resourceManager=http://127.0.0.1:${await closedPort()}`));
+      const line = await submitWith(CLUSTER, ...configProperties(`scheduler.resourceManager=http://127.0.0.1:${await closedPort()}`));
       expect(line).toMatch(/cannot reach the YARN ResourceManager at http:\/\/127\.0\.0\.1:\d+ \(.*ECONNREFUSED\)/);
       expect(line).toMatch(/yarn-up\.sh|resourceManager in scheduler\.yaml/);
     }, 120_000);
 
     it('an unknown queue', async () => {
-      const line = await submitWith(CLUSTER, ...properties('scheduler.queue=nowhere'));
+      const line = await submitWith(CLUSTER, ...configProperties('scheduler.queue=nowhere'));
       expect(line).toMatch(/has no queue 'nowhere' \(its queues: .*default/);
     }, 120_000);
 
     it('a container larger than the largest YARN allocates', async () => {
       // Three instances of 3 GiB in one container: more than yarn.scheduler.maximum-allocation-mb (4096).
-      const line = await submitWith(CLUSTER, ...properties('packing.instance.ram=3GiB', 'packing.container.ram=64GiB'));
+      const line = await submitWith(CLUSTER, ...configProperties('packing.instance.ram=3GiB', 'packing.container.ram=64GiB'));
       expect(line).toMatch(/larger than configured max container memory size \(4096\)/);
       expect(line).toMatch(/fewer resources/);
     }, 300_000);

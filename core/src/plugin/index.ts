@@ -71,6 +71,7 @@ export { PARENT_PID_ENV } from '../runtime/executor-env.js';
 export {
   isEnvironmentName,
   planContainerChanges,
+  pollUntilDone,
   poolResourceName,
   shellCommand,
   shellQuote,

@@ -9,6 +9,7 @@ import {
 } from '@kubernetes/client-node';
 import {
   planContainerChanges,
+  pollUntilDone,
   SchedulerError,
   type ContainerIdentity,
   type ContainerPlan,
@@ -483,20 +484,17 @@ export class KubernetesScheduler implements Scheduler {
   ): Promise<void> {
     const scheduling = what.includes('scheduled');
     const timeoutMs = scheduling ? this.config.submitTimeoutMs : this.config.killTimeoutMs;
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const left = await pending();
-      if (left.length === 0) return;
-      if (Date.now() > deadline) {
-        throw new SchedulerError(
+    await pollUntilDone(pending, {
+      timeoutMs,
+      intervalMs: this.options.pollIntervalMs ?? 250,
+      timedOut: (left) =>
+        new SchedulerError(
           `${action}: gave up waiting ${timeoutMs} ms for ${what}: ${left.join(', ')}; ` +
             `'kubectl describe pods -n ${this.namespace} -l ${topologySelector(names)}' says why; ` +
             `raise scheduler.${scheduling ? 'submitTimeoutMs' : 'killTimeoutMs'} if the cluster is only slow`,
           { code: 'kubernetes.timeout' },
-        );
-      }
-      await new Promise((resolve) => setTimeout(resolve, this.options.pollIntervalMs ?? 250));
-    }
+        ),
+    });
   }
 
   /** Takes back what a failed schedule created (newest first) and waits until its pods are gone. */

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { AppsV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
-import { CONTAINER_INDEX_PLACEHOLDER, MiB, SilentLogger, type PackingPlan, type ScheduleRequest } from '@ardea/core/plugin';
+import { SilentLogger } from '@ardea/core/plugin';
 import { adminKubeconfig, KUBE_API_URL, kubeRunDirectory, USER_TOKEN } from '@ardea/test-support/kubernetes';
 import { kubernetesSchedulerConfigSchema } from './kubernetes-config.js';
 import { KubernetesScheduler } from './kubernetes-scheduler.js';
@@ -105,39 +105,7 @@ export async function leftovers(namespace: string, topologyName: string): Promis
   ];
 }
 
-/** A request to schedule `topologyName` with containers 1..`containers`, each needing `cpu` CPUs; its executor sleeps. */
-export function sleepRequest(topologyName: string, containers: number, cpu = 0.1): ScheduleRequest {
-  const plan: PackingPlan = {
-    topologyId: `${topologyName}-id`,
-    containers: Array.from({ length: containers }, (_, index) => ({
-      id: index + 1,
-      instances: [
-        { component: 'sleeper', taskId: index + 1, componentIndex: index, resources: { cpu: cpu / 2, ramBytes: 16 * MiB, diskBytes: 0 } },
-      ],
-      required: { cpu, ramBytes: 64 * MiB, diskBytes: 0 },
-    })),
-  };
-  return {
-    topology: {
-      name: topologyName,
-      id: `${topologyName}-id`,
-      components: [
-        {
-          name: 'sleeper',
-          kind: 'spout',
-          parallelism: containers,
-          config: {},
-          outputs: [{ id: 'default', fields: ['value'] }],
-          inputs: [],
-        },
-      ],
-      config: {},
-    },
-    packingPlan: plan,
-    packageUri: 'file:///nonexistent/topology.tgz',
-    executor: { argv: ['/bin/sleep', '3600', CONTAINER_INDEX_PLACEHOLDER], env: { ARDEA_CLUSTER_CONFIG: '{}' } },
-  };
-}
+export { sleepRequest } from '@ardea/test-support';
 
 /**
  * scheduler.yaml settings of the tests' pods: container 0 small, so that the probe plans fit the

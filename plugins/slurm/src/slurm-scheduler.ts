@@ -10,6 +10,7 @@ import {
   MiB,
   type PackingPlan,
   planContainerChanges,
+  pollUntilDone,
   poolResourceName,
   type Scheduler,
   type ScheduleRequest,
@@ -354,20 +355,17 @@ export class SlurmScheduler implements Scheduler {
           `failed: ${oneLine(result.stderr) || `exit status ${result.code}`}`,
       );
     }
-    const deadline = Date.now() + this.options.stopTimeoutMs;
-    for (;;) {
-      const running = (await this.jobs(topologyName)).filter((job) => jobIds.includes(job.jobId) && isLive(job));
-      if (running.length === 0) return;
-      if (Date.now() > deadline) {
-        throw new SchedulerError(
+    await pollUntilDone(async () => (await this.jobs(topologyName)).filter((job) => jobIds.includes(job.jobId) && isLive(job)), {
+      timeoutMs: this.options.stopTimeoutMs,
+      intervalMs: this.options.pollIntervalMs ?? 250,
+      timedOut: (running) =>
+        new SchedulerError(
           `topology '${topologyName}': cancelled job(s) ${running.map((job) => `${job.jobId} (${job.state})`).join(', ')} ` +
             `did not end within ${this.options.stopTimeoutMs} ms (to ${why}); ` +
             `raise scheduler.stopTimeoutMs or look at them with scontrol show job`,
           { code: 'slurm.stop-timeout' },
-        );
-      }
-      await new Promise((resolve) => setTimeout(resolve, this.options.pollIntervalMs ?? 250));
-    }
+        ),
+    });
   }
 
   private async removeScripts(topologyName: string, containerIds: readonly number[]): Promise<void> {

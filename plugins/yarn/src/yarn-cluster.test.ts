@@ -2,9 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { CONTAINER_INDEX_PLACEHOLDER, MiB, SchedulerError, type PackingPlan, type ScheduleRequest } from '@ardea/core/plugin';
+import { MiB, SchedulerError, type PackingPlan } from '@ardea/core/plugin';
 import { describeWithService } from '@ardea/core/testing';
-import { processesWithEnvironment } from '@ardea/test-support';
+import { processesWithEnvironment, sleepRequest } from '@ardea/test-support';
 import { LOOPBACK_YARN, yarnGet, YARN_USER } from '@ardea/test-support/yarn';
 import { afterAll, afterEach, beforeAll, expect, it, vi } from 'vitest';
 import { serviceNameOf } from './service-spec.js';
@@ -16,40 +16,8 @@ let stagingDirectory = '';
 /** Topologies a test scheduled, killed after it whatever happened. */
 const scheduled: Array<{ scheduler: YarnScheduler; topologyName: string }> = [];
 
-function plan(topologyName: string, containers: number, cpu = 0.1): PackingPlan {
-  return {
-    topologyId: `${topologyName}-id`,
-    containers: Array.from({ length: containers }, (_, index) => ({
-      id: index + 1,
-      instances: [
-        { component: 'sleeper', taskId: index + 1, componentIndex: index, resources: { cpu: cpu / 2, ramBytes: 16 * MiB, diskBytes: 0 } },
-      ],
-      required: { cpu, ramBytes: 64 * MiB, diskBytes: 0 },
-    })),
-  };
-}
-
-function sleepRequest(topologyName: string, containers: number, env: Record<string, string> = {}): ScheduleRequest {
-  return {
-    topology: {
-      name: topologyName,
-      id: `${topologyName}-id`,
-      components: [
-        {
-          name: 'sleeper',
-          kind: 'spout',
-          parallelism: containers,
-          config: {},
-          outputs: [{ id: 'default', fields: ['value'] }],
-          inputs: [],
-        },
-      ],
-      config: {},
-    },
-    packingPlan: plan(topologyName, containers),
-    packageUri: 'file:///nonexistent/topology.tgz',
-    executor: { argv: ['/bin/sleep', '3600', CONTAINER_INDEX_PLACEHOLDER], env: { ARDEA_CLUSTER_CONFIG: '{}', ...env } },
-  };
+function plan(topologyName: string, containers: number): PackingPlan {
+  return sleepRequest(topologyName, containers).packingPlan;
 }
 
 async function scheduleSleepers(
@@ -59,7 +27,7 @@ async function scheduleSleepers(
   env?: Record<string, string>,
 ): Promise<void> {
   scheduled.push({ scheduler: pool, topologyName });
-  await pool.schedule(sleepRequest(topologyName, containers, env));
+  await pool.schedule(sleepRequest(topologyName, containers, 0.1, env));
 }
 
 /** Waits until containers 0..`containers` all run; resolves to their YARN container ids. */

@@ -1,5 +1,6 @@
 import {
   planContainerChanges,
+  pollUntilDone,
   SchedulerError,
   type ContainerIdentity,
   type ContainerPlan,
@@ -422,20 +423,17 @@ export class YarnScheduler implements Scheduler {
     pending: () => Promise<string[]>,
   ): Promise<void> {
     const timeoutMs = timeout === 'submit' ? this.config.submitTimeoutMs : this.config.killTimeoutMs;
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const left = await pending();
-      if (left.length === 0) return;
-      if (Date.now() > deadline) {
-        throw new SchedulerError(
+    await pollUntilDone(pending, {
+      timeoutMs,
+      intervalMs: this.options.pollIntervalMs ?? 500,
+      timedOut: (left) =>
+        new SchedulerError(
           `${action}: gave up waiting ${timeoutMs} ms for ${what}: ${left.join(', ')}; ` +
             `'yarn app -status ${serviceName}' and the ResourceManager's page of the application say why; ` +
             `raise scheduler.${timeout === 'submit' ? 'submitTimeoutMs' : 'killTimeoutMs'} if the cluster is only busy`,
           { code: 'yarn.timeout' },
-        );
-      }
-      await new Promise((resolve) => setTimeout(resolve, this.options.pollIntervalMs ?? 500));
-    }
+        ),
+    });
   }
 }
 
