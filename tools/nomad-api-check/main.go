@@ -7,8 +7,14 @@
 // the emulator names or types differently, a missing header or a wrong status code shows up here
 // rather than only in tests written by the emulator's authors.
 //
+// It then stores a Nomad Variable at nomad/jobs/<job> for a second job, runs that job with a
+// template that renders the variable into its secrets directory (nomadVar), reads the variable back,
+// lists it, and deletes it; a check-and-set conflict and a read of a missing path must come back as
+// the client's own error values (ErrCASConflict, ErrVariablePathNotFound).
+//
 // It prints one line per step, "ok <step>: <detail>" or "FAIL <step>: <why>", stops at the first
-// failure (exit status 1) and always deregisters (purges) the job it registered.
+// failure (exit status 1) and always deregisters (purges) the jobs it registered and deletes the
+// variable it stored.
 package main
 
 import (
@@ -68,6 +74,10 @@ type checker struct {
 	registerIndex uint64
 	// Counters over every wait loop, reported by the blocking-query step.
 	queries, blockingQueries int
+	// The variables part: the job whose template reads the variable, and the variable's path; the
+	// flags tell cleanup what may exist.
+	varJobID, varPath            string
+	varJobRegistered, varCreated bool
 }
 
 func main() {
@@ -126,7 +136,10 @@ func (c *checker) run() error {
 			return err
 		}
 	}
-	return c.lifecycle()
+	if err := c.lifecycle(); err != nil {
+		return err
+	}
+	return c.variables()
 }
 
 // ------------------------------------------------------------------------------------------- a.
@@ -887,18 +900,255 @@ func (c *checker) stepPurge() error {
 	return nil
 }
 
-// cleanup purges the job when a failure left it registered; with a fresh context, so that it also
-// runs after an interrupt.
+// cleanup purges the jobs and deletes the variable a failure left behind; with a fresh context, so
+// that it also runs after an interrupt.
 func (c *checker) cleanup() {
-	if !c.registered {
-		return
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	_, _, err := c.client.Jobs().Deregister(c.jobID, true, (&api.WriteOptions{}).WithContext(ctx))
-	if err != nil {
-		fmt.Printf("cleanup: Jobs().Deregister(%s, purge) failed: %v\n", c.jobID, err)
-		return
+	w := (&api.WriteOptions{}).WithContext(ctx)
+	for _, job := range []struct {
+		id  string
+		set bool
+	}{{c.jobID, c.registered}, {c.varJobID, c.varJobRegistered}} {
+		if !job.set {
+			continue
+		}
+		if _, _, err := c.client.Jobs().Deregister(job.id, true, w); err != nil {
+			fmt.Printf("cleanup: Jobs().Deregister(%s, purge) failed: %v\n", job.id, err)
+		} else {
+			fmt.Printf("cleanup: deregistered (purged) %s\n", job.id)
+		}
 	}
-	fmt.Printf("cleanup: deregistered (purged) %s\n", c.jobID)
+	if c.varCreated {
+		if _, err := c.client.Variables().Delete(c.varPath, w); err != nil {
+			fmt.Printf("cleanup: Variables().Delete(%s) failed: %v\n", c.varPath, err)
+		} else {
+			fmt.Printf("cleanup: deleted variable %s\n", c.varPath)
+		}
+	}
+}
+
+// ------------------------------------------------------------------------------------------- h.
+
+// variables stores a variable where the implicit workload policy lets the job's tasks read it, has
+// a job render it with a nomadVar template, and reads, lists and deletes it through the client.
+func (c *checker) variables() error {
+	c.varJobID = c.jobID + "-var"
+	c.varPath = "nomad/jobs/" + c.varJobID
+	secret := randomHex(8)
+
+	const create = "variable-create"
+	v := api.NewVariable(c.varPath)
+	v.Items["value"] = secret
+	created, wm, err := c.client.Variables().Create(v, c.write())
+	c.varCreated = true
+	if err != nil {
+		return failf(create, "Variables().Create(%s): %v", c.varPath, err)
+	}
+	var problems []string
+	if created.Path != c.varPath || created.Namespace != c.namespace || created.Items["value"] != secret || len(created.Items) != 1 {
+		problems = append(problems, fmt.Sprintf("answered Path %q Namespace %q Items %v; sent Path %q, Items {value: %s} in namespace %q", created.Path, created.Namespace, created.Items, c.varPath, secret, c.namespace))
+	}
+	if created.CreateIndex == 0 || created.ModifyIndex != created.CreateIndex {
+		problems = append(problems, fmt.Sprintf("CreateIndex %d, ModifyIndex %d: a new variable has both at its write's index", created.CreateIndex, created.ModifyIndex))
+	}
+	// int64 nanoseconds: a server answering seconds or milliseconds lands decades in the past.
+	if since := time.Since(time.Unix(0, created.CreateTime)); since < -time.Minute || since > time.Hour || created.ModifyTime != created.CreateTime {
+		problems = append(problems, fmt.Sprintf("CreateTime %d, ModifyTime %d are not the write's time in Unix nanoseconds", created.CreateTime, created.ModifyTime))
+	}
+	if wm == nil || wm.LastIndex != created.ModifyIndex {
+		problems = append(problems, fmt.Sprintf("X-Nomad-Index %v is not the variable's ModifyIndex %d", wm, created.ModifyIndex))
+	}
+	if len(problems) > 0 {
+		return failf(create, "Variables().Create(%s): %s", c.varPath, strings.Join(problems, "; "))
+	}
+	ok(create, "%s@%s: CreateIndex = ModifyIndex = X-Nomad-Index = %d, CreateTime %s", created.Path, created.Namespace, created.ModifyIndex, time.Unix(0, created.CreateTime).UTC().Format(time.RFC3339Nano))
+
+	const cas = "variable-cas-conflict"
+	dup := api.NewVariable(c.varPath)
+	dup.Items["value"] = "other"
+	_, _, err = c.client.Variables().CheckedCreate(dup, c.write())
+	var conflict api.ErrCASConflict
+	if !errors.As(err, &conflict) {
+		return failf(cas, "Variables().CheckedCreate of an existing path: got %v; want an api.ErrCASConflict (409 with the variable in the body)", err)
+	}
+	if conflict.Conflict == nil || conflict.Conflict.ModifyIndex != created.ModifyIndex || conflict.Conflict.Items["value"] != secret {
+		return failf(cas, "ErrCASConflict.Conflict = %+v; want the stored variable (ModifyIndex %d, Items {value: %s})", conflict.Conflict, created.ModifyIndex, secret)
+	}
+	next := created.Copy()
+	next.Items["round"] = "2"
+	updated, _, err := c.client.Variables().CheckedUpdate(next, c.write())
+	if err != nil {
+		return failf(cas, "Variables().CheckedUpdate with the current ModifyIndex %d: %v", created.ModifyIndex, err)
+	}
+	if updated.ModifyIndex <= created.ModifyIndex || updated.CreateIndex != created.CreateIndex || updated.CreateTime != created.CreateTime {
+		return failf(cas, "after CheckedUpdate: CreateIndex %d ModifyIndex %d CreateTime %d; want CreateIndex %d and CreateTime %d kept, ModifyIndex past %d",
+			updated.CreateIndex, updated.ModifyIndex, updated.CreateTime, created.CreateIndex, created.CreateTime, created.ModifyIndex)
+	}
+	ok(cas, "CheckedCreate of an existing path: %v; CheckedUpdate at index %d moved ModifyIndex to %d", conflict, created.ModifyIndex, updated.ModifyIndex)
+
+	const read = "variable-read"
+	got, qm, err := c.client.Variables().Read(c.varPath, c.query())
+	if err != nil {
+		return failf(read, "Variables().Read(%s): %v", c.varPath, err)
+	}
+	if !maps.Equal(got.Items, updated.Items) || got.ModifyIndex != updated.ModifyIndex || got.CreateIndex != created.CreateIndex || got.Path != c.varPath {
+		return failf(read, "Variables().Read(%s) = %+v; want the update %+v", c.varPath, got, updated)
+	}
+	if qm == nil || qm.LastIndex < updated.ModifyIndex {
+		return failf(read, "X-Nomad-Index %v is behind the variable's ModifyIndex %d", qm, updated.ModifyIndex)
+	}
+	ok(read, "Items %v, ModifyIndex %d", got.Items, got.ModifyIndex)
+
+	if err := c.stepVariableList(updated); err != nil {
+		return err
+	}
+	if err := c.stepVariableTemplate(secret); err != nil {
+		return err
+	}
+
+	const missing = "variable-read-missing"
+	_, _, err = c.client.Variables().Read(c.varPath+"/missing", c.query())
+	if !errors.Is(err, api.ErrVariablePathNotFound) {
+		return failf(missing, "Variables().Read of a missing path: got %v; want api.ErrVariablePathNotFound (Nomad answers 404)", err)
+	}
+	ok(missing, "%v", err)
+
+	const del = "variable-delete"
+	if _, err := c.client.Variables().Delete(c.varPath, c.write()); err != nil {
+		return failf(del, "Variables().Delete(%s): %v", c.varPath, err)
+	}
+	c.varCreated = false
+	if _, _, err := c.client.Variables().Read(c.varPath, c.query()); !errors.Is(err, api.ErrVariablePathNotFound) {
+		return failf(del, "Variables().Read after the delete: got %v; want api.ErrVariablePathNotFound", err)
+	}
+	ok(del, "deleted %s; a Read then gives %v", c.varPath, api.ErrVariablePathNotFound)
+	return nil
+}
+
+func (c *checker) stepVariableList(want *api.Variable) error {
+	const step = "variable-list"
+	all, qm, err := c.client.Variables().List(c.query())
+	if err != nil {
+		return failf(step, "Variables().List: %v", err)
+	}
+	if qm == nil || qm.LastIndex == 0 {
+		return failf(step, "no X-Nomad-Index on GET /v1/vars")
+	}
+	found := slices.IndexFunc(all, func(m *api.VariableMetadata) bool { return m.Path == c.varPath })
+	if found < 0 {
+		return failf(step, "Variables().List has no %s among %d variables", c.varPath, len(all))
+	}
+	mine, _, err := c.client.Variables().PrefixList(c.varPath, c.query())
+	if err != nil {
+		return failf(step, "Variables().PrefixList(%s): %v", c.varPath, err)
+	}
+	if len(mine) != 1 || *mine[0] != *want.Metadata() {
+		return failf(step, "Variables().PrefixList(%s) = %v; want exactly %+v", c.varPath, mine, *want.Metadata())
+	}
+	none, _, err := c.client.Variables().PrefixList(c.varPath+"-none", c.query())
+	if err != nil || len(none) != 0 {
+		return failf(step, "Variables().PrefixList(%s-none) = %v, %v; want no variables", c.varPath, none, err)
+	}
+	ok(step, "List has %d variable(s) including %s; PrefixList gives its metadata (ModifyIndex %d) and nothing for another prefix", len(all), c.varPath, mine[0].ModifyIndex)
+	return nil
+}
+
+// stepVariableTemplate runs a job whose task template reads the variable with nomadVar into
+// secrets/value (mode 0600) and whose command copies it to ${NOMAD_TASK_DIR}/value, where this
+// check reads it.
+func (c *checker) stepVariableTemplate(secret string) error {
+	const step = "variable-template"
+	if c.workdir == "" {
+		fmt.Printf("skip %s: no -workdir given\n", step)
+		return nil
+	}
+	job := &api.Job{
+		ID:   new(c.varJobID),
+		Name: new(c.varJobID),
+		TaskGroups: []*api.TaskGroup{{
+			Name:  new(group),
+			Count: new(1),
+			Tasks: []*api.Task{{
+				Name:   task,
+				Driver: "raw_exec",
+				Config: map[string]any{
+					"command": "/bin/sh",
+					"args":    []string{"-c", "cp \"$NOMAD_SECRETS_DIR/value\" \"${NOMAD_TASK_DIR}/value\"; exec sleep 3600"},
+				},
+				Templates: []*api.Template{{
+					EmbeddedTmpl: new(fmt.Sprintf("{{ with nomadVar %q }}{{ .value }}{{ end }}", c.varPath)),
+					DestPath:     new("secrets/value"),
+					Perms:        new("0600"),
+				}},
+				Resources: &api.Resources{CPU: new(100), MemoryMB: new(64)},
+			}},
+		}},
+	}
+	resp, _, err := c.client.Jobs().Register(job, c.write())
+	c.varJobRegistered = true
+	if err != nil {
+		return failf(step, "Jobs().Register(%s): %v", c.varJobID, err)
+	}
+	allocs, err := waitFor(c, step, resp.JobModifyIndex, func(q *api.QueryOptions) ([]*api.AllocationListStub, *api.QueryMeta, error) {
+		return c.client.Jobs().Allocations(c.varJobID, false, q)
+	}, func(allocs []*api.AllocationListStub) (bool, string) {
+		for _, a := range allocs {
+			if a.ClientStatus == "failed" {
+				return true, ""
+			}
+		}
+		return len(allocs) == 1 && allocs[0].ClientStatus == "running", describe(allocs)
+	})
+	if err != nil {
+		return err
+	}
+	alloc := allocs[0]
+	for _, a := range allocs {
+		if a.ClientStatus == "failed" {
+			alloc = a
+		}
+	}
+	if alloc.ClientStatus != "running" {
+		events := []string{}
+		for _, e := range alloc.TaskStates[task].Events {
+			events = append(events, e.Type+": "+e.DisplayMessage)
+		}
+		return failf(step, "the allocation failed: %s", strings.Join(events, "; "))
+	}
+	taskDir := filepath.Join(c.workdir, "allocs", alloc.ID, task)
+	copied := filepath.Join(taskDir, "local", "value")
+	deadline := time.Now().Add(waitDeadline)
+	var content []byte
+	for {
+		content, err = os.ReadFile(copied)
+		if err == nil && len(content) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			return failf(step, "no %s within %s", copied, waitDeadline)
+		}
+		select {
+		case <-c.ctx.Done():
+			return failf(step, "interrupted")
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	if string(content) != secret {
+		return failf(step, "%s holds %q; the variable's value is %q", copied, content, secret)
+	}
+	info, err := os.Stat(filepath.Join(taskDir, "secrets", "value"))
+	if err != nil {
+		return failf(step, "the rendered template: %v", err)
+	}
+	if info.Mode().Perm() != 0o600 {
+		return failf(step, "secrets/value has mode %v; the template's Perms is 0600", info.Mode().Perm())
+	}
+	if _, _, err := c.client.Jobs().Deregister(c.varJobID, true, c.write()); err != nil {
+		return failf(step, "Jobs().Deregister(%s, purge): %v", c.varJobID, err)
+	}
+	c.varJobRegistered = false
+	rel, _ := filepath.Rel(c.workdir, copied)
+	ok(step, "job %s rendered the variable into secrets/value (%v) and its task copied it to %s; job purged", c.varJobID, info.Mode().Perm(), rel)
+	return nil
 }

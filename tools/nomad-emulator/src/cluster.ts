@@ -4,6 +4,7 @@ import { canonicalizeJob, destructiveKey, specChanged, type GroupSpec, type JobS
 import { assignPorts, MIN_DYNAMIC_PORT, reservedCollision, type AllocatedPort } from './ports.js';
 import { AllocRunner, type TaskState } from './runner.js';
 import { datacenterMatches, HttpError, nowNs } from './util.js';
+import { VariableStore } from './variables.js';
 
 export interface NodeConfig {
   readonly id: string;
@@ -144,7 +145,8 @@ function terminalClient(status: string): boolean {
 
 export class Cluster {
   index = 1;
-  readonly tables = { jobs: 1, allocs: 1, evals: 1, summary: 1, nodes: 1 };
+  readonly tables = { jobs: 1, allocs: 1, evals: 1, summary: 1, nodes: 1, vars: 1 };
+  readonly variables = new VariableStore(() => this.bump('vars'));
   private readonly jobs = new Map<string, JobRecord>();
   private readonly allocs = new Map<string, AllocRecord>();
   private readonly evals = new Map<string, Evaluation>();
@@ -762,6 +764,7 @@ export class Cluster {
         datacenter: this.node.datacenter,
         nodeName: this.node.name,
         nodeId: this.node.id,
+        variables: this.variables,
       },
       () => this.taskChanged(record),
     );

@@ -39,6 +39,13 @@ const STEPS = [
   'error-job-not-found',
   'error-scale-missing-group',
   'deregister-purge',
+  'variable-create',
+  'variable-cas-conflict',
+  'variable-read',
+  'variable-list',
+  'variable-template',
+  'variable-read-missing',
+  'variable-delete',
 ];
 
 interface Outcome {
@@ -86,7 +93,7 @@ await describeWithService(GO, 'the official Go client (github.com/hashicorp/noma
   }, 11 * 60_000);
 
   it(
-    'registers, watches, scales, restarts and stops allocations, reads errors and purges as against Nomad',
+    'registers, watches, scales, restarts and stops allocations, reads errors, purges, and keeps, renders and deletes variables as Nomad',
     async () => {
       const dataDir = mkdtempSync(join(tmpdir(), 'nomad-api-check-'));
       const token = randomUUID();

@@ -3,10 +3,12 @@
  * the same way here (no chroot, no cgroups): this emulator is for tests on one machine, not for isolation.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { effectiveRestart, type GroupSpec, type JobSpec, type RestartPolicy, type TaskSpec } from './job.js';
+import type { VariableStore } from './variables.js';
 import { portEnvironment, type AllocatedPort } from './ports.js';
+import { renderNomadVarTemplate, TemplateFailure, templateMode, usesNomadVar } from './template.js';
 import { interpolate, metaEnvironment, ZERO_TIME } from './util.js';
 
 export interface TaskEvent {
@@ -161,6 +163,13 @@ class TaskRunner {
       command = interpolate(config.command, env, this.owner.nodeVariables);
       args = Array.isArray(config.args) ? config.args.map((a) => interpolate(String(a), env, this.owner.nodeVariables)) : [];
     } catch (error) {
+      if (error instanceof TemplateFailure) {
+        // Nomad reports a dependency it cannot find, then kills the task for a template that cannot render.
+        if (error.missing) this.push(event('Template', `Missing: ${error.missing}`));
+        this.push(event('Killing', `Template failed: ${error.message}`, { FailsTask: true }));
+        this.fail();
+        return;
+      }
       this.push(event('Setup Failure', `failed to setup alloc: ${(error as Error).message}`, { FailsTask: true }));
       this.fail();
       return;
@@ -228,13 +237,34 @@ class TaskRunner {
     };
     const env: Record<string, string> = { ...base, ...nomad };
     for (const [key, value] of Object.entries(this.task.Env ?? {})) env[key] = interpolate(value, env, this.owner.nodeVariables);
-    // Only embedded templates are supported, written verbatim (no Go template rendering); env templates are
+    // Only embedded templates: those using nomadVar are rendered (a small subset, see template.ts), the others
+    // written verbatim. Rendered at every start, so a restart sees the variable as it is then. Env templates are
     // read back as KEY=VALUE lines, which is how Nomad feeds `env = true` templates into the task environment.
     for (const template of this.task.Templates ?? []) {
       if (typeof template.EmbeddedTmpl !== 'string' || typeof template.DestPath !== 'string' || template.DestPath === '') continue;
       const destination = resolve(taskDir, template.DestPath);
+      let content: string;
+      let mode: number;
+      try {
+        mode = templateMode(template.Perms);
+        content = usesNomadVar(template.EmbeddedTmpl)
+          ? renderNomadVarTemplate(template.EmbeddedTmpl, {
+              namespace: job.Namespace,
+              region: options.region,
+              jobId: job.ID,
+              group: group.Name,
+              task: this.task.Name,
+              read: (namespace, path) => options.variables.get(namespace, path)?.Items,
+            })
+          : template.EmbeddedTmpl;
+      } catch (error) {
+        if (error instanceof TemplateFailure) throw new TemplateFailure(`${template.DestPath}: ${error.message}`, error.missing);
+        throw error;
+      }
       mkdirSync(dirname(destination), { recursive: true });
-      writeFileSync(destination, template.EmbeddedTmpl);
+      writeFileSync(destination, content, { mode });
+      // The mode given to writeFileSync applies only to a new file, and through the umask.
+      chmodSync(destination, mode);
       if (template.Envvars === true) {
         for (const line of readFileSync(destination, 'utf8').split('\n')) {
           const trimmed = line.trim();
@@ -399,6 +429,7 @@ export interface RunnerOptions {
   readonly datacenter: string;
   readonly nodeName: string;
   readonly nodeId: string;
+  readonly variables: Pick<VariableStore, 'get'>;
 }
 
 /** All tasks of one allocation. Calls `onChange` after every task state change. */

@@ -12,11 +12,15 @@ interface Reply {
   readonly index: number;
   /** A write answers the index of its own write, as Nomad's raft apply does. */
   readonly write?: boolean;
+  /** 200 unless given; a 204 has no body. */
+  readonly status?: number;
 }
 
 interface Request {
   readonly method: string;
   readonly path: string;
+  /** The path as sent, before URL normalisation removed `.` and `..` segments (variable paths are checked on it). */
+  readonly rawPath: string;
   readonly query: URLSearchParams;
   readonly namespace: string;
 }
@@ -90,6 +94,7 @@ export class NomadHttpServer {
       const request: Request = {
         method: req.method ?? 'GET',
         path: url.pathname,
+        rawPath: (req.url ?? '/').split('?')[0]!,
         query: url.searchParams,
         namespace: url.searchParams.get('namespace') || 'default',
       };
@@ -99,7 +104,8 @@ export class NomadHttpServer {
       else reply = outcome;
       const pretty = url.searchParams.has('pretty');
       const payload = JSON.stringify(reply.body, null, pretty ? 4 : undefined);
-      res.writeHead(200, {
+      const status = reply.status ?? 200;
+      res.writeHead(status, {
         'Content-Type': 'application/json',
         // The global index: never behind what a client saw on another route. A blocking query waits on the read's
         // own index passing it, which only a change to that read's data can do (indexes come from the same counter).
@@ -107,7 +113,7 @@ export class NomadHttpServer {
         'X-Nomad-KnownLeader': 'true',
         'X-Nomad-LastContact': '0',
       });
-      res.end(payload);
+      res.end(status === 204 ? undefined : payload);
     } catch (error) {
       const status = error instanceof HttpError ? error.status : 500;
       const message = error instanceof Error ? error.message : String(error);
@@ -153,6 +159,7 @@ export class NomadHttpServer {
   /** A Reply for writes and unblockable reads; a Read for reads that honour blocking queries. */
   private route(r: Request, text: string): Reply | Read {
     const c = this.cluster;
+    if (r.rawPath.startsWith('/v1/var/')) return this.variable(r, text);
     const segments = r.path
       .split('/')
       .filter((s) => s !== '')
@@ -299,6 +306,11 @@ export class NomadHttpServer {
             })),
           };
         break;
+      case 'vars':
+        if (id !== undefined) break;
+        if (method !== 'GET') throw invalid();
+        c.checkNamespace(r.namespace);
+        return () => ({ index: c.tables.vars, body: c.variables.list(r.namespace, r.query.get('prefix') ?? '') });
       case 'nodes':
         if (id === undefined && method === 'GET') return () => ({ index: c.tables.nodes, body: [this.nodeStub()] });
         break;
@@ -313,6 +325,67 @@ export class NomadHttpServer {
         break;
     }
     throw new HttpError(404, 'Invalid URL path');
+  }
+
+  /** `/v1/var/<path>`: read, create or update (PUT/POST), delete; `cas` makes the write a check-and-set. */
+  private variable(r: Request, text: string): Reply | Read {
+    const c = this.cluster;
+    let path: string;
+    try {
+      path = decodeURIComponent(r.rawPath.slice('/v1/var/'.length));
+    } catch {
+      throw new HttpError(400, 'Invalid URL path');
+    }
+    if (path === '') throw new HttpError(400, 'missing variable path');
+    const casText = r.query.get('cas');
+    let cas: number | undefined;
+    if (casText !== null && casText !== '') {
+      if (!/^\d+$/u.test(casText))
+        throw new HttpError(400, `can not parse cas: strconv.ParseUint: parsing ${JSON.stringify(casText)}: invalid syntax`);
+      cas = Number(casText);
+    }
+    if (['lock-acquire', 'lock-renew', 'lock-release'].some((op) => r.query.has(op)))
+      throw new HttpError(400, 'variable locks are not emulated');
+    // A conflict answers 409 with the variable the check-and-set lost to, and that variable's index.
+    const answer = (outcome: { variable?: unknown; conflict?: { ModifyIndex: number }; index: number }, ok: number): Reply =>
+      outcome.conflict
+        ? { status: 409, index: outcome.conflict.ModifyIndex, body: outcome.conflict, write: true }
+        : { status: ok, index: outcome.index, body: outcome.variable ?? null, write: true };
+    switch (r.method) {
+      case 'GET':
+        c.checkNamespace(r.namespace);
+        return () => {
+          const found = c.variables.get(r.namespace, path);
+          if (!found) throw new HttpError(404, 'variable not found');
+          return { index: found.ModifyIndex, body: found };
+        };
+      case 'PUT':
+      case 'POST': {
+        const body = object(parseJson(text));
+        const items: Record<string, string> = {};
+        for (const [k, v] of Object.entries(object(body.Items))) {
+          // Go decodes a JSON null into a string as its zero value.
+          if (v === null) items[k] = '';
+          else if (typeof v === 'string') items[k] = v;
+          else
+            throw new HttpError(
+              400,
+              `json: cannot unmarshal ${Array.isArray(v) ? 'array' : typeof v} into Go struct field VariableDecrypted.Items of type string`,
+            );
+        }
+        if (Object.keys(items).length === 0) throw new HttpError(400, 'variable missing required Items object');
+        // Nomad takes the namespace from the body when it names one, else from the request.
+        const namespace = typeof body.Namespace === 'string' && body.Namespace !== '' ? body.Namespace : r.namespace;
+        if (namespace !== '*') c.checkNamespace(namespace);
+        return answer(c.variables.put(namespace, path, items, cas), 200);
+      }
+      case 'DELETE':
+        c.checkNamespace(r.namespace);
+        return answer(c.variables.delete(r.namespace, path, cas), 204);
+      default:
+        // Nomad answers an unknown method on this route with 400, not 405.
+        throw new HttpError(400, 'Invalid method');
+    }
   }
 
   private register(r: Request, text: string, urlId: string | undefined): Reply {
