@@ -69,6 +69,9 @@ export { PARENT_PID_ENV } from '../runtime/executor-env.js';
 
 // The pool kit: one update diff (with the ordinal rule), one start-or-undo loop, one naming rule.
 export {
+  denseContainerIds,
+  environmentLines,
+  executorCommandLine,
   isEnvironmentName,
   planContainerChanges,
   pollUntilDone,

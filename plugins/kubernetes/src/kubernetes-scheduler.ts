@@ -8,6 +8,7 @@ import {
   type V1StatefulSet,
 } from '@kubernetes/client-node';
 import {
+  denseContainerIds,
   planContainerChanges,
   pollUntilDone,
   SchedulerError,
@@ -94,10 +95,7 @@ export class KubernetesScheduler implements Scheduler {
   async schedule(request: ScheduleRequest): Promise<void> {
     const topologyName = request.topology.name;
     const action = `cannot schedule topology '${topologyName}' on Kubernetes (namespace ${this.namespace})`;
-    const ids = request.packingPlan.containers.map((container) => container.id).sort((a, b) => a - b);
-    if (ids.some((id, index) => id !== index + 1)) {
-      throw new SchedulerError(`${action}: this pool numbers containers 1..N without gaps, but the plan has containers ${ids.join(', ')}`);
-    }
+    const ids = denseContainerIds(request.packingPlan, action);
     const names = topologyObjectNames(topologyName);
     const input: ManifestInput = { topologyName, names, config: this.config };
     const resources = homogeneousResources(request.packingPlan);

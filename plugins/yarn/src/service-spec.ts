@@ -1,12 +1,10 @@
 import {
   CONTAINER_ID_ENV,
-  CONTAINER_INDEX_PLACEHOLDER,
-  isEnvironmentName,
+  environmentLines,
+  executorCommandLine,
   LISTEN_HOST_ENV,
   MiB,
   poolResourceName,
-  SchedulerError,
-  shellQuote,
   type ExecutorSpec,
   type PackingPlan,
   type Resources,
@@ -123,12 +121,6 @@ export function serviceDefinition(input: ServiceDefinitionInput): Record<string,
  * (`$1 + $2`), and execs the executor with the id in place of the container placeholder.
  */
 export function launchScript(topologyName: string, executor: ExecutorSpec, config: YarnSchedulerConfig): string {
-  const argv = executor.argv.map((argument) =>
-    argument
-      .split(CONTAINER_INDEX_PLACEHOLDER)
-      .map((part) => (part === '' ? "''" : shellQuote(part)))
-      .join(`"$${CONTAINER_ID_ENV}"`),
-  );
   return [
     '#!/bin/sh',
     `# Written by @ardea/plugin-yarn for topology ${JSON.stringify(topologyName)}: starts the executor of one`,
@@ -140,7 +132,7 @@ export function launchScript(topologyName: string, executor: ExecutorSpec, confi
     `${CONTAINER_ID_ENV}=$(($1 + $2))`,
     `export ${CONTAINER_ID_ENV}`,
     ...(config.listenOnNodeHost ? [`if [ -n "\${NM_HOST:-}" ]; then ${LISTEN_HOST_ENV}=$NM_HOST; export ${LISTEN_HOST_ENV}; fi`] : []),
-    `exec ${argv.join(' ')}`,
+    `exec ${executorCommandLine(executor.argv)}`,
     '',
   ].join('\n');
 }
@@ -151,18 +143,7 @@ export function launchScript(topologyName: string, executor: ExecutorSpec, confi
  * user of the ResourceManager can read.
  */
 export function environmentFile(executor: ExecutorSpec, config: YarnSchedulerConfig): string {
-  const variables = { ...config.env, ...executor.env, HADOOP_USER_NAME: config.user };
-  return Object.entries(variables)
-    .map(([name, value]) => {
-      if (!isEnvironmentName(name)) {
-        throw new SchedulerError(
-          `cannot pass the executor environment variable '${name}' to YARN containers: ` +
-            'the launch script can only set names of letters, digits and _ that do not start with a digit',
-        );
-      }
-      return `${name}=${shellQuote(value)}\n`;
-    })
-    .join('');
+  return environmentLines({ ...config.env, ...executor.env, HADOOP_USER_NAME: config.user });
 }
 
 /** Hadoop reads `src_file` as a Path, whose URI elements are unescaped: the path goes in as it is. */

@@ -1,4 +1,5 @@
 import {
+  denseContainerIds,
   planContainerChanges,
   pollUntilDone,
   SchedulerError,
@@ -72,10 +73,7 @@ export class YarnScheduler implements Scheduler {
     const topologyName = request.topology.name;
     const serviceName = serviceNameOf(topologyName);
     const action = `cannot schedule topology '${topologyName}' on YARN (service ${serviceName} at ${this.config.resourceManager})`;
-    const ids = request.packingPlan.containers.map((container) => container.id).sort((a, b) => a - b);
-    if (ids.some((id, index) => id !== index + 1)) {
-      throw new SchedulerError(`${action}: this pool numbers containers 1..N without gaps, but the plan has containers ${ids.join(', ')}`);
-    }
+    const ids = denseContainerIds(request.packingPlan, action);
     const call = <T>(operation: () => Promise<T>, hint?: (error: YarnResponseError) => string | undefined) =>
       this.call(action, operation, hint);
     if (this.config.queue !== undefined) {

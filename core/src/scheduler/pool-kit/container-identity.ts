@@ -1,3 +1,4 @@
+import { SchedulerError } from '../../errors/index.js';
 import type { ContainerPlan, PackingPlan } from '../../model/packing-plan.js';
 import type { ContainerIdentity, Scheduler } from '../../spi/scheduler.js';
 
@@ -44,4 +45,17 @@ export function compactContainerIds(current: PackingPlan, proposed: PackingPlan)
   above.forEach((container, index) => renamed.set(container.id, holes[index]!));
   const containers: ContainerPlan[] = proposed.containers.map((c) => (renamed.has(c.id) ? { ...c, id: renamed.get(c.id)! } : c));
   return { ...proposed, containers: containers.sort((a, b) => a.id - b.id) };
+}
+
+/**
+ * The container ids of a plan an ordinal pool is asked to schedule, 1..N, or a SchedulerError
+ * (prefixed with `action`) when they have a gap: core keeps such plans dense, so a gap means the
+ * pool was called around core.
+ */
+export function denseContainerIds(plan: PackingPlan, action: string): number[] {
+  const ids = plan.containers.map((container) => container.id).sort((a, b) => a - b);
+  if (ids.some((id, index) => id !== index + 1)) {
+    throw new SchedulerError(`${action}: this pool numbers containers 1..N without gaps, but the plan has containers ${ids.join(', ')}`);
+  }
+  return ids;
 }

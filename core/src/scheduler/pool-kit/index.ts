@@ -5,8 +5,8 @@
  * @module
  */
 export { planContainerChanges, type ContainerChanges, type PlanContainerChangesOptions } from './container-changes.js';
-export { compactContainerIds, containerIdentityOf, planForPool } from './container-identity.js';
+export { compactContainerIds, containerIdentityOf, denseContainerIds, planForPool } from './container-identity.js';
 export { startAllOrUndo } from './start-all-or-undo.js';
 export { pollUntilDone, type PollOptions } from './poll.js';
-export { isEnvironmentName, shellCommand, shellQuote } from './shell.js';
+export { environmentLines, executorCommandLine, isEnvironmentName, shellCommand, shellQuote } from './shell.js';
 export { poolResourceName, type PoolResourceNameOptions } from './resource-names.js';
