@@ -15,20 +15,19 @@ import {
   closedPort,
   configProperties,
   countsGrow,
-  droppedTuples,
   E2E_WAIT_MS,
+  expectHealthManagerScaledCount,
+  expectWordCountDrainedWithoutLoss,
   freshHome,
-  metrics,
   plannedContainers,
   processesWithEnvironment,
   removeHome,
   repoRoot,
   SATURATED_COUNT,
   SCALED_BY_THE_TEST,
-  scaleUps,
-  settledCounts,
   startPackageServer,
   stopPackageServer,
+  submitFailsWithOneLine,
 } from './support.js';
 import { adminKubeconfig, kubeRunDirectory, LOOPBACK_KUBERNETES, USER_TOKEN } from './kubernetes.js';
 
@@ -240,13 +239,7 @@ await describeWithService(LOOPBACK_KUBERNETES, 'word count on Kubernetes through
     expect(after.map((p) => p.uid)).toEqual(before.map((p) => p.uid));
     await countsGrow(home, TOPOLOGY, CLUSTER);
 
-    // Drain: with the spout stopped, every sentence emitted was split and every word counted.
-    expect((await ardea('deactivate', CLUSTER, TOPOLOGY)).code).toBe(0);
-    const m = await settledCounts(() => metrics(home, TOPOLOGY, CLUSTER));
-    expect(m.count!.executed).toBe(m.split!.emitted);
-    expect(m.split!.executed).toBe(m.sentence!.emitted);
-    expect(await droppedTuples(home, TOPOLOGY, CLUSTER)).toBe(0);
-    expect((await ardea('activate', CLUSTER, TOPOLOGY)).code).toBe(0);
+    await expectWordCountDrainedWithoutLoss(home, CLUSTER, TOPOLOGY);
   }, 600_000);
 
   it('restart of container 1 replaces only its pod', async () => {
@@ -302,20 +295,12 @@ await describeWithService(LOOPBACK_KUBERNETES, 'word count on Kubernetes through
       const submit = await ardea('submit', CLUSTER, WORD_COUNT, ...SATURATED_COUNT);
       expect(submit.code, submit.stderr).toBe(0);
       const initial = (await podsRunning()).length;
-      await vi.waitFor(async () => expect((await scaleUps(home, CLUSTER, TOPOLOGY)).some((a) => a.verdict === 'helped')).toBe(true), {
-        timeout: 3 * E2E_WAIT_MS,
-        interval: 1000,
-      });
-      expect((await scaleUps(home, CLUSTER, TOPOLOGY))[0]).toMatchObject({ diagnosis: { component: 'count' } });
+      await expectHealthManagerScaledCount(home, CLUSTER, TOPOLOGY);
       // The repacked plan has more containers, which only the StatefulSet's replica count can add.
       const executors = (await objects()).statefulSets.find((s) => s.name === `${TOPOLOGY}-executors`)!;
       expect(executors.replicas + 1).toBeGreaterThan(initial);
       const scaled = await podsRunning();
       expect(scaled.length).toBe(executors.replicas + 1);
-      const shown = await ardea('health', CLUSTER, TOPOLOGY);
-      expect(shown.code, shown.stderr).toBe(0);
-      expect(shown.stdout).toMatch(/action: scale up: count 1 -> \d+/);
-      expect(shown.stdout).toMatch(/helped/);
     } finally {
       await kubectl('-n', NAMESPACE, 'delete', 'rolebinding', 'ardea-no-scale-user', '--ignore-not-found');
       await kubectl('-n', NAMESPACE, 'delete', 'role', 'ardea-no-scale', '--ignore-not-found');
@@ -330,11 +315,7 @@ await describeWithService(LOOPBACK_KUBERNETES, 'word count on Kubernetes through
       const saved = process.env.KUBECONFIG;
       process.env.KUBECONFIG = kubeconfig;
       try {
-        const result = await ardea('submit', CLUSTER, WORD_COUNT, ...configProperties(...properties));
-        expect(result.code, result.stdout).not.toBe(0);
-        const errors = result.stderr.split('\n').filter((line) => line.startsWith('ardea:'));
-        expect(errors, result.stderr).toHaveLength(1);
-        return errors[0]!;
+        return await submitFailsWithOneLine(home, CLUSTER, WORD_COUNT, ...configProperties(...properties));
       } finally {
         process.env.KUBECONFIG = saved;
       }

@@ -16,20 +16,19 @@ import {
   closedPort,
   configProperties,
   countsGrow,
-  droppedTuples,
   E2E_WAIT_MS,
+  expectHealthManagerScaledCount,
+  expectWordCountDrainedWithoutLoss,
   freshHome,
-  metrics,
   plannedContainers,
   processesWithEnvironment,
   removeHome,
   repoRoot,
   SATURATED_COUNT,
   SCALED_BY_THE_TEST,
-  scaleUps,
-  settledCounts,
   startPackageServer,
   stopPackageServer,
+  submitFailsWithOneLine,
 } from './support.js';
 
 const TOPOLOGY = 'word-count';
@@ -179,13 +178,7 @@ describe('word count on Nomad (the emulator) through the CLI', () => {
     }
     await countsGrow(home, TOPOLOGY, CLUSTER);
 
-    // Drain: with the spout stopped, every sentence emitted was split and every word counted.
-    expect((await ardea('deactivate', CLUSTER, TOPOLOGY)).code).toBe(0);
-    const m = await settledCounts(() => metrics(home, TOPOLOGY, CLUSTER));
-    expect(m.count!.executed).toBe(m.split!.emitted);
-    expect(m.split!.executed).toBe(m.sentence!.emitted);
-    expect(await droppedTuples(home, TOPOLOGY, CLUSTER)).toBe(0);
-    expect((await ardea('activate', CLUSTER, TOPOLOGY)).code).toBe(0);
+    await expectWordCountDrainedWithoutLoss(home, CLUSTER, TOPOLOGY);
   }, 600_000);
 
   it('restart of container 1 replaces only its allocation', async () => {
@@ -219,33 +212,19 @@ describe('word count on Nomad (the emulator) through the CLI', () => {
     const submit = await ardea('submit', CLUSTER, WORD_COUNT, ...SATURATED_COUNT);
     expect(submit.code, submit.stderr).toBe(0);
     const initial = await instancesRunning();
-    await vi.waitFor(async () => expect((await scaleUps(home, CLUSTER, TOPOLOGY)).some((a) => a.verdict === 'helped')).toBe(true), {
-      timeout: 3 * E2E_WAIT_MS,
-      interval: 1000,
-    });
-    expect((await scaleUps(home, CLUSTER, TOPOLOGY))[0]).toMatchObject({ diagnosis: { component: 'count' } });
+    await expectHealthManagerScaledCount(home, CLUSTER, TOPOLOGY);
     // The repacked plan has more containers, which only the executors group's count adds.
     const scaled = await instancesRunning();
     expect(scaled.length).toBeGreaterThan(initial.length);
     expect(await executorsCount()).toBe(scaled.length - 1);
     for (const instance of initial)
       expect(scaled.find((i) => i.name === instance.name)?.allocation, instance.name).toBe(instance.allocation);
-    const shown = await ardea('health', CLUSTER, TOPOLOGY);
-    expect(shown.code, shown.stderr).toBe(0);
-    expect(shown.stdout).toMatch(/action: scale up: count 1 -> \d+/);
-    expect(shown.stdout).toMatch(/helped/);
     const kill = await ardea('kill', CLUSTER, TOPOLOGY);
     expect(kill.code, kill.stderr).toBe(0);
   }, 900_000);
 
   describe('bad input gets one clear ardea: line and leaves nothing behind', () => {
-    const submitWith = async (...properties: string[]): Promise<string> => {
-      const result = await ardea('submit', CLUSTER, WORD_COUNT, ...configProperties(...properties));
-      expect(result.code, result.stdout).not.toBe(0);
-      const errors = result.stderr.split('\n').filter((line) => line.startsWith('ardea:'));
-      expect(errors, result.stderr).toHaveLength(1);
-      return errors[0]!;
-    };
+    const submitWith = (...properties: string[]) => submitFailsWithOneLine(home, CLUSTER, WORD_COUNT, ...configProperties(...properties));
 
     beforeAll(async () => {
       await killLeftover();

@@ -374,3 +374,42 @@ export const SATURATED_COUNT = configProperties(
   'count.parallelism=1',
   'split.parallelism=1',
 );
+
+/**
+ * Deactivates word count, waits for its counts to settle, and checks that nothing was lost: every
+ * sentence emitted was split, every word counted, and no stream manager dropped a tuple. Activates
+ * it again.
+ */
+export async function expectWordCountDrainedWithoutLoss(home: string, cluster: string, topology: string): Promise<void> {
+  expect((await ardea(home, 'deactivate', cluster, topology)).code).toBe(0);
+  const m = await settledCounts(() => metrics(home, topology, cluster));
+  expect(m.count!.executed).toBe(m.split!.emitted);
+  expect(m.split!.executed).toBe(m.sentence!.emitted);
+  expect(await droppedTuples(home, topology, cluster)).toBe(0);
+  expect((await ardea(home, 'activate', cluster, topology)).code).toBe(0);
+}
+
+/**
+ * Waits until the health manager of a word count submitted with {@link SATURATED_COUNT} has scaled
+ * `count` up and judged that it helped, and checks that `ardea health` says so.
+ */
+export async function expectHealthManagerScaledCount(home: string, cluster: string, topology: string): Promise<void> {
+  await vi.waitFor(async () => expect((await scaleUps(home, cluster, topology)).some((a) => a.verdict === 'helped')).toBe(true), {
+    timeout: 3 * E2E_WAIT_MS,
+    interval: 1000,
+  });
+  expect((await scaleUps(home, cluster, topology))[0]).toMatchObject({ diagnosis: { component: 'count' } });
+  const shown = await ardea(home, 'health', cluster, topology);
+  expect(shown.code, shown.stderr).toBe(0);
+  expect(shown.stdout).toMatch(/action: scale up: count 1 -> \d+/);
+  expect(shown.stdout).toMatch(/helped/);
+}
+
+/** Submits `args` to the cluster, expects it to fail, and returns its one `ardea:` line. */
+export async function submitFailsWithOneLine(home: string, cluster: string, ...args: string[]): Promise<string> {
+  const result = await ardea(home, 'submit', cluster, ...args);
+  expect(result.code, result.stdout).not.toBe(0);
+  const errors = result.stderr.split('\n').filter((line) => line.startsWith('ardea:'));
+  expect(errors, result.stderr).toHaveLength(1);
+  return errors[0]!;
+}
