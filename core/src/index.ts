@@ -26,6 +26,7 @@ export * from './spi/index.js';
 export * from './plugin/plugin-descriptor.js';
 export * from './statemgr/index.js';
 export * from './uploader/index.js';
+export * from './checkpoint/index.js';
 export * from './packing/index.js';
 export * from './config/index.js';
 export * from './fs/private-files.js';

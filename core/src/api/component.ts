@@ -26,15 +26,59 @@ export interface EmitOptions {
 
 export interface SpoutEmitOptions extends EmitOptions {
   /**
-   * Identifies the tuple to `ack`/`fail` under at-least-once delivery. Without one the tuple is
-   * not tracked.
+   * Identifies the tuple to `ack`/`fail` under at-least-once delivery: the spout's `ack` is called
+   * with it once every tuple derived from it was acked, `fail` when one failed or the tree did not
+   * complete within `topology.messageTimeoutMs`. Without one the tuple is not tracked. Under
+   * at-most-once, `ack` follows the emit at once; under effectively-once the id is not used.
    */
   readonly messageId?: unknown;
 }
 
 export interface BoltEmitOptions extends EmitOptions {
-  /** Input tuples the emitted tuple derives from, so its failure fails them. */
+  /**
+   * Input tuples the emitted tuple derives from (at-least-once): their trees complete only once it is
+   * acked too, and its failure fails them. A bolt with `autoAck` anchors to the current input.
+   */
   readonly anchors?: Tuple | readonly Tuple[];
+}
+
+/** A key of {@link State}. */
+export type StateKey = string | number;
+
+/**
+ * An instance's state under effectively-once delivery: saved with every checkpoint, restored after a
+ * failure, and, for a bolt that reads a fields-grouped stream, moved with its keys when the bolt is
+ * rescaled. Values are anything a tuple may carry (see "Values" in docs/engine.md).
+ *
+ * In a bolt with a fields-grouped input, an entry belongs to the key group of the tuple being
+ * executed when it is first put: keep entries about that tuple's key (a word's count under the word).
+ * Outside `execute` of such a tuple (in `initState`, a tick, `preSave`) entries may be read,
+ * replaced and deleted, but not created. Other components hold one state per instance.
+ */
+export interface State<V = unknown> {
+  get(key: StateKey): V | undefined;
+  put(key: StateKey, value: V): void;
+  delete(key: StateKey): boolean;
+  has(key: StateKey): boolean;
+  /** Every entry the instance holds. */
+  entries(): IterableIterator<[StateKey, V]>;
+  readonly size: number;
+}
+
+/**
+ * Hooks of a component with state (effectively-once). `initState` makes a component stateful: it is
+ * called after `open`/`prepare` and before the first tuple, with the state of the latest consistent
+ * checkpoint (empty on a first start), and again whenever the topology rolls back to a checkpoint.
+ */
+export interface StatefulHooks {
+  initState?(state: State): void | Promise<void>;
+  /** The instance's state is about to be saved for `checkpointId`: write what it keeps elsewhere into it. */
+  preSave?(checkpointId: number): void;
+  /**
+   * Checkpoint `checkpointId` is committed: every instance's state up to it is saved. A sink makes
+   * the output it staged up to `preSave(checkpointId)` visible here, exactly once.
+   */
+  postSave?(checkpointId: number): void | Promise<void>;
 }
 
 export interface SpoutOutputCollector {
@@ -60,7 +104,7 @@ export interface BoltOutputCollector {
  * A source of tuples. The runtime calls `nextTuple` repeatedly while the topology is active and
  * there is room downstream; it emits zero or more tuples and returns promptly.
  */
-export interface Spout {
+export interface Spout extends StatefulHooks {
   open?(context: ComponentContext, collector: SpoutOutputCollector): void | Promise<void>;
   nextTuple(): void;
   ack?(messageId: unknown): void;
@@ -85,7 +129,7 @@ export interface Spout {
 }
 
 /** A processing step. `execute` is called once per input tuple, and for tick tuples when enabled. */
-export interface Bolt {
+export interface Bolt extends StatefulHooks {
   prepare?(context: ComponentContext, collector: BoltOutputCollector): void | Promise<void>;
   execute(tuple: Tuple): void;
   onConfigChange?(config: Readonly<Record<string, unknown>>): void;

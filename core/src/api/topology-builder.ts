@@ -132,6 +132,14 @@ export class BoltDeclarer extends ComponentDeclarer<BoltDeclarer> {
     super(draft);
   }
 
+  /**
+   * At-least-once: every tuple the bolt emits while executing an input is anchored to it, and the
+   * input is acked when `execute` returns (failed when it throws), so the bolt needs no ack calls.
+   */
+  autoAck(enabled = true): BoltDeclarer {
+    return this.config('autoAck', enabled);
+  }
+
   /** Tuples go to a random instance, evenly. */
   shuffleGrouping(component: string, stream = DEFAULT_STREAM): BoltDeclarer {
     return this.subscribe(component, stream, { type: 'shuffle' });

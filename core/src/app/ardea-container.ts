@@ -1,5 +1,6 @@
 import { Container } from 'inversify';
 import type { z } from 'zod';
+import { httpCheckpointStoragePlugin, localFsCheckpointStoragePlugin } from '../checkpoint/index.js';
 import { ClusterConfig } from '../config/cluster-config.js';
 import { configErrorFromSchema } from '../config/schema-errors.js';
 import { ConfigError, describeError, PluginLoadError } from '../errors/index.js';
@@ -10,6 +11,7 @@ import { closeServicesOnUnbind } from '../di/container-lifecycle.js';
 import { pluginContext } from '../plugin/plugin-context.js';
 import type { PluginDescriptor, PluginKind } from '../plugin/plugin-descriptor.js';
 import { loadPluginDescriptor } from '../plugin/plugin-loader.js';
+import { CheckpointStorage } from '../spi/checkpoint-storage.js';
 import { PackingAlgorithm, RepackingAlgorithm } from '../spi/packing.js';
 import { Launcher, Scheduler } from '../spi/scheduler.js';
 import { LibraryLauncher } from '../scheduler/launchers.js';
@@ -19,7 +21,13 @@ import { localFsStateManagerPlugin } from '../statemgr/index.js';
 import { httpUploaderPlugin, localFsUploaderPlugin } from '../uploader/index.js';
 
 /** Plugins that ship inside the core and need no import. */
-export const BUILTIN_PLUGINS: readonly PluginDescriptor[] = [localFsStateManagerPlugin, localFsUploaderPlugin, httpUploaderPlugin];
+export const BUILTIN_PLUGINS: readonly PluginDescriptor[] = [
+  localFsStateManagerPlugin,
+  localFsUploaderPlugin,
+  httpUploaderPlugin,
+  localFsCheckpointStoragePlugin,
+  httpCheckpointStoragePlugin,
+];
 
 /** A plugin chosen by config, its descriptor, and its config section after the plugin's own validation. */
 export interface ResolvedPlugin {
@@ -34,6 +42,7 @@ export interface ResolvedCluster {
   readonly scheduler: ResolvedPlugin;
   readonly statemgr: ResolvedPlugin;
   readonly uploader: ResolvedPlugin;
+  readonly checkpoints: ResolvedPlugin;
   readonly packing: readonly ResolvedPlugin[];
   readonly healthPolicies: readonly ResolvedPlugin[];
 }
@@ -88,6 +97,13 @@ export async function resolveClusterPlugins(config: ClusterConfig): Promise<Reso
       () => ({ values: { ...config.uploader.config }, path: 'uploader' }),
       'uploader.plugin',
     ),
+    checkpoints: await resolve(
+      'checkpoints',
+      'checkpoints',
+      config.checkpoints.plugin,
+      () => ({ values: { ...config.checkpoints.config }, path: 'checkpoints' }),
+      'checkpoints.plugin',
+    ),
     packing: await Promise.all(
       config.packing.plugins.map((name, i) =>
         resolve('packing', 'packing', name, () => ({ values: {}, path: 'packing' }), `packing.plugins[${i}]`),
@@ -127,7 +143,8 @@ export interface CreateContainerOptions {
 
 /**
  * Builds the dependency-injection container of a deployment: the logger, the cluster config, the
- * built-in packing algorithms and one module per configured plugin. Either every plugin binds and the
+ * built-in packing algorithms and one module per configured plugin (the checkpoint storage included,
+ * which executors take from it as the CLI does). Either every plugin binds and the
  * container is returned, or the partial container is torn down and a {@link PluginLoadError} says
  * which plugin failed and why. Close it with `closeArdeaContainer`.
  */
@@ -146,7 +163,14 @@ export async function createArdeaContainer(
   container.bind<ClusterConfig>(ClusterConfig).toConstantValue(config);
   container.load(builtinPackingModule);
   closeServicesOnUnbind(container);
-  const plugins = [resolved.statemgr, resolved.uploader, resolved.scheduler, ...resolved.packing, ...resolved.healthPolicies];
+  const plugins = [
+    resolved.statemgr,
+    resolved.uploader,
+    resolved.checkpoints,
+    resolved.scheduler,
+    ...resolved.packing,
+    ...resolved.healthPolicies,
+  ];
   for (const plugin of plugins) {
     const context = pluginContext(
       plugin.descriptor,
@@ -166,6 +190,7 @@ export async function createArdeaContainer(
   const required: Array<[symbol, ResolvedPlugin]> = [
     [StateManager, resolved.statemgr],
     [Uploader, resolved.uploader],
+    [CheckpointStorage, resolved.checkpoints],
     [Scheduler, resolved.scheduler],
   ];
   for (const [token, plugin] of required) {

@@ -1,10 +1,12 @@
-import { ArdeaError, describeError, SchedulerError } from '../errors/index.js';
-import type { MetricsView } from '../model/metrics.js';
+import { ArdeaError, CheckpointError, describeError, SchedulerError } from '../errors/index.js';
+import type { DeliveryMetrics, MetricsView, ReliabilityMode } from '../model/metrics.js';
 import type { PackingPlan } from '../model/packing-plan.js';
 import type { ExecutionState, PhysicalPlan, SchedulerLocation } from '../model/runtime-state.js';
 import type { TopologyDefinition } from '../model/topology.js';
 import { displayedPackageUri } from '../runtime/package-fetch.js';
+import { runtimeSettingsOf } from '../runtime/runtime-settings.js';
 import { executorSpec } from '../scheduler/executor-spec.js';
+import { CheckpointStorage } from '../spi/checkpoint-storage.js';
 import { Launcher, Scheduler, type ContainerStatus } from '../spi/scheduler.js';
 import { TOPOLOGY_REMOVAL_ORDER, type StateOperation } from '../spi/state-manager.js';
 import { Uploader } from '../spi/uploader.js';
@@ -24,6 +26,15 @@ export interface TopologyDescription {
   readonly executionState?: ExecutionState;
   readonly physicalPlan?: PhysicalPlan;
   readonly scheduler?: SchedulerLocation;
+  /** The delivery guarantee, from the topology's config. */
+  readonly reliability: ReliabilityMode;
+  /**
+   * Under effectively-once: the last committed checkpoint and the restores, as the topology master
+   * counted them since container 0 started. Absent in the other modes, and when the master did not
+   * answer (then `deliveryUnavailable` says why).
+   */
+  readonly delivery?: DeliveryMetrics;
+  readonly deliveryUnavailable?: string;
 }
 
 export interface KillOptions {
@@ -48,12 +59,33 @@ export async function killTopology(
     topology ?? execution ?? (await deployment.state.get('packingPlan', name)) ?? (await deployment.state.get('scheduler', name));
   if (!anyState) throw new ArdeaError(`no topology '${name}' on cluster ${deployment.config.cluster}`, { code: 'topology.not-found' });
   if (options.stopContainers !== false) await stopContainers(deployment, name, execution, onProgress);
+  await disposeCheckpoints(deployment, name, topology?.id ?? execution?.topologyId);
   onProgress('removing state');
   const operations: StateOperation[] = TOPOLOGY_REMOVAL_ORDER.map((kind) => ({ op: 'delete', kind, topology: name }));
   await deployment.state.transaction(operations);
   if (execution) {
     onProgress(`removing package ${displayedPackageUri(execution.packageUri)}`);
     await deployment.container.get<Uploader>(Uploader).undo(execution.packageUri);
+  }
+}
+
+/**
+ * Removes the checkpoints of the topology's run once nothing runs that could write more, and before
+ * the state goes: if the storage cannot be reached, the kill fails with the state still there, so
+ * running it again removes both. A run that never took a checkpoint holds nothing, which is no error.
+ */
+async function disposeCheckpoints(deployment: Deployment, topologyName: string, topologyId: string | undefined): Promise<void> {
+  // A container an embedder built by hand may have no checkpoint storage, and so no checkpoints.
+  if (topologyId === undefined || !deployment.container.isBound(CheckpointStorage)) return;
+  try {
+    await deployment.container.get<CheckpointStorage>(CheckpointStorage).dispose({ topologyName, topologyId });
+  } catch (error) {
+    throw new CheckpointError(
+      `cannot kill '${topologyName}' completely: its containers are stopped, but its checkpoints could not be removed ` +
+        `(${describeError(error)}); its state is kept, so run 'ardea kill ${deployment.config.cluster} ${topologyName}' again ` +
+        `once the checkpoint storage is reachable`,
+      { cause: error, ...(error instanceof CheckpointError ? { code: error.code } : {}) },
+    );
   }
 }
 
@@ -174,13 +206,28 @@ export async function describeTopology(deployment: Deployment, name: string): Pr
       `no topology '${name}' on cluster ${deployment.config.cluster}; 'ardea list ${deployment.config.cluster}' shows the running ones`,
       { code: 'topology.not-found' },
     );
+  const { reliability } = runtimeSettingsOf(topology);
   return {
     topology,
     ...(packingPlan ? { packingPlan } : {}),
     ...(executionState ? { executionState } : {}),
     ...(physicalPlan ? { physicalPlan } : {}),
     ...(scheduler ? { scheduler } : {}),
+    reliability,
+    ...(reliability === 'effectively-once' ? await deliveryOf(deployment, name) : {}),
   };
+}
+
+/** The checkpoints and restores the topology master counted; a master that does not answer leaves the rest of a description intact. */
+async function deliveryOf(deployment: Deployment, name: string): Promise<Pick<TopologyDescription, 'delivery' | 'deliveryUnavailable'>> {
+  try {
+    const view = await topologyMetrics(deployment, name);
+    return view.delivery
+      ? { delivery: view.delivery }
+      : { deliveryUnavailable: 'the topology master does not report checkpoints (it runs an older Ardea)' };
+  } catch (error) {
+    return { deliveryUnavailable: describeError(error) };
+  }
 }
 
 /** Every record a topology has in the state manager, read at once; any may be missing. */

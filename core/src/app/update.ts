@@ -1,3 +1,4 @@
+import { checkKeyGroups, runtimeSettingsOf } from '../runtime/runtime-settings.js';
 import { ArdeaError, ConfigError, describeError, LockTimeoutError, SchedulerError, StateConflictError } from '../errors/index.js';
 import { checkPackingPlan, diffPackingPlans, plansEqual, type PackingPlan, type PackingPlanDiff } from '../model/packing-plan.js';
 import { MAX_CONTAINERS, withParallelism } from '../model/topology.js';
@@ -54,6 +55,8 @@ export async function updateTopology(deployment: Deployment, name: string, optio
       throw new ConfigError(`--container-number ${options.containers}: above the limit of ${MAX_CONTAINERS} containers per topology`);
     }
     const proposedTopology = withParallelism(topology, parallelism);
+    const { maxParallelism } = runtimeSettingsOf(topology);
+    for (const component of proposedTopology.components) checkKeyGroups(component, maxParallelism);
     const repacker = selectRepackingAlgorithm(
       deployment.container.getAll<RepackingAlgorithm>(RepackingAlgorithm),
       deployment.config.packing.repackingAlgorithm,

@@ -148,7 +148,7 @@ export function createProgram(io: CliIo): Command {
   clusterOptions(
     program
       .command('describe')
-      .description("show a topology's definition, packing plan, execution state and scheduler")
+      .description("show a topology's definition, delivery guarantee and last checkpoint, packing plan, execution state and scheduler")
       .argument('<cluster>', 'cluster')
       .argument('<topology>', 'topology name')
       .option('--json', 'print one JSON object'),
@@ -159,7 +159,7 @@ export function createProgram(io: CliIo): Command {
   clusterOptions(
     program
       .command('metrics')
-      .description('show per-component (and per-instance) counters, latency and backpressure')
+      .description('show per-component (and per-instance) counters, latency, acks and backpressure')
       .argument('<cluster>', 'cluster')
       .argument('<topology>', 'topology name')
       .option('--json', 'print one JSON object: { components: { <name>: { ... } } }')
@@ -213,7 +213,10 @@ export function createProgram(io: CliIo): Command {
 
   program
     .command('package-server')
-    .description("serve topology packages to containers that share no filesystem with this machine (the 'http' uploader's server)")
+    .description(
+      'serve topology packages and checkpoints to containers that share no filesystem with this machine ' +
+        "(the server of the 'http' uploader and checkpoint storage)",
+    )
     .requiredOption('--dir <dir>', 'directory to keep packages in (created private if missing)')
     .requiredOption(
       '--token-file <file>',
@@ -222,6 +225,7 @@ export function createProgram(io: CliIo): Command {
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--port <port>', 'port to listen on (0 picks a free one)', String(DEFAULT_PACKAGE_SERVER_PORT))
     .option('--max-package-size <bytes>', 'largest package accepted, e.g. 512MiB (default 512MiB)')
+    .option('--max-checkpoint-part-size <bytes>', 'largest checkpoint part accepted, e.g. 2GiB (default 1GiB)')
     .action((options: PackageServerCommandOptions) => packageServerCommand(io, options));
 
   return program;

@@ -40,7 +40,7 @@ function errorOf(fn: () => unknown): ConfigError {
 }
 
 describe('the built-in local cluster', () => {
-  it('needs no files: local scheduler, filesystem state manager and uploader under ARDEA_HOME', () => {
+  it('needs no files: local scheduler, filesystem state manager, uploader and checkpoint storage under ARDEA_HOME', () => {
     const config = loadClusterConfig({ cluster: 'local', env: { ARDEA_HOME: home } });
     expect(config.directory).toBeUndefined();
     expect(config.home).toBe(home);
@@ -51,7 +51,8 @@ describe('the built-in local cluster', () => {
     expect(config.packing.repackingAlgorithm).toBe('round-robin');
     expect(config.packing.settings).toEqual(DEFAULT_PACKING_SETTINGS);
     expect(config.healthmgr).toEqual({ enabled: true, plugins: [], policies: {} });
-    expect(Object.values(config.sources)).toEqual(Array(5).fill('<built-in local cluster>'));
+    expect(config.checkpoints).toEqual({ plugin: 'localfs', config: {} });
+    expect(Object.values(config.sources)).toEqual(Array(6).fill('<built-in local cluster>'));
   });
 
   it('defaults ARDEA_HOME to ~/.ardea', () => {

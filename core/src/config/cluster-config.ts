@@ -14,7 +14,7 @@ import { expandVariables } from './variables.js';
 import { CONFIG_PROPERTIES_ENV } from '../runtime/executor-env.js';
 
 /** One YAML file per concern in a cluster directory, as Heron keeps `conf/<cluster>/`. */
-export const CONCERNS = ['scheduler', 'statemgr', 'uploader', 'packing', 'healthmgr'] as const;
+export const CONCERNS = ['scheduler', 'statemgr', 'uploader', 'packing', 'healthmgr', 'checkpoints'] as const;
 export type Concern = (typeof CONCERNS)[number];
 
 export const BUILTIN_CLUSTER = 'local';
@@ -62,6 +62,12 @@ export interface ClusterConfig {
   readonly uploader: PluginSelection;
   readonly packing: PackingConfig;
   readonly healthmgr: HealthManagerConfig;
+  /**
+   * Where effectively-once topologies keep their checkpoints. Without `checkpoints.yaml`: on the
+   * uploader's package server when the uploader is `http` (every container reaches it), otherwise
+   * `localfs`; see {@link checkpointSelection}.
+   */
+  readonly checkpoints: PluginSelection;
   /**
    * The command that starts a container's executor (`scheduler.executorCommand`): a name each
    * container looks up on its own PATH, or an absolute path there. Default `ardea-executor`.
@@ -221,6 +227,7 @@ function buildClusterConfig(input: ClusterConfigInput): ClusterConfig {
     const { plugin, ...config } = parse(concern, pluginSectionSchema(DEFAULT_PLUGINS[concern]));
     return { plugin, config };
   };
+  const uploader = selection('uploader');
   const { plugin: schedulerPlugin, executorCommand, ...schedulerConfig } = parse('scheduler', SchedulerSectionSchema);
   const packingFile = parse('packing', PackingFileSchema);
   const health = parse('healthmgr', HealthFileSchema);
@@ -232,7 +239,7 @@ function buildClusterConfig(input: ClusterConfigInput): ClusterConfig {
     overrides,
     scheduler: { plugin: schedulerPlugin, config: schedulerConfig },
     statemgr: selection('statemgr'),
-    uploader: selection('uploader'),
+    uploader,
     packing: {
       algorithm: packingFile.algorithm,
       repackingAlgorithm: packingFile.repackingAlgorithm ?? packingFile.algorithm,
@@ -240,12 +247,40 @@ function buildClusterConfig(input: ClusterConfigInput): ClusterConfig {
       settings: packingSettingsFrom(packingFile),
     },
     healthmgr: health,
+    checkpoints: checkpointSelection(parse('checkpoints', pluginSectionSchema(uploader.plugin === 'http' ? 'http' : 'localfs')), uploader),
     executorCommand,
     sections,
   };
 }
 
+/**
+ * The checkpoint storage's selection. An `http` storage that names no `url` uses the `http`
+ * uploader's package server — its `url`, `publicUrl` and `tokenFile` — so that a cluster whose
+ * packages go over HTTP keeps checkpoints where every container reaches them, without a
+ * `checkpoints.yaml`. What the section sets itself wins.
+ */
+function checkpointSelection(section: { plugin: string } & Record<string, unknown>, uploader: PluginSelection): PluginSelection {
+  const { plugin, ...config } = section;
+  if (plugin !== 'http' || uploader.plugin !== 'http' || config.url !== undefined) return { plugin, config };
+  const inherited: Record<string, unknown> = {};
+  for (const key of ['url', 'publicUrl', ...(config.token === undefined ? ['tokenFile'] : [])]) {
+    if (uploader.config[key] !== undefined) inherited[key] = uploader.config[key];
+  }
+  return { plugin, config: { ...inherited, ...config } };
+}
+
 const sectionSchema = z.record(z.string(), z.unknown());
+
+/**
+ * Concerns added after the format's first version: a value written before them (the environment of
+ * a container that a pool restarts after an upgrade) lacks them, and gets their defaults.
+ */
+const LATER_CONCERNS: readonly Concern[] = ['checkpoints'];
+const concernSchemas = <S extends z.ZodType>(schema: S) =>
+  Object.fromEntries(CONCERNS.map((concern) => [concern, LATER_CONCERNS.includes(concern) ? schema.optional() : schema])) as Record<
+    Concern,
+    S
+  >;
 
 /** The by-value form: versioned, so that an executor of another Ardea version says what it cannot read. */
 const ClusterConfigValueSchema = z
@@ -254,11 +289,9 @@ const ClusterConfigValueSchema = z
     cluster: z.string().min(1),
     directory: z.string().min(1).optional(),
     home: z.string().min(1),
-    sources: z.object(Object.fromEntries(CONCERNS.map((concern) => [concern, z.string()])) as Record<Concern, z.ZodString>).strict(),
+    sources: z.object(concernSchemas(z.string())).strict(),
     overrides: z.array(z.object({ key: z.string(), value: z.unknown() }).strict()),
-    sections: z
-      .object(Object.fromEntries(CONCERNS.map((concern) => [concern, sectionSchema])) as Record<Concern, typeof sectionSchema>)
-      .strict(),
+    sections: z.object(concernSchemas(sectionSchema)).strict(),
   })
   .strict();
 
@@ -312,13 +345,19 @@ export function clusterConfigFromValue(text: string, from: string = CLUSTER_CONF
   }
   const value = result.data;
   try {
+    const sources = {} as Record<Concern, string>;
+    const sections = {} as Record<Concern, Record<string, unknown>>;
+    for (const concern of CONCERNS) {
+      sources[concern] = value.sources[concern] ?? BUILTIN_SOURCE;
+      sections[concern] = value.sections[concern] ?? {};
+    }
     return buildClusterConfig({
       cluster: value.cluster,
       directory: value.directory,
       home: value.home,
-      sources: value.sources,
+      sources,
       overrides: value.overrides,
-      sections: value.sections,
+      sections,
     });
   } catch (error) {
     if (error instanceof ConfigError) throw new ConfigError(`${from}: ${error.message}`, { cause: error, code: error.code });

@@ -82,6 +82,9 @@ export class InstanceStartError extends ArdeaError {}
 /** A health policy, or one of its sensors, detectors, diagnosers or resolvers, failed. */
 export class HealthPolicyError extends ArdeaError {}
 
+/** Storing, loading or committing a checkpoint of an effectively-once topology failed. */
+export class CheckpointError extends ArdeaError {}
+
 /**
  * One line for the user. An {@link ArdeaError}'s message is complete by contract (it names what
  * failed, the input and what to do), so it stands alone; for other errors the first line of each

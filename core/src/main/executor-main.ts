@@ -19,6 +19,7 @@ import { StreamLogger } from '../logging/index.js';
 import { LISTEN_HOST_ENV } from '../spi/scheduler.js';
 import { StateManager } from '../spi/state-manager.js';
 import { Uploader } from '../spi/uploader.js';
+import { CheckpointStorage } from '../spi/checkpoint-storage.js';
 import { PARENT_PID_ENV } from '../runtime/executor-env.js';
 import { localPackageUrl } from '../runtime/package-fetch.js';
 import { runtimeSettingsOf } from '../runtime/runtime-settings.js';
@@ -63,6 +64,12 @@ async function main(): Promise<void> {
     throw new ArdeaError(`topology '${values.topology}' has no complete state on cluster ${config.cluster}; was it killed?`);
   }
   const settings = runtimeSettingsOf(definition);
+  const effectivelyOnce = settings.reliability === 'effectively-once';
+  if (effectivelyOnce && !container.isBound(CheckpointStorage))
+    throw new ArdeaError(
+      `topology '${definition.name}' is effectively-once, but cluster ${config.cluster} has no checkpoint storage configured`,
+    );
+  const checkpoints = effectivelyOnce ? container.get<CheckpointStorage>(CheckpointStorage) : undefined;
   const host = process.env[LISTEN_HOST_ENV]?.trim() || settings.listenHost;
   const logger = new StreamLogger({ level: settings.logLevel, format: 'json' }, { topology: definition.name, container: containerId });
   let stop: () => Promise<void>;
@@ -77,6 +84,9 @@ async function main(): Promise<void> {
       logger,
       metricsSamples: settings.metricsSamples,
       metricsWindowMs: settings.metricsWindowMs,
+      ...(checkpoints
+        ? { checkpoints: { storage: checkpoints, intervalMs: settings.checkpointIntervalMs, maxParallelism: settings.maxParallelism } }
+        : {}),
     });
     await master.start();
     let health: HealthManager | undefined;
@@ -139,6 +149,13 @@ async function main(): Promise<void> {
       logLevel: settings.logLevel,
       locateTopologyMaster: () => waitForMaster(state, definition.name, definition.id),
       readPackingPlan: () => state.get('packingPlan', definition.name),
+      delivery: {
+        reliability: settings.reliability,
+        messageTimeoutMs: settings.messageTimeoutMs,
+        maxSpoutPending: settings.maxSpoutPending,
+        maxParallelism: settings.maxParallelism,
+      },
+      ...(checkpoints ? { checkpoints } : {}),
     });
     await streamManager.start();
     stop = () => streamManager.stop();

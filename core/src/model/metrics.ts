@@ -41,11 +41,71 @@ export interface ComponentMetrics {
   readonly backlog?: number;
   /** Spouts that report a backlog: how fast it grew over the window, per second (negative: it shrank). */
   readonly backlogGrowthRate?: number;
+  /**
+   * Since submit: tuple trees of a spout that did not complete within `topology.messageTimeoutMs`
+   * (at-least-once). They are counted in `failed` too. Absent from masters older than the CLI.
+   */
+  readonly timedOut?: number;
+  /**
+   * Over the window, per second: acks and fails (a spout's: tuple trees completed and failed; a bolt's:
+   * inputs it acked and failed). Absent from masters older than the CLI.
+   */
+  readonly ackRate?: number;
+  readonly failRate?: number;
+  /**
+   * Spouts under at-least-once, over the window: the time from a tuple's emit to the completion of its
+   * tree. Percentiles are the upper bound of the histogram bucket they fall in (buckets double from
+   * 64 µs); one beyond the last bound (about 16.8 s) is given as that bound. Absent when no tree
+   * completed in the window.
+   */
+  readonly completeLatencyMs?: LatencySummary;
   /** Over the window: mean execute time per tuple. */
   readonly executeLatencyMs: number;
   /** Over the window: fraction of time spent in user code (1 = always busy), averaged over instances. */
   readonly busyFraction: number;
   readonly instanceCount: number;
+}
+
+/** A latency distribution over a window, in milliseconds. */
+export interface LatencySummary {
+  readonly mean: number;
+  readonly p50: number;
+  readonly p99: number;
+}
+
+export type ReliabilityMode = 'at-most-once' | 'at-least-once' | 'effectively-once';
+
+/** A checkpoint every instance saved its state for (effectively-once). */
+export interface CommittedCheckpoint {
+  readonly checkpointId: number;
+  /** When it was committed (ms since the epoch). */
+  readonly completedAt: number;
+  /** From the start of the checkpoint to its commit. */
+  readonly durationMs: number;
+  /** The saved state of every instance, summed. */
+  readonly bytes: number;
+}
+
+/** A rollback of the whole topology to a checkpoint (effectively-once). */
+export interface TopologyRestore {
+  /** The epoch the topology runs in since this restore. */
+  readonly epoch: number;
+  /** The checkpoint restored; absent when none was committed yet and the topology started over from empty state. */
+  readonly checkpointId?: number;
+  readonly at: number;
+  /** What made the topology roll back (a container failed, a rescale, ...). */
+  readonly reason: string;
+}
+
+/** The delivery guarantee of a topology and, under effectively-once, its checkpoints and restores since container 0 started. */
+export interface DeliveryMetrics {
+  readonly reliability?: ReliabilityMode;
+  readonly lastCheckpoint?: CommittedCheckpoint;
+  /** How many checkpoints were committed. */
+  readonly checkpoints: number;
+  /** How often the topology rolled back to a checkpoint. */
+  readonly restores: number;
+  readonly lastRestore?: TopologyRestore;
 }
 
 export interface StreamManagerMetrics {
@@ -78,4 +138,9 @@ export interface MetricsView {
    */
   readonly droppedFrames: number;
   readonly droppedTuples: number;
+  /**
+   * The delivery guarantee, checkpoints and restores. Not carried across a restart of container 0:
+   * counts start again there. Absent from masters older than the CLI.
+   */
+  readonly delivery?: DeliveryMetrics;
 }

@@ -1,6 +1,6 @@
 /**
  * `@ardea/core/plugin`: everything a plugin is written against — the SPI tokens and contracts of the
- * five plugin kinds, the errors they raise, `definePlugin`, the pool kit, and the model types those
+ * six plugin kinds, the errors they raise, `definePlugin`, the pool kit, and the model types those
  * contracts speak in. Plugins import this entry (and `@ardea/core/testing` in their tests), never
  * the root `@ardea/core`, whose other names are the engine's own and may change between releases.
  *
@@ -22,6 +22,7 @@ export { definePlugin, type PluginContext, type PluginDescriptor, type PluginKin
 // Errors: a plugin raises its kind's subclass, with the failing input and a cause.
 export {
   ArdeaError,
+  CheckpointError,
   ConfigError,
   HealthPolicyError,
   LockTimeoutError,
@@ -108,6 +109,9 @@ export {
 // Uploader SPI; every uploader checks its source file with `packageFileSize`.
 export { Uploader, type FetchRequest, type UploadRequest } from '../spi/uploader.js';
 export { packageFileSize } from '../uploader/package-file.js';
+
+// Checkpoint-storage SPI: where effectively-once topologies keep their state (`checkpoints.yaml`).
+export { CheckpointStorage, type CheckpointManifest, type CheckpointTopology } from '../spi/checkpoint-storage.js';
 
 // Packing SPI; an algorithm lays the topology's packing hints over the cluster's settings itself.
 export { PackingAlgorithm, RepackingAlgorithm, type PackingSettings, type RepackRequest } from '../spi/packing.js';

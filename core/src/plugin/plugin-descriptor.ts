@@ -3,8 +3,8 @@ import type { z } from 'zod';
 import { PluginLoadError } from '../errors/index.js';
 import type { Logger } from '../logging/index.js';
 
-export type PluginKind = 'scheduler' | 'statemgr' | 'uploader' | 'packing' | 'health-policy';
-export const PLUGIN_KINDS: readonly PluginKind[] = ['scheduler', 'statemgr', 'uploader', 'packing', 'health-policy'];
+export type PluginKind = 'scheduler' | 'statemgr' | 'uploader' | 'packing' | 'health-policy' | 'checkpoints';
+export const PLUGIN_KINDS: readonly PluginKind[] = ['scheduler', 'statemgr', 'uploader', 'packing', 'health-policy', 'checkpoints'];
 
 const PLUGIN_BRAND = '@ardea/Plugin';
 

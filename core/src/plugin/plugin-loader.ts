@@ -20,6 +20,7 @@ export const PLUGIN_PACKAGES: Readonly<Record<PluginKind, Readonly<Record<string
   uploader: { sftp: '@ardea/plugin-slurm#sftpUploader' },
   packing: {},
   'health-policy': {},
+  checkpoints: {},
 };
 
 export interface PluginReference {

@@ -1,5 +1,6 @@
 import { InstanceStartError } from '../errors/index.js';
 import type { PhysicalPlan } from '../model/runtime-state.js';
+import type { CheckpointManifest } from '../spi/checkpoint-storage.js';
 import type { InstanceCounters } from './instance/messages.js';
 
 /** First message on every connection, from the accepting side. */
@@ -23,6 +24,69 @@ export interface Register {
   readonly host: string;
   readonly dataPort: number;
   readonly taskIds: readonly number[];
+  /**
+   * Effectively-once: the process has not registered before, so its instances have no state yet
+   * (a first start, a restarted container, or one an update added), and the epoch it runs in.
+   */
+  readonly fresh?: boolean;
+  readonly epoch?: number;
+}
+
+/** Effectively-once, topology master to stream managers: spouts save their state for checkpoint `id` and send its markers. */
+export interface CheckpointStartMessage {
+  readonly type: 'checkpoint';
+  readonly id: number;
+}
+
+/** Stream manager to topology master: one instance's part of checkpoint `id` is stored. */
+export interface CheckpointSavedMessage {
+  readonly type: 'checkpoint-saved';
+  readonly containerId: number;
+  readonly id: number;
+  readonly part: string;
+  readonly bytes: number;
+}
+
+/** Topology master to stream managers: checkpoint `id` is committed (its instances' postSave may run). */
+export interface CheckpointCommittedMessage {
+  readonly type: 'checkpoint-committed';
+  readonly id: number;
+}
+
+/**
+ * Topology master to stream managers: every instance starts over in `epoch` from its state in
+ * `checkpoint` (none: empty state). `groupsFromPeers`: the container was added by an update, so its
+ * instances get the key groups they own from their previous owners instead.
+ */
+export interface RestoreMessage {
+  readonly type: 'restore';
+  readonly epoch: number;
+  readonly checkpoint?: CheckpointManifest;
+  readonly groupsFromPeers?: boolean;
+}
+
+/** Stream manager to topology master: every local instance runs in `epoch` with its restored state. */
+export interface RestoredMessage {
+  readonly type: 'restored';
+  readonly containerId: number;
+  readonly epoch: number;
+}
+
+/** Stream manager to topology master: an instance's worker was lost with its state; the topology must roll back. */
+export interface StateLostMessage {
+  readonly type: 'state-lost';
+  readonly containerId: number;
+  readonly taskId: number;
+  readonly reason: string;
+}
+
+/** Between stream managers: the state of key groups a rescale moved to task `toTask`. */
+export interface KeyGroupsMessage {
+  readonly type: 'key-groups';
+  readonly toTask: number;
+  readonly epoch: number;
+  readonly groups: readonly number[];
+  readonly data: Uint8Array;
 }
 
 export interface PhysicalPlanMessage {
@@ -167,6 +231,20 @@ export interface MetricsReport {
 }
 
 export type ToTopologyMaster =
-  ChallengeAnswer | Register | MetricsReport | PlanAppliedMessage | InstanceFailedMessage | ConfigAppliedMessage;
-export type FromTopologyMaster = Challenge | PhysicalPlanMessage | { readonly type: 'rejected'; readonly reason: string };
-export type PeerMessage = ChallengeAnswer | BackpressureMessage | FenceMessage | AvoidTasksMessage;
+  | ChallengeAnswer
+  | Register
+  | MetricsReport
+  | PlanAppliedMessage
+  | InstanceFailedMessage
+  | ConfigAppliedMessage
+  | CheckpointSavedMessage
+  | RestoredMessage
+  | StateLostMessage;
+export type FromTopologyMaster =
+  | Challenge
+  | PhysicalPlanMessage
+  | CheckpointStartMessage
+  | CheckpointCommittedMessage
+  | RestoreMessage
+  | { readonly type: 'rejected'; readonly reason: string };
+export type PeerMessage = ChallengeAnswer | BackpressureMessage | FenceMessage | AvoidTasksMessage | KeyGroupsMessage;

@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import type { InstanceMetricsSample, MetricsReport } from './control-messages.js';
 import type { MetricsTotals } from '../model/runtime-state.js';
+import { LATENCY_BUCKETS, latencyBucketUpperMs } from './instance/messages.js';
 import { MetricsCache } from './metrics-cache.js';
 
-function sample(component: string, taskId: number, counts: Partial<InstanceMetricsSample>): InstanceMetricsSample {
+function sample(component: string, taskId: number, counts: Partial<InstanceMetricsSample> = {}): InstanceMetricsSample {
   return {
     component,
     taskId,
@@ -14,6 +15,10 @@ function sample(component: string, taskId: number, counts: Partial<InstanceMetri
     errors: 0,
     busyNs: 0,
     executeNs: 0,
+    timedOut: 0,
+    completed: 0,
+    completeLatencyNs: 0,
+    completeLatencyHistogram: new Array<number>(LATENCY_BUCKETS).fill(0),
     pendingBytes: 0,
     maxPendingBytes: 0,
     restarts: 0,
@@ -45,6 +50,11 @@ function report(
       droppedTuples: options.droppedTuples ?? 0,
     },
   };
+}
+
+/** A complete-latency histogram with these counts in these buckets, 0 elsewhere. */
+function histogram(counts: Record<number, number>): number[] {
+  return Array.from({ length: LATENCY_BUCKETS }, (_, bucket) => counts[bucket] ?? 0);
 }
 
 const newCache = (onTotalsChange?: (totals: MetricsTotals) => void) =>
@@ -258,4 +268,175 @@ describe('the metrics cache', () => {
       });
     },
   );
+
+  it('derives ack and fail rates and complete latency over the window, summing the histograms of a component', () => {
+    const cache = newCache();
+    cache.add(
+      report(1, 1000, {
+        s1: sample('source', 1),
+        s2: sample('source', 2, { acked: 100, completed: 100, completeLatencyNs: 50e6, completeLatencyHistogram: histogram({ 3: 100 }) }),
+        b: sample('sink', 3, { executed: 100, acked: 100 }),
+      }),
+    );
+    cache.add(
+      report(1, 2000, {
+        s1: sample('source', 1, {
+          acked: 90,
+          failed: 5,
+          timedOut: 3,
+          completed: 90,
+          completeLatencyNs: 180e6,
+          completeLatencyHistogram: histogram({ 4: 88, 10: 2 }),
+        }),
+        s2: sample('source', 2, { acked: 110, completed: 110, completeLatencyNs: 55e6, completeLatencyHistogram: histogram({ 3: 110 }) }),
+        b: sample('sink', 3, { executed: 300, acked: 298, failed: 2 }),
+      }),
+    );
+    const components = view(cache, 2000).components;
+    // The window holds 10 trees of s2 in bucket 3 and 90 of s1: 88 in bucket 4, 2 in bucket 10.
+    expect(components.source).toMatchObject({
+      acked: 200,
+      failed: 5,
+      timedOut: 3,
+      ackRate: 100,
+      failRate: 5,
+      completeLatencyMs: { mean: 1.85, p50: latencyBucketUpperMs(4), p99: latencyBucketUpperMs(10) },
+    });
+    expect(components.source!.instances!.s1!.completeLatencyMs).toEqual({ mean: 2, p50: 1.024, p99: 65.536 });
+    expect(components.source!.instances!.s2!.completeLatencyMs).toEqual({ mean: 0.5, p50: 0.512, p99: 0.512 });
+    expect(components.sink).toMatchObject({ ackRate: 198, failRate: 2, timedOut: 0 });
+    expect(components.sink!.completeLatencyMs).toBeUndefined();
+    // Nothing completes in the next window: no latency, rather than a stale one or 0.
+    cache.add(
+      report(1, 3000, {
+        s1: sample('source', 1, {
+          acked: 90,
+          completed: 90,
+          completeLatencyNs: 180e6,
+          completeLatencyHistogram: histogram({ 4: 88, 10: 2 }),
+        }),
+        s2: sample('source', 2, { acked: 110, completed: 110, completeLatencyNs: 55e6, completeLatencyHistogram: histogram({ 3: 110 }) }),
+        b: sample('sink', 3, { executed: 300, acked: 298, failed: 2 }),
+      }),
+    );
+    expect(view(cache, 3000).components.source).toMatchObject({ ackRate: 0, failRate: 0, timedOut: 0 });
+    expect(view(cache, 3000).components.source!.completeLatencyMs).toBeUndefined();
+    // The window's values exist in JSON as they do here (nothing undefined left in it).
+    expect(JSON.parse(JSON.stringify(view(cache, 2000)))).toEqual(view(cache, 2000));
+  });
+
+  it('gives a percentile beyond the highest bucket bound as that bound, a finite number', () => {
+    const cache = newCache();
+    cache.add(report(1, 1000, { s: sample('source', 1) }));
+    cache.add(
+      report(1, 2000, {
+        s: sample('source', 1, {
+          completed: 2,
+          completeLatencyNs: 40e9,
+          completeLatencyHistogram: histogram({ 0: 1, [LATENCY_BUCKETS - 1]: 1 }),
+        }),
+      }),
+    );
+    expect(view(cache, 2000).components.source!.completeLatencyMs).toEqual({
+      mean: 20_000,
+      p50: latencyBucketUpperMs(0),
+      p99: latencyBucketUpperMs(LATENCY_BUCKETS - 2),
+    });
+  });
+
+  it('carries timed-out counts and the latency histogram across restarts of a process, of container 0 and scale-down', () => {
+    let kept: MetricsTotals | undefined;
+    const cache = newCache((totals) => (kept = totals));
+    cache.add(
+      report(1, 1000, {
+        s: sample('source', 1, {
+          failed: 4,
+          timedOut: 4,
+          completed: 10,
+          completeLatencyNs: 2e6,
+          completeLatencyHistogram: histogram({ 2: 10 }),
+        }),
+        t: sample('source', 2, { failed: 1, timedOut: 1 }),
+      }),
+    );
+    // The process is replaced: its successor counts from zero. Carried forward, the window holds
+    // the 5 trees it completed, not none (nor a negative count).
+    cache.add(
+      report(
+        1,
+        2000,
+        {
+          s: sample('source', 1, {
+            timedOut: 2,
+            failed: 2,
+            completed: 5,
+            completeLatencyNs: 1e6,
+            completeLatencyHistogram: histogram({ 2: 5 }),
+          }),
+        },
+        { incarnation: 'second' },
+      ),
+    );
+    expect(view(cache, 2000).components.source).toMatchObject({
+      timedOut: 4 + 2 + 1,
+      failed: 4 + 2 + 1,
+      completeLatencyMs: { mean: 0.2, p50: 0.256, p99: 0.256 },
+    });
+    // Container 0 restarts: cumulative counts, the retired instance's included, go on from the kept totals.
+    const next = newCache();
+    next.restore(JSON.parse(JSON.stringify(kept)) as MetricsTotals);
+    next.add(
+      report(
+        1,
+        3000,
+        {
+          s: sample('source', 1, {
+            timedOut: 3,
+            failed: 3,
+            completed: 6,
+            completeLatencyNs: 2e6,
+            completeLatencyHistogram: histogram({ 2: 6 }),
+          }),
+        },
+        { incarnation: 'second' },
+      ),
+    );
+    next.add(
+      report(
+        1,
+        4000,
+        { s: sample('source', 1, { completed: 1, completeLatencyNs: 4e6, completeLatencyHistogram: histogram({ 6: 1 }) }) },
+        { incarnation: 'third' },
+      ),
+    );
+    expect(view(next, 4000).components.source).toMatchObject({
+      timedOut: 4 + 3 + 1,
+      completeLatencyMs: { mean: 4, p50: latencyBucketUpperMs(6), p99: latencyBucketUpperMs(6) },
+    });
+    expect(kept!.instanceOffsets.s).toMatchObject({ completed: 10, 'completeLatency:2': 10 });
+  });
+
+  it('reports the delivery guarantee, the last committed checkpoint and the restores, but does not carry them in the totals', () => {
+    const cache = new MetricsCache({ maxSamples: 10, topologyId: 't-1', reliability: 'effectively-once' });
+    expect(view(cache, 1000).delivery).toEqual({ reliability: 'effectively-once', checkpoints: 0, restores: 0 });
+    cache.restored({ epoch: 1, checkpointId: undefined, at: 1500, reason: 'container 2 failed' });
+    cache.checkpointCommitted({ checkpointId: 7, startedAt: 2000, completedAt: 2040, bytes: 4096 });
+    cache.checkpointCommitted({ checkpointId: 8, startedAt: 3000, completedAt: 3120, bytes: 8192 });
+    // A commit heard late does not replace the newer one as the last checkpoint.
+    cache.checkpointCommitted({ checkpointId: 6, startedAt: 1000, completedAt: 1010, bytes: 1 });
+    expect(view(cache, 4000).delivery).toEqual({
+      reliability: 'effectively-once',
+      lastCheckpoint: { checkpointId: 8, completedAt: 3120, durationMs: 120, bytes: 8192 },
+      checkpoints: 3,
+      restores: 1,
+      lastRestore: { epoch: 1, at: 1500, reason: 'container 2 failed' },
+    });
+    cache.restored({ epoch: 2, checkpointId: 8, at: 5000, reason: 'rescale' });
+    expect(view(cache, 5000).delivery).toMatchObject({
+      restores: 2,
+      lastRestore: { epoch: 2, checkpointId: 8, at: 5000, reason: 'rescale' },
+    });
+    expect(Object.keys(cache.totals())).not.toContain('delivery');
+    expect(view(newCache(), 1000).delivery).toEqual({ checkpoints: 0, restores: 0 });
+  });
 });

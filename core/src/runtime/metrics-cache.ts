@@ -1,14 +1,39 @@
 import type { MetricsTotals } from '../model/runtime-state.js';
-import type { ComponentMetrics, MetricsView, StreamManagerMetrics } from '../model/metrics.js';
+import type {
+  CommittedCheckpoint,
+  ComponentMetrics,
+  DeliveryMetrics,
+  LatencySummary,
+  MetricsView,
+  ReliabilityMode,
+  StreamManagerMetrics,
+  TopologyRestore,
+} from '../model/metrics.js';
 import type { InstanceMetricsSample, MetricsReport, StreamManagerMetricsSample } from './control-messages.js';
+import { LATENCY_BUCKETS, latencyBucketUpperMs } from './instance/messages.js';
 
 /** Counters of an instance that only grow; a restarted process starts them from zero again. */
-type CumulativeKey = 'emitted' | 'executed' | 'acked' | 'failed' | 'errors' | 'busyNs' | 'executeNs' | 'backpressureMs' | RestartKey;
+type CumulativeKey =
+  | 'emitted'
+  | 'executed'
+  | 'acked'
+  | 'failed'
+  | 'timedOut'
+  | 'completed'
+  | 'completeLatencyNs'
+  | 'errors'
+  | 'busyNs'
+  | 'executeNs'
+  | 'backpressureMs'
+  | RestartKey;
 const CUMULATIVE_KEYS: readonly CumulativeKey[] = [
   'emitted',
   'executed',
   'acked',
   'failed',
+  'timedOut',
+  'completed',
+  'completeLatencyNs',
   'errors',
   'busyNs',
   'executeNs',
@@ -19,9 +44,19 @@ const CUMULATIVE_KEYS: readonly CumulativeKey[] = [
 ];
 /** Restart counts, by reason: every restart, and of those the ones the stream manager made (hung, over memory). */
 type RestartKey = 'restarts' | 'hungRestarts' | 'memoryRestarts';
-/** The cumulative keys, plus `emitted:<stream>` for each output stream (carried across restarts like the rest). */
+/** Cumulative counts a component sums over its instances, the retired ones included. */
+type TotalKey = RestartKey | 'emitted' | 'executed' | 'acked' | 'failed' | 'timedOut' | 'errors';
+/**
+ * The cumulative keys, plus `emitted:<stream>` for each output stream and `completeLatency:<bucket>`
+ * for each complete-latency bucket (carried across restarts like the rest): flat, so that the totals
+ * the state manager keeps stay a plain record of counts.
+ */
 type InstanceCounts = Record<CumulativeKey, number> & Record<string, number>;
 const STREAM_KEY_PREFIX = 'emitted:';
+const BUCKET_KEY_PREFIX = 'completeLatency:';
+const PREFIXES = [STREAM_KEY_PREFIX, BUCKET_KEY_PREFIX];
+/** A percentile in the last bucket, which has no upper bound, is given as the bound below it. */
+const HIGHEST_BOUND_MS = latencyBucketUpperMs(LATENCY_BUCKETS - 2);
 
 type StreamManagerKey = 'backpressureInitiatedMs' | 'spoutsPausedMs' | 'cpuUserUs' | 'cpuSystemUs' | 'droppedFrames' | 'droppedTuples';
 const STREAM_MANAGER_KEYS: readonly StreamManagerKey[] = [
@@ -42,22 +77,38 @@ function counts<K extends string>(
   return Object.fromEntries(keys.map((key) => [key, (sample?.[key] ?? 0) + (offset?.[key] ?? 0)])) as Record<K, number>;
 }
 
-/** An instance's counts (its sample, or stored counts) plus an offset, per-stream emits included. */
-function instanceCounts(
-  sample:
-    | (Partial<Record<CumulativeKey, number>> & { readonly emittedByStream?: Readonly<Record<string, number>> })
-    | Readonly<Record<string, number>>
-    | undefined,
-  offset?: Readonly<Record<string, number>>,
-): InstanceCounts {
-  const result: Record<string, number> = counts(CUMULATIVE_KEYS, sample as Partial<Record<CumulativeKey, number>> | undefined, offset);
-  const byStream = (sample as { emittedByStream?: Readonly<Record<string, number>> } | undefined)?.emittedByStream;
-  for (const [stream, n] of Object.entries(byStream ?? {})) result[STREAM_KEY_PREFIX + stream] = n;
-  for (const source of [byStream ? undefined : sample, offset] as Array<Readonly<Record<string, unknown>> | undefined>) {
-    for (const [key, n] of Object.entries(source ?? {}))
-      if (key.startsWith(STREAM_KEY_PREFIX) && typeof n === 'number') result[key] = (result[key] ?? 0) + n;
+/** What an instance counted: a sample as a stream manager sends it, or counts as the cache stores them. */
+type CountSource =
+  | (Partial<Record<CumulativeKey, number>> & {
+      readonly emittedByStream?: Readonly<Record<string, number>>;
+      readonly completeLatencyHistogram?: readonly number[];
+    })
+  | Readonly<Record<string, number>>;
+
+/** The counts of a sample or of stored counts, flat (see {@link InstanceCounts}); counts it lacks are left out. */
+function flatCounts(source: CountSource | undefined): Record<string, number> {
+  const result: Record<string, number> = {};
+  const sample = source as Readonly<Record<string, unknown>> | undefined;
+  for (const [key, n] of Object.entries(sample ?? {})) {
+    if (typeof n !== 'number') continue;
+    if ((CUMULATIVE_KEYS as readonly string[]).includes(key) || PREFIXES.some((prefix) => key.startsWith(prefix))) result[key] = n;
   }
+  const { emittedByStream, completeLatencyHistogram } = (source ?? {}) as Exclude<CountSource, Readonly<Record<string, number>>>;
+  for (const [stream, n] of Object.entries(emittedByStream ?? {})) result[STREAM_KEY_PREFIX + stream] = n;
+  completeLatencyHistogram?.forEach((n, bucket) => (result[BUCKET_KEY_PREFIX + bucket] = n));
+  return result;
+}
+
+/** An instance's counts (its sample, or stored counts) plus an offset, per-stream emits and latency buckets included. */
+function instanceCounts(sample: CountSource | undefined, offset?: Readonly<Record<string, number>>): InstanceCounts {
+  const result: Record<string, number> = counts(CUMULATIVE_KEYS, undefined);
+  for (const source of [sample, offset]) for (const [key, n] of Object.entries(flatCounts(source))) result[key] = (result[key] ?? 0) + n;
   return result as InstanceCounts;
+}
+
+/** The complete-latency histogram in stored counts, every bucket (0 where none was counted). */
+function histogramOf(stored: Readonly<Record<string, number>>): number[] {
+  return Array.from({ length: LATENCY_BUCKETS }, (_, bucket) => stored[BUCKET_KEY_PREFIX + bucket] ?? 0);
 }
 
 /** The per-stream emits in stored counts; undefined when there are none. */
@@ -90,6 +141,8 @@ export interface MetricsCacheOptions {
   /** How many series samples per container are kept. */
   readonly maxSamples: number;
   readonly topologyId: string;
+  /** The topology's delivery guarantee, shown in the view's `delivery` section. */
+  readonly reliability?: ReliabilityMode;
   /** Called whenever what the cache carries changes, to keep it (see {@link MetricsCache.totals}). */
   readonly onTotalsChange?: (totals: MetricsTotals) => void;
 }
@@ -120,11 +173,62 @@ export class MetricsCache {
   private readonly retired = new Map<string, { component: string; taskId: number; counts: InstanceCounts }>();
   private retiredDrops = { frames: 0, tuples: 0 };
   private readonly onTotalsChange: (totals: MetricsTotals) => void;
+  private readonly reliability: ReliabilityMode | undefined;
+  /** Checkpoints and restores since this cache started (not carried across a restart of container 0). */
+  private checkpoints = 0;
+  private lastCheckpoint: CommittedCheckpoint | undefined;
+  private restores = 0;
+  private lastRestore: TopologyRestore | undefined;
 
   constructor(options: MetricsCacheOptions) {
     this.maxSamples = options.maxSamples;
     this.topologyId = options.topologyId;
+    this.reliability = options.reliability;
     this.onTotalsChange = options.onTotalsChange ?? (() => undefined);
+  }
+
+  /** The topology master committed a checkpoint: every instance saved its state for it. */
+  checkpointCommitted(checkpoint: {
+    readonly checkpointId: number;
+    readonly startedAt: number;
+    readonly completedAt: number;
+    readonly bytes: number;
+  }): void {
+    this.checkpoints++;
+    // Should commits ever be reported out of order, the last checkpoint stays the newest one.
+    if (this.lastCheckpoint && this.lastCheckpoint.checkpointId > checkpoint.checkpointId) return;
+    this.lastCheckpoint = {
+      checkpointId: checkpoint.checkpointId,
+      completedAt: checkpoint.completedAt,
+      durationMs: Math.max(0, checkpoint.completedAt - checkpoint.startedAt),
+      bytes: checkpoint.bytes,
+    };
+  }
+
+  /** The topology rolled back to a checkpoint (`checkpointId` undefined: to empty state, none being committed yet). */
+  restored(restore: {
+    readonly epoch: number;
+    readonly checkpointId: number | undefined;
+    readonly at: number;
+    readonly reason: string;
+  }): void {
+    this.restores++;
+    this.lastRestore = {
+      epoch: restore.epoch,
+      ...(restore.checkpointId === undefined ? {} : { checkpointId: restore.checkpointId }),
+      at: restore.at,
+      reason: restore.reason,
+    };
+  }
+
+  private delivery(): DeliveryMetrics {
+    return {
+      ...(this.reliability ? { reliability: this.reliability } : {}),
+      ...(this.lastCheckpoint ? { lastCheckpoint: { ...this.lastCheckpoint } } : {}),
+      checkpoints: this.checkpoints,
+      restores: this.restores,
+      ...(this.lastRestore ? { lastRestore: { ...this.lastRestore } } : {}),
+    };
   }
 
   /**
@@ -263,7 +367,7 @@ export class MetricsCache {
     const now = options.now ?? Date.now();
     const components: MetricsView['components'] = {};
     const streamManagers: MetricsView['streamManagers'] = {};
-    const perComponent = new Map<string, Array<{ name: string; metrics: ComponentMetrics }>>();
+    const perComponent = new Map<string, Array<{ name: string; metrics: ComponentMetrics; completions: Completions }>>();
     let droppedFrames = this.retiredDrops.frames;
     let droppedTuples = this.retiredDrops.tuples;
     for (const [containerId, list] of this.series) {
@@ -272,9 +376,10 @@ export class MetricsCache {
       const base = baseline(list, latest.timestamp - options.windowMs);
       const seconds = Math.max(0.001, (latest.timestamp - (base?.timestamp ?? latest.timestamp - options.windowMs)) / 1000);
       for (const [name, sample] of Object.entries(latest.instances)) {
-        const metrics = instanceMetrics(sample, base?.instances[name], seconds);
+        const completions = completionsOf(sample, base?.instances[name]);
+        const metrics = instanceMetrics(sample, base?.instances[name], seconds, completions);
         const group = perComponent.get(sample.component) ?? [];
-        group.push({ name, metrics });
+        group.push({ name, metrics, completions });
         perComponent.set(sample.component, group);
       }
       const metrics = streamManagerMetrics(
@@ -287,29 +392,38 @@ export class MetricsCache {
       droppedFrames += metrics.droppedFrames;
       droppedTuples += metrics.droppedTuples;
     }
-    const retiredOf = (component: string, key: RestartKey | 'emitted' | 'executed' | 'acked' | 'failed' | 'errors') =>
+    const retiredOf = (component: string, key: TotalKey) =>
       [...this.retired.values()].filter((gone) => gone.component === component).reduce((acc, gone) => acc + (gone.counts[key] ?? 0), 0);
     const retiredByStream = (component: string) =>
       [...this.retired.values()]
         .filter((gone) => gone.component === component)
         .reduce<Record<string, number> | undefined>((acc, gone) => addByStream(acc, emittedByStreamOf(gone.counts)), undefined);
     for (const [component, group] of perComponent) {
-      const sum = (key: Exclude<keyof ComponentMetrics, 'backlog' | 'backlogGrowthRate' | 'emittedByStream' | 'emitRateByStream'>) =>
-        group.reduce((acc, g) => acc + g.metrics[key], 0);
+      const sum = (
+        key: Exclude<
+          keyof ComponentMetrics,
+          'backlog' | 'backlogGrowthRate' | 'emittedByStream' | 'emitRateByStream' | 'completeLatencyMs'
+        >,
+      ) => group.reduce((acc, g) => acc + (g.metrics[key] ?? 0), 0);
       const byStream = (key: 'emittedByStream' | 'emitRateByStream') =>
         group.reduce<Record<string, number> | undefined>((acc, g) => addByStream(acc, g.metrics[key]), undefined);
       const emittedByStream = addByStream(byStream('emittedByStream'), retiredByStream(component));
       const emitRateByStream = byStream('emitRateByStream');
-      const total = (key: RestartKey | 'emitted' | 'executed' | 'acked' | 'failed' | 'errors') => sum(key) + retiredOf(component, key);
+      const total = (key: TotalKey) => sum(key) + retiredOf(component, key);
       const executed = sum('executeRate');
+      const completeLatencyMs = latencySummary(group.map((g) => g.completions));
       components[component] = {
         emitted: total('emitted'),
         executed: total('executed'),
         acked: total('acked'),
         failed: total('failed'),
+        timedOut: total('timedOut'),
         errors: total('errors'),
         emitRate: sum('emitRate'),
         executeRate: executed,
+        ackRate: sum('ackRate'),
+        failRate: sum('failRate'),
+        ...(completeLatencyMs ? { completeLatencyMs } : {}),
         ...(emittedByStream ? { emittedByStream } : {}),
         ...(emitRateByStream ? { emitRateByStream } : {}),
         backpressureMs: sum('backpressureMs'),
@@ -330,7 +444,15 @@ export class MetricsCache {
         ...(options.instances ? { instances: Object.fromEntries(group.map((g) => [g.name, g.metrics])) } : {}),
       };
     }
-    return { windowMs: options.windowMs, timestamp: now, components, streamManagers, droppedFrames, droppedTuples };
+    return {
+      windowMs: options.windowMs,
+      timestamp: now,
+      components,
+      streamManagers,
+      droppedFrames,
+      droppedTuples,
+      delivery: this.delivery(),
+    };
   }
 }
 
@@ -355,18 +477,71 @@ function baseline(list: readonly MetricsReport[], cutoff: number): MetricsReport
   return chosen === list[list.length - 1] ? list[list.length - 2] : chosen;
 }
 
-function instanceMetrics(now: InstanceMetricsSample, then: InstanceMetricsSample | undefined, seconds: number): ComponentMetrics {
+/** Tuple trees a spout instance completed over the window: how many, their summed latency, and its histogram. */
+interface Completions {
+  readonly completed: number;
+  readonly latencyNs: number;
+  readonly histogram: readonly number[];
+}
+
+function completionsOf(now: InstanceMetricsSample, then: InstanceMetricsSample | undefined): Completions {
+  // Without an earlier sample there is no window yet.
+  if (!then) return { completed: 0, latencyNs: 0, histogram: [] };
+  return {
+    completed: Math.max(0, now.completed - then.completed),
+    latencyNs: Math.max(0, now.completeLatencyNs - then.completeLatencyNs),
+    histogram: Array.from({ length: LATENCY_BUCKETS }, (_, bucket) =>
+      Math.max(0, (now.completeLatencyHistogram[bucket] ?? 0) - (then.completeLatencyHistogram[bucket] ?? 0)),
+    ),
+  };
+}
+
+/** Complete latency over the completions of one or more instances (their histograms summed); undefined when none completed. */
+function latencySummary(parts: readonly Completions[]): LatencySummary | undefined {
+  const completed = parts.reduce((acc, p) => acc + p.completed, 0);
+  const histogram = Array.from({ length: LATENCY_BUCKETS }, (_, bucket) => parts.reduce((acc, p) => acc + (p.histogram[bucket] ?? 0), 0));
+  const counted = histogram.reduce((acc, n) => acc + n, 0);
+  if (completed === 0 || counted === 0) return undefined;
+  // The bound of the bucket in which the cumulative count reaches the rank.
+  const percentile = (q: number) => {
+    const rank = Math.max(1, Math.ceil(q * counted));
+    let seen = 0;
+    for (let bucket = 0; bucket < LATENCY_BUCKETS; bucket++) {
+      seen += histogram[bucket]!;
+      if (seen >= rank) return Math.min(HIGHEST_BOUND_MS, latencyBucketUpperMs(bucket));
+    }
+    return HIGHEST_BOUND_MS;
+  };
+  return {
+    mean: parts.reduce((acc, p) => acc + p.latencyNs, 0) / completed / 1e6,
+    p50: percentile(0.5),
+    p99: percentile(0.99),
+  };
+}
+
+function instanceMetrics(
+  now: InstanceMetricsSample,
+  then: InstanceMetricsSample | undefined,
+  seconds: number,
+  completions: Completions,
+): ComponentMetrics {
   // Without an earlier sample there is no window yet: windowed values start at the next report.
-  const delta = (key: 'emitted' | 'executed' | 'busyNs' | 'executeNs' | 'backpressureMs') => (then ? Math.max(0, now[key] - then[key]) : 0);
+  const delta = (key: 'emitted' | 'executed' | 'acked' | 'failed' | 'busyNs' | 'executeNs' | 'backpressureMs') =>
+    then ? Math.max(0, now[key] - then[key]) : 0;
   const executedDelta = delta('executed');
+  const completeLatencyMs = latencySummary([completions]);
   return {
     emitted: now.emitted,
     executed: now.executed,
     acked: now.acked,
     failed: now.failed,
+    timedOut: now.timedOut,
     errors: now.errors,
     emitRate: delta('emitted') / seconds,
     executeRate: executedDelta / seconds,
+    ackRate: delta('acked') / seconds,
+    failRate: delta('failed') / seconds,
+    ...(completeLatencyMs ? { completeLatencyMs } : {}),
     ...(now.emittedByStream
       ? {
           emittedByStream: now.emittedByStream,
@@ -418,9 +593,14 @@ function streamManagerMetrics(
   };
 }
 
-/** A sample continued from its instance's earlier processes: every cumulative count, per stream too. */
+/** A sample continued from its instance's earlier processes: every cumulative count, per stream and latency bucket too. */
 function continuedSample(sample: InstanceMetricsSample, offset: Readonly<Record<string, number>> | undefined): InstanceMetricsSample {
   const continued = instanceCounts(sample, offset);
   const byStream = emittedByStreamOf(continued);
-  return { ...sample, ...counts(CUMULATIVE_KEYS, continued), ...(byStream ? { emittedByStream: byStream } : {}) };
+  return {
+    ...sample,
+    ...counts(CUMULATIVE_KEYS, continued),
+    ...(byStream ? { emittedByStream: byStream } : {}),
+    completeLatencyHistogram: histogramOf(continued),
+  };
 }

@@ -113,6 +113,30 @@ function textToHash(value: unknown): string {
   return text;
 }
 
+/** The hash fields grouping routes a tuple by: over the grouping's fields, in their order. */
+export function fieldsHash(values: readonly unknown[], fieldIndexes: readonly number[]): number {
+  let hash = 0x811c9dc5;
+  for (const index of fieldIndexes) hash = hashValue(values[index], hash);
+  return hash;
+}
+
+/**
+ * Fields grouping maps a hash to one of `maxParallelism` key groups, and key groups to instances in
+ * contiguous ranges: changing the parallelism moves whole key groups, so keyed state can move with
+ * them, and an instance's groups stay next to each other.
+ */
+export function keyGroupOf(hash: number, maxParallelism: number): number {
+  return hash % maxParallelism;
+}
+
+/** The component index (of `parallelism`) that owns a key group. */
+export function keyGroupOwner(keyGroup: number, parallelism: number, maxParallelism: number): number {
+  return Math.floor((keyGroup * parallelism) / maxParallelism);
+}
+
+/** Writes what follows a tuple's values for one destination (its anchors, under at-least-once). */
+export type TupleTrailer = (writer: ByteWriter, destTask: number) => void;
+
 type Route =
   | { readonly type: 'shuffle'; readonly tasks: readonly number[]; next: number; weights?: number[]; credit?: number[] }
   | { readonly type: 'fields'; readonly tasks: readonly number[]; readonly fieldIndexes: readonly number[] }
@@ -143,6 +167,8 @@ export class OutboundBatches {
   private sealed: ArrayBuffer[] = [];
   private readonly spare: ByteWriter[] = [];
   bufferedBytes = 0;
+  /** Written into every frame taken (see DataFrameHeader.epochOffset). */
+  epoch = 0;
 
   constructor(private readonly sourceTask: number) {}
 
@@ -186,8 +212,16 @@ export class OutboundBatches {
     this.recycle(batch.writer);
   }
 
-  /** Appends a copy of one encoded tuple, `source[0, length)`, to `destTask`'s batch. */
-  append(destTask: number, source: Buffer, length: number): void {
+  /** Appends one record (an ack, a marker) that `write` encodes, to `destTask`'s batch. */
+  appendRecord(destTask: number, write: (writer: ByteWriter) => void): void {
+    const batch = this.batchFor(destTask);
+    const start = batch.writer.offset;
+    write(batch.writer);
+    this.appended(destTask, batch, start);
+  }
+
+  /** Appends a copy of one encoded tuple, `source[0, length)`, and its trailer for `destTask`, to `destTask`'s batch. */
+  append(destTask: number, source: Buffer, length: number, trailer?: TupleTrailer): void {
     let batch = this.batchFor(destTask);
     if (batch.writer.offset + length > FRAME_END) {
       this.seal(destTask, batch);
@@ -200,8 +234,9 @@ export class OutboundBatches {
     if (length <= JS_COPY_MAX) for (let i = 0; i < length; i++) target[at + i] = source[i]!;
     else source.copy(target, at, 0, length);
     writer.offset = at + length;
+    if (trailer) trailer(writer, destTask);
     batch.count++;
-    this.bufferedBytes += length;
+    this.bufferedBytes += writer.offset - at;
   }
 
   get isEmpty(): boolean {
@@ -236,6 +271,7 @@ export class OutboundBatches {
     buffer.writeUInt32LE(destTask, DataFrameHeader.destTaskOffset);
     buffer.writeUInt32LE(this.sourceTask, DataFrameHeader.srcTaskOffset);
     buffer.writeUInt32LE(count, DataFrameHeader.countOffset);
+    buffer.writeUInt32LE(this.epoch, DataFrameHeader.epochOffset);
     const frame = writer.takeArrayBuffer();
     this.recycle(writer);
     return frame;
@@ -258,6 +294,8 @@ export class Emitter {
   private readonly targets: number[] = [];
   /** Where a tuple for several destinations (or none) is encoded once before it is copied. */
   private scratch = new ByteWriter(SCRATCH_BYTES, WRITER_LIMIT);
+  /** Written after the values of the tuple being emitted, per destination; set by the caller around an emit. */
+  trailer: TupleTrailer | undefined;
 
   constructor(
     readonly component: string,
@@ -265,7 +303,21 @@ export class Emitter {
     private readonly table: StreamTable,
     private readonly definition: TopologyDefinition,
     private readonly createGrouping: (name: string) => CustomGrouping,
+    private readonly maxParallelism = 128,
   ) {}
+
+  /** Every task that reads any stream of this component by the current plan: where markers go. */
+  get downstreamTasks(): readonly number[] {
+    const tasks = new Set<number>();
+    for (const routes of this.streams.values()) {
+      for (const route of routes.routes) {
+        if (route.type === 'global') {
+          if (route.task >= 0) tasks.add(route.task);
+        } else for (const task of route.tasks) tasks.add(task);
+      }
+    }
+    return [...tasks].sort((a, b) => a - b);
+  }
 
   /** Rebuilds the routes for a new physical plan (scaling changes the task lists). */
   setTasks(tasks: ReadonlyMap<string, readonly number[]>): void {
@@ -361,8 +413,9 @@ export class Emitter {
           if (route.tasks.length === 0) break;
           let hash = 0x811c9dc5;
           for (const index of route.fieldIndexes) hash = hashValue(values[index], hash);
-          // `| 0` keeps the index a small integer: hashes above 2^31 would take V8 off its fast path.
-          targets[count++] = route.tasks[(hash % route.tasks.length) | 0]!;
+          // `| 0` keeps the indexes small integers: hashes above 2^31 would take V8 off its fast path.
+          const keyGroup = (hash % this.maxParallelism) | 0;
+          targets[count++] = route.tasks[((keyGroup * route.tasks.length) / this.maxParallelism) | 0]!;
           break;
         }
         case 'all':
@@ -438,6 +491,7 @@ export class Emitter {
       this.batches.discard(task, batch, start);
       throw this.refusal(entry, field, start, error);
     }
+    if (this.trailer) this.trailer(writer, task);
     // A batch still within one frame cannot hold a tuple above the limit: only an overflowing one is checked.
     const size = writer.offset - start;
     if (writer.offset > FRAME_END && size > MAX_TUPLE_BYTES) {
@@ -464,7 +518,7 @@ export class Emitter {
       if (scratch.buffer.length > MAX_REUSED_WRITER_BYTES) this.scratch = new ByteWriter(SCRATCH_BYTES, WRITER_LIMIT);
     }
     if (scratch.offset > MAX_TUPLE_BYTES) throw this.tooLarge(entry, scratch.offset);
-    for (let i = 0; i < count; i++) this.batches.append(this.targets[i]!, scratch.buffer, scratch.offset);
+    for (let i = 0; i < count; i++) this.batches.append(this.targets[i]!, scratch.buffer, scratch.offset, this.trailer);
   }
 
   private refusal(entry: StreamEntry, field: number, start: number, error: unknown): TupleValueError {

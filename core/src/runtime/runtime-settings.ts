@@ -43,13 +43,36 @@ export const RuntimeSettingsSchema = z.object({
   /** Address the topology's listeners bind to and advertise. Loopback unless a cluster needs more. */
   listenHost: z.string().min(1).default('127.0.0.1'),
   logLevel: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+  /**
+   * Delivery guarantee (docs/delivery.md). `at-most-once`: nothing is tracked or replayed.
+   * `at-least-once`: spout tuples emitted with a message id are tracked through every tuple anchored
+   * to them, and acked or failed back to the spout, which replays. `effectively-once`: state is saved
+   * in consistent checkpoints and the whole topology rolls back to the latest one after a failure.
+   */
+  reliability: z.enum(['at-most-once', 'at-least-once', 'effectively-once']).default('at-most-once'),
+  /** At-least-once: a tuple tree not completed within this time is failed back to its spout. */
+  messageTimeoutMs: z.number().int().min(100).default(30_000),
+  /** At-least-once: a spout task with this many trees pending is not asked for more; 0: no limit. */
+  maxSpoutPending: z.number().int().min(0).default(10_000),
+  /** Effectively-once: how often the topology master starts a checkpoint. */
+  checkpointIntervalMs: z.number().int().min(100).default(10_000),
+  /**
+   * The number of key groups fields grouping routes by and keyed state is split into: the most
+   * instances a fields-grouped component can usefully have, fixed for the topology's life.
+   */
+  maxParallelism: z.number().int().min(1).max(32_768).default(128),
 });
 
 export type RuntimeSettings = z.output<typeof RuntimeSettingsSchema>;
 export const RUNTIME_SETTING_KEYS = Object.keys(RuntimeSettingsSchema.shape) as ReadonlyArray<keyof RuntimeSettings>;
 
 /** Engine settings a component may override in its own config. */
-const ComponentSettingsSchema = RuntimeSettingsSchema.pick({ hungInstanceMs: true }).partial();
+const ComponentSettingsSchema = RuntimeSettingsSchema.pick({ hungInstanceMs: true })
+  .extend({
+    /** At-least-once: the bolt's emits are anchored to its input, which is acked when execute returns (failed if it throws). */
+    autoAck: z.boolean(),
+  })
+  .partial();
 
 /** The hung-worker threshold of one component: its own `hungInstanceMs`, else the topology's. */
 export function hungInstanceMsOf(topologyValue: number, component: Pick<ComponentDefinition, 'config'>): number {
@@ -83,5 +106,21 @@ export function runtimeSettingsOf(
         `must be below backpressureHighWatermark (${parsed.data.backpressureHighWatermark})`,
     );
   }
+  for (const component of definition.components ?? []) checkKeyGroups(component, parsed.data.maxParallelism);
   return parsed.data;
+}
+
+/** Whether a component reads a stream with fields grouping, and so routes and keeps state by key group. */
+export function isKeyed(component: Pick<ComponentDefinition, 'inputs'>): boolean {
+  return component.inputs.some((input) => input.grouping.type === 'fields');
+}
+
+/** Fields grouping spreads key groups over instances: an instance beyond their number would get nothing. */
+export function checkKeyGroups(component: Pick<ComponentDefinition, 'name' | 'inputs' | 'parallelism'>, maxParallelism: number): void {
+  if (isKeyed(component) && component.parallelism > maxParallelism)
+    throw new ConfigError(
+      `component '${component.name}' has parallelism ${component.parallelism}, above the topology's maxParallelism ` +
+        `${maxParallelism} (the number of key groups its fields grouping routes by); lower the parallelism or ` +
+        `submit with a higher topology.maxParallelism`,
+    );
 }

@@ -4,8 +4,22 @@ import type { Logger } from '../logging/index.js';
 import type { ContainerPlan, PackingPlan } from '../model/packing-plan.js';
 import type { PhysicalPlan } from '../model/runtime-state.js';
 import type { TopologyDefinition } from '../model/topology.js';
-import type { ConfigAppliedMessage, ConfigFailure, MetricsReport, PhysicalPlanMessage, PlanAppliedMessage } from './control-messages.js';
-import type { InstanceInit } from './instance/messages.js';
+import type { CheckpointStorage } from '../spi/checkpoint-storage.js';
+import type {
+  CheckpointSavedMessage,
+  ConfigAppliedMessage,
+  ConfigFailure,
+  FromTopologyMaster,
+  KeyGroupsMessage,
+  MetricsReport,
+  PlanAppliedMessage,
+  RestoredMessage,
+  RestoreMessage,
+  StateLostMessage,
+} from './control-messages.js';
+import type { DeliverySettings, FromInstance, InstanceInit } from './instance/messages.js';
+import { isKeyed } from './runtime-settings.js';
+import { checkpointPart, componentOfPart } from './checkpoint-parts.js';
 import { connectAuthenticated, type Link } from './link.js';
 import { BackpressureController, type BackpressureDecision, type BackpressureSettings } from './stream-manager/backpressure.js';
 import { InstanceHost } from './stream-manager/instance-host.js';
@@ -39,7 +53,16 @@ export interface StreamManagerOptions {
    * start with it rather than with the submit-time values, before the topology master sends the plan.
    */
   readonly initialRuntimeConfig?: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
+  /** Default: at-most-once. */
+  readonly delivery?: DeliverySettings;
+  /** Effectively-once: where instances' state is saved. */
+  readonly checkpoints?: CheckpointStorage;
 }
+
+const AT_MOST_ONCE: DeliverySettings = { reliability: 'at-most-once', messageTimeoutMs: 30_000, maxSpoutPending: 0, maxParallelism: 128 };
+
+/** How long a plan change waits for the local instances to hand off and receive their key groups. */
+const HANDOFF_TIMEOUT_MS = 60_000;
 
 /** Instances that were sent a plan version's runtime config and have not yet answered. */
 interface ConfigRound {
@@ -88,6 +111,13 @@ export class StreamManager {
   private droppedTuples = 0;
   private stopping = false;
   private readonly configRounds = new Map<number, ConfigRound>();
+  /** Effectively-once: the rollback epoch the instances run in, and whether this process has registered before. */
+  private epoch = 0;
+  private registered = false;
+  /** Effectively-once: local instances that have not yet answered the latest restore. */
+  private restoring: { readonly epoch: number; readonly waiting: Set<number> } | undefined;
+  /** Effectively-once: handoffs of plan changes under way here, by version: the instances yet to answer. */
+  private readonly handoffs = new Map<number, { readonly waiting: Set<number>; readonly done: () => void }>();
 
   constructor(private readonly options: StreamManagerOptions) {
     const me = options.container.id;
@@ -101,6 +131,8 @@ export class StreamManager {
       hungInstanceMs: options.hungInstanceMs,
       enforceContainerRam: options.enforceContainerRam,
       initialRuntimeConfig: options.initialRuntimeConfig,
+      delivery: options.delivery ?? AT_MOST_ONCE,
+      epoch: () => this.epoch,
       readPackingPlan: options.readPackingPlan,
       currentPlan: () => this.transition.plan,
       pressure: this.pressure,
@@ -116,6 +148,12 @@ export class StreamManager {
         avoidChanged: (tasks) => this.mesh.broadcast({ type: 'avoid-tasks', containerId: me, tasks }),
         drop: (frame, reason) => this.drop(frame, reason),
         restartContainer: () => this.restartContainer(),
+        delivery: (taskId, message) => this.onDeliveryMessage(taskId, message),
+        stateLost: (taskId, reason) => {
+          this.restoring?.waiting.delete(taskId);
+          for (const handoff of this.handoffs.values()) handoff.waiting.delete(taskId);
+          this.tmLink?.sendControl({ type: 'state-lost', containerId: me, taskId, reason } satisfies StateLostMessage);
+        },
       },
     });
     this.mesh = new PeerMesh({
@@ -127,6 +165,7 @@ export class StreamManager {
       events: {
         data: (frame) => this.deliverLocal(frame),
         fence: (message) => this.transition.fenced(message),
+        keyGroups: (message) => this.deliverKeyGroups(message),
         avoidTasks: (message) => this.host.peerAvoids(message.containerId, message.tasks),
         backpressure: (message) => this.applyPressure(this.pressure.peerAnnounced(message)),
         peerClosed: (containerId) => {
@@ -154,6 +193,7 @@ export class StreamManager {
         },
         sendToPeer: (containerId, frame) => void this.mesh.send(containerId, frame),
         stopRemoved: (taskIds) => this.stopRemoved(taskIds),
+        handOff: (version) => this.handOff(version),
         applied: (version) => this.tmLink?.sendControl({ type: 'plan-applied', containerId: me, version } satisfies PlanAppliedMessage),
       },
     });
@@ -258,9 +298,7 @@ export class StreamManager {
           logger: this.logger,
         });
         this.tmLink = link;
-        link.on('control', (message) => {
-          if ((message as PhysicalPlanMessage).type === 'pplan') this.applyPlan((message as PhysicalPlanMessage).plan);
-        });
+        link.on('control', (message) => this.onMasterMessage(message as unknown as FromTopologyMaster));
         link.on('close', () => {
           if (this.stopping) return;
           this.logger.warn('lost the topology master; reconnecting');
@@ -273,7 +311,10 @@ export class StreamManager {
           host: this.options.host,
           dataPort: this.dataPort,
           taskIds: container.instances.map((i) => i.taskId),
+          fresh: !this.registered,
+          epoch: this.epoch,
         });
+        this.registered = true;
         return;
       } catch (error) {
         const delay = Math.min(2000, 50 * 2 ** attempt);
@@ -281,6 +322,197 @@ export class StreamManager {
         await new Promise((resolve) => setTimeout(resolve, delay));
       }
     }
+  }
+
+  private onMasterMessage(message: FromTopologyMaster): void {
+    switch (message.type) {
+      case 'pplan':
+        this.applyPlan(message.plan);
+        break;
+      case 'checkpoint':
+        for (const instance of this.host.hosted)
+          if (instance.isSpout) this.host.postControl(instance.taskId, { type: 'checkpoint', id: message.id });
+        break;
+      case 'checkpoint-committed':
+        for (const instance of this.host.hosted)
+          if (instance.running) this.host.postControl(instance.taskId, { type: 'committed', id: message.id });
+        break;
+      case 'restore':
+        void this.restore(message);
+        break;
+      default:
+        break;
+    }
+  }
+
+  /**
+   * Effectively-once: every local instance starts over in the message's epoch from its state in the
+   * checkpoint (a keyed component gets every part of its component and keeps its key groups).
+   */
+  private async restore(message: RestoreMessage): Promise<void> {
+    if (message.epoch < this.epoch) return;
+    this.epoch = message.epoch;
+    // Handoffs under way were for state the rollback replaces.
+    for (const handoff of [...this.handoffs.values()]) handoff.done();
+    const instances = this.host.hosted.filter((i) => !i.removed);
+    const restoring = { epoch: message.epoch, waiting: new Set(instances.map((i) => i.taskId)) };
+    this.restoring = restoring;
+    const checkpoint = message.checkpoint;
+    const topology = { topologyName: this.options.definition.name, topologyId: this.options.definition.id };
+    for (const instance of instances) {
+      let parts: Uint8Array[] = [];
+      if (checkpoint && this.options.checkpoints) {
+        const component = this.options.definition.components.find((c) => c.name === instance.component)!;
+        const names = checkpoint.parts
+          .map((p) => p.part)
+          .filter((part) =>
+            isKeyed(component)
+              ? componentOfPart(part) === instance.component
+              : part === checkpointPart(instance.component, instance.componentIndex),
+          );
+        try {
+          parts = (await Promise.all(names.map((part) => this.options.checkpoints!.load(topology, checkpoint.checkpointId, part)))).filter(
+            (part): part is Uint8Array => part !== undefined,
+          );
+        } catch (error) {
+          this.logger.error('could not load checkpoint state; the instance starts with what could be read', {
+            checkpoint: checkpoint.checkpointId,
+            task: instance.taskId,
+            error: describeError(error),
+          });
+        }
+      }
+      if (this.restoring !== restoring) return;
+      const copies = parts.map((part) => part.slice());
+      this.host.postControl(
+        instance.taskId,
+        {
+          type: 'restore',
+          epoch: message.epoch,
+          ...(checkpoint ? { checkpointId: checkpoint.checkpointId } : {}),
+          parts: copies,
+          ...(message.groupsFromPeers ? { groupsFromPeers: true } : {}),
+        },
+        copies.map((part) => part.buffer as ArrayBuffer),
+      );
+    }
+    this.checkRestored();
+  }
+
+  private checkRestored(): void {
+    const restoring = this.restoring;
+    if (!restoring || restoring.waiting.size > 0) return;
+    this.restoring = undefined;
+    this.tmLink?.sendControl({
+      type: 'restored',
+      containerId: this.options.container.id,
+      epoch: restoring.epoch,
+    } satisfies RestoredMessage);
+  }
+
+  private onDeliveryMessage(
+    taskId: number,
+    message: Extract<FromInstance, { type: 'snapshot' | 'restored' | 'key-groups' | 'handoff-done' }>,
+  ): void {
+    if (message.type !== 'snapshot') this.logger.debug(`instance ${taskId}: ${message.type}`, { ...message, data: undefined });
+    switch (message.type) {
+      case 'snapshot':
+        void this.storeSnapshot(taskId, message.id, message.chunks.length === 1 ? message.chunks[0]! : Buffer.concat(message.chunks));
+        break;
+      case 'restored':
+        if (this.restoring?.epoch === message.epoch) {
+          this.restoring.waiting.delete(taskId);
+          this.checkRestored();
+        }
+        break;
+      case 'key-groups':
+        this.deliverKeyGroups({
+          type: 'key-groups',
+          toTask: message.toTask,
+          epoch: message.epoch,
+          groups: message.groups,
+          data: message.data,
+        });
+        break;
+      case 'handoff-done': {
+        const handoff = this.handoffs.get(message.version);
+        if (!handoff) break;
+        handoff.waiting.delete(taskId);
+        if (handoff.waiting.size === 0) handoff.done();
+        break;
+      }
+    }
+  }
+
+  private async storeSnapshot(taskId: number, id: number, data: Uint8Array): Promise<void> {
+    const instance = this.host.hosted.find((i) => i.taskId === taskId);
+    if (!instance || !this.options.checkpoints) return;
+    const part = checkpointPart(instance.component, instance.componentIndex);
+    try {
+      await this.options.checkpoints.store(
+        { topologyName: this.options.definition.name, topologyId: this.options.definition.id },
+        id,
+        part,
+        data,
+      );
+    } catch (error) {
+      // The checkpoint stays incomplete; the topology master abandons it and takes the next one.
+      this.logger.error('could not store an instance state for a checkpoint', { checkpoint: id, part, error: describeError(error) });
+      return;
+    }
+    this.tmLink?.sendControl({
+      type: 'checkpoint-saved',
+      containerId: this.options.container.id,
+      id,
+      part,
+      bytes: data.byteLength,
+    } satisfies CheckpointSavedMessage);
+  }
+
+  /** Key groups for a task: to its worker here, or to the stream manager hosting it. */
+  private deliverKeyGroups(message: KeyGroupsMessage): void {
+    this.logger.debug('key groups for a task', { task: message.toTask, groups: message.groups.length, epoch: message.epoch });
+    // A copy with a buffer of its own: a received Buffer may share its memory with others, which a transfer would take from them.
+    const data = new Uint8Array(message.data);
+    const local = this.host.postControl(message.toTask, { type: 'key-groups', epoch: message.epoch, groups: [...message.groups], data }, [
+      data.buffer as ArrayBuffer,
+    ]);
+    if (local) return;
+    const containerId = this.transition.containerOf(message.toTask);
+    if (containerId === undefined || !this.mesh.sendControl(containerId, { ...message, data })) {
+      this.logger.error('key groups for a task no container hosts; the next rollback restores them', {
+        task: message.toTask,
+        groups: message.groups.length,
+      });
+    }
+  }
+
+  /**
+   * Effectively-once: after a plan change is fenced, every local bolt hands the key groups it no
+   * longer owns to their new owners and waits for the ones it gained; then the change may complete.
+   */
+  private handOff(version: number): Promise<void> {
+    if (this.options.delivery?.reliability !== 'effectively-once') return Promise.resolve();
+    const bolts = this.host.hosted.filter((i) => !i.isSpout && i.running);
+    if (bolts.length === 0) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.logger.error('local instances did not finish handing off key groups in time; completing the plan change', {
+          version,
+          waiting: [...(this.handoffs.get(version)?.waiting ?? [])],
+        });
+        done();
+      }, HANDOFF_TIMEOUT_MS);
+      timer.unref();
+      const done = () => {
+        clearTimeout(timer);
+        this.handoffs.delete(version);
+        resolve();
+      };
+      this.handoffs.set(version, { waiting: new Set(bolts.map((b) => b.taskId)), done });
+      this.logger.debug('handing off key groups', { version, bolts: bolts.map((b) => b.taskId) });
+      for (const bolt of bolts) this.host.postControl(bolt.taskId, { type: 'handoff', version });
+    });
   }
 
   private applyPlan(plan: PhysicalPlan): void {

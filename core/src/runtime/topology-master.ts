@@ -6,8 +6,15 @@ import { instanceName, type PackingPlan } from '../model/packing-plan.js';
 import type { MetricsTotals, PhysicalPlan, TopologyRunState } from '../model/runtime-state.js';
 import type { TopologyDefinition } from '../model/topology.js';
 import type { StateManager } from '../spi/state-manager.js';
+import type { CheckpointManifest, CheckpointStorage } from '../spi/checkpoint-storage.js';
+import { CheckpointCoordinator } from './checkpoint-coordinator.js';
+import { runtimeSettingsOf } from './runtime-settings.js';
 import { ConfigError } from '../errors/index.js';
 import type {
+  CheckpointSavedMessage,
+  FromTopologyMaster,
+  RestoredMessage,
+  StateLostMessage,
   ConfigAppliedMessage,
   ConfigFailure,
   InstanceFailedMessage,
@@ -46,6 +53,8 @@ export interface TopologyMasterOptions {
   readonly metricsSamples: number;
   /** Default window of windowed metrics. */
   readonly metricsWindowMs: number;
+  /** Effectively-once: where checkpoints are kept, and how often to take one. */
+  readonly checkpoints?: { readonly storage: CheckpointStorage; readonly intervalMs: number; readonly maxParallelism: number };
 }
 
 const RuntimeConfigBodySchema = z.array(z.object({ component: z.string().min(1), key: z.string().min(1), value: z.unknown() }).strict());
@@ -88,6 +97,7 @@ export class TopologyMaster {
   private totalsWrite: Promise<void> | undefined;
   private stopping = false;
   private readonly configWaiters = new Set<ConfigWaiter>();
+  private coordinator: CheckpointCoordinator | undefined;
 
   constructor(private readonly options: TopologyMasterOptions) {
     this.logger = options.logger.child({ role: 'tmaster' });
@@ -97,6 +107,7 @@ export class TopologyMaster {
       maxSamples: options.metricsSamples,
       topologyId: options.definition.id,
       onTotalsChange: (totals) => this.keepTotals(totals),
+      reliability: runtimeSettingsOf(options.definition).reliability,
     });
     this.http = new JsonHttpServer({
       name: 'topology master controller',
@@ -120,6 +131,26 @@ export class TopologyMaster {
     }
     const totals = await this.options.state.get('metricsTotals', name);
     if (totals) this.metrics.restore(totals);
+    if (this.options.checkpoints) {
+      this.coordinator = new CheckpointCoordinator({
+        definition: this.options.definition,
+        storage: this.options.checkpoints.storage,
+        state: this.options.state,
+        intervalMs: this.options.checkpoints.intervalMs,
+        maxParallelism: this.options.checkpoints.maxParallelism,
+        logger: this.logger,
+        recorder: this.metrics,
+        ports: {
+          broadcast: (message) => this.broadcast(message),
+          sendTo: (containerId, message) => this.registrations.get(containerId)?.link.sendControl(message),
+          plan: () => this.plan,
+          planApplied: () => this.planStatus().applied,
+          running: () => this.runState === 'RUNNING',
+          registered: () => [...this.registrations.keys()],
+        },
+      });
+      await this.coordinator.start();
+    }
     this.packingPlan = (await this.options.state.get('packingPlan', name)) ?? this.packingPlan;
     this.packingWatch = this.options.state.watch('packingPlan', name, (plan) => {
       if (plan && plan.topologyId === this.options.definition.id) this.onPackingPlan(plan);
@@ -139,6 +170,9 @@ export class TopologyMaster {
           else if (message.type === 'instance-failed')
             this.onInstanceFailed(answer.containerId, message as unknown as InstanceFailedMessage);
           else if (message.type === 'config-applied') this.onConfigApplied(message as unknown as ConfigAppliedMessage);
+          else if (message.type === 'checkpoint-saved') this.coordinator?.onSaved(message as unknown as CheckpointSavedMessage);
+          else if (message.type === 'restored') this.coordinator?.onRestored(message as unknown as RestoredMessage);
+          else if (message.type === 'state-lost') this.coordinator?.onStateLost(message as unknown as StateLostMessage);
           else if (message.type === 'plan-applied') {
             const applied = message as unknown as PlanAppliedMessage;
             if ((this.applied.get(applied.containerId) ?? 0) < applied.version) this.applied.set(applied.containerId, applied.version);
@@ -181,6 +215,7 @@ export class TopologyMaster {
   private onPackingPlan(plan: PackingPlan): void {
     if (JSON.stringify(plan) === JSON.stringify(this.packingPlan)) return;
     this.packingPlan = plan;
+    this.coordinator?.planChanging();
     this.logger.info('packing plan changed', { containers: plan.containers.map((c) => c.id) });
     if (plan.containers.every((c) => this.registrations.has(c.id))) void this.publish();
   }
@@ -193,6 +228,7 @@ export class TopologyMaster {
       link.close();
       return;
     }
+    const inPublishedPlan = this.plan?.streamManagers.some((s) => s.containerId === message.containerId) ?? false;
     this.registrations.set(message.containerId, { link, host: message.host, dataPort: message.dataPort });
     // A container registers once all its instances have started.
     for (const [instance, failure] of this.startFailures)
@@ -201,6 +237,11 @@ export class TopologyMaster {
     this.logger.info('stream manager registered', { container: message.containerId, waitingFor: missing });
     if (missing.length === 0) void this.publish();
     else if (this.plan) link.sendControl({ type: 'pplan', plan: this.plan });
+    this.coordinator?.onRegister(message, inPublishedPlan);
+  }
+
+  private broadcast(message: FromTopologyMaster): void {
+    for (const registration of this.registrations.values()) registration.link.sendControl(message);
   }
 
   private onInstanceFailed(containerId: number, message: InstanceFailedMessage): void {
@@ -246,6 +287,7 @@ export class TopologyMaster {
     this.plan = plan;
     await this.options.state.set('physicalPlan', definition.name, plan);
     for (const registration of this.registrations.values()) registration.link.sendControl({ type: 'pplan', plan });
+    this.coordinator?.onPublished();
     this.metrics.retain(new Set([...packingPlan.containers.map((c) => c.id), ...this.registrations.keys()]));
   }
 
@@ -409,7 +451,13 @@ export class TopologyMaster {
     ];
   }
 
+  /** The latest committed checkpoint of an effectively-once topology. */
+  get lastCheckpoint(): CheckpointManifest | undefined {
+    return this.coordinator?.lastCommitted;
+  }
+
   async stop(): Promise<void> {
+    this.coordinator?.stop();
     this.packingWatch?.close();
     // What is carried must survive a deliberate restart of container 0 too.
     await this.totalsWrite;

@@ -1,9 +1,13 @@
+import { clusterConfigForContainers } from '../checkpoint/container-config.js';
 import { CLUSTER_CONFIG_ENV, clusterConfigToValue, type ClusterConfig } from '../config/cluster-config.js';
 import { CONTAINER_INDEX_PLACEHOLDER, type ExecutorSpec } from '../spi/scheduler.js';
 
-/** The environment that hands a cluster's config by value to a process it starts. */
-export function clusterConfigEnv(config: ClusterConfig): Record<string, string> {
-  return { [CLUSTER_CONFIG_ENV]: clusterConfigToValue(config) };
+/**
+ * The environment that hands a cluster's config by value to a process it starts, as such a process
+ * needs it ({@link clusterConfigForContainers}: an `http` checkpoint storage's token goes with it).
+ */
+export function clusterConfigEnv(config: ClusterConfig, topologyName: string): Record<string, string> {
+  return { [CLUSTER_CONFIG_ENV]: clusterConfigToValue(clusterConfigForContainers(config, topologyName)) };
 }
 
 /**
@@ -15,6 +19,6 @@ export function clusterConfigEnv(config: ClusterConfig): Record<string, string> 
 export function executorSpec(config: ClusterConfig, topologyName: string): ExecutorSpec {
   return {
     argv: [config.executorCommand, '--topology', topologyName, '--container', CONTAINER_INDEX_PLACEHOLDER],
-    env: clusterConfigEnv(config),
+    env: clusterConfigEnv(config, topologyName),
   };
 }

@@ -38,7 +38,7 @@ export interface ProcessCommand {
  * meanwhile. A service-mode pool's {@link Launcher} starts it wherever the pool keeps its service.
  */
 export function supervisorCommand(config: ClusterConfig, topologyName: string): ProcessCommand {
-  return { file: process.execPath, args: [SUPERVISOR_ENTRY, '--topology', topologyName], env: clusterConfigEnv(config) };
+  return { file: process.execPath, args: [SUPERVISOR_ENTRY, '--topology', topologyName], env: clusterConfigEnv(config, topologyName) };
 }
 
 /** How the start of a scheduler service ended: it published its endpoint, its process exited first, or time ran out. */

@@ -3,3 +3,4 @@ export * from './uploader.js';
 export * from './state-manager.js';
 export * from './packing.js';
 export * from './health-policy.js';
+export * from './checkpoint-storage.js';

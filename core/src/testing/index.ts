@@ -8,6 +8,7 @@ export * from './state-manager-conformance.js';
 export * from './packing-conformance.js';
 export * from './scheduler-conformance.js';
 export * from './uploader-conformance.js';
+export * from './checkpoint-storage-conformance.js';
 export * from './health-policy-testing.js';
 export * from './services.js';
 export * from './plugin-testing.js';

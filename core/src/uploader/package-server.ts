@@ -18,8 +18,11 @@ import {
   sameSecret,
   type ConnectionLimits,
 } from '../http/hardened-server.js';
+import { DEFAULT_MAX_CHECKPOINT_PART_BYTES, mountCheckpointRoutes } from '../checkpoint/checkpoint-routes.js';
+import { LocalFsCheckpointStorage } from '../checkpoint/local-fs-checkpoint-storage.js';
 import type { Logger } from '../logging/index.js';
 import { LocalFsUploader, type PackageLocation } from './local-fs-uploader.js';
+import { checkpointTokenFor } from '../checkpoint/container-config.js';
 
 /** The query parameter that carries a package URL's signature. */
 export const SIGNATURE_PARAMETER = 'signature';
@@ -35,6 +38,8 @@ export interface PackageServerOptions {
   readonly logger: Logger;
   /** Larger packages are refused with 413 (default 512 MiB). */
   readonly maxPackageBytes?: number;
+  /** Larger checkpoint parts are refused with 413 (default 1 GiB). */
+  readonly maxCheckpointPartBytes?: number;
   readonly limits?: Partial<ConnectionLimits>;
   /**
    * Whether the directory itself may be made private (default true); false for one shared on
@@ -55,6 +60,8 @@ const DEFAULT_LIMITS: ConnectionLimits = {
 
 /** The signing key, kept beside the packages; a leading `.` keeps it out of the topology names. */
 const KEY_FILE = '.url-signing-key';
+/** Where checkpoints are kept, in the `localfs` checkpoint layout; hidden for the same reason. */
+export const CHECKPOINTS_SUBDIRECTORY = '.checkpoints';
 
 type Env = { Bindings: HttpBindings };
 
@@ -66,6 +73,10 @@ type Env = { Bindings: HttpBindings };
  * signed location. A signature never expires (containers restart at any time) and stops working
  * when the package is removed. Storage is a {@link LocalFsUploader} over the directory, so packages
  * are written atomically and kept private.
+ *
+ * It also keeps the checkpoints of the `http` checkpoint storage under `checkpoints/` (see
+ * {@link mountCheckpointRoutes}), in `<directory>/.checkpoints`, since every pool that reaches it
+ * for packages reaches it for checkpoints too.
  */
 export class PackageServer {
   private readonly server: http.Server;
@@ -85,6 +96,13 @@ export class PackageServer {
     app.put(route, (c) => (authorized(c.req.header('authorization')) ? this.put(c) : unauthorized(c)));
     app.delete(route, (c) => (authorized(c.req.header('authorization')) ? this.remove(c) : unauthorized(c)));
     app.get(route, (c) => this.get(c));
+    mountCheckpointRoutes(app, {
+      storage: new LocalFsCheckpointStorage({ directory: path.join(this.store.packageDirectory, CHECKPOINTS_SUBDIRECTORY) }, this.logger),
+      authorized: (header, topology) =>
+        authorized(header) || (topology !== '' && bearerCheck(checkpointTokenFor(options.token, topology))(header)),
+      maxPartBytes: options.maxCheckpointPartBytes ?? DEFAULT_MAX_CHECKPOINT_PART_BYTES,
+      logger: this.logger,
+    });
     app.notFound((c) => errorReply(c, 404, 'http.not-found', `no route ${c.req.method} ${c.req.path}`));
     app.onError((error, c) => {
       if (error instanceof ArdeaError && error.code === 'uploader.invalid-name')

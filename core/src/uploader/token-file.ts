@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { readFileSync, statSync } from 'node:fs';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { ConfigError } from '../errors/index.js';
 import { PRIVATE_FILE_MODE } from '../fs/private-files.js';
@@ -15,13 +16,37 @@ export async function readTokenFile(file: string, usedFor: string): Promise<stri
     mode = (await stat(file)).mode;
     text = await readFile(file, 'utf8');
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'it does not exist' : code === 'EACCES' ? 'permission denied' : (error as Error).message;
-    throw new ConfigError(`${usedFor} ${file}: cannot read the token (${why}); 'ardea package-server --token-file ${file}' creates one`, {
-      cause: error,
-      code: 'config.token-file',
-    });
+    throw unreadable(file, usedFor, error);
   }
+  return checkedToken(file, usedFor, mode, text);
+}
+
+/**
+ * {@link readTokenFile} for callers that cannot wait: the executor spec, which hands the token to
+ * the containers by value, is built synchronously.
+ */
+export function readTokenFileSync(file: string, usedFor: string): string {
+  let mode: number;
+  let text: string;
+  try {
+    mode = statSync(file).mode;
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw unreadable(file, usedFor, error);
+  }
+  return checkedToken(file, usedFor, mode, text);
+}
+
+function unreadable(file: string, usedFor: string, error: unknown): ConfigError {
+  const code = (error as NodeJS.ErrnoException).code;
+  const why = code === 'ENOENT' ? 'it does not exist' : code === 'EACCES' ? 'permission denied' : (error as Error).message;
+  return new ConfigError(`${usedFor} ${file}: cannot read the token (${why}); 'ardea package-server --token-file ${file}' creates one`, {
+    cause: error,
+    code: 'config.token-file',
+  });
+}
+
+function checkedToken(file: string, usedFor: string, mode: number, text: string): string {
   if ((mode & 0o077) !== 0) {
     throw new ConfigError(
       `${usedFor} ${file}: group or others may access the token file (mode ${(mode & 0o777).toString(8)}); run: chmod 600 ${file}`,

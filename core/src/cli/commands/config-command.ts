@@ -52,8 +52,16 @@ export function configView(resolved: ResolvedCluster): {
         sortBy: settings.sortBy,
       },
       healthmgr: config.healthmgr,
+      checkpoints: { plugin: resolved.checkpoints.name, ...hideToken(resolved.checkpoints.config) },
     },
   };
+}
+
+/** A token set in a file is printed as set, not as itself: what is printed is pasted into tickets and chats. */
+function hideToken(config: unknown): object {
+  const section = { ...(config as Record<string, unknown>) };
+  if (section.token !== undefined) section.token = '(set)';
+  return section;
 }
 
 function humanResources(r: Resources): { cpu: number; ram: string; disk: string } {

@@ -86,6 +86,7 @@ describe('ardea package-server', () => {
       [{ ...defaults, port: 'http' }, "--port must be a port number (0 picks a free one), not 'http'"],
       [{ ...defaults, port: '70000' }, "--port must be a port number (0 picks a free one), not '70000'"],
       [{ ...defaults, maxPackageSize: 'huge' }, "--max-package-size must be a byte amount such as 512MiB, not 'huge'"],
+      [{ ...defaults, maxCheckpointPartSize: '0' }, "--max-checkpoint-part-size must be a byte amount such as 2GiB, not '0'"],
     ] as const) {
       const failure = packageServerCommand(io, options, Promise.resolve());
       await expect(failure).rejects.toBeInstanceOf(ConfigError);

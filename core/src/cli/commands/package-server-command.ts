@@ -4,6 +4,7 @@ import { ConfigError } from '../../errors/index.js';
 import { isUnder } from '../../fs/private-files.js';
 import { StreamLogger } from '../../logging/index.js';
 import { parseByteAmount } from '../../model/resources.js';
+import { DEFAULT_MAX_CHECKPOINT_PART_BYTES } from '../../checkpoint/checkpoint-routes.js';
 import { DEFAULT_MAX_PACKAGE_BYTES, PackageServer } from '../../uploader/package-server.js';
 import { readOrCreateTokenFile } from '../../uploader/token-file.js';
 import type { CliIo } from '../cli-io.js';
@@ -16,10 +17,12 @@ export interface PackageServerCommandOptions {
   readonly dir: string;
   readonly tokenFile: string;
   readonly maxPackageSize?: string;
+  readonly maxCheckpointPartSize?: string;
 }
 
 /**
- * `ardea package-server`: serves topology packages for the `http` uploader until SIGINT or SIGTERM
+ * `ardea package-server`: serves topology packages for the `http` uploader, and checkpoints for the
+ * `http` checkpoint storage, until SIGINT or SIGTERM
  * (or `stop` resolves). Prints the URL it listens on to stdout and logs JSON lines to stderr.
  */
 export async function packageServerCommand(
@@ -33,6 +36,10 @@ export async function packageServerCommand(
   const maxPackageBytes = options.maxPackageSize === undefined ? DEFAULT_MAX_PACKAGE_BYTES : parseByteAmount(options.maxPackageSize);
   if (maxPackageBytes === undefined || maxPackageBytes <= 0)
     throw new ConfigError(`--max-package-size must be a byte amount such as 512MiB, not '${options.maxPackageSize}'`);
+  const maxCheckpointPartBytes =
+    options.maxCheckpointPartSize === undefined ? DEFAULT_MAX_CHECKPOINT_PART_BYTES : parseByteAmount(options.maxCheckpointPartSize);
+  if (maxCheckpointPartBytes === undefined || maxCheckpointPartBytes <= 0)
+    throw new ConfigError(`--max-checkpoint-part-size must be a byte amount such as 2GiB, not '${options.maxCheckpointPartSize}'`);
   const directory = path.resolve(io.cwd, options.dir);
   const tokenFile = path.resolve(io.cwd, options.tokenFile);
   const logger = new StreamLogger({ level: 'info', format: 'json', stream: io.stderr });
@@ -45,7 +52,14 @@ export async function packageServerCommand(
       { host: options.host },
     );
   }
-  const server = new PackageServer({ directory, token, logger, maxPackageBytes, repairDirectory: isUnder(directory, ardeaHome(io.env)) });
+  const server = new PackageServer({
+    directory,
+    token,
+    logger,
+    maxPackageBytes,
+    maxCheckpointPartBytes,
+    repairDirectory: isUnder(directory, ardeaHome(io.env)),
+  });
   const url = await server.listen(options.host, port);
   io.stdout.write(`package server listening on ${url} (packages in ${directory})\n`);
   await stop;

@@ -2,6 +2,7 @@ import { instanceName } from '../../model/packing-plan.js';
 import { formatResources } from '../../model/resources.js';
 import { displayedPackageUri } from '../../runtime/package-fetch.js';
 import type { CliIo, ClusterCommandOptions } from '../cli-io.js';
+import { deliveryLines } from './delivery-lines.js';
 import { withArdea } from './topology-commands.js';
 
 export async function listCommand(io: CliIo, cluster: string, options: ClusterCommandOptions): Promise<void> {
@@ -52,6 +53,12 @@ export async function describeCommand(
     if (scheduler) {
       const plugin = executionState ? `${executionState.schedulerPlugin}, ` : '';
       lines.push(`  scheduler: ${plugin}${scheduler.mode} mode${scheduler.endpoint ? ` at ${scheduler.endpoint}` : ''}`);
+    }
+    lines.push(`  reliability: ${description.reliability}`);
+    if (description.reliability === 'effectively-once') {
+      const { delivery, deliveryUnavailable } = description;
+      if (delivery) lines.push(...deliveryLines(delivery).map((line) => `  ${line}`));
+      else lines.push(`  last checkpoint: unknown (${deliveryUnavailable ?? 'the topology master did not say'})`);
     }
     lines.push('', 'components:');
     lines.push(

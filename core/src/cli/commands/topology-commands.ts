@@ -3,10 +3,12 @@ import { parseConfigProperty, type ConfigProperty } from '../../config/config-pr
 import { ArdeaError } from '../../errors/index.js';
 import { formatResources } from '../../model/resources.js';
 import { instanceName } from '../../model/packing-plan.js';
-import type { ComponentMetrics, MetricsView } from '../../model/metrics.js';
+import type { ComponentMetrics, MetricsView, ReliabilityMode } from '../../model/metrics.js';
 import { acceptRuntimeConfig } from '../../runtime/runtime-config.js';
+import { runtimeSettingsOf } from '../../runtime/runtime-settings.js';
 import { createArdea, type Ardea } from '../../app/ardea.js';
 import { cliLogger, type CliIo, type ClusterCommandOptions } from '../cli-io.js';
+import { deliveryLines } from './delivery-lines.js';
 
 /** `--config-property` values that start with a concern configure the cluster; the rest the topology. */
 export function splitProperties(texts: readonly string[]): { cluster: ConfigProperty[]; topology: ConfigProperty[] } {
@@ -134,12 +136,25 @@ export async function metricsCommand(
       io.stdout.write(`${JSON.stringify(view)}\n`);
       return;
     }
-    io.stdout.write(metricsTable(view, options.instances ?? false));
+    const reliability = view.delivery?.reliability ?? (await reliabilityOf(ardea, name));
+    io.stdout.write(metricsTable(view, { instances: options.instances ?? false, reliability }));
   });
 }
 
-function metricsTable(view: MetricsView, instances: boolean): string {
-  const header = ['COMPONENT', 'EMITTED', 'EXECUTED', 'EMIT/S', 'EXEC/S', 'LATENCY ms', 'BUSY', 'BP ms', 'PENDING', 'RESTARTS'];
+/** The delivery guarantee in a topology's config, for a topology master too old to report it. */
+async function reliabilityOf(ardea: Ardea, name: string): Promise<ReliabilityMode> {
+  const definition = await ardea.state.get('topology', name);
+  return definition ? runtimeSettingsOf(definition).reliability : 'at-most-once';
+}
+
+interface MetricsColumn {
+  readonly header: string;
+  readonly cell: (m: ComponentMetrics) => string;
+  /** The cell of a line per output stream (see metricsTable); empty where absent. */
+  readonly stream?: (m: ComponentMetrics, stream: string) => string;
+}
+
+function metricsColumns(reliability: ReliabilityMode): MetricsColumn[] {
   // Restarts the stream managers made themselves say why: a hung worker, or a container over its RAM.
   const restarts = (m: ComponentMetrics) => {
     const why = [m.hungRestarts ? `${m.hungRestarts} hung` : '', m.memoryRestarts ? `${m.memoryRestarts} memory` : '']
@@ -147,39 +162,49 @@ function metricsTable(view: MetricsView, instances: boolean): string {
       .join(', ');
     return `${m.restarts}${why ? ` (${why})` : ''}`;
   };
-  const row = (name: string, m: ComponentMetrics) => [
-    name,
-    String(m.emitted),
-    String(m.executed),
-    m.emitRate.toFixed(0),
-    m.executeRate.toFixed(0),
-    m.executeLatencyMs.toFixed(4),
-    `${(m.busyFraction * 100).toFixed(0)}%`,
-    String(m.backpressureMs),
-    String(m.pendingBytes),
-    restarts(m),
+  // Only at-least-once tracks trees: elsewhere acks follow emits at once, and these columns say nothing.
+  const tracked = reliability === 'at-least-once';
+  return [
+    { header: 'EMITTED', cell: (m) => String(m.emitted), stream: (m, stream) => String(m.emittedByStream![stream]) },
+    { header: 'EXECUTED', cell: (m) => String(m.executed) },
+    ...(tracked
+      ? [
+          { header: 'ACKED', cell: (m: ComponentMetrics) => String(m.acked) },
+          // Timed-out trees are failed too: the count says how many of the failures they are.
+          { header: 'FAILED', cell: (m: ComponentMetrics) => `${m.failed}${m.timedOut ? ` (${m.timedOut} timed out)` : ''}` },
+        ]
+      : []),
+    { header: 'EMIT/S', cell: (m) => m.emitRate.toFixed(0), stream: (m, stream) => (m.emitRateByStream?.[stream] ?? 0).toFixed(0) },
+    { header: 'EXEC/S', cell: (m) => m.executeRate.toFixed(0) },
+    { header: 'LATENCY ms', cell: (m) => m.executeLatencyMs.toFixed(4) },
+    ...(tracked
+      ? [
+          {
+            header: 'COMPLETE p99 ms',
+            cell: (m: ComponentMetrics) => (m.completeLatencyMs ? String(Number(m.completeLatencyMs.p99.toFixed(3))) : '-'),
+          },
+        ]
+      : []),
+    { header: 'BUSY', cell: (m) => `${(m.busyFraction * 100).toFixed(0)}%` },
+    { header: 'BP ms', cell: (m) => String(m.backpressureMs) },
+    { header: 'PENDING', cell: (m) => String(m.pendingBytes) },
+    { header: 'RESTARTS', cell: restarts },
   ];
+}
+
+function metricsTable(view: MetricsView, options: { instances: boolean; reliability: ReliabilityMode }): string {
+  const columns = metricsColumns(options.reliability);
+  const header = ['COMPONENT', ...columns.map((c) => c.header)];
+  const row = (name: string, m: ComponentMetrics) => [name, ...columns.map((c) => c.cell(m))];
   const rows: string[][] = [header];
   for (const [name, metrics] of Object.entries(view.components).sort()) {
     rows.push(row(name, metrics));
     // A component with several output streams: what goes out on each (its readers are sized by it).
     const streams = Object.keys(metrics.emittedByStream ?? {});
     if (streams.length > 1) {
-      for (const stream of streams.sort())
-        rows.push([
-          `  stream ${stream}`,
-          String(metrics.emittedByStream![stream]),
-          '',
-          (metrics.emitRateByStream?.[stream] ?? 0).toFixed(0),
-          '',
-          '',
-          '',
-          '',
-          '',
-          '',
-        ]);
+      for (const stream of streams.sort()) rows.push([`  stream ${stream}`, ...columns.map((c) => c.stream?.(metrics, stream) ?? '')]);
     }
-    if (instances) for (const [instance, m] of Object.entries(metrics.instances ?? {}).sort()) rows.push(row(`  ${instance}`, m));
+    if (options.instances) for (const [instance, m] of Object.entries(metrics.instances ?? {}).sort()) rows.push(row(`  ${instance}`, m));
   }
   const widths = header.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   const mib = (bytes: number) => `${Math.round(bytes / (1024 * 1024))} MiB`;
@@ -187,7 +212,9 @@ function metricsTable(view: MetricsView, instances: boolean): string {
     .sort()
     .map(([name, m]) => `${name}: RSS ${mib(m.rssBytes)}${m.ramLimitBytes ? ` of ${mib(m.ramLimitBytes)}` : ''}`);
   const table = rows.map((r) => r.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ')).join('\n');
-  return `${table}\n${containers.length ? `${containers.join(', ')}\n` : ''}(windowed values over the last ${view.windowMs / 1000} s)\n`;
+  const delivery = options.reliability === 'effectively-once' && view.delivery ? deliveryLines(view.delivery) : [];
+  const footer = [...(containers.length ? [containers.join(', ')] : []), ...delivery];
+  return `${table}\n${footer.map((line) => `${line}\n`).join('')}(windowed values over the last ${view.windowMs / 1000} s)\n`;
 }
 
 export async function updateCommand(

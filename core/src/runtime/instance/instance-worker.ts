@@ -6,14 +6,33 @@
 import { performance } from 'node:perf_hooks';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Bolt, BoltEmitOptions, ComponentContext, Spout, SpoutEmitOptions } from '../../api/component.js';
+import type { Tuple } from '../../api/tuple.js';
 import { isTopology, TICK_FREQUENCY_KEY, Topology } from '../../api/topology-builder.js';
 import { RuntimeTuple, StreamSchema, SYSTEM_COMPONENT, TICK_STREAM } from '../../api/tuple.js';
 import { describeError } from '../../errors/index.js';
 import { StreamLogger } from '../../logging/index.js';
 import { SHUFFLE_WEIGHTS_KEY } from '../../model/topology.js';
-import { decodeDataFrame, Emitter, MAX_BATCH_BYTES, OutboundBatches, StreamTable } from '../routing.js';
+import {
+  decodeDataFrame,
+  Emitter,
+  fieldsHash,
+  keyGroupOwner,
+  MAX_BATCH_BYTES,
+  OutboundBatches,
+  StreamTable,
+  type StreamEntry,
+} from '../routing.js';
+import { AckKind } from '../wire/frames.js';
+import type { ByteWriter } from '../wire/tuple-codec.js';
+import { decodeReliableFrame, epochOf, markerOf, ROOT_WIDTH, sourceTaskOf, writeAckRecord, writeMarkerRecord } from './delivery-frames.js';
+import { KeyedState } from './keyed-state.js';
 import {
   ACKED,
+  COMPLETED,
+  COMPLETE_LATENCY_HISTOGRAM,
+  COMPLETE_LATENCY_NS,
+  latencyBucketOf,
+  TIMED_OUT,
   BACKLOG_ARRIVALS,
   BUSY_NS,
   BUSY_SINCE,
@@ -58,6 +77,17 @@ let planned = init.tasks !== undefined;
 const beforePlan: Array<() => void> = [];
 let runtimeConfig = { ...init.runtimeConfig };
 
+const delivery = init.delivery;
+const atLeastOnce = delivery.reliability === 'at-least-once';
+const effectivelyOnce = delivery.reliability === 'effectively-once';
+/** Effectively-once: the rollback epoch this worker runs in; frames of other epochs are not executed. */
+let epoch = init.epoch;
+batches.epoch = epoch;
+/** Effectively-once: a worker runs nothing until it is given its state (a `restore`). */
+let awaitingRestore = effectivelyOnce;
+/** Frames of a newer epoch than this worker's: they wait for its restore into that epoch. */
+let futureFrames: ArrayBuffer[] = [];
+
 const counters = new Float64Array(init.counters);
 let lastErrorReport = 0;
 const streamSlots = new Map(self.outputs.map((output, index) => [output.id, STREAM_EMITTED + index]));
@@ -88,6 +118,16 @@ function flush(): void {
   if (batches.isEmpty) return;
   const frames = batches.take();
   send({ type: 'data', frames }, frames);
+}
+
+/** Tells the stream manager that delivered bytes left its queue (executed, buffered here, or discarded). */
+function credit(bytes: number): void {
+  send({ type: 'consumed', bytes });
+}
+
+/** A 32-bit random value for tuple-tree edges; XORs of them cancel only when every edge was acked. */
+function random32(): number {
+  return (Math.random() * 0x100000000) >>> 0;
 }
 
 /** Weights a health policy set on this component's shuffle routes, if any. */
@@ -127,16 +167,27 @@ function routedOncePlanned(emitter: Emitter): Emits {
     emit: (stream, values) => {
       if (planned) return emitter.emit(stream, values);
       const held = [...values];
-      beforePlan.push(() => emitter.emit(stream, held));
+      const trailer = emitter.trailer;
+      beforePlan.push(() => withTrailer(emitter, trailer, () => emitter.emit(stream, held)));
       return 0;
     },
     emitDirect: (task, stream, values) => {
       if (planned) return emitter.emitDirect(task, stream, values);
       const held = [...values];
-      beforePlan.push(() => emitter.emitDirect(task, stream, held));
+      const trailer = emitter.trailer;
+      beforePlan.push(() => withTrailer(emitter, trailer, () => emitter.emitDirect(task, stream, held)));
       return 0;
     },
   };
+}
+
+function withTrailer(emitter: Emitter, trailer: Emitter['trailer'], emit: () => number): number {
+  emitter.trailer = trailer;
+  try {
+    return emit();
+  } finally {
+    emitter.trailer = undefined;
+  }
 }
 
 /** The first plan: what waited for it runs now, in the order it came. */
@@ -160,35 +211,159 @@ async function loadTopology(): Promise<Topology> {
   return module.default;
 }
 
+/** A tuple tree a spout emitted under at-least-once, until it completes, fails or times out. */
+interface PendingTree {
+  readonly messageId: unknown;
+  readonly emittedAt: number;
+  xorHigh: number;
+  xorLow: number;
+  /** Copies of the spout tuple sent; -1 while it waits for the first plan. */
+  copies: number;
+}
+
 class SpoutRunner {
   private active = false;
   private paused = false;
   private scheduled = false;
   private pendingAcks: unknown[] = [];
+  /** At-least-once: trees by the low word of their root id, oldest first (a Map keeps insertion order). */
+  private readonly pending = new Map<number, PendingTree>();
+  /** The high word of this worker's root ids: acks for trees of an earlier worker of the task are ignored. */
+  private readonly rootHigh = random32();
+  private nextRoot = 0;
+  private readonly completions: Array<[unknown, boolean]> = [];
 
   constructor(
     private readonly spout: Spout,
     private readonly emitter: Emits,
-  ) {}
+    private readonly trailers: Emitter,
+  ) {
+    if (atLeastOnce) setInterval(() => this.expire(), Math.max(50, Math.min(1000, delivery.messageTimeoutMs / 4))).unref();
+  }
 
   readonly collector = {
     emit: (values: readonly unknown[], options?: SpoutEmitOptions) => {
       const stream = options?.stream ?? 'default';
-      this.emitter.emit(stream, values);
+      if (atLeastOnce) this.emitTracked(options?.messageId, () => this.emitter.emit(stream, values));
+      else this.emitter.emit(stream, values);
       countEmit(stream);
       // At-most-once: a tracked tuple counts as delivered once it leaves the spout.
-      if (options?.messageId !== undefined) this.pendingAcks.push(options.messageId);
+      if (!atLeastOnce && !effectivelyOnce && options?.messageId !== undefined) this.pendingAcks.push(options.messageId);
       if (batches.bufferedBytes >= MAX_BATCH_BYTES) flush();
     },
     emitDirect: (taskId: number, values: readonly unknown[], options?: SpoutEmitOptions) => {
       const stream = options?.stream ?? 'default';
-      this.emitter.emitDirect(taskId, stream, values);
+      if (atLeastOnce) this.emitTracked(options?.messageId, () => this.emitter.emitDirect(taskId, stream, values));
+      else this.emitter.emitDirect(taskId, stream, values);
       countEmit(stream);
-      if (options?.messageId !== undefined) this.pendingAcks.push(options.messageId);
+      if (!atLeastOnce && !effectivelyOnce && options?.messageId !== undefined) this.pendingAcks.push(options.messageId);
       if (batches.bufferedBytes >= MAX_BATCH_BYTES) flush();
     },
     reportError,
   };
+
+  /**
+   * Emits a spout tuple under at-least-once. With a message id it roots a tree: every copy carries
+   * the root and an edge value of its own, whose XOR the tree starts from; acks XOR them out again.
+   */
+  private emitTracked(messageId: unknown, emit: () => number): void {
+    if (messageId === undefined) {
+      this.trailers.trailer = untrackedTrailer;
+      try {
+        emit();
+      } finally {
+        this.trailers.trailer = undefined;
+      }
+      return;
+    }
+    const root = (this.nextRoot = (this.nextRoot + 1) >>> 0);
+    const tree: PendingTree = { messageId, emittedAt: performance.now(), xorHigh: 0, xorLow: 0, copies: planned ? 0 : -1 };
+    this.trailers.trailer = (writer, _destTask) => {
+      const high = random32();
+      const low = random32();
+      writer.u8(1);
+      writer.u32(init.taskId);
+      writer.u32(this.rootHigh);
+      writer.u32(root);
+      writer.u32(high);
+      writer.u32(low);
+      tree.xorHigh ^= high;
+      tree.xorLow ^= low;
+      if (tree.copies >= 0) tree.copies++;
+    };
+    try {
+      emit();
+    } finally {
+      this.trailers.trailer = undefined;
+    }
+    // A tuple no one reads is complete at once.
+    if (tree.copies === 0) this.completions.push([messageId, true]);
+    else this.pending.set(root, tree);
+  }
+
+  /** An ack record for one of this spout's trees (from the frames bolts send it). */
+  onAck(kind: AckKind, rootHigh: number, rootLow: number, xorHigh: number, xorLow: number): void {
+    if (rootHigh !== this.rootHigh) return;
+    const tree = this.pending.get(rootLow);
+    // Already complete, failed or timed out: a late ack changes nothing.
+    if (!tree) return;
+    if (kind === AckKind.Fail) {
+      this.pending.delete(rootLow);
+      this.finish(tree.messageId, false);
+      return;
+    }
+    tree.xorHigh ^= xorHigh;
+    tree.xorLow ^= xorLow;
+    if (tree.xorHigh === 0 && tree.xorLow === 0) {
+      this.pending.delete(rootLow);
+      const latencyNs = Math.round((performance.now() - tree.emittedAt) * 1e6);
+      counters[COMPLETED]++;
+      counters[COMPLETE_LATENCY_NS] += latencyNs;
+      counters[COMPLETE_LATENCY_HISTOGRAM + latencyBucketOf(latencyNs)]++;
+      this.finish(tree.messageId, true);
+    }
+  }
+
+  /** Frames of ack records: applied, then the spout may be asked for more. */
+  onFrame(frame: ArrayBuffer): void {
+    const buffer = Buffer.from(frame);
+    try {
+      decodeReliableFrame(buffer, table, false, {
+        tuple: () => undefined,
+        marker: () => undefined,
+        ack: (kind, rootHigh, rootLow, xorHigh, xorLow) => this.onAck(kind, rootHigh, rootLow, xorHigh, xorLow),
+      });
+    } catch (error) {
+      reportError(error);
+    }
+    credit(frame.byteLength);
+    this.deliverAcks();
+    this.schedule(0);
+  }
+
+  /** Fails every tree older than the message timeout. */
+  private expire(): void {
+    const cutoff = performance.now() - delivery.messageTimeoutMs;
+    for (const [root, tree] of this.pending) {
+      if (tree.emittedAt > cutoff) break;
+      this.pending.delete(root);
+      counters[TIMED_OUT]++;
+      this.finish(tree.messageId, false);
+    }
+    this.deliverAcks();
+    this.schedule(0);
+  }
+
+  private finish(messageId: unknown, acked: boolean): void {
+    this.completions.push([messageId, acked]);
+  }
+
+  /** The spout's state is saved for checkpoint `id`, and its marker follows everything it emitted before. */
+  checkpoint(id: number): void {
+    if (awaitingRestore) return;
+    flush();
+    snapshot(id, this.spout);
+  }
 
   setActive(active: boolean): void {
     if (active === this.active) return;
@@ -207,16 +382,22 @@ class SpoutRunner {
     this.schedule(0);
   }
 
-  private schedule(delayMs: number): void {
-    if (this.scheduled || !this.active || this.paused || closing) return;
+  schedule(delayMs: number): void {
+    if (this.scheduled || !this.active || this.paused || closing || awaitingRestore) return;
     this.scheduled = true;
     if (delayMs > 0) setTimeout(this.run, delayMs);
     else setImmediate(this.run);
   }
 
+  private get full(): boolean {
+    return atLeastOnce && delivery.maxSpoutPending > 0 && this.pending.size >= delivery.maxSpoutPending;
+  }
+
   private readonly run = (): void => {
     this.scheduled = false;
-    if (!this.active || this.paused || closing) return;
+    if (!this.active || this.paused || closing || awaitingRestore) return;
+    // Flow control: with maxSpoutPending trees open the spout waits for acks, which schedule it again.
+    if (this.full) return;
     const start = performance.now();
     counters[BUSY_SINCE] = Date.now();
     let emittedAny = false;
@@ -229,83 +410,331 @@ class SpoutRunner {
       }
       if (counters[EMITTED] === before) break;
       emittedAny = true;
+      if (this.full) break;
       if ((calls & 31) === 0 && performance.now() - start >= SPOUT_SLICE_MS) break;
     }
     counters[BUSY_NS] += Math.round((performance.now() - start) * 1e6);
     counters[BUSY_SINCE] = 0;
     flush();
     this.deliverAcks();
-    this.schedule(emittedAny ? 0 : IDLE_SPOUT_DELAY_MS);
+    if (!this.full) this.schedule(emittedAny ? 0 : IDLE_SPOUT_DELAY_MS);
   };
 
   private deliverAcks(): void {
-    if (this.pendingAcks.length === 0) return;
-    const acks = this.pendingAcks;
-    this.pendingAcks = [];
-    for (const id of acks) {
-      counters[ACKED]++;
+    if (this.pendingAcks.length > 0) {
+      const acks = this.pendingAcks;
+      this.pendingAcks = [];
+      for (const id of acks) {
+        counters[ACKED]++;
+        try {
+          this.spout.ack?.(id);
+        } catch (error) {
+          reportError(error);
+        }
+      }
+    }
+    if (this.completions.length === 0) return;
+    const done = this.completions.splice(0);
+    for (const [messageId, acked] of done) {
+      counters[acked ? ACKED : FAILED]++;
       try {
-        this.spout.ack?.(id);
+        if (acked) this.spout.ack?.(messageId);
+        else this.spout.fail?.(messageId);
       } catch (error) {
         reportError(error);
       }
     }
+    // Replays emitted from fail() leave now, not with the next slice.
+    flush();
   }
 }
 
+/** The trailer of a spout tuple emitted without a message id under at-least-once: no roots. */
+const untrackedTrailer = (writer: ByteWriter): void => writer.u8(0);
+
+/** A tuple under at-least-once: its roots, and the XOR of the edges anchored to it so far. */
+class TrackedTuple extends RuntimeTuple {
+  ackHigh = 0;
+  ackLow = 0;
+  done = false;
+
+  constructor(
+    sourceComponent: string,
+    sourceTask: number,
+    stream: string,
+    schema: StreamSchema,
+    values: readonly unknown[],
+    /** ROOT_WIDTH numbers per root: spout task, root id (high, low), this tuple's edge value (high, low). */
+    readonly anchors: readonly number[],
+  ) {
+    super(sourceComponent, sourceTask, stream, schema, values);
+  }
+}
+
+/** An effectively-once checkpoint a bolt is aligning: the inputs whose marker came, and what they sent since. */
+interface Alignment {
+  readonly id: number;
+  readonly arrived: Set<number>;
+  readonly buffered: Buffer[];
+}
+
 class BoltRunner {
+  /** The input being executed: auto-ack anchors to it. */
+  private current: TrackedTuple | undefined;
+  private readonly autoAck = self.config.autoAck === true;
+  private alignment: Alignment | undefined;
+  /** Markers of checkpoints up to this one are stale: it was saved here, or abandoned. */
+  private settledCheckpoint = 0;
+  /** For each input stream read with fields grouping (by stream index): its grouping fields' positions. */
+  private readonly keyFields = new Map<number, readonly number[]>();
+  /** Stateful keyed bolts: key groups whose state this instance holds, and tuples waiting for a group's state to arrive. */
+  private readonly held = new Set<number>();
+  private readonly waitingForGroup = new Map<number, Array<[StreamEntry, number, unknown[]]>>();
+  private handoffVersion: number | undefined;
+
   constructor(
     private readonly bolt: Bolt,
     private readonly emitter: Emits,
-  ) {}
+    private readonly trailers: Emitter,
+  ) {
+    for (const input of self.inputs) {
+      if (input.grouping.type !== 'fields') continue;
+      const entry = table.lookup(input.component, input.stream);
+      if (entry)
+        this.keyFields.set(
+          entry.index,
+          input.grouping.fields.map((f) => entry.schema.indexOf.get(f)!),
+        );
+    }
+  }
+
+  /** Whether this bolt keeps state by key group (stateful, with a fields-grouped input). */
+  get keyedState(): boolean {
+    return effectivelyOnce && stateful && this.keyFields.size > 0;
+  }
 
   // A bolt that emits much per input (split) flushes mid-batch, so one input frame never turns into
   // an unbounded output frame.
   readonly collector = {
     emit: (values: readonly unknown[], options?: BoltEmitOptions) => {
       const stream = options?.stream ?? 'default';
-      this.emitter.emit(stream, values);
+      if (atLeastOnce) this.emitAnchored(options?.anchors, () => this.emitter.emit(stream, values));
+      else this.emitter.emit(stream, values);
       countEmit(stream);
       if (batches.bufferedBytes >= MAX_BATCH_BYTES) flush();
     },
     emitDirect: (taskId: number, values: readonly unknown[], options?: BoltEmitOptions) => {
       const stream = options?.stream ?? 'default';
-      this.emitter.emitDirect(taskId, stream, values);
+      if (atLeastOnce) this.emitAnchored(options?.anchors, () => this.emitter.emitDirect(taskId, stream, values));
+      else this.emitter.emitDirect(taskId, stream, values);
       countEmit(stream);
       if (batches.bufferedBytes >= MAX_BATCH_BYTES) flush();
     },
-    // Delivery is at-most-once in this engine version: there is no tuple tree to complete or fail.
-    ack: () => {
+    ack: (tuple: Tuple) => {
       counters[ACKED]++;
+      if (atLeastOnce && tuple instanceof TrackedTuple) this.complete(tuple, AckKind.Ack);
     },
-    fail: () => {
+    fail: (tuple: Tuple) => {
       counters[FAILED]++;
+      if (atLeastOnce && tuple instanceof TrackedTuple) this.complete(tuple, AckKind.Fail);
     },
     reportError,
   };
 
-  execute(frame: ArrayBuffer): void {
+  /**
+   * Emits under at-least-once. Each copy gets a fresh edge value per anchor: XORed into the anchor
+   * (so acking the anchor reports it) and into the copy's value for each of the anchor's roots (so
+   * acking the copy cancels it).
+   */
+  private emitAnchored(given: Tuple | readonly Tuple[] | undefined, emit: () => number): void {
+    const anchors =
+      given === undefined ? (this.autoAck && this.current ? [this.current] : []) : Array.isArray(given) ? given : [given as Tuple];
+    const tracked = (anchors as readonly Tuple[]).filter(
+      (a): a is TrackedTuple => a instanceof TrackedTuple && a.anchors.length > 0 && !a.done,
+    );
+    this.trailers.trailer =
+      tracked.length === 0
+        ? untrackedTrailer
+        : (writer) => {
+            const roots: number[] = [];
+            for (const anchor of tracked) {
+              const high = random32();
+              const low = random32();
+              anchor.ackHigh ^= high;
+              anchor.ackLow ^= low;
+              for (let r = 0; r < anchor.anchors.length; r += ROOT_WIDTH) {
+                let at = -1;
+                for (let k = 0; k < roots.length; k += ROOT_WIDTH) {
+                  if (roots[k] === anchor.anchors[r] && roots[k + 1] === anchor.anchors[r + 1] && roots[k + 2] === anchor.anchors[r + 2])
+                    at = k;
+                }
+                if (at < 0) {
+                  roots.push(anchor.anchors[r]!, anchor.anchors[r + 1]!, anchor.anchors[r + 2]!, high, low);
+                } else {
+                  roots[at + 3] = (roots[at + 3]! ^ high) >>> 0;
+                  roots[at + 4] = (roots[at + 4]! ^ low) >>> 0;
+                }
+              }
+            }
+            writer.u8(roots.length / ROOT_WIDTH);
+            for (const n of roots) writer.u32(n >>> 0);
+          };
+    try {
+      emit();
+    } finally {
+      this.trailers.trailer = undefined;
+    }
+  }
+
+  /** Sends the ack (or fail) of a tracked tuple to the spout task of each of its roots. */
+  private complete(tuple: TrackedTuple, kind: AckKind): void {
+    if (tuple.done) return;
+    tuple.done = true;
+    const anchors = tuple.anchors;
+    for (let r = 0; r < anchors.length; r += ROOT_WIDTH) {
+      const xorHigh = (anchors[r + 3]! ^ tuple.ackHigh) >>> 0;
+      const xorLow = (anchors[r + 4]! ^ tuple.ackLow) >>> 0;
+      batches.appendRecord(anchors[r]!, (writer) => writeAckRecord(writer, kind, anchors[r + 1]!, anchors[r + 2]!, xorHigh, xorLow));
+    }
+  }
+
+  /** A delivered frame. */
+  onFrame(frame: ArrayBuffer): void {
     const buffer = Buffer.from(frame);
-    const srcTask = buffer.readUInt32LE(9);
+    if (!effectivelyOnce) {
+      this.execute(buffer, true);
+      return;
+    }
+    const frameEpoch = epochOf(buffer);
+    // Emitted before the latest rollback: what it led to is replayed from the checkpoint.
+    if (frameEpoch < epoch) {
+      credit(frame.byteLength);
+      return;
+    }
+    // A newer epoch, or this worker has no state yet: it waits for the restore, which keeps what belongs to its epoch.
+    if (frameEpoch > epoch || awaitingRestore) {
+      futureFrames.push(frame);
+      credit(frame.byteLength);
+      return;
+    }
+    this.dispatch(buffer, true);
+  }
+
+  /**
+   * Effectively-once: markers align the inputs. Once an input's marker came, what it sends waits
+   * until every input's has; then the state is saved, the marker goes on, and what waited runs.
+   */
+  dispatch(buffer: Buffer, credited: boolean): void {
+    const source = sourceTaskOf(buffer);
+    const marker = markerOf(buffer);
+    if (marker !== undefined) {
+      if (credited) credit(buffer.length);
+      this.onMarker(source, marker);
+      return;
+    }
+    if (this.alignment?.arrived.has(source)) {
+      this.alignment.buffered.push(buffer);
+      // Counted as taken: aligning must not start backpressure, which would hold back the markers it waits for.
+      if (credited) credit(buffer.length);
+      return;
+    }
+    this.execute(buffer, credited);
+  }
+
+  private onMarker(source: number, id: number): void {
+    if (id <= this.settledCheckpoint) return;
+    // A newer checkpoint's marker: the one being aligned was abandoned.
+    if (this.alignment && this.alignment.id < id) this.abortAlignment();
+    if (!this.alignment) this.alignment = { id, arrived: new Set(), buffered: [] };
+    if (this.alignment.id !== id) return;
+    this.alignment.arrived.add(source);
+    for (const task of inputTasks()) if (!this.alignment.arrived.has(task)) return;
+    const aligned = this.alignment;
+    this.alignment = undefined;
+    this.settledCheckpoint = id;
+    snapshot(id, this.bolt);
+    for (const waiting of aligned.buffered) this.dispatch(waiting, false);
+  }
+
+  /** Gives up the checkpoint being aligned (a plan change, a rollback, a newer one): what waited runs. */
+  abortAlignment(): void {
+    const aligned = this.alignment;
+    if (!aligned) return;
+    this.alignment = undefined;
+    this.settledCheckpoint = Math.max(this.settledCheckpoint, aligned.id);
+    for (const waiting of aligned.buffered) this.dispatch(waiting, false);
+  }
+
+  execute(buffer: Buffer, credited: boolean): void {
+    const srcTask = sourceTaskOf(buffer);
     const start = performance.now();
     counters[BUSY_SINCE] = Date.now();
-    decodeDataFrame(buffer, table, (entry, values) => {
-      try {
-        this.bolt.execute(new RuntimeTuple(entry.component, srcTask, entry.stream, entry.schema, values));
-      } catch (error) {
-        reportError(error);
+    try {
+      if (atLeastOnce) {
+        decodeReliableFrame(buffer, table, true, {
+          tuple: (entry, values, anchors) =>
+            this.run(new TrackedTuple(entry.component, srcTask, entry.stream, entry.schema, values, anchors ?? [])),
+          ack: () => undefined,
+          marker: () => undefined,
+        });
+      } else if (effectivelyOnce) {
+        decodeReliableFrame(buffer, table, false, {
+          tuple: (entry, values) => this.runKeyed(entry, srcTask, values),
+          ack: () => undefined,
+          marker: () => undefined,
+        });
+      } else {
+        decodeDataFrame(buffer, table, (entry, values) =>
+          this.run(new RuntimeTuple(entry.component, srcTask, entry.stream, entry.schema, values)),
+        );
       }
-      counters[EXECUTED]++;
-    });
+    } catch (error) {
+      reportError(error);
+    }
     const elapsedNs = Math.round((performance.now() - start) * 1e6);
     counters[BUSY_NS] += elapsedNs;
     counters[EXECUTE_NS] += elapsedNs;
     counters[BUSY_SINCE] = 0;
     flush();
-    send({ type: 'consumed', bytes: frame.byteLength });
+    if (credited) credit(buffer.length);
+  }
+
+  /** Effectively-once: a tuple of a key group whose state has not arrived yet waits for it. */
+  private runKeyed(entry: StreamEntry, srcTask: number, values: unknown[]): void {
+    const fields = this.keyedState ? this.keyFields.get(entry.index) : undefined;
+    if (fields === undefined) {
+      if (state) state.currentGroup = undefined;
+      this.run(new RuntimeTuple(entry.component, srcTask, entry.stream, entry.schema, values));
+      return;
+    }
+    const group = fieldsHash(values, fields) % delivery.maxParallelism;
+    if (!this.held.has(group)) {
+      let waiting = this.waitingForGroup.get(group);
+      if (!waiting) this.waitingForGroup.set(group, (waiting = []));
+      waiting.push([entry, srcTask, values]);
+      return;
+    }
+    state!.currentGroup = group;
+    this.run(new RuntimeTuple(entry.component, srcTask, entry.stream, entry.schema, values));
+    state!.currentGroup = undefined;
+  }
+
+  private run(tuple: RuntimeTuple): void {
+    const tracked = tuple instanceof TrackedTuple ? tuple : undefined;
+    this.current = tracked;
+    try {
+      this.bolt.execute(tuple);
+      if (this.autoAck && tracked && !tracked.done) this.collector.ack(tracked);
+    } catch (error) {
+      reportError(error);
+      if (this.autoAck && tracked && !tracked.done) this.collector.fail(tracked);
+    }
+    this.current = undefined;
+    counters[EXECUTED]++;
   }
 
   tick(): void {
+    if (awaitingRestore) return;
     const start = performance.now();
     counters[BUSY_SINCE] = Date.now();
     try {
@@ -317,10 +746,149 @@ class BoltRunner {
     counters[BUSY_NS] += Math.round((performance.now() - start) * 1e6);
     flush();
   }
+
+  /** After a rollback: it holds the key groups the current plan gives it, with the restored state. */
+  restored(): void {
+    this.alignment = undefined;
+    this.waitingForGroup.clear();
+    this.held.clear();
+    this.handoffVersion = undefined;
+    if (this.keyedState) for (const group of ownedGroups()) this.held.add(group);
+  }
+
+  /** A new instance an update added: its key groups arrive from their previous owners. */
+  startsEmpty(): void {
+    this.restored();
+    this.held.clear();
+  }
+
+  /** Plan `version` is fenced everywhere: key groups it no longer owns go to their new owners. */
+  handOff(version: number): void {
+    if (!this.keyedState || awaitingRestore) {
+      send({ type: 'handoff-done', version });
+      return;
+    }
+    const owned = ownedGroups();
+    const owners = tasks.get(init.component) ?? [];
+    const leaving = new Map<number, number[]>();
+    for (const group of this.held) {
+      if (owned.has(group)) continue;
+      const owner = owners[keyGroupOwner(group, owners.length, delivery.maxParallelism)];
+      if (owner === undefined) continue;
+      let groups = leaving.get(owner);
+      if (!groups) leaving.set(owner, (groups = []));
+      groups.push(group);
+    }
+    for (const [toTask, groups] of leaving) {
+      const data = state!.encode(groups);
+      for (const group of groups) {
+        state!.dropGroup(group);
+        this.held.delete(group);
+      }
+      send({ type: 'key-groups', epoch, toTask, groups, data }, [data.buffer as ArrayBuffer]);
+    }
+    this.handoffVersion = version;
+    this.reportHandoff();
+  }
+
+  /** State of key groups this instance now owns: tuples that waited for them run. */
+  receiveGroups(groups: readonly number[], data: Uint8Array): void {
+    try {
+      state!.decode(data, (group) => groups.includes(group));
+    } catch (error) {
+      reportError(error);
+    }
+    for (const group of groups) {
+      this.held.add(group);
+      const waiting = this.waitingForGroup.get(group);
+      if (!waiting) continue;
+      this.waitingForGroup.delete(group);
+      for (const [entry, srcTask, values] of waiting) this.runKeyed(entry, srcTask, values);
+    }
+    flush();
+    this.reportHandoff();
+  }
+
+  private reportHandoff(): void {
+    if (this.handoffVersion === undefined) return;
+    for (const group of ownedGroups()) if (!this.held.has(group)) return;
+    send({ type: 'handoff-done', version: this.handoffVersion });
+    this.handoffVersion = undefined;
+  }
+}
+
+/** Every task that sends to this bolt by the current plan: the inputs a checkpoint's markers align. */
+function inputTasks(): number[] {
+  const sources = new Set<number>();
+  for (const input of self.inputs) for (const task of tasks.get(input.component) ?? []) sources.add(task);
+  return [...sources];
+}
+
+/** The key groups the current plan gives this instance. */
+function ownedGroups(): Set<number> {
+  const owners = tasks.get(init.component) ?? [];
+  const index = owners.indexOf(init.taskId);
+  const owned = new Set<number>();
+  if (index < 0) return owned;
+  for (let group = 0; group < delivery.maxParallelism; group++)
+    if (keyGroupOwner(group, owners.length, delivery.maxParallelism) === index) owned.add(group);
+  return owned;
+}
+
+/** How long one slice of encoding a snapshot may hold up the instance. */
+const SNAPSHOT_SLICE_MS = 4;
+
+/**
+ * Effectively-once: the instance's state for checkpoint `id` is fixed now and its markers go to every
+ * task it sends to; the state is encoded in slices between the tuples that follow (see
+ * KeyedState.beginSnapshot) and then goes to the stream manager.
+ */
+function snapshot(id: number, component: Spout | Bolt): void {
+  counters[BUSY_SINCE] = Date.now();
+  try {
+    component.preSave?.(id);
+  } catch (error) {
+    reportError(error);
+  }
+  const saved = state ?? new KeyedState(init.component, false);
+  saved.beginSnapshot();
+  counters[BUSY_SINCE] = 0;
+  flush();
+  for (const task of markerTargets()) batches.appendRecord(task, (writer) => writeMarkerRecord(writer, id));
+  flush();
+  const encodeSlice = (): void => {
+    // A rollback replaced the state: this checkpoint is abandoned.
+    if (state !== undefined && saved !== state) return;
+    let chunks: Uint8Array[] | undefined;
+    try {
+      chunks = saved.continueSnapshot(SNAPSHOT_SLICE_MS);
+    } catch (error) {
+      // A state that cannot be encoded fails this checkpoint (no part is stored): the topology master abandons it.
+      reportError(error);
+      saved.abandonSnapshot();
+      return;
+    }
+    if (!chunks) {
+      setImmediate(encodeSlice);
+      return;
+    }
+    send(
+      { type: 'snapshot', id, chunks },
+      chunks.map((chunk) => chunk.buffer as ArrayBuffer),
+    );
+  };
+  encodeSlice();
 }
 
 const tickSchema = new StreamSchema([]);
 let closing = false;
+/** Effectively-once: the instance's state, when its component is stateful (has initState). */
+let state: KeyedState | undefined;
+let stateful = false;
+/** Where markers go: every task reading this component's streams (set once the emitter exists). */
+let markerTargets: () => readonly number[] = () => [];
+/** Effectively-once control (rollback, key groups, commits) runs one step at a time, in order. */
+let control: Promise<void> = Promise.resolve();
 
 /**
  * This isolate's memory: its V8 heap plus what it holds outside the heap (Buffers, ArrayBuffers),
@@ -335,15 +903,23 @@ async function main(): Promise<void> {
   sampleMemory();
   setInterval(sampleMemory, MEMORY_SAMPLE_MS).unref();
   const topology = await loadTopology();
-  const emitter = new Emitter(init.component, batches, table, definition, (name) => topology.createCustomGrouping(name));
+  const emitter = new Emitter(
+    init.component,
+    batches,
+    table,
+    definition,
+    (name) => topology.createCustomGrouping(name),
+    delivery.maxParallelism,
+  );
   emitter.setTasks(tasks);
+  markerTargets = () => emitter.downstreamTasks;
   emitter.setShuffleWeights(shuffleWeights());
   let spout: SpoutRunner | undefined;
   let bolt: BoltRunner | undefined;
   let userComponent: Spout | Bolt;
   if (self.kind === 'spout') {
     const component = topology.createSpout(init.component);
-    spout = new SpoutRunner(component, routedOncePlanned(emitter));
+    spout = new SpoutRunner(component, routedOncePlanned(emitter), emitter);
     await component.open?.(context(), spout.collector);
     userComponent = component;
     if (typeof component.backlog === 'function') {
@@ -361,18 +937,81 @@ async function main(): Promise<void> {
     }
   } else {
     const component = topology.createBolt(init.component);
-    bolt = new BoltRunner(component, routedOncePlanned(emitter));
+    bolt = new BoltRunner(component, routedOncePlanned(emitter), emitter);
     await component.prepare?.(context(), bolt.collector);
     userComponent = component;
     const tickMs = Number(self.config[TICK_FREQUENCY_KEY] ?? 0);
     if (tickMs > 0) setInterval(() => planned && bolt!.tick(), tickMs).unref();
   }
+  stateful = typeof userComponent.initState === 'function';
+
+  /** Effectively-once: the state of checkpoint parts (or none), then initState, then what waited for this epoch. */
+  const restore = async (message: Extract<ToInstance, { type: 'restore' }>): Promise<void> => {
+    awaitingRestore = true;
+    // The key groups an instance owns follow from the plan: a restarted container's workers may hear of the rollback first.
+    if (!planned) await new Promise<void>((resolve) => beforePlan.push(resolve));
+    // What is still batched was emitted in the old epoch: no one would execute it.
+    batches.take();
+    bolt?.abortAlignment();
+    state?.abandonSnapshot();
+    if (stateful) {
+      state = new KeyedState(init.component, bolt?.keyedState ?? false);
+      const keyed = bolt?.keyedState ?? false;
+      const owned = keyed ? ownedGroups() : undefined;
+      for (const part of message.parts) state.decode(part, (group) => owned === undefined || owned.has(group));
+      if (message.groupsFromPeers) bolt?.startsEmpty();
+      else bolt?.restored();
+      try {
+        await userComponent.initState!(state);
+      } catch (error) {
+        reportError(error);
+      }
+    }
+    epoch = message.epoch;
+    batches.epoch = epoch;
+    awaitingRestore = false;
+    const waiting = futureFrames;
+    futureFrames = [];
+    send({ type: 'restored', epoch });
+    for (const frame of waiting) {
+      const frameEpoch = epochOf(Buffer.from(frame));
+      if (frameEpoch === epoch) bolt?.dispatch(Buffer.from(frame), false);
+      else if (frameEpoch > epoch) futureFrames.push(frame);
+    }
+    spout?.schedule(0);
+  };
+  const inOrder = (step: () => void | Promise<void>): void => {
+    control = control.then(step).catch((error: unknown) => reportError(error));
+  };
 
   port.on('message', (message: ToInstance) => {
     switch (message.type) {
       case 'data':
-        if (planned) bolt?.execute(message.frame);
-        else beforePlan.push(() => bolt?.execute(message.frame));
+        if (spout) spout.onFrame(message.frame);
+        else if (planned) bolt?.onFrame(message.frame);
+        else beforePlan.push(() => bolt?.onFrame(message.frame));
+        break;
+      case 'checkpoint':
+        spout?.checkpoint(message.id);
+        break;
+      case 'committed':
+        inOrder(async () => {
+          if (!awaitingRestore) await userComponent.postSave?.(message.id);
+        });
+        break;
+      case 'restore':
+        inOrder(() => restore(message));
+        break;
+      case 'handoff':
+        inOrder(() => {
+          if (bolt) bolt.handOff(message.version);
+          else send({ type: 'handoff-done', version: message.version });
+        });
+        break;
+      case 'key-groups':
+        inOrder(() => {
+          if (message.epoch === epoch && !awaitingRestore) bolt?.receiveGroups(message.groups, message.data);
+        });
         break;
       case 'activate':
         spout?.setActive(true);
@@ -391,6 +1030,8 @@ async function main(): Promise<void> {
         flush();
         tasks = new Map(message.tasks.map(([c, t]) => [c, [...t]]));
         emitter.setTasks(tasks);
+        // The inputs a checkpoint aligns may have changed: it is abandoned (the topology master does not checkpoint across a plan change).
+        bolt?.abortAlignment();
         if (!planned) runWhatWaitedForPlan();
         send({ type: 'tasks-applied', version: message.version });
         break;

@@ -26,8 +26,28 @@ export const BACKLOG_ARRIVALS = 7;
 export const BUSY_SINCE = 8;
 /** A gauge: the worker's own memory (V8 heap plus memory outside it: Buffers, ArrayBuffers), as last sampled. */
 export const MEMORY_BYTES = 9;
+/** Spouts under at-least-once: tuple trees that did not complete within the message timeout (also counted in FAILED). */
+export const TIMED_OUT = 10;
+/** Spouts under at-least-once: tuple trees completed (acked), and the sum of their complete latencies in ns. */
+export const COMPLETED = 11;
+export const COMPLETE_LATENCY_NS = 12;
+/**
+ * The first of {@link LATENCY_BUCKETS} counters of completed trees by complete latency: bucket i
+ * counts latencies below 2^i * 64 µs (bucket 0: below 64 µs), the last one everything above.
+ */
+export const COMPLETE_LATENCY_HISTOGRAM = 13;
+export const LATENCY_BUCKETS = 20;
+/** Upper bound of latency bucket i in ms (the last bucket has none). */
+export function latencyBucketUpperMs(bucket: number): number {
+  return bucket >= LATENCY_BUCKETS - 1 ? Number.POSITIVE_INFINITY : (64 * 2 ** bucket) / 1000;
+}
+/** The bucket a complete latency in ns falls into. */
+export function latencyBucketOf(latencyNs: number): number {
+  const bucket = Math.ceil(Math.log2(Math.max(1, latencyNs / 64_000)));
+  return Math.min(LATENCY_BUCKETS - 1, Math.max(0, bucket));
+}
 /** The first of one emit counter per output stream of the component, in the order it declares them. */
-export const STREAM_EMITTED = 10;
+export const STREAM_EMITTED = COMPLETE_LATENCY_HISTOGRAM + LATENCY_BUCKETS;
 
 /** Slots of an instance with `streams` output streams. */
 export function counterSlots(streams: number): number {
@@ -73,6 +93,10 @@ export function readCounters(view: Float64Array): InstanceCounters {
     errors: view[ERRORS]!,
     busyNs: view[BUSY_NS]!,
     executeNs: view[EXECUTE_NS]!,
+    timedOut: view[TIMED_OUT]!,
+    completed: view[COMPLETED]!,
+    completeLatencyNs: view[COMPLETE_LATENCY_NS]!,
+    completeLatencyHistogram: [...view.subarray(COMPLETE_LATENCY_HISTOGRAM, COMPLETE_LATENCY_HISTOGRAM + LATENCY_BUCKETS)],
   };
 }
 
@@ -94,6 +118,17 @@ export interface InstanceInit {
   /** Runtime config overrides for this component. */
   readonly runtimeConfig: Readonly<Record<string, unknown>>;
   readonly logLevel: 'debug' | 'info' | 'warn' | 'error';
+  readonly delivery: DeliverySettings;
+  /** Effectively-once: the rollback epoch the worker starts in (it waits for a `restore` before it runs). */
+  readonly epoch: number;
+}
+
+/** The topology's delivery settings an instance needs (see runtime-settings.ts). */
+export interface DeliverySettings {
+  readonly reliability: 'at-most-once' | 'at-least-once' | 'effectively-once';
+  readonly messageTimeoutMs: number;
+  readonly maxSpoutPending: number;
+  readonly maxParallelism: number;
 }
 
 /** Cumulative counters of one instance since it started. */
@@ -107,6 +142,15 @@ export interface InstanceCounters {
   readonly busyNs: number;
   /** Execute time summed over executed tuples, in nanoseconds (bolts). */
   readonly executeNs: number;
+  /** Spouts under at-least-once: trees that timed out (also in `failed`). */
+  readonly timedOut: number;
+  /**
+   * Spouts under at-least-once: trees that completed, their summed complete latency, and its
+   * histogram (see {@link latencyBucketUpperMs}).
+   */
+  readonly completed: number;
+  readonly completeLatencyNs: number;
+  readonly completeLatencyHistogram: readonly number[];
 }
 
 export type ToInstance =
@@ -122,7 +166,27 @@ export type ToInstance =
   | { readonly type: 'config'; readonly version: number; readonly runtimeConfig: Readonly<Record<string, unknown>> }
   /** Shuffle grouping routes around these tasks (hung workers being restarted) until told otherwise. */
   | { readonly type: 'avoid'; readonly tasks: readonly number[] }
-  | { readonly type: 'shutdown' };
+  | { readonly type: 'shutdown' }
+  /** Effectively-once, spouts: save state for this checkpoint and send its marker downstream. */
+  | { readonly type: 'checkpoint'; readonly id: number }
+  /** Effectively-once: checkpoint `id` is committed; postSave runs. */
+  | { readonly type: 'committed'; readonly id: number }
+  /**
+   * Effectively-once: start over in `epoch` from the parts of checkpoint `checkpointId` that hold this
+   * instance's state (none: empty state); answered with `restored`.
+   */
+  | {
+      readonly type: 'restore';
+      readonly epoch: number;
+      readonly checkpointId?: number;
+      readonly parts: readonly Uint8Array[];
+      /** An instance an update added: the key groups it owns come from their previous owners, not from a checkpoint. */
+      readonly groupsFromPeers?: boolean;
+    }
+  /** Effectively-once: plan `version` is fenced everywhere; hand the key groups it moved away to their new owners. */
+  | { readonly type: 'handoff'; readonly version: number }
+  /** Effectively-once: the state of key groups this instance now owns, from their previous owner. */
+  | { readonly type: 'key-groups'; readonly epoch: number; readonly groups: readonly number[]; readonly data: Uint8Array };
 
 export type FromInstance =
   | { readonly type: 'ready' }
@@ -135,4 +199,17 @@ export type FromInstance =
   | { readonly type: 'tasks-applied'; readonly version: number }
   /** `error`: what `onConfigChange` threw, if it did. */
   | { readonly type: 'config-applied'; readonly version: number; readonly error?: string }
-  | { readonly type: 'closed' };
+  | { readonly type: 'closed' }
+  /** The instance's state for checkpoint `id` (its markers have left). */
+  | { readonly type: 'snapshot'; readonly id: number; readonly chunks: readonly Uint8Array[] }
+  | { readonly type: 'restored'; readonly epoch: number }
+  /** Key groups this instance no longer owns, for the instance that does. */
+  | {
+      readonly type: 'key-groups';
+      readonly epoch: number;
+      readonly toTask: number;
+      readonly groups: readonly number[];
+      readonly data: Uint8Array;
+    }
+  /** It handed off what plan `version` moved away and holds every key group the plan gives it. */
+  | { readonly type: 'handoff-done'; readonly version: number };

@@ -11,6 +11,7 @@ import {
   EMITTED,
   EXECUTED,
   idleCounters,
+  LATENCY_BUCKETS,
   MEMORY_BYTES,
   newCounterBuffer,
   readBacklog,
@@ -18,6 +19,7 @@ import {
   readStreamEmits,
   type FromInstance,
   type InstanceCounters,
+  type DeliverySettings,
   type InstanceInit,
   type ToInstance,
 } from '../instance/messages.js';
@@ -42,6 +44,10 @@ export interface InstanceHostEvents {
   avoidChanged(tasks: readonly number[]): void;
   /** A frame that can go nowhere. */
   drop(frame: Uint8Array, reason: string): void;
+  /** Effectively-once: a worker sent what it does not route by tuples (its snapshot, a restore's answer, key groups, a handoff's end). */
+  delivery(taskId: number, message: Extract<FromInstance, { type: 'snapshot' | 'restored' | 'key-groups' | 'handoff-done' }>): void;
+  /** Effectively-once: a worker of a running instance was lost (its state with it): the topology must roll back. */
+  stateLost(taskId: number, reason: string): void;
   /**
    * The container must exit (and its pool restart it): an instance cannot start, or the stream manager itself is over the container's
    * RAM.
@@ -68,6 +74,9 @@ export interface InstanceHostOptions {
   readonly pressure: BackpressureController;
   readonly logger: Logger;
   readonly events: InstanceHostEvents;
+  readonly delivery: DeliverySettings;
+  /** Effectively-once: the rollback epoch workers start in. */
+  readonly epoch: () => number;
 }
 
 interface LocalInstance {
@@ -91,6 +100,8 @@ interface LocalInstance {
   starting: Promise<void> | undefined;
   /** Frames that arrived while the worker was restarting. */
   backlog: ArrayBuffer[];
+  /** Effectively-once messages for a worker that is not ready yet: posted, in order, once it is. */
+  control: Array<[ToInstance, ArrayBuffer[]]>;
   restarts: number;
   /** Its queue, for backpressure. */
   readonly load: InstanceLoad;
@@ -129,7 +140,19 @@ const MEMORY_SETTLE_MS = 2000;
 /** A worker inside one call for longer than this has not sampled its memory lately (it does every 200 ms). */
 const STALE_MEMORY_SAMPLE_MS = 1000;
 
-const EMPTY_COUNTERS: InstanceCounters = { emitted: 0, executed: 0, acked: 0, failed: 0, errors: 0, busyNs: 0, executeNs: 0 };
+const EMPTY_COUNTERS: InstanceCounters = {
+  emitted: 0,
+  executed: 0,
+  acked: 0,
+  failed: 0,
+  errors: 0,
+  busyNs: 0,
+  executeNs: 0,
+  timedOut: 0,
+  completed: 0,
+  completeLatencyNs: 0,
+  completeLatencyHistogram: new Array<number>(LATENCY_BUCKETS).fill(0),
+};
 
 function backlogOf(counters: Float64Array): { backlog?: number } {
   const backlog = readBacklog(counters);
@@ -151,6 +174,10 @@ function addCounters(a: InstanceCounters, b: InstanceCounters): InstanceCounters
     errors: a.errors + b.errors,
     busyNs: a.busyNs + b.busyNs,
     executeNs: a.executeNs + b.executeNs,
+    timedOut: a.timedOut + b.timedOut,
+    completed: a.completed + b.completed,
+    completeLatencyNs: a.completeLatencyNs + b.completeLatencyNs,
+    completeLatencyHistogram: a.completeLatencyHistogram.map((count, i) => count + (b.completeLatencyHistogram[i] ?? 0)),
   };
 }
 
@@ -217,6 +244,37 @@ export class InstanceHost {
     else instance.backlog.push(frame);
     if (decision) this.options.events.pressure(decision);
     return true;
+  }
+
+  /**
+   * Sends an effectively-once message to a local instance now, or once its worker is ready; false if
+   * no instance of that task is hosted here.
+   */
+  postControl(taskId: number, message: ToInstance, transfer: ArrayBuffer[] = []): boolean {
+    const instance = this.instances.get(taskId);
+    if (!instance) return false;
+    if (instance.worker && instance.ready) this.post(instance, message, transfer);
+    else instance.control.push([message, transfer]);
+    return true;
+  }
+
+  /** Local instances, as the checkpoint and rollback protocol needs them. */
+  get hosted(): ReadonlyArray<{
+    readonly taskId: number;
+    readonly component: string;
+    readonly componentIndex: number;
+    readonly isSpout: boolean;
+    readonly running: boolean;
+    readonly removed: boolean;
+  }> {
+    return [...this.instances.values()].map((local) => ({
+      taskId: local.taskId,
+      component: local.component,
+      componentIndex: local.componentIndex,
+      isSpout: local.isSpout,
+      running: local.worker !== undefined && local.ready,
+      removed: local.removed,
+    }));
   }
 
   /** Tells every local spout to pause or resume. */
@@ -366,6 +424,7 @@ export class InstanceHost {
       inPlan: false,
       starting: undefined,
       backlog: [],
+      control: [],
       restarts: 0,
       load: this.options.pressure.track(instance.taskId),
       counters: idleCounters(component.outputs.length),
@@ -394,6 +453,9 @@ export class InstanceHost {
       resources: DEFAULT_RESOURCES,
     });
     local.inPlan = true;
+    // Effectively-once: a new instance starts empty in the current epoch; the key groups it owns come from their previous owners.
+    if (this.options.delivery.reliability === 'effectively-once')
+      local.control.push([{ type: 'restore', epoch: this.options.epoch(), parts: [], groupsFromPeers: true }, []]);
     local.starting = (async () => {
       const packing = await this.options.readPackingPlan().catch(() => undefined);
       const planned = packing?.containers
@@ -430,6 +492,8 @@ export class InstanceHost {
       ...(plan ? { tasks: [...tasksByComponent(plan.instances)] } : {}),
       runtimeConfig: (plan?.runtimeConfig ?? this.options.initialRuntimeConfig ?? {})[local.component] ?? {},
       logLevel: this.options.logLevel,
+      delivery: this.options.delivery,
+      epoch: this.options.epoch(),
     };
     const heapMb = Math.max(64, Math.floor(local.plan.resources.ramBytes / (1024 * 1024)));
     const worker = new Worker(new URL('../instance/instance-worker.js', import.meta.url), {
@@ -489,6 +553,12 @@ export class InstanceHost {
             break;
           case 'closed':
             break;
+          case 'snapshot':
+          case 'restored':
+          case 'key-groups':
+          case 'handoff-done':
+            events.delivery(local.taskId, message);
+            break;
         }
       });
       worker.on('error', (error) => {
@@ -516,6 +586,9 @@ export class InstanceHost {
         );
         if (decision) events.pressure(decision);
         local.restarts++;
+        // Its queued control messages were for the lost worker's state.
+        local.control = [];
+        if (this.options.delivery.reliability === 'effectively-once') events.stateLost(local.taskId, `its worker exited with code ${code}`);
         const delay = Math.min(30_000, 500 * 2 ** Math.min(local.restarts - 1, 6));
         logger.error(`instance ${name} exited with code ${code}; restarting it in ${delay} ms`, { restarts: local.restarts });
         setTimeout(() => {
@@ -557,6 +630,7 @@ export class InstanceHost {
     const backlog = local.backlog;
     local.backlog = [];
     this.options.pressure.redelivered(local.load, backlog.length);
+    for (const [message, transfer] of local.control.splice(0)) this.post(local, message, transfer);
     for (const frame of backlog) this.post(local, { type: 'data', frame }, [frame]);
     if (this.avoidedHere.delete(local.taskId)) this.announceAvoided();
   }

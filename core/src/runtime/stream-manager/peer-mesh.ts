@@ -1,15 +1,17 @@
 import net from 'node:net';
 import type { Logger } from '../../logging/index.js';
 import type { StreamManagerLocation } from '../../model/runtime-state.js';
-import type { AvoidTasksMessage, BackpressureMessage, FenceMessage } from '../control-messages.js';
+import type { AvoidTasksMessage, BackpressureMessage, FenceMessage, KeyGroupsMessage } from '../control-messages.js';
 import { acceptAuthenticated, connectAuthenticated, type Link, listen } from '../link.js';
-import { DataFrameHeader, FrameKind } from '../wire/frames.js';
+import { DataFrameHeader, encodeControlFrame, FrameKind } from '../wire/frames.js';
 
 /** What the peers of this stream manager tell it. */
 export interface PeerMeshEvents {
   /** A data frame from a peer, for a task it routes here. */
   data(frame: Buffer): void;
   fence(message: FenceMessage): void;
+  /** Effectively-once: key groups a rescale moved to a local task. */
+  keyGroups(message: KeyGroupsMessage): void;
   avoidTasks(message: AvoidTasksMessage): void;
   backpressure(message: BackpressureMessage): void;
   /** A peer's connection to this stream manager closed: whatever it announced no longer holds. */
@@ -62,6 +64,7 @@ export class PeerMesh {
         link.on('data', (frame) => events.data(frame));
         link.on('control', (message) => {
           if (message.type === 'fence') events.fence(message as unknown as FenceMessage);
+          else if (message.type === 'key-groups') events.keyGroups(message as unknown as KeyGroupsMessage);
           else if (message.type === 'avoid-tasks') events.avoidTasks(message as unknown as AvoidTasksMessage);
           else if (message.type === 'bp-start' || message.type === 'bp-stop') events.backpressure(message as BackpressureMessage);
         });
@@ -107,6 +110,11 @@ export class PeerMesh {
     }
     peer.queued.push(frame);
     return 0;
+  }
+
+  /** A control message to one peer, after everything sent to it before. */
+  sendControl(containerId: number, message: KeyGroupsMessage): boolean {
+    return this.send(containerId, encodeControlFrame(message)) !== undefined;
   }
 
   /** A control message to every connected peer. */

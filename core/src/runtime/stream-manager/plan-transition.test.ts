@@ -41,6 +41,7 @@ function transitionInContainer1() {
       flushHeld: () => events.push('flush held'),
       sendToPeer: (containerId) => events.push(`fence to ${containerId}`),
       stopRemoved: async () => undefined,
+      handOff: async () => undefined,
       applied: (version) => events.push(`applied ${version}`),
     },
   });

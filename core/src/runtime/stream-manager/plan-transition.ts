@@ -15,6 +15,8 @@ export interface PlanTransitionPorts {
   sendToPeer(containerId: number, frame: Uint8Array): void;
   /** Stops the instances a plan dropped, after they executed what is queued for them. */
   stopRemoved(taskIds: number[]): Promise<void>;
+  /** Effectively-once: the local instances hand the key groups plan `version` moved to their new owners, and get theirs. */
+  handOff(version: number): Promise<void>;
   /** The plan change is complete here: tell the topology master. */
   applied(version: number): void;
 }
@@ -180,7 +182,10 @@ export class PlanTransition {
       });
     }
     this.change = undefined;
-    void ports.stopRemoved([...change.removed]).then(() => ports.applied(change.version));
+    void ports
+      .handOff(change.version)
+      .then(() => ports.stopRemoved([...change.removed]))
+      .then(() => ports.applied(change.version));
   }
 }
 

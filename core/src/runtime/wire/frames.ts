@@ -18,15 +18,31 @@ export const MAX_FRAME_BYTES = 64 * 1024 * 1024;
 
 /**
  * Layout of a data frame after the length prefix: kind (u8), destination task (u32), source task
- * (u32), tuple count (u32), then tuples. Offsets are from the start of the frame, length prefix included.
+ * (u32), tuple count (u32), epoch (u32), then tuples. Offsets are from the start of the frame, length
+ * prefix included. The epoch counts the rollbacks of an effectively-once topology: a frame emitted
+ * before a rollback is recognised by its older epoch and discarded (always 0 in the other modes).
  */
 export const DataFrameHeader = {
   kindOffset: 4,
   destTaskOffset: 5,
   srcTaskOffset: 9,
   countOffset: 13,
-  size: 17,
+  epochOffset: 17,
+  size: 21,
 } as const;
+
+/**
+ * Stream indexes at the top of the u16 range mark records that are not tuples. A marker of checkpoint
+ * c (`u16 | f64 c`) travels alone in its frame, in order with the tuples before and after it; an ack
+ * record (`u16 | u8 kind | u32 rootHigh | u32 rootLow | u32 xorHigh | u32 xorLow`) goes to the spout
+ * task that tracks the tree.
+ */
+export const MARKER_RECORD = 0xfffe;
+export const ACK_RECORD = 0xffff;
+export const enum AckKind {
+  Ack = 1,
+  Fail = 2,
+}
 
 /**
  * The largest encoded tuple (stream index and values) a data frame can carry: emit refuses a larger
