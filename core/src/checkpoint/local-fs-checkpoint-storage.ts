@@ -9,6 +9,7 @@ import { makePrivateDirectory, PRIVATE_FILE_MODE, securePrivateTree } from '../f
 import { SilentLogger, type Logger } from '../logging/index.js';
 import type { CheckpointManifest, CheckpointStorage, CheckpointTopology } from '../spi/checkpoint-storage.js';
 import { assertCheckpointId, assertPart, assertRun, CHECKPOINT_CODES, describeRun, parseManifest } from './checkpoint-contract.js';
+import { syncDirectory, syncFile } from '../fs/durable-files.js';
 
 export interface LocalFsCheckpointStorageOptions {
   /**
@@ -372,23 +373,6 @@ async function listIds(directory: string, pattern: RegExp): Promise<number[]> {
     const id = match ? Number(match[1]) : Number.NaN;
     return Number.isSafeInteger(id) ? [id] : [];
   });
-}
-
-async function syncFile(file: string): Promise<void> {
-  const handle = await open(file, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
-async function syncDirectory(directory: string): Promise<void> {
-  try {
-    await syncFile(directory);
-  } catch {
-    // Some platforms cannot fsync a directory; the rename is still atomic there.
-  }
 }
 
 function isMissing(error: unknown): boolean {

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { describeError } from '../errors/index.js';
+import { CheckpointError, describeError } from '../errors/index.js';
 import type { Logger } from '../logging/index.js';
 import type { ContainerPlan, PackingPlan } from '../model/packing-plan.js';
 import type { PhysicalPlan } from '../model/runtime-state.js';
@@ -60,6 +60,9 @@ export interface StreamManagerOptions {
 }
 
 const AT_MOST_ONCE: DeliverySettings = { reliability: 'at-most-once', messageTimeoutMs: 30_000, maxSpoutPending: 0, maxParallelism: 128 };
+
+/** After a failed load of checkpoint state, how long before the next rollback is asked for. */
+const RESTORE_RETRY_MS = 2000;
 
 /** How long a plan change waits for the local instances to hand off and receive their key groups. */
 const HANDOFF_TIMEOUT_MS = 60_000;
@@ -371,19 +374,30 @@ export class StreamManager {
               : part === checkpointPart(instance.component, instance.componentIndex),
           );
         try {
-          parts = (await Promise.all(names.map((part) => this.options.checkpoints!.load(topology, checkpoint.checkpointId, part)))).filter(
-            (part): part is Uint8Array => part !== undefined,
-          );
+          const loaded = await Promise.all(names.map((part) => this.options.checkpoints!.load(topology, checkpoint.checkpointId, part)));
+          const missing = names.filter((_, i) => loaded[i] === undefined);
+          if (missing.length > 0) throw new CheckpointError(`checkpoint ${checkpoint.checkpointId} has no part(s) ${missing.join(', ')}`);
+          parts = loaded as Uint8Array[];
         } catch (error) {
-          this.logger.error('could not load checkpoint state; the instance starts with what could be read', {
-            checkpoint: checkpoint.checkpointId,
-            task: instance.taskId,
-            error: describeError(error),
-          });
+          // Starting without its state would break effectively-once: the instance waits, and the
+          // topology rolls back again (after a pause, so a storage that is down is not hammered).
+          const reason = `could not load its state from checkpoint ${checkpoint.checkpointId}: ${describeError(error)}`;
+          this.logger.error(`instance ${instance.taskId} ${reason}; asking for another rollback`, { epoch: message.epoch });
+          setTimeout(() => {
+            if (this.epoch === message.epoch)
+              this.tmLink?.sendControl({
+                type: 'state-lost',
+                containerId: this.options.container.id,
+                taskId: instance.taskId,
+                reason,
+              } satisfies StateLostMessage);
+          }, RESTORE_RETRY_MS).unref();
+          continue;
         }
       }
       if (this.restoring !== restoring) return;
-      const copies = parts.map((part) => part.slice());
+      // Copies with buffers of their own: a loaded Buffer may share its memory with others, which a transfer would take from them.
+      const copies = parts.map((part) => new Uint8Array(part));
       this.host.postControl(
         instance.taskId,
         {
@@ -417,7 +431,7 @@ export class StreamManager {
     if (message.type !== 'snapshot') this.logger.debug(`instance ${taskId}: ${message.type}`, { ...message, data: undefined });
     switch (message.type) {
       case 'snapshot':
-        void this.storeSnapshot(taskId, message.id, message.chunks.length === 1 ? message.chunks[0]! : Buffer.concat(message.chunks));
+        void this.storeSnapshot(taskId, message.id, message.data);
         break;
       case 'restored':
         if (this.restoring?.epoch === message.epoch) {

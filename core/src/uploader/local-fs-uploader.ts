@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { open, readdir, rename, rm, rmdir } from 'node:fs/promises';
+import { readdir, rename, rm, rmdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -10,6 +10,7 @@ import { makePrivateDirectory, PRIVATE_FILE_MODE, securePrivateTree } from '../f
 import { SilentLogger, type Logger } from '../logging/index.js';
 import type { Uploader, UploadRequest } from '../spi/uploader.js';
 import { packageFileSize } from './package-file.js';
+import { syncDirectory, syncFile } from '../fs/durable-files.js';
 
 export interface LocalFsUploaderOptions {
   /** Where packages go, as `<directory>/<topologyName>/<topologyId>/<package file name>`. Containers must see it at the same path. */
@@ -209,23 +210,6 @@ function assertSegment(value: unknown, what: string, source: string): asserts va
         `a ${what === 'package file name' ? 'file' : 'directory'} name (no '/', '\\', NUL or leading '.')`,
       { code: 'uploader.invalid-name' },
     );
-  }
-}
-
-async function syncFile(file: string): Promise<void> {
-  const handle = await open(file, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
-async function syncDirectory(directory: string): Promise<void> {
-  try {
-    await syncFile(directory);
-  } catch {
-    // Some platforms cannot fsync a directory; the rename is still atomic there.
   }
 }
 

@@ -114,7 +114,20 @@ function reportError(error: unknown): void {
   }
 }
 
+/** At-least-once: acks of this turn not yet written, by spout task and root (low word): [root high word, XOR high, XOR low]. */
+const pendingAcks = new Map<number, Map<number, [number, number, number]>>();
+
+/** Writes the acks of this turn into the batches, one record per root. */
+function flushAcks(): void {
+  for (const [spoutTask, roots] of pendingAcks) {
+    for (const [rootLow, [rootHigh, xorHigh, xorLow]] of roots)
+      batches.appendRecord(spoutTask, (writer) => writeAckRecord(writer, AckKind.Ack, rootHigh, rootLow, xorHigh, xorLow));
+  }
+  pendingAcks.clear();
+}
+
 function flush(): void {
+  if (pendingAcks.size > 0) flushAcks();
   if (batches.isEmpty) return;
   const frames = batches.take();
   send({ type: 'data', frames }, frames);
@@ -471,6 +484,11 @@ class TrackedTuple extends RuntimeTuple {
   }
 }
 
+/** A tuple that can still anchor: tracked, with roots, not yet acked or failed. */
+function isOpen(tuple: Tuple): tuple is TrackedTuple {
+  return tuple instanceof TrackedTuple && tuple.anchors.length > 0 && !tuple.done;
+}
+
 /** An effectively-once checkpoint a bolt is aligning: the inputs whose marker came, and what they sent since. */
 interface Alignment {
   readonly id: number;
@@ -547,38 +565,12 @@ class BoltRunner {
    * acking the copy cancels it).
    */
   private emitAnchored(given: Tuple | readonly Tuple[] | undefined, emit: () => number): void {
-    const anchors =
-      given === undefined ? (this.autoAck && this.current ? [this.current] : []) : Array.isArray(given) ? given : [given as Tuple];
-    const tracked = (anchors as readonly Tuple[]).filter(
-      (a): a is TrackedTuple => a instanceof TrackedTuple && a.anchors.length > 0 && !a.done,
-    );
-    this.trailers.trailer =
-      tracked.length === 0
-        ? untrackedTrailer
-        : (writer) => {
-            const roots: number[] = [];
-            for (const anchor of tracked) {
-              const high = random32();
-              const low = random32();
-              anchor.ackHigh ^= high;
-              anchor.ackLow ^= low;
-              for (let r = 0; r < anchor.anchors.length; r += ROOT_WIDTH) {
-                let at = -1;
-                for (let k = 0; k < roots.length; k += ROOT_WIDTH) {
-                  if (roots[k] === anchor.anchors[r] && roots[k + 1] === anchor.anchors[r + 1] && roots[k + 2] === anchor.anchors[r + 2])
-                    at = k;
-                }
-                if (at < 0) {
-                  roots.push(anchor.anchors[r]!, anchor.anchors[r + 1]!, anchor.anchors[r + 2]!, high, low);
-                } else {
-                  roots[at + 3] = (roots[at + 3]! ^ high) >>> 0;
-                  roots[at + 4] = (roots[at + 4]! ^ low) >>> 0;
-                }
-              }
-            }
-            writer.u8(roots.length / ROOT_WIDTH);
-            for (const n of roots) writer.u32(n >>> 0);
-          };
+    let tracked: readonly TrackedTuple[];
+    if (given === undefined) tracked = this.autoAck && this.current && isOpen(this.current) ? [this.current] : [];
+    else if (Array.isArray(given)) tracked = (given as readonly Tuple[]).filter(isOpen);
+    else tracked = isOpen(given as Tuple) ? [given as TrackedTuple] : [];
+    this.anchoring = tracked;
+    this.trailers.trailer = tracked.length === 0 ? untrackedTrailer : tracked.length === 1 ? this.oneAnchorTrailer : this.anchorsTrailer;
     try {
       emit();
     } finally {
@@ -586,15 +578,79 @@ class BoltRunner {
     }
   }
 
-  /** Sends the ack (or fail) of a tracked tuple to the spout task of each of its roots. */
+  /** The anchors of the emit under way. */
+  private anchoring: readonly TrackedTuple[] = [];
+
+  /** The common case, one anchor: the copy's value for each of the anchor's roots is one fresh edge. */
+  private readonly oneAnchorTrailer = (writer: ByteWriter): void => {
+    const anchor = this.anchoring[0]!;
+    const high = random32();
+    const low = random32();
+    anchor.ackHigh ^= high;
+    anchor.ackLow ^= low;
+    const roots = anchor.anchors;
+    writer.u8(roots.length / ROOT_WIDTH);
+    for (let r = 0; r < roots.length; r += ROOT_WIDTH) {
+      writer.u32(roots[r]!);
+      writer.u32(roots[r + 1]!);
+      writer.u32(roots[r + 2]!);
+      writer.u32(high);
+      writer.u32(low);
+    }
+  };
+
+  /** Several anchors: a root they share gets the XOR of their edges. */
+  private readonly anchorsTrailer = (writer: ByteWriter): void => {
+    const roots: number[] = [];
+    for (const anchor of this.anchoring) {
+      const high = random32();
+      const low = random32();
+      anchor.ackHigh ^= high;
+      anchor.ackLow ^= low;
+      for (let r = 0; r < anchor.anchors.length; r += ROOT_WIDTH) {
+        let at = -1;
+        for (let k = 0; k < roots.length; k += ROOT_WIDTH) {
+          if (roots[k] === anchor.anchors[r] && roots[k + 1] === anchor.anchors[r + 1] && roots[k + 2] === anchor.anchors[r + 2]) at = k;
+        }
+        if (at < 0) {
+          roots.push(anchor.anchors[r]!, anchor.anchors[r + 1]!, anchor.anchors[r + 2]!, high, low);
+        } else {
+          roots[at + 3] = (roots[at + 3]! ^ high) >>> 0;
+          roots[at + 4] = (roots[at + 4]! ^ low) >>> 0;
+        }
+      }
+    }
+    writer.u8(roots.length / ROOT_WIDTH);
+    for (const n of roots) writer.u32(n >>> 0);
+  };
+
+  /**
+   * Acks (or fails) a tracked tuple towards the spout task of each of its roots. Acks of one root
+   * within a turn are XORed into one record, sent with the turn's output (see flushAcks): a word
+   * count's words of one sentence then cost their spout one record per count instance, not one each.
+   */
   private complete(tuple: TrackedTuple, kind: AckKind): void {
     if (tuple.done) return;
     tuple.done = true;
     const anchors = tuple.anchors;
     for (let r = 0; r < anchors.length; r += ROOT_WIDTH) {
+      const spoutTask = anchors[r]!;
+      const rootHigh = anchors[r + 1]!;
+      const rootLow = anchors[r + 2]!;
       const xorHigh = (anchors[r + 3]! ^ tuple.ackHigh) >>> 0;
       const xorLow = (anchors[r + 4]! ^ tuple.ackLow) >>> 0;
-      batches.appendRecord(anchors[r]!, (writer) => writeAckRecord(writer, kind, anchors[r + 1]!, anchors[r + 2]!, xorHigh, xorLow));
+      if (kind === AckKind.Fail) {
+        batches.appendRecord(spoutTask, (writer) => writeAckRecord(writer, AckKind.Fail, rootHigh, rootLow, 0, 0));
+        continue;
+      }
+      let roots = pendingAcks.get(spoutTask);
+      if (!roots) pendingAcks.set(spoutTask, (roots = new Map()));
+      const pending = roots.get(rootLow);
+      if (pending === undefined) roots.set(rootLow, [rootHigh, xorHigh, xorLow]);
+      else if (pending[0] === rootHigh) {
+        pending[1] = (pending[1] ^ xorHigh) >>> 0;
+        pending[2] = (pending[2] ^ xorLow) >>> 0;
+      } else batches.appendRecord(spoutTask, (writer) => writeAckRecord(writer, AckKind.Ack, rootHigh, rootLow, xorHigh, xorLow));
     }
   }
 
@@ -872,12 +928,39 @@ function snapshot(id: number, component: Spout | Bolt): void {
       setImmediate(encodeSlice);
       return;
     }
-    send(
-      { type: 'snapshot', id, chunks },
-      chunks.map((chunk) => chunk.buffer as ArrayBuffer),
-    );
+    joinInSlices(chunks, (data) => {
+      if (state === undefined || saved === state) send({ type: 'snapshot', id, data }, [data.buffer as ArrayBuffer]);
+    });
   };
   encodeSlice();
+}
+
+/** Bytes of a snapshot copied per slice while its chunks are joined: a few milliseconds' worth. */
+const JOIN_SLICE_BYTES = 8 * 1024 * 1024;
+
+/**
+ * Joins a snapshot's chunks into one buffer here, a slice at a time between tuples: one copy of a
+ * large state at once would stall this instance, and in the stream manager it would stall routing
+ * for every instance of the container.
+ */
+function joinInSlices(chunks: readonly Uint8Array[], done: (data: Uint8Array) => void): void {
+  if (chunks.length === 1) {
+    done(chunks[0]!);
+    return;
+  }
+  const data = new Uint8Array(chunks.reduce((sum, chunk) => sum + chunk.byteLength, 0));
+  let next = 0;
+  let offset = 0;
+  const copySlice = (): void => {
+    for (let copied = 0; next < chunks.length && copied < JOIN_SLICE_BYTES; next++) {
+      data.set(chunks[next]!, offset);
+      offset += chunks[next]!.byteLength;
+      copied += chunks[next]!.byteLength;
+    }
+    if (next < chunks.length) setImmediate(copySlice);
+    else done(data);
+  };
+  copySlice();
 }
 
 const tickSchema = new StreamSchema([]);

@@ -2,6 +2,9 @@ import type { State, StateKey } from '../../api/component.js';
 import { TopologyError } from '../../errors/index.js';
 import { ByteReader, ByteWriter, writeValue } from '../wire/tuple-codec.js';
 
+/** What an entry was when a snapshot began, if it did not exist yet. */
+const ABSENT = Symbol('absent');
+
 /** The group of entries that are the instance's own, not a key's: they never move to another instance. */
 export const INSTANCE_GROUP = -1;
 const SNAPSHOT_VERSION = 1;
@@ -18,11 +21,12 @@ export class KeyedState implements State {
   /** The key group of the tuple being executed; undefined outside execute of a keyed tuple. */
   currentGroup: number | undefined;
   /**
-   * A snapshot being encoded while the instance runs on: the groups not encoded yet, and the
-   * encoded chunks. A group is encoded before its first change after the snapshot began (copy on
-   * write), so the snapshot holds every group as it was at that point.
+   * A snapshot being encoded while the instance runs on: the groups not encoded yet, the values their
+   * changed entries had when it began (copy on write, entry by entry: a change costs one map write,
+   * whatever the size of its group), and the encoded chunks.
    */
-  private snapshot: { readonly pending: Set<number>; readonly chunks: Uint8Array[] } | undefined;
+  private snapshot:
+    { readonly pending: Set<number>; readonly before: Map<number, Map<StateKey, unknown>>; readonly chunks: Uint8Array[] } | undefined;
 
   constructor(
     private readonly component: string,
@@ -47,7 +51,7 @@ export class KeyedState implements State {
     checkKey(key);
     const existing = this.groupOf.get(key);
     if (existing !== undefined) {
-      this.keepForSnapshot(existing);
+      this.keepForSnapshot(existing, key);
       this.groups.get(existing)!.set(key, value);
       return;
     }
@@ -58,7 +62,7 @@ export class KeyedState implements State {
           `fields grouping: an entry of a keyed bolt belongs to the key of the tuple being executed; create it in execute`,
       );
     }
-    this.keepForSnapshot(group);
+    this.keepForSnapshot(group, key);
     this.groupOf.set(key, group);
     let entries = this.groups.get(group);
     if (!entries) this.groups.set(group, (entries = new Map()));
@@ -68,7 +72,7 @@ export class KeyedState implements State {
   delete(key: StateKey): boolean {
     const group = this.groupOf.get(key);
     if (group === undefined) return false;
-    this.keepForSnapshot(group);
+    this.keepForSnapshot(group, key);
     this.groupOf.delete(key);
     const entries = this.groups.get(group)!;
     entries.delete(key);
@@ -103,7 +107,7 @@ export class KeyedState implements State {
     const pending = new Set(this.groups.keys());
     const header = new ByteWriter(16);
     writeHeader(header, pending.size);
-    this.snapshot = { pending, chunks: [new Uint8Array(header.buffer.subarray(0, header.offset))] };
+    this.snapshot = { pending, before: new Map(), chunks: [new Uint8Array(header.buffer.subarray(0, header.offset))] };
   }
 
   /** Encodes groups of the snapshot for about `budgetMs`; returns its chunks once every group is in. */
@@ -112,7 +116,7 @@ export class KeyedState implements State {
     if (!snapshot) return undefined;
     const until = performance.now() + budgetMs;
     for (const group of snapshot.pending) {
-      this.keepForSnapshot(group);
+      this.encodeForSnapshot(group);
       if (performance.now() >= until) break;
     }
     if (snapshot.pending.size > 0) return undefined;
@@ -125,12 +129,43 @@ export class KeyedState implements State {
     this.snapshot = undefined;
   }
 
-  /** Before a group of the snapshot under way changes, it is encoded as it is. */
-  private keepForSnapshot(group: number): void {
+  /** Before an entry of a group the snapshot under way has not encoded changes, its value is kept for it. */
+  private keepForSnapshot(group: number, key: StateKey): void {
+    const snapshot = this.snapshot;
+    if (!snapshot || !snapshot.pending.has(group)) return;
+    let before = snapshot.before.get(group);
+    if (!before) snapshot.before.set(group, (before = new Map()));
+    if (before.has(key)) return;
+    const entries = this.groups.get(group);
+    before.set(key, entries?.has(key) ? entries.get(key) : ABSENT);
+  }
+
+  /** Encodes a group for the snapshot under way as it was when the snapshot began. */
+  private encodeForSnapshot(group: number): void {
     const snapshot = this.snapshot;
     if (!snapshot || !snapshot.pending.delete(group)) return;
+    const entries = this.groups.get(group) ?? new Map<StateKey, unknown>();
+    const before = snapshot.before.get(group);
+    snapshot.before.delete(group);
     const writer = new ByteWriter(16 * 1024);
-    this.writeGroup(writer, group);
+    writer.u32(group === INSTANCE_GROUP ? NO_GROUP : group);
+    const countAt = writer.offset;
+    writer.u32(0);
+    let count = 0;
+    for (const [key, value] of entries) {
+      const kept = before?.has(key) ? before.get(key) : value;
+      if (kept === ABSENT) continue;
+      writeValue(writer, key);
+      writeValue(writer, kept);
+      count++;
+    }
+    for (const [key, kept] of before ?? []) {
+      if (kept === ABSENT || entries.has(key)) continue;
+      writeValue(writer, key);
+      writeValue(writer, kept);
+      count++;
+    }
+    writer.buffer.writeUInt32LE(count, countAt);
     snapshot.chunks.push(new Uint8Array(writer.buffer.subarray(0, writer.offset)));
   }
 
@@ -155,10 +190,7 @@ export class KeyedState implements State {
       const raw = reader.u32();
       const group = raw === NO_GROUP ? INSTANCE_GROUP : raw;
       const take = accept(group);
-      if (take) {
-        this.keepForSnapshot(group);
-        this.dropGroup(group);
-      }
+      if (take) this.dropGroup(group);
       const entries = new Map<StateKey, unknown>();
       for (let n = reader.u32(); n > 0; n--) {
         const key = reader.value() as StateKey;
@@ -175,7 +207,7 @@ export class KeyedState implements State {
   dropGroup(group: number): void {
     const entries = this.groups.get(group);
     if (!entries) return;
-    this.keepForSnapshot(group);
+    this.encodeForSnapshot(group);
     for (const key of entries.keys()) this.groupOf.delete(key);
     this.groups.delete(group);
   }

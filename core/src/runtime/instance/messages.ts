@@ -201,7 +201,7 @@ export type FromInstance =
   | { readonly type: 'config-applied'; readonly version: number; readonly error?: string }
   | { readonly type: 'closed' }
   /** The instance's state for checkpoint `id` (its markers have left). */
-  | { readonly type: 'snapshot'; readonly id: number; readonly chunks: readonly Uint8Array[] }
+  | { readonly type: 'snapshot'; readonly id: number; readonly data: Uint8Array }
   | { readonly type: 'restored'; readonly epoch: number }
   /** Key groups this instance no longer owns, for the instance that does. */
   | {
