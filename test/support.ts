@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { createArdea, type MetricsView } from '@ardea/core';
 import { CONTAINER_INDEX_PLACEHOLDER, MiB, type PackingPlan, type ScheduleRequest } from '@ardea/core/plugin';
 import { expect, vi } from 'vitest';
 
@@ -412,4 +413,93 @@ export async function submitFailsWithOneLine(home: string, cluster: string, ...a
   const errors = result.stderr.split('\n').filter((line) => line.startsWith('ardea:'));
   expect(errors, result.stderr).toHaveLength(1);
   return errors[0]!;
+}
+
+/** The container logs of every topology a local pool ran under `home`: `<home>/topologies/<cluster>/<topology>/logs/*.log`. */
+export function localContainerLogs(home: string, cluster = 'local'): string[] {
+  const root = path.join(home, 'topologies', cluster);
+  let topologies: string[];
+  try {
+    topologies = readdirSync(root);
+  } catch {
+    return [];
+  }
+  return topologies.flatMap((topology) => {
+    const dir = path.join(root, topology, 'logs');
+    try {
+      return readdirSync(dir)
+        .filter((name) => name.endsWith('.log'))
+        .sort()
+        .map((name) => path.join(dir, name));
+    } catch {
+      return [];
+    }
+  });
+}
+
+/** The last `lines` lines of each of {@link localContainerLogs}, headed by the file's path. */
+export function localContainerLogTails(home: string, lines = 40, cluster = 'local'): string {
+  return localContainerLogs(home, cluster)
+    .map((file) => {
+      let text = '';
+      try {
+        text = readFileSync(file, 'utf8');
+      } catch {
+        // Removed meanwhile.
+      }
+      return `--- ${file} (last ${lines} lines)\n${text
+        .split('\n')
+        .slice(-lines - 1)
+        .join('\n')}`;
+    })
+    .join('\n');
+}
+
+/**
+ * Runs `action`; if it throws, rethrows with the tails of the local pool's container logs appended,
+ * read before the test's cleanup removes them — what the executors said is most of a diagnosis.
+ */
+export async function withContainerLogs<T>(home: string, action: () => Promise<T>, cluster = 'local'): Promise<T> {
+  try {
+    return await action();
+  } catch (error) {
+    const tails = localContainerLogTails(home, 40, cluster);
+    if (error instanceof Error) {
+      error.message += `\n\ncontainer logs:\n${tails}`;
+      throw error;
+    }
+    throw new Error(`${String(error)}\n\ncontainer logs:\n${tails}`, { cause: error });
+  }
+}
+
+/**
+ * SIGKILLs the process of container `containerId` of a topology on a local pool and waits until its
+ * supervisor runs it again in a new process. Resolves to the killed pid.
+ */
+export async function sigkillContainer(home: string, topology: string, containerId: number, cluster = 'local'): Promise<number> {
+  const client = await createArdea({ cluster, env: { ...process.env, ARDEA_HOME: home } });
+  try {
+    const victim = (await client.status(topology)).find((s) => s.containerId === containerId);
+    expect(victim?.state, `container ${containerId} of ${topology} before the kill`).toBe('running');
+    const pid = Number(victim!.handle);
+    process.kill(pid, 'SIGKILL');
+    await vi.waitFor(
+      async () => {
+        const after = (await client.status(topology)).find((s) => s.containerId === containerId);
+        expect(after?.state).toBe('running');
+        expect(Number(after?.handle)).not.toBe(pid);
+      },
+      { timeout: E2E_WAIT_MS, interval: 200 },
+    );
+    return pid;
+  } finally {
+    await client.close();
+  }
+}
+
+/** `ardea metrics --json` in full: every component's counters (acked, failed, ...) and the stream managers'. */
+export async function metricsView(home: string, topology: string, cluster = 'local'): Promise<MetricsView> {
+  const result = await ardea(home, 'metrics', cluster, topology, '--json', '--window', '2000');
+  if (result.code !== 0) throw new Error(`ardea metrics failed: ${result.stderr}`);
+  return JSON.parse(result.stdout) as MetricsView;
 }

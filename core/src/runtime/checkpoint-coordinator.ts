@@ -44,6 +44,9 @@ interface InFlight {
   readonly parallelism: Readonly<Record<string, number>>;
 }
 
+/** A checkpoint not complete after this long (or 20 intervals) is abandoned. */
+const CHECKPOINT_TIMEOUT_MS = 300_000;
+
 /** A rollback that not every container has finished within this time is started again. */
 const RESTORE_TIMEOUT_MS = 120_000;
 
@@ -154,7 +157,9 @@ export class CheckpointCoordinator {
   private tick(): void {
     if (this.stopped) return;
     const inFlight = this.inFlight;
-    if (inFlight && Date.now() - inFlight.startedAt > Math.max(30_000, 10 * this.options.intervalMs))
+    // Markers wait behind every tuple queued before them: a saturated bolt's full queue can hold a
+    // checkpoint for minutes, and abandoning it sooner would only start the same wait again.
+    if (inFlight && Date.now() - inFlight.startedAt > Math.max(CHECKPOINT_TIMEOUT_MS, 20 * this.options.intervalMs))
       this.abandon('it did not complete in time');
     // A container that never answers a rollback (its stream manager lost the message) would stop checkpoints for good.
     if (this.restoring && Date.now() - this.restoring.startedAt > RESTORE_TIMEOUT_MS)

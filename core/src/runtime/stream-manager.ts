@@ -65,7 +65,7 @@ const AT_MOST_ONCE: DeliverySettings = { reliability: 'at-most-once', messageTim
 const RESTORE_RETRY_MS = 2000;
 
 /** How long a plan change waits for the local instances to hand off and receive their key groups. */
-const HANDOFF_TIMEOUT_MS = 60_000;
+const HANDOFF_TIMEOUT_MS = 120_000;
 
 /** Instances that were sent a plan version's runtime config and have not yet answered. */
 interface ConfigRound {
@@ -117,6 +117,7 @@ export class StreamManager {
   /** Effectively-once: the rollback epoch the instances run in, and whether this process has registered before. */
   private epoch = 0;
   private registered = false;
+  private rollbackAskedInEpoch = -1;
   /** Effectively-once: local instances that have not yet answered the latest restore. */
   private restoring: { readonly epoch: number; readonly waiting: Set<number> } | undefined;
   /** Effectively-once: handoffs of plan changes under way here, by version: the instances yet to answer. */
@@ -268,6 +269,16 @@ export class StreamManager {
     this.droppedFrames++;
     this.droppedTuples += tuples;
     this.logger.error(`dropping a frame: ${reason}`, { destTask: destTaskOf(frame), tuples, droppedTuples: this.droppedTuples });
+    // Effectively-once promises nothing lost: the topology goes back to its latest checkpoint instead.
+    if (this.options.delivery?.reliability === 'effectively-once' && this.rollbackAskedInEpoch !== this.epoch) {
+      this.rollbackAskedInEpoch = this.epoch;
+      this.tmLink?.sendControl({
+        type: 'state-lost',
+        containerId: this.options.container.id,
+        taskId: destTaskOf(frame),
+        reason: `a frame for it was dropped: ${reason}`,
+      } satisfies StateLostMessage);
+    }
   }
 
   /**
@@ -511,10 +522,23 @@ export class StreamManager {
     if (bolts.length === 0) return Promise.resolve();
     return new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
-        this.logger.error('local instances did not finish handing off key groups in time; completing the plan change', {
-          version,
-          waiting: [...(this.handoffs.get(version)?.waiting ?? [])],
-        });
+        const waiting = [...(this.handoffs.get(version)?.waiting ?? [])];
+        // Key groups that did not arrive cannot be made up here: the topology rolls back to its latest
+        // checkpoint, which restores every key group to its owner by the new plan.
+        this.logger.error(
+          'local instances did not finish handing off key groups in time; completing the plan change and asking for a rollback',
+          {
+            version,
+            waiting,
+          },
+        );
+        for (const taskId of waiting)
+          this.tmLink?.sendControl({
+            type: 'state-lost',
+            containerId: this.options.container.id,
+            taskId,
+            reason: `its key groups were not handed over within ${HANDOFF_TIMEOUT_MS} ms of plan ${version}`,
+          } satisfies StateLostMessage);
         done();
       }, HANDOFF_TIMEOUT_MS);
       timer.unref();

@@ -133,6 +133,14 @@ function flush(): void {
   send({ type: 'data', frames }, frames);
 }
 
+let inconsistencyReported = -1;
+/** Effectively-once: this instance's state can no longer be trusted; the topology must roll back (once per epoch). */
+function reportInconsistency(reason: string): void {
+  if (inconsistencyReported === epoch) return;
+  inconsistencyReported = epoch;
+  send({ type: 'state-inconsistent', reason });
+}
+
 /** Tells the stream manager that delivered bytes left its queue (executed, buffered here, or discarded). */
 function credit(bytes: number): void {
   send({ type: 'consumed', bytes });
@@ -509,6 +517,8 @@ class BoltRunner {
   private readonly held = new Set<number>();
   private readonly waitingForGroup = new Map<number, Array<[StreamEntry, number, unknown[]]>>();
   private handoffVersion: number | undefined;
+  /** Key groups this instance handed to another since its state was last restored. */
+  private readonly handedOff = new Set<number>();
 
   constructor(
     private readonly bolt: Bolt,
@@ -765,6 +775,12 @@ class BoltRunner {
     }
     const group = fieldsHash(values, fields) % delivery.maxParallelism;
     if (!this.held.has(group)) {
+      // A tuple routed by an older plan to a key group this instance already handed away: the plan
+      // change went ahead without it (a timeout), and only a rollback makes the state whole again.
+      if (this.handedOff.has(group) && !ownedGroups().has(group)) {
+        reportInconsistency(`a tuple for key group ${group} arrived after the group was handed to its new owner`);
+        return;
+      }
       let waiting = this.waitingForGroup.get(group);
       if (!waiting) this.waitingForGroup.set(group, (waiting = []));
       waiting.push([entry, srcTask, values]);
@@ -808,6 +824,7 @@ class BoltRunner {
     this.alignment = undefined;
     this.waitingForGroup.clear();
     this.held.clear();
+    this.handedOff.clear();
     this.handoffVersion = undefined;
     if (this.keyedState) for (const group of ownedGroups()) this.held.add(group);
   }
@@ -840,6 +857,7 @@ class BoltRunner {
       for (const group of groups) {
         state!.dropGroup(group);
         this.held.delete(group);
+        this.handedOff.add(group);
       }
       send({ type: 'key-groups', epoch, toTask, groups, data }, [data.buffer as ArrayBuffer]);
     }
@@ -856,6 +874,7 @@ class BoltRunner {
     }
     for (const group of groups) {
       this.held.add(group);
+      this.handedOff.delete(group);
       const waiting = this.waitingForGroup.get(group);
       if (!waiting) continue;
       this.waitingForGroup.delete(group);
@@ -880,8 +899,14 @@ function inputTasks(): number[] {
   return [...sources];
 }
 
-/** The key groups the current plan gives this instance. */
+/** The key groups the current plan gives this instance, computed once per plan. */
+let owned: { readonly tasks: unknown; readonly groups: Set<number> } | undefined;
 function ownedGroups(): Set<number> {
+  if (owned?.tasks !== tasks) owned = { tasks, groups: computeOwnedGroups() };
+  return owned.groups;
+}
+
+function computeOwnedGroups(): Set<number> {
   const owners = tasks.get(init.component) ?? [];
   const index = owners.indexOf(init.taskId);
   const owned = new Set<number>();

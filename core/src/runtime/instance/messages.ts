@@ -212,4 +212,6 @@ export type FromInstance =
       readonly data: Uint8Array;
     }
   /** It handed off what plan `version` moved away and holds every key group the plan gives it. */
-  | { readonly type: 'handoff-done'; readonly version: number };
+  | { readonly type: 'handoff-done'; readonly version: number }
+  /** Effectively-once: the instance's state can no longer be trusted (see reportInconsistency); the topology must roll back. */
+  | { readonly type: 'state-inconsistent'; readonly reason: string };

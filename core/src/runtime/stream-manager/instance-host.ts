@@ -553,6 +553,9 @@ export class InstanceHost {
             break;
           case 'closed':
             break;
+          case 'state-inconsistent':
+            events.stateLost(local.taskId, message.reason);
+            break;
           case 'snapshot':
           case 'restored':
           case 'key-groups':
