@@ -853,13 +853,15 @@ class BoltRunner {
       groups.push(group);
     }
     for (const [toTask, groups] of leaving) {
-      const data = state!.encode(groups);
+      // One message per key group: a message is one frame between stream managers, and frames are
+      // limited (64 MiB), so a state of any size moves as long as no single group exceeds that.
       for (const group of groups) {
+        const data = state!.encode([group]);
         state!.dropGroup(group);
         this.held.delete(group);
         this.handedOff.add(group);
+        send({ type: 'key-groups', epoch, toTask, groups: [group], data }, [data.buffer as ArrayBuffer]);
       }
-      send({ type: 'key-groups', epoch, toTask, groups, data }, [data.buffer as ArrayBuffer]);
     }
     this.handoffVersion = version;
     this.reportHandoff();
