@@ -7,6 +7,7 @@ import {
   droppedTuples,
   E2E_WAIT_MS,
   freshHome,
+  localContainerLogTails,
   metrics,
   removeHome,
   repoRoot,
@@ -126,9 +127,13 @@ describe.sequential('updating a running topology', () => {
   it('lost nothing over the whole run of scaling and reconfiguration', async () => {
     expect((await ardea(home, 'deactivate', 'local', NAME)).code).toBe(0);
     const m = await settledCounts(() => metrics(home, NAME));
-    expect(m.count!.executed).toBe(m.split!.emitted);
-    expect(m.split!.executed).toBe(m.sentence!.emitted);
-    expect(await droppedTuples(home, NAME)).toBe(0);
+    const dropped = await droppedTuples(home, NAME);
+    // This has failed now and then by a few dozen tuples: what the executors said is what tells a
+    // real loss from counts that did not reach the metrics, and the cleanup removes their logs.
+    const detail = () => `dropped tuples: ${dropped}; counts ${JSON.stringify(m)}\n${localContainerLogTails(home, 60)}`;
+    expect(m.count!.executed, detail()).toBe(m.split!.emitted);
+    expect(m.split!.executed, detail()).toBe(m.sentence!.emitted);
+    expect(dropped).toBe(0);
   }, 300_000);
 
   it('restarts container 1 alone', async () => {
