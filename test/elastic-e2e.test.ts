@@ -12,6 +12,7 @@ import {
   removeHome,
   repoRoot,
   settledCounts,
+  wordCountComplete,
 } from './support.js';
 
 const NAME = 'word-count';
@@ -126,7 +127,7 @@ describe.sequential('updating a running topology', () => {
 
   it('lost nothing over the whole run of scaling and reconfiguration', async () => {
     expect((await ardea(home, 'deactivate', 'local', NAME)).code).toBe(0);
-    const m = await settledCounts(() => metrics(home, NAME));
+    const m = await settledCounts(() => metrics(home, NAME), wordCountComplete);
     const dropped = await droppedTuples(home, NAME);
     // This has failed now and then by a few dozen tuples: what the executors said is what tells a
     // real loss from counts that did not reach the metrics, and the cleanup removes their logs.

@@ -13,6 +13,7 @@ import {
   removeHome,
   repoRoot,
   settledCounts,
+  wordCountComplete,
 } from './support.js';
 
 const WORD_COUNT = path.join(repoRoot, 'examples', 'word-count');
@@ -26,9 +27,6 @@ beforeEach(() => {
 afterEach(async () => {
   await removeHome(home);
 }, CLEANUP_TIMEOUT_MS);
-
-/** Waits until two metric reports in a row agree: nothing is in flight any more. */
-const drained = (topology: string) => settledCounts(() => metrics(home, topology));
 
 describe('word count on the local pool', () => {
   it('submits, counts, drains on deactivate without loss, resumes, and kills without leftovers', async () => {
@@ -52,7 +50,7 @@ describe('word count on the local pool', () => {
     });
 
     expect(await ardea(home, 'deactivate', 'local', 'word-count')).toMatchObject({ code: 0, stdout: 'topology word-count is PAUSED\n' });
-    const paused = await drained('word-count');
+    const paused = await settledCounts(() => metrics(home, 'word-count'), wordCountComplete);
     expect(paused.count!.executed).toBe(paused.split!.emitted);
     expect(paused.split!.executed).toBe(paused.sentence!.emitted);
     expect(paused.split!.emitted).toBe(paused.sentence!.emitted * 10);
@@ -189,7 +187,10 @@ describe('backpressure', () => {
     // tuple, plus a header; this topology's tuples take ~110 bytes) past the watermark at most.
     expect(during.sink!.maxPendingBytes).toBeLessThanOrEqual(high + MAX_BATCH_BYTES + 1024);
     expect((await ardea(home, 'deactivate', 'local', 'slow-sink')).code).toBe(0);
-    const settled = await drained('slow-sink');
+    const settled = await settledCounts(
+      () => metrics(home, 'slow-sink'),
+      (m) => m.sink?.executed === m.numbers?.emitted,
+    );
     expect(settled.sink!.maxPendingBytes).toBeLessThanOrEqual(high + MAX_BATCH_BYTES + 1024);
     expect(settled.sink!.executed).toBe(settled.numbers!.emitted);
     expect(await droppedTuples(home, 'slow-sink')).toBe(0);

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { CLEANUP_TIMEOUT_MS } from '../support.js';
-import { expectNothingLost, SequenceRun } from './sequence-run.js';
+import { expectNothingLost, NAME, SequenceRun } from './sequence-run.js';
 
 let run: SequenceRun | undefined;
 
@@ -29,7 +29,13 @@ describe('a live update of the sequence topology', { timeout: 600_000 }, () => {
     run = await SequenceRun.submit({ rate: 1000 });
     await run.receives(2000);
     await run.update('--component-parallelism', 'relay:4', '--component-parallelism', 'sink:3', '--container-number', '3');
-    expect((await run.tasks('relay')).filter((t) => t.containerId === 3)).toHaveLength(2);
+    const relays = await run.tasks('relay');
+    const packing = await run.client.state.get('packingPlan', NAME);
+    expect(
+      relays.filter((t) => t.containerId === 3),
+      `relays by the physical plan: ${JSON.stringify(relays)}; ` +
+        `packing plan: ${JSON.stringify(packing?.containers.map((c) => [c.id, c.instances.map((i) => i.taskId)]))}`,
+    ).toHaveLength(2);
     await run.receives(2000);
     expect([...run.reportedParallelism('sink').values()]).toEqual([3, 3, 3]);
     await expectNothingLost(run, 'scale-up into a new container');

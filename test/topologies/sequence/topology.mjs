@@ -4,7 +4,7 @@
 // `ids` (spout) emits `<task>.<process>.<sequence>` at `ids.rate` ids per second per instance and
 // appends each id to its log before emitting it: the emitted logs hold a superset of what left the
 // spouts. `relay` passes ids on (shuffle grouping from ids) to `sink` (fields grouping on the id),
-// which appends every id it receives to its log. Logs are per process (`<task>-<process>`), in the
+// which appends every id it receives to its log; each relay logs what it passed on, too. Logs are per process (`<task>-<process>`), in the
 // directory named by the `logDir` config of each component. Both bolts write their
 // `context.parallelism` to `parallelism-<component>-<task>` whenever it changes, and a bolt
 // instance whose trigger file `exit-<task>` appears takes it and ends its worker thread.
@@ -69,9 +69,16 @@ class Observed {
 }
 
 class Relay extends Observed {
+  prepare(context, collector) {
+    super.prepare(context, collector);
+    this.log = openLog(context, 'relayed');
+  }
   execute(tuple) {
     this.report();
-    this.collector.emit([tuple.getString('id')]);
+    const id = tuple.getString('id');
+    // Where a lost id got to: a relay's log tells a loss before the relay from one after it.
+    writeSync(this.log.fd, `${id}\n`);
+    this.collector.emit([id]);
   }
 }
 
