@@ -131,4 +131,6 @@ export interface PlanStatus {
   readonly pending: readonly number[];
   /** Absent from masters older than the CLI. */
   readonly failures?: readonly InstanceFailure[];
+  /** {@link placementOf} the packing plan the master works to; absent from masters older than the CLI. */
+  readonly placement?: string;
 }

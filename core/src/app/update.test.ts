@@ -65,11 +65,17 @@ describe('Ardea.update and container identity', () => {
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
   });
 
-  /** A topology of three containers, one instance each, whose master reports every plan applied at once. */
-  async function deployment(pool: RecordingPool): Promise<Ardea> {
+  /**
+   * A topology of three containers, one instance each, whose master reports every plan applied at
+   * once (or answers `/plan-status` with `planStatus`).
+   */
+  async function deployment(
+    pool: RecordingPool,
+    planStatus: () => object = () => ({ version: 2, live: true, applied: true, pending: [] }),
+  ): Promise<Ardea> {
     const master: Server = createServer((request, response) => {
       response.writeHead(200, { 'content-type': 'application/json' });
-      response.end(JSON.stringify(request.url === '/plan-status' ? { version: 2, live: true, applied: true, pending: [] } : {}));
+      response.end(JSON.stringify(request.url === '/plan-status' ? planStatus() : {}));
     });
     await new Promise<void>((resolve) => master.listen(0, '127.0.0.1', resolve));
     cleanups.push(() => new Promise<void>((resolve) => master.close(() => resolve())));
@@ -126,6 +132,27 @@ describe('Ardea.update and container identity', () => {
       expect(pool.running).toEqual([0, 1, 2]);
     },
   );
+
+  it('removes an emptied container only once the master works to the new plan, not while it reports the old one applied', async () => {
+    const pool = new RecordingPool('per-container');
+    let polls = 0;
+    let removedAfterPolls: number | undefined;
+    const update = pool.update.bind(pool);
+    pool.update = (request) => {
+      removedAfterPolls ??= polls;
+      return update(request);
+    };
+    // The master reads the stored packing plan a moment after the update wrote it: until then it
+    // reports the plan before, which every container has applied.
+    const ardea = await deployment(pool, () => {
+      polls++;
+      const placement = polls <= 5 ? '1:1 2:2 3:3' : '1:1,2 3:3';
+      return { version: polls <= 5 ? 1 : 2, live: true, applied: true, pending: [], placement };
+    });
+    await ardea.update(NAME, {});
+    expect(pool.updates).toEqual([{ added: [], removed: [2] }]);
+    expect(removedAfterPolls).toBe(6);
+  });
 
   it('on a per-container pool, the same repack removes the emptied container itself', async () => {
     const pool = new RecordingPool('per-container');

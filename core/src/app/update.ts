@@ -1,6 +1,13 @@
 import { checkKeyGroups, runtimeSettingsOf } from '../runtime/runtime-settings.js';
 import { ArdeaError, ConfigError, describeError, LockTimeoutError, SchedulerError, StateConflictError } from '../errors/index.js';
-import { checkPackingPlan, diffPackingPlans, plansEqual, type PackingPlan, type PackingPlanDiff } from '../model/packing-plan.js';
+import {
+  checkPackingPlan,
+  diffPackingPlans,
+  placementOf,
+  plansEqual,
+  type PackingPlan,
+  type PackingPlanDiff,
+} from '../model/packing-plan.js';
 import { MAX_CONTAINERS, withParallelism } from '../model/topology.js';
 import { selectRepackingAlgorithm } from '../packing/index.js';
 import { instanceStartError } from '../runtime/control-messages.js';
@@ -93,7 +100,7 @@ export async function updateTopology(deployment: Deployment, name: string, optio
         await scheduler.update(current, withLeaving);
         added = true;
       }
-      await waitForPlanApplied(deployment, name, topology.id, execution.secret, options.timeoutMs ?? 60_000, progress);
+      await waitForPlanApplied(deployment, name, topology.id, proposed, options.timeoutMs ?? 60_000, progress);
     } catch (error) {
       if (isKilledDuringUpdate(error)) throw error;
       progress(`update failed, returning to the previous plan: ${describeError(error)}`);
@@ -101,7 +108,13 @@ export async function updateTopology(deployment: Deployment, name: string, optio
         { op: 'set', kind: 'topology', topology: name, value: topology },
         { op: 'set', kind: 'packingPlan', topology: name, value: current },
       ]);
-      if (added) await scheduler.update(withLeaving, current).catch(() => undefined);
+      if (added) {
+        // The added containers' instances may hold tuples: they leave once the old plan is back in force, as on any scale-down.
+        await waitForPlanApplied(deployment, name, topology.id, current, ROLLBACK_WAIT_MS, progress).catch((reason: unknown) =>
+          progress(`removing the added container(s) without the previous plan applied: ${describeError(reason)}`),
+        );
+        await scheduler.update(withLeaving, current).catch(() => undefined);
+      }
       const detail = error instanceof ArdeaError ? error.detail : undefined;
       throw new SchedulerError(`update of '${name}' failed and was rolled back to the previous plan: ${describeError(error)}`, {
         cause: error,
@@ -155,15 +168,24 @@ export function updateLock(deployment: Deployment, name: string, timeoutMs: numb
   });
 }
 
-/** Waits until the topology master reports the stored packing plan live and applied everywhere. */
+/** How long a failed update waits for the previous plan to be back in force before removing the containers it added. */
+const ROLLBACK_WAIT_MS = 30_000;
+
+/**
+ * Waits until the topology master works to `plan` (the packing plan just stored: the master learns
+ * of it through the state manager, a moment later) and reports it live and applied everywhere. Until
+ * the master has read it, its status is that of the plan before, which may well be applied: taking
+ * that for the new one removed containers whose instances still held tuples.
+ */
 async function waitForPlanApplied(
   deployment: Deployment,
   name: string,
   topologyId: string,
-  secret: string,
+  plan: PackingPlan,
   timeoutMs: number,
   progress: (message: string) => void,
 ): Promise<void> {
+  const placement = placementOf(plan);
   const deadline = Date.now() + timeoutMs;
   let last = '';
   for (;;) {
@@ -171,16 +193,20 @@ async function waitForPlanApplied(
     const status = await deployment.callMaster<PlanStatus>(name, 'GET', '/plan-status').catch(() => undefined);
     const failure = status?.failures?.[0];
     if (failure) throw instanceStartError(failure);
+    // A master older than this CLI does not say which plan it works to.
+    const current = status !== undefined && (status.placement === undefined || status.placement === placement);
     const line = !status
       ? 'waiting for the topology master'
-      : status.applied
-        ? 'new plan running everywhere'
-        : status.live
-          ? `plan ${status.version} published; waiting for container(s) ${status.pending.join(', ')}`
-          : 'waiting for new containers to register';
+      : !current
+        ? 'waiting for the topology master to read the new packing plan'
+        : status.applied
+          ? 'new plan running everywhere'
+          : status.live
+            ? `plan ${status.version} published; waiting for container(s) ${status.pending.join(', ')}`
+            : 'waiting for new containers to register';
     if (line !== last) progress(line);
     last = line;
-    if (status?.applied) return;
+    if (current && status.applied) return;
     if (Date.now() > deadline)
       throw new SchedulerError(`the new plan of '${name}' was not running everywhere within ${timeoutMs} ms (${line})`);
     await new Promise((resolve) => setTimeout(resolve, 50));

@@ -103,6 +103,17 @@ export function normalisePlan(plan: PackingPlan): PackingPlan {
   };
 }
 
+/**
+ * Which container runs which task, as one string: two plans with the same placement run the same
+ * instances in the same containers. Lets a caller tell which plan a process is on without comparing
+ * resources, whose serialisation may differ.
+ */
+export function placementOf(plan: PackingPlan): string {
+  return normalisePlan(plan)
+    .containers.map((container) => `${container.id}:${container.instances.map((i) => i.taskId).join(',')}`)
+    .join(' ');
+}
+
 export function plansEqual(a: PackingPlan, b: PackingPlan): boolean {
   return JSON.stringify(normalisePlan(a)) === JSON.stringify(normalisePlan(b));
 }

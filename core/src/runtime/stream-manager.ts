@@ -176,6 +176,8 @@ export class StreamManager {
           this.applyPressure(this.pressure.peerGone(containerId));
           this.host.peerAvoids(containerId, undefined);
           this.transition.peerClosed(containerId);
+          if (this.transition.plan && !this.transition.plan.streamManagers.some((s) => s.containerId === containerId))
+            this.mesh.forget(containerId, (frame, reason) => this.drop(frame, reason));
         },
         greeting: () => {
           const avoided = this.host.localAvoided;

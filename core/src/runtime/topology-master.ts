@@ -2,7 +2,7 @@ import net from 'node:net';
 import { z } from 'zod';
 import { HttpRequestError, JsonHttpServer, jsonRoute, type JsonRoute } from '../http/json-server.js';
 import type { Logger } from '../logging/index.js';
-import { instanceName, type PackingPlan } from '../model/packing-plan.js';
+import { instanceName, placementOf, type PackingPlan } from '../model/packing-plan.js';
 import type { MetricsTotals, PhysicalPlan, TopologyRunState } from '../model/runtime-state.js';
 import type { TopologyDefinition } from '../model/topology.js';
 import type { StateManager } from '../spi/state-manager.js';
@@ -328,7 +328,7 @@ export class TopologyMaster {
    * plan, and every container that left it but still runs, has applied it, and the instances that
    * failed to start (their containers cannot register until they do).
    */
-  planStatus(): { version: number; live: boolean; applied: boolean; pending: number[]; failures: InstanceFailure[] } {
+  planStatus(): { version: number; live: boolean; applied: boolean; pending: number[]; failures: InstanceFailure[]; placement: string } {
     const plan = this.plan;
     const live =
       plan !== undefined &&
@@ -336,7 +336,14 @@ export class TopologyMaster {
         JSON.stringify(this.packingPlan.containers.flatMap((c) => c.instances.map((i) => i.taskId)).sort());
     const involved = new Set([...this.packingPlan.containers.map((c) => c.id), ...this.registrations.keys()]);
     const pending = [...involved].filter((id) => (this.applied.get(id) ?? 0) < this.version).sort((a, b) => a - b);
-    return { version: this.version, live, applied: live && pending.length === 0, pending, failures: [...this.startFailures.values()] };
+    return {
+      version: this.version,
+      live,
+      applied: live && pending.length === 0,
+      pending,
+      failures: [...this.startFailures.values()],
+      placement: placementOf(this.packingPlan),
+    };
   }
 
   /**

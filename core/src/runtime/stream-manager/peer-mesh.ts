@@ -138,6 +138,25 @@ export class PeerMesh {
     this.watches.set(containerId, timer);
   }
 
+  /**
+   * Stops connecting to a peer whose container left the plan and stopped: it would otherwise be
+   * retried every second for as long as this process runs, and a container given its id later by a
+   * scale-up would be sent frames meant for the one that left. Data frames still queued for it go to
+   * `undeliverable`.
+   */
+  forget(containerId: number, undeliverable: (frame: Uint8Array, reason: string) => void): void {
+    const peer = this.peers.get(containerId);
+    if (!peer) return;
+    this.peers.delete(containerId);
+    clearInterval(this.watches.get(containerId));
+    this.watches.delete(containerId);
+    peer.link?.close();
+    for (const frame of peer.queued)
+      if (frame[DataFrameHeader.kindOffset] === FrameKind.Data)
+        undeliverable(frame, `its container ${containerId} left the plan and stopped`);
+    peer.queued = [];
+  }
+
   /** Connections that drop from now on stay down: the stream manager is stopping. */
   stopReconnecting(): void {
     this.closing = true;
