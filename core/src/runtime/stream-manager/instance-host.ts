@@ -343,7 +343,7 @@ export class InstanceHost {
         local.removed = true;
         // A worker still starting gets its queue first, then the shutdown.
         await local.starting;
-        await this.shutdownWorker(local);
+        await this.shutdownWorker(local, true);
         // Only a worker that died and was not restarted yet leaves frames behind.
         for (const frame of local.backlog)
           this.options.events.drop(new Uint8Array(frame), 'its instance was removed while its worker was down');
@@ -759,11 +759,32 @@ export class InstanceHost {
     for (const instance of this.instances.values()) if (instance.ready) this.post(instance, { type: 'avoid', tasks: union });
   }
 
-  private shutdownWorker(instance: LocalInstance): Promise<void> {
+  /**
+   * Asks a worker to close after what is queued for it, and terminates it if it has not exited within
+   * {@link SHUTDOWN_TIMEOUT_MS}. With `drain` (an instance a plan removed, whose queue must run to the
+   * end or its tuples are lost) the time runs from its last progress instead: a slow bolt with a deep
+   * queue — an async one awaiting a service, say — may take minutes to work through it, and only one
+   * that stopped making progress is cut off.
+   */
+  private shutdownWorker(instance: LocalInstance, drain = false): Promise<void> {
     const worker = instance.worker;
     if (!worker) return Promise.resolve();
     return new Promise<void>((resolve) => {
-      const timer = setTimeout(() => void worker.terminate().then(() => resolve()), SHUTDOWN_TIMEOUT_MS);
+      let timer: NodeJS.Timeout;
+      const expire = () => {
+        const idleFor = performance.now() - instance.progressAt;
+        if (drain && idleFor < SHUTDOWN_TIMEOUT_MS) {
+          timer = setTimeout(expire, SHUTDOWN_TIMEOUT_MS - idleFor);
+          return;
+        }
+        if (drain && instance.load.pendingBytes > 0)
+          this.options.logger.error('a removed instance made no progress while draining; terminating it with its queue', {
+            instance: instanceName(this.options.container.id, instance),
+            pendingBytes: instance.load.pendingBytes,
+          });
+        void worker.terminate().then(() => resolve());
+      };
+      timer = setTimeout(expire, SHUTDOWN_TIMEOUT_MS);
       worker.once('exit', () => {
         clearTimeout(timer);
         resolve();
