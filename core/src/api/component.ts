@@ -106,7 +106,12 @@ export interface BoltOutputCollector {
  */
 export interface Spout extends StatefulHooks {
   open?(context: ComponentContext, collector: SpoutOutputCollector): void | Promise<void>;
-  nextTuple(): void;
+  /**
+   * May return a promise: the spout is not asked again until it settles (or, with `maxInFlight`
+   * n, while n are unsettled); what it emits after an `await` leaves at once. A rejection counts as
+   * an error, like a throw.
+   */
+  nextTuple(): void | Promise<void>;
   ack?(messageId: unknown): void;
   fail?(messageId: unknown): void;
   /** Called when the topology is activated (also after `open` if it starts active). */
@@ -131,7 +136,13 @@ export interface Spout extends StatefulHooks {
 /** A processing step. `execute` is called once per input tuple, and for tick tuples when enabled. */
 export interface Bolt extends StatefulHooks {
   prepare?(context: ComponentContext, collector: BoltOutputCollector): void | Promise<void>;
-  execute(tuple: Tuple): void;
+  /**
+   * May return a promise (an `async` execute). Up to the component's `maxInFlight` (default 1) run at
+   * once; with `ordered` (the default) their emits and acks are released in input order. A rejection
+   * counts as an error and, with autoAck, fails the tuple, like a throw. Emits after an `await` leave
+   * at once. In a keyed stateful bolt, state entries created after an `await` belong to the tuple's key.
+   */
+  execute(tuple: Tuple): void | Promise<void>;
   onConfigChange?(config: Readonly<Record<string, unknown>>): void;
   cleanup?(): void | Promise<void>;
 }

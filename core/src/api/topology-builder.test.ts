@@ -116,6 +116,26 @@ describe('TopologyBuilder', () => {
   });
 });
 
+describe('async component declarations', () => {
+  it('set maxInFlight and ordered in the component config, and refuse a maxInFlight that is not a positive whole number', () => {
+    const builder = new TopologyBuilder('async');
+    builder
+      .setSpout('source', () => new Sentences())
+      .outputFields('n')
+      .maxInFlight(4);
+    const lookup = builder
+      .setBolt('lookup', () => new Split())
+      .shuffleGrouping('source')
+      .maxInFlight(50)
+      .unordered();
+    const { definition } = builder.build();
+    expect(definition.components.find((c) => c.name === 'source')!.config).toMatchObject({ maxInFlight: 4 });
+    expect(definition.components.find((c) => c.name === 'lookup')!.config).toMatchObject({ maxInFlight: 50, ordered: false });
+    expect(() => lookup.maxInFlight(0)).toThrow(/component 'lookup': maxInFlight must be a positive integer, got 0/);
+    expect(() => lookup.maxInFlight(1.5)).toThrow(TopologyError);
+  });
+});
+
 describe('tuples', () => {
   it('read fields by name and report unknown fields with the declared ones', () => {
     const tuple = new RuntimeTuple('split', 3, 'default', new StreamSchema(['word', 'count']), ['heron', 2]);

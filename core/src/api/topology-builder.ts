@@ -1,6 +1,9 @@
 import { TopologyError } from '../errors/index.js';
-import { parseByteAmount, ResourceRequest } from '../model/resources.js';
+// The zod-free halves of the model: the schemas run at submit, so bundles carry no zod.
+import { parseByteAmount } from '../model/byte-amount.js';
+import type { ResourceRequest } from '../model/resources.js';
 import {
+  checkTopologyDefinition,
   ComponentDefinition,
   ComponentKind,
   DEFAULT_STREAM,
@@ -10,14 +13,16 @@ import {
   RuntimeConfigSpec,
   StreamDefinition,
   TopologyDefinition,
-  validateTopology,
-} from '../model/topology.js';
+} from '../model/topology-definition.js';
 import type { Bolt, CustomGrouping, Spout } from './component.js';
 
 const TOPOLOGY_BRAND = Symbol.for('ardea.Topology');
 
 /** Config key under which a component asks for tick tuples, in milliseconds. */
 export const TICK_FREQUENCY_KEY = 'tickFrequencyMs';
+/** Component config keys of async components (see ComponentDeclarer.maxInFlight, BoltDeclarer.unordered). */
+export const MAX_IN_FLIGHT_KEY = 'maxInFlight';
+export const ORDERED_KEY = 'ordered';
 
 /**
  * A built topology: its serialisable definition plus the factories that create its components.
@@ -109,6 +114,17 @@ export class ComponentDeclarer<Self extends ComponentDeclarer<Self>> {
     return this.self();
   }
 
+  /**
+   * Async components: how many calls of `execute` (bolts) or `nextTuple` (spouts) that returned a
+   * promise may be unsettled at once in one instance. 1 (the default) runs them one at a time, in
+   * input order; while `n` are in flight the instance takes no more input, so backpressure sees it full.
+   */
+  maxInFlight(n: number): Self {
+    if (!Number.isInteger(n) || n < 1)
+      throw new TopologyError(`component '${this.draft.name}': maxInFlight must be a positive integer, got ${n}`);
+    return this.config(MAX_IN_FLIGHT_KEY, n);
+  }
+
   /** Delivers a tick tuple on `__tick` every `ms` milliseconds (bolts only). */
   tickFrequency(ms: number): Self {
     if (!(ms > 0))
@@ -138,6 +154,14 @@ export class BoltDeclarer extends ComponentDeclarer<BoltDeclarer> {
    */
   autoAck(enabled = true): BoltDeclarer {
     return this.config('autoAck', enabled);
+  }
+
+  /**
+   * With `maxInFlight` above 1: what an execute emits (and acks) leaves as soon as it is made, not in
+   * input order (the default holds it until every earlier execute has finished).
+   */
+  unordered(enabled = true): BoltDeclarer {
+    return this.config(ORDERED_KEY, !enabled);
   }
 
   /** Tuples go to a random instance, evenly. */
@@ -252,7 +276,7 @@ export class TopologyBuilder {
         throw new TopologyError(`spout '${component.name}' asks for tick tuples; only bolts receive them`);
       }
     }
-    const definition = validateTopology({
+    const definition = checkTopologyDefinition({
       name: this.name,
       id: this.name,
       components,

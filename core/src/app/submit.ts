@@ -53,7 +53,7 @@ export async function submitTopology(deployment: Deployment, options: SubmitOpti
   const scratch = await mkdtemp(path.join(os.tmpdir(), 'ardea-submit-'));
   try {
     progress(`building topology package ${options.packagePath}`);
-    const built = await buildTopologyPackage(options.packagePath, scratch);
+    const built = await buildTopologyPackage(options.packagePath, scratch, { onProgress: progress });
     const definition = applyTopologyProperties(built.definition, options.name, options.properties ?? []);
     runtimeSettingsOf(definition);
     validateHealthSettings(deployment.config);
@@ -76,9 +76,13 @@ export async function submitTopology(deployment: Deployment, options: SubmitOpti
       );
     }
     const uploader = deployment.container.get<Uploader>(Uploader);
-    const packageSha256 = await sha256Of(built.bundlePath);
-    const packageUri = await uploader.upload({ topologyName: definition.name, topologyId: definition.id, packagePath: built.bundlePath });
-    progress(`uploaded package to ${displayedPackageUri(packageUri)}`);
+    // With externals this is an archive of the bundle and their node_modules; executors unpack it once.
+    const packageSha256 = await sha256Of(built.uploadPath);
+    const packageUri = await uploader.upload({ topologyName: definition.name, topologyId: definition.id, packagePath: built.uploadPath });
+    progress(
+      `uploaded package to ${displayedPackageUri(packageUri)}` +
+        (built.externals.length > 0 ? ` (with externals ${built.externals.join(', ')})` : ''),
+    );
     const execution: ExecutionState = {
       topologyName: definition.name,
       topologyId: definition.id,

@@ -65,14 +65,18 @@ export function createProgram(io: CliIo): Command {
       .argument('<cluster>', "'local', a cluster name under $ARDEA_HOME/clusters, or a path to a cluster directory")
       .argument(
         '<package>',
-        'a directory with package.json whose main (or "ardea.topology") default-exports the topology, or a .tgz of one',
+        'a directory with package.json whose "ardea.topology" (or main) default-exports the topology (.ts, .mjs or .js, ' +
+          'no build step needed), or a .tgz of one made by npm pack, whose dependencies are installed first',
       )
       .option('--name <name>', 'topology name (default: the one the topology declares)')
       .option('--deploy-deactivated', 'start with spouts paused; activate later')
       .option('--dry-run', 'print the packing plan and stop')
       .addHelpText(
         'after',
-        '\n--config-property keys that start with a concern (scheduler., packing., ...) ' +
+        "\nThe package is bundled into one file; @ardea/core comes from the package's node_modules, else from this CLI. " +
+          'Dependencies listed in package.json "ardea": { "external": [...] } (native addons) are not bundled but shipped ' +
+          'installed beside the bundle.' +
+          '\n--config-property keys that start with a concern (scheduler., packing., ...) ' +
           'configure the cluster; others configure the topology:\n  <component>.parallelism=<n>, ' +
           '<component>.<key>=<value> (component config), topology.<key>=<value> (topology config)',
       ),

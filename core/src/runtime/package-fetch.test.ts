@@ -1,10 +1,12 @@
+import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { UploaderError } from '../errors/index.js';
 import { SilentLogger } from '../logging/index.js';
@@ -32,16 +34,16 @@ afterEach(async () => {
 });
 
 /** Serves BUNDLE at /packages/t/t-1/topology.mjs?signature=good, 403 without it, 404 elsewhere. */
-async function serve(body: Buffer = BUNDLE): Promise<string> {
+async function serve(body: Buffer = BUNDLE, file = 'topology.mjs'): Promise<string> {
   server = http.createServer((request, response) => {
     requests.push(request.url ?? '');
     const url = new URL(request.url ?? '/', 'http://x');
-    if (url.pathname !== '/packages/t/t-1/topology.mjs') return void response.writeHead(404).end('{"error":"no package"}');
+    if (url.pathname !== `/packages/t/t-1/${file}`) return void response.writeHead(404).end('{"error":"no package"}');
     if (url.searchParams.get('signature') !== 'good') return void response.writeHead(403).end('{"error":"missing or wrong signature"}');
     response.writeHead(200, { 'content-length': body.length }).end(body);
   });
   await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}/packages/t/t-1/topology.mjs?signature=good`;
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}/packages/t/t-1/${file}?signature=good`;
 }
 
 const cacheEntries = async () => (await readdir(cacheDirectory).catch(() => [] as string[])).sort();
@@ -150,5 +152,75 @@ describe('loading a topology package by URI', () => {
   it('shows package URIs without their query', () => {
     expect(displayedPackageUri('http://h:1/packages/t/t-1/topology.mjs?signature=abc')).toBe('http://h:1/packages/t/t-1/topology.mjs?…');
     expect(displayedPackageUri('file:///srv/packages/t/t-1/topology.mjs')).toBe('file:///srv/packages/t/t-1/topology.mjs');
+  });
+});
+
+describe('loading a package archive (a bundle with the node_modules of its externals)', () => {
+  /** A topology.tar.gz of a bundle that imports `dep` from the node_modules beside it, with its SHA-256. */
+  async function archive(extra: (directory: string) => Promise<string[]> = async () => []): Promise<{ file: string; sha256: string }> {
+    const directory = path.join(base, 'staged');
+    await mkdir(path.join(directory, 'node_modules', 'dep'), { recursive: true });
+    await writeFile(path.join(directory, 'topology.mjs'), "import dep from 'dep';\nexport default dep;\n");
+    await writeFile(path.join(directory, 'node_modules', 'dep', 'package.json'), '{ "name": "dep", "main": "index.js" }');
+    await writeFile(path.join(directory, 'node_modules', 'dep', 'index.js'), "module.exports = 'from dep';\n");
+    const members = ['topology.mjs', 'node_modules', ...(await extra(directory))];
+    const file = path.join(base, 'topology.tar.gz');
+    await promisify(execFile)('tar', ['-czPf', file, '-C', directory, ...members]);
+    return {
+      file,
+      sha256: createHash('sha256')
+        .update(await readFile(file))
+        .digest('hex'),
+    };
+  }
+
+  it('unpacks a file:// archive once into the cache, and its bundle imports the externals beside it', async () => {
+    const { file, sha256 } = await archive();
+    const uri = pathToFileURL(file).href;
+    const url = await localPackageUrl({ uri, sha256, cacheDirectory, logger });
+    expect(url).toBe(pathToFileURL(path.join(cacheDirectory, `topology-${sha256}`, 'topology.mjs')).href);
+    expect(((await import(url)) as { default: string }).default).toBe('from dep');
+    // The archive stays where the uploader put it; the cache holds only the unpacked directory.
+    expect(await cacheEntries()).toEqual([`topology-${sha256}`]);
+    await rm(file);
+    expect(await localPackageUrl({ uri, sha256, cacheDirectory, logger })).toBe(url);
+  });
+
+  it('fetches an http archive, checks and unpacks it, and starts again from the cache without the server', async () => {
+    const { file, sha256 } = await archive();
+    const uri = await serve(await readFile(file), 'topology.tar.gz');
+    const url = await localPackageUrl({ uri, sha256, cacheDirectory, logger });
+    expect(((await import(url)) as { default: string }).default).toBe('from dep');
+    expect(await cacheEntries()).toEqual([`topology-${sha256}`]);
+    await new Promise((resolve) => server!.close(resolve));
+    server = undefined;
+    expect(await localPackageUrl({ uri, sha256, cacheDirectory, logger })).toBe(url);
+    expect(requests).toHaveLength(1);
+  });
+
+  it('refuses an archive whose checksum is not the submitted one', async () => {
+    const { file } = await archive();
+    const failure = localPackageUrl({ uri: pathToFileURL(file).href, sha256: SHA256, cacheDirectory, logger });
+    await expect(failure).rejects.toMatchObject({ code: 'package.checksum' });
+    expect(await cacheEntries()).toEqual([]);
+  });
+
+  it('refuses a member that would land outside the cache, and unpacks nothing', async () => {
+    await writeFile(path.join(base, 'outside.txt'), 'escaped');
+    const { file, sha256 } = await archive(async () => ['../outside.txt']);
+    const failure = localPackageUrl({ uri: pathToFileURL(file).href, sha256, cacheDirectory, logger });
+    await expect(failure).rejects.toMatchObject({ code: 'package.unpack-failed' });
+    await expect(failure).rejects.toThrow(/its member '\.\.\/outside\.txt' would land outside the directory it is unpacked into/);
+    expect(await cacheEntries()).toEqual([]);
+  });
+
+  it('refuses an archive holding a symbolic link', async () => {
+    const { file, sha256 } = await archive(async (directory) => {
+      await symlink('/etc', path.join(directory, 'link'));
+      return ['link'];
+    });
+    const failure = localPackageUrl({ uri: pathToFileURL(file).href, sha256, cacheDirectory, logger });
+    await expect(failure).rejects.toThrow(/holds something other than files and directories \(l/);
+    expect(await cacheEntries()).toEqual([]);
   });
 });

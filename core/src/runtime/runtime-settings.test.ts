@@ -19,3 +19,20 @@ describe('the hung-worker threshold', () => {
     expect(() => runtimeSettingsOf({ config: { hungInstanceMs: -1 } })).toThrow(/topology config hungInstanceMs: /);
   });
 });
+
+describe('async component settings', () => {
+  const withConfig = (config: Record<string, unknown>) => ({
+    config: {},
+    components: [{ name: 'lookup', kind: 'bolt' as const, parallelism: 1, config, outputs: [], inputs: [] }],
+  });
+
+  it('accept a positive whole maxInFlight and a boolean ordered', () => {
+    expect(() => runtimeSettingsOf(withConfig({ maxInFlight: 50, ordered: false }))).not.toThrow();
+  });
+
+  it('reject a maxInFlight below 1 or not a whole number, and an ordered that is not a boolean, naming the component', () => {
+    expect(() => runtimeSettingsOf(withConfig({ maxInFlight: 0 }))).toThrow(/component 'lookup' config maxInFlight: /);
+    expect(() => runtimeSettingsOf(withConfig({ maxInFlight: 2.5 }))).toThrow(/component 'lookup' config maxInFlight: /);
+    expect(() => runtimeSettingsOf(withConfig({ ordered: 'yes' }))).toThrow(/component 'lookup' config ordered: /);
+  });
+});

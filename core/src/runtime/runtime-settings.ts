@@ -71,6 +71,10 @@ const ComponentSettingsSchema = RuntimeSettingsSchema.pick({ hungInstanceMs: tru
   .extend({
     /** At-least-once: the bolt's emits are anchored to its input, which is acked when execute returns (failed if it throws). */
     autoAck: z.boolean(),
+    /** Async components: promises of execute/nextTuple that may be unsettled at once per instance. */
+    maxInFlight: z.number().int().min(1).max(100_000),
+    /** Async bolts with maxInFlight above 1: release each execute's emits in input order. */
+    ordered: z.boolean(),
   })
   .partial();
 

@@ -73,7 +73,8 @@ export function describeUploaderConformance(name: string, factory: UploaderConfo
 
     it('hands out a URI the executor loads: its local copy is the package, byte for byte', async () => {
       const uploader = await factory.create();
-      const { packagePath, bytes } = await packageFile();
+      // A bundle: the executor imports it as it is (a package archive it would unpack).
+      const { packagePath, bytes } = await packageFile(randomPackage(), 'topology.mjs');
       const uri = await upload(uploader, { ...topology(), packagePath });
       const cacheDirectory = await mkdtemp(path.join(scratch!, 'executor-cache-'));
       const sha256 = createHash('sha256').update(bytes).digest('hex');

@@ -3,11 +3,12 @@
  * process. It imports the topology bundle, builds its component, runs it, and talks to the stream
  * manager on the main thread only through messages (see messages.ts).
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { performance } from 'node:perf_hooks';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Bolt, BoltEmitOptions, ComponentContext, Spout, SpoutEmitOptions } from '../../api/component.js';
 import type { Tuple } from '../../api/tuple.js';
-import { isTopology, TICK_FREQUENCY_KEY, Topology } from '../../api/topology-builder.js';
+import { isTopology, MAX_IN_FLIGHT_KEY, ORDERED_KEY, TICK_FREQUENCY_KEY, Topology } from '../../api/topology-builder.js';
 import { RuntimeTuple, StreamSchema, SYSTEM_COMPONENT, TICK_STREAM } from '../../api/tuple.js';
 import { describeError } from '../../errors/index.js';
 import { StreamLogger } from '../../logging/index.js';
@@ -131,6 +132,83 @@ function flush(): void {
   if (batches.isEmpty) return;
   const frames = batches.take();
   send({ type: 'data', frames }, frames);
+}
+
+/**
+ * Async components: calls of execute/nextTuple whose promise may be unsettled at once (validated by
+ * runtimeSettingsOf at submit), and how many are.
+ */
+const maxInFlight =
+  typeof self.config[MAX_IN_FLIGHT_KEY] === 'number' ? Math.max(1, Math.floor(self.config[MAX_IN_FLIGHT_KEY] as number)) : 1;
+let inFlight = 0;
+/** When (performance.now()) the time with calls in flight was last added to the busy time. */
+let busyMark = 0;
+let inFlightSampler: ReturnType<typeof setInterval> | undefined;
+/** How often the in-flight busy time is added up while calls stay unsettled, well inside the shortest metrics interval. */
+const IN_FLIGHT_SAMPLE_MS = 100;
+
+/**
+ * Busy time of async calls: the time since the last mark weighted by the share of the instance's
+ * concurrency in use, so an instance whose slots are always full reads busy 1 (its true rate is what
+ * it executes) and one using half its slots 0.5. Time inside a synchronous call counts in full (endTurn).
+ */
+function accrueInFlight(now: number): void {
+  if (inFlight > 0) counters[BUSY_NS] += Math.round((now - busyMark) * 1e6 * Math.min(1, inFlight / maxInFlight));
+  busyMark = now;
+}
+
+/** A call returned a promise: it is in flight until it settles. */
+function callStarted(): void {
+  inFlight++;
+  // Without a sample, a call that stays in flight across a metrics interval would show its busy time only when it settles.
+  inFlightSampler ??= setInterval(() => accrueInFlight(performance.now()), IN_FLIGHT_SAMPLE_MS).unref();
+}
+
+function callSettled(): void {
+  accrueInFlight(performance.now());
+  inFlight--;
+}
+
+function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
+  return value !== undefined && value !== null && typeof (value as PromiseLike<unknown>).then === 'function';
+}
+
+/** Whether the worker is inside a synchronous call into the component, whose output the caller flushes. */
+let inTurn = false;
+
+/** Starts a synchronous call into the component; its start time, or -1 when already inside one. */
+function beginTurn(): number {
+  if (inTurn) return -1;
+  inTurn = true;
+  const start = performance.now();
+  if (inFlight > 0) accrueInFlight(start);
+  counters[BUSY_SINCE] = Date.now();
+  return start;
+}
+
+/** Ends the call beginTurn started; the nanoseconds it took (0 for a nested one). */
+function endTurn(start: number): number {
+  if (start < 0) return 0;
+  const end = performance.now();
+  const elapsedNs = Math.round((end - start) * 1e6);
+  counters[BUSY_NS] += elapsedNs;
+  counters[BUSY_SINCE] = 0;
+  busyMark = end;
+  inTurn = false;
+  return elapsedNs;
+}
+
+let flushScheduled = false;
+const scheduledFlush = (): void => {
+  flushScheduled = false;
+  flush();
+};
+
+/** Output made outside a call the worker flushes after (after an `await`) leaves on the next turn of the event loop. */
+function flushSoon(): void {
+  if (inTurn || flushScheduled) return;
+  flushScheduled = true;
+  setImmediate(scheduledFlush);
 }
 
 let inconsistencyReported = -1;
@@ -271,6 +349,7 @@ class SpoutRunner {
       // At-most-once: a tracked tuple counts as delivered once it leaves the spout.
       if (!atLeastOnce && !effectivelyOnce && options?.messageId !== undefined) this.pendingAcks.push(options.messageId);
       if (batches.bufferedBytes >= MAX_BATCH_BYTES) flush();
+      flushSoon();
     },
     emitDirect: (taskId: number, values: readonly unknown[], options?: SpoutEmitOptions) => {
       const stream = options?.stream ?? 'default';
@@ -279,6 +358,7 @@ class SpoutRunner {
       countEmit(stream);
       if (!atLeastOnce && !effectivelyOnce && options?.messageId !== undefined) this.pendingAcks.push(options.messageId);
       if (batches.bufferedBytes >= MAX_BATCH_BYTES) flush();
+      flushSoon();
     },
     reportError,
   };
@@ -379,24 +459,63 @@ class SpoutRunner {
     this.completions.push([messageId, acked]);
   }
 
-  /** The spout's state is saved for checkpoint `id`, and its marker follows everything it emitted before. */
+  /**
+   * The spout's state is saved for checkpoint `id`, and its marker follows everything it emitted
+   * before: an async nextTuple in flight finishes first, and none starts until the state is saved.
+   */
   checkpoint(id: number): void {
-    if (awaitingRestore) return;
-    flush();
-    snapshot(id, this.spout);
+    this.whenIdle(() => {
+      if (awaitingRestore) return;
+      flush();
+      snapshot(id, this.spout);
+    });
   }
 
   setActive(active: boolean): void {
     if (active === this.active) return;
     this.active = active;
-    try {
-      if (active) this.spout.activate?.();
-      else this.spout.deactivate?.();
-    } catch (error) {
-      reportError(error);
-    }
+    // A deactivated spout hears of it once the nextTuple calls in flight have finished.
+    this.whenIdle(() => {
+      try {
+        if (active) this.spout.activate?.();
+        else this.spout.deactivate?.();
+      } catch (error) {
+        reportError(error);
+      }
+    });
     this.schedule(0);
   }
+
+  /** Actions that wait for the async nextTuple calls in flight to settle; no new call starts meanwhile. */
+  private readonly idleWaiters: Array<() => void> = [];
+
+  whenIdle(action: () => void): void {
+    if (inFlight === 0 && this.idleWaiters.length === 0) action();
+    else this.idleWaiters.push(action);
+  }
+
+  /** Resolves once no nextTuple call is in flight. */
+  idle(): Promise<void> {
+    return new Promise((resolve) => this.whenIdle(resolve));
+  }
+
+  /** Emits counted when an async nextTuple last settled: one that emitted nothing is asked again after a pause, not at once. */
+  private emittedAtSettle = 0;
+
+  private readonly settled = (): void => {
+    callSettled();
+    if (inFlight === 0) for (const action of this.idleWaiters.splice(0)) action();
+    flush();
+    this.deliverAcks();
+    const emitted = counters[EMITTED]! !== this.emittedAtSettle;
+    this.emittedAtSettle = counters[EMITTED]!;
+    this.schedule(emitted ? 0 : IDLE_SPOUT_DELAY_MS);
+  };
+
+  private readonly rejected = (error: unknown): void => {
+    reportError(error);
+    this.settled();
+  };
 
   setPaused(paused: boolean): void {
     this.paused = paused;
@@ -405,6 +524,7 @@ class SpoutRunner {
 
   schedule(delayMs: number): void {
     if (this.scheduled || !this.active || this.paused || closing || awaitingRestore) return;
+    if (inFlight >= maxInFlight || this.idleWaiters.length > 0) return;
     this.scheduled = true;
     if (delayMs > 0) setTimeout(this.run, delayMs);
     else setImmediate(this.run);
@@ -418,24 +538,29 @@ class SpoutRunner {
     this.scheduled = false;
     if (!this.active || this.paused || closing || awaitingRestore) return;
     // Flow control: with maxSpoutPending trees open the spout waits for acks, which schedule it again.
-    if (this.full) return;
-    const start = performance.now();
-    counters[BUSY_SINCE] = Date.now();
+    if (this.full || inFlight >= maxInFlight || this.idleWaiters.length > 0) return;
+    const start = beginTurn();
     let emittedAny = false;
     for (let calls = 1; ; calls++) {
       const before = counters[EMITTED];
+      let result: unknown;
       try {
-        this.spout.nextTuple();
+        result = this.spout.nextTuple();
       } catch (error) {
         reportError(error);
       }
-      if (counters[EMITTED] === before) break;
-      emittedAny = true;
+      if (result !== undefined && isPromiseLike(result)) {
+        callStarted();
+        result.then(this.settled, this.rejected);
+        // Its emits come later; each settle asks the spout again.
+        if (inFlight >= maxInFlight) break;
+        emittedAny = true;
+      } else if (counters[EMITTED] === before) break;
+      else emittedAny = true;
       if (this.full) break;
       if ((calls & 31) === 0 && performance.now() - start >= SPOUT_SLICE_MS) break;
     }
-    counters[BUSY_NS] += Math.round((performance.now() - start) * 1e6);
-    counters[BUSY_SINCE] = 0;
+    endTurn(start);
     flush();
     this.deliverAcks();
     if (!this.full) this.schedule(emittedAny ? 0 : IDLE_SPOUT_DELAY_MS);
@@ -504,10 +629,81 @@ interface Alignment {
   readonly buffered: Buffer[];
 }
 
+/** An async execute: from its call until its output and its ack are released. */
+class Execution {
+  done = false;
+  failed = false;
+  error: unknown;
+  /** Ordered: what it emitted, acked or failed while an earlier execute was unfinished, released in input order. */
+  held: Array<() => void> | undefined;
+  startedAt = 0;
+
+  constructor(
+    readonly tuple: TrackedTuple | undefined,
+    /** Effectively-once, keyed: the key group of its tuple, which entries it creates belong to. */
+    readonly group: number | undefined,
+  ) {}
+}
+
+/**
+ * Input not started yet because the bolt's async executes fill its concurrency (or a barrier waits for
+ * them): a frame, the rest of one, or an action that must wait until no execute is in flight
+ * (`barrier`: a checkpoint marker, a handoff, a shutdown).
+ */
+interface QueuedStep {
+  /**
+   * Runs the step, taken off the queue first (so what it puts back at the front stays before what
+   * came after it); a `resumable` one runs in place and returns false when it ran only in part (every
+   * slot got taken), staying first.
+   */
+  readonly run: () => boolean | void;
+  readonly resumable?: boolean;
+  /** Bytes to credit if the step is dropped (a rollback) rather than run. */
+  readonly credit?: number;
+  readonly barrier?: boolean;
+}
+
+/**
+ * The tuples of a frame (or of key groups that arrived) that found every slot taken, as one step:
+ * each run starts as many as there are free slots, and the frame's bytes are credited once the last
+ * has started. One step, not one per tuple: a frame holds thousands of small tuples.
+ */
+function remainderStep(tuples: ReadonlyArray<() => void>, creditBytes: number | undefined): QueuedStep {
+  let next = 0;
+  const run = (): boolean => {
+    while (next < tuples.length) {
+      if (inFlight >= maxInFlight) return false;
+      tuples[next++]!();
+    }
+    if (creditBytes !== undefined) {
+      // What its tuples emitted so far leaves before the credit, as after a frame executed at once.
+      flush();
+      credit(creditBytes);
+    }
+    return true;
+  };
+  return creditBytes === undefined ? { run, resumable: true } : { run, resumable: true, credit: creditBytes };
+}
+
 class BoltRunner {
-  /** The input being executed: auto-ack anchors to it. */
+  /** The input being executed: auto-ack anchors to it (and, one async execute at a time, stays it until that settles). */
   private current: TrackedTuple | undefined;
   private readonly autoAck = self.config.autoAck === true;
+  private readonly ordered = self.config[ORDERED_KEY] !== false;
+  /**
+   * With several executes in flight, the one whose code runs (after an `await` too) is found through
+   * async context: its emits anchor to its tuple and, ordered, wait for the executes before it.
+   */
+  private readonly executions = maxInFlight > 1 ? new AsyncLocalStorage<Execution>() : undefined;
+  /** maxInFlight 1: the execute in flight, if any. */
+  private single: Execution | undefined;
+  /** Ordered, maxInFlight above 1: executes whose output is not released yet, oldest first. */
+  private readonly order: Execution[] = [];
+  private readonly queue: QueuedStep[] = [];
+  private pumping = false;
+  private ticking = false;
+  /** Tuples of the frame being executed that found the concurrency full: they run first once a slot frees. */
+  private overflow: Array<() => void> | undefined;
   private alignment: Alignment | undefined;
   /** Markers of checkpoints up to this one are stale: it was saved here, or abandoned. */
   private settledCheckpoint = 0;
@@ -545,38 +741,71 @@ class BoltRunner {
   // an unbounded output frame.
   readonly collector = {
     emit: (values: readonly unknown[], options?: BoltEmitOptions) => {
-      const stream = options?.stream ?? 'default';
-      if (atLeastOnce) this.emitAnchored(options?.anchors, () => this.emitter.emit(stream, values));
-      else this.emitter.emit(stream, values);
-      countEmit(stream);
-      if (batches.bufferedBytes >= MAX_BATCH_BYTES) flush();
+      const execution = this.executions?.getStore();
+      if (execution === undefined) this.emitNow(-1, values, options, this.current);
+      else if (execution.held === undefined) this.emitNow(-1, values, options, execution.tuple);
+      else {
+        const held = [...values];
+        execution.held.push(() => this.emitNow(-1, held, options, execution.tuple));
+      }
     },
     emitDirect: (taskId: number, values: readonly unknown[], options?: BoltEmitOptions) => {
-      const stream = options?.stream ?? 'default';
-      if (atLeastOnce) this.emitAnchored(options?.anchors, () => this.emitter.emitDirect(taskId, stream, values));
-      else this.emitter.emitDirect(taskId, stream, values);
-      countEmit(stream);
-      if (batches.bufferedBytes >= MAX_BATCH_BYTES) flush();
+      const execution = this.executions?.getStore();
+      if (execution === undefined) this.emitNow(taskId, values, options, this.current);
+      else if (execution.held === undefined) this.emitNow(taskId, values, options, execution.tuple);
+      else {
+        const held = [...values];
+        execution.held.push(() => this.emitNow(taskId, held, options, execution.tuple));
+      }
     },
     ack: (tuple: Tuple) => {
-      counters[ACKED]++;
-      if (atLeastOnce && tuple instanceof TrackedTuple) this.complete(tuple, AckKind.Ack);
+      const held = this.executions?.getStore()?.held;
+      if (held) held.push(() => this.collector.ack(tuple));
+      else {
+        counters[ACKED]++;
+        if (atLeastOnce && tuple instanceof TrackedTuple) this.complete(tuple, AckKind.Ack);
+        flushSoon();
+      }
     },
     fail: (tuple: Tuple) => {
-      counters[FAILED]++;
-      if (atLeastOnce && tuple instanceof TrackedTuple) this.complete(tuple, AckKind.Fail);
+      const held = this.executions?.getStore()?.held;
+      if (held) held.push(() => this.collector.fail(tuple));
+      else {
+        counters[FAILED]++;
+        if (atLeastOnce && tuple instanceof TrackedTuple) this.complete(tuple, AckKind.Fail);
+        flushSoon();
+      }
     },
     reportError,
   };
+
+  /** An emit (direct to `task` when it is 0 or more); `autoAnchor` is the input autoAck anchors it to. */
+  private emitNow(
+    task: number,
+    values: readonly unknown[],
+    options: BoltEmitOptions | undefined,
+    autoAnchor: TrackedTuple | undefined,
+  ): void {
+    const stream = options?.stream ?? 'default';
+    if (atLeastOnce)
+      this.emitAnchored(options?.anchors, autoAnchor, () =>
+        task < 0 ? this.emitter.emit(stream, values) : this.emitter.emitDirect(task, stream, values),
+      );
+    else if (task < 0) this.emitter.emit(stream, values);
+    else this.emitter.emitDirect(task, stream, values);
+    countEmit(stream);
+    if (batches.bufferedBytes >= MAX_BATCH_BYTES) flush();
+    flushSoon();
+  }
 
   /**
    * Emits under at-least-once. Each copy gets a fresh edge value per anchor: XORed into the anchor
    * (so acking the anchor reports it) and into the copy's value for each of the anchor's roots (so
    * acking the copy cancels it).
    */
-  private emitAnchored(given: Tuple | readonly Tuple[] | undefined, emit: () => number): void {
+  private emitAnchored(given: Tuple | readonly Tuple[] | undefined, autoAnchor: TrackedTuple | undefined, emit: () => number): void {
     let tracked: readonly TrackedTuple[];
-    if (given === undefined) tracked = this.autoAck && this.current && isOpen(this.current) ? [this.current] : [];
+    if (given === undefined) tracked = this.autoAck && autoAnchor && isOpen(autoAnchor) ? [autoAnchor] : [];
     else if (Array.isArray(given)) tracked = (given as readonly Tuple[]).filter(isOpen);
     else tracked = isOpen(given as Tuple) ? [given as TrackedTuple] : [];
     this.anchoring = tracked;
@@ -668,7 +897,10 @@ class BoltRunner {
   onFrame(frame: ArrayBuffer): void {
     const buffer = Buffer.from(frame);
     if (!effectivelyOnce) {
-      this.execute(buffer, true);
+      // Async executes fill the concurrency: the frame waits here uncredited, so its bytes still count
+      // in the stream manager's queue for this instance and backpressure sees the bolt full.
+      if (inFlight < maxInFlight && this.queue.length === 0) this.execute(buffer, true);
+      else this.queue.push({ run: () => this.execute(buffer, true), credit: buffer.length });
       return;
     }
     const frameEpoch = epochOf(buffer);
@@ -683,7 +915,64 @@ class BoltRunner {
       credit(frame.byteLength);
       return;
     }
-    this.dispatch(buffer, true);
+    this.admit(buffer, true);
+  }
+
+  /**
+   * Effectively-once: a frame of the current epoch runs now, or after the input queued before it.
+   * A marker is a barrier: what executes before it finishes before the state is saved.
+   */
+  admit(buffer: Buffer, credited: boolean): void {
+    const barrier = markerOf(buffer) !== undefined;
+    if (this.queue.length === 0 && (barrier ? inFlight === 0 : inFlight < maxInFlight)) this.dispatch(buffer, credited);
+    else this.queue.push({ run: () => this.dispatch(buffer, credited), barrier, ...(credited ? { credit: buffer.length } : {}) });
+  }
+
+  /** Runs queued input while the concurrency has room, in the order it came. */
+  private pump(): void {
+    if (this.pumping) return;
+    this.pumping = true;
+    const start = beginTurn();
+    while (this.queue.length > 0) {
+      const head = this.queue[0]!;
+      if (head.barrier ? inFlight > 0 : inFlight >= maxInFlight || awaitingRestore) break;
+      if (head.resumable) {
+        // Its tuples start executes only: they leave the queue as it is.
+        if (head.run() === false) continue;
+        this.queue.shift();
+      } else {
+        this.queue.shift();
+        head.run();
+      }
+    }
+    counters[EXECUTE_NS] += endTurn(start);
+    this.pumping = false;
+    // Executes settling in one turn of the event loop (timers due together) send their output as one message.
+    flushSoon();
+  }
+
+  /** Resolves once everything queued so far has run and no execute is in flight. */
+  drained(): Promise<void> {
+    return new Promise((resolve) => {
+      this.queue.push({ run: resolve, barrier: true });
+      this.pump();
+    });
+  }
+
+  /** Resolves once no execute is in flight (queued input stays queued). */
+  settledAll(): Promise<void> {
+    if (inFlight === 0) return Promise.resolve();
+    return new Promise((resolve) => (this.onSettledAll = resolve));
+  }
+
+  private onSettledAll: (() => void) | undefined;
+
+  /** A rollback: queued input belongs to the abandoned epoch; its bytes are credited, waiters go on. */
+  dropQueued(): void {
+    for (const step of this.queue.splice(0)) {
+      if (step.credit !== undefined) credit(step.credit);
+      else if (step.barrier) step.run();
+    }
   }
 
   /**
@@ -719,7 +1008,14 @@ class BoltRunner {
     this.alignment = undefined;
     this.settledCheckpoint = id;
     snapshot(id, this.bolt);
-    for (const waiting of aligned.buffered) this.dispatch(waiting, false);
+    this.runBuffered(aligned.buffered);
+  }
+
+  /** Frames held for an alignment run before anything queued after them, as the concurrency allows. */
+  private runBuffered(buffered: readonly Buffer[]): void {
+    if (buffered.length === 0) return;
+    this.queue.unshift(...buffered.map((waiting) => ({ run: () => this.dispatch(waiting, false) })));
+    this.pump();
   }
 
   /** Gives up the checkpoint being aligned (a plan change, a rollback, a newer one): what waited runs. */
@@ -728,41 +1024,58 @@ class BoltRunner {
     if (!aligned) return;
     this.alignment = undefined;
     this.settledCheckpoint = Math.max(this.settledCheckpoint, aligned.id);
-    for (const waiting of aligned.buffered) this.dispatch(waiting, false);
+    this.runBuffered(aligned.buffered);
   }
 
   execute(buffer: Buffer, credited: boolean): void {
     const srcTask = sourceTaskOf(buffer);
-    const start = performance.now();
-    counters[BUSY_SINCE] = Date.now();
+    const start = beginTurn();
     try {
       if (atLeastOnce) {
         decodeReliableFrame(buffer, table, true, {
-          tuple: (entry, values, anchors) =>
-            this.run(new TrackedTuple(entry.component, srcTask, entry.stream, entry.schema, values, anchors ?? [])),
+          tuple: (entry, values, anchors) => {
+            const tuple = new TrackedTuple(entry.component, srcTask, entry.stream, entry.schema, values, anchors ?? []);
+            if (inFlight < maxInFlight) this.run(tuple, undefined);
+            else this.defer(() => this.run(tuple, undefined));
+          },
           ack: () => undefined,
           marker: () => undefined,
         });
       } else if (effectivelyOnce) {
         decodeReliableFrame(buffer, table, false, {
-          tuple: (entry, values) => this.runKeyed(entry, srcTask, values),
+          tuple: (entry, values) => {
+            if (inFlight < maxInFlight) this.runKeyed(entry, srcTask, values);
+            else this.defer(() => this.runKeyed(entry, srcTask, values));
+          },
           ack: () => undefined,
           marker: () => undefined,
         });
       } else {
-        decodeDataFrame(buffer, table, (entry, values) =>
-          this.run(new RuntimeTuple(entry.component, srcTask, entry.stream, entry.schema, values)),
-        );
+        decodeDataFrame(buffer, table, (entry, values) => {
+          const tuple = new RuntimeTuple(entry.component, srcTask, entry.stream, entry.schema, values);
+          if (inFlight < maxInFlight) this.run(tuple, undefined);
+          else this.defer(() => this.run(tuple, undefined));
+        });
       }
     } catch (error) {
       reportError(error);
     }
-    const elapsedNs = Math.round((performance.now() - start) * 1e6);
-    counters[BUSY_NS] += elapsedNs;
-    counters[EXECUTE_NS] += elapsedNs;
-    counters[BUSY_SINCE] = 0;
+    counters[EXECUTE_NS] += endTurn(start);
+    const rest = this.overflow;
+    if (rest !== undefined) {
+      // The frame's bytes are credited once its last tuple has started.
+      this.overflow = undefined;
+      this.queue.unshift(remainderStep(rest, credited ? buffer.length : undefined));
+      flush();
+      return;
+    }
     flush();
     if (credited) credit(buffer.length);
+  }
+
+  /** A tuple of the frame being executed that found every slot taken. */
+  private defer(run: () => void): void {
+    (this.overflow ??= []).push(run);
   }
 
   /** Effectively-once: a tuple of a key group whose state has not arrived yet waits for it. */
@@ -770,7 +1083,7 @@ class BoltRunner {
     const fields = this.keyedState ? this.keyFields.get(entry.index) : undefined;
     if (fields === undefined) {
       if (state) state.currentGroup = undefined;
-      this.run(new RuntimeTuple(entry.component, srcTask, entry.stream, entry.schema, values));
+      this.run(new RuntimeTuple(entry.component, srcTask, entry.stream, entry.schema, values), undefined);
       return;
     }
     const group = fieldsHash(values, fields) % delivery.maxParallelism;
@@ -787,35 +1100,157 @@ class BoltRunner {
       return;
     }
     state!.currentGroup = group;
-    this.run(new RuntimeTuple(entry.component, srcTask, entry.stream, entry.schema, values));
+    this.run(new RuntimeTuple(entry.component, srcTask, entry.stream, entry.schema, values), group);
     state!.currentGroup = undefined;
   }
 
-  private run(tuple: RuntimeTuple): void {
+  private run(tuple: RuntimeTuple, group: number | undefined): void {
     const tracked = tuple instanceof TrackedTuple ? tuple : undefined;
+    if (this.executions !== undefined) {
+      this.runConcurrent(tuple, tracked, group);
+      return;
+    }
     this.current = tracked;
+    let result: unknown;
     try {
-      this.bolt.execute(tuple);
-      if (this.autoAck && tracked && !tracked.done) this.collector.ack(tracked);
+      result = this.bolt.execute(tuple);
     } catch (error) {
       reportError(error);
       if (this.autoAck && tracked && !tracked.done) this.collector.fail(tracked);
+      this.current = undefined;
+      counters[EXECUTED]++;
+      return;
     }
+    if (result !== undefined && isPromiseLike(result)) {
+      // One at a time: `current` stays this tuple until it settles, so emits after an await anchor to it.
+      const execution = new Execution(tracked, group);
+      execution.startedAt = performance.now();
+      this.single = execution;
+      callStarted();
+      result.then(
+        () => this.settleSingle(execution, false, undefined),
+        (error: unknown) => this.settleSingle(execution, true, error),
+      );
+      return;
+    }
+    if (this.autoAck && tracked && !tracked.done) this.collector.ack(tracked);
     this.current = undefined;
     counters[EXECUTED]++;
   }
 
+  private settleSingle(execution: Execution, failed: boolean, error: unknown): void {
+    callSettled();
+    counters[EXECUTE_NS] += Math.round((performance.now() - execution.startedAt) * 1e6);
+    this.single = undefined;
+    this.current = undefined;
+    if (failed) reportError(error);
+    const tracked = execution.tuple;
+    if (this.autoAck && tracked && !tracked.done) {
+      if (failed) this.collector.fail(tracked);
+      else this.collector.ack(tracked);
+    }
+    counters[EXECUTED]++;
+    this.afterSettle();
+  }
+
+  private runConcurrent(tuple: RuntimeTuple, tracked: TrackedTuple | undefined, group: number | undefined): void {
+    const execution = new Execution(tracked, group);
+    if (this.ordered) {
+      if (this.order.length > 0) execution.held = [];
+      this.order.push(execution);
+    }
+    let result: unknown;
+    try {
+      result = this.executions!.run(execution, () => this.bolt.execute(tuple));
+    } catch (error) {
+      this.finish(execution, true, error);
+      return;
+    }
+    if (result !== undefined && isPromiseLike(result)) {
+      execution.startedAt = performance.now();
+      callStarted();
+      result.then(
+        () => this.settleConcurrent(execution, false, undefined),
+        (error: unknown) => this.settleConcurrent(execution, true, error),
+      );
+      return;
+    }
+    this.finish(execution, false, undefined);
+  }
+
+  private settleConcurrent(execution: Execution, failed: boolean, error: unknown): void {
+    callSettled();
+    counters[EXECUTE_NS] += Math.round((performance.now() - execution.startedAt) * 1e6);
+    this.finish(execution, failed, error);
+    this.afterSettle();
+  }
+
+  /** An execute finished: unordered, it completes now; ordered, with those before it. */
+  private finish(execution: Execution, failed: boolean, error: unknown): void {
+    execution.done = true;
+    execution.failed = failed;
+    execution.error = error;
+    counters[EXECUTED]++;
+    if (!this.ordered) this.completeExecution(execution);
+    else this.release();
+  }
+
+  /** Ordered: releases the output of the oldest executes, up to the first one not finished. */
+  private release(): void {
+    while (this.order.length > 0) {
+      const head = this.order[0]!;
+      const held = head.held;
+      if (held !== undefined) {
+        head.held = undefined;
+        for (const action of held) action();
+      }
+      if (!head.done) return;
+      this.order.shift();
+      this.completeExecution(head);
+    }
+  }
+
+  private completeExecution(execution: Execution): void {
+    if (execution.failed) reportError(execution.error);
+    const tracked = execution.tuple;
+    if (this.autoAck && tracked && !tracked.done) {
+      if (execution.failed) this.collector.fail(tracked);
+      else this.collector.ack(tracked);
+    }
+  }
+
+  /** A slot is free: queued input may start, and what waited for no execute in flight may go on. */
+  private afterSettle(): void {
+    if (inFlight === 0 && this.onSettledAll) {
+      const resolve = this.onSettledAll;
+      this.onSettledAll = undefined;
+      resolve();
+    }
+    this.pump();
+  }
+
+  /** The key group of the async execute whose code runs now (see KeyedState.asyncGroup). */
+  readonly asyncGroup = (): number | undefined => {
+    if (this.ticking) return undefined;
+    return this.executions ? this.executions.getStore()?.group : this.single?.group;
+  };
+
   tick(): void {
     if (awaitingRestore) return;
-    const start = performance.now();
-    counters[BUSY_SINCE] = Date.now();
+    const start = beginTurn();
+    // A tick is no input's execute: what it emits anchors to nothing, and goes out at once.
+    const current = this.current;
+    this.current = undefined;
+    this.ticking = true;
     try {
-      this.bolt.execute(new RuntimeTuple(SYSTEM_COMPONENT, -1, TICK_STREAM, tickSchema, []));
+      const result: unknown = this.bolt.execute(new RuntimeTuple(SYSTEM_COMPONENT, -1, TICK_STREAM, tickSchema, []));
+      if (result !== undefined && isPromiseLike(result)) result.then(undefined, reportError);
     } catch (error) {
       reportError(error);
     }
-    counters[BUSY_SINCE] = 0;
-    counters[BUSY_NS] += Math.round((performance.now() - start) * 1e6);
+    this.ticking = false;
+    this.current = current;
+    endTurn(start);
     flush();
   }
 
@@ -880,8 +1315,15 @@ class BoltRunner {
       const waiting = this.waitingForGroup.get(group);
       if (!waiting) continue;
       this.waitingForGroup.delete(group);
-      for (const [entry, srcTask, values] of waiting) this.runKeyed(entry, srcTask, values);
+      for (const [entry, srcTask, values] of waiting) {
+        if (inFlight < maxInFlight) this.runKeyed(entry, srcTask, values);
+        else this.defer(() => this.runKeyed(entry, srcTask, values));
+      }
     }
+    // Tuples that found every slot taken run first once one frees, before input queued since.
+    const rest = this.overflow;
+    this.overflow = undefined;
+    if (rest !== undefined) this.queue.unshift(remainderStep(rest, undefined));
     flush();
     this.reportHandoff();
   }
@@ -1060,12 +1502,17 @@ async function main(): Promise<void> {
     awaitingRestore = true;
     // The key groups an instance owns follow from the plan: a restarted container's workers may hear of the rollback first.
     if (!planned) await new Promise<void>((resolve) => beforePlan.push(resolve));
+    // Async calls of the old epoch finish before its output is discarded, so none of it leaves in the new one.
+    await bolt?.settledAll();
+    await spout?.idle();
     // What is still batched was emitted in the old epoch: no one would execute it.
     batches.take();
     bolt?.abortAlignment();
+    bolt?.dropQueued();
     state?.abandonSnapshot();
     if (stateful) {
       state = new KeyedState(init.component, bolt?.keyedState ?? false);
+      if (bolt) state.asyncGroup = bolt.asyncGroup;
       const keyed = bolt?.keyedState ?? false;
       const owned = keyed ? ownedGroups() : undefined;
       for (const part of message.parts) state.decode(part, (group) => owned === undefined || owned.has(group));
@@ -1085,7 +1532,7 @@ async function main(): Promise<void> {
     send({ type: 'restored', epoch });
     for (const frame of waiting) {
       const frameEpoch = epochOf(Buffer.from(frame));
-      if (frameEpoch === epoch) bolt?.dispatch(Buffer.from(frame), false);
+      if (frameEpoch === epoch) bolt?.admit(Buffer.from(frame), false);
       else if (frameEpoch > epoch) futureFrames.push(frame);
     }
     spout?.schedule(0);
@@ -1113,9 +1560,12 @@ async function main(): Promise<void> {
         inOrder(() => restore(message));
         break;
       case 'handoff':
-        inOrder(() => {
-          if (bolt) bolt.handOff(message.version);
-          else send({ type: 'handoff-done', version: message.version });
+        inOrder(async () => {
+          // The state of key groups leaving includes every execute of tuples delivered before the handoff.
+          if (bolt) {
+            await bolt.drained();
+            bolt.handOff(message.version);
+          } else send({ type: 'handoff-done', version: message.version });
         });
         break;
       case 'key-groups':
@@ -1164,16 +1614,18 @@ async function main(): Promise<void> {
         emitter.setAvoidedTasks(new Set(message.tasks));
         break;
       case 'shutdown':
-        void shutdown(userComponent);
+        void shutdown(userComponent, () => (spout ? spout.idle() : bolt!.drained()));
         break;
     }
   });
   send({ type: 'ready' });
 }
 
-async function shutdown(component: Spout | Bolt): Promise<void> {
+async function shutdown(component: Spout | Bolt, drained: () => Promise<void>): Promise<void> {
   if (closing) return;
   closing = true;
+  // Input delivered before the shutdown and async calls in flight finish first: nothing is lost.
+  await drained();
   try {
     if ('nextTuple' in component) await component.close?.();
     else await component.cleanup?.();

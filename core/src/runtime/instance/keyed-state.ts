@@ -21,6 +21,11 @@ export class KeyedState implements State {
   /** The key group of the tuple being executed; undefined outside execute of a keyed tuple. */
   currentGroup: number | undefined;
   /**
+   * The key group of the async execute whose code runs now (after an `await`, currentGroup is unset):
+   * entries it creates belong to its tuple's key.
+   */
+  asyncGroup: (() => number | undefined) | undefined;
+  /**
    * A snapshot being encoded while the instance runs on: the groups not encoded yet, the values their
    * changed entries had when it began (copy on write, entry by entry: a change costs one map write,
    * whatever the size of its group), and the encoded chunks.
@@ -55,7 +60,7 @@ export class KeyedState implements State {
       this.groups.get(existing)!.set(key, value);
       return;
     }
-    const group = this.keyed ? this.currentGroup : INSTANCE_GROUP;
+    const group = this.keyed ? (this.currentGroup ?? this.asyncGroup?.()) : INSTANCE_GROUP;
     if (group === undefined) {
       throw new TopologyError(
         `'${this.component}' created state entry ${JSON.stringify(key)} outside the execute of a tuple it reads with ` +
