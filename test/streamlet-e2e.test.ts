@@ -74,6 +74,27 @@ async function expectEveryCount(home: string, cluster: string, pool: string, out
   process.stdout.write(`streamlet word count on ${pool}: ${total} words, ${expected.size} distinct, every count as expected\n`);
 }
 
+/** Submits the streamlet word count of {@link SENTENCES} sentences to `cluster`; resolves to the directory its sink writes. */
+async function submitWordCount(home: string, cluster: string): Promise<string> {
+  const out = path.join(home, 'out');
+  mkdirSync(out);
+  const submit = await ardea(
+    home,
+    'submit',
+    cluster,
+    WORD_COUNT,
+    ...configProperties(
+      'topology.metricsIntervalMs=500',
+      'topology.healthManager=false',
+      `sentence.sentences=${SENTENCES}`,
+      `counts.out=${out}`,
+    ),
+  );
+  expect(submit.code, submit.stderr).toBe(0);
+  expect(submit.stdout).toContain('topology streamlet-word-count');
+  return out;
+}
+
 describe('Streamlet examples on the local pool', () => {
   let home: string;
 
@@ -86,17 +107,7 @@ describe('Streamlet examples on the local pool', () => {
   }, CLEANUP_TIMEOUT_MS);
 
   it('the streamlet word count counts every word of a finite source exactly', async () => {
-    const out = path.join(home, 'out');
-    mkdirSync(out);
-    const submit = await ardea(
-      home,
-      'submit',
-      'local',
-      WORD_COUNT,
-      ...configProperties('topology.metricsIntervalMs=500', `sentence.sentences=${SENTENCES}`, `counts.out=${out}`),
-    );
-    expect(submit.code, submit.stderr).toBe(0);
-    expect(submit.stdout).toContain('topology streamlet-word-count');
+    const out = await submitWordCount(home, 'local');
     await withContainerLogs(home, () => expectEveryCount(home, 'local', 'local', out));
   }, 600_000);
 
@@ -184,21 +195,7 @@ await describeWithService(LOOPBACK_SLURM, 'the streamlet word count on Slurm thr
   }, CLEANUP_TIMEOUT_MS);
 
   it('counts every word of a finite source exactly, as on local', async () => {
-    const out = path.join(home, 'out');
-    mkdirSync(out);
-    const submit = await ardea(
-      home,
-      'submit',
-      cluster,
-      WORD_COUNT,
-      ...configProperties(
-        'topology.metricsIntervalMs=500',
-        'topology.healthManager=false',
-        `sentence.sentences=${SENTENCES}`,
-        `counts.out=${out}`,
-      ),
-    );
-    expect(submit.code, submit.stderr).toBe(0);
+    const out = await submitWordCount(home, cluster);
     // It runs as Slurm jobs: container 0 and the two that hold the instances.
     expect((await liveJobs(jobPrefix)).length).toBe(3);
     await expectEveryCount(home, cluster, 'Slurm', out);

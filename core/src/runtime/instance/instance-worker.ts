@@ -740,24 +740,8 @@ class BoltRunner {
   // A bolt that emits much per input (split) flushes mid-batch, so one input frame never turns into
   // an unbounded output frame.
   readonly collector = {
-    emit: (values: readonly unknown[], options?: BoltEmitOptions) => {
-      const execution = this.executions?.getStore();
-      if (execution === undefined) this.emitNow(-1, values, options, this.current);
-      else if (execution.held === undefined) this.emitNow(-1, values, options, execution.tuple);
-      else {
-        const held = [...values];
-        execution.held.push(() => this.emitNow(-1, held, options, execution.tuple));
-      }
-    },
-    emitDirect: (taskId: number, values: readonly unknown[], options?: BoltEmitOptions) => {
-      const execution = this.executions?.getStore();
-      if (execution === undefined) this.emitNow(taskId, values, options, this.current);
-      else if (execution.held === undefined) this.emitNow(taskId, values, options, execution.tuple);
-      else {
-        const held = [...values];
-        execution.held.push(() => this.emitNow(taskId, held, options, execution.tuple));
-      }
-    },
+    emit: (values: readonly unknown[], options?: BoltEmitOptions) => this.emitFromExecute(-1, values, options),
+    emitDirect: (taskId: number, values: readonly unknown[], options?: BoltEmitOptions) => this.emitFromExecute(taskId, values, options),
     ack: (tuple: Tuple) => {
       const held = this.executions?.getStore()?.held;
       if (held) held.push(() => this.collector.ack(tuple));
@@ -778,6 +762,20 @@ class BoltRunner {
     },
     reportError,
   };
+
+  /**
+   * An emit of the execute whose code runs now: at once, or, ordered with an earlier execute still
+   * unfinished, held until that one is released.
+   */
+  private emitFromExecute(task: number, values: readonly unknown[], options: BoltEmitOptions | undefined): void {
+    const execution = this.executions?.getStore();
+    if (execution === undefined) this.emitNow(task, values, options, this.current);
+    else if (execution.held === undefined) this.emitNow(task, values, options, execution.tuple);
+    else {
+      const held = [...values];
+      execution.held.push(() => this.emitNow(task, held, options, execution.tuple));
+    }
+  }
 
   /** An emit (direct to `task` when it is 0 or more); `autoAnchor` is the input autoAck anchors it to. */
   private emitNow(
@@ -1143,12 +1141,9 @@ class BoltRunner {
     counters[EXECUTE_NS] += Math.round((performance.now() - execution.startedAt) * 1e6);
     this.single = undefined;
     this.current = undefined;
-    if (failed) reportError(error);
-    const tracked = execution.tuple;
-    if (this.autoAck && tracked && !tracked.done) {
-      if (failed) this.collector.fail(tracked);
-      else this.collector.ack(tracked);
-    }
+    execution.failed = failed;
+    execution.error = error;
+    this.completeExecution(execution);
     counters[EXECUTED]++;
     this.afterSettle();
   }
