@@ -18,6 +18,15 @@ describe('readBacklog', () => {
     expect(counters[EMITTED]! + readBacklog(counters)!).toBe(1500);
   });
 
+  it('takes the emitted count the caller read, so a count the worker raised between two reads does not skew the sum', () => {
+    const counters = idleCounters(1);
+    counters[BACKLOG_ARRIVALS] = 1500;
+    const emitted = 1000;
+    // The worker emits 40 more after the caller read the count, before it reads the backlog.
+    counters[EMITTED] = 1040;
+    expect(emitted + readBacklog(counters, emitted)!).toBe(1500);
+  });
+
   it('is never negative when the spout emitted more since the sample than it then held', () => {
     const counters = idleCounters(1);
     counters[BACKLOG_ARRIVALS] = 100;

@@ -78,10 +78,12 @@ export function readStreamEmits(view: Float64Array): number[] {
  * count is read live, so without that a spout catching up would read as having both emitted the
  * tuples and still holding them, and emitted + backlog would overshoot its arrivals by every tuple
  * emitted since the sample; this way emitted + backlog is its arrivals as of the last sample.
+ * The worker writes the counts while the stream manager reads them: a caller that reports `emitted`
+ * passes the value it read, so both come from one read.
  */
-export function readBacklog(view: Float64Array): number | undefined {
+export function readBacklog(view: Float64Array, emitted = view[EMITTED]!): number | undefined {
   const arrivals = view[BACKLOG_ARRIVALS]!;
-  return arrivals >= 0 ? Math.max(0, arrivals - view[EMITTED]!) : undefined;
+  return arrivals >= 0 ? Math.max(0, arrivals - emitted) : undefined;
 }
 
 export function readCounters(view: Float64Array): InstanceCounters {

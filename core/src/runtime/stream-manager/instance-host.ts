@@ -154,8 +154,8 @@ const EMPTY_COUNTERS: InstanceCounters = {
   completeLatencyHistogram: new Array<number>(LATENCY_BUCKETS).fill(0),
 };
 
-function backlogOf(counters: Float64Array): { backlog?: number } {
-  const backlog = readBacklog(counters);
+function backlogOf(counters: Float64Array, emitted: number): { backlog?: number } {
+  const backlog = readBacklog(counters, emitted);
   return backlog === undefined ? {} : { backlog };
 }
 
@@ -377,8 +377,9 @@ export class InstanceHost {
     const { pressure } = this.options;
     const samples: Record<string, InstanceMetricsSample> = {};
     for (const instance of this.instances.values()) {
+      const current = readCounters(instance.counters);
       samples[instanceName(this.options.container.id, instance)] = {
-        ...addCounters(instance.countersBase, readCounters(instance.counters)),
+        ...addCounters(instance.countersBase, current),
         component: instance.component,
         taskId: instance.taskId,
         pendingBytes: instance.load.pendingBytes,
@@ -389,7 +390,7 @@ export class InstanceHost {
         memoryBytes: instance.counters[MEMORY_BYTES]!,
         emittedByStream: Object.fromEntries(streamEmitsOf(instance).map((count, i) => [instance.streams[i]!, count])),
         backpressureMs: pressure.backpressureMs(instance.load),
-        ...backlogOf(instance.counters),
+        ...backlogOf(instance.counters, current.emitted),
       };
     }
     return samples;
