@@ -55,6 +55,7 @@ export async function startInProcessEngine(
       state,
       logger,
       metricsSamples: 100,
+      metricsIntervalMs: 200,
       metricsWindowMs: 1000,
     });
     await master.start();

@@ -3,18 +3,22 @@ import { ClusterConfig, loadClusterConfig } from '../config/cluster-config.js';
 import type { ConfigProperty } from '../config/config-property.js';
 import { closeArdeaContainer } from '../di/container-lifecycle.js';
 import { Logger, SilentLogger } from '../logging/index.js';
-import type { MetricsView } from '../model/metrics.js';
-import type { ContainerStatus } from '../spi/scheduler.js';
+import type { ExceptionsView, MetricsTimeline, MetricsView, RuntimeInfo } from '../model/metrics.js';
+import type { ContainerLogChunk, ContainerLogRequest, ContainerStatus } from '../spi/scheduler.js';
 import { StateManager } from '../spi/state-manager.js';
 import { createArdeaContainer } from './ardea-container.js';
 import {
   activateTopology,
+  containerLog,
   containerStatuses,
   deactivateTopology,
   describeTopology,
   killTopology,
   restartTopology,
+  topologyExceptions,
   topologyMetrics,
+  topologyMetricsTimeline,
+  topologyRuntimeInfo,
   updateRuntimeConfig,
   type RuntimeConfigChange,
   type TopologyDescription,
@@ -138,6 +142,33 @@ export class Ardea {
 
   metrics(name: string, options: { instances?: boolean; windowMs?: number } = {}): Promise<MetricsView> {
     return topologyMetrics(this.deployment, name, options);
+  }
+
+  /**
+   * The metrics cache's series as rates per interval, oldest first: the last hour at the default
+   * `topology.metricsIntervalMs` (10 s) and `topology.metricsSamples` (360). `since` (ms since the
+   * epoch) leaves out earlier points.
+   */
+  metricsTimeline(name: string, options: { instances?: boolean; since?: number } = {}): Promise<MetricsTimeline> {
+    return topologyMetricsTimeline(this.deployment, name, options);
+  }
+
+  /** Every instance's error count and last reported error with its stack, from the metrics cache. */
+  exceptions(name: string): Promise<ExceptionsView> {
+    return topologyExceptions(this.deployment, name);
+  }
+
+  /** What container 0 runs: its Ardea and Node versions, its host and when it started. */
+  runtimeInfo(name: string): Promise<RuntimeInfo> {
+    return topologyRuntimeInfo(this.deployment, name);
+  }
+
+  /**
+   * Part of a container's log, from the pool. Rejects with a `SchedulerError` (code
+   * `scheduler.logs-unsupported`) when the pool does not serve logs, saying where they are instead.
+   */
+  containerLog(name: string, containerId: number, request: ContainerLogRequest): Promise<ContainerLogChunk> {
+    return containerLog(this.deployment, name, containerId, request);
   }
 
   list(): Promise<string[]> {

@@ -1,5 +1,5 @@
 import { ArdeaError, CheckpointError, describeError, SchedulerError } from '../errors/index.js';
-import type { DeliveryMetrics, MetricsView, ReliabilityMode } from '../model/metrics.js';
+import type { DeliveryMetrics, ExceptionsView, MetricsTimeline, MetricsView, ReliabilityMode, RuntimeInfo } from '../model/metrics.js';
 import type { PackingPlan } from '../model/packing-plan.js';
 import type { ExecutionState, PhysicalPlan, SchedulerLocation } from '../model/runtime-state.js';
 import type { TopologyDefinition } from '../model/topology.js';
@@ -7,7 +7,7 @@ import { displayedPackageUri } from '../runtime/package-fetch.js';
 import { runtimeSettingsOf } from '../runtime/runtime-settings.js';
 import { executorSpec } from '../scheduler/executor-spec.js';
 import { CheckpointStorage } from '../spi/checkpoint-storage.js';
-import { Launcher, Scheduler, type ContainerStatus } from '../spi/scheduler.js';
+import { Launcher, Scheduler, type ContainerLogChunk, type ContainerLogRequest, type ContainerStatus } from '../spi/scheduler.js';
 import { TOPOLOGY_REMOVAL_ORDER, type StateOperation } from '../spi/state-manager.js';
 import { Uploader } from '../spi/uploader.js';
 import type { Deployment } from './deployment.js';
@@ -197,6 +197,39 @@ export async function topologyMetrics(
     ...(options.windowMs ? { windowMs: String(options.windowMs) } : {}),
   });
   return deployment.callMaster(name, 'GET', `/metrics?${query}`);
+}
+
+/** `Ardea.exceptions`, documented there. */
+export function topologyExceptions(deployment: Deployment, name: string): Promise<ExceptionsView> {
+  return deployment.callMaster(name, 'GET', '/exceptions');
+}
+
+/** `Ardea.metricsTimeline`, documented there. */
+export function topologyMetricsTimeline(
+  deployment: Deployment,
+  name: string,
+  options: { instances?: boolean; since?: number } = {},
+): Promise<MetricsTimeline> {
+  const query = new URLSearchParams({
+    instances: String(options.instances ?? false),
+    ...(options.since === undefined ? {} : { since: String(options.since) }),
+  });
+  return deployment.callMaster(name, 'GET', `/metrics/timeline?${query}`);
+}
+
+/** `Ardea.runtimeInfo`, documented there. */
+export function topologyRuntimeInfo(deployment: Deployment, name: string): Promise<RuntimeInfo> {
+  return deployment.callMaster(name, 'GET', '/info');
+}
+
+/** `Ardea.containerLog`, documented there. */
+export async function containerLog(
+  deployment: Deployment,
+  name: string,
+  containerId: number,
+  request: ContainerLogRequest,
+): Promise<ContainerLogChunk> {
+  return (await deployment.requireClient(name)).log(containerId, request);
 }
 
 export async function describeTopology(deployment: Deployment, name: string): Promise<TopologyDescription> {

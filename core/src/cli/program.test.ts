@@ -195,7 +195,7 @@ describe('ardea metrics and describe by delivery guarantee', () => {
 
   /** A spout that completed 100 trees in the window (98 within 1.024 ms, 2 within 65.536 ms) and timed out 3, and a bolt. */
   function busyView(reliability: ReliabilityMode, record: (cache: MetricsCache) => void = () => undefined): MetricsView {
-    const cache = new MetricsCache({ maxSamples: 10, topologyId: `${NAME}-0`, reliability });
+    const cache = new MetricsCache({ maxSamples: 10, intervalMs: 1000, topologyId: `${NAME}-0`, reliability });
     cache.add(report(1000, { container_1_words_1: sample('words', 1), container_1_count_2: sample('count', 2) }));
     const histogram = new Array<number>(LATENCY_BUCKETS).fill(0);
     histogram[4] = 98;

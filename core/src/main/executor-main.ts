@@ -83,6 +83,7 @@ async function main(): Promise<void> {
       state,
       logger,
       metricsSamples: settings.metricsSamples,
+      metricsIntervalMs: settings.metricsIntervalMs,
       metricsWindowMs: settings.metricsWindowMs,
       ...(checkpoints
         ? { checkpoints: { storage: checkpoints, intervalMs: settings.checkpointIntervalMs, maxParallelism: settings.maxParallelism } }

@@ -144,3 +144,68 @@ export interface MetricsView {
    */
   readonly delivery?: DeliveryMetrics;
 }
+
+/** The errors of one instance: how many, and the last one its worker reported (`ardea exceptions`, the tracker). */
+export interface InstanceExceptions {
+  /** The instance's name, `container_<container>_<component>_<task>`. */
+  readonly instance: string;
+  readonly component: string;
+  readonly containerId: number;
+  readonly taskId: number;
+  /** Since submit: what execute, nextTuple, ack or fail threw, and promises they returned that rejected. */
+  readonly count: number;
+  /**
+   * The last error the worker reported, with its stack when it had one. A worker reports at most one
+   * error a second, so with many errors this is the last one reported, not always the very last.
+   */
+  readonly last?: { readonly message: string; readonly stack?: string; readonly at: number };
+}
+
+/** Every instance the metrics cache heard from, errors or not, as `ardea exceptions` and the tracker show them. */
+export interface ExceptionsView {
+  readonly timestamp: number;
+  readonly instances: readonly InstanceExceptions[];
+}
+
+/** A component's (or an instance's) values over one interval of the metrics series. */
+export interface TimelineValues {
+  readonly emitRate: number;
+  readonly executeRate: number;
+  readonly ackRate: number;
+  readonly failRate: number;
+  /** Errors per second. */
+  readonly errorRate: number;
+  /** Mean execute time of the tuples executed in the interval. */
+  readonly executeLatencyMs: number;
+  /** Fraction of the interval spent in user code, averaged over instances. */
+  readonly busyFraction: number;
+  /** Milliseconds of the interval spent above the high watermark, summed over instances. */
+  readonly backpressureMs: number;
+  /** At the end of the interval: bytes queued towards the instances. */
+  readonly pendingBytes: number;
+  readonly instanceCount: number;
+}
+
+/** The values of every component over the interval that ends at `timestamp`. */
+export interface MetricsTimelinePoint {
+  readonly timestamp: number;
+  readonly components: Readonly<Record<string, TimelineValues & { readonly instances?: Readonly<Record<string, TimelineValues>> }>>;
+}
+
+/**
+ * The metrics series the cache keeps (the last `topology.metricsSamples` samples of every container,
+ * one per `topology.metricsIntervalMs`), as rates per interval, oldest first.
+ */
+export interface MetricsTimeline {
+  readonly intervalMs: number;
+  readonly points: readonly MetricsTimelinePoint[];
+}
+
+/** Where container 0 runs and what it runs: `ardea version`'s cluster side. */
+export interface RuntimeInfo {
+  readonly ardeaVersion: string;
+  readonly nodeVersion: string;
+  /** When container 0's process started (ms since the epoch). */
+  readonly startedAt: number;
+  readonly host: string;
+}

@@ -191,6 +191,16 @@ export interface InstanceMetricsSample extends InstanceCounters {
   readonly memoryBytes?: number;
   /** Cumulative emits per output stream; they add up to `emitted`. */
   readonly emittedByStream?: Readonly<Record<string, number>>;
+  /** The last error the instance's workers reported (see `errors` for how many there were). */
+  readonly lastError?: InstanceErrorReport;
+}
+
+/** An error of user code, as a worker reported it. */
+export interface InstanceErrorReport {
+  readonly message: string;
+  readonly stack?: string;
+  /** When the stream manager heard of it (ms since the epoch). */
+  readonly at: number;
 }
 
 export interface StreamManagerMetricsSample {

@@ -58,7 +58,7 @@ function histogram(counts: Record<number, number>): number[] {
 }
 
 const newCache = (onTotalsChange?: (totals: MetricsTotals) => void) =>
-  new MetricsCache({ maxSamples: 10, topologyId: 't-1', ...(onTotalsChange ? { onTotalsChange } : {}) });
+  new MetricsCache({ maxSamples: 10, intervalMs: 1000, topologyId: 't-1', ...(onTotalsChange ? { onTotalsChange } : {}) });
 const view = (cache: MetricsCache, now: number, windowMs = 1000) => cache.view({ windowMs, instances: true, now });
 
 describe('the metrics cache', () => {
@@ -203,7 +203,7 @@ describe('the metrics cache', () => {
     const before = newCache();
     before.add(report(1, 1000, { a: sample('split', 1, { emitted: 500 }) }));
     before.add(report(1, 2000, { a: sample('split', 1, { emitted: 20 }) }, { incarnation: 'second' }));
-    const after = new MetricsCache({ maxSamples: 10, topologyId: 't-2' });
+    const after = new MetricsCache({ maxSamples: 10, intervalMs: 1000, topologyId: 't-2' });
     after.restore(before.totals());
     after.add(report(1, 3000, { a: sample('split', 1, { emitted: 5 }) }));
     expect(view(after, 3000).components.split!.emitted).toBe(5);
@@ -417,7 +417,7 @@ describe('the metrics cache', () => {
   });
 
   it('reports the delivery guarantee, the last committed checkpoint and the restores, but does not carry them in the totals', () => {
-    const cache = new MetricsCache({ maxSamples: 10, topologyId: 't-1', reliability: 'effectively-once' });
+    const cache = new MetricsCache({ maxSamples: 10, intervalMs: 1000, topologyId: 't-1', reliability: 'effectively-once' });
     expect(view(cache, 1000).delivery).toEqual({ reliability: 'effectively-once', checkpoints: 0, restores: 0 });
     cache.restored({ epoch: 1, checkpointId: undefined, at: 1500, reason: 'container 2 failed' });
     cache.checkpointCommitted({ checkpointId: 7, startedAt: 2000, completedAt: 2040, bytes: 4096 });
@@ -438,5 +438,54 @@ describe('the metrics cache', () => {
     });
     expect(Object.keys(cache.totals())).not.toContain('delivery');
     expect(view(newCache(), 1000).delivery).toEqual({ checkpoints: 0, restores: 0 });
+  });
+
+  it('gives the series as values per interval, samples of different containers at one tick sharing a point', () => {
+    const cache = newCache();
+    // Container 1 samples 3 ms late at every tick; its instances and container 2's still meet per tick.
+    cache.add(report(1, 1003, { c1: sample('count', 1, { executed: 0, executeNs: 0, busyNs: 0 }) }));
+    cache.add(report(2, 1000, { c2: sample('count', 2, { executed: 0 }) }));
+    cache.add(report(1, 2003, { c1: sample('count', 1, { executed: 100, executeNs: 100e6, busyNs: 0.5e9, errors: 2 }) }));
+    cache.add(report(2, 2000, { c2: sample('count', 2, { executed: 300, executeNs: 100e6, busyNs: 0.25e9, backpressureMs: 40 }) }));
+    cache.add(report(1, 3003, { c1: sample('count', 1, { executed: 150, executeNs: 150e6, busyNs: 0.5e9, errors: 2 }) }));
+    const timeline = cache.timeline({ instances: true });
+    expect(timeline.intervalMs).toBe(1000);
+    expect(timeline.points.map((p) => p.timestamp)).toEqual([2000, 3000]);
+    const first = timeline.points[0]!.components.count!;
+    expect(first).toMatchObject({ executeRate: 400, errorRate: 2, backpressureMs: 40, instanceCount: 2 });
+    // Latency weighted by what each executed: (100 × 1 ms + 300 × 1/3 ms) / 400.
+    expect(first.executeLatencyMs).toBeCloseTo(0.5);
+    expect(first.busyFraction).toBeCloseTo(0.375);
+    expect(first.instances?.c1?.executeRate).toBe(100);
+    // At 3000 only container 1 sampled: the point holds what it saw.
+    expect(timeline.points[1]!.components.count).toMatchObject({ executeRate: 50, errorRate: 0, instanceCount: 1 });
+    expect(cache.timeline({ instances: false, since: 3000 }).points.map((p) => p.timestamp)).toEqual([3000]);
+    expect(cache.timeline({ instances: false }).points[0]!.components.count!.instances).toBeUndefined();
+  });
+
+  it("keeps every instance's error count and last error, across a restart of its container and after it is gone", () => {
+    const cache = newCache();
+    const boom = { message: 'boom 1', stack: 'Error: boom 1\n    at explode (bolt.ts:3:9)', at: 1500 };
+    cache.add(report(1, 1000, { container_1_count_1: sample('count', 1), container_1_split_2: sample('split', 2) }));
+    cache.add(
+      report(1, 2000, { container_1_count_1: sample('count', 1, { errors: 3, lastError: boom }), container_1_split_2: sample('split', 2) }),
+    );
+    expect(cache.exceptions(2000)).toEqual({
+      timestamp: 2000,
+      instances: [
+        { instance: 'container_1_count_1', component: 'count', containerId: 1, taskId: 1, count: 3, last: boom },
+        { instance: 'container_1_split_2', component: 'split', containerId: 1, taskId: 2, count: 0 },
+      ],
+    });
+    // The container restarts: its new process knows no error yet, and the count carries on from 3.
+    cache.add(report(1, 3000, { container_1_count_1: sample('count', 1, { errors: 1 }) }, { incarnation: 'second' }));
+    expect(cache.exceptions().instances).toEqual([
+      { instance: 'container_1_count_1', component: 'count', containerId: 1, taskId: 1, count: 4, last: boom },
+    ]);
+    // Scaled away: the instance keeps its errors; split, gone without any, is no longer listed.
+    cache.retain(new Set([2]));
+    expect(cache.exceptions().instances).toEqual([
+      { instance: 'container_1_count_1', component: 'count', containerId: 1, taskId: 1, count: 4, last: boom },
+    ]);
   });
 });

@@ -3,13 +3,18 @@ import type {
   CommittedCheckpoint,
   ComponentMetrics,
   DeliveryMetrics,
+  ExceptionsView,
+  InstanceExceptions,
+  MetricsTimeline,
+  MetricsTimelinePoint,
+  TimelineValues,
   LatencySummary,
   MetricsView,
   ReliabilityMode,
   StreamManagerMetrics,
   TopologyRestore,
 } from '../model/metrics.js';
-import type { InstanceMetricsSample, MetricsReport, StreamManagerMetricsSample } from './control-messages.js';
+import type { InstanceErrorReport, InstanceMetricsSample, MetricsReport, StreamManagerMetricsSample } from './control-messages.js';
 import { LATENCY_BUCKETS, latencyBucketUpperMs } from './instance/messages.js';
 
 /** Counters of an instance that only grow; a restarted process starts them from zero again. */
@@ -140,6 +145,8 @@ interface ContainerRecord {
 export interface MetricsCacheOptions {
   /** How many series samples per container are kept. */
   readonly maxSamples: number;
+  /** How often containers take a series sample: the timeline's interval. */
+  readonly intervalMs: number;
   readonly topologyId: string;
   /** The topology's delivery guarantee, shown in the view's `delivery` section. */
   readonly reliability?: ReliabilityMode;
@@ -159,7 +166,13 @@ export interface MetricsCacheOptions {
  */
 export class MetricsCache {
   private readonly maxSamples: number;
+  private readonly intervalMs: number;
   private readonly topologyId: string;
+  /**
+   * The last error every instance reported, kept beyond the process that reported it (a restarted
+   * container's stream manager no longer knows it) and beyond the instance (scaled away).
+   */
+  private readonly lastErrors = new Map<string, InstanceErrorReport>();
   private readonly series = new Map<number, MetricsReport[]>();
   /** The latest report or heartbeat of every container's current process, as it sent it. */
   private readonly latestRaw = new Map<number, MetricsReport>();
@@ -182,6 +195,7 @@ export class MetricsCache {
 
   constructor(options: MetricsCacheOptions) {
     this.maxSamples = options.maxSamples;
+    this.intervalMs = options.intervalMs;
     this.topologyId = options.topologyId;
     this.reliability = options.reliability;
     this.onTotalsChange = options.onTotalsChange ?? (() => undefined);
@@ -308,7 +322,10 @@ export class MetricsCache {
       container.restarts++;
       changed = true;
     }
-    for (const name of Object.keys(raw.instances)) if (this.retired.delete(name)) changed = true;
+    for (const [name, sample] of Object.entries(raw.instances)) {
+      if (this.retired.delete(name)) changed = true;
+      if (sample.lastError) this.lastErrors.set(name, sample.lastError);
+    }
     this.latestRaw.set(id, raw);
     if (changed) this.onTotalsChange(this.totals());
     return {
@@ -361,6 +378,85 @@ export class MetricsCache {
       changed = true;
     }
     if (changed) this.onTotalsChange(this.totals());
+  }
+
+  /** Every instance's error count and last reported error: those running and those gone that had errors. */
+  exceptions(now = Date.now()): ExceptionsView {
+    const instances: InstanceExceptions[] = [];
+    const entry = (name: string, containerId: number, component: string, taskId: number, count: number): InstanceExceptions => {
+      const last = this.lastErrors.get(name);
+      return { instance: name, component, containerId, taskId, count, ...(last ? { last: { ...last } } : {}) };
+    };
+    const running = new Set<string>();
+    for (const [containerId, raw] of this.latestRaw) {
+      for (const [name, sample] of Object.entries(raw.instances)) {
+        running.add(name);
+        const offset = this.offsets.get(name)?.errors ?? 0;
+        instances.push(entry(name, containerId, sample.component, sample.taskId, sample.errors + offset));
+      }
+    }
+    for (const [name, gone] of this.retired) {
+      if (running.has(name) || !gone.counts.errors) continue;
+      instances.push(entry(name, containerOfInstance(name), gone.component, gone.taskId, gone.counts.errors));
+    }
+    instances.sort((a, b) => a.component.localeCompare(b.component) || a.containerId - b.containerId || a.taskId - b.taskId);
+    return { timestamp: now, instances };
+  }
+
+  /**
+   * The series as values per interval, oldest first. Containers sample at multiples of the interval,
+   * so samples of different containers taken at the same tick share a point; a container's first
+   * sample (and the first after a gap the series dropped) has no interval before it and adds nothing.
+   */
+  timeline(options: { instances: boolean; since?: number }): MetricsTimeline {
+    const tick = (timestamp: number) => Math.round(timestamp / this.intervalMs) * this.intervalMs;
+    type Parts = Map<string, Array<{ name: string; values: TimelineValues }>>;
+    const byTick = new Map<number, Parts>();
+    for (const list of this.series.values()) {
+      for (let i = 1; i < list.length; i++) {
+        const then = list[i - 1]!;
+        const now = list[i]!;
+        const at = tick(now.timestamp);
+        if (options.since !== undefined && at < options.since) continue;
+        const seconds = Math.max(0.001, (now.timestamp - then.timestamp) / 1000);
+        const parts: Parts = byTick.get(at) ?? new Map();
+        byTick.set(at, parts);
+        for (const [name, sample] of Object.entries(now.instances)) {
+          const before = then.instances[name];
+          const metrics = instanceMetrics(sample, before, seconds, completionsOf(sample, before));
+          const values: TimelineValues = {
+            emitRate: metrics.emitRate,
+            executeRate: metrics.executeRate,
+            ackRate: metrics.ackRate ?? 0,
+            failRate: metrics.failRate ?? 0,
+            errorRate: before ? Math.max(0, sample.errors - before.errors) / seconds : 0,
+            executeLatencyMs: metrics.executeLatencyMs,
+            busyFraction: metrics.busyFraction,
+            backpressureMs: metrics.backpressureMs,
+            pendingBytes: metrics.pendingBytes,
+            instanceCount: 1,
+          };
+          const group = parts.get(sample.component) ?? [];
+          group.push({ name, values });
+          parts.set(sample.component, group);
+        }
+      }
+    }
+    const points: MetricsTimelinePoint[] = [...byTick.entries()]
+      .sort(([a], [b]) => a - b)
+      .map(([timestamp, parts]) => ({
+        timestamp,
+        components: Object.fromEntries(
+          [...parts].map(([component, group]) => [
+            component,
+            {
+              ...sumTimelineValues(group.map((g) => g.values)),
+              ...(options.instances ? { instances: Object.fromEntries(group.map((g) => [g.name, g.values])) } : {}),
+            },
+          ]),
+        ),
+      }));
+    return { intervalMs: this.intervalMs, points };
   }
 
   view(options: { windowMs: number; instances: boolean; now?: number }): MetricsView {
@@ -454,6 +550,29 @@ export class MetricsCache {
       delivery: this.delivery(),
     };
   }
+}
+
+/** A component's values from its instances': rates and queues summed, latency weighted by what each executed, busy averaged. */
+function sumTimelineValues(parts: readonly TimelineValues[]): TimelineValues {
+  const sum = (key: keyof TimelineValues) => parts.reduce((acc, p) => acc + p[key], 0);
+  const executeRate = sum('executeRate');
+  return {
+    emitRate: sum('emitRate'),
+    executeRate,
+    ackRate: sum('ackRate'),
+    failRate: sum('failRate'),
+    errorRate: sum('errorRate'),
+    executeLatencyMs: executeRate > 0 ? parts.reduce((acc, p) => acc + p.executeLatencyMs * p.executeRate, 0) / executeRate : 0,
+    busyFraction: parts.length > 0 ? sum('busyFraction') / parts.length : 0,
+    backpressureMs: sum('backpressureMs'),
+    pendingBytes: sum('pendingBytes'),
+    instanceCount: parts.length,
+  };
+}
+
+/** The container id in an instance name (`container_<id>_<component>_<task>`). */
+function containerOfInstance(name: string): number {
+  return Number(/^container_(\d+)_/.exec(name)?.[1] ?? -1);
 }
 
 /** The backlog of the instances that report one, summed; absent when none does. */

@@ -1,9 +1,12 @@
 import net from 'node:net';
+import { hostname } from 'node:os';
 import { z } from 'zod';
 import { HttpRequestError, JsonHttpServer, jsonRoute, type JsonRoute } from '../http/json-server.js';
 import type { Logger } from '../logging/index.js';
 import { instanceName, placementOf, type PackingPlan } from '../model/packing-plan.js';
+import type { RuntimeInfo } from '../model/metrics.js';
 import type { MetricsTotals, PhysicalPlan, TopologyRunState } from '../model/runtime-state.js';
+import { ARDEA_VERSION } from '../model/version.js';
 import type { TopologyDefinition } from '../model/topology.js';
 import type { StateManager } from '../spi/state-manager.js';
 import type { CheckpointManifest, CheckpointStorage } from '../spi/checkpoint-storage.js';
@@ -51,6 +54,8 @@ export interface TopologyMasterOptions {
   readonly logger: Logger;
   /** How many metric reports per container the cache keeps. */
   readonly metricsSamples: number;
+  /** How often containers take a metrics sample. */
+  readonly metricsIntervalMs: number;
   /** Default window of windowed metrics. */
   readonly metricsWindowMs: number;
   /** Effectively-once: where checkpoints are kept, and how often to take one. */
@@ -61,6 +66,11 @@ const RuntimeConfigBodySchema = z.array(z.object({ component: z.string().min(1),
 const MetricsQuerySchema = z
   .object({ windowMs: z.coerce.number().int().positive().optional(), instances: z.enum(['true', 'false']).optional() })
   .strict();
+const TimelineQuerySchema = z
+  .object({ since: z.coerce.number().int().nonnegative().optional(), instances: z.enum(['true', 'false']).optional() })
+  .strict();
+/** When this process started, for `/info`. */
+const STARTED_AT = Date.now() - Math.round(process.uptime() * 1000);
 
 interface Registration {
   readonly link: Link;
@@ -105,6 +115,7 @@ export class TopologyMaster {
     this.packingPlan = options.packingPlan;
     this.metrics = new MetricsCache({
       maxSamples: options.metricsSamples,
+      intervalMs: options.metricsIntervalMs,
       topologyId: options.definition.id,
       onTotalsChange: (totals) => this.keepTotals(totals),
       reliability: runtimeSettingsOf(options.definition).reliability,
@@ -444,6 +455,19 @@ export class TopologyMaster {
         query: MetricsQuerySchema,
         handle: ({ query }) =>
           this.metrics.view({ windowMs: query.windowMs ?? this.options.metricsWindowMs, instances: query.instances === 'true' }),
+      }),
+      jsonRoute({
+        method: 'GET',
+        path: '/metrics/timeline',
+        query: TimelineQuerySchema,
+        handle: ({ query }) =>
+          this.metrics.timeline({ instances: query.instances === 'true', ...(query.since === undefined ? {} : { since: query.since }) }),
+      }),
+      jsonRoute({ method: 'GET', path: '/exceptions', handle: () => this.metrics.exceptions() }),
+      jsonRoute({
+        method: 'GET',
+        path: '/info',
+        handle: (): RuntimeInfo => ({ ardeaVersion: ARDEA_VERSION, nodeVersion: process.version, startedAt: STARTED_AT, host: hostname() }),
       }),
       ...(['/activate', '/deactivate'] as const).map((path) =>
         jsonRoute({

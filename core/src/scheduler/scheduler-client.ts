@@ -1,7 +1,7 @@
 import { SchedulerError } from '../errors/index.js';
 import { JsonHttpClient } from '../http/json-client.js';
 import type { PackingPlan } from '../model/packing-plan.js';
-import type { ContainerStatus, ExecutorSpec, Scheduler } from '../spi/scheduler.js';
+import type { ContainerLogChunk, ContainerLogRequest, ContainerStatus, ExecutorSpec, Scheduler } from '../spi/scheduler.js';
 import type { StateManager } from '../spi/state-manager.js';
 
 /**
@@ -10,6 +10,8 @@ import type { StateManager } from '../spi/state-manager.js';
  */
 export interface SchedulerClient {
   status(): Promise<ContainerStatus[]>;
+  /** Part of one container's log; see `Scheduler.containerLog`. */
+  log(containerId: number, request: ContainerLogRequest): Promise<ContainerLogChunk>;
   restart(containerId?: number): Promise<void>;
   /** Added containers run the executor the scheduler's side computes from its own cluster config. */
   update(current: PackingPlan, proposed: PackingPlan): Promise<PackingPlan>;
@@ -36,6 +38,15 @@ export class HttpSchedulerClient implements SchedulerClient {
     return this.http.get<ContainerStatus[]>('/status');
   }
 
+  log(containerId: number, request: ContainerLogRequest): Promise<ContainerLogChunk> {
+    const query = new URLSearchParams({
+      container: String(containerId),
+      maxBytes: String(request.maxBytes),
+      ...(request.fromOffset === undefined ? {} : { fromOffset: String(request.fromOffset) }),
+    });
+    return this.http.get<ContainerLogChunk>(`/log?${query}`);
+  }
+
   async restart(containerId?: number): Promise<void> {
     await this.http.post('/restart', containerId === undefined ? {} : { containerId }, { timeoutMs: PROCESS_OPERATION_TIMEOUT_MS });
   }
@@ -60,6 +71,10 @@ export class LibrarySchedulerClient implements SchedulerClient {
 
   status(): Promise<ContainerStatus[]> {
     return this.scheduler.status(this.topologyName);
+  }
+
+  log(containerId: number, request: ContainerLogRequest): Promise<ContainerLogChunk> {
+    return readContainerLog(this.scheduler, this.topologyName, containerId, request);
   }
 
   restart(containerId?: number): Promise<void> {
@@ -93,4 +108,23 @@ export async function openSchedulerClient(
     return new HttpSchedulerClient(location.endpoint, execution.secret, topologyName);
   }
   return new LibrarySchedulerClient(scheduler(), topologyName, executor());
+}
+
+/** A pool's `containerLog`, or an error saying the pool has none. */
+export function readContainerLog(
+  scheduler: Scheduler,
+  topologyName: string,
+  containerId: number,
+  request: ContainerLogRequest,
+): Promise<ContainerLogChunk> {
+  if (!scheduler.containerLog) {
+    return Promise.reject(
+      new SchedulerError(
+        `this pool's scheduler does not serve container logs; the log of container ${containerId} of '${topologyName}' ` +
+          "is where the pool's own tools show it (see the pool's page in docs/)",
+        { code: 'scheduler.logs-unsupported' },
+      ),
+    );
+  }
+  return scheduler.containerLog(topologyName, containerId, request);
 }

@@ -3,6 +3,7 @@ import { JsonHttpServer, jsonRoute } from '../http/json-server.js';
 import type { Logger } from '../logging/index.js';
 import { PackingPlanSchema, type PackingPlan } from '../model/packing-plan.js';
 import type { ExecutorSpec, Scheduler } from '../spi/scheduler.js';
+import { readContainerLog } from './scheduler-client.js';
 
 export interface SchedulerServiceOptions {
   readonly scheduler: Scheduler;
@@ -19,6 +20,9 @@ export interface SchedulerServiceOptions {
   readonly onKilled: () => void;
 }
 
+/** What one request may read of a container's log. */
+export const MAX_LOG_CHUNK_BYTES = 4 * 1024 * 1024;
+
 /** About 25,000 instances per plan. */
 const MAX_UPDATE_BODY_BYTES = 8 * 1024 * 1024;
 
@@ -26,6 +30,14 @@ const MAX_UPDATE_BODY_BYTES = 8 * 1024 * 1024;
 export const UpdateBodySchema = z.object({ current: PackingPlanSchema, proposed: PackingPlanSchema }).strict();
 /** The body of `POST /restart`: one container, or none for all of them. */
 export const RestartBodySchema = z.object({ containerId: z.number().int().nonnegative().optional() }).strict().optional();
+/** The query of `GET /log`: which container, and which bytes of its log. */
+export const LogQuerySchema = z
+  .object({
+    container: z.coerce.number().int().nonnegative(),
+    fromOffset: z.coerce.number().int().nonnegative().optional(),
+    maxBytes: z.coerce.number().int().positive().max(MAX_LOG_CHUNK_BYTES),
+  })
+  .strict();
 
 /**
  * The HTTP face of a service-mode scheduler: the CLI and the health manager reach the process that
@@ -44,6 +56,16 @@ export class SchedulerService {
       limits: { maxBodyBytes: MAX_UPDATE_BODY_BYTES },
       routes: [
         jsonRoute({ method: 'GET', path: '/status', handle: () => scheduler.status(topologyName) }),
+        jsonRoute({
+          method: 'GET',
+          path: '/log',
+          query: LogQuerySchema,
+          handle: ({ query }) =>
+            readContainerLog(scheduler, topologyName, query.container, {
+              maxBytes: query.maxBytes,
+              ...(query.fromOffset === undefined ? {} : { fromOffset: query.fromOffset }),
+            }),
+        }),
         jsonRoute({
           method: 'POST',
           path: '/restart',

@@ -95,6 +95,27 @@ export interface ContainerStatus {
   /** Restarts the pool made on its own after the container exited; `restart()` calls do not count. */
   readonly restarts: number;
   readonly message?: string;
+  /** The machine it runs on, as the pool names it (a host name, a Slurm node, a Kubernetes node), once known. */
+  readonly host?: string;
+}
+
+/** Part of a container's log: bytes `start` to `end` of it, as text. */
+export interface ContainerLogChunk {
+  readonly containerId: number;
+  readonly text: string;
+  /** Byte offset of the chunk's first byte in the whole log. */
+  readonly start: number;
+  /** Byte offset just past the chunk: pass it as `fromOffset` to read what is written next. */
+  readonly end: number;
+  /** Where the log is: a file path, a job's output file on a host. */
+  readonly source: string;
+}
+
+export interface ContainerLogRequest {
+  /** Read from this byte on; the last `maxBytes` of the log when absent. */
+  readonly fromOffset?: number;
+  /** At most this many bytes. */
+  readonly maxBytes: number;
 }
 
 /**
@@ -165,6 +186,13 @@ export interface Scheduler {
    * naming any process that is still running afterwards.
    */
   kill(topologyName: string): Promise<void>;
+
+  /**
+   * Part of one container's log (what its executor wrote to stdout and stderr). Optional: a pool
+   * without it has its logs where its own tools show them, and the CLI and tracker say so.
+   * Rejects with `SchedulerError` for a container the pool does not know.
+   */
+  containerLog?(topologyName: string, containerId: number, request: ContainerLogRequest): Promise<ContainerLogChunk>;
 
   /** Links to the pool's own pages for this topology (may be empty). */
   jobLinks(topologyName: string): Promise<string[]>;

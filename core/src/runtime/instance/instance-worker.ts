@@ -111,7 +111,8 @@ function reportError(error: unknown): void {
   const now = Date.now();
   if (now - lastErrorReport >= ERROR_REPORT_INTERVAL_MS) {
     lastErrorReport = now;
-    send({ type: 'error', message: describeError(error) });
+    const stack = error instanceof Error ? error.stack : undefined;
+    send({ type: 'error', message: describeError(error), ...(stack ? { stack } : {}) });
   }
 }
 

@@ -195,7 +195,8 @@ export type FromInstance =
   | { readonly type: 'data'; readonly frames: ArrayBuffer[] }
   /** Bytes of delivered frames the instance has finished executing: the stream manager's credit. */
   | { readonly type: 'consumed'; readonly bytes: number }
-  | { readonly type: 'error'; readonly message: string }
+  /** What user code threw (at most one a second is sent; `errors` counts them all). */
+  | { readonly type: 'error'; readonly message: string; readonly stack?: string }
   /** The worker cannot go on; before `ready`, its component could not be built (open or prepare threw, or the module failed to load). */
   | { readonly type: 'failed'; readonly message: string; readonly stack?: string }
   | { readonly type: 'tasks-applied'; readonly version: number }

@@ -5,7 +5,13 @@ import type { Logger } from '../../logging/index.js';
 import { instanceName, type ContainerPlan, type PackingPlan } from '../../model/packing-plan.js';
 import type { PhysicalPlan } from '../../model/runtime-state.js';
 import type { TopologyDefinition } from '../../model/topology.js';
-import { instanceStartError, type ConfigFailure, type InstanceFailedMessage, type InstanceMetricsSample } from '../control-messages.js';
+import {
+  instanceStartError,
+  type ConfigFailure,
+  type InstanceErrorReport,
+  type InstanceFailedMessage,
+  type InstanceMetricsSample,
+} from '../control-messages.js';
 import {
   BUSY_SINCE,
   EMITTED,
@@ -103,6 +109,8 @@ interface LocalInstance {
   /** Effectively-once messages for a worker that is not ready yet: posted, in order, once it is. */
   control: Array<[ToInstance, ArrayBuffer[]]>;
   restarts: number;
+  /** The last error its workers reported, kept across their restarts. */
+  lastError?: InstanceErrorReport;
   /** Its queue, for backpressure. */
   readonly load: InstanceLoad;
   /** The current worker's counters, shared with it. */
@@ -391,6 +399,7 @@ export class InstanceHost {
         emittedByStream: Object.fromEntries(streamEmitsOf(instance).map((count, i) => [instance.streams[i]!, count])),
         backpressureMs: pressure.backpressureMs(instance.load),
         ...backlogOf(instance.counters, current.emitted),
+        ...(instance.lastError ? { lastError: instance.lastError } : {}),
       };
     }
     return samples;
@@ -535,6 +544,7 @@ export class InstanceHost {
             break;
           }
           case 'error':
+            local.lastError = { message: message.message, ...(message.stack ? { stack: message.stack } : {}), at: Date.now() };
             logger.warn(`instance ${name} reported an error`, { error: message.message });
             break;
           case 'failed':
