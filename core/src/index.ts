@@ -39,6 +39,8 @@ export type { CliIo } from './cli/cli-io.js';
 export * from './api/index.js';
 export * from './runtime/index.js';
 export { buildTopologyPackage, type BuiltTopologyPackage } from './scheduler/topology-package.js';
+export { createTracker, Tracker, type TrackerOptions } from './tracker/tracker.js';
+export type { TrackedCluster } from './tracker/backend.js';
 export {
   createArdea,
   Ardea,

@@ -41,18 +41,30 @@ const COMMANDS = [
   'restart',
   'update',
   'list',
+  'status',
+  'logs',
+  'exceptions',
   'describe',
   'metrics',
   'health',
-  'tracker',
   'config',
+  'version',
 ];
 
 describe('ardea CLI', () => {
   it('lists every command in --help', async () => {
     const { code, stdout } = await run('--help');
     expect(code).toBe(EXIT_OK);
-    for (const command of COMMANDS) expect(stdout).toMatch(new RegExp(`^  ${command} `, 'm'));
+    for (const command of [...COMMANDS, 'tracker', 'completion', 'simulate', 'package-server'])
+      expect(stdout).toMatch(new RegExp(`^  ${command} `, 'm'));
+    expect(stdout).not.toContain('__complete');
+  });
+
+  it('has help for the tracker', async () => {
+    const { code, stdout } = await run('tracker', '--help');
+    expect(code).toBe(EXIT_OK);
+    for (const option of ['--host', '--port', '--cluster', '--token-file', '--require-token', '--sink-module', '--sink-interval'])
+      expect(stdout).toContain(option);
   });
 
   it.each(COMMANDS)('has help for %s', async (command) => {
@@ -126,10 +138,13 @@ describe('ardea CLI', () => {
     expect(describe.stderr).toBe("ardea: no topology 'word-count' on cluster local; 'ardea list local' shows the running ones\n");
   });
 
-  it('says plainly which commands are not in this build', async () => {
-    const { code, stderr } = await run('tracker', 'local');
-    expect(code).toBe(EXIT_FAILURE);
-    expect(stderr).toBe("ardea: 'ardea tracker' needs the tracker service, which is not part of this build yet\n");
+  it('rejects a bad tracker port or sink interval as a usage error before starting anything', async () => {
+    const port = await run('tracker', '--port', '70000');
+    expect(port.code).toBe(EXIT_USAGE);
+    expect(port.stderr).toContain("option '--port <port>' argument '70000' is invalid. expected a port number from 0 to 65535");
+    const interval = await run('tracker', '--sink-interval', '0');
+    expect(interval.code).toBe(EXIT_USAGE);
+    expect(interval.stderr).toContain("option '--sink-interval <seconds>' argument '0' is invalid");
   });
 });
 
@@ -247,6 +262,7 @@ describe('ardea metrics and describe by delivery guarantee', () => {
       'BUSY',
       'BP ms',
       'PENDING',
+      'ERRORS',
       'RESTARTS',
     ]);
     const column = (name: string) => header.indexOf(name);
@@ -282,7 +298,7 @@ describe('ardea metrics and describe by delivery guarantee', () => {
         .split('\n')[0]!
         .trim()
         .split(/\s{2,}/),
-    ).toEqual(['COMPONENT', 'EMITTED', 'EXECUTED', 'EMIT/S', 'EXEC/S', 'LATENCY ms', 'BUSY', 'BP ms', 'PENDING', 'RESTARTS']);
+    ).toEqual(['COMPONENT', 'EMITTED', 'EXECUTED', 'EMIT/S', 'EXEC/S', 'LATENCY ms', 'BUSY', 'BP ms', 'PENDING', 'ERRORS', 'RESTARTS']);
     expect(table.stdout).not.toContain('checkpoint');
     expect((await run('describe', 'local', NAME)).stdout).toContain('\n  reliability: at-most-once\n');
   });

@@ -1,11 +1,25 @@
-import { Command, CommanderError, Option } from 'commander';
+import { Argument, Command, CommanderError, Option } from 'commander';
 import { createRequire } from 'node:module';
 import { ArdeaError, describeError } from '../errors/index.js';
+import {
+  checkPort,
+  checkSinkInterval,
+  parseByteCount,
+  parseContainerCount,
+  parseContainerId,
+  parseTimeoutSeconds,
+  parseWatchSeconds,
+  parseWindowMs,
+} from './arguments.js';
 import type { ClusterCommandOptions, CliIo } from './cli-io.js';
+import { completeWordsCommand, completionCommand } from './commands/completion-command.js';
+import { exceptionsCommand, logsCommand, statusCommand, versionCommand } from './commands/operator-commands.js';
 import { configCommand } from './commands/config-command.js';
 import { describeCommand, listCommand } from './commands/state-commands.js';
 import { DEFAULT_PACKAGE_SERVER_PORT, packageServerCommand, type PackageServerCommandOptions } from './commands/package-server-command.js';
 import { simulateCommand, type SimulateCommandOptions } from './commands/simulate-command.js';
+import { DEFAULT_TRACKER_PORT, trackerCommand, type TrackerCommandOptions } from './commands/tracker-command.js';
+import { DEFAULT_WATCH_SECONDS } from './watch.js';
 import {
   activationCommand,
   healthCommand,
@@ -26,6 +40,17 @@ export const EXIT_USAGE = 2;
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
 
+const jsonOption = (what = 'print one JSON object') => new Option('--json', what);
+
+/** `--watch [seconds]`: put it after the arguments, or it takes the next one as its value. */
+const watchOption = () =>
+  new Option('--watch [seconds]', `redraw every N seconds (default ${DEFAULT_WATCH_SECONDS}) until Ctrl-C`)
+    .preset(String(DEFAULT_WATCH_SECONDS))
+    .argParser(parseWatchSeconds);
+
+const timeoutOption = (what: string) =>
+  new Option('--timeout <seconds>', `how long to wait for ${what} before failing (default 60)`).argParser(parseTimeoutSeconds);
+
 function clusterOptions(command: Command): Command {
   return command
     .addOption(
@@ -35,18 +60,6 @@ function clusterOptions(command: Command): Command {
     )
     .option('-v, --verbose', 'log what happens to stderr');
 }
-
-/**
- * Commands whose parts are not in this build print why and fail, rather than pretend to work.
- * Their help is complete so scripts and docs can be written against it now.
- */
-function unavailable(name: string, needs: string): () => never {
-  return () => {
-    throw new UnavailableCommandError(`'ardea ${name}' needs ${needs}, which is not part of this build yet`);
-  };
-}
-
-export class UnavailableCommandError extends Error {}
 
 export function createProgram(io: CliIo): Command {
   const program = new Command('ardea')
@@ -71,6 +84,8 @@ export function createProgram(io: CliIo): Command {
       .option('--name <name>', 'topology name (default: the one the topology declares)')
       .option('--deploy-deactivated', 'start with spouts paused; activate later')
       .option('--dry-run', 'print the packing plan and stop')
+      .addOption(timeoutOption('every container to run and the physical plan to be live'))
+      .addOption(jsonOption('print { topology, id, cluster, containers, dryRun } (progress stays on stderr)'))
       .addHelpText(
         'after',
         "\nThe package is bundled into one file; @ardea/core comes from the package's node_modules, else from this CLI. " +
@@ -84,7 +99,7 @@ export function createProgram(io: CliIo): Command {
     (
       cluster: string,
       packagePath: string,
-      options: ClusterCommandOptions & { name?: string; deployDeactivated?: boolean; dryRun?: boolean },
+      options: ClusterCommandOptions & { name?: string; deployDeactivated?: boolean; dryRun?: boolean; json?: boolean; timeout?: number },
     ) => submitCommand(io, cluster, packagePath, options),
   );
 
@@ -93,15 +108,25 @@ export function createProgram(io: CliIo): Command {
       .command('kill')
       .description('stop every container of a topology and remove its state and package')
       .argument('<cluster>', 'cluster')
-      .argument('<topology>', 'topology name'),
-  ).action((cluster: string, topology: string, options: ClusterCommandOptions) => killCommand(io, cluster, topology, options));
+      .argument('<topology>', 'topology name')
+      .addOption(jsonOption()),
+  ).action((cluster: string, topology: string, options: ClusterCommandOptions & { json?: boolean }) =>
+    killCommand(io, cluster, topology, options),
+  );
 
   for (const [name, what, activate] of [
     ['activate', 'resume the spouts of a paused topology (idempotent)', true],
     ['deactivate', 'pause the spouts of a topology; bolts drain what is in flight (idempotent)', false],
   ] as const) {
-    clusterOptions(program.command(name).description(what).argument('<cluster>', 'cluster').argument('<topology>', 'topology name')).action(
-      (cluster: string, topology: string, options: ClusterCommandOptions) => activationCommand(io, cluster, topology, activate, options),
+    clusterOptions(
+      program
+        .command(name)
+        .description(what)
+        .argument('<cluster>', 'cluster')
+        .argument('<topology>', 'topology name')
+        .addOption(jsonOption()),
+    ).action((cluster: string, topology: string, options: ClusterCommandOptions & { json?: boolean }) =>
+      activationCommand(io, cluster, topology, activate, options),
     );
   }
 
@@ -111,8 +136,9 @@ export function createProgram(io: CliIo): Command {
       .description('restart one container of a topology, or all of them; the others keep running')
       .argument('<cluster>', 'cluster')
       .argument('<topology>', 'topology name')
-      .argument('[container]', 'container id (0 is the topology master); all when omitted'),
-  ).action((cluster: string, topology: string, container: string | undefined, options: ClusterCommandOptions) =>
+      .addArgument(new Argument('[container]', 'container id (0 is the topology master); all when omitted').argParser(parseContainerId))
+      .addOption(jsonOption()),
+  ).action((cluster: string, topology: string, container: number | undefined, options: ClusterCommandOptions & { json?: boolean }) =>
     restartCommand(io, cluster, topology, container, options),
   );
 
@@ -125,28 +151,90 @@ export function createProgram(io: CliIo): Command {
       .addOption(
         new Option('--component-parallelism <component:n>', 'new parallelism of a component (repeatable)').default([]).argParser(collect),
       )
-      .option('--container-number <n>', 'number of containers, for packing algorithms that take one')
+      .addOption(
+        new Option('--container-number <n>', 'number of containers, for packing algorithms that take one').argParser(parseContainerCount),
+      )
       .addOption(
         new Option('--runtime-config <component:key=value>', 'change a config value of running instances (repeatable)')
           .default([])
           .argParser(collect),
       )
-      .option('--dry-run', 'print the plan diff and stop'),
+      .option('--dry-run', 'print the plan diff and stop')
+      .addOption(timeoutOption('every container to run the new plan'))
+      .addOption(
+        jsonOption(
+          'print the plan diff: { components: { <c>: { before, after } }, startedInstances, stoppedInstances, ' +
+            'addedContainers, removedContainers, elapsedMs, dryRun }',
+        ),
+      ),
   ).action(
     (
       cluster: string,
       topology: string,
       options: ClusterCommandOptions & {
         componentParallelism: string[];
-        containerNumber?: string;
+        containerNumber?: number;
         runtimeConfig: string[];
         dryRun?: boolean;
+        json?: boolean;
+        timeout?: number;
       },
     ) => updateCommand(io, cluster, topology, options),
   );
 
-  clusterOptions(program.command('list').description('list the topologies of a cluster').argument('<cluster>', 'cluster')).action(
-    (cluster: string, options: ClusterCommandOptions) => listCommand(io, cluster, options),
+  clusterOptions(
+    program
+      .command('list')
+      .description('list the topologies of a cluster')
+      .argument('<cluster>', 'cluster')
+      .addOption(jsonOption('print { cluster, topologies: [{ name, state, submittedAt, submittedBy }] }')),
+  ).action((cluster: string, options: ClusterCommandOptions & { json?: boolean }) => listCommand(io, cluster, options));
+
+  clusterOptions(
+    program
+      .command('status')
+      .description("show a topology's containers: state, pool handle (a pid, a job id, a pod), restarts and host")
+      .argument('<cluster>', 'cluster')
+      .argument('<topology>', 'topology name')
+      .addOption(jsonOption('print { topology, cluster, state, timestamp, containers: [...] }'))
+      .addOption(watchOption()),
+  ).action((cluster: string, topology: string, options: ClusterCommandOptions & { json?: boolean; watch?: number }) =>
+    statusCommand(io, cluster, topology, options),
+  );
+
+  clusterOptions(
+    program
+      .command('logs')
+      .description("print the end of a container's log (what its processes wrote), and with -f what it writes next")
+      .argument('<cluster>', 'cluster')
+      .argument('<topology>', 'topology name')
+      .addArgument(
+        new Argument('[container]', "container id; 0 (the topology master's) when omitted; 'ardea status' lists them")
+          .argParser(parseContainerId)
+          .default(0),
+      )
+      .option('-f, --follow', 'keep printing what is written until Ctrl-C, across restarts of the container')
+      .addOption(new Option('--bytes <n>', 'how much of the end of the log to print, in bytes (default 16384)').argParser(parseByteCount))
+      .addOption(jsonOption('print the log as { containerId, text, start, end, source } (with -f, one object a line)')),
+  ).action(
+    (
+      cluster: string,
+      topology: string,
+      container: number,
+      options: ClusterCommandOptions & { json?: boolean; follow?: boolean; bytes?: number },
+    ) => logsCommand(io, cluster, topology, container, options),
+  );
+
+  clusterOptions(
+    program
+      .command('exceptions')
+      .description('show what user code threw: per instance the error count and the last error with its stack trace')
+      .argument('<cluster>', 'cluster')
+      .argument('<topology>', 'topology name')
+      .option('--component <component>', 'only the instances of this component')
+      .addOption(jsonOption('print { timestamp, instances: [{ instance, component, containerId, taskId, count, last? }] }')),
+  ).action((cluster: string, topology: string, options: ClusterCommandOptions & { json?: boolean; component?: string }) =>
+    exceptionsCommand(io, cluster, topology, options),
   );
 
   clusterOptions(
@@ -168,9 +256,18 @@ export function createProgram(io: CliIo): Command {
       .argument('<topology>', 'topology name')
       .option('--json', 'print one JSON object: { components: { <name>: { ... } } }')
       .option('--instances', 'include every instance')
-      .option('--window <ms>', 'window of the windowed values, in milliseconds (default: the topology metricsWindowMs)'),
-  ).action((cluster: string, topology: string, options: ClusterCommandOptions & { json?: boolean; instances?: boolean; window?: string }) =>
-    metricsCommand(io, cluster, topology, options),
+      .addOption(
+        new Option('--window <ms>', 'window of the windowed values, in milliseconds (default: the topology metricsWindowMs)').argParser(
+          parseWindowMs,
+        ),
+      )
+      .addOption(watchOption()),
+  ).action(
+    (
+      cluster: string,
+      topology: string,
+      options: ClusterCommandOptions & { json?: boolean; instances?: boolean; window?: number; watch?: number },
+    ) => metricsCommand(io, cluster, topology, options),
   );
 
   clusterOptions(
@@ -179,19 +276,45 @@ export function createProgram(io: CliIo): Command {
       .description("show the health manager's action log: symptoms, diagnoses, actions and their verdicts")
       .argument('<cluster>', 'cluster')
       .argument('<topology>', 'topology name')
-      .option('--json', 'print the log as JSON'),
-  ).action((cluster: string, topology: string, options: ClusterCommandOptions & { json?: boolean }) =>
+      .option('--json', 'print the log as JSON')
+      .addOption(watchOption()),
+  ).action((cluster: string, topology: string, options: ClusterCommandOptions & { json?: boolean; watch?: number }) =>
     healthCommand(io, cluster, topology, options),
   );
 
-  clusterOptions(
-    program
-      .command('tracker')
-      .description('serve the tracker REST API and web UI for the topologies of a cluster')
-      .argument('<cluster>', 'cluster')
-      .option('--host <host>', 'address to listen on', '127.0.0.1')
-      .option('--port <port>', 'port to listen on (0 picks a free one)', '8888'),
-  ).action(unavailable('tracker', 'the tracker service'));
+  program
+    .command('tracker')
+    .description('serve the tracker REST API, web UI and Prometheus /metrics over the topologies of one or more clusters')
+    .addOption(new Option('--host <host>', 'address to listen on; off loopback a bearer token is required').default('127.0.0.1'))
+    .addOption(
+      new Option('--port <port>', 'port to listen on (0 picks a free one)').default(String(DEFAULT_TRACKER_PORT)).argParser(checkPort),
+    )
+    .addOption(
+      new Option('--cluster <cluster>', 'cluster to serve (repeatable; default: local and every cluster in $ARDEA_HOME/clusters)')
+        .default([])
+        .argParser(collect),
+    )
+    .option(
+      '--token-file <file>',
+      'bearer token file, created private with a random token if missing ' +
+        '(default when off loopback or with --require-token: $ARDEA_HOME/tracker.token)',
+    )
+    .option('--require-token', 'require the bearer token even on loopback')
+    .addOption(
+      new Option(
+        '--sink-module <module>',
+        'module (path or package, module#export) exporting an inversify ContainerModule that binds MetricsSink (repeatable)',
+      )
+        .default([])
+        .argParser(collect),
+    )
+    .addOption(
+      new Option('--sink-interval <seconds>', 'how often metrics are handed to sinks other than Prometheus (default 10)').argParser(
+        checkSinkInterval,
+      ),
+    )
+    .option('-v, --verbose', 'log what happens to stderr')
+    .action((options: TrackerCommandOptions) => trackerCommand(io, options));
 
   clusterOptions(
     program
@@ -200,6 +323,39 @@ export function createProgram(io: CliIo): Command {
       .argument('<cluster>', 'cluster')
       .option('--json', 'print JSON instead of YAML'),
   ).action((cluster: string, options: ClusterCommandOptions & { json?: boolean }) => configCommand(io, cluster, options));
+
+  clusterOptions(
+    program
+      .command('version')
+      .description(
+        'print the versions of the CLI and Node; with a cluster, of the plugins its config loads; ' +
+          'with a topology too, what its container 0 runs (Ardea, Node, host)',
+      )
+      .argument('[cluster]', 'cluster')
+      .argument('[topology]', 'topology name')
+      .addOption(jsonOption('print { cli, cluster?, topology? }')),
+  ).action((cluster: string | undefined, topology: string | undefined, options: ClusterCommandOptions & { json?: boolean }) =>
+    versionCommand(io, cluster, topology, options),
+  );
+
+  program
+    .command('completion')
+    .description('print a shell completion script for commands, options, clusters and topology names')
+    .addArgument(new Argument('<shell>', 'bash or zsh').choices(['bash', 'zsh']))
+    .addHelpText(
+      'after',
+      '\nbash: add  eval "$(ardea completion bash)"  to ~/.bashrc' +
+        '\nzsh:  ardea completion zsh > ~/.zsh/completions/_ardea  (a directory in $fpath, before compinit),' +
+        '\n      or add  source <(ardea completion zsh)  to ~/.zshrc after compinit',
+    )
+    .action((shell: string) => completionCommand(io, program, shell));
+
+  // What the completion scripts call for names only a state manager knows.
+  program
+    .command('__complete', { hidden: true })
+    .argument('<what>')
+    .argument('[cluster]')
+    .action((what: string, cluster: string | undefined) => completeWordsCommand(io, what, cluster));
 
   program
     .command('simulate')

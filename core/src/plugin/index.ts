@@ -52,6 +52,8 @@ export {
   Scheduler,
   executorArgv,
   type ContainerIdentity,
+  type ContainerLogChunk,
+  type ContainerLogRequest,
   type ContainerState,
   type ContainerStatus,
   type ExecutorSpec,
@@ -65,15 +67,21 @@ export type { SchedulerLocation } from '../model/runtime-state.js';
 // A pool whose scheduler runs as a service (the local pool's supervisor) binds a Launcher that starts
 // the core's scheduler service with this command and waits for it to publish its location.
 export { awaitSchedulerService, supervisorCommand, type ProcessCommand, type SchedulerServiceStart } from '../scheduler/launchers.js';
+// A metrics sink plugin binds this token (the tracker hands it every topology's metrics).
+export { MetricsSink, type MetricsSnapshot } from '../spi/metrics-sink.js';
+
 // A pool whose executors are its child processes sets it, so that they exit when the pool process dies.
 export { PARENT_PID_ENV } from '../runtime/executor-env.js';
 
-// The pool kit: one update diff (with the ordinal rule), one start-or-undo loop, one naming rule.
+// The pool kit: one update diff (with the ordinal rule), one start-or-undo loop, one naming rule, one
+// way to cut a container log into chunks.
 export {
+  decodeLogChunk,
   denseContainerIds,
   environmentLines,
   executorCommandLine,
   isEnvironmentName,
+  logByteRange,
   planContainerChanges,
   pollUntilDone,
   poolResourceName,

@@ -5,19 +5,33 @@ import type { CliIo, ClusterCommandOptions } from '../cli-io.js';
 import { deliveryLines } from './delivery-lines.js';
 import { withArdea } from './topology-commands.js';
 
-export async function listCommand(io: CliIo, cluster: string, options: ClusterCommandOptions): Promise<void> {
+export async function listCommand(io: CliIo, cluster: string, options: ClusterCommandOptions & { json?: boolean }): Promise<void> {
   await withArdea(io, cluster, options, async (ardea) => {
     const names = await ardea.list();
+    const topologies = await Promise.all(
+      names.map(async (name) => {
+        const [execution, state] = await Promise.all([ardea.state.get('executionState', name), ardea.runState(name)]);
+        return {
+          name,
+          state,
+          ...(execution ? { submittedAt: execution.submittedAt, submittedBy: execution.submittedBy } : {}),
+        };
+      }),
+    );
+    if (options.json) {
+      io.stdout.write(`${JSON.stringify({ cluster: ardea.config.cluster, topologies })}\n`);
+      return;
+    }
     if (names.length === 0) {
       io.stdout.write(`no topologies on cluster ${cluster}\n`);
       return;
     }
-    const rows = await Promise.all(
-      names.map(async (name) => {
-        const [execution, state] = await Promise.all([ardea.state.get('executionState', name), ardea.runState(name)]);
-        return [name, state, execution ? new Date(execution.submittedAt).toISOString() : '-', execution?.submittedBy ?? '-'];
-      }),
-    );
+    const rows = topologies.map((t) => [
+      t.name,
+      t.state,
+      t.submittedAt === undefined ? '-' : new Date(t.submittedAt).toISOString(),
+      t.submittedBy ?? '-',
+    ]);
     io.stdout.write(table([['TOPOLOGY', 'STATE', 'SUBMITTED', 'BY'], ...rows]));
   });
 }

@@ -4,11 +4,13 @@ import { ArdeaError } from '../../errors/index.js';
 import { formatResources } from '../../model/resources.js';
 import { instanceName } from '../../model/packing-plan.js';
 import type { ComponentMetrics, MetricsView, ReliabilityMode } from '../../model/metrics.js';
+import type { HealthLog } from '../../model/runtime-state.js';
 import { acceptRuntimeConfig } from '../../runtime/runtime-config.js';
 import { runtimeSettingsOf } from '../../runtime/runtime-settings.js';
-import { createArdea, type Ardea } from '../../app/ardea.js';
+import { createArdea, type Ardea, type SubmitResult, type UpdateResult } from '../../app/ardea.js';
 import { cliLogger, type CliIo, type ClusterCommandOptions } from '../cli-io.js';
 import { deliveryLines } from './delivery-lines.js';
+import { onceOrWatch } from '../watch.js';
 
 /** `--config-property` values that start with a concern configure the cluster; the rest the topology. */
 export function splitProperties(texts: readonly string[]): { cluster: ConfigProperty[]; topology: ConfigProperty[] } {
@@ -50,7 +52,7 @@ export async function submitCommand(
   io: CliIo,
   cluster: string,
   packagePath: string,
-  options: ClusterCommandOptions & { name?: string; deployDeactivated?: boolean; dryRun?: boolean },
+  options: ClusterCommandOptions & { name?: string; deployDeactivated?: boolean; dryRun?: boolean; json?: boolean; timeout?: number },
 ): Promise<void> {
   const { topology } = splitProperties(options.configProperty);
   await withArdea(
@@ -65,8 +67,13 @@ export async function submitCommand(
         deployDeactivated: options.deployDeactivated ?? false,
         dryRun: options.dryRun ?? false,
         onProgress: progressTo(io),
+        ...(options.timeout === undefined ? {} : { timeoutMs: options.timeout }),
       });
       const { definition, packingPlan } = result;
+      if (options.json) {
+        io.stdout.write(`${JSON.stringify(submitJson(ardea.config.cluster, result, options.dryRun ?? false))}\n`);
+        return;
+      }
       if (options.dryRun) {
         io.stdout.write(`dry run: ${definition.name} would run in ${packingPlan.containers.length} container(s) plus container 0\n`);
         for (const container of packingPlan.containers) {
@@ -84,10 +91,38 @@ export async function submitCommand(
   );
 }
 
-export async function killCommand(io: CliIo, cluster: string, name: string, options: ClusterCommandOptions): Promise<void> {
+/** What `submit --json` prints: the containers count container 0 too, as the text says. */
+export function submitJson(cluster: string, result: SubmitResult, dryRun: boolean) {
+  const { definition, packingPlan } = result;
+  return {
+    topology: definition.name,
+    id: definition.id,
+    cluster,
+    containers: packingPlan.containers.length + 1,
+    dryRun,
+    ...(dryRun
+      ? {
+          packingPlan: packingPlan.containers.map((c) => ({
+            id: c.id,
+            required: c.required,
+            instances: c.instances.map((i) => instanceName(c.id, i)),
+          })),
+        }
+      : {}),
+  };
+}
+
+export async function killCommand(
+  io: CliIo,
+  cluster: string,
+  name: string,
+  options: ClusterCommandOptions & { json?: boolean },
+): Promise<void> {
   await withArdea(io, cluster, options, async (ardea) => {
     await ardea.kill(name, progressTo(io));
-    io.stdout.write(`topology ${name} killed\n`);
+    io.stdout.write(
+      options.json ? `${JSON.stringify({ topology: name, cluster: ardea.config.cluster, killed: true })}\n` : `topology ${name} killed\n`,
+    );
   });
 }
 
@@ -96,11 +131,15 @@ export async function activationCommand(
   cluster: string,
   name: string,
   activate: boolean,
-  options: ClusterCommandOptions,
+  options: ClusterCommandOptions & { json?: boolean },
 ): Promise<void> {
   await withArdea(io, cluster, options, async (ardea) => {
     const result = activate ? await ardea.activate(name) : await ardea.deactivate(name);
-    io.stdout.write(`topology ${name} is ${result.state}${result.changed ? '' : ' (no change)'}\n`);
+    io.stdout.write(
+      options.json
+        ? `${JSON.stringify({ topology: name, state: result.state, changed: result.changed })}\n`
+        : `topology ${name} is ${result.state}${result.changed ? '' : ' (no change)'}\n`,
+    );
   });
 }
 
@@ -108,16 +147,16 @@ export async function restartCommand(
   io: CliIo,
   cluster: string,
   name: string,
-  container: string | undefined,
-  options: ClusterCommandOptions,
+  containerId: number | undefined,
+  options: ClusterCommandOptions & { json?: boolean },
 ): Promise<void> {
-  const containerId = container === undefined ? undefined : Number(container);
-  if (containerId !== undefined && (!Number.isInteger(containerId) || containerId < 0)) {
-    throw new ArdeaError(`container must be a container id (0, 1, 2, ...), got '${container}'`);
-  }
   await withArdea(io, cluster, options, async (ardea) => {
     await ardea.restart(name, containerId, { onProgress: progressTo(io) });
-    io.stdout.write(`restarted ${containerId === undefined ? 'every container' : `container ${containerId}`} of ${name}\n`);
+    io.stdout.write(
+      options.json
+        ? `${JSON.stringify({ topology: name, restarted: containerId === undefined ? 'all' : containerId })}\n`
+        : `restarted ${containerId === undefined ? 'every container' : `container ${containerId}`} of ${name}\n`,
+    );
   });
 }
 
@@ -125,19 +164,18 @@ export async function metricsCommand(
   io: CliIo,
   cluster: string,
   name: string,
-  options: ClusterCommandOptions & { json?: boolean; instances?: boolean; window?: string },
+  options: ClusterCommandOptions & { json?: boolean; instances?: boolean; window?: number; watch?: number },
 ): Promise<void> {
   await withArdea(io, cluster, options, async (ardea) => {
-    const view = await ardea.metrics(name, {
-      instances: options.instances ?? false,
-      ...(options.window ? { windowMs: Number(options.window) } : {}),
+    await onceOrWatch(io, ardea, name, `ardea metrics ${cluster} ${name}`, options.watch, async () => {
+      const view = await ardea.metrics(name, {
+        instances: options.instances ?? false,
+        ...(options.window === undefined ? {} : { windowMs: options.window }),
+      });
+      if (options.json) return `${JSON.stringify(view)}\n`;
+      const reliability = view.delivery?.reliability ?? (await reliabilityOf(ardea, name));
+      return metricsTable(view, { instances: options.instances ?? false, reliability });
     });
-    if (options.json) {
-      io.stdout.write(`${JSON.stringify(view)}\n`);
-      return;
-    }
-    const reliability = view.delivery?.reliability ?? (await reliabilityOf(ardea, name));
-    io.stdout.write(metricsTable(view, { instances: options.instances ?? false, reliability }));
   });
 }
 
@@ -188,11 +226,13 @@ function metricsColumns(reliability: ReliabilityMode): MetricsColumn[] {
     { header: 'BUSY', cell: (m) => `${(m.busyFraction * 100).toFixed(0)}%` },
     { header: 'BP ms', cell: (m) => String(m.backpressureMs) },
     { header: 'PENDING', cell: (m) => String(m.pendingBytes) },
+    // What user code threw: a bolt failing on every tuple still executes them, and only this says so.
+    { header: 'ERRORS', cell: (m) => String(m.errors) },
     { header: 'RESTARTS', cell: restarts },
   ];
 }
 
-function metricsTable(view: MetricsView, options: { instances: boolean; reliability: ReliabilityMode }): string {
+export function metricsTable(view: MetricsView, options: { instances: boolean; reliability: ReliabilityMode }): string {
   const columns = metricsColumns(options.reliability);
   const header = ['COMPONENT', ...columns.map((c) => c.header)];
   const row = (name: string, m: ComponentMetrics) => [name, ...columns.map((c) => c.cell(m))];
@@ -221,7 +261,14 @@ export async function updateCommand(
   io: CliIo,
   cluster: string,
   name: string,
-  options: ClusterCommandOptions & { componentParallelism: string[]; containerNumber?: string; runtimeConfig: string[]; dryRun?: boolean },
+  options: ClusterCommandOptions & {
+    componentParallelism: string[];
+    containerNumber?: number;
+    runtimeConfig: string[];
+    dryRun?: boolean;
+    json?: boolean;
+    timeout?: number;
+  },
 ): Promise<void> {
   const parallelism: Record<string, number> = {};
   for (const text of options.componentParallelism) {
@@ -235,9 +282,7 @@ export async function updateCommand(
       throw new ArdeaError(`--runtime-config '${text}': expected <component>:<key>=<value> (component * for all), e.g. sentence:rate=500`);
     return { component: match[1]!, ...parseConfigProperty(`${match[2]}=${match[3]}`) };
   });
-  const containers = options.containerNumber === undefined ? undefined : Number(options.containerNumber);
-  if (containers !== undefined && (!Number.isInteger(containers) || containers < 1))
-    throw new ArdeaError(`--container-number must be a whole number of at least 1`);
+  const containers = options.containerNumber;
   const changesPlan = Object.keys(parallelism).length > 0 || containers !== undefined;
   if (changesPlan === runtimeConfig.length > 0) {
     throw new ArdeaError('give --component-parallelism and/or --container-number, or --runtime-config, but not both kinds in one update');
@@ -249,12 +294,20 @@ export async function updateCommand(
         const definition = await ardea.state.get('topology', name);
         if (!definition) throw new ArdeaError(`no topology '${name}' on cluster ${ardea.config.cluster}`, { code: 'topology.not-found' });
         acceptRuntimeConfig(definition, runtimeConfig);
+        if (options.json) {
+          io.stdout.write(`${JSON.stringify({ topology: name, runtimeConfig, dryRun: true })}\n`);
+          return;
+        }
         io.stdout.write(
           `dry run: would set ${runtimeConfig.map((c) => `${c.component}:${c.key}=${JSON.stringify(c.value)}`).join(', ')}\n`,
         );
         return;
       }
       await ardea.updateRuntimeConfig(name, runtimeConfig);
+      if (options.json) {
+        io.stdout.write(`${JSON.stringify({ topology: name, runtimeConfig, dryRun: false })}\n`);
+        return;
+      }
       io.stdout.write(
         `runtime config of ${name} updated: ${runtimeConfig.map((c) => `${c.component}:${c.key}=${JSON.stringify(c.value)}`).join(', ')}\n`,
       );
@@ -265,61 +318,102 @@ export async function updateCommand(
       ...(containers === undefined ? {} : { containers }),
       dryRun: options.dryRun ?? false,
       onProgress: progressTo(io),
+      ...(options.timeout === undefined ? {} : { timeoutMs: options.timeout }),
     });
-    const { diff } = result;
-    const lines: string[] = [];
-    const before = new Map<string, number>();
-    const after = new Map<string, number>();
-    for (const c of result.previous.containers) for (const i of c.instances) before.set(i.component, (before.get(i.component) ?? 0) + 1);
-    for (const c of result.plan.containers) for (const i of c.instances) after.set(i.component, (after.get(i.component) ?? 0) + 1);
-    for (const component of new Set([...before.keys(), ...after.keys()])) {
-      if (before.get(component) !== after.get(component))
-        lines.push(`  ${component}: ${before.get(component) ?? 0} -> ${after.get(component) ?? 0} instances`);
-    }
-    if (diff.addedInstances.length) lines.push(`  start: ${diff.addedInstances.map((i) => instanceName(i.containerId, i)).join(' ')}`);
-    if (diff.removedInstances.length) lines.push(`  stop: ${diff.removedInstances.map((i) => instanceName(i.containerId, i)).join(' ')}`);
-    if (diff.addedContainers.length) lines.push(`  add containers: ${diff.addedContainers.join(', ')}`);
-    if (diff.removedContainers.length) lines.push(`  remove containers: ${diff.removedContainers.join(', ')}`);
-    if (lines.length === 0) lines.push('  nothing changes');
-    const verdict = result.dryRun ? 'dry run, nothing changed' : `done in ${result.elapsedMs} ms; untouched instances kept running`;
-    io.stdout.write(`plan for ${name}:\n${lines.join('\n')}\n${verdict}\n`);
+    io.stdout.write(options.json ? `${JSON.stringify(updateJson(name, result))}\n` : updateText(name, result));
   });
+}
+
+/** What `update --json` prints: the plan diff an update made (or, dry, would make). */
+export interface UpdateJson {
+  readonly topology: string;
+  /** Instances per component before and after, for every component whose count changes. */
+  readonly components: Record<string, { readonly before: number; readonly after: number }>;
+  readonly startedInstances: string[];
+  readonly stoppedInstances: string[];
+  /** Instances that keep their task id but run in another container. */
+  readonly movedInstances: { readonly component: string; readonly taskId: number; readonly from: number; readonly to: number }[];
+  readonly addedContainers: number[];
+  readonly removedContainers: number[];
+  readonly elapsedMs: number;
+  readonly dryRun: boolean;
+}
+
+export function updateJson(name: string, result: UpdateResult): UpdateJson {
+  const count = (plan: UpdateResult['plan']) => {
+    const counts = new Map<string, number>();
+    for (const c of plan.containers) for (const i of c.instances) counts.set(i.component, (counts.get(i.component) ?? 0) + 1);
+    return counts;
+  };
+  const before = count(result.previous);
+  const after = count(result.plan);
+  const components: Record<string, { before: number; after: number }> = {};
+  for (const component of [...new Set([...before.keys(), ...after.keys()])].sort()) {
+    if (before.get(component) !== after.get(component))
+      components[component] = { before: before.get(component) ?? 0, after: after.get(component) ?? 0 };
+  }
+  const { diff } = result;
+  return {
+    topology: name,
+    components,
+    startedInstances: diff.addedInstances.map((i) => instanceName(i.containerId, i)),
+    stoppedInstances: diff.removedInstances.map((i) => instanceName(i.containerId, i)),
+    movedInstances: diff.movedInstances.map((m) => ({ component: m.component, taskId: m.taskId, from: m.from, to: m.to })),
+    addedContainers: [...diff.addedContainers],
+    removedContainers: [...diff.removedContainers],
+    elapsedMs: result.elapsedMs,
+    dryRun: result.dryRun,
+  };
+}
+
+export function updateText(name: string, result: UpdateResult): string {
+  const view = updateJson(name, result);
+  const lines: string[] = [];
+  for (const [component, { before, after }] of Object.entries(view.components))
+    lines.push(`  ${component}: ${before} -> ${after} instances`);
+  if (view.startedInstances.length) lines.push(`  start: ${view.startedInstances.join(' ')}`);
+  if (view.stoppedInstances.length) lines.push(`  stop: ${view.stoppedInstances.join(' ')}`);
+  if (view.movedInstances.length)
+    lines.push(`  move: ${view.movedInstances.map((m) => `${m.component} task ${m.taskId} ${m.from} -> ${m.to}`).join(', ')}`);
+  if (view.addedContainers.length) lines.push(`  add containers: ${view.addedContainers.join(', ')}`);
+  if (view.removedContainers.length) lines.push(`  remove containers: ${view.removedContainers.join(', ')}`);
+  if (lines.length === 0) lines.push('  nothing changes');
+  const verdict = view.dryRun ? 'dry run, nothing changed' : `done in ${view.elapsedMs} ms; untouched instances kept running`;
+  return `plan for ${name}:\n${lines.join('\n')}\n${verdict}\n`;
 }
 
 export async function healthCommand(
   io: CliIo,
   cluster: string,
   name: string,
-  options: ClusterCommandOptions & { json?: boolean },
+  options: ClusterCommandOptions & { json?: boolean; watch?: number },
 ): Promise<void> {
   await withArdea(io, cluster, options, async (ardea) => {
-    if (!(await ardea.state.get('topology', name)))
-      throw new ArdeaError(`no topology '${name}' on cluster ${ardea.config.cluster}`, { code: 'topology.not-found' });
-    const log = (await ardea.state.get('healthLog', name)) ?? { rounds: [] };
-    if (options.json) {
-      io.stdout.write(`${JSON.stringify(log)}\n`);
-      return;
-    }
-    if (log.rounds.length === 0) {
-      io.stdout.write(`no health actions for ${name} yet: nothing has needed attention\n`);
-      return;
-    }
-    const lines: string[] = [];
-    for (const round of log.rounds) {
-      lines.push(
-        `${new Date(round.at).toISOString()}  ${round.policy} round ${round.round} (window ${Math.round(round.windowMs / 1000)} s)`,
-      );
-      for (const d of round.diagnoses)
-        lines.push(`  diagnosis: ${d.type} on ${d.component}${d.instances.length ? ` (${d.instances.join(', ')})` : ''}`);
-      for (const b of round.blacklisted)
-        lines.push(`  skipped: ${b.type} on ${b.component} (an earlier action for it did not help at this load)`);
-      for (const a of round.actions) {
-        const verdict = a.verdict ? `${a.verdict}; observed ${JSON.stringify(a.observedEffect)}` : 'waiting for the topology to settle';
-        lines.push(`  action: ${a.description}`);
-        lines.push(`    predicted ${JSON.stringify(a.predictedEffect)}; ${verdict}`);
-      }
-      if (round.error) lines.push(`  error: ${round.error}`);
-    }
-    io.stdout.write(`${lines.join('\n')}\n`);
+    await onceOrWatch(io, ardea, name, `ardea health ${cluster} ${name}`, options.watch, async () => {
+      if (!(await ardea.state.get('topology', name)))
+        throw new ArdeaError(`no topology '${name}' on cluster ${ardea.config.cluster}`, { code: 'topology.not-found' });
+      const log = (await ardea.state.get('healthLog', name)) ?? { rounds: [] };
+      if (options.json) return `${JSON.stringify(log)}\n`;
+      return healthText(name, log);
+    });
   });
+}
+
+export function healthText(name: string, log: HealthLog): string {
+  if (log.rounds.length === 0) return `no health actions for ${name} yet: nothing has needed attention\n`;
+  const lines: string[] = [];
+  for (const round of log.rounds) {
+    lines.push(`${new Date(round.at).toISOString()}  ${round.policy} round ${round.round} (window ${Math.round(round.windowMs / 1000)} s)`);
+    for (const d of round.diagnoses)
+      lines.push(`  diagnosis: ${d.type} on ${d.component}${d.instances.length ? ` (${d.instances.join(', ')})` : ''}`);
+    for (const b of round.blacklisted)
+      lines.push(`  skipped: ${b.type} on ${b.component} (an earlier action for it did not help at this load)`);
+    for (const a of round.actions) {
+      const verdict = a.verdict ? `${a.verdict}; observed ${JSON.stringify(a.observedEffect)}` : 'waiting for the topology to settle';
+      lines.push(`  action: ${a.description}`);
+      lines.push(`    predicted ${JSON.stringify(a.predictedEffect)}; ${verdict}`);
+    }
+    if (round.error) lines.push(`  error: ${round.error}`);
+  }
+  return `${lines.join('\n')}\n`;
 }

@@ -10,3 +10,4 @@ export { startAllOrUndo } from './start-all-or-undo.js';
 export { pollUntilDone, type PollOptions } from './poll.js';
 export { environmentLines, executorCommandLine, isEnvironmentName, shellCommand, shellQuote } from './shell.js';
 export { poolResourceName, type PoolResourceNameOptions } from './resource-names.js';
+export { decodeLogChunk, logByteRange, type LogByteRange } from './log-chunk.js';
