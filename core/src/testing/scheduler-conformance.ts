@@ -11,6 +11,8 @@ import type { TopologyDefinition } from '../model/topology.js';
 import {
   CONTAINER_INDEX_PLACEHOLDER,
   type ContainerIdentity,
+  type ContainerLogChunk,
+  type ContainerLogRequest,
   type ExecutorSpec,
   type Scheduler,
   type ScheduleRequest,
@@ -30,6 +32,14 @@ export interface SchedulerConformanceFactory {
    * highest ones, and refuse anything else without changing anything (see the Scheduler docs).
    */
   readonly containerIdentity?: ContainerIdentity;
+  /**
+   * Whether the scheduler implements the optional `containerLog` (default false). The suite checks
+   * the claim, and when it is true, that the log of a container holds what its executor printed and
+   * is read by byte offsets as the Scheduler docs say.
+   */
+  readonly servesContainerLogs?: boolean;
+  /** Whether the pool reports the host of a running container in `status` (default false). */
+  readonly reportsHosts?: boolean;
   /** Called once after the whole suite, e.g. to stop an emulator or remove working directories. */
   cleanup?(): Promise<void>;
 }
@@ -45,7 +55,7 @@ export interface ProbeRecord {
  * Checks a {@link Scheduler} against the contract every pool must honour: scheduling container 0 and
  * the plan's containers, per-container and whole-topology restart, scaling through `update` by the
  * rule of the pool's container identity, kill, errors for unknown topologies, and (when the pool
- * claims it) recovery of crashed containers.
+ * claims them) recovery of crashed containers, container logs and container hosts.
  *
  * Containers run the probe executor shipped with `@ardea/core` (a Node script started with
  * `process.execPath`), so the pool must be able to start local processes, directly or through an
@@ -57,6 +67,7 @@ export function describeSchedulerConformance(name: string, factory: SchedulerCon
   // A test waits for several eventual conditions in a row, each bounded by timeoutMs.
   const testTimeout = Math.max(30_000, timeoutMs * 4);
   const identity = factory.containerIdentity ?? 'per-container';
+  const servesLogs = factory.servesContainerLogs ?? false;
 
   describe(`Scheduler conformance: ${name}`, () => {
     let scheduler: Scheduler | undefined;
@@ -224,6 +235,76 @@ export function describeSchedulerConformance(name: string, factory: SchedulerCon
     it(`declares its container identity (${identity})`, () => {
       expect(current().containerIdentity ?? 'per-container').toBe(identity);
     });
+
+    it(`${servesLogs ? 'serves' : 'does not serve'} container logs, as the suite was told`, () => {
+      expect(typeof current().containerLog === 'function').toBe(servesLogs);
+    });
+
+    if (servesLogs) {
+      it(
+        'containerLog reads what a container printed by byte ranges, and follows it across a restart',
+        async () => {
+          const probes = await scheduleAndWait();
+          const startLine = (id: number, pid: number): string => `probe-executor: container ${id} started (pid ${pid})`;
+          const readLog = (id: number, request: ContainerLogRequest): Promise<ContainerLogChunk> =>
+            current().containerLog!(topologyName, id, request);
+          const tail = await vi.waitFor(async () => {
+            const chunk = await readLog(1, { maxBytes: 64 * 1024 });
+            expect(chunk.text).toContain(startLine(1, probes.get(1)!.pid));
+            return chunk;
+          }, waitOptions);
+          expect(tail.containerId).toBe(1);
+          expect(tail.source).toMatch(/\S/);
+          expect(tail.end - tail.start).toBe(Buffer.byteLength(tail.text));
+          const container2 = await vi.waitFor(async () => {
+            const chunk = await readLog(2, { maxBytes: 64 * 1024 });
+            expect(chunk.text).toContain(startLine(2, probes.get(2)!.pid));
+            return chunk;
+          }, waitOptions);
+          expect(container2.text).not.toContain(startLine(1, probes.get(1)!.pid));
+
+          // Bytes from an offset: the first ten, then the rest from where they ended.
+          const head = await readLog(1, { fromOffset: 0, maxBytes: 10 });
+          expect(head).toMatchObject({ containerId: 1, start: 0, end: 10 });
+          const rest = await readLog(1, { fromOffset: head.end, maxBytes: 64 * 1024 });
+          expect(rest.start).toBe(10);
+          expect(head.text + rest.text).toContain(startLine(1, probes.get(1)!.pid));
+          // At the end there is nothing (yet); past the end the log is read from its start, as after a rotation.
+          const atEnd = await readLog(1, { fromOffset: rest.end, maxBytes: 1024 });
+          expect(atEnd.start).toBe(rest.end);
+          const beyond = await readLog(1, { fromOffset: rest.end + 1_000_000, maxBytes: 1024 });
+          expect(beyond.start).toBe(0);
+
+          // A follower from the old end sees the restarted container's line, appended to the same log or
+          // in a new one: a new log is one that is shorter than the offset or has another source.
+          await current().restart(topologyName, 1);
+          const restarted = await waitForProbe(1, (probe) => probe.pid !== probes.get(1)!.pid);
+          await vi.waitFor(async () => {
+            let chunk = await readLog(1, { fromOffset: rest.end, maxBytes: 64 * 1024 });
+            if (chunk.start < rest.end || chunk.source !== rest.source) chunk = await readLog(1, { fromOffset: 0, maxBytes: 64 * 1024 });
+            expect(chunk.text).toContain(startLine(1, restarted.pid));
+          }, waitOptions);
+
+          await expect(readLog(7, { maxBytes: 1024 })).rejects.toBeInstanceOf(SchedulerError);
+          await expect(current().containerLog!(`${topologyName}-unknown`, 1, { maxBytes: 1024 })).rejects.toBeInstanceOf(SchedulerError);
+        },
+        testTimeout,
+      );
+    }
+
+    if (factory.reportsHosts) {
+      it(
+        'status names the host of every running container',
+        async () => {
+          await scheduleAndWait();
+          await waitForRunning([0, 1, 2]);
+          for (const container of await current().status(topologyName)) {
+            expect(container.host, `host of container ${container.containerId}`).toMatch(/\S/);
+          }
+        },
+        testTimeout,
+      );
+    }
 
     if (identity === 'per-container') {
       it(

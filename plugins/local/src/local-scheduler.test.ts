@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmod, mkdir, mkdtemp, readdir, readFile, realpath, rm, stat, symlink, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { appendFile, chmod, mkdir, mkdtemp, readdir, readFile, realpath, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   CONTAINER_INDEX_PLACEHOLDER,
@@ -30,6 +30,8 @@ describeSchedulerConformance('local', {
   },
   recoversCrashedContainers: true,
   containerIdentity: 'per-container',
+  servesContainerLogs: true,
+  reportsHosts: true,
   async cleanup() {
     await Promise.all(conformanceDirectories.map((directory) => rm(directory, { recursive: true, force: true })));
   },
@@ -153,6 +155,58 @@ describe('LocalScheduler', () => {
       async () => expect(await readFile(logFile('logs', 1), 'utf8')).toMatch(/container 1 \(pid \d+\) exited with signal SIGTERM/),
       WAIT,
     );
+  });
+
+  it('serves byte ranges of a container log in whole UTF-8 characters, from the start again once the log shrank', async () => {
+    const { scheduler, logFile } = await setUp();
+    await scheduler.schedule(request('tail', [1], idleExecutor()));
+    const path = logFile('tail', 1);
+    await vi.waitFor(async () => expect(await readFile(path, 'utf8')).toContain('err 1\n'), WAIT);
+    // The idle executor prints nothing more; what follows is appended as a container would write it.
+    await appendFile(path, 'prix: 5 €\n');
+    const size = (await stat(path)).size;
+
+    const whole = await scheduler.containerLog('tail', 1, { fromOffset: 0, maxBytes: 1 << 20 });
+    expect(whole).toEqual({ containerId: 1, text: await readFile(path, 'utf8'), start: 0, end: size, source: path });
+    // The last 3 bytes are '€' cut after its first byte, then '\n': the tail starts after the cut.
+    expect(await scheduler.containerLog('tail', 1, { maxBytes: 3 })).toMatchObject({ text: '\n', start: size - 1, end: size });
+    // Reading up to the middle of '€' stops before it; the next read from there gets it whole.
+    const cut = await scheduler.containerLog('tail', 1, { fromOffset: size - 7, maxBytes: 4 });
+    expect(cut).toMatchObject({ text: ' 5 ', start: size - 7, end: size - 4 });
+    expect(await scheduler.containerLog('tail', 1, { fromOffset: cut.end, maxBytes: 100 })).toMatchObject({
+      text: '€\n',
+      start: size - 4,
+      end: size,
+    });
+    expect(await scheduler.containerLog('tail', 1, { fromOffset: size, maxBytes: 100 })).toMatchObject({
+      text: '',
+      start: size,
+      end: size,
+    });
+
+    await writeFile(path, 'rotated\n');
+    expect(await scheduler.containerLog('tail', 1, { fromOffset: size, maxBytes: 100 })).toMatchObject({
+      text: 'rotated\n',
+      start: 0,
+      end: 8,
+    });
+    await rm(path);
+    expect(await scheduler.containerLog('tail', 1, { fromOffset: 8, maxBytes: 100 })).toMatchObject({ text: '', start: 0, end: 0 });
+  });
+
+  it('rejects a log request for an unknown container or topology, naming what there is', async () => {
+    const { scheduler } = await setUp();
+    await scheduler.schedule(request('nolog', [1], idleExecutor()));
+    const unknown = scheduler.containerLog('nolog', 5, { maxBytes: 100 });
+    await expect(unknown).rejects.toBeInstanceOf(SchedulerError);
+    await expect(unknown).rejects.toThrow(/no container 5; its containers are 0, 1/);
+    await expect(scheduler.containerLog('other', 1, { maxBytes: 100 })).rejects.toThrow(/'other' is not scheduled on the local pool/);
+  });
+
+  it('names this machine as the host of every container', async () => {
+    const { scheduler } = await setUp();
+    await scheduler.schedule(request('host', [1], idleExecutor()));
+    expect((await scheduler.status('host')).map((container) => container.host)).toEqual([hostname(), hostname()]);
   });
 
   it('keeps container directories and logs for their owner only, whatever the umask', async () => {

@@ -1,9 +1,12 @@
-import { appendFile, open } from 'node:fs/promises';
-import { join } from 'node:path';
+import { appendFile, open, type FileHandle } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { dirname, join } from 'node:path';
 import {
   CONTAINER_ID_ENV,
+  decodeLogChunk,
   describeError,
   localExecutorArgv,
+  logByteRange,
   makePrivateDirectory,
   PARENT_PID_ENV,
   planContainerChanges,
@@ -13,6 +16,8 @@ import {
   securePrivateTree,
   startAllOrUndo,
   type ContainerIdentity,
+  type ContainerLogChunk,
+  type ContainerLogRequest,
   type ContainerState,
   type ContainerStatus,
   type ExecutorSpec,
@@ -34,6 +39,9 @@ import {
   terminateProcesses,
   type ProcessControl,
 } from './process-records.js';
+
+/** Every local container runs on this machine. */
+const host = hostname();
 
 export interface LocalSchedulerOptions {
   /**
@@ -182,7 +190,38 @@ export class LocalScheduler implements Scheduler {
         ...(container.run ? { handle: String(container.run.pid) } : {}),
         restarts: container.restarts,
         ...(container.message ? { message: container.message } : {}),
+        host,
       }));
+  }
+
+  /**
+   * Reads the requested bytes of `<topology>/logs/container-<id>.log`, and only those: a long-running
+   * container's log grows without bound. The file is appended to across restarts and never
+   * truncated here, so offsets stay valid for a follower; one made shorter by hand (rotated,
+   * truncated) is read from its start again (see `logByteRange`).
+   */
+  async containerLog(topologyName: string, containerId: number, request: ContainerLogRequest): Promise<ContainerLogChunk> {
+    const topology = this.known(topologyName);
+    this.knownContainer(topology, containerId);
+    const path = this.logPath(topology, containerId);
+    let file: FileHandle | undefined;
+    try {
+      file = await open(path, 'r');
+      const { start, length } = logByteRange((await file.stat()).size, request);
+      const buffer = Buffer.alloc(length);
+      // The file may have shrunk since the stat: what was read is what there is.
+      const { bytesRead } = await file.read(buffer, 0, length, start);
+      return decodeLogChunk(containerId, buffer.subarray(0, bytesRead), start, request, path);
+    } catch (error) {
+      // Its first start creates the log; until then (or once someone removed it) the log is empty.
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return decodeLogChunk(containerId, new Uint8Array(0), 0, request, path);
+      throw new SchedulerError(
+        `topology '${topologyName}': cannot read the log of container ${containerId} (${path}): ${describeError(error)}`,
+        { cause: error },
+      );
+    } finally {
+      await file?.close();
+    }
   }
 
   async restart(topologyName: string, containerId?: number): Promise<void> {
@@ -312,6 +351,10 @@ export class LocalScheduler implements Scheduler {
     return join(this.options.workingDirectory, poolResourceName(topologyName));
   }
 
+  private logPath(topology: TopologyRecord, containerId: number): string {
+    return join(topology.directory, 'logs', `container-${containerId}.log`);
+  }
+
   private newContainer(id: number, executor: ExecutorSpec): ContainerRecord {
     return {
       id,
@@ -349,8 +392,8 @@ export class LocalScheduler implements Scheduler {
   private async start(topology: TopologyRecord, container: ContainerRecord): Promise<Run> {
     const topologyDirectory = topology.directory;
     const cwd = join(topologyDirectory, `container-${container.id}`);
-    const logDirectory = join(topologyDirectory, 'logs');
-    const logPath = join(logDirectory, `container-${container.id}.log`);
+    const logPath = this.logPath(topology, container.id);
+    const logDirectory = dirname(logPath);
     container.state = 'pending';
     container.message = undefined;
     let subprocess: ExecutorProcess;

@@ -13,6 +13,7 @@ import {
   type UploadRequest,
 } from '@ardea/core/plugin';
 import type { SFTPWrapper } from 'ssh2';
+import { call, NO_SUCH_FILE, sftpCode } from './sftp-files.js';
 import type { SshSettings } from './slurm-config.js';
 import { SshConnection, SshError } from './ssh-connection.js';
 
@@ -22,8 +23,6 @@ export interface SftpUploaderOptions {
   readonly directory: string;
 }
 
-/** SFTP status codes (draft-ietf-secsh-filexfer-02), as ssh2 reports them in `error.code`. */
-const NO_SUCH_FILE = 2;
 const TEMPORARY_FILE = /^\..*\.tmp$/;
 
 /**
@@ -219,15 +218,6 @@ function assertSegment(value: unknown, what: string, source: string): asserts va
         `is not usable as a directory name (no '/', '\\', NUL or leading '.')`,
     );
   }
-}
-
-function call<T>(operation: (done: (error: Error | null | undefined, result?: T) => void) => void): Promise<T> {
-  return new Promise<T>((resolve, reject) => operation((error, result) => (error ? reject(error) : resolve(result as T))));
-}
-
-function sftpCode(error: unknown): number | undefined {
-  const code = (error as { code?: unknown } | undefined)?.code;
-  return typeof code === 'number' ? code : undefined;
 }
 
 function reason(error: unknown): string {

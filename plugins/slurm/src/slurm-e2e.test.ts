@@ -1,11 +1,11 @@
 import { describeWithService } from '@ardea/core/testing';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it, vi } from 'vitest';
 import { ardea as ardeaIn, repoRoot, type CliResult } from '@ardea/test-support';
-import { cancelJobs, LOOPBACK_SLURM, liveJobs, SSHD_BASE, SSHD_PORT } from './test-support.js';
+import { cancelJobs, LOOPBACK_SLURM, liveJobs, onLoginNode, SSHD_BASE, SSHD_PORT } from './test-support.js';
 
 const TOPOLOGY = 'word-count';
 /** Unique per run, so this run's jobs never mix with another's on the same Slurm. */
@@ -123,6 +123,26 @@ await describeWithService(LOOPBACK_SLURM, 'word count on Slurm through the CLI',
     const status = await ardea('describe', cluster, TOPOLOGY, '--json');
     expect(status.code, status.stderr).toBe(0);
     await countsGrow();
+  }, 120_000);
+
+  it("status names each container's node, and logs reads a container's job output", async () => {
+    const status = await ardea('status', cluster, TOPOLOGY, '--json');
+    expect(status.code, status.stderr).toBe(0);
+    const containers = (JSON.parse(status.stdout) as { containers: { containerId: number; handle?: string; host?: string }[] }).containers;
+    expect(containers.map((container) => container.containerId)).toEqual([0, 1, 2]);
+    for (const container of containers) {
+      expect(await onLoginNode(`scontrol show job --oneliner ${container.handle}`)).toContain(` BatchHost=${container.host} `);
+    }
+    const logs = await ardea('logs', cluster, TOPOLOGY, '1', '--json', '--bytes', '65536');
+    expect(logs.code, logs.stderr).toBe(0);
+    const chunk = JSON.parse(logs.stdout) as { containerId: number; text: string; start: number; end: number; source: string };
+    expect(chunk.containerId).toBe(1);
+    expect(chunk.source).toMatch(new RegExp(`:${path.join(shared, 'work', TOPOLOGY, 'logs', 'container-1.log')}$`));
+    // The job's output file, read over SFTP, is what the node wrote: the same bytes as on the shared filesystem.
+    const onDisk = await readFile(path.join(shared, 'work', TOPOLOGY, 'logs', 'container-1.log'));
+    expect(chunk.end).toBeLessThanOrEqual(onDisk.length);
+    expect(chunk.text).toBe(onDisk.subarray(chunk.start, chunk.end).toString('utf8'));
+    expect(chunk.text.length).toBeGreaterThan(0);
   }, 120_000);
 
   it('update adds a job for each new container and cancels it when scaled back', async () => {

@@ -41,6 +41,8 @@ await describeWithService(LOOPBACK_SLURM, 'SlurmScheduler on the loopback Slurm 
     create: () => scheduler(),
     recoversCrashedContainers: false,
     containerIdentity: 'per-container',
+    servesContainerLogs: true,
+    reportsHosts: true,
     timeoutMs: 30_000,
   });
 
@@ -86,6 +88,9 @@ await describeWithService(LOOPBACK_SLURM, 'SlurmScheduler on the loopback Slurm 
       const status = await current.status(topology);
       const details = await onLoginNode(`scontrol show job --oneliner ${status[1]!.handle}`);
       expect(details).toContain(`JobName=${prefix}${topology}-1 `);
+      // The host reported is the node Slurm runs the job's batch script on.
+      expect(status[1]!.host).toMatch(/\S/);
+      expect(details).toContain(` BatchHost=${status[1]!.host}`);
       // 1.5 CPUs round up to 2; 300 MiB is 300 MB in Slurm's units.
       expect(details).toMatch(/ NumCPUs=2 /);
       expect(details).toMatch(/ MinMemoryNode=300M /);
@@ -98,6 +103,29 @@ await describeWithService(LOOPBACK_SLURM, 'SlurmScheduler on the loopback Slurm 
         const script = path.join(await scratchDirectory(), 'work', topology, 'jobs', `container-${id}.sh`);
         expect(((await stat(script)).mode & 0o777).toString(8)).toBe('600');
       }
+    }, 60_000);
+
+    it("reads a container's job output file over SFTP on the login node, in whole UTF-8 characters", async () => {
+      topology = `jobs-${++counter}`;
+      current = await scheduler();
+      await current.schedule(shellRequest(topology, `printf 'container %s: prix 5 \\342\\202\\254\\n' "$1"; exec sleep 300`));
+      const logFile = path.join(await scratchDirectory(), 'work', topology, 'logs', 'container-1.log');
+      const tail = await vi.waitFor(
+        async () => {
+          const chunk = await current!.containerLog(topology, 1, { maxBytes: 4096 });
+          expect(chunk.text).toContain('container 1: prix 5 €\n');
+          return chunk;
+        },
+        { timeout: 30_000, interval: 200 },
+      );
+      expect(tail).toMatchObject({ containerId: 1, source: `root@127.0.0.1:${testSshSettings().port}:${logFile}` });
+      expect(tail.end).toBe((await stat(logFile)).size);
+      // Up to the middle of '€': the chunk stops before it, and the next read from there has it whole.
+      const cut = await current.containerLog(topology, 1, { fromOffset: tail.end - 5, maxBytes: 3 });
+      expect(cut).toMatchObject({ text: ' ', start: tail.end - 5, end: tail.end - 4 });
+      const euro = await current.containerLog(topology, 1, { fromOffset: cut.end, maxBytes: 3 });
+      expect(euro).toMatchObject({ text: '€', start: tail.end - 4, end: tail.end - 1 });
+      await expect(current.containerLog(topology, 4, { maxBytes: 10 })).rejects.toThrow(/has no container 4; its containers are 0, 1/);
     }, 60_000);
 
     it('reports a container whose job ended on its own as failed, with what Slurm says', async () => {

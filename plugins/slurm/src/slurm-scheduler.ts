@@ -2,11 +2,15 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import {
   type ContainerIdentity,
+  type ContainerLogChunk,
+  type ContainerLogRequest,
   type ContainerPlan,
   type ContainerStatus,
+  decodeLogChunk,
   describeError,
   type ExecutorSpec,
   type Logger,
+  logByteRange,
   MiB,
   type PackingPlan,
   planContainerChanges,
@@ -36,6 +40,7 @@ import {
   SQUEUE_FORMAT,
   type SlurmJob,
 } from './slurm-jobs.js';
+import { readRemoteRange } from './sftp-files.js';
 import { SshConnection, SshError, type ExecResult } from './ssh-connection.js';
 
 export interface SlurmSchedulerOptions {
@@ -169,12 +174,14 @@ export class SlurmScheduler implements Scheduler {
         const detail = details.get(job.jobId);
         const state = containerState(job.state);
         const restarts = Number(detail?.Restarts ?? 0);
+        const host = batchHost(job, detail);
         return {
           containerId,
           state,
           handle: job.jobId,
           restarts: Number.isFinite(restarts) ? restarts : 0,
           ...(state === 'running' ? {} : { message: this.describeJob(job, detail, logFile) }),
+          ...(host ? { host } : {}),
         };
       });
     });
@@ -254,6 +261,35 @@ export class SlurmScheduler implements Scheduler {
       }
       await this.run(shellCommand(['rm', '-rf', '--', this.jobsDirectory(topologyName)]), `remove ${this.jobsDirectory(topologyName)}`);
       if (live.length > 0) this.logger.info('topology killed', { topology: topologyName, cancelled: live });
+    });
+  }
+
+  /**
+   * Reads the container's job output file (`--output`, appended to by every job of the container)
+   * over SFTP on the login node, only the bytes asked for. That is the file the job writes on its
+   * node: the work directory is on the cluster's shared filesystem, which the login node sees too
+   * (allowing for the filesystem's own delay in showing a node's writes). Before the container's
+   * first job starts there is no file yet, which reads as an empty log.
+   */
+  async containerLog(topologyName: string, containerId: number, request: ContainerLogRequest): Promise<ContainerLogChunk> {
+    const action = `cannot read the log of container ${containerId} of topology '${topologyName}' on Slurm`;
+    return this.guard(action, async () => {
+      const logFile = this.files(topologyName, containerId).logFile;
+      // Whether the container exists is asked at the same time as the file is read: a follower polls.
+      const [{ expected, jobs }, read] = await Promise.all([
+        this.known(topologyName),
+        this.ssh
+          .withSftp((sftp) => readRemoteRange(sftp, logFile, (size) => logByteRange(size, request)))
+          .catch((error: unknown) => {
+            if (error instanceof SshError) throw error;
+            throw new SchedulerError(`${action}: ${this.ssh.target}:${logFile}: ${describeError(error)}`, { cause: error });
+          }),
+      ]);
+      const containers = [...new Set([...expected, ...jobs.filter(isLive).map((job) => job.containerId)])].sort((a, b) => a - b);
+      if (!containers.includes(containerId)) {
+        throw new SchedulerError(`${action}: the topology has no container ${containerId}; its containers are ${containers.join(', ')}`);
+      }
+      return decodeLogChunk(containerId, read?.bytes ?? new Uint8Array(0), read?.start ?? 0, request, `${this.ssh.target}:${logFile}`);
     });
   }
 
@@ -498,4 +534,13 @@ export class SlurmScheduler implements Scheduler {
       logFile: path.posix.join(this.logsDirectory(topologyName), `container-${containerId}.log`),
     };
   }
+}
+
+/**
+ * The node a job runs (or ran) its batch script on, which is where the container's executor is:
+ * scontrol's `BatchHost`, or for a running job squeue's node list when scontrol had nothing.
+ */
+function batchHost(job: SlurmJob, detail: Record<string, string> | undefined): string | undefined {
+  const known = (value: string | undefined) => (value && value !== '(null)' && value !== 'None' ? value : undefined);
+  return known(detail?.BatchHost) ?? (containerState(job.state) === 'running' ? known(job.reason) : undefined);
 }
