@@ -1,6 +1,7 @@
 // Command nomad-api-check drives a Nomad HTTP API with HashiCorp's official Go client
 // (github.com/hashicorp/nomad/api) through the calls Ardea's Nomad pool relies on: register a
-// service job, watch its allocations with blocking queries, scale a group up and down, restart one
+// service job, watch its allocations with blocking queries, read a task's stdout through the
+// allocation file system API (ls, stat, readat), scale a group up and down, restart one
 // allocation in place, stop one (and see it replaced), read the errors the client surfaces, and
 // deregister with purge. It exists to keep the in-repo emulator (tools/nomad-emulator) honest: the
 // client decodes every response into its own structs and builds its own error values, so a field
@@ -24,6 +25,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"io/fs"
 	"maps"
 	"os"
@@ -41,6 +43,8 @@ import (
 const (
 	group = "g"
 	task  = "t"
+	// The task records its index in its task directory and prints a line the alloc-fs step reads.
+	taskScript = "echo $NOMAD_ALLOC_INDEX > ${NOMAD_TASK_DIR}/index; echo api-check $NOMAD_ALLOC_INDEX; exec sleep 3600"
 	// Every wait is bounded by this; the emulator normally converges in well under a second, so
 	// the margin only has to cover a loaded 2-core CI machine.
 	waitDeadline = 60 * time.Second
@@ -244,7 +248,7 @@ func (c *checker) jobSpec() *api.Job {
 				Driver: "raw_exec",
 				Config: map[string]any{
 					"command": "/bin/sh",
-					"args":    []string{"-c", "echo $NOMAD_ALLOC_INDEX > ${NOMAD_TASK_DIR}/index; exec sleep 3600"},
+					"args":    []string{"-c", taskScript},
 				},
 				Env:       map[string]string{"API_CHECK": "1"},
 				Meta:      map[string]string{"role": "sleeper"},
@@ -329,7 +333,7 @@ func (c *checker) stepRegister() error {
 			want("Task.Name", t.Name, task)
 			want("Task.Driver", t.Driver, "raw_exec")
 			want("Task.Config.command", t.Config["command"], "/bin/sh")
-			want("Task.Config.args", t.Config["args"], []any{"-c", "echo $NOMAD_ALLOC_INDEX > ${NOMAD_TASK_DIR}/index; exec sleep 3600"})
+			want("Task.Config.args", t.Config["args"], []any{"-c", taskScript})
 			want("Task.Env", t.Env, map[string]string{"API_CHECK": "1"})
 			want("Task.Meta", t.Meta, map[string]string{"role": "sleeper"})
 			if t.Resources == nil {
@@ -508,6 +512,9 @@ func (c *checker) lifecycle() error {
 	if err := c.checkIndexFiles("task-dir", ids); err != nil {
 		return err
 	}
+	if err := c.stepFiles(ids[1]); err != nil {
+		return err
+	}
 	if err := c.stepScale(ids); err != nil {
 		return err
 	}
@@ -620,6 +627,63 @@ func (c *checker) waitIndexFile(allocID string) (string, string, error) {
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+// stepFiles reads the task's stdout through the allocation file system API (/v1/client/fs): the
+// listing of alloc/logs, the file's size, and bytes at an offset, as the Ardea plugin reads logs.
+func (c *checker) stepFiles(allocID string) error {
+	const step = "alloc-fs"
+	alloc, _, err := c.client.Allocations().Info(allocID, c.query())
+	if err != nil {
+		return failf(step, "Allocations().Info(%s): %v", short(allocID), err)
+	}
+	path := "alloc/logs/" + task + ".stdout.0"
+	want := "api-check 1\n"
+	deadline := time.Now().Add(waitDeadline)
+	for {
+		info, _, err := c.client.AllocFS().Stat(alloc, path, c.query())
+		if err == nil && info.Size == int64(len(want)) {
+			if info.Name != task+".stdout.0" || info.IsDir {
+				return failf(step, "Stat(%s) = %+v", path, info)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			return failf(step, "Stat(%s) did not show %d bytes within %s: %+v, %v", path, len(want), waitDeadline, info, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	entries, _, err := c.client.AllocFS().List(alloc, "alloc/logs", c.query())
+	if err != nil {
+		return failf(step, "List(alloc/logs): %v", err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name)
+	}
+	if !slices.Contains(names, task+".stdout.0") || !slices.Contains(names, task+".stderr.0") {
+		return failf(step, "List(alloc/logs) = %v, want %s.stdout.0 and %s.stderr.0 among them", names, task, task)
+	}
+	read := func(offset, limit int64) (string, error) {
+		r, err := c.client.AllocFS().ReadAt(alloc, path, offset, limit, c.query())
+		if err != nil {
+			return "", err
+		}
+		defer r.Close()
+		b, err := io.ReadAll(r)
+		return string(b), err
+	}
+	if got, err := read(4, 5); err != nil || got != "check" {
+		return failf(step, "ReadAt(%s, 4, 5) = %q, %v; want %q", path, got, err, "check")
+	}
+	if got, err := read(10, 100); err != nil || got != "1\n" {
+		return failf(step, "ReadAt(%s, 10, 100) = %q, %v; want %q", path, got, err, "1\n")
+	}
+	if _, _, err := c.client.AllocFS().Stat(alloc, "alloc/logs/no-such-file", c.query()); err == nil {
+		return failf(step, "Stat of a missing file succeeded")
+	}
+	ok(step, "%s of %s: %d bytes; List %v; ReadAt at offsets 4 and 10 as written", path, c.allocName(1), len(want), names)
+	return nil
 }
 
 // ------------------------------------------------------------------------------------------- d.

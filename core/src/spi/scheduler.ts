@@ -107,7 +107,11 @@ export interface ContainerLogChunk {
   readonly start: number;
   /** Byte offset just past the chunk: pass it as `fromOffset` to read what is written next. */
   readonly end: number;
-  /** Where the log is: a file path, a job's output file on a host. */
+  /**
+   * Where the log is: a file path, a job's output file on a host, an allocation's file. A chunk whose
+   * source differs from the previous chunk's is from another log (a container restarted with a new
+   * one): a follower reads that one from offset 0.
+   */
   readonly source: string;
 }
 

@@ -119,22 +119,28 @@ describe('where the API credentials come from', () => {
 });
 
 describe('container status from pods', () => {
-  const pod = (status: V1Pod['status'], deleting = false): V1Pod => ({
+  const pod = (status: V1Pod['status'], deleting = false, nodeName?: string): V1Pod => ({
     metadata: { name: 'wc-executors-1', ...(deleting ? { deletionTimestamp: new Date() } : {}) },
+    ...(nodeName ? { spec: { containers: [], nodeName } } : {}),
     status,
   });
 
-  it('running once its container runs and is ready, with the restart count', () => {
-    const running = pod({
-      phase: 'Running',
-      conditions: [{ type: 'PodScheduled', status: 'True' }],
-      containerStatuses: [{ name: 'executor', image: 'i', imageID: '', ready: true, restartCount: 2, state: { running: {} } }],
-    });
+  it('running once its container runs and is ready, with the restart count and the node it is bound to', () => {
+    const running = pod(
+      {
+        phase: 'Running',
+        conditions: [{ type: 'PodScheduled', status: 'True' }],
+        containerStatuses: [{ name: 'executor', image: 'i', imageID: '', ready: true, restartCount: 2, state: { running: {} } }],
+      },
+      false,
+      'node-7',
+    );
     expect(containerStatus(1, 'wc-executors-1', [running])).toEqual({
       containerId: 1,
       state: 'running',
       handle: 'wc-executors-1',
       restarts: 2,
+      host: 'node-7',
     });
   });
 

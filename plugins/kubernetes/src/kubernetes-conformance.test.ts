@@ -27,6 +27,7 @@ await describeWithService(LOOPBACK_KUBERNETES, 'the kubernetes pool on the loopb
     create: async () => schedulerFor(kubeconfig, { namespace, ...TEST_POD_SETTINGS }),
     recoversCrashedContainers: true,
     containerIdentity: 'ordinal',
+    reportsHosts: true,
     // Pods start through the API server, the StatefulSet controller, the kube-scheduler and the node
     // agent; a crashed probe comes back after the agent's back-off.
     timeoutMs: 60_000,

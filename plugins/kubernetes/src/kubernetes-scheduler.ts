@@ -563,7 +563,9 @@ export function containerStatus(containerId: number, name: string, pods: readonl
   if (!pod) return { containerId, state: 'pending', restarts: 0, message: `pod ${name} is not created yet` };
   const container = pod.status?.containerStatuses?.[0];
   const restarts = container?.restartCount ?? 0;
-  const base = { containerId, handle: name, restarts };
+  // The node the kube-scheduler bound the pod to; none until it is scheduled.
+  const host = pod.spec?.nodeName;
+  const base = { containerId, handle: name, restarts, ...(host ? { host } : {}) };
   if (pod.metadata?.deletionTimestamp)
     return { ...base, state: 'restarting', message: `pod ${name} is being deleted; its StatefulSet creates it again` };
   const phase = pod.status?.phase;

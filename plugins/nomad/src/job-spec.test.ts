@@ -7,7 +7,7 @@ import { CONTAINER_INDEX_PLACEHOLDER, MiB, SchedulerError } from '@ardea/core/pl
 import { afterEach, describe, expect, it } from 'vitest';
 import { containerIdOf, environmentScript, executorResources, jobDefinition, jobIdOf, nomadResources, taskScript } from './job-spec.js';
 import { nomadSchedulerConfigSchema } from './nomad-config.js';
-import { containerStatus, type Allocation } from './nomad-scheduler.js';
+import { containerStatus, newestLogFile, type Allocation } from './nomad-scheduler.js';
 
 const run = promisify(execFile);
 const config = nomadSchedulerConfigSchema.parse({});
@@ -115,9 +115,14 @@ describe('container status', () => {
     const allocations = [
       allocation('wc.executors[0]', { CreateIndex: 1, DesiredStatus: 'stop', ClientStatus: 'complete' }),
       allocation('wc.executors[0]', { CreateIndex: 2, ClientStatus: 'failed' }),
-      allocation('wc.executors[0]', { CreateIndex: 3, TaskStates: { executor: { State: 'running', Restarts: 2 } } }),
+      allocation('wc.executors[0]', { CreateIndex: 3, NodeName: 'client-2', TaskStates: { executor: { State: 'running', Restarts: 2 } } }),
     ];
-    expect(containerStatus('wc', 1, allocations)).toMatchObject({ state: 'running', restarts: 3, handle: 'wc.executors[0]-3' });
+    expect(containerStatus('wc', 1, allocations)).toMatchObject({
+      state: 'running',
+      restarts: 3,
+      handle: 'wc.executors[0]-3',
+      host: 'client-2',
+    });
     expect(containerStatus('wc', 2, allocations)).toMatchObject({ state: 'pending', restarts: 0 });
   });
 
@@ -129,5 +134,21 @@ describe('container status', () => {
       state: 'restarting',
       message: 'allocation wc.manager[0]: Restarting: Task restarting in 1s',
     });
+  });
+});
+
+describe('the log of a container', () => {
+  it("is the newest of the executor task's rotated stdout files", () => {
+    const file = (Name: string, IsDir = false) => ({ Name, IsDir, Size: 1 });
+    expect(
+      newestLogFile([
+        file('executor.stderr.3'),
+        file('executor.stdout.2'),
+        file('executor.stdout.10'),
+        file('other.stdout.11'),
+        file('x', true),
+      ]),
+    ).toMatchObject({ Name: 'executor.stdout.10' });
+    expect(newestLogFile([file('executor.stderr.0')])).toBeUndefined();
   });
 });

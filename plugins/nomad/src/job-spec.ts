@@ -65,8 +65,10 @@ export function asResources(size: NomadResources, cpuMhzPerCore: number): Resour
 
 /**
  * The task's command: source the environment Nomad rendered from the job's variable, set the
- * container id from the allocation index, exec the executor. Nomad interpolates `${…}` in task
- * arguments, so the script uses none itself and refuses an executor argument that has one.
+ * container id from the allocation index, exec the executor with its stderr joined to its stdout,
+ * so that the container has one log, in order (`<task>.stdout.<n>` in the allocation's `alloc/logs`),
+ * as on the other pools. Nomad interpolates `${…}` in task arguments, so the script uses none itself
+ * and refuses an executor argument that has one.
  */
 export function taskScript(executor: ExecutorSpec, firstContainerId: number): string {
   for (const argument of executor.argv) {
@@ -81,7 +83,7 @@ export function taskScript(executor: ExecutorSpec, firstContainerId: number): st
     `. "$NOMAD_SECRETS_DIR/${ENVIRONMENT_FILE.slice('secrets/'.length)}"`,
     `${CONTAINER_ID_ENV}=$((NOMAD_ALLOC_INDEX + ${firstContainerId}))`,
     `export ${CONTAINER_ID_ENV}`,
-    `exec ${executorCommandLine(executor.argv)}`,
+    `exec ${executorCommandLine(executor.argv)} 2>&1`,
   ].join('\n');
 }
 

@@ -47,6 +47,8 @@ export const allocationSchema = z
   .object({
     ID: z.string(),
     Name: z.string(),
+    /** The client node the allocation is placed on; empty until it is placed. */
+    NodeName: z.string().optional(),
     JobID: z.string(),
     TaskGroup: z.string(),
     DesiredStatus: z.string(),
@@ -93,6 +95,10 @@ export const evaluationSchema = z
   })
   .passthrough();
 export type Evaluation = z.infer<typeof evaluationSchema>;
+
+/** An entry of `/v1/client/fs/ls`. */
+export const allocationFileSchema = z.object({ Name: z.string(), IsDir: z.boolean(), Size: z.number().int() }).passthrough();
+export type AllocationFile = z.infer<typeof allocationFileSchema>;
 
 export interface NomadApiOptions {
   readonly address: string;
@@ -174,7 +180,27 @@ export class NomadApi {
     }
   }
 
+  /** The entries of a directory of an allocation (`alloc/logs` holds its tasks' logs). */
+  async allocationFiles(allocationId: string, path: string): Promise<AllocationFile[]> {
+    const query = new URLSearchParams({ path });
+    return z.array(allocationFileSchema).parse(await this.request('GET', `/v1/client/fs/ls/${encodeURIComponent(allocationId)}?${query}`));
+  }
+
+  /** Bytes `offset` to `offset + limit` of a file of an allocation (fewer at its end). */
+  async readAllocationFile(allocationId: string, path: string, offset: number, limit: number): Promise<Buffer> {
+    const query = new URLSearchParams({ path, offset: String(offset), limit: String(limit) });
+    const response = await this.send('GET', `/v1/client/fs/readat/${encodeURIComponent(allocationId)}?${query}`);
+    return Buffer.from(await response.arrayBuffer());
+  }
+
   async request(method: string, path: string, body?: unknown): Promise<unknown> {
+    const text = await (await this.send(method, path, body)).text();
+    if (!text) return {};
+    return JSON.parse(text) as unknown;
+  }
+
+  /** Sends one request; rejects unless Nomad answers 2xx. */
+  private async send(method: string, path: string, body?: unknown): Promise<Response> {
     const query = new URLSearchParams({
       namespace: this.options.namespace,
       ...(this.options.region ? { region: this.options.region } : {}),
@@ -195,10 +221,11 @@ export class NomadApi {
     } catch (error) {
       throw new NomadUnreachableError(method, `${this.baseUrl}${path.split('?')[0]}`, error, this.options.requestTimeoutMs);
     }
-    const text = await response.text();
-    if (!response.ok) throw new NomadResponseError(method, path.split('?')[0]!, response.status, text.trim() || response.statusText);
-    if (!text) return {};
-    return JSON.parse(text) as unknown;
+    if (!response.ok) {
+      const text = await response.text();
+      throw new NomadResponseError(method, path.split('?')[0]!, response.status, text.trim() || response.statusText);
+    }
+    return response;
   }
 }
 

@@ -17,4 +17,6 @@ describeSchedulerConformance('nomad (on the Nomad emulator)', {
   create: async () => schedulerFor(nomad!),
   recoversCrashedContainers: true,
   containerIdentity: 'ordinal',
+  reportsHosts: true,
+  servesContainerLogs: true,
 });

@@ -1,9 +1,13 @@
 import {
+  decodeLogChunk,
   denseContainerIds,
+  logByteRange,
   planContainerChanges,
   pollUntilDone,
   SchedulerError,
   type ContainerIdentity,
+  type ContainerLogChunk,
+  type ContainerLogRequest,
   type ContainerPlan,
   type ContainerStatus,
   type Logger,
@@ -27,7 +31,7 @@ import {
   variablePathOf,
   type NomadResources,
 } from './job-spec.js';
-import { NomadApi, nomadError, type Allocation, type AllocationMetric, type JobView } from './nomad-api.js';
+import { NomadApi, nomadError, type Allocation, type AllocationFile, type AllocationMetric, type JobView } from './nomad-api.js';
 
 export type { Allocation } from './nomad-api.js';
 import type { NomadSchedulerConfig } from './nomad-config.js';
@@ -235,6 +239,40 @@ export class NomadScheduler implements Scheduler {
     ];
   }
 
+  /**
+   * Reads the container's log from its current allocation's directory through Nomad's allocation
+   * file system API (`/v1/client/fs`, which needs the `read-fs` capability): the task's stdout, which
+   * has its stderr too (see `taskScript`). Nomad rotates that file (`executor.stdout.0`, `.1`, …, by
+   * the task's `logs` settings) and only the newest is read, so offsets count from the start of the
+   * newest file: after a rotation, or in the new allocation of a restarted container, the log is
+   * shorter than a follower's offset and is read from its start again.
+   */
+  async containerLog(topologyName: string, containerId: number, request: ContainerLogRequest): Promise<ContainerLogChunk> {
+    const jobId = jobIdOf(topologyName);
+    const action = `cannot read the log of container ${containerId} of topology '${topologyName}' on Nomad (job ${jobId})`;
+    const job = await this.readJob(action, topologyName, jobId);
+    const count = executorCount(job);
+    if (!Number.isInteger(containerId) || containerId < 0 || containerId > count) {
+      throw new SchedulerError(`${action}: the topology has no container ${containerId}; its containers are 0..${count}`);
+    }
+    const allocation = currentAllocations(jobId, await this.call(action, () => this.api.allocations(jobId))).get(containerId);
+    const empty = (source: string) => decodeLogChunk(containerId, new Uint8Array(0), 0, request, source);
+    if (!allocation) return empty(`container ${containerId} has no allocation yet`);
+    const files = await this.call(action, () => this.api.allocationFiles(allocation.ID, LOG_DIRECTORY)).catch((error: unknown) => {
+      // An allocation whose task has not started yet has no log directory.
+      if (error instanceof SchedulerError && error.code === 'nomad.http-404') return [];
+      throw error;
+    });
+    const newest = newestLogFile(files);
+    const where = (file: string) => `allocation ${allocation.ID} (${allocation.Name}): ${LOG_DIRECTORY}/${file}`;
+    if (!newest) return empty(where(`${TASK}.stdout.0`));
+    const path = `${LOG_DIRECTORY}/${newest.Name}`;
+    const { start, length } = logByteRange(newest.Size, request);
+    const bytes =
+      length > 0 ? await this.call(action, () => this.api.readAllocationFile(allocation.ID, path, start, length)) : Buffer.alloc(0);
+    return decodeLogChunk(containerId, bytes, start, request, where(newest.Name));
+  }
+
   /** No connections or timers outlive a call; the job keeps running, as a library-mode pool's must. */
   async close(): Promise<void> {}
 
@@ -353,6 +391,21 @@ function groupScript(job: JobView): string | undefined {
 }
 
 /** The allocation Nomad means to run for each container: the newest one whose desired status is `run`. */
+/** Where Nomad keeps the logs of an allocation's tasks, relative to its directory. */
+const LOG_DIRECTORY = 'alloc/logs';
+
+/** The file Nomad writes the executor task's stdout to now: the highest of `<task>.stdout.<n>`. */
+export function newestLogFile(files: readonly AllocationFile[]): AllocationFile | undefined {
+  let newest: { file: AllocationFile; index: number } | undefined;
+  for (const file of files) {
+    const match = /^(.+)\.stdout\.(\d+)$/.exec(file.Name);
+    if (file.IsDir || match?.[1] !== TASK) continue;
+    const index = Number(match[2]);
+    if (!newest || index > newest.index) newest = { file, index };
+  }
+  return newest?.file;
+}
+
 export function currentAllocations(jobId: string, allocations: readonly Allocation[]): Map<number, Allocation> {
   const current = new Map<number, Allocation>();
   for (const allocation of allocations) {
@@ -376,7 +429,12 @@ export function containerStatus(jobId: string, containerId: number, allocations:
   ).length;
   if (!current) return { containerId, state: 'pending', restarts: replaced, message: 'no allocation is placed yet' };
   const task = current.TaskStates?.[TASK];
-  const base = { containerId, handle: current.ID, restarts: replaced + (task?.Restarts ?? 0) };
+  const base = {
+    containerId,
+    handle: current.ID,
+    restarts: replaced + (task?.Restarts ?? 0),
+    ...(current.NodeName ? { host: current.NodeName } : {}),
+  };
   if (current.ClientStatus === 'running' && task?.State === 'running') return { ...base, state: 'running' };
   if (current.ClientStatus === 'failed' || current.ClientStatus === 'lost') {
     return { ...base, state: 'restarting', message: `allocation ${current.Name} is ${current.ClientStatus}; Nomad places it again` };

@@ -118,7 +118,9 @@ export function serviceDefinition(input: ServiceDefinitionInput): Record<string,
 
 /**
  * The launch script: reads the executor environment, sets the container id from the instance index
- * (`$1 + $2`), and execs the executor with the id in place of the container placeholder.
+ * (`$1 + $2`), and execs the executor with the id in place of the container placeholder, its stderr
+ * joined to its stdout so that the container has one log, in order (`stdout.txt` in the container's
+ * log directory), as on the other pools.
  */
 export function launchScript(topologyName: string, executor: ExecutorSpec, config: YarnSchedulerConfig): string {
   return [
@@ -132,7 +134,7 @@ export function launchScript(topologyName: string, executor: ExecutorSpec, confi
     `${CONTAINER_ID_ENV}=$(($1 + $2))`,
     `export ${CONTAINER_ID_ENV}`,
     ...(config.listenOnNodeHost ? [`if [ -n "\${NM_HOST:-}" ]; then ${LISTEN_HOST_ENV}=$NM_HOST; export ${LISTEN_HOST_ENV}; fi`] : []),
-    `exec ${executorCommandLine(executor.argv)}`,
+    `exec ${executorCommandLine(executor.argv)} 2>&1`,
     '',
   ].join('\n');
 }

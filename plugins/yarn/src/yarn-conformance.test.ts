@@ -22,6 +22,8 @@ await describeWithService(LOOPBACK_YARN, 'the yarn pool on the loopback YARN', (
     create: async () => schedulerFor({ stagingDirectory }),
     recoversCrashedContainers: true,
     containerIdentity: 'ordinal',
+    reportsHosts: true,
+    servesContainerLogs: true,
     // Every service starts its own AM (a JVM) before its containers; a crashed probe comes back after
     // the AM's relaunch interval.
     timeoutMs: 90_000,

@@ -43,7 +43,10 @@ export interface ContainerView {
   readonly id: string;
   readonly state?: string;
   readonly ip?: string;
+  /** The container's name in the registry's DNS, when the registry has one. */
   readonly hostname?: string;
+  /** The NodeManager's host the container runs on. */
+  readonly bare_host?: string;
   readonly launch_time?: number;
   readonly component_instance_name?: string;
 }
@@ -156,6 +159,41 @@ export class YarnRest {
     } catch {
       return undefined;
     }
+  }
+
+  /**
+   * Part of a container's log file from its NodeManager (`/ws/v1/node/containerlogs`): the last
+   * `-size` bytes for a negative `size`, the first `size` bytes otherwise, and the file's length when
+   * the NodeManager read it. Undefined when the NodeManager has no such file (yet). The text format is
+   * asked for because its header carries that length, which gives the bytes read their offset; the
+   * bytes themselves follow unchanged.
+   */
+  async containerLogFile(
+    nodeHttpAddress: string,
+    containerId: string,
+    file: string,
+    size: number,
+  ): Promise<{ readonly bytes: Buffer; readonly length: number } | undefined> {
+    const base = /^https?:\/\//.test(nodeHttpAddress) ? nodeHttpAddress : `http://${nodeHttpAddress}`;
+    const path = `/ws/v1/node/containerlogs/${encodeURIComponent(containerId)}/${encodeURIComponent(file)}`;
+    const query = new URLSearchParams({ size: String(size), format: 'text', 'user.name': this.options.user });
+    let response: Response;
+    try {
+      response = await fetch(`${base}${path}?${query}`, {
+        headers: { accept: 'text/plain' },
+        signal: AbortSignal.timeout(this.options.requestTimeoutMs),
+      });
+    } catch (error) {
+      throw new UnreachableError('GET', path, base, error, this.options.requestTimeoutMs);
+    }
+    const body = Buffer.from(await response.arrayBuffer());
+    if (response.status === 404) return undefined;
+    if (!response.ok) {
+      const text = body.toString('utf8');
+      const parsed = parseJson(text);
+      throw new YarnResponseError('GET', `${base}${path}`, response.status, diagnosticsOf(parsed, text), codeOf(parsed));
+    }
+    return parseContainerLog(body, size, `${base}${path}`);
   }
 
   /** The queues of the scheduler, by leaf name and full path (`default`, `root.default`). */
@@ -279,4 +317,23 @@ function diagnosticsOf(parsed: unknown, text: string): string {
 function codeOf(parsed: unknown): number | undefined {
   const code = (parsed as { code?: unknown } | undefined)?.code;
   return typeof code === 'number' ? code : undefined;
+}
+
+const LOG_CONTENTS = Buffer.from('\nLogContents:\n');
+
+/**
+ * The bytes of a NodeManager's text-format log answer: a header (`Container: …`, `LogLength:<n>`,
+ * `LogContents:`), the bytes read, then a trailer. How many bytes were read follows from the length
+ * and `size` as the NodeManager computes it, so a trailer-like line inside the log cannot cut it short.
+ */
+export function parseContainerLog(body: Buffer, size: number, what: string): { bytes: Buffer; length: number } {
+  const contents = body.indexOf(LOG_CONTENTS);
+  const length = /(?:^|\n)LogLength:(\d+)\n/.exec(body.subarray(0, Math.max(0, contents + 1)).toString('latin1'))?.[1];
+  if (contents < 0 || length === undefined) {
+    throw new Error(`${what} answered without the LogLength and LogContents lines of a NodeManager log; is it a NodeManager of Hadoop 3?`);
+  }
+  const total = Number(length);
+  const count = Math.min(Math.abs(size), total);
+  const start = contents + LOG_CONTENTS.length;
+  return { bytes: body.subarray(start, Math.min(body.length, start + count)), length: total };
 }

@@ -1,9 +1,13 @@
 import {
+  decodeLogChunk,
   denseContainerIds,
+  logByteRange,
   planContainerChanges,
   pollUntilDone,
   SchedulerError,
   type ContainerIdentity,
+  type ContainerLogChunk,
+  type ContainerLogRequest,
   type ContainerPlan,
   type ContainerStatus,
   type Logger,
@@ -143,7 +147,13 @@ export class YarnScheduler implements Scheduler {
       Array.from({ length: count + 1 }, async (_, containerId): Promise<ContainerStatus> => {
         const instance = instanceNameOf(containerId);
         const container = containers.find((candidate) => candidate.component_instance_name === instance);
-        const base = { containerId, restarts: restarts.get(instance) ?? 0, ...(container ? { handle: container.id } : {}) };
+        const host = container?.bare_host ?? container?.hostname;
+        const base = {
+          containerId,
+          restarts: restarts.get(instance) ?? 0,
+          ...(container ? { handle: container.id } : {}),
+          ...(host ? { host } : {}),
+        };
         if (ended) {
           return service.state === 'FAILED'
             ? { ...base, state: 'failed', message: `service ${serviceName} FAILED${failure ? `: ${failure}` : ''}` }
@@ -284,6 +294,62 @@ export class YarnScheduler implements Scheduler {
     const service = await this.rest.findService(serviceName).catch(() => undefined);
     if (service?.id) links.unshift(`${this.rest.baseUrl}/cluster/app/${service.id}`);
     return links;
+  }
+
+  /**
+   * Reads the log of the container's current YARN container (`stdout.txt`, which has its stderr too,
+   * see `launchScript`) from its NodeManager's REST API. That API reads the last or the first bytes of
+   * a file, not bytes at an offset, so a follower's read takes the end of the file from its offset on
+   * when that is no more than `maxBytes`, and otherwise the file's start up to the end of the range
+   * (more to transfer, only when a follower has fallen behind). A restarted instance is a new YARN
+   * container with a new log, which the chunk's `source` names.
+   */
+  async containerLog(topologyName: string, containerId: number, request: ContainerLogRequest): Promise<ContainerLogChunk> {
+    const serviceName = serviceNameOf(topologyName);
+    const action = `cannot read the log of container ${containerId} of topology '${topologyName}' on YARN (service ${serviceName})`;
+    const service = await this.readService(action, topologyName, serviceName);
+    const count = executorCount(service);
+    if (!Number.isInteger(containerId) || containerId < 0 || containerId > count) {
+      throw new SchedulerError(`${action}: the topology has no container ${containerId}; its containers are 0..${count}`);
+    }
+    const instance = instanceNameOf(containerId);
+    const container = containersOf(service).find((candidate) => candidate.component_instance_name === instance);
+    const empty = (source: string) => decodeLogChunk(containerId, new Uint8Array(0), 0, request, source);
+    if (!container) return empty(`instance ${instance} has no YARN container yet`);
+    const nodeManager = service.id ? (await this.call(action, () => this.rest.liveContainers(service.id!))).get(container.id) : undefined;
+    if (!nodeManager) return empty(`YARN container ${container.id} of ${instance} is not allocated (any more)`);
+    const source = `${nodeManager}: YARN container ${container.id}: ${LOG_FILE}`;
+    const read = async (size: number) => {
+      try {
+        return await this.rest.containerLogFile(nodeManager, container.id, LOG_FILE, size);
+      } catch (error) {
+        throw new SchedulerError(`${action}: the NodeManager at ${nodeManager}: ${(error as Error).message}`, {
+          cause: error,
+          code: 'yarn.node-manager',
+        });
+      }
+    };
+
+    if (request.fromOffset === undefined) {
+      const tail = await read(-request.maxBytes);
+      if (!tail) return empty(source);
+      return decodeLogChunk(containerId, tail.bytes, tail.length - tail.bytes.length, request, source);
+    }
+    const from = request.fromOffset;
+    // A read of no bytes still tells the file's length.
+    let known = (await read(0))?.length;
+    if (known === undefined) return empty(source);
+    // The end of the file from the offset on; again with the new length when it grew in between.
+    for (let attempt = 0; attempt < 3 && from < known && known - from <= request.maxBytes; attempt++) {
+      const rest = await read(-(known - from));
+      if (!rest) return empty(source);
+      if (rest.length - rest.bytes.length === from) return decodeLogChunk(containerId, rest.bytes, from, request, source);
+      known = rest.length;
+    }
+    const { start, length } = logByteRange(known, request);
+    if (length === 0) return decodeLogChunk(containerId, new Uint8Array(0), start, request, source);
+    const head = await read(start + length);
+    return decodeLogChunk(containerId, (head?.bytes ?? Buffer.alloc(0)).subarray(start, start + length), start, request, source);
   }
 
   /** No connections or timers outlive a call; the service keeps running, as a library-mode pool's must. */
@@ -438,6 +504,9 @@ export class YarnScheduler implements Scheduler {
 function containersOf(service: ServiceView): ContainerView[] {
   return (service.components ?? []).flatMap((component) => component.containers ?? []);
 }
+
+/** The file the executor's output goes to in a YARN container's log directory. */
+const LOG_FILE = 'stdout.txt';
 
 function executorCount(service: ServiceView): number {
   return service.components?.find((component) => component.name === EXECUTOR_COMPONENT)?.number_of_containers ?? 0;

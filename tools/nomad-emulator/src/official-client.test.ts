@@ -30,6 +30,7 @@ const STEPS = [
   'summary',
   'blocking-query',
   'task-dir',
+  'alloc-fs',
   'scale-up',
   'scale-status',
   'scale-down',

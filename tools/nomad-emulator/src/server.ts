@@ -1,5 +1,7 @@
 /** The HTTP surface: Nomad's routes, plain-text errors, index headers, blocking queries and the ACL check. */
+import { closeSync, openSync, readdirSync, readSync, statSync, type Stats } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { isAbsolute, join, relative, resolve } from 'node:path';
 import { Cluster } from './cluster.js';
 import type { AllocatedPort } from './ports.js';
 import { HttpError, parseGoDuration } from './util.js';
@@ -14,6 +16,8 @@ interface Reply {
   readonly write?: boolean;
   /** 200 unless given; a 204 has no body. */
   readonly status?: number;
+  /** Bytes sent as they are instead of `body` as JSON (a file read from an allocation's directory). */
+  readonly raw?: Buffer;
 }
 
 interface Request {
@@ -103,10 +107,10 @@ export class NomadHttpServer {
       if (typeof outcome === 'function') reply = await this.blocking(request, outcome);
       else reply = outcome;
       const pretty = url.searchParams.has('pretty');
-      const payload = JSON.stringify(reply.body, null, pretty ? 4 : undefined);
+      const payload = reply.raw ?? JSON.stringify(reply.body, null, pretty ? 4 : undefined);
       const status = reply.status ?? 200;
       res.writeHead(status, {
-        'Content-Type': 'application/json',
+        'Content-Type': reply.raw ? 'application/octet-stream' : 'application/json',
         // The global index: never behind what a client saw on another route. A blocking query waits on the read's
         // own index passing it, which only a change to that read's data can do (indexes come from the same counter).
         'X-Nomad-Index': String(reply.write ? reply.index : Math.max(1, reply.index, this.cluster.index)),
@@ -270,6 +274,10 @@ export class NomadHttpServer {
         }
         break;
       case 'client':
+        if (id === 'fs' && sub !== undefined && extra !== undefined && segments.length === 5) {
+          if (method !== 'GET') throw invalid();
+          return this.allocationFiles(sub, extra, r.query);
+        }
         if (id === 'allocation' && sub !== undefined && extra === 'restart' && segments.length === 5) {
           if (!isWrite) throw invalid();
           const body = object(parseJson(text));
@@ -325,6 +333,61 @@ export class NomadHttpServer {
         break;
     }
     throw new HttpError(404, 'Invalid URL path');
+  }
+
+  /**
+   * `/v1/client/fs/{ls,stat,readat}/<alloc>?path=…`: the files of an allocation's directory (its tasks'
+   * logs are in `alloc/logs`), which Nomad's client serves and the server forwards to it. A path may
+   * not leave the allocation's directory.
+   */
+  private allocationFiles(operation: string, allocationId: string, query: URLSearchParams): Reply {
+    const directory = this.cluster.allocationRecord(allocationId).runner.allocDir;
+    const path = query.get('path') || '/';
+    const file = resolve(directory, `.${isAbsolute(path) ? path : `/${path}`}`);
+    const inside = relative(directory, file);
+    if (inside.startsWith('..') || isAbsolute(inside)) throw new HttpError(400, 'Path escapes the alloc directory');
+    const stat = (target: string): Stats => {
+      try {
+        return statSync(target);
+      } catch {
+        throw new HttpError(404, `stat ${path}: no such file or directory`);
+      }
+    };
+    const info = (name: string, stats: Stats) => ({
+      Name: name,
+      IsDir: stats.isDirectory(),
+      Size: stats.size,
+      FileMode: fileMode(stats),
+      ModTime: stats.mtime.toISOString(),
+    });
+    switch (operation) {
+      case 'ls': {
+        if (!stat(file).isDirectory()) throw new HttpError(400, `${path} is not a directory`);
+        const names = readdirSync(file).sort();
+        return { index: 0, body: names.map((name) => info(name, stat(join(file, name)))) };
+      }
+      case 'stat': {
+        const stats = stat(file);
+        return { index: 0, body: { ...info(file === directory ? '/' : (file.split('/').at(-1) ?? ''), stats), ContentType: '' } };
+      }
+      case 'readat': {
+        const offset = Number(query.get('offset'));
+        const limit = Number(query.get('limit'));
+        if (!Number.isInteger(offset) || offset < 0) throw new HttpError(400, 'error parsing offset: must be a whole number >= 0');
+        if (!Number.isInteger(limit) || limit < 0) throw new HttpError(400, 'error parsing limit: must be a whole number >= 0');
+        if (stat(file).isDirectory()) throw new HttpError(400, `${path} is a directory`);
+        const fd = openSync(file, 'r');
+        try {
+          const bytes = Buffer.alloc(Math.max(0, Math.min(limit, statSync(file).size - offset)));
+          const read = bytes.length > 0 ? readSync(fd, bytes, 0, bytes.length, offset) : 0;
+          return { index: 0, body: undefined, raw: bytes.subarray(0, read) };
+        } finally {
+          closeSync(fd);
+        }
+      }
+      default:
+        throw new HttpError(404, 'Invalid URL path');
+    }
   }
 
   /** `/v1/var/<path>`: read, create or update (PUT/POST), delete; `cas` makes the write a check-and-set. */
@@ -553,4 +616,13 @@ export class NomadHttpServer {
       stats: { nomad: { leader: 'true', server: 'true', known_regions: '1' }, client: { known_servers: '127.0.0.1:4647' } },
     };
   }
+}
+
+/** A file's mode as Go's `os.FileMode.String()` writes it, which is what Nomad answers. */
+function fileMode(stats: Stats): string {
+  const bits = 'rwxrwxrwx'
+    .split('')
+    .map((letter, index) => (stats.mode & (0o400 >> index) ? letter : '-'))
+    .join('');
+  return `${stats.isDirectory() ? 'd' : '-'}${bits}`;
 }

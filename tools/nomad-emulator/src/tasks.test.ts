@@ -170,6 +170,37 @@ describe('task runner', () => {
     });
   });
 
+  it("serves an allocation's files: ls, stat and readat at an offset, inside its directory only", async () => {
+    const e = await start();
+    const t = {
+      Name: 'w',
+      Driver: 'raw_exec',
+      Config: { command: node, args: ['-e', 'console.log("0123456789");setInterval(()=>{},1000)'] },
+    };
+    await call(e, 'PUT', '/v1/jobs', { Job: job('files', [{ Name: 'g', Tasks: [t] }]) });
+    const [alloc] = await runningAllocs(e, 'files', 1);
+    const base = `/v1/client/fs`;
+    const stdout = await until('stdout written', async () => {
+      const stat = await call(e, 'GET', `${base}/stat/${alloc!.ID}?path=alloc/logs/w.stdout.0`);
+      return stat.status === 200 && stat.json.Size === 11 ? stat.json : undefined;
+    });
+    expect(stdout).toMatchObject({ Name: 'w.stdout.0', IsDir: false, Size: 11, FileMode: expect.stringMatching(/^-[rwx-]{9}$/) });
+    const listing = await call(e, 'GET', `${base}/ls/${alloc!.ID}?path=/alloc/logs`);
+    expect(listing.status).toBe(200);
+    expect((listing.json as Any[]).map((entry) => [entry.Name, entry.IsDir])).toEqual([
+      ['w.stderr.0', false],
+      ['w.stdout.0', false],
+    ]);
+    const read = await call(e, 'GET', `${base}/readat/${alloc!.ID}?path=alloc/logs/w.stdout.0&offset=3&limit=4`);
+    expect(read).toMatchObject({ status: 200, text: '3456' });
+    expect((await call(e, 'GET', `${base}/readat/${alloc!.ID}?path=alloc/logs/w.stdout.0&offset=8&limit=100`)).text).toBe('89\n');
+    expect((await call(e, 'GET', `${base}/readat/${alloc!.ID}?path=alloc/logs/w.stdout.0&offset=50&limit=100`)).text).toBe('');
+    expect((await call(e, 'GET', `${base}/readat/${alloc!.ID}?path=alloc/logs/w.stdout.0&offset=-1&limit=1`)).status).toBe(400);
+    expect((await call(e, 'GET', `${base}/stat/${alloc!.ID}?path=alloc/logs/nothing`)).status).toBe(404);
+    expect((await call(e, 'GET', `${base}/readat/${alloc!.ID}?path=../../../etc/passwd&offset=0&limit=10`)).status).toBe(400);
+    expect((await call(e, 'GET', `${base}/ls/no-such-alloc?path=/`)).status).toBe(404);
+  });
+
   it('restarts an exiting task in place, then fails the alloc and reschedules it with the same name', async () => {
     const e = await start();
     const t = { Name: 't', Driver: 'raw_exec', Config: { command: node, args: ['-e', 'setTimeout(()=>process.exit(3),50)'] } };

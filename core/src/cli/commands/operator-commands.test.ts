@@ -45,13 +45,15 @@ describe('logs', () => {
     expect(wholeLines(chunk(10, 'no newline at all'))).toBe('');
   });
 
-  it('sees a log that started again: shorter than what was read, or answered from another offset', () => {
-    expect(logRestarted(100, chunk(100, 'more\n'))).toBe(false);
-    expect(logRestarted(100, chunk(100, ''))).toBe(false);
+  it('sees a log that started again: shorter than what was read, answered from another offset, or another log', () => {
+    expect(logRestarted(100, chunk(100, 'more\n'), '/x.log')).toBe(false);
+    expect(logRestarted(100, chunk(100, ''), '/x.log')).toBe(false);
     // A pool answers a read past the end from the start of the (new, shorter) log...
-    expect(logRestarted(100, chunk(0, 'starting again\n'))).toBe(true);
+    expect(logRestarted(100, chunk(0, 'starting again\n'), '/x.log')).toBe(true);
     // ...or with nothing, at the end of the shorter log.
-    expect(logRestarted(100, { ...chunk(40, ''), end: 40 })).toBe(true);
+    expect(logRestarted(100, { ...chunk(40, ''), end: 40 }, '/x.log')).toBe(true);
+    // A new allocation's log, already longer than what was read of the old one.
+    expect(logRestarted(100, chunk(100, 'of the new one\n'), '/old-allocation.log')).toBe(true);
   });
 });
 

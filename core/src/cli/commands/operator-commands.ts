@@ -77,11 +77,12 @@ export function wholeLines(chunk: ContainerLogChunk): string {
 
 /**
  * Whether `chunk`, asked for from `offset`, says the log started again: it is shorter than what was
- * read already (a container restarted with a new log), or the pool answered from elsewhere (pools
- * answer a `fromOffset` past the end from the log's start).
+ * read already (a container restarted with a new log), the pool answered from elsewhere (pools
+ * answer a `fromOffset` past the end from the log's start), or it comes from another log than the
+ * previous chunk (a Nomad container restarted as a new allocation, whose log may already be longer).
  */
-export function logRestarted(offset: number, chunk: ContainerLogChunk): boolean {
-  return chunk.start !== offset || chunk.end < offset;
+export function logRestarted(offset: number, chunk: ContainerLogChunk, previousSource: string): boolean {
+  return chunk.start !== offset || chunk.end < offset || chunk.source !== previousSource;
 }
 
 export async function logsCommand(
@@ -106,6 +107,7 @@ export async function logsCommand(
     const stop = interruption(io);
     const gone = watchedTopology(ardea, name);
     let offset = tail.end;
+    let source = tail.source;
     try {
       while (!stop.isInterrupted()) {
         await pause(FOLLOW_INTERVAL_MS, stop);
@@ -119,7 +121,8 @@ export async function logsCommand(
             io.stderr.write(`ardea: ${describeError(error)} (still following)\n`);
             break;
           }
-          if (logRestarted(offset, chunk)) {
+          if (logRestarted(offset, chunk, source)) {
+            source = chunk.source;
             io.stderr.write(`ardea: the log of container ${containerId} started again (a restart?); following it from its start\n`);
             // Read it from its start, once: a pool that answers elsewhere again is taken at its word.
             if (chunk.start !== 0 && offset !== 0) {
