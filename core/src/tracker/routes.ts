@@ -3,6 +3,7 @@ import { ArdeaError } from '../errors/index.js';
 import type { ExceptionsView, MetricsView } from '../model/metrics.js';
 import { TOPOLOGY_NAME_PATTERN } from '../model/topology.js';
 import { displayedPackageUri } from '../runtime/package-fetch.js';
+import type { StateKind } from '../spi/state-manager.js';
 import type { TrackedCluster } from './backend.js';
 import type { TopologySummary } from './topology-index.js';
 
@@ -148,26 +149,20 @@ export const ROUTES: readonly Route[] = [
       };
     },
   }),
-  route({
-    path: '/topologies/packingplan',
-    summary: 'The packing plan: containers, their resources and the instances placed in each.',
-    query: TopologyQuery,
-    returns: 'the stored packing plan',
-    handle: async ({ cluster, topology }, context) => {
-      const backend = await context.topology(cluster, topology);
-      return present(await backend.state.get('packingPlan', topology), topology, 'packing plan');
-    },
-  }),
-  route({
-    path: '/topologies/physicalplan',
-    summary: 'The live physical plan the topology master published: stream managers, instances, runtime config, state.',
-    query: TopologyQuery,
-    returns: 'the stored physical plan',
-    handle: async ({ cluster, topology }, context) => {
-      const backend = await context.topology(cluster, topology);
-      return present(await backend.state.get('physicalPlan', topology), topology, 'physical plan (it is starting)');
-    },
-  }),
+  storedRecord(
+    '/topologies/packingplan',
+    'The packing plan: containers, their resources and the instances placed in each.',
+    'the stored packing plan',
+    'packingPlan',
+    'packing plan',
+  ),
+  storedRecord(
+    '/topologies/physicalplan',
+    'The live physical plan the topology master published: stream managers, instances, runtime config, state.',
+    'the stored physical plan',
+    'physicalPlan',
+    'physical plan (it is starting)',
+  ),
   route({
     path: '/topologies/executionstate',
     summary: 'The submission: who and when, Ardea version, scheduler, package. The submission secret is left out.',
@@ -179,16 +174,13 @@ export const ROUTES: readonly Route[] = [
       return { ...execution, packageUri: displayedPackageUri(execution.packageUri) };
     },
   }),
-  route({
-    path: '/topologies/schedulerlocation',
-    summary: "Where the topology's scheduler runs (service endpoint or library mode) and links to the pool's pages.",
-    query: TopologyQuery,
-    returns: '{ topologyName, mode, endpoint?, jobLinks }',
-    handle: async ({ cluster, topology }, context) => {
-      const backend = await context.topology(cluster, topology);
-      return present(await backend.state.get('scheduler', topology), topology, 'scheduler location');
-    },
-  }),
+  storedRecord(
+    '/topologies/schedulerlocation',
+    "Where the topology's scheduler runs (service endpoint or library mode) and links to the pool's pages.",
+    '{ topologyName, mode, endpoint?, jobLinks }',
+    'scheduler',
+    'scheduler location',
+  ),
   route({
     path: '/topologies/containers',
     summary: 'Every container as the scheduler reports it: state, pool handle, restarts, host, message.',
@@ -291,6 +283,20 @@ export function summarizeExceptions(view: ExceptionsView) {
     byComponent.set(instance.component, entry);
   }
   return { timestamp: view.timestamp, components: [...byComponent.values()].sort((a, b) => a.component.localeCompare(b.component)) };
+}
+
+/** A route that answers one of a topology's state records as it is stored. */
+function storedRecord(path: string, summary: string, returns: string, kind: StateKind, what: string): Route {
+  return route({
+    path,
+    summary,
+    query: TopologyQuery,
+    returns,
+    handle: async ({ cluster, topology }, context) => {
+      const backend = await context.topology(cluster, topology);
+      return present(await backend.state.get(kind, topology), topology, what);
+    },
+  });
 }
 
 function present<T>(value: T | undefined, topology: string, what: string): T {
