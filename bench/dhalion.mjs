@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // The scenario matrix of dhalion.md §8.1 in the deterministic simulator: every scenario × policy ×
 // seed, one JSON line per (scenario, policy) with the §7 metrics, then a table of the built-in
-// policy against the Heron-Dhalion and DS2 baselines and a verdict for each of G1–G5.
+// policy against the Heron-Dhalion, DS2 and Flink-autoscaler baselines, a verdict for each of G1–G5,
+// and per family which policy did best.
 //
 //   npm run bench -- dhalion [--seeds N] [--workers N]
 //
@@ -13,7 +14,8 @@ import { Worker, isMainThread, parentPort } from 'node:worker_threads';
 import { optimumAt, modelSpecOf, simulate, validateScenario } from '@ardea/core';
 
 const OURS = 'dynamic-resource-provisioning';
-const POLICIES = [OURS, 'heron-dhalion', 'ds2'];
+const FLINK = 'flink-autoscaler';
+const POLICIES = [OURS, 'heron-dhalion', 'ds2', FLINK];
 const STEP_AT = 600;
 
 // ---------------------------------------------------------------------------------------------
@@ -216,7 +218,7 @@ async function runOne(entry, policy, seed) {
   return out;
 }
 
-const INTERVALS = { [OURS]: 30, 'heron-dhalion': 60, ds2: 10 };
+const INTERVALS = { [OURS]: 30, 'heron-dhalion': 60, ds2: 10, [FLINK]: 20 };
 function intervalOf(policy) {
   return INTERVALS[policy];
 }
@@ -283,6 +285,8 @@ async function main() {
   const wall = (performance.now() - started) / 1000;
   console.log('');
   console.log(summaryTable(list, rows));
+  console.log('');
+  console.log(familyTable(list, rows));
   console.log('');
   console.log(goals(list, rows));
   console.log('');
@@ -387,7 +391,7 @@ function cell(entry, line) {
 }
 
 function summaryTable(list, rows) {
-  const header = ['scenario', 'ours (dynamic-resource-provisioning)', 'heron-dhalion', 'ds2'];
+  const header = ['scenario', 'ours (dynamic-resource-provisioning)', 'heron-dhalion', 'ds2', FLINK];
   const body = list.map((entry) => [
     entry.raw.name,
     ...POLICIES.map((p) =>
@@ -409,6 +413,65 @@ function summaryTable(list, rows) {
     line(widths.map((w) => '-'.repeat(w))),
     ...body.map(line),
   ].join('\n');
+}
+
+/** The matrix per family: every policy side by side, each cell aggregated over the family's scenarios. */
+function familyTable(list, rows) {
+  const families = [...new Set(list.map((e) => e.family))];
+  const header = ['family (scenarios)', ...POLICIES];
+  const body = families.map((family) => [
+    `${family} (${list.filter((e) => e.family === family).length})`,
+    ...POLICIES.map((p) =>
+      familyCell(
+        family,
+        rows.filter((r) => r.family === family && r.policy === p),
+      ),
+    ),
+  ]);
+  const widths = header.map((h, k) => Math.max(h.length, ...body.map((r) => r[k].length)));
+  const line = (r) => `| ${r.map((c, k) => c.padEnd(widths[k])).join(' | ')} |`;
+  return [
+    'Per family (over its scenarios): steps/cpu: mean converged % / worst ≤2-round % / median of the median action rounds /',
+    '       median of the median OP vs p*(u_target) (each policy its own target) / the same vs p*(1) (one yardstick for',
+    '       all) / mean actions; slow instance: worst classified ≤2 rounds % / worst',
+    '       mitigated % / mean instances added / mean actions; periodic: mean actions, max actions per operator per period,',
+    '       mean reversals within a half-period; others: mean actions, mean reversals, median BP-s.',
+    line(header),
+    line(widths.map((w) => '-'.repeat(w))),
+    ...body.map(line),
+  ].join('\n');
+}
+
+function familyCell(family, rs) {
+  const known = (f) => rs.map(f).filter((x) => x !== null && x !== undefined);
+  const least = (f) => (known(f).length ? Math.min(...known(f)) : null);
+  switch (family) {
+    case 'step-up':
+    case 'step-up-noise':
+    case 'step-down':
+    case 'cpu-capped':
+      return (
+        `${pct(mean(known((r) => r.convergedFraction)))} ≤2R ${pct(least((r) => r.atMost2RoundsFraction))} ` +
+        `R${fmt(median(known((r) => r.roundsToConvergeMedian)))} OP${fmt(median(known((r) => r.overProvisioningMedian)))} ` +
+        `P1+${fmt(median(known((r) => r.overProvisioningVsP1Median)))} a${fmt(mean(known((r) => r.actionsMean)), 1)}`
+      );
+    case 'slow-instance':
+      return (
+        `slow${pct(least((r) => r.classifiedSlowWithin2RoundsFraction))} ` +
+        `fix${pct(least((r) => r.mitigatedWithin3RoundsNoInstancesFraction))} ` +
+        `+${fmt(mean(known((r) => r.instancesAddedAfterEventMean)), 1)}i a${fmt(mean(known((r) => r.actionsMean)), 1)}`
+      );
+    case 'periodic':
+      return (
+        `a${fmt(mean(known((r) => r.actionsMean)), 1)} max/op/T ${Math.max(...known((r) => r.maxActionsPerOperatorPerPeriod))} ` +
+        `rev½T ${fmt(mean(known((r) => r.halfPeriodReversalsMean)), 1)}`
+      );
+    default:
+      return (
+        `a${fmt(mean(known((r) => r.actionsMean)), 2)} rev${fmt(mean(known((r) => r.reversalsMean)), 1)} ` +
+        `bp${fmt(median(known((r) => r.backpressureSecondsMedian)), 0)}s`
+      );
+  }
 }
 
 function goals(list, rows) {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DS2_ID, HERON_DHALION_ID, heronScaleUp } from './baselines.js';
+import { FLINK_AUTOSCALER_ID } from './flink-autoscaler.js';
 import { defaultPolicyRegistry } from './policies.js';
 import { optimumAt, simulate } from './run.js';
 import { modelSpecOf, validateScenario } from './scenario.js';
@@ -36,12 +37,13 @@ describe('baseline policies', () => {
       'auto-restart',
       DS2_ID,
       'dynamic-resource-provisioning',
+      FLINK_AUTOSCALER_ID,
       HERON_DHALION_ID,
       'throughput-slo',
     ]);
   });
 
-  it.each([HERON_DHALION_ID, DS2_ID])('%s gives the same action log and metrics for the same seed', async (policy) => {
+  it.each([HERON_DHALION_ID, DS2_ID, FLINK_AUTOSCALER_ID])('%s gives the same action log and metrics for the same seed', async (policy) => {
     const scenario = wordCount();
     const a = await simulate(scenario, { policy, seed: 7 });
     const b = await simulate(scenario, { policy, seed: 7 });

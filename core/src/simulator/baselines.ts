@@ -35,12 +35,12 @@ export const DS2_ID = 'ds2';
  * of actions taken so far gives every post-action round a fresh key, so the harness's blacklist
  * never applies to these baselines, while the verdicts stay in the action log.
  */
-function epochType(type: string, epoch: number): string {
+export function epochType(type: string, epoch: number): string {
   return `${type}@${epoch}`;
 }
 
 /** Bookkeeping one baseline instance shares between its stages: actions so far, and when the last one was taken. */
-class ActionClock {
+export class ActionClock {
   actions = 0;
   lastActionAt: number | undefined;
   /** Rounds seen since the last action (DS2's warm-up counts epochs, not milliseconds). */
@@ -212,6 +212,9 @@ export function heronDhalionPolicy(
 // DS2
 // ---------------------------------------------------------------------------------------------
 
+/** Utilization the DS2 baseline sizes for by default: the Flink autoscaler's `utilization.target`. */
+export const DS2_TARGET_UTILIZATION = 0.7;
+
 export const Ds2SettingsSchema = z
   .object({
     /** `policy_interval` (10 s in the DS2 configs) and the window each decision reads. */
@@ -219,8 +222,18 @@ export const Ds2SettingsSchema = z
     windowMs: z.number().int().min(100).default(10_000),
     /** `warm_up_time`: decisions ignored after a reconfiguration. */
     warmUpRounds: z.number().int().min(0).default(2),
-    /** `scaling_factor`: deliberate over-provisioning; 0 sizes for utilization 1. */
-    scalingFactor: z.number().min(0).default(0),
+    /**
+     * `scaling_factor`: deliberate over-provisioning, sizing for utilization 1/(1+f). DS2 ships the
+     * knob at 0, but sized for utilization 1 an operator never has the spare capacity to work off
+     * the backlog a step leaves (and the spouts catch up at up to `catchUp` × λ0), so it converged
+     * in 0–40 % of step-up seeds — a failure its users avoid with this knob. The default is the
+     * headroom of DS2's production descendant, the Flink operator's autoscaler: utilization 0.7
+     * (dhalion.md §3.3, §4.2). 0 gives DS2 as shipped.
+     */
+    scalingFactor: z
+      .number()
+      .min(0)
+      .default(1 / DS2_TARGET_UTILIZATION - 1),
     /** A component is resized only when its unrounded need leaves [p−1, p] by more than this fraction. */
     deadBand: z.number().min(0).max(1).default(0.1),
     maxParallelism: z.number().int().min(1).default(64),
@@ -397,7 +410,7 @@ export function ds2Policy(settings: Ds2Settings, actuator: TopologyActuator, sen
  * The health manager hands a resolver the diagnoses whose type is in `handles`; with epoch-named
  * types that set changes after every action, so it is computed when asked.
  */
-function handlesEpochs(resolver: Resolver, base: string | readonly string[], clock: ActionClock): Resolver {
+export function handlesEpochs(resolver: Resolver, base: string | readonly string[], clock: ActionClock): Resolver {
   const bases = typeof base === 'string' ? [base] : base;
   return {
     name: resolver.name,
@@ -412,7 +425,7 @@ function handlesEpochs(resolver: Resolver, base: string | readonly string[], clo
 // Registry entries
 // ---------------------------------------------------------------------------------------------
 
-function parse<T extends z.ZodTypeAny>(schema: T, settings: Readonly<Record<string, unknown>>): z.output<T> {
+export function parseSettings<T extends z.ZodTypeAny>(schema: T, settings: Readonly<Record<string, unknown>>): z.output<T> {
   const parsed = schema.safeParse(settings);
   if (!parsed.success) throw new ConfigError(`policy.settings: ${formatSchemaIssue(parsed.error)}`);
   return parsed.data as z.output<T>;
@@ -424,7 +437,7 @@ export const heronDhalionFactory: SimulatedPolicyFactory = {
     "baseline: Heron's shipped Dhalion (60 s interval, 300 s window, 180 s post-action wait, 20 ms/s noise filter, one " +
     'component per round capped at ×5, no scale-down)',
   create({ sensor, actuator, settings }) {
-    const parsed = parse(HeronDhalionSettingsSchema, settings);
+    const parsed = parseSettings(HeronDhalionSettingsSchema, settings);
     return { policy: heronDhalionPolicy(parsed, actuator, sensor), noiseMsPerSec: parsed.noiseFilterMsPerSec };
   },
 };
@@ -432,10 +445,10 @@ export const heronDhalionFactory: SimulatedPolicyFactory = {
 export const ds2Factory: SimulatedPolicyFactory = {
   id: DS2_ID,
   description:
-    'baseline: DS2 (true rates, every operator sized in one step at utilization 1, ' +
-    '10 s interval, warm-up 2, dead band 10 %, scales up and down)',
+    "baseline: DS2 (true rates, every operator sized in one step at utilization 0.7 — the Flink port's headroom, " +
+    '`scalingFactor: 0` for utilization 1 —, 10 s interval, warm-up 2, dead band 10 %, scales up and down)',
   create({ sensor, actuator, settings }) {
-    const parsed = parse(Ds2SettingsSchema, settings);
+    const parsed = parseSettings(Ds2SettingsSchema, settings);
     return { policy: ds2Policy(parsed, actuator, sensor), noiseMsPerSec: 20, targetUtilization: 1 / (1 + parsed.scalingFactor) };
   },
 };

@@ -4,6 +4,7 @@ import { PROVISIONING_POLICY_ID, ProvisioningSettingsSchema } from '../healthmgr
 import { AUTO_RESTART_POLICY_ID, AutoRestartSettingsSchema, autoRestartPolicy } from '../healthmgr/auto-restart-policy.js';
 import { THROUGHPUT_SLO_POLICY_ID, ThroughputSloSettingsSchema, throughputSloPolicy } from '../healthmgr/throughput-slo-policy.js';
 import { ds2Factory, heronDhalionFactory } from './baselines.js';
+import { flinkAutoscalerFactory } from './flink-autoscaler.js';
 import { SimulatedPolicyRegistry, type SimulatedPolicyFactory } from './policy-registry.js';
 
 /** The built-in dynamic-resource-provisioning policy, as container 0 builds it, on the model's sensor. */
@@ -55,5 +56,6 @@ export function defaultPolicyRegistry(): SimulatedPolicyRegistry {
     .register(autoRestartPolicyFactory)
     .register(throughputSloPolicyFactory)
     .register(heronDhalionFactory)
-    .register(ds2Factory);
+    .register(ds2Factory)
+    .register(flinkAutoscalerFactory);
 }

@@ -256,11 +256,11 @@ describe('ardea simulate', () => {
   });
 
   it('fails with one line for an unknown policy or a bad scenario', async () => {
-    const unknown = await run('simulate', 'word-count-step-x4.yaml', '--policy', 'flink-autoscaler');
+    const unknown = await run('simulate', 'word-count-step-x4.yaml', '--policy', 'flink-lite');
     expect(unknown.code).toBe(EXIT_FAILURE);
     expect(unknown.stderr).toBe(
-      "ardea: unknown policy 'flink-autoscaler'; registered: auto-restart, ds2, dynamic-resource-provisioning, heron-dhalion, " +
-        'throughput-slo\n',
+      "ardea: unknown policy 'flink-lite'; registered: auto-restart, ds2, dynamic-resource-provisioning, flink-autoscaler, " +
+        'heron-dhalion, throughput-slo\n',
     );
     const dir = mkdtempSync(path.join(os.tmpdir(), 'ardea-sim-'));
     try {
