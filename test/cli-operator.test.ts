@@ -216,9 +216,9 @@ describe('operator commands on a running word count', { timeout: 300_000 }, () =
     // Without a value --watch redraws every 2 s.
     const health = await runUntil(['health', 'local', NAME, '--watch'], (out) => rounds(out) >= 2);
     expect(health.code, health.stderr).toBe(0);
-    expect(health.stdout.split('\n\n').filter(Boolean)).toEqual(
-      expect.arrayContaining([`no health actions for ${NAME} yet: nothing has needed attention\n`]),
-    );
+    const healthRounds = health.stdout.split('\n\n').filter(Boolean);
+    expect(healthRounds.length).toBeGreaterThanOrEqual(2);
+    for (const round of healthRounds) expect(round).toContain(`no health actions for ${NAME} yet: nothing has needed attention`);
   });
 
   it('logs prints a container log; -f picks up new lines, also across a restart of the container', async () => {

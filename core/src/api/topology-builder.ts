@@ -3,6 +3,7 @@ import { TopologyError } from '../errors/index.js';
 import { parseByteAmount } from '../model/byte-amount.js';
 import type { ResourceRequest } from '../model/resources.js';
 import {
+  AUTOSCALE_KEY,
   checkTopologyDefinition,
   ComponentDefinition,
   ComponentKind,
@@ -123,6 +124,22 @@ export class ComponentDeclarer<Self extends ComponentDeclarer<Self>> {
     if (!Number.isInteger(n) || n < 1)
       throw new TopologyError(`component '${this.draft.name}': maxInFlight must be a positive integer, got ${n}`);
     return this.config(MAX_IN_FLIGHT_KEY, n);
+  }
+
+  /**
+   * Bounds the health manager keeps the component's parallelism in. Without `min` the declared
+   * parallelism is the floor; without `max` only the health manager's `maxParallelism` caps it.
+   * `healthmgr.components.<name>.min/max` in the cluster config overrides either.
+   */
+  autoscale(bounds: { readonly min?: number; readonly max?: number }): Self {
+    const { min, max } = bounds;
+    for (const [key, value] of Object.entries({ min, max })) {
+      if (value !== undefined && (!Number.isInteger(value) || value < 1))
+        throw new TopologyError(`component '${this.draft.name}': autoscale ${key} must be a whole number of at least 1, got ${value}`);
+    }
+    if (min !== undefined && max !== undefined && min > max)
+      throw new TopologyError(`component '${this.draft.name}': autoscale min ${min} is above max ${max}`);
+    return this.config(AUTOSCALE_KEY, { ...(min === undefined ? {} : { min }), ...(max === undefined ? {} : { max }) });
   }
 
   /** Delivers a tick tuple on `__tick` every `ms` milliseconds (bolts only). */

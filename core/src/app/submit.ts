@@ -6,6 +6,7 @@ import path from 'node:path';
 import type { ConfigProperty } from '../config/config-property.js';
 import { ConfigError, describeError, StateConflictError, TopologyError } from '../errors/index.js';
 import { validateHealthSettings } from '../healthmgr/builtin-policies.js';
+import { componentBounds, healthModeOf, operatorSettingsOf } from '../healthmgr/settings.js';
 import { checkPackingPlan, type PackingPlan } from '../model/packing-plan.js';
 import type { ExecutionState, SchedulerLocation } from '../model/runtime-state.js';
 import { validateTopology, type TopologyDefinition } from '../model/topology.js';
@@ -57,6 +58,9 @@ export async function submitTopology(deployment: Deployment, options: SubmitOpti
     const definition = applyTopologyProperties(built.definition, options.name, options.properties ?? []);
     runtimeSettingsOf(definition);
     validateHealthSettings(deployment.config);
+    // A bad health-manager mode or autoscale bound fails the submit, not container 0.
+    healthModeOf(deployment.config, definition);
+    componentBounds(definition, operatorSettingsOf(deployment.config));
     const settings = applyPackingHints(deployment.config.packing.settings, definition.packing);
     const algorithm = selectPackingAlgorithm(
       deployment.container.getAll<PackingAlgorithm>(PackingAlgorithm),

@@ -12,6 +12,9 @@ import { StateManager } from '../spi/state-manager.js';
 import { InMemoryStateManager } from '../testing/in-memory-state-manager.js';
 import { sampleStateRecord } from '../testing/state-manager-conformance.js';
 import { Ardea } from './ardea.js';
+import { Deployment } from './deployment.js';
+import { unpinComponents } from './update.js';
+import { DECLARED_PARALLELISM_KEY } from '../model/topology.js';
 import { planContainerChanges } from '../scheduler/pool-kit/index.js';
 
 const NAME = 'ids';
@@ -161,5 +164,38 @@ describe('Ardea.update and container identity', () => {
     expect(placement(result.plan)).toEqual({ 1: [1, 2], 3: [3] });
     expect(pool.updates).toEqual([{ added: [], removed: [2] }]);
     expect(pool.running).toEqual([0, 1, 3]);
+  });
+
+  it("pins the components an operator's update sets, refuses the health manager's update of them, until unpinned", async () => {
+    const pool = new RecordingPool('per-container');
+    const ardea = await deployment(pool);
+    const declared = (await ardea.state.get('topology', NAME))!.components.find((c) => c.name === 'count')!.parallelism;
+    const before = Date.now();
+    const result = await ardea.update(NAME, { parallelism: { count: declared + 1 }, operator: 'cli (test)' });
+    // Held for healthmgr.operatorHoldMs (30 min by default), recorded in the health log.
+    expect(result.heldUntil).toBeGreaterThanOrEqual(before + 30 * 60_000);
+    const log = (await ardea.state.get('healthLog', NAME))!;
+    expect(log.pins).toEqual({ count: { parallelism: declared + 1, at: expect.any(Number), until: result.heldUntil, by: 'cli (test)' } });
+    expect(log.operatorActions).toEqual([
+      expect.objectContaining({ type: 'update', by: 'cli (test)', components: ['count'], parallelism: { count: declared + 1 } }),
+    ]);
+    // The submitted parallelism is kept as the health manager's floor.
+    const count = (await ardea.state.get('topology', NAME))!.components.find((c) => c.name === 'count')!;
+    expect(count.config[DECLARED_PARALLELISM_KEY]).toBe(declared);
+
+    await expect(ardea.update(NAME, { parallelism: { count: declared }, respectOperatorPins: true })).rejects.toThrow(
+      /not scaling count of 'ids': held by the operator until .*ardea update --unpin ends the hold/,
+    );
+    const deployed = new Deployment(ardea.container);
+    await expect(unpinComponents(deployed, NAME, ['nope'], 'cli')).rejects.toThrow(/--unpin nope: 'ids' has no component 'nope'/);
+    expect(await unpinComponents(deployed, NAME, undefined, 'cli')).toEqual(['count']);
+    expect(await unpinComponents(deployed, NAME, ['count'], 'cli')).toEqual([]);
+    const unpinned = (await ardea.state.get('healthLog', NAME))!;
+    expect(unpinned.pins).toEqual({});
+    expect(unpinned.operatorActions?.map((a) => a.type)).toEqual(['update', 'unpin']);
+    // Released: the health manager's update goes ahead (this repacker keeps the plan, so it ends there).
+    await expect(ardea.update(NAME, { parallelism: { count: declared }, respectOperatorPins: true })).resolves.toMatchObject({
+      dryRun: false,
+    });
   });
 });

@@ -8,7 +8,9 @@ import {
   type PackingPlan,
   type PackingPlanDiff,
 } from '../model/packing-plan.js';
-import { MAX_CONTAINERS, withParallelism } from '../model/topology.js';
+import { DECLARED_PARALLELISM_KEY, MAX_CONTAINERS, withParallelism, type TopologyDefinition } from '../model/topology.js';
+import { operatorSettingsOf } from '../healthmgr/settings.js';
+import type { HealthLog, OperatorActionRecord } from '../model/runtime-state.js';
 import { selectRepackingAlgorithm } from '../packing/index.js';
 import { instanceStartError } from '../runtime/control-messages.js';
 import { planForPool } from '../scheduler/pool-kit/container-identity.js';
@@ -29,6 +31,19 @@ export interface UpdateOptions {
   /** How long the new plan may take to be running everywhere before the update is rolled back. */
   readonly timeoutMs?: number;
   readonly onProgress?: (message: string) => void;
+  /**
+   * Who asked, when an operator did (the CLI passes `cli`): the components whose parallelism the
+   * update sets are then pinned for `healthmgr.operatorHoldMs` — the health manager does not scale
+   * them before — and the update is recorded in the health log. The health manager's own updates
+   * pass nothing.
+   */
+  readonly operator?: string;
+  /**
+   * The health manager's updates: refuse, under the update lock, to change a component the operator
+   * pinned. The manager checks the pins before it asks, but an operator's update may pin the
+   * component while the manager waits for the lock.
+   */
+  readonly respectOperatorPins?: boolean;
 }
 
 export interface UpdateResult {
@@ -38,6 +53,8 @@ export interface UpdateResult {
   /** Milliseconds from the request until every new instance was running the new plan. */
   readonly elapsedMs: number;
   readonly dryRun: boolean;
+  /** When an operator's update pinned components: until when the health manager leaves them alone. */
+  readonly heldUntil?: number;
 }
 
 /** `Ardea.update`, documented there: the repack, under the update lock, rolled back if any step fails. */
@@ -54,6 +71,7 @@ export async function updateTopology(deployment: Deployment, name: string, optio
     if (!topology || !current || !execution)
       throw new ArdeaError(`no topology '${name}' on cluster ${deployment.config.cluster}`, { code: 'topology.not-found' });
     const parallelism = options.parallelism ?? {};
+    if (options.respectOperatorPins) await refusePinned(deployment, name, parallelism);
     for (const [component, n] of Object.entries(parallelism)) {
       if (!Number.isInteger(n) || n < 1)
         throw new ConfigError(`--component-parallelism ${component}:${n}: parallelism must be a whole number of at least 1`);
@@ -61,7 +79,7 @@ export async function updateTopology(deployment: Deployment, name: string, optio
     if (options.containers !== undefined && options.containers > MAX_CONTAINERS) {
       throw new ConfigError(`--container-number ${options.containers}: above the limit of ${MAX_CONTAINERS} containers per topology`);
     }
-    const proposedTopology = withParallelism(topology, parallelism);
+    const proposedTopology = withDeclaredParallelism(topology, withParallelism(topology, parallelism));
     const { maxParallelism } = runtimeSettingsOf(topology);
     for (const component of proposedTopology.components) checkKeyGroups(component, maxParallelism);
     const repacker = selectRepackingAlgorithm(
@@ -76,8 +94,19 @@ export async function updateTopology(deployment: Deployment, name: string, optio
     const proposed = planForPool(deployment.container.get<Scheduler>(Scheduler), current, repacked);
     checkPackingPlan(proposed);
     const diff = diffPackingPlans(current, proposed);
-    if (options.dryRun || plansEqual(current, proposed))
-      return { previous: current, plan: proposed, diff, elapsedMs: Date.now() - started, dryRun: options.dryRun ?? false };
+    if (options.dryRun) return { previous: current, plan: proposed, diff, elapsedMs: Date.now() - started, dryRun: true };
+    if (plansEqual(current, proposed)) {
+      // Asking for the parallelism a component has already is still the operator saying "keep it so".
+      const heldUntil = await pinByOperator(deployment, name, options.operator, parallelism);
+      return {
+        previous: current,
+        plan: proposed,
+        diff,
+        elapsedMs: Date.now() - started,
+        dryRun: false,
+        ...(heldUntil === undefined ? {} : { heldUntil }),
+      };
+    }
 
     const scheduler = await deployment.requireClient(name);
     // Containers leave only after their instances have finished: first add, later remove.
@@ -129,7 +158,124 @@ export async function updateTopology(deployment: Deployment, name: string, optio
         throw error;
       });
     }
-    return { previous: current, plan: proposed, diff, elapsedMs, dryRun: false };
+    const heldUntil = await pinByOperator(deployment, name, options.operator, parallelism);
+    return { previous: current, plan: proposed, diff, elapsedMs, dryRun: false, ...(heldUntil === undefined ? {} : { heldUntil }) };
+  } finally {
+    await lock.release();
+  }
+}
+
+/**
+ * Stamps each component whose parallelism changes for the first time with the parallelism it was
+ * submitted with: the health manager's default floor, which must not follow the updates.
+ */
+function withDeclaredParallelism(before: TopologyDefinition, after: TopologyDefinition): TopologyDefinition {
+  return {
+    ...after,
+    components: after.components.map((component) => {
+      const was = before.components.find((c) => c.name === component.name);
+      if (!was || was.parallelism === component.parallelism || DECLARED_PARALLELISM_KEY in component.config) return component;
+      return { ...component, config: { ...component.config, [DECLARED_PARALLELISM_KEY]: was.parallelism } };
+    }),
+  };
+}
+
+async function refusePinned(deployment: Deployment, name: string, parallelism: Readonly<Record<string, number>>): Promise<void> {
+  const pins = (await deployment.state.get('healthLog', name))?.pins ?? {};
+  const now = Date.now();
+  const held = Object.keys(parallelism).filter((component) => (pins[component]?.until ?? 0) > now);
+  if (held.length > 0) {
+    const until = new Date(Math.max(...held.map((c) => pins[c]!.until))).toISOString();
+    throw new ArdeaError(
+      `not scaling ${held.join(', ')} of '${name}': held by the operator until ${until} ` +
+        `(an operator's update pinned ${held.length > 1 ? 'them' : 'it'}; ardea update --unpin ends the hold)`,
+      { code: 'update.held-by-operator' },
+    );
+  }
+}
+
+/** Operator actions kept in the health log. */
+const OPERATOR_ACTIONS_KEPT = 100;
+
+/**
+ * Pins the components an operator's update set, for `healthmgr.operatorHoldMs`, and records the
+ * update in the health log; returns until when, or undefined when no operator asked or nothing was
+ * set. Called under the update lock, which the health manager also takes to write the log, so
+ * neither write loses the other's.
+ */
+async function pinByOperator(
+  deployment: Deployment,
+  name: string,
+  operator: string | undefined,
+  parallelism: Readonly<Record<string, number>>,
+): Promise<number | undefined> {
+  const components = Object.keys(parallelism);
+  if (operator === undefined || components.length === 0) return undefined;
+  const at = Date.now();
+  const until = at + operatorSettingsOf(deployment.config).operatorHoldMs;
+  const log: HealthLog = (await deployment.state.get('healthLog', name)) ?? { rounds: [] };
+  const pins = { ...log.pins };
+  for (const component of components) pins[component] = { parallelism: parallelism[component]!, at, until, by: operator };
+  const action: OperatorActionRecord = {
+    type: 'update',
+    at,
+    by: operator,
+    description: `set ${components.map((c) => `${c}:${parallelism[c]}`).join(', ')}; held until ${new Date(until).toISOString()}`,
+    components,
+    parallelism: { ...parallelism },
+    until,
+  };
+  await deployment.state.set('healthLog', name, {
+    ...log,
+    pins,
+    operatorActions: [...(log.operatorActions ?? []), action].slice(-OPERATOR_ACTIONS_KEPT),
+  });
+  return until;
+}
+
+/**
+ * `ardea update --unpin`: ends the operator's hold on `components` (all pinned ones when none are
+ * named) before its time, under the update lock, and records it in the health log. Returns the
+ * components released; none when nothing named was pinned.
+ */
+export async function unpinComponents(
+  deployment: Deployment,
+  name: string,
+  components: readonly string[] | undefined,
+  operator: string,
+): Promise<string[]> {
+  const lock = await updateLock(deployment, name, 30_000);
+  try {
+    const topology = await deployment.state.get('topology', name);
+    if (!topology) throw new ArdeaError(`no topology '${name}' on cluster ${deployment.config.cluster}`, { code: 'topology.not-found' });
+    for (const component of components ?? []) {
+      if (!topology.components.some((c) => c.name === component))
+        throw new ArdeaError(
+          `--unpin ${component}: '${name}' has no component '${component}' ` +
+            `(components: ${topology.components.map((c) => c.name).join(', ')})`,
+        );
+    }
+    const log: HealthLog = (await deployment.state.get('healthLog', name)) ?? { rounds: [] };
+    const at = Date.now();
+    const pinned = Object.entries(log.pins ?? {})
+      .filter(([, pin]) => pin.until > at)
+      .map(([component]) => component);
+    const released = components === undefined ? pinned : pinned.filter((c) => components.includes(c));
+    if (released.length === 0) return [];
+    const pins = Object.fromEntries(Object.entries(log.pins ?? {}).filter(([c, pin]) => pin.until > at && !released.includes(c)));
+    const action: OperatorActionRecord = {
+      type: 'unpin',
+      at,
+      by: operator,
+      description: `released ${released.join(', ')} to the health manager`,
+      components: released,
+    };
+    await deployment.state.set('healthLog', name, {
+      ...log,
+      pins,
+      operatorActions: [...(log.operatorActions ?? []), action].slice(-OPERATOR_ACTIONS_KEPT),
+    });
+    return released;
   } finally {
     await lock.release();
   }

@@ -159,6 +159,10 @@ export function createProgram(io: CliIo): Command {
           .default([])
           .argParser(collect),
       )
+      .option(
+        '--unpin [component...]',
+        'end the hold a manual update put on these components (all, if none is named): the health manager may scale them again',
+      )
       .option('--dry-run', 'print the plan diff and stop')
       .addOption(timeoutOption('every container to run the new plan'))
       .addOption(
@@ -175,6 +179,7 @@ export function createProgram(io: CliIo): Command {
         componentParallelism: string[];
         containerNumber?: number;
         runtimeConfig: string[];
+        unpin?: string[] | true;
         dryRun?: boolean;
         json?: boolean;
         timeout?: number;
@@ -273,10 +278,13 @@ export function createProgram(io: CliIo): Command {
   clusterOptions(
     program
       .command('health')
-      .description("show the health manager's action log: symptoms, diagnoses, actions and their verdicts")
+      .description(
+        "show the health manager's mode and action log: symptoms, diagnoses, actions (or proposals) and their verdicts, " +
+          "the operator's holds and updates",
+      )
       .argument('<cluster>', 'cluster')
       .argument('<topology>', 'topology name')
-      .option('--json', 'print the log as JSON')
+      .option('--json', 'print { mode, rounds, pins, operatorActions } as JSON')
       .addOption(watchOption()),
   ).action((cluster: string, topology: string, options: ClusterCommandOptions & { json?: boolean; watch?: number }) =>
     healthCommand(io, cluster, topology, options),

@@ -124,6 +124,9 @@ const HealthFileSchema = z
     policies: z
       .record(z.string(), z.looseObject({ enabled: z.boolean().optional(), intervalMs: z.number().int().positive().optional() }))
       .default({}),
+    // Validated where they are read (healthmgr/settings.ts operatorSettingsOf), with the health manager's other settings.
+    components: z.record(z.string(), z.unknown()).optional(),
+    operatorHoldMs: z.unknown().optional(),
   })
   .strict();
 

@@ -15,7 +15,8 @@ import {
   type TopologyActuator,
 } from '../spi/health-policy.js';
 import { round } from './detectors.js';
-import { isStalled, MeasurementIndex } from './measurements.js';
+import { DEFAULT_ERROR_RATE, DEFAULT_MIN_ERRORS, ErrorRateDetector, ErrorReportResolver, FailingInstanceDiagnoser } from './error-rate.js';
+import { isExceptionReader, isStalled, MeasurementIndex } from './measurements.js';
 import { containerOf } from './resolvers.js';
 
 export const AUTO_RESTART_POLICY_ID = 'auto-restart';
@@ -36,6 +37,10 @@ export const AutoRestartSettingsSchema = z
     stallRounds: z.number().int().min(1).default(2),
     /** Worker restarts of one instance within one window that make a crash loop. */
     crashRestarts: z.number().int().min(1).default(3),
+    /** An instance that fails more than this share of its tuples over the window is reported as failing. */
+    errorRate: z.number().gt(0).max(1).default(DEFAULT_ERROR_RATE),
+    /** Failures within one window an instance must have before its error rate counts. */
+    minErrors: z.number().int().min(1).default(DEFAULT_MIN_ERRORS),
   })
   .strict();
 
@@ -209,7 +214,9 @@ export class RestartContainerResolver implements Resolver {
 /**
  * Auto-restart: a container whose instance stays backpressured while idle (hung), or whose worker
  * keeps crashing, is restarted. A stall must last `stallRounds` rounds; a crash loop acts at once.
- * Workers the stream managers restarted themselves (hung, over memory) are reported as diagnoses.
+ * Workers the stream managers restarted themselves (hung, over memory) are reported as diagnoses,
+ * and so are instances failing more than `errorRate` of their tuples, with their last exception
+ * when the sensor reads it: neither a restart nor more instances cure a component that throws.
  */
 export function autoRestartPolicy(settings: AutoRestartSettings, sensor: Sensor, actuator: TopologyActuator): HealthPolicy {
   return {
@@ -218,8 +225,13 @@ export function autoRestartPolicy(settings: AutoRestartSettings, sensor: Sensor,
     windowMs: settings.windowMs,
     holdRounds: { [AUTO_RESTART_DIAGNOSIS.stalledInstance]: settings.stallRounds },
     sensors: [sensor],
-    detectors: [new StalledInstanceDetector(settings), new CrashLoopDetector(settings), new EngineRestartDetector()],
-    diagnosers: [new UnhealthyContainerDiagnoser()],
-    resolvers: [new RestartContainerResolver(actuator)],
+    detectors: [
+      new StalledInstanceDetector(settings),
+      new CrashLoopDetector(settings),
+      new EngineRestartDetector(),
+      new ErrorRateDetector(settings, isExceptionReader(sensor) ? sensor : undefined),
+    ],
+    diagnosers: [new UnhealthyContainerDiagnoser(), new FailingInstanceDiagnoser()],
+    resolvers: [new RestartContainerResolver(actuator), new ErrorReportResolver()],
   };
 }

@@ -1,5 +1,6 @@
 import type { Diagnoser, Diagnosis, PolicyContext, Symptom } from '../spi/health-policy.js';
 import { SYMPTOM } from './detectors.js';
+import { isFailing } from './error-rate.js';
 import { isStalled, MeasurementIndex } from './measurements.js';
 import { sizeTopology } from './sizing.js';
 
@@ -98,6 +99,9 @@ export class UnderProvisioningDiagnoser implements Diagnoser {
       // unblock them (the auto-restart policy restarts their containers).
       const instances = [...new Set(found.flatMap((s) => s.instances))];
       if (instances.every((i) => isStalled(index, component, i, context.windowMs / 1000, 0))) continue;
+      // Nor is congestion on a component that fails its tuples: more instances would fail the same
+      // way (the auto-restart policy reports it with its exception).
+      if (failing(index, component, context)) continue;
       const needed = loads.get(component)?.needed;
       const parallelism = context.topology.components.find((c) => c.name === component)?.parallelism ?? 0;
       if (needed !== undefined && needed <= parallelism) continue;
@@ -107,14 +111,24 @@ export class UnderProvisioningDiagnoser implements Diagnoser {
   }
 }
 
-/** Idle components while nothing anywhere is congested. */
+/**
+ * Whether some instance of the component fails more than the default error rate of its tuples: its
+ * load and busy time say nothing about the capacity it needs (a tuple that throws early is cheap).
+ */
+function failing(index: MeasurementIndex, component: string, context: PolicyContext): boolean {
+  const spout = context.topology.components.find((c) => c.name === component)?.kind === 'spout';
+  return index.instances(component).some((i) => isFailing(index, component, i, spout));
+}
+
+/** Idle components while nothing anywhere is congested; not one whose instances fail their tuples. */
 export class OverProvisioningDiagnoser implements Diagnoser {
   readonly name = 'over-provisioning';
 
-  async diagnose(symptoms: readonly Symptom[]): Promise<Diagnosis[]> {
+  async diagnose(symptoms: readonly Symptom[], context?: PolicyContext): Promise<Diagnosis[]> {
     if (congested(symptoms).size > 0) return [];
+    const index = context ? new MeasurementIndex(context.measurements) : undefined;
     return symptoms
-      .filter((s) => s.type === SYMPTOM.lowUtilization)
+      .filter((s) => s.type === SYMPTOM.lowUtilization && !(index && context && failing(index, s.component, context)))
       .map((s) => ({ type: DIAGNOSIS.overProvisioned, component: s.component, instances: s.instances, symptoms: [s], details: s.details }));
   }
 }

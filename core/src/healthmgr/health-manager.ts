@@ -1,10 +1,12 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Logger } from '../logging/index.js';
-import type { HealthActionRecord, HealthLog, HealthRound } from '../model/runtime-state.js';
+import type { HealthActionRecord, HealthLog, HealthRound, OperatorPin } from '../model/runtime-state.js';
 import type { TopologyDefinition } from '../model/topology.js';
 import { describeError } from '../errors/index.js';
-import { type Action, type Diagnosis, type HealthPolicy, METRIC, type PolicyContext } from '../spi/health-policy.js';
+import { type Action, type Diagnosis, type HealthPolicy, METRIC, type PolicyContext, type TopologyActuator } from '../spi/health-policy.js';
 import type { StateManager } from '../spi/state-manager.js';
 import { MeasurementIndex } from './measurements.js';
+import type { ComponentBounds } from './settings.js';
 import { spoutOfferedRate } from './sizing.js';
 
 export interface HealthManagerOptions {
@@ -20,10 +22,141 @@ export interface HealthManagerOptions {
   /** Rounds kept in the action log. */
   readonly logRounds?: number;
   readonly clock?: () => number;
+  /** `advise` records what the policies would do as proposals; default `act`. */
+  readonly mode?: 'advise' | 'act';
+  /** The actuator the policies were given; the manager tells it each round what the operator allows. */
+  readonly guard?: OperatorGuard;
+  /**
+   * Write the log under the topology's update lock, which an operator's `ardea update` holds while it
+   * pins components in the same log (container 0 does; a simulator, whose state has no locks, not).
+   */
+  readonly lockLog?: boolean;
+  /** Each component's bounds for the topology as it runs now; default: none. */
+  readonly bounds?: (topology: TopologyDefinition) => ReadonlyMap<string, ComponentBounds>;
 }
+
+/** What the operator allows during one resolver call, and what the guard did. */
+interface GuardSession {
+  readonly mode: 'advise' | 'act';
+  readonly parallelism: ReadonlyMap<string, number>;
+  readonly bounds: ReadonlyMap<string, ComponentBounds>;
+  /** The operator's pins, read when a policy scales. */
+  readonly pins: () => Promise<Readonly<Record<string, OperatorPin>>>;
+  readonly now: number;
+  /** Calls the guard held back or changed, and why. */
+  readonly notes: string[];
+  /** Components it left alone because the operator pinned them. */
+  readonly held: string[];
+  proposed: boolean;
+  /** Calls that reached the actuator, and calls that were left with nothing to do. */
+  applied: number;
+  skipped: number;
+}
+
+/**
+ * The actuator every policy gets in container 0: it passes calls to the real one, except that within
+ * a health round it keeps the operator in charge — in `advise` mode it applies nothing (the action
+ * becomes a proposal), and it clamps scaling to each component's bounds and leaves components the
+ * operator pinned alone. Keeping this in the actuator, not in each resolver, holds plugin policies to
+ * the same rules. Outside a round (a test driving a resolver directly) it passes everything through.
+ */
+export class OperatorGuard implements TopologyActuator {
+  private readonly sessions = new AsyncLocalStorage<GuardSession>();
+
+  constructor(private readonly inner: TopologyActuator) {}
+
+  /** Runs `fn` (one resolver) under the operator's rules; returns its result and what the guard did. */
+  async within<T>(
+    rules: Omit<GuardSession, 'notes' | 'held' | 'proposed' | 'applied' | 'skipped'>,
+    fn: () => Promise<T>,
+  ): Promise<{ result: T; outcome: 'proposed' | 'skipped' | undefined; note: string | undefined; held: readonly string[] }> {
+    const session: GuardSession = { ...rules, notes: [], held: [], proposed: false, applied: 0, skipped: 0 };
+    const result = await this.sessions.run(session, fn);
+    const outcome = session.proposed ? 'proposed' : session.skipped > 0 && session.applied === 0 ? 'skipped' : undefined;
+    return { result, outcome, note: session.notes.length > 0 ? session.notes.join('; ') : undefined, held: session.held };
+  }
+
+  async scale(parallelism: Readonly<Record<string, number>>): Promise<void> {
+    const session = this.sessions.getStore();
+    if (!session) return this.inner.scale(parallelism);
+    const allowed: Record<string, number> = {};
+    // A state manager that cannot be read now fails the log write too; the action is then taken, as
+    // before pins existed, and its note says the holds were not checked.
+    const pins = await session.pins().catch((error: unknown) => {
+      session.notes.push(`operator holds not checked: ${describeError(error)}`);
+      return {} as Readonly<Record<string, OperatorPin>>;
+    });
+    for (const [component, wanted] of Object.entries(parallelism)) {
+      const current = session.parallelism.get(component);
+      const pin = pins[component];
+      if (pin && pin.until > session.now) {
+        session.notes.push(`${component} held by the operator until ${new Date(pin.until).toISOString()} (wanted ${wanted})`);
+        session.held.push(component);
+        continue;
+      }
+      const bounds = session.bounds.get(component);
+      const n = bounds ? Math.min(Math.max(wanted, bounds.min), bounds.max) : wanted;
+      if (n !== wanted) {
+        const bound =
+          n > wanted ? `min ${bounds!.min}${bounds!.minFrom === 'declared' ? ' (the declared parallelism)' : ''}` : `max ${bounds!.max}`;
+        session.notes.push(`${component} ${wanted} clamped to ${n} by its ${bound}`);
+      }
+      if (n !== current) allowed[component] = n;
+    }
+    if (Object.keys(allowed).length === 0) {
+      session.skipped++;
+      return;
+    }
+    if (session.mode === 'advise') {
+      session.proposed = true;
+      if (Object.keys(allowed).some((c) => allowed[c] !== parallelism[c]) || Object.keys(allowed).length < Object.keys(parallelism).length)
+        session.notes.push(`would scale ${JSON.stringify(allowed)}`);
+      return;
+    }
+    session.applied++;
+    await this.inner.scale(allowed);
+  }
+
+  async restartContainer(containerId: number): Promise<void> {
+    const session = this.sessions.getStore();
+    if (session?.mode === 'advise') {
+      session.proposed = true;
+      return;
+    }
+    if (session) session.applied++;
+    await this.inner.restartContainer(containerId);
+  }
+
+  async setRuntimeConfig(
+    changes: ReadonlyArray<{ readonly component: string; readonly key: string; readonly value: unknown }>,
+  ): Promise<void> {
+    const session = this.sessions.getStore();
+    if (session?.mode === 'advise') {
+      session.proposed = true;
+      return;
+    }
+    if (session) session.applied++;
+    await this.inner.setRuntimeConfig(changes);
+  }
+}
+
+/** How long a log write waits for an update (which holds the lock while its new plan starts) to finish. */
+const LOG_LOCK_TIMEOUT_MS = 5 * 60_000;
 
 /** Actions that change the topology; a report changes nothing and needs no verdict. */
 const CHANGES_TOPOLOGY = new Set(['scale-up', 'scale-down', 'route-around', 'restart']);
+
+/**
+ * A diagnosis not acted on again in this regime: its action did not help, or it was only reported,
+ * proposed or left with nothing to do. `held` entries (the operator's pin stopped the action) last only
+ * while one of those components is still pinned.
+ */
+interface BlacklistEntry {
+  readonly load: number;
+  readonly actions: Set<string>;
+  readonly reason?: string;
+  readonly held?: readonly string[];
+}
 
 interface PolicyState {
   round: number;
@@ -34,7 +167,7 @@ interface PolicyState {
    * Diagnosis key → the offered load when an action for it did not help, and which action types did
    * not; lifted when the load changes.
    */
-  readonly blacklist: Map<string, { readonly load: number; readonly actions: Set<string> }>;
+  readonly blacklist: Map<string, BlacklistEntry>;
   readonly streaks: Map<string, number>;
   timer: NodeJS.Timeout | undefined;
   running: boolean;
@@ -117,6 +250,7 @@ export class HealthManager {
     for (const [key, entry] of state.blacklist) {
       if (offered > 0 && Math.abs(offered / entry.load - 1) >= 0.5) state.blacklist.delete(key);
     }
+    await this.releaseHolds(state, now);
     const seen = new Set(diagnoses.map(keyOf));
     for (const key of state.streaks.keys()) if (!seen.has(key)) state.streaks.delete(key);
     for (const key of seen) state.streaks.set(key, (state.streaks.get(key) ?? 0) + 1);
@@ -128,35 +262,65 @@ export class HealthManager {
 
     const actions: HealthActionRecord[] = [];
     let error: string | undefined;
+    const rules = this.options.guard
+      ? {
+          mode: this.options.mode ?? 'act',
+          parallelism: new Map(topology.components.map((c) => [c.name, c.parallelism])),
+          bounds: this.options.bounds?.(topology) ?? new Map<string, ComponentBounds>(),
+          // Read only when a policy scales: most rounds change nothing.
+          pins: async () => (await this.options.state.get('healthLog', this.options.topologyName))?.pins ?? {},
+          now,
+        }
+      : undefined;
     for (const resolver of policy.resolvers) {
       const mine = ready.filter((d) => resolver.handles.includes(d.type) && (resolver.escalates || !state.blacklist.has(keyOf(d))));
       if (mine.length === 0) continue;
       try {
-        const done: Action[] = await resolver.resolve(mine, resolverContext);
-        for (const action of done) {
+        const run = () => resolver.resolve(mine, resolverContext);
+        const {
+          result: done,
+          outcome,
+          note,
+          held,
+        } = rules && this.options.guard
+          ? await this.options.guard.within(rules, run)
+          : { result: await run(), outcome: undefined, note: undefined, held: [] };
+        for (const action of done as Action[]) {
           const diagnosis = mine.find((d) => d.component === action.component) ?? mine[0]!;
           const before = rateMetrics(action.predictedEffect, diagnosis.component, topology, index);
-          actions.push({
+          const record: HealthActionRecord = {
             ...action,
             diagnosis: { type: diagnosis.type, component: diagnosis.component },
             ...(before ? { observedBefore: before } : {}),
-          });
-          // A report is made once per regime, like an action that cannot help.
-          if (!CHANGES_TOPOLOGY.has(action.type)) blacklist(state, diagnosis, action.type, offered);
+            ...(outcome ? { outcome } : {}),
+            ...(note ? { note } : {}),
+          };
+          actions.push(record);
+          // A report, a proposal and an action the operator's bounds or hold left nothing of are
+          // made once per regime, like an action that cannot help.
+          if (!applied(record)) {
+            const reason =
+              record.outcome === 'proposed' ? 'proposed already at this load' : record.outcome === 'skipped' ? note : undefined;
+            blacklist(state, diagnosis, action.type, offered, reason, record.outcome === 'skipped' && held.length > 0 ? held : undefined);
+          }
         }
       } catch (failure) {
         error = describeError(failure);
         this.logger.warn('resolver failed', { policy: policy.id, resolver: resolver.name, error });
       }
-      if (actions.some((a) => CHANGES_TOPOLOGY.has(a.type))) break;
+      if (actions.some(applied)) break;
     }
-    if (actions.some((a) => CHANGES_TOPOLOGY.has(a.type))) {
+    if (actions.some(applied)) {
       state.lastActionAt = this.now();
       state.streaks.clear();
-      const components = [...new Set(actions.map((a) => a.diagnosis.component))];
-      state.pending = { round: state.round, components, actions, previousRate: undefined };
+      const components = [...new Set(actions.filter(applied).map((a) => a.diagnosis.component))];
+      state.pending = { round: state.round, components, actions: actions.filter(applied), previousRate: undefined };
     }
     if (diagnoses.length === 0 && actions.length === 0 && !error) return undefined;
+    // A diagnosis already proposed, or left alone for the operator's bounds or hold, is logged once,
+    // not every round: a component at its floor would otherwise fill the log with the same line.
+    const known = (d: Diagnosis) => blacklisted.includes(d) && state.blacklist.get(keyOf(d))?.reason !== undefined;
+    if (actions.length === 0 && !error && diagnoses.every(known)) return undefined;
     const round: HealthRound = {
       policy: policy.id,
       round: state.round,
@@ -165,11 +329,20 @@ export class HealthManager {
       symptoms: symptoms.map((s) => ({ type: s.type, component: s.component, instances: [...s.instances], details: { ...s.details } })),
       diagnoses: diagnoses.map((d) => ({ type: d.type, component: d.component, instances: [...d.instances] })),
       actions,
-      blacklisted: blacklisted.map((d) => ({ type: d.type, component: d.component })),
+      blacklisted: blacklisted.map((d) => {
+        const reason = state.blacklist.get(keyOf(d))?.reason;
+        return { type: d.type, component: d.component, ...(reason ? { reason } : {}) };
+      }),
       ...(error ? { error } : {}),
     };
     await this.append(round);
-    for (const action of actions) this.logger.info('health action', { policy: policy.id, action: action.description });
+    for (const action of actions)
+      this.logger.info('health action', {
+        policy: policy.id,
+        action: action.description,
+        ...(action.outcome ? { outcome: action.outcome } : {}),
+        ...(action.note ? { note: action.note } : {}),
+      });
     return round;
   }
 
@@ -200,7 +373,7 @@ export class HealthManager {
     state.pending = undefined;
     const settledAt = this.now();
     const judged = (action: HealthActionRecord): HealthActionRecord => {
-      if (!CHANGES_TOPOLOGY.has(action.type) || action.verdict) return action;
+      if (!applied(action) || action.verdict) return action;
       const component = action.diagnosis.component;
       const observed: Record<string, number> = {
         backpressureMsPerSec: Math.round(action.type === 'scale-down' ? anyBackpressure : backpressure(component)),
@@ -218,11 +391,30 @@ export class HealthManager {
       if (action.verdict === 'did-not-help') blacklist(state, action.diagnosis, action.type, offered);
     }
     await this.update((log) => ({
+      ...log,
       rounds: log.rounds.map((round) =>
         round.policy === policy.id && round.round === pending.round ? { ...round, actions: round.actions.map(judged) } : round,
       ),
     }));
     return true;
+  }
+
+  /**
+   * Lifts the blacklist entries of actions the operator's pins stopped, once none of their components
+   * is pinned any more (the hold ended or `ardea update --unpin` ended it): the manager may act again
+   * at the same load.
+   */
+  private async releaseHolds(state: PolicyState, now: number): Promise<void> {
+    const entries = [...state.blacklist].filter(([, entry]) => entry.held);
+    if (entries.length === 0) return;
+    const pins = await this.options.state
+      .get('healthLog', this.options.topologyName)
+      .then((log) => log?.pins ?? {})
+      .catch(() => undefined);
+    if (!pins) return;
+    for (const [key, entry] of entries) {
+      if (!entry.held!.some((component) => (pins[component]?.until ?? 0) > now)) state.blacklist.delete(key);
+    }
   }
 
   private newState(id: string): PolicyState {
@@ -242,19 +434,30 @@ export class HealthManager {
 
   private append(round: HealthRound): Promise<void> {
     const keep = this.options.logRounds ?? 200;
-    return this.update((log) => ({ rounds: [...log.rounds, round].slice(-keep) }));
+    return this.update((log) => ({ ...log, rounds: [...log.rounds, round].slice(-keep) }));
   }
 
   /** Read-modify-write of the action log, one at a time. */
   private update(change: (log: HealthLog) => HealthLog): Promise<void> {
     this.writing = this.writing
       .then(async () => {
-        const log = (await this.options.state.get('healthLog', this.options.topologyName)) ?? { rounds: [] };
-        await this.options.state.set('healthLog', this.options.topologyName, change(log));
+        const { state, topologyName } = this.options;
+        const lock = this.options.lockLog ? await state.lock(topologyName, 'update', { timeoutMs: LOG_LOCK_TIMEOUT_MS }) : undefined;
+        try {
+          const log = (await state.get('healthLog', topologyName)) ?? { rounds: [] };
+          await state.set('healthLog', topologyName, change(log));
+        } finally {
+          await lock?.release();
+        }
       })
       .catch((error: unknown) => this.logger.warn('writing the action log failed', { error: describeError(error) }));
     return this.writing;
   }
+}
+
+/** Whether an action changed the topology: not a report, a proposal or an action left with nothing to do. */
+function applied(action: HealthActionRecord): boolean {
+  return CHANGES_TOPOLOGY.has(action.type) && action.outcome === undefined;
 }
 
 /** Metrics that measure how much gets done; an action predicting one is judged by its gain. */
@@ -313,8 +516,20 @@ function verdictOf(
   return met ? 'helped' : 'did-not-help';
 }
 
-function blacklist(state: PolicyState, diagnosis: Pick<Diagnosis, 'type' | 'component'>, actionType: string, offered: number): void {
-  const entry = state.blacklist.get(keyOf(diagnosis)) ?? { load: offered || 1, actions: new Set<string>() };
+function blacklist(
+  state: PolicyState,
+  diagnosis: Pick<Diagnosis, 'type' | 'component'>,
+  actionType: string,
+  offered: number,
+  reason?: string,
+  held?: readonly string[],
+): void {
+  const entry: BlacklistEntry = state.blacklist.get(keyOf(diagnosis)) ?? {
+    load: offered || 1,
+    actions: new Set<string>(),
+    ...(reason ? { reason } : {}),
+    ...(held ? { held } : {}),
+  };
   entry.actions.add(actionType);
   state.blacklist.set(keyOf(diagnosis), entry);
 }

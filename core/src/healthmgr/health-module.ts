@@ -6,10 +6,10 @@ import { Detector, Diagnoser, HealthPolicy, MetricsSensor, MetricsSource, Resolv
 import { StateManager } from '../spi/state-manager.js';
 import { autoRestartPolicy } from './auto-restart-policy.js';
 import { builtinPolicySettings } from './builtin-policies.js';
-import { HealthManager } from './health-manager.js';
+import { HealthManager, OperatorGuard } from './health-manager.js';
 import { MetricsCacheSensor } from './measurements.js';
 import { provisioningPolicy } from './provisioning-policy.js';
-import { provisioningSettingsOf } from './settings.js';
+import { componentBounds, operatorSettingsOf, provisioningSettingsOf } from './settings.js';
 import { throughputSloPolicy } from './throughput-slo-policy.js';
 
 /**
@@ -59,6 +59,8 @@ export type HealthTopology = {
   /** The topology as it runs now; default: read from the state manager each round. */
   readonly readTopology?: () => Promise<TopologyDefinition | undefined>;
   readonly clock?: () => number;
+  /** `advise`: the policies run and their actions are recorded as proposals, never applied. Default `act`. */
+  readonly mode?: 'advise' | 'act';
 } & (
   | {
       /** The topology master's metrics cache and physical plan; the sensor reads it unless one is given. */
@@ -81,12 +83,15 @@ export type HealthTopology = {
 export function createHealthContainer(deployment: Container, topology: HealthTopology): Container {
   const config = deployment.get<ClusterConfig>(ClusterConfig);
   const health = new Container({ parent: deployment, defaultScope: 'Singleton' });
-  health.bind<TopologyActuator>(TopologyActuator).toConstantValue(topology.actuator);
+  // Every policy, built-in or a plugin's, acts through the guard, which holds it to the operator's mode, bounds and pins.
+  const guard = new OperatorGuard(topology.actuator);
+  health.bind<TopologyActuator>(TopologyActuator).toConstantValue(guard);
   if (topology.metrics) health.bind<MetricsSource>(MetricsSource).toConstantValue(topology.metrics);
   if (topology.sensor) health.bind<MetricsSensor>(MetricsSensor).toConstantValue(topology.sensor);
   else health.bind<MetricsSensor>(MetricsSensor).to(MetricsCacheSensor);
   health.load(builtinHealthPolicyModule(config));
   const noiseMsPerSec = provisioningSettingsOf(config).backpressureNoiseMsPerSec;
+  const operator = operatorSettingsOf(config);
   health.bind(HealthManager).toDynamicValue((context) => {
     const state = context.get<StateManager>(StateManager);
     return new HealthManager({
@@ -97,6 +102,10 @@ export function createHealthContainer(deployment: Container, topology: HealthTop
       logger: topology.logger ?? context.get<Logger>(Logger),
       minWindowMs: topology.minWindowMs,
       noiseMsPerSec,
+      guard,
+      lockLog: true,
+      mode: topology.mode ?? 'act',
+      bounds: (running) => componentBounds(running, operator),
       ...(topology.clock ? { clock: topology.clock } : {}),
     });
   });

@@ -1,20 +1,95 @@
 import { inject, injectable } from 'inversify';
+import type { InstanceExceptions } from '../model/metrics.js';
 import { METRIC, MetricsSource, streamEmitRateMetric, type Measurement, type PolicyContext, type Sensor } from '../spi/health-policy.js';
+
+/**
+ * Counts over the window, per instance, that the built-in sensor adds to its measurements: the
+ * errors the worker reported (what execute, nextTuple, ack or fail threw, and promises they returned
+ * that rejected), the tuples it failed, and the tuples it executed (a bolt) or emitted (a spout).
+ */
+export const FAILURE_METRIC = {
+  errors: 'errorCount',
+  failed: 'failedCount',
+  executed: 'executedCount',
+  emitted: 'emittedCount',
+} as const;
+
+/** The last error of each instance, by instance name: what a sensor that can read it knows. */
+export type LastExceptions = ReadonlyMap<string, NonNullable<InstanceExceptions['last']>>;
+
+/** A sensor that also reads every instance's last error (the metrics cache's `/exceptions`). */
+export interface ExceptionReader {
+  lastExceptions(): LastExceptions;
+}
+
+export function isExceptionReader(sensor: object): sensor is ExceptionReader {
+  return typeof (sensor as Partial<ExceptionReader>).lastExceptions === 'function';
+}
+
+type Counts = Record<'errors' | 'failed' | 'executed' | 'emitted', number>;
+const COUNTS = ['errors', 'failed', 'executed', 'emitted'] as const;
+
+/** At most this many samples of one instance's counts are kept, whatever the windows asked for. */
+const HISTORY_LIMIT = 500;
 
 /** Reads the metrics cache of container 0 in-process: no network hop between the cache and the policies. */
 @injectable()
-export class MetricsCacheSensor implements Sensor {
+export class MetricsCacheSensor implements Sensor, ExceptionReader {
   readonly name = 'metrics-cache';
+  /**
+   * Per instance, the cumulative counts at each fetch: the cache keeps errors only as a count since
+   * the worker started, so the sensor differences its own samples to get them over a window.
+   */
+  private readonly history = new Map<string, Array<{ readonly at: number; readonly counts: Counts }>>();
+  private longestWindowMs = 0;
 
   constructor(@inject(MetricsSource) private readonly source: MetricsSource) {}
+
+  lastExceptions(): LastExceptions {
+    const view = this.source.exceptions?.();
+    return new Map((view?.instances ?? []).flatMap((i) => (i.last ? [[i.instance, i.last] as const] : [])));
+  }
+
+  /**
+   * The counts of one instance over the window ending now. The base is the last sample at or before
+   * the window's start; without one (the sensor has watched less than a window) it is the worker's
+   * start — at most one window's worth more than asked for, after container 0 itself restarted. A
+   * count below the base means the worker restarted: then the counts since its restart are taken.
+   */
+  private windowCounts(instance: string, now: number, windowMs: number, counts: Counts): Counts {
+    this.longestWindowMs = Math.max(this.longestWindowMs, windowMs);
+    const samples = this.history.get(instance) ?? [];
+    const start = now - windowMs;
+    const base = samples.filter((s) => s.at <= start).at(-1)?.counts;
+    const restarted = base !== undefined && COUNTS.some((k) => counts[k] < base[k]);
+    const delta = Object.fromEntries(COUNTS.map((k) => [k, counts[k] - (base && !restarted ? base[k] : 0)])) as Counts;
+    samples.push({ at: now, counts });
+    // Keep the newest sample old enough to be the base of the longest window, and what follows it.
+    let oldest = 0;
+    samples.forEach((s, k) => {
+      if (s.at <= now - this.longestWindowMs) oldest = k;
+    });
+    const kept = samples.slice(Math.max(oldest, samples.length - HISTORY_LIMIT));
+    this.history.set(instance, kept);
+    return delta;
+  }
 
   async fetch(context: PolicyContext): Promise<Measurement[]> {
     const view = this.source.view(context.windowMs);
     const plan = this.source.physicalPlan();
     const measurements: Measurement[] = [];
     const timestamp = view.timestamp;
+    const seen = new Set<string>();
     for (const [component, metrics] of Object.entries(view.components)) {
       for (const [instance, m] of Object.entries(metrics.instances ?? {})) {
+        seen.add(instance);
+        const counts = this.windowCounts(instance, timestamp, context.windowMs, {
+          errors: m.errors,
+          failed: m.failed,
+          executed: m.executed,
+          emitted: m.emitted,
+        });
+        for (const key of COUNTS) measurements.push({ component, instance, metric: FAILURE_METRIC[key], timestamp, value: counts[key] });
         for (const metric of [
           METRIC.executeRate,
           METRIC.emitRate,
@@ -35,6 +110,7 @@ export class MetricsCacheSensor implements Sensor {
         }
       }
     }
+    for (const instance of this.history.keys()) if (!seen.has(instance)) this.history.delete(instance);
     if (plan) {
       const spouts = new Set(context.topology.components.filter((c) => c.kind === 'spout').map((c) => c.name));
       const spoutContainers = new Map<string, Set<number>>();

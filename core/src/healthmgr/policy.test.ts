@@ -212,7 +212,9 @@ describe('the provisioning policy on recorded windows', () => {
 
   it('scales an idle component down only after the hold, sized for the scale-down utilization', async () => {
     const { sensor, actuator, run } = await provisioning();
-    topology = wordCount(1, 6);
+    // Submitted with 6 count instances, count would never go below 6: the topology allows 1.
+    const six = wordCount(1, 6);
+    topology = { ...six, components: six.components.map((c) => (c.name === 'count' ? { ...c, config: { autoscale: { min: 1 } } } : c)) };
     // 6 count instances share 1,000 words/s at 1,000 per busy second: 1 busy instance in total.
     sensor.next = wordCountWindow({ sentences: 100, count: 6, countTrueRate: 1000 });
     await run();

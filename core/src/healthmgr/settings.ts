@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import type { ClusterConfig } from '../config/cluster-config.js';
 import { configErrorFromSchema } from '../config/schema-errors.js';
-import type { TopologyDefinition } from '../model/topology.js';
+import { ConfigError } from '../errors/index.js';
+import { AUTOSCALE_KEY, DECLARED_PARALLELISM_KEY, type TopologyDefinition } from '../model/topology.js';
 
 /**
  * Settings of the dynamic-resource-provisioning policy (`healthmgr.yaml`: `policies:
@@ -64,7 +65,108 @@ export function provisioningSettingsOf(config: ClusterConfig): ProvisioningSetti
   return policySettingsOf(config, PROVISIONING_POLICY_ID, ProvisioningSettingsSchema);
 }
 
-/** Whether the health manager runs for this topology: enabled for the cluster, not opted out by the topology. */
+/**
+ * What the health manager does for a topology: `act` runs its policies and applies their actions,
+ * `advise` runs them and records the actions as proposals without applying any, `off` runs nothing.
+ */
+export type HealthMode = 'off' | 'advise' | 'act';
+
+/** `topology.healthManager`: a mode, or `true`/`false` as before modes (`act`/`off`). */
+const HealthModeSchema = z.union([z.enum(['off', 'advise', 'act']), z.boolean()]).optional();
+
+/**
+ * The topology's mode: `off` when the cluster turns the health manager off, else its
+ * `topology.healthManager` (default `act`). Throws a ConfigError naming the key for any other value.
+ */
+export function healthModeOf(config: ClusterConfig, topology: Pick<TopologyDefinition, 'config'>): HealthMode {
+  const parsed = HealthModeSchema.safeParse(topology.config.healthManager);
+  if (!parsed.success) {
+    throw new ConfigError(
+      `topology.healthManager: expected off, advise or act (or true/false), got ${JSON.stringify(topology.config.healthManager)}`,
+      { code: 'config.invalid' },
+    );
+  }
+  if (!config.healthmgr.enabled) return 'off';
+  const value = parsed.data ?? 'act';
+  return value === true ? 'act' : value === false ? 'off' : value;
+}
+
+/** Whether the health manager runs for this topology: enabled for the cluster, not `off` for the topology. */
 export function healthManagerEnabled(config: ClusterConfig, topology: Pick<TopologyDefinition, 'config'>): boolean {
-  return config.healthmgr.enabled && topology.config.healthManager !== false;
+  return healthModeOf(config, topology) !== 'off';
+}
+
+const BoundsSchema = z
+  .object({ min: z.number().int().min(1).optional(), max: z.number().int().min(1).optional() })
+  .strict()
+  .refine((b) => b.min === undefined || b.max === undefined || b.min <= b.max, { message: 'min must not be above max' });
+
+/** `healthmgr.yaml` keys that concern the operator rather than one policy. */
+const OperatorSettingsSchema = z
+  .object({
+    /** `healthmgr.components.<component>: { min, max }` — bounds that override the topology's `autoscale()`. */
+    components: z.record(z.string(), BoundsSchema).default({}),
+    /** How long a manual `ardea update` of a component's parallelism keeps the health manager from scaling it. */
+    operatorHoldMs: z
+      .number()
+      .int()
+      .min(0)
+      .default(30 * 60_000),
+  })
+  .strip();
+
+export type OperatorSettings = z.output<typeof OperatorSettingsSchema>;
+
+/** The operator's settings from `healthmgr.yaml` (`components`, `operatorHoldMs`), validated with errors that name the key. */
+export function operatorSettingsOf(config: ClusterConfig): OperatorSettings {
+  const section = config.sections.healthmgr;
+  const parsed = OperatorSettingsSchema.safeParse(section);
+  if (!parsed.success) {
+    throw configErrorFromSchema(
+      parsed.error,
+      { source: config.sources.healthmgr, section: 'healthmgr', overrides: config.overrides },
+      section,
+      OperatorSettingsSchema,
+    );
+  }
+  return parsed.data;
+}
+
+/** The parallelism range the health manager keeps a component in. */
+export interface ComponentBounds {
+  readonly min: number;
+  readonly max: number;
+  /** Where `min` comes from, for the health log: `config`, `autoscale` or `declared`. */
+  readonly minFrom: 'config' | 'autoscale' | 'declared';
+}
+
+/**
+ * Each component's bounds. The cluster's `healthmgr.components.<c>` wins over the topology's
+ * `autoscale()` (the operator deploying it overrides the developer who wrote it), key by key;
+ * without a `min` the parallelism the component was submitted with is the floor. Throws a
+ * ConfigError naming the component for a malformed `autoscale` value.
+ */
+export function componentBounds(
+  topology: Pick<TopologyDefinition, 'components'>,
+  settings: OperatorSettings,
+): Map<string, ComponentBounds> {
+  const bounds = new Map<string, ComponentBounds>();
+  for (const component of topology.components) {
+    const parsed = BoundsSchema.safeParse(component.config[AUTOSCALE_KEY] ?? {});
+    if (!parsed.success) {
+      throw new ConfigError(
+        `component '${component.name}': ${AUTOSCALE_KEY} ${JSON.stringify(component.config[AUTOSCALE_KEY])} is not ` +
+          `{ min?, max? } with whole numbers of at least 1 and min ≤ max: ${parsed.error.issues[0]?.message ?? 'invalid'}`,
+        { code: 'config.invalid' },
+      );
+    }
+    const fromConfig = settings.components[component.name] ?? {};
+    const declared = component.config[DECLARED_PARALLELISM_KEY];
+    const floor = typeof declared === 'number' ? declared : component.parallelism;
+    const min = fromConfig.min ?? parsed.data.min ?? floor;
+    const minFrom = fromConfig.min !== undefined ? 'config' : parsed.data.min !== undefined ? 'autoscale' : 'declared';
+    const max = Math.max(min, fromConfig.max ?? parsed.data.max ?? Number.POSITIVE_INFINITY);
+    bounds.set(component.name, { min, max, minFrom });
+  }
+  return bounds;
 }

@@ -25,7 +25,7 @@ import { localPackageUrl } from '../runtime/package-fetch.js';
 import { runtimeSettingsOf } from '../runtime/runtime-settings.js';
 import type { HealthManager } from '../healthmgr/health-manager.js';
 import { startHealthManager } from '../healthmgr/health-module.js';
-import { healthManagerEnabled } from '../healthmgr/settings.js';
+import { healthModeOf } from '../healthmgr/settings.js';
 import { Ardea } from '../app/ardea.js';
 import type { TopologyActuator } from '../spi/health-policy.js';
 import { StreamManager } from '../runtime/stream-manager.js';
@@ -91,11 +91,12 @@ async function main(): Promise<void> {
     });
     await master.start();
     let health: HealthManager | undefined;
-    if (healthManagerEnabled(config, definition)) {
+    const healthMode = healthModeOf(config, definition);
+    if (healthMode !== 'off') {
       const ardea = new Ardea(container);
       const actuator: TopologyActuator = {
         scale: async (parallelism) => {
-          await ardea.update(definition.name, { parallelism, lockTimeoutMs: 5000 });
+          await ardea.update(definition.name, { parallelism, lockTimeoutMs: 5000, respectOperatorPins: true });
         },
         restartContainer: (id) => ardea.restart(definition.name, id),
         setRuntimeConfig: (changes) => ardea.updateRuntimeConfig(definition.name, changes),
@@ -106,9 +107,11 @@ async function main(): Promise<void> {
         metrics: {
           view: (windowMs: number) => master.metrics.view({ windowMs, instances: true }),
           physicalPlan: () => master.physicalPlan,
+          exceptions: () => master.metrics.exceptions(),
         },
         logger,
         minWindowMs: 2 * settings.metricsIntervalMs,
+        mode: healthMode,
       });
     }
     stop = async () => {

@@ -185,6 +185,14 @@ export interface HealthActionRecord {
   readonly observedEffect?: Readonly<Record<string, number>>;
   readonly verdict?: 'helped' | 'did-not-help';
   readonly settledAt?: number;
+  /**
+   * Set when the action was not applied as the resolver asked: `proposed` in `advise` mode (recorded
+   * with its prediction, never applied), `skipped` when the operator's bounds or hold left nothing to
+   * change. Absent: applied (possibly clamped, see `note`).
+   */
+  readonly outcome?: 'proposed' | 'skipped';
+  /** Why the action was clamped, skipped or only proposed. */
+  readonly note?: string;
 }
 
 /** One round of one policy: what it saw, what it concluded and what it did. */
@@ -199,16 +207,54 @@ export interface HealthRound {
     readonly instances: readonly string[];
     readonly details: Readonly<Record<string, number | string>>;
   }>;
-  readonly diagnoses: ReadonlyArray<{ readonly type: string; readonly component: string; readonly instances: readonly string[] }>;
+  readonly diagnoses: ReadonlyArray<{
+    readonly type: string;
+    readonly component: string;
+    readonly instances: readonly string[];
+    /** What the diagnoser found, e.g. an error-rate diagnosis's last exception; absent in logs older than it. */
+    readonly details?: Readonly<Record<string, number | string>>;
+  }>;
   readonly actions: readonly HealthActionRecord[];
   /** Diagnoses skipped because an earlier action for them did not help in the current regime. */
-  readonly blacklisted: ReadonlyArray<{ readonly type: string; readonly component: string }>;
+  readonly blacklisted: ReadonlyArray<{
+    readonly type: string;
+    readonly component: string;
+    /** Why, when it is not that an earlier action did not help: proposed already, at its bound, held by the operator. */
+    readonly reason?: string;
+  }>;
   readonly error?: string;
 }
 
 /** The action log of a topology's health manager, newest last, bounded. */
 export interface HealthLog {
   readonly rounds: readonly HealthRound[];
+  /**
+   * Components the operator pinned with a manual `ardea update`: the health manager does not scale
+   * them before `until`. Written under the topology's update lock, by the CLI and by the health manager.
+   */
+  readonly pins?: Readonly<Record<string, OperatorPin>>;
+  /** What operators did to the topology's parallelism (`update`, `update --unpin`), newest last, bounded. */
+  readonly operatorActions?: readonly OperatorActionRecord[];
+}
+
+export interface OperatorPin {
+  readonly parallelism: number;
+  readonly at: number;
+  readonly until: number;
+  readonly by: string;
+}
+
+export interface OperatorActionRecord {
+  readonly type: 'update' | 'unpin';
+  readonly at: number;
+  /** Who: `cli` (and the user, when known). */
+  readonly by: string;
+  readonly description: string;
+  /** `update`: the new parallelism per component; `unpin`: the components released. */
+  readonly components: readonly string[];
+  readonly parallelism?: Readonly<Record<string, number>>;
+  /** `update`: until when the components are held. */
+  readonly until?: number;
 }
 
 /**

@@ -320,3 +320,15 @@ export function withParallelism(topology: TopologyDefinition, parallelism: Reado
  * id (a health policy routes around a slow instance with it). Keys starting with `__` belong to the engine.
  */
 export const SHUFFLE_WEIGHTS_KEY = '__shuffleWeights';
+
+/**
+ * Component config key of the health manager's bounds, `{ min?, max? }`, set by the declarers'
+ * `autoscale()`; the health manager never scales the component outside them.
+ */
+export const AUTOSCALE_KEY = 'autoscale';
+
+/**
+ * Component config key the first `update` that changes a component's parallelism stamps with the
+ * parallelism it was submitted with: the health manager's default floor, which must outlive updates.
+ */
+export const DECLARED_PARALLELISM_KEY = '__declaredParallelism';

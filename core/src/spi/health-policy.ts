@@ -5,7 +5,7 @@
  * add a detector to a built-in policy, or ship a whole policy.
  */
 
-import type { MetricsView } from '../model/metrics.js';
+import type { ExceptionsView, MetricsView } from '../model/metrics.js';
 import type { PhysicalPlan } from '../model/runtime-state.js';
 import type { TopologyDefinition } from '../model/topology.js';
 
@@ -189,6 +189,8 @@ export const MetricsSource = Symbol.for('ardea.MetricsSource');
 export interface MetricsSource {
   view(windowMs: number): MetricsView;
   physicalPlan(): PhysicalPlan | undefined;
+  /** Every instance's error count and last error (absent from sources without one, e.g. the simulator). */
+  exceptions?(): ExceptionsView;
 }
 
 /**

@@ -8,6 +8,9 @@ import type { HealthLog } from '../../model/runtime-state.js';
 import { acceptRuntimeConfig } from '../../runtime/runtime-config.js';
 import { runtimeSettingsOf } from '../../runtime/runtime-settings.js';
 import { createArdea, type Ardea, type SubmitResult, type UpdateResult } from '../../app/ardea.js';
+import { Deployment } from '../../app/deployment.js';
+import { healthModeOf, type HealthMode } from '../../healthmgr/settings.js';
+import { unpinComponents } from '../../app/update.js';
 import { cliLogger, type CliIo, type ClusterCommandOptions } from '../cli-io.js';
 import { deliveryLines } from './delivery-lines.js';
 import { onceOrWatch } from '../watch.js';
@@ -45,6 +48,9 @@ export async function withArdea<T>(
     await ardea.close();
   }
 }
+
+/** Who the health log names for an operator's update: the CLI, and the user running it when the environment says. */
+const operatorOf = (io: CliIo): string => (io.env.USER ? `cli (${io.env.USER})` : 'cli');
 
 const progressTo = (io: CliIo) => (message: string) => io.stderr.write(`  ${message}\n`);
 
@@ -265,11 +271,36 @@ export async function updateCommand(
     componentParallelism: string[];
     containerNumber?: number;
     runtimeConfig: string[];
+    unpin?: string[] | true;
     dryRun?: boolean;
     json?: boolean;
     timeout?: number;
   },
 ): Promise<void> {
+  if (options.unpin !== undefined) {
+    if (options.componentParallelism.length > 0 || options.containerNumber !== undefined || options.runtimeConfig.length > 0)
+      throw new ArdeaError(
+        '--unpin ends a hold and changes nothing else: give it without --component-parallelism, --container-number or --runtime-config',
+      );
+    const components = options.unpin === true ? undefined : options.unpin;
+    await withArdea(io, cluster, options, async (ardea) => {
+      const released = await unpinComponents(new Deployment(ardea.container), name, components, operatorOf(io));
+      if (options.json) {
+        io.stdout.write(`${JSON.stringify({ topology: name, unpinned: released })}\n`);
+        return;
+      }
+      const them = released.length > 1 ? 'them' : 'it';
+      const none = components
+        ? `${components.join(', ')} of ${name}: not held by the operator`
+        : `no component of ${name} is held by the operator`;
+      io.stdout.write(
+        released.length > 0
+          ? `${released.join(', ')} of ${name} released: the health manager may scale ${them} again from its next round\n`
+          : `nothing to release: ${none}\n`,
+      );
+    });
+    return;
+  }
   const parallelism: Record<string, number> = {};
   for (const text of options.componentParallelism) {
     const match = /^([^:]+):(\d+)$/.exec(text);
@@ -317,6 +348,7 @@ export async function updateCommand(
       parallelism,
       ...(containers === undefined ? {} : { containers }),
       dryRun: options.dryRun ?? false,
+      operator: operatorOf(io),
       onProgress: progressTo(io),
       ...(options.timeout === undefined ? {} : { timeoutMs: options.timeout }),
     });
@@ -337,6 +369,8 @@ export interface UpdateJson {
   readonly removedContainers: number[];
   readonly elapsedMs: number;
   readonly dryRun: boolean;
+  /** When the update pinned its components: until when the health manager leaves them alone (ISO 8601). */
+  readonly heldUntil?: string;
 }
 
 export function updateJson(name: string, result: UpdateResult): UpdateJson {
@@ -363,6 +397,7 @@ export function updateJson(name: string, result: UpdateResult): UpdateJson {
     removedContainers: [...diff.removedContainers],
     elapsedMs: result.elapsedMs,
     dryRun: result.dryRun,
+    ...(result.heldUntil === undefined ? {} : { heldUntil: new Date(result.heldUntil).toISOString() }),
   };
 }
 
@@ -379,7 +414,11 @@ export function updateText(name: string, result: UpdateResult): string {
   if (view.removedContainers.length) lines.push(`  remove containers: ${view.removedContainers.join(', ')}`);
   if (lines.length === 0) lines.push('  nothing changes');
   const verdict = view.dryRun ? 'dry run, nothing changed' : `done in ${view.elapsedMs} ms; untouched instances kept running`;
-  return `plan for ${name}:\n${lines.join('\n')}\n${verdict}\n`;
+  const held = view.heldUntil
+    ? `held: the health manager will not scale the components set until ${view.heldUntil} ` +
+      `(ardea update --unpin <component> ends the hold earlier)\n`
+    : '';
+  return `plan for ${name}:\n${lines.join('\n')}\n${verdict}\n${held}`;
 }
 
 export async function healthCommand(
@@ -390,30 +429,65 @@ export async function healthCommand(
 ): Promise<void> {
   await withArdea(io, cluster, options, async (ardea) => {
     await onceOrWatch(io, ardea, name, `ardea health ${cluster} ${name}`, options.watch, async () => {
-      if (!(await ardea.state.get('topology', name)))
-        throw new ArdeaError(`no topology '${name}' on cluster ${ardea.config.cluster}`, { code: 'topology.not-found' });
+      const topology = await ardea.state.get('topology', name);
+      if (!topology) throw new ArdeaError(`no topology '${name}' on cluster ${ardea.config.cluster}`, { code: 'topology.not-found' });
       const log = (await ardea.state.get('healthLog', name)) ?? { rounds: [] };
-      if (options.json) return `${JSON.stringify(log)}\n`;
-      return healthText(name, log);
+      const mode = healthModeOf(ardea.config, topology);
+      if (options.json) return `${JSON.stringify({ mode, ...log })}\n`;
+      return healthText(name, log, mode, Date.now());
     });
   });
 }
 
-export function healthText(name: string, log: HealthLog): string {
-  if (log.rounds.length === 0) return `no health actions for ${name} yet: nothing has needed attention\n`;
-  const lines: string[] = [];
+const MODE_LINES: Readonly<Record<HealthMode, string>> = {
+  act: '',
+  advise: 'health manager: advise — it diagnoses and proposes; nothing is applied',
+  off: 'health manager: off for this topology',
+};
+
+/**
+ * The action log as `ardea health` prints it: the mode when it is not `act`, the operator's holds in
+ * force, then rounds and operator actions in time order.
+ */
+export function healthText(name: string, log: HealthLog, mode: HealthMode = 'act', now = Date.now()): string {
+  const header: string[] = MODE_LINES[mode] ? [MODE_LINES[mode]] : [];
+  for (const [component, pin] of Object.entries(log.pins ?? {})) {
+    if (pin.until > now)
+      header.push(`held by the operator: ${component} at ${pin.parallelism} until ${new Date(pin.until).toISOString()} (${pin.by})`);
+  }
+  const operatorActions = log.operatorActions ?? [];
+  if (log.rounds.length === 0 && operatorActions.length === 0)
+    return `${header.map((line) => `${line}\n`).join('')}no health actions for ${name} yet: nothing has needed attention\n`;
+  const events: { at: number; lines: string[] }[] = operatorActions.map((a) => ({
+    at: a.at,
+    lines: [`${new Date(a.at).toISOString()}  operator ${a.type} by ${a.by}: ${a.description}`],
+  }));
   for (const round of log.rounds) {
+    const lines: string[] = [];
     lines.push(`${new Date(round.at).toISOString()}  ${round.policy} round ${round.round} (window ${Math.round(round.windowMs / 1000)} s)`);
-    for (const d of round.diagnoses)
+    for (const d of round.diagnoses) {
       lines.push(`  diagnosis: ${d.type} on ${d.component}${d.instances.length ? ` (${d.instances.join(', ')})` : ''}`);
+      for (const [key, value] of Object.entries(d.details ?? {})) lines.push(`    ${key}: ${value}`);
+    }
     for (const b of round.blacklisted)
-      lines.push(`  skipped: ${b.type} on ${b.component} (an earlier action for it did not help at this load)`);
+      lines.push(`  skipped: ${b.type} on ${b.component} (${b.reason ?? 'an earlier action for it did not help at this load'})`);
     for (const a of round.actions) {
-      const verdict = a.verdict ? `${a.verdict}; observed ${JSON.stringify(a.observedEffect)}` : 'waiting for the topology to settle';
-      lines.push(`  action: ${a.description}`);
+      const verdict =
+        a.outcome === 'proposed'
+          ? 'not applied (advise mode)'
+          : a.outcome === 'skipped'
+            ? 'not applied'
+            : a.verdict
+              ? `${a.verdict}; observed ${JSON.stringify(a.observedEffect)}`
+              : 'waiting for the topology to settle';
+      const label = a.outcome === 'proposed' ? 'proposal' : a.outcome === 'skipped' ? 'skipped action' : 'action';
+      lines.push(`  ${label}: ${a.description}`);
+      if (a.note) lines.push(`    ${a.note}`);
       lines.push(`    predicted ${JSON.stringify(a.predictedEffect)}; ${verdict}`);
     }
     if (round.error) lines.push(`  error: ${round.error}`);
+    events.push({ at: round.at, lines });
   }
-  return `${lines.join('\n')}\n`;
+  events.sort((a, b) => a.at - b.at);
+  return `${[...header, ...events.flatMap((e) => e.lines)].join('\n')}\n`;
 }
