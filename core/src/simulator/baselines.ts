@@ -360,37 +360,56 @@ export class Ds2Resolver implements Resolver {
   ) {}
 
   async resolve(diagnoses: readonly Diagnosis[], context: PolicyContext): Promise<Action[]> {
-    const changes: Record<string, number> = {};
-    const previous: Record<string, number> = {};
-    for (const d of diagnoses) {
-      changes[d.component] = Number(d.details.target);
-      previous[d.component] = Number(d.details.current);
-    }
-    const names = Object.keys(changes);
-    if (names.length === 0) return [];
-    const description = names
-      .map(
-        (c) =>
-          `${c} ${previous[c]} -> ${changes[c]} ` +
-          `(input ${Math.round(Number(diagnoses.find((d) => d.component === c)!.details.inputRate))}/s)`,
-      )
-      .join(', ');
-    try {
-      await this.actuator.scale(changes);
-    } catch (error) {
-      throw new HealthPolicyError(`resizing ${description} failed: ${describeError(error)}`, { cause: error });
-    }
+    const rescale = await rescaleToTargets(
+      this.actuator,
+      diagnoses,
+      'resize',
+      (details) => `input ${Math.round(Number(details.inputRate))}/s`,
+    );
+    if (!rescale) return [];
     this.clock.acted(context.now);
-    const up = names.some((c) => changes[c]! > previous[c]!);
-    return [
-      {
-        type: up ? 'scale-up' : 'scale-down',
-        description: `resize: ${description}`,
-        parameters: { parallelism: changes, previous },
-        predictedEffect: { backpressureMsPerSec: 0 },
-      },
-    ];
+    return [rescale.action];
   }
+}
+
+/**
+ * Moves every diagnosed component from its `current` parallelism to its `target` in one
+ * reconfiguration, as DS2 and the Flink autoscaler both decide; `why` says, per component, what the
+ * size came from. Undefined when there is nothing to change.
+ */
+export async function rescaleToTargets(
+  actuator: TopologyActuator,
+  diagnoses: readonly Diagnosis[],
+  verb: string,
+  why: (details: Diagnosis['details']) => string,
+): Promise<{ changes: Record<string, number>; previous: Record<string, number>; action: Action } | undefined> {
+  const changes: Record<string, number> = {};
+  const previous: Record<string, number> = {};
+  for (const d of diagnoses) {
+    changes[d.component] = Number(d.details.target);
+    previous[d.component] = Number(d.details.current);
+  }
+  const names = Object.keys(changes);
+  if (names.length === 0) return undefined;
+  const description = names
+    .map((c) => `${c} ${previous[c]} -> ${changes[c]} (${why(diagnoses.find((d) => d.component === c)!.details)})`)
+    .join(', ');
+  try {
+    await actuator.scale(changes);
+  } catch (error) {
+    throw new HealthPolicyError(`${verb} of ${description} failed: ${describeError(error)}`, { cause: error });
+  }
+  const up = names.some((c) => changes[c]! > previous[c]!);
+  return {
+    changes,
+    previous,
+    action: {
+      type: up ? 'scale-up' : 'scale-down',
+      description: `${verb}: ${description}`,
+      parameters: { parallelism: changes, previous },
+      predictedEffect: { backpressureMsPerSec: 0 },
+    },
+  };
 }
 
 export function ds2Policy(settings: Ds2Settings, actuator: TopologyActuator, sensor: HealthPolicy['sensors'][number]): HealthPolicy {

@@ -1,5 +1,4 @@
 import { z } from 'zod';
-import { describeError, HealthPolicyError } from '../errors/index.js';
 import { round } from '../healthmgr/detectors.js';
 import { MeasurementIndex } from '../healthmgr/measurements.js';
 import { spoutOfferedRate, StreamRates } from '../healthmgr/sizing.js';
@@ -17,7 +16,7 @@ import {
   type Symptom,
   type TopologyActuator,
 } from '../spi/health-policy.js';
-import { ActionClock, epochType, handlesEpochs, parseSettings } from './baselines.js';
+import { ActionClock, epochType, handlesEpochs, parseSettings, rescaleToTargets } from './baselines.js';
 import type { SimulatedPolicyFactory } from './policy-registry.js';
 
 /**
@@ -376,30 +375,17 @@ export class FlinkRescaleResolver implements Resolver {
   ) {}
 
   async resolve(diagnoses: readonly Diagnosis[], context: PolicyContext): Promise<Action[]> {
-    const changes: Record<string, number> = {};
-    const previous: Record<string, number> = {};
-    for (const d of diagnoses) {
-      changes[d.component] = Number(d.details.target);
-      previous[d.component] = Number(d.details.current);
-    }
-    const names = Object.keys(changes);
-    if (names.length === 0) return [];
-    const description = names
-      .map((c) => {
-        const d = diagnoses.find((x) => x.component === c)!.details;
-        const rate = Math.round(Number(d.trueProcessingRate));
-        return `${c} ${previous[c]} -> ${changes[c]} (true rate ${rate}/s, target ${d.targetCapacity}/s)`;
-      })
-      .join(', ');
-    try {
-      await this.actuator.scale(changes);
-    } catch (error) {
-      throw new HealthPolicyError(`rescaling ${description} failed: ${describeError(error)}`, { cause: error });
-    }
+    const rescale = await rescaleToTargets(
+      this.actuator,
+      diagnoses,
+      'rescale',
+      (details) => `true rate ${Math.round(Number(details.trueProcessingRate))}/s, target ${details.targetCapacity}/s`,
+    );
+    if (!rescale) return [];
     for (const d of diagnoses) {
       const tpr = Number(d.details.trueProcessingRate);
-      const current = previous[d.component]!;
-      const next = changes[d.component]!;
+      const current = rescale.previous[d.component]!;
+      const next = rescale.changes[d.component]!;
       this.state.history.set(d.component, {
         current,
         next,
@@ -412,15 +398,7 @@ export class FlinkRescaleResolver implements Resolver {
     this.state.clock.acted(context.now);
     // Until a shorter window shows when the update ended, stabilization counts from the decision.
     this.state.runningSince = context.now;
-    const up = names.some((c) => changes[c]! > previous[c]!);
-    return [
-      {
-        type: up ? 'scale-up' : 'scale-down',
-        description: `rescale: ${description}`,
-        parameters: { parallelism: changes, previous },
-        predictedEffect: { backpressureMsPerSec: 0 },
-      },
-    ];
+    return [rescale.action];
   }
 }
 
